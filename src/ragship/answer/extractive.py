@@ -1,0 +1,99 @@
+"""Extractive answers: quote the sentences of the top chunks that best support the question, each cited.
+
+A sentence's support blends semantic similarity to the question (the embedder's cosine) with lexical coverage
+of the question's content terms. Confidence is a logistic function of the best sentence's two scores; its
+default coefficients were fitted on clapnq-dev answerable vs unanswerable questions (docs/decisions/0004).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from ragship.answer.base import Answer, Citation
+from ragship.embed.base import Embedder
+from ragship.settings import AnswerSettings
+from ragship.text import content_terms, sentence_spans
+from ragship.types import Hit
+
+SEMANTIC_WEIGHT = 0.6
+SELECT_RATIO = 0.85  # quote sentences scoring at least this fraction of the best one
+CLOSEST_SOURCES = 3  # shown when abstaining
+
+
+@dataclass(frozen=True)
+class Sentence:
+    hit: int  # index into the hits
+    start: int  # span within the hit's text
+    end: int
+    semantic: float
+    lexical: float
+
+    @property
+    def support(self) -> float:
+        return SEMANTIC_WEIGHT * self.semantic + (1 - SEMANTIC_WEIGHT) * self.lexical
+
+
+@dataclass(frozen=True)
+class ConfidenceModel:
+    """P(answerable) = σ(bias + w_sem · semantic + w_lex · lexical) of the best-supported sentence."""
+
+    # logistic regression on clapnq-dev (160 answerable, 134 unanswerable questions), see ADR 0004
+    bias: float = -4.79
+    w_semantic: float = 8.07
+    w_lexical: float = 1.13
+
+    def __call__(self, best: Sentence | None) -> float:
+        if best is None:
+            return 0.0
+        z = self.bias + self.w_semantic * best.semantic + self.w_lexical * best.lexical
+        return 1.0 / (1.0 + math.exp(-z))
+
+
+class ExtractiveGenerator:
+    name = "extractive"
+
+    def __init__(self, embedder: Embedder, settings: AnswerSettings, confidence: ConfidenceModel | None = None):
+        self.embedder, self.settings = embedder, settings
+        self.confidence = confidence or ConfidenceModel()
+
+    def generate(self, question: str, hits: list[Hit]) -> Answer:
+        t = time.perf_counter()
+        context = hits[: self.settings.context_chunks]
+        sentences = self.score_sentences(question, context)
+        best = max(sentences, key=lambda s: s.support, default=None)
+        confidence = round(self.confidence(best), 4)
+        timings = {"answer": round((time.perf_counter() - t) * 1000, 2)}
+        if best is None or confidence < self.settings.abstain_threshold:
+            closest = [Citation.from_hit(i, h) for i, h in enumerate(hits[:CLOSEST_SOURCES], 1)]
+            return Answer(question, "", True, confidence, closest, timings, self.name)
+        chosen = [s for s in sorted(sentences, key=lambda s: -s.support) if s.support >= SELECT_RATIO * best.support]
+        return self._compose(question, context, chosen[: self.settings.max_sentences], confidence, timings)
+
+    def score_sentences(self, question: str, hits: list[Hit]) -> list[Sentence]:
+        spans = [(i, s, e) for i, h in enumerate(hits) for s, e in sentence_spans(h.text)]
+        if not spans:
+            return []
+        texts = [hits[i].text[s:e] for i, s, e in spans]
+        q_terms = content_terms(question)
+        vectors = self.embedder.embed_batch(texts)
+        semantic = vectors @ np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        return [
+            Sentence(i, s, e, float(sim), len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0)
+            for (i, s, e), text, sim in zip(spans, texts, semantic)
+        ]
+
+    def _compose(self, question, hits, chosen: list[Sentence], confidence, timings) -> Answer:
+        numbers: dict[int, int] = {}
+        quotes: dict[int, list[tuple[int, int]]] = {}
+        parts = []
+        for s in chosen:
+            n = numbers.setdefault(s.hit, len(numbers) + 1)
+            h = hits[s.hit]
+            quotes.setdefault(s.hit, []).append((h.start + s.start, h.start + s.end))
+            parts.append(f"{h.text[s.start:s.end]} [{n}]")
+        citations = [Citation.from_hit(n, hits[i], tuple(quotes[i])) for i, n in numbers.items()]
+        return Answer(question, " ".join(parts), False, confidence, citations, timings, self.name)

@@ -1,0 +1,213 @@
+"""The `ragship` command line: parses arguments, calls the Engine, prints. No logic lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from ragship.engine import Engine
+from ragship.errors import PARTIAL_EXIT, EmptyCorpus, RagshipError
+from ragship.settings import load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from your documents.")
+out = Console()
+err = Console(stderr=True)
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    home: Optional[Path] = typer.Option(None, "--home", envvar="RAGSHIP_HOME", help="Data home (index, state)."),
+) -> None:
+    ctx.obj = {"home": home}
+
+
+def _engine(ctx: typer.Context) -> Engine:
+    return Engine(load_settings(home=ctx.obj["home"]))
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
+
+
+def _progress() -> tuple[Progress, Any]:
+    progress = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                        console=err, disable=not err.is_terminal, transient=False)
+    tasks: dict[str, Any] = {}
+
+    def observe(stage: str, n: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = progress.add_task(stage, total=None)
+        progress.advance(tasks[stage], n)
+
+    return progress, observe
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .pdf, BEIR .jsonl[.gz])."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
+    engine = _engine(ctx)
+    progress, observe = _progress()
+    with progress:
+        report = engine.ingest(paths, observe=observe)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        _print_ingest(report)
+    if report.ingested == 0:
+        raise EmptyCorpus(f"nothing could be ingested from {', '.join(map(str, paths))}"
+                          + (f": {len(report.failures)} failed (see above)" if report.failures else
+                             ": no supported files found"))
+    if report.failures:
+        raise typer.Exit(PARTIAL_EXIT)
+
+
+def _print_ingest(report) -> None:
+    table = Table(title="ingest", show_header=False)
+    for key in ("added", "changed", "deleted", "unchanged", "chunks_written", "chunks_embedded", "documents",
+                "chunks"):
+        table.add_row(key.replace("_", " "), str(getattr(report, key)))
+    table.add_row("failed", str(len(report.failures)))
+    table.add_row("version", f"{report.version or '-'}" + (" (new, live)" if report.new_version else " (unchanged)"))
+    table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
+    out.print(table)
+    for f in report.failures:
+        err.print(f"[red]failed[/red] {f.path}: {f.reason}", highlight=False)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    query: str,
+    mode: Optional[str] = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default from settings)."),
+    k: Optional[int] = typer.Option(None, "-k", help="Number of results."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search the live index version."""
+    result = _engine(ctx).search(query, mode, k)
+    if as_json:
+        return _print_json(result.to_dict())
+    for h in result.hits:
+        out.print(f"[bold]{h.rank}.[/bold] {h.title or h.doc_id}  [dim]{h.doc_id} · {h.chunk_id} · "
+                  f"{h.score:.4f}[/dim]", highlight=False)
+        out.print(f"   {_snippet(h.text)}", highlight=False)
+
+
+@app.command()
+def ask(
+    ctx: typer.Context,
+    question: str,
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Answer a question with citations, or abstain and show the closest sources."""
+    answer = _engine(ctx).ask(question)
+    if as_json:
+        return _print_json(answer.to_dict())
+    if answer.abstained:
+        out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer.confidence:.2f}). "
+                  "Closest sources:", highlight=False)
+    else:
+        out.print(answer.answer, highlight=False)
+        out.print(f"[dim]confidence {answer.confidence:.2f}[/dim]")
+    for c in answer.citations:
+        out.print(f"[{c.n}] {c.title or c.doc_id} [dim]({c.doc_id}, chars {c.start}-{c.end})[/dim]", highlight=False)
+
+
+@app.command("eval")
+def evaluate(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv."),
+    split: str = typer.Option("test", "--split"),
+    mode: Optional[str] = typer.Option(None, "--mode"),
+    k: Optional[int] = typer.Option(None, "-k", help="Chunks retrieved per query (default: enough for 100 docs)."),
+    as_json: bool = typer.Option(False, "--json"),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown report here."),
+) -> None:
+    """Ingest a BEIR dataset's corpus if needed, run its queries, print retrieval quality and latency."""
+    from ragship.evaluate.runner import evaluate as run_eval, markdown_report
+
+    progress, observe = _progress()
+    with progress:
+        result = run_eval(_engine(ctx), dataset, split, mode, k, observe=observe)
+    if report:
+        report.write_text(markdown_report(result), encoding="utf-8")
+    if as_json:
+        return _print_json(result)
+    table = Table(title=f"{result['dataset']} / {result['split']} / {result['mode']} ({result['queries']} queries)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result["metrics"].items():
+        table.add_row(name, f"{value:.4f}")
+    table.add_row("latency p50 ms", f"{result['latency_ms']['p50']:.1f}")
+    table.add_row("latency p95 ms", f"{result['latency_ms']['p95']:.1f}")
+    out.print(table)
+
+
+@app.command()
+def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Live version, counts, models, settings and the last ingest's failures."""
+    s = _engine(ctx).status()
+    if as_json:
+        return _print_json(s)
+    out.print(f"home         {s['home']}", highlight=False)
+    out.print(f"live version {s['live_version'] or '(none: run `ragship ingest PATH`)'}", highlight=False)
+    out.print(f"documents    {s['documents']}    chunks {s['chunks']}", highlight=False)
+    out.print(f"model        {s['model'] or s['settings']['embed']['model']}", highlight=False)
+    out.print(f"reranker     {s['reranker']}", highlight=False)
+    out.print(f"generator    {s['generator']}", highlight=False)
+    out.print(f"versions     {', '.join(s['versions']) or '-'}", highlight=False)
+    if s["failures"]:
+        out.print(f"[red]{len(s['failures'])} failed in the last ingest:[/red]")
+        for f in s["failures"]:
+            out.print(f"  {f['path']}: {f['reason']}", highlight=False)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host"),
+    port: int = typer.Option(8000, "--port"),
+) -> None:
+    """Serve the HTTP API and the web page."""
+    import uvicorn
+
+    from ragship.server.app import create_app
+
+    engine = _engine(ctx)
+    err.print(f"ragship serving {engine.home} on http://{host}:{port}  (API docs: /docs)", highlight=False)
+    uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+
+
+def _snippet(text: str, width: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except RagshipError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

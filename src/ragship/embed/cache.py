@@ -1,0 +1,88 @@
+"""Embedding cache keyed by (model id, sha256 of the text): re-ingesting and re-evaluating embed nothing twice."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ragship.embed.base import Embedder
+
+
+class EmbeddingCache:
+    def __init__(self, path: Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key BLOB, vector BLOB, PRIMARY KEY (model, key))"
+            " WITHOUT ROWID"
+        )
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def key(text: str) -> bytes:
+        return hashlib.sha256(text.encode()).digest()
+
+    def get_many(self, model: str, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        found: dict[bytes, np.ndarray] = {}
+        with self._lock:
+            for i in range(0, len(keys), 500):  # stay under SQLite's bound-parameter limit
+                part = keys[i:i + 500]
+                rows = self._db.execute(
+                    f"SELECT key, vector FROM embeddings WHERE model = ? AND key IN ({','.join('?' * len(part))})",
+                    [model, *part],
+                )
+                found.update((k, np.frombuffer(v, dtype=np.float32)) for k, v in rows)
+        return found
+
+    def put_many(self, model: str, items: list[tuple[bytes, np.ndarray]]) -> None:
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                [(model, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items],
+            )
+            self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class CachedEmbedder:
+    """An Embedder that looks every text up in the cache first; `embedded` counts texts it actually embedded."""
+
+    def __init__(self, inner: Embedder, cache: EmbeddingCache):
+        self.inner, self.cache = inner, cache
+        self.embedded = 0
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        keys = [EmbeddingCache.key(t) for t in texts]
+        found = self.cache.get_many(self.model_id, list(set(keys)))
+        missing = list(dict.fromkeys(k for k in keys if k not in found))
+        if missing:
+            first_text = {}
+            for k, t in zip(keys, texts):
+                first_text.setdefault(k, t)
+            vectors = self.inner.embed_batch([first_text[k] for k in missing])
+            self.cache.put_many(self.model_id, list(zip(missing, vectors)))
+            found.update(zip(missing, vectors))
+            self.embedded += len(missing)
+        return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dim), dtype=np.float32)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.inner.embed_query(text)  # queries are cheap and rarely repeat exactly: not cached
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        return self.inner.token_spans(text)

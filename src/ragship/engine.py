@@ -1,0 +1,110 @@
+"""The Engine ties settings, the data home, the embedder and the live index version together. The CLI and the
+server are thin faces over it; it holds no logic of its own beyond wiring and the live-version check."""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ragship.answer import Answer, ExtractiveGenerator
+from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
+from ragship.errors import ConfigError, IndexNotReady, InputError
+from ragship.fsio import atomic_write_json, read_json
+from ragship.index import ChunkStore, IndexView, VersionRegistry
+from ragship.ingest.pipeline import IngestReport, Observer, ingest
+from ragship.retrieve.search import Searcher, SearchResult
+from ragship.settings import Settings
+
+
+class Engine:
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.home = Path(settings.home)
+        self.cache_dir = Path(settings.cache_dir or self.home / "cache")
+        self.registry = VersionRegistry(self.home / "index")
+        self._embedder: CachedEmbedder | None = None
+        self._view: tuple[float, IndexView] | None = None
+        self._lock = threading.Lock()
+
+    # -- parts, built lazily ------------------------------------------------------------------------------------
+    @property
+    def embedder(self) -> CachedEmbedder:
+        if self._embedder is None:
+            e = self.settings.embed
+            model = SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device,
+                                                query_threads=e.query_threads)
+            self._embedder = CachedEmbedder(model, EmbeddingCache(self.cache_dir / "embeddings.sqlite"))
+        return self._embedder
+
+    def store(self) -> ChunkStore:
+        return ChunkStore(self.home / "index" / "lance")
+
+    def view(self) -> IndexView:
+        """The live index version, reopened whenever the live pointer moves."""
+        stamp = self.registry.live_stamp()
+        with self._lock:
+            if self._view is None or self._view[0] != stamp:
+                live = self.registry.live()
+                if live is None:
+                    raise IndexNotReady(f"no index in {self.home}; run `ragship ingest PATH` first")
+                if live.model_id != self.embedder.model_id:
+                    raise ConfigError(
+                        f"live index {live.id} was built with {live.model_id} but embed.model resolves to "
+                        f"{self.embedder.model_id}; re-ingest, or set embed.model back"
+                    )
+                self._view = (stamp, self.store().view(live.id))
+            return self._view[1]
+
+    def searcher(self) -> Searcher:
+        return Searcher(self.view(), self.embedder, self.settings.search)
+
+    # -- operations ---------------------------------------------------------------------------------------------
+    def ingest(self, paths: list[Path], observe: Observer | None = None) -> IngestReport:
+        with self._exclusive():
+            self.embedder.embedded = 0
+            report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
+                            registry=self.registry, observe=observe)
+            atomic_write_json(self.home / "last_ingest.json", report.to_dict())
+            return report
+
+    def search(self, query: str, mode: str | None = None, k: int | None = None) -> SearchResult:
+        return self.searcher().search(query, mode, k)
+
+    def ask(self, question: str, mode: str | None = None) -> Answer:
+        result = self.search(question, mode, max(self.settings.answer.context_chunks, 3))
+        answer = ExtractiveGenerator(self.embedder, self.settings.answer).generate(result.query, result.hits)
+        answer.timings_ms = {**result.timings_ms, **answer.timings_ms}
+        return answer
+
+    def status(self) -> dict[str, Any]:
+        live = self.registry.live()
+        last = read_json(self.home / "last_ingest.json", default={})
+        return {
+            "home": str(self.home.resolve()),
+            "live_version": live.id if live else None,
+            "documents": live.counts["documents"] if live else 0,
+            "chunks": live.counts["chunks"] if live else 0,
+            "built_at": live.created_at if live else None,
+            "model": live.model_id if live else None,
+            "versions": [v.id for v in self.registry.all()],
+            "settings": self.settings.model_dump(mode="json", exclude={"home", "cache_dir"}),
+            "reranker": "off (no cross-encoder configured)",
+            "generator": "extractive",
+            "last_ingest": {k: last.get(k) for k in ("added", "changed", "deleted", "unchanged", "failed")} if last
+            else None,
+            "failures": last.get("failures", []),
+        }
+
+    @contextmanager
+    def _exclusive(self):
+        """One writer per home: a second concurrent ingest fails fast instead of interleaving commits."""
+        self.home.mkdir(parents=True, exist_ok=True)
+        with open(self.home / "ingest.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise InputError(f"another ingest is running on {self.home}; wait for it to finish") from None
+            yield

@@ -1,0 +1,93 @@
+"""`ragship eval`: make sure the dataset's corpus is in the index (incrementally), run every judged query one at
+a time as a user would, and report quality and latency."""
+
+from __future__ import annotations
+
+import platform
+import statistics
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from ragship import __version__
+from ragship.evaluate.beir import Dataset, load_dataset
+from ragship.evaluate.metrics import doc_run, retrieval_metrics
+from ragship.types import Hit
+
+EVAL_DEPTH = 100  # documents per query: enough for Recall@100
+
+
+def percentile(values: list[float], p: float) -> float:
+    """Linear-interpolated percentile, as numpy's default."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * p / 100
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def run_retrieval(dataset: Dataset, search: Callable[[str], list[Hit]], mode: str) -> dict[str, Any]:
+    """Run every judged query through `search` (which returns chunk hits) and score the document ranking."""
+    queries = list(dataset.queries.items())
+    if queries:
+        search(queries[0][1])  # warm-up (model load, caches); not timed
+    run, latencies = {}, []
+    for qid, text in queries:
+        t = time.perf_counter()
+        hits = search(text)
+        latencies.append((time.perf_counter() - t) * 1000)
+        run[qid] = doc_run(hits, EVAL_DEPTH)
+    return {
+        "dataset": dataset.name,
+        "split": dataset.split,
+        "mode": mode,
+        "queries": len(queries),
+        "metrics": {k: round(v, 4) for k, v in retrieval_metrics(run, dataset.qrels).items()},
+        "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2),
+                       "mean": round(statistics.fmean(latencies), 2) if latencies else 0.0},
+    }
+
+
+def evaluate(engine, dataset_dir: Path, split: str = "test", mode: str | None = None,
+             k: int | None = None, observe=None) -> dict[str, Any]:
+    dataset = load_dataset(dataset_dir, split)
+    report = engine.ingest([dataset.corpus], observe=observe)
+    mode = mode or engine.settings.search.mode
+    # chunks per query: enough to fill EVAL_DEPTH documents even when documents have several chunks
+    depth = k or max(EVAL_DEPTH * 3, engine.settings.search.candidates)
+    searcher = engine.searcher()
+    result = run_retrieval(dataset, lambda q: searcher.search(q, mode, depth).hits, mode)
+    result.update({
+        "index_version": report.version,
+        "documents": report.documents,
+        "chunks": report.chunks,
+        "model": engine.embedder.model_id,
+        "settings": engine.settings.model_dump(mode="json", include={"chunk", "search"}),
+        "ragship": __version__,
+        "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    })
+    return result
+
+
+def markdown_report(result: dict[str, Any]) -> str:
+    m, lat = result["metrics"], result["latency_ms"]
+    lines = [
+        f"# ragship evaluation: {result['dataset']} ({result['split']})",
+        "",
+        f"- date: {result.get('date')}, machine: {result.get('machine')}",
+        f"- index version: {result.get('index_version')} ({result.get('documents')} documents, "
+        f"{result.get('chunks')} chunks), model: {result.get('model')}",
+        f"- mode: {result['mode']}, queries: {result['queries']}",
+        "",
+        "| metric | value |",
+        "|---|---|",
+        *(f"| {name} | {value:.4f} |" for name, value in m.items()),
+        f"| latency p50 (ms) | {lat['p50']:.1f} |",
+        f"| latency p95 (ms) | {lat['p95']:.1f} |",
+        "",
+    ]
+    return "\n".join(lines)

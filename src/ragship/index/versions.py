@@ -1,0 +1,66 @@
+"""Index versions: every successful build is an immutable, tagged LanceDB version with a record of how it was
+built. A pointer file names the live one; readers follow it, writers move it atomically. Promotion through the
+evaluation gate and rollback will move the same pointer."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ragship.errors import IndexCorrupt
+from ragship.fsio import atomic_write_json, read_json
+
+
+@dataclass(frozen=True)
+class IndexVersion:
+    id: str  # "v1", "v2", ... and the LanceDB tag of the same name
+    number: int
+    lance_version: int
+    created_at: str
+    model_id: str
+    params: dict[str, Any]
+    counts: dict[str, int]  # documents, chunks
+    ingest: dict[str, Any] = field(default_factory=dict)  # the build's summary: plan, timings, failures
+
+
+class VersionRegistry:
+    def __init__(self, index_dir: Path):
+        self.versions_path = index_dir / "versions.json"
+        self.live_path = index_dir / "LIVE"
+
+    def all(self) -> list[IndexVersion]:
+        return [IndexVersion(**v) for v in read_json(self.versions_path, default=[])]
+
+    def get(self, version_id: str) -> IndexVersion:
+        for v in self.all():
+            if v.id == version_id:
+                return v
+        raise IndexCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}")
+
+    def live(self) -> IndexVersion | None:
+        pointer = read_json(self.live_path)
+        return self.get(pointer["id"]) if pointer else None
+
+    def next_id(self) -> tuple[str, int]:
+        n = max((v.number for v in self.all()), default=0) + 1
+        return f"v{n}", n
+
+    def record(self, version: IndexVersion) -> None:
+        atomic_write_json(self.versions_path, [asdict(v) for v in self.all()] + [asdict(version)])
+
+    def set_live(self, version_id: str) -> None:
+        self.get(version_id)  # must exist
+        atomic_write_json(self.live_path, {"id": version_id, "since": now()})
+
+    def live_stamp(self) -> float:
+        """Changes whenever the live pointer moves; servers poll it to follow promotions."""
+        try:
+            return self.live_path.stat().st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,1 @@
+"""Ingestion: sources → parsers → chunking → (embed) → index. `pipeline.ingest` runs the whole path."""

@@ -1,0 +1,149 @@
+"""File parsers: bytes in, (text, title, headings) out. One function per format; `parse_file` dispatches.
+
+Every parser raises ParseError with a reason a user can act on; none returns partial garbage.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from ragship.errors import ParseError, UnsupportedFile
+
+
+@dataclass(frozen=True)
+class Parsed:
+    text: str
+    title: str
+    headings: tuple[tuple[int, int, str], ...] = ()
+
+
+def decode_text(data: bytes, path: Path) -> str:
+    """UTF-8 (with or without BOM) text, refusing binary data."""
+    if b"\x00" in data[:8192]:
+        raise ParseError(f"{path}: contains NUL bytes, so it looks binary; only text files can be ingested as {path.suffix}")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ParseError(f"{path}: not valid UTF-8 (byte {e.start}); re-save it as UTF-8") from None
+
+
+def parse_txt(data: bytes, path: Path) -> Parsed:
+    return Parsed(decode_text(data, path), path.stem)
+
+
+_FENCE = re.compile(r"^(```|~~~)")
+_ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+
+
+def parse_markdown(data: bytes, path: Path) -> Parsed:
+    """Markdown is kept as written (citations quote it verbatim); ATX headings outside code fences are found."""
+    text = decode_text(data, path)
+    headings, offset, in_fence = [], 0, False
+    for line in text.splitlines(keepends=True):
+        if _FENCE.match(line):
+            in_fence = not in_fence
+        elif not in_fence and (m := _ATX.match(line.rstrip("\r\n"))):
+            headings.append((offset, len(m.group(1)), m.group(2).strip()))
+        offset += len(line)
+    title = next((h[2] for h in headings if h[1] == 1), path.stem)
+    return Parsed(text, title, tuple(headings))
+
+
+_BLOCK_TAGS = {
+    "p", "div", "section", "article", "header", "footer", "main", "aside", "li", "ul", "ol", "table", "tr",
+    "blockquote", "pre", "br", "hr", "dd", "dt", "dl", "figure", "figcaption", "h1", "h2", "h3", "h4", "h5", "h6",
+}
+_SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg"}
+
+
+def parse_html(data: bytes, path: Path) -> Parsed:
+    """Visible text with a paragraph break at every block element; h1–h6 become headings. Iterative walk, so
+    deeply nested markup cannot exhaust the recursion limit."""
+    from bs4 import BeautifulSoup, Comment, NavigableString, Tag
+
+    soup = BeautifulSoup(decode_text(data, path), "html.parser")
+    title_tag = soup.find("title")
+    parts: list[str] = []
+    length = 0
+    headings: list[tuple[int, int, str]] = []
+
+    def emit(s: str) -> None:
+        nonlocal length
+        parts.append(s)
+        length += len(s)
+
+    def paragraph_break() -> None:
+        if parts and not parts[-1].endswith("\n\n"):
+            emit("\n\n")
+
+    for node in soup.descendants:
+        if isinstance(node, Tag):
+            if node.name in _BLOCK_TAGS:
+                paragraph_break()
+            if node.name in {"h1", "h2", "h3", "h4", "h5", "h6"}:
+                heading = " ".join(node.get_text(" ").split())
+                if heading:
+                    headings.append((length, int(node.name[1]), heading))
+        elif isinstance(node, NavigableString) and not isinstance(node, Comment):
+            if any(p.name in _SKIP_TAGS for p in node.parents if isinstance(p, Tag)):
+                continue
+            words = " ".join(str(node).split())
+            if words:
+                if parts and not parts[-1].endswith(("\n\n", " ")) and str(node)[:1].isspace():
+                    emit(" ")
+                emit(words + (" " if str(node)[-1:].isspace() else ""))
+    text = "".join(parts).strip()
+    # strip() removed leading whitespace; shift heading offsets accordingly
+    lead = len("".join(parts)) - len("".join(parts).lstrip())
+    headings = [(max(0, o - lead), lvl, h) for o, lvl, h in headings]
+    title = title_tag.get_text(" ").strip() if title_tag else ""
+    title = title or next((h for _, lvl, h in headings if lvl == 1), path.stem)
+    return Parsed(text, title, tuple(headings))
+
+
+def parse_pdf(data: bytes, path: Path) -> Parsed:
+    """Text of every page, pages separated by a blank line."""
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    if not data.startswith(b"%PDF-"):
+        raise ParseError(f"{path}: not a PDF (no %PDF- header); check the file type")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted:
+            raise ParseError(f"{path}: encrypted PDF; decrypt it (e.g. `qpdf --decrypt`) and ingest again")
+        pages = [(page.extract_text() or "").strip() for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or ""
+    except ParseError:
+        raise
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, OSError, RecursionError) as e:
+        raise ParseError(f"{path}: corrupt or truncated PDF ({type(e).__name__}: {e}); re-export it") from None
+    return Parsed("\n\n".join(p for p in pages if p), str(meta_title).strip() or path.stem)
+
+
+PARSERS: dict[str, Callable[[bytes, Path], Parsed]] = {
+    ".txt": parse_txt,
+    ".text": parse_txt,
+    ".md": parse_markdown,
+    ".markdown": parse_markdown,
+    ".html": parse_html,
+    ".htm": parse_html,
+    ".pdf": parse_pdf,
+}
+
+
+def parse_file(data: bytes, path: Path) -> Parsed:
+    parser = PARSERS.get(path.suffix.lower())
+    if parser is None:
+        raise UnsupportedFile(
+            f"{path}: unsupported file type {path.suffix or '(none)'}; supported: "
+            f"{', '.join(sorted(PARSERS))}, .jsonl/.jsonl.gz (BEIR corpus)"
+        )
+    parsed = parser(data, path)
+    if not parsed.text.strip():
+        raise ParseError(f"{path}: no text found (empty file, or a scanned PDF without a text layer)")
+    return parsed

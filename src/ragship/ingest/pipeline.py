@@ -1,0 +1,182 @@
+"""The ingest pipeline: plan against the live version, then parse → chunk → embed → write in bounded batches,
+index for BM25, and commit the result as a new immutable index version that becomes live."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from ragship.embed.base import Embedder
+from ragship.index.store import ChunkStore
+from ragship.index.versions import IndexVersion, VersionRegistry, now
+from ragship.ingest.chunking import chunk_document
+from ragship.ingest.sources import open_sources
+from ragship.settings import Settings
+from ragship.types import Document, Failure
+
+Observer = Callable[[str, int], None]  # (stage, items done): drives progress bars
+
+
+@dataclass
+class IngestReport:
+    version: str | None = None  # live version after the run
+    previous: str | None = None
+    new_version: bool = False
+    added: int = 0
+    changed: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    chunks_written: int = 0
+    chunks_embedded: int = 0
+    documents: int = 0  # totals in the live version
+    chunks: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    timings_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    @property
+    def ingested(self) -> int:
+        """Documents that are in the index as they are now on disk."""
+        return self.added + self.changed + self.unchanged
+
+    def to_dict(self) -> dict[str, Any]:
+        d = {k: v for k, v in self.__dict__.items() if k not in {"failures", "timings_s"}}
+        d["failed"] = len(self.failures)
+        d["failures"] = [f.__dict__ for f in self.failures]
+        d["timings_s"] = {k: round(v, 3) for k, v in self.timings_s.items()}
+        return d
+
+
+def doc_version_hash(doc: Document, params: dict[str, Any]) -> str:
+    """A document must be rebuilt when its content or the settings that shape its chunks/vectors change."""
+    return hashlib.sha256(f"{doc.content_hash}:{json.dumps(params, sort_keys=True)}".encode()).hexdigest()
+
+
+class _Stopwatch:
+    def __init__(self, totals: dict[str, float]):
+        self.totals = totals
+
+    @contextmanager
+    def stage(self, name: str):
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.totals[name] += time.perf_counter() - t
+
+
+def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: ChunkStore,
+           registry: VersionRegistry, observe: Observer | None = None) -> IngestReport:
+    observe = observe or (lambda stage, n: None)
+    report = IngestReport()
+    clock = _Stopwatch(report.timings_s)
+    params = {**settings.index_params(), "model_id": embedder.model_id}
+    sources = open_sources(paths, int(settings.ingest.max_file_mb * 1e6))
+    live = registry.live()
+    report.previous = report.version = live.id if live else None
+    with clock.stage("plan"):
+        store.reset_head(live.lance_version if live else None)
+        existing = store.doc_states(live.lance_version if live else None)
+
+    seen: set[str] = set()
+    complete_roots: set[str] = set()
+    batch: list[tuple[Document, str]] = []
+    for source in sources:
+        source_ok = source.path.exists()
+        for item in _timed(source.documents(), clock, "parse"):
+            observe("scan", 1)
+            if isinstance(item, Failure):
+                report.failures.append(item)
+                # A file that fails now keeps its last good version; a failure we cannot tie to a document (a
+                # missing path, an unreadable corpus row) stops deletions from that source this run.
+                seen.add(item.doc_id)
+                source_ok &= bool(item.doc_id)
+                continue
+            if item.doc_id in seen:
+                report.failures.append(Failure(item.metadata.get("path", item.source),
+                                               f"duplicate document id {item.doc_id!r}; the first one was kept"))
+                continue
+            seen.add(item.doc_id)
+            h = doc_version_hash(item, params)
+            old = existing.get(item.doc_id)
+            if old and old[0] == h:
+                report.unchanged += 1
+                continue
+            if old:
+                report.changed += 1
+            else:
+                report.added += 1
+            batch.append((item, h))
+            if len(batch) >= settings.ingest.write_batch:
+                _write(batch, existing, settings, embedder, store, report, clock, observe)
+                batch = []
+        if source_ok:
+            complete_roots.add(source.root)
+    _write(batch, existing, settings, embedder, store, report, clock, observe)
+
+    gone = [d for d, (_, root) in existing.items() if root in complete_roots and d not in seen]
+    report.deleted = len(gone)
+    if not (report.added or report.changed or report.deleted):
+        if live:
+            report.documents, report.chunks = live.counts["documents"], live.counts["chunks"]
+        return report
+    with clock.stage("write"):
+        store.delete_docs(gone)
+    with clock.stage("index"):
+        store.build_fts()
+    _commit(report, params, embedder, store, registry)
+    return report
+
+
+def _timed(items: Iterator, clock: _Stopwatch, stage: str) -> Iterator:
+    while True:
+        with clock.stage(stage):
+            item = next(items, None)
+        if item is None:
+            return
+        yield item
+
+
+def _write(batch, existing, settings, embedder, store, report, clock, observe) -> None:
+    if not batch:
+        return
+    rows: list[dict[str, Any]] = []
+    with clock.stage("chunk"):
+        for doc, h in batch:
+            for c in chunk_document(doc, embedder, settings.chunk.tokens, settings.chunk.overlap):
+                rows.append({
+                    "chunk_id": c.chunk_id, "doc_id": doc.doc_id, "doc_hash": h, "source": doc.source,
+                    "title": doc.title, "text": c.text, "index_text": c.index_text(doc.title),
+                    "start": c.start, "end": c.end, "heading_path": list(c.heading_path),
+                    "metadata": json.dumps(doc.metadata, ensure_ascii=False),
+                })
+    with clock.stage("embed"):
+        before = getattr(embedder, "embedded", 0)
+        for i in range(0, len(rows), settings.embed.batch_size * 8):
+            part = rows[i:i + settings.embed.batch_size * 8]
+            for row, vector in zip(part, embedder.embed_batch([r["index_text"] for r in part])):
+                row["vector"] = vector
+            observe("embed", len(part))
+        report.chunks_embedded += getattr(embedder, "embedded", before + len(rows)) - before
+    with clock.stage("write"):
+        store.delete_docs([doc.doc_id for doc, _ in batch if doc.doc_id in existing])
+        store.add(rows, embedder.dim)
+    report.chunks_written += len(rows)
+
+
+def _commit(report: IngestReport, params, embedder, store: ChunkStore, registry: VersionRegistry) -> None:
+    version_id, number = registry.next_id()
+    lance_version = store.commit_tag(version_id)
+    view = store.view(version_id)
+    report.documents, report.chunks = view.count_docs(), view.count_chunks()
+    report.version, report.new_version = version_id, True
+    registry.record(IndexVersion(
+        id=version_id, number=number, lance_version=lance_version, created_at=now(), model_id=embedder.model_id,
+        params=params, counts={"documents": report.documents, "chunks": report.chunks}, ingest=report.to_dict(),
+    ))
+    registry.set_live(version_id)

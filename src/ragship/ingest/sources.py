@@ -1,0 +1,124 @@
+"""Sources: turn the paths a user names into a stream of Documents (or Failures), never loading a whole
+corpus into memory. A folder is walked recursively; a .jsonl/.jsonl.gz file is read as a BEIR corpus."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from ragship.errors import InputError, RagshipError
+from ragship.ingest.parsers import PARSERS, parse_file
+from ragship.types import Document, Failure
+
+
+def content_hash(title: str, text: str, metadata: dict) -> str:
+    payload = json.dumps([title, text, metadata], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def is_beir_corpus(path: Path) -> bool:
+    return path.name.endswith((".jsonl", ".jsonl.gz"))
+
+
+@dataclass(frozen=True)
+class Source:
+    """One path the user named. `root` is stored on every document it yields, so documents that disappear
+    from it can be found and removed."""
+
+    path: Path
+    max_bytes: int
+
+    @property
+    def root(self) -> str:
+        return str(self.path.resolve())
+
+    def documents(self) -> Iterator[Document | Failure]:
+        if not self.path.exists():
+            yield Failure(str(self.path), "path not found; check the spelling or mount")
+        elif self.path.is_dir():
+            yield from self._folder()
+        elif is_beir_corpus(self.path):
+            yield from read_beir_corpus(self.path, self.root)
+        else:
+            yield self._file(self.path, self.path.name)
+
+    def _folder(self) -> Iterator[Document | Failure]:
+        base = self.path.resolve()
+        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                if name.startswith(".") or path.is_symlink():
+                    continue
+                if is_beir_corpus(path):
+                    yield from read_beir_corpus(path, self.root)
+                elif path.suffix.lower() in PARSERS:
+                    yield self._file(path, f"{base.name}/{path.relative_to(base).as_posix()}")
+
+    def _file(self, path: Path, doc_id: str) -> Document | Failure:
+        try:
+            size = path.stat().st_size
+            if size > self.max_bytes:
+                return Failure(str(path), f"{size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB limit "
+                                          "(ingest.max_file_mb); split the file or raise the limit", doc_id)
+            parsed = parse_file(path.read_bytes(), path)
+        except RagshipError as e:
+            return Failure(str(path), str(e).removeprefix(f"{path}: "), doc_id)
+        except OSError as e:
+            return Failure(str(path), f"cannot read: {e.strerror or e}; check permissions", doc_id)
+        metadata = {"path": str(path.resolve()), "format": path.suffix.lower().lstrip(".")}
+        return Document(
+            doc_id=doc_id,
+            text=parsed.text,
+            title=parsed.title,
+            source=self.root,
+            content_hash=content_hash(parsed.title, parsed.text, metadata),
+            metadata=metadata,
+            headings=parsed.headings,
+        )
+
+
+def read_beir_corpus(path: Path, root: str) -> Iterator[Document | Failure]:
+    """BEIR corpus rows: {"_id", "title", "text", ...}. A bad row is a Failure naming its line; the rest go on."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if line.strip():
+                    yield _beir_row(line, f"{path}:{lineno}", root)
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        yield Failure(str(path), f"cannot read corpus ({type(e).__name__}: {e}); check the file is UTF-8 JSONL")
+
+
+def _beir_row(line: str, where: str, root: str) -> Document | Failure:
+    try:
+        row = json.loads(line)
+    except json.JSONDecodeError as e:
+        return Failure(where, f"invalid JSON ({e.msg}); each line must be one JSON object")
+    if not isinstance(row, dict) or not isinstance(row.get("_id"), (str, int)):
+        return Failure(where, 'missing "_id"; a BEIR corpus row needs "_id", "title" and "text"')
+    text, title = row.get("text") or "", row.get("title") or ""
+    if not isinstance(text, str) or not isinstance(title, str):
+        return Failure(where, '"title" and "text" must be strings')
+    if not (text.strip() or title.strip()):
+        return Failure(where, f'document {row["_id"]!r} has empty "title" and "text"')
+    metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    return Document(
+        doc_id=str(row["_id"]),
+        text=text or title,
+        title=title,
+        source=root,
+        content_hash=content_hash(title, text, metadata),
+        metadata=metadata,
+    )
+
+
+def open_sources(paths: list[Path], max_bytes: int) -> list[Source]:
+    if not paths:
+        raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
+    return [Source(Path(p), max_bytes) for p in paths]

@@ -1,0 +1,100 @@
+"""Search over an index view: dense (cosine), BM25 (LanceDB native full-text) and hybrid fusion."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ragship.embed.base import Embedder
+from ragship.errors import QueryError
+from ragship.index.store import IndexView
+from ragship.retrieve.fusion import reciprocal_rank_fusion
+from ragship.settings import SearchSettings
+from ragship.types import Hit
+
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass
+class SearchResult:
+    query: str
+    mode: str
+    hits: list[Hit]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
+                "timings_ms": self.timings_ms}
+
+
+class Searcher:
+    def __init__(self, view: IndexView, embedder: Embedder, settings: SearchSettings):
+        self.view, self.embedder, self.settings = view, embedder, settings
+
+    def search(self, query: str, mode: str | None = None, k: int | None = None) -> SearchResult:
+        mode = mode or self.settings.mode
+        k = self.settings.top_k if k is None else k
+        query = self._check(query, mode, k)
+        timings: dict[str, float] = {}
+        depth = max(self.settings.candidates, k)
+        if mode == "dense":
+            rows = self._dense(query, depth, timings)
+        elif mode == "bm25":
+            rows = self._bm25(query, depth, timings)
+        else:
+            rows = self._hybrid(query, depth, timings)
+        hits = [_hit(r, rank) for rank, r in enumerate(rows[:k], 1)]
+        return SearchResult(query, mode, hits, timings)
+
+    def _check(self, query: str, mode: str, k: int) -> str:
+        query = (query or "").strip()
+        if not query:
+            raise QueryError("query is empty; pass the text to search for")
+        if len(query) > MAX_QUERY_CHARS:
+            raise QueryError(f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
+        if mode not in ("dense", "bm25", "hybrid"):
+            raise QueryError(f"mode must be one of dense, bm25, hybrid; got {mode!r}")
+        if not 1 <= k <= self.settings.max_k:
+            raise QueryError(f"k must be between 1 and {self.settings.max_k}; got {k}")
+        return query
+
+    def _dense(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
+        t = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        timings["embed"] = _ms(t)
+        t = time.perf_counter()
+        rows = self.view.dense(vector, n)
+        timings["dense"] = _ms(t)
+        return rows
+
+    def _bm25(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
+        t = time.perf_counter()
+        rows = self.view.bm25(query, n)
+        timings["bm25"] = _ms(t)
+        return rows
+
+    def _hybrid(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
+        dense = self._dense(query, n, timings)
+        lexical = self._bm25(query, n, timings)
+        t = time.perf_counter()
+        s = self.settings
+        fused = reciprocal_rank_fusion([[r["chunk_id"] for r in dense], [r["chunk_id"] for r in lexical]],
+                                       [s.dense_weight, s.bm25_weight], s.rrf_k)
+        by_id = {r["chunk_id"]: r for r in lexical} | {r["chunk_id"]: r for r in dense}
+        order = sorted(fused, key=fused.__getitem__, reverse=True)
+        rows = [{**by_id[c], "_score": fused[c]} for c in order]
+        timings["fuse"] = _ms(t)
+        return rows
+
+
+def _hit(row: dict, rank: int) -> Hit:
+    return Hit(
+        chunk_id=row["chunk_id"], doc_id=row["doc_id"], title=row["title"], text=row["text"], source=row["source"],
+        start=row["start"], end=row["end"], heading_path=row["heading_path"], score=float(row["_score"]), rank=rank,
+        metadata=row["metadata"],
+    )
+
+
+def _ms(t: float) -> float:
+    return round((time.perf_counter() - t) * 1000, 3)

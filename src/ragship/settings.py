@@ -1,0 +1,102 @@
+"""One typed settings object, read from (highest first) explicit arguments, `RAGSHIP_*` environment
+variables (nested with `__`, e.g. `RAGSHIP_SEARCH__RRF_K=30`), `ragship.toml`, then defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from ragship.errors import ConfigError
+
+SearchMode = Literal["dense", "bm25", "hybrid"]
+
+
+class EmbedSettings(BaseModel):
+    model: str = Field("all-MiniLM-L6-v2", description="model name (packaged or in the local HF cache) or path")
+    batch_size: int = Field(32, gt=0, le=4096)
+    device: str = "cpu"
+    # 1 thread per query encode: with 2 cores and a busy box, 2 torch threads made single queries ~40x slower
+    # (PEERS.md: 496 ms vs 11.8 ms p50).
+    query_threads: int = Field(1, ge=1)
+
+
+class ChunkSettings(BaseModel):
+    tokens: int = Field(200, ge=16, le=8192, description="max tokens per chunk, counted by the embedder's tokenizer")
+    overlap: int = Field(32, ge=0, description="tokens of the previous chunk repeated at the start of the next")
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> ChunkSettings:
+        if self.overlap >= self.tokens:
+            raise ValueError(f"chunk.overlap must be smaller than chunk.tokens; got {self.overlap} >= {self.tokens}")
+        return self
+
+
+class IngestSettings(BaseModel):
+    max_file_mb: float = Field(50.0, gt=0)
+    write_batch: int = Field(512, gt=0, description="documents parsed, embedded and written per batch")
+
+
+class SearchSettings(BaseModel):
+    mode: SearchMode = "hybrid"
+    top_k: int = Field(10, ge=1, le=1000)
+    max_k: int = Field(1000, ge=1)
+    candidates: int = Field(100, ge=1, description="results taken from each retriever before fusion")
+    rrf_k: int = Field(60, ge=1, description="RRF constant: score = sum w / (rrf_k + rank)")
+    dense_weight: float = Field(1.0, ge=0)
+    bm25_weight: float = Field(1.0, ge=0)
+
+
+class AnswerSettings(BaseModel):
+    abstain_threshold: float = Field(0.5, ge=0, le=1, description="abstain when confidence is below this")
+    max_sentences: int = Field(3, ge=1, le=20)
+    context_chunks: int = Field(5, ge=1, le=50, description="top chunks whose sentences may be quoted")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="RAGSHIP_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Path(".ragship")
+    cache_dir: Optional[Path] = Field(None, description="embedding cache folder; default HOME/cache")
+    embed: EmbedSettings = EmbedSettings()
+    chunk: ChunkSettings = ChunkSettings()
+    ingest: IngestSettings = IngestSettings()
+    search: SearchSettings = SearchSettings()
+    answer: AnswerSettings = AnswerSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = Path(os.environ.get("RAGSHIP_CONFIG", "ragship.toml"))
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml)
+
+    def index_params(self) -> dict:
+        """The settings that shape an index version; stored with it."""
+        return {"embed_model": self.embed.model, "chunk": self.chunk.model_dump()}
+
+
+def load_settings(**overrides) -> Settings:
+    """Build Settings, turning validation errors into a ConfigError naming each bad field."""
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+        raise ConfigError(f"invalid settings ({problems}); fix ragship.toml or the RAGSHIP_* variable") from None
+    except OSError as e:
+        raise ConfigError(f"cannot read settings file: {e}") from None

@@ -1,0 +1,55 @@
+"""Plain-text span helpers shared by chunking and answering: paragraphs, sentences, terms."""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+_PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
+# A sentence ends at . ! ? (optionally followed by quotes/brackets) before whitespace and an upper-case letter,
+# digit or opening quote/bracket; or at a line break before a list marker or heading.
+_SENTENCE_END = re.compile(r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])|\n(?=\s*(?:[-*+#>]|\d+[.)])\s)""")
+_ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "Fig.", "fig.", "Dr.", "Mr.", "Mrs.", "Ms.", "No.", "approx.")
+_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+
+
+def paragraph_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """Non-blank paragraphs of text[start:end] as absolute (start, end) spans, trimmed of whitespace."""
+    end = len(text) if end is None else end
+    pos = start
+    for m in _PARAGRAPH_BREAK.finditer(text, start, end):
+        yield from _trimmed(text, pos, m.start())
+        pos = m.end()
+    yield from _trimmed(text, pos, end)
+
+
+def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+    """Sentences of text[start:end] as absolute spans; a rule-based splitter that keeps common abbreviations."""
+    end = len(text) if end is None else end
+    pos = start
+    for m in _SENTENCE_END.finditer(text, start, end):
+        if text[max(start, m.start() - 8):m.start()].endswith(_ABBREVIATIONS):
+            continue
+        yield from _trimmed(text, pos, m.start())
+        pos = m.end()
+    yield from _trimmed(text, pos, end)
+
+
+def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    segment = text[start:end]
+    stripped = segment.strip()
+    if stripped:
+        lead = len(segment) - len(segment.lstrip())
+        yield start + lead, start + lead + len(stripped)
+
+
+STOPWORDS = frozenset(
+    "a an and are as at be been being but by can could did do does for from had has have how i if in into is it its "
+    "may might of on or our should so than that the their them then there these they this those to was were what "
+    "when where which who whom why will with would you your not no".split()
+)
+
+
+def content_terms(text: str) -> set[str]:
+    """Lower-cased words of text without stopwords: the terms whose overlap signals lexical support."""
+    return {w for w in (m.group().lower() for m in _WORD.finditer(text)) if w not in STOPWORDS}

@@ -1,0 +1,76 @@
+"""Small shared value types that travel along the data's path. They import nothing from ragship."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Document:
+    """One parsed source document. Chunk offsets refer to `text`."""
+
+    doc_id: str
+    text: str
+    title: str = ""
+    source: str = ""
+    content_hash: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+    # (char offset, heading level, heading text) for headings found by the parser; drives heading paths.
+    headings: tuple[tuple[int, int, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    doc_id: str
+    text: str
+    start: int
+    end: int
+    heading_path: tuple[str, ...] = ()
+
+    def index_text(self, title: str) -> str:
+        """What is embedded and BM25-indexed: the chunk with its title and headings as context."""
+        context = " > ".join(p for p in (title, *self.heading_path) if p)
+        return f"{context}\n{self.text}" if context else self.text
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A file or record that could not be ingested, and why."""
+
+    path: str
+    reason: str
+    doc_id: str = ""  # set when the failing file maps to a known document id (its old version is kept)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a chunk, where it comes from, and how it ranked."""
+
+    chunk_id: str
+    doc_id: str
+    title: str
+    text: str
+    source: str
+    start: int
+    end: int
+    heading_path: tuple[str, ...]
+    score: float
+    rank: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": self.score,
+            "doc_id": self.doc_id,
+            "chunk_id": self.chunk_id,
+            "title": self.title,
+            "text": self.text,
+            "source": self.source,
+            "start": self.start,
+            "end": self.end,
+            "heading_path": list(self.heading_path),
+            "metadata": self.metadata,
+        }

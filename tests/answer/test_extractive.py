@@ -1,0 +1,45 @@
+import re
+
+from ragship.answer.extractive import ConfidenceModel, Sentence
+
+
+def test_cited_answer_from_the_right_passage(docs_engine):
+    answer = docs_engine.ask("When does the night tram run?")
+    assert not answer.abstained and answer.confidence >= docs_engine.settings.answer.abstain_threshold
+    assert "midnight" in answer.answer
+    cited = {int(n) for n in re.findall(r"\[(\d+)\]", answer.answer)}
+    assert cited == {c.n for c in answer.citations}
+    first = answer.citations[0]
+    assert first.doc_id == "docs/handbook/trams.md" and "Night service" in first.heading_path
+    for c in answer.citations:
+        for start, end in c.quotes:
+            assert c.start <= start < end <= c.end
+            assert c.text[start - c.start:end - c.start] in answer.answer
+
+
+def test_every_answer_sentence_is_a_verbatim_quote(docs_engine):
+    answer = docs_engine.ask("How much does a weekly pass cost?")
+    assert not answer.abstained and "14 krona" in answer.answer
+    texts = {c.n: c.text for c in answer.citations}
+    for sentence, n in re.findall(r"(.+?) \[(\d+)\]\s*", answer.answer):
+        assert sentence.strip() in texts[int(n)]
+
+
+def test_abstains_on_questions_the_documents_cannot_answer(docs_engine):
+    answer = docs_engine.ask("What is the boiling point of liquid nitrogen?")
+    assert answer.abstained and answer.answer == ""
+    assert answer.confidence < docs_engine.settings.answer.abstain_threshold
+    assert 1 <= len(answer.citations) <= 3  # the closest sources
+
+
+def test_json_shape(docs_engine):
+    d = docs_engine.ask("Who designed the harbour power station?").to_dict()
+    assert {"question", "answer", "abstained", "confidence", "citations", "timings_ms"} <= d.keys()
+    assert {"n", "doc_id", "chunk_id", "title", "text", "start", "end", "score"} <= d["citations"][0].keys()
+    assert 0 <= d["confidence"] <= 1 and "embed" in d["timings_ms"]
+
+
+def test_confidence_grows_with_support():
+    model = ConfidenceModel()
+    weak, strong = Sentence(0, 0, 1, 0.2, 0.1), Sentence(0, 0, 1, 0.8, 0.8)
+    assert 0 < model(weak) < 0.5 < model(strong) < 1 and model(None) == 0

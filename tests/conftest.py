@@ -1,0 +1,59 @@
+"""Every test gets its own data home; the embedding cache is shared across the session, so the tiny corpora
+are embedded once per run. Fixtures that ingest are session-scoped for the same reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("embedding-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path, monkeypatch, cache_dir):
+    for key in list(os.environ):
+        if key.startswith("RAGSHIP_"):
+            monkeypatch.delenv(key)
+    monkeypatch.setenv("RAGSHIP_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("RAGSHIP_CACHE_DIR", str(cache_dir))
+    monkeypatch.setenv("RAGSHIP_CONFIG", str(tmp_path / "ragship.toml"))  # absent unless a test writes it
+
+
+def make_engine(home: Path, cache_dir: Path, **overrides):
+    from ragship.engine import Engine
+    from ragship.settings import load_settings
+
+    return Engine(load_settings(home=home, cache_dir=cache_dir, **overrides))
+
+
+@pytest.fixture(scope="session")
+def docs_engine(tmp_path_factory, cache_dir):
+    """An engine whose live index holds tests/data/docs (markdown, text, HTML, PDF)."""
+    engine = make_engine(tmp_path_factory.mktemp("docs-home"), cache_dir)
+    report = engine.ingest([DATA / "docs"])
+    assert report.ingested == 4 and not report.failures
+    return engine
+
+
+@pytest.fixture
+def docs_copy(tmp_path) -> Path:
+    """A writable copy of tests/data/docs for tests that change files."""
+    dest = tmp_path / "docs"
+    shutil.copytree(DATA / "docs", dest)
+    return dest
+
+
+def shared_dataset(name: str) -> Path:
+    path = SHARED / name
+    if not path.is_dir():
+        pytest.skip(f"{path} not found: evaluation tests need ../shared/datasets beside the repo")
+    return path

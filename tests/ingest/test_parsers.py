@@ -1,0 +1,70 @@
+from pathlib import Path
+
+import pytest
+
+from ragship.errors import ParseError, UnsupportedFile
+from ragship.ingest.parsers import parse_file, parse_html, parse_markdown
+
+DATA = Path(__file__).parents[1] / "data"
+
+
+def parse(path: Path):
+    return parse_file(path.read_bytes(), path)
+
+
+def test_markdown_keeps_text_verbatim_and_finds_headings():
+    path = DATA / "docs/handbook/trams.md"
+    parsed = parse(path)
+    assert parsed.text == path.read_text()
+    assert parsed.title == "Varnholt Tram Handbook"
+    levels = [(lvl, h) for _, lvl, h in parsed.headings]
+    assert levels == [(1, "Varnholt Tram Handbook"), (2, "Lines"), (2, "Night service"), (3, "Accessibility"),
+                      (2, "Fares")]
+    for offset, level, heading in parsed.headings:
+        assert parsed.text[offset:].startswith("#" * level + " " + heading)
+
+
+def test_markdown_ignores_hashes_inside_code_fences():
+    parsed = parse_markdown(b"# Title\n\n```\n# not a heading\n```\n\n## Real\ntext\n", Path("x.md"))
+    assert [h for _, _, h in parsed.headings] == ["Title", "Real"]
+
+
+def test_html_visible_text_headings_and_title():
+    parsed = parse(DATA / "docs/handbook/depot.html")
+    assert parsed.title == "Kettle Square Depot"
+    assert "thirty-two trams" in parsed.text
+    assert "number 7, was built in 1911" in parsed.text
+    for hidden in ("ignored", "color: red", "must not be indexed"):
+        assert hidden not in parsed.text
+    for offset, _, heading in parsed.headings:
+        assert parsed.text[offset:].startswith(heading)
+
+
+def test_html_deep_nesting_does_not_recurse():
+    html = b"<div>" * 5000 + b"deep text" + b"</div>" * 5000
+    assert parse_html(html, Path("deep.html")).text == "deep text"
+
+
+def test_pdf_text_and_metadata_title():
+    parsed = parse(DATA / "docs/ferries.pdf")
+    assert parsed.title == "Varnholt Harbour Ferries"
+    assert "every fifteen minutes" in parsed.text
+
+
+@pytest.mark.parametrize("name, reason", [
+    ("truncated.pdf", "corrupt or truncated PDF"),
+    ("zip-renamed.pdf", "not a PDF"),
+    ("binary.txt", "NUL bytes"),
+    ("latin1.txt", "not valid UTF-8"),
+    ("empty.md", "no text found"),
+])
+def test_bad_files_raise_parse_error_naming_the_file(name, reason):
+    path = DATA / "bad" / name
+    with pytest.raises(ParseError) as e:
+        parse(path)
+    assert str(path) in str(e.value) and reason in str(e.value)
+
+
+def test_unsupported_extension_lists_supported_types():
+    with pytest.raises(UnsupportedFile, match=r"unsupported file type \.xyz; supported: .*\.md"):
+        parse(DATA / "bad/notes.xyz")

@@ -1,0 +1,95 @@
+"""The ingest pipeline against a real LanceDB and the real embedder (tiny data, shared embedding cache)."""
+
+import shutil
+from pathlib import Path
+
+from conftest import DATA, make_engine
+
+
+def test_first_ingest_commits_a_live_version(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "h", cache_dir)
+    report = engine.ingest([DATA / "docs"])
+    assert (report.added, report.changed, report.deleted, report.failures) == (4, 0, 0, [])
+    assert report.new_version and report.version == "v1"
+    live = engine.registry.live()
+    assert live.id == "v1" and live.counts == {"documents": 4, "chunks": report.chunks}
+    assert live.params["chunk"] == {"tokens": 200, "overlap": 32}
+    assert live.model_id.startswith("all-MiniLM-L6-v2@")
+
+
+def test_unchanged_input_embeds_nothing_and_keeps_the_version(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "h", cache_dir)
+    engine.ingest([DATA / "docs"])
+    again = make_engine(tmp_path / "h", cache_dir).ingest([DATA / "docs"])
+    assert (again.unchanged, again.chunks_written, again.chunks_embedded) == (4, 0, 0)
+    assert not again.new_version and again.version == "v1"
+
+
+def test_changes_and_deletions_propagate_into_a_new_version(tmp_path, cache_dir, docs_copy):
+    engine = make_engine(tmp_path / "h", cache_dir)
+    engine.ingest([docs_copy])
+    (docs_copy / "handbook/history.txt").write_text("The depot cat is called Omnibus and sleeps on tram 7.")
+    (docs_copy / "ferries.pdf").unlink()
+    (docs_copy / "new.md").write_text("# New\n\nThe Lido kiosk sells cardamom buns.")
+    report = engine.ingest([docs_copy])
+    assert (report.added, report.changed, report.deleted, report.unchanged) == (1, 1, 1, 2)
+    assert report.chunks_embedded == report.chunks_written == 2  # only the new and changed documents
+    assert report.version == "v2" and report.documents == 4
+    hits = engine.search("what is the depot cat called", "bm25", 3).hits
+    assert hits[0].doc_id == "docs/handbook/history.txt" and "Omnibus" in hits[0].text
+    assert not [h for h in engine.search("harbour ferry crossing", "bm25", 50).hits if h.doc_id == "docs/ferries.pdf"]
+    # the previous version is still whole and readable
+    old = engine.store().view("v1")
+    assert old.count_docs() == 4 and any(r["doc_id"] == "docs/ferries.pdf" for r in old.bm25("ferry", 10))
+
+
+def test_failed_files_are_reported_and_good_ones_ingested(tmp_path, cache_dir):
+    mixed = tmp_path / "mixed"
+    shutil.copytree(DATA / "bad", mixed)
+    shutil.copy(DATA / "docs/handbook/history.txt", mixed / "good.txt")
+    report = make_engine(tmp_path / "h", cache_dir).ingest([mixed])
+    assert report.added == 1 and report.version == "v1"
+    assert sorted(Path(f.path).name for f in report.failures) == [
+        "binary.txt", "empty.md", "latin1.txt", "truncated.pdf", "zip-renamed.pdf"]
+
+
+def test_a_file_that_turns_bad_keeps_its_last_good_version(tmp_path, cache_dir, docs_copy):
+    engine = make_engine(tmp_path / "h", cache_dir)
+    engine.ingest([docs_copy])
+    (docs_copy / "ferries.pdf").write_bytes(b"%PDF-1.4 garbage")
+    report = engine.ingest([docs_copy])
+    assert report.deleted == 0 and len(report.failures) == 1
+    assert report.documents == 4
+
+
+def test_missing_source_never_deletes_its_documents(tmp_path, cache_dir, docs_copy):
+    engine = make_engine(tmp_path / "h", cache_dir)
+    engine.ingest([docs_copy])
+    moved = docs_copy.rename(tmp_path / "elsewhere")
+    report = engine.ingest([docs_copy])
+    assert report.deleted == 0 and report.ingested == 0 and "path not found" in report.failures[0].reason
+    assert engine.registry.live().counts["documents"] == 4
+    assert moved.exists()
+
+
+def test_settings_change_rebuilds_every_document(tmp_path, cache_dir):
+    make_engine(tmp_path / "h", cache_dir).ingest([DATA / "docs"])
+    report = make_engine(tmp_path / "h", cache_dir, chunk={"tokens": 64, "overlap": 8}).ingest([DATA / "docs"])
+    assert report.changed == 4 and report.version == "v2"
+    assert report.chunks > 4
+
+
+def test_partial_writes_of_a_crashed_ingest_are_discarded(tmp_path, cache_dir, docs_copy):
+    engine = make_engine(tmp_path / "h", cache_dir)
+    engine.ingest([docs_copy])
+    # simulate a crash after rows were written but before the version was committed
+    store = engine.store()
+    rows = store.table().search().limit(1).to_list()
+    rows[0]["chunk_id"] = "orphan#0"
+    rows[0].pop("_distance", None)
+    store.add([{k: v for k, v in rows[0].items() if not k.startswith("_")}], engine.embedder.dim)
+    assert store.table().count_rows() == engine.registry.live().counts["chunks"] + 1
+    (docs_copy / "new.txt").write_text("A fresh document about gull feeding hours.")
+    report = make_engine(tmp_path / "h", cache_dir).ingest([docs_copy])
+    assert report.added == 1 and report.chunks == engine.registry.get("v1").counts["chunks"] + 1
+    assert not engine.store().view(report.version).chunks(["orphan#0"])
