@@ -17,8 +17,8 @@ from ragship.errors import PARTIAL_EXIT, EmptyCorpus, RagshipError
 from ragship.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from your documents.")
-out = Console()
-err = Console(stderr=True)
+out = Console(soft_wrap=True)  # soft wrap: long paths and reasons stay on one greppable line
+err = Console(stderr=True, soft_wrap=True)
 
 
 @app.callback()
@@ -185,6 +185,9 @@ def serve(
     from ragship.server.app import create_app
 
     engine = _engine(ctx)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        err.print(f"[bold red]warning:[/bold red] serving on {host} without authentication: anyone who can reach "
+                  "this address can read every document. API keys arrive with the service release.")
     err.print(f"ragship serving {engine.home} on http://{host}:{port}  (API docs: /docs)", highlight=False)
     uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
 
@@ -196,7 +199,8 @@ def _snippet(text: str, width: int = 200) -> str:
 
 def main() -> None:
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)  # click returns the code of a typer.Exit here
+        sys.exit(code if isinstance(code, int) else 0)
     except RagshipError as e:
         err.print(f"[red]error:[/red] {e}", highlight=False)
         sys.exit(e.exit_code)

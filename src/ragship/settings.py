@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -20,7 +20,11 @@ from ragship.errors import ConfigError
 SearchMode = Literal["dense", "bm25", "hybrid"]
 
 
-class EmbedSettings(BaseModel):
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
+
+
+class EmbedSettings(_Section):
     model: str = Field("all-MiniLM-L6-v2", description="model name (packaged or in the local HF cache) or path")
     batch_size: int = Field(32, gt=0, le=4096)
     device: str = "cpu"
@@ -29,7 +33,7 @@ class EmbedSettings(BaseModel):
     query_threads: int = Field(1, ge=1)
 
 
-class ChunkSettings(BaseModel):
+class ChunkSettings(_Section):
     tokens: int = Field(200, ge=16, le=8192, description="max tokens per chunk, counted by the embedder's tokenizer")
     overlap: int = Field(32, ge=0, description="tokens of the previous chunk repeated at the start of the next")
 
@@ -40,12 +44,12 @@ class ChunkSettings(BaseModel):
         return self
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(_Section):
     max_file_mb: float = Field(50.0, gt=0)
     write_batch: int = Field(512, gt=0, description="documents parsed, embedded and written per batch")
 
 
-class SearchSettings(BaseModel):
+class SearchSettings(_Section):
     mode: SearchMode = "hybrid"
     top_k: int = Field(10, ge=1, le=1000)
     max_k: int = Field(1000, ge=1)
@@ -55,7 +59,7 @@ class SearchSettings(BaseModel):
     bm25_weight: float = Field(1.0, ge=0)
 
 
-class AnswerSettings(BaseModel):
+class AnswerSettings(_Section):
     abstain_threshold: float = Field(0.5, ge=0, le=1, description="abstain when confidence is below this")
     max_sentences: int = Field(3, ge=1, le=20)
     context_chunks: int = Field(5, ge=1, le=50, description="top chunks whose sentences may be quoted")

@@ -72,65 +72,112 @@ class _Stopwatch:
 
 def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: ChunkStore,
            registry: VersionRegistry, observe: Observer | None = None) -> IngestReport:
-    observe = observe or (lambda stage, n: None)
-    report = IngestReport()
-    clock = _Stopwatch(report.timings_s)
-    params = {**settings.index_params(), "model_id": embedder.model_id}
     sources = open_sources(paths, int(settings.ingest.max_file_mb * 1e6))
     live = registry.live()
-    report.previous = report.version = live.id if live else None
-    with clock.stage("plan"):
+    build = _Build(settings, embedder, store, observe or (lambda stage, n: None))
+    build.report.previous = build.report.version = live.id if live else None
+    with build.clock.stage("plan"):
         store.reset_head(live.lance_version if live else None)
-        existing = store.doc_states(live.lance_version if live else None)
+        build.existing = store.doc_states(live.lance_version if live else None)
 
-    seen: set[str] = set()
     complete_roots: set[str] = set()
-    batch: list[tuple[Document, str]] = []
     for source in sources:
         source_ok = source.path.exists()
-        for item in _timed(source.documents(), clock, "parse"):
-            observe("scan", 1)
-            if isinstance(item, Failure):
-                report.failures.append(item)
-                # A file that fails now keeps its last good version; a failure we cannot tie to a document (a
-                # missing path, an unreadable corpus row) stops deletions from that source this run.
-                seen.add(item.doc_id)
-                source_ok &= bool(item.doc_id)
-                continue
-            if item.doc_id in seen:
-                report.failures.append(Failure(item.metadata.get("path", item.source),
-                                               f"duplicate document id {item.doc_id!r}; the first one was kept"))
-                continue
-            seen.add(item.doc_id)
-            h = doc_version_hash(item, params)
-            old = existing.get(item.doc_id)
-            if old and old[0] == h:
-                report.unchanged += 1
-                continue
-            if old:
-                report.changed += 1
-            else:
-                report.added += 1
-            batch.append((item, h))
-            if len(batch) >= settings.ingest.write_batch:
-                _write(batch, existing, settings, embedder, store, report, clock, observe)
-                batch = []
+        for item in _timed(source.documents(), build.clock, "parse"):
+            source_ok &= build.take(item)
         if source_ok:
             complete_roots.add(source.root)
-    _write(batch, existing, settings, embedder, store, report, clock, observe)
+    build.flush()
 
-    gone = [d for d, (_, root) in existing.items() if root in complete_roots and d not in seen]
+    report = build.report
+    gone = [d for d, (_, root) in build.existing.items() if root in complete_roots and d not in build.seen]
     report.deleted = len(gone)
     if not (report.added or report.changed or report.deleted):
         if live:
             report.documents, report.chunks = live.counts["documents"], live.counts["chunks"]
         return report
-    with clock.stage("write"):
+    with build.clock.stage("write"):
         store.delete_docs(gone)
-    with clock.stage("index"):
+    with build.clock.stage("index"):
         store.build_fts()
-    _commit(report, params, embedder, store, registry)
+    _commit(report, build.params, embedder, store, registry)
     return report
+
+
+class _Build:
+    """One ingest run: the plan against the live version, and the batch being chunked, embedded and written."""
+
+    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, observe: Observer):
+        self.settings, self.embedder, self.store, self.observe = settings, embedder, store, observe
+        self.params = {**settings.index_params(), "model_id": embedder.model_id}
+        self.report = IngestReport()
+        self.clock = _Stopwatch(self.report.timings_s)
+        self.existing: dict[str, tuple[str, str]] = {}
+        self.seen: set[str] = set()
+        self.batch: list[tuple[Document, str]] = []
+
+    def take(self, item: Document | Failure) -> bool:
+        """Plan one document (or record a failure). False when deletions from its source must be held back."""
+        self.observe("scan", 1)
+        report = self.report
+        if isinstance(item, Failure):
+            report.failures.append(item)
+            # A file that fails now keeps its last good version; a failure we cannot tie to a document (a
+            # missing path, an unreadable corpus row) stops deletions from that source this run.
+            self.seen.add(item.doc_id)
+            return bool(item.doc_id)
+        if item.doc_id in self.seen:
+            report.failures.append(Failure(item.metadata.get("path", item.source),
+                                           f"duplicate document id {item.doc_id!r}; the first one was kept"))
+            return True
+        self.seen.add(item.doc_id)
+        h = doc_version_hash(item, self.params)
+        old = self.existing.get(item.doc_id)
+        if old and old[0] == h:
+            report.unchanged += 1
+            return True
+        if old:
+            report.changed += 1
+        else:
+            report.added += 1
+        self.batch.append((item, h))
+        if len(self.batch) >= self.settings.ingest.write_batch:
+            self.flush()
+        return True
+
+    def flush(self) -> None:
+        """Chunk, embed and write the pending batch (replacing older rows of the same documents)."""
+        if not self.batch:
+            return
+        with self.clock.stage("chunk"):
+            rows = [row for doc, h in self.batch for row in self._rows(doc, h)]
+        with self.clock.stage("embed"):
+            self._embed(rows)
+        with self.clock.stage("write"):
+            self.store.delete_docs([doc.doc_id for doc, _ in self.batch if doc.doc_id in self.existing])
+            self.store.add(rows, self.embedder.dim)
+        self.report.chunks_written += len(rows)
+        self.batch = []
+
+    def _rows(self, doc: Document, doc_hash: str) -> list[dict[str, Any]]:
+        chunk = self.settings.chunk
+        metadata = json.dumps(doc.metadata, ensure_ascii=False)
+        return [{
+            "chunk_id": c.chunk_id, "doc_id": doc.doc_id, "doc_hash": doc_hash, "source": doc.source,
+            "title": doc.title, "text": c.text, "index_text": c.index_text(doc.title), "start": c.start,
+            "end": c.end, "heading_path": list(c.heading_path), "metadata": metadata,
+        } for c in chunk_document(doc, self.embedder, chunk.tokens, chunk.overlap)]
+
+    def _embed(self, rows: list[dict[str, Any]]) -> None:
+        before = getattr(self.embedder, "embedded", None)
+        step = self.settings.embed.batch_size * 8  # progress granularity; the model batches internally
+        for i in range(0, len(rows), step):
+            part = rows[i:i + step]
+            for row, vector in zip(part, self.embedder.embed_batch([r["index_text"] for r in part])):
+                row["vector"] = vector
+            self.observe("embed", len(part))
+        # a cached embedder counts real embeddings; a bare one embeds every row
+        self.report.chunks_embedded += len(rows) if before is None else self.embedder.embedded - before
 
 
 def _timed(items: Iterator, clock: _Stopwatch, stage: str) -> Iterator:
@@ -140,33 +187,6 @@ def _timed(items: Iterator, clock: _Stopwatch, stage: str) -> Iterator:
         if item is None:
             return
         yield item
-
-
-def _write(batch, existing, settings, embedder, store, report, clock, observe) -> None:
-    if not batch:
-        return
-    rows: list[dict[str, Any]] = []
-    with clock.stage("chunk"):
-        for doc, h in batch:
-            for c in chunk_document(doc, embedder, settings.chunk.tokens, settings.chunk.overlap):
-                rows.append({
-                    "chunk_id": c.chunk_id, "doc_id": doc.doc_id, "doc_hash": h, "source": doc.source,
-                    "title": doc.title, "text": c.text, "index_text": c.index_text(doc.title),
-                    "start": c.start, "end": c.end, "heading_path": list(c.heading_path),
-                    "metadata": json.dumps(doc.metadata, ensure_ascii=False),
-                })
-    with clock.stage("embed"):
-        before = getattr(embedder, "embedded", 0)
-        for i in range(0, len(rows), settings.embed.batch_size * 8):
-            part = rows[i:i + settings.embed.batch_size * 8]
-            for row, vector in zip(part, embedder.embed_batch([r["index_text"] for r in part])):
-                row["vector"] = vector
-            observe("embed", len(part))
-        report.chunks_embedded += getattr(embedder, "embedded", before + len(rows)) - before
-    with clock.stage("write"):
-        store.delete_docs([doc.doc_id for doc, _ in batch if doc.doc_id in existing])
-        store.add(rows, embedder.dim)
-    report.chunks_written += len(rows)
 
 
 def _commit(report: IngestReport, params, embedder, store: ChunkStore, registry: VersionRegistry) -> None:

@@ -1,0 +1,152 @@
+"""`make bench`: SciFact (BEIR) quality, latency and ingest throughput for ragship, next to the bm25s reference
+run on the same data in the same process. Writes docs/benchmarks.md; never edit that file by hand.
+
+Usage: python benchmarks/bench_scifact.py [--data ../shared/datasets/scifact] [--out docs/benchmarks.md]
+       [--cache DIR]  (reuse an embedding cache: faster, but ingest throughput is then not measured)
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "scifact"
+
+
+def machine() -> str:
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, load {load}"
+
+
+def commit() -> str:
+    try:
+        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.strip()
+        return sha + (" (with uncommitted changes)" if dirty else "")
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def bm25s_reference(data: Path) -> dict:
+    """bm25s 0.3.16, Lucene variant, k1 1.5, b 0.75, English stopwords and PyStemmer: the published setting."""
+    import bm25s
+    import Stemmer
+
+    from ragship.evaluate.beir import load_dataset
+    from ragship.evaluate.runner import run_retrieval
+    from ragship.types import Hit
+
+    ds = load_dataset(data, "test")
+    with gzip.open(ds.corpus, "rt") as f:
+        docs = [json.loads(l) for l in f if l.strip()]
+    stemmer = Stemmer.Stemmer("english")
+    retriever = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
+    retriever.index(bm25s.tokenize([f"{d['title']} {d['text']}" for d in docs], stopwords="en", stemmer=stemmer,
+                                   show_progress=False), show_progress=False)
+
+    def search(text):
+        tokens = bm25s.tokenize(text, stopwords="en", stemmer=stemmer, show_progress=False)
+        res, scores = retriever.retrieve(tokens, k=100, show_progress=False, n_threads=1)
+        return [Hit(docs[i]["_id"], docs[i]["_id"], "", "", "", 0, 0, (), float(s), r)
+                for r, (i, s) in enumerate(zip(res[0], scores[0]), 1)]
+
+    return run_retrieval(ds, search, "bm25s")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--cache", type=Path, default=None)
+    args = ap.parse_args()
+    if not (args.data / "qrels" / "test.tsv").is_file():
+        sys.exit(f"SciFact not found at {args.data}: the benchmark reads ../shared/datasets/scifact")
+
+    from ragship import __version__
+    from ragship.engine import Engine
+    from ragship.evaluate.runner import evaluate
+    from ragship.settings import load_settings
+
+    started = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    header = {"machine": machine(), "commit": commit(), "date": started}
+    print(json.dumps(header), flush=True)
+    reference = bm25s_reference(args.data)
+    print(json.dumps(reference), flush=True)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache = args.cache or Path(tmp) / "cache"
+        engine = Engine(load_settings(home=Path(tmp) / "home", cache_dir=cache))
+        t = time.perf_counter()
+        report = engine.ingest([next(args.data.glob("corpus.jsonl*"))])
+        ingest_s = time.perf_counter() - t
+        ingest = {"documents": report.documents, "chunks": report.chunks, "seconds": round(ingest_s, 1),
+                  "embedded": report.chunks_embedded,
+                  "docs_per_s": round(report.documents / ingest_s, 1), "chunks_per_s": round(report.chunks / ingest_s, 1),
+                  "stages_s": {k: round(v, 1) for k, v in report.timings_s.items()}}
+        print(json.dumps(ingest), flush=True)
+        runs = []
+        for mode in ("bm25", "dense", "hybrid"):
+            runs.append(evaluate(engine, args.data, "test", mode))
+            print(json.dumps({k: runs[-1][k] for k in ("mode", "metrics", "latency_ms")}), flush=True)
+        settings = engine.settings.model_dump(mode="json", include={"embed", "chunk", "search"})
+        model = engine.embedder.model_id
+
+    args.out.write_text(render(header, reference, ingest, runs, settings, model, args.data, __version__))
+    print(f"wrote {args.out}")
+
+
+def render(header, reference, ingest, runs, settings, model, data, version) -> str:
+    def row(name, r):
+        m, lat = r["metrics"], r["latency_ms"]
+        return (f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} "
+                f"| {lat['p50']:.1f} | {lat['p95']:.1f} |")
+
+    throughput = ("not measured (embedding cache reused via --cache)" if ingest["embedded"] < ingest["chunks"]
+                  else f"{ingest['docs_per_s']} documents/s, {ingest['chunks_per_s']} chunks/s "
+                       f"({ingest['documents']} documents → {ingest['chunks']} chunks in {ingest['seconds']} s; "
+                       f"stages: {', '.join(f'{k} {v} s' for k, v in ingest['stages_s'].items())})")
+    return "\n".join([
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (benchmarks/bench_scifact.py); do not edit by hand.",
+        "",
+        f"- date: {header['date']}",
+        f"- commit: {header['commit']} (ragship {version})",
+        f"- machine: {header['machine']}",
+        f"- data: BEIR SciFact from `{data}`: {ingest['documents']} documents, test split "
+        f"({reference['queries']} queries, `qrels/test.tsv`)",
+        f"- model: {model}; settings: `{json.dumps(settings)}`",
+        "- metrics: pytrec_eval; documents score as their best chunk; latency is one query at a time, "
+        "end to end (query embedding included), after one warm-up query",
+        "",
+        "## Retrieval quality and latency (SciFact test)",
+        "",
+        "| run | nDCG@10 | Recall@10 | Recall@100 | MRR@10 | p50 ms | p95 ms |",
+        "|---|---|---|---|---|---|---|",
+        row("bm25s reference (Lucene k1 1.5 b 0.75, stemming + stopwords; same process)", reference),
+        *(row(f"ragship {r['mode']}", r) for r in runs),
+        "",
+        "## Ingest throughput",
+        "",
+        f"Fresh home, empty embedding cache: {throughput}.",
+        "",
+    ])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,3 @@
+from ragship.cli import main
+
+main()

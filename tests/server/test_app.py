@@ -1,0 +1,98 @@
+"""The API through a real server process on 127.0.0.1, as `ragship serve` runs it."""
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from conftest import DATA
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, cache_dir):
+    home = tmp_path_factory.mktemp("server-home")
+    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CACHE_DIR": str(cache_dir)}
+    subprocess.run([sys.executable, "-m", "ragship", "ingest", str(DATA / "docs")], env=env, check=True,
+                   capture_output=True, timeout=300)
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stdout.read().decode()}")
+    yield base
+    proc.terminate()
+    proc.wait(timeout=30)
+
+
+def test_healthz_names_the_live_version(server):
+    assert httpx.get(f"{server}/healthz").json()["live_version"] == "v1"
+
+
+def test_ask_get_returns_a_cited_answer(server):
+    r = httpx.get(f"{server}/v1/ask", params={"q": "Who designed the harbour power station?"}, timeout=60)
+    assert r.status_code == 200
+    body = r.json()
+    assert not body["abstained"] and "Ilse Brandvold" in body["answer"] and "[1]" in body["answer"]
+    assert body["citations"][0]["doc_id"] == "docs/handbook/history.txt"
+
+
+def test_ask_post(server):
+    r = httpx.post(f"{server}/v1/ask", json={"question": "When are depot tours?"}, timeout=60)
+    assert r.status_code == 200 and "Saturdays" in r.json()["answer"]
+
+
+def test_search_get_and_post_agree(server):
+    params = {"q": "guide dogs", "mode": "bm25", "k": 2}
+    got = httpx.get(f"{server}/v1/search", params=params).json()
+    posted = httpx.post(f"{server}/v1/search", json={"query": "guide dogs", "mode": "bm25", "k": 2}).json()
+    assert [h["chunk_id"] for h in got["results"]] == [h["chunk_id"] for h in posted["results"]]
+    assert got["results"][0]["doc_id"] == "docs/handbook/trams.md"
+
+
+@pytest.mark.parametrize("method, path, kwargs, status", [
+    ("GET", "/v1/search", {"params": {"q": ""}}, 422),
+    ("GET", "/v1/search", {"params": {"q": "x", "mode": "fuzzy"}}, 422),
+    ("GET", "/v1/search", {"params": {"q": "x", "k": 0}}, 422),
+    ("POST", "/v1/ask", {"json": {}}, 422),
+    ("POST", "/v1/ask", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
+    ("GET", "/v1/nothing", {}, 404),
+])
+def test_errors_are_problem_json_without_traces(server, method, path, kwargs, status):
+    r = httpx.request(method, f"{server}{path}", **kwargs)
+    assert r.status_code == status
+    body = r.json()
+    assert "detail" in body and "Traceback" not in r.text
+
+
+def test_page_and_assets_are_local(server):
+    page = httpx.get(server).text
+    assert "<form" in page and 'id="question"' in page
+    for asset in re.findall(r'(?:src|href)="([^"]+)"', page):
+        assert asset.startswith("/static/"), asset
+        assert httpx.get(server + asset).status_code == 200
+    assert not re.search(r"https?://", httpx.get(f"{server}/static/app.js").text)
+
+
+def test_openapi_lists_the_routes(server):
+    paths = httpx.get(f"{server}/openapi.json").json()["paths"]
+    assert {"/v1/search", "/v1/ask", "/healthz"} <= paths.keys()

@@ -1,0 +1,103 @@
+"""The CLI in-process (Typer's CliRunner) and, for the README's commands, as real subprocesses."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from conftest import DATA
+from ragship.cli import app
+from ragship.errors import PARTIAL_EXIT
+
+runner = CliRunner()
+
+
+def cli(*args, home):
+    """Run `ragship` as a subprocess, as a user would."""
+    env = {**os.environ, "RAGSHIP_HOME": str(home)}
+    return subprocess.run([sys.executable, "-m", "ragship", *map(str, args)], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_ingest_twice_then_search_ask_status(tmp_path):
+    home = tmp_path / "home"
+    first = cli("ingest", DATA / "docs", "--json", home=home)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["added"] == 4 and report["version"] == "v1"
+    second = json.loads(cli("ingest", DATA / "docs", "--json", home=home).stdout)
+    assert second["chunks_embedded"] == 0 and second["version"] == "v1"
+
+    result = cli("search", "weekly pass price", "--mode", "hybrid", "-k", "2", "--json", home=home)
+    hits = json.loads(result.stdout)["results"]
+    assert len(hits) == 2 and hits[0]["doc_id"] == "docs/handbook/trams.md"
+    assert {"doc_id", "chunk_id", "title", "text", "start", "end", "score", "rank"} <= hits[0].keys()
+
+    answer = json.loads(cli("ask", "How much is a single ticket?", "--json", home=home).stdout)
+    assert not answer["abstained"] and "2 krona" in answer["answer"] and "[1]" in answer["answer"]
+
+    status = json.loads(cli("status", "--json", home=home).stdout)
+    assert status["live_version"] == "v1" and status["documents"] == 4
+    assert status["model"].startswith("all-MiniLM-L6-v2@") and status["failures"] == []
+
+
+def test_home_option_overrides_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAGSHIP_HOME", str(tmp_path / "env-home"))
+    result = runner.invoke(app, ["--home", str(tmp_path / "opt-home"), "status", "--json"])
+    assert json.loads(result.stdout)["home"] == str((tmp_path / "opt-home").resolve())
+
+
+def test_partial_failures_exit_distinctly_and_are_listed(tmp_path):
+    home = tmp_path / "home"
+    result = cli("ingest", DATA / "docs/handbook/history.txt", DATA / "bad", home=home)
+    assert result.returncode == PARTIAL_EXIT
+    for name in ("truncated.pdf", "zip-renamed.pdf", "binary.txt", "latin1.txt", "empty.md"):
+        assert name in result.stderr
+    status = cli("status", home=home).stdout
+    assert "5 failed in the last ingest" in status
+
+
+def test_nothing_ingestible_is_one_clear_error(tmp_path):
+    result = cli("ingest", tmp_path / "missing-folder", home=tmp_path / "home")
+    assert result.returncode == 2
+    assert "path not found" in result.stderr and "nothing could be ingested" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_search_before_ingest_says_what_to_do(tmp_path):
+    result = cli("search", "anything", home=tmp_path / "home")
+    assert result.returncode == 5 and "run `ragship ingest PATH` first" in result.stderr
+
+
+def test_eval_without_qrels_is_one_line(tmp_path):
+    (tmp_path / "ds").mkdir()
+    (tmp_path / "ds/corpus.jsonl").write_text('{"_id": "a", "text": "x"}\n')
+    result = cli("eval", tmp_path / "ds", home=tmp_path / "home")
+    assert result.returncode == 2 and "no qrels for split 'test'" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_eval_json_and_report(tmp_path):
+    report = tmp_path / "report.md"
+    result = cli("eval", DATA / "beir-mini", "--mode", "bm25", "--json", "--report", report, home=tmp_path / "h")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert {"dataset", "split", "mode", "queries", "metrics", "latency_ms"} <= data.keys()
+    assert {"ndcg@10", "recall@10", "recall@100", "mrr@10"} <= data["metrics"].keys()
+    assert {"p50", "p95"} <= data["latency_ms"].keys()
+    assert data["mode"] == "bm25" and data["queries"] == 6
+    assert "| ndcg@10 |" in report.read_text()
+
+
+def test_invalid_setting_from_toml_is_one_line(tmp_path):
+    config = tmp_path / "ragship.toml"
+    config.write_text("[chunk]\ntokens = 10\noverlap = 20\n")
+    env = {**os.environ, "RAGSHIP_CONFIG": str(config), "RAGSHIP_HOME": str(tmp_path / "h")}
+    result = subprocess.run([sys.executable, "-m", "ragship", "status"], capture_output=True, text=True, env=env)
+    assert result.returncode == 2
+    assert "chunk.tokens" in result.stderr or "chunk" in result.stderr
+    assert "Traceback" not in result.stderr
