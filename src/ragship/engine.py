@@ -61,6 +61,12 @@ class Engine:
     def searcher(self) -> Searcher:
         return Searcher(self.view(), self.embedder, self.settings.search)
 
+    def warm_up(self) -> None:
+        """Load the model and open the live version now, so the first request does not pay for it."""
+        self.embedder.embed_query("warm up")
+        if self.registry.live() is not None:
+            self.view()
+
     # -- operations ---------------------------------------------------------------------------------------------
     def ingest(self, paths: list[Path], observe: Observer | None = None) -> IngestReport:
         with self._exclusive():

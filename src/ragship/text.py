@@ -8,7 +8,7 @@ from typing import Iterator
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A sentence ends at . ! ? (optionally followed by quotes/brackets) before whitespace and an upper-case letter,
 # digit or opening quote/bracket; or at a line break before a list marker or heading.
-_SENTENCE_END = re.compile(r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])|\n(?=\s*(?:[-*+#>]|\d+[.)])\s)""")
+_SENTENCE_END = re.compile(r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])|\n(?=\s*(?:[-*+#>|]|\d+[.)])\s)""")
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "Fig.", "fig.", "Dr.", "Mr.", "Mrs.", "Ms.", "No.", "approx.")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 
@@ -33,6 +33,20 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
         yield from _trimmed(text, pos, m.start())
         pos = m.end()
     yield from _trimmed(text, pos, end)
+
+
+def quotable_spans(text: str) -> Iterator[tuple[int, int]]:
+    """Sentences worth quoting in an answer: prose, list items and table rows; not code blocks or headings."""
+    in_fence = False
+    for p_start, p_end in paragraph_spans(text):
+        for s_start, s_end in sentence_spans(text, p_start, p_end):
+            sentence = text[s_start:s_end]
+            fences = sum(1 for line in sentence.splitlines() if line.lstrip().startswith(("```", "~~~")))
+            if fences or in_fence:
+                in_fence ^= fences % 2 == 1
+                continue
+            if not sentence.startswith("#") and len(_WORD.findall(sentence)) >= 3:
+                yield s_start, s_end
 
 
 def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:

@@ -43,3 +43,13 @@ def test_confidence_grows_with_support():
     model = ConfidenceModel()
     weak, strong = Sentence(0, 0, 1, 0.2, 0.1), Sentence(0, 0, 1, 0.8, 0.8)
     assert 0 < model(weak) < 0.5 < model(strong) < 1 and model(None) == 0
+
+
+def test_quotable_spans_skip_code_and_headings():
+    from ragship.text import quotable_spans
+
+    text = ("# Title\n\nRun the demo first. It serves the page.\n\n```bash\nmake demo. Then more\n```\n\n"
+            "| PDF | .pdf | the text layer |\n| HTML | .html | visible text |\n\n- a list item with words")
+    assert [text[s:e] for s, e in quotable_spans(text)] == [
+        "Run the demo first.", "It serves the page.", "| PDF | .pdf | the text layer |",
+        "| HTML | .html | visible text |", "- a list item with words"]

@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ragship.answer.base import Answer, Citation
 from ragship.embed.base import Embedder
 from ragship.settings import AnswerSettings
-from ragship.text import content_terms, sentence_spans
+from ragship.text import content_terms, paragraph_spans, quotable_spans
 from ragship.types import Hit
 
 SEMANTIC_WEIGHT = 0.6
 SELECT_RATIO = 0.85  # quote sentences scoring at least this fraction of the best one
 CLOSEST_SOURCES = 3  # shown when abstaining
+LIST_QUOTE_CHARS = 1200  # longest list or table quoted after a sentence that introduces it
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class ExtractiveGenerator:
         return self._compose(question, context, chosen[: self.settings.max_sentences], confidence, timings)
 
     def score_sentences(self, question: str, hits: list[Hit]) -> list[Sentence]:
-        spans = [(i, s, e) for i, h in enumerate(hits) for s, e in sentence_spans(h.text)]
+        spans = [(i, s, e) for i, h in enumerate(hits) for s, e in quotable_spans(h.text)]
         if not spans:
             return []
         texts = [hits[i].text[s:e] for i, s, e in spans]
@@ -93,7 +94,18 @@ class ExtractiveGenerator:
         for s in chosen:
             n = numbers.setdefault(s.hit, len(numbers) + 1)
             h = hits[s.hit]
+            s = _with_list(s, h.text)
             quotes.setdefault(s.hit, []).append((h.start + s.start, h.start + s.end))
             parts.append(f"{h.text[s.start:s.end]} [{n}]")
         citations = [Citation.from_hit(n, hits[i], tuple(quotes[i])) for i, n in numbers.items()]
         return Answer(question, " ".join(parts), False, confidence, citations, timings, self.name)
+
+
+def _with_list(s: Sentence, text: str) -> Sentence:
+    """A sentence that introduces a list or table ("Supported file types:") is quoted with it."""
+    if not text[s.start:s.end].endswith(":"):
+        return s
+    following = next(paragraph_spans(text, s.end), None)
+    if following is None or following[1] - s.start > LIST_QUOTE_CHARS:
+        return s
+    return replace(s, end=following[1])

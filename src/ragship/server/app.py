@@ -4,6 +4,7 @@ details (RFC 9457) with the status the error class names; never a stack trace.""
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -38,7 +39,12 @@ def problem(status: int, title: str, detail: str) -> JSONResponse:
 
 
 def create_app(engine: Engine) -> FastAPI:
-    app = FastAPI(title="ragship", version=__version__,
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await asyncio.to_thread(engine.warm_up)  # model load (~4 s) before the first request, not during it
+        yield
+
+    app = FastAPI(title="ragship", version=__version__, lifespan=lifespan,
                   description="Cited answers from your documents. Search and ask over the live index version.")
     # Queries run one at a time per process: the embedder is not thread-safe under torch's thread settings, and
     # two cores gain nothing from parallel encodes.
