@@ -40,7 +40,7 @@ def docs_engine(tmp_path_factory, cache_dir):
     """An engine whose live index holds tests/data/docs (markdown, text, HTML, PDF)."""
     engine = make_engine(tmp_path_factory.mktemp("docs-home"), cache_dir)
     report = engine.ingest([DATA / "docs"])
-    assert report.ingested == 4 and not report.failures
+    assert report.ingested == 6 and not report.failures
     return engine
 
 

@@ -28,7 +28,7 @@ def test_ingest_twice_then_search_ask_status(tmp_path):
     first = cli("ingest", DATA / "docs", "--json", home=home)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
-    assert report["added"] == 4 and report["version"] == "v1"
+    assert report["added"] == 6 and report["version"] == "v1"
     second = json.loads(cli("ingest", DATA / "docs", "--json", home=home).stdout)
     assert second["chunks_embedded"] == 0 and second["version"] == "v1"
 
@@ -41,7 +41,7 @@ def test_ingest_twice_then_search_ask_status(tmp_path):
     assert not answer["abstained"] and "2 krona" in answer["answer"] and "[1]" in answer["answer"]
 
     status = json.loads(cli("status", "--json", home=home).stdout)
-    assert status["live_version"] == "v1" and status["documents"] == 4
+    assert status["live_version"] == "v1" and status["documents"] == 6
     assert status["model"].startswith("all-MiniLM-L6-v2@") and status["failures"] == []
 
 

@@ -68,12 +68,13 @@ class Engine:
             self.view()
 
     # -- operations ---------------------------------------------------------------------------------------------
-    def ingest(self, paths: list[Path], observe: Observer | None = None) -> IngestReport:
+    def ingest(self, paths: list[Path], observe: Observer | None = None, dry_run: bool = False) -> IngestReport:
         with self._exclusive():
             self.embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
-                            registry=self.registry, observe=observe)
-            atomic_write_json(self.home / "last_ingest.json", report.to_dict())
+                            registry=self.registry, observe=observe, dry_run=dry_run)
+            if not dry_run:
+                atomic_write_json(self.home / "last_ingest.json", report.to_dict())
             return report
 
     def search(self, query: str, mode: str | None = None, k: int | None = None) -> SearchResult:

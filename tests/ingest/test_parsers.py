@@ -51,6 +51,21 @@ def test_pdf_text_and_metadata_title():
     assert "every fifteen minutes" in parsed.text
 
 
+def test_docx_paragraphs_headings_and_title():
+    parsed = parse(DATA / "docs/handbook/lost-property.docx")
+    assert parsed.title == "Varnholt Lost Property Office"
+    assert [(lvl, h) for _, lvl, h in parsed.headings] == [(1, "Lost Property"), (2, "Collecting items")]
+    assert "kept at the Kettle Square depot for sixty days" in parsed.text
+    for offset, _, heading in parsed.headings:
+        assert parsed.text[offset:].startswith(heading)
+
+
+def test_json_fields_become_searchable_lines():
+    parsed = parse(DATA / "docs/handbook/stops.json")
+    assert parsed.title == "Varnholt tram stops"
+    assert "stops.note: The Observatory stop has a heated waiting room." in parsed.text.splitlines()
+
+
 @pytest.mark.parametrize("name, reason", [
     ("truncated.pdf", "corrupt or truncated PDF"),
     ("zip-renamed.pdf", "not a PDF"),

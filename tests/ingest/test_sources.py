@@ -16,7 +16,8 @@ def test_folder_walk_gives_stable_relative_ids_and_content_hashes():
     docs = items(DATA / "docs")
     assert all(isinstance(d, Document) for d in docs)
     assert sorted(d.doc_id for d in docs) == [
-        "docs/ferries.pdf", "docs/handbook/depot.html", "docs/handbook/history.txt", "docs/handbook/trams.md"]
+        "docs/ferries.pdf", "docs/handbook/depot.html", "docs/handbook/history.txt",
+        "docs/handbook/lost-property.docx", "docs/handbook/stops.json", "docs/handbook/trams.md"]
     again = {d.doc_id: d.content_hash for d in items(DATA / "docs")}
     assert again == {d.doc_id: d.content_hash for d in docs}
     assert all(d.source == str((DATA / "docs").resolve()) for d in docs)

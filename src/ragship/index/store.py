@@ -54,6 +54,9 @@ class ChunkStore:
             raise FileNotFoundError(f"no chunks table in {self.path}")
         return self._db.create_table(TABLE, schema=schema(dim))
 
+    def head_version(self) -> int | None:
+        return self.table().version if self.exists() else None
+
     def reset_head(self, lance_version: int | None) -> None:
         """Discard writes after the live version (from an ingest that crashed or failed)."""
         if not self.exists():

@@ -29,6 +29,7 @@ class VersionRegistry:
     def __init__(self, index_dir: Path):
         self.versions_path = index_dir / "versions.json"
         self.live_path = index_dir / "LIVE"
+        self.build_path = index_dir / "BUILD"
 
     def all(self) -> list[IndexVersion]:
         return [IndexVersion(**v) for v in read_json(self.versions_path, default=[])]
@@ -60,6 +61,19 @@ class VersionRegistry:
             return self.live_path.stat().st_mtime_ns
         except FileNotFoundError:
             return 0
+
+
+    # -- the build journal: which live version the uncommitted head was built on --------------------------------
+    def build_base(self) -> tuple[bool, str | None]:
+        """(a build is in progress, the live version id it started from)."""
+        journal = read_json(self.build_path)
+        return (journal is not None, journal.get("base") if journal else None)
+
+    def begin_build(self, base: str | None) -> None:
+        atomic_write_json(self.build_path, {"base": base, "started": now()})
+
+    def end_build(self) -> None:
+        self.build_path.unlink(missing_ok=True)
 
 
 def now() -> str:

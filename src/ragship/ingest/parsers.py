@@ -125,6 +125,55 @@ def parse_pdf(data: bytes, path: Path) -> Parsed:
     return Parsed("\n\n".join(p for p in pages if p), str(meta_title).strip() or path.stem)
 
 
+def parse_docx(data: bytes, path: Path) -> Parsed:
+    """Paragraph text of a Word document; "Heading N" / "Title" styles become headings."""
+    import zipfile
+
+    from docx import Document as Docx
+
+    if not data.startswith(b"PK"):
+        raise ParseError(f"{path}: not a .docx (not a zip container); check the file type")
+    try:
+        doc = Docx(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
+        raise ParseError(f"{path}: corrupt .docx ({type(e).__name__}: {e}); re-save it from Word") from None
+    parts, headings, length = [], [], 0
+    for para in doc.paragraphs:
+        text = para.text.strip()
+        if not text:
+            continue
+        style = (para.style.name if para.style is not None else "") or ""
+        level = 1 if style == "Title" else int(style[8:]) if style.startswith("Heading ") and style[8:].isdigit() else 0
+        if level:
+            headings.append((length, level, text))
+        parts.append(text)
+        length += len(text) + 2
+    title = (doc.core_properties.title or "").strip() or next((h for _, lvl, h in headings if lvl == 1), path.stem)
+    return Parsed("\n\n".join(parts), title, tuple(headings))
+
+
+def parse_json(data: bytes, path: Path) -> Parsed:
+    """A JSON document: its string values, one "key.path: value" line each, so every field is searchable."""
+    import json
+
+    try:
+        value = json.loads(decode_text(data, path))
+    except json.JSONDecodeError as e:
+        raise ParseError(f"{path}: invalid JSON ({e.msg} at line {e.lineno}); fix or remove it") from None
+    lines: list[str] = []
+    stack: list[tuple[str, object]] = [("", value)]
+    while stack:  # iterative: deeply nested JSON cannot exhaust the recursion limit
+        key, v = stack.pop()
+        if isinstance(v, dict):
+            stack.extend((f"{key}.{k}" if key else str(k), x) for k, x in reversed(list(v.items())))
+        elif isinstance(v, list):
+            stack.extend((key, x) for x in reversed(v))
+        elif v is not None and str(v).strip():
+            lines.append(f"{key}: {v}" if key else str(v))
+    title = value.get("title") if isinstance(value, dict) and isinstance(value.get("title"), str) else path.stem
+    return Parsed("\n".join(lines), title)
+
+
 PARSERS: dict[str, Callable[[bytes, Path], Parsed]] = {
     ".txt": parse_txt,
     ".text": parse_txt,
@@ -133,6 +182,8 @@ PARSERS: dict[str, Callable[[bytes, Path], Parsed]] = {
     ".html": parse_html,
     ".htm": parse_html,
     ".pdf": parse_pdf,
+    ".docx": parse_docx,
+    ".json": parse_json,
 }
 
 

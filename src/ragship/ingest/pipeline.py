@@ -1,5 +1,11 @@
 """The ingest pipeline: plan against the live version, then parse → chunk → embed → write in bounded batches,
-index for BM25, and commit the result as a new immutable index version that becomes live."""
+index for BM25, and commit the result as a new immutable index version that becomes live.
+
+Resumable: every batch is an atomic LanceDB commit in which each document is either whole in its old form,
+absent, or whole in its new form. A killed run leaves the table head at its last batch; the next run (with the
+same live version underneath, per the BUILD journal) plans its work against that head, so documents already
+written are not redone, and classifies the result against the live version, so the report is the net change.
+"""
 
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from ragship.settings import Settings
 from ragship.types import Document, Failure
 
 Observer = Callable[[str, int], None]  # (stage, items done): drives progress bars
+PLAN_LIST_LIMIT = 1000  # document ids listed per plan category in a report
 
 
 @dataclass
@@ -34,6 +41,10 @@ class IngestReport:
     unchanged: int = 0
     chunks_written: int = 0
     chunks_embedded: int = 0
+    resumed: bool = False  # continued the head of an interrupted build
+    already_written: int = 0  # documents that interrupted build had already written
+    dry_run: bool = False
+    plan: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "changed": [], "deleted": []})
     documents: int = 0  # totals in the live version
     chunks: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -45,7 +56,8 @@ class IngestReport:
         return self.added + self.changed + self.unchanged
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k not in {"failures", "timings_s"}}
+        d = {k: v for k, v in self.__dict__.items() if k not in {"failures", "timings_s", "plan"}}
+        d["plan"] = {k: v[:PLAN_LIST_LIMIT] for k, v in self.plan.items()}
         d["failed"] = len(self.failures)
         d["failures"] = [f.__dict__ for f in self.failures]
         d["timings_s"] = {k: round(v, 3) for k, v in self.timings_s.items()}
@@ -71,48 +83,64 @@ class _Stopwatch:
 
 
 def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: ChunkStore,
-           registry: VersionRegistry, observe: Observer | None = None) -> IngestReport:
-    sources = open_sources(paths, int(settings.ingest.max_file_mb * 1e6))
+           registry: VersionRegistry, observe: Observer | None = None, dry_run: bool = False,
+           sources: list | None = None) -> IngestReport:
+    """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing."""
+    sources = sources if sources is not None else open_sources(paths, int(settings.ingest.max_file_mb * 1e6))
     live = registry.live()
-    build = _Build(settings, embedder, store, observe or (lambda stage, n: None))
-    build.report.previous = build.report.version = live.id if live else None
+    build = _Build(settings, embedder, store, observe or (lambda stage, n: None), dry_run)
+    report = build.report
+    report.previous = report.version = live.id if live else None
     with build.clock.stage("plan"):
-        store.reset_head(live.lance_version if live else None)
-        build.existing = store.doc_states(live.lance_version if live else None)
+        build.live_docs = store.doc_states(live.lance_version if live else None)
+        build.head_docs = build.live_docs
+        in_progress, base = registry.build_base()
+        head = store.head_version()
+        if in_progress and base == report.previous and head != (live.lance_version if live else None):
+            build.head_docs, report.resumed = store.doc_states(head), True
+        elif not dry_run:
+            store.reset_head(live.lance_version if live else None)
+            registry.begin_build(report.previous)
 
     complete_roots: set[str] = set()
     for source in sources:
         source_ok = source.path.exists()
         for item in _timed(source.documents(), build.clock, "parse"):
             source_ok &= build.take(item)
-        if source_ok:
+        if source_ok and getattr(source, "complete", True):
             complete_roots.add(source.root)
     build.flush()
 
-    report = build.report
-    gone = [d for d, (_, root) in build.existing.items() if root in complete_roots and d not in build.seen]
-    report.deleted = len(gone)
-    if not (report.added or report.changed or report.deleted):
+    gone_live = [d for d, (_, root) in build.live_docs.items() if root in complete_roots and d not in build.seen]
+    gone_head = [d for d, (_, root) in build.head_docs.items() if root in complete_roots and d not in build.seen]
+    report.deleted, report.plan["deleted"] = len(gone_live), gone_live
+    if dry_run:
+        return report
+    if not (report.added or report.changed or report.deleted or report.resumed):
+        registry.end_build()
         if live:
             report.documents, report.chunks = live.counts["documents"], live.counts["chunks"]
         return report
     with build.clock.stage("write"):
-        store.delete_docs(gone)
+        store.delete_docs(gone_head)
     with build.clock.stage("index"):
         store.build_fts()
     _commit(report, build.params, embedder, store, registry)
+    registry.end_build()
     return report
 
 
 class _Build:
     """One ingest run: the plan against the live version, and the batch being chunked, embedded and written."""
 
-    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, observe: Observer):
+    def __init__(self, settings: Settings, embedder: Embedder, store: ChunkStore, observe: Observer,
+                 dry_run: bool):
         self.settings, self.embedder, self.store, self.observe = settings, embedder, store, observe
         self.params = {**settings.index_params(), "model_id": embedder.model_id}
-        self.report = IngestReport()
+        self.report = IngestReport(dry_run=dry_run)
         self.clock = _Stopwatch(self.report.timings_s)
-        self.existing: dict[str, tuple[str, str]] = {}
+        self.live_docs: dict[str, tuple[str, str]] = {}  # what readers see: the report is relative to this
+        self.head_docs: dict[str, tuple[str, str]] = {}  # what the table holds now: work is relative to this
         self.seen: set[str] = set()
         self.batch: list[tuple[Document, str]] = []
 
@@ -132,17 +160,21 @@ class _Build:
             return True
         self.seen.add(item.doc_id)
         h = doc_version_hash(item, self.params)
-        old = self.existing.get(item.doc_id)
-        if old and old[0] == h:
+        live = self.live_docs.get(item.doc_id)
+        if live and live[0] == h:
             report.unchanged += 1
-            return True
-        if old:
-            report.changed += 1
         else:
-            report.added += 1
-        self.batch.append((item, h))
-        if len(self.batch) >= self.settings.ingest.write_batch:
-            self.flush()
+            kind = "changed" if live else "added"
+            setattr(report, kind, getattr(report, kind) + 1)
+            report.plan[kind].append(item.doc_id)
+        head = self.head_docs.get(item.doc_id)
+        if head and head[0] == h:
+            report.already_written += report.resumed and not (live and live[0] == h)
+            return True
+        if not self.report.dry_run:
+            self.batch.append((item, h))
+            if len(self.batch) >= self.settings.ingest.write_batch:
+                self.flush()
         return True
 
     def flush(self) -> None:
@@ -154,7 +186,7 @@ class _Build:
         with self.clock.stage("embed"):
             self._embed(rows)
         with self.clock.stage("write"):
-            self.store.delete_docs([doc.doc_id for doc, _ in self.batch if doc.doc_id in self.existing])
+            self.store.delete_docs([doc.doc_id for doc, _ in self.batch if doc.doc_id in self.head_docs])
             self.store.add(rows, self.embedder.dim)
         self.report.chunks_written += len(rows)
         self.batch = []
