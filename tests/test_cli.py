@@ -58,7 +58,7 @@ def test_partial_failures_exit_distinctly_and_are_listed(tmp_path):
     for name in ("truncated.pdf", "zip-renamed.pdf", "binary.txt", "latin1.txt", "empty.md"):
         assert name in result.stderr
     status = cli("status", home=home).stdout
-    assert "5 failed in the last ingest" in status
+    assert "5 inputs failed" in status
 
 
 def test_nothing_ingestible_is_one_clear_error(tmp_path):

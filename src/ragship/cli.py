@@ -53,24 +53,44 @@ def _progress() -> tuple[Progress, Any]:
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: list[Path] = typer.Argument(..., help="Files and folders (.txt .md .html .pdf, BEIR .jsonl[.gz])."),
+    paths: Optional[list[Path]] = typer.Argument(
+        None, help="Files and folders (.txt .md .html .pdf .docx .json, BEIR .jsonl[.gz])."),
+    include: list[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable)."),
+    exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (added/changed/deleted); write nothing."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Ingest again the inputs that failed before."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
     engine = _engine(ctx)
     progress, observe = _progress()
     with progress:
-        report = engine.ingest(paths, observe=observe)
+        report = engine.ingest(paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed,
+                               include=tuple(include), exclude=tuple(exclude))
     if as_json:
         _print_json(report.to_dict())
+    elif dry_run:
+        _print_plan(report)
     else:
         _print_ingest(report)
-    if report.ingested == 0:
+    if dry_run:
+        return
+    if report.ingested == 0 and not retry_failed:
         raise EmptyCorpus(f"nothing could be ingested from {', '.join(map(str, paths))}"
                           + (f": {len(report.failures)} failed (see above)" if report.failures else
                              ": no supported files found"))
     if report.failures:
         raise typer.Exit(PARTIAL_EXIT)
+
+
+def _print_plan(report) -> None:
+    out.print(f"plan against {report.previous or '(empty index)'}: {report.added} added, {report.changed} changed, "
+              f"{report.deleted} deleted, {report.unchanged} unchanged, {len(report.failures)} failed", highlight=False)
+    for kind in ("added", "changed", "deleted"):
+        for doc_id in report.plan[kind]:
+            out.print(f"  {kind:<8} {doc_id}", highlight=False)
+    for f in report.failures:
+        out.print(f"  failed   {f.path}: {f.reason}", highlight=False)
 
 
 def _print_ingest(report) -> None:
@@ -168,9 +188,10 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     out.print(f"generator    {s['generator']}", highlight=False)
     out.print(f"versions     {', '.join(s['versions']) or '-'}", highlight=False)
     if s["failures"]:
-        out.print(f"[red]{len(s['failures'])} failed in the last ingest:[/red]")
+        out.print(f"[red]{len(s['failures'])} inputs failed[/red] (fix them, then `ragship ingest --retry-failed`):")
         for f in s["failures"]:
-            out.print(f"  {f['path']}: {f['reason']}", highlight=False)
+            out.print(f"  {f['path']}: {f['reason']} (attempts {f['attempts']}, since {f['first_failed']})",
+                      highlight=False)
 
 
 @app.command()

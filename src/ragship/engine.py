@@ -14,7 +14,9 @@ from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmb
 from ragship.errors import ConfigError, IndexNotReady, InputError
 from ragship.fsio import atomic_write_json, read_json
 from ragship.index import ChunkStore, IndexView, VersionRegistry
+from ragship.ingest.dead_letter import DeadLetter
 from ragship.ingest.pipeline import IngestReport, Observer, ingest
+from ragship.ingest.sources import open_sources
 from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
 
@@ -68,12 +70,27 @@ class Engine:
             self.view()
 
     # -- operations ---------------------------------------------------------------------------------------------
-    def ingest(self, paths: list[Path], observe: Observer | None = None, dry_run: bool = False) -> IngestReport:
+    @property
+    def dead_letter(self) -> DeadLetter:
+        return DeadLetter(self.home / "dead_letter.json")
+
+    def ingest(self, paths: list[Path], observe: Observer | None = None, *, dry_run: bool = False,
+               retry_failed: bool = False, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+               ) -> IngestReport:
+        """Ingest paths (or, with retry_failed, the dead-letter entries) and record what failed."""
+        max_bytes = int(self.settings.ingest.max_file_mb * 1e6)
+        if retry_failed:
+            sources = self.dead_letter.retry_sources(max_bytes)
+            if not sources:
+                raise InputError("no failed inputs to retry; `ragship status` lists failures")
+        else:
+            sources = open_sources(paths, max_bytes, include, exclude)
         with self._exclusive():
             self.embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
-                            registry=self.registry, observe=observe, dry_run=dry_run)
+                            registry=self.registry, observe=observe, dry_run=dry_run, sources=sources)
             if not dry_run:
+                self.dead_letter.record(sources, report.failures)
                 atomic_write_json(self.home / "last_ingest.json", report.to_dict())
             return report
 
@@ -102,7 +119,7 @@ class Engine:
             "generator": "extractive",
             "last_ingest": {k: last.get(k) for k in ("added", "changed", "deleted", "unchanged", "failed")} if last
             else None,
-            "failures": last.get("failures", []),
+            "failures": [{"path": path, **entry} for path, entry in self.dead_letter.entries().items()],
         }
 
     @contextmanager

@@ -3,6 +3,7 @@ corpus into memory. A folder is walked recursively; a .jsonl/.jsonl.gz file is r
 
 from __future__ import annotations
 
+import fnmatch
 import gzip
 import hashlib
 import json
@@ -32,10 +33,23 @@ class Source:
 
     path: Path
     max_bytes: int
+    include: tuple[str, ...] = ()  # globs on the path relative to the folder (or the file name); empty = all
+    exclude: tuple[str, ...] = ()
+    only: frozenset[str] | None = None  # absolute paths to read, for retrying failures; None = everything
 
     @property
     def root(self) -> str:
         return str(self.path.resolve())
+
+    @property
+    def complete(self) -> bool:
+        """A complete scan may propagate deletions; a retry of a few files may not."""
+        return self.only is None
+
+    def wanted(self, relative: str) -> bool:
+        name = relative.rsplit("/", 1)[-1]
+        match = lambda globs: any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in globs)
+        return (not self.include or match(self.include)) and not match(self.exclude)
 
     def documents(self) -> Iterator[Document | Failure]:
         if not self.path.exists():
@@ -53,12 +67,15 @@ class Source:
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 path = Path(dirpath) / name
-                if name.startswith(".") or path.is_symlink():
+                relative = path.relative_to(base).as_posix()
+                if name.startswith(".") or path.is_symlink() or not self.wanted(relative):
+                    continue
+                if self.only is not None and str(path) not in self.only:
                     continue
                 if is_beir_corpus(path):
                     yield from read_beir_corpus(path, self.root)
                 elif path.suffix.lower() in PARSERS:
-                    yield self._file(path, f"{base.name}/{path.relative_to(base).as_posix()}")
+                    yield self._file(path, f"{base.name}/{relative}")
 
     def _file(self, path: Path, doc_id: str) -> Document | Failure:
         try:
@@ -118,7 +135,7 @@ def _beir_row(line: str, where: str, root: str) -> Document | Failure:
     )
 
 
-def open_sources(paths: list[Path], max_bytes: int) -> list[Source]:
+def open_sources(paths: list[Path], max_bytes: int, include=(), exclude=()) -> list[Source]:
     if not paths:
         raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
-    return [Source(Path(p), max_bytes) for p in paths]
+    return [Source(Path(p), max_bytes, tuple(include), tuple(exclude)) for p in paths]
