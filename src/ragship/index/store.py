@@ -128,6 +128,11 @@ class IndexView:
     def count_chunks(self) -> int:
         return self._table.count_rows()
 
+    def chunk_ids(self) -> list[tuple[str, str]]:
+        """(chunk id, doc id) of every row, duplicates included: for integrity checks."""
+        t = self._table.search().select(["chunk_id", "doc_id"]).limit(None).to_arrow()
+        return list(zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist()))
+
     def count_docs(self) -> int:
         ids = self._table.search().select(["doc_id"]).limit(None).to_arrow()["doc_id"]
         return len(set(ids.to_pylist()))

@@ -107,8 +107,12 @@ def parse_html(data: bytes, path: Path) -> Parsed:
 
 def parse_pdf(data: bytes, path: Path) -> Parsed:
     """Text of every page, pages separated by a blank line."""
+    import logging
+
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)  # its warnings on bad files duplicate our ParseError
 
     if not data.startswith(b"%PDF-"):
         raise ParseError(f"{path}: not a PDF (no %PDF- header); check the file type")
@@ -160,6 +164,8 @@ def parse_json(data: bytes, path: Path) -> Parsed:
         value = json.loads(decode_text(data, path))
     except json.JSONDecodeError as e:
         raise ParseError(f"{path}: invalid JSON ({e.msg} at line {e.lineno}); fix or remove it") from None
+    except RecursionError:
+        raise ParseError(f"{path}: JSON nested too deeply to read safely; flatten it") from None
     lines: list[str] = []
     stack: list[tuple[str, object]] = [("", value)]
     while stack:  # iterative: deeply nested JSON cannot exhaust the recursion limit
@@ -196,5 +202,5 @@ def parse_file(data: bytes, path: Path) -> Parsed:
         )
     parsed = parser(data, path)
     if not parsed.text.strip():
-        raise ParseError(f"{path}: no text found (empty file, or a scanned PDF without a text layer)")
+        raise ParseError(f"{path}: no text found (empty, or only markup; a scanned PDF needs OCR first)")
     return parsed

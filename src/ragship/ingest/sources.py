@@ -79,6 +79,8 @@ class Source:
 
     def _file(self, path: Path, doc_id: str) -> Document | Failure:
         try:
+            if not path.is_file():
+                return Failure(str(path), "not a regular file (a pipe, socket or device); remove it", doc_id)
             size = path.stat().st_size
             if size > self.max_bytes:
                 return Failure(str(path), f"{size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB limit "
