@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                           TimeRemainingColumn)
 from rich.table import Table
 
 from ragship.engine import Engine
@@ -37,17 +39,51 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, default=str) + "\n")
 
 
-def _progress() -> tuple[Progress, Any]:
-    progress = Progress(TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        console=err, disable=not err.is_terminal, transient=False)
-    tasks: dict[str, Any] = {}
+class _Progress:
+    """Per-stage progress: Rich bars with rate and ETA on a terminal, a plain line every few seconds otherwise,
+    nothing at all with --json (stdout then carries only the JSON document)."""
 
-    def observe(stage: str, n: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = progress.add_task(stage, total=None)
-        progress.advance(tasks[stage], n)
+    PLAIN_EVERY_S = 5.0
 
-    return progress, observe
+    def __init__(self, quiet: bool = False):
+        self.quiet, self.tty = quiet, err.is_terminal
+        self.rich = Progress(TextColumn("{task.description:>6}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TimeElapsedColumn(),
+                             console=err, disable=quiet or not self.tty)
+        self.tasks: dict[str, Any] = {}
+        self.counts: dict[str, list] = {}  # stage -> [done, total, started]
+        self.last_line = time.monotonic()
+
+    def __enter__(self):
+        self.rich.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.rich.__exit__(*exc)
+        if not self.quiet and not self.tty and self.counts:
+            self._plain_line()
+
+    def __call__(self, stage: str, n: int, total: int | None = None) -> None:
+        now = time.monotonic()
+        done = self.counts.setdefault(stage, [0, None, now])
+        done[0] += n
+        if total is not None:
+            done[1] = total
+        rate = done[0] / max(now - done[2], 1e-6)
+        if stage not in self.tasks:
+            self.tasks[stage] = self.rich.add_task(stage, total=done[1], rate="")
+        self.rich.update(self.tasks[stage], advance=n, total=done[1], rate=f"{rate:,.0f}/s")
+        if not self.quiet and not self.tty and now - self.last_line >= self.PLAIN_EVERY_S:
+            self._plain_line()
+
+    def _plain_line(self) -> None:
+        self.last_line = time.monotonic()
+        parts = []
+        for stage, (done, total, started) in self.counts.items():
+            rate = done / max(self.last_line - started, 1e-6)
+            eta = f", eta {(total - done) / rate:.0f}s" if total and rate and done < total else ""
+            parts.append(f"{stage} {done}{f'/{total}' if total else ''} ({rate:,.1f}/s{eta})")
+        err.print("progress: " + "; ".join(parts), highlight=False)
 
 
 @app.command()
@@ -63,8 +99,7 @@ def ingest(
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
     engine = _engine(ctx)
-    progress, observe = _progress()
-    with progress:
+    with _Progress(quiet=as_json) as observe:
         report = engine.ingest(paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed,
                                include=tuple(include), exclude=tuple(exclude))
     if as_json:
@@ -157,8 +192,7 @@ def evaluate(
     """Ingest a BEIR dataset's corpus if needed, run its queries, print retrieval quality and latency."""
     from ragship.evaluate.runner import evaluate as run_eval, markdown_report
 
-    progress, observe = _progress()
-    with progress:
+    with _Progress(quiet=as_json) as observe:
         result = run_eval(_engine(ctx), dataset, split, mode, k, observe=observe)
     if report:
         report.write_text(markdown_report(result), encoding="utf-8")

@@ -26,7 +26,7 @@ from ragship.ingest.sources import open_sources
 from ragship.settings import Settings
 from ragship.types import Document, Failure
 
-Observer = Callable[[str, int], None]  # (stage, items done): drives progress bars
+Observer = Callable[..., None]  # observe(stage, items_done, total=None): drives progress displays
 PLAN_LIST_LIMIT = 1000  # document ids listed per plan category in a report
 
 
@@ -88,7 +88,7 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
     """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing."""
     sources = sources if sources is not None else open_sources(paths, int(settings.ingest.max_file_mb * 1e6))
     live = registry.live()
-    build = _Build(settings, embedder, store, observe or (lambda stage, n: None), dry_run)
+    build = _Build(settings, embedder, store, observe or (lambda stage, n, total=None: None), dry_run)
     report = build.report
     report.previous = report.version = live.id if live else None
     with build.clock.stage("plan"):
@@ -102,6 +102,7 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
             store.reset_head(live.lance_version if live else None)
             registry.begin_build(report.previous)
 
+    build.observe("scan", 0, total=sum(s.estimate() for s in sources))
     complete_roots: set[str] = set()
     for source in sources:
         source_ok = source.path.exists()

@@ -51,6 +51,28 @@ class Source:
         match = lambda globs: any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in globs)
         return (not self.include or match(self.include)) and not match(self.exclude)
 
+    def estimate(self) -> int:
+        """How many items `documents()` will yield, counted cheaply (files, or corpus lines), for progress."""
+        if not self.path.exists():
+            return 0
+        if is_beir_corpus(self.path):
+            return _count_lines(self.path)
+        if not self.path.is_dir():
+            return 1
+        total = 0
+        for dirpath, dirnames, filenames in os.walk(self.path, followlinks=False):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            base = Path(dirpath)
+            for name in filenames:
+                relative = (base / name).relative_to(self.path).as_posix()
+                if name.startswith(".") or not self.wanted(relative):
+                    continue
+                if is_beir_corpus(base / name):
+                    total += _count_lines(base / name)
+                elif Path(name).suffix.lower() in PARSERS:
+                    total += 1
+        return total
+
     def documents(self) -> Iterator[Document | Failure]:
         if not self.path.exists():
             yield Failure(str(self.path), "path not found; check the spelling or mount")
@@ -100,6 +122,15 @@ class Source:
             metadata=metadata,
             headings=parsed.headings,
         )
+
+
+def _count_lines(path: Path) -> int:
+    opener = gzip.open if path.name.endswith(".gz") else open
+    try:
+        with opener(path, "rb") as f:
+            return sum(1 for line in f if line.strip())
+    except (OSError, EOFError):
+        return 1
 
 
 def read_beir_corpus(path: Path, root: str) -> Iterator[Document | Failure]:

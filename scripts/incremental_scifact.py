@@ -1,0 +1,82 @@
+"""Incremental ingest on a copy of SciFact: change 10 documents, delete 5, add 5; the next ingest must embed only
+those documents' chunks, and the deleted ones must no longer be retrievable.
+
+    python scripts/incremental_scifact.py [--work DIR] [--cache DIR]
+
+--cache reuses an embedding cache for the first, full ingest (the second ingest's count of embedded chunks is
+what is checked, so a warm cache for the unchanged corpus does not flatter it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import random
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl.gz"
+
+
+def main(argv=None) -> dict:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=7)
+    args = ap.parse_args(argv)
+    from ragship.engine import Engine
+    from ragship.settings import load_settings
+
+    work = args.work or Path(tempfile.mkdtemp(prefix="ragship-incr-"))
+    work.mkdir(parents=True, exist_ok=True)
+    with gzip.open(SCIFACT, "rt") as f:
+        docs = [json.loads(line) for line in f]
+    corpus = work / "corpus.jsonl"
+    write = lambda rows: corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    write(docs)
+    engine = Engine(load_settings(home=work / "home", cache_dir=args.cache or work / "cache"))
+    first = engine.ingest([corpus])
+    print(json.dumps({"first_ingest": {k: first.to_dict()[k] for k in ("version", "added", "documents", "chunks")}}))
+
+    rng = random.Random(args.seed)
+    picked = rng.sample(range(len(docs)), 15)
+    changed, deleted = [docs[i]["_id"] for i in picked[:10]], [docs[i]["_id"] for i in picked[10:]]
+    for i in picked[:10]:
+        docs[i] = {**docs[i], "text": docs[i]["text"] + " Erratum: this abstract was revised in 2026."}
+    titles_deleted = {docs[i]["_id"]: docs[i]["title"] for i in picked[10:]}
+    docs = [d for d in docs if d["_id"] not in set(deleted)]
+    added = [{"_id": f"new-{n}", "title": f"Synthetic study {n} of marsupial sleep spindles",
+              "text": f"In trial {n}, quokkas slept {n + 3} hours more after eucalyptus supplementation."}
+             for n in range(5)]
+    write(docs + added)
+
+    second = engine.ingest([corpus])
+    view = engine.store().view(second.version)
+    rows = view.chunk_ids()
+    touched = set(changed) | {a["_id"] for a in added}
+    touched_chunks = sum(1 for _, d in rows if d in touched)
+    still_there = [d for d in deleted if any(doc == d for _, doc in rows)]
+    retrievable = [d for d, title in titles_deleted.items()
+                   if any(h.doc_id == d for mode in ("bm25", "dense", "hybrid")
+                          for h in engine.search(title, mode, 20).hits)]
+    result = {
+        "second_ingest": {k: second.to_dict()[k] for k in
+                          ("version", "added", "changed", "deleted", "unchanged", "chunks_written", "chunks_embedded")},
+        "chunks_of_the_15_documents": touched_chunks,
+        "deleted_rows_left": still_there,
+        "deleted_retrievable_by_title": retrievable,
+        "previous_version_still_has_them": sum(1 for _, d in engine.store().view(first.version).chunk_ids()
+                                               if d in set(deleted)) > 0,
+    }
+    result["ok"] = (second.added == 5 and second.changed == 10 and second.deleted == 5
+                    and second.chunks_written == touched_chunks and 0 < second.chunks_embedded <= touched_chunks
+                    and not still_there and not retrievable)
+    print(json.dumps(result))
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main()["ok"] else 1)
