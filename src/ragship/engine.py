@@ -17,6 +17,7 @@ from ragship.index import ChunkStore, IndexView, VersionRegistry
 from ragship.ingest.dead_letter import DeadLetter
 from ragship.ingest.pipeline import IngestReport, Observer, ingest
 from ragship.ingest.sources import open_sources
+from ragship.monitor import metrics
 from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
 
@@ -90,6 +91,7 @@ class Engine:
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
                             registry=self.registry, observe=observe, dry_run=dry_run, sources=sources)
             if not dry_run:
+                metrics.record_ingest(report)
                 self.dead_letter.record(sources, report.failures)
                 atomic_write_json(self.home / "last_ingest.json", report.to_dict())
             return report
@@ -101,6 +103,7 @@ class Engine:
         result = self.search(question, mode, max(self.settings.answer.context_chunks, 3))
         answer = ExtractiveGenerator(self.embedder, self.settings.answer).generate(result.query, result.hits)
         answer.timings_ms = {**result.timings_ms, **answer.timings_ms}
+        metrics.record_answer(answer.abstained)
         return answer
 
     def status(self) -> dict[str, Any]:

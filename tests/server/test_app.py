@@ -96,3 +96,9 @@ def test_page_and_assets_are_local(server):
 def test_openapi_lists_the_routes(server):
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
     assert {"/v1/search", "/v1/ask", "/healthz"} <= paths.keys()
+
+
+def test_metrics_endpoint_counts_requests(server):
+    httpx.get(f"{server}/v1/search", params={"q": "tram"})
+    text = httpx.get(f"{server}/metrics").text
+    assert 'ragship_request_seconds_count{route="/v1/search",status="200"}' in text

@@ -4,19 +4,21 @@ details (RFC 9457) with the status the error class names; never a stack trace.""
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal, Optional
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
 
 from ragship import __version__
 from ragship.engine import Engine
 from ragship.errors import RagshipError
+from ragship.monitor import metrics
 
 STATIC = Path(__file__).parent / "static"
 Mode = Literal["dense", "bm25", "hybrid"]
@@ -62,6 +64,19 @@ def create_app(engine: Engine) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
         return problem(500, "Internal error", f"{type(e).__name__}; see the server log")
+
+    @app.middleware("http")
+    async def _timed(request: Request, call_next):
+        t = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        metrics.REQUEST_SECONDS.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(
+            time.perf_counter() - t)
+        return response
+
+    @app.get("/metrics", include_in_schema=False)
+    async def prometheus() -> Response:
+        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
     async def run(fn, *args):
         async with gate:

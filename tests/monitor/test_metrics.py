@@ -1,0 +1,20 @@
+from conftest import DATA, make_engine
+from ragship.monitor import metrics
+
+
+def value(name, **labels):
+    return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_ingest_and_answers_are_counted(tmp_path, cache_dir):
+    before = {k: value("ragship_ingest_documents_total", outcome=k) for k in ("added", "unchanged")}
+    answered = value("ragship_answers_total", outcome="answered")
+    engine = make_engine(tmp_path / "h", cache_dir)
+    engine.ingest([DATA / "docs"])
+    engine.ingest([DATA / "docs"])
+    assert value("ragship_ingest_documents_total", outcome="added") - before["added"] == 6
+    assert value("ragship_ingest_documents_total", outcome="unchanged") - before["unchanged"] == 6
+    assert value("ragship_ingest_stage_seconds_total", stage="embed") > 0
+    engine.ask("How much does a weekly pass cost?")
+    assert value("ragship_answers_total", outcome="answered") == answered + 1
+    assert b"ragship_ingest_chunks_total" in metrics.exposition()
