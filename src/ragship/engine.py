@@ -79,13 +79,12 @@ class Engine:
                retry_failed: bool = False, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
                ) -> IngestReport:
         """Ingest paths (or, with retry_failed, the dead-letter entries) and record what failed."""
-        max_bytes = int(self.settings.ingest.max_file_mb * 1e6)
         if retry_failed:
-            sources = self.dead_letter.retry_sources(max_bytes)
+            sources = self.dead_letter.retry_sources(self.settings)
             if not sources:
                 raise InputError("no failed inputs to retry; `ragship status` lists failures")
         else:
-            sources = open_sources(paths, max_bytes, include, exclude)
+            sources = open_sources(paths, self.settings, include, exclude)
         with self._exclusive():
             self.embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),

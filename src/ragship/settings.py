@@ -34,6 +34,7 @@ class EmbedSettings(_Section):
 
 
 class ChunkSettings(_Section):
+    strategy: Literal["heading", "recursive", "fixed"] = "heading"
     tokens: int = Field(200, ge=16, le=8192, description="max tokens per chunk, counted by the embedder's tokenizer")
     overlap: int = Field(32, ge=0, description="tokens of the previous chunk repeated at the start of the next")
 
@@ -42,6 +43,21 @@ class ChunkSettings(_Section):
         if self.overlap >= self.tokens:
             raise ValueError(f"chunk.overlap must be smaller than chunk.tokens; got {self.overlap} >= {self.tokens}")
         return self
+
+
+class SourceSettings(_Section):
+    """Settings for the documents under one path, e.g. in ragship.toml:
+    [[sources]]
+    path = "docs/runbooks"
+    chunk = { strategy = "fixed", tokens = 128, overlap = 16 }
+    metadata = { team = "ops" }
+    """
+
+    path: Path
+    chunk: Optional[ChunkSettings] = None
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
 
 
 class IngestSettings(_Section):
@@ -77,6 +93,13 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     search: SearchSettings = SearchSettings()
     answer: AnswerSettings = AnswerSettings()
+    sources: list[SourceSettings] = Field(default_factory=list)
+
+    def source_settings(self, path: Path) -> SourceSettings | None:
+        """The [[sources]] entry for an ingested path: the most specific one containing it."""
+        target = Path(path).resolve()
+        matches = [s for s in self.sources if target == s.path.resolve() or s.path.resolve() in target.parents]
+        return max(matches, key=lambda s: len(s.path.resolve().parts), default=None)
 
     @classmethod
     def settings_customise_sources(

@@ -100,3 +100,31 @@ def test_real_tokenizer_limit_holds(real_tokenizer):
     for c in chunks:
         assert parsed.text[c.start:c.end] == c.text
         assert len(real_tokenizer.token_spans(c.text)) <= 24
+
+
+def test_fixed_windows_ignore_structure_and_overlap_exactly():
+    text = "\n\n".join(" ".join(f"w{p}_{i}" for i in range(10)) for p in range(5))  # 5 paragraphs x 10 words
+    d = doc(text, [(0, 1, "Top")])
+    chunks = chunk_document(d, WordTokenizer(), size=16, overlap=4, strategy="fixed")
+    spans = WordTokenizer().token_spans(text)
+    assert [len(WordTokenizer().token_spans(c.text)) for c in chunks][:-1] == [16] * (len(chunks) - 1)
+    assert chunks[1].start == spans[12][0]  # stride = size - overlap
+    assert chunks[-1].end == len(text)
+    assert all(c.heading_path == ("Top",) for c in chunks)
+
+
+def test_recursive_crosses_headings_but_keeps_the_path_of_its_start():
+    path = DATA / "docs/handbook/trams.md"
+    parsed = parse_markdown(path.read_bytes(), path)
+    d = Document("trams", parsed.text, headings=parsed.headings)
+    heading = chunk_document(d, WordTokenizer(), size=400, overlap=0, strategy="heading")
+    recursive = chunk_document(d, WordTokenizer(), size=400, overlap=0, strategy="recursive")
+    assert len(recursive) < len(heading)
+    assert recursive[0].heading_path == ("Varnholt Tram Handbook",)
+    for c in recursive:
+        assert parsed.text[c.start:c.end] == c.text
+
+
+def test_unknown_strategy():
+    with pytest.raises(ValueError, match="chunk strategy must be one of heading, recursive, fixed"):
+        chunk_document(doc("x"), WordTokenizer(), 10, 0, "semantic")

@@ -13,7 +13,7 @@ def test_first_ingest_commits_a_live_version(tmp_path, cache_dir):
     assert report.new_version and report.version == "v1"
     live = engine.registry.live()
     assert live.id == "v1" and live.counts == {"documents": 6, "chunks": report.chunks}
-    assert live.params["chunk"] == {"tokens": 200, "overlap": 32}
+    assert live.params["chunk"] == {"strategy": "heading", "tokens": 200, "overlap": 32}
     assert live.model_id.startswith("all-MiniLM-L6-v2@")
 
 
@@ -151,3 +151,21 @@ def test_dry_run_plans_and_writes_nothing(tmp_path, cache_dir, docs_copy):
                          "deleted": ["docs/ferries.pdf"]}
     assert (plan.unchanged, plan.chunks_written, plan.chunks_embedded) == (4, 0, 0)
     assert engine.registry.live().id == "v1" and engine.registry.build_base() == (False, None)
+
+
+def test_per_source_chunking_and_metadata(tmp_path, cache_dir, monkeypatch, docs_copy):
+    config = tmp_path / "ragship.toml"
+    config.write_text(f'[[sources]]\npath = "{docs_copy / "handbook"}"\n'
+                      'chunk = {{ strategy = "fixed", tokens = 24, overlap = 4 }}\n'.replace("{{", "{").replace("}}", "}")
+                      + 'metadata = { team = "trams" }\n')
+    monkeypatch.setenv("RAGSHIP_CONFIG", str(config))
+    engine = make_engine(tmp_path / "h", cache_dir)
+    engine.ingest([docs_copy / "handbook"])
+    hits = engine.search("night tram Lantern", "bm25", 5).hits
+    assert all(h.metadata["team"] == "trams" for h in hits)
+    assert max(len(engine.embedder.token_spans(h.text)) for h in hits) <= 24
+    # settings follow the files' paths: ingesting the folder above applies them to the handbook files only
+    engine.ingest([docs_copy])
+    by_doc = {h.doc_id: h for h in engine.search("tram ferry harbour", "bm25", 50).hits}
+    assert by_doc["docs/handbook/trams.md"].metadata["team"] == "trams"
+    assert "team" not in by_doc["docs/ferries.pdf"].metadata

@@ -1,6 +1,12 @@
-"""Token-aware chunking. Chunks never cross a heading, prefer paragraph then sentence boundaries, hold at most
-`size` tokens of the embedder's own tokenizer, and repeat up to `overlap` tokens of whole sentences from the
-chunk before. Every chunk is an exact slice of the document text (`text[start:end]`)."""
+"""Token-aware chunking with the embedder's own tokenizer. Every chunk is an exact slice of the document text
+(`text[start:end]`), holds at most `size` tokens, and carries the heading path it starts under.
+
+Strategies:
+- heading (default): chunks never cross a heading; inside a section, as `recursive`.
+- recursive: paragraphs, then sentences, then token windows; a chunk ends at a paragraph boundary once half
+  full, and repeats up to `overlap` tokens of whole sentences from the chunk before (within a paragraph).
+- fixed: windows of `size` tokens stepping by `size - overlap`, blind to structure.
+"""
 
 from __future__ import annotations
 
@@ -40,15 +46,39 @@ def sections(doc: Document) -> Iterator[tuple[int, int, tuple[str, ...]]]:
         yield start, len(doc.text), path
 
 
-def chunk_document(doc: Document, tokenizer: Tokenizer, size: int, overlap: int) -> list[Chunk]:
+STRATEGIES = ("heading", "recursive", "fixed")
+
+
+def chunk_document(doc: Document, tokenizer: Tokenizer, size: int, overlap: int,
+                   strategy: str = "heading") -> list[Chunk]:
     spans = tokenizer.token_spans(doc.text)
     starts = [s for s, _ in spans]
-    chunks: list[Chunk] = []
-    for sec_start, sec_end, path in sections(doc):
-        units = list(_units(doc.text, sec_start, sec_end, spans, starts, size))
-        for start, end in _pack(units, size, overlap):
-            chunks.append(Chunk(f"{doc.doc_id}#{len(chunks)}", doc.doc_id, doc.text[start:end], start, end, path))
-    return chunks
+    if strategy == "heading":
+        pieces = [(start, end, path) for sec_start, sec_end, path in sections(doc)
+                  for start, end in _pack(list(_units(doc.text, sec_start, sec_end, spans, starts, size)), size,
+                                          overlap)]
+    else:
+        if strategy == "recursive":
+            windows = _pack(list(_units(doc.text, 0, len(doc.text), spans, starts, size)), size, overlap)
+        elif strategy == "fixed":
+            windows = _windows(spans, size, overlap)
+        else:
+            raise ValueError(f"chunk strategy must be one of {', '.join(STRATEGIES)}; got {strategy!r}")
+        section_list = list(sections(doc))
+        section_starts = [s for s, _, _ in section_list]
+        pieces = [(start, end, section_list[max(0, bisect_left(section_starts, start + 1) - 1)][2])
+                  for start, end in windows]
+    return [Chunk(f"{doc.doc_id}#{i}", doc.doc_id, doc.text[start:end], start, end, path)
+            for i, (start, end, path) in enumerate(pieces)]
+
+
+def _windows(spans: list[tuple[int, int]], size: int, overlap: int) -> Iterator[tuple[int, int]]:
+    step = size - overlap
+    for first in range(0, len(spans), step):
+        last = min(first + size, len(spans))
+        yield spans[first][0], spans[last - 1][1]
+        if last == len(spans):
+            return
 
 
 def _units(text, sec_start, sec_end, spans, starts, size) -> Iterator[_Unit]:

@@ -3,12 +3,13 @@ refreshes the entries of the sources it scanned; `ragship ingest --retry-failed`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragship.fsio import atomic_write_json, read_json
 from ragship.index.versions import now
-from ragship.ingest.sources import Source
+from ragship.ingest.sources import Source, open_sources
+from ragship.settings import Settings
 from ragship.types import Failure
 
 
@@ -38,13 +39,16 @@ class DeadLetter:
                                "attempts": old.get("attempts", 0) + 1}
         atomic_write_json(self.path, entries)
 
-    def retry_sources(self, max_bytes: int) -> list[Source]:
+    def retry_sources(self, settings: Settings) -> list[Source]:
         """Sources that re-read only the failed files (a failed corpus row re-reads its whole corpus file)."""
         by_root: dict[str, set[str]] = {}
         for key, entry in self.entries().items():
             by_root.setdefault(entry["root"], set()).add(_split_line(key)[0])
-        return [Source(Path(root), max_bytes, only=frozenset(paths) if Path(root).is_dir() else None)
-                for root, paths in sorted(by_root.items())]
+        if not by_root:
+            return []
+        return [replace(source, only=frozenset(paths) if Path(root).is_dir() else None)
+                for (root, paths), source in zip(sorted(by_root.items()),
+                                                 open_sources([Path(r) for r in sorted(by_root)], settings))]
 
 
 def _split_line(path: str) -> tuple[str, str]:

@@ -23,7 +23,7 @@ from ragship.index.store import ChunkStore
 from ragship.index.versions import IndexVersion, VersionRegistry, now
 from ragship.ingest.chunking import chunk_document
 from ragship.ingest.sources import open_sources
-from ragship.settings import Settings
+from ragship.settings import ChunkSettings, Settings
 from ragship.types import Document, Failure
 
 Observer = Callable[..., None]  # observe(stage, items_done, total=None): drives progress displays
@@ -86,7 +86,7 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
            registry: VersionRegistry, observe: Observer | None = None, dry_run: bool = False,
            sources: list | None = None) -> IngestReport:
     """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing."""
-    sources = sources if sources is not None else open_sources(paths, int(settings.ingest.max_file_mb * 1e6))
+    sources = sources if sources is not None else open_sources(paths, settings)
     live = registry.live()
     build = _Build(settings, embedder, store, observe or (lambda stage, n, total=None: None), dry_run)
     report = build.report
@@ -143,7 +143,7 @@ class _Build:
         self.live_docs: dict[str, tuple[str, str]] = {}  # what readers see: the report is relative to this
         self.head_docs: dict[str, tuple[str, str]] = {}  # what the table holds now: work is relative to this
         self.seen: set[str] = set()
-        self.batch: list[tuple[Document, str]] = []
+        self.batch: list[tuple[Document, str, ChunkSettings]] = []
 
     def take(self, item: Document | Failure) -> bool:
         """Plan one document (or record a failure). False when deletions from its source must be held back."""
@@ -160,7 +160,8 @@ class _Build:
                                            f"duplicate document id {item.doc_id!r}; the first one was kept"))
             return True
         self.seen.add(item.doc_id)
-        h = doc_version_hash(item, self.params)
+        chunking = self.chunking(item)
+        h = doc_version_hash(item, {**self.params, "chunk": chunking.model_dump()})
         live = self.live_docs.get(item.doc_id)
         if live and live[0] == h:
             report.unchanged += 1
@@ -173,33 +174,37 @@ class _Build:
             report.already_written += report.resumed and not (live and live[0] == h)
             return True
         if not self.report.dry_run:
-            self.batch.append((item, h))
+            self.batch.append((item, h, chunking))
             if len(self.batch) >= self.settings.ingest.write_batch:
                 self.flush()
         return True
+
+    def chunking(self, doc: Document) -> ChunkSettings:
+        """The chunk settings of the most specific [[sources]] entry holding the document, else the default."""
+        conf = self.settings.source_settings(Path(doc.metadata.get("path") or doc.source))
+        return conf.chunk if conf and conf.chunk else self.settings.chunk
 
     def flush(self) -> None:
         """Chunk, embed and write the pending batch (replacing older rows of the same documents)."""
         if not self.batch:
             return
         with self.clock.stage("chunk"):
-            rows = [row for doc, h in self.batch for row in self._rows(doc, h)]
+            rows = [row for doc, h, chunking in self.batch for row in self._rows(doc, h, chunking)]
         with self.clock.stage("embed"):
             self._embed(rows)
         with self.clock.stage("write"):
-            self.store.delete_docs([doc.doc_id for doc, _ in self.batch if doc.doc_id in self.head_docs])
+            self.store.delete_docs([doc.doc_id for doc, _, _ in self.batch if doc.doc_id in self.head_docs])
             self.store.add(rows, self.embedder.dim)
         self.report.chunks_written += len(rows)
         self.batch = []
 
-    def _rows(self, doc: Document, doc_hash: str) -> list[dict[str, Any]]:
-        chunk = self.settings.chunk
+    def _rows(self, doc: Document, doc_hash: str, chunk: ChunkSettings) -> list[dict[str, Any]]:
         metadata = json.dumps(doc.metadata, ensure_ascii=False)
         return [{
             "chunk_id": c.chunk_id, "doc_id": doc.doc_id, "doc_hash": doc_hash, "source": doc.source,
             "title": doc.title, "text": c.text, "index_text": c.index_text(doc.title), "start": c.start,
             "end": c.end, "heading_path": list(c.heading_path), "metadata": metadata,
-        } for c in chunk_document(doc, self.embedder, chunk.tokens, chunk.overlap)]
+        } for c in chunk_document(doc, self.embedder, chunk.tokens, chunk.overlap, chunk.strategy)]
 
     def _embed(self, rows: list[dict[str, Any]]) -> None:
         before = getattr(self.embedder, "embedded", None)

@@ -10,9 +10,10 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from ragship.errors import InputError, RagshipError
+from ragship.settings import Settings
 from ragship.ingest.parsers import PARSERS, parse_file
 from ragship.types import Document, Failure
 
@@ -36,6 +37,7 @@ class Source:
     include: tuple[str, ...] = ()  # globs on the path relative to the folder (or the file name); empty = all
     exclude: tuple[str, ...] = ()
     only: frozenset[str] | None = None  # absolute paths to read, for retrying failures; None = everything
+    settings: Settings | None = None  # for [[sources]] entries: per-path metadata (and, in the pipeline, chunking)
 
     @property
     def root(self) -> str:
@@ -79,7 +81,7 @@ class Source:
         elif self.path.is_dir():
             yield from self._folder()
         elif is_beir_corpus(self.path):
-            yield from read_beir_corpus(self.path, self.root)
+            yield from read_beir_corpus(self.path, self.root, self._metadata(self.path))
         else:
             yield self._file(self.path, self.path.name)
 
@@ -95,9 +97,13 @@ class Source:
                 if self.only is not None and str(path) not in self.only:
                     continue
                 if is_beir_corpus(path):
-                    yield from read_beir_corpus(path, self.root)
+                    yield from read_beir_corpus(path, self.root, self._metadata(path))
                 elif path.suffix.lower() in PARSERS:
                     yield self._file(path, f"{base.name}/{relative}")
+
+    def _metadata(self, path: Path) -> dict[str, Any]:
+        conf = self.settings.source_settings(path) if self.settings else None
+        return dict(conf.metadata) if conf else {}
 
     def _file(self, path: Path, doc_id: str) -> Document | Failure:
         try:
@@ -112,7 +118,7 @@ class Source:
             return Failure(str(path), str(e).removeprefix(f"{path}: "), doc_id)
         except OSError as e:
             return Failure(str(path), f"cannot read: {e.strerror or e}; check permissions", doc_id)
-        metadata = {"path": str(path.resolve()), "format": path.suffix.lower().lstrip(".")}
+        metadata = {**self._metadata(path), "path": str(path.resolve()), "format": path.suffix.lower().lstrip(".")}
         return Document(
             doc_id=doc_id,
             text=parsed.text,
@@ -133,19 +139,19 @@ def _count_lines(path: Path) -> int:
         return 1
 
 
-def read_beir_corpus(path: Path, root: str) -> Iterator[Document | Failure]:
+def read_beir_corpus(path: Path, root: str, extra: dict | None = None) -> Iterator[Document | Failure]:
     """BEIR corpus rows: {"_id", "title", "text", ...}. A bad row is a Failure naming its line; the rest go on."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 if line.strip():
-                    yield _beir_row(line, f"{path}:{lineno}", root)
+                    yield _beir_row(line, f"{path}:{lineno}", root, extra or {})
     except (OSError, EOFError, UnicodeDecodeError) as e:
         yield Failure(str(path), f"cannot read corpus ({type(e).__name__}: {e}); check the file is UTF-8 JSONL")
 
 
-def _beir_row(line: str, where: str, root: str) -> Document | Failure:
+def _beir_row(line: str, where: str, root: str, extra: dict) -> Document | Failure:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
@@ -157,7 +163,7 @@ def _beir_row(line: str, where: str, root: str) -> Document | Failure:
         return Failure(where, '"title" and "text" must be strings')
     if not (text.strip() or title.strip()):
         return Failure(where, f'document {row["_id"]!r} has empty "title" and "text"')
-    metadata = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
+    metadata = {**extra, **(row["metadata"] if isinstance(row.get("metadata"), dict) else {})}
     return Document(
         doc_id=str(row["_id"]),
         text=text or title,
@@ -168,7 +174,18 @@ def _beir_row(line: str, where: str, root: str) -> Document | Failure:
     )
 
 
-def open_sources(paths: list[Path], max_bytes: int, include=(), exclude=()) -> list[Source]:
+def open_sources(paths: list[Path], settings: Settings, include=(), exclude=()) -> list[Source]:
+    """Sources for the paths, each with its [[sources]] settings (command-line globs win over configured ones)."""
     if not paths:
         raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
-    return [Source(Path(p), max_bytes, tuple(include), tuple(exclude)) for p in paths]
+    max_bytes = int(settings.ingest.max_file_mb * 1e6)
+    sources = []
+    for p in paths:
+        conf = settings.source_settings(Path(p))
+        sources.append(Source(
+            Path(p), max_bytes,
+            include=tuple(include) or tuple(conf.include if conf else ()),
+            exclude=tuple(exclude) or tuple(conf.exclude if conf else ()),
+            settings=settings,
+        ))
+    return sources
