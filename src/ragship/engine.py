@@ -37,8 +37,14 @@ class Engine:
     def embedder(self) -> CachedEmbedder:
         if self._embedder is None:
             e = self.settings.embed
-            model = SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device,
-                                                query_threads=e.query_threads)
+            if e.backend == "onnx-int8":
+                from ragship.embed.onnx import OnnxInt8Embedder
+
+                model = OnnxInt8Embedder(e.model, self.cache_dir, batch_size=e.batch_size,
+                                         query_threads=e.query_threads)
+            else:
+                model = SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device,
+                                                    query_threads=e.query_threads)
             self._embedder = CachedEmbedder(model, EmbeddingCache(self.cache_dir / "embeddings.sqlite"))
         return self._embedder
 

@@ -1,0 +1,135 @@
+"""Embedder on ONNX Runtime with int8 dynamic quantization: the same sentence-transformers weights, exported
+locally with torch.onnx, fused with ORT's BERT optimizer, MatMul weights quantized per channel to int8.
+The export is built once per model id and kept in `cache_dir`; nothing is downloaded.
+
+Measured on the project machine (2 cores, 512 SciFact abstracts): PyTorch 34-36 texts/s; this backend 33.6
+texts/s with cosine 0.995 (min 0.992) to the PyTorch vectors; fp32 ONNX 23 texts/s. See ADR 0005.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ragship.embed.models import resolve_model
+from ragship.errors import ModelNotAvailable
+from ragship.fsio import atomic_write_text
+
+INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+
+
+class OnnxInt8Embedder:
+    loads = 0
+
+    def __init__(self, name: str, cache_dir: Path, *, batch_size: int = 32, max_tokens: int = 256,
+                 threads: int | None = None, query_threads: int = 1):
+        resolved = resolve_model(name)
+        self.name, self.path = name, resolved.path
+        self.model_id = f"{resolved.model_id}+onnx-int8"
+        self.export_dir = Path(cache_dir) / "onnx" / self.model_id.replace("/", "_").replace("=", "_")
+        self.batch_size, self.max_tokens, self.threads, self.query_threads = batch_size, max_tokens, threads, \
+            query_threads
+        self._state = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        return int(self._load()[2])
+
+    def _load(self):
+        with self._lock:
+            if self._state is None:
+                self._state = self._open()
+                type(self).loads += 1
+        return self._state
+
+    def _open(self):
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelNotAvailable("embed.backend = 'onnx-int8' needs ONNX Runtime: "
+                                    "`pip install 'ragship[onnx]'` (onnxruntime, onnx)") from None
+        from transformers import AutoTokenizer
+
+        _check_mean_pooling(Path(self.path))
+        model_file = self.export_dir / "model_int8.onnx"
+        if not model_file.exists():
+            export_int8(Path(self.path), self.export_dir)
+        tokenizer = AutoTokenizer.from_pretrained(self.path)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads:
+            options.intra_op_num_threads = self.threads
+        session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        dim = json.loads((Path(self.path) / "config.json").read_text())["hidden_size"]
+        return tokenizer, session, dim
+
+    def embed_batch(self, texts: list[str]) -> np.ndarray:
+        tokenizer, session, dim = self._load()
+        out = np.zeros((len(texts), dim), dtype=np.float32)
+        order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths together: less padding
+        for i in range(0, len(texts), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=self.max_tokens,
+                            return_tensors="np")
+            hidden = session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0]
+            mask = enc["attention_mask"][..., None].astype(np.float32)
+            pooled = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
+            out[idx] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        return self.embed_batch([text])[0]
+
+    def token_spans(self, text: str) -> list[tuple[int, int]]:
+        tokenizer = self._load()[0]
+        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        return [tuple(span) for span in enc["offset_mapping"]]
+
+
+def _check_mean_pooling(path: Path) -> None:
+    pooling = path / "1_Pooling" / "config.json"
+    if pooling.exists() and not json.loads(pooling.read_text()).get("pooling_mode_mean_tokens"):
+        raise ModelNotAvailable(f"{path}: the onnx-int8 backend supports mean-pooling models only; "
+                                "use embed.backend = 'torch' for this one")
+
+
+def export_int8(model_path: Path, dest: Path) -> Path:
+    """Export the transformer to ONNX, fuse it for BERT, quantize MatMul weights to int8 (per channel)."""
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+    from onnxruntime.transformers.optimizer import optimize_model
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    dest.mkdir(parents=True, exist_ok=True)
+    config = AutoConfig.from_pretrained(model_path)
+    model = AutoModel.from_pretrained(model_path).eval()
+    sample = AutoTokenizer.from_pretrained(model_path)(["an example", "another, longer example"], padding=True,
+                                                        return_tensors="pt")
+
+    class LastHidden(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
+                              token_type_ids=token_type_ids).last_hidden_state
+
+    fp32, fused, int8 = dest / "model.onnx", dest / "model_fused.onnx", dest / "model_int8.onnx"
+    torch.onnx.export(LastHidden(model), tuple(sample[k] for k in INPUTS), str(fp32), input_names=list(INPUTS),
+                      output_names=["last_hidden_state"], opset_version=17, dynamo=False,
+                      dynamic_axes={n: {0: "batch", 1: "seq"} for n in (*INPUTS, "last_hidden_state")})
+    optimize_model(str(fp32), model_type="bert", num_heads=config.num_attention_heads,
+                   hidden_size=config.hidden_size).save_model_to_file(str(fused))
+    tmp = dest / "model_int8.onnx.tmp"
+    quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
+                     op_types_to_quantize=["MatMul"], extra_options={"DefaultTensorType": 1})
+    tmp.replace(int8)  # the finished file appears atomically; a crash mid-export leaves no half model
+    for f in (fp32, fused):
+        f.unlink(missing_ok=True)
+    atomic_write_text(dest / "SOURCE", f"{model_path}\n")
+    return int8

@@ -1,0 +1,34 @@
+"""The ONNX Runtime int8 backend: built locally from the same weights, close to the PyTorch vectors."""
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+
+from ragship.embed import SentenceTransformerEmbedder  # noqa: E402
+from ragship.embed.onnx import OnnxInt8Embedder  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def onnx(tmp_path_factory):
+    return OnnxInt8Embedder("all-MiniLM-L6-v2", tmp_path_factory.mktemp("onnx-cache"))
+
+
+def test_int8_vectors_match_pytorch(onnx):
+    texts = ["The night tram runs on Line 2 between midnight and 4:30.", "Guide dogs travel free.",
+             "Vitamin D supplementation increased bone density in elderly women." * 3]
+    reference = SentenceTransformerEmbedder("all-MiniLM-L6-v2").embed_batch(texts)
+    vectors = onnx.embed_batch(texts)
+    assert vectors.shape == reference.shape and np.allclose(np.linalg.norm(vectors, axis=1), 1, atol=1e-5)
+    assert (vectors * reference).sum(1).min() > 0.98
+    assert onnx.model_id.endswith("+onnx-int8")  # never shares cache entries with the PyTorch vectors
+
+
+def test_export_is_built_once_and_reused(onnx, tmp_path_factory):
+    onnx.embed_query("warm")
+    assert (onnx.export_dir / "model_int8.onnx").exists()
+    again = OnnxInt8Embedder("all-MiniLM-L6-v2", onnx.export_dir.parents[1])
+    mtime = (onnx.export_dir / "model_int8.onnx").stat().st_mtime_ns
+    again.embed_query("reuse")
+    assert (again.export_dir / "model_int8.onnx").stat().st_mtime_ns == mtime
+    assert again.token_spans("Guide dogs") == [(0, 5), (6, 10)]
