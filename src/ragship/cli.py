@@ -95,13 +95,18 @@ def ingest(
     exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (added/changed/deleted); write nothing."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Ingest again the inputs that failed before."),
+    engine_name: str = typer.Option("local", "--engine", help="local | ray (chunk + embed as a Ray Data job)."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: start a local one)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
+    if engine_name not in ("local", "ray"):
+        raise typer.BadParameter(f"--engine must be local or ray; got {engine_name!r}")
     engine = _engine(ctx)
     with _Progress(quiet=as_json) as observe:
         report = engine.ingest(paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed,
-                               include=tuple(include), exclude=tuple(exclude))
+                               include=tuple(include), exclude=tuple(exclude), engine=engine_name,
+                               ray_address=ray_address)
     if as_json:
         _print_json(report.to_dict())
     elif dry_run:

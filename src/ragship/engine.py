@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from ragship.answer import Answer, ExtractiveGenerator
-from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
+from ragship.embed import CachedEmbedder
+from ragship.embed.factory import make_embedder
 from ragship.errors import ConfigError, IndexNotReady, InputError
 from ragship.fsio import atomic_write_json, read_json
 from ragship.index import ChunkStore, IndexView, VersionRegistry
@@ -36,16 +37,7 @@ class Engine:
     @property
     def embedder(self) -> CachedEmbedder:
         if self._embedder is None:
-            e = self.settings.embed
-            if e.backend == "onnx-int8":
-                from ragship.embed.onnx import OnnxInt8Embedder
-
-                model = OnnxInt8Embedder(e.model, self.cache_dir, batch_size=e.batch_size,
-                                         query_threads=e.query_threads)
-            else:
-                model = SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device,
-                                                    query_threads=e.query_threads)
-            self._embedder = CachedEmbedder(model, EmbeddingCache(self.cache_dir / "embeddings.sqlite"))
+            self._embedder = make_embedder(self.settings.embed, self.cache_dir)
         return self._embedder
 
     def store(self) -> ChunkStore:
@@ -82,8 +74,8 @@ class Engine:
         return DeadLetter(self.home / "dead_letter.json")
 
     def ingest(self, paths: list[Path], observe: Observer | None = None, *, dry_run: bool = False,
-               retry_failed: bool = False, include: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
-               ) -> IngestReport:
+               retry_failed: bool = False, include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
+               engine: str = "local", ray_address: str | None = None) -> IngestReport:
         """Ingest paths (or, with retry_failed, the dead-letter entries) and record what failed."""
         if retry_failed:
             sources = self.dead_letter.retry_sources(self.settings)
@@ -94,7 +86,8 @@ class Engine:
         with self._exclusive():
             self.embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
-                            registry=self.registry, observe=observe, dry_run=dry_run, sources=sources)
+                            registry=self.registry, observe=observe, dry_run=dry_run, sources=sources,
+                            use_ray=engine == "ray", ray_address=ray_address)
             if not dry_run:
                 metrics.record_ingest(report)
                 self.dead_letter.record(sources, report.failures)

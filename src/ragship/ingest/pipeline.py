@@ -84,11 +84,18 @@ class _Stopwatch:
 
 def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: ChunkStore,
            registry: VersionRegistry, observe: Observer | None = None, dry_run: bool = False,
-           sources: list | None = None) -> IngestReport:
-    """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing."""
+           sources: list | None = None, ray_address: str | None = None, use_ray: bool = False) -> IngestReport:
+    """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing. With use_ray,
+    chunking and embedding run as a Ray Data job (ingest/ray_engine.py); planning and commits stay here."""
     sources = sources if sources is not None else open_sources(paths, settings)
     live = registry.live()
-    build = _Build(settings, embedder, store, observe or (lambda stage, n, total=None: None), dry_run)
+    observe = observe or (lambda stage, n, total=None: None)
+    if use_ray and not dry_run:
+        from ragship.ingest.ray_engine import RayBuild
+
+        build = RayBuild(settings, embedder, store, observe, dry_run, ray_address)
+    else:
+        build = _Build(settings, embedder, store, observe, dry_run)
     report = build.report
     report.previous = report.version = live.id if live else None
     with build.clock.stage("plan"):
@@ -111,6 +118,7 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
         if source_ok and getattr(source, "complete", True):
             complete_roots.add(source.root)
     build.flush()
+    build.finish()
 
     gone_live = [d for d, (_, root) in build.live_docs.items() if root in complete_roots and d not in build.seen]
     gone_head = [d for d, (_, root) in build.head_docs.items() if root in complete_roots and d not in build.seen]
@@ -184,27 +192,26 @@ class _Build:
         conf = self.settings.source_settings(Path(doc.metadata.get("path") or doc.source))
         return conf.chunk if conf and conf.chunk else self.settings.chunk
 
+    def finish(self) -> None:
+        """Called once every document has been taken and flushed (the Ray build runs its job here)."""
+
+    def write(self, doc_ids: list[str], rows: list[dict[str, Any]]) -> None:
+        """One commit: the documents' old rows out, their new rows in (a checkpoint a resumed run trusts)."""
+        with self.clock.stage("write"):
+            self.store.delete_docs([d for d in doc_ids if d in self.head_docs])
+            self.store.add(rows, self.embedder.dim)
+        self.report.chunks_written += len(rows)
+
     def flush(self) -> None:
         """Chunk, embed and write the pending batch (replacing older rows of the same documents)."""
         if not self.batch:
             return
         with self.clock.stage("chunk"):
-            rows = [row for doc, h, chunking in self.batch for row in self._rows(doc, h, chunking)]
+            rows = [row for doc, h, chunking in self.batch for row in document_rows(doc, h, chunking, self.embedder)]
         with self.clock.stage("embed"):
             self._embed(rows)
-        with self.clock.stage("write"):
-            self.store.delete_docs([doc.doc_id for doc, _, _ in self.batch if doc.doc_id in self.head_docs])
-            self.store.add(rows, self.embedder.dim)
-        self.report.chunks_written += len(rows)
+        self.write([doc.doc_id for doc, _, _ in self.batch], rows)
         self.batch = []
-
-    def _rows(self, doc: Document, doc_hash: str, chunk: ChunkSettings) -> list[dict[str, Any]]:
-        metadata = json.dumps(doc.metadata, ensure_ascii=False)
-        return [{
-            "chunk_id": c.chunk_id, "doc_id": doc.doc_id, "doc_hash": doc_hash, "source": doc.source,
-            "title": doc.title, "text": c.text, "index_text": c.index_text(doc.title), "start": c.start,
-            "end": c.end, "heading_path": list(c.heading_path), "metadata": metadata,
-        } for c in chunk_document(doc, self.embedder, chunk.tokens, chunk.overlap, chunk.strategy)]
 
     def _embed(self, rows: list[dict[str, Any]]) -> None:
         before = getattr(self.embedder, "embedded", None)
@@ -216,6 +223,16 @@ class _Build:
             self.observe("embed", len(part))
         # a cached embedder counts real embeddings; a bare one embeds every row
         self.report.chunks_embedded += len(rows) if before is None else self.embedder.embedded - before
+
+
+def document_rows(doc: Document, doc_hash: str, chunk: ChunkSettings, tokenizer) -> list[dict[str, Any]]:
+    """The index rows (without vectors) of one document: its chunks and what citations need."""
+    metadata = json.dumps(doc.metadata, ensure_ascii=False)
+    return [{
+        "chunk_id": c.chunk_id, "doc_id": doc.doc_id, "doc_hash": doc_hash, "source": doc.source,
+        "title": doc.title, "text": c.text, "index_text": c.index_text(doc.title), "start": c.start,
+        "end": c.end, "heading_path": list(c.heading_path), "metadata": metadata,
+    } for c in chunk_document(doc, tokenizer, chunk.tokens, chunk.overlap, chunk.strategy)]
 
 
 def _timed(items: Iterator, clock: _Stopwatch, stage: str) -> Iterator:

@@ -1,0 +1,137 @@
+"""`ragship ingest --engine ray`: chunking and embedding as a Ray Data job.
+
+The driver parses and plans exactly as the local engine (same `_Build.take`), spills the documents that need
+work to a JSONL file, and runs one Ray Data pipeline over it: `read_json` → `map_batches` with an actor pool
+whose actors each hold the embedder (loaded once per actor) and chunk + embed whole documents. Results stream
+back to the driver, which commits whole documents per write batch to LanceDB. Writes stay in the driver:
+Ray 2.60's `write_lance` failed with pylance 14 (DEVELOPERS.md), and one writer keeps the commit order the
+resume logic relies on. The spill file must be readable by the workers (local Ray, or a shared filesystem).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ragship.errors import ConfigError
+from ragship.ingest.pipeline import _Build, document_rows
+from ragship.settings import ChunkSettings, EmbedSettings
+from ragship.types import Document
+
+ROW_COLUMNS = ("chunk_id", "doc_id", "doc_hash", "source", "title", "text", "index_text", "start", "end",
+               "metadata")
+
+
+class ChunkEmbed:
+    """A Ray Data actor: holds one embedder; turns a batch of documents into index rows with vectors."""
+
+    def __init__(self, embed: dict, cache_dir: str):
+        from ragship.embed.factory import make_embedder
+
+        self.embedder = make_embedder(EmbedSettings(**embed), Path(cache_dir))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        rows: list[dict[str, Any]] = []
+        for doc_json, doc_hash, chunk_json in zip(batch["doc"], batch["doc_hash"], batch["chunk"]):
+            d = json.loads(doc_json)
+            doc = Document(**{**d, "headings": tuple(tuple(h) for h in d["headings"])})
+            doc_rows = document_rows(doc, doc_hash, ChunkSettings(**json.loads(chunk_json)), self.embedder)
+            for r in doc_rows:
+                r["n_chunks"] = len(doc_rows)
+            rows.extend(doc_rows)
+        before = self.embedder.embedded
+        vectors = self.embedder.embed_batch([r["index_text"] for r in rows])
+        out: dict[str, Any] = {c: [r[c] for r in rows] for c in ROW_COLUMNS}
+        out["heading_path"] = [json.dumps(r["heading_path"]) for r in rows]
+        out["n_chunks"] = np.array([r["n_chunks"] for r in rows], dtype=np.int64)
+        out["vector"] = vectors
+        out["embedded"] = np.array([self.embedder.embedded - before] + [0] * (len(rows) - 1), dtype=np.int64)
+        return out
+
+
+class RayBuild(_Build):
+    def __init__(self, settings, embedder, store, observe, dry_run, ray_address: str | None):
+        super().__init__(settings, embedder, store, observe, dry_run)
+        self.ray_address = ray_address
+        self.spill_path = Path(store.path).parent / "ray-spill.jsonl"
+        self.spill = self.spill_path.open("w", encoding="utf-8")
+        self.spilled = 0
+
+    def flush(self) -> None:
+        """Spill the pending documents for the Ray job (no chunking or embedding in the driver)."""
+        for doc, doc_hash, chunking in self.batch:
+            self.spill.write(json.dumps({"doc": json.dumps(asdict(doc), ensure_ascii=False), "doc_hash": doc_hash,
+                                         "chunk": json.dumps(chunking.model_dump())}) + "\n")
+            self.spilled += 1
+        self.batch = []
+
+    def finish(self) -> None:
+        self.spill.close()
+        try:
+            if self.spilled:
+                with self.clock.stage("embed"):
+                    self._run()
+        finally:
+            self.spill_path.unlink(missing_ok=True)
+
+    def _run(self) -> None:
+        ray = _import_ray()
+        started_here = not ray.is_initialized()
+        if started_here:
+            ray.init(address=self.ray_address, include_dashboard=False, log_to_driver=False,
+                     configure_logging=False, ignore_reinit_error=True)
+        try:
+            ray.data.DataContext.get_current().enable_progress_bars = False
+            actors = max(1, int(os.environ.get("RAGSHIP_RAY_ACTORS", "1")))
+            dataset = ray.data.read_json(str(self.spill_path), lines=True).map_batches(
+                ChunkEmbed, fn_constructor_kwargs={"embed": self.settings.embed.model_dump(),
+                                                   "cache_dir": str(self.embedder.cache.path.parent)},
+                compute=ray.data.ActorPoolStrategy(size=actors), batch_size=self.settings.embed.batch_size * 4,
+                batch_format="numpy")
+            self._collect(dataset.iter_batches(batch_size=None, batch_format="numpy"))
+        finally:
+            if started_here:
+                ray.shutdown()
+
+    def _collect(self, batches) -> None:
+        """Commit documents once all their chunks have arrived, in write batches."""
+        pending: dict[str, list[dict[str, Any]]] = {}
+        ready_ids: list[str] = []
+        ready_rows: list[dict[str, Any]] = []
+        for batch in batches:
+            self.report.chunks_embedded += int(batch["embedded"].sum())
+            self.observe("embed", len(batch["chunk_id"]))
+            for i in range(len(batch["chunk_id"])):
+                row = {c: _plain(batch[c][i]) for c in ROW_COLUMNS}
+                row["heading_path"] = json.loads(batch["heading_path"][i])
+                row["vector"] = np.asarray(batch["vector"][i], dtype=np.float32)
+                rows = pending.setdefault(row["doc_id"], [])
+                rows.append(row)
+                if len(rows) == int(batch["n_chunks"][i]):
+                    ready_ids.append(row["doc_id"])
+                    ready_rows.extend(sorted(pending.pop(row["doc_id"]), key=lambda r: r["start"]))
+            if len(ready_ids) >= self.settings.ingest.write_batch:
+                self.write(ready_ids, ready_rows)
+                ready_ids, ready_rows = [], []
+        if pending:
+            raise RuntimeError(f"Ray job returned incomplete documents: {sorted(pending)[:5]}")
+        if ready_ids:
+            self.write(ready_ids, ready_rows)
+
+
+def _plain(value):
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _import_ray():
+    try:
+        import ray
+        import ray.data  # noqa: F401
+    except ImportError:
+        raise ConfigError("--engine ray needs Ray Data: `pip install 'ragship[ray]'` (ray[data]==2.60.0)") from None
+    return ray
