@@ -1,0 +1,22 @@
+"""Ingest the first N documents of a BEIR corpus into a fresh home with an empty cache; print the report and
+this process's peak RSS as one JSON line. Run by bench_scifact.py in separate processes (1× and 4×)."""
+
+import gzip
+import itertools
+import json
+import resource
+import sys
+import tempfile
+from pathlib import Path
+
+from ragship.engine import Engine
+from ragship.settings import load_settings
+
+corpus, n = Path(sys.argv[1]), int(sys.argv[2])
+with tempfile.TemporaryDirectory() as tmp:
+    subset = Path(tmp) / "corpus.jsonl"
+    with gzip.open(corpus, "rt") as f, subset.open("w") as out:
+        out.writelines(itertools.islice(f, n))
+    report = Engine(load_settings(home=Path(tmp) / "home", cache_dir=Path(tmp) / "cache")).ingest([subset])
+    print(json.dumps({"documents": report.documents, "chunks": report.chunks,
+                      "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
