@@ -101,3 +101,20 @@ def test_invalid_setting_from_toml_is_one_line(tmp_path):
     assert result.returncode == 2
     assert "chunk.tokens" in result.stderr or "chunk" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_dry_run_retry_and_engine_flags(tmp_path):
+    home = tmp_path / "home"
+    plan = cli("ingest", DATA / "docs", "--dry-run", home=home)
+    assert plan.returncode == 0 and "6 added" in plan.stdout and "added    docs/handbook/trams.md" in plan.stdout
+    assert json.loads(cli("status", "--json", home=home).stdout)["live_version"] is None
+    retry = cli("ingest", "--retry-failed", home=home)
+    assert retry.returncode == 2 and "no failed inputs to retry" in retry.stderr
+    bad_engine = cli("ingest", DATA / "docs", "--engine", "spark", home=home)
+    assert bad_engine.returncode == 2 and "--engine must be local or ray" in bad_engine.stderr
+
+
+def test_plain_progress_lines_without_a_terminal(tmp_path):
+    result = cli("ingest", DATA / "docs", home=tmp_path / "home")
+    assert result.returncode == 0
+    assert "progress: scan 6/6" in result.stderr

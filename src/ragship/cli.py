@@ -15,7 +15,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, 
 from rich.table import Table
 
 from ragship.engine import Engine
-from ragship.errors import PARTIAL_EXIT, EmptyCorpus, RagshipError
+from ragship.errors import PARTIAL_EXIT, EmptyCorpus, InputError, RagshipError
 from ragship.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from your documents.")
@@ -101,7 +101,7 @@ def ingest(
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
     if engine_name not in ("local", "ray"):
-        raise typer.BadParameter(f"--engine must be local or ray; got {engine_name!r}")
+        raise InputError(f"--engine must be local or ray; got {engine_name!r}")
     engine = _engine(ctx)
     with _Progress(quiet=as_json) as observe:
         report = engine.ingest(paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed,
@@ -211,6 +211,38 @@ def evaluate(
     table.add_row("latency p50 ms", f"{result['latency_ms']['p50']:.1f}")
     table.add_row("latency p95 ms", f"{result['latency_ms']['p95']:.1f}")
     out.print(table)
+
+
+@app.command()
+def tune(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., help="BEIR folder with qrels for the split to tune on."),
+    split: str = typer.Option("train", "--split"),
+    write: bool = typer.Option(True, "--write/--no-write", help="Write the best settings to ragship.toml."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search fusion settings (mode, RRF k, weights, convex fusion) on a training split; keep the best."""
+    import os
+    from dataclasses import asdict
+
+    from ragship.evaluate.tune import tune as run_tune, write_search_settings
+
+    with _Progress(quiet=as_json) as observe:
+        trials = run_tune(_engine(ctx), dataset, split, observe=observe)
+    config = Path(os.environ.get("RAGSHIP_CONFIG", "ragship.toml"))
+    if write:
+        write_search_settings(config, trials[0].settings)
+    if as_json:
+        return _print_json({"split": split, "best": asdict(trials[0]), "written_to": str(config) if write else None,
+                            "trials": [asdict(t) for t in trials]})
+    table = Table(title=f"{dataset.name} / {split}: nDCG@10 vs p95 latency (* = Pareto front)")
+    for col in ("setting", "nDCG@10", "R@100", "p95 ms", ""):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for t in trials:
+        table.add_row(t.name, f"{t.ndcg:.4f}", f"{t.recall100:.4f}", f"{t.p95_ms:.1f}", "*" if t.pareto else "")
+    out.print(table)
+    out.print(f"best: {trials[0].name} (nDCG@10 {trials[0].ndcg:.4f})"
+              + (f"; written to {config} [search]" if write else ""), highlight=False)
 
 
 @app.command()

@@ -72,6 +72,7 @@ class SearchSettings(_Section):
     top_k: int = Field(10, ge=1, le=1000)
     max_k: int = Field(1000, ge=1)
     candidates: int = Field(100, ge=1, description="results taken from each retriever before fusion")
+    fusion: Literal["rrf", "convex"] = "rrf"
     rrf_k: int = Field(60, ge=1, description="RRF constant: score = sum w / (rrf_k + rank)")
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)

@@ -9,7 +9,7 @@ from typing import Any
 from ragship.embed.base import Embedder
 from ragship.errors import QueryError
 from ragship.index.store import IndexView
-from ragship.retrieve.fusion import reciprocal_rank_fusion
+from ragship.retrieve.fusion import convex_combination, reciprocal_rank_fusion
 from ragship.settings import SearchSettings
 from ragship.types import Hit
 
@@ -78,14 +78,21 @@ class Searcher:
         dense = self._dense(query, n, timings)
         lexical = self._bm25(query, n, timings)
         t = time.perf_counter()
-        s = self.settings
-        fused = reciprocal_rank_fusion([[r["chunk_id"] for r in dense], [r["chunk_id"] for r in lexical]],
-                                       [s.dense_weight, s.bm25_weight], s.rrf_k)
+        fused = fuse(self.settings, dense, lexical)
         by_id = {r["chunk_id"]: r for r in lexical} | {r["chunk_id"]: r for r in dense}
         order = sorted(fused, key=fused.__getitem__, reverse=True)
         rows = [{**by_id[c], "_score": fused[c]} for c in order]
         timings["fuse"] = _ms(t)
         return rows
+
+
+def fuse(s: SearchSettings, dense: list[dict], lexical: list[dict]) -> dict[str, float]:
+    """Hybrid scores of chunk ids from the dense and BM25 result rows, by the configured fusion."""
+    if s.fusion == "convex":
+        return convex_combination([{r["chunk_id"]: r["_score"] for r in dense},
+                                   {r["chunk_id"]: r["_score"] for r in lexical}], [s.dense_weight, s.bm25_weight])
+    return reciprocal_rank_fusion([[r["chunk_id"] for r in dense], [r["chunk_id"] for r in lexical]],
+                                  [s.dense_weight, s.bm25_weight], s.rrf_k)
 
 
 def _hit(row: dict, rank: int) -> Hit:
