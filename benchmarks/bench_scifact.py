@@ -91,12 +91,9 @@ def encoder_flops(token_counts: list[int], layers: int, hidden: int, intermediat
 
 def embedding_efficiency(engine, data: Path, embed_seconds: float) -> dict:
     """Useful FLOPs the embedding stage did (real tokens, no padding) per second, against the matmul peak."""
-    import json as _json
-
     model = engine.embedder.inner.model
     config = model[0].auto_model.config
-    texts = engine.store().view(engine.registry.live().id)._table.search().select(["index_text"]).limit(None) \
-        .to_arrow()["index_text"].to_pylist()
+    texts = engine.store().view(engine.registry.live().id).column("index_text")
     limit = model.max_seq_length
     counts = [min(len(ids), limit) for ids in model.tokenizer(texts, add_special_tokens=True)["input_ids"]]
     flops = encoder_flops(counts, config.num_hidden_layers, config.hidden_size, config.intermediate_size)
@@ -224,7 +221,7 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
             if efficiency else "not measured (embedding cache reused)."),
         "",
         *(peer_table(ingest, peers) if peers else ["Peers not run (`python benchmarks/bench_scifact.py --peers`).", ""]),
-        "## Memory: peak RSS of an ingest process, 1× vs 4× the documents",
+        "## Memory: peak RSS (VmHWM) of an ingest process, 1× vs 4× the documents",
         "",
         "| corpus | documents | chunks | peak RSS MiB |",
         "|---|---|---|---|",

@@ -4,13 +4,20 @@ this process's peak RSS as one JSON line. Run by bench_scifact.py in separate pr
 import gzip
 import itertools
 import json
-import resource
 import sys
 import tempfile
 from pathlib import Path
 
 from ragship.engine import Engine
 from ragship.settings import load_settings
+
+
+
+def peak_rss_mib() -> float:
+    """VmHWM, this process's own peak RSS (ru_maxrss would include the parent's, as it survives execve)."""
+    with open("/proc/self/status") as f:
+        return round(next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024, 1)
+
 
 corpus, n = Path(sys.argv[1]), int(sys.argv[2])
 with tempfile.TemporaryDirectory() as tmp:
@@ -19,4 +26,4 @@ with tempfile.TemporaryDirectory() as tmp:
         out.writelines(itertools.islice(f, n))
     report = Engine(load_settings(home=Path(tmp) / "home", cache_dir=Path(tmp) / "cache")).ingest([subset])
     print(json.dumps({"documents": report.documents, "chunks": report.chunks,
-                      "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+                      "peak_rss_mib": peak_rss_mib()}))

@@ -2,7 +2,6 @@
 
 import gzip
 import json
-import resource
 import sys
 
 
@@ -24,7 +23,10 @@ def model_path() -> str:
 
 
 def peak_rss_mib() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """VmHWM: this process's own peak RSS. (ru_maxrss survives execve on Linux, so a child started by a big
+    parent would report the parent's size.)"""
+    with open("/proc/self/status") as f:
+        return round(next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024, 1)
 
 
 def emit(result: dict) -> None:

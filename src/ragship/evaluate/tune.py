@@ -16,7 +16,7 @@ from typing import Any
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import doc_run, retrieval_metrics
 from ragship.evaluate.runner import EVAL_DEPTH, percentile
-from ragship.retrieve.search import _hit, fuse
+from ragship.retrieve.search import fused_rows, to_hit
 from ragship.settings import SearchSettings
 
 RRF_KS = (5, 10, 20, 40, 60, 100)
@@ -51,8 +51,8 @@ def tune(engine, dataset_dir: Path, split: str = "train", observe=None) -> list[
     searcher.search(next(iter(dataset.queries.values())), "bm25", 1)  # warm-up
     for qid, text in dataset.queries.items():
         timings: dict[str, float] = {}
-        dense = searcher._dense(text, depth, timings)
-        lexical = searcher._bm25(text, depth, timings)
+        dense = searcher.dense_rows(text, depth, timings)
+        lexical = searcher.bm25_rows(text, depth, timings)
         candidates[qid] = (dense, lexical, timings)
         if observe:
             observe("queries", 1, total=len(dataset.queries))
@@ -72,11 +72,9 @@ def _score(name, conf, candidates, qrels, base: SearchSettings) -> Trial:
         elif settings.mode == "bm25":
             rows, spent = lexical, timings["bm25"]
         else:
-            fused = fuse(settings, dense, lexical)
-            by_id = {r["chunk_id"]: r for r in lexical} | {r["chunk_id"]: r for r in dense}
-            rows = [{**by_id[c], "_score": fused[c]} for c in sorted(fused, key=fused.__getitem__, reverse=True)]
+            rows = fused_rows(settings, dense, lexical)
             spent = timings["embed"] + timings["dense"] + timings["bm25"]
-        run[qid] = doc_run([_hit(r, i) for i, r in enumerate(rows, 1)], EVAL_DEPTH)
+        run[qid] = doc_run([to_hit(r, i) for i, r in enumerate(rows, 1)], EVAL_DEPTH)
         latencies.append(spent + (time.perf_counter() - t) * 1000)
     m = retrieval_metrics(run, qrels)
     return Trial(name, conf, round(m["ndcg@10"], 4), round(m["recall@100"], 4), round(percentile(latencies, 95), 2))

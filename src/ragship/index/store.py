@@ -128,14 +128,17 @@ class IndexView:
     def count_chunks(self) -> int:
         return self._table.count_rows()
 
+    def column(self, name: str) -> list:
+        """Every row's value of one column, in storage order."""
+        return self._table.search().select([name]).limit(None).to_arrow()[name].to_pylist()
+
     def chunk_ids(self) -> list[tuple[str, str]]:
         """(chunk id, doc id) of every row, duplicates included: for integrity checks."""
         t = self._table.search().select(["chunk_id", "doc_id"]).limit(None).to_arrow()
         return list(zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist()))
 
     def count_docs(self) -> int:
-        ids = self._table.search().select(["doc_id"]).limit(None).to_arrow()["doc_id"]
-        return len(set(ids.to_pylist()))
+        return len(set(self.column("doc_id")))
 
     def dense(self, vector: np.ndarray, n: int, where: str | None = None) -> list[dict[str, Any]]:
         q = self._table.search(vector, vector_column_name="vector").distance_type("cosine")

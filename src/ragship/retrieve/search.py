@@ -39,12 +39,12 @@ class Searcher:
         timings: dict[str, float] = {}
         depth = max(self.settings.candidates, k)
         if mode == "dense":
-            rows = self._dense(query, depth, timings)
+            rows = self.dense_rows(query, depth, timings)
         elif mode == "bm25":
-            rows = self._bm25(query, depth, timings)
+            rows = self.bm25_rows(query, depth, timings)
         else:
             rows = self._hybrid(query, depth, timings)
-        hits = [_hit(r, rank) for rank, r in enumerate(rows[:k], 1)]
+        hits = [to_hit(r, rank) for rank, r in enumerate(rows[:k], 1)]
         return SearchResult(query, mode, hits, timings)
 
     def _check(self, query: str, mode: str, k: int) -> str:
@@ -59,7 +59,8 @@ class Searcher:
             raise QueryError(f"k must be between 1 and {self.settings.max_k}; got {k}")
         return query
 
-    def _dense(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
+    def dense_rows(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
+        """Top-n chunk rows by cosine similarity; records embed and search time in `timings`."""
         t = time.perf_counter()
         vector = self.embedder.embed_query(query)
         timings["embed"] = _ms(t)
@@ -68,20 +69,18 @@ class Searcher:
         timings["dense"] = _ms(t)
         return rows
 
-    def _bm25(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
+    def bm25_rows(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
+        """Top-n chunk rows by BM25; records search time in `timings`."""
         t = time.perf_counter()
         rows = self.view.bm25(query, n)
         timings["bm25"] = _ms(t)
         return rows
 
     def _hybrid(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
-        dense = self._dense(query, n, timings)
-        lexical = self._bm25(query, n, timings)
+        dense = self.dense_rows(query, n, timings)
+        lexical = self.bm25_rows(query, n, timings)
         t = time.perf_counter()
-        fused = fuse(self.settings, dense, lexical)
-        by_id = {r["chunk_id"]: r for r in lexical} | {r["chunk_id"]: r for r in dense}
-        order = sorted(fused, key=fused.__getitem__, reverse=True)
-        rows = [{**by_id[c], "_score": fused[c]} for c in order]
+        rows = fused_rows(self.settings, dense, lexical)
         timings["fuse"] = _ms(t)
         return rows
 
@@ -95,7 +94,14 @@ def fuse(s: SearchSettings, dense: list[dict], lexical: list[dict]) -> dict[str,
                                   [s.dense_weight, s.bm25_weight], s.rrf_k)
 
 
-def _hit(row: dict, rank: int) -> Hit:
+def fused_rows(s: SearchSettings, dense: list[dict], lexical: list[dict]) -> list[dict]:
+    """The union of both result lists, ordered by fused score (which replaces `_score`)."""
+    fused = fuse(s, dense, lexical)
+    by_id = {r["chunk_id"]: r for r in lexical} | {r["chunk_id"]: r for r in dense}
+    return [{**by_id[c], "_score": fused[c]} for c in sorted(fused, key=fused.__getitem__, reverse=True)]
+
+
+def to_hit(row: dict, rank: int) -> Hit:
     return Hit(
         chunk_id=row["chunk_id"], doc_id=row["doc_id"], title=row["title"], text=row["text"], source=row["source"],
         start=row["start"], end=row["end"], heading_path=row["heading_path"], score=float(row["_score"]), rank=rank,
