@@ -1,12 +1,21 @@
-"""The README's demo corpus (README.md + docs/) answers questions about ragship, as `make demo` serves it."""
+"""The README's demo corpus (README.md + docs/) answers questions about ragship, as `make demo` serves it,
+including the very question the README's curl example asks."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import unquote_plus
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def readme_question() -> str:
+    match = re.search(r"curl '127\.0\.0\.1:8000/v1/ask\?q=([^']+)'", (ROOT / "README.md").read_text())
+    assert match, "the README's curl example is gone"
+    return unquote_plus(match.group(1))
 
 
 def test_demo_corpus_answers_questions_about_ragship(tmp_path, cache_dir):
@@ -16,9 +25,14 @@ def test_demo_corpus_answers_questions_about_ragship(tmp_path, cache_dir):
                             capture_output=True, text=True, timeout=600)
     assert ingest.returncode == 0, ingest.stderr
     assert json.loads(ingest.stdout)["failed"] == 0
-    ask = subprocess.run([*ragship, "ask", "Which file types can I ingest?", "--json"], cwd=ROOT, env=env,
-                         capture_output=True, text=True, timeout=300)
-    answer = json.loads(ask.stdout)
+    def ask(question):
+        result = subprocess.run([*ragship, "ask", question, "--json"], cwd=ROOT, env=env, capture_output=True,
+                                text=True, timeout=300)
+        return json.loads(result.stdout)
+
+    answer = ask("Which file types can I ingest?")
     assert not answer["abstained"], answer
     assert answer["citations"] and "[1]" in answer["answer"]
     assert any(ext in answer["answer"].lower() for ext in (".pdf", "pdf", ".md", "markdown", "html"))
+    readme = ask(readme_question())
+    assert not readme["abstained"] and "[1]" in readme["answer"], readme
