@@ -233,7 +233,7 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
 
 
 def peer_table(ingest: dict, peers: list[dict]) -> list[str]:
-    fastest = min(p["seconds"] for p in peers)
+    faster = min(peers, key=lambda p: p["seconds"])
     rows = [("ragship (this commit)", ingest["documents"], ingest["chunks"], ingest["seconds"], None)] + \
         [(p["system"], p["documents"], p["chunks"], p["seconds"], p["peak_rss_mib"]) for p in peers]
     return [
@@ -244,8 +244,8 @@ def peer_table(ingest: dict, peers: list[dict]) -> list[str]:
         *(f"| {name} | {d} | {c} | {sec} | {d / sec:.1f} | {c / sec:.1f} | {rss if rss else '—'} |"
           for name, d, c, sec, rss in rows),
         "",
-        f"ragship vs the faster peer: {fastest / ingest['seconds']:.2f}× its documents/s "
-        f"({ingest['chunks'] / ingest['seconds'] / (peers[[p['seconds'] for p in peers].index(fastest)]['chunks'] / fastest):.2f}× its chunks/s).",
+        f"ragship vs the faster peer: {faster['seconds'] / ingest['seconds']:.2f}× its documents/s "
+        f"({ingest['chunks'] / ingest['seconds'] / (faster['chunks'] / faster['seconds']):.2f}× its chunks/s).",
         "",
     ]
 

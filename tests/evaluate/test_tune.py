@@ -34,7 +34,6 @@ def test_write_keeps_the_rest_of_the_file(tmp_path):
 
 def test_tune_on_a_tiny_dataset_and_the_choice_reproduces(tmp_path, cache_dir, monkeypatch):
     from ragship.evaluate.runner import evaluate
-    from ragship.settings import load_settings
 
     engine = make_engine(tmp_path / "h", cache_dir)
     trials = tune(engine, DATA / "beir-mini", "test")

@@ -98,15 +98,15 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
         build = _Build(settings, embedder, store, observe, dry_run)
     report = build.report
     report.previous = report.version = live.id if live else None
+    live_lance = live.lance_version if live else None
     with build.clock.stage("plan"):
-        build.live_docs = store.doc_states(live.lance_version if live else None)
-        build.head_docs = build.live_docs
+        build.live_docs = build.head_docs = store.doc_states(live_lance)
         in_progress, base = registry.build_base()
         head = store.head_version()
-        if in_progress and base == report.previous and head != (live.lance_version if live else None):
+        if in_progress and base == report.previous and head != live_lance:
             build.head_docs, report.resumed = store.doc_states(head), True
         elif not dry_run:
-            store.reset_head(live.lance_version if live else None)
+            store.reset_head(live_lance)
             registry.begin_build(report.previous)
 
     build.observe("scan", 0, total=sum(s.estimate() for s in sources))
@@ -115,7 +115,7 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
         source_ok = source.path.exists()
         for item in _timed(source.documents(), build.clock, "parse"):
             source_ok &= build.take(item)
-        if source_ok and getattr(source, "complete", True):
+        if source_ok and source.complete:
             complete_roots.add(source.root)
     build.flush()
     build.finish()
