@@ -169,19 +169,44 @@ def ask(
     ctx: typer.Context,
     question: str,
     as_json: bool = typer.Option(False, "--json"),
+    stream: bool = typer.Option(False, "--stream", help="Print verified sentences as the LLM produces them."),
 ) -> None:
     """Answer a question with citations, or abstain and show the closest sources."""
-    answer = _engine(ctx).ask(question)
+    engine = _engine(ctx)
+    if stream:
+        for event in engine.ask_stream(question):
+            if event["type"] == "sentence" and not as_json:
+                out.print(event["text"], highlight=False)
+            elif event["type"] == "answer":
+                result = event["answer"]
+        if as_json:
+            return _print_json(result)
+        return _print_answer_footer(result, printed_text=True)
+    answer = engine.ask(question)
     if as_json:
         return _print_json(answer.to_dict())
-    if answer.abstained:
-        out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer.confidence:.2f}). "
+    _print_answer_footer(answer.to_dict(), printed_text=False)
+
+
+def _print_answer_footer(answer: dict, printed_text: bool) -> None:
+    if answer["fallback"]:
+        out.print(f"[yellow]{answer['fallback']['from']} failed ({answer['fallback']['reason']}); "
+                  "extractive answer:[/yellow]", highlight=False)
+    if answer["abstained"]:
+        reason = f": {answer['warning']}" if answer["warning"] else ""
+        out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer['confidence']:.2f}{reason}). "
                   "Closest sources:", highlight=False)
     else:
-        out.print(answer.answer, highlight=False)
-        out.print(f"[dim]confidence {answer.confidence:.2f}[/dim]")
-    for c in answer.citations:
-        out.print(f"[{c.n}] {c.title or c.doc_id} [dim]({c.doc_id}, chars {c.start}-{c.end})[/dim]", highlight=False)
+        if not printed_text or answer["fallback"]:
+            out.print(answer["answer"], highlight=False)
+        if answer["warning"]:
+            out.print(f"[yellow]warning: {answer['warning']}[/yellow]", highlight=False)
+        out.print(f"[dim]confidence {answer['confidence']:.2f}[/dim]")
+    for r in answer["removed"]:
+        out.print(f"[dim]removed: {r['text'][:80]!r} ({r['reason']})[/dim]", highlight=False)
+    for c in answer["citations"]:
+        out.print(f"[{c['n']}] {c['title'] or c['doc_id']} [dim]({c['doc_id']}, chars {c['start']}-{c['end']})[/dim]",
+                  highlight=False)
 
 
 @app.command("eval")
@@ -210,6 +235,40 @@ def evaluate(
         table.add_row(name, f"{value:.4f}")
     table.add_row("latency p50 ms", f"{result['latency_ms']['p50']:.1f}")
     table.add_row("latency p95 ms", f"{result['latency_ms']['p95']:.1f}")
+    out.print(table)
+
+
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., help="BEIR folder with answers.jsonl and queries_unanswerable.jsonl."),
+    split: str = typer.Option("test", "--split", help="qrels split naming the answerable questions."),
+    target_precision: float = typer.Option(0.85, "--target-precision", min=0.5, max=1.0,
+                                           help="Share of abstentions that must be truly unanswerable."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fit answer confidence on labeled answerable/unanswerable questions; store it with the index version."""
+    from dataclasses import asdict
+
+    from ragship.evaluate.runner import calibrate as run_calibrate
+
+    engine = _engine(ctx)
+    with _Progress(quiet=as_json) as observe:
+        c = run_calibrate(engine, dataset, split, target_precision, observe=observe)
+    if as_json:
+        return _print_json(asdict(c))
+    v = c.validation
+    out.print(f"Calibrated on {c.fitted_on['answerable']} answerable and {c.fitted_on['unanswerable']} unanswerable "
+              f"questions ({c.fitted_on['dataset']}), stored with index version {c.fitted_on['version']}.")
+    out.print(f"Threshold {c.threshold:.3f} (abstentions >= {c.target_precision:.0%} truly unanswerable). "
+              f"Out-of-fold ({v['folds']}-fold): answers {v['answer_rate']:.1%} of answerable questions, abstains on "
+              f"{v['abstain_rate']:.1%} of unanswerable ones (precision {v['abstain_precision']:.1%}).",
+              highlight=False)
+    table = Table(title="Reliability (out-of-fold)")
+    for col in ("confidence", "questions", "mean confidence", "answerable share"):
+        table.add_column(col, justify="right")
+    for row in v["reliability"]:
+        table.add_row(row["bin"], str(row["questions"]), f"{row['mean_confidence']:.3f}", f"{row['answerable']:.3f}")
     out.print(table)
 
 

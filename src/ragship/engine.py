@@ -7,9 +7,10 @@ import fcntl
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ragship.answer import Answer, ExtractiveGenerator
+from ragship.answer import Answer, Answerer
+from ragship.answer.calibrate import Calibration
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
 from ragship.errors import ConfigError, IndexNotReady, InputError
@@ -31,6 +32,8 @@ class Engine:
         self.registry = VersionRegistry(self.home / "index")
         self._embedder: CachedEmbedder | None = None
         self._view: tuple[float, IndexView] | None = None
+        self._calibration: tuple[tuple[Path, float], Calibration] | None = None
+        self._llm = None
         self._lock = threading.Lock()
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
@@ -54,7 +57,7 @@ class Engine:
                 if live.model_id != self.embedder.model_id:
                     raise ConfigError(
                         f"live index {live.id} was built with {live.model_id} but embed.model resolves to "
-                        f"{self.embedder.model_id}; re-ingest, or set embed.model back"
+                        f"{self.embedder.model_id}; re-ingest, or set embed.model (and embed.precision) back"
                     )
                 self._view = (stamp, self.store().view(live.id))
             return self._view[1]
@@ -98,11 +101,53 @@ class Engine:
         return self.searcher().search(query, mode, k)
 
     def ask(self, question: str, mode: str | None = None) -> Answer:
-        result = self.search(question, mode, max(self.settings.answer.context_chunks, 3))
-        answer = ExtractiveGenerator(self.embedder, self.settings.answer).generate(result.query, result.hits)
-        answer.timings_ms = {**result.timings_ms, **answer.timings_ms}
+        result = self.context(question, mode)
+        answer = self.answerer().answer(result.query, result, self.context)
         metrics.record_answer(answer.abstained)
         return answer
+
+    def ask_stream(self, question: str, mode: str | None = None) -> Iterator[dict]:
+        result = self.context(question, mode)
+        for event in self.answerer().stream(result.query, result, self.context):
+            if event["type"] == "answer":
+                metrics.record_answer(event["answer"]["abstained"])
+            yield event
+
+    def context(self, question: str, mode: str | None = None) -> SearchResult:
+        return self.search(question, mode, max(self.settings.answer.context_chunks, 3))
+
+    def answerer(self) -> Answerer:
+        return Answerer(self.embedder, self.settings.answer, self.calibration(), self.generator())
+
+    def generator(self):
+        """The configured LLM generator, or None for extractive answers."""
+        if self.settings.answer.generator != "openai":
+            return None
+        if self._llm is None:
+            from ragship.answer.openai import OpenAIClient, OpenAIGenerator
+
+            a = self.settings.answer
+            self._llm = OpenAIGenerator(OpenAIClient(a.llm), a.max_sentences, tuple(a.allowed_link_hosts))
+        return self._llm
+
+    # -- calibration, stored with the index version it was fitted on ---------------------------------------------
+    def calibration_path(self, version: str) -> Path:
+        return self.home / "index" / "calibration" / f"{version}.json"
+
+    def calibration(self) -> Calibration | None:
+        """The calibration fitted on the live version, else the newest one fitted on an earlier version."""
+        live = self.registry.live()
+        folder = self.home / "index" / "calibration"
+        path = self.calibration_path(live.id) if live else None
+        if path is None or not path.exists():
+            found = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if folder.is_dir() else []
+            path = found[-1] if found else None
+        if path is None:
+            return None
+        stamp = (path, path.stat().st_mtime)
+        if self._calibration is None or self._calibration[0] != stamp:
+            self._calibration = (stamp, Calibration.load(path))
+        return self._calibration[1]
 
     def status(self) -> dict[str, Any]:
         live = self.registry.live()
@@ -117,11 +162,20 @@ class Engine:
             "versions": [v.id for v in self.registry.all()],
             "settings": self.settings.model_dump(mode="json", exclude={"home", "cache_dir"}),
             "reranker": "off (no cross-encoder configured)",
-            "generator": "extractive",
+            "generator": self.settings.answer.generator,
+            "calibration": self._calibration_status(live),
             "last_ingest": {k: last.get(k) for k in ("added", "changed", "deleted", "unchanged", "failed")} if last
             else None,
             "failures": [{"path": path, **entry} for path, entry in self.dead_letter.entries().items()],
         }
+
+    def _calibration_status(self, live) -> dict[str, Any] | None:
+        c = self.calibration()
+        if c is None:
+            return None
+        return {"fitted_on": c.fitted_on, "threshold": c.threshold, "validation": {
+            k: v for k, v in c.validation.items() if k != "reliability"},
+            "current": bool(live) and c.fitted_on.get("version") == live.id}
 
     @contextmanager
     def _exclusive(self):

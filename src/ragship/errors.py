@@ -60,6 +60,14 @@ class ModelNotAvailable(RagshipError):
     http_status = 503
 
 
+class GenerationError(RagshipError):
+    """An LLM endpoint failed (down, too slow, an error status, or a malformed reply). `ask` falls back to the
+    extractive generator and reports this reason; it reaches a user only if the fallback is turned off."""
+
+    exit_code = 7
+    http_status = 502
+
+
 class IndexNotReady(RagshipError):
     """There is no live index version yet."""
 

@@ -30,6 +30,8 @@ class EmbedSettings(_Section):
     backend: Literal["torch", "onnx-int8"] = "torch"
     batch_size: int = Field(32, gt=0, le=4096)
     device: str = "cpu"
+    # torch backend: bf16 autocast for document batches where the CPU has native bf16 (2.7x here, ADR 0007)
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
     # 1 thread per query encode: with 2 cores and a busy box, 2 torch threads made single queries ~40x slower
     # (PEERS.md: 496 ms vs 11.8 ms p50).
     query_threads: int = Field(1, ge=1)
@@ -78,10 +80,35 @@ class SearchSettings(_Section):
     bm25_weight: float = Field(1.0, ge=0)
 
 
+class LLMSettings(_Section):
+    """An OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp's server)."""
+
+    base_url: str = Field("", description="e.g. http://127.0.0.1:8080/v1")
+    model: str = ""
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (may be unset)")
+    timeout_s: float = Field(20.0, gt=0, le=600, description="bounds the whole call, retries included")
+    retries: int = Field(2, ge=0, le=10)
+    backoff_s: float = Field(0.5, ge=0, le=30)
+    max_tokens: int = Field(400, ge=16, le=8192)
+    temperature: float = Field(0.0, ge=0, le=2)
+
+
 class AnswerSettings(_Section):
+    generator: Literal["extractive", "openai"] = "extractive"
+    # used when no `ragship calibrate` model exists for the index; a calibration brings its own threshold
     abstain_threshold: float = Field(0.5, ge=0, le=1, description="abstain when confidence is below this")
+    # below the threshold: abstain with the closest sources, answer with a warning, or retry another mode
+    fallback: Literal["abstain", "warn", "retry"] = "abstain"
+    retry_mode: Literal["dense", "bm25", "hybrid"] = "bm25"
+    # an LLM sentence counts as supported by its cited chunk at or above this support score (0-1)
+    min_support: float = Field(0.5, ge=0, le=1)
+    unsupported: Literal["drop", "flag"] = "drop"
+    # an LLM failure (down, timeout, malformed reply) falls back to the extractive answer unless this is false
+    fallback_to_extractive: bool = True
+    allowed_link_hosts: list[str] = Field(default_factory=list, description="hosts answers may link to")
     max_sentences: int = Field(3, ge=1, le=20)
     context_chunks: int = Field(5, ge=1, le=50, description="top chunks whose sentences may be quoted")
+    llm: LLMSettings = LLMSettings()
 
 
 class Settings(BaseSettings):

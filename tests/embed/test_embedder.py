@@ -3,6 +3,7 @@ import pytest
 
 from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
 from ragship.embed.models import resolve_model
+from ragship.embed.sentence_transformers import cpu_has_native_bf16, resolve_precision
 from ragship.errors import ModelNotAvailable
 
 
@@ -39,7 +40,29 @@ def test_vectors_are_normalised_and_meaningful(embedder):
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
-    assert np.allclose(embedder.embed_query("The tram leaves at midnight."), v[0], atol=1e-5)
+    assert embedder.embed_query("The tram leaves at midnight.") @ v[0] > 0.9999  # bf16 documents, fp32 queries
+
+
+def test_float32_encoding_equals_sentence_transformers():
+    e = SentenceTransformerEmbedder("all-MiniLM-L6-v2", precision="fp32")
+    texts = ["short", "a much longer text about trams, ferries and the night timetable " * 8, "mid length text"]
+    reference = e.model.encode(texts, normalize_embeddings=True)
+    assert e.model_id == resolve_model("all-MiniLM-L6-v2").model_id
+    assert np.allclose(e.embed_batch(texts), reference, atol=1e-5)
+    assert np.allclose(e.embed_query(texts[1]), reference[1], atol=1e-5)
+
+
+@pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AMX or AVX512-BF16)")
+def test_bf16_is_close_to_float32_and_named_apart():
+    texts = ["The tram leaves at midnight.", "Lost property is kept for 30 days at the depot office."]
+    bf16 = SentenceTransformerEmbedder("all-MiniLM-L6-v2", precision="bf16")
+    fp32 = SentenceTransformerEmbedder("all-MiniLM-L6-v2", precision="fp32")
+    assert bf16.model_id == fp32.model_id + "+bf16"
+    assert ((bf16.embed_batch(texts) * fp32.embed_batch(texts)).sum(1) > 0.9999).all()
+
+
+def test_auto_precision_is_float32_off_cpu():
+    assert resolve_precision("auto", "cuda") == "fp32" and resolve_precision("fp32", "cpu") == "fp32"
 
 
 def test_model_loads_lazily_and_once():

@@ -1,6 +1,8 @@
-"""Answers: cited text drawn from retrieved chunks, with a confidence and abstention below a threshold."""
+"""Answers: cited text drawn from retrieved chunks, verified against them, with a calibrated confidence and a
+fallback policy below its threshold."""
 
+from ragship.answer.answerer import Answerer
 from ragship.answer.base import Answer, Citation, Generator
 from ragship.answer.extractive import ExtractiveGenerator
 
-__all__ = ["Answer", "Citation", "Generator", "ExtractiveGenerator"]
+__all__ = ["Answer", "Answerer", "Citation", "Generator", "ExtractiveGenerator"]

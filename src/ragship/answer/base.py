@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 from ragship.types import Hit
 
@@ -37,6 +37,10 @@ class Answer:
     citations: list[Citation]
     timings_ms: dict[str, float] = field(default_factory=dict)
     generator: str = "extractive"
+    threshold: float = 0.0  # the confidence below which the fallback policy applied
+    fallback: dict[str, str] | None = None  # {"from": generator, "reason": why} when another generator answered
+    warning: str | None = None  # e.g. answered below the confidence threshold (policy "warn")
+    removed: list[dict[str, str]] = field(default_factory=list)  # what verification and output filtering removed
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -47,7 +51,12 @@ class Answer:
 
 
 class Generator(Protocol):
+    """An LLM that drafts an answer from numbered sources; the answerer verifies every sentence it returns."""
+
     name: str
 
-    def generate(self, question: str, hits: list[Hit]) -> Answer:
-        """An answer whose every claim cites one of `hits`, or an abstention naming the closest hits."""
+    def draft(self, question: str, hits: list[Hit]) -> str:
+        """The answer text with [n] citations of `hits` (1-based), or NOT FOUND."""
+
+    def stream(self, question: str, hits: list[Hit]) -> Iterator[str]:
+        """The same text, in pieces as they are generated."""

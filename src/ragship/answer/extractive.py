@@ -1,19 +1,19 @@
 """Extractive answers: quote the sentences of the top chunks that best support the question, each cited.
 
 A sentence's support blends semantic similarity to the question (the embedder's cosine) with lexical coverage
-of the question's content terms. Confidence is a logistic function of the best sentence's two scores; its
-default coefficients were fitted on clapnq-dev answerable vs unanswerable questions (docs/decisions/0004).
+of the question's content terms. Without a `ragship calibrate` model, confidence is a logistic function of the
+best sentence's two scores, fitted once on clapnq-dev (docs/decisions/0004); see calibrate.py for the full model.
 """
 
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ragship.answer.base import Answer, Citation
+from ragship.answer.safety import is_instruction
 from ragship.embed.base import Embedder
 from ragship.settings import AnswerSettings
 from ragship.text import content_terms, paragraph_spans, quotable_spans
@@ -21,7 +21,7 @@ from ragship.types import Hit
 
 SEMANTIC_WEIGHT = 0.6
 SELECT_RATIO = 0.85  # quote sentences scoring at least this fraction of the best one
-CLOSEST_SOURCES = 3  # shown when abstaining
+OTHER_SOURCE_RATIO = 0.95  # ... or this fraction, for a sentence from another chunk than the best one's
 LIST_QUOTE_CHARS = 1200  # longest list or table quoted after a sentence that introduces it
 
 
@@ -55,27 +55,17 @@ class ConfidenceModel:
 
 
 class ExtractiveGenerator:
+    """Scores the quotable sentences of the top chunks and composes an answer from the best ones. Instruction-like
+    sentences (prompt injections) are never scored, so never quoted."""
+
     name = "extractive"
 
-    def __init__(self, embedder: Embedder, settings: AnswerSettings, confidence: ConfidenceModel | None = None):
+    def __init__(self, embedder: Embedder, settings: AnswerSettings):
         self.embedder, self.settings = embedder, settings
-        self.confidence = confidence or ConfidenceModel()
-
-    def generate(self, question: str, hits: list[Hit]) -> Answer:
-        t = time.perf_counter()
-        context = hits[: self.settings.context_chunks]
-        sentences = self.score_sentences(question, context)
-        best = max(sentences, key=lambda s: s.support, default=None)
-        confidence = round(self.confidence(best), 4)
-        timings = {"answer": round((time.perf_counter() - t) * 1000, 2)}
-        if best is None or confidence < self.settings.abstain_threshold:
-            closest = [Citation.from_hit(i, h) for i, h in enumerate(hits[:CLOSEST_SOURCES], 1)]
-            return Answer(question, "", True, confidence, closest, timings, self.name)
-        chosen = [s for s in sorted(sentences, key=lambda s: -s.support) if s.support >= SELECT_RATIO * best.support]
-        return self._compose(question, context, chosen[: self.settings.max_sentences], confidence, timings)
 
     def score_sentences(self, question: str, hits: list[Hit]) -> list[Sentence]:
-        spans = [(i, s, e) for i, h in enumerate(hits) for s, e in quotable_spans(h.text)]
+        spans = [(i, s, e) for i, h in enumerate(hits) for s, e in quotable_spans(h.text)
+                 if not is_instruction(h.text[s:e])]
         if not spans:
             return []
         texts = [hits[i].text[s:e] for i, s, e in spans]
@@ -87,18 +77,23 @@ class ExtractiveGenerator:
             for (i, s, e), text, sim in zip(spans, texts, semantic)
         ]
 
-    def _compose(self, question, hits, chosen: list[Sentence], confidence, timings) -> Answer:
+    def compose(self, question: str, hits: list[Hit], sentences: list[Sentence], confidence: float) -> Answer:
+        """Quote the sentences scoring at least SELECT_RATIO of the best (at most max_sentences), each cited; a
+        second source is cited only for a sentence nearly as good as the best (fewer, more precise citations)."""
+        top = max(sentences, key=lambda s: s.support)
+        chosen = [s for s in sorted(sentences, key=lambda s: -s.support)
+                  if s.support >= (SELECT_RATIO if s.hit == top.hit else OTHER_SOURCE_RATIO) * top.support]
         numbers: dict[int, int] = {}
         quotes: dict[int, list[tuple[int, int]]] = {}
         parts = []
-        for s in chosen:
+        for s in chosen[: self.settings.max_sentences]:
             n = numbers.setdefault(s.hit, len(numbers) + 1)
             h = hits[s.hit]
             s = _with_list(s, h.text)
             quotes.setdefault(s.hit, []).append((h.start + s.start, h.start + s.end))
             parts.append(f"{h.text[s.start:s.end]} [{n}]")
         citations = [Citation.from_hit(n, hits[i], tuple(quotes[i])) for i, n in numbers.items()]
-        return Answer(question, " ".join(parts), False, confidence, citations, timings, self.name)
+        return Answer(question, " ".join(parts), False, confidence, citations, generator=self.name)
 
 
 def _with_list(s: Sentence, text: str) -> Sentence:

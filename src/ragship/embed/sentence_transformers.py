@@ -1,9 +1,17 @@
-"""Embedder on sentence-transformers (PyTorch), loaded lazily and once per instance."""
+"""Embedder on sentence-transformers (PyTorch), loaded lazily and once per instance.
+
+Documents are encoded longest first, padded to a multiple of `PAD_MULTIPLE` tokens (fewer distinct shapes, so
+oneDNN keeps fewer compiled kernels), under bfloat16 autocast where the CPU computes bf16 natively (AMX or
+AVX512-BF16): measured here 2.7x the float32 rate with cosine >= 0.99997 to the float32 vectors (ADR 0007).
+Single queries stay float32: at batch 1 on one thread bf16 was slower (11.7 vs 7.8 ms).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
+from functools import cache
 
 import numpy as np
 
@@ -11,12 +19,35 @@ from ragship.embed.models import resolve_model
 from ragship.errors import ModelNotAvailable
 
 
+PAD_MULTIPLE = 16
+
+
+@cache
+def cpu_has_native_bf16() -> bool:
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """`auto` means bf16 on a CPU with native bf16 and float32 everywhere else."""
+    if precision != "auto":
+        return precision
+    return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
+
+
 class SentenceTransformerEmbedder:
     loads = 0  # models loaded by this class in this process; tests assert on it
 
-    def __init__(self, name: str, *, batch_size: int = 32, device: str = "cpu", query_threads: int = 1):
+    def __init__(self, name: str, *, batch_size: int = 32, device: str = "cpu", query_threads: int = 1,
+                 precision: str = "auto"):
         resolved = resolve_model(name)  # fails fast, before any work, if the model is not on disk
-        self.name, self.path, self.model_id = name, resolved.path, resolved.model_id
+        self.precision = resolve_precision(precision, device)
+        # bf16 vectors differ from float32 ones (cosine >= 0.9999): a distinct id keeps caches and indexes apart
+        suffix = "+bf16" if self.precision == "bf16" else ""
+        self.name, self.path, self.model_id = name, resolved.path, resolved.model_id + suffix
         self.batch_size, self.device, self.query_threads = batch_size, device, query_threads
         self._model = None
         self._lock = threading.Lock()
@@ -52,12 +83,7 @@ class SentenceTransformerEmbedder:
         return int(self.model.max_seq_length)
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        vectors = self.model.encode(
-            texts, batch_size=self.batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-        )
-        return vectors.astype(np.float32, copy=False)
+        return self._encode(texts, self.precision)
 
     def embed_query(self, text: str) -> np.ndarray:
         import torch
@@ -65,9 +91,27 @@ class SentenceTransformerEmbedder:
         threads = torch.get_num_threads()
         torch.set_num_threads(self.query_threads)
         try:
-            return self.embed_batch([text])[0]
+            return self._encode([text], "fp32")[0]
         finally:
             torch.set_num_threads(threads)
+
+    def _encode(self, texts: list[str], precision: str) -> np.ndarray:
+        import torch
+
+        model = self.model
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths together: little padding
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else contextlib.nullcontext()
+        with torch.inference_mode(), autocast:
+            for i in range(0, len(texts), self.batch_size):
+                idx = order[i:i + self.batch_size]
+                features = model.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
+                                           max_length=model.max_seq_length, pad_to_multiple_of=PAD_MULTIPLE,
+                                           return_tensors="pt")
+                features = {k: v.to(self.device) for k, v in features.items()}
+                vectors = model(features)["sentence_embedding"].float()
+                out[idx] = torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()
+        return out
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         enc = self.model.tokenizer(

@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ragship import __version__
+from ragship.answer.calibrate import Calibration, fit
+from ragship.evaluate.answers import answer_metrics, has_answers, load_questions
 from ragship.evaluate.beir import Dataset, load_dataset
 from ragship.evaluate.metrics import doc_run, retrieval_metrics
 from ragship.types import Hit
@@ -60,6 +62,12 @@ def evaluate(engine, dataset_dir: Path, split: str = "test", mode: str | None = 
     depth = k or max(EVAL_DEPTH * 3, engine.settings.search.candidates)
     searcher = engine.searcher()
     result = run_retrieval(dataset, lambda q: searcher.search(q, mode, depth).hits, mode)
+    if has_answers(dataset.root):
+        questions = load_questions(dataset)
+        result["metrics"].update(answer_metrics(questions, lambda q: engine.ask(q, mode).to_dict()))
+        calibration = engine.calibration()
+        result["answers"] = {"questions": len(questions), "generator": engine.settings.answer.generator,
+                             "calibration": calibration.fitted_on if calibration else None}
     result.update({
         "index_version": report.version,
         "documents": report.documents,
@@ -71,6 +79,26 @@ def evaluate(engine, dataset_dir: Path, split: str = "test", mode: str | None = 
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     })
     return result
+
+
+def calibrate(engine, dataset_dir: Path, split: str = "test", target_precision: float = 0.85,
+              observe=None) -> Calibration:
+    """Fit the answer-confidence model on the dataset's answerable and unanswerable questions and store it with
+    the live index version (which then holds the dataset's corpus)."""
+    dataset = load_dataset(dataset_dir, split)
+    report = engine.ingest([dataset.corpus], observe=observe)
+    questions = load_questions(dataset)
+    answerer = engine.answerer()
+    rows = [answerer.assess(q.text, engine.context(q.text)).features for q in questions]
+    labels = [int(q.answerable) for q in questions]
+    calibration = fit(rows, labels, target_precision)
+    calibration.fitted_on = {
+        "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
+        "version": report.version, "model": engine.embedder.model_id,
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
+    calibration.save(engine.calibration_path(report.version))
+    return calibration
 
 
 def markdown_report(result: dict[str, Any]) -> str:

@@ -22,6 +22,7 @@ class SearchResult:
     mode: str
     hits: list[Hit]
     timings_ms: dict[str, float] = field(default_factory=dict)
+    signals: dict[str, float] = field(default_factory=dict)  # evidence strength, for answer confidence
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
@@ -38,14 +39,16 @@ class Searcher:
         query = self._check(query, mode, k)
         timings: dict[str, float] = {}
         depth = max(self.settings.candidates, k)
-        if mode == "dense":
-            rows = self.dense_rows(query, depth, timings)
-        elif mode == "bm25":
-            rows = self.bm25_rows(query, depth, timings)
+        dense = self.dense_rows(query, depth, timings) if mode in ("dense", "hybrid") else []
+        lexical = self.bm25_rows(query, depth, timings) if mode in ("bm25", "hybrid") else []
+        if mode == "hybrid":
+            t = time.perf_counter()
+            rows = fused_rows(self.settings, dense, lexical)
+            timings["fuse"] = _ms(t)
         else:
-            rows = self._hybrid(query, depth, timings)
+            rows = dense or lexical
         hits = [to_hit(r, rank) for rank, r in enumerate(rows[:k], 1)]
-        return SearchResult(query, mode, hits, timings)
+        return SearchResult(query, mode, hits, timings, signals(dense, lexical, rows))
 
     def _check(self, query: str, mode: str, k: int) -> str:
         query = (query or "").strip()
@@ -76,13 +79,25 @@ class Searcher:
         timings["bm25"] = _ms(t)
         return rows
 
-    def _hybrid(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
-        dense = self.dense_rows(query, n, timings)
-        lexical = self.bm25_rows(query, n, timings)
-        t = time.perf_counter()
-        rows = fused_rows(self.settings, dense, lexical)
-        timings["fuse"] = _ms(t)
-        return rows
+
+
+def signals(dense: list[dict], lexical: list[dict], fused: list[dict], depth: int = 5) -> dict[str, float]:
+    """How strong and how consistent the evidence is: top scores, margins to the next result, and whether the
+    dense and BM25 rankings agree on the top documents. Features of the answer confidence model."""
+
+    def top(rows, i=0):
+        return float(rows[i]["_score"]) if len(rows) > i else 0.0
+
+    out = {"fused_top": top(fused), "fused_margin": top(fused) - top(fused, 1)}
+    if dense:
+        out |= {"dense_top": top(dense), "dense_margin": top(dense) - top(dense, 1)}
+    if lexical:
+        out |= {"bm25_top": top(lexical), "bm25_margin": (top(lexical) - top(lexical, 1)) / max(top(lexical), 1e-9)}
+    if dense and lexical:
+        a, b = {r["doc_id"] for r in dense[:depth]}, {r["doc_id"] for r in lexical[:depth]}
+        out["agreement"] = len(a & b) / len(a | b)
+        out["same_top"] = float(dense[0]["doc_id"] == lexical[0]["doc_id"])
+    return out
 
 
 def fuse(s: SearchSettings, dense: list[dict], lexical: list[dict]) -> dict[str, float]:

@@ -1,0 +1,157 @@
+"""From retrieved chunks to a trustworthy answer: assess the evidence, apply the fallback policy below the
+confidence threshold, generate (LLM or extractive), verify every sentence against its citation, filter the
+output, and say what was removed and why. The only place these steps are ordered."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator
+
+from ragship.answer.base import Answer, Citation, Generator
+from ragship.answer.calibrate import Calibration, features
+from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
+from ragship.answer.safety import filter_output
+from ragship.answer.verify import split_complete, verify
+from ragship.embed.base import Embedder
+from ragship.errors import GenerationError
+from ragship.retrieve.search import SearchResult
+from ragship.settings import AnswerSettings
+from ragship.types import Hit
+
+CLOSEST_SOURCES = 3  # shown when abstaining
+Research = Callable[[str, str], SearchResult]  # (question, mode) -> a new retrieval
+
+
+@dataclass
+class Assessment:
+    """The evidence for one question: the scored sentences of its top chunks and the confidence they give."""
+
+    result: SearchResult
+    hits: list[Hit]
+    sentences: list[Sentence]
+    features: dict[str, float]
+    confidence: float
+
+
+class Answerer:
+    def __init__(self, embedder: Embedder, settings: AnswerSettings, calibration: Calibration | None = None,
+                 llm: Generator | None = None):
+        self.settings, self.calibration, self.llm = settings, calibration, llm
+        self.extractive = ExtractiveGenerator(embedder, settings)
+        self.embedder = embedder
+        self.threshold = calibration.threshold if calibration else settings.abstain_threshold
+        self._generator_name = llm.name if llm and settings.generator == "openai" else self.extractive.name
+
+    def assess(self, question: str, result: SearchResult) -> Assessment:
+        hits = result.hits[: self.settings.context_chunks]
+        sentences = self.extractive.score_sentences(question, hits)
+        ranked = sorted(sentences, key=lambda s: -s.support)
+        best = ranked[0] if ranked else None
+        text = hits[best.hit].text[best.start:best.end] if best else ""
+        x = features(question, result.signals, best, text, ranked[1].support if len(ranked) > 1 else 0.0)
+        confidence = self.calibration.predict(x) if self.calibration else ConfidenceModel()(best)
+        return Assessment(result, hits, sentences, x, round(confidence, 4))
+
+    def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:
+        t = time.perf_counter()
+        evidence, warning = self._policy(question, self.assess(question, result), research)
+        if isinstance(evidence, Answer):
+            answer = evidence
+        else:
+            answer = self._generate(question, evidence)
+            answer.warning = answer.warning or warning
+        answer.threshold = self.threshold
+        answer.timings_ms = {**result.timings_ms, "answer": round((time.perf_counter() - t) * 1000, 2)}
+        return answer
+
+    def stream(self, question: str, result: SearchResult, research: Research | None = None) -> Iterator[dict]:
+        """Events: {"type": "sentence", "text"} for each verified sentence as the LLM produces it, then
+        {"type": "answer", "answer": {...}} with the whole verified answer. Nothing unverified is sent."""
+        evidence, warning = self._policy(question, self.assess(question, result), research)
+        if isinstance(evidence, Answer) or self.llm is None or self.settings.generator != "openai":
+            answer = evidence if isinstance(evidence, Answer) else self._generate(question, evidence)
+            yield {"type": "answer", "answer": answer.to_dict()}
+            return
+        buffer, drafted = "", ""
+        try:
+            for piece in self.llm.stream(question, evidence.hits):
+                complete, buffer = split_complete(buffer + piece)
+                for sentence in complete:
+                    drafted += sentence + " "
+                    yield from self._verified_sentence(sentence, evidence.hits)
+        except GenerationError as e:
+            if not self.settings.fallback_to_extractive:
+                raise
+            answer = self._extractive(question, evidence, {"from": self.llm.name, "reason": str(e)})
+            yield {"type": "answer", "answer": answer.to_dict()}
+            return
+        yield from self._verified_sentence(buffer, evidence.hits)
+        answer = self._from_draft(question, evidence, drafted + buffer)
+        answer.warning = answer.warning or warning
+        yield {"type": "answer", "answer": answer.to_dict()}
+
+    # -- steps --------------------------------------------------------------------------------------------------
+    def _policy(self, question: str, a: Assessment, research: Research | None) -> tuple[Any, str | None]:
+        """The evidence to answer from (and a warning), or an abstention, per answer.fallback."""
+        if a.confidence >= self.threshold:
+            return a, None
+        low = f"confidence {a.confidence:.2f} is below the threshold {self.threshold:.2f}"
+        policy = self.settings.fallback
+        if policy == "warn":
+            return a, f"{low}: the sources may not answer this; check them"
+        if policy == "retry" and research is not None and self.settings.retry_mode != a.result.mode:
+            again = self.assess(question, research(question, self.settings.retry_mode))
+            if again.confidence >= self.threshold:
+                return again, f"{low} in {a.result.mode} mode; answered from a {self.settings.retry_mode} retry"
+            a = again
+        return self._abstain(question, a), None
+
+    def _abstain(self, question: str, a: Assessment, reason: str | None = None,
+                 removed: list[dict] | None = None) -> Answer:
+        closest = [Citation.from_hit(i, h) for i, h in enumerate(a.hits[:CLOSEST_SOURCES], 1)]
+        answer = Answer(question, "", True, a.confidence, closest, generator=self._generator_name,
+                        removed=removed or [])
+        answer.warning = reason
+        return answer
+
+    def _generate(self, question: str, a: Assessment) -> Answer:
+        if self.llm is None or self.settings.generator != "openai":
+            return self._extractive(question, a)
+        try:
+            draft = self.llm.draft(question, a.hits)
+        except GenerationError as e:
+            if not self.settings.fallback_to_extractive:
+                raise
+            return self._extractive(question, a, {"from": self.llm.name, "reason": str(e)})
+        return self._from_draft(question, a, draft)
+
+    def _from_draft(self, question: str, a: Assessment, draft: str) -> Answer:
+        s = self.settings
+        checked = verify(draft, a.hits, self.embedder, s.min_support, s.unsupported, tuple(s.allowed_link_hosts))
+        if checked.not_found or not checked.sentences:
+            why = "the model said the sources do not answer this" if checked.not_found else \
+                "no sentence of the model's answer was supported by its cited sources"
+            return self._abstain(question, a, why, checked.removed)
+        cited = sorted({n for _, ns in checked.sentences for n in ns})
+        citations = [Citation.from_hit(n, a.hits[n - 1], tuple(checked.quotes.get(n, ()))) for n in cited]
+        return Answer(question, checked.text, False, a.confidence, citations, generator=self.llm.name,
+                      removed=checked.removed)
+
+    def _extractive(self, question: str, a: Assessment, fallback: dict | None = None) -> Answer:
+        if not a.sentences:
+            answer = self._abstain(question, a, "no quotable sentence in the sources")
+        else:
+            answer = self.extractive.compose(question, a.hits, a.sentences, a.confidence)
+            text, removed = filter_output(answer.answer, tuple(self.settings.allowed_link_hosts))
+            answer.answer = text
+            answer.removed = [{"text": r, "reason": "link or image outside the allow-list, or active HTML"}
+                              for r in removed]
+        answer.fallback = fallback
+        return answer
+
+    def _verified_sentence(self, text: str, hits: list[Hit]) -> Iterator[dict]:
+        s = self.settings
+        checked = verify(text, hits, self.embedder, s.min_support, s.unsupported, tuple(s.allowed_link_hosts))
+        if checked.sentences:
+            yield {"type": "sentence", "text": checked.text}

@@ -1,0 +1,57 @@
+import numpy as np
+import pytest
+from conftest import DATA, make_engine
+
+from ragship.answer.calibrate import FEATURES, Calibration, choose_threshold, fit, reliability, type_match
+from ragship.errors import ConfigError
+
+
+def test_threshold_is_the_highest_meeting_the_abstain_precision():
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+    y = np.array([0, 0, 1, 0, 1, 1, 0, 1])
+    t = choose_threshold(p, y, 0.75)
+    assert t == 0.6  # abstaining below 0.6: 3 of 4 unanswerable; below 0.7 would be 3 of 5
+    assert reliability(p, y, bins=2) == [
+        {"bin": "0.0-0.5", "questions": 4, "mean_confidence": 0.25, "answerable": 0.25},
+        {"bin": "0.5-1.0", "questions": 4, "mean_confidence": 0.75, "answerable": 0.75}]
+
+
+def test_fit_learns_a_separable_signal_and_round_trips(tmp_path):
+    rng = np.random.default_rng(0)
+    rows, labels = [], []
+    for i in range(60):
+        label = i % 2
+        rows.append({f: float(rng.normal()) for f in FEATURES} | {"semantic": 0.7 * label + 0.1 * float(rng.normal())})
+        labels.append(label)
+    c = fit(rows, labels, target_precision=0.9)
+    assert c.validation["answer_rate"] >= 0.9 and c.validation["abstain_rate"] >= 0.85
+    c.save(tmp_path / "c.json")
+    again = Calibration.load(tmp_path / "c.json")
+    assert again.predict(rows[1]) == pytest.approx(c.predict(rows[1])) and c.predict(rows[1]) > 0.5 > c.predict(rows[0])
+
+
+def test_fit_refuses_too_few_examples():
+    with pytest.raises(ConfigError, match="at least 5 answerable and 5 unanswerable"):
+        fit([{"semantic": 1.0}] * 4, [1, 1, 0, 0], 0.8)
+
+
+def test_type_match():
+    assert type_match("when was the tower built", "It was completed in 1889.") == 1.0
+    assert type_match("when was the tower built", "It is made of iron.") == 0.0
+    assert type_match("how many people live there", "About two million people.") == 1.0
+    assert type_match("why is the sky blue", "anything") == 1.0
+
+
+def test_calibrate_stores_with_the_version_and_eval_reports_answer_metrics(tmp_path, cache_dir):
+    from ragship.evaluate.runner import calibrate, evaluate
+
+    engine = make_engine(tmp_path / "home", cache_dir)
+    c = calibrate(engine, DATA / "qa-mini", target_precision=0.6)
+    assert c.fitted_on["version"] == "v1" and (tmp_path / "home/index/calibration/v1.json").exists()
+    assert engine.calibration().threshold == c.threshold
+    assert engine.status()["calibration"]["current"] is True
+    result = evaluate(engine, DATA / "qa-mini")
+    m = result["metrics"]
+    assert {"answer_f1", "citation_precision", "answer_rate", "abstain_rate"} <= m.keys()
+    assert m["answer_rate"] >= 0.5 and m["citation_precision"] >= 0.8 and m["answer_f1"] > 0.2
+    assert result["answers"]["calibration"]["dataset"] == "qa-mini"

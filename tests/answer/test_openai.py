@@ -1,0 +1,79 @@
+"""The OpenAI-compatible client against a real HTTP server speaking the protocol (tests/answer/openai_stub.py)."""
+
+import socket
+import time
+
+import pytest
+from openai_stub import StubServer
+
+from ragship.answer.openai import OpenAIClient
+from ragship.errors import ConfigError, GenerationError
+from ragship.settings import LLMSettings
+
+CHAT = [{"role": "system", "content": "rules"},
+        {"role": "user", "content": "<<SOURCE 1>>\ntitle: t\nTrams run all night. More text.\n<</SOURCE 1>>"}]
+
+
+@pytest.fixture(scope="module")
+def stub():
+    with StubServer() as server:
+        yield server
+
+
+def client(stub, model, **kw):
+    return OpenAIClient(LLMSettings(base_url=stub.url, model=model, backoff_s=0.01, **kw))
+
+
+def test_complete_and_stream_give_the_same_text(stub):
+    assert client(stub, "grounded").complete(CHAT) == "Trams run all night. [1]"
+    pieces = list(client(stub, "grounded").stream(CHAT))
+    assert len(pieces) > 1 and "".join(pieces) == "Trams run all night. [1]"
+
+
+def test_key_comes_from_the_named_environment_variable(stub, monkeypatch):
+    monkeypatch.setenv("MY_LLM_KEY", "sk-test-123")
+    client(stub, "grounded", api_key_env="MY_LLM_KEY").complete(CHAT)
+    assert stub.app.state.last_body["model"] == "grounded"
+    assert client(stub, "grounded", api_key_env="MY_LLM_KEY")._http.headers["authorization"] == "Bearer sk-test-123"
+
+
+def test_server_errors_are_retried_then_reported(stub):
+    before = stub.app.state.calls.get("error", 0)
+    with pytest.raises(GenerationError, match="HTTP 500"):
+        client(stub, "error", retries=2).complete(CHAT)
+    assert stub.app.state.calls["error"] - before == 3
+
+
+def test_rate_limit_is_retried_and_succeeds(stub):
+    assert client(stub, "flaky", retries=2).complete(CHAT).endswith("[1]")
+
+
+def test_malformed_reply_is_an_error(stub):
+    with pytest.raises(GenerationError, match="malformed"):
+        client(stub, "malformed").complete(CHAT)
+
+
+def test_the_timeout_bounds_the_whole_call(stub):
+    t = time.monotonic()
+    with pytest.raises(GenerationError, match="within the 1 s timeout"):
+        client(stub, "slow", timeout_s=1, retries=3).complete(CHAT)
+    assert time.monotonic() - t < 2.0
+
+
+def test_endpoint_down_is_an_error():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # nothing listens once the socket closes
+    c = OpenAIClient(LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", model="m", backoff_s=0.01, retries=1))
+    with pytest.raises(GenerationError, match="ConnectError"):
+        c.complete(CHAT)
+
+
+def test_an_error_mid_stream_is_reported(stub):
+    with pytest.raises(GenerationError, match="mid-stream"):
+        list(client(stub, "broken-stream").stream(CHAT))
+
+
+def test_missing_endpoint_settings_are_a_config_error():
+    with pytest.raises(ConfigError, match="answer.llm.base_url"):
+        OpenAIClient(LLMSettings())
