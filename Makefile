@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -30,6 +30,10 @@ test-slow: install
 
 bench: install peers-venv
 	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md
+
+# each stage's contribution with `ragship adapt` trained on SciFact train (~15 min on 2 cores)
+bench-adapt: install
+	$(PY) benchmarks/bench_adapt.py
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import json
 import sys
 import time
@@ -270,6 +272,65 @@ def calibrate(
     for row in v["reliability"]:
         table.add_row(row["bin"], str(row["questions"]), f"{row['mean_confidence']:.3f}", f"{row['answerable']:.3f}")
     out.print(table)
+
+
+@app.command()
+def adapt(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., help="BEIR folder with qrels (labeled), or any corpus (unsupervised)."),
+    split: str = typer.Option("train", "--split", help="qrels split to train on (10% held out to validate)."),
+    unsupervised: bool = typer.Option(False, "--unsupervised", help="Inverse-cloze pairs from the corpus only."),
+    reranker: bool = typer.Option(False, "--reranker", help="Also train a cross-encoder reranker on the pairs."),
+    epochs: int = typer.Option(1, "--epochs", min=1, max=20),
+    budget_min: float = typer.Option(15.0, "--budget-min", min=0.1, help="Stop training after this many minutes."),
+    batch_size: int = typer.Option(32, "--batch-size", min=2, max=256),
+    lr: float = typer.Option(2e-5, "--lr"),
+    write: bool = typer.Option(True, "--write/--no-write", help="Point embed.model at the result in ragship.toml."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fine-tune the embedding model on your data; build a new index version with it."""
+    import os
+    from dataclasses import asdict
+
+    from ragship.adapt.runner import adapt as run_adapt
+
+    config = Path(os.environ.get("RAGSHIP_CONFIG", "ragship.toml"))
+    with _Progress(quiet=as_json) as observe, _training_bar(as_json) as progress:
+        report = run_adapt(_engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs,
+                           batch_size=batch_size, lr=lr, budget_s=budget_min * 60, config=config if write else None,
+                           observe=observe, progress=progress)
+    if as_json:
+        return _print_json(asdict(report))
+    v, t = report.validation, report.training
+    out.print(f"Trained on {report.pairs} {report.mode} pairs: {t['steps']}/{t['planned_steps']} steps in "
+              f"{t['seconds']} s (loss {t['first_loss']} -> {t['last_loss']})"
+              + (" [yellow]stopped by the time budget[/yellow]" if t["stopped_by_budget"] else ""), highlight=False)
+    out.print(f"Validation ({v['queries']} held-out queries, {v['metric']}): {v['base']:.4f} -> {v['adapted']:.4f}",
+              highlight=False)
+    out.print(f"Saved {report.model_path}; index version {report.version} uses it"
+              + (f"; embed.model written to {report.written_to}" if report.written_to else ""), highlight=False)
+    if "reranker" in report.extra:
+        r = report.extra["reranker"]
+        out.print(f"Reranker {r['model_path']}: {r['training']['steps']} steps in {r['training']['seconds']} s; "
+                  f"held-out nDCG@10 hybrid {r['validation']['hybrid']:.4f} -> reranked "
+                  f"{r['validation']['reranked']:.4f}", highlight=False)
+
+
+@contextlib.contextmanager
+def _training_bar(quiet: bool):
+    """A Rich bar of training steps and loss on a terminal; a plain line every 10 steps otherwise."""
+    if quiet:
+        yield None
+        return
+    if not err.is_terminal:
+        yield lambda step, total, loss: (step % 10 == 0 or step == total) and err.print(
+            f"train: step {step}/{total}, loss {loss:.3f}", highlight=False)
+        return
+    with Progress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task("train", total=None, loss=0.0)
+        yield lambda step, total, loss: bar.update(task, completed=step, total=total, loss=loss)
 
 
 @app.command()

@@ -34,6 +34,7 @@ class Engine:
         self._view: tuple[float, IndexView] | None = None
         self._calibration: tuple[tuple[Path, float], Calibration] | None = None
         self._llm = None
+        self._reranker = None
         self._lock = threading.Lock()
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
@@ -63,11 +64,22 @@ class Engine:
             return self._view[1]
 
     def searcher(self) -> Searcher:
-        return Searcher(self.view(), self.embedder, self.settings.search)
+        return Searcher(self.view(), self.embedder, self.settings.search, self.reranker, self.settings.rerank.top_n)
+
+    @property
+    def reranker(self):
+        """The configured cross-encoder (loaded on first use), or None: reranking is off by default."""
+        if self._reranker is None and self.settings.rerank.model:
+            from ragship.retrieve.rerank import CrossEncoderReranker
+
+            self._reranker = CrossEncoderReranker(self.settings.rerank.model, self.settings.rerank.batch_size)
+        return self._reranker
 
     def warm_up(self) -> None:
-        """Load the model and open the live version now, so the first request does not pay for it."""
+        """Load the models and open the live version now, so the first request does not pay for it."""
         self.embedder.embed_query("warm up")
+        if self.reranker is not None:
+            self.reranker.scores("warm up", ["warm up"])
         if self.registry.live() is not None:
             self.view()
 
@@ -161,7 +173,8 @@ class Engine:
             "model": live.model_id if live else None,
             "versions": [v.id for v in self.registry.all()],
             "settings": self.settings.model_dump(mode="json", exclude={"home", "cache_dir"}),
-            "reranker": "off (no cross-encoder configured)",
+            "reranker": (f"{self.reranker.model_id} (top {self.settings.rerank.top_n})" if self.reranker else
+                         "off: no cross-encoder configured (set rerank.model, or train one: ragship adapt --reranker)"),
             "generator": self.settings.answer.generator,
             "calibration": self._calibration_status(live),
             "last_ingest": {k: last.get(k) for k in ("added", "changed", "deleted", "unchanged", "failed")} if last

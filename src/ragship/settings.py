@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
@@ -80,6 +80,13 @@ class SearchSettings(_Section):
     bm25_weight: float = Field(1.0, ge=0)
 
 
+class RerankSettings(_Section):
+    # off until a cross-encoder is configured or trained (`ragship adapt --reranker`): none ships on PyPI
+    model: str = Field("", description="cross-encoder name (local HF cache) or path; empty = no reranking")
+    top_n: int = Field(20, ge=1, le=1000, description="fused candidates the cross-encoder re-scores")
+    batch_size: int = Field(32, ge=1, le=1024)
+
+
 class LLMSettings(_Section):
     """An OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp's server)."""
 
@@ -122,6 +129,7 @@ class Settings(BaseSettings):
     chunk: ChunkSettings = ChunkSettings()
     ingest: IngestSettings = IngestSettings()
     search: SearchSettings = SearchSettings()
+    rerank: RerankSettings = RerankSettings()
     answer: AnswerSettings = AnswerSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
@@ -157,3 +165,26 @@ def load_settings(**overrides) -> Settings:
         raise ConfigError(f"invalid settings ({problems}); fix ragship.toml or the RAGSHIP_* variable") from None
     except OSError as e:
         raise ConfigError(f"cannot read settings file: {e}") from None
+
+
+def write_settings(path: Path, section: str, values: dict[str, Any]) -> None:
+    """Set keys of one [section] in ragship.toml, keeping every other line of the file as it was."""
+    from ragship.fsio import atomic_write_text
+
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
+    if start is None:
+        lines += ([""] if lines else []) + [f"[{section}]"]
+        start = len(lines) - 1
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
+    kept = [line for line in lines[start + 1:end] if line.split("=", 1)[0].strip() not in values]
+    assignments = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
+    atomic_write_text(path, "\n".join(lines[:start + 1] + assignments + kept + lines[end:]) + "\n")
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return repr(v)

@@ -28,7 +28,7 @@ def test_metrics_on_hand_checked_runs():
 
 def test_unanswered_queries_count_as_zero():
     m = retrieval_metrics({}, {"q1": {"d1": 1}})
-    assert m == {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    assert m == {"ndcg@10": 0.0, "recall@5": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
 
 
 def test_mrr_is_cut_at_ten():

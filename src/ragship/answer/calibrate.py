@@ -19,7 +19,7 @@ from ragship.errors import ConfigError
 from ragship.fsio import atomic_write_json, read_json
 
 FEATURES = ("semantic", "lexical", "support_gap", "type_match", "dense_top", "dense_margin", "bm25_top",
-            "bm25_margin", "fused_margin", "agreement", "same_top")
+            "bm25_margin", "fused_margin", "agreement", "same_top", "rerank_top", "rerank_margin")
 
 _YEAR_OR_DATE = re.compile(r"\b(1\d{3}|20\d{2})\b|\b(january|february|march|april|may|june|july|august|september|"
                            r"october|november|december|century|decade|bc|ad)\b", re.I)
@@ -53,6 +53,7 @@ def features(question: str, signals: dict[str, float], best: Any, sentence: str,
         "bm25_top": math.log1p(max(signals.get("bm25_top", 0.0), 0.0)), "bm25_margin": signals.get("bm25_margin", 0.0),
         "fused_margin": signals.get("fused_margin", 0.0) / max(signals.get("fused_top", 0.0), 1e-9),
         "agreement": signals.get("agreement", 0.0), "same_top": signals.get("same_top", 0.0),
+        "rerank_top": signals.get("rerank_top", 0.0), "rerank_margin": signals.get("rerank_margin", 0.0),
     }
 
 

@@ -56,10 +56,11 @@ def resolve_model(name: str) -> ResolvedModel:
 
 
 def _weights_digest(path: Path) -> str:
-    """Hash of the weight files' names, sizes and first MiB: cheap, and changes when the weights change."""
+    """Hash of the weight files' names, sizes and first MiB: cheap, and changes when the weights change.
+    ragship's own notes beside the weights (ragship-*.json, e.g. how a model was adapted) are not weights."""
     h = hashlib.sha256()
     for f in sorted(path.rglob("*")):
-        if f.is_file() and f.suffix in {".safetensors", ".bin", ".onnx", ".json"}:
+        if f.is_file() and f.suffix in {".safetensors", ".bin", ".onnx", ".json"} and not f.name.startswith("ragship-"):
             h.update(f"{f.relative_to(path)}:{f.stat().st_size}".encode())
             with f.open("rb") as fh:
                 h.update(fh.read(1 << 20))

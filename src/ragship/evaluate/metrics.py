@@ -22,10 +22,10 @@ def doc_run(hits: list[Hit], depth: int) -> dict[str, float]:
 
 
 def retrieval_metrics(run: Run, qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    """nDCG@10, Recall@10, Recall@100 and MRR@10, averaged over every judged query (missing runs score 0)."""
+    """nDCG@10, Recall@5/10/100 and MRR@10, averaged over every judged query (missing runs score 0)."""
     full = {q: run.get(q, {}) for q in qrels}
     top10 = {q: dict(sorted(r.items(), key=lambda kv: -kv[1])[:10]) for q, r in full.items()}
-    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.10,100"}).evaluate(full)
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.5,10,100"}).evaluate(full)
     rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
     n = len(qrels)
 
@@ -34,6 +34,7 @@ def retrieval_metrics(run: Run, qrels: dict[str, dict[str, int]]) -> dict[str, f
 
     return {
         "ndcg@10": mean(per_query, "ndcg_cut_10"),
+        "recall@5": mean(per_query, "recall_5"),
         "recall@10": mean(per_query, "recall_10"),
         "recall@100": mean(per_query, "recall_100"),
         "mrr@10": mean(rr, "recip_rank"),

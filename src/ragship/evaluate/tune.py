@@ -17,7 +17,7 @@ from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import doc_run, retrieval_metrics
 from ragship.evaluate.runner import EVAL_DEPTH, percentile
 from ragship.retrieve.search import fused_rows, to_hit
-from ragship.settings import SearchSettings
+from ragship.settings import SearchSettings, write_settings
 
 RRF_KS = (5, 10, 20, 40, 60, 100)
 WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # dense weight; BM25 weight 1
@@ -89,18 +89,4 @@ def _mark_pareto(trials: list[Trial]) -> None:
 
 def write_search_settings(path: Path, chosen: dict[str, Any]) -> None:
     """Set the chosen [search] keys in ragship.toml, keeping every other line of the file as it was."""
-    from ragship.fsio import atomic_write_text
-
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    start = next((i for i, l in enumerate(lines) if l.strip() == "[search]"), None)
-    if start is None:
-        lines += ([""] if lines else []) + ["[search]"]
-        start = len(lines) - 1
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    kept = [l for l in lines[start + 1:end] if l.split("=", 1)[0].strip() not in chosen]
-    values = [f"{k} = {_toml_value(v)}" for k, v in chosen.items()]
-    atomic_write_text(path, "\n".join(lines[:start + 1] + values + kept + lines[end:]) + "\n")
-
-
-def _toml_value(v: Any) -> str:
-    return f'"{v}"' if isinstance(v, str) else str(v).lower() if isinstance(v, bool) else repr(v)
+    write_settings(path, "search", chosen)

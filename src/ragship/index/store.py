@@ -132,6 +132,10 @@ class IndexView:
         """Every row's value of one column, in storage order."""
         return self._table.search().select([name]).limit(None).to_arrow()[name].to_pylist()
 
+    def rows(self, columns: list[str]) -> pa.Table:
+        """Some columns of every row, in storage order."""
+        return self._table.search().select(columns).limit(None).to_arrow()
+
     def chunk_ids(self) -> list[tuple[str, str]]:
         """(chunk id, doc id) of every row, duplicates included: for integrity checks."""
         t = self._table.search().select(["chunk_id", "doc_id"]).limit(None).to_arrow()
@@ -144,7 +148,7 @@ class IndexView:
         q = self._table.search(vector, vector_column_name="vector").distance_type("cosine")
         if where:
             q = q.where(where, prefilter=True)
-        rows = q.select(self.COLUMNS).limit(n).to_list()
+        rows = q.select([*self.COLUMNS, "_distance"]).limit(n).to_list()  # scores named: no deprecation warning
         for r in rows:
             r["_score"] = 1.0 - float(r.pop("_distance"))
         return [_decode(r) for r in rows]
@@ -155,7 +159,7 @@ class IndexView:
         q = self._table.search(MatchQuery(query, FTS_COLUMN), query_type="fts")
         if where:
             q = q.where(where, prefilter=True)
-        return [_decode(r) for r in q.select(self.COLUMNS).limit(n).to_list()]
+        return [_decode(r) for r in q.select([*self.COLUMNS, "_score"]).limit(n).to_list()]
 
     def chunks(self, chunk_ids: list[str]) -> list[dict[str, Any]]:
         if not chunk_ids:

@@ -10,6 +10,7 @@ from ragship.embed.base import Embedder
 from ragship.errors import QueryError
 from ragship.index.store import IndexView
 from ragship.retrieve.fusion import convex_combination, reciprocal_rank_fusion
+from ragship.retrieve.rerank import Reranker, rerank
 from ragship.settings import SearchSettings
 from ragship.types import Hit
 
@@ -30,8 +31,10 @@ class SearchResult:
 
 
 class Searcher:
-    def __init__(self, view: IndexView, embedder: Embedder, settings: SearchSettings):
+    def __init__(self, view: IndexView, embedder: Embedder, settings: SearchSettings,
+                 reranker: Reranker | None = None, rerank_top_n: int = 20):
         self.view, self.embedder, self.settings = view, embedder, settings
+        self.reranker, self.rerank_top_n = reranker, rerank_top_n
 
     def search(self, query: str, mode: str | None = None, k: int | None = None) -> SearchResult:
         mode = mode or self.settings.mode
@@ -47,8 +50,17 @@ class Searcher:
             timings["fuse"] = _ms(t)
         else:
             rows = dense or lexical
-        hits = [to_hit(r, rank) for rank, r in enumerate(rows[:k], 1)]
-        return SearchResult(query, mode, hits, timings, signals(dense, lexical, rows))
+        found = signals(dense, lexical, rows)
+        if self.reranker is None:
+            hits = [to_hit(r, rank) for rank, r in enumerate(rows[:k], 1)]
+        else:
+            t = time.perf_counter()
+            pool = [to_hit(r, rank) for rank, r in enumerate(rows[:max(k, self.rerank_top_n)], 1)]
+            hits = rerank(self.reranker, query, pool, self.rerank_top_n)[:k]
+            timings["rerank"] = _ms(t)
+            found |= {"rerank_top": hits[0].score if hits else 0.0,
+                      "rerank_margin": hits[0].score - hits[1].score if len(hits) > 1 else 0.0}
+        return SearchResult(query, mode, hits, timings, found)
 
     def _check(self, query: str, mode: str, k: int) -> str:
         query = (query or "").strip()

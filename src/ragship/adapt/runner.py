@@ -1,0 +1,161 @@
+"""`ragship adapt`: mine pairs from the user's data, hold out queries for validation, fine-tune the embedding
+model, save it (with its training-data hash, settings and validation scores) under HOME/models, point
+`embed.model` at it in ragship.toml, and ingest again: a new index version embedded with the adapted model
+(the previous versions stay, and stay usable with the previous model)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ragship.adapt import biencoder, crossencoder
+from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
+from ragship.errors import DatasetError
+from ragship.evaluate.beir import load_dataset
+from ragship.evaluate.metrics import retrieval_metrics
+from ragship.fsio import atomic_write_json
+from ragship.settings import Settings, write_settings
+
+VALIDATION_SHARE = 0.1
+VALIDATION_DEPTH = 30  # hybrid candidates re-ranked by each model for the validation score
+CLOZE_PAIRS = 4000
+
+
+@dataclass
+class AdaptReport:
+    model_path: str
+    mode: str  # "labeled" or "cloze"
+    pairs: int
+    data_sha256: str
+    training: dict[str, Any]
+    validation: dict[str, Any]
+    settings: dict[str, Any]
+    version: str | None = None  # the index version built with the adapted model
+    written_to: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def adapt(engine, data: Path, split: str = "train", *, unsupervised: bool = False, reranker: bool = False,
+          epochs: int = 1,
+          batch_size: int = 32, lr: float = 2e-5, budget_s: float = 900.0, seed: int = 0,
+          config: Path | None = None, observe: Callable | None = None,
+          progress: Callable[[int, int, float], None] | None = None) -> AdaptReport:
+    rng = random.Random(seed)
+    corpus, queries, qrels = _data(Path(data), split, unsupervised)
+    engine.ingest([corpus], observe=observe)
+    searcher = engine.searcher()
+    if queries:
+        held = set(rng.sample(sorted(queries), max(1, int(len(queries) * VALIDATION_SHARE))))
+        pairs = labeled_pairs({q: t for q, t in queries.items() if q not in held}, qrels, searcher, rng)
+        validation_queries = {q: queries[q] for q in held}
+    else:
+        pairs = cloze_pairs(searcher, rng, CLOZE_PAIRS)
+        rng.shuffle(pairs)
+        cut = max(1, int(len(pairs) * VALIDATION_SHARE))
+        validation_queries = {p.qid: p.query for p in pairs[:cut]}
+        qrels = {p.qid: {p.qid.rsplit("#", 1)[0]: 1} for p in pairs[:cut]}
+        pairs = pairs[cut:]
+    if not pairs:
+        raise DatasetError(f"{data}: no training pairs could be built (no judged query found a negative)")
+    digest = _hash(pairs)
+    out = engine.home / "models" / f"{Path(engine.embedder.inner.path).name}-adapted-{digest[:10]}"
+    base = _validate(engine.embedder, searcher, validation_queries, qrels)
+    training = biencoder.train(engine.embedder.inner.path, pairs, out, epochs=epochs, batch_size=batch_size, lr=lr,
+                               budget_s=budget_s, seed=seed, progress=progress)
+    adapted_engine = engine.__class__(_with_model(engine.settings, str(out)))
+    adapted = _validate(adapted_engine.embedder, searcher, validation_queries, qrels)
+    hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "budget_s": budget_s, "seed": seed,
+             "base_model": engine.embedder.model_id, "data": str(data), "split": split}
+    report = AdaptReport(str(out), "cloze" if not queries else "labeled", len(pairs), digest, training,
+                         {"queries": len(validation_queries), "metric": f"nDCG@10 re-ranking hybrid top "
+                          f"{VALIDATION_DEPTH}", "base": base, "adapted": adapted}, hyper)
+    atomic_write_json(out / "ragship-adapt.json", {**asdict(report), "date": _now()})
+    if config is not None:
+        write_settings(config, "embed", {"model": str(out)})
+        report.written_to = str(config)
+    if reranker:
+        report.extra["reranker"] = _train_reranker(engine, pairs, digest, searcher, validation_queries, qrels,
+                                                   budget_s, seed, progress, config)
+    report.version = adapted_engine.ingest([corpus], observe=observe).version
+    return report
+
+
+def _train_reranker(engine, pairs, digest, searcher, queries, qrels, budget_s, seed, progress, config) -> dict:
+    """A cross-encoder from the embedding model's own encoder weights, validated by re-ranking the same
+    held-out hybrid candidates; rerank.model points at it in ragship.toml."""
+    from ragship.retrieve.rerank import CrossEncoderReranker
+
+    out = engine.home / "models" / f"reranker-{digest[:10]}"
+    training = crossencoder.train(engine.embedder.inner.path, pairs, out, budget_s=budget_s, seed=seed,
+                                  progress=progress)
+    model = CrossEncoderReranker(str(out))
+    validation = {"queries": len(queries), "hybrid": _validate_order(searcher, queries, qrels, None),
+                  "reranked": _validate_order(searcher, queries, qrels, model)}
+    atomic_write_json(out / "ragship-adapt.json", {"training": training, "validation": validation,
+                                                   "data_sha256": digest, "date": _now()})
+    if config is not None:
+        write_settings(config, "rerank", {"model": str(out)})
+    return {"model_path": str(out), "training": training, "validation": validation}
+
+
+def _validate_order(searcher, queries: dict[str, str], qrels, model) -> float:
+    """nDCG@10 of each held-out query's hybrid top chunks, as ranked by hybrid fusion or by the cross-encoder."""
+    run = {}
+    for qid, text in queries.items():
+        hits = searcher.search(text, "hybrid", VALIDATION_DEPTH).hits
+        scores = model.scores(text, [f"{h.title}\n{h.text}" for h in hits]) if model else [h.score for h in hits]
+        best: dict[str, float] = {}
+        for h, s in zip(hits, scores):
+            best[h.doc_id] = max(best.get(h.doc_id, -1e9), float(s))
+        run[qid] = best
+    return round(retrieval_metrics(run, {q: qrels[q] for q in queries if q in qrels})["ndcg@10"], 4)
+
+
+def _data(root: Path, split: str, unsupervised: bool) -> tuple[Path, dict[str, str], dict[str, dict[str, int]]]:
+    """The corpus to adapt on, and the labeled queries (none for unsupervised adaptation)."""
+    if root.is_dir() and (root / "qrels" / f"{split}.tsv").is_file() and not unsupervised:
+        ds = load_dataset(root, split)
+        return ds.corpus, ds.queries, ds.qrels
+    if root.is_dir() and any((root / n).is_file() for n in ("corpus.jsonl", "corpus.jsonl.gz")):
+        return next(root / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (root / n).is_file()), {}, {}
+    if root.exists():
+        return root, {}, {}
+    raise DatasetError(f"{root}: not found; pass a BEIR folder (labeled) or a folder/file of documents")
+
+
+def _validate(embedder, searcher, queries: dict[str, str], qrels) -> float:
+    """nDCG@10 when the model re-ranks each held-out query's hybrid top chunks by cosine (cheap, and the same
+    candidates for both models, so the difference is the model's)."""
+    run = {}
+    for qid, text in queries.items():
+        hits = searcher.search(text, "hybrid", VALIDATION_DEPTH).hits
+        vectors = embedder.embed_batch([f"{h.title}\n{h.text}" if h.title else h.text for h in hits])
+        scores = vectors @ np.asarray(embedder.embed_query(text), dtype=np.float32)
+        best: dict[str, float] = {}
+        for h, s in zip(hits, scores):
+            best[h.doc_id] = max(best.get(h.doc_id, -1.0), float(s))
+        run[qid] = best
+    return round(retrieval_metrics(run, {q: qrels[q] for q in queries if q in qrels})["ndcg@10"], 4)
+
+
+def _with_model(settings: Settings, model: str) -> Settings:
+    return settings.model_copy(update={"embed": settings.embed.model_copy(update={"model": model})})
+
+
+def _hash(pairs: list[Pair]) -> str:
+    h = hashlib.sha256()
+    for p in pairs:
+        h.update(json.dumps([p.query, p.positive, p.negative]).encode())
+    return h.hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+

@@ -1,0 +1,78 @@
+"""Cross-encoder reranking of the top fused candidates: the model reads query and chunk together, which a
+bi-encoder cannot. Loaded lazily and once, with sentence-transformers' CrossEncoder, from a local path or the
+local Hugging Face cache only (nothing is downloaded; none ships on PyPI, so the stage is off by default and
+`ragship adapt --reranker` trains one from the local MiniLM weights)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import replace
+from typing import Protocol
+
+import numpy as np
+
+from ragship.embed.models import resolve_model
+from ragship.embed.sentence_transformers import cpu_has_native_bf16
+from ragship.errors import ModelNotAvailable
+from ragship.types import Hit
+
+
+MAX_LENGTH = 256
+
+
+class Reranker(Protocol):
+    model_id: str
+
+    def scores(self, query: str, texts: list[str]) -> np.ndarray:
+        """Relevance of each text to the query (higher is better)."""
+
+
+class CrossEncoderReranker:
+    loads = 0
+
+    def __init__(self, name: str, batch_size: int = 32):
+        try:
+            resolved = resolve_model(name)
+        except ModelNotAvailable as e:
+            raise ModelNotAvailable(f"rerank.model: {e}") from None
+        self.name, self.path, self.model_id, self.batch_size = name, resolved.path, resolved.model_id, batch_size
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        with self._lock:
+            if self._model is None:
+                os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                from sentence_transformers import CrossEncoder
+
+                try:
+                    self._model = CrossEncoder(self.path, device="cpu", max_length=MAX_LENGTH)
+                except (OSError, ValueError) as e:
+                    raise ModelNotAvailable(f"cannot load cross-encoder {self.name!r} from {self.path}: {e}") from None
+                type(self).loads += 1
+        return self._model
+
+    def scores(self, query: str, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros(0, dtype=np.float32)
+        import torch
+
+        # bf16 where the CPU has it natively, as for document embeddings (ADR 0007)
+        autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cpu_has_native_bf16() else contextlib.nullcontext()
+        with autocast:
+            scores = self.model.predict([(query, t) for t in texts], batch_size=self.batch_size,
+                                        show_progress_bar=False, convert_to_numpy=True)
+        return np.asarray(scores, dtype=np.float32).reshape(-1)
+
+
+def rerank(reranker: Reranker, query: str, hits: list[Hit], top_n: int) -> list[Hit]:
+    """The top_n hits re-ordered by the cross-encoder's score (which becomes their score), the rest after them."""
+    head, tail = hits[:top_n], hits[top_n:]
+    scores = reranker.scores(query, [f"{h.title}\n{h.text}" if h.title else h.text for h in head])
+    ordered = [h for _, h in sorted(zip(scores, head), key=lambda sh: -sh[0])]
+    ranked = [replace(h, score=float(s), rank=i) for i, (s, h) in
+              enumerate(zip(sorted(scores, reverse=True), ordered), 1)]
+    return ranked + [replace(h, rank=len(ranked) + i) for i, h in enumerate(tail, 1)]
