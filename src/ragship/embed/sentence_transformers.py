@@ -41,7 +41,7 @@ def resolve_precision(precision: str, device: str) -> str:
 class SentenceTransformerEmbedder:
     loads = 0  # models loaded by this class in this process; tests assert on it
 
-    def __init__(self, name: str, *, batch_size: int = 32, device: str = "cpu", query_threads: int = 1,
+    def __init__(self, name: str, *, batch_size: int = 16, device: str = "cpu", query_threads: int = 1,
                  precision: str = "auto"):
         resolved = resolve_model(name)  # fails fast, before any work, if the model is not on disk
         self.precision = resolve_precision(precision, device)
