@@ -60,7 +60,8 @@ class Engine:
                         f"live index {live.id} was built with {live.model_id} but embed.model resolves to "
                         f"{self.embedder.model_id}; re-ingest, or set embed.model (and embed.precision) back"
                     )
-                self._view = (stamp, self.store().view(live.id))
+                s = self.settings.search
+                self._view = (stamp, self.store().view(live.id, s.ann_nprobes, s.ann_refine_factor))
             return self._view[1]
 
     def searcher(self) -> Searcher:

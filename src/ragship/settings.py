@@ -28,7 +28,8 @@ class EmbedSettings(_Section):
     model: str = Field("all-MiniLM-L6-v2", description="model name (packaged or in the local HF cache) or path")
     # torch is the default: faster than or equal to onnx-int8 on this hardware at equal quality (ADR 0005)
     backend: Literal["torch", "onnx-int8"] = "torch"
-    # 16 texts per forward pass: 152 chunks/s here vs 121 at 32 and 113 at 64 (bf16, SciFact chunks, ADR 0007)
+    # 16 texts per forward pass: ingesting 2,000 SciFact documents took 42 s vs 43 s at 32, with peak RSS
+    # 930 vs 1,120 MiB (bf16, ADR 0007)
     batch_size: int = Field(16, gt=0, le=4096)
     device: str = "cpu"
     # torch backend: bf16 autocast for document batches where the CPU has native bf16 (2.7x here, ADR 0007)
@@ -79,6 +80,11 @@ class SearchSettings(_Section):
     rrf_k: int = Field(60, ge=1, description="RRF constant: score = sum w / (rrf_k + rank)")
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
+    # dense search is exact (flat) below this many chunks; at or above it an IVF_HNSW_SQ index is built,
+    # searched with these parameters (refine_factor re-scores candidates with the exact vectors)
+    ann_min_rows: int = Field(50_000, ge=1)
+    ann_nprobes: int = Field(20, ge=1)
+    ann_refine_factor: int = Field(5, ge=1)
 
 
 class RerankSettings(_Section):

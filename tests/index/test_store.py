@@ -38,3 +38,20 @@ def test_reset_head_without_a_live_version_empties_the_table(tmp_path):
     store.add([row("a#0", "a", "x", [1, 0])], dim=2)
     store.reset_head(None)
     assert store.table().count_rows() == 0
+
+
+def test_vector_index_is_built_past_the_threshold_and_agrees_with_exact_search(tmp_path, cache_dir):
+    from conftest import DATA, make_engine
+
+    exact = make_engine(tmp_path / "flat", cache_dir)
+    exact.ingest([DATA / "docs"])
+    indexed = make_engine(tmp_path / "ann", cache_dir, search={"ann_min_rows": 10})
+    indexed.ingest([DATA / "docs"])
+    def vector_indexes(engine):
+        return [i for i in engine.store().table().list_indices() if "vector" in i.columns]
+
+    assert vector_indexes(indexed) and not vector_indexes(exact)
+    for q in ("night trams", "lost property office", "ferry timetable"):
+        a = [h.chunk_id for h in exact.search(q, "dense", 5).hits]
+        b = [h.chunk_id for h in indexed.search(q, "dense", 5).hits]
+        assert a == b

@@ -98,6 +98,17 @@ class ChunkStore:
             self.table().create_fts_index(FTS_COLUMN, replace=True, language="English", stem=True,
                                           remove_stop_words=True, lower_case=True, ascii_folding=True)
 
+    def build_vector_index(self, min_rows: int) -> bool:
+        """An IVF_HNSW_SQ index on the vectors once the table holds `min_rows` rows (below that, exact flat
+        search is fast enough and exact). Rebuilt at each changing ingest; returns whether one was built."""
+        table = self.table()
+        rows = table.count_rows()
+        if rows < min_rows:
+            return False
+        table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ",
+                           num_partitions=max(1, rows // 8192), replace=True)
+        return True
+
     def commit_tag(self, tag: str) -> int:
         """Tag the head as a version and return its LanceDB version number."""
         table = self.table()
@@ -107,10 +118,10 @@ class ChunkStore:
         table.tags.create(tag, version)
         return version
 
-    def view(self, tag: str) -> IndexView:
+    def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5) -> IndexView:
         table = self._db.open_table(TABLE)
         table.checkout(tag)
-        return IndexView(table)
+        return IndexView(table, nprobes, refine_factor)
 
 
 class IndexView:
@@ -118,8 +129,9 @@ class IndexView:
 
     COLUMNS = ["chunk_id", "doc_id", "title", "text", "source", "start", "end", "heading_path", "metadata"]
 
-    def __init__(self, table):
+    def __init__(self, table, nprobes: int = 20, refine_factor: int = 5):
         self._table = table
+        self.nprobes, self.refine_factor = nprobes, refine_factor  # used only where a vector index exists
 
     @property
     def lance_version(self) -> int:
@@ -145,7 +157,8 @@ class IndexView:
         return len(set(self.column("doc_id")))
 
     def dense(self, vector: np.ndarray, n: int, where: str | None = None) -> list[dict[str, Any]]:
-        q = self._table.search(vector, vector_column_name="vector").distance_type("cosine")
+        q = self._table.search(vector, vector_column_name="vector").distance_type("cosine") \
+            .nprobes(self.nprobes).refine_factor(self.refine_factor)
         if where:
             q = q.where(where, prefilter=True)
         rows = q.select([*self.COLUMNS, "_distance"]).limit(n).to_list()  # scores named: no deprecation warning

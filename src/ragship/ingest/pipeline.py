@@ -134,6 +134,7 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
         store.delete_docs(gone_head)
     with build.clock.stage("index"):
         store.build_fts()
+        store.build_vector_index(settings.search.ann_min_rows)
     _commit(report, build.params, embedder, store, registry)
     registry.end_build()
     return report
