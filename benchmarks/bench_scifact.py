@@ -190,10 +190,9 @@ def main() -> None:
     peers = peer_ingest(args.data) if args.peers else []
     memory = {"1x": peak_rss(args.data, args.rss_docs), "4x": peak_rss(args.data, 4 * args.rss_docs)}
     print(json.dumps({"peak_rss": memory}), flush=True)
-    from bench_adapt import BEGIN, END  # its section (written by `make bench-adapt`) is kept
+    from sections import kept_sections  # sections written by `make bench-adapt` / `make bench-latency` stay
 
-    old = args.out.read_text(encoding="utf-8") if args.out.exists() else ""
-    kept = old[old.index(BEGIN):old.index(END) + len(END)] + "\n" if BEGIN in old and END in old else ""
+    kept = kept_sections(args.out)
     args.out.write_text(render(header, reference, ingest, runs, settings, model, args.data, __version__,
                                efficiency, memory, peers) + ("\n" + kept if kept else ""))
     print(f"wrote {args.out}")

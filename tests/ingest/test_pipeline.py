@@ -169,3 +169,24 @@ def test_per_source_chunking_and_metadata(tmp_path, cache_dir, monkeypatch, docs
     by_doc = {h.doc_id: h for h in engine.search("tram ferry harbour", "bm25", 50).hits}
     assert by_doc["docs/handbook/trams.md"].metadata["team"] == "trams"
     assert "team" not in by_doc["docs/ferries.pdf"].metadata
+
+
+def test_prefetched_keeps_order_bounds_lookahead_and_raises_where_the_error_was():
+    import pytest
+
+    from ragship.ingest.pipeline import prefetched
+
+    produced = []
+
+    def items():
+        for i in range(10):
+            produced.append(i)
+            yield i
+        raise ValueError("bad row 10")
+
+    it = prefetched(items(), 2)
+    assert [next(it) for _ in range(3)] == [0, 1, 2]
+    assert len(produced) <= 3 + 2 + 1  # at most `size` ahead (plus the one in hand)
+    with pytest.raises(ValueError, match="bad row 10"):
+        list(it)
+    assert produced == list(range(10))

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import queue
+import threading
 import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ragship.embed.base import Embedder
 from ragship.index.store import ChunkStore
@@ -25,6 +27,8 @@ from ragship.ingest.chunking import chunk_document
 from ragship.ingest.sources import open_sources
 from ragship.settings import ChunkSettings, Settings
 from ragship.types import Document, Failure
+
+T = TypeVar("T")
 
 Observer = Callable[..., None]  # observe(stage, items_done, total=None): drives progress displays
 PLAN_LIST_LIMIT = 1000  # document ids listed per plan category in a report
@@ -113,7 +117,9 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
     complete_roots: set[str] = set()
     for source in sources:
         source_ok = source.path.exists()
-        for item in _timed(source.documents(), build.clock, "parse"):
+        # parsing runs one batch ahead in a thread, overlapping chunking and embedding (torch and the tokenizer
+        # release the GIL); "parse" then times only the waits for it
+        for item in _timed(prefetched(source.documents(), settings.ingest.write_batch), build.clock, "parse"):
             source_ok &= build.take(item)
         if source_ok and source.complete:
             complete_roots.add(source.root)
@@ -224,6 +230,41 @@ class _Build:
             self.observe("embed", len(part))
         # a cached embedder counts real embeddings; a bare one embeds every row
         self.report.chunks_embedded += len(rows) if before is None else self.embedder.embedded - before
+
+
+def prefetched(items: Iterable[T], size: int) -> Iterator[T]:
+    """`items` in order, produced by a background thread at most `size` ahead (bounded memory). An exception
+    in the producer is raised here, where the consumer would have met it; closing this generator stops it."""
+    q: queue.Queue = queue.Queue(maxsize=max(1, size))
+    done, stop = object(), threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        q.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put((done, None))
+        except BaseException as e:  # handed to the consumer
+            q.put((done, e))
+
+    worker = threading.Thread(target=produce, name="ragship-parse", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = q.get()
+            if item is done:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
 
 
 def document_rows(doc: Document, doc_hash: str, chunk: ChunkSettings, tokenizer) -> list[dict[str, Any]]:

@@ -1,0 +1,174 @@
+"""Hybrid search latency at 100k chunks: SciFact's real chunks plus synthetic filler, ragship next to
+LlamaIndex's hybrid retrieval (QueryFusionRetriever over BM25Retriever + a vector index) on the same rows.
+
+Filler rows: text made of sentences drawn at random from SciFact (so BM25 postings look real), vectors a random
+mix of two real chunk vectors plus noise, normalised (so the vector index faces a realistic distribution). Both
+systems get the same rows and vectors; queries are SciFact's 300 test queries, one at a time, query embedding
+included. Also printed: recall@10 of ragship's ANN dense search against exact search on the same table.
+
+    python benchmarks/bench_latency.py [--rows 100000] [--reranker PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).parent))
+from bench_scifact import ROOT, commit, machine  # noqa: E402
+from sections import write_section  # noqa: E402
+
+SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
+
+
+def percentiles(ms: list[float]) -> dict:
+    q = statistics.quantiles(ms, n=100)
+    return {"p50": round(statistics.median(ms), 1), "p95": round(q[94], 1), "p99": round(q[98], 1)}
+
+
+def build_rows(home: Path, cache: Path, n: int, seed: int = 0):
+    """SciFact ingested for real, then filler rows added to the same table until it holds n rows."""
+    from ragship.engine import Engine
+    from ragship.settings import load_settings
+    from ragship.text import sentence_spans
+
+    engine = Engine(load_settings(home=home, cache_dir=cache, search={"ann_min_rows": 10 ** 9}))
+    engine.ingest([SCIFACT / "corpus.jsonl.gz"])
+    store = engine.store()
+    table = store.table()
+    real = table.search().limit(None).to_arrow().to_pylist()
+    sentences = [r["text"][s:e] for r in real for s, e in sentence_spans(r["text"])]
+    vectors = np.stack([np.asarray(r["vector"], dtype=np.float32) for r in real])
+    rng, nrng = random.Random(seed), np.random.default_rng(seed)
+    filler, dim = [], vectors.shape[1]
+    for i in range(n - len(real)):
+        text = " ".join(rng.choice(sentences) for _ in range(rng.randint(3, 8)))
+        a, b = vectors[rng.randrange(len(vectors))], vectors[rng.randrange(len(vectors))]
+        v = a + 0.5 * b + nrng.normal(0, 0.05, dim).astype(np.float32)
+        filler.append({"chunk_id": f"filler-{i}#0", "doc_id": f"filler-{i}", "doc_hash": "filler",
+                       "source": "filler", "title": "", "text": text, "index_text": text, "start": 0,
+                       "end": len(text), "heading_path": [], "metadata": "{}", "vector": v / np.linalg.norm(v)})
+    for i in range(0, len(filler), 10_000):
+        store.add(filler[i:i + 10_000], dim)
+    t = time.perf_counter()
+    store.build_fts()
+    fts_s = time.perf_counter() - t
+    return engine, real + filler, fts_s
+
+
+def ragship_latency(engine, queries: list[str], reranker: str | None) -> dict:
+    from ragship.engine import Engine
+
+    store, live = engine.store(), engine.registry.live()
+    store.commit_tag(live.id)  # the live tag now names all rows (filler included), still without a vector index
+    exact_view = store.view(live.id)  # pinned to that version: exact flat search over the same rows
+    t = time.perf_counter()
+    indexed = store.build_vector_index(min_rows=1)
+    index_s = time.perf_counter() - t
+    store.commit_tag(live.id)  # the tag now names the head with both indexes
+    results = {"vector_index_build_s": round(index_s, 1), "vector_index": indexed}
+    ann = Engine(engine.settings)
+    searcher = ann.searcher()
+    searcher.search(queries[0])
+    ms, recalls = [], []
+    for q in queries:
+        t = time.perf_counter()
+        searcher.search(q, "hybrid", 10)
+        ms.append((time.perf_counter() - t) * 1000)
+        v = ann.embedder.embed_query(q)
+        exact = {r["chunk_id"] for r in exact_view.dense(v, 10)}
+        approx = {r["chunk_id"] for r in ann.view().dense(v, 10)}
+        recalls.append(len(exact & approx) / 10)
+    results["hybrid"] = percentiles(ms)
+    results["ann_recall@10_vs_exact"] = round(float(np.mean(recalls)), 4)
+    if reranker:
+        settings = engine.settings.model_copy(update={"rerank": engine.settings.rerank.model_copy(
+            update={"model": reranker, "top_n": 20})})
+        reranked = Engine(settings).searcher()
+        reranked.search(queries[0])
+        ms = []
+        for q in queries:
+            t = time.perf_counter()
+            reranked.search(q, "hybrid", 10)
+            ms.append((time.perf_counter() - t) * 1000)
+        results["hybrid_rerank_top20"] = percentiles(ms)
+    return results
+
+
+def llamaindex_latency(rows: list[dict], queries: list[str], tmp: Path) -> dict:
+    python = ROOT / ".venv-peers" / "bin" / "python"
+    if not python.exists():
+        return {"skipped": "run `make peers-venv`"}
+    data = tmp / "rows.jsonl"
+    with data.open("w") as f:
+        for r in rows:
+            f.write(json.dumps({"id": r["chunk_id"], "text": r["index_text"],
+                                "vector": [round(float(x), 6) for x in r["vector"]]}) + "\n")
+    (tmp / "queries.json").write_text(json.dumps(queries))
+    out = subprocess.run([str(python), str(ROOT / "benchmarks" / "peers" / "latency_llamaindex.py"), str(data),
+                          str(tmp / "queries.json")], capture_output=True, text=True, timeout=3600)
+    if out.returncode:
+        return {"error": out.stderr[-2000:]}
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--reranker", default=None, help="cross-encoder path for the rerank run (e.g. from adapt)")
+    ap.add_argument("--no-peer", action="store_true")
+    ap.add_argument("--cache", type=Path, default=None, help="reuse an embedding cache for the SciFact ingest")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    args = ap.parse_args()
+    from ragship.evaluate.beir import load_dataset
+
+    queries = list(load_dataset(SCIFACT, "test").queries.values())
+    print(json.dumps({"machine": machine(), "commit": commit()}), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        engine, rows, fts_s = build_rows(Path(tmp) / "home", args.cache or Path(tmp) / "cache", args.rows)
+        print(json.dumps({"rows": len(rows), "fts_build_s": round(fts_s, 1)}), flush=True)
+        ours = ragship_latency(engine, queries, args.reranker)
+        print(json.dumps({"ragship": ours}), flush=True)
+        peer = {"skipped": "--no-peer"} if args.no_peer else llamaindex_latency(rows, queries, Path(tmp))
+        print(json.dumps({"llamaindex": peer}), flush=True)
+    write_section(args.out, "latency", render(len(rows), fts_s, ours, peer, args.reranker))
+    print(f"wrote the latency section of {args.out}")
+
+
+def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None) -> str:
+    def row(name, p):
+        return f"| {name} | {p['p50']} | {p['p95']} | {p['p99']} |"
+
+    lines = [
+        f"## Hybrid search latency at {rows:,} chunks (SciFact chunks + synthetic filler; `make bench-latency`)",
+        "",
+        f"- {machine()}, commit {commit()}; 300 SciFact test queries one at a time, query embedding included",
+        f"- ragship: LanceDB FTS (built in {fts_s:.1f} s) + IVF_HNSW_SQ vector index (built in "
+        f"{ours['vector_index_build_s']} s; nprobes 20, refine factor 5): dense recall@10 against exact search "
+        f"**{ours['ann_recall@10_vs_exact']}**; BM25 runs concurrently with the query embedding and dense search",
+        "",
+        "| run | p50 ms | p95 ms | p99 ms |",
+        "|---|---|---|---|",
+        row("ragship hybrid (RRF, top 10 of 100 + 100)", ours["hybrid"]),
+    ]
+    if "hybrid_rerank_top20" in ours:
+        lines.append(row(f"ragship hybrid + cross-encoder rerank of the top 20 (`{Path(reranker).name}`)",
+                         ours["hybrid_rerank_top20"]))
+    if "hybrid" in peer:
+        lines.append(row(peer["system"] + " (same rows and vectors)", peer["hybrid"]))
+    else:
+        lines.append(f"| LlamaIndex: {peer} | | | |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
