@@ -35,7 +35,7 @@ bench: install peers-venv
 bench-latency: install peers-venv
 	$(PY) benchmarks/bench_latency.py
 
-# each stage's contribution with `ragship adapt` trained on SciFact train (~15 min on 2 cores)
+# each stage's contribution with `ragship adapt` trained on SciFact train (~25 min on 2 cores)
 bench-adapt: install
 	$(PY) benchmarks/bench_adapt.py
 

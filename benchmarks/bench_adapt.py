@@ -2,7 +2,7 @@
 hybrid (zero-shot default), + adapted bi-encoder (`ragship adapt`), + the trained cross-encoder reranker.
 Writes its section of docs/benchmarks.md (between the adaptation markers; `make bench` keeps it).
 
-    python benchmarks/bench_adapt.py ../shared/datasets/scifact [--epochs 1]
+    python benchmarks/bench_adapt.py ../shared/datasets/scifact [--epochs 3] [--cache DIR]
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from sections import write_section  # noqa: E402
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("data", type=Path, nargs="?", default=ROOT.parent / "shared" / "datasets" / "scifact")
-    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--cache", type=Path, default=None, help="reuse an embedding cache (zero-shot vectors)")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
     from ragship.adapt.runner import adapt
@@ -35,7 +36,7 @@ def main() -> None:
     print(json.dumps(header), flush=True)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        home, cache = Path(tmp) / "home", Path(tmp) / "cache"
+        home, cache = Path(tmp) / "home", args.cache or Path(tmp) / "cache"
         base = Engine(load_settings(home=home, cache_dir=cache))
         for mode in ("bm25", "dense", "hybrid"):
             rows.append((f"{mode} (zero-shot)", evaluate(base, args.data, "test", mode)))

@@ -68,32 +68,30 @@ def bm25s_reference(data: Path) -> dict:
     return run_retrieval(ds, search, "bm25s")
 
 
-def matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
-    """Peak-ish float32 GFLOP/s of this machine: numpy matmul (BLAS, all cores), best of `repeats`."""
-    import numpy as np
-
-    a, b = (np.random.default_rng(0).standard_normal((n, n), dtype=np.float32) for _ in range(2))
-    a @ b
+def _best_seconds(fn, repeats: int = 20) -> float:
+    fn()
     best = float("inf")
     for _ in range(repeats):
         t = time.perf_counter()
-        a @ b
+        fn()
         best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return best
 
 
-def bf16_matmul_gflops(n: int = 1024, repeats: int = 20) -> float:
+def matmul_gflops(n: int = 1024) -> float:
+    """Peak-ish float32 GFLOP/s of this machine: numpy matmul (BLAS, all cores), best of 20."""
+    import numpy as np
+
+    a, b = (np.random.default_rng(0).standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    return 2 * n**3 / _best_seconds(lambda: a @ b) / 1e9
+
+
+def bf16_matmul_gflops(n: int = 1024) -> float:
     """The same for a bfloat16 torch matmul (oneDNN; AMX where the CPU has it): the peak a bf16 encoder faces."""
     import torch
 
     a, b = (torch.randn(n, n, dtype=torch.bfloat16) for _ in range(2))
-    a @ b
-    best = float("inf")
-    for _ in range(repeats):
-        t = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t)
-    return 2 * n**3 / best / 1e9
+    return 2 * n**3 / _best_seconds(lambda: a @ b) / 1e9
 
 
 def encoder_flops(token_counts: list[int], layers: int, hidden: int, intermediate: int) -> float:

@@ -43,7 +43,7 @@ class AdaptReport:
 
 
 def adapt(engine, data: Path, split: str = "train", *, unsupervised: bool = False, reranker: bool = False,
-          epochs: int = 1,
+          epochs: int = 3,
           batch_size: int = 32, lr: float = 2e-5, budget_s: float = 900.0, seed: int = 0,
           config: Path | None = None, observe: Callable | None = None,
           progress: Callable[[int, int, float], None] | None = None) -> AdaptReport:

@@ -1,0 +1,55 @@
+"""The training loop both trainers share: AdamW, linear warm-up then linear decay, gradient clipping, bf16
+autocast where the CPU computes bf16 natively, a progress callback, and a time budget that stops early keeping
+what was learned."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import random
+import time
+from typing import Callable, Sequence, TypeVar
+
+from ragship.embed.sentence_transformers import cpu_has_native_bf16
+
+T = TypeVar("T")
+
+
+def train_loop(model, examples: Sequence[T], loss_of: Callable[[list[T]], object], *, epochs: int, batch_size: int,
+               lr: float, warmup: float, budget_s: float, seed: int,
+               progress: Callable[[int, int, float], None] | None = None) -> dict:
+    """Run `loss_of(batch)` over shuffled batches of `examples` for `epochs`; returns what happened."""
+    import torch
+
+    torch.manual_seed(seed)
+    model.train()
+    total = max(1, epochs * math.ceil(len(examples) / batch_size))
+    warm = max(1, int(total * warmup))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    schedule = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: min((s + 1) / warm, max(0.0, (total - s) / max(1, total - warm))))
+    autocast = torch.autocast("cpu", dtype=torch.bfloat16) if cpu_has_native_bf16() else contextlib.nullcontext()
+    rng, start, losses, stopped = random.Random(seed), time.monotonic(), [], False
+    order = list(examples)
+    for _ in range(epochs):
+        rng.shuffle(order)
+        for i in range(0, len(order), batch_size):
+            with autocast:
+                loss = loss_of(order[i:i + batch_size])
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            optimizer.zero_grad()
+            losses.append(loss.item())
+            if progress:
+                progress(len(losses), total, losses[-1])
+            if time.monotonic() - start > budget_s:
+                stopped = True
+                break
+        if stopped:
+            break
+    model.eval()
+    return {"steps": len(losses), "planned_steps": total, "first_loss": round(losses[0], 4) if losses else None,
+            "last_loss": round(sum(losses[-10:]) / len(losses[-10:]), 4) if losses else None,
+            "seconds": round(time.monotonic() - start, 1), "stopped_by_budget": stopped}
