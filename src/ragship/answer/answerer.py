@@ -12,7 +12,7 @@ from ragship.answer.base import Answer, Citation, Generator
 from ragship.answer.calibrate import Calibration, features
 from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
 from ragship.answer.safety import filter_output
-from ragship.answer.verify import split_complete, verify
+from ragship.answer.verify import SourceSentences, split_complete, verify
 from ragship.embed.base import Embedder
 from ragship.errors import GenerationError
 from ragship.retrieve.search import SearchResult
@@ -73,21 +73,21 @@ class Answerer:
             answer = evidence if isinstance(evidence, Answer) else self._generate(question, evidence)
             yield {"type": "answer", "answer": answer.to_dict()}
             return
-        buffer, drafted = "", ""
+        buffer, drafted, sources = "", "", SourceSentences(evidence.hits, self.embedder)
         try:
             for piece in self.llm.stream(question, evidence.hits):
                 complete, buffer = split_complete(buffer + piece)
                 for sentence in complete:
                     drafted += sentence + " "
-                    yield from self._verified_sentence(sentence, evidence.hits)
+                    yield from self._verified_sentence(sentence, evidence.hits, sources)
         except GenerationError as e:
             if not self.settings.fallback_to_extractive:
                 raise
             answer = self._extractive(question, evidence, {"from": self.llm.name, "reason": str(e)})
             yield {"type": "answer", "answer": answer.to_dict()}
             return
-        yield from self._verified_sentence(buffer, evidence.hits)
-        answer = self._from_draft(question, evidence, drafted + buffer)
+        yield from self._verified_sentence(buffer, evidence.hits, sources)
+        answer = self._from_draft(question, evidence, drafted + buffer, sources)
         answer.warning = answer.warning or warning
         yield {"type": "answer", "answer": answer.to_dict()}
 
@@ -126,9 +126,10 @@ class Answerer:
             return self._extractive(question, a, {"from": self.llm.name, "reason": str(e)})
         return self._from_draft(question, a, draft)
 
-    def _from_draft(self, question: str, a: Assessment, draft: str) -> Answer:
+    def _from_draft(self, question: str, a: Assessment, draft: str, sources: SourceSentences | None = None) -> Answer:
         s = self.settings
-        checked = verify(draft, a.hits, self.embedder, s.min_support, s.unsupported, tuple(s.allowed_link_hosts))
+        checked = verify(draft, a.hits, self.embedder, s.min_support, s.unsupported, tuple(s.allowed_link_hosts),
+                         sources)
         if checked.not_found or not checked.sentences:
             why = "the model said the sources do not answer this" if checked.not_found else \
                 "no sentence of the model's answer was supported by its cited sources"
@@ -150,8 +151,9 @@ class Answerer:
         answer.fallback = fallback
         return answer
 
-    def _verified_sentence(self, text: str, hits: list[Hit]) -> Iterator[dict]:
+    def _verified_sentence(self, text: str, hits: list[Hit], sources: SourceSentences) -> Iterator[dict]:
         s = self.settings
-        checked = verify(text, hits, self.embedder, s.min_support, s.unsupported, tuple(s.allowed_link_hosts))
+        checked = verify(text, hits, self.embedder, s.min_support, s.unsupported, tuple(s.allowed_link_hosts),
+                         sources)
         if checked.sentences:
             yield {"type": "sentence", "text": checked.text}

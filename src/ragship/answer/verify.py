@@ -44,10 +44,12 @@ class SourceSentences:
     def __init__(self, hits: list[Hit], embedder: Embedder):
         self.hits = hits
         self.spans: list[list[tuple[int, int]]] = []
+        self.texts: list[list[str]] = []
         for h in hits:
-            text = visible(h.text)  # spans below index the visible text; they map back when no char was hidden
-            self.spans.append([(s, e) for s, e in sentence_spans(text) if not is_instruction(text[s:e])])
-        self.texts = [[visible(h.text)[s:e] for s, e in spans] for h, spans in zip(hits, self.spans)]
+            text = visible(h.text)  # spans index the visible text; they map back when no char was hidden
+            spans = [(s, e) for s, e in sentence_spans(text) if not is_instruction(text[s:e])]
+            self.spans.append(spans)
+            self.texts.append([text[s:e] for s, e in spans])
         flat = [t for texts in self.texts for t in texts]
         vectors = embedder.embed_batch(flat) if flat else np.zeros((0, 1), dtype=np.float32)
         self.vectors, pos = [], 0
@@ -71,7 +73,8 @@ def split_complete(buffer: str) -> tuple[list[str], str]:
 
 
 def verify(draft: str, hits: list[Hit], embedder: Embedder, min_support: float, unsupported: str = "drop",
-           allowed_hosts: tuple[str, ...] = ()) -> Verified:
+           allowed_hosts: tuple[str, ...] = (), sources: SourceSentences | None = None) -> Verified:
+    """`sources` may be passed in when several drafts are checked against the same hits (streaming)."""
     out = Verified()
     text, removed = filter_output(draft.strip(), allowed_hosts)
     out.removed += [{"text": r, "reason": "link or image outside the allow-list, or active HTML"} for r in removed]
@@ -82,7 +85,7 @@ def verify(draft: str, hits: list[Hit], embedder: Embedder, min_support: float, 
     claims = [span for p_start, p_end in paragraph_spans(text) for span in sentence_spans(text, p_start, p_end)]
     if not claims:
         return out
-    sources = SourceSentences(hits, embedder)
+    sources = sources or SourceSentences(hits, embedder)
     bare = [_MARKER.sub("", text[s:e]).strip() for s, e in claims]
     vectors = embedder.embed_batch([b or "-" for b in bare])
     for (s, e), sentence, vector in zip(claims, bare, vectors):
