@@ -66,11 +66,11 @@ def adapt(engine, data: Path, split: str = "train", *, unsupervised: bool = Fals
         raise DatasetError(f"{data}: no training pairs could be built (no judged query found a negative)")
     digest = _hash(pairs)
     out = engine.home / "models" / f"{Path(engine.embedder.inner.path).name}-adapted-{digest[:10]}"
-    base = _validate(engine.embedder, searcher, validation_queries, qrels)
+    base = _validate(searcher, validation_queries, qrels, _by_embedder(engine.embedder))
     training = biencoder.train(engine.embedder.inner.path, pairs, out, epochs=epochs, batch_size=batch_size, lr=lr,
                                budget_s=budget_s, seed=seed, progress=progress)
     adapted_engine = engine.__class__(_with_model(engine.settings, str(out)))
-    adapted = _validate(adapted_engine.embedder, searcher, validation_queries, qrels)
+    adapted = _validate(searcher, validation_queries, qrels, _by_embedder(adapted_engine.embedder))
     hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "budget_s": budget_s, "seed": seed,
              "base_model": engine.embedder.model_id, "data": str(data), "split": split}
     report = AdaptReport(str(out), "cloze" if not queries else "labeled", len(pairs), digest, training,
@@ -96,8 +96,10 @@ def _train_reranker(engine, pairs, digest, searcher, queries, qrels, budget_s, s
     training = crossencoder.train(engine.embedder.inner.path, pairs, out, budget_s=budget_s, seed=seed,
                                   progress=progress)
     model = CrossEncoderReranker(str(out))
-    validation = {"queries": len(queries), "hybrid": _validate_order(searcher, queries, qrels, None),
-                  "reranked": _validate_order(searcher, queries, qrels, model)}
+    validation = {"queries": len(queries),
+                  "hybrid": _validate(searcher, queries, qrels, lambda text, hits: [h.score for h in hits]),
+                  "reranked": _validate(searcher, queries, qrels,
+                                        lambda text, hits: model.scores(text, _passages(hits)))}
     atomic_write_json(out / "ragship-adapt.json", {"training": training, "validation": validation,
                                                    "data_sha256": digest, "date": _now()})
     if config is not None:
@@ -105,44 +107,42 @@ def _train_reranker(engine, pairs, digest, searcher, queries, qrels, budget_s, s
     return {"model_path": str(out), "training": training, "validation": validation}
 
 
-def _validate_order(searcher, queries: dict[str, str], qrels, model) -> float:
-    """nDCG@10 of each held-out query's hybrid top chunks, as ranked by hybrid fusion or by the cross-encoder."""
-    run = {}
-    for qid, text in queries.items():
-        hits = searcher.search(text, "hybrid", VALIDATION_DEPTH).hits
-        scores = model.scores(text, [f"{h.title}\n{h.text}" for h in hits]) if model else [h.score for h in hits]
-        best: dict[str, float] = {}
-        for h, s in zip(hits, scores):
-            best[h.doc_id] = max(best.get(h.doc_id, -1e9), float(s))
-        run[qid] = best
-    return round(retrieval_metrics(run, {q: qrels[q] for q in queries if q in qrels})["ndcg@10"], 4)
-
-
 def _data(root: Path, split: str, unsupervised: bool) -> tuple[Path, dict[str, str], dict[str, dict[str, int]]]:
     """The corpus to adapt on, and the labeled queries (none for unsupervised adaptation)."""
     if root.is_dir() and (root / "qrels" / f"{split}.tsv").is_file() and not unsupervised:
         ds = load_dataset(root, split)
         return ds.corpus, ds.queries, ds.qrels
-    if root.is_dir() and any((root / n).is_file() for n in ("corpus.jsonl", "corpus.jsonl.gz")):
-        return next(root / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (root / n).is_file()), {}, {}
+    corpus = next((root / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (root / n).is_file()), None)
+    if root.is_dir() and corpus is not None:
+        return corpus, {}, {}
     if root.exists():
         return root, {}, {}
     raise DatasetError(f"{root}: not found; pass a BEIR folder (labeled) or a folder/file of documents")
 
 
-def _validate(embedder, searcher, queries: dict[str, str], qrels) -> float:
-    """nDCG@10 when the model re-ranks each held-out query's hybrid top chunks by cosine (cheap, and the same
-    candidates for both models, so the difference is the model's)."""
+def _validate(searcher, queries: dict[str, str], qrels, score) -> float:
+    """nDCG@10 when `score(query, hits)` re-ranks each held-out query's hybrid top chunks. Every model is judged
+    on the same candidates, so differences are the model's; a document counts as its best chunk."""
     run = {}
     for qid, text in queries.items():
         hits = searcher.search(text, "hybrid", VALIDATION_DEPTH).hits
-        vectors = embedder.embed_batch([f"{h.title}\n{h.text}" if h.title else h.text for h in hits])
-        scores = vectors @ np.asarray(embedder.embed_query(text), dtype=np.float32)
         best: dict[str, float] = {}
-        for h, s in zip(hits, scores):
-            best[h.doc_id] = max(best.get(h.doc_id, -1.0), float(s))
+        for h, s in zip(hits, score(text, hits)):
+            best[h.doc_id] = max(best.get(h.doc_id, float("-inf")), float(s))
         run[qid] = best
     return round(retrieval_metrics(run, {q: qrels[q] for q in queries if q in qrels})["ndcg@10"], 4)
+
+
+def _passages(hits) -> list[str]:
+    return [f"{h.title}\n{h.text}" if h.title else h.text for h in hits]
+
+
+def _by_embedder(embedder):
+    """Cosine of the query and each hit, by this embedding model."""
+    def score(text, hits):
+        return embedder.embed_batch(_passages(hits)) @ np.asarray(embedder.embed_query(text), dtype=np.float32)
+
+    return score
 
 
 def _with_model(settings: Settings, model: str) -> Settings:
