@@ -18,10 +18,18 @@ def cache_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("embedding-cache")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def model_cache(tmp_path_factory) -> Path:
+    """Derived model files (the ONNX query export) are built once per run, not in the user's ~/.cache."""
+    path = tmp_path_factory.mktemp("model-cache")
+    os.environ["RAGSHIP_MODEL_CACHE"] = str(path)
+    return path
+
+
 @pytest.fixture(autouse=True)
-def _isolated_home(tmp_path, monkeypatch, cache_dir):
+def _isolated_home(tmp_path, monkeypatch, cache_dir, model_cache):
     for key in list(os.environ):
-        if key.startswith("RAGSHIP_"):
+        if key.startswith("RAGSHIP_") and key != "RAGSHIP_MODEL_CACHE":
             monkeypatch.delenv(key)
     monkeypatch.setenv("RAGSHIP_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("RAGSHIP_CACHE_DIR", str(cache_dir))
@@ -40,6 +48,20 @@ def docs_engine(tmp_path_factory, cache_dir):
     """An engine whose live index holds tests/data/docs (markdown, text, HTML, PDF)."""
     engine = make_engine(tmp_path_factory.mktemp("docs-home"), cache_dir)
     report = engine.ingest([DATA / "docs"])
+    assert report.ingested == 6 and not report.failures
+    return engine
+
+
+@pytest.fixture(scope="session")
+def teams_engine(tmp_path_factory, cache_dir):
+    """tests/data/teams ingested with permissions: red/ readable by group red, blue/ by blue, public/ by all;
+    metadata team=red|blue, and kind=[ops, billing] on blue."""
+    root = (DATA / "teams").resolve()
+    engine = make_engine(tmp_path_factory.mktemp("teams-home"), cache_dir, sources=[
+        {"path": root / "red", "groups": ["red"], "metadata": {"team": "red"}},
+        {"path": root / "blue", "groups": ["blue"], "metadata": {"team": "blue", "kind": ["ops", "billing"]}},
+    ])
+    report = engine.ingest([DATA / "teams"])
     assert report.ingested == 6 and not report.failures
     return engine
 

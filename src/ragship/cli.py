@@ -18,6 +18,7 @@ from rich.table import Table
 
 from ragship.engine import Engine
 from ragship.errors import PARTIAL_EXIT, EmptyCorpus, InputError, RagshipError
+from ragship.retrieve.filters import Filter, parse_filters
 from ragship.settings import load_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from your documents.")
@@ -99,6 +100,8 @@ def ingest(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Ingest again the inputs that failed before."),
     engine_name: str = typer.Option("local", "--engine", help="local | ray (chunk + embed as a Ray Data job)."),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: start a local one)."),
+    groups: str = typer.Option("", "--groups", help="Who may read these documents: comma-separated groups "
+                                                    "(default: [[sources]] groups, else everyone)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
@@ -108,7 +111,7 @@ def ingest(
     with _Progress(quiet=as_json) as observe:
         report = engine.ingest(paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed,
                                include=tuple(include), exclude=tuple(exclude), engine=engine_name,
-                               ray_address=ray_address)
+                               ray_address=ray_address, groups=_split(groups))
     if as_json:
         _print_json(report.to_dict())
     elif dry_run:
@@ -154,10 +157,14 @@ def search(
     query: str,
     mode: Optional[str] = typer.Option(None, "--mode", help="dense | bm25 | hybrid (default from settings)."),
     k: Optional[int] = typer.Option(None, "-k", help="Number of results."),
+    filters: list[str] = typer.Option([], "--filter", help="FIELD=VALUE[,VALUE] on doc_id, source (a trailing * "
+                                                           "matches a prefix) or a metadata key (repeatable)."),
+    groups: Optional[str] = typer.Option(None, "--as-groups", help="Search as a reader in these groups."),
+    mmr: Optional[float] = typer.Option(None, "--mmr", help="MMR diversity λ: 1 = off, lower = more diverse."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Search the live index version."""
-    result = _engine(ctx).search(query, mode, k)
+    result = _engine(ctx).search(query, mode, k, _filter(filters, groups), mmr)
     if as_json:
         return _print_json(result.to_dict())
     for h in result.hits:
@@ -172,11 +179,13 @@ def ask(
     question: str,
     as_json: bool = typer.Option(False, "--json"),
     stream: bool = typer.Option(False, "--stream", help="Print verified sentences as the LLM produces them."),
+    filters: list[str] = typer.Option([], "--filter", help="FIELD=VALUE[,VALUE] (see `search --help`)."),
+    groups: Optional[str] = typer.Option(None, "--as-groups", help="Answer as a reader in these groups."),
 ) -> None:
     """Answer a question with citations, or abstain and show the closest sources."""
-    engine = _engine(ctx)
+    engine, flt = _engine(ctx), _filter(filters, groups)
     if stream:
-        for event in engine.ask_stream(question):
+        for event in engine.ask_stream(question, filter=flt):
             if event["type"] == "sentence" and not as_json:
                 out.print(event["text"], highlight=False)
             elif event["type"] == "answer":
@@ -184,7 +193,7 @@ def ask(
         if as_json:
             return _print_json(result)
         return _print_answer_footer(result, printed_text=True)
-    answer = engine.ask(question)
+    answer = engine.ask(question, filter=flt)
     if as_json:
         return _print_json(answer.to_dict())
     _print_answer_footer(answer.to_dict(), printed_text=False)
@@ -385,23 +394,85 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
                       highlight=False)
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 @app.command()
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    no_auth: bool = typer.Option(False, "--no-auth", help="Serve beyond loopback without any API key (unsafe)."),
 ) -> None:
-    """Serve the HTTP API and the web page."""
+    """Serve the HTTP API and the web UI. With no API key, only on a loopback address (or with --no-auth)."""
     import uvicorn
 
     from ragship.server.app import create_app
+    from ragship.server.auth import KeyStore
 
     engine = _engine(ctx)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        err.print(f"[bold red]warning:[/bold red] serving on {host} without authentication: anyone who can reach "
-                  "this address can read every document. API keys arrive with the service release.")
+    if host not in LOOPBACK and not KeyStore(engine.home / "keys.json").any_active():
+        if not no_auth:
+            raise InputError(f"refusing to serve on {host} without API keys: create one with `ragship keys create "
+                             "--role admin`, serve on 127.0.0.1, or pass --no-auth to accept the risk")
+        err.print(f"[bold red]WARNING: serving on {host} with NO AUTHENTICATION (--no-auth): anyone who can reach "
+                  "this address can read, upload and delete every document.[/bold red]")
     err.print(f"ragship serving {engine.home} on http://{host}:{port}  (API docs: /docs)", highlight=False)
     uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
+
+
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+def _keys(ctx: typer.Context):
+    from ragship.server.auth import KeyStore
+
+    return KeyStore(_engine(ctx).home / "keys.json")
+
+
+@keys_app.command("create")
+def keys_create(
+    ctx: typer.Context,
+    role: str = typer.Option(..., "--role", help="reader | editor | admin"),
+    groups: str = typer.Option("", "--groups", help="Comma-separated groups whose documents the key may read."),
+    name: str = typer.Option("", "--name", help="A label to recognise the key by."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Create a key and print it once (only its hash is stored)."""
+    secret, record = _keys(ctx).create(role, list(_split(groups)), name)
+    if as_json:
+        return _print_json({"key": secret, "id": record.id, "role": record.role, "groups": record.groups})
+    out.print(secret, highlight=False)
+    err.print(f"key {record.id}: role {record.role}, groups {', '.join(record.groups) or '(none: public only)'}. "
+              "Store it now; it cannot be shown again.", highlight=False)
+
+
+@keys_app.command("list")
+def keys_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """List keys (ids, roles, groups; never the secrets)."""
+    rows = [{"id": r.id, "role": r.role, "groups": r.groups, "name": r.name, "created_at": r.created_at,
+             "revoked": r.revoked} for r in _keys(ctx).records().values()]
+    if as_json:
+        return _print_json(rows)
+    for r in rows:
+        out.print(f"{r['id']}  {r['role']:<7} {','.join(r['groups']) or '-':<20} {r['name'] or '-':<16} "
+                  f"{r['created_at']}{'  REVOKED' if r['revoked'] else ''}", highlight=False)
+
+
+@keys_app.command("revoke")
+def keys_revoke(ctx: typer.Context, key_id: str) -> None:
+    """Revoke a key by id: its requests get 401 from the next request on."""
+    record = _keys(ctx).revoke(key_id)
+    err.print(f"key {record.id} revoked", highlight=False)
+
+
+def _split(csv: str | None) -> tuple[str, ...]:
+    return tuple(sorted({g.strip() for g in (csv or "").split(",") if g.strip()}))
+
+
+def _filter(specs: list[str], groups: str | None) -> Filter:
+    return Filter(None if groups is None else frozenset(_split(groups)), parse_filters(specs))
 
 
 def _snippet(text: str, width: int = 200) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import threading
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -13,24 +14,26 @@ from ragship.answer import Answer, Answerer
 from ragship.answer.calibrate import Calibration
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
-from ragship.errors import ConfigError, IndexNotReady, InputError
+from ragship.errors import ConfigError, DocumentNotFound, IndexNotReady, InputError
 from ragship.fsio import atomic_write_json, read_json
 from ragship.index import ChunkStore, IndexView, VersionRegistry
 from ragship.ingest.dead_letter import DeadLetter
-from ragship.ingest.pipeline import IngestReport, Observer, ingest
-from ragship.ingest.sources import open_sources
+from ragship.index.tombstones import Tombstones
+from ragship.ingest.pipeline import IngestReport, Observer, ingest, remove
+from ragship.ingest.sources import Source, open_sources
 from ragship.monitor import metrics
+from ragship.retrieve.filters import Filter
 from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
 
 
 class Engine:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, embedder: CachedEmbedder | None = None):
         self.settings = settings
         self.home = Path(settings.home)
         self.cache_dir = Path(settings.cache_dir or self.home / "cache")
         self.registry = VersionRegistry(self.home / "index")
-        self._embedder: CachedEmbedder | None = None
+        self._embedder = embedder  # shared between collections with the same model
         self._view: tuple[float, IndexView] | None = None
         self._calibration: tuple[tuple[Path, float], Calibration] | None = None
         self._llm = None
@@ -91,14 +94,14 @@ class Engine:
 
     def ingest(self, paths: list[Path], observe: Observer | None = None, *, dry_run: bool = False,
                retry_failed: bool = False, include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-               engine: str = "local", ray_address: str | None = None) -> IngestReport:
+               engine: str = "local", ray_address: str | None = None, groups: tuple[str, ...] = ()) -> IngestReport:
         """Ingest paths (or, with retry_failed, the dead-letter entries) and record what failed."""
         if retry_failed:
             sources = self.dead_letter.retry_sources(self.settings)
             if not sources:
                 raise InputError("no failed inputs to retry; `ragship status` lists failures")
         else:
-            sources = open_sources(paths, self.settings, include, exclude)
+            sources = open_sources(paths, self.settings, include, exclude, groups)
         with self._exclusive():
             self.embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
@@ -110,24 +113,82 @@ class Engine:
                 atomic_write_json(self.home / "last_ingest.json", report.to_dict())
             return report
 
-    def search(self, query: str, mode: str | None = None, k: int | None = None) -> SearchResult:
-        return self.searcher().search(query, mode, k)
+    def search(self, query: str, mode: str | None = None, k: int | None = None, filter: Filter | None = None,
+               mmr: float | None = None) -> SearchResult:
+        """`filter`: the reader's permission groups and metadata filters, applied inside the index queries
+        (deleted documents are always hidden)."""
+        return self.searcher().search(query, mode, k, self._visible(filter), mmr)
 
-    def ask(self, question: str, mode: str | None = None) -> Answer:
-        result = self.context(question, mode)
-        answer = self.answerer().answer(result.query, result, self.context)
+    def _visible(self, filter: Filter | None) -> Filter:
+        return (filter or Filter()).hiding(self.tombstones.ids())
+
+    # -- documents ----------------------------------------------------------------------------------------------
+    @property
+    def tombstones(self) -> Tombstones:
+        return Tombstones(self.home / "index" / "tombstones.json")
+
+    @property
+    def uploads(self) -> Path:
+        return self.home / "uploads"
+
+    def documents(self, filter: Filter | None = None) -> list[dict[str, Any]]:
+        """The live version's documents that `filter` lets its reader see."""
+        view, flt = self.view(), self._visible(filter)
+        return view.documents(flt.mask(view.memory.columns))
+
+    def document(self, doc_id: str, filter: Filter | None = None) -> dict[str, Any]:
+        """One visible document with its text; DocumentNotFound otherwise (the same error whether it does not
+        exist or the reader may not see it)."""
+        found = self.view().document(doc_id, self._visible(filter).sql())
+        if found is None:
+            raise DocumentNotFound("no such document among those you can read; `GET /v1/documents` lists them")
+        return found
+
+    def delete_documents(self, doc_ids: list[str]) -> IngestReport:
+        """Hidden from every version at once, then a new live version without them; uploaded files removed."""
+        self.tombstones.add(doc_ids)
+        for doc_id in doc_ids:
+            path = self.upload_path(doc_id)
+            if path is not None:
+                path.unlink(missing_ok=True)
+        with self._exclusive():
+            return remove(doc_ids, settings=self.settings, embedder=self.embedder, store=self.store(),
+                          registry=self.registry)
+
+    def upload_path(self, doc_id: str) -> Path | None:
+        """The stored file of an uploaded document (doc id "uploads/NAME"), else None."""
+        prefix = f"{self.uploads.name}/"
+        return self.uploads / doc_id[len(prefix):] if doc_id.startswith(prefix) and "/" not in doc_id[len(prefix):] \
+            else None
+
+    def ingest_upload(self, path: Path, groups: tuple[str, ...] = (), observe: Observer | None = None) -> IngestReport:
+        """Ingest one file stored in the uploads folder (doc id "uploads/NAME") with the given readers."""
+        source = Source(self.uploads, int(self.settings.ingest.max_file_mb * 1e6), only=frozenset({str(path)}),
+                        settings=self.settings, groups=tuple(sorted(set(groups))))
+        self.tombstones.clear([f"{self.uploads.name}/{path.name}"])
+        with self._exclusive():
+            report = ingest([], settings=self.settings, embedder=self.embedder, store=self.store(),
+                            registry=self.registry, observe=observe, sources=[source])
+            metrics.record_ingest(report)
+            return report
+
+    def ask(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Answer:
+        context = partial(self.context, filter=filter)
+        result = context(question, mode)
+        answer = self.answerer().answer(result.query, result, context)
         metrics.record_answer(answer.abstained)
         return answer
 
-    def ask_stream(self, question: str, mode: str | None = None) -> Iterator[dict]:
-        result = self.context(question, mode)
-        for event in self.answerer().stream(result.query, result, self.context):
+    def ask_stream(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Iterator[dict]:
+        context = partial(self.context, filter=filter)
+        result = context(question, mode)
+        for event in self.answerer().stream(result.query, result, context):
             if event["type"] == "answer":
                 metrics.record_answer(event["answer"]["abstained"])
             yield event
 
-    def context(self, question: str, mode: str | None = None) -> SearchResult:
-        return self.search(question, mode, max(self.settings.answer.context_chunks, 3))
+    def context(self, question: str, mode: str | None = None, filter: Filter | None = None) -> SearchResult:
+        return self.search(question, mode, max(self.settings.answer.context_chunks, 3), filter)
 
     def answerer(self) -> Answerer:
         return Answerer(self.embedder, self.settings.answer, self.calibration(), self.generator())

@@ -29,6 +29,12 @@ class SourceNotFound(InputError):
     http_status = 404
 
 
+class DocumentNotFound(InputError):
+    """No such document, or not one the caller may read (the two are indistinguishable on purpose)."""
+
+    http_status = 404
+
+
 class UnsupportedFile(InputError):
     http_status = 415
 
@@ -85,3 +91,39 @@ class IndexCorrupt(RagshipError):
 # `ragship ingest` exits 0 when every input was ingested, PARTIAL_EXIT when some failed (and are listed),
 # and InputError.exit_code when nothing could be ingested.
 PARTIAL_EXIT = 3
+
+
+class Unauthorized(RagshipError):
+    """No API key, or one that is unknown or revoked."""
+
+    exit_code = 2
+    http_status = 401
+
+
+class Forbidden(RagshipError):
+    """The key's role does not allow the operation."""
+
+    exit_code = 2
+    http_status = 403
+
+
+class Conflict(InputError):
+    """The request clashes with the current state (e.g. a collection that already exists)."""
+
+    http_status = 409
+
+
+class TooLarge(InputError):
+    """A request body or an upload is over its size limit."""
+
+    http_status = 413
+
+
+class RateLimited(RagshipError):
+    """Too many requests for this key; `retry_after` says when to try again (seconds)."""
+
+    http_status = 429
+
+    def __init__(self, message: str, retry_after: int):
+        super().__init__(message)
+        self.retry_after = retry_after

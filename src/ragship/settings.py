@@ -37,6 +37,9 @@ class EmbedSettings(_Section):
     # 1 thread per query encode: with 2 cores and a busy box, 2 torch threads made single queries ~40x slower
     # (PEERS.md: 496 ms vs 11.8 ms p50).
     query_threads: int = Field(1, ge=1)
+    # torch backend: single queries on ONNX Runtime float32 (5.1 vs 10.9 ms, same vectors; ADR 0009) when the
+    # model exports (mean-pooling BERT); "torch" keeps them on PyTorch; "onnx" fails if ONNX is unavailable
+    query_backend: Literal["auto", "torch", "onnx"] = "auto"
 
 
 class ChunkSettings(_Section):
@@ -61,7 +64,8 @@ class SourceSettings(_Section):
 
     path: Path
     chunk: Optional[ChunkSettings] = None
-    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    metadata: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
+    groups: list[str] = Field(default_factory=list, description="who may read these documents; empty = everyone")
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
 
@@ -80,9 +84,10 @@ class SearchSettings(_Section):
     rrf_k: int = Field(60, ge=1, description="RRF constant: score = sum w / (rrf_k + rank)")
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
-    # dense search is exact (flat) below this many chunks; at or above it an IVF_HNSW_SQ index is built,
-    # searched with these parameters (refine_factor re-scores candidates with the exact vectors)
-    ann_min_rows: int = Field(50_000, ge=1)
+    mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR diversity: 1 = off, lower = more diverse")
+    # dense search is exact (flat, vectors in memory) below this many chunks; at or above it an IVF_HNSW_SQ
+    # index is built and searched with these parameters (refine_factor re-scores candidates exactly). ADR 0009.
+    ann_min_rows: int = Field(250_000, ge=1)
     ann_nprobes: int = Field(20, ge=1)
     ann_refine_factor: int = Field(5, ge=1)
 
@@ -125,6 +130,13 @@ class AnswerSettings(_Section):
     llm: LLMSettings = LLMSettings()
 
 
+class ServerSettings(_Section):
+    max_body_kb: int = Field(64, ge=1, description="largest JSON request body; uploads use ingest.max_file_mb")
+    rate_per_minute: int = Field(600, ge=1, description="requests per minute per API key (token bucket)")
+    burst: int = Field(60, ge=1, description="requests a key may send at once before the rate applies")
+    max_upload_files: int = Field(20, ge=1, le=1000)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSHIP_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -138,6 +150,7 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     rerank: RerankSettings = RerankSettings()
     answer: AnswerSettings = AnswerSettings()
+    server: ServerSettings = ServerSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     def source_settings(self, path: Path) -> SourceSettings | None:

@@ -16,6 +16,7 @@ class Document:
     source: str = ""
     content_hash: str = ""
     metadata: dict[str, Any] = field(default_factory=dict)
+    groups: tuple[str, ...] = ()  # who may read it (document-level permissions); empty = everyone
     # (char offset, heading level, heading text) for headings found by the parser; drives heading paths.
     headings: tuple[tuple[int, int, str], ...] = ()
 

@@ -32,3 +32,20 @@ def test_export_is_built_once_and_reused(onnx, tmp_path_factory):
     again.embed_query("reuse")
     assert (again.export_dir / "model_int8.onnx").stat().st_mtime_ns == mtime
     assert again.token_spans("Guide dogs") == [(0, 5), (6, 10)]
+
+
+def test_queries_on_onnx_runtime_equal_pytorch_queries(model_cache):
+    """The torch backend encodes single queries on ONNX Runtime (ADR 0009): the vectors must be PyTorch's."""
+    import numpy as np
+
+    from ragship.embed.sentence_transformers import SentenceTransformerEmbedder
+
+    onnx = SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_backend="onnx")
+    torch = SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_backend="torch")
+    queries = ["When does the night tram run?", "x", "a much longer question " * 60, "Grüße, naïve café ✓"]
+    for q in queries:
+        a, b = onnx.embed_query(q), torch.embed_query(q)
+        assert a.dtype == np.float32 and a.shape == b.shape
+        assert float(a @ b) >= 0.99999, q
+    assert onnx._queries and torch._queries is None
+    assert list((model_cache / "onnx").glob("*/model_fused.onnx"))  # exported once, into the model cache

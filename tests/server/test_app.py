@@ -1,47 +1,20 @@
 """The API through a real server process on 127.0.0.1, as `ragship serve` runs it."""
 
-import os
 import re
-import socket
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
 from conftest import DATA
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from serving import env_for, ragship, serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, cache_dir):
-    home = tmp_path_factory.mktemp("server-home")
-    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CACHE_DIR": str(cache_dir)}
-    subprocess.run([sys.executable, "-m", "ragship", "ingest", str(DATA / "docs")], env=env, check=True,
-                   capture_output=True, timeout=300)
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read().decode()}")
-    yield base
-    proc.terminate()
-    proc.wait(timeout=30)
+    env = env_for(tmp_path_factory.mktemp("server-home"), cache_dir)
+    ragship(env, "ingest", str(DATA / "docs"))
+    with serving(env) as base:
+        yield base
 
 
 def test_healthz_names_the_live_version(server):

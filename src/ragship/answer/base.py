@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterator, Protocol
 
@@ -41,6 +42,7 @@ class Answer:
     fallback: dict[str, str] | None = None  # {"from": generator, "reason": why} when another generator answered
     warning: str | None = None  # e.g. answered below the confidence threshold (policy "warn")
     removed: list[dict[str, str]] = field(default_factory=list)  # what verification and output filtering removed
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)  # what feedback refers to
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

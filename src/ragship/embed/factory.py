@@ -17,5 +17,6 @@ def make_embedder(e: EmbedSettings, cache_dir: Path) -> CachedEmbedder:
         from ragship.embed.sentence_transformers import SentenceTransformerEmbedder
 
         model = SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device,
-                                            query_threads=e.query_threads, precision=e.precision)
+                                            query_threads=e.query_threads, precision=e.precision,
+                                            query_backend=e.query_backend)
     return CachedEmbedder(model, EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))

@@ -9,6 +9,7 @@ texts/s with cosine 0.995 (min 0.992) to the PyTorch vectors; fp32 ONNX 23 texts
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
@@ -97,8 +98,55 @@ def _check_mean_pooling(path: Path) -> None:
                                 "use embed.backend = 'torch' for this one")
 
 
+class OnnxQueryEncoder:
+    """Single queries on ONNX Runtime, float32, one thread: the same weights as the PyTorch model, fused for BERT.
+    Measured here on SciFact's test queries: 5.1 ms p50 against PyTorch's 10.9 ms, cosine >= 0.9999999 to the
+    PyTorch vectors, so documents embedded by PyTorch stay comparable (ADR 0009). The export is built once per
+    model id in the model cache (`artifact_dir`), under a file lock, and reused by every process."""
+
+    def __init__(self, model_path: str, model_id: str, max_tokens: int, threads: int = 1):
+        import fcntl
+
+        import onnxruntime as ort
+        from transformers import AutoTokenizer
+
+        path = Path(model_path)
+        _check_mean_pooling(path)
+        dest = artifact_dir() / "onnx" / (model_id.replace("/", "_").replace("=", "_") + "+fp32")
+        model_file = dest / "model_fused.onnx"
+        if not model_file.exists():
+            dest.mkdir(parents=True, exist_ok=True)
+            with open(dest / ".lock", "w") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be exporting the same model
+                if not model_file.exists():
+                    export(path, dest, quantize=False)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.intra_op_num_threads = options.inter_op_num_threads = threads
+        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.max_tokens = max_tokens
+
+    def encode(self, text: str) -> np.ndarray:
+        enc = self.tokenizer([text], truncation=True, max_length=self.max_tokens, return_tensors="np")
+        hidden = self.session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0][0]
+        mask = enc["attention_mask"][0][:, None].astype(np.float32)
+        pooled = (hidden * mask).sum(0) / max(float(mask.sum()), 1e-9)
+        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+
+
+def artifact_dir() -> Path:
+    """Where derived model files (ONNX exports) are kept across homes: $RAGSHIP_MODEL_CACHE or ~/.cache/ragship."""
+    return Path(os.environ.get("RAGSHIP_MODEL_CACHE") or Path.home() / ".cache" / "ragship")
+
+
 def export_int8(model_path: Path, dest: Path) -> Path:
-    """Export the transformer to ONNX, fuse it for BERT, quantize MatMul weights to int8 (per channel)."""
+    return export(model_path, dest, quantize=True)
+
+
+def export(model_path: Path, dest: Path, quantize: bool) -> Path:
+    """Export the transformer to ONNX and fuse it for BERT (model_fused.onnx); with `quantize`, also quantize
+    MatMul weights to int8 per channel (model_int8.onnx). The finished file appears atomically."""
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
@@ -120,16 +168,20 @@ def export_int8(model_path: Path, dest: Path) -> Path:
                               token_type_ids=token_type_ids).last_hidden_state
 
     fp32, fused, int8 = dest / "model.onnx", dest / "model_fused.onnx", dest / "model_int8.onnx"
+    fused_tmp = dest / "model_fused.tmp.onnx"
     torch.onnx.export(LastHidden(model), tuple(sample[k] for k in INPUTS), str(fp32), input_names=list(INPUTS),
                       output_names=["last_hidden_state"], opset_version=17, dynamo=False,
                       dynamic_axes={n: {0: "batch", 1: "seq"} for n in (*INPUTS, "last_hidden_state")})
     optimize_model(str(fp32), model_type="bert", num_heads=config.num_attention_heads,
-                   hidden_size=config.hidden_size).save_model_to_file(str(fused))
-    tmp = dest / "model_int8.onnx.tmp"
-    quantize_dynamic(str(fused), str(tmp), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
-                     op_types_to_quantize=["MatMul"], extra_options={"DefaultTensorType": 1})
-    tmp.replace(int8)  # the finished file appears atomically; a crash mid-export leaves no half model
-    for f in (fp32, fused):
-        f.unlink(missing_ok=True)
+                   hidden_size=config.hidden_size).save_model_to_file(str(fused_tmp))
+    fp32.unlink(missing_ok=True)
     atomic_write_text(dest / "SOURCE", f"{model_path}\n")
+    if not quantize:
+        fused_tmp.replace(fused)  # a crash mid-export leaves no half model under the final name
+        return fused
+    tmp = dest / "model_int8.onnx.tmp"
+    quantize_dynamic(str(fused_tmp), str(tmp), weight_type=QuantType.QInt8, per_channel=True, reduce_range=False,
+                     op_types_to_quantize=["MatMul"], extra_options={"DefaultTensorType": 1})
+    tmp.replace(int8)
+    fused_tmp.unlink(missing_ok=True)
     return int8

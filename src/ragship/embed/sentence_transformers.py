@@ -42,15 +42,17 @@ class SentenceTransformerEmbedder:
     loads = 0  # models loaded by this class in this process; tests assert on it
 
     def __init__(self, name: str, *, batch_size: int = 16, device: str = "cpu", query_threads: int = 1,
-                 precision: str = "auto"):
+                 precision: str = "auto", query_backend: str = "auto"):
         resolved = resolve_model(name)  # fails fast, before any work, if the model is not on disk
         self.precision = resolve_precision(precision, device)
         # bf16 vectors differ from float32 ones (cosine >= 0.9999): a distinct id keeps caches and indexes apart
         suffix = "+bf16" if self.precision == "bf16" else ""
         self.name, self.path, self.model_id = name, resolved.path, resolved.model_id + suffix
         self.batch_size, self.device, self.query_threads = batch_size, device, query_threads
+        self.query_backend = query_backend
         self._model = None
-        self._lock = threading.Lock()
+        self._queries = None  # the ONNX Runtime query encoder, once tried; False when unavailable
+        self._lock = threading.RLock()  # the query encoder is opened under it and reads the model
 
     @property
     def model(self):
@@ -86,6 +88,35 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self.precision)
 
     def embed_query(self, text: str) -> np.ndarray:
+        encoder = self._query_encoder()
+        if encoder:
+            return encoder.encode(text)
+        return self._torch_query(text)
+
+    def _query_encoder(self):
+        """ONNX Runtime for single queries (twice as fast, same vectors; ADR 0009) unless query_backend is
+        "torch" or, under "auto", the export is impossible (no onnxruntime, not a mean-pooling BERT)."""
+        if self._queries is None and self.query_backend != "torch":
+            with self._lock:
+                if self._queries is None:
+                    self._queries = self._open_query_encoder()
+        return self._queries or None
+
+    def _open_query_encoder(self):
+        try:
+            from ragship.embed.onnx import OnnxQueryEncoder
+
+            return OnnxQueryEncoder(self.path, self.model_id, self.max_tokens, self.query_threads)
+        except ImportError:
+            if self.query_backend == "onnx":
+                raise ModelNotAvailable("embed.query_backend = 'onnx' needs ONNX Runtime: "
+                                        "`pip install onnxruntime onnx`") from None
+        except ModelNotAvailable:
+            if self.query_backend == "onnx":
+                raise
+        return False
+
+    def _torch_query(self, text: str) -> np.ndarray:
         import torch
 
         threads = torch.get_num_threads()

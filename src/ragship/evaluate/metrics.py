@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Iterable
+
 import pytrec_eval
 
 from ragship.types import Hit
@@ -9,13 +11,14 @@ from ragship.types import Hit
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}
 
 
-def doc_run(hits: list[Hit], depth: int) -> dict[str, float]:
-    """Document-level run from chunk hits: a document scores as its best chunk; ranks become strictly
-    decreasing scores so trec_eval's tie-breaking (by doc id) cannot reorder them."""
+def doc_run(ranked: Iterable[Hit | dict], depth: int) -> dict[str, float]:
+    """Document-level run from ranked chunk hits (or rows with a doc_id): a document scores as its best chunk;
+    ranks become strictly decreasing scores so trec_eval's tie-breaking (by doc id) cannot reorder them."""
     docs: list[str] = []
-    for h in hits:
-        if h.doc_id not in docs:
-            docs.append(h.doc_id)
+    for h in ranked:
+        doc_id = h["doc_id"] if isinstance(h, dict) else h.doc_id
+        if doc_id not in docs:
+            docs.append(doc_id)
             if len(docs) == depth:
                 break
     return {d: float(len(docs) - i) for i, d in enumerate(docs)}

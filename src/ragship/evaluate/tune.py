@@ -16,7 +16,7 @@ from typing import Any
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import doc_run, retrieval_metrics
 from ragship.evaluate.runner import EVAL_DEPTH, percentile
-from ragship.retrieve.search import fused_rows, to_hit
+from ragship.retrieve.search import fused_rows
 from ragship.settings import SearchSettings, write_settings
 
 RRF_KS = (5, 10, 20, 40, 60, 100)
@@ -74,7 +74,7 @@ def _score(name, conf, candidates, qrels, base: SearchSettings) -> Trial:
         else:
             rows = fused_rows(settings, dense, lexical)
             spent = timings["embed"] + timings["dense"] + timings["bm25"]
-        run[qid] = doc_run([to_hit(r, i) for i, r in enumerate(rows, 1)], EVAL_DEPTH)
+        run[qid] = doc_run(rows, EVAL_DEPTH)
         latencies.append(spent + (time.perf_counter() - t) * 1000)
     m = retrieval_metrics(run, qrels)
     return Trial(name, conf, round(m["ndcg@10"], 4), round(m["recall@100"], 4), round(percentile(latencies, 95), 2))

@@ -4,11 +4,14 @@ half-written ingest is invisible to them, and the next writer rolls the head bac
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 import pyarrow as pa
+
+from ragship.errors import IndexNotReady
 
 TABLE = "chunks"
 FTS_COLUMN = "index_text"
@@ -27,6 +30,8 @@ def schema(dim: int) -> pa.Schema:
         ("end", pa.int64()),
         ("heading_path", pa.list_(pa.string())),
         ("metadata", pa.string()),  # JSON object
+        ("groups", pa.list_(pa.string())),  # who may read it: empty = everyone (document-level permissions)
+        ("tags", pa.list_(pa.string())),  # "key=value" of each metadata value, for filters
         ("vector", pa.list_(pa.float32(), dim)),
     ])
 
@@ -125,17 +130,40 @@ class ChunkStore:
 
 
 class IndexView:
-    """A read-only, checked-out index version: what searches run against."""
+    """A read-only, checked-out index version: what searches run against.
+
+    Searches return light rows (chunk_id, doc_id, _score); `chunks()` fetches the full rows of the few that are
+    shown. The filterable columns are kept in memory (as `Coded` columns) and, while the version has no vector
+    index, so are the vectors and the shown columns: exact dense search is then one matrix-vector product
+    (4.6 ms at 100k chunks, against 8.6 ms for the ANN index) and fetching the top 10 costs microseconds instead
+    of LanceDB's ~5 ms take (ADR 0009). About 2.7 KB of memory per chunk."""
 
     COLUMNS = ["chunk_id", "doc_id", "title", "text", "source", "start", "end", "heading_path", "metadata"]
+    FILTERABLE = ("doc_id", "source", "groups", "tags")
 
     def __init__(self, table, nprobes: int = 20, refine_factor: int = 5):
+        missing = {"groups", "tags"} - set(table.schema.names)
+        if missing:
+            raise IndexNotReady(f"the index was built by an older ragship (no {', '.join(sorted(missing))} column); "
+                                "move the home's index/ folder aside and ingest again")
         self._table = table
         self.nprobes, self.refine_factor = nprobes, refine_factor  # used only where a vector index exists
+        self.ann = any(i.columns == ["vector"] for i in table.list_indices())
+        self._memory: _Memory | None = None
+        self._lock = threading.Lock()
 
     @property
     def lance_version(self) -> int:
         return self._table.version
+
+    @property
+    def memory(self) -> _Memory:
+        with self._lock:
+            if self._memory is None:
+                shown = [c for c in self.COLUMNS if c not in self.FILTERABLE and c != "chunk_id"]
+                columns = ["chunk_id", *self.FILTERABLE] + ([] if self.ann else ["vector", *shown])
+                self._memory = _Memory(self.rows(columns))
+            return self._memory
 
     def count_chunks(self) -> int:
         return self._table.count_rows()
@@ -156,15 +184,18 @@ class IndexView:
     def count_docs(self) -> int:
         return len(set(self.column("doc_id")))
 
-    def dense(self, vector: np.ndarray, n: int, where: str | None = None) -> list[dict[str, Any]]:
+    def dense(self, vector: np.ndarray, n: int, where: str | None = None,
+              mask: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """Top-n rows by cosine similarity, restricted to `mask` (in memory) or `where` (in the ANN query)."""
+        if not self.ann:
+            return self.memory.dense(np.asarray(vector, dtype=np.float32), n, mask)
         q = self._table.search(vector, vector_column_name="vector").distance_type("cosine") \
             .nprobes(self.nprobes).refine_factor(self.refine_factor)
         if where:
             q = q.where(where, prefilter=True)
-        rows = q.select([*self.COLUMNS, "_distance"]).limit(n).to_list()  # scores named: no deprecation warning
-        for r in rows:
-            r["_score"] = 1.0 - float(r.pop("_distance"))
-        return [_decode(r) for r in rows]
+        t = q.select(["chunk_id", "doc_id", "_distance"]).limit(n).to_arrow()  # scores named: no warning
+        return [{"chunk_id": c, "doc_id": d, "_score": 1.0 - s} for c, d, s in
+                zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist(), t["_distance"].to_pylist())]
 
     def bm25(self, query: str, n: int, where: str | None = None) -> list[dict[str, Any]]:
         from lancedb.query import MatchQuery
@@ -172,13 +203,124 @@ class IndexView:
         q = self._table.search(MatchQuery(query, FTS_COLUMN), query_type="fts")
         if where:
             q = q.where(where, prefilter=True)
-        return [_decode(r) for r in q.select([*self.COLUMNS, "_score"]).limit(n).to_list()]
+        t = q.select(["chunk_id", "doc_id", "_score"]).limit(n).to_arrow()
+        return [{"chunk_id": c, "doc_id": d, "_score": s} for c, d, s in
+                zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist(), t["_score"].to_pylist())]
 
-    def chunks(self, chunk_ids: list[str]) -> list[dict[str, Any]]:
-        if not chunk_ids:
+    def chunks(self, chunk_ids: list[str], columns: list[str] | None = None) -> list[dict[str, Any]]:
+        """Full rows of the given chunks, in the given order (unknown ids are skipped)."""
+        memory, columns = self.memory, columns or self.COLUMNS
+        offsets = [memory.position[c] for c in chunk_ids if c in memory.position]
+        if not offsets:
             return []
-        where = f"chunk_id IN ({', '.join(_quote(c) for c in chunk_ids)})"
-        return [_decode(r) for r in self._table.search().where(where).select(self.COLUMNS).limit(None).to_list()]
+        if memory.table is not None and set(columns) <= set(memory.table.column_names):
+            t = memory.table.select(columns).take(offsets)
+        else:
+            t = self._table.take_offsets(offsets).select(columns).to_arrow()
+        by_id = {r["chunk_id"]: _decode(r) for r in t.to_pylist()}
+        return [by_id[c] for c in chunk_ids if c in by_id]
+
+    def documents(self, mask: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """One entry per document with a row that `mask` allows: id, title, groups, format, chunk count."""
+        docs: dict[str, dict[str, Any]] = {}
+        rows = self.rows(["doc_id", "title", "groups", "metadata"]).to_pylist()
+        for i, r in enumerate(rows):
+            if mask is not None and not mask[i]:
+                continue
+            if r["doc_id"] in docs:
+                docs[r["doc_id"]]["chunks"] += 1
+                continue
+            meta = json.loads(r["metadata"] or "{}")
+            docs[r["doc_id"]] = {"doc_id": r["doc_id"], "title": r["title"], "groups": r["groups"] or [],
+                                 "format": meta.get("format", ""), "chunks": 1}
+        return sorted(docs.values(), key=lambda d: d["doc_id"])
+
+    def document(self, doc_id: str, where: str | None = None) -> dict[str, Any] | None:
+        """A document's text, rebuilt from its chunks' spans, with its chunks' offsets; None when it has no row
+        that `where` allows."""
+        condition = f"doc_id = {_quote(doc_id)}" + (f" AND ({where})" if where else "")
+        rows = [_decode(r) for r in self._table.search().where(condition)
+                .select([*self.COLUMNS, "groups"]).limit(None).to_list()]
+        if not rows:
+            return None
+        rows.sort(key=lambda r: r["start"])
+        text = ""
+        for r in rows:  # chunks overlap and skip only whitespace between them: lay each at its offset
+            if r["start"] > len(text):
+                text += " " * (r["start"] - len(text))
+            text = text[:r["start"]] + r["text"] + text[r["end"]:] if r["end"] > len(text) else text
+        first = rows[0]
+        return {"doc_id": doc_id, "title": first["title"], "source": first["source"], "groups": first["groups"],
+                "metadata": first["metadata"], "text": text,
+                "chunks": [{"chunk_id": r["chunk_id"], "start": r["start"], "end": r["end"],
+                            "heading_path": list(r["heading_path"])} for r in rows]}
+
+    def vectors(self, chunk_ids: list[str]) -> np.ndarray:
+        """The stored vectors of the given chunks, in order."""
+        if not self.ann:
+            return self.memory.vectors[[self.memory.position[c] for c in chunk_ids]]
+        rows = self.chunks(chunk_ids, ["chunk_id", "vector"])
+        return np.asarray([r["vector"] for r in rows], dtype=np.float32)
+
+
+class _Memory:
+    """What an index view keeps in memory: row positions by chunk id, the filterable columns, and (without a
+    vector index) the normalised vectors."""
+
+    def __init__(self, table: pa.Table):
+        self.chunk_ids = table["chunk_id"].to_pylist()
+        self.position = {c: i for i, c in enumerate(self.chunk_ids)}
+        self.columns = {name: Coded(table[name].to_pylist()) for name in IndexView.FILTERABLE}
+        self.vectors, self.table = None, None
+        if "vector" in table.column_names:
+            self.table = table.drop_columns(["vector"]).combine_chunks()  # one chunk: take() is then O(k)
+            flat = table["vector"].combine_chunks()
+            self.vectors = flat.values.to_numpy(zero_copy_only=False).reshape(len(flat), -1).astype(np.float32)
+            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
+            self.vectors /= np.where(norms == 0, 1, norms)
+
+    def dense(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> list[dict[str, Any]]:
+        if not len(self.chunk_ids):
+            return []
+        scores = self.vectors @ (vector / (np.linalg.norm(vector) or 1.0))
+        if mask is not None:
+            scores = np.where(mask, scores, -np.inf)
+            n = min(n, int(mask.sum()))
+        n = min(n, len(scores))
+        if n <= 0:
+            return []
+        top = np.argpartition(-scores, n - 1)[:n]
+        top = top[np.argsort(-scores[top], kind="stable")]
+        doc = self.columns["doc_id"]
+        return [{"chunk_id": self.chunk_ids[i], "doc_id": doc.distinct[doc.codes[i]], "_score": float(scores[i])}
+                for i in top]
+
+
+class Coded:
+    """A column as codes into its distinct values, so a predicate runs once per distinct value, not per row."""
+
+    def __init__(self, values: list):
+        keys = [tuple(v) if isinstance(v, list) else v for v in values]
+        self.distinct = list(dict.fromkeys(keys))
+        index = {v: i for i, v in enumerate(self.distinct)}
+        self.codes = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
+
+    def where(self, predicate) -> np.ndarray:
+        """Rows whose value satisfies the predicate."""
+        allowed = np.fromiter((bool(predicate(v)) for v in self.distinct), dtype=bool, count=len(self.distinct))
+        return allowed[self.codes]
+
+
+def metadata_tags(metadata: Mapping) -> list[str]:
+    """The `key=value` strings a document's metadata can be filtered on (scalars and lists of scalars)."""
+    tags = []
+    for key, value in metadata.items():
+        for v in value if isinstance(value, list) else [value]:
+            if isinstance(v, bool):
+                tags.append(f"{key}={str(v).lower()}")
+            elif isinstance(v, (str, int, float)):
+                tags.append(f"{key}={v}")
+    return tags
 
 
 def _decode(row: dict[str, Any]) -> dict[str, Any]:

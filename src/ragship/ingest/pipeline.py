@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from ragship.embed.base import Embedder
-from ragship.index.store import ChunkStore
+from ragship.index.store import ChunkStore, metadata_tags
 from ragship.index.versions import IndexVersion, VersionRegistry, now
 from ragship.ingest.chunking import chunk_document
 from ragship.ingest.sources import open_sources
@@ -142,6 +142,26 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
         store.build_fts()
         store.build_vector_index(settings.search.ann_min_rows)
     _commit(report, build.params, embedder, store, registry)
+    registry.end_build()
+    return report
+
+
+def remove(doc_ids: list[str], *, settings: Settings, embedder: Embedder, store: ChunkStore,
+           registry: VersionRegistry) -> IngestReport:
+    """A new live version without the given documents (those present in the live one)."""
+    live = registry.live()
+    report = IngestReport(previous=live.id if live else None, version=live.id if live else None)
+    present = store.doc_states(live.lance_version) if live else {}
+    gone = [d for d in doc_ids if d in present]
+    if not gone:
+        return report
+    store.reset_head(live.lance_version)
+    registry.begin_build(live.id)
+    store.delete_docs(gone)
+    store.build_fts()
+    store.build_vector_index(settings.search.ann_min_rows)
+    report.deleted, report.plan["deleted"] = len(gone), gone
+    _commit(report, live.params, embedder, store, registry)
     registry.end_build()
     return report
 
@@ -269,11 +289,12 @@ def prefetched(items: Iterable[T], size: int) -> Iterator[T]:
 
 def document_rows(doc: Document, doc_hash: str, chunk: ChunkSettings, tokenizer) -> list[dict[str, Any]]:
     """The index rows (without vectors) of one document: its chunks and what citations need."""
-    metadata = json.dumps(doc.metadata, ensure_ascii=False)
+    metadata, tags = json.dumps(doc.metadata, ensure_ascii=False), metadata_tags(doc.metadata)
     return [{
         "chunk_id": c.chunk_id, "doc_id": doc.doc_id, "doc_hash": doc_hash, "source": doc.source,
         "title": doc.title, "text": c.text, "index_text": c.index_text(doc.title), "start": c.start,
-        "end": c.end, "heading_path": list(c.heading_path), "metadata": metadata,
+        "end": c.end, "heading_path": list(c.heading_path), "metadata": metadata, "groups": list(doc.groups),
+        "tags": tags,
     } for c in chunk_document(doc, tokenizer, chunk.tokens, chunk.overlap, chunk.strategy)]
 
 

@@ -26,6 +26,7 @@ from ragship.types import Document
 
 ROW_COLUMNS = ("chunk_id", "doc_id", "doc_hash", "source", "title", "text", "index_text", "start", "end",
                "metadata")
+LIST_COLUMNS = ("heading_path", "groups", "tags")  # sent through Ray as JSON strings
 
 
 class ChunkEmbed:
@@ -40,7 +41,7 @@ class ChunkEmbed:
         rows: list[dict[str, Any]] = []
         for doc_json, doc_hash, chunk_json in zip(batch["doc"], batch["doc_hash"], batch["chunk"]):
             d = json.loads(doc_json)
-            doc = Document(**{**d, "headings": tuple(tuple(h) for h in d["headings"])})
+            doc = Document(**{**d, "headings": tuple(tuple(h) for h in d["headings"]), "groups": tuple(d["groups"])})
             doc_rows = document_rows(doc, doc_hash, ChunkSettings(**json.loads(chunk_json)), self.embedder)
             for r in doc_rows:
                 r["n_chunks"] = len(doc_rows)
@@ -48,7 +49,7 @@ class ChunkEmbed:
         before = self.embedder.embedded
         vectors = self.embedder.embed_batch([r["index_text"] for r in rows])
         out: dict[str, Any] = {c: [r[c] for r in rows] for c in ROW_COLUMNS}
-        out["heading_path"] = [json.dumps(r["heading_path"]) for r in rows]
+        out |= {c: [json.dumps(r[c]) for r in rows] for c in LIST_COLUMNS}
         out["n_chunks"] = np.array([r["n_chunks"] for r in rows], dtype=np.int64)
         out["vector"] = vectors
         out["embedded"] = np.array([self.embedder.embedded - before] + [0] * (len(rows) - 1), dtype=np.int64)
@@ -111,7 +112,7 @@ class RayBuild(_Build):
             self.observe("embed", len(batch["chunk_id"]))
             for i in range(len(batch["chunk_id"])):
                 row = {c: _plain(batch[c][i]) for c in ROW_COLUMNS}
-                row["heading_path"] = json.loads(batch["heading_path"][i])
+                row |= {c: json.loads(batch[c][i]) for c in LIST_COLUMNS}
                 row["vector"] = np.asarray(batch["vector"][i], dtype=np.float32)
                 rows = pending.setdefault(row["doc_id"], [])
                 rows.append(row)

@@ -18,8 +18,9 @@ from ragship.ingest.parsers import PARSERS, parse_file
 from ragship.types import Document, Failure
 
 
-def content_hash(title: str, text: str, metadata: dict) -> str:
-    payload = json.dumps([title, text, metadata], sort_keys=True, ensure_ascii=False)
+def content_hash(title: str, text: str, metadata: dict, groups: tuple[str, ...] = ()) -> str:
+    """Changes whenever anything stored with the document changes (its permissions too)."""
+    payload = json.dumps([title, text, metadata, sorted(groups)], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
 
 
@@ -38,6 +39,7 @@ class Source:
     exclude: tuple[str, ...] = ()
     only: frozenset[str] | None = None  # absolute paths to read, for retrying failures; None = everything
     settings: Settings | None = None  # for [[sources]] entries: per-path metadata (and, in the pipeline, chunking)
+    groups: tuple[str, ...] = ()  # who may read its documents (ingest --groups, else [[sources]] groups)
 
     @property
     def root(self) -> str:
@@ -81,7 +83,7 @@ class Source:
         elif self.path.is_dir():
             yield from self._folder()
         elif is_beir_corpus(self.path):
-            yield from read_beir_corpus(self.path, self.root, self._metadata(self.path))
+            yield from read_beir_corpus(self.path, self.root, self._metadata(self.path), self._groups(self.path))
         else:
             yield self._file(self.path, self.path.name)
 
@@ -97,13 +99,19 @@ class Source:
                 if self.only is not None and str(path) not in self.only:
                     continue
                 if is_beir_corpus(path):
-                    yield from read_beir_corpus(path, self.root, self._metadata(path))
+                    yield from read_beir_corpus(path, self.root, self._metadata(path), self._groups(path))
                 elif path.suffix.lower() in PARSERS:
                     yield self._file(path, f"{base.name}/{relative}")
 
     def _metadata(self, path: Path) -> dict[str, Any]:
         conf = self.settings.source_settings(path) if self.settings else None
         return dict(conf.metadata) if conf else {}
+
+    def _groups(self, path: Path) -> tuple[str, ...]:
+        if self.groups:
+            return self.groups
+        conf = self.settings.source_settings(path) if self.settings else None
+        return tuple(sorted(set(conf.groups))) if conf else ()
 
     def _file(self, path: Path, doc_id: str) -> Document | Failure:
         try:
@@ -119,13 +127,15 @@ class Source:
         except OSError as e:
             return Failure(str(path), f"cannot read: {e.strerror or e}; check permissions", doc_id)
         metadata = {**self._metadata(path), "path": str(path.resolve()), "format": path.suffix.lower().lstrip(".")}
+        groups = self._groups(path)
         return Document(
             doc_id=doc_id,
             text=parsed.text,
             title=parsed.title,
             source=self.root,
-            content_hash=content_hash(parsed.title, parsed.text, metadata),
+            content_hash=content_hash(parsed.title, parsed.text, metadata, groups),
             metadata=metadata,
+            groups=groups,
             headings=parsed.headings,
         )
 
@@ -139,19 +149,20 @@ def _count_lines(path: Path) -> int:
         return 1
 
 
-def read_beir_corpus(path: Path, root: str, extra: dict | None = None) -> Iterator[Document | Failure]:
+def read_beir_corpus(path: Path, root: str, extra: dict | None = None,
+                     groups: tuple[str, ...] = ()) -> Iterator[Document | Failure]:
     """BEIR corpus rows: {"_id", "title", "text", ...}. A bad row is a Failure naming its line; the rest go on."""
     opener = gzip.open if path.name.endswith(".gz") else open
     try:
         with opener(path, "rt", encoding="utf-8") as f:
             for lineno, line in enumerate(f, 1):
                 if line.strip():
-                    yield _beir_row(line, f"{path}:{lineno}", root, extra or {})
+                    yield _beir_row(line, f"{path}:{lineno}", root, extra or {}, groups)
     except (OSError, EOFError, UnicodeDecodeError) as e:
         yield Failure(str(path), f"cannot read corpus ({type(e).__name__}: {e}); check the file is UTF-8 JSONL")
 
 
-def _beir_row(line: str, where: str, root: str, extra: dict) -> Document | Failure:
+def _beir_row(line: str, where: str, root: str, extra: dict, groups: tuple[str, ...]) -> Document | Failure:
     try:
         row = json.loads(line)
     except json.JSONDecodeError as e:
@@ -169,12 +180,13 @@ def _beir_row(line: str, where: str, root: str, extra: dict) -> Document | Failu
         text=text or title,
         title=title,
         source=root,
-        content_hash=content_hash(title, text, metadata),
+        content_hash=content_hash(title, text, metadata, groups),
         metadata=metadata,
+        groups=groups,
     )
 
 
-def open_sources(paths: list[Path], settings: Settings, include=(), exclude=()) -> list[Source]:
+def open_sources(paths: list[Path], settings: Settings, include=(), exclude=(), groups=()) -> list[Source]:
     """Sources for the paths, each with its [[sources]] settings (command-line globs win over configured ones)."""
     if not paths:
         raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
@@ -187,5 +199,6 @@ def open_sources(paths: list[Path], settings: Settings, include=(), exclude=()) 
             include=tuple(include) or tuple(conf.include if conf else ()),
             exclude=tuple(exclude) or tuple(conf.exclude if conf else ()),
             settings=settings,
+            groups=tuple(sorted(set(groups))),
         ))
     return sources

@@ -16,6 +16,8 @@ INGEST_VERSIONS = Counter("ragship_ingest_versions", "Index versions committed",
 REQUEST_SECONDS = Histogram("ragship_request_seconds", "HTTP request latency", ["route", "status"],
                             buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=REGISTRY)
 ANSWERS = Counter("ragship_answers", "Answers given, by outcome", ["outcome"], registry=REGISTRY)
+FEEDBACK = Counter("ragship_feedback", "Feedback on answers, by rating", ["rating"], registry=REGISTRY)
+RATE_LIMITED = Counter("ragship_rate_limited", "Requests refused by the per-key rate limit", registry=REGISTRY)
 
 
 def record_ingest(report) -> None:
@@ -32,6 +34,10 @@ def record_ingest(report) -> None:
 
 def record_answer(abstained: bool) -> None:
     ANSWERS.labels("abstained" if abstained else "answered").inc()
+
+
+def record_feedback(rating: int) -> None:
+    FEEDBACK.labels("up" if rating > 0 else "down").inc()
 
 
 def exposition() -> bytes:

@@ -29,3 +29,23 @@ def convex_combination(score_lists: list[dict[str, float]], weights: list[float]
         for item, value in min_max(scores).items():
             fused[item] = fused.get(item, 0.0) + weight / total * value
     return fused
+
+
+def maximal_marginal_relevance(relevance: list[float], vectors, k: int, lam: float) -> list[int]:
+    """MMR (Carbonell & Goldstein, SIGIR 1998): greedily pick argmax λ·rel(d) − (1−λ)·max_{s∈picked} cos(d, s).
+    `relevance` is min-max scaled first so λ weighs like against like; vectors are unit length. Returns the
+    chosen indices in pick order."""
+    import numpy as np
+
+    rel = np.asarray(relevance, dtype=np.float64)
+    rel = (rel - rel.min()) / (rel.max() - rel.min()) if rel.max() > rel.min() else np.ones_like(rel)
+    sims = np.asarray(vectors, dtype=np.float64) @ np.asarray(vectors, dtype=np.float64).T
+    picked: list[int] = []
+    nearest = np.full(len(rel), -np.inf)  # max similarity to anything picked so far
+    for _ in range(min(k, len(rel))):
+        score = lam * rel - (1 - lam) * np.where(np.isinf(nearest), 0.0, nearest)
+        score[picked] = -np.inf
+        best = int(np.argmax(score))
+        picked.append(best)
+        nearest = np.maximum(nearest, sims[best])
+    return picked

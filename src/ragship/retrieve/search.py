@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ragship.embed.base import Embedder
 from ragship.errors import QueryError
 from ragship.index.store import IndexView
-from ragship.retrieve.fusion import convex_combination, reciprocal_rank_fusion
+from ragship.retrieve.filters import Filter
+from ragship.retrieve.fusion import convex_combination, maximal_marginal_relevance, reciprocal_rank_fusion
 from ragship.retrieve.rerank import Reranker, rerank
 from ragship.settings import SearchSettings
 from ragship.types import Hit
 
 MAX_QUERY_CHARS = 2000
-_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="ragship-bm25")
 
 
 @dataclass
@@ -38,17 +37,21 @@ class Searcher:
         self.view, self.embedder, self.settings = view, embedder, settings
         self.reranker, self.rerank_top_n = reranker, rerank_top_n
 
-    def search(self, query: str, mode: str | None = None, k: int | None = None) -> SearchResult:
+    def search(self, query: str, mode: str | None = None, k: int | None = None, filter: Filter | None = None,
+               mmr: float | None = None) -> SearchResult:
+        """The top-k chunks for the query among those `filter` allows (permissions and metadata, applied inside
+        each retriever's query). `mmr` (λ in [0, 1], 1 = off) re-orders the candidates for diversity."""
         mode = mode or self.settings.mode
         k = self.settings.top_k if k is None else k
-        query = self._check(query, mode, k)
+        mmr = self.settings.mmr_lambda if mmr is None else mmr
+        query = self._check(query, mode, k, mmr)
+        flt = filter or Filter()
         timings: dict[str, float] = {}
         depth = max(self.settings.candidates, k)
-        # hybrid: BM25 runs in a worker thread while the query is embedded and searched densely (LanceDB and
-        # torch release the GIL), so the two retrievals overlap instead of adding up
-        pending = _POOL.submit(self.bm25_rows, query, depth, timings) if mode == "hybrid" else None
-        dense = self.dense_rows(query, depth, timings) if mode in ("dense", "hybrid") else []
-        lexical = pending.result() if pending else self.bm25_rows(query, depth, timings) if mode == "bm25" else []
+        # one after the other: at 100k chunks, overlapping BM25 with the query encoding in a thread gave the same
+        # p50 and a worse p95 (LanceDB's and ONNX Runtime's threads compete for the 2 cores; ADR 0009)
+        dense = self.dense_rows(query, depth, timings, flt) if mode in ("dense", "hybrid") else []
+        lexical = self.bm25_rows(query, depth, timings, flt) if mode in ("bm25", "hybrid") else []
         if mode == "hybrid":
             t = time.perf_counter()
             rows = fused_rows(self.settings, dense, lexical)
@@ -56,18 +59,19 @@ class Searcher:
         else:
             rows = dense or lexical
         found = signals(dense, lexical, rows)
-        if self.reranker is None:
-            hits = [to_hit(r, rank) for rank, r in enumerate(rows[:k], 1)]
-        else:
+        pool = max(k, self.rerank_top_n) if self.reranker else k
+        if mmr < 1.0:
+            rows = self._diversify(rows, max(pool, 4 * k), pool, mmr, timings)
+        hits = self._hits(rows[:pool], timings)
+        if self.reranker is not None:
             t = time.perf_counter()
-            pool = [to_hit(r, rank) for rank, r in enumerate(rows[:max(k, self.rerank_top_n)], 1)]
-            hits = rerank(self.reranker, query, pool, self.rerank_top_n)[:k]
+            hits = rerank(self.reranker, query, hits, self.rerank_top_n)
             timings["rerank"] = _ms(t)
             found |= {"rerank_top": hits[0].score if hits else 0.0,
                       "rerank_margin": hits[0].score - hits[1].score if len(hits) > 1 else 0.0}
-        return SearchResult(query, mode, hits, timings, found)
+        return SearchResult(query, mode, hits[:k], timings, found)
 
-    def _check(self, query: str, mode: str, k: int) -> str:
+    def _check(self, query: str, mode: str, k: int, mmr: float) -> str:
         query = (query or "").strip()
         if not query:
             raise QueryError("query is empty; pass the text to search for")
@@ -77,25 +81,43 @@ class Searcher:
             raise QueryError(f"mode must be one of dense, bm25, hybrid; got {mode!r}")
         if not 1 <= k <= self.settings.max_k:
             raise QueryError(f"k must be between 1 and {self.settings.max_k}; got {k}")
+        if not 0.0 <= mmr <= 1.0:
+            raise QueryError(f"mmr must be between 0 (most diverse) and 1 (off); got {mmr}")
         return query
 
-    def dense_rows(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
-        """Top-n chunk rows by cosine similarity; records embed and search time in `timings`."""
+    def dense_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter()) -> list[dict]:
+        """Top-n (chunk_id, doc_id, _score) rows by cosine similarity; records embed and search time."""
         t = time.perf_counter()
         vector = self.embedder.embed_query(query)
         timings["embed"] = _ms(t)
         t = time.perf_counter()
-        rows = self.view.dense(vector, n)
+        mask = flt.mask(self.view.memory.columns) if not self.view.ann else None
+        rows = self.view.dense(vector, n, where=flt.sql(), mask=mask)
         timings["dense"] = _ms(t)
         return rows
 
-    def bm25_rows(self, query: str, n: int, timings: dict[str, float]) -> list[dict]:
-        """Top-n chunk rows by BM25; records search time in `timings`."""
+    def bm25_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter()) -> list[dict]:
+        """Top-n (chunk_id, doc_id, _score) rows by BM25; records search time in `timings`."""
         t = time.perf_counter()
-        rows = self.view.bm25(query, n)
+        rows = self.view.bm25(query, n, where=flt.sql())
         timings["bm25"] = _ms(t)
         return rows
 
+    def _diversify(self, rows: list[dict], pool: int, k: int, lam: float, timings: dict[str, float]) -> list[dict]:
+        t = time.perf_counter()
+        head = rows[:pool]
+        picked = maximal_marginal_relevance([r["_score"] for r in head],
+                                            self.view.vectors([r["chunk_id"] for r in head]), k, lam)
+        timings["mmr"] = _ms(t)
+        return [head[i] for i in picked]
+
+    def _hits(self, rows: list[dict], timings: dict[str, float]) -> list[Hit]:
+        """The shown rows with their text and citation fields, fetched by position."""
+        t = time.perf_counter()
+        full = {r["chunk_id"]: r for r in self.view.chunks([r["chunk_id"] for r in rows])}
+        timings["fetch"] = _ms(t)
+        return [to_hit({**full[r["chunk_id"]], "_score": r["_score"]}, rank) for rank, r in enumerate(rows, 1)
+                if r["chunk_id"] in full]
 
 
 def signals(dense: list[dict], lexical: list[dict], fused: list[dict], depth: int = 5) -> dict[str, float]:
@@ -129,7 +151,7 @@ def fuse(s: SearchSettings, dense: list[dict], lexical: list[dict]) -> dict[str,
 def fused_rows(s: SearchSettings, dense: list[dict], lexical: list[dict]) -> list[dict]:
     """The union of both result lists, ordered by fused score (which replaces `_score`)."""
     fused = fuse(s, dense, lexical)
-    by_id = {r["chunk_id"]: r for r in lexical} | {r["chunk_id"]: r for r in dense}
+    by_id = {r["chunk_id"]: r for r in lexical} | {r["chunk_id"]: r for r in dense}  # light rows: id, doc, score
     return [{**by_id[c], "_score": fused[c]} for c in sorted(fused, key=fused.__getitem__, reverse=True)]
 
 

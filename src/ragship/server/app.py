@@ -1,5 +1,7 @@
-"""FastAPI app: /v1/search, /v1/ask (GET and POST), /healthz, and the ask page at /. Errors are JSON problem
-details (RFC 9457) with the status the error class names; never a stack trace."""
+"""The HTTP service: FastAPI app wiring (keys, limits, errors, metrics, the web UI). The routes are in
+server/routes.py; everything they do is a call into the library.
+
+Errors are JSON problem details (RFC 9457) with the status the error class names; never a stack trace."""
 
 from __future__ import annotations
 
@@ -7,59 +9,64 @@ import asyncio
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Literal, Optional
 
-from fastapi import FastAPI, Query, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ragship import __version__
+from ragship.collections import Collections
 from ragship.engine import Engine
-from ragship.errors import RagshipError
+from ragship.errors import RagshipError, RateLimited, Unauthorized
 from ragship.monitor import metrics
+from ragship.monitor.querylog import QueryLog
+from ragship.server.auth import KeyStore
+from ragship.server.jobs import Jobs
+from ragship.server.limits import BodyLimit, RateLimiter
+from ragship.server.routes import Service, router
 
 STATIC = Path(__file__).parent / "static"
-Mode = Literal["dense", "bm25", "hybrid"]
+UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
 
 
-class SearchRequest(BaseModel):
-    query: str = Field(..., min_length=1, max_length=2000)
-    mode: Optional[Mode] = None
-    k: Optional[int] = Field(None, ge=1, le=1000)
-
-
-class AskRequest(BaseModel):
-    question: str = Field(..., min_length=1, max_length=2000)
-    mode: Optional[Mode] = None
-
-
-def problem(status: int, title: str, detail: str) -> JSONResponse:
+def problem(status: int, title: str, detail: str, headers: dict | None = None) -> JSONResponse:
     return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
-                        status_code=status, media_type="application/problem+json")
+                        status_code=status, media_type="application/problem+json", headers=headers)
 
 
 def create_app(engine: Engine) -> FastAPI:
+    s = engine.settings.server
+    service = Service(collections=Collections(engine), keys=KeyStore(engine.home / "keys.json"),
+                      jobs=Jobs(engine.home / "jobs"), log=QueryLog(engine.home / "monitor.sqlite"),
+                      limiter=RateLimiter(s.rate_per_minute, s.burst))
+
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        await asyncio.to_thread(engine.warm_up)  # model load (~4 s) before the first request, not during it
+        await asyncio.to_thread(engine.warm_up)  # model load before the first request, not during it
+        service.ready = True
         yield
 
     app = FastAPI(title="ragship", version=__version__, lifespan=lifespan,
-                  description="Cited answers from your documents. Search and ask over the live index version.")
-    # Queries run one at a time per process: the embedder is not thread-safe under torch's thread settings, and
-    # two cores gain nothing from parallel encodes.
-    gate = asyncio.Lock()
+                  description="Cited answers from your documents: search, ask, feedback, documents and versions. "
+                              "Send `Authorization: Bearer KEY` once any key exists (`ragship keys create`).")
+    app.state.service = service
 
     @app.exception_handler(RagshipError)
     async def _ragship_error(request: Request, e: RagshipError) -> JSONResponse:
-        return problem(e.http_status, type(e).__name__, str(e))
+        headers = {"Retry-After": str(e.retry_after)} if isinstance(e, RateLimited) else \
+            {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthorized) else None
+        return problem(e.http_status, type(e).__name__, str(e), headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
         detail = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        return problem(422, "Invalid request", detail)
+        return problem(422, "Invalid request", detail[:2000])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
+        return problem(e.status_code, "HTTP error", str(e.detail), getattr(e, "headers", None))
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
@@ -74,39 +81,14 @@ def create_app(engine: Engine) -> FastAPI:
             time.perf_counter() - t)
         return response
 
-    @app.get("/metrics", include_in_schema=False)
-    async def prometheus() -> Response:
-        return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
-
-    async def run(fn, *args):
-        async with gate:
-            return await asyncio.to_thread(fn, *args)
-
-    @app.get("/healthz")
-    async def healthz() -> dict:
-        live = engine.registry.live()
-        return {"status": "ok", "live_version": live.id if live else None, "version": __version__}
-
-    @app.get("/v1/search")
-    async def search_get(q: str = Query(..., min_length=1, max_length=2000), mode: Optional[Mode] = None,
-                         k: Optional[int] = Query(None, ge=1, le=1000)) -> dict:
-        return (await run(engine.search, q, mode, k)).to_dict()
-
-    @app.post("/v1/search")
-    async def search_post(body: SearchRequest) -> dict:
-        return (await run(engine.search, body.query, body.mode, body.k)).to_dict()
-
-    @app.get("/v1/ask")
-    async def ask_get(q: str = Query(..., min_length=1, max_length=2000), mode: Optional[Mode] = None) -> dict:
-        return (await run(engine.ask, q, mode)).to_dict()
-
-    @app.post("/v1/ask")
-    async def ask_post(body: AskRequest) -> dict:
-        return (await run(engine.ask, body.question, body.mode)).to_dict()
+    app.include_router(router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    upload_limit = int(engine.settings.ingest.max_file_mb * 1e6) * s.max_upload_files + UPLOAD_SLACK
+    app.add_middleware(BodyLimit, limit=lambda path: upload_limit if path == "/v1/documents"
+                       else s.max_body_kb * 1024)
     return app

@@ -1,0 +1,36 @@
+"""Deleted documents. A deletion commits a new version without the document, and also records its id here, so
+that no version still served or rolled back to can return it: every search hides these ids inside the index
+query. An id is cleared when a document of that id is uploaded again."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from ragship.fsio import atomic_write_json, read_json
+from ragship.index.versions import now
+
+
+class Tombstones:
+    def __init__(self, path: Path):
+        self.path = path
+        self._lock = threading.Lock()
+        self._cache: tuple[int, frozenset[str]] | None = None
+
+    def ids(self) -> frozenset[str]:
+        stamp = self.path.stat().st_mtime_ns if self.path.exists() else 0
+        if self._cache is None or self._cache[0] != stamp:
+            self._cache = (stamp, frozenset(read_json(self.path, default={})))
+        return self._cache[1]
+
+    def add(self, doc_ids: list[str]) -> None:
+        self._update(lambda d: d | {i: now() for i in doc_ids})
+
+    def clear(self, doc_ids: list[str]) -> None:
+        self._update(lambda d: {k: v for k, v in d.items() if k not in set(doc_ids)})
+
+    def _update(self, change) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.path, change(read_json(self.path, default={})))
+            self._cache = None

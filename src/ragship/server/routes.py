@@ -1,0 +1,372 @@
+"""The /v1 API. Every route names the role it needs; every read of documents goes through the caller's
+permission filter (applied inside the index query by the library), so nothing unpermitted can be returned."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from dataclasses import dataclass
+from typing import Any, Literal, Optional, Union
+
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from ragship import __version__
+from ragship.collections import Collections
+from ragship.errors import Forbidden, RagshipError, RateLimited, TooLarge, Unauthorized, UnsupportedFile
+from ragship.ingest.parsers import PARSERS
+from ragship.monitor import metrics
+from ragship.monitor.querylog import QueryLog
+from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
+from ragship.server.auth import LOCAL, KeyStore, Principal
+from ragship.server.jobs import Jobs
+from ragship.server.limits import RateLimiter
+
+Mode = Literal["dense", "bm25", "hybrid"]
+FilterValues = dict[str, Union[str, list[str]]]
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+@dataclass
+class Service:
+    collections: Collections
+    keys: KeyStore
+    jobs: Jobs
+    log: QueryLog
+    limiter: RateLimiter
+    ready: bool = False
+    gate: asyncio.Lock | None = None  # queries run one at a time per process: 2 cores gain nothing from more
+
+    async def run(self, fn, *args, **kwargs):
+        if self.gate is None:
+            self.gate = asyncio.Lock()
+        async with self.gate:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+
+
+class Problem(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+
+
+def _problems(*codes: int) -> dict:
+    return {c: {"model": Problem, "content": {"application/problem+json": {}}} for c in codes}
+
+
+COMMON = _problems(400, 401, 403, 404, 413, 422, 429, 503)
+router = APIRouter(responses=COMMON)
+
+
+# -- who is calling --------------------------------------------------------------------------------------------
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+def caller(request: Request) -> Principal:
+    svc = service(request)
+    if not svc.keys.any_active():
+        return LOCAL  # no key exists: a local single-user server (it refuses non-loopback binds)
+    scheme, _, secret = (request.headers.get("authorization") or "").partition(" ")
+    principal = svc.keys.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+    if principal is None:
+        raise Unauthorized("send `Authorization: Bearer KEY` with a valid key (`ragship keys create` makes one)")
+    wait = svc.limiter.acquire(principal.key_id)
+    if wait:
+        metrics.RATE_LIMITED.inc()
+        raise RateLimited(f"rate limit for this key exceeded; retry in {wait} s", wait)
+    return principal
+
+
+def role(required: str):
+    def check(principal: Principal = Depends(caller)) -> Principal:
+        if not principal.can(required):
+            raise Forbidden(f"this needs the {required} role; the key has {principal.role}")
+        return principal
+    return check
+
+
+Reader, Editor, Admin = Depends(role("reader")), Depends(role("editor")), Depends(role("admin"))
+
+
+def visible(principal: Principal, fields=()) -> Filter:
+    return Filter(principal.groups, tuple(fields))
+
+
+# -- health ----------------------------------------------------------------------------------------------------
+@router.get("/healthz", tags=["health"])
+async def healthz(request: Request) -> dict:
+    live = service(request).collections.default.registry.live()
+    return {"status": "ok", "live_version": live.id if live else None, "version": __version__}
+
+
+@router.get("/readyz", tags=["health"])
+async def readyz(request: Request) -> dict:
+    from ragship.errors import IndexNotReady
+
+    svc = service(request)
+    if not svc.ready:
+        raise IndexNotReady("warming up: the models are loading")
+    if svc.collections.default.registry.live() is None:
+        raise IndexNotReady("no index yet: ingest documents (POST /v1/documents or `ragship ingest`)")
+    return {"status": "ready"}
+
+
+@router.get("/metrics", include_in_schema=False)
+async def prometheus() -> Response:
+    return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
+
+
+@router.get("/v1/me", tags=["keys"])
+async def me(principal: Principal = Reader) -> dict:
+    return {"key_id": principal.key_id, "role": principal.role,
+            "groups": None if principal.groups is None else sorted(principal.groups)}
+
+
+# -- search and ask --------------------------------------------------------------------------------------------
+class SearchRequest(BaseModel):
+    query: str = Field(..., min_length=1, max_length=2000)
+    mode: Optional[Mode] = None
+    k: Optional[int] = Field(None, ge=1, le=1000)
+    filters: FilterValues = Field(default_factory=dict, description='e.g. {"team": "ops", "source": "docs/*"}')
+    mmr: Optional[float] = Field(None, ge=0, le=1, description="diversity: 1 = off, lower = more diverse")
+    collection: Optional[str] = None
+
+
+class AskRequest(BaseModel):
+    question: str = Field(..., min_length=1, max_length=2000)
+    mode: Optional[Mode] = None
+    filters: FilterValues = Field(default_factory=dict)
+    collection: Optional[str] = None
+
+
+async def _search(request: Request, principal: Principal, body: SearchRequest) -> dict:
+    svc, t = service(request), time.perf_counter()
+    engine = svc.collections.get(body.collection)
+    flt = visible(principal, filter_from_mapping(body.filters))
+    result = await svc.run(engine.search, body.query, body.mode, body.k, flt, body.mmr)
+    svc.log.record(principal.key_id, body.collection or "default", "search", (time.perf_counter() - t) * 1000)
+    return result.to_dict()
+
+
+async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict:
+    svc, t = service(request), time.perf_counter()
+    engine = svc.collections.get(body.collection)
+    answer = (await svc.run(engine.ask, body.question, body.mode, visible(principal, filter_from_mapping(
+        body.filters)))).to_dict()
+    svc.log.record(principal.key_id, body.collection or "default", "ask", (time.perf_counter() - t) * 1000, answer)
+    return answer
+
+
+@router.get("/v1/search", tags=["query"])
+async def search_get(request: Request, q: str = Query(..., min_length=1, max_length=2000),
+                     mode: Optional[Mode] = None, k: Optional[int] = Query(None, ge=1, le=1000),
+                     filter: list[str] = Query([], description="FIELD=VALUE[,VALUE] (repeatable)"),
+                     collection: Optional[str] = None, principal: Principal = Reader) -> dict:
+    fields = dict(parse_filters(filter))
+    return await _search(request, principal, SearchRequest(query=q, mode=mode, k=k, collection=collection,
+                                                           filters={n: list(v) for n, v in fields.items()}))
+
+
+@router.post("/v1/search", tags=["query"])
+async def search_post(request: Request, body: SearchRequest, principal: Principal = Reader) -> dict:
+    return await _search(request, principal, body)
+
+
+@router.get("/v1/ask", tags=["query"])
+async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=2000), mode: Optional[Mode] = None,
+                  filter: list[str] = Query([]), collection: Optional[str] = None,
+                  principal: Principal = Reader) -> dict:
+    fields = dict(parse_filters(filter))
+    return await _ask(request, principal, AskRequest(question=q, mode=mode, collection=collection,
+                                                     filters={n: list(v) for n, v in fields.items()}))
+
+
+@router.post("/v1/ask", tags=["query"])
+async def ask_post(request: Request, body: AskRequest, principal: Principal = Reader) -> dict:
+    return await _ask(request, principal, body)
+
+
+@router.post("/v1/ask/stream", tags=["query"], response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}},
+                              "description": "events: `sentence` {text} as verified, then `answer` (the full answer)"}})
+async def ask_stream(request: Request, body: AskRequest, principal: Principal = Reader) -> StreamingResponse:
+    svc, t = service(request), time.perf_counter()
+    engine = svc.collections.get(body.collection)
+    flt = visible(principal, filter_from_mapping(body.filters))
+    await svc.run(engine.view)  # errors (no index, bad collection) become problems before the stream starts
+    queue: asyncio.Queue = asyncio.Queue()
+    loop = asyncio.get_running_loop()
+
+    def produce() -> None:
+        try:
+            for event in engine.ask_stream(body.question, body.mode, flt):
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+        except Exception as e:  # noqa: BLE001 - reported to the client as an error event, never a trace
+            detail = str(e) if isinstance(e, RagshipError) else f"{type(e).__name__}; see the server log"
+            loop.call_soon_threadsafe(queue.put_nowait, {"type": "error", "detail": detail})
+        loop.call_soon_threadsafe(queue.put_nowait, None)
+
+    async def events():
+        async with svc.gate or asyncio.Lock():
+            task = asyncio.create_task(asyncio.to_thread(produce))
+            while (event := await queue.get()) is not None:
+                if event["type"] == "answer":
+                    svc.log.record(principal.key_id, body.collection or "default", "ask",
+                                   (time.perf_counter() - t) * 1000, event["answer"])
+                yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+            await task
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+class FeedbackRequest(BaseModel):
+    answer_id: str = Field(..., min_length=1, max_length=64)
+    rating: Literal["up", "down"]
+    comment: str = Field("", max_length=2000)
+
+
+@router.post("/v1/feedback", tags=["query"], status_code=201)
+async def feedback(request: Request, body: FeedbackRequest, principal: Principal = Reader) -> dict:
+    from ragship.errors import DocumentNotFound
+
+    log = service(request).log
+    owner = log.answer_owner(body.answer_id)
+    if owner is None or (owner != principal.key_id and not principal.can("admin")):
+        raise DocumentNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
+    rating = 1 if body.rating == "up" else -1
+    log.feedback(body.answer_id, principal.key_id, rating, body.comment)
+    metrics.record_feedback(rating)
+    return {"answer_id": body.answer_id, "rating": body.rating}
+
+
+# -- documents and jobs ----------------------------------------------------------------------------------------
+@router.get("/v1/documents", tags=["documents"])
+async def list_documents(request: Request, collection: Optional[str] = None, limit: int = Query(100, ge=1, le=1000),
+                         offset: int = Query(0, ge=0), principal: Principal = Reader) -> dict:
+    svc = service(request)
+    docs = await svc.run(svc.collections.get(collection).documents, visible(principal))
+    return {"total": len(docs), "documents": docs[offset:offset + limit]}
+
+
+@router.get("/v1/documents/{doc_id:path}", tags=["documents"])
+async def get_document(request: Request, doc_id: str, collection: Optional[str] = None,
+                       principal: Principal = Reader) -> dict:
+    svc = service(request)
+    return await svc.run(svc.collections.get(collection).document, doc_id, visible(principal))
+
+
+@router.delete("/v1/documents/{doc_id:path}", tags=["documents"])
+async def delete_document(request: Request, doc_id: str, collection: Optional[str] = None,
+                          principal: Principal = Editor) -> dict:
+    svc = service(request)
+    engine = svc.collections.get(collection)
+    await svc.run(engine.document, doc_id, visible(principal))  # 404 unless the caller can see it
+    report = await asyncio.to_thread(engine.delete_documents, [doc_id])  # ingest lock, not the query gate
+    return {"deleted": doc_id, "version": report.version}
+
+
+@router.post("/v1/documents", tags=["documents"], status_code=202)
+async def upload_documents(request: Request, files: list[UploadFile] = File(...),
+                           groups: str = Form("", description="comma-separated groups that may read the files"),
+                           collection: Optional[str] = Form(None), principal: Principal = Editor) -> dict:
+    svc = service(request)
+    engine = svc.collections.get(collection)
+    wanted = tuple(sorted({g.strip() for g in groups.split(",") if g.strip()}))
+    if principal.groups is not None and not set(wanted) <= principal.groups:
+        raise Forbidden("you may only give documents to groups your key belongs to")
+    if principal.groups and not wanted:
+        wanted = tuple(sorted(principal.groups))  # a grouped editor's uploads are not public by default
+    if len(files) > engine.settings.server.max_upload_files:
+        raise TooLarge(f"{len(files)} files; at most {engine.settings.server.max_upload_files} per upload")
+    saved = [await _save_upload(engine, f) for f in files]
+
+    def work(observe) -> list[dict]:
+        results = []
+        for path in saved:
+            report = engine.ingest_upload(path, wanted, observe)
+            results.append({"file": path.name, "doc_id": f"{engine.uploads.name}/{path.name}",
+                            "ingested": report.ingested > 0, "version": report.version,
+                            "failures": [{"file": path.name, "reason": f.reason} for f in report.failures]})
+        return results
+
+    return svc.jobs.submit(principal.key_id, collection or "default", [p.name for p in saved], work)
+
+
+async def _save_upload(engine, upload: UploadFile):
+    name = _SAFE_NAME.sub("-", (upload.filename or "").rsplit("/", 1)[-1]).strip(".-")[:120]
+    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+    if not name or suffix not in PARSERS:
+        raise UnsupportedFile(f"{upload.filename!r}: only {', '.join(sorted(PARSERS))} files can be uploaded")
+    limit = int(engine.settings.ingest.max_file_mb * 1e6)
+    engine.uploads.mkdir(parents=True, exist_ok=True)
+    tmp, size = engine.uploads / f".{name}.part", 0
+    with tmp.open("wb") as out:
+        while chunk := await upload.read(1 << 20):
+            size += len(chunk)
+            if size > limit:
+                out.close()
+                tmp.unlink(missing_ok=True)
+                raise TooLarge(f"{name}: over the {limit / 1e6:.0f} MB upload limit (ingest.max_file_mb)")
+            out.write(chunk)
+    final = engine.uploads / name
+    tmp.replace(final)
+    return final
+
+
+@router.get("/v1/jobs/{job_id}", tags=["documents"])
+async def get_job(request: Request, job_id: str, principal: Principal = Reader) -> dict:
+    from ragship.errors import DocumentNotFound
+
+    jobs = service(request).jobs
+    job = jobs.get(job_id)
+    if job is None or (job["key_id"] != principal.key_id and not principal.can("editor")):
+        raise DocumentNotFound(f"no job {job_id!r} of yours")
+    return jobs.public(job)
+
+
+# -- versions, collections, monitoring ---------------------------------------------------------------------------
+@router.get("/v1/versions", tags=["versions"])
+async def versions(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
+    engine = service(request).collections.get(collection)
+    live = engine.registry.live()
+    return {"live": live.id if live else None, "versions": [
+        {"id": v.id, "created_at": v.created_at, "model": v.model_id, "counts": v.counts,
+         "changes": {k: v.ingest.get(k, 0) for k in ("added", "changed", "deleted")}}
+        for v in reversed(engine.registry.all())]}
+
+
+class CollectionRequest(BaseModel):
+    name: str = Field(..., min_length=1, max_length=63)
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                description="sections to override: chunk, search, rerank, answer")
+
+
+@router.get("/v1/collections", tags=["collections"])
+async def list_collections(request: Request, principal: Principal = Reader) -> dict:
+    c = service(request).collections
+    return {"collections": [c.describe(n) for n in c.names()]}
+
+
+@router.post("/v1/collections", tags=["collections"], status_code=201)
+async def create_collection(request: Request, body: CollectionRequest, principal: Principal = Admin) -> dict:
+    c = service(request).collections
+    c.create(body.name, body.settings)
+    return c.describe(body.name)
+
+
+@router.delete("/v1/collections/{name}", tags=["collections"])
+async def delete_collection(request: Request, name: str, principal: Principal = Admin) -> dict:
+    service(request).collections.delete(name)
+    return {"deleted": name}
+
+
+@router.get("/v1/monitor/series", tags=["monitoring"])
+async def series(request: Request, minutes: int = Query(60, ge=1, le=10080), bucket_s: int = Query(60, ge=10, le=86400),
+                 principal: Principal = Editor) -> dict:
+    return {"bucket_s": bucket_s, "series": service(request).log.series(minutes, bucket_s)}

@@ -1,0 +1,86 @@
+"""Start `ragship serve` as a real process on 127.0.0.1 for a test, and stop it."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from conftest import DATA
+
+TEAMS_TOML = """
+[[sources]]
+path = "{root}/red"
+groups = ["red"]
+metadata = {{ team = "red" }}
+
+[[sources]]
+path = "{root}/blue"
+groups = ["blue"]
+metadata = {{ team = "blue" }}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def env_for(home: Path, cache_dir: Path, config: Path | None = None) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSHIP_") or k == "RAGSHIP_MODEL_CACHE"}
+    env |= {"RAGSHIP_HOME": str(home), "RAGSHIP_CACHE_DIR": str(cache_dir)}
+    env["RAGSHIP_CONFIG"] = str(config or home / "absent.toml")
+    return env
+
+
+def ragship(env: dict, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "ragship", *args], env=env, check=True, capture_output=True,
+                          text=True, timeout=300)
+
+
+def create_key(env: dict, role: str, groups: str = "") -> str:
+    return json.loads(ragship(env, "keys", "create", "--role", role, "--groups", groups, "--json").stdout)["key"]
+
+
+def teams_home(tmp: Path, cache_dir: Path) -> dict:
+    """A home holding tests/data/teams with red/ and blue/ permissions; returns its environment."""
+    config = tmp / "ragship.toml"
+    config.write_text(TEAMS_TOML.format(root=(DATA / "teams").resolve()))
+    env = env_for(tmp / "home", cache_dir, config)
+    ragship(env, "ingest", str(DATA / "teams"))
+    return env
+
+
+@contextmanager
+def serving(env: dict, *args: str):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port), *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code in (200, 503) and \
+                    httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                pytest.fail(f"server exited: {proc.stdout.read().decode()}")
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail(f"server did not start: {proc.stdout.read().decode()}")
+    try:
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

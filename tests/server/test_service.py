@@ -1,0 +1,196 @@
+"""The service with keys: roles, permissions, documents and jobs, feedback, limits, collections, streaming.
+A real `ragship serve` process on 127.0.0.1 over a home with red/blue/public documents."""
+
+import json
+import time
+
+import httpx
+import pytest
+
+from serving import create_key, ragship, serving, teams_home
+
+
+@pytest.fixture(scope="module")
+def svc(tmp_path_factory, cache_dir):
+    env = teams_home(tmp_path_factory.mktemp("service"), cache_dir)
+    keys = {name: create_key(env, role, groups) for name, role, groups in [
+        ("red", "reader", "red"), ("blue", "reader", "blue"), ("both", "reader", "red,blue"),
+        ("public", "reader", ""), ("editor", "editor", "red"), ("admin", "admin", "")]}
+    with serving(env) as base:
+        yield base, keys, env
+
+
+def call(svc, method, path, key=None, **kwargs):
+    base, keys, _ = svc
+    headers = {"Authorization": f"Bearer {keys[key]}"} if key else {}
+    return httpx.request(method, base + path, headers=headers | kwargs.pop("headers", {}), timeout=60, **kwargs)
+
+
+def wait_job(svc, job_id, key):
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        job = call(svc, "GET", f"/v1/jobs/{job_id}", key).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.2)
+    pytest.fail(f"job {job_id} did not finish: {job}")
+
+
+def test_every_api_route_needs_a_key_once_one_exists(svc):
+    for method, path in [("GET", "/v1/search?q=launch"), ("GET", "/v1/ask?q=launch"), ("GET", "/v1/documents"),
+                         ("GET", "/v1/versions"), ("GET", "/v1/collections"), ("GET", "/v1/me")]:
+        r = call(svc, method, path)
+        assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
+        assert r.headers["content-type"] == "application/problem+json"
+        bad = httpx.request(method, svc[0] + path, headers={"Authorization": "Bearer rsk_00000000_nope"})
+        assert bad.status_code == 401
+    assert call(svc, "GET", "/healthz").status_code == 200  # probes stay open
+
+
+def test_roles(svc):
+    assert call(svc, "GET", "/v1/versions", "red").status_code == 403
+    assert call(svc, "GET", "/v1/versions", "editor").status_code == 200
+    assert call(svc, "POST", "/v1/collections", "editor", json={"name": "x"}).status_code == 403
+    assert call(svc, "DELETE", "/v1/documents/teams/public/faq.md", "red").status_code == 403
+    assert call(svc, "GET", "/v1/me", "both").json() == {"key_id": call(svc, "GET", "/v1/me", "both").json()["key_id"],
+                                                          "role": "reader", "groups": ["blue", "red"]}
+
+
+def test_search_and_ask_see_only_permitted_documents(svc):
+    for key, allowed in [("red", {"red", "public"}), ("blue", {"blue", "public"}), ("public", {"public"}),
+                         ("both", {"red", "blue", "public"}), ("admin", {"red", "blue", "public"})]:
+        hits = call(svc, "GET", "/v1/search", key, params={"q": "launch billing relay", "k": 50}).json()["results"]
+        assert {h["doc_id"].split("/")[1] for h in hits} == allowed, key
+        docs = call(svc, "GET", "/v1/documents", key).json()["documents"]
+        assert {d["doc_id"].split("/")[1] for d in docs} == allowed, key
+
+
+def test_metadata_filters_through_the_api(svc):
+    r = call(svc, "POST", "/v1/search", "both", json={"query": "launch", "filters": {"team": "blue"}, "k": 20})
+    assert {h["doc_id"].split("/")[1] for h in r.json()["results"]} == {"blue"}
+    r = call(svc, "GET", "/v1/search", "red", params={"q": "launch", "filter": "team=blue"})
+    assert r.status_code == 200 and r.json()["results"] == []
+    assert call(svc, "GET", "/v1/search", "red", params={"q": "x", "filter": "no-equals"}).status_code == 422
+
+
+def test_a_document_the_reader_may_not_see_is_indistinguishable_from_none(svc):
+    hidden = call(svc, "GET", "/v1/documents/teams/blue/migration.md", "red")
+    missing = call(svc, "GET", "/v1/documents/teams/blue/nothing.md", "red")
+    assert hidden.status_code == missing.status_code == 404
+    assert "migration" not in hidden.text and "AZURE" not in hidden.text
+    doc = call(svc, "GET", "/v1/documents/teams/blue/migration.md", "blue").json()
+    assert "AZURE-OTTER-5183" in doc["text"]
+    for c in doc["chunks"]:
+        assert doc["text"][c["start"]:c["end"]].strip()
+
+
+def test_ask_answers_and_feedback_refers_to_the_answer(svc):
+    answer = call(svc, "GET", "/v1/ask", "blue", params={"q": "When does the billing database move?"}).json()
+    assert not answer["abstained"] and answer["citations"][0]["doc_id"] == "teams/blue/migration.md"
+    up = call(svc, "POST", "/v1/feedback", "blue", json={"answer_id": answer["id"], "rating": "up", "comment": "ok"})
+    assert up.status_code == 201
+    assert call(svc, "POST", "/v1/feedback", "red", json={"answer_id": answer["id"], "rating": "down"}).status_code == 404
+    assert call(svc, "POST", "/v1/feedback", "blue", json={"answer_id": "nope", "rating": "up"}).status_code == 404
+    assert 'ragship_feedback_total{rating="up"}' in call(svc, "GET", "/metrics").text
+    series = call(svc, "GET", "/v1/monitor/series", "editor").json()["series"]
+    assert sum(b["up"] for b in series) >= 1 and sum(b["answered"] for b in series) >= 1
+
+
+def test_ask_streams_server_sent_events(svc):
+    base, keys, _ = svc
+    with httpx.stream("POST", f"{base}/v1/ask/stream", json={"question": "What is the red relay codename?"},
+                      headers={"Authorization": f"Bearer {keys['red']}"}, timeout=60) as r:
+        assert r.headers["content-type"].startswith("text/event-stream")
+        events = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:")]
+    assert events[-1]["type"] == "answer" and "CRIMSON-KESTREL-4471" in events[-1]["answer"]["answer"]
+    assert all(e["type"] in ("sentence", "answer") for e in events)  # extractive: the answer event only
+
+
+def test_upload_runs_a_job_then_delete_removes_it_at_once(svc, tmp_path):
+    note = tmp_path / "ferry-note.md"
+    note.write_text("# Ferry note\n\nThe red ferry to Quillon island leaves at 6:40 every weekday.\n")
+    r = call(svc, "POST", "/v1/documents", "editor", files={"files": (note.name, note.read_bytes(), "text/markdown")},
+             data={"groups": "red"})
+    assert r.status_code == 202, r.text
+    job = wait_job(svc, r.json()["id"], "editor")
+    assert job["status"] == "done" and job["results"][0]["doc_id"] == "uploads/ferry-note.md", job
+    q = {"q": "Quillon island ferry", "k": 3}
+    assert call(svc, "GET", "/v1/search", "red", params=q).json()["results"][0]["doc_id"] == "uploads/ferry-note.md"
+    assert "uploads/ferry-note.md" not in {h["doc_id"] for h in
+                                           call(svc, "GET", "/v1/search", "blue", params=q).json()["results"]}
+    d = call(svc, "DELETE", "/v1/documents/uploads/ferry-note.md", "editor")
+    assert d.status_code == 200
+    for key in ("red", "admin"):
+        assert "uploads/ferry-note.md" not in {h["doc_id"] for h in
+                                               call(svc, "GET", "/v1/search", key, params=q).json()["results"]}
+    assert call(svc, "GET", "/v1/documents/uploads/ferry-note.md", "admin").status_code == 404
+
+
+def test_upload_checks_type_size_and_groups(svc):
+    r = call(svc, "POST", "/v1/documents", "editor", files={"files": ("x.exe", b"MZ", "application/octet-stream")})
+    assert r.status_code == 415 and ".md" in r.json()["detail"]
+    r = call(svc, "POST", "/v1/documents", "editor", files={"files": ("n.md", b"# x\n\nhello", "text/markdown")},
+             data={"groups": "blue"})
+    assert r.status_code == 403  # an editor in red cannot give documents to blue
+    bad = call(svc, "POST", "/v1/documents", "editor", files={"files": ("bad.pdf", b"not a pdf", "application/pdf")})
+    job = wait_job(svc, bad.json()["id"], "editor")
+    assert job["status"] == "failed" and "PDF" in job["failures"][0]["reason"]
+
+
+def test_limits(svc):
+    assert call(svc, "POST", "/v1/search", "red", content=b"{" + b" " * 70_000 + b"}",
+                headers={"content-type": "application/json"}).status_code == 413
+    assert call(svc, "GET", "/v1/search", "red", params={"q": "x" * 2001}).status_code == 422
+    assert call(svc, "GET", "/v1/search", "red", params={"q": "x", "k": 1001}).status_code == 422
+
+
+def test_collections_have_their_own_index(svc, tmp_path):
+    r = call(svc, "POST", "/v1/collections", "admin", json={"name": "notes", "settings": {"search": {"top_k": 3}}})
+    assert r.status_code == 201 and r.json()["live_version"] is None
+    assert call(svc, "POST", "/v1/collections", "admin", json={"name": "notes"}).status_code == 409
+    assert call(svc, "POST", "/v1/collections", "admin", json={"name": "Bad Name"}).status_code == 400
+    note = tmp_path / "kiln.md"
+    note.write_text("# Kiln\n\nThe pottery kiln fires at 1240 degrees on Thursdays.\n")
+    job = call(svc, "POST", "/v1/documents", "admin", files={"files": (note.name, note.read_bytes())},
+               data={"collection": "notes"}).json()
+    assert wait_job(svc, job["id"], "admin")["status"] == "done"
+    hits = call(svc, "GET", "/v1/search", "admin", params={"q": "pottery kiln", "collection": "notes"}).json()
+    assert [h["doc_id"] for h in hits["results"]] == ["uploads/kiln.md"]
+    assert "uploads/kiln.md" not in {h["doc_id"] for h in call(svc, "GET", "/v1/search", "admin",
+                                                               params={"q": "pottery kiln"}).json()["results"]}
+    assert call(svc, "GET", "/v1/search", "admin", params={"q": "x", "collection": "nope"}).status_code == 404
+    assert call(svc, "DELETE", "/v1/collections/notes", "admin").status_code == 200
+
+
+def test_rate_limit_answers_429_with_retry_after(tmp_path, cache_dir):
+    env = teams_home(tmp_path, cache_dir)
+    (tmp_path / "ragship.toml").write_text((tmp_path / "ragship.toml").read_text()
+                                           + "\n[server]\nrate_per_minute = 6\nburst = 3\n")
+    key = create_key(env, "reader")
+    with serving(env) as base:
+        codes = [httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"}) for _ in range(5)]
+    assert [r.status_code for r in codes[:3]] == [200, 200, 200] and codes[-1].status_code == 429
+    assert int(codes[-1].headers["retry-after"]) >= 1
+
+
+def test_serve_refuses_a_public_bind_without_keys(tmp_path, cache_dir):
+    import subprocess
+    import sys
+
+    from serving import env_for
+
+    env = env_for(tmp_path / "home", cache_dir)
+    r = subprocess.run([sys.executable, "-m", "ragship", "serve", "--host", "0.0.0.0", "--port", "1"], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0 and "refusing to serve on 0.0.0.0 without API keys" in r.stderr
+
+
+def test_keys_are_stored_hashed_and_revocable(svc):
+    base, keys, env = svc
+    home_keys = json.loads(open(env["RAGSHIP_HOME"] + "/keys.json").read())["keys"]
+    assert all(k["sha256"] and "rsk_" not in json.dumps(k) for k in home_keys)
+    extra = create_key(env, "reader", "red")
+    assert httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 200
+    key_id = extra.split("_")[1]
+    ragship(env, "keys", "revoke", key_id)
+    assert httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 401
