@@ -146,3 +146,8 @@ def test_changing_a_documents_groups_is_a_change(teams_engine, tmp_path, cache_d
     assert report.changed == 2 and report.chunks_embedded == 0  # permissions changed; vectors reused
     assert not engine.search("launch", "hybrid", 5, Filter(frozenset())).hits
     assert engine.search("launch", "hybrid", 5, Filter(frozenset({"staff"}))).hits
+
+
+def test_mmr_of_nothing_is_nothing(teams_engine):
+    assert maximal_marginal_relevance([], [], 3, 0.5) == []
+    assert teams_engine.search("zzzqqqxxx", "bm25", 1, mmr=0.0).hits == []

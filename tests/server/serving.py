@@ -51,10 +51,10 @@ def create_key(env: dict, role: str, groups: str = "") -> str:
     return json.loads(ragship(env, "keys", "create", "--role", role, "--groups", groups, "--json").stdout)["key"]
 
 
-def teams_home(tmp: Path, cache_dir: Path) -> dict:
+def teams_home(tmp: Path, cache_dir: Path, extra_toml: str = "") -> dict:
     """A home holding tests/data/teams with red/ and blue/ permissions; returns its environment."""
     config = tmp / "ragship.toml"
-    config.write_text(TEAMS_TOML.format(root=(DATA / "teams").resolve()))
+    config.write_text(extra_toml + TEAMS_TOML.format(root=(DATA / "teams").resolve()))
     env = env_for(tmp / "home", cache_dir, config)
     ragship(env, "ingest", str(DATA / "teams"))
     return env

@@ -163,9 +163,7 @@ def test_collections_have_their_own_index(svc, tmp_path):
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path, cache_dir):
-    env = teams_home(tmp_path, cache_dir)
-    (tmp_path / "ragship.toml").write_text((tmp_path / "ragship.toml").read_text()
-                                           + "\n[server]\nrate_per_minute = 6\nburst = 3\n")
+    env = teams_home(tmp_path, cache_dir, "[server]\nrate_per_minute = 6\nburst = 3\n")
     key = create_key(env, "reader")
     with serving(env) as base:
         codes = [httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"}) for _ in range(5)]

@@ -38,6 +38,8 @@ def maximal_marginal_relevance(relevance: list[float], vectors, k: int, lam: flo
     import numpy as np
 
     rel = np.asarray(relevance, dtype=np.float64)
+    if not len(rel):
+        return []
     rel = (rel - rel.min()) / (rel.max() - rel.min()) if rel.max() > rel.min() else np.ones_like(rel)
     sims = np.asarray(vectors, dtype=np.float64) @ np.asarray(vectors, dtype=np.float64).T
     picked: list[int] = []

@@ -58,7 +58,7 @@ def _problems(*codes: int) -> dict:
     return {c: {"model": Problem, "content": {"application/problem+json": {}}} for c in codes}
 
 
-COMMON = _problems(400, 401, 403, 404, 413, 422, 429, 503)
+COMMON = _problems(400, 401, 403, 404, 409, 413, 415, 422, 429, 503)
 router = APIRouter(responses=COMMON)
 
 

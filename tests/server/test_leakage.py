@@ -1,0 +1,102 @@
+"""No document leaks across groups: for each key, 200+ generated requests (the other group's secrets verbatim,
+words from its documents, filter-injection attempts, guessed document ids, feedback and job probes) against a
+real server; nothing from a document the key may not read may appear anywhere in any response body or header.
+A key in both groups sees exactly the union."""
+
+import itertools
+import random
+import re
+
+import httpx
+import pytest
+
+from conftest import DATA
+from serving import create_key, serving, teams_home
+
+SECRETS = {"red": ["CRIMSON-KESTREL-4471", "RUBY-LANTERN-9902"], "blue": ["AZURE-OTTER-5183", "COBALT-HERON-7720"]}
+INJECTIONS = ["x') OR true OR ('", "red' OR '1'='1", "*", "%", "blue", "red,blue", "') --", "\\'", "teams/*",
+              "teams/blue/*", "teams/red/*", "' OR array_length(groups) > 0 OR '"]
+
+
+def private_words(group: str) -> set[str]:
+    """Words that occur only in that group's documents (so finding one in a response means a leak)."""
+    words = lambda folder: {w.lower() for p in (DATA / "teams" / folder).glob("*.md")
+                            for w in re.findall(r"[A-Za-z][A-Za-z\-]{5,}", p.read_text())}
+    others = set().union(*(words(f) for f in ("red", "blue", "public") if f != group))
+    return words(group) - others
+
+
+def requests_for(other: str, rng: random.Random) -> list[tuple[str, str, dict]]:
+    """(method, path, kwargs) probes aimed at the other group's documents."""
+    words = sorted(private_words(other))
+    docs = [f"teams/{other}/{p.name}" for p in (DATA / "teams" / other).glob("*.md")]
+    queries = SECRETS[other] + [" ".join(rng.sample(words, 3)) for _ in range(50)] + words[:40]
+    out = []
+    for q in queries:
+        mode = rng.choice(["dense", "bm25", "hybrid"])
+        out.append(("GET", "/v1/search", {"params": {"q": q, "mode": mode, "k": 50}}))
+        out.append(("POST", "/v1/ask", {"json": {"question": q}}))
+    for value, field in itertools.product(INJECTIONS, ["team", "doc_id", "source", "groups"]):
+        out.append(("POST", "/v1/search", {"json": {"query": rng.choice(queries), "filters": {field: value}, "k": 50}}))
+    for doc in docs + [d.replace(".md", "") for d in docs] + [d.upper() for d in docs] + ["../" + d for d in docs]:
+        out.append(("GET", f"/v1/documents/{doc}", {}))
+    out += [("GET", "/v1/documents", {"params": {"limit": 1000}}), ("GET", "/v1/collections", {}),
+            ("GET", "/v1/search", {"params": {"q": "teams", "filter": f"doc_id={docs[0]}"}}),
+            ("POST", "/v1/feedback", {"json": {"answer_id": "x' OR 1=1", "rating": "up"}}),
+            ("GET", "/v1/jobs/0123456789abcdef", {})]
+    return out
+
+
+def inputs(path: str, kwargs: dict) -> list[str]:
+    import json
+
+    values = [path, json.dumps(kwargs.get("json", {}))]
+    for source in (kwargs.get("params", {}), kwargs.get("json", {})):
+        for v in source.values():
+            values += [str(x) for x in (v.values() if isinstance(v, dict) else [v])]
+    return [v for v in values if v]
+
+
+@pytest.fixture(scope="module")
+def leak_server(tmp_path_factory, cache_dir):
+    env = teams_home(tmp_path_factory.mktemp("leakage"), cache_dir,
+                     "[server]\nrate_per_minute = 100000\nburst = 10000\n")  # the probes, not the limiter
+    keys = {"red": create_key(env, "reader", "red"), "blue": create_key(env, "reader", "blue"),
+            "both": create_key(env, "reader", "red,blue")}
+    with serving(env) as base:
+        yield base, keys
+
+
+@pytest.mark.parametrize("group, other", [("red", "blue"), ("blue", "red")])
+def test_no_leak_across_groups(leak_server, group, other):
+    base, keys = leak_server
+    rng = random.Random(group)
+    probes = requests_for(other, rng)
+    assert len(probes) >= 200
+    forbidden = [s.lower() for s in SECRETS[other]] + sorted(private_words(other)) + [f"teams/{other}/"]
+    statuses = []
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {keys[group]}"}, timeout=60) as client:
+        for method, path, kwargs in probes:
+            r = client.request(method, path, **kwargs)
+            statuses.append(r.status_code)
+            seen = (r.text + " ".join(r.headers.values())).lower()
+            for echoed in sorted(inputs(path, kwargs), key=len, reverse=True):  # the caller's own words come back
+                seen = seen.replace(echoed.lower(), "")
+            leaked = [w for w in forbidden if w in seen]
+            assert not leaked, (method, path, kwargs, leaked[:3])
+            assert r.status_code < 500, (method, path, r.text)
+    assert statuses.count(200) > len(probes) * 0.8  # the probes ran, they were not refused
+
+
+def test_a_key_in_both_groups_sees_exactly_the_union(leak_server):
+    base, keys = leak_server
+
+    def docs(key, q):
+        r = httpx.get(f"{base}/v1/search", params={"q": q, "k": 100}, headers={"Authorization": f"Bearer {keys[key]}"})
+        return {h["doc_id"] for h in r.json()["results"]}
+
+    for q in ["launch", "billing database", "team", *SECRETS["red"], *SECRETS["blue"]]:
+        assert docs("both", q) == docs("red", q) | docs("blue", q), q
+    listed = lambda key: {d["doc_id"] for d in httpx.get(f"{base}/v1/documents", headers={
+        "Authorization": f"Bearer {keys[key]}"}).json()["documents"]}
+    assert listed("both") == listed("red") | listed("blue") and len(listed("both")) == 6
