@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-load browser clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -32,6 +32,10 @@ bench: install peers-venv
 	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md
 
 # hybrid latency at 100k chunks next to LlamaIndex's (~10 min)
+# 32 concurrent clients for 60 s against a real server (search and ask)
+bench-load: install
+	$(PY) benchmarks/load_test.py
+
 bench-latency: install peers-venv
 	$(PY) benchmarks/bench_latency.py
 
