@@ -22,7 +22,12 @@ ingest-demo: install
 demo: ingest-demo
 	$(VENV)/bin/ragship --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
 
-test: install
+# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser)
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+		echo "chromium could not be installed: the browser test will skip"
+
+test: install browser
 	$(PY) -m pytest -q
 
 test-slow: install

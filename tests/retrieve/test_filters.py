@@ -151,3 +151,17 @@ def test_changing_a_documents_groups_is_a_change(teams_engine, tmp_path, cache_d
 def test_mmr_of_nothing_is_nothing(teams_engine):
     assert maximal_marginal_relevance([], [], 3, 0.5) == []
     assert teams_engine.search("zzzqqqxxx", "bm25", 1, mmr=0.0).hits == []
+
+
+def test_filtered_bm25_by_overfetch_equals_the_prefiltered_query(teams_engine):
+    """The in-memory shortcut must return what LanceDB's prefilter returns, scores included."""
+    view = teams_engine.view()
+    for groups in [frozenset(), frozenset({"red"}), frozenset({"blue"})]:
+        flt = Filter(groups)
+        mask = flt.mask(view.memory.columns)
+        for query in ["launch", "billing database migration team", "relay"]:
+            for n in (1, 3, 50):
+                fast = view.bm25(query, n, flt.sql(), mask)
+                exact = view.bm25(query, n, flt.sql())
+                assert [r["chunk_id"] for r in fast] == [r["chunk_id"] for r in exact]
+                assert [round(r["_score"], 5) for r in fast] == [round(r["_score"], 5) for r in exact]

@@ -14,6 +14,7 @@ import pyarrow as pa
 from ragship.errors import IndexNotReady
 
 TABLE = "chunks"
+OVERFETCH = 4  # filtered BM25: unfiltered candidates looked at per wanted result before prefiltering
 FTS_COLUMN = "index_text"
 
 
@@ -197,7 +198,21 @@ class IndexView:
         return [{"chunk_id": c, "doc_id": d, "_score": 1.0 - s} for c, d, s in
                 zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist(), t["_distance"].to_pylist())]
 
-    def bm25(self, query: str, n: int, where: str | None = None) -> list[dict[str, Any]]:
+    def bm25(self, query: str, n: int, where: str | None = None,
+             mask: np.ndarray | None = None) -> list[dict[str, Any]]:
+        """Top-n rows by BM25 among those `where` allows. Given `mask` (the same rows, in memory), the unfiltered
+        top OVERFETCH × n is filtered first, which is exact (a chunk's BM25 score does not depend on the filter)
+        and about twice as fast as LanceDB's prefilter at 100k chunks; the prefiltered query runs only when that
+        leaves fewer than n."""
+        if where and mask is not None:
+            rows = self._bm25(query, OVERFETCH * n, None)
+            position = self.memory.position
+            kept = [r for r in rows if mask[position[r["chunk_id"]]]]
+            if len(kept) >= n or len(rows) < OVERFETCH * n:
+                return kept[:n]
+        return self._bm25(query, n, where)
+
+    def _bm25(self, query: str, n: int, where: str | None) -> list[dict[str, Any]]:
         from lancedb.query import MatchQuery
 
         q = self._table.search(MatchQuery(query, FTS_COLUMN), query_type="fts")

@@ -50,8 +50,11 @@ class Searcher:
         depth = max(self.settings.candidates, k)
         # one after the other: at 100k chunks, overlapping BM25 with the query encoding in a thread gave the same
         # p50 and a worse p95 (LanceDB's and ONNX Runtime's threads compete for the 2 cores; ADR 0009)
-        dense = self.dense_rows(query, depth, timings, flt) if mode in ("dense", "hybrid") else []
-        lexical = self.bm25_rows(query, depth, timings, flt) if mode in ("bm25", "hybrid") else []
+        t = time.perf_counter()
+        mask = flt.mask(self.view.memory.columns)  # the same rows as flt.sql(), for in-memory search
+        timings["filter"] = _ms(t)
+        dense = self.dense_rows(query, depth, timings, flt, mask) if mode in ("dense", "hybrid") else []
+        lexical = self.bm25_rows(query, depth, timings, flt, mask) if mode in ("bm25", "hybrid") else []
         if mode == "hybrid":
             t = time.perf_counter()
             rows = fused_rows(self.settings, dense, lexical)
@@ -85,21 +88,22 @@ class Searcher:
             raise QueryError(f"mmr must be between 0 (most diverse) and 1 (off); got {mmr}")
         return query
 
-    def dense_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter()) -> list[dict]:
+    def dense_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter(),
+                   mask=None) -> list[dict]:
         """Top-n (chunk_id, doc_id, _score) rows by cosine similarity; records embed and search time."""
         t = time.perf_counter()
         vector = self.embedder.embed_query(query)
         timings["embed"] = _ms(t)
         t = time.perf_counter()
-        mask = flt.mask(self.view.memory.columns) if not self.view.ann else None
         rows = self.view.dense(vector, n, where=flt.sql(), mask=mask)
         timings["dense"] = _ms(t)
         return rows
 
-    def bm25_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter()) -> list[dict]:
+    def bm25_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter(),
+                  mask=None) -> list[dict]:
         """Top-n (chunk_id, doc_id, _score) rows by BM25; records search time in `timings`."""
         t = time.perf_counter()
-        rows = self.view.bm25(query, n, where=flt.sql())
+        rows = self.view.bm25(query, n, where=flt.sql(), mask=mask)
         timings["bm25"] = _ms(t)
         return rows
 

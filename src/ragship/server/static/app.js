@@ -1,8 +1,8 @@
-// The ask page: no framework, no CDN. Renders the answer with [n] links to passages that open highlighted.
+// The web UI: ask (streamed answer, citations opening the passage inside its document, feedback), documents
+// (upload with progress, job status, delete), versions and metrics. No framework, no CDN, every asset local.
 "use strict";
-const form = document.getElementById("ask-form");
-const input = document.getElementById("question");
-const result = document.getElementById("result");
+const $ = (id) => document.getElementById(id);
+const state = { key: localStorage.getItem("ragship-key") || "" };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -11,70 +11,264 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-// The chunk text with the quoted sentences highlighted (quotes are document offsets; the chunk starts at c.start).
-function passage(c) {
-  const box = el("div", { class: "passage", id: `passage-${c.n}`, tabindex: "-1" });
-  let pos = 0;
-  const spans = (c.quotes || []).map(([s, e]) => [s - c.start, e - c.start]).sort((a, b) => a[0] - b[0]);
-  for (const [s, e] of spans) {
-    if (s < pos || s < 0 || e > c.text.length) continue;
-    box.append(c.text.slice(pos, s), el("mark", {}, c.text.slice(s, e)));
-    pos = e;
-  }
-  box.append(c.text.slice(pos));
-  box.hidden = true;
-  return box;
+function headers(extra = {}) {
+  return state.key ? { ...extra, Authorization: `Bearer ${state.key}` } : extra;
 }
 
-function render(a) {
-  result.replaceChildren();
-  const card = el("div", { class: "answer" + (a.abstained ? " abstain" : "") });
+async function api(path, options = {}) {
+  const resp = await fetch(path, { ...options, headers: headers(options.headers || {}) });
+  const body = resp.headers.get("content-type")?.includes("json") ? await resp.json() : await resp.text();
+  if (!resp.ok) throw new Error(body.detail || resp.statusText);
+  return body;
+}
+
+function showError(e) { $("error").textContent = e ? `Error: ${e.message || e}` : ""; }
+
+// -- pages ------------------------------------------------------------------------------------------------------
+const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics };
+function route() {
+  const name = (location.hash.slice(1).split("/")[0]) || "ask";
+  for (const p of Object.keys(pages)) {
+    $(`page-${p}`).hidden = p !== name;
+    document.querySelector(`nav a[data-page=${p}]`).toggleAttribute("aria-current", p === name);
+    if (p === name) document.querySelector(`nav a[data-page=${p}]`).setAttribute("aria-current", "page");
+  }
+  showError(null);
+  (pages[name] || pages.ask)();
+}
+window.addEventListener("hashchange", route);
+
+$("key-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  state.key = $("api-key").value.trim();
+  localStorage.setItem("ragship-key", state.key);
+  route();
+});
+
+// -- ask ----------------------------------------------------------------------------------------------------------
+function renderAnswer(a) {
+  const card = el("div", { class: "answer" + (a.abstained ? " abstain" : ""), "data-answer-id": a.id });
   if (a.abstained) {
     card.append(el("p", {}, "The documents do not answer this confidently. Closest sources:"));
   } else {
     const p = el("p", { class: "answer-text" });
     for (const part of a.answer.split(/(\[\d+\])/)) {
       const m = part.match(/^\[(\d+)\]$/);
-      p.append(m ? el("a", { href: `#source-${m[1]}`, class: "cite", "data-n": m[1] }, part) : part);
+      p.append(m ? el("a", { href: `#ask/source-${m[1]}`, class: "cite", "data-n": m[1] }, part) : part);
     }
     card.append(p);
   }
+  if (a.warning) card.append(el("p", { class: "meta" }, a.warning));
   card.append(el("p", { class: "meta" }, `confidence ${a.confidence.toFixed(2)}`));
   const list = el("ol", { class: "sources" });
   for (const c of a.citations) {
-    const title = c.title || c.doc_id;
-    const toggle = el("a", { href: `#passage-${c.n}`, class: "open", "data-n": String(c.n) }, `[${c.n}] ${title}`);
-    const where = (c.heading_path && c.heading_path.length ? ` · ${c.heading_path.join(" › ")}` : "");
-    list.append(el("li", { id: `source-${c.n}`, value: String(c.n) }, toggle,
-      el("span", { class: "meta" }, ` ${c.doc_id}${where} · chars ${c.start}–${c.end}`), passage(c)));
+    const where = c.heading_path && c.heading_path.length ? ` · ${c.heading_path.join(" › ")}` : "";
+    list.append(el("li", { id: `source-${c.n}`, value: String(c.n) },
+      el("a", { href: `#ask/source-${c.n}`, class: "open", "data-n": String(c.n) }, `[${c.n}] ${c.title || c.doc_id}`),
+      el("span", { class: "meta" }, ` ${c.doc_id}${where}`)));
   }
   card.append(list);
-  result.append(card);
+  const fb = el("div", { class: "feedback" }, el("span", { class: "meta" }, "Was this helpful?"),
+    el("button", { type: "button", class: "secondary", "data-rating": "up", "aria-label": "Helpful" }, "Yes"),
+    el("button", { type: "button", class: "secondary", "data-rating": "down", "aria-label": "Not helpful" }, "No"),
+    el("span", { class: "meta feedback-status", "aria-live": "polite" }));
+  card.append(fb);
+  card.citations = a.citations;
+  $("result").replaceChildren(card);
 }
 
-result.addEventListener("click", (ev) => {
-  const link = ev.target.closest("a[data-n]");
-  if (!link) return;
-  ev.preventDefault();
-  const box = document.getElementById(`passage-${link.dataset.n}`);
-  box.hidden = false;
-  box.scrollIntoView({ block: "nearest" });
-  box.focus();
-});
-
-form.addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  result.replaceChildren(el("p", { class: "meta" }, "Searching…"));
-  try {
-    const resp = await fetch(`/v1/ask?q=${encodeURIComponent(input.value)}`);
-    const body = await resp.json();
-    if (!resp.ok) throw new Error(body.detail || resp.statusText);
-    render(body);
-  } catch (e) {
-    result.replaceChildren(el("p", { class: "error" }, `Error: ${e.message}`));
+// The cited passage, highlighted inside its whole document.
+async function openCitation(c) {
+  const doc = await api(`/v1/documents/${c.doc_id.split("/").map(encodeURIComponent).join("/")}`);
+  const body = $("viewer-body");
+  const marks = [[c.start, c.end, "cited"], ...(c.quotes || []).map(([s, e]) => [s, e, "quote"])]
+    .filter(([s, e]) => s >= c.start && e <= c.end);
+  body.replaceChildren(doc.text.slice(0, c.start));
+  let pos = c.start;
+  const cited = el("mark", { class: "cited", id: "cited-passage" });
+  for (const [s, e] of marks.slice(1).sort((a, b) => a[0] - b[0])) {
+    if (s < pos) continue;
+    cited.append(doc.text.slice(pos, s), el("mark", {}, doc.text.slice(s, e)));
+    pos = e;
   }
+  cited.append(doc.text.slice(pos, c.end));
+  body.append(cited, doc.text.slice(c.end));
+  $("viewer-title").textContent = `[${c.n}] ${doc.title || doc.doc_id}`;
+  $("viewer").hidden = false;
+  cited.scrollIntoView({ block: "center" });
+  body.focus();
+}
+
+$("result").addEventListener("click", async (ev) => {
+  const card = ev.target.closest(".answer");
+  const link = ev.target.closest("a[data-n]");
+  const vote = ev.target.closest("button[data-rating]");
+  try {
+    if (link) {
+      ev.preventDefault();
+      await openCitation(card.citations.find((c) => String(c.n) === link.dataset.n));
+    } else if (vote) {
+      await api("/v1/feedback", { method: "POST", headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ answer_id: card.dataset.answerId, rating: vote.dataset.rating }) });
+      card.querySelector(".feedback-status").textContent = "Thanks for the feedback.";
+      card.querySelectorAll("button[data-rating]").forEach((b) => { b.disabled = true; });
+    }
+  } catch (e) { showError(e); }
+});
+$("viewer-close").addEventListener("click", () => { $("viewer").hidden = true; });
+
+// Server-sent events over fetch (EventSource cannot send the Authorization header or a POST body).
+async function askStream(question, onEvent) {
+  const resp = await fetch("/v1/ask/stream", { method: "POST", headers: headers({ "Content-Type": "application/json" }),
+    body: JSON.stringify({ question }) });
+  if (!resp.ok) throw new Error((await resp.json()).detail || resp.statusText);
+  const reader = resp.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    buffer += decoder.decode(value, { stream: true });
+    let cut;
+    while ((cut = buffer.indexOf("\n\n")) >= 0) {
+      const data = buffer.slice(0, cut).split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5)).join("");
+      buffer = buffer.slice(cut + 2);
+      if (data) onEvent(JSON.parse(data));
+    }
+  }
+}
+
+$("ask-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError(null);
+  $("viewer").hidden = true;
+  const partial = el("p", { class: "answer-text" });
+  $("result").replaceChildren(el("div", { class: "answer" }, el("p", { class: "meta" }, "Searching…"), partial));
+  try {
+    await askStream($("question").value, (e) => {
+      if (e.type === "sentence") partial.append(e.text + " ");
+      else if (e.type === "answer") renderAnswer(e.answer);
+      else if (e.type === "error") throw new Error(e.detail);
+    });
+  } catch (e) { $("result").replaceChildren(); showError(e); }
 });
 
-fetch("/healthz").then((r) => r.json()).then((h) => {
-  document.getElementById("foot").textContent = `ragship ${h.version} · live index ${h.live_version || "none"}`;
+// -- documents ----------------------------------------------------------------------------------------------------
+async function loadDocuments() {
+  try {
+    const { documents } = await api("/v1/documents?limit=1000");
+    $("doc-table").tBodies[0].replaceChildren(...documents.map((d) => el("tr", { "data-doc": d.doc_id },
+      el("td", {}, d.doc_id), el("td", {}, d.title || ""), el("td", {}, d.groups.join(", ") || "everyone"),
+      el("td", {}, String(d.chunks)),
+      el("td", {}, el("button", { type: "button", class: "danger", "data-delete": d.doc_id,
+        "aria-label": `Delete ${d.doc_id}` }, "Delete")))));
+  } catch (e) { showError(e); }
+}
+
+function upload(form) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", "/v1/documents");
+    if (state.key) xhr.setRequestHeader("Authorization", `Bearer ${state.key}`);
+    const bar = $("upload-progress");
+    bar.hidden = false;
+    xhr.upload.onprogress = (e) => { if (e.lengthComputable) bar.value = Math.round((100 * e.loaded) / e.total); };
+    xhr.onload = () => {
+      const body = JSON.parse(xhr.responseText || "{}");
+      xhr.status < 300 ? resolve(body) : reject(new Error(body.detail || xhr.statusText));
+    };
+    xhr.onerror = () => reject(new Error("upload failed: network error"));
+    xhr.send(form);
+  });
+}
+
+async function watchJob(id) {
+  for (;;) {
+    const job = await api(`/v1/jobs/${id}`);
+    const p = job.progress;
+    $("job-status").textContent = `Job ${job.id}: ${job.status}` + (p.total ? ` · ${p.stage} ${p.done}/${p.total}` : "");
+    if (job.status === "done" || job.status === "failed") {
+      const failures = job.failures.map((f) => `${f.file}: ${f.reason}`).join("; ");
+      $("job-status").textContent = `Job ${job.id}: ${job.status}` + (failures ? ` — failed: ${failures}` : "")
+        + (job.error ? ` — ${job.error}` : "");
+      $("job-status").dataset.status = job.status;
+      return job;
+    }
+    await new Promise((r) => setTimeout(r, 400));
+  }
+}
+
+$("upload-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  showError(null);
+  const form = new FormData();
+  for (const f of $("files").files) form.append("files", f);
+  form.append("groups", $("groups").value);
+  try {
+    const job = await upload(form);
+    await watchJob(job.id);
+    loadDocuments();
+  } catch (e) { showError(e); }
 });
+
+$("doc-table").addEventListener("click", async (ev) => {
+  const button = ev.target.closest("button[data-delete]");
+  if (!button || !confirm(`Delete ${button.dataset.delete}?`)) return;
+  try {
+    await api(`/v1/documents/${button.dataset.delete.split("/").map(encodeURIComponent).join("/")}`, { method: "DELETE" });
+    loadDocuments();
+  } catch (e) { showError(e); }
+});
+
+// -- versions and metrics -------------------------------------------------------------------------------------------
+async function loadVersions() {
+  try {
+    const { live, versions } = await api("/v1/versions");
+    $("version-table").tBodies[0].replaceChildren(...versions.map((v) => el("tr", {},
+      el("td", {}, v.id + (v.id === live ? " (live)" : "")), el("td", {}, v.created_at),
+      el("td", {}, String(v.counts.documents)), el("td", {}, String(v.counts.chunks)),
+      el("td", {}, `+${v.changes.added} ~${v.changes.changed} −${v.changes.deleted}`))));
+  } catch (e) { showError(e); }
+}
+
+function chart(title, points, series) {
+  const W = 400, H = 160, P = 28;
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", title);
+  const values = points.flatMap((p) => series.map((s) => p[s.key])).filter((v) => v != null);
+  const max = Math.max(1e-9, ...values);
+  const t0 = points.length ? points[0].t : 0, t1 = points.length ? points[points.length - 1].t : 1;
+  const x = (t) => P + ((t - t0) / Math.max(1, t1 - t0)) * (W - 2 * P);
+  const y = (v) => H - P - (v / max) * (H - 2 * P);
+  const line = (attrs) => { const n = document.createElementNS(svg.namespaceURI, "path"); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
+  svg.append(line({ d: `M${P},${H - P}H${W - P}M${P},${P}V${H - P}`, stroke: "#99a", fill: "none" }));
+  const label = document.createElementNS(svg.namespaceURI, "text");
+  label.setAttribute("x", 2); label.setAttribute("y", P - 8); label.setAttribute("font-size", "11");
+  label.textContent = `max ${Math.round(max * 1000) / 1000}`;
+  svg.append(label);
+  for (const s of series) {
+    const pts = points.filter((p) => p[s.key] != null);
+    if (pts.length) svg.append(line({ d: pts.map((p, i) => `${i ? "L" : "M"}${x(p.t)},${y(p[s.key])}`).join(""), stroke: s.color, fill: "none", "stroke-width": 2 }));
+  }
+  const legend = series.map((s) => `${s.label} (${s.color === "#2156c7" ? "blue" : s.color === "#b3261e" ? "red" : "green"})`).join(", ");
+  return el("figure", { class: "chart" }, el("h2", {}, title), svg, el("figcaption", { class: "meta" }, legend));
+}
+
+async function loadMetrics() {
+  try {
+    const { series } = await api("/v1/monitor/series?minutes=60&bucket_s=60");
+    $("charts").replaceChildren(
+      chart("Latency (ms)", series, [{ key: "p50_ms", label: "p50", color: "#2156c7" }, { key: "max_ms", label: "max", color: "#b3261e" }]),
+      chart("Answer rate", series, [{ key: "answer_rate", label: "answered", color: "#2156c7" }]),
+      chart("Abstain rate", series, [{ key: "abstain_rate", label: "abstained", color: "#b3261e" }]),
+      chart("Feedback", series, [{ key: "up", label: "up", color: "#1e7b34" }, { key: "down", label: "down", color: "#b3261e" }]));
+  } catch (e) { showError(e); }
+}
+
+$("api-key").value = state.key;
+fetch("/healthz").then((r) => r.json()).then((h) => {
+  $("foot").textContent = `ragship ${h.version} · live index ${h.live_version || "none"}`;
+});
+route();

@@ -1,0 +1,88 @@
+"""The web UI in a real browser: Playwright for Python driving Debian's chromium headless (installed from Debian
+packages by `make browser`, never downloaded by Playwright). Upload a file, wait for its job, ask, see a cited
+answer, open the citation inside its document, give feedback; visit the other pages. Screenshots are saved in
+the test's folder (and copied to docs/screenshots when UI_SCREENSHOTS is set)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from serving import create_key, serving, teams_home
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        pytest.skip("Debian chromium is not installed: run `make browser` (apt-get install chromium)")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory, cache_dir):
+    env = teams_home(tmp_path_factory.mktemp("browser"), cache_dir)
+    key = create_key(env, "editor", "red")
+    with serving(env) as base:
+        yield base, key
+
+
+def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
+    base, key = site
+    shots = []
+    note = tmp_path / "harbour-lights.md"
+    note.write_text("# Harbour lights\n\nThe harbour lights are switched on at dusk by the night warden.\n\n"
+                    "## Maintenance\n\nThe lamp bulbs of the harbour lights are replaced every October.\n")
+    page = browser.new_page(viewport={"width": 1366, "height": 820})
+
+    def shot(name):
+        path = tmp_path / f"{len(shots) + 1:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        shots.append(path)
+
+    page.goto(base)
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    page.click("nav a[data-page=documents]")
+    page.set_input_files("#files", str(note))
+    page.fill("#groups", "red")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#job-status[data-status=done]", timeout=120_000)
+    page.wait_for_selector("tr[data-doc='uploads/harbour-lights.md']")
+    shot("documents-after-upload")
+
+    page.click("nav a[data-page=ask]")
+    page.fill("#question", "When are the lamp bulbs of the harbour lights replaced?")
+    page.click("#ask-form button")
+    answer = page.wait_for_selector(".answer[data-answer-id]", timeout=60_000)
+    assert "October" in answer.inner_text()
+    assert page.locator("ol.sources li").first.inner_text().startswith("[1] Harbour lights")
+    shot("cited-answer")
+
+    page.click("a.cite[data-n='1']")
+    cited = page.wait_for_selector("#viewer:not([hidden]) #cited-passage")
+    assert "replaced every October" in cited.inner_text()
+    assert "switched on at dusk" in page.inner_text("#viewer-body")  # the whole document, passage inside it
+    shot("citation-in-document")
+
+    page.click("button[data-rating=up]")
+    page.wait_for_selector("text=Thanks for the feedback.")
+    shot("feedback-given")
+
+    for name in ("versions", "metrics"):
+        page.click(f"nav a[data-page={name}]")
+        page.wait_for_selector(f"#page-{name}:not([hidden]) table tbody tr, #page-{name}:not([hidden]) .chart svg")
+        shot(name)
+    assert page.inner_text("#error") == ""
+    if os.environ.get("UI_SCREENSHOTS"):
+        dest = Path(os.environ["UI_SCREENSHOTS"])
+        dest.mkdir(parents=True, exist_ok=True)
+        for s in shots:
+            shutil.copy(s, dest / s.name)
+    assert len(shots) == 6 and all(s.stat().st_size > 5000 for s in shots)
