@@ -116,3 +116,17 @@ def test_plain_progress_lines_without_a_terminal(tmp_path):
     result = cli("ingest", DATA / "docs", home=tmp_path / "home")
     assert result.returncode == 0
     assert "progress: scan 6/6" in result.stderr
+
+
+def test_collections_from_the_cli(tmp_path):
+    home = tmp_path / "home"
+    assert cli("collections", "create", "notes", "--settings", '{"search": {"top_k": 2}}', home=home).returncode == 0
+    assert cli("collections", "create", "notes", home=home).returncode == 2  # exists: one clear error
+    assert cli("--collection", "notes", "ingest", DATA / "docs", home=home).returncode == 0
+    hits = json.loads(cli("--collection", "notes", "search", "tram", "--json", home=home).stdout)["results"]
+    assert len(hits) == 2  # the collection's own search.top_k
+    listed = json.loads(cli("collections", "list", "--json", home=home).stdout)
+    assert [(c["name"], c["documents"]) for c in listed] == [("default", 0), ("notes", 6)]
+    missing = cli("--collection", "nope", "search", "tram", home=home)
+    assert missing.returncode == 2 and "no collection 'nope'" in missing.stderr
+    assert cli("collections", "delete", "notes", home=home).returncode == 0

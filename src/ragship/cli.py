@@ -30,12 +30,24 @@ err = Console(stderr=True, soft_wrap=True)
 def _global(
     ctx: typer.Context,
     home: Optional[Path] = typer.Option(None, "--home", envvar="RAGSHIP_HOME", help="Data home (index, state)."),
+    collection: Optional[str] = typer.Option(None, "--collection", envvar="RAGSHIP_COLLECTION",
+                                             help="A named collection of the home (created through the API)."),
 ) -> None:
-    ctx.obj = {"home": home}
+    ctx.obj = {"home": home, "collection": collection}
+
+
+def _base_engine(ctx: typer.Context) -> Engine:
+    """The home's own engine (the default collection): keys and the server belong to the whole home."""
+    return Engine(load_settings(home=ctx.obj["home"]))
 
 
 def _engine(ctx: typer.Context) -> Engine:
-    return Engine(load_settings(home=ctx.obj["home"]))
+    engine = _base_engine(ctx)
+    if ctx.obj.get("collection") in (None, "default"):
+        return engine
+    from ragship.collections import Collections
+
+    return Collections(engine).get(ctx.obj["collection"])
 
 
 def _print_json(data: Any) -> None:
@@ -410,7 +422,7 @@ def serve(
     from ragship.server.app import create_app
     from ragship.server.auth import KeyStore
 
-    engine = _engine(ctx)
+    engine = _base_engine(ctx)
     if host not in LOOPBACK and not KeyStore(engine.home / "keys.json").any_active():
         if not no_auth:
             raise InputError(f"refusing to serve on {host} without API keys: create one with `ragship keys create "
@@ -421,6 +433,49 @@ def serve(
     uvicorn.run(create_app(engine), host=host, port=port, log_level="warning")
 
 
+collections_app = typer.Typer(help="Named collections: each its own index, settings and versions.",
+                              no_args_is_help=True)
+app.add_typer(collections_app, name="collections")
+
+
+def _collections(ctx: typer.Context):
+    from ragship.collections import Collections
+
+    return Collections(_base_engine(ctx))
+
+
+@collections_app.command("list")
+def collections_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    c = _collections(ctx)
+    rows = [c.describe(name) for name in c.names()]
+    if as_json:
+        return _print_json(rows)
+    for r in rows:
+        out.print(f"{r['name']:<24} {r['live_version'] or '-':<6} {r['documents']} documents", highlight=False)
+
+
+@collections_app.command("create")
+def collections_create(
+    ctx: typer.Context,
+    name: str,
+    settings: str = typer.Option("{}", "--settings", help='JSON of sections to override, e.g. \'{"search": {"top_k": 5}}\'.'),
+) -> None:
+    """Create a collection; then `ragship --collection NAME ingest PATH`."""
+    try:
+        overrides = json.loads(settings)
+    except json.JSONDecodeError as e:
+        raise InputError(f"--settings is not JSON ({e.msg}); e.g. '{{\"search\": {{\"top_k\": 5}}}}'") from None
+    _collections(ctx).create(name, overrides)
+    err.print(f"collection {name} created; ingest with `ragship --collection {name} ingest PATH`", highlight=False)
+
+
+@collections_app.command("delete")
+def collections_delete(ctx: typer.Context, name: str) -> None:
+    """Delete a collection and its index."""
+    _collections(ctx).delete(name)
+    err.print(f"collection {name} deleted", highlight=False)
+
+
 keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 
@@ -428,7 +483,7 @@ app.add_typer(keys_app, name="keys")
 def _keys(ctx: typer.Context):
     from ragship.server.auth import KeyStore
 
-    return KeyStore(_engine(ctx).home / "keys.json")
+    return KeyStore(_base_engine(ctx).home / "keys.json")
 
 
 @keys_app.command("create")

@@ -55,3 +55,24 @@ def test_vector_index_is_built_past_the_threshold_and_agrees_with_exact_search(t
         a = [h.chunk_id for h in exact.search(q, "dense", 5).hits]
         b = [h.chunk_id for h in indexed.search(q, "dense", 5).hits]
         assert a == b
+
+
+def test_in_memory_dense_search_is_exact_with_and_without_a_mask(tmp_path):
+    """Below the ANN threshold dense search runs in memory: its top results must be exact cosine order, also
+    when a mask leaves only the least similar rows."""
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(5000, 32)).astype(np.float32)
+    store = ChunkStore(tmp_path)
+    store.add([row(f"c{i}#0", f"c{i}", f"text {i}", v) for i, v in enumerate(vectors)], dim=32)
+    store.build_fts()
+    store.commit_tag("v1")
+    view = store.view("v1")
+    unit = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+    ids = view.memory.chunk_ids
+    for q in rng.normal(size=(20, 32)).astype(np.float32):
+        exact = np.argsort(-(unit @ (q / np.linalg.norm(q))))
+        assert [r["chunk_id"] for r in view.dense(q, 50)] == [ids[i] for i in exact[:50]]
+        mask = np.zeros(len(ids), dtype=bool)
+        mask[exact[-7:]] = True  # the 7 least similar rows only: outside any pre-selection
+        got = view.dense(q, 50, mask=mask)
+        assert [r["chunk_id"] for r in got] == [ids[i] for i in exact[-7:]]

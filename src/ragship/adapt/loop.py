@@ -10,7 +10,7 @@ import random
 import time
 from typing import Callable, Sequence, TypeVar
 
-from ragship.embed.sentence_transformers import cpu_has_native_bf16
+from ragship.cpu import cpu_has_native_bf16
 
 T = TypeVar("T")
 

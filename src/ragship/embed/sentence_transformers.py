@@ -15,20 +15,12 @@ from functools import cache
 
 import numpy as np
 
+from ragship.cpu import cpu_has_native_bf16
 from ragship.embed.models import resolve_model
 from ragship.errors import ModelNotAvailable
 
 
 PAD_MULTIPLE = 16
-
-
-@cache
-def cpu_has_native_bf16() -> bool:
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
 def resolve_precision(precision: str, device: str) -> str:
@@ -42,14 +34,14 @@ class SentenceTransformerEmbedder:
     loads = 0  # models loaded by this class in this process; tests assert on it
 
     def __init__(self, name: str, *, batch_size: int = 16, device: str = "cpu", query_threads: int = 1,
-                 precision: str = "auto", query_backend: str = "auto"):
+                 precision: str = "auto", query_backend: str = "auto", query_onnx_threads: int = 2):
         resolved = resolve_model(name)  # fails fast, before any work, if the model is not on disk
         self.precision = resolve_precision(precision, device)
         # bf16 vectors differ from float32 ones (cosine >= 0.9999): a distinct id keeps caches and indexes apart
         suffix = "+bf16" if self.precision == "bf16" else ""
         self.name, self.path, self.model_id = name, resolved.path, resolved.model_id + suffix
         self.batch_size, self.device, self.query_threads = batch_size, device, query_threads
-        self.query_backend = query_backend
+        self.query_backend, self.query_onnx_threads = query_backend, query_onnx_threads
         self._model = None
         self._queries = None  # the ONNX Runtime query encoder, once tried; False when unavailable
         self._lock = threading.RLock()  # the query encoder is opened under it and reads the model
@@ -106,7 +98,7 @@ class SentenceTransformerEmbedder:
         try:
             from ragship.embed.onnx import OnnxQueryEncoder
 
-            return OnnxQueryEncoder(self.path, self.model_id, self.max_tokens, self.query_threads)
+            return OnnxQueryEncoder(self.path, self.model_id, self.max_tokens, self.query_onnx_threads)
         except ImportError:
             if self.query_backend == "onnx":
                 raise ModelNotAvailable("embed.query_backend = 'onnx' needs ONNX Runtime: "

@@ -92,6 +92,8 @@ class ChunkStore:
             table.delete(f"doc_id IN ({', '.join(_quote(d) for d in ids[i:i + 1000])})")
 
     def add(self, rows: list[dict[str, Any]], dim: int) -> None:
+        for r in rows:  # no groups means readable by everyone: an empty list, never null (SQL null matches nothing)
+            r["groups"], r["tags"] = r.get("groups") or [], r.get("tags") or []
         if rows:
             self.table(dim).add(pa.Table.from_pylist(rows, schema=schema(dim)))
 
@@ -297,10 +299,10 @@ class _Memory:
     def dense(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> list[dict[str, Any]]:
         if not len(self.chunk_ids):
             return []
-        scores = self.vectors @ (vector / (np.linalg.norm(vector) or 1.0))
+        vector = vector / (np.linalg.norm(vector) or 1.0)
         if mask is not None:
-            scores = np.where(mask, scores, -np.inf)
             n = min(n, int(mask.sum()))
+        scores = self._scores(vector, n, mask)
         n = min(n, len(scores))
         if n <= 0:
             return []
@@ -308,7 +310,13 @@ class _Memory:
         top = top[np.argsort(-scores[top], kind="stable")]
         doc = self.columns["doc_id"]
         return [{"chunk_id": self.chunk_ids[i], "doc_id": doc.distinct[doc.codes[i]], "_score": float(scores[i])}
-                for i in top]
+                for i in top if scores[i] > -np.inf]
+
+    def _scores(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
+        """Cosine of every allowed row, -inf elsewhere. (A bf16 product picking candidates for an exact rescore
+        was measured too: 2.9 vs 5.2 ms alone, no gain inside a search; ADR 0009.)"""
+        scores = self.vectors @ vector
+        return scores if mask is None else np.where(mask, scores, -np.inf)
 
 
 class Coded:

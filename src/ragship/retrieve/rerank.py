@@ -14,7 +14,7 @@ from typing import Protocol
 import numpy as np
 
 from ragship.embed.models import resolve_model
-from ragship.embed.sentence_transformers import cpu_has_native_bf16
+from ragship.cpu import cpu_has_native_bf16
 from ragship.errors import ModelNotAvailable
 from ragship.types import Hit
 
