@@ -28,7 +28,7 @@ class Jobs:
                "results": [], "failures": [], "error": None}
         self._save(job)
         self._pool.submit(self._run, job["id"], work)
-        return self._public(job)
+        return self.public(job)
 
     def get(self, job_id: str) -> dict | None:
         with self._lock:
@@ -69,8 +69,6 @@ class Jobs:
         atomic_write_json(self.folder / f"{job['id']}.json", job)
 
     @staticmethod
-    def _public(job: dict) -> dict:
+    def public(job: dict) -> dict:
+        """The job as its owner sees it (without the key id)."""
         return {k: v for k, v in job.items() if k != "key_id"}
-
-    def public(self, job: dict) -> dict:
-        return self._public(job)

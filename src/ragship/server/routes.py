@@ -7,7 +7,7 @@ import asyncio
 import json
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -16,7 +16,8 @@ from pydantic import BaseModel, Field
 
 from ragship import __version__
 from ragship.collections import Collections
-from ragship.errors import Forbidden, RagshipError, RateLimited, TooLarge, Unauthorized, UnsupportedFile
+from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipError, RateLimited, TooLarge,
+                            Unauthorized, UnsupportedFile)
 from ragship.ingest.parsers import PARSERS
 from ragship.monitor import metrics
 from ragship.monitor.querylog import QueryLog
@@ -38,11 +39,10 @@ class Service:
     log: QueryLog
     limiter: RateLimiter
     ready: bool = False
-    gate: asyncio.Lock | None = None  # queries run one at a time per process: 2 cores gain nothing from more
+    # queries run one at a time per process: 2 cores gain nothing from more
+    gate: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self, fn, *args, **kwargs):
-        if self.gate is None:
-            self.gate = asyncio.Lock()
         async with self.gate:
             return await asyncio.to_thread(fn, *args, **kwargs)
 
@@ -106,8 +106,6 @@ async def healthz(request: Request) -> dict:
 
 @router.get("/readyz", tags=["health"])
 async def readyz(request: Request) -> dict:
-    from ragship.errors import IndexNotReady
-
     svc = service(request)
     if not svc.ready:
         raise IndexNotReady("warming up: the models are loading")
@@ -212,7 +210,7 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
     async def events():
-        async with svc.gate or asyncio.Lock():
+        async with svc.gate:
             task = asyncio.create_task(asyncio.to_thread(produce))
             while (event := await queue.get()) is not None:
                 if event["type"] == "answer":
@@ -233,8 +231,6 @@ class FeedbackRequest(BaseModel):
 
 @router.post("/v1/feedback", tags=["query"], status_code=201)
 async def feedback(request: Request, body: FeedbackRequest, principal: Principal = Reader) -> dict:
-    from ragship.errors import DocumentNotFound
-
     log = service(request).log
     owner = log.answer_owner(body.answer_id)
     if owner is None or (owner != principal.key_id and not principal.can("admin")):
@@ -321,8 +317,6 @@ async def _save_upload(engine, upload: UploadFile):
 
 @router.get("/v1/jobs/{job_id}", tags=["documents"])
 async def get_job(request: Request, job_id: str, principal: Principal = Reader) -> dict:
-    from ragship.errors import DocumentNotFound
-
     jobs = service(request).jobs
     job = jobs.get(job_id)
     if job is None or (job["key_id"] != principal.key_id and not principal.can("editor")):
