@@ -18,7 +18,7 @@ def schemathesis(base: str, key: str, report: Path, *extra: str) -> subprocess.C
     return subprocess.run([str(cli), "run", f"{base}/openapi.json", "--checks", CHECKS, "-H",
                            f"Authorization: Bearer {key}", "--generation-deterministic", "--request-timeout", "60",
                            "--report", "junit", "--report-junit-path", str(report), "--no-color", *extra],
-                          capture_output=True, text=True, timeout=900)
+                          capture_output=True, text=True, timeout=900, cwd=report.parent)  # its cache stays there
 
 
 @pytest.fixture(scope="module")
