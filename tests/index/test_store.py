@@ -76,3 +76,19 @@ def test_in_memory_dense_search_is_exact_with_and_without_a_mask(tmp_path):
         mask[exact[-7:]] = True  # the 7 least similar rows only: outside any pre-selection
         got = view.dense(q, 50, mask=mask)
         assert [r["chunk_id"] for r in got] == [ids[i] for i in exact[-7:]]
+
+
+def test_an_index_from_before_permissions_is_refused_clearly(tmp_path):
+    import lancedb
+    import pyarrow as pa
+    import pytest
+
+    from ragship.errors import IndexNotReady
+    from ragship.index.store import schema
+
+    old = pa.schema([f for f in schema(2) if f.name not in ("groups", "tags")])
+    lancedb.connect(str(tmp_path)).create_table("chunks", schema=old)
+    store = ChunkStore(tmp_path)
+    for call in (lambda: store.add([row("a#0", "a", "x", [1, 0])], dim=2), lambda: store.view("v1")):
+        with pytest.raises(IndexNotReady, match="older ragship .*ingest again"):
+            call()

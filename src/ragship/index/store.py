@@ -55,7 +55,7 @@ class ChunkStore:
 
     def table(self, dim: int | None = None):
         if self.exists():
-            return self._db.open_table(TABLE)
+            return _current(self._db.open_table(TABLE), self.path)
         if dim is None:
             raise FileNotFoundError(f"no chunks table in {self.path}")
         return self._db.create_table(TABLE, schema=schema(dim))
@@ -127,7 +127,7 @@ class ChunkStore:
         return version
 
     def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5) -> IndexView:
-        table = self._db.open_table(TABLE)
+        table = self.table()
         table.checkout(tag)
         return IndexView(table, nprobes, refine_factor)
 
@@ -145,10 +145,6 @@ class IndexView:
     FILTERABLE = ("doc_id", "source", "groups", "tags")
 
     def __init__(self, table, nprobes: int = 20, refine_factor: int = 5):
-        missing = {"groups", "tags"} - set(table.schema.names)
-        if missing:
-            raise IndexNotReady(f"the index was built by an older ragship (no {', '.join(sorted(missing))} column); "
-                                "move the home's index/ folder aside and ingest again")
         self._table = table
         self.nprobes, self.refine_factor = nprobes, refine_factor  # used only where a vector index exists
         self.ann = any(i.columns == ["vector"] for i in table.list_indices())
@@ -332,6 +328,15 @@ class Coded:
         """Rows whose value satisfies the predicate."""
         allowed = np.fromiter((bool(predicate(v)) for v in self.distinct), dtype=bool, count=len(self.distinct))
         return allowed[self.codes]
+
+
+def _current(table, path: Path):
+    """The table, if it has every column this ragship writes; else a clear error instead of a failed write."""
+    missing = {"groups", "tags"} - set(table.schema.names)
+    if missing:
+        raise IndexNotReady(f"the index in {path} was built by an older ragship (no {', '.join(sorted(missing))} "
+                            "column); move that index/ folder aside and ingest again")
+    return table
 
 
 def metadata_tags(metadata: Mapping) -> list[str]:
