@@ -39,6 +39,8 @@ class Engine:
         self._llm = None
         self._reranker = None
         self._lock = threading.Lock()
+        # deleted documents, hidden by every search: one object, so its cache spares a file read per query
+        self.tombstones = Tombstones(self.home / "index" / "tombstones.json")
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
     @property
@@ -123,10 +125,6 @@ class Engine:
         return (filter or Filter()).hiding(self.tombstones.ids())
 
     # -- documents ----------------------------------------------------------------------------------------------
-    @property
-    def tombstones(self) -> Tombstones:
-        return Tombstones(self.home / "index" / "tombstones.json")
-
     @property
     def uploads(self) -> Path:
         return self.home / "uploads"

@@ -160,14 +160,18 @@ async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict
     return answer
 
 
+def _filter_params(specs: list[str]) -> FilterValues:
+    """`?filter=FIELD=V1,V2` query parameters in the JSON form the request bodies use."""
+    return {name: list(values) for name, values in parse_filters(specs)}
+
+
 @router.get("/v1/search", tags=["query"])
 async def search_get(request: Request, q: str = Query(..., min_length=1, max_length=2000),
                      mode: Optional[Mode] = None, k: Optional[int] = Query(None, ge=1, le=1000),
                      filter: list[str] = Query([], description="FIELD=VALUE[,VALUE] (repeatable)"),
                      collection: Optional[str] = None, principal: Principal = Reader) -> dict:
-    fields = dict(parse_filters(filter))
     return await _search(request, principal, SearchRequest(query=q, mode=mode, k=k, collection=collection,
-                                                           filters={n: list(v) for n, v in fields.items()}))
+                                                           filters=_filter_params(filter)))
 
 
 @router.post("/v1/search", tags=["query"])
@@ -179,9 +183,8 @@ async def search_post(request: Request, body: SearchRequest, principal: Principa
 async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=2000), mode: Optional[Mode] = None,
                   filter: list[str] = Query([]), collection: Optional[str] = None,
                   principal: Principal = Reader) -> dict:
-    fields = dict(parse_filters(filter))
     return await _ask(request, principal, AskRequest(question=q, mode=mode, collection=collection,
-                                                     filters={n: list(v) for n, v in fields.items()}))
+                                                     filters=_filter_params(filter)))
 
 
 @router.post("/v1/ask", tags=["query"])
