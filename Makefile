@@ -33,16 +33,18 @@ test: install browser
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
+# SciFact quality and ingest throughput next to the peers, then the 100k-chunk latency (bench-latency)
 bench: install peers-venv
 	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md
+	$(MAKE) bench-latency
 
-# hybrid latency at 100k chunks next to LlamaIndex's (~10 min)
 # 32 concurrent clients for 60 s against a real server (search and ask)
 bench-load: install
 	$(PY) benchmarks/load_test.py
 
+# hybrid latency at 100k chunks next to LlamaIndex's (~15 min); RERANKER=path to time a trained cross-encoder
 bench-latency: install peers-venv
-	$(PY) benchmarks/bench_latency.py
+	$(PY) benchmarks/bench_latency.py $(if $(RERANKER),--reranker $(RERANKER))
 
 # each stage's contribution with `ragship adapt` trained on SciFact train (~25 min on 2 cores)
 bench-adapt: install

@@ -1,8 +1,9 @@
 """Hybrid search latency at 100k chunks: SciFact's real chunks plus synthetic filler, ragship next to
 LlamaIndex's hybrid retrieval (QueryFusionRetriever over BM25Retriever + a vector index) on the same rows.
 
-Filler rows: text made of sentences drawn at random from SciFact (so BM25 postings look real), vectors a random
-mix of two real chunk vectors plus noise, normalised (so the vector index faces a realistic distribution). Both
+Filler rows: text made of 3-8 sentences drawn at random from SciFact (so BM25 postings look real), cut to the
+chunker's size (`chunk.tokens` of the embedder's tokenizer, as every real chunk is), vectors a random mix of two
+real chunk vectors plus noise, normalised (so the vector index faces a realistic distribution). Both
 systems get the same rows and vectors; queries are SciFact's 300 test queries, one at a time, query embedding
 included. Also printed: recall@10 of ragship's ANN dense search against exact search on the same table.
 
@@ -51,8 +52,8 @@ def build_rows(home: Path, cache: Path, n: int, seed: int = 0):
     vectors = np.stack([np.asarray(r["vector"], dtype=np.float32) for r in real])
     rng, nrng = random.Random(seed), np.random.default_rng(seed)
     filler, dim = [], vectors.shape[1]
-    for i in range(n - len(real)):
-        text = " ".join(rng.choice(sentences) for _ in range(rng.randint(3, 8)))
+    texts = [[rng.choice(sentences) for _ in range(rng.randint(3, 8))] for _ in range(n - len(real))]
+    for i, text in enumerate(fit_chunk_size(texts, engine)):
         a, b = vectors[rng.randrange(len(vectors))], vectors[rng.randrange(len(vectors))]
         v = a + 0.5 * b + nrng.normal(0, 0.05, dim).astype(np.float32)
         filler.append({"chunk_id": f"filler-{i}#0", "doc_id": f"filler-{i}", "doc_hash": "filler",
@@ -65,6 +66,23 @@ def build_rows(home: Path, cache: Path, n: int, seed: int = 0):
     store.build_fts()
     fts_s = time.perf_counter() - t
     return engine, real + filler, fts_s
+
+
+def fit_chunk_size(texts: list[list[str]], engine) -> list[str]:
+    """Each text's sentences, dropped from the end until it fits a chunk (at least one sentence kept)."""
+    tokenizer, limit = engine.embedder.inner.model.tokenizer, engine.settings.chunk.tokens
+    out = []
+    for i in range(0, len(texts), 2000):
+        batch = texts[i:i + 2000]
+        sizes = tokenizer([s for t in batch for s in t], add_special_tokens=False)["input_ids"]
+        pos = 0
+        for t in batch:
+            lengths, pos = [len(x) for x in sizes[pos:pos + len(t)]], pos + len(t)
+            keep = len(t)
+            while keep > 1 and sum(lengths[:keep]) > limit:
+                keep -= 1
+            out.append(" ".join(t[:keep]))
+    return out
 
 
 def timed(searcher, queries: list[str], flt=None) -> dict:
@@ -110,6 +128,17 @@ def ragship_latency(engine, queries: list[str], reranker: str | None) -> dict:
     return results
 
 
+def untrained_reranker(engine, out: Path) -> str:
+    """The embedding model's MiniLM encoder with a new one-logit head: what `ragship adapt --reranker` trains,
+    so the same cost per pair; its scores mean nothing (latency only)."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path = engine.embedder.inner.path
+    AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(path).save_pretrained(str(out))
+    return str(out)
+
+
 def write_peer_rows(rows: list[dict], data: Path) -> None:
     with data.open("w") as f:
         for r in rows:
@@ -132,7 +161,8 @@ def llamaindex_latency(data: Path, queries: list[str], tmp: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rows", type=int, default=100_000)
-    ap.add_argument("--reranker", default=None, help="cross-encoder path for the rerank run (e.g. from adapt)")
+    ap.add_argument("--reranker", default=None, help="cross-encoder path for the rerank run (e.g. from adapt); "
+                    "default: MiniLM-L6 with a new head, as `ragship adapt` starts one (the same cost per pair)")
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--cache", type=Path, default=None, help="reuse an embedding cache for the SciFact ingest")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
@@ -148,11 +178,12 @@ def main() -> None:
         del rows  # 100k dicts with vectors: left alive, the garbage collector's scans of them add ~5 ms to p50
         gc.collect()
         print(json.dumps({"rows": n, "fts_build_s": round(fts_s, 1)}), flush=True)
-        ours = ragship_latency(engine, queries, args.reranker)
+        reranker = args.reranker or untrained_reranker(engine, Path(tmp) / "reranker-untrained")
+        ours = ragship_latency(engine, queries, reranker)
         print(json.dumps({"ragship": ours}), flush=True)
         peer = {"skipped": "--no-peer"} if args.no_peer else llamaindex_latency(data, queries, Path(tmp))
         print(json.dumps({"llamaindex": peer}), flush=True)
-    write_section(args.out, "latency", render(n, fts_s, ours, peer, args.reranker))
+    write_section(args.out, "latency", render(n, fts_s, ours, peer, args.reranker or "MiniLM-L6, untrained head"))
     print(f"wrote the latency section of {args.out}")
 
 
@@ -179,7 +210,7 @@ def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None
         row("ragship hybrid, IVF_HNSW_SQ vector index", ours["hybrid_ann"]),
     ]
     if "hybrid_rerank_top20" in ours:
-        lines.append(row(f"ragship hybrid + cross-encoder rerank of the top 20 (`{Path(reranker).name}`)",
+        lines.append(row(f"ragship hybrid + cross-encoder rerank of the top 20 ({reranker})",
                          ours["hybrid_rerank_top20"]))
     if "hybrid" in peer:
         lines.append(row(peer["system"] + " (same rows and vectors)", peer["hybrid"]))

@@ -92,3 +92,32 @@ def test_an_index_from_before_permissions_is_refused_clearly(tmp_path):
     for call in (lambda: store.add([row("a#0", "a", "x", [1, 0])], dim=2), lambda: store.view("v1")):
         with pytest.raises(IndexNotReady, match="older ragship .*ingest again"):
             call()
+
+
+def test_bm25_and_ann_ids_come_from_memory_by_row_id_after_deletes_and_compaction(tmp_path):
+    """Retrievers select only scores and LanceDB row ids; the ids shown come from the view's memory. They must
+    be the rows LanceDB itself names, also once deletions and compaction have moved rows around."""
+    rng = np.random.default_rng(5)
+    words = ["alpha", "beta", "gamma", "delta", "omega"]
+    store = ChunkStore(tmp_path)
+    for batch in range(3):  # three fragments
+        store.add([row(f"d{batch}-{i}#0", f"d{batch}-{i}", " ".join(rng.choice(words, 6)), rng.normal(size=8))
+                   for i in range(300)], dim=8)
+    store.delete_docs([f"d1-{i}" for i in range(0, 300, 3)])
+    store.table().optimize()
+    store.build_fts()
+    store.build_vector_index(min_rows=1)
+    store.commit_tag("v1")
+    view = store.view("v1")
+    from lancedb.query import MatchQuery
+
+    for word in words:
+        got = [(r["chunk_id"], r["_score"]) for r in view.bm25(word, 40)]
+        t = view._table.search(MatchQuery(word, "index_text"), query_type="fts").select(["chunk_id", "_score"]) \
+            .limit(40).to_arrow()
+        assert got == list(zip(t["chunk_id"].to_pylist(), t["_score"].to_pylist()))
+    q = rng.normal(size=8).astype(np.float32)
+    t = view._table.search(q, vector_column_name="vector").distance_type("cosine").nprobes(view.nprobes) \
+        .refine_factor(view.refine_factor).select(["chunk_id"]).limit(20).to_arrow()
+    assert [r["chunk_id"] for r in view.dense(q, 20)] == t["chunk_id"].to_pylist()
+    assert all(r["doc_id"] == r["chunk_id"].split("#")[0] for r in view.dense(q, 20))

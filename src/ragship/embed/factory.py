@@ -18,5 +18,6 @@ def make_embedder(e: EmbedSettings, cache_dir: Path) -> CachedEmbedder:
 
         model = SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device,
                                             query_threads=e.query_threads, precision=e.precision,
-                                            query_backend=e.query_backend, query_onnx_threads=e.query_onnx_threads)
+                                            query_backend=e.query_backend, query_onnx_threads=e.query_onnx_threads,
+                                            query_precision=e.query_precision)
     return CachedEmbedder(model, EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))

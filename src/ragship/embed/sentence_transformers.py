@@ -34,7 +34,8 @@ class SentenceTransformerEmbedder:
     loads = 0  # models loaded by this class in this process; tests assert on it
 
     def __init__(self, name: str, *, batch_size: int = 16, device: str = "cpu", query_threads: int = 1,
-                 precision: str = "auto", query_backend: str = "auto", query_onnx_threads: int = 2):
+                 precision: str = "auto", query_backend: str = "auto", query_onnx_threads: int = 1,
+                 query_precision: str = "int8"):
         resolved = resolve_model(name)  # fails fast, before any work, if the model is not on disk
         self.precision = resolve_precision(precision, device)
         # bf16 vectors differ from float32 ones (cosine >= 0.9999): a distinct id keeps caches and indexes apart
@@ -42,6 +43,7 @@ class SentenceTransformerEmbedder:
         self.name, self.path, self.model_id = name, resolved.path, resolved.model_id + suffix
         self.batch_size, self.device, self.query_threads = batch_size, device, query_threads
         self.query_backend, self.query_onnx_threads = query_backend, query_onnx_threads
+        self.query_precision = query_precision
         self._model = None
         self._queries = None  # the ONNX Runtime query encoder, once tried; False when unavailable
         self._lock = threading.RLock()  # the query encoder is opened under it and reads the model
@@ -86,7 +88,7 @@ class SentenceTransformerEmbedder:
         return self._torch_query(text)
 
     def _query_encoder(self):
-        """ONNX Runtime for single queries (twice as fast, same vectors; ADR 0009) unless query_backend is
+        """ONNX Runtime for single queries (2-3x as fast; ADR 0009) unless query_backend is
         "torch" or, under "auto", the export is impossible (no onnxruntime, not a mean-pooling BERT)."""
         if self._queries is None and self.query_backend != "torch":
             with self._lock:
@@ -98,7 +100,8 @@ class SentenceTransformerEmbedder:
         try:
             from ragship.embed.onnx import OnnxQueryEncoder
 
-            return OnnxQueryEncoder(self.path, self.model_id, self.max_tokens, self.query_onnx_threads)
+            return OnnxQueryEncoder(self.path, self.model_id, self.max_tokens, self.query_onnx_threads,
+                                    self.query_precision)
         except ImportError:
             if self.query_backend == "onnx":
                 raise ModelNotAvailable("embed.query_backend = 'onnx' needs ONNX Runtime: "

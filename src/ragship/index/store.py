@@ -161,7 +161,7 @@ class IndexView:
             if self._memory is None:
                 shown = [c for c in self.COLUMNS if c not in self.FILTERABLE and c != "chunk_id"]
                 columns = ["chunk_id", *self.FILTERABLE] + ([] if self.ann else ["vector", *shown])
-                self._memory = _Memory(self.rows(columns))
+                self._memory = _Memory(self.rows(columns, row_ids=True))
             return self._memory
 
     def count_chunks(self) -> int:
@@ -171,9 +171,9 @@ class IndexView:
         """Every row's value of one column, in storage order."""
         return self._table.search().select([name]).limit(None).to_arrow()[name].to_pylist()
 
-    def rows(self, columns: list[str]) -> pa.Table:
-        """Some columns of every row, in storage order."""
-        return self._table.search().select(columns).limit(None).to_arrow()
+    def rows(self, columns: list[str], row_ids: bool = False) -> pa.Table:
+        """Some columns of every row, in storage order (and LanceDB's `_rowid` with `row_ids`)."""
+        return self._table.search().select(columns).with_row_id(row_ids).limit(None).to_arrow()
 
     def chunk_ids(self) -> list[tuple[str, str]]:
         """(chunk id, doc id) of every row, duplicates included: for integrity checks."""
@@ -192,9 +192,9 @@ class IndexView:
             .nprobes(self.nprobes).refine_factor(self.refine_factor)
         if where:
             q = q.where(where, prefilter=True)
-        t = q.select(["chunk_id", "doc_id", "_distance"]).limit(n).to_arrow()  # scores named: no warning
-        return [{"chunk_id": c, "doc_id": d, "_score": 1.0 - s} for c, d, s in
-                zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist(), t["_distance"].to_pylist())]
+        t = q.select(["_distance"]).with_row_id(True).limit(n).to_arrow()  # ids from memory, as in _bm25
+        return self.memory.rows(self.memory.positions(t["_rowid"].to_numpy()),
+                                [1.0 - d for d in t["_distance"].to_pylist()])
 
     def bm25(self, query: str, n: int, where: str | None = None,
              mask: np.ndarray | None = None) -> list[dict[str, Any]]:
@@ -211,14 +211,15 @@ class IndexView:
         return self._bm25(query, n, where)
 
     def _bm25(self, query: str, n: int, where: str | None) -> list[dict[str, Any]]:
+        """Scores and row ids only: the ids come from memory (selecting them from LanceDB took half the time,
+        6.6 vs 3.1 ms p50 at 100k chunks)."""
         from lancedb.query import MatchQuery
 
         q = self._table.search(MatchQuery(query, FTS_COLUMN), query_type="fts")
         if where:
             q = q.where(where, prefilter=True)
-        t = q.select(["chunk_id", "doc_id", "_score"]).limit(n).to_arrow()
-        return [{"chunk_id": c, "doc_id": d, "_score": s} for c, d, s in
-                zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist(), t["_score"].to_pylist())]
+        t = q.select(["_score"]).with_row_id(True).limit(n).to_arrow()
+        return self.memory.rows(self.memory.positions(t["_rowid"].to_numpy()), t["_score"].to_pylist())
 
     def chunks(self, chunk_ids: list[str], columns: list[str] | None = None) -> list[dict[str, Any]]:
         """Full rows of the given chunks, in the given order (unknown ids are skipped)."""
@@ -283,6 +284,10 @@ class _Memory:
     def __init__(self, table: pa.Table):
         self.chunk_ids = table["chunk_id"].to_pylist()
         self.position = {c: i for i, c in enumerate(self.chunk_ids)}
+        rowids = table["_rowid"].to_numpy()
+        self._by_rowid = np.argsort(rowids, kind="stable")
+        self._sorted_rowids = rowids[self._by_rowid]
+        table = table.drop_columns(["_rowid"])
         self.columns = {name: Coded(table[name].to_pylist()) for name in IndexView.FILTERABLE}
         self.vectors, self.table = None, None
         if "vector" in table.column_names:
@@ -304,9 +309,21 @@ class _Memory:
             return []
         top = np.argpartition(-scores, n - 1)[:n]
         top = top[np.argsort(-scores[top], kind="stable")]
+        top = top[scores[top] > -np.inf]
+        return self.rows(top, scores[top].tolist())
+
+    def positions(self, rowids: np.ndarray) -> np.ndarray:
+        """Storage positions of LanceDB row ids of this view's version."""
+        i = np.searchsorted(self._sorted_rowids, rowids)
+        if len(rowids) and (i.max() >= len(self._sorted_rowids) or (self._sorted_rowids[i] != rowids).any()):
+            raise IndexNotReady("the index changed under an open view (unknown row ids); retry the query")
+        return self._by_rowid[i]
+
+    def rows(self, positions: np.ndarray, scores: list[float]) -> list[dict[str, Any]]:
+        """(chunk_id, doc_id, _score) rows for storage positions."""
         doc = self.columns["doc_id"]
-        return [{"chunk_id": self.chunk_ids[i], "doc_id": doc.distinct[doc.codes[i]], "_score": float(scores[i])}
-                for i in top if scores[i] > -np.inf]
+        return [{"chunk_id": self.chunk_ids[p], "doc_id": doc.distinct[doc.codes[p]], "_score": float(s)}
+                for p, s in zip(positions.tolist(), scores)]
 
     def _scores(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
         """Cosine of every allowed row, -inf elsewhere. (A bf16 product picking candidates for an exact rescore
