@@ -79,6 +79,12 @@ def test_eval_without_qrels_is_one_line(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_tune_refuses_a_malformed_chunking_before_any_work(tmp_path):
+    result = runner.invoke(app, ["--home", str(tmp_path / "h"), "tune", str(DATA / "beir-mini"), "--chunks", "128/16,8x"])
+    assert result.exit_code == 2 and "'8x': write TOKENS/OVERLAP" in result.output
+    assert not (tmp_path / "h").exists()
+
+
 def test_eval_json_and_report(tmp_path):
     report = tmp_path / "report.md"
     result = cli("eval", DATA / "beir-mini", "--mode", "bm25", "--json", "--report", report, home=tmp_path / "h")

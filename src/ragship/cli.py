@@ -12,6 +12,7 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
                            TimeRemainingColumn)
 from rich.table import Table
@@ -19,11 +20,12 @@ from rich.table import Table
 from ragship.engine import Engine
 from ragship.errors import PARTIAL_EXIT, EmptyCorpus, InputError, RagshipError
 from ragship.retrieve.filters import Filter, parse_filters
-from ragship.settings import load_settings
+from ragship.settings import load_settings, write_settings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from your documents.")
 out = Console(soft_wrap=True)  # soft wrap: long paths and reasons stay on one greppable line
 err = Console(stderr=True, soft_wrap=True)
+TUNE_ROWS = 15  # `tune` prints the best settings and the Pareto front; --json has every trial
 
 
 @app.callback()
@@ -157,6 +159,8 @@ def _print_ingest(report) -> None:
         table.add_row(key.replace("_", " "), str(getattr(report, key)))
     table.add_row("failed", str(len(report.failures)))
     table.add_row("version", f"{report.version or '-'}" + (" (new, live)" if report.new_version else " (unchanged)"))
+    if report.reindexed:
+        table.add_row("full-text", "rebuilt for the new search.bm25_* settings")
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
     out.print(table)
     for f in report.failures:
@@ -360,30 +364,52 @@ def tune(
     dataset: Path = typer.Argument(..., help="BEIR folder with qrels for the split to tune on."),
     split: str = typer.Option("train", "--split"),
     write: bool = typer.Option(True, "--write/--no-write", help="Write the best settings to ragship.toml."),
+    chunks: str = typer.Option("", "--chunks", help="Other chunkings to try, TOKENS/OVERLAP comma-separated "
+                               "(e.g. 128/16,256/32): each is ingested into a scratch index (embedding its chunks)."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """Search fusion settings (mode, RRF k, weights, convex fusion) on a training split; keep the best."""
+    """Search BM25 analysis (stemming, stop words) and fusion settings (mode, RRF k, weights, convex fusion) on a
+    training split; keep the best (another BM25 analysis only when significantly better)."""
     import os
     from dataclasses import asdict
 
     from ragship.evaluate.tune import tune as run_tune, write_search_settings
 
+    chunkings = _chunkings(chunks)
     with _Progress(quiet=as_json) as observe:
-        trials = run_tune(_engine(ctx), dataset, split, observe=observe)
+        tuned = run_tune(_engine(ctx), dataset, split, observe=observe, chunkings=chunkings)
+    trials, chosen = tuned.trials, tuned.chosen
     config = Path(os.environ.get("RAGSHIP_CONFIG", "ragship.toml"))
     if write:
-        write_search_settings(config, trials[0].settings)
+        write_search_settings(config, chosen.settings)
+        if chosen.chunk:
+            write_settings(config, "chunk", chosen.chunk)
     if as_json:
-        return _print_json({"split": split, "best": asdict(trials[0]), "written_to": str(config) if write else None,
-                            "trials": [asdict(t) for t in trials]})
-    table = Table(title=f"{dataset.name} / {split}: nDCG@10 vs p95 latency (* = Pareto front)")
+        return _print_json({"split": split, "best": asdict(trials[0]), "chosen": asdict(chosen), "why": tuned.why,
+                            "written_to": str(config) if write else None, "trials": [asdict(t) for t in trials]})
+    shown = [t for i, t in enumerate(trials) if i < TUNE_ROWS or t.pareto or t is chosen]
+    table = Table(title=f"{dataset.name} / {split}: nDCG@10 vs p95 latency (* = Pareto front); "
+                        f"the best {TUNE_ROWS} and the front of {len(trials)} settings (all with --json)")
     for col in ("setting", "nDCG@10", "R@100", "p95 ms", ""):
         table.add_column(col, justify="left" if col == "setting" else "right")
-    for t in trials:
-        table.add_row(t.name, f"{t.ndcg:.4f}", f"{t.recall100:.4f}", f"{t.p95_ms:.1f}", "*" if t.pareto else "")
+    for t in shown:
+        table.add_row(escape(t.name), f"{t.ndcg:.4f}", f"{t.recall100:.4f}", f"{t.p95_ms:.1f}",
+                      ("*" if t.pareto else "") + (" chosen" if t is chosen else ""))
     out.print(table)
-    out.print(f"best: {trials[0].name} (nDCG@10 {trials[0].ndcg:.4f})"
-              + (f"; written to {config} [search]" if write else ""), highlight=False)
+    out.print(f"chosen: {chosen.name} (nDCG@10 {chosen.ndcg:.4f}): {tuned.why}"
+              + (f"; written to {config} [search]{' and [chunk]' if chosen.chunk else ''} (the next ingest rebuilds "
+                 "what changed)" if write else ""), markup=False, highlight=False)
+
+
+def _chunkings(text: str) -> tuple[tuple[int, int], ...]:
+    out = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        tokens, _, overlap = part.partition("/")
+        if not (tokens.isdigit() and (overlap or "0").isdigit()) or int(tokens) < 16 or int(overlap or 0) >= int(tokens):
+            raise typer.BadParameter(f"{part!r}: write TOKENS/OVERLAP, e.g. 128/16 (tokens >= 16, overlap < tokens)",
+                                     param_hint="--chunks")
+        out.append((int(tokens), int(overlap or 0)))
+    return tuple(out)
 
 
 @app.command()

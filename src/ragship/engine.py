@@ -104,7 +104,7 @@ class Engine:
                 raise InputError("no failed inputs to retry; `ragship status` lists failures")
         else:
             sources = open_sources(paths, self.settings, include, exclude, groups)
-        with self._exclusive():
+        with self.exclusive():
             self.embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
                             registry=self.registry, observe=observe, dry_run=dry_run, sources=sources,
@@ -149,7 +149,7 @@ class Engine:
             path = self.upload_path(doc_id)
             if path is not None:
                 path.unlink(missing_ok=True)
-        with self._exclusive():
+        with self.exclusive():
             return remove(doc_ids, settings=self.settings, embedder=self.embedder, store=self.store(),
                           registry=self.registry)
 
@@ -164,7 +164,7 @@ class Engine:
         source = Source(self.uploads, int(self.settings.ingest.max_file_mb * 1e6), only=frozenset({str(path)}),
                         settings=self.settings, groups=tuple(sorted(set(groups))))
         self.tombstones.clear([f"{self.uploads.name}/{path.name}"])
-        with self._exclusive():
+        with self.exclusive():
             report = ingest([], settings=self.settings, embedder=self.embedder, store=self.store(),
                             registry=self.registry, observe=observe, sources=[source])
             metrics.record_ingest(report)
@@ -251,7 +251,7 @@ class Engine:
             "current": bool(live) and c.fitted_on.get("version") == live.id}
 
     @contextmanager
-    def _exclusive(self):
+    def exclusive(self):
         """One writer per home: a second concurrent ingest fails fast instead of interleaving commits."""
         self.home.mkdir(parents=True, exist_ok=True)
         with open(self.home / "ingest.lock", "w") as lock:

@@ -90,6 +90,10 @@ class SearchSettings(_Section):
     dense_weight: float = Field(1.0, ge=0)
     bm25_weight: float = Field(1.0, ge=0)
     mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR diversity: 1 = off, lower = more diverse")
+    # BM25 analysis (LanceDB's native full-text index; English). A change rebuilds the full-text index as a new
+    # version at the next ingest, without re-embedding. `ragship tune` tries each combination.
+    bm25_stem: bool = True
+    bm25_stop_words: bool = True
     # dense search is exact (flat, vectors in memory) below this many chunks; at or above it an IVF_HNSW_SQ
     # index is built and searched with these parameters (refine_factor re-scores candidates exactly). ADR 0009.
     ann_min_rows: int = Field(250_000, ge=1)
@@ -177,8 +181,12 @@ class Settings(BaseSettings):
         return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml)
 
     def index_params(self) -> dict:
-        """The settings that shape an index version; stored with it."""
+        """The settings that shape a version's chunks and vectors; stored with it (and in each document's hash)."""
         return {"embed_model": self.embed.model, "chunk": self.chunk.model_dump()}
+
+    def fts_params(self) -> dict:
+        """The settings that shape a version's full-text index; stored with it."""
+        return {"stem": self.search.bm25_stem, "stop_words": self.search.bm25_stop_words}
 
 
 def load_settings(**overrides) -> Settings:

@@ -79,6 +79,23 @@ def test_settings_change_rebuilds_every_document(tmp_path, cache_dir):
     assert report.chunks > 4
 
 
+def test_bm25_settings_change_rebuilds_the_full_text_index_only(tmp_path, cache_dir):
+    """search.bm25_* shape the full-text index, not the chunks: a change commits a new version with the index
+    rebuilt, re-embedding nothing; without stemming "trams" no longer finds "tram"."""
+    stemmed = make_engine(tmp_path / "h", cache_dir)
+    stemmed.ingest([DATA / "docs"])
+    assert stemmed.registry.live().params["fts"] == {"stem": True, "stop_words": True}
+    found = {h.doc_id for h in stemmed.search("trams", "bm25", 10).hits}
+    plain = make_engine(tmp_path / "h", cache_dir, search={"bm25_stem": False})
+    report = plain.ingest([DATA / "docs"])
+    assert report.reindexed and report.new_version and report.version == "v2"
+    assert (report.unchanged, report.changed, report.chunks_written, report.chunks_embedded) == (6, 0, 0, 0)
+    assert plain.registry.live().params["fts"] == {"stem": False, "stop_words": True}
+    exact = {h.doc_id for h in plain.search("trams", "bm25", 10).hits}
+    assert exact < found and "docs/handbook/trams.md" in found - exact  # "tram" there, never "trams"
+    assert not plain.ingest([DATA / "docs"]).new_version  # built as configured: nothing to do
+
+
 def test_partial_writes_of_a_crashed_ingest_are_discarded(tmp_path, cache_dir, docs_copy):
     engine = make_engine(tmp_path / "h", cache_dir)
     engine.ingest([docs_copy])

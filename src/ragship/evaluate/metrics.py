@@ -24,6 +24,12 @@ def doc_run(ranked: Iterable[Hit | dict], depth: int) -> dict[str, float]:
     return {d: float(len(docs) - i) for i, d in enumerate(docs)}
 
 
+def ndcg10_per_query(run: Run, qrels: dict[str, dict[str, int]]) -> dict[str, float]:
+    """nDCG@10 of every judged query (missing runs score 0): for paired comparisons of two settings."""
+    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate({q: run.get(q, {}) for q in qrels})
+    return {q: per_query.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels}
+
+
 def retrieval_metrics(run: Run, qrels: dict[str, dict[str, int]]) -> dict[str, float]:
     """nDCG@10, Recall@5/10/100 and MRR@10, averaged over every judged query (missing runs score 0)."""
     full = {q: run.get(q, {}) for q in qrels}

@@ -97,14 +97,19 @@ class ChunkStore:
         if rows:
             self.table(dim).add(pa.Table.from_pylist(rows, schema=schema(dim)))
 
-    def build_fts(self) -> None:
+    def build_fts(self, stem: bool = True, stop_words: bool = True) -> None:
+        """LanceDB's native BM25 index on the head; by default with English stemming and stop words, like the
+        bm25s reference (ADR 0002). `search.bm25_*` choose (`Settings.fts_params`)."""
         import warnings
 
-        # LanceDB's native BM25 with English stemming and stopwords, like the bm25s reference (ADR 0002)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # create_fts_index is marked deprecated but is the documented call
-            self.table().create_fts_index(FTS_COLUMN, replace=True, language="English", stem=True,
-                                          remove_stop_words=True, lower_case=True, ascii_folding=True)
+            self.table().create_fts_index(FTS_COLUMN, replace=True, language="English", stem=stem,
+                                          remove_stop_words=stop_words, lower_case=True, ascii_folding=True)
+
+    def head_view(self) -> IndexView:
+        """The head, uncommitted: scratch space no reader sees (readers open tags); for `tune`'s trials."""
+        return IndexView(self.table())
 
     def build_vector_index(self, min_rows: int) -> bool:
         """An IVF_HNSW_SQ index on the vectors once the table holds `min_rows` rows (below that, exact flat
@@ -296,6 +301,9 @@ class _Memory:
             self.vectors = flat.values.to_numpy(zero_copy_only=False).reshape(len(flat), -1).astype(np.float32)
             norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
             self.vectors /= np.where(norms == 0, 1, norms)
+            import torch
+
+            self._torch_vectors = torch.from_numpy(self.vectors)  # the same memory
 
     def dense(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> list[dict[str, Any]]:
         if not len(self.chunk_ids):
@@ -326,9 +334,12 @@ class _Memory:
                 for p, s in zip(positions.tolist(), scores)]
 
     def _scores(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
-        """Cosine of every allowed row, -inf elsewhere. (A bf16 product picking candidates for an exact rescore
-        was measured too: 2.9 vs 5.2 ms alone, no gain inside a search; ADR 0009.)"""
-        scores = self.vectors @ vector
+        """Cosine of every allowed row, -inf elsewhere. The product runs in torch's thread pool, the one the
+        cross-encoder uses: numpy's OpenBLAS threads kept spinning after it and slowed the rerank that follows from
+        133 to 205 ms (ADR 0009). (A bf16 product picking candidates for an exact rescore: no gain, ADR 0009.)"""
+        import torch
+
+        scores = torch.mv(self._torch_vectors, torch.from_numpy(np.ascontiguousarray(vector))).numpy()
         return scores if mask is None else np.where(mask, scores, -np.inf)
 
 

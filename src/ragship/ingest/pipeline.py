@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 Observer = Callable[..., None]  # observe(stage, items_done, total=None): drives progress displays
 PLAN_LIST_LIMIT = 1000  # document ids listed per plan category in a report
+DEFAULT_FTS = {"stem": True, "stop_words": True}  # what versions recorded without "fts" params were built with
 
 
 @dataclass
@@ -46,6 +47,7 @@ class IngestReport:
     chunks_written: int = 0
     chunks_embedded: int = 0
     resumed: bool = False  # continued the head of an interrupted build
+    reindexed: bool = False  # only the full-text settings changed: a new version with the index rebuilt
     already_written: int = 0  # documents that interrupted build had already written
     dry_run: bool = False
     plan: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "changed": [], "deleted": []})
@@ -131,7 +133,10 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
     report.deleted, report.plan["deleted"] = len(gone_live), gone_live
     if dry_run:
         return report
-    if not (report.added or report.changed or report.deleted or report.resumed):
+    fts = settings.fts_params()
+    documents_changed = bool(report.added or report.changed or report.deleted or report.resumed)
+    report.reindexed = bool(live) and not documents_changed and live.params.get("fts", DEFAULT_FTS) != fts
+    if not (documents_changed or report.reindexed):
         registry.end_build()
         if live:
             report.documents, report.chunks = live.counts["documents"], live.counts["chunks"]
@@ -139,9 +144,10 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
     with build.clock.stage("write"):
         store.delete_docs(gone_head)
     with build.clock.stage("index"):
-        store.build_fts()
-        store.build_vector_index(settings.search.ann_min_rows)
-    _commit(report, build.params, embedder, store, registry)
+        store.build_fts(**fts)
+        if documents_changed:
+            store.build_vector_index(settings.search.ann_min_rows)
+    _commit(report, {**build.params, "fts": fts}, embedder, store, registry)
     registry.end_build()
     return report
 
@@ -158,7 +164,7 @@ def remove(doc_ids: list[str], *, settings: Settings, embedder: Embedder, store:
     store.reset_head(live.lance_version)
     registry.begin_build(live.id)
     store.delete_docs(gone)
-    store.build_fts()
+    store.build_fts(**live.params.get("fts", DEFAULT_FTS))
     store.build_vector_index(settings.search.ann_min_rows)
     report.deleted, report.plan["deleted"] = len(gone), gone
     _commit(report, live.params, embedder, store, registry)
