@@ -52,3 +52,22 @@ def test_queries_on_onnx_runtime_match_pytorch_queries(model_cache, precision, l
     assert onnx._queries and torch._queries is None
     name = "model_int8.onnx" if precision == "int8" else "model_fused.onnx"
     assert list((model_cache / "onnx").glob(f"*+{precision}/{name}"))  # exported once, into the model cache
+
+
+@pytest.mark.parametrize("config, mean", [({"pooling_mode_mean_tokens": True}, True), ({"pooling_mode": "mean"}, True),
+                                          ({"pooling_mode": "cls"}, False), ({"pooling_mode_cls_token": True}, False)])
+def test_both_pooling_config_formats_are_read(tmp_path, config, mean):
+    """sentence-transformers writes the pooling in two formats; adapted models use the newer one, and were
+    wrongly refused the ONNX query encoder (falling back to PyTorch) before both were read."""
+    import json
+
+    from ragship.embed.onnx import _check_mean_pooling
+    from ragship.errors import ModelNotAvailable
+
+    (tmp_path / "1_Pooling").mkdir()
+    (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(config))
+    if mean:
+        _check_mean_pooling(tmp_path)
+    else:
+        with pytest.raises(ModelNotAvailable):
+            _check_mean_pooling(tmp_path)

@@ -90,8 +90,11 @@ class OnnxInt8Embedder:
 
 
 def _check_mean_pooling(path: Path) -> None:
+    """The ONNX exports pool by mean; sentence-transformers writes the pooling as `pooling_mode_mean_tokens: true`
+    (older) or `pooling_mode: "mean"` (newer, e.g. the models `ragship adapt` saves)."""
     pooling = path / "1_Pooling" / "config.json"
-    if pooling.exists() and not json.loads(pooling.read_text()).get("pooling_mode_mean_tokens"):
+    config = json.loads(pooling.read_text()) if pooling.exists() else {"pooling_mode": "mean"}
+    if not (config.get("pooling_mode_mean_tokens") or config.get("pooling_mode") == "mean"):
         raise ModelNotAvailable(f"{path}: the onnx-int8 backend supports mean-pooling models only; "
                                 "use embed.backend = 'torch' for this one")
 

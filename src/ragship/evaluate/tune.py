@@ -147,8 +147,8 @@ def choose(trials: list[Trial], per_query: dict[str, list[float]], configured: d
     se = math.sqrt(sum((d - mean) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) if len(diff) > 1 else math.inf
     if mean > SIGNIFICANCE * se:
         return best, f"best nDCG@10; it wins by {mean:.4f} ({mean / se:.1f} standard errors) over {keeps.name}"
-    return keeps, (f"{best.name} scored {mean:+.4f} but within {SIGNIFICANCE:g} standard errors ({se:.4f}): the "
-                   f"configured BM25 analysis and chunking are kept")
+    return keeps, (f"{best.name} scored {mean:+.4f}, within {SIGNIFICANCE:g} standard errors (each {se:.4f}): "
+                   f"the configured BM25 analysis and chunking are kept")
 
 
 def bm25_candidates(engine, variant: dict[str, bool], queries: dict[str, str], depth: int,
