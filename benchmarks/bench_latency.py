@@ -196,8 +196,8 @@ def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None
         "",
         f"- {machine()}, commit {commit()}; 300 SciFact test queries one at a time, query embedding included",
         f"- ragship default at this size: LanceDB FTS (built in {fts_s:.1f} s) for BM25, exact dense search over "
-        f"the vectors held in memory (loaded in {ours['memory_load_s']} s), queries encoded on ONNX Runtime with "
-        f"int8 weights; filler chunks cut to the chunk size (200 tokens) like real ones",
+        f"the vectors held in memory (loaded in {ours['memory_load_s']} s), queries encoded on ONNX Runtime "
+        f"(float32); filler chunks cut to the chunk size (200 tokens) like real ones",
         f"- with the IVF_HNSW_SQ index instead (built in {ours['vector_index_build_s']} s; nprobes 20, refine "
         f"factor 5; the default from search.ann_min_rows = 250,000 chunks): dense recall@10 against exact "
         f"**{ours['ann_recall@10_vs_exact']}**",

@@ -40,11 +40,12 @@ class EmbedSettings(_Section):
     # torch backend: single queries on ONNX Runtime (ADR 0009) when the model exports (mean-pooling BERT);
     # "torch" keeps them on PyTorch; "onnx" fails if ONNX is unavailable
     query_backend: Literal["auto", "torch", "onnx"] = "auto"
-    # ONNX query weights: int8 (per-channel MatMul weights) encoded in 2.8 ms vs 6.4 ms for float32 inside a
-    # 100k-chunk search, SciFact nDCG@10 unchanged (hybrid 0.7281 both); "fp32" gives PyTorch's vectors exactly
-    query_precision: Literal["int8", "fp32"] = "int8"
-    # ONNX Runtime threads per query, without spin-waiting: int8 took 2.8 ms on 1 thread vs 3.4 ms on 2
-    query_onnx_threads: int = Field(1, ge=1, le=64)
+    # ONNX query weights: "fp32" gives PyTorch's vectors exactly; "int8" (per-channel MatMul weights) encodes in
+    # 2.8 vs 6.4 ms inside a 100k-chunk search, zero-shot SciFact nDCG@10 unchanged (0.7281) but an adapted
+    # model's 0.7543 -> 0.7508 (ADR 0009). Use it with query_onnx_threads = 1 (2.8 vs 3.4 ms on 2).
+    query_precision: Literal["fp32", "int8"] = "fp32"
+    # ONNX Runtime threads per query, without spin-waiting: fp32 encoded in 3.2 ms alone vs 5.4 ms with 1 (ADR 0009)
+    query_onnx_threads: int = Field(2, ge=1, le=64)
 
 
 class ChunkSettings(_Section):

@@ -40,7 +40,7 @@ def test_vectors_are_normalised_and_meaningful(embedder):
     assert v.shape == (3, 384) and v.dtype == np.float32
     assert np.allclose(np.linalg.norm(v, axis=1), 1, atol=1e-5)
     assert v[0] @ v[1] > v[0] @ v[2] + 0.2
-    assert embedder.embed_query("The tram leaves at midnight.") @ v[0] > 0.98  # bf16 documents, int8 queries
+    assert embedder.embed_query("The tram leaves at midnight.") @ v[0] > 0.9999  # bf16 documents, fp32 queries
 
 
 def test_float32_encoding_equals_sentence_transformers():

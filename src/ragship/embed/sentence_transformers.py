@@ -34,8 +34,8 @@ class SentenceTransformerEmbedder:
     loads = 0  # models loaded by this class in this process; tests assert on it
 
     def __init__(self, name: str, *, batch_size: int = 16, device: str = "cpu", query_threads: int = 1,
-                 precision: str = "auto", query_backend: str = "auto", query_onnx_threads: int = 1,
-                 query_precision: str = "int8"):
+                 precision: str = "auto", query_backend: str = "auto", query_onnx_threads: int = 2,
+                 query_precision: str = "fp32"):
         resolved = resolve_model(name)  # fails fast, before any work, if the model is not on disk
         self.precision = resolve_precision(precision, device)
         # bf16 vectors differ from float32 ones (cosine >= 0.9999): a distinct id keeps caches and indexes apart
