@@ -231,6 +231,7 @@ class Engine:
             "chunks": live.counts["chunks"] if live else 0,
             "built_at": live.created_at if live else None,
             "model": live.model_id if live else None,
+            "query_encoder": self._query_encoder(),
             "versions": [v.id for v in self.registry.all()],
             "settings": self.settings.model_dump(mode="json", exclude={"home", "cache_dir"}),
             "reranker": (f"{self.reranker.model_id} (top {self.settings.rerank.top_n})" if self.reranker else
@@ -241,6 +242,10 @@ class Engine:
             else None,
             "failures": [{"path": path, **entry} for path, entry in self.dead_letter.entries().items()],
         }
+
+    def _query_encoder(self) -> str:
+        describe = getattr(self.embedder.inner, "query_encoder", None)
+        return describe() if describe else f"the {self.settings.embed.backend} backend's own"
 
     def _calibration_status(self, live) -> dict[str, Any] | None:
         c = self.calibration()

