@@ -154,6 +154,7 @@ class IndexView:
         self.nprobes, self.refine_factor = nprobes, refine_factor  # used only where a vector index exists
         self.ann = any(i.columns == ["vector"] for i in table.list_indices())
         self._memory: _Memory | None = None
+        self._doc_summaries: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
     @property
@@ -240,19 +241,26 @@ class IndexView:
         return [by_id[c] for c in chunk_ids if c in by_id]
 
     def documents(self, mask: np.ndarray | None = None) -> list[dict[str, Any]]:
-        """One entry per document with a row that `mask` allows: id, title, groups, format, chunk count."""
-        docs: dict[str, dict[str, Any]] = {}
-        rows = self.rows(["doc_id", "title", "groups", "metadata"]).to_pylist()
-        for i, r in enumerate(rows):
-            if mask is not None and not mask[i]:
-                continue
-            if r["doc_id"] in docs:
-                docs[r["doc_id"]]["chunks"] += 1
-                continue
-            meta = json.loads(r["metadata"] or "{}")
-            docs[r["doc_id"]] = {"doc_id": r["doc_id"], "title": r["title"], "groups": r["groups"] or [],
-                                 "format": meta.get("format", ""), "chunks": 1}
-        return sorted(docs.values(), key=lambda d: d["doc_id"])
+        """One entry per document with a row that `mask` allows: id, title, groups, format, chunk count. The
+        per-document fields are read once per view; a call then counts allowed rows per document (numpy)."""
+        doc = self.memory.columns["doc_id"]
+        counts = np.bincount(doc.codes if mask is None else doc.codes[mask], minlength=len(doc.distinct))
+        summaries = self._summaries()
+        return sorted(({**summaries[i], "chunks": int(n)} for i, n in enumerate(counts) if n),
+                      key=lambda d: d["doc_id"])
+
+    def _summaries(self) -> list[dict[str, Any]]:
+        """Per distinct doc_id (in `Coded` order): id, title, groups, format, from its first row."""
+        doc = self.memory.columns["doc_id"]  # before the lock, which `memory` takes too
+        with self._lock:
+            if self._doc_summaries is None:
+                first = np.unique(doc.codes, return_index=True)[1] if len(doc.codes) else np.zeros(0, dtype=int)
+                t = self.rows(["title", "groups", "metadata"]).take(first).to_pylist()
+                self._doc_summaries = [
+                    {"doc_id": doc.distinct[code], "title": r["title"], "groups": r["groups"] or [],
+                     "format": json.loads(r["metadata"] or "{}").get("format", "")}
+                    for code, r in zip(range(len(first)), t)]
+            return self._doc_summaries
 
     def document(self, doc_id: str, where: str | None = None) -> dict[str, Any] | None:
         """A document's text, rebuilt from its chunks' spans, with its chunks' offsets; None when it has no row
