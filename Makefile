@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-load browser clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-load bench-tune browser clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -33,10 +33,11 @@ test: install browser
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
-# SciFact quality and ingest throughput next to the peers, then the 100k-chunk latency (bench-latency)
+# SciFact quality and ingest throughput next to the peers, then bench-latency and bench-tune
 bench: install peers-venv
 	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md
 	$(MAKE) bench-latency
+	$(MAKE) bench-tune
 
 # 32 concurrent clients for 60 s against a real server (search and ask)
 bench-load: install
@@ -45,6 +46,10 @@ bench-load: install
 # hybrid latency at 100k chunks next to LlamaIndex's (~15 min); RERANKER=path to time a trained cross-encoder
 bench-latency: install peers-venv
 	$(PY) benchmarks/bench_latency.py $(if $(RERANKER),--reranker $(RERANKER))
+
+# tune on SciFact train, reported on test (~5 min; ADAPTED=path adds a model from `ragship adapt`)
+bench-tune: install
+	$(PY) benchmarks/bench_tune.py $(if $(ADAPTED),--adapted $(ADAPTED))
 
 # each stage's contribution with `ragship adapt` trained on SciFact train (~25 min on 2 cores)
 bench-adapt: install

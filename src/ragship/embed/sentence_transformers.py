@@ -102,40 +102,39 @@ class SentenceTransformerEmbedder:
         return self._queries or None
 
     def _open_query_encoder(self):
-        try:
+        reason = self._onnx_unavailable()
+        if not reason:
             from ragship.embed.onnx import OnnxQueryEncoder
 
             return OnnxQueryEncoder(self.path, self.model_id, self.max_tokens, self.query_onnx_threads,
                                     self.query_precision)
-        except ImportError:
-            if self.query_backend == "onnx":
-                raise ModelNotAvailable("embed.query_backend = 'onnx' needs ONNX Runtime: "
-                                        "`pip install onnxruntime onnx`") from None
-            self._fallback = "onnxruntime is not installed"
-        except ModelNotAvailable as e:
-            if self.query_backend == "onnx":
-                raise
-            self._fallback = str(e)
-        log.warning("single queries are encoded on PyTorch (slower): %s", self._fallback)
+        if self.query_backend == "onnx":
+            raise ModelNotAvailable(f"embed.query_backend = 'onnx': {reason}")
+        self._fallback = reason
+        log.warning("single queries are encoded on PyTorch (slower): %s", reason)
         return False
+
+    def _onnx_unavailable(self) -> str:
+        """Why the ONNX Runtime query encoder cannot serve this model ("" when it can)."""
+        try:
+            import onnxruntime  # noqa: F401
+
+            from ragship.embed.onnx import _check_mean_pooling
+
+            _check_mean_pooling(Path(self.path))
+        except ImportError:
+            return "ONNX Runtime is not installed (`pip install onnxruntime onnx`)"
+        except ModelNotAvailable as e:
+            return str(e)
+        return ""
 
     def query_encoder(self) -> str:
         """Where single queries are encoded, and why (for `ragship status`), without loading anything."""
         if self.query_backend == "torch":
             return "PyTorch (embed.query_backend = torch)"
-        if self._queries is None:
-            try:
-                import onnxruntime  # noqa: F401
-
-                from ragship.embed.onnx import _check_mean_pooling
-
-                _check_mean_pooling(Path(self.path))
-            except ImportError:
-                self._fallback = "onnxruntime is not installed"
-            except ModelNotAvailable as e:
-                self._fallback = str(e)
-        if self._fallback:
-            return f"PyTorch: {self._fallback}"
+        reason = self._fallback if self._queries is False else "" if self._queries else self._onnx_unavailable()
+        if reason:
+            return f"PyTorch: {reason}"
         return f"ONNX Runtime {self.query_precision}, {self.query_onnx_threads} thread(s)"
 
     def _torch_query(self, text: str) -> np.ndarray:

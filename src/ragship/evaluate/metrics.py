@@ -9,6 +9,7 @@ import pytrec_eval
 from ragship.types import Hit
 
 Run = dict[str, dict[str, float]]  # query id -> {doc id: score}
+MEASURES = {"ndcg@10": "ndcg_cut_10", "recall@5": "recall_5", "recall@10": "recall_10", "recall@100": "recall_100"}
 
 
 def doc_run(ranked: Iterable[Hit | dict], depth: int) -> dict[str, float]:
@@ -24,27 +25,20 @@ def doc_run(ranked: Iterable[Hit | dict], depth: int) -> dict[str, float]:
     return {d: float(len(docs) - i) for i, d in enumerate(docs)}
 
 
-def ndcg10_per_query(run: Run, qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    """nDCG@10 of every judged query (missing runs score 0): for paired comparisons of two settings."""
-    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10"}).evaluate({q: run.get(q, {}) for q in qrels})
-    return {q: per_query.get(q, {}).get("ndcg_cut_10", 0.0) for q in qrels}
-
-
-def retrieval_metrics(run: Run, qrels: dict[str, dict[str, int]]) -> dict[str, float]:
-    """nDCG@10, Recall@5/10/100 and MRR@10, averaged over every judged query (missing runs score 0)."""
+def per_query(run: Run, qrels: dict[str, dict[str, int]]) -> dict[str, dict[str, float]]:
+    """nDCG@10 and Recall@5/10/100 of every judged query (missing runs score 0)."""
     full = {q: run.get(q, {}) for q in qrels}
-    top10 = {q: dict(sorted(r.items(), key=lambda kv: -kv[1])[:10]) for q, r in full.items()}
-    per_query = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.5,10,100"}).evaluate(full)
+    scores = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.10", "recall.5,10,100"}).evaluate(full)
+    return {q: {name: scores.get(q, {}).get(key, 0.0) for name, key in MEASURES.items()} for q in qrels}
+
+
+def retrieval_metrics(run: Run, qrels: dict[str, dict[str, int]],
+                      judged: dict[str, dict[str, float]] | None = None) -> dict[str, float]:
+    """nDCG@10, Recall@5/10/100 and MRR@10, averaged over every judged query (missing runs score 0). `judged`:
+    per_query(run, qrels), when the caller already has it."""
+    judged = judged or per_query(run, qrels)
+    top10 = {q: dict(sorted(run.get(q, {}).items(), key=lambda kv: -kv[1])[:10]) for q in qrels}
     rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(top10)
     n = len(qrels)
-
-    def mean(results, key):
-        return sum(results.get(q, {}).get(key, 0.0) for q in qrels) / n
-
-    return {
-        "ndcg@10": mean(per_query, "ndcg_cut_10"),
-        "recall@5": mean(per_query, "recall_5"),
-        "recall@10": mean(per_query, "recall_10"),
-        "recall@100": mean(per_query, "recall_100"),
-        "mrr@10": mean(rr, "recip_rank"),
-    }
+    means = {name: sum(judged[q][name] for q in qrels) / n for name in MEASURES}
+    return {**means, "mrr@10": sum(rr.get(q, {}).get("recip_rank", 0.0) for q in qrels) / n}

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ragship.evaluate.beir import load_dataset
-from ragship.evaluate.metrics import doc_run, ndcg10_per_query, retrieval_metrics
+from ragship.evaluate.metrics import doc_run, per_query, retrieval_metrics
 from ragship.evaluate.runner import EVAL_DEPTH, percentile
 from ragship.ingest.pipeline import DEFAULT_FTS
 from ragship.retrieve.search import fused_rows
@@ -195,9 +195,10 @@ def _score(name, conf, dense: Candidates, lexical: dict[str, Candidates], qrels,
             spent = dense_ms + bm25[qid][1]
         run[qid] = doc_run(rows, EVAL_DEPTH)
         latencies.append(spent + (time.perf_counter() - t) * 1000)
-    m = retrieval_metrics(run, qrels)
+    judged = per_query(run, qrels)
+    m = retrieval_metrics(run, qrels, judged)
     trial = Trial(name, conf, round(m["ndcg@10"], 4), round(m["recall@100"], 4), round(percentile(latencies, 95), 2))
-    return trial, list(ndcg10_per_query(run, qrels).values())
+    return trial, [j["ndcg@10"] for j in judged.values()]
 
 
 def _mark_pareto(trials: list[Trial]) -> None:
