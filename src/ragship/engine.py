@@ -104,14 +104,21 @@ class Engine:
                 raise InputError("no failed inputs to retry; `ragship status` lists failures")
         else:
             sources = open_sources(paths, self.settings, include, exclude, groups)
+        return self._ingest(paths, sources, observe, dead_letter=True, dry_run=dry_run, use_ray=engine == "ray",
+                            ray_address=ray_address)
+
+    def _ingest(self, paths: list[Path], sources: list[Source], observe: Observer | None, dead_letter: bool,
+                **options) -> IngestReport:
+        """One writer at a time; a real run is counted, reported to `status`, and (for paths the user named)
+        its failures kept for --retry-failed."""
         with self.exclusive():
             self.embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=self.embedder, store=self.store(),
-                            registry=self.registry, observe=observe, dry_run=dry_run, sources=sources,
-                            use_ray=engine == "ray", ray_address=ray_address)
-            if not dry_run:
+                            registry=self.registry, observe=observe, sources=sources, **options)
+            if not options.get("dry_run"):
                 metrics.record_ingest(report)
-                self.dead_letter.record(sources, report.failures)
+                if dead_letter:
+                    self.dead_letter.record(sources, report.failures)
                 atomic_write_json(self.home / "last_ingest.json", report.to_dict())
             return report
 
@@ -164,11 +171,7 @@ class Engine:
         source = Source(self.uploads, int(self.settings.ingest.max_file_mb * 1e6), only=frozenset({str(path)}),
                         settings=self.settings, groups=tuple(sorted(set(groups))))
         self.tombstones.clear([f"{self.uploads.name}/{path.name}"])
-        with self.exclusive():
-            report = ingest([], settings=self.settings, embedder=self.embedder, store=self.store(),
-                            registry=self.registry, observe=observe, sources=[source])
-            metrics.record_ingest(report)
-            return report
+        return self._ingest([], [source], observe, dead_letter=False)  # the job reports its failures
 
     def ask(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Answer:
         context = partial(self.context, filter=filter)
