@@ -11,11 +11,10 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import ROOT, commit, machine  # noqa: E402
+from bench_scifact import ROOT, header as run_header  # noqa: E402
 from sections import write_section  # noqa: E402
 
 
@@ -32,8 +31,7 @@ def main() -> None:
     from ragship.evaluate.runner import evaluate
     from ragship.settings import load_settings
 
-    header = {"machine": machine(), "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(json.dumps(header), flush=True)
+    header = run_header()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         home, cache = Path(tmp) / "home", args.cache or Path(tmp) / "cache"

@@ -42,6 +42,13 @@ def commit() -> str:
         return "unknown"
 
 
+def header() -> dict:
+    """Machine, commit and date, printed as a benchmark's first JSON line."""
+    h = {"machine": machine(), "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    print(json.dumps(h), flush=True)
+    return h
+
+
 def bm25s_reference(data: Path) -> dict:
     """bm25s 0.3.16, Lucene variant, k1 1.5, b 0.75, English stopwords and PyStemmer: the published setting."""
     import bm25s

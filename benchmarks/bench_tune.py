@@ -12,11 +12,10 @@ import argparse
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import ROOT, commit, machine  # noqa: E402
+from bench_scifact import ROOT, header as run_header  # noqa: E402
 from sections import write_section  # noqa: E402
 
 
@@ -47,8 +46,7 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="reuse an embedding cache")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
-    header = {"machine": machine(), "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(json.dumps(header), flush=True)
+    header = run_header()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         cache = args.cache or Path(tmp) / "cache"

@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import threading
-from functools import cache
 from pathlib import Path
 
 import numpy as np
