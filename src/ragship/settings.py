@@ -95,6 +95,10 @@ class SearchSettings(_Section):
     # version at the next ingest, without re-embedding. `ragship tune` tries each combination.
     bm25_stem: bool = True
     bm25_stop_words: bool = True
+
+    def fts_params(self) -> dict:
+        """`ChunkStore.build_fts` arguments, as stored in a version's params["fts"]."""
+        return {"stem": self.bm25_stem, "stop_words": self.bm25_stop_words}
     # dense search is exact (flat, vectors in memory) below this many chunks; at or above it an IVF_HNSW_SQ
     # index is built and searched with these parameters (refine_factor re-scores candidates exactly). ADR 0009.
     ann_min_rows: int = Field(250_000, ge=1)
@@ -184,10 +188,6 @@ class Settings(BaseSettings):
     def index_params(self) -> dict:
         """The settings that shape a version's chunks and vectors; stored with it (and in each document's hash)."""
         return {"embed_model": self.embed.model, "chunk": self.chunk.model_dump()}
-
-    def fts_params(self) -> dict:
-        """The settings that shape a version's full-text index; stored with it."""
-        return {"stem": self.search.bm25_stem, "stop_words": self.search.bm25_stop_words}
 
 
 def load_settings(**overrides) -> Settings:

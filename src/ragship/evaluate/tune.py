@@ -157,7 +157,7 @@ def bm25_candidates(engine, variant: dict[str, bool], queries: dict[str, str], d
     rebuilt on the head under the ingest lock (the head is reset to the live version afterwards)."""
     live = engine.registry.live()
     built = live.params.get("fts", DEFAULT_FTS)
-    wanted = {"stem": variant["bm25_stem"], "stop_words": variant["bm25_stop_words"]}
+    wanted = engine.settings.search.model_copy(update=variant).fts_params()
     if built == wanted:
         return _timed_bm25(engine.searcher().view, queries, depth, tick)
     store = engine.store()

@@ -99,7 +99,7 @@ class ChunkStore:
 
     def build_fts(self, stem: bool = True, stop_words: bool = True) -> None:
         """LanceDB's native BM25 index on the head; by default with English stemming and stop words, like the
-        bm25s reference (ADR 0002). `search.bm25_*` choose (`Settings.fts_params`)."""
+        bm25s reference (ADR 0002). `search.bm25_*` choose (`SearchSettings.fts_params`)."""
         import warnings
 
         with warnings.catch_warnings():
@@ -259,7 +259,7 @@ class IndexView:
                 self._doc_summaries = [
                     {"doc_id": doc.distinct[code], "title": r["title"], "groups": r["groups"] or [],
                      "format": json.loads(r["metadata"] or "{}").get("format", "")}
-                    for code, r in zip(range(len(first)), t)]
+                    for code, r in enumerate(t)]
             return self._doc_summaries
 
     def document(self, doc_id: str, where: str | None = None) -> dict[str, Any] | None:
@@ -319,7 +319,7 @@ class _Memory:
         vector = vector / (np.linalg.norm(vector) or 1.0)
         if mask is not None:
             n = min(n, int(mask.sum()))
-        scores = self._scores(vector, n, mask)
+        scores = self._scores(vector, mask)
         n = min(n, len(scores))
         if n <= 0:
             return []
@@ -341,7 +341,7 @@ class _Memory:
         return [{"chunk_id": self.chunk_ids[p], "doc_id": doc.distinct[doc.codes[p]], "_score": float(s)}
                 for p, s in zip(positions.tolist(), scores)]
 
-    def _scores(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> np.ndarray:
+    def _scores(self, vector: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """Cosine of every allowed row, -inf elsewhere. The product runs in torch's thread pool, the one the
         cross-encoder uses: numpy's OpenBLAS threads kept spinning after it and slowed the rerank that follows from
         133 to 205 ms (ADR 0009). (A bf16 product picking candidates for an exact rescore: no gain, ADR 0009.)"""

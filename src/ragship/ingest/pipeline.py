@@ -133,7 +133,7 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
     report.deleted, report.plan["deleted"] = len(gone_live), gone_live
     if dry_run:
         return report
-    fts = settings.fts_params()
+    fts = settings.search.fts_params()
     documents_changed = bool(report.added or report.changed or report.deleted or report.resumed)
     report.reindexed = bool(live) and not documents_changed and live.params.get("fts", DEFAULT_FTS) != fts
     if not (documents_changed or report.reindexed):
