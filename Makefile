@@ -27,7 +27,11 @@ browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium could not be installed: the browser test will skip"
 
+# the layering contracts (pyproject [tool.importlinter]) and size limits first: a wrong import arrow or a
+# 400-line module fails here with its name, before the suite runs
 test: install browser
+	$(VENV)/bin/lint-imports --no-logo
+	$(PY) scripts/check_sizes.py
 	$(PY) -m pytest -q
 
 test-slow: install

@@ -16,7 +16,6 @@ import argparse
 import gc
 import json
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,8 +32,10 @@ SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 
 
 def percentiles(ms: list[float]) -> dict:
-    q = statistics.quantiles(ms, n=100)
-    return {"p50": round(statistics.median(ms), 1), "p95": round(q[94], 1), "p99": round(q[98], 1)}
+    """p50/p95/p99 by ragship's one definition (numpy's linear interpolation; ragship/util/stats.py)."""
+    from ragship.util.stats import latency_summary
+
+    return {k: v for k, v in latency_summary(ms, digits=1).items() if k != "mean"}
 
 
 def build_rows(home: Path, cache: Path, n: int, seed: int = 0):

@@ -13,7 +13,6 @@ import asyncio
 import json
 import os
 import random
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_scifact import ROOT, commit, machine  # noqa: E402
 from sections import write_section  # noqa: E402
+
+from ragship.util.stats import percentile  # noqa: E402
 
 QUESTIONS = ["What happens when an ingest is killed", "How do I run the evaluation", "How are API keys stored",
              "What does the calibration threshold do", "How is hybrid search fused", "Which model embeds documents",
@@ -79,8 +80,8 @@ async def run(base: str, key: str, clients: int, seconds: float, pid: int) -> di
     out["rss_growth_pct"] = round(100 * (rss_end - rss_10s["kib"]) / rss_10s["kib"], 1)
     for route in ("/v1/search", "/v1/ask"):
         ms = sorted(s[2] for s in samples if s[1] == route)
-        out[route] = {"requests": len(ms), "p50_ms": round(statistics.median(ms), 1),
-                      "p99_ms": round(ms[int(len(ms) * 0.99) - 1], 1)}
+        out[route] = {"requests": len(ms), "p50_ms": round(percentile(ms, 50), 1),
+                      "p99_ms": round(percentile(ms, 99), 1)}
     return out
 
 

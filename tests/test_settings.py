@@ -1,7 +1,9 @@
+import tomllib
+
 import pytest
 
 from ragship.errors import ConfigError
-from ragship.settings import load_settings
+from ragship.settings import load_settings, write_settings
 
 
 def test_defaults():
@@ -39,3 +41,32 @@ def test_unknown_keys_are_rejected(tmp_path, monkeypatch):
     monkeypatch.setenv("RAGSHIP_CONFIG", str(config))
     with pytest.raises(ConfigError, match="search.rrf"):
         load_settings()
+
+
+def test_write_keeps_the_rest_of_the_file(tmp_path):
+    config = tmp_path / "ragship.toml"
+    config.write_text('# mine\n[embed]\nbatch_size = 16\n\n[search]\nrrf_k = 60\ntop_k = 5\n\n[answer]\nmax_sentences = 2\n')
+    write_settings(config, "search", {"mode": "hybrid", "fusion": "convex", "rrf_k": 20, "dense_weight": 1.5})
+    data = tomllib.loads(config.read_text())
+    assert data["search"] == {"mode": "hybrid", "fusion": "convex", "rrf_k": 20, "dense_weight": 1.5, "top_k": 5}
+    assert data["embed"] == {"batch_size": 16} and data["answer"] == {"max_sentences": 2}
+    assert config.read_text().startswith("# mine\n")
+    fresh = tmp_path / "new.toml"
+    write_settings(fresh, "search", {"mode": "bm25"})
+    assert tomllib.loads(fresh.read_text()) == {"search": {"mode": "bm25"}}
+
+
+def test_write_keeps_comments_subtables_and_writes_valid_toml(tmp_path):
+    """The old line editor wrote a dict as Python and ended [answer] at its [answer.llm] subtable."""
+    config = tmp_path / "ragship.toml"
+    config.write_text('[answer]\n# how many\nmax_sentences = 2  # short\n\n[answer.llm]\nmodel = "m"\n\n'
+                      '[search]\ntop_k = 5\n')
+    write_settings(config, "answer", {"fallback": "warn", "allowed_link_hosts": ["example.org"]})
+    write_settings(config, "chunk", {"tokens": 128, "overlap": 16})
+    text = config.read_text()
+    data = tomllib.loads(text)
+    assert data["answer"] == {"max_sentences": 2, "fallback": "warn", "allowed_link_hosts": ["example.org"],
+                              "llm": {"model": "m"}}
+    assert data["search"] == {"top_k": 5} and data["chunk"] == {"tokens": 128, "overlap": 16}
+    assert "# how many" in text and "# short" in text
+    load_settings()  # the file is still valid settings

@@ -4,7 +4,7 @@ each retriever's top 100, fused top 10; queries one at a time with 1 torch threa
 Prints one JSON line. Run by benchmarks/bench_latency.py in .venv-peers."""
 
 import json
-import statistics
+import numpy as np
 import sys
 import time
 
@@ -41,7 +41,7 @@ for q in queries:
     t = time.perf_counter()
     fusion.retrieve(q)
     ms.append((time.perf_counter() - t) * 1000)
-p = statistics.quantiles(ms, n=100)
+p50, p95, p99 = np.percentile(ms, [50, 95, 99])  # ragship's definition (util/stats.py): linear interpolation
 emit({"system": "LlamaIndex QueryFusionRetriever (vector + BM25Retriever, reciprocal_rerank)", "rows": len(nodes),
-      "build_s": round(build_s, 1), "hybrid": {"p50": round(statistics.median(ms), 1), "p95": round(p[94], 1),
-                                                "p99": round(p[98], 1)}})
+      "build_s": round(build_s, 1), "hybrid": {"p50": round(float(p50), 1), "p95": round(float(p95), 1),
+                                                "p99": round(float(p99), 1)}})

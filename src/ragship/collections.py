@@ -23,7 +23,7 @@ OVERRIDABLE = ("chunk", "search", "rerank", "answer")
 class Collections:
     def __init__(self, default: Engine):
         self.default = default
-        self.root = default.home / "collections"
+        self.root = default.home.collections
         self._engines: dict[str, Engine] = {DEFAULT: default}
         self._lock = threading.Lock()
 
@@ -37,7 +37,8 @@ class Collections:
         with self._lock:
             if name not in self._engines:
                 if not NAME.match(name) or not (self.root / name / "settings.json").exists():
-                    raise SourceNotFound(f"no collection {name!r}; `GET /v1/collections` lists them")
+                    raise SourceNotFound(f"no collection {name!r}; the collection list (`ragship collections list`, "
+                                         "GET /v1/collections) names them")
                 self._engines[name] = self._open(name)
             return self._engines[name]
 
@@ -75,12 +76,11 @@ class Collections:
 
     def _open(self, name: str) -> Engine:
         folder = self.root / name
-        return Engine(self._settings(folder, read_json(folder / "settings.json", default={})),
-                      embedder=self.default.embedder)
+        return self.default.sibling(self._settings(folder, read_json(folder / "settings.json", default={})))
 
     def _settings(self, folder: Path, overrides: dict[str, Any]) -> Settings:
         base: Settings = self.default.settings
         merged = base.model_dump(exclude={"home", "cache_dir", "sources"})
         for section, values in overrides.items():
             merged[section] = {**merged[section], **values}
-        return load_settings(home=folder, cache_dir=self.default.cache_dir, **merged)
+        return load_settings(home=folder, cache_dir=self.default.home.cache_dir, **merged)

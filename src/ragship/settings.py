@@ -15,9 +15,13 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ragship.errors import ConfigError
+from ragship.errors import ConfigError, InputError
+from ragship.types import SearchMode
 
-SearchMode = Literal["dense", "bm25", "hybrid"]
+
+def config_path() -> Path:
+    """The settings file: $RAGSHIP_CONFIG, else ragship.toml in the working directory."""
+    return Path(os.environ.get("RAGSHIP_CONFIG", "ragship.toml"))
 
 
 class _Section(BaseModel):
@@ -59,6 +63,15 @@ class ChunkSettings(_Section):
             raise ValueError(f"chunk.overlap must be smaller than chunk.tokens; got {self.overlap} >= {self.tokens}")
         return self
 
+    @classmethod
+    def parse(cls, spec: str) -> ChunkSettings:
+        """`"128/16"` (TOKENS/OVERLAP) → ChunkSettings, validated by this model (InputError otherwise)."""
+        tokens, _, overlap = spec.strip().partition("/")
+        try:
+            return cls(tokens=tokens, overlap=overlap or 0)
+        except ValidationError as e:
+            raise InputError(f"{spec.strip()!r}: write TOKENS/OVERLAP, e.g. 128/16 ({_problems(e)})") from None
+
 
 class SourceSettings(_Section):
     """Settings for the documents under one path, e.g. in ragship.toml:
@@ -79,6 +92,11 @@ class SourceSettings(_Section):
 class IngestSettings(_Section):
     max_file_mb: float = Field(50.0, gt=0)
     write_batch: int = Field(512, gt=0, description="documents parsed, embedded and written per batch")
+
+    @property
+    def max_file_bytes(self) -> int:
+        """The size limit of one file, ingested or uploaded."""
+        return int(self.max_file_mb * 1e6)
 
 
 class SearchSettings(_Section):
@@ -132,7 +150,7 @@ class AnswerSettings(_Section):
     abstain_threshold: float = Field(0.5, ge=0, le=1, description="abstain when confidence is below this")
     # below the threshold: abstain with the closest sources, answer with a warning, or retry another mode
     fallback: Literal["abstain", "warn", "retry"] = "abstain"
-    retry_mode: Literal["dense", "bm25", "hybrid"] = "bm25"
+    retry_mode: SearchMode = "bm25"
     # an LLM sentence counts as supported by its cited chunk at or above this support score (0-1)
     min_support: float = Field(0.5, ge=0, le=1)
     unsupported: Literal["drop", "flag"] = "drop"
@@ -182,8 +200,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = Path(os.environ.get("RAGSHIP_CONFIG", "ragship.toml"))
-        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml)
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=config_path())
 
     def index_params(self) -> dict:
         """The settings that shape a version's chunks and vectors; stored with it (and in each document's hash)."""
@@ -195,30 +212,30 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        problems = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        raise ConfigError(f"invalid settings ({problems}); fix ragship.toml or the RAGSHIP_* variable") from None
+        raise ConfigError(f"invalid settings ({_problems(e)}); fix ragship.toml or the RAGSHIP_* variable") from None
     except OSError as e:
         raise ConfigError(f"cannot read settings file: {e}") from None
 
 
+def _problems(e: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+
+
 def write_settings(path: Path, section: str, values: dict[str, Any]) -> None:
-    """Set keys of one [section] in ragship.toml, keeping every other line of the file as it was."""
+    """Set keys of one [section] in a settings file with tomlkit, keeping the user's comments, order and every
+    other table as they were. Called by the faces: the library returns what it chose, the CLI writes it."""
+    import tomlkit
+
     from ragship.fsio import atomic_write_text
 
-    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
-    start = next((i for i, line in enumerate(lines) if line.strip() == f"[{section}]"), None)
-    if start is None:
-        lines += ([""] if lines else []) + [f"[{section}]"]
-        start = len(lines) - 1
-    end = next((i for i in range(start + 1, len(lines)) if lines[i].lstrip().startswith("[")), len(lines))
-    kept = [line for line in lines[start + 1:end] if line.split("=", 1)[0].strip() not in values]
-    assignments = [f"{k} = {_toml_value(v)}" for k, v in values.items()]
-    atomic_write_text(path, "\n".join(lines[:start + 1] + assignments + kept + lines[end:]) + "\n")
-
-
-def _toml_value(v: Any) -> str:
-    if isinstance(v, bool):
-        return str(v).lower()
-    if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    return repr(v)
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8")) if path.exists() else tomlkit.document()
+    except tomlkit.exceptions.ParseError as e:
+        raise ConfigError(f"{path} is not valid TOML ({e}); fix it, then run the command again") from None
+    table = document.get(section)
+    if table is None:
+        table = tomlkit.table()
+        document[section] = table
+    for key, value in values.items():
+        table[key] = value
+    atomic_write_text(path, tomlkit.dumps(document))

@@ -66,6 +66,7 @@ def make_app() -> FastAPI:
         model = body["model"]
         app.state.calls[model] = app.state.calls.get(model, 0) + 1
         app.state.last_body = body
+        app.state.last_authorization = request.headers.get("authorization")
         if model == "slow":
             await asyncio.sleep(30)
         if model == "error":

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from conftest import DATA, make_engine
 
-from ragship.answer.calibrate import FEATURES, Calibration, choose_threshold, fit, reliability, type_match
+from ragship.answer.calibrate import FEATURES, Calibration, choose_threshold, fit, reliability
 from ragship.errors import ConfigError
 
 
@@ -33,13 +33,6 @@ def test_fit_learns_a_separable_signal_and_round_trips(tmp_path):
 def test_fit_refuses_too_few_examples():
     with pytest.raises(ConfigError, match="at least 5 answerable and 5 unanswerable"):
         fit([{"semantic": 1.0}] * 4, [1, 1, 0, 0], 0.8)
-
-
-def test_type_match():
-    assert type_match("when was the tower built", "It was completed in 1889.") == 1.0
-    assert type_match("when was the tower built", "It is made of iron.") == 0.0
-    assert type_match("how many people live there", "About two million people.") == 1.0
-    assert type_match("why is the sky blue", "anything") == 1.0
 
 
 def test_calibrate_stores_with_the_version_and_eval_reports_answer_metrics(tmp_path, cache_dir):

@@ -57,7 +57,7 @@ def llama_server():
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_smollm2_answers_are_verified_or_abstain(llama_server, docs_engine, cache_dir, stream):
-    engine = make_engine(docs_engine.home, cache_dir, answer={
+    engine = make_engine(docs_engine.home.root, cache_dir, answer={
         "generator": "openai", "fallback_to_extractive": False,
         "llm": {"base_url": llama_server, "model": "smollm2", "timeout_s": 120}})
     question = "How much is a single ticket?"

@@ -34,7 +34,10 @@ def test_key_comes_from_the_named_environment_variable(stub, monkeypatch):
     monkeypatch.setenv("MY_LLM_KEY", "sk-test-123")
     client(stub, "grounded", api_key_env="MY_LLM_KEY").complete(CHAT)
     assert stub.app.state.last_body["model"] == "grounded"
-    assert client(stub, "grounded", api_key_env="MY_LLM_KEY")._http.headers["authorization"] == "Bearer sk-test-123"
+    assert stub.app.state.last_authorization == "Bearer sk-test-123"
+    monkeypatch.delenv("MY_LLM_KEY")
+    client(stub, "grounded", api_key_env="MY_LLM_KEY").complete(CHAT)
+    assert stub.app.state.last_authorization is None  # no key: no header, not a placeholder
 
 
 def test_server_errors_are_retried_then_reported(stub):
@@ -54,10 +57,11 @@ def test_malformed_reply_is_an_error(stub):
 
 
 def test_the_timeout_bounds_the_whole_call(stub):
-    t = time.monotonic()
+    before, t = stub.app.state.calls.get("slow", 0), time.monotonic()
     with pytest.raises(GenerationError, match="within the 1 s timeout"):
         client(stub, "slow", timeout_s=1, retries=3).complete(CHAT)
-    assert time.monotonic() - t < 2.0
+    assert stub.app.state.calls["slow"] - before == 1  # the first attempt used the deadline up: no retry
+    assert time.monotonic() - t < 1 + 10  # each attempt would take 30 s: room for a slow box, not for a retry
 
 
 def test_endpoint_down_is_an_error():

@@ -61,16 +61,16 @@ def test_both_pooling_config_formats_are_read(tmp_path, config, mean):
     wrongly refused the ONNX query encoder (falling back to PyTorch) before both were read."""
     import json
 
-    from ragship.embed.onnx import _check_mean_pooling
+    from ragship.embed.onnx import check_mean_pooling
     from ragship.errors import ModelNotAvailable
 
     (tmp_path / "1_Pooling").mkdir()
     (tmp_path / "1_Pooling" / "config.json").write_text(json.dumps(config))
     if mean:
-        _check_mean_pooling(tmp_path)
+        check_mean_pooling(tmp_path)
     else:
         with pytest.raises(ModelNotAvailable):
-            _check_mean_pooling(tmp_path)
+            check_mean_pooling(tmp_path)
 
 
 def test_status_says_where_queries_are_encoded_and_why(tmp_path, model_cache):

@@ -1,7 +1,7 @@
 import pytest
 
 from ragship.evaluate.metrics import doc_run, retrieval_metrics
-from ragship.evaluate.runner import percentile
+from ragship.util.stats import percentile
 from ragship.types import Hit
 
 

@@ -1,9 +1,9 @@
-import tomllib
 
 import pytest
 
 from conftest import DATA, make_engine
-from ragship.evaluate.tune import Trial, _mark_pareto, choose, tune, write_search_settings
+from ragship.evaluate.tune import Trial, _mark_pareto, choose, tune
+from ragship.settings import write_settings
 from ragship.retrieve.fusion import convex_combination
 
 
@@ -42,19 +42,6 @@ def test_convex_combination_normalises_each_retriever():
     assert fused == pytest.approx({"a": 0.5, "b": 0.5, "c": 0.0})
 
 
-def test_write_keeps_the_rest_of_the_file(tmp_path):
-    config = tmp_path / "ragship.toml"
-    config.write_text('# mine\n[embed]\nbatch_size = 16\n\n[search]\nrrf_k = 60\ntop_k = 5\n\n[answer]\nmax_sentences = 2\n')
-    write_search_settings(config, {"mode": "hybrid", "fusion": "convex", "rrf_k": 20, "dense_weight": 1.5})
-    data = tomllib.loads(config.read_text())
-    assert data["search"] == {"mode": "hybrid", "fusion": "convex", "rrf_k": 20, "dense_weight": 1.5, "top_k": 5}
-    assert data["embed"] == {"batch_size": 16} and data["answer"] == {"max_sentences": 2}
-    assert config.read_text().startswith("# mine\n")
-    fresh = tmp_path / "new.toml"
-    write_search_settings(fresh, {"mode": "bm25"})
-    assert tomllib.loads(fresh.read_text()) == {"search": {"mode": "bm25"}}
-
-
 def test_tune_on_a_tiny_dataset_and_the_choice_reproduces(tmp_path, cache_dir, monkeypatch):
     from ragship.evaluate.runner import evaluate
 
@@ -68,7 +55,7 @@ def test_tune_on_a_tiny_dataset_and_the_choice_reproduces(tmp_path, cache_dir, m
     assert engine.registry.live().id == "v1" and not make_engine(tmp_path / "h", cache_dir).ingest(
         [DATA / "beir-mini" / "corpus.jsonl"]).new_version
     config = tmp_path / "ragship.toml"
-    write_search_settings(config, chosen.settings)
+    write_settings(config, "search", chosen.settings)
     monkeypatch.setenv("RAGSHIP_CONFIG", str(config))
     again = make_engine(tmp_path / "h", cache_dir)
     assert again.settings.search.model_dump(include=set(chosen.settings)) == chosen.settings

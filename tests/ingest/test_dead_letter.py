@@ -18,7 +18,7 @@ def mixed(tmp_path) -> Path:
 def test_failures_are_kept_retried_and_cleared(tmp_path, cache_dir, mixed):
     engine = make_engine(tmp_path / "h", cache_dir)
     engine.ingest([mixed])
-    entries = engine.dead_letter.entries()
+    entries = engine.ingestor.dead_letter.entries()
     assert sorted(Path(p).name for p in entries) == [
         "binary.txt", "empty.md", "latin1.txt", "truncated.pdf", "zip-renamed.pdf"]
     assert all(e["attempts"] == 1 and e["root"] == str(mixed.resolve()) for e in entries.values())
@@ -26,14 +26,14 @@ def test_failures_are_kept_retried_and_cleared(tmp_path, cache_dir, mixed):
     (mixed / "latin1.txt").write_text("Café crème brûlée, now in UTF-8.", encoding="utf-8")
     retry = engine.ingest([], retry_failed=True)
     assert retry.added == 1 and retry.deleted == 0 and len(retry.failures) == 4
-    entries = engine.dead_letter.entries()
+    entries = engine.ingestor.dead_letter.entries()
     assert len(entries) == 4 and all(e["attempts"] == 2 for e in entries.values())
     assert engine.registry.live().counts["documents"] == 2  # good.txt was not deleted by the partial retry
 
     for name in ("binary.txt", "empty.md", "truncated.pdf", "zip-renamed.pdf"):
         (mixed / name).unlink()
     engine.ingest([mixed])
-    assert engine.dead_letter.entries() == {} and engine.status()["failures"] == []
+    assert engine.ingestor.dead_letter.entries() == {} and engine.status()["failures"] == []
 
 
 def test_retry_with_nothing_failed_says_so(tmp_path, cache_dir):
@@ -45,7 +45,7 @@ def test_failures_of_other_sources_are_kept(tmp_path, cache_dir, mixed):
     engine = make_engine(tmp_path / "h", cache_dir)
     engine.ingest([mixed])
     engine.ingest([DATA / "docs"])
-    assert len(engine.dead_letter.entries()) == 5
+    assert len(engine.ingestor.dead_letter.entries()) == 5
 
 
 def test_include_and_exclude_globs(tmp_path, cache_dir):

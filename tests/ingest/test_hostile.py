@@ -28,4 +28,4 @@ def test_hostile_corpus(tmp_path, cache_dir):
         hits = engine.search(phrase, "bm25", 3).hits
         expected = "quokka" if name.endswith(".jsonl") else name
         assert hits and (expected in hits[0].doc_id or hits[0].doc_id == "beir-good-1"), (name, hits[:1])
-    assert len(engine.dead_letter.entries()) == len(report.failures)
+    assert len(engine.ingestor.dead_letter.entries()) == len(report.failures)

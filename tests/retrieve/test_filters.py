@@ -101,7 +101,7 @@ def test_ann_search_applies_the_same_filter(teams_engine, tmp_path, cache_dir):
     from conftest import make_engine
 
     home = tmp_path / "home"
-    shutil.copytree(teams_engine.home, home)
+    shutil.copytree(teams_engine.home.root, home)
     engine = make_engine(home, cache_dir)
     store = engine.store()
     assert store.build_vector_index(min_rows=1)

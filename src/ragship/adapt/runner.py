@@ -1,7 +1,7 @@
 """`ragship adapt`: mine pairs from the user's data, hold out queries for validation, fine-tune the embedding
-model, save it (with its training-data hash, settings and validation scores) under HOME/models, point
-`embed.model` at it in ragship.toml, and ingest again: a new index version embedded with the adapted model
-(the previous versions stay, and stay usable with the previous model)."""
+model, save it (with its training-data hash, settings and validation scores) under HOME/models, and ingest
+again: a new index version embedded with the adapted model (the previous versions stay, and stay usable with
+the previous model). It returns the models it made; the CLI points `embed.model` (and `rerank.model`) at them."""
 
 from __future__ import annotations
 
@@ -9,23 +9,35 @@ import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import numpy as np
 
 from ragship.adapt import biencoder, crossencoder
 from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
+from ragship.embed import CachedEmbedder
 from ragship.errors import DatasetError
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import retrieval_metrics
+from ragship.evaluate.runner import Collection
 from ragship.fsio import atomic_write_json
-from ragship.settings import Settings, write_settings
+from ragship.home import Home
+from ragship.settings import Settings
+from ragship.util.clock import now
 
 VALIDATION_SHARE = 0.1
 VALIDATION_DEPTH = 30  # hybrid candidates re-ranked by each model for the validation score
 CLOZE_PAIRS = 4000
+
+
+class Adaptable(Collection, Protocol):
+    """What `adapt` uses of a collection."""
+
+    home: Home
+    embedder: CachedEmbedder
+
+    def sibling(self, settings: Settings) -> Adaptable: ...
 
 
 @dataclass
@@ -38,14 +50,12 @@ class AdaptReport:
     validation: dict[str, Any]
     settings: dict[str, Any]
     version: str | None = None  # the index version built with the adapted model
-    written_to: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def adapt(engine, data: Path, split: str = "train", *, unsupervised: bool = False, reranker: bool = False,
-          epochs: int = 3,
-          batch_size: int = 32, lr: float = 2e-5, budget_s: float = 900.0, seed: int = 0,
-          config: Path | None = None, observe: Callable | None = None,
+def adapt(engine: Adaptable, data: Path, split: str = "train", *, unsupervised: bool = False,
+          reranker: bool = False, epochs: int = 3, batch_size: int = 32, lr: float = 2e-5, budget_s: float = 900.0,
+          seed: int = 0, observe: Callable | None = None,
           progress: Callable[[int, int, float], None] | None = None) -> AdaptReport:
     rng = random.Random(seed)
     corpus, queries, qrels = _data(Path(data), split, unsupervised)
@@ -65,35 +75,32 @@ def adapt(engine, data: Path, split: str = "train", *, unsupervised: bool = Fals
     if not pairs:
         raise DatasetError(f"{data}: no training pairs could be built (no judged query found a negative)")
     digest = _hash(pairs)
-    out = engine.home / "models" / f"{Path(engine.embedder.inner.path).name}-adapted-{digest[:10]}"
+    out = engine.home.models / f"{Path(engine.embedder.path).name}-adapted-{digest[:10]}"
     base = _validate(searcher, validation_queries, qrels, _by_embedder(engine.embedder))
-    training = biencoder.train(engine.embedder.inner.path, pairs, out, epochs=epochs, batch_size=batch_size, lr=lr,
+    training = biencoder.train(engine.embedder.path, pairs, out, epochs=epochs, batch_size=batch_size, lr=lr,
                                budget_s=budget_s, seed=seed, progress=progress)
-    adapted_engine = engine.__class__(_with_model(engine.settings, str(out)))
+    adapted_engine = engine.sibling(_with_model(engine.settings, str(out)))
     adapted = _validate(searcher, validation_queries, qrels, _by_embedder(adapted_engine.embedder))
     hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "budget_s": budget_s, "seed": seed,
              "base_model": engine.embedder.model_id, "data": str(data), "split": split}
     report = AdaptReport(str(out), "cloze" if not queries else "labeled", len(pairs), digest, training,
                          {"queries": len(validation_queries), "metric": f"nDCG@10 re-ranking hybrid top "
                           f"{VALIDATION_DEPTH}", "base": base, "adapted": adapted}, hyper)
-    atomic_write_json(out / "ragship-adapt.json", {**asdict(report), "date": _now()})
-    if config is not None:
-        write_settings(config, "embed", {"model": str(out)})
-        report.written_to = str(config)
+    atomic_write_json(out / "ragship-adapt.json", {**asdict(report), "date": now()})
     if reranker:
         report.extra["reranker"] = _train_reranker(engine, pairs, digest, searcher, validation_queries, qrels,
-                                                   budget_s, seed, progress, config)
+                                                   budget_s, seed, progress)
     report.version = adapted_engine.ingest([corpus], observe=observe).version
     return report
 
 
-def _train_reranker(engine, pairs, digest, searcher, queries, qrels, budget_s, seed, progress, config) -> dict:
+def _train_reranker(engine: Adaptable, pairs, digest, searcher, queries, qrels, budget_s, seed, progress) -> dict:
     """A cross-encoder from the embedding model's own encoder weights, validated by re-ranking the same
-    held-out hybrid candidates; rerank.model points at it in ragship.toml."""
+    held-out hybrid candidates."""
     from ragship.retrieve.rerank import CrossEncoderReranker
 
-    out = engine.home / "models" / f"reranker-{digest[:10]}"
-    training = crossencoder.train(engine.embedder.inner.path, pairs, out, budget_s=budget_s, seed=seed,
+    out = engine.home.models / f"reranker-{digest[:10]}"
+    training = crossencoder.train(engine.embedder.path, pairs, out, budget_s=budget_s, seed=seed,
                                   progress=progress)
     model = CrossEncoderReranker(str(out))
     validation = {"queries": len(queries),
@@ -101,9 +108,7 @@ def _train_reranker(engine, pairs, digest, searcher, queries, qrels, budget_s, s
                   "reranked": _validate(searcher, queries, qrels,
                                         lambda text, hits: model.scores(text, _passages(hits)))}
     atomic_write_json(out / "ragship-adapt.json", {"training": training, "validation": validation,
-                                                   "data_sha256": digest, "date": _now()})
-    if config is not None:
-        write_settings(config, "rerank", {"model": str(out)})
+                                                   "data_sha256": digest, "date": now()})
     return {"model_path": str(out), "training": training, "validation": validation}
 
 
@@ -156,6 +161,4 @@ def _hash(pairs: list[Pair]) -> str:
     return h.hexdigest()
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 

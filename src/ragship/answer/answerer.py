@@ -48,8 +48,7 @@ class Answerer:
         sentences = self.extractive.score_sentences(question, hits)
         ranked = sorted(sentences, key=lambda s: -s.support)
         best = ranked[0] if ranked else None
-        text = hits[best.hit].text[best.start:best.end] if best else ""
-        x = features(question, result.signals, best, text, ranked[1].support if len(ranked) > 1 else 0.0)
+        x = features(result.ranked, best, ranked[1].support if len(ranked) > 1 else 0.0)
         confidence = self.calibration.predict(x) if self.calibration else ConfidenceModel()(best)
         return Assessment(result, hits, sentences, x, round(confidence, 4))
 

@@ -8,7 +8,6 @@ unseen questions) as the highest one whose abstentions are still at least `targe
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,43 +16,51 @@ import numpy as np
 
 from ragship.errors import ConfigError
 from ragship.fsio import atomic_write_json, read_json
+from ragship.util.files import FileCache
 
-FEATURES = ("semantic", "lexical", "support_gap", "type_match", "dense_top", "dense_margin", "bm25_top",
-            "bm25_margin", "fused_margin", "agreement", "same_top", "rerank_top", "rerank_margin")
-
-_YEAR_OR_DATE = re.compile(r"\b(1\d{3}|20\d{2})\b|\b(january|february|march|april|may|june|july|august|september|"
-                           r"october|november|december|century|decade|bc|ad)\b", re.I)
-_NUMBER = re.compile(r"\d|\b(one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand|million|billion|"
-                     r"dozen|several|many)\b", re.I)
-_NAME = re.compile(r"(?<!^)(?<![.!?]\s)\b[A-Z][a-z]+")
+# type_match (does the best sentence hold a date for "when", a number for "how many"...) was dropped: its AUC on
+# clapnq-dev was 0.52, no signal (ADR 0008).
+FEATURES = ("semantic", "lexical", "support_gap", "dense_top", "dense_margin", "bm25_top", "bm25_margin",
+            "fused_margin", "agreement", "same_top", "rerank_top", "rerank_margin")
+AGREEMENT_DEPTH = 5  # top documents of each retriever compared for "agreement"
 
 
-def type_match(question: str, sentence: str) -> float:
-    """1 when the sentence holds the kind of thing the question asks for (a date for "when", a number for
-    "how many", a name for "who"/"where"); 1 for questions that expect no particular kind."""
-    q = question.lower()
-    if re.search(r"\bwhen\b|what year|which year|what date|what time", q):
-        return float(bool(_YEAR_OR_DATE.search(sentence)))
-    if re.search(r"how (many|much|long|old|far|big|tall|often)|what percent|number of", q):
-        return float(bool(_NUMBER.search(sentence)))
-    if re.search(r"^\s*(who|where)\b|\bwho (is|was|are|were|played|sang|wrote)\b", q):
-        return float(bool(_NAME.search(sentence)))
-    return 1.0
+def signals(ranked: dict[str, list[dict]]) -> dict[str, float]:
+    """How strong and how consistent the retrieval evidence is, from the head of each ranking a search returned
+    (SearchResult.ranked): top scores, margins to the next result, and whether dense and BM25 agree."""
+
+    def top(name: str, i: int = 0) -> float:
+        rows = ranked.get(name) or []
+        return float(rows[i]["_score"]) if len(rows) > i else 0.0
+
+    dense, lexical = ranked.get("dense") or [], ranked.get("bm25") or []
+    out = {"fused_top": top("fused"), "fused_margin": top("fused") - top("fused", 1)}
+    if dense:
+        out |= {"dense_top": top("dense"), "dense_margin": top("dense") - top("dense", 1)}
+    if lexical:
+        out |= {"bm25_top": top("bm25"), "bm25_margin": (top("bm25") - top("bm25", 1)) / max(top("bm25"), 1e-9)}
+    if dense and lexical:
+        a = {r["doc_id"] for r in dense[:AGREEMENT_DEPTH]}
+        b = {r["doc_id"] for r in lexical[:AGREEMENT_DEPTH]}
+        out["agreement"] = len(a & b) / len(a | b)
+        out["same_top"] = float(dense[0]["doc_id"] == lexical[0]["doc_id"])
+    if "rerank" in ranked:
+        out |= {"rerank_top": top("rerank"), "rerank_margin": top("rerank") - top("rerank", 1)}
+    return out
 
 
-def features(question: str, signals: dict[str, float], best: Any, sentence: str,
-             second_support: float) -> dict[str, float]:
-    """The model's inputs for one question: the best quotable sentence's support (`best`, a scored Sentence, and
-    its text) and the retrieval signals."""
+def features(ranked: dict[str, list[dict]], best: Any, second_support: float) -> dict[str, float]:
+    """The model's inputs for one question: the best quotable sentence's support (`best`, a scored Sentence, or
+    None) and the retrieval evidence."""
     semantic, lexical, support = (best.semantic, best.lexical, best.support) if best else (0.0, 0.0, 0.0)
+    found = signals(ranked)
     return {
         "semantic": semantic, "lexical": lexical, "support_gap": support - second_support,
-        "type_match": type_match(question, sentence),
-        "dense_top": signals.get("dense_top", 0.0), "dense_margin": signals.get("dense_margin", 0.0),
-        "bm25_top": math.log1p(max(signals.get("bm25_top", 0.0), 0.0)), "bm25_margin": signals.get("bm25_margin", 0.0),
-        "fused_margin": signals.get("fused_margin", 0.0) / max(signals.get("fused_top", 0.0), 1e-9),
-        "agreement": signals.get("agreement", 0.0), "same_top": signals.get("same_top", 0.0),
-        "rerank_top": signals.get("rerank_top", 0.0), "rerank_margin": signals.get("rerank_margin", 0.0),
+        "dense_top": found.get("dense_top", 0.0), "dense_margin": found.get("dense_margin", 0.0),
+        "bm25_top": math.log1p(max(found.get("bm25_top", 0.0), 0.0)), "bm25_margin": found.get("bm25_margin", 0.0),
+        "fused_margin": found.get("fused_margin", 0.0) / max(found.get("fused_top", 0.0), 1e-9),
+        "agreement": found.get("agreement", 0.0), "same_top": found.get("same_top", 0.0),
+        "rerank_top": found.get("rerank_top", 0.0), "rerank_margin": found.get("rerank_margin", 0.0),
     }
 
 
@@ -141,3 +148,37 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, 
                           "mean_confidence": round(float(p[inside].mean()), 3),
                           "answerable": round(float(y[inside].mean()), 3)})
     return table
+
+
+class CalibrationStore:
+    """Calibrations kept with the index version they were fitted on (HOME/index/calibration/VERSION.json). The
+    one in force is the live version's, else the newest fitted on an earlier version; re-read when it changes."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._loaded: dict[Path, FileCache[Calibration]] = {}
+
+    def path(self, version: str) -> Path:
+        return self.folder / f"{version}.json"
+
+    def save(self, calibration: Calibration, version: str) -> None:
+        calibration.save(self.path(version))
+
+    def current(self, live_version: str | None) -> Calibration | None:
+        path = self.path(live_version) if live_version else None
+        if path is None or not path.exists():
+            found = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if self.folder.is_dir() else []
+            path = found[-1] if found else None
+        if path is None:
+            return None
+        return self._loaded.setdefault(path, FileCache(path, Calibration.load)).get()
+
+    def status(self, live_version: str | None) -> dict[str, Any] | None:
+        """What `ragship status` shows: where the calibration in force was fitted, its threshold and rates."""
+        c = self.current(live_version)
+        if c is None:
+            return None
+        return {"fitted_on": c.fitted_on, "threshold": c.threshold,
+                "validation": {k: v for k, v in c.validation.items() if k != "reliability"},
+                "current": bool(live_version) and c.fitted_on.get("version") == live_version}
+

@@ -9,19 +9,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from typing import Iterator
 
 import numpy as np
 
 from ragship.answer.base import Answer, Citation
+from ragship.answer.prompt import NOT_FOUND
 from ragship.answer.safety import is_instruction
+from ragship.answer.support import QUESTION_SEMANTIC_WEIGHT, support
 from ragship.embed.base import Embedder
 from ragship.settings import AnswerSettings
 from ragship.text import content_terms, paragraph_spans, quotable_spans
 from ragship.types import Hit
 
-SEMANTIC_WEIGHT = 0.6
-SELECT_RATIO = 0.85  # quote sentences scoring at least this fraction of the best one
-OTHER_SOURCE_RATIO = 0.95  # ... or this fraction, for a sentence from another chunk than the best one's
+SELECT_RATIO = 0.85  # quote sentences scoring at least this fraction of the best one (ADR 0004)
+# ... or this fraction, for a sentence from another chunk than the best one's: fewer, more precise citations;
+# chosen on one dataset, clapnq-dev: citation precision 0.894 -> 0.926 (ADR 0008); not tuned elsewhere
+OTHER_SOURCE_RATIO = 0.95
 LIST_QUOTE_CHARS = 1200  # longest list or table quoted after a sentence that introduces it
 
 
@@ -35,14 +39,15 @@ class Sentence:
 
     @property
     def support(self) -> float:
-        return SEMANTIC_WEIGHT * self.semantic + (1 - SEMANTIC_WEIGHT) * self.lexical
+        return support(self.semantic, self.lexical, QUESTION_SEMANTIC_WEIGHT)
 
 
 @dataclass(frozen=True)
 class ConfidenceModel:
     """P(answerable) = σ(bias + w_sem · semantic + w_lex · lexical) of the best-supported sentence."""
 
-    # logistic regression on clapnq-dev (160 answerable, 134 unanswerable questions), see ADR 0004
+    # fitted on one dataset: a logistic regression on clapnq-dev's tuning half (160 answerable, 134 unanswerable
+    # questions, hybrid top 5 over its passages; ADR 0004). `ragship calibrate` fits one on the user's data.
     bias: float = -4.79
     w_semantic: float = 8.07
     w_lexical: float = 1.13
@@ -77,16 +82,32 @@ class ExtractiveGenerator:
             for (i, s, e), text, sim in zip(spans, texts, semantic)
         ]
 
-    def compose(self, question: str, hits: list[Hit], sentences: list[Sentence], confidence: float) -> Answer:
-        """Quote the sentences scoring at least SELECT_RATIO of the best (at most max_sentences), each cited; a
-        second source is cited only for a sentence nearly as good as the best (fewer, more precise citations)."""
+    def draft(self, question: str, hits: list[Hit]) -> str:
+        """The Generator interface: the quoted sentences, each followed by [n] for its hit (1-based), or NOT FOUND
+        when no sentence of the hits can be quoted."""
+        sentences = self.score_sentences(question, hits)
+        if not sentences:
+            return NOT_FOUND
+        quoted = [_with_list(s, hits[s.hit].text) for s in self.choose(sentences)]
+        return " ".join(f"{hits[s.hit].text[s.start:s.end]} [{s.hit + 1}]" for s in quoted)
+
+    def stream(self, question: str, hits: list[Hit]) -> Iterator[str]:
+        yield self.draft(question, hits)  # quotes are known at once: one piece
+
+    def choose(self, sentences: list[Sentence]) -> list[Sentence]:
+        """The sentences scoring at least SELECT_RATIO of the best (at most max_sentences), best first; a second
+        source only for a sentence nearly as good as the best (fewer, more precise citations)."""
         top = max(sentences, key=lambda s: s.support)
         chosen = [s for s in sorted(sentences, key=lambda s: -s.support)
                   if s.support >= (SELECT_RATIO if s.hit == top.hit else OTHER_SOURCE_RATIO) * top.support]
+        return chosen[: self.settings.max_sentences]
+
+    def compose(self, question: str, hits: list[Hit], sentences: list[Sentence], confidence: float) -> Answer:
+        """The answer quoting `choose(sentences)`, numbered in order of first citation, with quoted spans."""
         numbers: dict[int, int] = {}
         quotes: dict[int, list[tuple[int, int]]] = {}
         parts = []
-        for s in chosen[: self.settings.max_sentences]:
+        for s in self.choose(sentences):
             n = numbers.setdefault(s.hit, len(numbers) + 1)
             h = hits[s.hit]
             s = _with_list(s, h.text)

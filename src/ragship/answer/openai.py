@@ -1,37 +1,41 @@
-"""A generator on any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp's server).
+"""A generator on any OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp's server),
+through the official `openai` SDK, with tenacity for retries.
 
 One deadline bounds the whole call, retries included: attempts that fail on a connection error, a timeout, 429
-or 5xx are retried with exponential backoff (honouring Retry-After) while time remains. Anything else, or a reply
-that is not the protocol's JSON, raises GenerationError with the reason; the answerer then falls back.
+or 5xx are retried with exponential backoff (honouring Retry-After) while time remains; the SDK's own retries
+are off, as they would not share that deadline. Anything else, or a reply that is not the protocol's JSON,
+raises GenerationError with the reason; the answerer then falls back.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import time
 from typing import Iterator
 
 import httpx
+import openai
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
 from ragship.answer.prompt import messages
 from ragship.errors import ConfigError, GenerationError
-from ragship.settings import LLMSettings
+from ragship.settings import AnswerSettings, LLMSettings
 from ragship.types import Hit
 
 RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+MARGIN_S = 0.05  # no attempt or wait is started with less time than this left
 
 
 class OpenAIClient:
-    def __init__(self, settings: LLMSettings, transport: httpx.BaseTransport | None = None):
+    def __init__(self, settings: LLMSettings, http_client: httpx.Client | None = None):
         if not settings.base_url or not settings.model:
             raise ConfigError("answer.generator = 'openai' needs answer.llm.base_url and answer.llm.model")
         self.settings = settings
-        headers = {"Content-Type": "application/json"}
         key = os.environ.get(settings.api_key_env, "") if settings.api_key_env else ""
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        self._http = httpx.Client(base_url=settings.base_url.rstrip("/"), headers=headers, transport=transport)
+        # the SDK insists on a key; with none, no Authorization header is sent at all (local servers need none)
+        self.headers = {} if key else {"Authorization": openai.Omit()}
+        self.sdk = openai.OpenAI(base_url=settings.base_url.rstrip("/"), api_key=key or "none", max_retries=0,
+                                 timeout=settings.timeout_s, http_client=http_client)
 
     def complete(self, chat: list[dict[str, str]]) -> str:
         """The whole reply text."""
@@ -42,36 +46,63 @@ class OpenAIClient:
         yield from self._call(chat, stream=True)
 
     def _call(self, chat: list[dict[str, str]], stream: bool) -> Iterator[str]:
-        s = self.settings
-        body = {"model": s.model, "messages": chat, "temperature": s.temperature, "max_tokens": s.max_tokens,
-                "stream": stream}
-        deadline = time.monotonic() + s.timeout_s
-        last, started = "no attempt made", False
-        for attempt in range(s.retries + 1):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.05:
-                break
-            try:
-                with self._http.stream("POST", "/chat/completions", json=body, timeout=remaining) as r:
-                    if r.status_code in RETRYABLE:
-                        last = f"HTTP {r.status_code} from {s.base_url}"
-                        _backoff(s.backoff_s * 2**attempt, r.headers.get("retry-after"), deadline)
-                        continue
-                    if r.status_code >= 400:
-                        r.read()
-                        raise GenerationError(f"HTTP {r.status_code} from {s.base_url}: {_error_text(r)}")
-                    for text in _read_stream(r, deadline) if stream else [_read_whole(r)]:
+        deadline = time.monotonic() + self.settings.timeout_s
+        started = False
+        try:
+            for attempt in self._attempts(deadline):
+                with attempt:
+                    reply = self._request(chat, stream, deadline)
+                    pieces = _stream_text(reply, deadline) if stream else [_reply_text(reply)]
+                    for text in pieces:
                         started = True
                         yield text
-                    return
-            except (httpx.TimeoutException, httpx.TransportError) as e:
-                if started:  # part of the reply is out: a retry would repeat it
-                    raise GenerationError(f"the stream from {s.base_url} broke off: {type(e).__name__}") from None
-                last = f"{type(e).__name__} talking to {s.base_url}" + (f": {e}" if str(e) else "")
-                if isinstance(e, httpx.TimeoutException):
-                    last = f"no reply from {s.base_url} within the {s.timeout_s:g} s timeout"
-                _backoff(s.backoff_s * 2**attempt, None, deadline)
-        raise GenerationError(f"{last} (after {attempt + 1} attempt(s))")
+        except openai.APIError as e:
+            raise GenerationError(self._reason(e, started)) from None
+
+    def _request(self, chat, stream: bool, deadline: float):
+        s = self.settings
+        remaining = deadline - time.monotonic()
+        if remaining <= MARGIN_S:
+            raise openai.APITimeoutError(request=httpx.Request("POST", s.base_url))
+        try:
+            return self.sdk.chat.completions.create(model=s.model, messages=chat, temperature=s.temperature,
+                                                    max_tokens=s.max_tokens, stream=stream, timeout=remaining,
+                                                    extra_headers=self.headers)
+        except ValueError as e:  # a 200 whose body is not the protocol's JSON
+            raise GenerationError(f"malformed reply from the endpoint ({type(e).__name__}): {e}"[:300]) from None
+
+    def _attempts(self, deadline: float) -> Retrying:
+        def wait(state: RetryCallState) -> float:
+            seconds = self.settings.backoff_s * 2 ** (state.attempt_number - 1)
+            error = state.outcome.exception()
+            retry_after = getattr(getattr(error, "response", None), "headers", {}).get("retry-after")
+            try:
+                seconds = max(seconds, float(retry_after)) if retry_after else seconds
+            except ValueError:
+                pass
+            return max(0.0, min(seconds, deadline - time.monotonic() - MARGIN_S))
+
+        def out_of_time(state: RetryCallState) -> bool:
+            return deadline - time.monotonic() <= MARGIN_S
+
+        return Retrying(stop=stop_after_attempt(self.settings.retries + 1) | out_of_time, wait=wait,
+                        retry=retry_if_exception(_retryable), reraise=True)
+
+    def _reason(self, e: openai.APIError, started: bool) -> str:
+        """What went wrong, in words a user can act on."""
+        url = self.settings.base_url
+        if isinstance(e, openai.APITimeoutError):
+            return f"no reply from {url} within the {self.settings.timeout_s:g} s timeout"
+        if started and isinstance(e, openai.APIConnectionError):  # part of the reply is out: no retry
+            return f"the stream from {url} broke off: {type(e.__cause__ or e).__name__}"
+        if isinstance(e, openai.APIConnectionError):
+            cause = e.__cause__
+            return f"{type(cause or e).__name__} talking to {url}" + (f": {cause}" if cause and str(cause) else "")
+        if isinstance(e, openai.APIStatusError):
+            return f"HTTP {e.status_code} from {url}: {_error_text(e)}"
+        if isinstance(e, openai.APIResponseValidationError):
+            return f"malformed reply from the endpoint: {e}"
+        return f"the endpoint reported an error mid-stream: {e.body or e.message}"
 
 
 class OpenAIGenerator:
@@ -87,49 +118,43 @@ class OpenAIGenerator:
         return self.client.stream(messages(question, hits, self.max_sentences, self.allowed_hosts))
 
 
-def _backoff(seconds: float, retry_after: str | None, deadline: float) -> None:
-    if retry_after:
-        try:
-            seconds = max(seconds, float(retry_after))
-        except ValueError:
-            pass
-    time.sleep(max(0.0, min(seconds, deadline - time.monotonic() - 0.05)))
+def make_generator(a: AnswerSettings) -> OpenAIGenerator:
+    return OpenAIGenerator(OpenAIClient(a.llm), a.max_sentences, tuple(a.allowed_link_hosts))
 
 
-def _read_whole(r: httpx.Response) -> str:
-    r.read()
+def _retryable(e: BaseException) -> bool:
+    """Connection errors and timeouts before any text, and the statuses a later attempt may not meet."""
+    if isinstance(e, openai.APIStatusError):
+        return e.status_code in RETRYABLE
+    return isinstance(e, openai.APIConnectionError) and not getattr(e, "after_text", False)
+
+
+def _reply_text(reply) -> str:
     try:
-        content = r.json()["choices"][0]["message"]["content"]
-    except (json.JSONDecodeError, KeyError, IndexError, TypeError) as e:
-        raise GenerationError(f"malformed reply from the endpoint ({type(e).__name__}): {r.text[:200]!r}") from None
+        content = reply.choices[0].message.content
+    except (AttributeError, IndexError, TypeError) as e:
+        raise GenerationError(f"malformed reply from the endpoint ({type(e).__name__}): {str(reply)[:200]!r}") from None
     if not isinstance(content, str):
         raise GenerationError(f"malformed reply from the endpoint: content is {type(content).__name__}")
     return content
 
 
-def _read_stream(r: httpx.Response, deadline: float) -> Iterator[str]:
-    for line in r.iter_lines():
-        if time.monotonic() > deadline:
-            raise GenerationError("the endpoint's stream did not finish within the timeout")
-        if not line.startswith("data:"):
-            continue
-        data = line[5:].strip()
-        if data == "[DONE]":
-            return
-        try:
-            event = json.loads(data)
-            if "error" in event:
-                raise GenerationError(f"the endpoint reported an error mid-stream: {event['error']}")
-            delta = event["choices"][0].get("delta", {}).get("content") or ""
-        except (json.JSONDecodeError, KeyError, IndexError, TypeError, AttributeError) as e:
-            raise GenerationError(f"malformed stream event ({type(e).__name__}): {data[:200]!r}") from None
-        if delta:
-            yield delta
-
-
-def _error_text(r: httpx.Response) -> str:
+def _stream_text(events, deadline: float) -> Iterator[str]:
     try:
-        error = r.json().get("error", {})
-        return str(error.get("message", error))[:300]
-    except (json.JSONDecodeError, AttributeError):
-        return r.text[:300]
+        for event in events:
+            if time.monotonic() > deadline:
+                raise GenerationError("the endpoint's stream did not finish within the timeout")
+            delta = event.choices[0].delta.content if event.choices else None
+            if delta:
+                yield delta
+    except openai.APIConnectionError as e:
+        e.after_text = True  # a retry would repeat what was already sent
+        raise
+    except (AttributeError, IndexError, TypeError, ValueError) as e:
+        raise GenerationError(f"malformed stream event ({type(e).__name__})") from None
+
+
+def _error_text(e: openai.APIStatusError) -> str:
+    body = e.body if isinstance(e.body, dict) else {}
+    error = body.get("error", body) if body else e.message
+    return str(error.get("message", error) if isinstance(error, dict) else error)[:300]

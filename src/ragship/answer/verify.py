@@ -16,6 +16,7 @@ import numpy as np
 
 from ragship.answer.prompt import NOT_FOUND
 from ragship.answer.safety import filter_output, is_instruction, visible
+from ragship.answer.support import CLAIM_SEMANTIC_WEIGHT, support
 from ragship.embed.base import Embedder
 from ragship.text import content_terms, paragraph_spans, sentence_spans
 from ragship.types import Hit
@@ -23,7 +24,6 @@ from ragship.types import Hit
 _MARKER = re.compile(r"\s*\[(\d+(?:\s*[,;]\s*\d+)*)\]")
 # "claim. [1] Next" -> "claim [1]. Next": a marker after the full stop belongs to the sentence before it
 _TRAILING_MARKERS = re.compile(r"([.!?])((?:\s*\[\d+(?:\s*[,;]\s*\d+)*\])+)")
-SEMANTIC_WEIGHT = 0.5
 
 
 @dataclass
@@ -121,12 +121,12 @@ def _rejection(sentence: str, vector: np.ndarray, cited: list[int], sources: Sou
         sims = sources.vectors[n - 1] @ vector if len(sources.vectors[n - 1]) else np.zeros(0)
         semantic = float(sims.max()) if len(sims) else 0.0
         lexical = len(terms & sources.terms[n - 1]) / len(terms) if terms else 0.0
-        support = SEMANTIC_WEIGHT * semantic + (1 - SEMANTIC_WEIGHT) * lexical
-        if support > best[0]:
-            best = (support, n, int(sims.argmax()) if len(sims) else -1)
-    support, n, i = best
-    if support < min_support:
-        return f"not supported by its cited source(s) {cited} (support {support:.2f} < {min_support})"
+        score = support(semantic, lexical, CLAIM_SEMANTIC_WEIGHT)
+        if score > best[0]:
+            best = (score, n, int(sims.argmax()) if len(sims) else -1)
+    score, n, i = best
+    if score < min_support:
+        return f"not supported by its cited source(s) {cited} (support {score:.2f} < {min_support})"
     if i >= 0:
         h, (s, e) = sources.hits[n - 1], sources.spans[n - 1][i]
         out.quotes.setdefault(n, []).append((h.start + s, h.start + e))

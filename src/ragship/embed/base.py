@@ -1,10 +1,15 @@
-"""The Embedder protocol: one required method, `embed_batch`; queries and tokenization ride on it."""
+"""The Embedder protocol: one method to write, `embed_batch`; `embed_query` and `token_spans` are built on it and
+overridden where a model does better (query prefixes, a faster single-query path, its own tokenizer).
+tests/embed/test_conformance.py runs the same checks on every implementation."""
 
 from __future__ import annotations
 
+import re
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 
 
 @runtime_checkable
@@ -14,9 +19,13 @@ class Embedder(Protocol):
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, shape (len(texts), dim)."""
+        ...
 
     def embed_query(self, text: str) -> np.ndarray:
         """One query vector (models with query prefixes add them here)."""
+        return self.embed_batch([text])[0]
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        """Character spans of the model's tokens in text (for token-aware chunking)."""
+        """Character spans of the model's tokens in text (for token-aware chunking); words and punctuation
+        unless the model brings its tokenizer."""
+        return [m.span() for m in _TOKEN.finditer(text)]

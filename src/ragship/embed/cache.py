@@ -54,7 +54,7 @@ class EmbeddingCache:
         self._db.close()
 
 
-class CachedEmbedder:
+class CachedEmbedder(Embedder):
     """An Embedder that looks every text up in the cache first; `embedded` counts texts it actually embedded."""
 
     def __init__(self, inner: Embedder, cache: EmbeddingCache):
@@ -69,6 +69,11 @@ class CachedEmbedder:
     def dim(self) -> int:
         return self.inner.dim
 
+    @property
+    def path(self) -> str:
+        """Where the inner model's weights are (for trainers that start from them)."""
+        return self.inner.path
+
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         keys = [EmbeddingCache.key(t) for t in texts]
         found = self.cache.get_many(self.model_id, list(set(keys)))
@@ -82,6 +87,11 @@ class CachedEmbedder:
             found.update(zip(missing, vectors))
             self.embedded += len(missing)
         return np.stack([found[k] for k in keys]) if keys else np.zeros((0, self.dim), dtype=np.float32)
+
+    def query_encoder(self) -> str:
+        """Where single queries are encoded (for `ragship status`)."""
+        describe = getattr(self.inner, "query_encoder", None)
+        return describe() if describe else f"{type(self.inner).__name__}.embed_query"
 
     def embed_query(self, text: str) -> np.ndarray:
         return self.inner.embed_query(text)  # queries are cheap and rarely repeat exactly: not cached

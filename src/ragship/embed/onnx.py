@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ragship.embed.base import Embedder
 from ragship.embed.models import resolve_model
 from ragship.errors import ModelNotAvailable
 from ragship.fsio import atomic_write_text
@@ -22,7 +23,7 @@ from ragship.fsio import atomic_write_text
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
-class OnnxInt8Embedder:
+class OnnxInt8Embedder(Embedder):
     loads = 0
 
     def __init__(self, name: str, cache_dir: Path, *, batch_size: int = 32, max_tokens: int = 256,
@@ -55,14 +56,10 @@ class OnnxInt8Embedder:
                                     "`pip install 'ragship[onnx]'` (onnxruntime, onnx)") from None
         from transformers import AutoTokenizer
 
-        _check_mean_pooling(Path(self.path))
+        check_mean_pooling(Path(self.path))
         model_file = _exported(Path(self.path), self.export_dir, quantize=True)
         tokenizer = AutoTokenizer.from_pretrained(self.path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        if self.threads:
-            options.intra_op_num_threads = self.threads
-        session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        session = _session(ort, model_file, self.threads)
         dim = json.loads((Path(self.path) / "config.json").read_text())["hidden_size"]
         return tokenizer, session, dim
 
@@ -75,13 +72,11 @@ class OnnxInt8Embedder:
             enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=self.max_tokens,
                             return_tensors="np")
             hidden = session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0]
-            mask = enc["attention_mask"][..., None].astype(np.float32)
-            pooled = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
-            out[idx] = pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+            out[idx] = mean_pooled(hidden, enc["attention_mask"])
         return out
 
-    def embed_query(self, text: str) -> np.ndarray:
-        return self.embed_batch([text])[0]
+    def query_encoder(self) -> str:
+        return "ONNX Runtime int8 (the onnx-int8 backend's own)"
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         tokenizer = self._load()[0]
@@ -89,7 +84,27 @@ class OnnxInt8Embedder:
         return [tuple(span) for span in enc["offset_mapping"]]
 
 
-def _check_mean_pooling(path: Path) -> None:
+def mean_pooled(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+    """Unit-length mean of each text's token vectors (batch, tokens, dim) over its real tokens: the pooling of
+    sentence-transformers' mean-pooling models."""
+    mask = attention_mask[..., None].astype(np.float32)
+    pooled = (hidden * mask).sum(1) / np.clip(mask.sum(1), 1e-9, None)
+    return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+
+
+def _session(ort, model_file: Path, threads: int | None, spinning: bool = True):
+    """An ONNX Runtime CPU session with every graph optimisation; `spinning=False` lets idle threads sleep."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+    if not spinning:
+        options.inter_op_num_threads = 1
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+
+
+def check_mean_pooling(path: Path) -> None:
     """The ONNX exports pool by mean; sentence-transformers writes the pooling as `pooling_mode_mean_tokens: true`
     (older) or `pooling_mode: "mean"` (newer, e.g. the models `ragship adapt` saves)."""
     pooling = path / "1_Pooling" / "config.json"
@@ -111,35 +126,28 @@ class OnnxQueryEncoder:
         from transformers import AutoTokenizer
 
         path = Path(model_path)
-        _check_mean_pooling(path)
+        check_mean_pooling(path)
         dest = artifact_dir() / "onnx" / (model_id.replace("/", "_").replace("=", "_") + f"+{precision}")
         model_file = _exported(path, dest, quantize=precision == "int8")
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")  # idle threads sleep: LanceDB
-        # and the cross-encoder run right after on the same 2 cores
-        self.session = ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
+        # idle threads sleep: LanceDB and the cross-encoder run right after on the same 2 cores
+        self.session = _session(ort, model_file, threads, spinning=False)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.max_tokens, self.precision = max_tokens, precision
 
     def encode(self, text: str) -> np.ndarray:
         enc = self.tokenizer([text], truncation=True, max_length=self.max_tokens, return_tensors="np")
-        hidden = self.session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0][0]
-        mask = enc["attention_mask"][0][:, None].astype(np.float32)
-        pooled = (hidden * mask).sum(0) / max(float(mask.sum()), 1e-9)
-        return (pooled / max(float(np.linalg.norm(pooled)), 1e-12)).astype(np.float32)
+        hidden = self.session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0]
+        return mean_pooled(hidden, enc["attention_mask"])[0].astype(np.float32)
 
 
 def _exported(model_path: Path, dest: Path, quantize: bool) -> Path:
     """The export in `dest`, made first if missing (another process may be making it: a file lock)."""
-    import fcntl
+    from filelock import FileLock
 
     model_file = dest / ("model_int8.onnx" if quantize else "model_fused.onnx")
     if not model_file.exists():
         dest.mkdir(parents=True, exist_ok=True)
-        with open(dest / ".lock", "w") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with FileLock(dest / ".lock"):
             if not model_file.exists():
                 export(model_path, dest, quantize=quantize)
     return model_file

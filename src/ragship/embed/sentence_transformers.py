@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ragship.cpu import cpu_has_native_bf16
+from ragship.embed.base import Embedder
 from ragship.embed.models import resolve_model
 from ragship.errors import ModelNotAvailable
 
@@ -33,7 +34,7 @@ def resolve_precision(precision: str, device: str) -> str:
     return "bf16" if device == "cpu" and cpu_has_native_bf16() else "fp32"
 
 
-class SentenceTransformerEmbedder:
+class SentenceTransformerEmbedder(Embedder):
     loads = 0  # models loaded by this class in this process; tests assert on it
 
     def __init__(self, name: str, *, batch_size: int = 16, device: str = "cpu", query_threads: int = 1,
@@ -118,9 +119,9 @@ class SentenceTransformerEmbedder:
         try:
             import onnxruntime  # noqa: F401
 
-            from ragship.embed.onnx import _check_mean_pooling
+            from ragship.embed.onnx import check_mean_pooling
 
-            _check_mean_pooling(Path(self.path))
+            check_mean_pooling(Path(self.path))
         except ImportError:
             return "ONNX Runtime is not installed (`pip install onnxruntime onnx`)"
         except ModelNotAvailable as e:

@@ -4,31 +4,51 @@ a time as a user would, and report quality and latency."""
 from __future__ import annotations
 
 import platform
-import statistics
 import time
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 from ragship import __version__
-from ragship.answer.calibrate import Calibration, fit
+from ragship.answer import Answer, Answerer
+from ragship.answer.calibrate import Calibration, CalibrationStore, fit
+from ragship.embed.base import Embedder
 from ragship.evaluate.answers import answer_metrics, has_answers, load_questions
 from ragship.evaluate.beir import Dataset, load_dataset
 from ragship.evaluate.metrics import doc_run, retrieval_metrics
+from ragship.ingest.build import IngestReport, Observer
+from ragship.retrieve.search import Searcher, SearchResult
+from ragship.settings import Settings
 from ragship.types import Hit
+from ragship.util.clock import now
+from ragship.util.stats import latency_summary
 
 EVAL_DEPTH = 100  # documents per query: enough for Recall@100
 
 
-def percentile(values: list[float], p: float) -> float:
-    """Linear-interpolated percentile, as numpy's default."""
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    pos = (len(ordered) - 1) * p / 100
-    lo = int(pos)
-    hi = min(lo + 1, len(ordered) - 1)
-    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+class Collection(Protocol):
+    """A collection that can take a dataset's corpus and search it: what every quality operation needs (the
+    Engine is one). Each operation's own Protocol adds what else it uses."""
+
+    settings: Settings
+
+    def ingest(self, paths: list[Path], observe: Observer | None = None) -> IngestReport: ...
+
+    def searcher(self) -> Searcher: ...
+
+
+class Evaluated(Collection, Protocol):
+    """What `evaluate` and `calibrate` use."""
+
+    embedder: Embedder
+    calibrations: CalibrationStore
+
+    def context(self, question: str, mode: str | None = None) -> SearchResult: ...
+
+    def answerer(self) -> Answerer: ...
+
+    def ask(self, question: str, mode: str | None = None) -> Answer: ...
+
+    def calibration(self) -> Calibration | None: ...
 
 
 def run_retrieval(dataset: Dataset, search: Callable[[str], list[Hit]], mode: str) -> dict[str, Any]:
@@ -48,12 +68,11 @@ def run_retrieval(dataset: Dataset, search: Callable[[str], list[Hit]], mode: st
         "mode": mode,
         "queries": len(queries),
         "metrics": {k: round(v, 4) for k, v in retrieval_metrics(run, dataset.qrels).items()},
-        "latency_ms": {"p50": round(percentile(latencies, 50), 2), "p95": round(percentile(latencies, 95), 2),
-                       "mean": round(statistics.fmean(latencies), 2) if latencies else 0.0},
+        "latency_ms": {k: v for k, v in latency_summary(latencies).items() if k != "p99"},
     }
 
 
-def evaluate(engine, dataset_dir: Path, split: str = "test", mode: str | None = None,
+def evaluate(engine: Evaluated, dataset_dir: Path, split: str = "test", mode: str | None = None,
              k: int | None = None, observe=None) -> dict[str, Any]:
     dataset = load_dataset(dataset_dir, split)
     report = engine.ingest([dataset.corpus], observe=observe)
@@ -76,12 +95,12 @@ def evaluate(engine, dataset_dir: Path, split: str = "test", mode: str | None = 
         "settings": engine.settings.model_dump(mode="json", include={"chunk", "search"}),
         "ragship": __version__,
         "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": now(),
     })
     return result
 
 
-def calibrate(engine, dataset_dir: Path, split: str = "test", target_precision: float = 0.85,
+def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_precision: float = 0.85,
               observe=None) -> Calibration:
     """Fit the answer-confidence model on the dataset's answerable and unanswerable questions and store it with
     the live index version (which then holds the dataset's corpus)."""
@@ -95,9 +114,9 @@ def calibrate(engine, dataset_dir: Path, split: str = "test", target_precision: 
     calibration.fitted_on = {
         "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
         "version": report.version, "model": engine.embedder.model_id,
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": now(),
     }
-    calibration.save(engine.calibration_path(report.version))
+    engine.calibrations.save(calibration, report.version)
     return calibration
 
 

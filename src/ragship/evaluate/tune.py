@@ -23,14 +23,17 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ContextManager, Protocol
 
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import doc_run, per_query, retrieval_metrics
-from ragship.evaluate.runner import EVAL_DEPTH, percentile
+from ragship.evaluate.runner import EVAL_DEPTH, Collection
+from ragship.home import Home
+from ragship.index import IndexView, VersionRegistry
 from ragship.ingest.pipeline import DEFAULT_FTS
 from ragship.retrieve.search import fused_rows
-from ragship.settings import SearchSettings, write_settings
+from ragship.settings import SearchSettings, Settings
+from ragship.util.stats import percentile
 
 RRF_KS = (5, 10, 20, 40, 60, 100)
 WEIGHTS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0)  # dense weight; BM25 weight 1
@@ -38,6 +41,17 @@ SIGNIFICANCE = 2.0  # standard errors a new BM25 analysis must win by
 BM25_VARIANTS = tuple({"bm25_stem": stem, "bm25_stop_words": stop} for stem in (True, False) for stop in (True, False))
 
 Candidates = dict[str, tuple[list[dict], float]]  # query id -> (rows, retrieval ms)
+
+
+class Tunable(Collection, Protocol):
+    """What `tune` uses of a collection."""
+
+    home: Home
+    registry: VersionRegistry
+
+    def trial_fts(self, fts: dict[str, bool]) -> ContextManager[IndexView]: ...
+
+    def sibling(self, settings: Settings) -> Tunable: ...
 
 
 @dataclass
@@ -75,7 +89,7 @@ def candidate_settings(variants=BM25_VARIANTS) -> list[tuple[str, dict[str, Any]
     return grid
 
 
-def tune(engine, dataset_dir: Path, split: str = "train", observe=None, variants=BM25_VARIANTS,
+def tune(engine: Tunable, dataset_dir: Path, split: str = "train", observe=None, variants=BM25_VARIANTS,
          chunkings: tuple[tuple[int, int], ...] = ()) -> Tuned:
     """`chunkings`: other (tokens, overlap) to try besides the configured one, each ingested into a scratch home
     (HOME/tune/, removed afterwards) with the configured BM25 analysis; their chunks are embedded once (cached)."""
@@ -104,7 +118,7 @@ def tune(engine, dataset_dir: Path, split: str = "train", observe=None, variants
     return Tuned(trials, chosen, why, per_query)
 
 
-def _trials(engine, dataset, variants, tick) -> list[tuple[Trial, list[float]]]:
+def _trials(engine: Tunable, dataset, variants, tick) -> list[tuple[Trial, list[float]]]:
     """Every fusion setting × BM25 variant scored on one index, with per-query nDCG@10."""
     searcher = engine.searcher()
     depth = max(EVAL_DEPTH * 3, engine.settings.search.candidates)
@@ -120,16 +134,14 @@ def _trials(engine, dataset, variants, tick) -> list[tuple[Trial, list[float]]]:
 
 
 @contextmanager
-def _scratch(engine, tokens: int, overlap: int):
-    """An engine on a throwaway home with other chunking, sharing the model and the embedding cache."""
-    from ragship.engine import Engine
-
-    home = engine.home / "tune" / f"chunks-{tokens}-{overlap}"
+def _scratch(engine: Tunable, tokens: int, overlap: int):
+    """A collection on a throwaway home with other chunking, sharing the model and the embedding cache."""
+    home = engine.home.scratch / f"chunks-{tokens}-{overlap}"
     shutil.rmtree(home, ignore_errors=True)
     chunk = engine.settings.chunk.model_copy(update={"tokens": tokens, "overlap": overlap})
-    settings = engine.settings.model_copy(update={"home": home, "cache_dir": engine.cache_dir, "chunk": chunk})
+    settings = engine.settings.model_copy(update={"home": home, "cache_dir": engine.home.cache_dir, "chunk": chunk})
     try:
-        yield Engine(settings, embedder=engine.embedder)
+        yield engine.sibling(settings)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
@@ -151,22 +163,16 @@ def choose(trials: list[Trial], per_query: dict[str, list[float]], configured: d
                    f"the configured BM25 analysis and chunking are kept")
 
 
-def bm25_candidates(engine, variant: dict[str, bool], queries: dict[str, str], depth: int,
+def bm25_candidates(engine: Tunable, variant: dict[str, bool], queries: dict[str, str], depth: int,
                     tick=lambda: None) -> Candidates:
     """BM25 rows of every query with the variant's full-text index: the live one when it was built so, else one
     rebuilt on the head under the ingest lock (the head is reset to the live version afterwards)."""
-    live = engine.registry.live()
-    built = live.params.get("fts", DEFAULT_FTS)
+    built = engine.registry.live().params.get("fts", DEFAULT_FTS)
     wanted = engine.settings.search.model_copy(update=variant).fts_params()
     if built == wanted:
         return _timed_bm25(engine.searcher().view, queries, depth, tick)
-    store = engine.store()
-    with engine.exclusive():
-        try:
-            store.build_fts(**wanted)
-            return _timed_bm25(store.head_view(), queries, depth, tick)
-        finally:
-            store.reset_head(live.lance_version)
+    with engine.trial_fts(wanted) as view:
+        return _timed_bm25(view, queries, depth, tick)
 
 
 def _timed_bm25(view, queries: dict[str, str], depth: int, tick) -> Candidates:
@@ -207,7 +213,3 @@ def _mark_pareto(trials: list[Trial]) -> None:
         t.pareto = not any(o.ndcg >= t.ndcg and o.p95_ms <= t.p95_ms and (o.ndcg > t.ndcg or o.p95_ms < t.p95_ms)
                            for o in trials)
 
-
-def write_search_settings(path: Path, chosen: dict[str, Any]) -> None:
-    """Set the chosen [search] keys in ragship.toml, keeping every other line of the file as it was."""
-    write_settings(path, "search", chosen)

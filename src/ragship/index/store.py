@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import threading
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import pyarrow as pa
 
-from ragship.errors import IndexNotReady
+from ragship.errors import DocumentNotFound, IndexNotReady
+from ragship.index.memory import FILTERABLE, Memory
+from ragship.util.sql import quote
 
 TABLE = "chunks"
 OVERFETCH = 4  # filtered BM25: unfiltered candidates looked at per wanted result before prefiltering
@@ -35,10 +38,6 @@ def schema(dim: int) -> pa.Schema:
         ("tags", pa.list_(pa.string())),  # "key=value" of each metadata value, for filters
         ("vector", pa.list_(pa.float32(), dim)),
     ])
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class ChunkStore:
@@ -89,7 +88,7 @@ class ChunkStore:
             return
         table = self.table()
         for i in range(0, len(ids), 1000):
-            table.delete(f"doc_id IN ({', '.join(_quote(d) for d in ids[i:i + 1000])})")
+            table.delete(f"doc_id IN ({', '.join(quote(d) for d in ids[i:i + 1000])})")
 
     def add(self, rows: list[dict[str, Any]], dim: int) -> None:
         for r in rows:  # no groups means readable by everyone: an empty list, never null (SQL null matches nothing)
@@ -107,9 +106,15 @@ class ChunkStore:
             self.table().create_fts_index(FTS_COLUMN, replace=True, language="English", stem=stem,
                                           remove_stop_words=stop_words, lower_case=True, ascii_folding=True)
 
-    def head_view(self) -> IndexView:
-        """The head, uncommitted: scratch space no reader sees (readers open tags); for `tune`'s trials."""
-        return IndexView(self.table())
+    @contextmanager
+    def trial_fts(self, lance_version: int, fts: dict[str, bool]) -> Iterator[IndexView]:
+        """The head with the full-text index rebuilt with `fts` (see build_fts), uncommitted: scratch space no
+        reader sees (readers open tags); reset to `lance_version` afterwards. The caller holds the writer lock."""
+        try:
+            self.build_fts(**fts)
+            yield IndexView(self.table())
+        finally:
+            self.reset_head(lance_version)
 
     def build_vector_index(self, min_rows: int) -> bool:
         """An IVF_HNSW_SQ index on the vectors once the table holds `min_rows` rows (below that, exact flat
@@ -147,13 +152,13 @@ class IndexView:
     of LanceDB's ~5 ms take (ADR 0009). About 2.7 KB of memory per chunk."""
 
     COLUMNS = ["chunk_id", "doc_id", "title", "text", "source", "start", "end", "heading_path", "metadata"]
-    FILTERABLE = ("doc_id", "source", "groups", "tags")
+    FILTERABLE = FILTERABLE
 
     def __init__(self, table, nprobes: int = 20, refine_factor: int = 5):
         self._table = table
         self.nprobes, self.refine_factor = nprobes, refine_factor  # used only where a vector index exists
         self.ann = any(i.columns == ["vector"] for i in table.list_indices())
-        self._memory: _Memory | None = None
+        self._memory: Memory | None = None
         self._doc_summaries: list[dict[str, Any]] | None = None
         self._lock = threading.Lock()
 
@@ -162,12 +167,12 @@ class IndexView:
         return self._table.version
 
     @property
-    def memory(self) -> _Memory:
+    def memory(self) -> Memory:
         with self._lock:
             if self._memory is None:
                 shown = [c for c in self.COLUMNS if c not in self.FILTERABLE and c != "chunk_id"]
                 columns = ["chunk_id", *self.FILTERABLE] + ([] if self.ann else ["vector", *shown])
-                self._memory = _Memory(self.rows(columns, row_ids=True))
+                self._memory = Memory(self.rows(columns, row_ids=True))
             return self._memory
 
     def count_chunks(self) -> int:
@@ -262,10 +267,17 @@ class IndexView:
                     for code, r in enumerate(t)]
             return self._doc_summaries
 
+    def readable_document(self, doc_id: str, where: str | None = None) -> dict[str, Any]:
+        """`document`, or DocumentNotFound: the same error whether it does not exist or `where` hides it."""
+        found = self.document(doc_id, where)
+        if found is None:
+            raise DocumentNotFound("no such document among those you can read")
+        return found
+
     def document(self, doc_id: str, where: str | None = None) -> dict[str, Any] | None:
         """A document's text, rebuilt from its chunks' spans, with its chunks' offsets; None when it has no row
         that `where` allows."""
-        condition = f"doc_id = {_quote(doc_id)}" + (f" AND ({where})" if where else "")
+        condition = f"doc_id = {quote(doc_id)}" + (f" AND ({where})" if where else "")
         rows = [_decode(r) for r in self._table.search().where(condition)
                 .select([*self.COLUMNS, "groups"]).limit(None).to_list()]
         if not rows:
@@ -288,82 +300,6 @@ class IndexView:
             return self.memory.vectors[[self.memory.position[c] for c in chunk_ids]]
         rows = self.chunks(chunk_ids, ["chunk_id", "vector"])
         return np.asarray([r["vector"] for r in rows], dtype=np.float32)
-
-
-class _Memory:
-    """What an index view keeps in memory: row positions by chunk id, the filterable columns, and (without a
-    vector index) the normalised vectors."""
-
-    def __init__(self, table: pa.Table):
-        self.chunk_ids = table["chunk_id"].to_pylist()
-        self.position = {c: i for i, c in enumerate(self.chunk_ids)}
-        rowids = table["_rowid"].to_numpy()
-        self._by_rowid = np.argsort(rowids, kind="stable")
-        self._sorted_rowids = rowids[self._by_rowid]
-        table = table.drop_columns(["_rowid"])
-        self.columns = {name: Coded(table[name].to_pylist()) for name in IndexView.FILTERABLE}
-        self.vectors, self.table = None, None
-        if "vector" in table.column_names:
-            self.table = table.drop_columns(["vector"]).combine_chunks()  # one chunk: take() is then O(k)
-            flat = table["vector"].combine_chunks()
-            self.vectors = flat.values.to_numpy(zero_copy_only=False).reshape(len(flat), -1).astype(np.float32)
-            norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
-            self.vectors /= np.where(norms == 0, 1, norms)
-            import torch
-
-            self._torch_vectors = torch.from_numpy(self.vectors)  # the same memory
-
-    def dense(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> list[dict[str, Any]]:
-        if not len(self.chunk_ids):
-            return []
-        vector = vector / (np.linalg.norm(vector) or 1.0)
-        if mask is not None:
-            n = min(n, int(mask.sum()))
-        scores = self._scores(vector, mask)
-        n = min(n, len(scores))
-        if n <= 0:
-            return []
-        top = np.argpartition(-scores, n - 1)[:n]
-        top = top[np.argsort(-scores[top], kind="stable")]
-        top = top[scores[top] > -np.inf]
-        return self.rows(top, scores[top].tolist())
-
-    def positions(self, rowids: np.ndarray) -> np.ndarray:
-        """Storage positions of LanceDB row ids of this view's version."""
-        i = np.searchsorted(self._sorted_rowids, rowids)
-        if len(rowids) and (i.max() >= len(self._sorted_rowids) or (self._sorted_rowids[i] != rowids).any()):
-            raise IndexNotReady("the index changed under an open view (unknown row ids); retry the query")
-        return self._by_rowid[i]
-
-    def rows(self, positions: np.ndarray, scores: list[float]) -> list[dict[str, Any]]:
-        """(chunk_id, doc_id, _score) rows for storage positions."""
-        doc = self.columns["doc_id"]
-        return [{"chunk_id": self.chunk_ids[p], "doc_id": doc.distinct[doc.codes[p]], "_score": float(s)}
-                for p, s in zip(positions.tolist(), scores)]
-
-    def _scores(self, vector: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
-        """Cosine of every allowed row, -inf elsewhere. The product runs in torch's thread pool, the one the
-        cross-encoder uses: numpy's OpenBLAS threads kept spinning after it and slowed the rerank that follows from
-        133 to 205 ms (ADR 0009). (A bf16 product picking candidates for an exact rescore: no gain, ADR 0009.)"""
-        import torch
-
-        scores = torch.mv(self._torch_vectors, torch.from_numpy(np.ascontiguousarray(vector))).numpy()
-        return scores if mask is None else np.where(mask, scores, -np.inf)
-
-
-class Coded:
-    """A column as codes into its distinct values, so a predicate runs once per distinct value, not per row."""
-
-    def __init__(self, values: list):
-        keys = [tuple(v) if isinstance(v, list) else v for v in values]
-        self.distinct = list(dict.fromkeys(keys))
-        index = {v: i for i, v in enumerate(self.distinct)}
-        self.codes = np.fromiter((index[k] for k in keys), dtype=np.int64, count=len(keys))
-
-    def where(self, predicate) -> np.ndarray:
-        """Rows whose value satisfies the predicate."""
-        allowed = np.fromiter((bool(predicate(v)) for v in self.distinct), dtype=bool, count=len(self.distinct))
-        return allowed[self.codes]
 
 
 def _current(table, path: Path):

@@ -8,20 +8,18 @@ import threading
 from pathlib import Path
 
 from ragship.fsio import atomic_write_json, read_json
-from ragship.index.versions import now
+from ragship.util.clock import now
+from ragship.util.files import FileCache
 
 
 class Tombstones:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        self._cache: tuple[int, frozenset[str]] | None = None
+        self._ids = FileCache(path, lambda p: frozenset(read_json(p, default={})))
 
     def ids(self) -> frozenset[str]:
-        stamp = self.path.stat().st_mtime_ns if self.path.exists() else 0
-        if self._cache is None or self._cache[0] != stamp:
-            self._cache = (stamp, frozenset(read_json(self.path, default={})))
-        return self._cache[1]
+        return self._ids.get()
 
     def add(self, doc_ids: list[str]) -> None:
         self._update(lambda d: d | {i: now() for i in doc_ids})
@@ -33,4 +31,4 @@ class Tombstones:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_json(self.path, change(read_json(self.path, default={})))
-            self._cache = None
+            self._ids.forget()

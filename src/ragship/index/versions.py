@@ -1,16 +1,15 @@
 """Index versions: every successful build is an immutable, tagged LanceDB version with a record of how it was
-built. A pointer file names the live one; readers follow it, writers move it atomically. Promotion through the
-evaluation gate and rollback will move the same pointer."""
+built. A pointer file names the live one; readers follow it, writers move it atomically."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ragship.errors import IndexCorrupt
+from ragship.errors import ConfigError, IndexCorrupt, IndexNotReady
 from ragship.fsio import atomic_write_json, read_json
+from ragship.util.clock import now
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,22 @@ class VersionRegistry:
         pointer = read_json(self.live_path)
         return self.get(pointer["id"]) if pointer else None
 
+    def checked_live(self, model_id: str) -> IndexVersion:
+        """The live version, which must exist and have been embedded by `model_id` (the configured model)."""
+        live = self.live()
+        if live is None:
+            raise IndexNotReady(f"no index in {self.live_path.parent.parent}; run `ragship ingest PATH` first")
+        if live.model_id != model_id:
+            raise ConfigError(f"live index {live.id} was built with {live.model_id} but embed.model resolves to "
+                              f"{model_id}; re-ingest, or set embed.model (and embed.precision) back")
+        return live
+
+    def status(self) -> dict[str, Any]:
+        live = self.live()
+        return {"live_version": live.id if live else None, "documents": live.counts["documents"] if live else 0,
+                "chunks": live.counts["chunks"] if live else 0, "built_at": live.created_at if live else None,
+                "model": live.model_id if live else None, "versions": [v.id for v in self.all()]}
+
     def next_id(self) -> tuple[str, int]:
         n = max((v.number for v in self.all()), default=0) + 1
         return f"v{n}", n
@@ -62,7 +77,6 @@ class VersionRegistry:
         except FileNotFoundError:
             return 0
 
-
     # -- the build journal: which live version the uncommitted head was built on --------------------------------
     def build_base(self) -> tuple[bool, str | None]:
         """(a build is in progress, the live version id it started from)."""
@@ -76,5 +90,3 @@ class VersionRegistry:
         self.build_path.unlink(missing_ok=True)
 
 
-def now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ragship.fsio import atomic_write_json, read_json
-from ragship.index.versions import now
+from ragship.util.clock import now
 from ragship.ingest.sources import Source, open_sources
 from ragship.settings import Settings
 from ragship.types import Failure

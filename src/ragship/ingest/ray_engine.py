@@ -1,10 +1,10 @@
 """`ragship ingest --engine ray`: chunking and embedding as a Ray Data job.
 
-The driver parses and plans exactly as the local engine (same `_Build.take`), spills the documents that need
+The driver parses and plans exactly as the local engine (same `Build.take`), spills the documents that need
 work to a JSONL file, and runs one Ray Data pipeline over it: `read_json` → `map_batches` with an actor pool
 whose actors each hold the embedder (loaded once per actor) and chunk + embed whole documents. Results stream
 back to the driver, which commits whole documents per write batch to LanceDB. Writes stay in the driver:
-Ray 2.60's `write_lance` failed with pylance 14 (DEVELOPERS.md), and one writer keeps the commit order the
+Ray 2.60's `write_lance` failed with pylance 14 (ADR 0005), and one writer keeps the commit order the
 resume logic relies on. The spill file must be readable by the workers (local Ray, or a shared filesystem).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ragship.errors import ConfigError
-from ragship.ingest.pipeline import _Build, document_rows
+from ragship.ingest.build import Build, document_rows
 from ragship.settings import ChunkSettings, EmbedSettings
 from ragship.types import Document
 
@@ -56,7 +56,7 @@ class ChunkEmbed:
         return out
 
 
-class RayBuild(_Build):
+class RayBuild(Build):
     def __init__(self, settings, embedder, store, observe, dry_run, ray_address: str | None):
         super().__init__(settings, embedder, store, observe, dry_run)
         self.ray_address = ray_address

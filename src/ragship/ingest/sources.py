@@ -190,7 +190,7 @@ def open_sources(paths: list[Path], settings: Settings, include=(), exclude=(), 
     """Sources for the paths, each with its [[sources]] settings (command-line globs win over configured ones)."""
     if not paths:
         raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
-    max_bytes = int(settings.ingest.max_file_mb * 1e6)
+    max_bytes = settings.ingest.max_file_bytes
     sources = []
     for p in paths:
         conf = settings.source_settings(Path(p))

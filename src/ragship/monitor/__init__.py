@@ -1,1 +1,2 @@
-"""Monitoring: Prometheus metrics now; query log, drift and alerts later. Reads what the stages report."""
+"""Monitoring: Prometheus metrics (metrics.py) and the query log with feedback (querylog.py). Reads what the
+stages report; imports nothing above them."""

@@ -11,6 +11,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ragship.util.stats import percentile
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS requests (
     id TEXT PRIMARY KEY, ts REAL NOT NULL, key_id TEXT NOT NULL, collection TEXT NOT NULL, kind TEXT NOT NULL,
@@ -75,9 +77,9 @@ class QueryLog:
         out = []
         for b in sorted(buckets):
             row = buckets[b]
-            lat = sorted(row.pop("latencies"))
-            row["p50_ms"] = round(lat[len(lat) // 2], 1) if lat else None
-            row["max_ms"] = round(lat[-1], 1) if lat else None
+            lat = row.pop("latencies")
+            row["p50_ms"] = round(percentile(lat, 50), 1) if lat else None
+            row["max_ms"] = round(max(lat), 1) if lat else None
             asks = row["answered"] + row["abstained"]
             row["answer_rate"] = round(row["answered"] / asks, 3) if asks else None
             row["abstain_rate"] = round(row["abstained"] / asks, 3) if asks else None

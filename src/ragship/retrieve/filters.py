@@ -14,7 +14,8 @@ from typing import Iterable, Mapping
 import numpy as np
 
 from ragship.errors import QueryError
-from ragship.index.store import Coded
+from ragship.index.memory import Coded
+from ragship.util.sql import quote
 
 # fields with their own column; any other name is a metadata key, matched against the `tags` column
 COLUMN_FIELDS = ("doc_id", "source")
@@ -45,7 +46,7 @@ class Filter:
         parts = [] if self.groups is None else [_groups_sql(self.groups)]
         parts += [_field_sql(name, values) for name, values in self.fields]
         if self.hidden:
-            parts.append(f"doc_id NOT IN ({', '.join(_quote(d) for d in sorted(self.hidden))})")
+            parts.append(f"doc_id NOT IN ({', '.join(quote(d) for d in sorted(self.hidden))})")
         return " AND ".join(f"({p})" for p in parts) or None
 
     # -- a mask over in-memory columns ----------------------------------------------------------------------
@@ -102,21 +103,17 @@ def _matches(value: str, pattern: str) -> bool:
     return value.startswith(pattern[:-1]) if pattern.endswith("*") else value == pattern
 
 
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
 def _groups_sql(groups: frozenset[str]) -> str:
     public = "array_length(groups) = 0"
     if not groups:
         return public
-    return f"{public} OR array_has_any(groups, [{', '.join(_quote(g) for g in sorted(groups))}])"
+    return f"{public} OR array_has_any(groups, [{', '.join(quote(g) for g in sorted(groups))}])"
 
 
 def _field_sql(name: str, values: tuple[str, ...]) -> str:
     if name in COLUMN_FIELDS:
         exact = [v for v in values if not v.endswith("*")]
-        parts = [f"{name} IN ({', '.join(_quote(v) for v in exact)})"] if exact else []
-        parts += [f"starts_with({name}, {_quote(v[:-1])})" for v in values if v.endswith("*")]
+        parts = [f"{name} IN ({', '.join(quote(v) for v in exact)})"] if exact else []
+        parts += [f"starts_with({name}, {quote(v[:-1])})" for v in values if v.endswith("*")]
         return " OR ".join(parts)
-    return f"array_has_any(tags, [{', '.join(_quote(f'{name}={v}') for v in values)}])"
+    return f"array_has_any(tags, [{', '.join(quote(f'{name}={v}') for v in values)}])"

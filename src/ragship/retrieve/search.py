@@ -13,9 +13,10 @@ from ragship.retrieve.filters import Filter
 from ragship.retrieve.fusion import convex_combination, maximal_marginal_relevance, reciprocal_rank_fusion
 from ragship.retrieve.rerank import Reranker, rerank
 from ragship.settings import SearchSettings
-from ragship.types import Hit
+from ragship.types import SEARCH_MODES, Hit
 
 MAX_QUERY_CHARS = 2000
+RANKED_KEPT = 5  # rows of each ranking kept in a result, for readers of the evidence (answer confidence)
 
 
 @dataclass
@@ -24,7 +25,9 @@ class SearchResult:
     mode: str
     hits: list[Hit]
     timings_ms: dict[str, float] = field(default_factory=dict)
-    signals: dict[str, float] = field(default_factory=dict)  # evidence strength, for answer confidence
+    # the head of each ranking as retrieved (light rows: chunk_id, doc_id, _score): "dense", "bm25", "fused" and,
+    # when a cross-encoder ran, "rerank"
+    ranked: dict[str, list[dict]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
@@ -61,7 +64,8 @@ class Searcher:
             timings["fuse"] = _ms(t)
         else:
             rows = dense or lexical
-        found = signals(dense, lexical, rows)
+        ranked = {name: rows_[:RANKED_KEPT] for name, rows_ in (("dense", dense), ("bm25", lexical), ("fused", rows))
+                  if rows_ or name == "fused"}
         pool = max(k, self.rerank_top_n) if self.reranker else k
         if mmr < 1.0:
             rows = self._diversify(rows, max(pool, 4 * k), pool, mmr, timings)
@@ -70,9 +74,9 @@ class Searcher:
             t = time.perf_counter()
             hits = rerank(self.reranker, query, hits, self.rerank_top_n)
             timings["rerank"] = _ms(t)
-            found |= {"rerank_top": hits[0].score if hits else 0.0,
-                      "rerank_margin": hits[0].score - hits[1].score if len(hits) > 1 else 0.0}
-        return SearchResult(query, mode, hits[:k], timings, found)
+            ranked["rerank"] = [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "_score": h.score}
+                                for h in hits[:RANKED_KEPT]]
+        return SearchResult(query, mode, hits[:k], timings, ranked)
 
     def _check(self, query: str, mode: str, k: int, mmr: float) -> str:
         query = (query or "").strip()
@@ -80,8 +84,8 @@ class Searcher:
             raise QueryError("query is empty; pass the text to search for")
         if len(query) > MAX_QUERY_CHARS:
             raise QueryError(f"query is {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
-        if mode not in ("dense", "bm25", "hybrid"):
-            raise QueryError(f"mode must be one of dense, bm25, hybrid; got {mode!r}")
+        if mode not in SEARCH_MODES:
+            raise QueryError(f"mode must be one of {', '.join(SEARCH_MODES)}; got {mode!r}")
         if not 1 <= k <= self.settings.max_k:
             raise QueryError(f"k must be between 1 and {self.settings.max_k}; got {k}")
         if not 0.0 <= mmr <= 1.0:
@@ -122,25 +126,6 @@ class Searcher:
         timings["fetch"] = _ms(t)
         return [to_hit({**full[r["chunk_id"]], "_score": r["_score"]}, rank) for rank, r in enumerate(rows, 1)
                 if r["chunk_id"] in full]
-
-
-def signals(dense: list[dict], lexical: list[dict], fused: list[dict], depth: int = 5) -> dict[str, float]:
-    """How strong and how consistent the evidence is: top scores, margins to the next result, and whether the
-    dense and BM25 rankings agree on the top documents. Features of the answer confidence model."""
-
-    def top(rows, i=0):
-        return float(rows[i]["_score"]) if len(rows) > i else 0.0
-
-    out = {"fused_top": top(fused), "fused_margin": top(fused) - top(fused, 1)}
-    if dense:
-        out |= {"dense_top": top(dense), "dense_margin": top(dense) - top(dense, 1)}
-    if lexical:
-        out |= {"bm25_top": top(lexical), "bm25_margin": (top(lexical) - top(lexical, 1)) / max(top(lexical), 1e-9)}
-    if dense and lexical:
-        a, b = {r["doc_id"] for r in dense[:depth]}, {r["doc_id"] for r in lexical[:depth]}
-        out["agreement"] = len(a & b) / len(a | b)
-        out["same_top"] = float(dense[0]["doc_id"] == lexical[0]["doc_id"])
-    return out
 
 
 def fuse(s: SearchSettings, dense: list[dict], lexical: list[dict]) -> dict[str, float]:

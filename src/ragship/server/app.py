@@ -21,8 +21,8 @@ from ragship.collections import Collections
 from ragship.engine import Engine
 from ragship.errors import RagshipError, RateLimited, Unauthorized
 from ragship.monitor import metrics
+from ragship.access import KeyStore
 from ragship.monitor.querylog import QueryLog
-from ragship.server.auth import KeyStore
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter
 from ragship.server.routes import Service, router
@@ -38,8 +38,8 @@ def problem(status: int, title: str, detail: str, headers: dict | None = None) -
 
 def create_app(engine: Engine) -> FastAPI:
     s = engine.settings.server
-    service = Service(collections=Collections(engine), keys=KeyStore(engine.home / "keys.json"),
-                      jobs=Jobs(engine.home / "jobs"), log=QueryLog(engine.home / "monitor.sqlite"),
+    service = Service(collections=Collections(engine), keys=KeyStore(engine.home.keys),
+                      jobs=Jobs(engine.home.jobs), log=QueryLog(engine.home.query_log),
                       limiter=RateLimiter(s.rate_per_minute, s.burst))
 
     @asynccontextmanager
@@ -88,7 +88,7 @@ def create_app(engine: Engine) -> FastAPI:
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    upload_limit = int(engine.settings.ingest.max_file_mb * 1e6) * s.max_upload_files + UPLOAD_SLACK
+    upload_limit = engine.settings.ingest.max_file_bytes * s.max_upload_files + UPLOAD_SLACK
     app.add_middleware(BodyLimit, limit=lambda path: upload_limit if path == "/v1/documents"
                        else s.max_body_kb * 1024)
     return app

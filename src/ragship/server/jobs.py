@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from ragship.errors import RagshipError
 from ragship.fsio import atomic_write_json, read_json
-from ragship.index.versions import now
+from ragship.util.clock import now
 
 
 class Jobs:

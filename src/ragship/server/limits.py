@@ -1,5 +1,5 @@
-"""Request limits: a per-key token bucket (429 with Retry-After) and an ASGI body-size guard (413) that counts
-the bytes actually received, so a chunked body without Content-Length cannot slip past it."""
+"""Request limits: per-key rate limits on the `limits` library (429 with Retry-After) and an ASGI body-size guard
+(413) that counts the bytes actually received, so a chunked body without Content-Length cannot slip past it."""
 
 from __future__ import annotations
 
@@ -8,24 +8,33 @@ import math
 import threading
 import time
 
+from limits import RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
 
 class RateLimiter:
+    """`server.rate_per_minute` with bursts of `server.burst`: a key may send `burst` requests in any window of
+    the time the rate takes to earn them back (burst / rate), and `rate_per_minute` in any minute. Moving windows
+    (limits' exact strategy): after a burst the next request waits for the oldest to leave the window, where a
+    token bucket would let one through every 60/rate s. Counters live in this process (MemoryStorage)."""
+
     def __init__(self, per_minute: int, burst: int):
-        self.rate, self.burst = per_minute / 60.0, burst
-        self._buckets: dict[str, tuple[float, float]] = {}  # key id -> (tokens, last refill)
+        window_s = max(1, math.ceil(burst * 60 / per_minute))
+        self.items = (RateLimitItemPerSecond(burst, window_s), RateLimitItemPerSecond(per_minute, 60))
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._lock = threading.Lock()
 
     def acquire(self, key_id: str) -> int:
-        """0 when the request may go ahead, else the seconds to wait."""
-        now = time.monotonic()
+        """0 when the request may go ahead (and counts it), else the seconds to wait."""
         with self._lock:
-            tokens, last = self._buckets.get(key_id, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[key_id] = (tokens - 1, now)
+            full = [item for item in self.items if not self._limiter.test(item, key_id)]
+            if not full:
+                for item in self.items:
+                    self._limiter.hit(item, key_id)
                 return 0
-            self._buckets[key_id] = (tokens, now)
-            return max(1, math.ceil((1 - tokens) / self.rate))
+        reset = max(self._limiter.get_window_stats(item, key_id).reset_time for item in full)
+        return max(1, math.ceil(reset - time.time()))
 
 
 class BodyLimit:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Literal, Optional, Union
@@ -15,20 +14,20 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ragship import __version__
+from ragship.access import LOCAL, KeyStore, Principal, upload_groups
 from ragship.collections import Collections
 from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipError, RateLimited, TooLarge,
-                            Unauthorized, UnsupportedFile)
-from ragship.ingest.parsers import PARSERS
+                            Unauthorized)
+from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
 from ragship.monitor.querylog import QueryLog
 from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
-from ragship.server.auth import LOCAL, KeyStore, Principal
 from ragship.server.jobs import Jobs
 from ragship.server.limits import RateLimiter
+from ragship.types import SearchMode as Mode
+from ragship.util.names import split_names
 
-Mode = Literal["dense", "bm25", "hybrid"]
 FilterValues = dict[str, Union[str, list[str]]]
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @dataclass
@@ -276,46 +275,31 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
                            collection: Optional[str] = Form(None), principal: Principal = Editor) -> dict:
     svc = service(request)
     engine = svc.collections.get(collection)
-    wanted = tuple(sorted({g.strip() for g in groups.split(",") if g.strip()}))
-    if principal.groups is not None and not set(wanted) <= principal.groups:
-        raise Forbidden("you may only give documents to groups your key belongs to")
-    if principal.groups and not wanted:
-        wanted = tuple(sorted(principal.groups))  # a grouped editor's uploads are not public by default
+    readers = upload_groups(principal, split_names(groups))
     if len(files) > engine.settings.server.max_upload_files:
         raise TooLarge(f"{len(files)} files; at most {engine.settings.server.max_upload_files} per upload")
-    saved = [await _save_upload(engine, f) for f in files]
+    uploads = engine.ingestor.uploads
+    saved = [await _receive(uploads, f) for f in files]
 
     def work(observe) -> list[dict]:
         results = []
         for path in saved:
-            report = engine.ingest_upload(path, wanted, observe)
-            results.append({"file": path.name, "doc_id": f"{engine.uploads.name}/{path.name}",
-                            "ingested": report.ingested > 0, "version": report.version,
-                            "failures": [{"file": path.name, "reason": f.reason} for f in report.failures]})
+            report = engine.ingestor.upload(path, readers, observe)
+            failures = [{"file": path.name, "reason": f.reason} for f in report.failures]
+            empty = empty_corpus(report, path.name)
+            results.append({"file": path.name, "doc_id": uploads.doc_id(path), "ingested": empty is None,
+                            "version": report.version, "failures": failures or (
+                                [{"file": path.name, "reason": str(empty)}] if empty else [])})
         return results
 
     return svc.jobs.submit(principal.key_id, collection or "default", [p.name for p in saved], work)
 
 
-async def _save_upload(engine, upload: UploadFile):
-    name = _SAFE_NAME.sub("-", (upload.filename or "").rsplit("/", 1)[-1]).strip(".-")[:120]
-    suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
-    if not name or suffix not in PARSERS:
-        raise UnsupportedFile(f"{upload.filename!r}: only {', '.join(sorted(PARSERS))} files can be uploaded")
-    limit = int(engine.settings.ingest.max_file_mb * 1e6)
-    engine.uploads.mkdir(parents=True, exist_ok=True)
-    tmp, size = engine.uploads / f".{name}.part", 0
-    with tmp.open("wb") as out:
+async def _receive(uploads, upload: UploadFile):
+    with uploads.receiving(upload.filename) as part:
         while chunk := await upload.read(1 << 20):
-            size += len(chunk)
-            if size > limit:
-                out.close()
-                tmp.unlink(missing_ok=True)
-                raise TooLarge(f"{name}: over the {limit / 1e6:.0f} MB upload limit (ingest.max_file_mb)")
-            out.write(chunk)
-    final = engine.uploads / name
-    tmp.replace(final)
-    return final
+            part.write(chunk)
+    return part.final
 
 
 @router.get("/v1/jobs/{job_id}", tags=["documents"])

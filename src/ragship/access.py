@@ -1,4 +1,7 @@
-"""API keys and roles. A key is shown once at creation; only its SHA-256 is stored (HOME/keys.json, written
+"""Who may do what: API keys and roles, the document groups a caller may read and give, and the rule for serving
+beyond loopback. The CLI and the server both apply these policies; neither holds its own.
+
+API keys and roles. A key is shown once at creation; only its SHA-256 is stored (HOME/keys.json, written
 atomically). Roles are ordered: reader < editor < admin. A reader's and an editor's document permissions are
 their groups; an admin reads everything.
 
@@ -11,16 +14,17 @@ import hashlib
 import hmac
 import re
 import secrets
-import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ragship.errors import InputError
+from ragship.errors import Forbidden, InputError
 from ragship.fsio import atomic_write_json, read_json
-from ragship.index.versions import now
+from ragship.util.clock import now
+from ragship.util.files import FileCache
 
 ROLES = ("reader", "editor", "admin")
 PREFIX = "rsk_"
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
 _GROUP = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 
@@ -56,17 +60,11 @@ class KeyRecord:
 class KeyStore:
     def __init__(self, path: Path):
         self.path = path
-        self._lock = threading.Lock()
-        self._cache: tuple[float, dict[str, KeyRecord]] | None = None
+        self._records = FileCache(path, _read_keys)
 
     def records(self) -> dict[str, KeyRecord]:
         """Keys by id, re-read when the file changes (a key created by the CLI works without a restart)."""
-        stamp = self.path.stat().st_mtime_ns if self.path.exists() else 0
-        with self._lock:
-            if self._cache is None or self._cache[0] != stamp:
-                raw = read_json(self.path, default={"keys": []})
-                self._cache = (stamp, {k["id"]: KeyRecord(**k) for k in raw["keys"]})
-            return self._cache[1]
+        return dict(self._records.get())
 
     def any_active(self) -> bool:
         return any(not k.revoked for k in self.records().values())
@@ -103,8 +101,32 @@ class KeyStore:
     def _write(self, records: dict[str, KeyRecord]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(self.path, {"keys": [asdict(r) for r in records.values()]})
-        with self._lock:
-            self._cache = None
+        self._records.forget()
+
+
+def _read_keys(path: Path) -> dict[str, KeyRecord]:
+    return {k["id"]: KeyRecord(**k) for k in read_json(path, default={"keys": []})["keys"]}
+
+
+def bind_warning(host: str, keys: KeyStore, no_auth: bool) -> str | None:
+    """Serving beyond loopback needs an API key, or an explicit --no-auth (then the warning to show)."""
+    if host in LOOPBACK or keys.any_active():
+        return None
+    if not no_auth:
+        raise InputError(f"refusing to serve on {host} without API keys: create one with `ragship keys create "
+                         "--role admin`, serve on 127.0.0.1, or pass --no-auth to accept the risk")
+    return (f"serving on {host} with NO AUTHENTICATION (--no-auth): anyone who can reach this address can read, "
+            "upload and delete every document.")
+
+
+def upload_groups(principal: Principal, wanted: tuple[str, ...]) -> tuple[str, ...]:
+    """Who may read what `principal` uploads: the groups asked for, which must be the caller's own; a grouped
+    editor's uploads default to all its groups (never public by accident), an admin's to everyone."""
+    if principal.groups is not None and not set(wanted) <= principal.groups:
+        raise Forbidden("you may only give documents to groups your key belongs to")
+    if principal.groups and not wanted:
+        return tuple(sorted(principal.groups))
+    return wanted
 
 
 def _digest(secret: str) -> str:

@@ -1,0 +1,35 @@
+"""The `ragship` command line: each command parses its arguments, calls the library once and renders the result
+(cli/render.py). Commands live one module per group; importing them registers them on `app`."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from ragship.cli import collections, documents, keys, quality, query, service  # noqa: F401 (registers commands)
+from ragship.cli.app import app
+from ragship.cli.render import err
+from ragship.errors import RagshipError
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    try:
+        code = app(standalone_mode=False)  # click returns the code of a typer.Exit here
+        sys.exit(code if isinstance(code, int) else 0)
+    except RagshipError as e:
+        err.print(f"[red]error:[/red] {e}", highlight=False)
+        sys.exit(e.exit_code)
+    except typer.Exit as e:
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.exceptions.ClickException):
+            e.show()
+            sys.exit(e.exit_code)
+        raise

@@ -1,0 +1,179 @@
+"""Measuring and improving quality: `ragship eval`, `calibrate`, `tune` and `adapt`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ragship.cli.app import app, engine, print_json
+from ragship.cli.render import Progress, out, training_bar
+from ragship.errors import InputError
+from ragship.settings import ChunkSettings, config_path, write_settings
+
+TUNE_ROWS = 15  # `tune` prints the best settings and the Pareto front; --json has every trial
+
+
+@app.command("eval")
+def evaluate(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv."),
+    split: str = typer.Option("test", "--split"),
+    mode: Optional[str] = typer.Option(None, "--mode"),
+    k: Optional[int] = typer.Option(None, "-k", help="Chunks retrieved per query (default: enough for 100 docs)."),
+    as_json: bool = typer.Option(False, "--json"),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown report here."),
+) -> None:
+    """Ingest a BEIR dataset's corpus if needed, run its queries, print retrieval quality and latency."""
+    from ragship.evaluate.runner import evaluate as run_eval, markdown_report
+
+    with Progress(quiet=as_json) as observe:
+        result = run_eval(engine(ctx), dataset, split, mode, k, observe=observe)
+    if report:
+        report.write_text(markdown_report(result), encoding="utf-8")
+    if as_json:
+        return print_json(result)
+    table = Table(title=f"{result['dataset']} / {result['split']} / {result['mode']} ({result['queries']} queries)")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result["metrics"].items():
+        table.add_row(name, f"{value:.4f}")
+    table.add_row("latency p50 ms", f"{result['latency_ms']['p50']:.1f}")
+    table.add_row("latency p95 ms", f"{result['latency_ms']['p95']:.1f}")
+    out.print(table)
+
+
+@app.command()
+def calibrate(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., help="BEIR folder with answers.jsonl and queries_unanswerable.jsonl."),
+    split: str = typer.Option("test", "--split", help="qrels split naming the answerable questions."),
+    target_precision: float = typer.Option(0.85, "--target-precision", min=0.5, max=1.0,
+                                           help="Share of abstentions that must be truly unanswerable."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fit answer confidence on labeled answerable/unanswerable questions; store it with the index version."""
+    from dataclasses import asdict
+
+    from ragship.evaluate.runner import calibrate as run_calibrate
+
+    with Progress(quiet=as_json) as observe:
+        c = run_calibrate(engine(ctx), dataset, split, target_precision, observe=observe)
+    if as_json:
+        return print_json(asdict(c))
+    v = c.validation
+    out.print(f"Calibrated on {c.fitted_on['answerable']} answerable and {c.fitted_on['unanswerable']} unanswerable "
+              f"questions ({c.fitted_on['dataset']}), stored with index version {c.fitted_on['version']}.")
+    out.print(f"Threshold {c.threshold:.3f} (abstentions >= {c.target_precision:.0%} truly unanswerable). "
+              f"Out-of-fold ({v['folds']}-fold): answers {v['answer_rate']:.1%} of answerable questions, abstains on "
+              f"{v['abstain_rate']:.1%} of unanswerable ones (precision {v['abstain_precision']:.1%}).",
+              highlight=False)
+    table = Table(title="Reliability (out-of-fold)")
+    for col in ("confidence", "questions", "mean confidence", "answerable share"):
+        table.add_column(col, justify="right")
+    for row in v["reliability"]:
+        table.add_row(row["bin"], str(row["questions"]), f"{row['mean_confidence']:.3f}", f"{row['answerable']:.3f}")
+    out.print(table)
+
+
+@app.command()
+def adapt(
+    ctx: typer.Context,
+    data: Path = typer.Argument(..., help="BEIR folder with qrels (labeled), or any corpus (unsupervised)."),
+    split: str = typer.Option("train", "--split", help="qrels split to train on (10% held out to validate)."),
+    unsupervised: bool = typer.Option(False, "--unsupervised", help="Inverse-cloze pairs from the corpus only."),
+    reranker: bool = typer.Option(False, "--reranker", help="Also train a cross-encoder reranker on the pairs."),
+    epochs: int = typer.Option(3, "--epochs", min=1, max=20, help="Passes over the pairs (3 chosen on SciFact train, "
+                               "ADR 0009: more epochs fit small data harder)."),
+    budget_min: float = typer.Option(15.0, "--budget-min", min=0.1, help="Stop training after this many minutes."),
+    batch_size: int = typer.Option(32, "--batch-size", min=2, max=256),
+    lr: float = typer.Option(2e-5, "--lr"),
+    write: bool = typer.Option(True, "--write/--no-write", help="Point embed.model at the result in ragship.toml."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Fine-tune the embedding model on your data; build a new index version with it."""
+    from dataclasses import asdict
+
+    from ragship.adapt.runner import adapt as run_adapt
+
+    with Progress(quiet=as_json) as observe, training_bar(as_json) as progress:
+        report = run_adapt(engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs,
+                           batch_size=batch_size, lr=lr, budget_s=budget_min * 60, observe=observe, progress=progress)
+    written_to = _write_models(report) if write else None
+    if as_json:
+        return print_json({**asdict(report), "written_to": written_to})
+    v, t = report.validation, report.training
+    out.print(f"Trained on {report.pairs} {report.mode} pairs: {t['steps']}/{t['planned_steps']} steps in "
+              f"{t['seconds']} s (loss {t['first_loss']} -> {t['last_loss']})"
+              + (" [yellow]stopped by the time budget[/yellow]" if t["stopped_by_budget"] else ""), highlight=False)
+    out.print(f"Validation ({v['queries']} held-out queries, {v['metric']}): {v['base']:.4f} -> {v['adapted']:.4f}",
+              highlight=False)
+    out.print(f"Saved {report.model_path}; index version {report.version} uses it"
+              + (f"; embed.model written to {written_to}" if written_to else ""), highlight=False)
+    if "reranker" in report.extra:
+        r = report.extra["reranker"]
+        out.print(f"Reranker {r['model_path']}: {r['training']['steps']} steps in {r['training']['seconds']} s; "
+                  f"held-out nDCG@10 hybrid {r['validation']['hybrid']:.4f} -> reranked "
+                  f"{r['validation']['reranked']:.4f}", highlight=False)
+
+
+@app.command()
+def tune(
+    ctx: typer.Context,
+    dataset: Path = typer.Argument(..., help="BEIR folder with qrels for the split to tune on."),
+    split: str = typer.Option("train", "--split"),
+    write: bool = typer.Option(True, "--write/--no-write", help="Write the best settings to ragship.toml."),
+    chunks: str = typer.Option("", "--chunks", callback=lambda text: _chunkings(text),
+                               help="Other chunkings to try, TOKENS/OVERLAP comma-separated (e.g. 128/16,256/32): "
+                                    "each is ingested into a scratch index (embedding its chunks)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Search BM25 analysis (stemming, stop words) and fusion settings (mode, RRF k, weights, convex fusion) on a
+    training split; keep the best (another BM25 analysis only when significantly better)."""
+    from dataclasses import asdict
+
+    from ragship.evaluate.tune import tune as run_tune
+
+    with Progress(quiet=as_json) as observe:
+        tuned = run_tune(engine(ctx), dataset, split, observe=observe, chunkings=chunks)
+    trials, chosen = tuned.trials, tuned.chosen
+    config = config_path()
+    if write:
+        write_settings(config, "search", chosen.settings)
+        if chosen.chunk:
+            write_settings(config, "chunk", chosen.chunk)
+    if as_json:
+        return print_json({"split": split, "best": asdict(trials[0]), "chosen": asdict(chosen), "why": tuned.why,
+                            "written_to": str(config) if write else None, "trials": [asdict(t) for t in trials]})
+    shown = [t for i, t in enumerate(trials) if i < TUNE_ROWS or t.pareto or t is chosen]
+    table = Table(title=f"{dataset.name} / {split}: nDCG@10 vs p95 latency (* = Pareto front); "
+                        f"the best {TUNE_ROWS} and the front of {len(trials)} settings (all with --json)")
+    for col in ("setting", "nDCG@10", "R@100", "p95 ms", ""):
+        table.add_column(col, justify="left" if col == "setting" else "right")
+    for t in shown:
+        table.add_row(escape(t.name), f"{t.ndcg:.4f}", f"{t.recall100:.4f}", f"{t.p95_ms:.1f}",
+                      ("*" if t.pareto else "") + (" chosen" if t is chosen else ""))
+    out.print(table)
+    out.print(f"chosen: {chosen.name} (nDCG@10 {chosen.ndcg:.4f}): {tuned.why}"
+              + (f"; written to {config} [search]{' and [chunk]' if chosen.chunk else ''} (the next ingest rebuilds "
+                 "what changed)" if write else ""), markup=False, highlight=False)
+
+
+def _chunkings(text: str) -> tuple[tuple[int, int], ...]:
+    """--chunks 128/16,256/32, each checked by the settings model before any work."""
+    try:
+        return tuple((c.tokens, c.overlap) for c in (ChunkSettings.parse(p) for p in text.split(",") if p.strip()))
+    except InputError as e:
+        raise typer.BadParameter(str(e), param_hint="--chunks") from None
+
+
+def _write_models(report) -> str:
+    """Point embed.model (and rerank.model) at what `adapt` trained, in the user's settings file."""
+    config = config_path()
+    write_settings(config, "embed", {"model": report.model_path})
+    if "reranker" in report.extra:
+        write_settings(config, "rerank", {"model": report.extra["reranker"]["model_path"]})
+    return str(config)

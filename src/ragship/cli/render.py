@@ -1,0 +1,131 @@
+"""How the CLI shows things: progress on stderr (bars on a terminal, plain lines otherwise, nothing with --json)
+and the tables and lines of each command's result. Only rendering lives here."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+out = Console(soft_wrap=True)  # soft wrap: long paths and reasons stay on one greppable line
+err = Console(stderr=True, soft_wrap=True)
+
+
+class Progress:
+    """Per-stage progress: Rich bars with rate and ETA on a terminal, a plain line every few seconds otherwise,
+    nothing at all with --json (stdout then carries only the JSON document)."""
+
+    PLAIN_EVERY_S = 5.0
+
+    def __init__(self, quiet: bool = False):
+        self.quiet, self.tty = quiet, err.is_terminal
+        self.rich = RichProgress(TextColumn("{task.description:>6}"), BarColumn(), MofNCompleteColumn(),
+                             TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), TimeElapsedColumn(),
+                             console=err, disable=quiet or not self.tty)
+        self.tasks: dict[str, Any] = {}
+        self.counts: dict[str, list] = {}  # stage -> [done, total, started]
+        self.last_line = time.monotonic()
+
+    def __enter__(self):
+        self.rich.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.rich.__exit__(*exc)
+        if not self.quiet and not self.tty and self.counts:
+            self._plain_line()
+
+    def __call__(self, stage: str, n: int, total: int | None = None) -> None:
+        now = time.monotonic()
+        done = self.counts.setdefault(stage, [0, None, now])
+        done[0] += n
+        if total is not None:
+            done[1] = total
+        rate = done[0] / max(now - done[2], 1e-6)
+        if stage not in self.tasks:
+            self.tasks[stage] = self.rich.add_task(stage, total=done[1], rate="")
+        self.rich.update(self.tasks[stage], advance=n, total=done[1], rate=f"{rate:,.0f}/s")
+        if not self.quiet and not self.tty and now - self.last_line >= self.PLAIN_EVERY_S:
+            self._plain_line()
+
+    def _plain_line(self) -> None:
+        self.last_line = time.monotonic()
+        parts = []
+        for stage, (done, total, started) in self.counts.items():
+            rate = done / max(self.last_line - started, 1e-6)
+            eta = f", eta {(total - done) / rate:.0f}s" if total and rate and done < total else ""
+            parts.append(f"{stage} {done}{f'/{total}' if total else ''} ({rate:,.1f}/s{eta})")
+        err.print("progress: " + "; ".join(parts), highlight=False)
+
+
+@contextlib.contextmanager
+def training_bar(quiet: bool):
+    """A Rich bar of training steps and loss on a terminal; a plain line every 10 steps otherwise."""
+    if quiet:
+        yield None
+        return
+    if not err.is_terminal:
+        yield lambda step, total, loss: (step % 10 == 0 or step == total) and err.print(
+            f"train: step {step}/{total}, loss {loss:.3f}", highlight=False)
+        return
+    with RichProgress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
+                  TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                  console=err, transient=False) as bar:
+        task = bar.add_task("train", total=None, loss=0.0)
+        yield lambda step, total, loss: bar.update(task, completed=step, total=total, loss=loss)
+
+
+def print_plan(report) -> None:
+    out.print(f"plan against {report.previous or '(empty index)'}: {report.added} added, {report.changed} changed, "
+              f"{report.deleted} deleted, {report.unchanged} unchanged, {len(report.failures)} failed", highlight=False)
+    for kind in ("added", "changed", "deleted"):
+        for doc_id in report.plan[kind]:
+            out.print(f"  {kind:<8} {doc_id}", highlight=False)
+    for f in report.failures:
+        out.print(f"  failed   {f.path}: {f.reason}", highlight=False)
+
+
+def print_ingest(report) -> None:
+    table = Table(title="ingest", show_header=False)
+    for key in ("added", "changed", "deleted", "unchanged", "chunks_written", "chunks_embedded", "documents",
+                "chunks"):
+        table.add_row(key.replace("_", " "), str(getattr(report, key)))
+    table.add_row("failed", str(len(report.failures)))
+    table.add_row("version", f"{report.version or '-'}" + (" (new, live)" if report.new_version else " (unchanged)"))
+    if report.reindexed:
+        table.add_row("full-text", "rebuilt for the new search.bm25_* settings")
+    table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
+    out.print(table)
+    for f in report.failures:
+        err.print(f"[red]failed[/red] {f.path}: {f.reason}", highlight=False)
+
+
+def print_answer(answer: dict, printed_text: bool) -> None:
+    if answer["fallback"]:
+        out.print(f"[yellow]{answer['fallback']['from']} failed ({answer['fallback']['reason']}); "
+                  "extractive answer:[/yellow]", highlight=False)
+    if answer["abstained"]:
+        reason = f": {answer['warning']}" if answer["warning"] else ""
+        out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer['confidence']:.2f}{reason}). "
+                  "Closest sources:", highlight=False)
+    else:
+        if not printed_text or answer["fallback"]:
+            out.print(answer["answer"], highlight=False)
+        if answer["warning"]:
+            out.print(f"[yellow]warning: {answer['warning']}[/yellow]", highlight=False)
+        out.print(f"[dim]confidence {answer['confidence']:.2f}[/dim]")
+    for r in answer["removed"]:
+        out.print(f"[dim]removed: {r['text'][:80]!r} ({r['reason']})[/dim]", highlight=False)
+    for c in answer["citations"]:
+        out.print(f"[{c['n']}] {c['title'] or c['doc_id']} [dim]({c['doc_id']}, chars {c['start']}-{c['end']})[/dim]",
+                  highlight=False)
+
+
+def snippet(text: str, width: int = 200) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,57 @@
+"""The data home: where each piece of a collection's state lives, the one-writer lock, and the record of the
+last ingest. Every path is named here once; the parts that own a file are handed its path."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from filelock import FileLock, Timeout
+
+from ragship.errors import InputError
+from ragship.fsio import atomic_write_json, read_json
+
+
+class Home:
+    def __init__(self, root: Path, cache_dir: Path | None = None):
+        self.root = Path(root)
+        self.cache_dir = Path(cache_dir or self.root / "cache")
+
+    index = property(lambda self: self.root / "index")
+    lance = property(lambda self: self.index / "lance")
+    tombstones = property(lambda self: self.index / "tombstones.json")
+    calibration = property(lambda self: self.index / "calibration")
+    uploads = property(lambda self: self.root / "uploads")
+    models = property(lambda self: self.root / "models")
+    collections = property(lambda self: self.root / "collections")
+    dead_letter = property(lambda self: self.root / "dead_letter.json")
+    last_ingest_path = property(lambda self: self.root / "last_ingest.json")
+    keys = property(lambda self: self.root / "keys.json")
+    jobs = property(lambda self: self.root / "jobs")
+    query_log = property(lambda self: self.root / "monitor.sqlite")
+    scratch = property(lambda self: self.root / "tune")
+
+    def __str__(self) -> str:
+        return str(self.root)
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """One writer per home, across processes: a second concurrent ingest fails fast instead of interleaving
+        commits (filelock; the lock file stays, the lock goes with the process that held it)."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(self.root / "ingest.lock", thread_local=False)
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            raise InputError(f"another ingest is running on {self.root}; wait for it to finish") from None
+        try:
+            yield
+        finally:
+            lock.release()
+
+    def last_ingest(self) -> dict[str, Any] | None:
+        return read_json(self.last_ingest_path)
+
+    def record_ingest(self, report: dict[str, Any]) -> None:
+        atomic_write_json(self.last_ingest_path, report)

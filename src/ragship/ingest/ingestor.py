@@ -1,0 +1,92 @@
+"""Ingest runs on one home, as the user and the service start them: one writer at a time (the home's lock), each
+real run recorded for `status` (last_ingest.json) and reported to `on_report` (metrics), the failures of paths
+the user named kept in the dead-letter file for --retry-failed; uploads and deletions too."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from ragship.embed.base import Embedder
+from ragship.errors import EmptyCorpus, InputError
+from ragship.home import Home
+from ragship.index import ChunkStore, VersionRegistry
+from ragship.index.tombstones import Tombstones
+from ragship.ingest.build import IngestReport, Observer
+from ragship.ingest.dead_letter import DeadLetter
+from ragship.ingest.pipeline import ingest, remove
+from ragship.ingest.sources import Source, open_sources
+from ragship.ingest.uploads import Uploads
+from ragship.settings import Settings
+
+
+class Ingestor:
+    def __init__(self, home: Home, settings: Settings, embedder: Callable[[], Embedder], registry: VersionRegistry,
+                 tombstones: Tombstones, on_report: Callable[[IngestReport], None] = lambda report: None):
+        self.home, self.settings, self._embedder, self.registry = home, settings, embedder, registry
+        self.tombstones, self.on_report = tombstones, on_report
+        self.dead_letter = DeadLetter(home.dead_letter)
+        self.uploads = Uploads(home.uploads, settings.ingest.max_file_bytes)
+
+    def store(self) -> ChunkStore:
+        return ChunkStore(self.home.lance)
+
+    def run(self, paths: list[Path], observe: Observer | None = None, *, dry_run: bool = False,
+            retry_failed: bool = False, include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
+            engine: str = "local", ray_address: str | None = None, groups: tuple[str, ...] = ()) -> IngestReport:
+        """Ingest paths (or, with retry_failed, the dead-letter entries) and record what failed."""
+        if engine not in ("local", "ray"):
+            raise InputError(f"--engine must be local or ray; got {engine!r}")
+        if retry_failed:
+            sources = self.dead_letter.retry_sources(self.settings)
+            if not sources:
+                raise InputError("no failed inputs to retry; `ragship status` lists failures")
+        else:
+            sources = open_sources(paths, self.settings, include, exclude, groups)
+        return self._run(paths, sources, observe, dead_letter=True, dry_run=dry_run, use_ray=engine == "ray",
+                         ray_address=ray_address)
+
+    def upload(self, path: Path, groups: tuple[str, ...] = (), observe: Observer | None = None) -> IngestReport:
+        """Ingest one file stored in the uploads folder (doc id "uploads/NAME") with the given readers."""
+        source = Source(self.uploads.folder, self.settings.ingest.max_file_bytes, only=frozenset({str(path)}),
+                        settings=self.settings, groups=tuple(sorted(set(groups))))
+        self.tombstones.clear([self.uploads.doc_id(path)])
+        return self._run([], [source], observe, dead_letter=False)  # the job reports its failures
+
+    def delete(self, doc_ids: list[str]) -> IngestReport:
+        """Hidden from every version at once, then a new live version without them; uploaded files removed."""
+        self.tombstones.add(doc_ids)
+        self.uploads.remove(doc_ids)
+        with self.home.exclusive():
+            return remove(doc_ids, settings=self.settings, embedder=self._embedder(), store=self.store(),
+                          registry=self.registry)
+
+    def _run(self, paths: list[Path], sources: list[Source], observe: Observer | None, dead_letter: bool,
+             **options) -> IngestReport:
+        with self.home.exclusive():
+            embedder = self._embedder()
+            embedder.embedded = 0
+            report = ingest(paths, settings=self.settings, embedder=embedder, store=self.store(),
+                            registry=self.registry, observe=observe, sources=sources, **options)
+            if not options.get("dry_run"):
+                self.on_report(report)
+                if dead_letter:
+                    self.dead_letter.record(sources, report.failures)
+                self.home.record_ingest(report.to_dict())
+            return report
+
+    def status(self) -> dict[str, Any]:
+        """The last run's counts and the inputs that still fail."""
+        last = self.home.last_ingest()
+        return {"last_ingest": {k: last.get(k) for k in ("added", "changed", "deleted", "unchanged", "failed")}
+                if last else None,
+                "failures": [{"path": path, **entry} for path, entry in self.dead_letter.entries().items()]}
+
+
+def empty_corpus(report: IngestReport, named: str) -> EmptyCorpus | None:
+    """The error when a run that wrote something ingested nothing at all from what it was given (`named`), else
+    None; the CLI and upload jobs both apply it."""
+    if report.dry_run or report.ingested:
+        return None
+    why = f"{len(report.failures)} failed" if report.failures else "no supported files found"
+    return EmptyCorpus(f"nothing could be ingested from {named}: {why}")

@@ -1,0 +1,69 @@
+"""Uploaded files: stored in HOME/uploads under a safe name, ingested as documents "uploads/NAME", removed with
+their document. Size and type are checked while the bytes arrive, before anything is kept."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from ragship.errors import TooLarge, UnsupportedFile
+from ragship.ingest.parsers import PARSERS
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Uploads:
+    def __init__(self, folder: Path, max_bytes: int):
+        self.folder, self.max_bytes = folder, max_bytes
+        self.prefix = f"{folder.name}/"
+
+    def doc_id(self, path: Path) -> str:
+        return self.prefix + path.name
+
+    def path_of(self, doc_id: str) -> Path | None:
+        """The stored file of an uploaded document (doc id "uploads/NAME"), else None."""
+        name = doc_id[len(self.prefix):]
+        return self.folder / name if doc_id.startswith(self.prefix) and name and "/" not in name else None
+
+    def remove(self, doc_ids: list[str]) -> None:
+        for doc_id in doc_ids:
+            path = self.path_of(doc_id)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    @staticmethod
+    def safe_name(filename: str | None) -> str:
+        """The file's own name with anything but letters, digits, `._-` replaced; UnsupportedFile for a type no
+        parser reads."""
+        name = _UNSAFE.sub("-", (filename or "").rsplit("/", 1)[-1]).strip(".-")[:120]
+        suffix = "." + name.rsplit(".", 1)[-1].lower() if "." in name else ""
+        if not name or suffix not in PARSERS:
+            raise UnsupportedFile(f"{filename!r}: only {', '.join(sorted(PARSERS))} files can be uploaded")
+        return name
+
+    @contextmanager
+    def receiving(self, filename: str | None) -> Iterator[_Part]:
+        """A part file to write the upload's bytes to; on success it replaces any file of the same name, on any
+        error (TooLarge included) it is removed."""
+        name = self.safe_name(filename)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        part = _Part(self.folder / f".{name}.part", self.folder / name, self.max_bytes)
+        try:
+            with part.path.open("wb") as part.file:
+                yield part
+            part.path.replace(part.final)
+        finally:
+            part.path.unlink(missing_ok=True)
+
+
+class _Part:
+    def __init__(self, path: Path, final: Path, limit: int):
+        self.path, self.final, self.limit, self.size, self.file = path, final, limit, 0, None
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            raise TooLarge(f"{self.final.name}: over the {self.limit / 1e6:.0f} MB upload limit (ingest.max_file_mb)")
+        self.file.write(chunk)

@@ -1,0 +1,72 @@
+"""Every Embedder (embed/base.py) passes the same checks: PyTorch, ONNX Runtime int8, the cache wrapper, and a
+minimal embedder that writes only `embed_batch` (the protocol's defaults supply the rest). Add an implementation
+to the fixture to hold it to the protocol."""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
+from ragship.embed.base import Embedder
+from ragship.embed.onnx import OnnxInt8Embedder
+
+TEXTS = ["The night tram leaves at midnight.", "A single ticket costs 2 krona.", "Bananas are yellow."]
+
+
+class HashingEmbedder(Embedder):
+    """Only embed_batch: bag of hashed words, normalised. Deterministic, no model."""
+
+    model_id, dim = "hashing-64", 64
+
+    def embed_batch(self, texts):
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            for word in text.lower().split():
+                out[i, hashlib.sha256(word.encode()).digest()[0] % self.dim] += 1
+        return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
+
+
+@pytest.fixture(scope="module", params=["torch", "onnx-int8", "cached", "embed_batch only"])
+def embedder(request, tmp_path_factory, cache_dir) -> Embedder:
+    if request.param == "torch":
+        return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
+    if request.param == "onnx-int8":
+        return OnnxInt8Embedder("all-MiniLM-L6-v2", cache_dir)
+    if request.param == "cached":
+        folder = tmp_path_factory.mktemp("conformance-cache")
+        return CachedEmbedder(SentenceTransformerEmbedder("all-MiniLM-L6-v2"), EmbeddingCache(folder / "e.sqlite"))
+    return HashingEmbedder()
+
+
+def test_is_an_embedder_with_an_identity(embedder):
+    assert isinstance(embedder, Embedder)
+    assert isinstance(embedder.model_id, str) and embedder.model_id and embedder.dim > 0
+
+
+def test_batches_are_unit_float32_rows_in_order(embedder):
+    v = embedder.embed_batch(TEXTS)
+    assert v.shape == (len(TEXTS), embedder.dim) and v.dtype == np.float32
+    assert np.allclose(np.linalg.norm(v, axis=1), 1.0, atol=1e-3)
+    again = embedder.embed_batch(list(reversed(TEXTS)))[::-1]
+    assert np.allclose(v, again, atol=1e-2)  # order and batch make no real difference
+
+
+def test_an_empty_batch_is_empty(embedder):
+    assert embedder.embed_batch([]).shape[0] == 0
+
+
+def test_a_query_vector_is_the_text_s_vector(embedder):
+    q = np.asarray(embedder.embed_query(TEXTS[1]), dtype=np.float32)
+    assert q.shape == (embedder.dim,)
+    assert float(q @ embedder.embed_batch([TEXTS[1]])[0]) > 0.98
+    assert int(np.argmax(embedder.embed_batch(TEXTS) @ q)) == 1
+
+
+def test_token_spans_lie_in_the_text_in_order(embedder):
+    text = "Trams run all night; tickets cost 2 krona."
+    spans = embedder.token_spans(text)
+    assert len(spans) >= 8
+    assert all(0 <= s < e <= len(text) for s, e in spans)
+    assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
+    assert {text[s:e].lower() for s, e in spans} >= {"trams", "night"}
