@@ -86,8 +86,7 @@ def adapt(
     split: str = typer.Option("train", "--split", help="qrels split to train on (10% held out to validate)."),
     unsupervised: bool = typer.Option(False, "--unsupervised", help="Inverse-cloze pairs from the corpus only."),
     reranker: bool = typer.Option(False, "--reranker", help="Also train a cross-encoder reranker on the pairs."),
-    epochs: int = typer.Option(3, "--epochs", min=1, max=20, help="Passes over the pairs (3 chosen on SciFact train, "
-                               "ADR 0009: more epochs fit small data harder)."),
+    epochs: int = typer.Option(3, "--epochs", min=1, max=20, help="Passes over the pairs (the default 3 was chosen on SciFact train, ADR 0009)."),
     budget_min: float = typer.Option(15.0, "--budget-min", min=0.1, help="Stop training after this many minutes."),
     batch_size: int = typer.Option(32, "--batch-size", min=2, max=256),
     lr: float = typer.Option(2e-5, "--lr"),
