@@ -3,7 +3,6 @@ out; the CLI and the server are faces over it. It wires and delegates: every dec
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from functools import partial
 from typing import Any, Iterator
 
@@ -17,21 +16,23 @@ from ragship.index.tombstones import Tombstones
 from ragship.ingest.build import IngestReport
 from ragship.ingest.ingestor import Ingestor
 from ragship.monitor import metrics
+from ragship.release import Releases
 from ragship.retrieve.filters import Filter
+from ragship.retrieve.rerank import CrossEncoderReranker, describe_reranker
 from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
 from ragship.util.files import FileCache
 
 
 class Engine:
-    def __init__(self, settings: Settings, embedder: CachedEmbedder | None = None):
-        self.settings = settings
+    def __init__(self, settings: Settings, embedder: CachedEmbedder | None = None, pin: str | None = None):
+        self.settings, self.pin = settings, pin  # pin: serve this version instead of the live one
         self.home = Home(settings.home, settings.cache_dir)
         self.registry = VersionRegistry(self.home.index)
         self.tombstones = Tombstones(self.home.tombstones)  # one object: its cache spares a read per query
         self.calibrations = CalibrationStore(self.home.calibration)
         self.ingestor = Ingestor(self.home, settings, lambda: self.embedder, self.registry, self.tombstones,
-                                 on_report=metrics.record_ingest)
+                                 on_report=self._ingested)
         self._embedder = embedder  # shared between collections with the same model
         self._view = FileCache(self.registry.live_path, lambda _: self._open_view())  # reopened when LIVE moves
         self._reranker = self._llm = None
@@ -47,8 +48,6 @@ class Engine:
     def reranker(self):
         """The configured cross-encoder (loaded on first use), or None: reranking is off by default."""
         if self._reranker is None and self.settings.rerank.model:
-            from ragship.retrieve.rerank import CrossEncoderReranker
-
             self._reranker = CrossEncoderReranker(self.settings.rerank.model, self.settings.rerank.batch_size)
         return self._reranker
 
@@ -68,8 +67,8 @@ class Engine:
         return self._view.get()
 
     def _open_view(self) -> IndexView:
-        live, s = self.registry.checked_live(self.embedder.model_id), self.settings.search
-        return self.store().view(live.id, s.ann_nprobes, s.ann_refine_factor)
+        version, s = self.registry.checked(self.embedder.model_id, self.pin), self.settings.search
+        return self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor)
 
     def searcher(self) -> Searcher:
         return Searcher(self.view(), self.embedder, self.settings.search, self.reranker, self.settings.rerank.top_n)
@@ -78,12 +77,20 @@ class Engine:
         return Answerer(self.embedder, self.settings.answer, self.calibration(), self.generator())
 
     def calibration(self) -> Calibration | None:
-        live = self.registry.live()
-        return self.calibrations.current(live.id if live else None)
+        return self.calibrations.current(self.pin or self.registry.pointer().get("id"))
 
-    def sibling(self, settings: Settings) -> Engine:
+    def sibling(self, settings: Settings, pin: str | None = None) -> Engine:
         """An engine for other settings (another home, chunking or model), sharing the embedder when it can."""
-        return Engine(settings, self.embedder if settings.embed == self.settings.embed else None)
+        return Engine(settings, self.embedder if settings.embed == self.settings.embed else None, pin)
+
+    def at_version(self, version_id: str) -> Engine:
+        """This collection pinned to one version, with the model that embedded it (for the release gate)."""
+        model = self.registry.get(version_id).params.get("embed_model", self.settings.embed.model)
+        embed = self.settings.embed.model_copy(update={"model": model})
+        return self.sibling(self.settings.model_copy(update={"embed": embed}), pin=version_id)
+
+    def releases(self) -> Releases:
+        return Releases(self)
 
     def warm_up(self) -> None:
         """Load the models and open the live version now, so the first request does not pay for it."""
@@ -96,6 +103,10 @@ class Engine:
     # -- operations ---------------------------------------------------------------------------------------------
     def ingest(self, paths, observe=None, **options) -> IngestReport:
         return self.ingestor.run(paths, observe, **options)
+
+    def _ingested(self, report: IngestReport) -> None:
+        metrics.record_ingest(report)
+        self.releases().after_ingest(report)
 
     def delete_documents(self, doc_ids: list[str]) -> IngestReport:
         return self.ingestor.delete(doc_ids)
@@ -134,21 +145,12 @@ class Engine:
     def _visible(self, filter: Filter | None) -> Filter:
         return (filter or Filter()).hiding(self.tombstones.ids())
 
-    @contextmanager
-    def trial_fts(self, fts: dict[str, bool]) -> Iterator[IndexView]:
-        """The live version searched with another full-text analysis: rebuilt on the table head under the
-        ingest lock (scratch space no reader opens), the head reset afterwards (for `ragship tune`)."""
-        with self.home.exclusive(), self.store().trial_fts(self.registry.live().lance_version, fts) as view:
-            yield view
-
     def status(self) -> dict[str, Any]:
         """What `ragship status` shows, each part reporting its own."""
         live = self.registry.live()
         return {"home": str(self.home.root.resolve()), **self.registry.status(),
                 "query_encoder": self.embedder.query_encoder(),
                 "settings": self.settings.model_dump(mode="json", exclude={"home", "cache_dir"}),
-                "reranker": (f"{self.reranker.model_id} (top {self.settings.rerank.top_n})" if self.reranker else
-                             "off: no cross-encoder configured (set rerank.model, or train one: ragship adapt "
-                             "--reranker)"),
+                "reranker": describe_reranker(self.reranker, self.settings.rerank.top_n),
                 "generator": self.settings.answer.generator,
                 "calibration": self.calibrations.status(live.id if live else None), **self.ingestor.status()}

@@ -93,6 +93,18 @@ class IndexCorrupt(RagshipError):
 PARTIAL_EXIT = 3
 
 
+class GateRefused(RagshipError):
+    """The release gate found a significant regression: the candidate stays a candidate. `reports` holds the
+    gate's reports (the comparison table and the queries that lost most)."""
+
+    exit_code = 8
+    http_status = 409
+
+    def __init__(self, message: str, reports: list | None = None):
+        super().__init__(message)
+        self.reports = reports or []
+
+
 class Unauthorized(RagshipError):
     """No API key, or one that is unknown or revoked."""
 

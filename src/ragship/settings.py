@@ -169,6 +169,39 @@ class ServerSettings(_Section):
     max_upload_files: int = Field(20, ge=1, le=1000)
 
 
+class GoldenSet(_Section):
+    """A labeled set the release gate evaluates on: a BEIR folder (queries, qrels/SPLIT.tsv; with answers.jsonl
+    and queries_unanswerable.jsonl, answer metrics too)."""
+
+    path: Path
+    split: str = "test"
+
+
+# what a candidate may lose against the live version before the gate refuses it (absolute for rates and
+# retrieval metrics; relative for latency), if the loss is also significant (release.significance)
+DEFAULT_TOLERANCES = {"ndcg@10": 0.005, "recall@100": 0.01, "answer_rate": 0.01, "abstain_rate": 0.01,
+                      "citation_precision": 0.01, "p95_ms": 0.20}
+
+
+class ReleaseSettings(_Section):
+    # "always": each ingest's version goes live (no golden sets needed); "gate": it goes live only if the gate
+    # passes; "never": it stays a candidate for `ragship promote`. The first version always goes live.
+    auto_promote: Literal["always", "gate", "never"] = "always"
+    golden: list[GoldenSet] = Field(default_factory=list)
+    tolerances: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
+    significance: float = Field(0.05, gt=0, lt=0.5, description="one-sided p below which a loss is real")
+
+    @model_validator(mode="after")
+    def _checked(self) -> ReleaseSettings:
+        unknown = set(self.tolerances) - set(DEFAULT_TOLERANCES)
+        if unknown:
+            raise ValueError(f"release.tolerances: unknown metric(s) {sorted(unknown)}; "
+                             f"known: {', '.join(DEFAULT_TOLERANCES)}")
+        if self.auto_promote == "gate" and not self.golden:
+            raise ValueError('release.auto_promote = "gate" needs [[release.golden]] sets to gate on')
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSHIP_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -183,6 +216,7 @@ class Settings(BaseSettings):
     rerank: RerankSettings = RerankSettings()
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()
+    release: ReleaseSettings = ReleaseSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     def source_settings(self, path: Path) -> SourceSettings | None:

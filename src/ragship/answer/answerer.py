@@ -60,7 +60,7 @@ class Answerer:
         else:
             answer = self._generate(question, evidence)
             answer.warning = answer.warning or warning
-        answer.threshold = self.threshold
+        answer.threshold, answer.index_version = self.threshold, result.index_version
         answer.timings_ms = {**result.timings_ms, "answer": round((time.perf_counter() - t) * 1000, 2)}
         return answer
 
@@ -70,7 +70,7 @@ class Answerer:
         evidence, warning = self._policy(question, self.assess(question, result), research)
         if isinstance(evidence, Answer) or self.llm is None or self.settings.generator != "openai":
             answer = evidence if isinstance(evidence, Answer) else self._generate(question, evidence)
-            yield {"type": "answer", "answer": answer.to_dict()}
+            yield _final(answer, result)
             return
         buffer, drafted, sources = "", "", SourceSentences(evidence.hits, self.embedder)
         try:
@@ -83,12 +83,12 @@ class Answerer:
             if not self.settings.fallback_to_extractive:
                 raise
             answer = self._extractive(question, evidence, {"from": self.llm.name, "reason": str(e)})
-            yield {"type": "answer", "answer": answer.to_dict()}
+            yield _final(answer, result)
             return
         yield from self._verified_sentence(buffer, evidence.hits, sources)
         answer = self._from_draft(question, evidence, drafted + buffer, sources)
         answer.warning = answer.warning or warning
-        yield {"type": "answer", "answer": answer.to_dict()}
+        yield _final(answer, result)
 
     # -- steps --------------------------------------------------------------------------------------------------
     def _policy(self, question: str, a: Assessment, research: Research | None) -> tuple[Any, str | None]:
@@ -156,3 +156,9 @@ class Answerer:
                          sources)
         if checked.sentences:
             yield {"type": "sentence", "text": checked.text}
+
+
+def _final(answer: Answer, result: SearchResult) -> dict:
+    """The stream's last event: the whole answer, with the index version it was drawn from."""
+    answer.index_version = result.index_version
+    return {"type": "answer", "answer": answer.to_dict()}

@@ -43,6 +43,7 @@ class Answer:
     warning: str | None = None  # e.g. answered below the confidence threshold (policy "warn")
     removed: list[dict[str, str]] = field(default_factory=list)  # what verification and output filtering removed
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # what feedback refers to
+    index_version: str = ""  # the version whose chunks it was drawn from
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -96,7 +96,9 @@ def print_ingest(report) -> None:
                 "chunks"):
         table.add_row(key.replace("_", " "), str(getattr(report, key)))
     table.add_row("failed", str(len(report.failures)))
-    table.add_row("version", f"{report.version or '-'}" + (" (new, live)" if report.new_version else " (unchanged)"))
+    state = " (new, candidate: `ragship promote`)" if report.candidate else " (new, live)" if report.new_version \
+        else " (unchanged)"
+    table.add_row("version", f"{report.version or '-'}{state}")
     if report.reindexed:
         table.add_row("full-text", "rebuilt for the new search.bm25_* settings")
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))

@@ -23,13 +23,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ContextManager, Protocol
+from typing import Any, Protocol
 
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import doc_run, per_query, retrieval_metrics
 from ragship.evaluate.runner import EVAL_DEPTH, Collection
 from ragship.home import Home
-from ragship.index import IndexView, VersionRegistry
+from ragship.index import ChunkStore, VersionRegistry
 from ragship.ingest.pipeline import DEFAULT_FTS
 from ragship.retrieve.search import fused_rows
 from ragship.settings import SearchSettings, Settings
@@ -49,7 +49,7 @@ class Tunable(Collection, Protocol):
     home: Home
     registry: VersionRegistry
 
-    def trial_fts(self, fts: dict[str, bool]) -> ContextManager[IndexView]: ...
+    def store(self) -> ChunkStore: ...
 
     def sibling(self, settings: Settings) -> Tunable: ...
 
@@ -171,7 +171,8 @@ def bm25_candidates(engine: Tunable, variant: dict[str, bool], queries: dict[str
     wanted = engine.settings.search.model_copy(update=variant).fts_params()
     if built == wanted:
         return _timed_bm25(engine.searcher().view, queries, depth, tick)
-    with engine.trial_fts(wanted) as view:
+    # rebuilt on the table head under the writer lock (scratch space no reader opens), the head reset afterwards
+    with engine.home.exclusive(), engine.store().trial_fts(engine.registry.live().lance_version, wanted) as view:
         return _timed_bm25(view, queries, depth, tick)
 
 

@@ -139,7 +139,7 @@ class ChunkStore:
     def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5) -> IndexView:
         table = self.table()
         table.checkout(tag)
-        return IndexView(table, nprobes, refine_factor)
+        return IndexView(table, nprobes, refine_factor, version_id=tag)
 
 
 class IndexView:
@@ -154,8 +154,8 @@ class IndexView:
     COLUMNS = ["chunk_id", "doc_id", "title", "text", "source", "start", "end", "heading_path", "metadata"]
     FILTERABLE = FILTERABLE
 
-    def __init__(self, table, nprobes: int = 20, refine_factor: int = 5):
-        self._table = table
+    def __init__(self, table, nprobes: int = 20, refine_factor: int = 5, version_id: str = ""):
+        self._table, self.version_id = table, version_id  # version_id: the tag it shows ("" for the head)
         self.nprobes, self.refine_factor = nprobes, refine_factor  # used only where a vector index exists
         self.ann = any(i.columns == ["vector"] for i in table.list_indices())
         self._memory: Memory | None = None

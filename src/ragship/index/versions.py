@@ -1,11 +1,15 @@
 """Index versions: every successful build is an immutable, tagged LanceDB version with a record of how it was
-built. A pointer file names the live one; readers follow it, writers move it atomically."""
+built (its manifest: parent, model, settings, corpus hash, ingest report, and its release history). A pointer
+file names the live one; readers follow it, writers move it atomically. A version never made live is a
+candidate; one refused by the release gate is refused; one that was live and is no more is retired."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock
 
 from ragship.errors import ConfigError, IndexCorrupt, IndexNotReady
 from ragship.fsio import atomic_write_json, read_json
@@ -22,6 +26,17 @@ class IndexVersion:
     params: dict[str, Any]
     counts: dict[str, int]  # documents, chunks
     ingest: dict[str, Any] = field(default_factory=dict)  # the build's summary: plan, timings, failures
+    parent: str | None = None  # the live version it was built on
+    corpus_sha256: str = ""  # of every (doc id, content hash): equal hashes, equal corpora
+    # release history: "promotions" [{at, by, forced, from}], "gate" (the last gate's summary), "refused"
+    release: dict[str, Any] = field(default_factory=dict)
+
+    def status(self, live_id: str | None) -> str:
+        if self.id == live_id:
+            return "live"
+        if self.release.get("refused"):
+            return "refused"
+        return "retired" if self.release.get("promotions") else "candidate"
 
 
 class VersionRegistry:
@@ -29,6 +44,7 @@ class VersionRegistry:
         self.versions_path = index_dir / "versions.json"
         self.live_path = index_dir / "LIVE"
         self.build_path = index_dir / "BUILD"
+        self._records = FileLock(index_dir / "versions.lock")  # versions.json read-modify-writes, across processes
 
     def all(self) -> list[IndexVersion]:
         return [IndexVersion(**v) for v in read_json(self.versions_path, default=[])]
@@ -43,15 +59,19 @@ class VersionRegistry:
         pointer = read_json(self.live_path)
         return self.get(pointer["id"]) if pointer else None
 
-    def checked_live(self, model_id: str) -> IndexVersion:
-        """The live version, which must exist and have been embedded by `model_id` (the configured model)."""
-        live = self.live()
-        if live is None:
+    def pointer(self) -> dict[str, Any]:
+        """The live pointer: {"id", "since", "previous"} ({} before the first version)."""
+        return read_json(self.live_path, default={}) or {}
+
+    def checked(self, model_id: str, version_id: str | None = None) -> IndexVersion:
+        """The live version (or `version_id`), which must exist and have been embedded by `model_id`."""
+        version = self.get(version_id) if version_id else self.live()
+        if version is None:
             raise IndexNotReady(f"no index in {self.live_path.parent.parent}; run `ragship ingest PATH` first")
-        if live.model_id != model_id:
-            raise ConfigError(f"live index {live.id} was built with {live.model_id} but embed.model resolves to "
-                              f"{model_id}; re-ingest, or set embed.model (and embed.precision) back")
-        return live
+        if version.model_id != model_id:
+            raise ConfigError(f"index version {version.id} was built with {version.model_id} but embed.model "
+                              f"resolves to {model_id}; re-ingest, or set embed.model (and embed.precision) back")
+        return version
 
     def status(self) -> dict[str, Any]:
         live = self.live()
@@ -64,11 +84,27 @@ class VersionRegistry:
         return f"v{n}", n
 
     def record(self, version: IndexVersion) -> None:
-        atomic_write_json(self.versions_path, [asdict(v) for v in self.all()] + [asdict(version)])
+        self.versions_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._records:
+            atomic_write_json(self.versions_path, [asdict(v) for v in self.all()] + [asdict(version)])
+
+    def update_release(self, version_id: str, **changes: Any) -> IndexVersion:
+        """Set keys of a version's release history (the rest of its record is immutable)."""
+        with self._records:
+            versions = self.all()
+            index = next((i for i, v in enumerate(versions) if v.id == version_id), None)
+            if index is None:
+                raise IndexCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}")
+            versions[index] = replace(versions[index], release={**versions[index].release, **changes})
+            atomic_write_json(self.versions_path, [asdict(v) for v in versions])
+            return versions[index]
 
     def set_live(self, version_id: str) -> None:
+        """Point readers at a recorded version, atomically; the pointer remembers the one it replaced."""
         self.get(version_id)  # must exist
-        atomic_write_json(self.live_path, {"id": version_id, "since": now()})
+        previous = self.pointer().get("id")
+        atomic_write_json(self.live_path, {"id": version_id, "since": now(),
+                                           "previous": previous if previous != version_id else None})
 
     def live_stamp(self) -> float:
         """Changes whenever the live pointer moves; servers poll it to follow promotions."""

@@ -36,6 +36,7 @@ class IngestReport:
     chunks_embedded: int = 0
     resumed: bool = False  # continued the head of an interrupted build
     reindexed: bool = False  # only the full-text settings changed: a new version with the index rebuilt
+    candidate: bool = False  # the new version was not made live (release.auto_promote): it awaits the gate
     already_written: int = 0  # documents that interrupted build had already written
     dry_run: bool = False
     plan: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "changed": [], "deleted": []})

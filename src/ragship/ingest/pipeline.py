@@ -9,6 +9,8 @@ written are not redone, and classifies the result against the live version, so t
 
 from __future__ import annotations
 
+import hashlib
+import json
 import queue
 import threading
 from pathlib import Path
@@ -63,7 +65,8 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
         store.build_fts(**fts)
         if documents_changed:
             store.build_vector_index(settings.search.ann_min_rows)
-    _commit(report, {**build.params, "fts": fts}, embedder, store, registry)
+    _commit(report, {**build.params, "fts": fts}, embedder, store, registry,
+            promote=settings.release.auto_promote == "always")
     registry.end_build()
     return report
 
@@ -167,14 +170,29 @@ def _timed(items: Iterator, clock: Stopwatch, stage: str) -> Iterator:
         yield item
 
 
-def _commit(report: IngestReport, params, embedder, store: ChunkStore, registry: VersionRegistry) -> None:
+def _commit(report: IngestReport, params, embedder, store: ChunkStore, registry: VersionRegistry,
+            promote: bool = True) -> None:
+    """Tag the head as a new version and record its manifest; it goes live if `promote` (or nothing is live),
+    else it stays a candidate and `report.version` names it (`report.previous` stays the live one)."""
     version_id, number = registry.next_id()
     lance_version = store.commit_tag(version_id)
     view = store.view(version_id)
     report.documents, report.chunks = view.count_docs(), view.count_chunks()
+    live = registry.live()
     report.version, report.new_version = version_id, True
     registry.record(IndexVersion(
         id=version_id, number=number, lance_version=lance_version, created_at=now(), model_id=embedder.model_id,
         params=params, counts={"documents": report.documents, "chunks": report.chunks}, ingest=report.to_dict(),
+        parent=live.id if live else None, corpus_sha256=corpus_hash(store.doc_states(lance_version)),
     ))
-    registry.set_live(version_id)
+    if promote or live is None:
+        registry.set_live(version_id)
+        registry.update_release(version_id, promotions=[{"at": now(), "by": "ingest", "forced": False,
+                                                         "from": live.id if live else None}])
+    else:
+        report.candidate = True
+
+
+def corpus_hash(docs: dict[str, tuple[str, str]]) -> str:
+    """sha256 of the sorted (doc id, content hash) pairs of a version: equal for the same corpus."""
+    return hashlib.sha256(json.dumps(sorted((d, h) for d, (h, _) in docs.items())).encode()).hexdigest()

@@ -84,6 +84,13 @@ class CrossEncoderReranker:
         return out
 
 
+def describe_reranker(reranker: Reranker | None, top_n: int) -> str:
+    """What `ragship status` says about reranking."""
+    if reranker is None:
+        return "off: no cross-encoder configured (set rerank.model, or train one: ragship adapt --reranker)"
+    return f"{reranker.model_id} (top {top_n})"
+
+
 def rerank(reranker: Reranker, query: str, hits: list[Hit], top_n: int) -> list[Hit]:
     """The top_n hits re-ordered by the cross-encoder's score (which becomes their score), the rest after them."""
     head, tail = hits[:top_n], hits[top_n:]

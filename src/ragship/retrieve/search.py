@@ -28,10 +28,11 @@ class SearchResult:
     # the head of each ranking as retrieved (light rows: chunk_id, doc_id, _score): "dense", "bm25", "fused" and,
     # when a cross-encoder ran, "rerank"
     ranked: dict[str, list[dict]] = field(default_factory=dict)
+    index_version: str = ""  # the version that served it
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
-                "timings_ms": self.timings_ms}
+                "timings_ms": self.timings_ms, "index_version": self.index_version}
 
 
 class Searcher:
@@ -76,7 +77,7 @@ class Searcher:
             timings["rerank"] = _ms(t)
             ranked["rerank"] = [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "_score": h.score}
                                 for h in hits[:RANKED_KEPT]]
-        return SearchResult(query, mode, hits[:k], timings, ranked)
+        return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id)
 
     def _check(self, query: str, mode: str, k: int, mmr: float) -> str:
         query = (query or "").strip()

@@ -315,11 +315,28 @@ async def get_job(request: Request, job_id: str, principal: Principal = Reader) 
 @router.get("/v1/versions", tags=["versions"])
 async def versions(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     engine = service(request).collections.get(collection)
-    live = engine.registry.live()
-    return {"live": live.id if live else None, "versions": [
-        {"id": v.id, "created_at": v.created_at, "model": v.model_id, "counts": v.counts,
-         "changes": {k: v.ingest.get(k, 0) for k in ("added", "changed", "deleted")}}
-        for v in reversed(engine.registry.all())]}
+    return {"live": engine.registry.pointer().get("id"), "versions": engine.releases().versions()}
+
+
+class PromoteRequest(BaseModel):
+    force: bool = Field(False, description="skip the gate; recorded with the version and the key id")
+    collection: Optional[str] = None
+
+
+@router.post("/v1/versions/{version_id}/promote", tags=["versions"])
+async def promote(request: Request, version_id: str, body: PromoteRequest, principal: Principal = Admin) -> dict:
+    """Run the gate against the live version and make the candidate live if it passes (409 with the reports
+    if it does not)."""
+    releases = service(request).collections.get(body.collection).releases()
+    return await asyncio.to_thread(releases.promote, version_id, body.force, f"key {principal.key_id}")
+
+
+@router.post("/v1/versions/rollback", tags=["versions"])
+async def rollback(request: Request, version: Optional[str] = None, collection: Optional[str] = None,
+                   principal: Principal = Admin) -> dict:
+    """Make the previous (or named) version live again, without a gate."""
+    releases = service(request).collections.get(collection).releases()
+    return releases.rollback(version, f"key {principal.key_id}")
 
 
 class CollectionRequest(BaseModel):

@@ -1,0 +1,89 @@
+"""`ragship versions`, `gate`, `promote` and `rollback`: index versions as releases."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ragship.cli.app import app, engine, print_json
+from ragship.cli.render import out
+from ragship.errors import GateRefused
+
+
+@app.command()
+def versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Every index version (live, candidate, retired, refused) with its last gate's figures."""
+    rows = engine(ctx).releases().versions()
+    if as_json:
+        return print_json(rows)
+    metrics = sorted({m for r in rows for m in ((r["gate"] or {}).get("metrics") or {})})
+    table = Table(title="index versions (newest first)")
+    for col in ("version", "status", "created", "documents", "chunks", "model", *metrics):
+        table.add_column(col, justify="left" if col in ("version", "status", "created", "model") else "right")
+    for r in rows:
+        gate = (r["gate"] or {}).get("metrics") or {}
+        table.add_row(r["id"], r["status"], r["created_at"], str(r["counts"]["documents"]), str(r["counts"]["chunks"]),
+                      r["model"].split("@")[0], *(_figure(gate.get(m)) for m in metrics))
+    out.print(table)
+
+
+@app.command()
+def gate(ctx: typer.Context, version: str, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Evaluate a candidate against the live version on the golden sets; exit 1 on a regression (for CI)."""
+    reports = engine(ctx).releases().gate(version)
+    _show(reports, as_json)
+    if not all(r.passed for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def promote(
+    ctx: typer.Context,
+    version: str,
+    force: bool = typer.Option(False, "--force", help="Skip the gate (recorded with the version)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Make a candidate live if the gate passes (the reports are kept with it)."""
+    releases = engine(ctx).releases()
+    try:
+        switched = releases.promote(version, force=force)
+    except GateRefused as e:
+        _show(e.reports, as_json)
+        raise
+    if as_json:
+        return print_json({**switched, "reports": releases.report(version)})
+    _show_kept(releases, version)
+    out.print(f"{switched['live']} is live (was {switched['previous']}; pointer written in {switched['switch_ms']} ms)"
+              + (" [yellow]forced: the gate was skipped[/yellow]" if force else ""), highlight=False)
+
+
+@app.command()
+def rollback(ctx: typer.Context, version: Optional[str] = typer.Argument(None, help="Default: the one live before."),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Make the previous (or named) version live again, at once and without a gate."""
+    switched = engine(ctx).releases().rollback(version)
+    if as_json:
+        return print_json(switched)
+    out.print(f"{switched['live']} is live again (was {switched['previous']}; pointer written in "
+              f"{switched['switch_ms']} ms; servers follow at their next request)", highlight=False)
+
+
+def _show(reports, as_json: bool) -> None:
+    if as_json:
+        return print_json([r.to_dict() for r in reports])
+    for r in reports:
+        out.print(r.markdown(), highlight=False, markup=False)
+
+
+def _show_kept(releases, version: str) -> None:
+    path = releases.report_path(version, "md")
+    if path.exists():
+        out.print(path.read_text(encoding="utf-8"), highlight=False, markup=False)
+
+
+def _figure(metric: dict | None) -> str:
+    if not metric:
+        return ""
+    return f"{metric['candidate']:.4f}" + (" ✗" if metric["regressed"] else "")

@@ -1,0 +1,140 @@
+"""Promote, gate and roll back index versions of one collection. Every change of the live version is one
+atomic write of the live pointer (index/versions.py); servers check it on every request, so each request is
+served by one version, and the next request after a switch by the new one."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Protocol
+
+from ragship.errors import ConfigError, GateRefused, InputError, SourceNotFound
+from ragship.evaluate.beir import read_queries
+from ragship.home import Home
+from ragship.index import IndexVersion, VersionRegistry
+from ragship.release.gate import GateReport, compare, losers
+from ragship.release.measure import Version, measure
+from ragship.settings import Settings
+from ragship.util.clock import now
+from ragship.fsio import atomic_write_text, read_json
+
+
+class Releasable(Protocol):
+    """What releases use of a collection (the Engine is one)."""
+
+    settings: Settings
+    home: Home
+    registry: VersionRegistry
+
+    def at_version(self, version_id: str) -> Version: ...
+
+
+class Releases:
+    def __init__(self, collection: Releasable):
+        self.c, self.registry = collection, collection.registry
+
+    def gate(self, version_id: str) -> list[GateReport]:
+        """The candidate against the live version on every golden set; the reports are kept with the version."""
+        candidate, live = self._named(version_id), self._live()
+        golden = self.c.settings.release.golden
+        if not golden:
+            raise ConfigError("the gate needs golden sets: add [[release.golden]] path = \"BEIR folder\" (split = "
+                              "\"test\") to ragship.toml, or promote with --force")
+        if candidate.id == live.id:
+            raise InputError(f"{version_id} is the live version; gate a candidate")
+        sides = {"live": self.c.at_version(live.id), "candidate": self.c.at_version(candidate.id)}
+        r = self.c.settings.release
+        reports = []
+        for g in golden:
+            measured = measure(sides, g)
+            report = GateReport(candidate.id, live.id, f"{g.path} ({g.split})",
+                                compare(measured["live"], measured["candidate"], r.tolerances, r.significance),
+                                at=now())
+            report.losers = losers(measured["live"]["ndcg@10"], measured["candidate"]["ndcg@10"],
+                                   read_queries(g.path / "queries.jsonl"))
+            reports.append(report)
+        self._keep(candidate.id, reports)
+        return reports
+
+    def promote(self, version_id: str, force: bool = False, by: str = "cli") -> dict[str, Any]:
+        """Make a version live if the gate passes (or with `force`, recorded); GateRefused otherwise."""
+        version, live = self._named(version_id), self.registry.live()
+        if live is not None and version.id == live.id:
+            raise InputError(f"{version_id} is already live")
+        reports = [] if force or live is None else self.gate(version_id)
+        if any(not r.passed for r in reports):
+            self.registry.update_release(version_id, refused={"at": now(), "by": by})
+            raise GateRefused(f"the gate refused {version_id}: "
+                              + "; ".join(f"{c.metric} {c.change:+.4f} (p {c.p_value:.3g})" for r in reports
+                                          for c in r.checks if c.regressed)
+                              + f". Report: {self.report_path(version_id, 'md')}; `--force` overrides (recorded)",
+                              reports)
+        return self._switch(version, live, by, forced=force, rollback=False)
+
+    def after_ingest(self, report) -> None:
+        """Under `auto_promote = "gate"`, promote a new candidate if the gate passes; it stays a candidate (and
+        refused, with its report) otherwise."""
+        if not report.candidate or self.c.settings.release.auto_promote != "gate":
+            return
+        try:
+            self.promote(report.version, by="ingest (auto_promote = gate)")
+            report.candidate = False
+        except GateRefused:
+            pass
+
+    def rollback(self, version_id: str | None = None, by: str = "cli") -> dict[str, Any]:
+        """Make the version live before the current one (or `version_id`) live again, without a gate."""
+        live = self._live()
+        target = version_id or self.registry.pointer().get("previous")
+        if not target:
+            raise InputError("no earlier live version to roll back to; name one: `ragship rollback VERSION`")
+        if target == live.id:
+            raise InputError(f"{target} is already live")
+        return self._switch(self._named(target), live, by, forced=False, rollback=True)
+
+    def versions(self) -> list[dict[str, Any]]:
+        """Every version, newest first, with its status and the key figures of its last gate."""
+        live = self.registry.pointer().get("id")
+        return [{"id": v.id, "status": v.status(live), "created_at": v.created_at, "model": v.model_id,
+                 "counts": v.counts, "parent": v.parent, "corpus_sha256": v.corpus_sha256[:12],
+                 "changes": {k: v.ingest.get(k, 0) for k in ("added", "changed", "deleted")},
+                 "gate": v.release.get("gate"), "promotions": v.release.get("promotions", [])}
+                for v in reversed(self.registry.all())]
+
+    def report_path(self, version_id: str, suffix: str):
+        return self.c.home.index / "reports" / f"{version_id}.{suffix}"
+
+    def report(self, version_id: str) -> dict[str, Any] | None:
+        return read_json(self.report_path(version_id, "json"))
+
+    # -- steps --------------------------------------------------------------------------------------------------
+    def _named(self, version_id: str) -> IndexVersion:
+        found = next((v for v in self.registry.all() if v.id == version_id), None)
+        if found is None:
+            raise SourceNotFound(f"no index version {version_id!r}; `ragship versions` lists them")
+        return found
+
+    def _live(self) -> IndexVersion:
+        live = self.registry.live()
+        if live is None:
+            raise InputError("no live version yet: ingest documents first")
+        return live
+
+    def _switch(self, version: IndexVersion, live: IndexVersion | None, by: str, forced: bool,
+                rollback: bool) -> dict[str, Any]:
+        t = time.perf_counter()
+        self.registry.set_live(version.id)
+        switch_ms = (time.perf_counter() - t) * 1000
+        entry = {"at": now(), "by": by, "forced": forced, "rollback": rollback, "from": live.id if live else None}
+        self.registry.update_release(version.id, promotions=[*version.release.get("promotions", []), entry],
+                                     refused=None)
+        return {"live": version.id, "previous": live.id if live else None, "switch_ms": round(switch_ms, 2),
+                **entry}
+
+    def _keep(self, version_id: str, reports: list[GateReport]) -> None:
+        atomic_write_text(self.report_path(version_id, "md"), "\n".join(r.markdown() for r in reports))
+        atomic_write_text(self.report_path(version_id, "json"),
+                          "[" + ",\n".join(r.to_json() for r in reports) + "]\n")
+        summary = {"at": now(), "live": reports[0].live, "passed": all(r.passed for r in reports),
+                   "metrics": {c.metric: {"live": c.live, "candidate": c.candidate, "regressed": c.regressed}
+                               for r in reports for c in r.checks}}
+        self.registry.update_release(version_id, gate=summary)

@@ -1,0 +1,96 @@
+"""Candidates, the gate, promote and rollback on tiny data (tests/data/beir-mini as the golden set)."""
+
+import json
+import shutil
+
+import pytest
+from conftest import DATA, make_engine
+from typer.testing import CliRunner
+
+from ragship.cli import app
+from ragship.errors import GateRefused, InputError
+
+RELEASE = {"auto_promote": "never", "golden": [{"path": DATA / "beir-mini", "split": "test"}],
+           "tolerances": {"ndcg@10": 0.005, "recall@100": 0.01}}  # latency on 6 queries is noise
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    shutil.copy(DATA / "beir-mini" / "corpus.jsonl", folder / "corpus.jsonl")
+    return folder / "corpus.jsonl"
+
+
+def without_relevant(path):
+    """The corpus without the documents five of the six queries need: a release that lost them."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["_id"] not in {"d1", "d2", "d3", "d4", "d5"}))
+
+
+def test_candidates_the_gate_promote_and_rollback(tmp_path, cache_dir, corpus, monkeypatch):
+    home = tmp_path / "home"
+    engine = make_engine(home, cache_dir, release=RELEASE)
+    assert engine.ingest([corpus]).version == "v1" and engine.registry.live().id == "v1"  # the first goes live
+
+    full = corpus.read_text()
+    without_relevant(corpus)
+    report = engine.ingest([corpus])
+    assert report.candidate and report.version == "v2" and engine.registry.live().id == "v1"
+    assert engine.search("aspirin heart attack").index_version == "v1"  # readers still see the live one
+    assert {v["id"]: v["status"] for v in engine.releases().versions()} == {"v1": "live", "v2": "candidate"}
+
+    with pytest.raises(GateRefused, match="ndcg@10") as refused:
+        engine.releases().promote("v2")
+    check = {c.metric: c for c in refused.value.reports[0].checks}["ndcg@10"]
+    assert check.regressed and check.change < -0.5 and engine.registry.live().id == "v1"
+    assert (home / "index" / "reports" / "v2.md").read_text().count("REGRESSED") >= 1
+    assert {v["id"]: v["status"] for v in engine.releases().versions()}["v2"] == "refused"
+
+    forced = engine.releases().promote("v2", force=True)
+    assert forced["live"] == "v2" and forced["forced"] and engine.registry.live().id == "v2"
+    assert engine.search("aspirin heart attack").index_version == "v2"  # the engine followed the pointer
+
+    corpus.write_text(full)
+    assert engine.ingest([corpus]).version == "v3"
+    assert all(r.passed for r in engine.releases().gate("v3"))  # better than live: accepted
+    assert engine.releases().promote("v3")["live"] == "v3"
+
+    back = engine.releases().rollback()
+    assert back["live"] == "v2" and back["rollback"] and engine.registry.live().id == "v2"
+    assert engine.releases().rollback()["live"] == "v3"  # the previous one again: undo
+    assert engine.releases().rollback("v1")["live"] == "v1"
+    with pytest.raises(InputError, match="already live"):
+        engine.releases().rollback("v1")
+    history = engine.registry.get("v2").release["promotions"]
+    assert [(p["forced"], p["rollback"]) for p in history] == [(True, False), (False, True)]
+
+
+def test_gate_command_exits_1_on_a_regression_and_0_otherwise(tmp_path, cache_dir, corpus, monkeypatch):
+    config = tmp_path / "ragship.toml"  # RAGSHIP_CONFIG (conftest)
+    config.write_text(f'[release]\nauto_promote = "never"\ntolerances = {{ "ndcg@10" = 0.005 }}\n\n'
+                      f'[[release.golden]]\npath = "{DATA / "beir-mini"}"\nsplit = "test"\n')
+    runner, home = CliRunner(), ["--home", str(tmp_path / "home")]
+    assert runner.invoke(app, [*home, "ingest", str(corpus)]).exit_code == 0
+    full = corpus.read_text()
+    without_relevant(corpus)
+    assert runner.invoke(app, [*home, "ingest", str(corpus)]).exit_code == 0
+    refused = runner.invoke(app, [*home, "gate", "v2"])
+    assert refused.exit_code == 1 and "REGRESSED" in refused.output and "refused" in refused.output
+    assert runner.invoke(app, [*home, "promote", "v2", "--force"]).exit_code == 0
+    corpus.write_text(full)  # v3 puts back what v2 lost
+    assert runner.invoke(app, [*home, "ingest", str(corpus)]).exit_code == 0
+    accepted = runner.invoke(app, [*home, "gate", "v3"])
+    assert accepted.exit_code == 0 and "passed" in accepted.output
+    listed = json.loads(runner.invoke(app, [*home, "versions", "--json"]).output)
+    assert [(v["id"], v["status"]) for v in listed] == [("v3", "candidate"), ("v2", "live"), ("v1", "retired")]
+    assert listed[0]["gate"]["passed"] and not listed[1]["gate"]["passed"]
+
+
+def test_the_gate_needs_golden_sets(tmp_path, cache_dir, corpus):
+    engine = make_engine(tmp_path / "home", cache_dir, release={"auto_promote": "never"})
+    engine.ingest([corpus])
+    corpus.write_text(corpus.read_text() + '{"_id": "d99", "title": "x", "text": "new"}\n')
+    engine.ingest([corpus])
+    with pytest.raises(Exception, match=r"\[\[release.golden\]\]"):
+        engine.releases().gate("v2")
