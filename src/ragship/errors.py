@@ -93,6 +93,13 @@ class IndexCorrupt(RagshipError):
 PARTIAL_EXIT = 3
 
 
+class ArchiveError(InputError):
+    """An export archive that cannot be imported: unreadable, a file whose checksum does not match, or a format
+    newer than this ragship reads. The message names the file and what to do."""
+
+    http_status = 422
+
+
 class GateRefused(RagshipError):
     """The release gate found a significant regression: the candidate stays a candidate. `reports` holds the
     gate's reports (the comparison table and the queries that lost most)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -87,3 +88,34 @@ def _figure(metric: dict | None) -> str:
     if not metric:
         return ""
     return f"{metric['candidate']:.4f}" + (" ✗" if metric["regressed"] else "")
+
+
+@app.command("export")
+def export_version(
+    ctx: typer.Context,
+    args: list[str] = typer.Argument(..., metavar="[VERSION] FILE", help="The version (default: live), the archive."),
+) -> None:
+    """Write one version (rows, vectors, manifest, calibration, a model `adapt` trained) to a checksummed archive."""
+    if len(args) > 2:
+        raise typer.BadParameter("give at most a VERSION and a FILE")
+    version, dest = (args[0], args[1]) if len(args) == 2 else (None, args[0])
+    manifest = engine(ctx).releases().export(version, Path(dest))
+    v = manifest["version"]
+    out.print(f"exported {v['id']} ({v['counts']['documents']} documents, {v['counts']['chunks']} chunks, "
+              f"{len(manifest['files'])} files) to {dest}", highlight=False)
+
+
+@app.command("import")
+def import_version(ctx: typer.Context, archive: Path, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Verify an export's checksums and add its version: live in an empty home, else a candidate, gated."""
+    imported = engine(ctx).releases().import_(archive)
+    if as_json:
+        return print_json(imported)
+    state = "live" if imported["live"] == imported["version"] else "a candidate"
+    out.print(f"imported as {imported['version']} ({state}): {imported['documents']} documents, "
+              f"{imported['chunks']} chunks", highlight=False)
+    if "smoke" in imported:
+        out.print(f"smoke test: {imported['smoke']['found']} of {imported['smoke']['queries']} chunks found by their "
+                  "own text", highlight=False)
+    for r in imported.get("gate", []):
+        out.print(f"gate: {'passed' if r['passed'] else 'REFUSED'} on {r['golden']}", highlight=False)

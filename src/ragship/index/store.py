@@ -90,6 +90,14 @@ class ChunkStore:
         for i in range(0, len(ids), 1000):
             table.delete(f"doc_id IN ({', '.join(quote(d) for d in ids[i:i + 1000])})")
 
+    def replace_all(self, rows: pa.Table, dim: int, batch: int = 10_000) -> None:
+        """The head holds exactly `rows` (an import): every row deleted, these added in batches."""
+        table = self.table(dim)
+        if table.count_rows():
+            table.delete("true")
+        for start in range(0, rows.num_rows, batch):
+            table.add(rows.slice(start, batch).cast(schema(dim)))
+
     def add(self, rows: list[dict[str, Any]], dim: int) -> None:
         for r in rows:  # no groups means readable by everyone: an empty list, never null (SQL null matches nothing)
             r["groups"], r["tags"] = r.get("groups") or [], r.get("tags") or []
@@ -174,6 +182,9 @@ class IndexView:
                 columns = ["chunk_id", *self.FILTERABLE] + ([] if self.ann else ["vector", *shown])
                 self._memory = Memory(self.rows(columns, row_ids=True))
             return self._memory
+
+    def schema_names(self) -> list[str]:
+        return list(self._table.schema.names)
 
     def count_chunks(self) -> int:
         return self._table.count_rows()

@@ -115,12 +115,15 @@ class VersionRegistry:
 
     # -- the build journal: which live version the uncommitted head was built on --------------------------------
     def build_base(self) -> tuple[bool, str | None]:
-        """(a build is in progress, the live version id it started from)."""
+        """(an ingest is in progress, the live version id it started from). Only an ingest's head can be
+        resumed: an interrupted import reads as none in progress, so the next writer resets the head."""
         journal = read_json(self.build_path)
-        return (journal is not None, journal.get("base") if journal else None)
+        if journal is None or journal.get("kind", "ingest") != "ingest":
+            return False, None
+        return True, journal.get("base")
 
-    def begin_build(self, base: str | None) -> None:
-        atomic_write_json(self.build_path, {"base": base, "started": now()})
+    def begin_build(self, base: str | None, kind: str = "ingest") -> None:
+        atomic_write_json(self.build_path, {"base": base, "kind": kind, "started": now()})
 
     def end_build(self) -> None:
         self.build_path.unlink(missing_ok=True)

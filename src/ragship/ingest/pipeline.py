@@ -65,8 +65,8 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
         store.build_fts(**fts)
         if documents_changed:
             store.build_vector_index(settings.search.ann_min_rows)
-    _commit(report, {**build.params, "fts": fts}, embedder, store, registry,
-            promote=settings.release.auto_promote == "always")
+    commit(report, {**build.params, "fts": fts}, embedder.model_id, store, registry,
+           promote=settings.release.auto_promote == "always")
     registry.end_build()
     return report
 
@@ -121,7 +121,7 @@ def remove(doc_ids: list[str], *, settings: Settings, embedder: Embedder, store:
     store.build_fts(**live.params.get("fts", DEFAULT_FTS))
     store.build_vector_index(settings.search.ann_min_rows)
     report.deleted, report.plan["deleted"] = len(gone), gone
-    _commit(report, live.params, embedder, store, registry)
+    commit(report, live.params, embedder.model_id, store, registry)
     registry.end_build()
     return report
 
@@ -170,8 +170,8 @@ def _timed(items: Iterator, clock: Stopwatch, stage: str) -> Iterator:
         yield item
 
 
-def _commit(report: IngestReport, params, embedder, store: ChunkStore, registry: VersionRegistry,
-            promote: bool = True) -> None:
+def commit(report: IngestReport, params, model_id: str, store: ChunkStore, registry: VersionRegistry,
+           promote: bool = True) -> None:
     """Tag the head as a new version and record its manifest; it goes live if `promote` (or nothing is live),
     else it stays a candidate and `report.version` names it (`report.previous` stays the live one)."""
     version_id, number = registry.next_id()
@@ -181,7 +181,7 @@ def _commit(report: IngestReport, params, embedder, store: ChunkStore, registry:
     live = registry.live()
     report.version, report.new_version = version_id, True
     registry.record(IndexVersion(
-        id=version_id, number=number, lance_version=lance_version, created_at=now(), model_id=embedder.model_id,
+        id=version_id, number=number, lance_version=lance_version, created_at=now(), model_id=model_id,
         params=params, counts={"documents": report.documents, "chunks": report.chunks}, ingest=report.to_dict(),
         parent=live.id if live else None, corpus_sha256=corpus_hash(store.doc_states(lance_version)),
     ))

@@ -56,7 +56,8 @@ class GateReport:
         verdict = "passed" if self.passed else "**refused**"
         lines = [f"# Gate: {self.candidate} against live {self.live} ({verdict})", "",
                  f"- golden set: {self.golden}; {self.at}", "",
-                 "| metric | live | candidate | change | tolerance | p | queries | |", "|---|---|---|---|---|---|---|---|"]
+                 "| metric | live | candidate | change | tolerance | p | queries | |",
+                 "|---|---|---|---|---|---|---|---|"]
         for c in self.checks:
             change = f"{c.change:+.1%}" if c.metric == "p95_ms" else f"{c.change:+.4f}"
             tol = f"+{c.tolerance:.0%}" if c.metric == "p95_ms" else f"-{c.tolerance:g}"

@@ -5,25 +5,21 @@ served by one version, and the next request after a switch by the new one."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any, Protocol
 
-from ragship.errors import ConfigError, GateRefused, InputError, SourceNotFound
+from ragship.errors import ArchiveError, ConfigError, GateRefused, InputError, SourceNotFound
 from ragship.evaluate.beir import read_queries
-from ragship.home import Home
-from ragship.index import IndexVersion, VersionRegistry
+from ragship.index import IndexVersion
+from ragship.release.archive import Archivable, export, import_archive
 from ragship.release.gate import GateReport, compare, losers
 from ragship.release.measure import Version, measure
-from ragship.settings import Settings
 from ragship.util.clock import now
 from ragship.fsio import atomic_write_text, read_json
 
 
-class Releasable(Protocol):
+class Releasable(Archivable, Protocol):
     """What releases use of a collection (the Engine is one)."""
-
-    settings: Settings
-    home: Home
-    registry: VersionRegistry
 
     def at_version(self, version_id: str) -> Version: ...
 
@@ -90,6 +86,33 @@ class Releases:
         if target == live.id:
             raise InputError(f"{target} is already live")
         return self._switch(self._named(target), live, by, forced=False, rollback=True)
+
+    def export(self, version_id: str | None, dest: Path) -> dict[str, Any]:
+        return export(self.c, version_id and self._named(version_id).id, dest)
+
+    def import_(self, archive: Path) -> dict[str, Any]:
+        """Add an exported version; gate it against the live one when there are golden sets (it stays a
+        candidate), else check that it serves (a smoke test: each of a few chunks found by its own words)."""
+        report = import_archive(self.c, archive)
+        imported = {"version": report.version, "live": self.registry.pointer().get("id"),
+                    "documents": report.documents, "chunks": report.chunks}
+        if report.candidate and self.c.settings.release.golden:
+            imported["gate"] = [r.to_dict() for r in self.gate(report.version)]
+        else:
+            imported["smoke"] = self.smoke(report.version)
+        return imported
+
+    def smoke(self, version_id: str, n: int = 5) -> dict[str, Any]:
+        """Search `n` of the version's chunks by their first words; how many come back in the top 10."""
+        searcher = self.c.at_version(version_id).searcher()
+        rows = searcher.view.chunks(searcher.view.memory.chunk_ids[:: max(1, len(searcher.view.memory.chunk_ids)
+                                                                            // n)][:n])
+        found = sum(any(h.chunk_id == r["chunk_id"] for h in searcher.search(" ".join(r["text"].split()[:12]),
+                                                                             None, 10).hits) for r in rows)
+        if found < len(rows):
+            raise ArchiveError(f"imported version {version_id} found only {found} of {len(rows)} chunks by their "
+                               "own text: its index is not usable; roll back if it went live, and export it again")
+        return {"queries": len(rows), "found": found}
 
     def versions(self) -> list[dict[str, Any]]:
         """Every version, newest first, with its status and the key figures of its last gate."""

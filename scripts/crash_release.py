@@ -1,0 +1,105 @@
+"""Crash test for releases: `kill -9` promote, rollback, export and import at random moments, and check after
+each kill that exactly one recorded version is live and serves, and that no recorded version was lost (each
+still opens).
+
+    python scripts/crash_release.py [--steps 36] [--seed 1]
+
+The home is built from the demo corpus (README.md and docs/): v1, then v2 with one more document. Each step
+starts a real `ragship` subprocess and kills it after a random delay within its usual run time (so kills land
+in start-up, the gate-free switch, packing, unpacking, writing rows, indexing and committing). Prints one JSON
+line per step and a summary; exits 1 on any broken invariant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def ragship_cmd(*args) -> list[str]:
+    return [sys.executable, "-m", "ragship", *map(str, args)]
+
+
+def check(home: Path, seen: set[str]) -> dict:
+    """The invariants, read in a fresh process (as a new server would)."""
+    code = ("import json, sys\nfrom ragship.engine import Engine\nfrom ragship.settings import load_settings\n"
+            f"e = Engine(load_settings(home={str(home)!r}))\n"
+            "live = e.registry.live()\nids = [v.id for v in e.registry.all()]\n"
+            "opens = {i: e.store().view(i).count_chunks() > 0 for i in ids}\n"
+            "served = e.search('how do I roll back a version').index_version\n"
+            "print(json.dumps({'live': live.id, 'ids': ids, 'opens': opens, 'served': served}))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=os.environ)
+    if out.returncode:
+        return {"ok": False, "error": out.stderr.strip().splitlines()[-1:]}
+    state = json.loads(out.stdout.strip().splitlines()[-1])
+    lost = sorted(seen - set(state["ids"]))
+    ok = not lost and all(state["opens"].values()) and state["served"] == state["live"] in state["ids"]
+    return {"ok": ok, "live": state["live"], "versions": len(state["ids"]), "lost": lost,
+            "unopenable": [i for i, good in state["opens"].items() if not good]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--steps", type=int, default=36)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        home, archive = work / "home", work / "v1.ragship"
+        os.environ.update(RAGSHIP_HOME=str(home), RAGSHIP_CONFIG=str(work / "ragship.toml"))
+        corpus = work / "corpus"
+        shutil.copytree(ROOT / "docs", corpus / "docs", ignore=shutil.ignore_patterns("*.png"))
+        shutil.copy(ROOT / "README.md", corpus / "README.md")
+        subprocess.run(ragship_cmd("ingest", corpus), check=True, capture_output=True)
+        (corpus / "extra.md").write_text("# Extra\n\nOne more document, so that v2 differs from v1.\n")
+        subprocess.run(ragship_cmd("ingest", corpus), check=True, capture_output=True)
+        subprocess.run(ragship_cmd("export", "v1", archive), check=True, capture_output=True)
+        operations = {"promote": lambda: ragship_cmd("promote", "v2", "--force"),
+                      "rollback": lambda: ragship_cmd("rollback"),
+                      "export": lambda: ragship_cmd("export", "v2", work / "v2.ragship"),
+                      "import": lambda: ragship_cmd("import", archive)}
+        seen = _ids(home)
+        failures, kills, durations = 0, 0, {name: 6.0 for name in operations}
+        for step in range(args.steps):
+            name = rng.choice(sorted(operations))
+            proc = subprocess.Popen(operations[name](), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            delay, t = rng.uniform(0.5, durations[name]), time.monotonic()
+            try:
+                proc.wait(timeout=delay)
+                killed = False
+                durations[name] = max(durations[name], time.monotonic() - t)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGKILL)
+                proc.wait()
+                killed = True
+                kills += 1
+            state = check(home, seen)
+            if state["ok"]:
+                seen |= _ids(home)
+            failures += not state["ok"]
+            print(json.dumps({"step": step, "op": name, "killed_after_s": round(delay, 2) if killed else None,
+                              "exit": proc.returncode, **state}), flush=True)
+        print(json.dumps({"steps": args.steps, "kills": kills, "failures": failures,
+                          "versions_recorded": len(seen)}))
+    return 1 if failures else 0
+
+
+def _ids(home: Path) -> set[str]:
+    data = json.loads((home / "index" / "versions.json").read_text())
+    return {v["id"] for v in data}
+
+
+if __name__ == "__main__":
+    sys.exit(main())
