@@ -35,7 +35,7 @@ def check(home: Path, seen: set[str]) -> dict:
     """The invariants, read in a fresh process (as a new server would)."""
     code = ("import json, sys\nfrom ragship.engine import Engine\nfrom ragship.settings import load_settings\n"
             f"e = Engine(load_settings(home={str(home)!r}))\n"
-            "live = e.registry.live()\nids = [v.id for v in e.registry.all()]\n"
+            "live = e.registry.live()\nids = [v.id for v in e.registry.all() if not v.release.get('deleted')]\n"
             "opens = {i: e.store().view(i).count_chunks() > 0 for i in ids}\n"
             "served = e.search('how do I roll back a version').index_version\n"
             "print(json.dumps({'live': live.id, 'ids': ids, 'opens': opens, 'served': served}))\n")

@@ -190,6 +190,10 @@ class ReleaseSettings(_Section):
     golden: list[GoldenSet] = Field(default_factory=list)
     tolerances: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
     significance: float = Field(0.05, gt=0, lt=0.5, description="one-sided p below which a loss is real")
+    # retention, after each ingest: the live version, pinned ones and the newest keep_last stay; so does one that
+    # stopped being live less than retire_grace_s ago (a query may still hold it); the rest are deleted
+    keep_last: int = Field(10, ge=1)
+    retire_grace_s: float = Field(600.0, ge=0)
 
     @model_validator(mode="after")
     def _checked(self) -> ReleaseSettings:

@@ -13,9 +13,16 @@ from ragship.cli.render import out
 from ragship.errors import GateRefused
 
 
-@app.command()
+versions_app = typer.Typer(help="Index versions: list (the default), pin, unpin, cleanup.",
+                           invoke_without_command=True)
+app.add_typer(versions_app, name="versions")
+
+
+@versions_app.callback()
 def versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Every index version (live, candidate, retired, refused) with its last gate's figures."""
+    """Every index version (live, candidate, retired, refused, deleted) with its last gate's figures."""
+    if ctx.invoked_subcommand:
+        return
     rows = engine(ctx).releases().versions()
     if as_json:
         return print_json(rows)
@@ -25,9 +32,35 @@ def versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         table.add_column(col, justify="left" if col in ("version", "status", "created", "model") else "right")
     for r in rows:
         gate = (r["gate"] or {}).get("metrics") or {}
-        table.add_row(r["id"], r["status"], r["created_at"], str(r["counts"]["documents"]), str(r["counts"]["chunks"]),
-                      r["model"].split("@")[0], *(_figure(gate.get(m)) for m in metrics))
+        status = r["status"] + (" (pinned)" if r["pinned"] else "")
+        table.add_row(r["id"], status, r["created_at"][:16].replace("T", " "), str(r["counts"]["documents"]),
+                      str(r["counts"]["chunks"]), r["model"].split("@")[0][-24:],
+                      *(_figure(gate.get(m)) for m in metrics))
     out.print(table)
+    out.print(f"index on disk: {engine(ctx).store().disk_bytes() / 1e6:.1f} MB", highlight=False)
+
+
+@versions_app.command("pin")
+def pin(ctx: typer.Context, version: str) -> None:
+    """Keep a version whatever retention (release.keep_last) decides."""
+    engine(ctx).releases().pin(version)
+    out.print(f"{version} pinned", highlight=False)
+
+
+@versions_app.command("unpin")
+def unpin(ctx: typer.Context, version: str) -> None:
+    engine(ctx).releases().pin(version, pinned=False)
+    out.print(f"{version} unpinned", highlight=False)
+
+
+@versions_app.command("cleanup")
+def cleanup(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Apply retention now (it also runs after each ingest that makes a version)."""
+    done = engine(ctx).releases().cleanup()
+    if as_json:
+        return print_json(done)
+    out.print(f"deleted {', '.join(done['deleted']) or 'nothing'}; {done['bytes_removed'] / 1e6:.1f} MB freed, "
+              f"{done['disk_bytes'] / 1e6:.1f} MB on disk", highlight=False)
 
 
 @app.command()

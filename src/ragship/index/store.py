@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
@@ -143,6 +144,25 @@ class ChunkStore:
             table.tags.delete(tag)
         table.tags.create(tag, version)
         return version
+
+    def delete_tag(self, tag: str) -> None:
+        table = self.table()
+        if tag in table.tags.list():
+            table.tags.delete(tag)
+
+    def reclaim(self) -> dict[str, int]:
+        """Delete the files only untagged versions use (every version stays reachable by its tag); files a
+        running write has not committed yet are left alone (Lance's `delete_unverified` is off)."""
+        import lance
+
+        if not self.exists():
+            return {"bytes_removed": 0, "old_versions": 0}
+        stats = lance.dataset(str(self.path / f"{TABLE}.lance")).cleanup_old_versions(
+            older_than=timedelta(0), error_if_tagged_old_versions=False)
+        return {"bytes_removed": stats.bytes_removed, "old_versions": stats.old_versions}
+
+    def disk_bytes(self) -> int:
+        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
     def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5) -> IndexView:
         table = self.table()

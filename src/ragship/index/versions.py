@@ -34,6 +34,8 @@ class IndexVersion:
     def status(self, live_id: str | None) -> str:
         if self.id == live_id:
             return "live"
+        if self.release.get("deleted"):
+            return "deleted"
         if self.release.get("refused"):
             return "refused"
         return "retired" if self.release.get("promotions") else "candidate"

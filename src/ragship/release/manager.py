@@ -14,7 +14,7 @@ from ragship.index import IndexVersion
 from ragship.release.archive import Archivable, export, import_archive
 from ragship.release.gate import GateReport, compare, losers
 from ragship.release.measure import Version, measure
-from ragship.util.clock import now
+from ragship.util.clock import now, seconds_since
 from ragship.fsio import atomic_write_text, read_json
 
 
@@ -69,13 +69,35 @@ class Releases:
     def after_ingest(self, report) -> None:
         """Under `auto_promote = "gate"`, promote a new candidate if the gate passes; it stays a candidate (and
         refused, with its report) otherwise."""
-        if not report.candidate or self.c.settings.release.auto_promote != "gate":
-            return
-        try:
-            self.promote(report.version, by="ingest (auto_promote = gate)")
-            report.candidate = False
-        except GateRefused:
-            pass
+        if report.candidate and self.c.settings.release.auto_promote == "gate":
+            try:
+                self.promote(report.version, by="ingest (auto_promote = gate)")
+                report.candidate = False
+            except GateRefused:
+                pass
+        if report.new_version:
+            self.cleanup()
+
+    def pin(self, version_id: str, pinned: bool = True) -> None:
+        """A pinned version is never deleted by retention."""
+        self.registry.update_release(self._named(version_id).id, pinned=pinned)
+
+    def cleanup(self) -> dict[str, Any]:
+        """Retention: delete the versions not kept (see ReleaseSettings.keep_last): their tags go, their records
+        stay (status "deleted"), and the files no kept version uses are removed."""
+        r, pointer = self.c.settings.release, self.registry.pointer()
+        alive = [v for v in self.registry.all() if not v.release.get("deleted")]
+        newest = {v.id for v in sorted(alive, key=lambda v: v.number)[-r.keep_last:]}
+        doomed = [v for v in alive if v.id != pointer.get("id") and v.id not in newest
+                  and not v.release.get("pinned") and not self._recently_live(v, r.retire_grace_s)]
+        store = self.c.store()
+        for v in doomed:  # the record first: a crash before its tag goes leaves a tag the next cleanup deletes
+            self.registry.update_release(v.id, deleted=now())
+        for v in self.registry.all():
+            if v.release.get("deleted"):
+                store.delete_tag(v.id)
+        reclaimed = store.reclaim() if doomed else {"bytes_removed": 0, "old_versions": 0}
+        return {"deleted": [v.id for v in doomed], **reclaimed, "disk_bytes": store.disk_bytes()}
 
     def rollback(self, version_id: str | None = None, by: str = "cli") -> dict[str, Any]:
         """Make the version live before the current one (or `version_id`) live again, without a gate."""
@@ -120,7 +142,8 @@ class Releases:
         return [{"id": v.id, "status": v.status(live), "created_at": v.created_at, "model": v.model_id,
                  "counts": v.counts, "parent": v.parent, "corpus_sha256": v.corpus_sha256[:12],
                  "changes": {k: v.ingest.get(k, 0) for k in ("added", "changed", "deleted")},
-                 "gate": v.release.get("gate"), "promotions": v.release.get("promotions", [])}
+                 "gate": v.release.get("gate"), "promotions": v.release.get("promotions", []),
+                 "pinned": bool(v.release.get("pinned"))}
                 for v in reversed(self.registry.all())]
 
     def report_path(self, version_id: str, suffix: str):
@@ -134,6 +157,9 @@ class Releases:
         found = next((v for v in self.registry.all() if v.id == version_id), None)
         if found is None:
             raise SourceNotFound(f"no index version {version_id!r}; `ragship versions` lists them")
+        if found.release.get("deleted"):
+            raise InputError(f"index version {version_id} was deleted by retention on {found.release['deleted']}; "
+                             "pin versions you want to keep: `ragship versions pin VERSION`")
         return found
 
     def _live(self) -> IndexVersion:
@@ -141,6 +167,12 @@ class Releases:
         if live is None:
             raise InputError("no live version yet: ingest documents first")
         return live
+
+    def _recently_live(self, version: IndexVersion, grace_s: float) -> bool:
+        """Whether the version stopped being live less than `grace_s` ago (a query may still be reading it)."""
+        ended = [p["at"] for v in self.registry.all() for p in v.release.get("promotions", [])
+                 if p.get("from") == version.id]
+        return bool(ended) and seconds_since(max(ended)) < grace_s
 
     def _switch(self, version: IndexVersion, live: IndexVersion | None, by: str, forced: bool,
                 rollback: bool) -> dict[str, Any]:

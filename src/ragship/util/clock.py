@@ -7,3 +7,8 @@ from datetime import datetime, timezone
 
 def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def seconds_since(stamp: str) -> float:
+    """Seconds from a `now()` timestamp until now."""
+    return (datetime.now(timezone.utc) - datetime.fromisoformat(stamp)).total_seconds()
