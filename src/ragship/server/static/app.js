@@ -223,11 +223,12 @@ $("doc-table").addEventListener("click", async (ev) => {
 // -- versions and metrics -------------------------------------------------------------------------------------------
 async function loadVersions() {
   try {
-    const { live, versions } = await api("/v1/versions");
+    const { versions } = await api("/v1/versions");
     $("version-table").tBodies[0].replaceChildren(...versions.map((v) => el("tr", {},
-      el("td", {}, v.id + (v.id === live ? " (live)" : "")), el("td", {}, v.created_at),
+      el("td", {}, `${v.id} (${v.status}${v.pinned ? ", pinned" : ""})`), el("td", {}, v.created_at),
       el("td", {}, String(v.counts.documents)), el("td", {}, String(v.counts.chunks)),
-      el("td", {}, `+${v.changes.added} ~${v.changes.changed} −${v.changes.deleted}`))));
+      el("td", {}, `+${v.changes.added} ~${v.changes.changed} −${v.changes.deleted}`),
+      el("td", {}, v.gate ? (v.gate.passed ? "passed" : "refused") + ` against ${v.gate.live}` : "—"))));
   } catch (e) { showError(e); }
 }
 
