@@ -2,7 +2,7 @@
 each kill that exactly one recorded version is live and serves, and that no recorded version was lost (each
 still opens).
 
-    python scripts/crash_release.py [--steps 36] [--seed 1]
+    python scripts/crash_release.py [--steps 30] [--seed 1]
 
 The home is built from the demo corpus (README.md and docs/): v1, then v2 with one more document. Each step
 starts a real `ragship` subprocess and kills it after a random delay within its usual run time (so kills land
@@ -51,7 +51,7 @@ def check(home: Path, seen: set[str]) -> dict:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--steps", type=int, default=36)
+    ap.add_argument("--steps", type=int, default=30)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -66,20 +66,24 @@ def main() -> int:
         (corpus / "extra.md").write_text("# Extra\n\nOne more document, so that v2 differs from v1.\n")
         subprocess.run(ragship_cmd("ingest", corpus), check=True, capture_output=True)
         subprocess.run(ragship_cmd("export", "v1", archive), check=True, capture_output=True)
-        operations = {"promote": lambda: ragship_cmd("promote", "v2", "--force"),
-                      "rollback": lambda: ragship_cmd("rollback"),
+        operations = {"rollback": lambda: ragship_cmd("rollback"),  # first: v2 is live after the setup
+                      "promote": lambda: ragship_cmd("promote", "v2", "--force"),
                       "export": lambda: ragship_cmd("export", "v2", work / "v2.ragship"),
                       "import": lambda: ragship_cmd("import", archive)}
+        durations = {}
+        for name, cmd in operations.items():  # each once, whole: its usual run time
+            t = time.monotonic()
+            subprocess.run(cmd(), check=True, capture_output=True)
+            durations[name] = time.monotonic() - t
         seen = _ids(home)
-        failures, kills, durations = 0, 0, {name: 6.0 for name in operations}
+        failures, kills = 0, 0
         for step in range(args.steps):
             name = rng.choice(sorted(operations))
             proc = subprocess.Popen(operations[name](), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            delay, t = rng.uniform(0.5, durations[name]), time.monotonic()
+            delay = rng.uniform(0.3, 1.0) * durations[name]  # anywhere in its run, start-up included
             try:
                 proc.wait(timeout=delay)
                 killed = False
-                durations[name] = max(durations[name], time.monotonic() - t)
             except subprocess.TimeoutExpired:
                 proc.send_signal(signal.SIGKILL)
                 proc.wait()
@@ -92,7 +96,8 @@ def main() -> int:
             print(json.dumps({"step": step, "op": name, "killed_after_s": round(delay, 2) if killed else None,
                               "exit": proc.returncode, **state}), flush=True)
         print(json.dumps({"steps": args.steps, "kills": kills, "failures": failures,
-                          "versions_recorded": len(seen)}))
+                          "versions_recorded": len(seen),
+                          "usual_run_s": {k: round(v, 1) for k, v in durations.items()}}))
     return 1 if failures else 0
 
 
