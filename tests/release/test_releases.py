@@ -94,3 +94,25 @@ def test_the_gate_needs_golden_sets(tmp_path, cache_dir, corpus):
     engine.ingest([corpus])
     with pytest.raises(Exception, match=r"\[\[release.golden\]\]"):
         engine.releases().gate("v2")
+
+
+def test_auto_promote_gate_promotes_only_what_passes(tmp_path, cache_dir, corpus):
+    engine = make_engine(tmp_path / "home", cache_dir, release={**RELEASE, "auto_promote": "gate"})
+    engine.ingest([corpus])
+    full = corpus.read_text()
+    without_relevant(corpus)
+    worse = engine.ingest([corpus])
+    assert worse.candidate and engine.registry.live().id == "v1"
+    assert engine.registry.get("v2").status("v1") == "refused"
+    corpus.write_text(full + '{"_id": "d99", "title": "Tea", "text": "Green tea is brewed below boiling."}\n')
+    better = engine.ingest([corpus])  # planned against live v1: one document more, nothing lost
+    assert not better.candidate and engine.registry.live().id == better.version == "v3"
+    assert engine.registry.get("v3").release["promotions"][-1]["by"] == "ingest (auto_promote = gate)"
+
+
+def test_gate_mode_without_golden_sets_is_a_settings_error():
+    from ragship.errors import ConfigError
+    from ragship.settings import load_settings
+
+    with pytest.raises(ConfigError, match="needs \\[\\[release.golden\\]\\]"):
+        load_settings(release={"auto_promote": "gate"})

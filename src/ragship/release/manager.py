@@ -10,12 +10,12 @@ from typing import Any, Protocol
 
 from ragship.errors import ArchiveError, ConfigError, GateRefused, InputError, SourceNotFound
 from ragship.evaluate.beir import read_queries
+from ragship.fsio import atomic_write_text, read_json
 from ragship.index import IndexVersion
 from ragship.release.archive import Archivable, export, import_archive
 from ragship.release.gate import GateReport, compare, losers
 from ragship.release.measure import Version, measure
 from ragship.util.clock import now, seconds_since
-from ragship.fsio import atomic_write_text, read_json
 
 
 class Releasable(Archivable, Protocol):
