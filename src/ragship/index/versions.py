@@ -108,13 +108,6 @@ class VersionRegistry:
         atomic_write_json(self.live_path, {"id": version_id, "since": now(),
                                            "previous": previous if previous != version_id else None})
 
-    def live_stamp(self) -> float:
-        """Changes whenever the live pointer moves; servers poll it to follow promotions."""
-        try:
-            return self.live_path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return 0
-
     # -- the build journal: which live version the uncommitted head was built on --------------------------------
     def build_base(self) -> tuple[bool, str | None]:
         """(an ingest is in progress, the live version id it started from). Only an ingest's head can be

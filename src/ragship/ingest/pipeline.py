@@ -19,7 +19,7 @@ from typing import Iterable, Iterator, TypeVar
 from ragship.embed.base import Embedder
 from ragship.index.store import ChunkStore
 from ragship.index.versions import IndexVersion, VersionRegistry
-from ragship.ingest.build import Build, IngestReport, Observer, Stopwatch, document_rows  # noqa: F401 (re-exported)
+from ragship.ingest.build import Build, IngestReport, Observer, Stopwatch
 from ragship.ingest.sources import open_sources
 from ragship.settings import Settings
 from ragship.util.clock import now
