@@ -30,3 +30,19 @@ def test_old_versions_go_and_the_kept_ones_serve(tmp_path, cache_dir, docs_copy)
 
     everything, _ = ten_versions(tmp_path / "control", cache_dir, docs_copy, keep_last=100)
     assert everything.store().disk_bytes() > 5 * one_version  # without retention the bound would not hold
+
+
+def test_cleanup_command_reports_what_it_freed(tmp_path, docs_copy):
+    import json
+
+    from typer.testing import CliRunner
+
+    from ragship.cli import app
+
+    home = ["--home", str(tmp_path / "home")]
+    runner = CliRunner()
+    assert runner.invoke(app, [*home, "ingest", str(docs_copy)]).exit_code == 0
+    done = runner.invoke(app, [*home, "versions", "cleanup", "--json"])
+    assert done.exit_code == 0
+    report = json.loads(done.stdout)
+    assert report["deleted"] == [] and report["disk_bytes"] > 0

@@ -56,7 +56,9 @@ def unpin(ctx: typer.Context, version: str) -> None:
 @versions_app.command("cleanup")
 def cleanup(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Apply retention now (it also runs after each ingest that makes a version)."""
-    done = engine(ctx).releases().cleanup()
+    collection = engine(ctx)
+    done = collection.releases().cleanup()
+    done["disk_bytes"] = collection.store().disk_bytes()  # walked here, not after every ingest's cleanup
     if as_json:
         return print_json(done)
     out.print(f"deleted {', '.join(done['deleted']) or 'nothing'}; {done['bytes_removed'] / 1e6:.1f} MB freed, "

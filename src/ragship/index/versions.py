@@ -51,11 +51,15 @@ class VersionRegistry:
     def all(self) -> list[IndexVersion]:
         return [IndexVersion(**v) for v in read_json(self.versions_path, default=[])]
 
+    def find(self, version_id: str) -> IndexVersion | None:
+        return next((v for v in self.all() if v.id == version_id), None)
+
     def get(self, version_id: str) -> IndexVersion:
-        for v in self.all():
-            if v.id == version_id:
-                return v
-        raise IndexCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}")
+        """A version the index itself refers to (its absence is corruption; user-named ids use `find`)."""
+        found = self.find(version_id)
+        if found is None:
+            raise IndexCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}")
+        return found
 
     def live(self) -> IndexVersion | None:
         pointer = read_json(self.live_path)

@@ -97,7 +97,7 @@ class Releases:
             if v.release.get("deleted"):
                 store.delete_tag(v.id)
         reclaimed = store.reclaim() if doomed else {"bytes_removed": 0, "old_versions": 0}
-        return {"deleted": [v.id for v in doomed], **reclaimed, "disk_bytes": store.disk_bytes()}
+        return {"deleted": [v.id for v in doomed], **reclaimed}
 
     def rollback(self, version_id: str | None = None, by: str = "cli") -> dict[str, Any]:
         """Make the version live before the current one (or `version_id`) live again, without a gate."""
@@ -154,7 +154,7 @@ class Releases:
 
     # -- steps --------------------------------------------------------------------------------------------------
     def _named(self, version_id: str) -> IndexVersion:
-        found = next((v for v in self.registry.all() if v.id == version_id), None)
+        found = self.registry.find(version_id)
         if found is None:
             raise SourceNotFound(f"no index version {version_id!r}; `ragship versions` lists them")
         if found.release.get("deleted"):
