@@ -3,6 +3,7 @@ out; the CLI and the server are faces over it. It wires and delegates: every dec
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Iterator
 
@@ -10,8 +11,9 @@ from ragship.answer import Answer, Answerer
 from ragship.answer.calibrate import Calibration, CalibrationStore
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
+from ragship.errors import ConfigError
 from ragship.home import Home
-from ragship.index import ChunkStore, IndexView, VersionRegistry
+from ragship.index import ChunkStore, IndexVersion, IndexView, VersionRegistry
 from ragship.index.tombstones import Tombstones
 from ragship.ingest.build import IngestReport
 from ragship.ingest.ingestor import Ingestor
@@ -24,6 +26,15 @@ from ragship.settings import Settings
 from ragship.util.files import FileCache
 
 
+@dataclass(frozen=True)
+class Served:
+    """The version requests read and the embedder that built it, taken together so no request mixes two."""
+
+    version: IndexVersion
+    view: IndexView
+    embedder: CachedEmbedder
+
+
 class Engine:
     def __init__(self, settings: Settings, embedder: CachedEmbedder | None = None, pin: str | None = None):
         self.settings, self.pin = settings, pin  # pin: serve this version instead of the live one
@@ -34,7 +45,8 @@ class Engine:
         self.ingestor = Ingestor(self.home, settings, lambda: self.embedder, self.registry, self.tombstones,
                                  on_report=self._ingested)
         self._embedder = embedder  # shared between collections with the same model
-        self._view = FileCache(self.registry.live_path, lambda _: self._open_view())  # reopened when LIVE moves
+        self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
+        self._served = FileCache(self.registry.live_path, lambda _: self._serve())  # reopened when LIVE moves
         self._reranker = self._llm = None
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
@@ -62,19 +74,40 @@ class Engine:
     def store(self) -> ChunkStore:
         return self.ingestor.store()
 
+    def served(self) -> Served:
+        """The live (or pinned) version with its embedder, reopened whenever the live pointer moves."""
+        return self._served.get()
+
     def view(self) -> IndexView:
-        """The live index version, reopened whenever the live pointer moves."""
-        return self._view.get()
+        return self.served().view
 
-    def _open_view(self) -> IndexView:
-        version, s = self.registry.checked(self.embedder.model_id, self.pin), self.settings.search
-        return self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor)
+    def embedder_for(self, model: str) -> CachedEmbedder:
+        """The embedder of `model` with this collection's other embed settings: a version is queried with the
+        model that built it, so promoting one built by another model (say after `adapt`) serves at once."""
+        if model == self.settings.embed.model:
+            return self.embedder
+        if model not in self._embedders:
+            embed = self.settings.embed.model_copy(update={"model": model})
+            self._embedders[model] = make_embedder(embed, self.home.cache_dir)
+        return self._embedders[model]
 
-    def searcher(self) -> Searcher:
-        return Searcher(self.view(), self.embedder, self.settings.search, self.reranker, self.settings.rerank.top_n)
+    def _serve(self) -> Served:
+        version, s = self.registry.serving(self.pin), self.settings.search
+        embedder = self.embedder_for(version.params.get("embed_model", self.settings.embed.model))
+        if embedder.model_id != version.model_id:
+            raise ConfigError(f"index version {version.id} was built with {version.model_id} but the same model "
+                              f"with these embed settings is {embedder.model_id}; set embed.precision and "
+                              "embed.backend back, or re-ingest")
+        return Served(version, self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor), embedder)
 
-    def answerer(self) -> Answerer:
-        return Answerer(self.embedder, self.settings.answer, self.calibration(), self.generator())
+    def searcher(self, served: Served | None = None) -> Searcher:
+        served = served or self.served()
+        return Searcher(served.view, served.embedder, self.settings.search, self.reranker, self.settings.rerank.top_n)
+
+    def answerer(self, served: Served | None = None) -> Answerer:
+        served = served or self.served()
+        return Answerer(served.embedder, self.settings.answer, self.calibrations.current(served.version.id),
+                        self.generator())
 
     def calibration(self) -> Calibration | None:
         return self.calibrations.current(self.pin or self.registry.pointer().get("id"))
@@ -84,10 +117,10 @@ class Engine:
         return Engine(settings, self.embedder if settings.embed == self.settings.embed else None, pin)
 
     def at_version(self, version_id: str) -> Engine:
-        """This collection pinned to one version, with the model that embedded it (for the release gate)."""
-        model = self.registry.get(version_id).params.get("embed_model", self.settings.embed.model)
-        embed = self.settings.embed.model_copy(update={"model": model})
-        return self.sibling(self.settings.model_copy(update={"embed": embed}), pin=version_id)
+        """This collection pinned to one version (for the release gate); it queries with the version's model."""
+        pinned = Engine(self.settings, self.embedder, pin=version_id)
+        pinned._embedders, pinned._reranker = self._embedders, self._reranker
+        return pinned
 
     def releases(self) -> Releases:
         return Releases(self)
@@ -112,23 +145,26 @@ class Engine:
         return self.ingestor.delete(doc_ids)
 
     def search(self, query: str, mode: str | None = None, k: int | None = None, filter: Filter | None = None,
-               mmr: float | None = None) -> SearchResult:
+               mmr: float | None = None, served: Served | None = None) -> SearchResult:
         """`filter`: the reader's permission groups and metadata filters, applied inside the index queries
         (deleted documents are always hidden)."""
-        return self.searcher().search(query, mode, k, self._visible(filter), mmr)
+        return self.searcher(served).search(query, mode, k, self._visible(filter), mmr)
 
-    def context(self, question: str, mode: str | None = None, filter: Filter | None = None) -> SearchResult:
-        return self.search(question, mode, max(self.settings.answer.context_chunks, 3), filter)
+    def context(self, question: str, mode: str | None = None, filter: Filter | None = None,
+                served: Served | None = None) -> SearchResult:
+        return self.search(question, mode, max(self.settings.answer.context_chunks, 3), filter, served=served)
 
     def ask(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Answer:
-        research = partial(self.context, filter=filter)
-        answer = self.answerer().answer(question, research(question, mode), research)
+        served = self.served()  # one version for every search of this answer
+        research = partial(self.context, filter=filter, served=served)
+        answer = self.answerer(served).answer(question, research(question, mode), research)
         metrics.record_answer(answer.abstained)
         return answer
 
     def ask_stream(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Iterator[dict]:
-        research = partial(self.context, filter=filter)
-        for event in self.answerer().stream(question, research(question, mode), research):
+        served = self.served()
+        research = partial(self.context, filter=filter, served=served)
+        for event in self.answerer(served).stream(question, research(question, mode), research):
             if event["type"] == "answer":
                 metrics.record_answer(event["answer"]["abstained"])
             yield event

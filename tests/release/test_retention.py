@@ -46,3 +46,14 @@ def test_cleanup_command_reports_what_it_freed(tmp_path, docs_copy):
     assert done.exit_code == 0
     report = json.loads(done.stdout)
     assert report["deleted"] == [] and report["disk_bytes"] > 0
+
+
+def test_versions_show_their_disk_use_and_what_they_share(tmp_path, cache_dir, docs_copy):
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([docs_copy])
+    (docs_copy / "added.md").write_text("# Night trams\n\nThe night tram leaves the depot at midnight.\n")
+    assert engine.ingest([docs_copy]).version == "v2"
+    disk = {v["id"]: v["disk"] for v in engine.releases().versions()}
+    assert 0 < disk["v1"]["own_bytes"] < disk["v1"]["bytes"]  # v2 reads most of v1's files
+    assert disk["v2"]["bytes"] > disk["v1"]["bytes"]
+    assert disk["v1"]["bytes"] + disk["v2"]["own_bytes"] <= engine.store().disk_bytes()

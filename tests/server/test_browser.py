@@ -1,15 +1,18 @@
 """The web UI in a real browser: Playwright for Python driving Debian's chromium headless (installed from Debian
 packages by `make browser`, never downloaded by Playwright). Upload a file, wait for its job, ask, see a cited
-answer, open the citation inside its document, give feedback; visit the other pages. Screenshots are saved in
-the test's folder (and copied to docs/screenshots when UI_SCREENSHOTS is set)."""
+answer, open the citation inside its document, give feedback; visit the other pages; as an admin, read a gate's
+report, promote and roll back. Screenshots are saved in the test's folder (and copied to docs/screenshots when
+UI_SCREENSHOTS is set)."""
 
 import os
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
+from conftest import DATA, without_relevant
 
-from serving import create_key, serving, teams_home
+from serving import create_key, env_for, ragship, serving, teams_home
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -79,10 +82,71 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
         page.click(f"nav a[data-page={name}]")
         page.wait_for_selector(f"#page-{name}:not([hidden]) table tbody tr, #page-{name}:not([hidden]) .chart svg")
         shot(name)
+    assert page.locator("button[data-promote], button[data-make-live]").count() == 0  # an editor's view
     assert page.inner_text("#error") == ""
+    keep(shots)
+    assert len(shots) == 6 and all(s.stat().st_size > 5000 for s in shots)
+
+
+def keep(shots: list[Path]) -> None:
     if os.environ.get("UI_SCREENSHOTS"):
         dest = Path(os.environ["UI_SCREENSHOTS"])
         dest.mkdir(parents=True, exist_ok=True)
         for s in shots:
             shutil.copy(s, dest / s.name)
-    assert len(shots) == 6 and all(s.stat().st_size > 5000 for s in shots)
+
+
+RELEASE_TOML = """[release]
+auto_promote = "never"
+tolerances = {{ "ndcg@10" = 0.005 }}
+
+[[release.golden]]
+path = "{golden}"
+split = "test"
+"""
+
+
+def test_admin_reads_the_gate_report_promotes_anyway_and_rolls_back(browser, tmp_path, cache_dir):
+    config, corpus = tmp_path / "ragship.toml", tmp_path / "corpus" / "corpus.jsonl"
+    config.write_text(RELEASE_TOML.format(golden=DATA / "beir-mini"))
+    corpus.parent.mkdir()
+    shutil.copy(DATA / "beir-mini" / "corpus.jsonl", corpus)
+    env = env_for(tmp_path / "home", cache_dir, config)
+    ragship(env, "ingest", str(corpus))  # v1, live
+    without_relevant(corpus)
+    ragship(env, "ingest", str(corpus))  # v2, a worse candidate
+    key = create_key(env, "admin")
+    page, shots = browser.new_page(viewport={"width": 1366, "height": 900}), []
+
+    def shot(name):
+        path = tmp_path / f"{len(shots) + 7:02d}-{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        shots.append(path)
+
+    with serving(env) as base:
+        page.goto(base + "/#versions")
+        page.fill("#api-key", key)
+        page.click("#key-form button")
+        page.click("tr[data-version=v2][data-status=candidate] button[data-promote=v2]")
+        refused = page.wait_for_selector("#report:not([hidden]) tr.regressed")
+        assert refused.inner_text().startswith("ndcg@10") and "regressed" in refused.inner_text()
+        assert "Refused: v2 against live v1" in page.inner_text("#report-body")
+        assert "The gate refused v2" in page.inner_text("#version-status")
+        page.wait_for_selector("tr[data-version=v2][data-status=refused]")
+        shot("gate-refused")
+
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("button[data-force=v2]")
+        page.wait_for_selector("tr[data-version=v2][data-status=live]")
+        assert "forced" in page.inner_text("#version-status")
+        served = httpx.get(f"{base}/v1/search", params={"q": "aspirin"}, headers={"Authorization": f"Bearer {key}"})
+        assert served.json()["index_version"] == "v2"
+
+        page.click("#rollback")
+        page.wait_for_selector("tr[data-version=v1][data-status=live]")
+        assert page.inner_text("#version-status").startswith("v1 is live (was v2")
+        page.click("button[data-report=v2]")
+        page.wait_for_selector("#report:not([hidden]) tr.regressed")
+        shot("rolled-back")
+    assert page.inner_text("#error") == ""
+    keep(shots)

@@ -28,16 +28,20 @@ def versions(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) 
         return print_json(rows)
     metrics = sorted({m for r in rows for m in ((r["gate"] or {}).get("metrics") or {})})
     table = Table(title="index versions (newest first)")
-    for col in ("version", "status", "created", "documents", "chunks", "model", *metrics):
+    for col in ("version", "status", "created", "documents", "chunks", "MB (own)", "model", *metrics):
         table.add_column(col, justify="left" if col in ("version", "status", "created", "model") else "right")
     for r in rows:
         gate = (r["gate"] or {}).get("metrics") or {}
         status = r["status"] + (" (pinned)" if r["pinned"] else "")
         table.add_row(r["id"], status, r["created_at"][:16].replace("T", " "), str(r["counts"]["documents"]),
-                      str(r["counts"]["chunks"]), r["model"].split("@")[0][-24:],
+                      str(r["counts"]["chunks"]), _megabytes(r["disk"]), r["model"].split("@")[0][-24:],
                       *(_figure(gate.get(m)) for m in metrics))
     out.print(table)
     out.print(f"index on disk: {engine(ctx).store().disk_bytes() / 1e6:.1f} MB", highlight=False)
+
+
+def _megabytes(disk: dict) -> str:
+    return f"{disk['bytes'] / 1e6:.1f} ({disk['own_bytes'] / 1e6:.1f})" if disk["bytes"] else "—"
 
 
 @versions_app.command("pin")
@@ -88,9 +92,10 @@ def promote(
     except GateRefused as e:
         _show(e.reports, as_json)
         raise
+    kept = releases.report(version) if releases.report_path(version, "json").exists() else {}
     if as_json:
-        return print_json({**switched, "reports": releases.report(version)})
-    _show_kept(releases, version)
+        return print_json({**switched, "reports": kept.get("reports", [])})
+    out.print(kept.get("markdown", ""), highlight=False, markup=False)
     out.print(f"{switched['live']} is live (was {switched['previous']}; pointer written in {switched['switch_ms']} ms)"
               + (" [yellow]forced: the gate was skipped[/yellow]" if force else ""), highlight=False)
 
@@ -111,12 +116,6 @@ def _show(reports, as_json: bool) -> None:
         return print_json([r.to_dict() for r in reports])
     for r in reports:
         out.print(r.markdown(), highlight=False, markup=False)
-
-
-def _show_kept(releases, version: str) -> None:
-    path = releases.report_path(version, "md")
-    if path.exists():
-        out.print(path.read_text(encoding="utf-8"), highlight=False, markup=False)
 
 
 def _figure(metric: dict | None) -> str:

@@ -50,6 +50,8 @@ class Evaluated(Collection, Protocol):
 
     def calibration(self) -> Calibration | None: ...
 
+    def at_version(self, version_id: str) -> Evaluated: ...
+
 
 def run_retrieval(dataset: Dataset, search: Callable[[str], list[Hit]], mode: str) -> dict[str, Any]:
     """Run every judged query through `search` (which returns chunk hits) and score the document ranking."""
@@ -76,6 +78,7 @@ def evaluate(engine: Evaluated, dataset_dir: Path, split: str = "test", mode: st
              k: int | None = None, observe=None) -> dict[str, Any]:
     dataset = load_dataset(dataset_dir, split)
     report = engine.ingest([dataset.corpus], observe=observe)
+    engine = engine.at_version(report.version)  # the version just built, live or a candidate
     mode = mode or engine.settings.search.mode
     # chunks per query: enough to fill EVAL_DEPTH documents even when documents have several chunks
     depth = k or max(EVAL_DEPTH * 3, engine.settings.search.candidates)
@@ -91,7 +94,7 @@ def evaluate(engine: Evaluated, dataset_dir: Path, split: str = "test", mode: st
         "index_version": report.version,
         "documents": report.documents,
         "chunks": report.chunks,
-        "model": engine.embedder.model_id,
+        "model": searcher.embedder.model_id,
         "settings": engine.settings.model_dump(mode="json", include={"chunk", "search"}),
         "ragship": __version__,
         "machine": f"{platform.node()} {platform.machine()} {platform.python_version()}",
@@ -106,6 +109,7 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_
     the live index version (which then holds the dataset's corpus)."""
     dataset = load_dataset(dataset_dir, split)
     report = engine.ingest([dataset.corpus], observe=observe)
+    engine = engine.at_version(report.version)
     questions = load_questions(dataset)
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in questions]
@@ -113,7 +117,7 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_
     calibration = fit(rows, labels, target_precision)
     calibration.fitted_on = {
         "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
-        "version": report.version, "model": engine.embedder.model_id,
+        "version": report.version, "model": answerer.embedder.model_id,
         "date": now(),
     }
     engine.calibrations.save(calibration, report.version)

@@ -164,6 +164,22 @@ class ChunkStore:
     def disk_bytes(self) -> int:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
+    def disk_use(self, tags: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Per tag: the bytes its version reads (data, deletion and index files) and the bytes no other of
+        `tags` reads (what deleting it alone would free). Versions share every file they did not change."""
+        import lance
+
+        if not self.exists():
+            return {}
+        root = self.path / f"{TABLE}.lance"
+        files = {tag: _version_files(lance.dataset(str(root), version=tag), root) for tag in tags}
+        users: dict[str, int] = {}
+        for used in files.values():
+            for name in used:
+                users[name] = users.get(name, 0) + 1
+        return {tag: {"bytes": sum(used.values()), "own_bytes": sum(n for f, n in used.items() if users[f] == 1)}
+                for tag, used in files.items()}
+
     def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5) -> IndexView:
         table = self.table()
         table.checkout(tag)
@@ -331,6 +347,29 @@ class IndexView:
             return self.memory.vectors[[self.memory.position[c] for c in chunk_ids]]
         rows = self.chunks(chunk_ids, ["chunk_id", "vector"])
         return np.asarray([r["vector"] for r in rows], dtype=np.float32)
+
+
+def _version_files(dataset, root: Path) -> dict[str, int]:
+    """The files one Lance version reads, with their sizes."""
+    files = {}
+    for fragment in dataset.get_fragments():
+        meta = fragment.metadata
+        for data in meta.data_files():
+            files[f"data/{data.path}"] = data.file_size_bytes or _size(root / "data" / data.path)
+        if meta.deletion_file is not None:
+            name = meta.deletion_file.path(meta.id)
+            files[name] = _size(root / name)
+    for index in dataset.list_indices():
+        folder = root / "_indices" / index["uuid"]
+        files.update({str(p.relative_to(root)): p.stat().st_size for p in folder.rglob("*") if p.is_file()})
+    return files
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _current(table, path: Path):

@@ -11,7 +11,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from ragship.errors import ConfigError, IndexCorrupt, IndexNotReady
+from ragship.errors import IndexCorrupt, IndexNotReady
 from ragship.fsio import atomic_write_json, read_json
 from ragship.util.clock import now
 
@@ -69,14 +69,11 @@ class VersionRegistry:
         """The live pointer: {"id", "since", "previous"} ({} before the first version)."""
         return read_json(self.live_path, default={}) or {}
 
-    def checked(self, model_id: str, version_id: str | None = None) -> IndexVersion:
-        """The live version (or `version_id`), which must exist and have been embedded by `model_id`."""
+    def serving(self, version_id: str | None = None) -> IndexVersion:
+        """The live version (or `version_id`); IndexNotReady before the first build."""
         version = self.get(version_id) if version_id else self.live()
         if version is None:
             raise IndexNotReady(f"no index in {self.live_path.parent.parent}; run `ragship ingest PATH` first")
-        if version.model_id != model_id:
-            raise ConfigError(f"index version {version.id} was built with {version.model_id} but embed.model "
-                              f"resolves to {model_id}; re-ingest, or set embed.model (and embed.precision) back")
         return version
 
     def status(self) -> dict[str, Any]:

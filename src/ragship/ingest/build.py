@@ -60,8 +60,10 @@ class IngestReport:
 
 
 def doc_version_hash(doc: Document, params: dict[str, Any]) -> str:
-    """A document must be rebuilt when its content or the settings that shape its chunks/vectors change."""
-    return hashlib.sha256(f"{doc.content_hash}:{json.dumps(params, sort_keys=True)}".encode()).hexdigest()
+    """A document must be rebuilt when its content or the settings that shape its chunks/vectors change. The
+    model counts by its id (its weights), not by where it lies: a home imported elsewhere stays unchanged."""
+    shaping = {k: v for k, v in params.items() if k != "embed_model"}
+    return hashlib.sha256(f"{doc.content_hash}:{json.dumps(shaping, sort_keys=True)}".encode()).hexdigest()
 
 
 class Stopwatch:

@@ -114,7 +114,7 @@ class Releases:
 
     def import_(self, archive: Path) -> dict[str, Any]:
         """Add an exported version; gate it against the live one when there are golden sets (it stays a
-        candidate), else check that it serves (a smoke test: each of a few chunks found by its own words)."""
+        candidate), else check that it serves (a smoke test: a few chunks found by their own text)."""
         report = import_archive(self.c, archive)
         imported = {"version": report.version, "live": self.registry.pointer().get("id"),
                     "documents": report.documents, "chunks": report.chunks}
@@ -125,32 +125,41 @@ class Releases:
         return imported
 
     def smoke(self, version_id: str, n: int = 5) -> dict[str, Any]:
-        """Search `n` of the version's chunks by their first words; how many come back in the top 10."""
+        """Search `n` of the version's chunks, spread over the index, by their own text: each must come back in
+        the top 10 (its vector and its words both point at it)."""
         searcher = self.c.at_version(version_id).searcher()
-        rows = searcher.view.chunks(searcher.view.memory.chunk_ids[:: max(1, len(searcher.view.memory.chunk_ids)
-                                                                            // n)][:n])
-        found = sum(any(h.chunk_id == r["chunk_id"] for h in searcher.search(" ".join(r["text"].split()[:12]),
-                                                                             None, 10).hits) for r in rows)
+        ids = searcher.view.memory.chunk_ids
+        rows = searcher.view.chunks(ids[:: max(1, len(ids) // n)][:n])
+        found = sum(any(h.chunk_id == r["chunk_id"] for h in searcher.search(r["text"][:2000], None, 10).hits)
+                    for r in rows)
         if found < len(rows):
             raise ArchiveError(f"imported version {version_id} found only {found} of {len(rows)} chunks by their "
                                "own text: its index is not usable; roll back if it went live, and export it again")
         return {"queries": len(rows), "found": found}
 
     def versions(self) -> list[dict[str, Any]]:
-        """Every version, newest first, with its status and the key figures of its last gate."""
-        live = self.registry.pointer().get("id")
+        """Every version, newest first, with its status, the key figures of its last gate and its disk use
+        (`bytes` it reads, `own_bytes` no other kept version shares: what deleting it would free)."""
+        live, records = self.registry.pointer().get("id"), self.registry.all()
+        disk = self.c.store().disk_use([v.id for v in records if not v.release.get("deleted")])
         return [{"id": v.id, "status": v.status(live), "created_at": v.created_at, "model": v.model_id,
                  "counts": v.counts, "parent": v.parent, "corpus_sha256": v.corpus_sha256[:12],
+                 "disk": disk.get(v.id, {"bytes": 0, "own_bytes": 0}),
                  "changes": {k: v.ingest.get(k, 0) for k in ("added", "changed", "deleted")},
                  "gate": v.release.get("gate"), "promotions": v.release.get("promotions", []),
                  "pinned": bool(v.release.get("pinned"))}
-                for v in reversed(self.registry.all())]
+                for v in reversed(records)]
 
     def report_path(self, version_id: str, suffix: str):
         return self.c.home.index / "reports" / f"{version_id}.{suffix}"
 
-    def report(self, version_id: str) -> dict[str, Any] | None:
-        return read_json(self.report_path(version_id, "json"))
+    def report(self, version_id: str) -> dict[str, Any]:
+        """The last gate's reports on a version: {"reports": [...], "markdown": "..."}."""
+        path = self.report_path(self._named(version_id).id, "json")
+        reports = read_json(path)
+        if reports is None:
+            raise SourceNotFound(f"no gate report for {version_id}: `ragship gate {version_id}` makes one")
+        return {"reports": reports, "markdown": path.with_suffix(".md").read_text(encoding="utf-8")}
 
     # -- steps --------------------------------------------------------------------------------------------------
     def _named(self, version_id: str) -> IndexVersion:

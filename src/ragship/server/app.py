@@ -25,6 +25,7 @@ from ragship.access import KeyStore
 from ragship.monitor.querylog import QueryLog
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter
+from ragship.server import operations
 from ragship.server.routes import Service, router
 
 STATIC = Path(__file__).parent / "static"
@@ -82,6 +83,7 @@ def create_app(engine: Engine) -> FastAPI:
         return response
 
     app.include_router(router)
+    app.include_router(operations.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -7,7 +7,7 @@ import asyncio
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
@@ -309,62 +309,3 @@ async def get_job(request: Request, job_id: str, principal: Principal = Reader) 
     if job is None or (job["key_id"] != principal.key_id and not principal.can("editor")):
         raise DocumentNotFound(f"no job {job_id!r} of yours")
     return jobs.public(job)
-
-
-# -- versions, collections, monitoring ---------------------------------------------------------------------------
-@router.get("/v1/versions", tags=["versions"])
-async def versions(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
-    engine = service(request).collections.get(collection)
-    return {"live": engine.registry.pointer().get("id"), "versions": engine.releases().versions()}
-
-
-class PromoteRequest(BaseModel):
-    force: bool = Field(False, description="skip the gate; recorded with the version and the key id")
-    collection: Optional[str] = None
-
-
-@router.post("/v1/versions/{version_id}/promote", tags=["versions"])
-async def promote(request: Request, version_id: str, body: PromoteRequest, principal: Principal = Admin) -> dict:
-    """Run the gate against the live version and make the candidate live if it passes (409 with the reports
-    if it does not)."""
-    releases = service(request).collections.get(body.collection).releases()
-    return await asyncio.to_thread(releases.promote, version_id, body.force, f"key {principal.key_id}")
-
-
-@router.post("/v1/versions/rollback", tags=["versions"])
-async def rollback(request: Request, version: Optional[str] = None, collection: Optional[str] = None,
-                   principal: Principal = Admin) -> dict:
-    """Make the previous (or named) version live again, without a gate."""
-    releases = service(request).collections.get(collection).releases()
-    return releases.rollback(version, f"key {principal.key_id}")
-
-
-class CollectionRequest(BaseModel):
-    name: str = Field(..., min_length=1, max_length=63)
-    settings: dict[str, dict[str, Any]] = Field(default_factory=dict,
-                                                description="sections to override: chunk, search, rerank, answer")
-
-
-@router.get("/v1/collections", tags=["collections"])
-async def list_collections(request: Request, principal: Principal = Reader) -> dict:
-    c = service(request).collections
-    return {"collections": [c.describe(n) for n in c.names()]}
-
-
-@router.post("/v1/collections", tags=["collections"], status_code=201)
-async def create_collection(request: Request, body: CollectionRequest, principal: Principal = Admin) -> dict:
-    c = service(request).collections
-    c.create(body.name, body.settings)
-    return c.describe(body.name)
-
-
-@router.delete("/v1/collections/{name}", tags=["collections"])
-async def delete_collection(request: Request, name: str, principal: Principal = Admin) -> dict:
-    service(request).collections.delete(name)
-    return {"deleted": name}
-
-
-@router.get("/v1/monitor/series", tags=["monitoring"])
-async def series(request: Request, minutes: int = Query(60, ge=1, le=10080), bucket_s: int = Query(60, ge=10, le=86400),
-                 principal: Principal = Editor) -> dict:
-    return {"bucket_s": bucket_s, "series": service(request).log.series(minutes, bucket_s)}

@@ -18,7 +18,7 @@ function headers(extra = {}) {
 async function api(path, options = {}) {
   const resp = await fetch(path, { ...options, headers: headers(options.headers || {}) });
   const body = resp.headers.get("content-type")?.includes("json") ? await resp.json() : await resp.text();
-  if (!resp.ok) throw new Error(body.detail || resp.statusText);
+  if (!resp.ok) throw Object.assign(new Error(body.detail || resp.statusText), { status: resp.status });
   return body;
 }
 
@@ -220,18 +220,100 @@ $("doc-table").addEventListener("click", async (ev) => {
   } catch (e) { showError(e); }
 });
 
-// -- versions and metrics -------------------------------------------------------------------------------------------
+// -- versions: the table, gate reports, promote and roll back (admins) -------------------------------------------
 async function loadVersions() {
   try {
-    const { versions } = await api("/v1/versions");
-    $("version-table").tBodies[0].replaceChildren(...versions.map((v) => el("tr", {},
-      el("td", {}, `${v.id} (${v.status}${v.pinned ? ", pinned" : ""})`), el("td", {}, v.created_at),
-      el("td", {}, String(v.counts.documents)), el("td", {}, String(v.counts.chunks)),
-      el("td", {}, `+${v.changes.added} ~${v.changes.changed} −${v.changes.deleted}`),
-      el("td", {}, v.gate ? (v.gate.passed ? "passed" : "refused") + ` against ${v.gate.live}` : "—"))));
+    const [{ live, versions }, me] = await Promise.all([api("/v1/versions"), api("/v1/me")]);
+    state.admin = me.role === "admin";
+    $("versions-live").textContent = live ? `Live: ${live}. Every server follows a switch at its next request.` : "No live version yet.";
+    $("foot").textContent = $("foot").textContent.replace(/live index \S+$/, `live index ${live || "none"}`);
+    $("rollback").hidden = !state.admin || !versions.some((v) => v.status === "retired");
+    $("version-table").tBodies[0].replaceChildren(...versions.map(versionRow));
   } catch (e) { showError(e); }
 }
 
+function versionRow(v) {
+  const mb = (b) => (b < 1e6 ? `${(b / 1e3).toFixed(0)} kB` : `${(b / 1e6).toFixed(1)} MB`);
+  const gate = v.gate ? el("button", { type: "button", class: "link", "data-report": v.id },
+    `${v.gate.passed ? "passed" : "refused"} against ${v.gate.live}`) : "—";
+  const actions = el("td", {});
+  if (state.admin && ["candidate", "refused", "retired"].includes(v.status)) {
+    actions.append(v.status === "retired"
+      ? el("button", { type: "button", class: "secondary", "data-make-live": v.id }, "Make live")
+      : el("button", { type: "button", "data-promote": v.id }, "Promote"));
+  }
+  return el("tr", { "data-version": v.id, "data-status": v.status },
+    el("td", {}, v.id + (v.pinned ? " (pinned)" : "")), el("td", {}, v.status), el("td", {}, v.created_at.slice(0, 16).replace("T", " ")),
+    el("td", {}, String(v.counts.documents)), el("td", {}, String(v.counts.chunks)),
+    el("td", {}, v.disk.bytes ? `${mb(v.disk.bytes)} (${mb(v.disk.own_bytes)})` : "—"),
+    el("td", { title: v.model }, v.model.split("@")[0].split("/").pop()), el("td", {}, gate), actions);
+}
+
+function cells(tag, values) { return el("tr", {}, ...values.map((x) => el(tag, tag === "th" ? { scope: "col" } : {}, String(x)))); }
+
+async function showReport(id, refused) {
+  const { reports } = await api(`/v1/versions/${encodeURIComponent(id)}/report`);
+  const body = [];
+  for (const r of reports) {
+    body.push(el("p", { class: "verdict " + (r.passed ? "passed" : "refused") },
+      `${r.passed ? "Passed" : "Refused"}: ${r.candidate} against live ${r.live} on ${r.golden}, ${r.at}`));
+    const pct = (m, x) => (m === "p95_ms" ? `${(x * 100).toFixed(1)} %` : x.toFixed(4));
+    body.push(el("table", { class: "gate" }, el("thead", {}, cells("th", ["Metric", "Live", "Candidate", "Change", "Tolerance", "p", "Queries", ""])),
+      el("tbody", {}, ...r.checks.map((c) => Object.assign(cells("td", [c.metric, c.live.toFixed(4), c.candidate.toFixed(4),
+        (c.change >= 0 ? "+" : "") + pct(c.metric, c.change), pct(c.metric, c.tolerance), c.p_value.toPrecision(3), c.queries,
+        c.regressed ? "regressed" : "ok"]), { className: c.regressed ? "regressed" : "" })))));
+    if (r.losers.length) {
+      body.push(el("h3", {}, "Queries that lost most (nDCG@10)"), el("table", {}, el("thead", {}, cells("th", ["Query", "Live", "Candidate"])),
+        el("tbody", {}, ...r.losers.map((q) => cells("td", [q.query, q.live.toFixed(3), q.candidate.toFixed(3)])))));
+    }
+  }
+  if (refused && state.admin) {
+    body.push(el("p", {}, "Promote anyway only when the loss is understood and accepted: it is recorded with your key."),
+      el("button", { type: "button", class: "danger", "data-force": id }, `Promote ${id} anyway`));
+  }
+  $("report-title").textContent = `Gate report for ${id}`;
+  $("report-body").replaceChildren(...body);
+  $("report").hidden = false;
+}
+
+async function switchVersion(what, call) {
+  $("version-status").textContent = `${what}…`;
+  try {
+    const r = await call();
+    $("version-status").textContent = `${r.live} is live (was ${r.previous}; pointer switched in ${r.switch_ms} ms${r.forced ? "; forced, gate skipped" : ""}).`;
+    return r;
+  } finally { await loadVersions(); }
+}
+
+const post = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
+
+$("page-versions").addEventListener("click", async (ev) => {
+  const b = ev.target.closest("button");
+  if (!b) return;
+  showError(null);
+  try {
+    if (b.id === "report-close") $("report").hidden = true;
+    else if (b.dataset.report) await showReport(b.dataset.report, false);
+    else if (b.id === "rollback") await switchVersion("Rolling back", () => post("/v1/versions/rollback"));
+    else if (b.dataset.makeLive) await switchVersion(`Making ${b.dataset.makeLive} live`, () => post(`/v1/versions/rollback?version=${encodeURIComponent(b.dataset.makeLive)}`));
+    else if (b.dataset.force && confirm(`Promote ${b.dataset.force} without the gate? This is recorded.`)) {
+      await switchVersion(`Promoting ${b.dataset.force} without the gate`, () => post(`/v1/versions/${encodeURIComponent(b.dataset.force)}/promote`, { force: true }));
+      $("report").hidden = true;
+    } else if (b.dataset.promote) {
+      const id = b.dataset.promote;
+      try {
+        await switchVersion(`Running the gate on ${id} against the live version`, () => post(`/v1/versions/${encodeURIComponent(id)}/promote`));
+        await showReport(id, false).catch(() => {});  // no report when nothing was live to gate against
+      } catch (e) {
+        if (e.status !== 409) throw e;
+        $("version-status").textContent = `The gate refused ${id}: it stays a candidate. Its report is below.`;
+        await showReport(id, true);
+      }
+    }
+  } catch (e) { showError(e); }
+});
+
+// -- metrics ------------------------------------------------------------------------------------------------------
 function chart(title, points, series) {
   const W = 400, H = 160, P = 28;
   const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");

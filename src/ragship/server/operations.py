@@ -1,0 +1,83 @@
+"""The /v1 API for operating a collection: index versions (list, gate reports, promote, rollback),
+collections, and the monitoring series. Versions and monitoring need the editor role; changes need admin."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Optional
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+
+from ragship.access import Principal
+from ragship.server.routes import COMMON, Admin, Editor, Reader, service
+
+router = APIRouter(responses=COMMON)
+
+
+# -- versions, collections, monitoring ---------------------------------------------------------------------------
+@router.get("/v1/versions", tags=["versions"])
+async def versions(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
+    engine = service(request).collections.get(collection)
+    listed = await asyncio.to_thread(engine.releases().versions)  # reads each version's manifest for its disk use
+    return {"live": engine.registry.pointer().get("id"), "versions": listed}
+
+
+@router.get("/v1/versions/{version_id}/report", tags=["versions"])
+async def gate_report(request: Request, version_id: str, collection: Optional[str] = None,
+                      principal: Principal = Editor) -> dict:
+    """The last gate's reports for a version: the comparison table and the queries that lost most."""
+    releases = service(request).collections.get(collection).releases()
+    return {"version": version_id, **releases.report(version_id)}
+
+
+class PromoteRequest(BaseModel):
+    force: bool = Field(False, description="skip the gate; recorded with the version and the key id")
+    collection: Optional[str] = None
+
+
+@router.post("/v1/versions/{version_id}/promote", tags=["versions"])
+async def promote(request: Request, version_id: str, body: PromoteRequest, principal: Principal = Admin) -> dict:
+    """Run the gate against the live version and make the candidate live if it passes (409 with the reports
+    if it does not)."""
+    releases = service(request).collections.get(body.collection).releases()
+    return await asyncio.to_thread(releases.promote, version_id, body.force, f"key {principal.key_id}")
+
+
+@router.post("/v1/versions/rollback", tags=["versions"])
+async def rollback(request: Request, version: Optional[str] = None, collection: Optional[str] = None,
+                   principal: Principal = Admin) -> dict:
+    """Make the previous (or named) version live again, without a gate."""
+    releases = service(request).collections.get(collection).releases()
+    return await asyncio.to_thread(releases.rollback, version, f"key {principal.key_id}")
+
+
+class CollectionRequest(BaseModel):
+    name: str = Field(..., min_length=1, max_length=63)
+    settings: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                description="sections to override: chunk, search, rerank, answer")
+
+
+@router.get("/v1/collections", tags=["collections"])
+async def list_collections(request: Request, principal: Principal = Reader) -> dict:
+    c = service(request).collections
+    return {"collections": [c.describe(n) for n in c.names()]}
+
+
+@router.post("/v1/collections", tags=["collections"], status_code=201)
+async def create_collection(request: Request, body: CollectionRequest, principal: Principal = Admin) -> dict:
+    c = service(request).collections
+    c.create(body.name, body.settings)
+    return c.describe(body.name)
+
+
+@router.delete("/v1/collections/{name}", tags=["collections"])
+async def delete_collection(request: Request, name: str, principal: Principal = Admin) -> dict:
+    service(request).collections.delete(name)
+    return {"deleted": name}
+
+
+@router.get("/v1/monitor/series", tags=["monitoring"])
+async def series(request: Request, minutes: int = Query(60, ge=1, le=10080), bucket_s: int = Query(60, ge=10, le=86400),
+                 principal: Principal = Editor) -> dict:
+    return {"bucket_s": bucket_s, "series": service(request).log.series(minutes, bucket_s)}
