@@ -22,10 +22,13 @@ ingest-demo: install
 demo: ingest-demo
 	$(VENV)/bin/ragship --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
 
-# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser)
+# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser), and Debian's
+# prometheus for the monitoring test (promtool checks the generated rules; a real Prometheus scrapes /metrics)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium could not be installed: the browser test will skip"
+	@test -x /usr/bin/promtool || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends prometheus >/dev/null) || echo "prometheus could not be installed: its test will skip"
 
 # the layering contracts (pyproject [tool.importlinter]) and size limits first: a wrong import arrow or a
 # 400-line module fails here with its name, before the suite runs

@@ -96,6 +96,26 @@ def timed(searcher, queries: list[str], flt=None) -> dict:
     return percentiles(ms)
 
 
+def logging_overhead(searcher, queries: list[str], log_path: Path) -> dict:
+    """What the server's per-request monitoring costs: each query searched twice, once plain and once followed
+    by its query-log row with the float16 drift sketch (Observation.of_search + QueryLog.record, as the server
+    does), in alternating order."""
+    from ragship.monitor.querylog import Observation, QueryLog
+
+    log, plain, logged = QueryLog(log_path, "redact"), [], []
+    searcher.search(queries[0], "hybrid", 10)
+    for i, q in enumerate(queries):
+        for with_log in ((False, True) if i % 2 else (True, False)):
+            t = time.perf_counter()
+            result = searcher.search(q, "hybrid", 10)
+            if with_log:
+                log.record(Observation.of_search(result, "bench", "default", 0.0))
+            (logged if with_log else plain).append((time.perf_counter() - t) * 1000)
+    out = {"plain": percentiles(plain), "logged": percentiles(logged)}
+    out["p50_added_ms"] = round(out["logged"]["p50"] - out["plain"]["p50"], 2)
+    return out
+
+
 def ragship_latency(engine, queries: list[str], reranker: str | None) -> dict:
     """The default at this size (exact dense search over vectors held in memory, below search.ann_min_rows),
     the same with a permission filter, with a reranker, and with the IVF_HNSW_SQ index instead."""
@@ -108,7 +128,8 @@ def ragship_latency(engine, queries: list[str], reranker: str | None) -> dict:
     t = time.perf_counter()
     flat.view().memory
     results = {"memory_load_s": round(time.perf_counter() - t, 1), "hybrid": timed(flat.searcher(), queries),
-               "hybrid_filtered": timed(flat.searcher(), queries, Filter(frozenset({"g0"})))}
+               "hybrid_filtered": timed(flat.searcher(), queries, Filter(frozenset({"g0"}))),
+               "query_log": logging_overhead(flat.searcher(), queries, engine.home.query_log)}
     if reranker:
         settings = engine.settings.model_copy(update={"rerank": engine.settings.rerank.model_copy(
             update={"model": reranker, "top_n": 20})})
@@ -209,6 +230,9 @@ def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None
         "|---|---|---|---|",
         row("ragship hybrid (RRF, top 10 of 100 + 100)", ours["hybrid"]),
         row("ragship hybrid, permission filter", ours["hybrid_filtered"]),
+        row("ragship hybrid, searched alone (A/B pair of the next row)", ours["query_log"]["plain"]),
+        row(f"ragship hybrid + query-log row with drift sketch (p50 +{ours['query_log']['p50_added_ms']} ms)",
+            ours["query_log"]["logged"]),
         row("ragship hybrid, IVF_HNSW_SQ vector index", ours["hybrid_ann"]),
     ]
     if "hybrid_rerank_top20" in ours:

@@ -82,6 +82,14 @@ def without_relevant(path: Path) -> None:
     path.write_text("".join(json.dumps(r) + "\n" for r in rows if r["_id"] not in {"d1", "d2", "d3", "d4", "d5"}))
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def shared_dataset(name: str) -> Path:
     path = SHARED / name
     if not path.is_dir():

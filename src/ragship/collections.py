@@ -13,6 +13,8 @@ from typing import Any
 from ragship.engine import Engine
 from ragship.errors import Conflict, InputError, SourceNotFound
 from ragship.fsio import atomic_write_json, read_json
+from ragship.monitor.querylog import QueryLog
+from ragship.monitor.watcher import Monitor
 from ragship.settings import Settings, load_settings
 
 DEFAULT = "default"
@@ -26,6 +28,12 @@ class Collections:
         self.root = default.home.collections
         self._engines: dict[str, Engine] = {DEFAULT: default}
         self._lock = threading.Lock()
+
+    def monitor(self, log: QueryLog | None = None) -> Monitor:
+        """The monitor over every collection of the home (one query log, the home's monitor lock)."""
+        home, settings = self.default.home, self.default.settings
+        log = log or QueryLog(home.query_log, settings.monitor.query_text)
+        return Monitor(log, lambda: {name: self.get(name) for name in self.names()}, home.root / "monitor.lock")
 
     def names(self) -> list[str]:
         found = sorted(p.name for p in self.root.iterdir() if (p / "settings.json").exists()) \

@@ -157,16 +157,21 @@ class Engine:
     def ask(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Answer:
         served = self.served()  # one version for every search of this answer
         research = partial(self.context, filter=filter, served=served)
-        answer = self.answerer(served).answer(question, research(question, mode), research)
-        metrics.record_answer(answer.abstained)
+        evidence = research(question, mode)
+        answer = self.answerer(served).answer(question, evidence, research)
+        answer.retrieval = evidence
+        metrics.record_answer(answer.abstained, answer.index_version, answer.confidence)
         return answer
 
     def ask_stream(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Iterator[dict]:
         served = self.served()
         research = partial(self.context, filter=filter, served=served)
-        for event in self.answerer(served).stream(question, research(question, mode), research):
+        evidence = research(question, mode)
+        for event in self.answerer(served).stream(question, evidence, research):
             if event["type"] == "answer":
-                metrics.record_answer(event["answer"]["abstained"])
+                a = event["answer"]
+                metrics.record_answer(a["abstained"], a["index_version"], a["confidence"])
+                event["retrieval"] = evidence  # for the query log; not sent
             yield event
 
     def documents(self, filter: Filter | None = None) -> list[dict[str, Any]]:

@@ -87,6 +87,18 @@ class SourceSettings(_Section):
     groups: list[str] = Field(default_factory=list, description="who may read these documents; empty = everyone")
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    # freshness objective: the scheduler (`ragship serve`, `ragship watch`) re-syncs the source every quarter of this
+    # age, and the SourceStale alert fires when its last good sync is older; e.g. "24h", "30m", "90s"
+    max_age: Optional[str] = Field(None, pattern=r"^\d+(\.\d+)?[smhd]$")
+
+    @property
+    def max_age_s(self) -> float | None:
+        return duration_s(self.max_age) if self.max_age else None
+
+
+def duration_s(text: str) -> float:
+    """"90s", "30m", "24h", "7d" → seconds."""
+    return float(text[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[text[-1]]
 
 
 class IngestSettings(_Section):
@@ -206,6 +218,41 @@ class ReleaseSettings(_Section):
         return self
 
 
+class AlertRule(_Section):
+    """One alert: fires when `signal` `op` `threshold` has held for `for_s` seconds (see monitor/signals.py for
+    the signals), and names the runbook section that says what to do."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9]*$")
+    signal: str
+    op: Literal["<", ">"] = ">"
+    threshold: float
+    for_s: float = Field(0.0, ge=0)
+    severity: Literal["info", "warning", "critical"] = "warning"
+    runbook: str = Field(..., description="docs/runbooks/FILE.md#anchor")
+    summary: str = ""
+
+
+class MonitorSettings(_Section):
+    # what the query log keeps of a query's text: "keep" it, "hash" it (sha256: equal queries stay countable),
+    # or "redact" it (emails, phone, card and id numbers replaced by [EMAIL], [PHONE], ...)
+    query_text: Literal["keep", "hash", "redact"] = "redact"
+    retention_days: float = Field(30.0, gt=0, description="query log and feedback rows older than this go")
+    window_s: float = Field(3600.0, gt=0, description="the sliding window of the business metrics")
+    min_requests: int = Field(20, ge=1, description="a window with fewer requests (or votes) yields no rate")
+    # query drift: the `recent` newest queries against `reference` queries from when the reference was set
+    # (after each release, `ragship drift --reset`, or when older than reference_max_age); MMD, permutation p
+    reference: int = Field(300, ge=20)
+    recent: int = Field(100, ge=20)
+    permutations: int = Field(2000, ge=100, le=20000)
+    reset_on_release: bool = True
+    reference_max_age: str = Field("30d", pattern=r"^\d+(\.\d+)?[smhd]$")
+    evaluate_every_s: float = Field(30.0, gt=0, description="how often a server evaluates the alert rules")
+    webhook_url: str = Field("", description="where fired and resolved alerts are POSTed (JSON)")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60)
+    webhook_give_up_s: float = Field(86400.0, gt=0, description="undelivered this long: kept as dead letter")
+    alerts: Optional[list[AlertRule]] = Field(None, description="default: monitor/rules.py DEFAULT_RULES")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="RAGSHIP_", env_nested_delimiter="__", extra="forbid", validate_default=True
@@ -221,6 +268,7 @@ class Settings(BaseSettings):
     answer: AnswerSettings = AnswerSettings()
     server: ServerSettings = ServerSettings()
     release: ReleaseSettings = ReleaseSettings()
+    monitor: MonitorSettings = MonitorSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     def source_settings(self, path: Path) -> SourceSettings | None:

@@ -8,7 +8,7 @@ def value(name, **labels):
 
 def test_ingest_and_answers_are_counted(tmp_path, cache_dir):
     before = {k: value("ragship_ingest_documents_total", outcome=k) for k in ("added", "unchanged")}
-    answered = value("ragship_answers_total", outcome="answered")
+    answered = value("ragship_answers_total", outcome="answered", version="v1")
     engine = make_engine(tmp_path / "h", cache_dir)
     engine.ingest([DATA / "docs"])
     engine.ingest([DATA / "docs"])
@@ -16,5 +16,6 @@ def test_ingest_and_answers_are_counted(tmp_path, cache_dir):
     assert value("ragship_ingest_documents_total", outcome="unchanged") - before["unchanged"] == 6
     assert value("ragship_ingest_stage_seconds_total", stage="embed") > 0
     engine.ask("How much does a weekly pass cost?")
-    assert value("ragship_answers_total", outcome="answered") == answered + 1
+    assert value("ragship_answers_total", outcome="answered", version="v1") == answered + 1
+    assert value("ragship_answer_confidence_count", version="v1") >= 1
     assert b"ragship_ingest_chunks_total" in metrics.exposition()

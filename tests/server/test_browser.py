@@ -78,14 +78,31 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
     page.wait_for_selector("text=Thanks for the feedback.")
     shot("feedback-given")
 
-    for name in ("versions", "metrics"):
-        page.click(f"nav a[data-page={name}]")
-        page.wait_for_selector(f"#page-{name}:not([hidden]) table tbody tr, #page-{name}:not([hidden]) .chart svg")
-        shot(name)
+    page.click("nav a[data-page=versions]")
+    page.wait_for_selector("#page-versions:not([hidden]) table tbody tr")
+    shot("versions")
     assert page.locator("button[data-promote], button[data-make-live]").count() == 0  # an editor's view
+
+    page.click("nav a[data-page=metrics]")
+    page.wait_for_selector("#page-metrics:not([hidden]) .chart canvas")
+    page.wait_for_selector("#alert-table tbody tr[data-alert=QueryDrift]")
+    drawn = {c["title"]: c for c in page.evaluate(DRAWN)}
+    assert drawn["Latency"]["points"] >= 1 and drawn["Answers"]["points"] >= 1 and drawn["Feedback"]["points"] >= 1
+    assert all(c["painted"] > 500 for c in drawn.values())  # axes, labels and the points are on the canvas
+    assert "collecting the reference" in page.inner_text("#drift")
+    shot("metrics")
     assert page.inner_text("#error") == ""
     keep(shots)
     assert len(shots) == 6 and all(s.stat().st_size > 5000 for s in shots)
+
+
+DRAWN = """() => window.ragshipCharts.map((u) => {
+  const c = u.root.querySelector("canvas"), px = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let painted = 0;
+  for (let i = 3; i < px.length; i += 4) painted += px[i] > 0;
+  return { title: u.root.closest("figure").dataset.title,
+           points: u.data.slice(1).flat().filter((v) => v != null).length, painted };
+})"""
 
 
 def keep(shots: list[Path]) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterator, Protocol
 
 from ragship.types import Hit
@@ -44,9 +44,11 @@ class Answer:
     removed: list[dict[str, str]] = field(default_factory=list)  # what verification and output filtering removed
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # what feedback refers to
     index_version: str = ""  # the version whose chunks it was drawn from
+    retrieval: Any = field(default=None, repr=False, compare=False)  # the first search (for the query log)
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        d = asdict(replace(self, retrieval=None))
+        del d["retrieval"]
         for c in d["citations"]:
             c["heading_path"] = list(c["heading_path"])
             c["quotes"] = [list(q) for q in c["quotes"]]

@@ -7,7 +7,7 @@ import sys
 
 import typer
 
-from ragship.cli import collections, documents, keys, quality, query, release, service  # noqa: F401 (registers)
+from ragship.cli import collections, documents, keys, monitor, quality, query, release, service  # noqa: F401,E501
 from ragship.cli.app import app
 from ragship.cli.render import err
 from ragship.errors import RagshipError

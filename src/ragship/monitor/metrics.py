@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -15,9 +15,19 @@ INGEST_STAGE_SECONDS = Counter("ragship_ingest_stage_seconds", "Time spent per i
 INGEST_VERSIONS = Counter("ragship_ingest_versions", "Index versions committed", registry=REGISTRY)
 REQUEST_SECONDS = Histogram("ragship_request_seconds", "HTTP request latency", ["route", "status"],
                             buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=REGISTRY)
-ANSWERS = Counter("ragship_answers", "Answers given, by outcome", ["outcome"], registry=REGISTRY)
+ANSWERS = Counter("ragship_answers", "Answers given, by outcome and the index version that served them",
+                  ["outcome", "version"], registry=REGISTRY)
+CONFIDENCE = Histogram("ragship_answer_confidence", "Answer confidence, by index version", ["version"],
+                       buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, 1.0), registry=REGISTRY)
 FEEDBACK = Counter("ragship_feedback", "Feedback on answers, by rating", ["rating"], registry=REGISTRY)
 RATE_LIMITED = Counter("ragship_rate_limited", "Requests refused by the per-key rate limit", registry=REGISTRY)
+# set by the process that evaluates the alert rules (monitor/watcher.py); the rules' signals, by name
+SIGNAL = Gauge("ragship_signal", "Monitoring signals (business metrics, drift p-values, staleness)",
+               ["collection", "signal"], registry=REGISTRY)
+ALERT_FIRING = Gauge("ragship_alert_firing", "1 while an alert fires", ["collection", "alertname", "severity"],
+                     registry=REGISTRY)
+SOURCE_AGE = Gauge("ragship_source_age_seconds", "Seconds since a source's last good sync", ["collection", "source"],
+                   registry=REGISTRY)
 
 
 def record_ingest(report) -> None:
@@ -32,12 +42,26 @@ def record_ingest(report) -> None:
         INGEST_VERSIONS.inc()
 
 
-def record_answer(abstained: bool) -> None:
-    ANSWERS.labels("abstained" if abstained else "answered").inc()
+def record_answer(abstained: bool, version: str = "", confidence: float | None = None) -> None:
+    ANSWERS.labels("abstained" if abstained else "answered", version).inc()
+    if confidence is not None:
+        CONFIDENCE.labels(version).observe(confidence)
 
 
 def record_feedback(rating: int) -> None:
     FEEDBACK.labels("up" if rating > 0 else "down").inc()
+
+
+def record_signals(collection: str, signals: dict) -> None:
+    """Export each signal's value; a signal without a value (too few requests) is withdrawn, not zero."""
+    for name, value in signals.items():
+        if value is None:
+            try:
+                SIGNAL.remove(collection, name)
+            except KeyError:
+                pass
+        else:
+            SIGNAL.labels(collection, name).set(value)
 
 
 def exposition() -> bytes:

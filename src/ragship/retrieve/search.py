@@ -29,6 +29,7 @@ class SearchResult:
     # when a cross-encoder ran, "rerank"
     ranked: dict[str, list[dict]] = field(default_factory=dict)
     index_version: str = ""  # the version that served it
+    query_vector: Any = field(default=None, repr=False, compare=False)  # the query's embedding (dense/hybrid)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
@@ -57,7 +58,8 @@ class Searcher:
         t = time.perf_counter()
         mask = flt.mask(self.view.memory.columns)  # the same rows as flt.sql(), for in-memory search
         timings["filter"] = _ms(t)
-        dense = self.dense_rows(query, depth, timings, flt, mask) if mode in ("dense", "hybrid") else []
+        vector = self.embed(query, timings) if mode in ("dense", "hybrid") else None
+        dense = [] if vector is None else self.dense_rows(query, depth, timings, flt, mask, vector)
         lexical = self.bm25_rows(query, depth, timings, flt, mask) if mode in ("bm25", "hybrid") else []
         if mode == "hybrid":
             t = time.perf_counter()
@@ -77,7 +79,7 @@ class Searcher:
             timings["rerank"] = _ms(t)
             ranked["rerank"] = [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "_score": h.score}
                                 for h in hits[:RANKED_KEPT]]
-        return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id)
+        return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id, vector)
 
     def _check(self, query: str, mode: str, k: int, mmr: float) -> str:
         query = (query or "").strip()
@@ -93,12 +95,16 @@ class Searcher:
             raise QueryError(f"mmr must be between 0 (most diverse) and 1 (off); got {mmr}")
         return query
 
-    def dense_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter(),
-                   mask=None) -> list[dict]:
-        """Top-n (chunk_id, doc_id, _score) rows by cosine similarity; records embed and search time."""
+    def embed(self, query: str, timings: dict[str, float]):
         t = time.perf_counter()
         vector = self.embedder.embed_query(query)
         timings["embed"] = _ms(t)
+        return vector
+
+    def dense_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter(),
+                   mask=None, vector=None) -> list[dict]:
+        """Top-n (chunk_id, doc_id, _score) rows by cosine similarity; records embed and search time."""
+        vector = self.embed(query, timings) if vector is None else vector
         t = time.perf_counter()
         rows = self.view.dense(vector, n, where=flt.sql(), mask=mask)
         timings["dense"] = _ms(t)

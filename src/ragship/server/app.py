@@ -37,22 +37,8 @@ def problem(status: int, title: str, detail: str, headers: dict | None = None) -
                         status_code=status, media_type="application/problem+json", headers=headers)
 
 
-def create_app(engine: Engine) -> FastAPI:
-    s = engine.settings.server
-    service = Service(collections=Collections(engine), keys=KeyStore(engine.home.keys),
-                      jobs=Jobs(engine.home.jobs), log=QueryLog(engine.home.query_log),
-                      limiter=RateLimiter(s.rate_per_minute, s.burst))
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        await asyncio.to_thread(engine.warm_up)  # model load before the first request, not during it
-        service.ready = True
-        yield
-
-    app = FastAPI(title="ragship", version=__version__, lifespan=lifespan,
-                  description="Cited answers from your documents: search, ask, feedback, documents and versions. "
-                              "Send `Authorization: Bearer KEY` once any key exists (`ragship keys create`).")
-    app.state.service = service
+def _problems(app: FastAPI) -> None:
+    """Every error as a JSON problem with its HTTP status, never a stack trace."""
 
     @app.exception_handler(RagshipError)
     async def _ragship_error(request: Request, e: RagshipError) -> JSONResponse:
@@ -72,6 +58,30 @@ def create_app(engine: Engine) -> FastAPI:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
         return problem(500, "Internal error", f"{type(e).__name__}; see the server log")
+
+
+def create_app(engine: Engine) -> FastAPI:
+    s = engine.settings.server
+    collections = Collections(engine)
+    log = QueryLog(engine.home.query_log, engine.settings.monitor.query_text)
+    monitor = collections.monitor(log)
+    service = Service(collections=collections, keys=KeyStore(engine.home.keys), jobs=Jobs(engine.home.jobs),
+                      log=log, limiter=RateLimiter(s.rate_per_minute, s.burst), monitor=monitor)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        await asyncio.to_thread(engine.warm_up)  # model load before the first request, not during it
+        scheduler = monitor.schedule()  # alert rules and source re-syncs (monitor/watcher.py)
+        service.ready = True
+        yield
+        scheduler.shutdown(wait=False)
+
+    app = FastAPI(title="ragship", version=__version__, lifespan=lifespan,
+                  description="Cited answers from your documents: search, ask, feedback, documents and versions. "
+                              "Send `Authorization: Bearer KEY` once any key exists (`ragship keys create`).")
+    app.state.service = service
+
+    _problems(app)
 
     @app.middleware("http")
     async def _timed(request: Request, call_next):

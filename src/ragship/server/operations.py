@@ -10,6 +10,8 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ragship.access import Principal
+from ragship.collections import DEFAULT
+from ragship.monitor import windows
 from ragship.server.routes import COMMON, Admin, Editor, Reader, service
 
 router = APIRouter(responses=COMMON)
@@ -80,4 +82,37 @@ async def delete_collection(request: Request, name: str, principal: Principal = 
 @router.get("/v1/monitor/series", tags=["monitoring"])
 async def series(request: Request, minutes: int = Query(60, ge=1, le=10080), bucket_s: int = Query(60, ge=10, le=86400),
                  principal: Principal = Editor) -> dict:
-    return {"bucket_s": bucket_s, "series": service(request).log.series(minutes, bucket_s)}
+    return {"bucket_s": bucket_s, "series": windows.series(service(request).log, minutes, bucket_s)}
+
+
+@router.get("/v1/monitor/signals", tags=["monitoring"])
+async def signals(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
+    """The alert rules' signals now: business metrics over monitor.window_s, drift p-values, staleness."""
+    svc, name = service(request), collection or DEFAULT
+    values, context = await asyncio.to_thread(svc.monitor.signals, name, svc.collections.get(collection))
+    return {"collection": name, "signals": values, "window": context["window"], "sources": context["sources"]}
+
+
+@router.get("/v1/monitor/drift", tags=["monitoring"])
+async def drift(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
+    """The drift report: query drift (MMD), score drift (KS), the topics behind it, the business metrics that
+    moved with it."""
+    svc, name = service(request), collection or DEFAULT
+    return await asyncio.to_thread(lambda: svc.monitor.drift(name, svc.collections.get(collection)).report())
+
+
+@router.post("/v1/monitor/drift/reset", tags=["monitoring"])
+async def reset_drift(request: Request, collection: Optional[str] = None, principal: Principal = Admin) -> dict:
+    """Start a new reference window with the next queries (e.g. after an intended change of audience)."""
+    svc, name = service(request), collection or DEFAULT
+    live = svc.collections.get(collection).registry.live()
+    return svc.monitor.drift(name, svc.collections.get(collection)).reset(
+        f"reset by key {principal.key_id}", live.id if live else None)
+
+
+@router.get("/v1/monitor/alerts", tags=["monitoring"])
+async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000), principal: Principal = Editor) -> dict:
+    """Each rule's state, and the newest fired/resolved events with their webhook delivery."""
+    monitor = service(request).monitor
+    states = await asyncio.to_thread(monitor.alert_states)
+    return {"states": states, "events": monitor.alerts.events(limit)}

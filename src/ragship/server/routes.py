@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
@@ -20,7 +21,8 @@ from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipE
                             Unauthorized)
 from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
-from ragship.monitor.querylog import QueryLog
+from ragship.monitor.querylog import Observation, QueryLog
+from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
 from ragship.server.jobs import Jobs
 from ragship.server.limits import RateLimiter
@@ -37,6 +39,7 @@ class Service:
     jobs: Jobs
     log: QueryLog
     limiter: RateLimiter
+    monitor: Monitor
     ready: bool = False
     # queries run one at a time per process: 2 cores gain nothing from more
     gate: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -142,21 +145,39 @@ class AskRequest(BaseModel):
 
 
 async def _search(request: Request, principal: Principal, body: SearchRequest) -> dict:
-    svc, t = service(request), time.perf_counter()
+    svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
     engine = svc.collections.get(body.collection)
     flt = visible(principal, filter_from_mapping(body.filters))
-    result = await svc.run(engine.search, body.query, body.mode, body.k, flt, body.mmr)
-    svc.log.record(principal.key_id, body.collection or "default", "search", (time.perf_counter() - t) * 1000)
+    with _logged_failure(svc, principal, collection, "search", body.query, t):
+        result = await svc.run(engine.search, body.query, body.mode, body.k, flt, body.mmr)
+    svc.log.record(Observation.of_search(result, principal.key_id, collection, _ms(t)))
     return result.to_dict()
 
 
 async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict:
-    svc, t = service(request), time.perf_counter()
+    svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
     engine = svc.collections.get(body.collection)
-    answer = (await svc.run(engine.ask, body.question, body.mode, visible(principal, filter_from_mapping(
-        body.filters)))).to_dict()
-    svc.log.record(principal.key_id, body.collection or "default", "ask", (time.perf_counter() - t) * 1000, answer)
-    return answer
+    with _logged_failure(svc, principal, collection, "ask", body.question, t):
+        answer = await svc.run(engine.ask, body.question, body.mode, visible(principal, filter_from_mapping(
+            body.filters)))
+    shown = answer.to_dict()
+    svc.log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection, _ms(t)))
+    return shown
+
+
+def _ms(t: float) -> float:
+    return (time.perf_counter() - t) * 1000
+
+
+@contextmanager
+def _logged_failure(svc: Service, principal: Principal, collection: str, kind: str, text: str, t: float):
+    """A request that fails on the server's side (5xx) is logged as an error; a caller's mistake is not."""
+    try:
+        yield
+    except Exception as e:
+        if not isinstance(e, RagshipError) or e.http_status >= 500:
+            svc.log.record(Observation(principal.key_id, collection, kind, _ms(t), text, "error"))
+        raise
 
 
 def _filter_params(specs: list[str]) -> FilterValues:
@@ -216,8 +237,8 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
             task = asyncio.create_task(asyncio.to_thread(produce))
             while (event := await queue.get()) is not None:
                 if event["type"] == "answer":
-                    svc.log.record(principal.key_id, body.collection or "default", "ask",
-                                   (time.perf_counter() - t) * 1000, event["answer"])
+                    svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
+                                                         principal.key_id, body.collection or "default", _ms(t)))
                 yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
             await task
 

@@ -11,6 +11,20 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
+// thumbs up/down from Material Design Icons (Apache-2.0), inline SVG: no emoji font needed
+const ICONS = {
+  up: "M1 21h4V9H1v12zm22-11c0-1.1-.9-2-2-2h-6.31l.95-4.57.03-.32c0-.41-.17-.79-.44-1.06L14.17 1 7.59 7.59C7.22 7.95 7 8.45 7 9v10c0 1.1.9 2 2 2h9c.83 0 1.54-.5 1.84-1.22l3.02-7.05c.09-.23.14-.47.14-.73v-2z",
+  down: "M15 3H6c-.83 0-1.54.5-1.84 1.22l-3.02 7.05c-.09.23-.14.47-.14.73v2c0 1.1.9 2 2 2h6.31l-.95 4.57-.03.32c0 .41.17.79.44 1.06L9.83 23l6.59-6.59c.36-.36.58-.86.58-1.41V5c0-1.1-.9-2-2-2zm4 0v12h4V3h-4z",
+};
+function icon(name) {
+  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+  svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("class", "icon"); svg.setAttribute("aria-hidden", "true");
+  const path = document.createElementNS(svg.namespaceURI, "path");
+  path.setAttribute("d", ICONS[name]); path.setAttribute("fill", "currentColor");
+  svg.append(path);
+  return svg;
+}
+
 function headers(extra = {}) {
   return state.key ? { ...extra, Authorization: `Bearer ${state.key}` } : extra;
 }
@@ -69,8 +83,8 @@ function renderAnswer(a) {
   }
   card.append(list);
   const fb = el("div", { class: "feedback" }, el("span", { class: "meta" }, "Was this helpful?"),
-    el("button", { type: "button", class: "secondary", "data-rating": "up", "aria-label": "Helpful" }, "Yes"),
-    el("button", { type: "button", class: "secondary", "data-rating": "down", "aria-label": "Not helpful" }, "No"),
+    el("button", { type: "button", class: "secondary", "data-rating": "up", "aria-label": "Helpful" }, icon("up"), "Yes"),
+    el("button", { type: "button", class: "secondary", "data-rating": "down", "aria-label": "Not helpful" }, icon("down"), "No"),
     el("span", { class: "meta feedback-status", "aria-live": "polite" }));
   card.append(fb);
   card.citations = a.citations;
@@ -314,40 +328,65 @@ $("page-versions").addEventListener("click", async (ev) => {
 });
 
 // -- metrics ------------------------------------------------------------------------------------------------------
-function chart(title, points, series) {
-  const W = 400, H = 160, P = 28;
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", title);
-  const values = points.flatMap((p) => series.map((s) => p[s.key])).filter((v) => v != null);
-  const max = Math.max(1e-9, ...values);
-  const t0 = points.length ? points[0].t : 0, t1 = points.length ? points[points.length - 1].t : 1;
-  const x = (t) => P + ((t - t0) / Math.max(1, t1 - t0)) * (W - 2 * P);
-  const y = (v) => H - P - (v / max) * (H - 2 * P);
-  const line = (attrs) => { const n = document.createElementNS(svg.namespaceURI, "path"); for (const [k, v] of Object.entries(attrs)) n.setAttribute(k, v); return n; };
-  svg.append(line({ d: `M${P},${H - P}H${W - P}M${P},${P}V${H - P}`, stroke: "#99a", fill: "none" }));
-  const label = document.createElementNS(svg.namespaceURI, "text");
-  label.setAttribute("x", 2); label.setAttribute("y", P - 8); label.setAttribute("font-size", "11");
-  label.textContent = `max ${Math.round(max * 1000) / 1000}`;
-  svg.append(label);
-  for (const s of series) {
-    const pts = points.filter((p) => p[s.key] != null);
-    if (pts.length) svg.append(line({ d: pts.map((p, i) => `${i ? "L" : "M"}${x(p.t)},${y(p[s.key])}`).join(""), stroke: s.color, fill: "none", "stroke-width": 2 }));
-  }
-  const legend = series.map((s) => `${s.label} (${s.color === "#2156c7" ? "blue" : s.color === "#b3261e" ? "red" : "green"})`).join(", ");
-  return el("figure", { class: "chart" }, el("h2", {}, title), svg, el("figcaption", { class: "meta" }, legend));
+// -- monitoring: alerts, signals, charts (uPlot, served from the package), drift --------------------------------
+const COLORS = { blue: "#2156c7", red: "#b3261e", green: "#1e7b34", grey: "#6b7280" };
+const charts = (window.ragshipCharts = []);
+
+function chart(title, points, bucket, series, unit) {
+  const box = el("figure", { class: "chart", "data-title": title }, el("h3", {}, title));
+  const xs = points.map((p) => p.t);
+  const data = [xs, ...series.map((s) => points.map((p) => p[s.key] ?? null))];
+  const opts = {
+    width: 380, height: 200, legend: { live: true },
+    scales: { x: { time: true, range: () => (xs.length ? [xs[0] - bucket, xs[xs.length - 1] + bucket]
+                                                    : [Date.now() / 1000 - 3600, Date.now() / 1000]) },
+              y: { range: (u, lo, hi) => [0, Math.max(hi ?? 0, unit === "rate" ? 1 : 1e-9) * 1.1] } },
+    axes: [{}, { label: unit === "rate" ? "share" : unit, size: 56 }],
+    series: [{ label: "time", value: (u, v) => (v == null ? "—" : new Date(v * 1000).toLocaleTimeString()) },
+      ...series.map((s) => ({ label: s.label, stroke: COLORS[s.color], width: 2, spanGaps: true,
+        points: { show: true, size: 6, fill: COLORS[s.color] },
+        value: (u, v) => (v == null ? "—" : unit === "rate" ? `${(v * 100).toFixed(1)} %` : `${v} ${unit}`) }))],
+  };
+  const u = new uPlot(opts, data, box);
+  u.root.setAttribute("role", "img");
+  u.root.setAttribute("aria-label", `${title}: ${points.length} time buckets`);
+  charts.push(u);
+  return box;
 }
 
 async function loadMetrics() {
   try {
-    const { series } = await api("/v1/monitor/series?minutes=60&bucket_s=60");
+    const minutes = Number($("metrics-minutes").value), bucket = minutes <= 60 ? 60 : minutes <= 1440 ? 900 : 3600;
+    const [{ series }, now, alerts, drift] = await Promise.all([api(`/v1/monitor/series?minutes=${minutes}&bucket_s=${bucket}`),
+      api("/v1/monitor/signals"), api("/v1/monitor/alerts?limit=20"), api("/v1/monitor/drift")]);
+    $("metrics-range").textContent = `${series.length} time bucket(s) of ${bucket / 60} min with traffic; hover a chart for values.`;
+    charts.splice(0).forEach((u) => u.destroy());
     $("charts").replaceChildren(
-      chart("Latency (ms)", series, [{ key: "p50_ms", label: "p50", color: "#2156c7" }, { key: "max_ms", label: "max", color: "#b3261e" }]),
-      chart("Answer rate", series, [{ key: "answer_rate", label: "answered", color: "#2156c7" }]),
-      chart("Abstain rate", series, [{ key: "abstain_rate", label: "abstained", color: "#b3261e" }]),
-      chart("Feedback", series, [{ key: "up", label: "up", color: "#1e7b34" }, { key: "down", label: "down", color: "#b3261e" }]));
+      chart("Latency", series, bucket, [{ key: "p50_ms", label: "p50", color: "blue" }, { key: "p95_ms", label: "p95", color: "red" }], "ms"),
+      chart("Answers", series, bucket, [{ key: "answer_rate", label: "answered", color: "green" }, { key: "abstain_rate", label: "abstained", color: "red" }], "rate"),
+      chart("Feedback", series, bucket, [{ key: "up", label: "helpful", color: "green" }, { key: "down", label: "not helpful", color: "red" }], "votes"),
+      chart("Traffic", series, bucket, [{ key: "requests", label: "requests", color: "blue" }, { key: "errors", label: "errors", color: "red" }], "requests"));
+    $("alert-table").tBodies[0].replaceChildren(...alerts.states.map((a) => el("tr", { class: a.state === "firing" ? "regressed" : "", "data-alert": a.name, "data-state": a.state },
+      el("td", { title: `${a.condition} for ${a.for_s} s (${a.severity})` }, a.name), el("td", {}, a.state),
+      el("td", {}, a.since == null ? "—" : new Date(a.since * 1000).toLocaleString()),
+      el("td", {}, a.value == null ? "—" : String(Math.round(a.value * 1e4) / 1e4)),
+      el("td", {}, el("code", {}, a.runbook.split("/").pop())))));
+    $("signal-table").tBodies[0].replaceChildren(...Object.entries(now.signals).map(([k, v]) => el("tr", {},
+      el("td", {}, k), el("td", {}, v == null ? "— (not enough data yet)" : String(Math.round(v * 1e4) / 1e4)))));
+    $("drift").replaceChildren(...driftReport(drift));
   } catch (e) { showError(e); }
+}
+$("metrics-minutes").addEventListener("change", loadMetrics);
+
+function driftReport(r) {
+  const out = [el("p", {}, `Reference: ${r.reference.reason} (${r.reference.queries} queries). ${r.status}.`)];
+  if (r.status !== "measured") return out;
+  out.push(el("p", {}, `Query drift: MMD p = ${r.query.p_value.toPrecision(3)}; top score ${r.scores.reference_mean ?? "—"} → ${r.scores.recent_mean ?? "—"} (KS p = ${r.scores.p_value == null ? "—" : r.scores.p_value.toPrecision(3)}).`));
+  out.push(el("table", {}, el("thead", {}, cells("th", ["Business metric", "Reference", "Recent", ""])),
+    el("tbody", {}, ...Object.keys(r.business.reference).map((m) => Object.assign(cells("td", [m, r.business.reference[m] ?? "—",
+      r.business.recent[m] ?? "—", r.moved.includes(m) ? "moved" : ""]), { className: r.moved.includes(m) ? "regressed" : "" })))));
+  for (const t of r.topics) out.push(el("p", {}, el("strong", {}, `${t.size} struggling queries like: `), t.examples.join(" · ")));
+  return out;
 }
 
 $("api-key").value = state.key;

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conftest import DATA
+from conftest import DATA, free_port  # noqa: F401 (tests import it from here)
 
 TEAMS_TOML = """
 [[sources]]
@@ -27,12 +26,6 @@ path = "{root}/blue"
 groups = ["blue"]
 metadata = {{ team = "blue" }}
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def env_for(home: Path, cache_dir: Path, config: Path | None = None) -> dict:

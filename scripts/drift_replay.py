@@ -1,0 +1,154 @@
+"""Query drift as a user meets it: a real `ragship serve` over SciFact answers SciFact claims (normal traffic),
+then CLAP NQ's questions (another audience); the server's own monitor loop evaluates the alert rules every
+`--every` seconds. Printed: after how many CLAP NQ questions QueryDrift fired, the drift report at that
+moment (the business metrics that moved, the topics), and, over `--replays` runs of same-distribution traffic
+(fresh random orders of SciFact's claims sent as searches, the reference reset before each), how many
+raised QueryDrift.
+
+    python scripts/drift_replay.py [--replays 20] [--every 0.5] [--home DIR]
+
+Exit 1 when detection took more than 200 questions or more than 5 % of the replays raised a false alarm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+DATASETS = ROOT.parent / "shared" / "datasets"
+REFERENCE, RECENT = 300, 100
+
+
+def build_home(home: Path, config: Path) -> dict:
+    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
+    if not (home / "index" / "LIVE").exists():
+        from ragship.evaluate.beir import load_dataset
+
+        corpus = load_dataset(DATASETS / "scifact", "test").corpus
+        subprocess.run([sys.executable, "-m", "ragship", "ingest", str(corpus)], env=env, check=True)
+    return env
+
+
+def queries(path: Path) -> list[str]:
+    return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+
+
+def serve(env: dict, port: int) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(600):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not start")
+
+
+def ask_all(base: str, texts: list[str], route: str = "ask") -> None:
+    with httpx.Client(timeout=60) as client:
+        for text in texts:
+            client.post(f"{base}/v1/{route}", json={"question" if route == "ask" else "query": text}).raise_for_status()
+
+
+def fired(db: Path, since: float) -> list[float]:
+    """When QueryDrift fired after `since`."""
+    with sqlite3.connect(db) as c:
+        return [r[0] for r in c.execute("SELECT ts FROM alert_events WHERE name = 'QueryDrift' AND event = 'fired' "
+                                        "AND ts > ? ORDER BY ts", (since,))]
+
+
+def requests_before(db: Path, since: float, until: float) -> int:
+    with sqlite3.connect(db) as c:
+        return c.execute("SELECT COUNT(*) FROM requests WHERE ts > ? AND ts < ?", (since, until)).fetchone()[0]
+
+
+def detection(base: str, db: Path, science: list[str], trivia: list[str], every: float) -> dict:
+    started = time.time()
+    httpx.post(f"{base}/v1/monitor/drift/reset").raise_for_status()
+    ask_all(base, science[:REFERENCE + 2 * RECENT])
+    time.sleep(3 * every)
+    assert not fired(db, started), "QueryDrift fired on SciFact traffic before the switch"
+    switched = time.time()
+    for i, text in enumerate(trivia):
+        ask_all(base, [text])
+        if i % 5 == 4:
+            time.sleep(2 * every)  # let the monitor see this step
+            if fired(db, switched):
+                break
+    time.sleep(2 * every)
+    at = fired(db, switched)
+    delay = requests_before(db, switched, at[0]) if at else None
+    report = httpx.get(f"{base}/v1/monitor/drift").json()
+    return {"detected_after_questions": delay, "clap_questions_sent": i + 1, "report": report}
+
+
+def false_alarms(base: str, db: Path, science: list[str], replays: int, every: float) -> list[bool]:
+    raised = []
+    for r in range(replays):
+        order = random.Random(1000 + r).sample(science, REFERENCE + 3 * RECENT)
+        httpx.post(f"{base}/v1/monitor/drift/reset").raise_for_status()
+        started = time.time()
+        ask_all(base, order, "search")  # searches: the same query embeddings, a third of an answer's time
+        time.sleep(3 * every)
+        raised.append(bool(fired(db, started)))
+        print(f"replay {r + 1}: {len(order)} SciFact questions, QueryDrift {'FIRED' if raised[-1] else 'quiet'}",
+              flush=True)
+    return raised
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--replays", type=int, default=20)
+    ap.add_argument("--every", type=float, default=0.5, help="seconds between the server's monitor rounds")
+    ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--port", type=int, default=8765)
+    args = ap.parse_args()
+    home = args.home or Path(tempfile.mkdtemp(prefix="drift-home-"))
+    config = home.parent / f"{home.name}.toml"
+    config.write_text(f'[monitor]\nquery_text = "keep"\nevaluate_every_s = {args.every}\nreference = {REFERENCE}\n'
+                      f"recent = {RECENT}\nmin_requests = 20\n")
+    env = build_home(home, config)
+    science = queries(DATASETS / "scifact" / "queries.jsonl")
+    random.Random(7).shuffle(science)
+    trivia = queries(DATASETS / "clapnq-dev" / "queries.jsonl") + \
+        queries(DATASETS / "clapnq-dev" / "queries_unanswerable.jsonl")
+    random.Random(7).shuffle(trivia)
+    print(f"machine: {os.uname().nodename}, {os.cpu_count()} cpus; data: SciFact ({len(science)} claims) then "
+          f"CLAP NQ dev ({len(trivia)} questions); reference {REFERENCE}, recent {RECENT}; commit "
+          + subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                           text=True).stdout.strip(), flush=True)
+    proc, base, db = serve(env, args.port), f"http://127.0.0.1:{args.port}", home / "monitor.sqlite"
+    try:
+        found = detection(base, db, science, trivia, args.every)
+        r = found.pop("report")
+        print(json.dumps(found))
+        print(json.dumps({k: r.get(k) for k in ("status", "query", "scores", "margin", "moved")}, default=str))
+        print("business, reference → recent:")
+        for metric, before in r["business"]["reference"].items():
+            print(f"  {metric:24} {before} → {r['business']['recent'][metric]}")
+        for t in r["topics"]:
+            print(f"  topic ({t['size']} struggling): {' | '.join(t['examples'])}")
+        raised = false_alarms(base, db, science, args.replays, args.every)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    delay = found["detected_after_questions"]
+    print(json.dumps({"detection_delay_questions": delay, "replays": len(raised), "false_alarms": sum(raised),
+                      "false_alarm_rate": round(sum(raised) / max(1, len(raised)), 3)}))
+    return 0 if delay is not None and delay <= 200 and sum(raised) <= 0.05 * len(raised) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

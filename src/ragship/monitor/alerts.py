@@ -1,0 +1,116 @@
+"""Alert state and delivery. A rule whose condition holds becomes pending, then firing once it has held for
+`for_s`; it resolves when the condition stops holding. Every fired and resolved event is written to an outbox
+in the same transaction as the state change, then POSTed to `monitor.webhook_url` (tenacity retries within a
+round; later rounds retry with backoff). An event undelivered for `monitor.webhook_give_up_s` is kept as a
+dead letter (`ragship monitor alerts` lists it), never dropped."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+from ragship.monitor.querylog import QueryLog
+
+SCHEMA = [
+    "CREATE TABLE IF NOT EXISTS alert_state (name TEXT NOT NULL, collection TEXT NOT NULL, state TEXT NOT NULL, "
+    "since REAL NOT NULL, value REAL, PRIMARY KEY (name, collection))",
+    "CREATE TABLE IF NOT EXISTS alert_events (id TEXT PRIMARY KEY, ts REAL NOT NULL, name TEXT NOT NULL, "
+    "collection TEXT NOT NULL, event TEXT NOT NULL, payload TEXT NOT NULL, delivery TEXT NOT NULL, "
+    "attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL, last_error TEXT)",
+    "CREATE INDEX IF NOT EXISTS alert_events_delivery ON alert_events (delivery, next_try)",
+]
+
+
+class Alerts:
+    def __init__(self, log: QueryLog):
+        self.log = log
+        for statement in SCHEMA:
+            log.execute(statement)
+
+    def evaluate(self, collection: str, rules, signals: dict[str, Any], context: dict[str, Any],
+                 now: float | None = None, deliver: bool = True) -> list[dict[str, Any]]:
+        """Move each rule's state on the current `signals`; the events (fired/resolved) this round, queued for
+        the webhook when `deliver` (delivery "none" otherwise)."""
+        now = time.time() if now is None else now
+        events = []
+        for rule in rules:
+            value = signals.get(rule.signal)
+            holds = value is not None and (value < rule.threshold if rule.op == "<" else value > rule.threshold)
+            event = self._step(rule, collection, holds, value, now)
+            if event:
+                events.append(self._emit(rule, collection, event, value, context, now, deliver))
+        return events
+
+    def _step(self, rule, collection: str, holds: bool, value, now: float) -> str | None:
+        row = self.log.query("SELECT state, since FROM alert_state WHERE name = ? AND collection = ?",
+                             (rule.name, collection))
+        state, since = row[0] if row else ("inactive", now)
+        if holds and state in ("inactive", "resolved"):
+            state, since = "pending", now
+        if holds and state == "pending" and now - since >= rule.for_s:
+            self._set(rule.name, collection, "firing", now, value)
+            return "fired"
+        if not holds and state in ("pending", "firing"):
+            self._set(rule.name, collection, "resolved" if state == "firing" else "inactive", now, value)
+            return "resolved" if state == "firing" else None
+        self._set(rule.name, collection, state, since, value)
+        return None
+
+    def _set(self, name: str, collection: str, state: str, since: float, value) -> None:
+        self.log.execute("INSERT OR REPLACE INTO alert_state VALUES (?, ?, ?, ?, ?)",
+                         (name, collection, state, since, value))
+
+    def _emit(self, rule, collection: str, event: str, value, context: dict[str, Any], now: float,
+              deliver: bool) -> dict:
+        payload = {"id": uuid.uuid4().hex, "event": event, "alert": rule.name, "collection": collection,
+                   "severity": rule.severity, "signal": rule.signal, "value": value,
+                   "condition": f"{rule.signal} {rule.op} {rule.threshold} for {rule.for_s:g} s",
+                   "summary": rule.summary, "runbook": rule.runbook, "at": now, **context}
+        self.log.execute("INSERT INTO alert_events VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, NULL)",
+                         (payload["id"], now, rule.name, collection, event, json.dumps(payload),
+                          "pending" if deliver else "none", now))
+        return payload
+
+    def deliver(self, url: str, timeout_s: float = 5.0, give_up_s: float = 86400.0,
+                now: float | None = None) -> dict[str, int]:
+        """POST the due events to `url`, oldest first; counts of delivered, failed and newly dead ones."""
+        now = time.time() if now is None else now
+        due = self.log.query("SELECT id, ts, payload, attempts FROM alert_events WHERE delivery = 'pending' "
+                             "AND next_try <= ? ORDER BY ts", (now,))
+        done = {"delivered": 0, "failed": 0, "dead": 0}
+        for event_id, ts, payload, attempts in due:
+            try:
+                _post(url, json.loads(payload), timeout_s)
+                self.log.execute("UPDATE alert_events SET delivery = 'delivered', attempts = ? WHERE id = ?",
+                                 (attempts + 1, event_id))
+                done["delivered"] += 1
+            except Exception as e:  # noqa: BLE001 - any failure to deliver is retried later, never raised
+                dead = now - ts >= give_up_s
+                self.log.execute("UPDATE alert_events SET delivery = ?, attempts = ?, next_try = ?, last_error = ? "
+                                 "WHERE id = ?", ("dead" if dead else "pending", attempts + 1,
+                                                  now + min(300.0, 2.0 ** attempts), str(e)[:500], event_id))
+                done["dead" if dead else "failed"] += 1
+                break  # keep the order: later events wait for this one
+        return done
+
+    def states(self) -> list[dict[str, Any]]:
+        rows = self.log.query("SELECT name, collection, state, since, value FROM alert_state ORDER BY name")
+        return [dict(zip(("name", "collection", "state", "since", "value"), r)) for r in rows]
+
+    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        rows = self.log.query("SELECT payload, delivery, attempts, last_error FROM alert_events ORDER BY ts DESC "
+                              "LIMIT ?", (limit,))
+        return [{**json.loads(p), "delivery": d, "attempts": a, "last_error": e} for p, d, a, e in rows]
+
+
+def _post(url: str, payload: dict[str, Any], timeout_s: float) -> None:
+    import httpx
+    from tenacity import retry, stop_after_attempt, wait_exponential
+
+    @retry(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=2), reraise=True)
+    def send() -> None:
+        httpx.post(url, json=payload, timeout=timeout_s).raise_for_status()
+
+    send()

@@ -1,0 +1,63 @@
+"""Freshness: every [[sources]] entry with a `max_age` is re-synced by the scheduler and its last good sync is
+recorded; a source's staleness is its age since that sync over its `max_age` (above 1: the objective is
+missed). A sync is an ordinary ingest of the source's path, so its version goes through the release gate
+(`release.auto_promote`); a sync that fails (the folder vanished, a disk error) leaves the live version serving
+and the staleness growing until the SourceStale alert fires."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ragship.ingest.ingestor import empty_corpus
+from ragship.monitor.querylog import QueryLog
+
+SCHEMA = ("CREATE TABLE IF NOT EXISTS source_sync (collection TEXT NOT NULL, path TEXT NOT NULL, "
+          "last_attempt REAL, last_success REAL NOT NULL, last_error TEXT, version TEXT, "
+          "PRIMARY KEY (collection, path))")
+
+
+class Freshness:
+    def __init__(self, log: QueryLog):
+        self.log = log
+        log.execute(SCHEMA)
+
+    def watch(self, collection: str, source, since: float) -> None:
+        """Start counting a source's age from `since` (its live version's build) unless a sync is recorded."""
+        self.log.execute("INSERT OR IGNORE INTO source_sync (collection, path, last_success) VALUES (?, ?, ?)",
+                         (collection, str(source.path), since))
+
+    def sync(self, collection: str, source, ingest) -> dict[str, Any]:
+        """Ingest the source now (`ingest(paths)`); its outcome is recorded, a failure is returned, not raised."""
+        started = time.time()
+        try:
+            report = ingest([source.path])
+            unreadable = empty_corpus(report, str(source.path))
+            if unreadable:  # e.g. the folder is gone: nothing read, so nothing is fresh
+                reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failures[:3])
+                raise type(unreadable)(f"{unreadable} ({reasons})" if reasons else str(unreadable))
+        except Exception as e:  # noqa: BLE001 - recorded and alerted on; the scheduler keeps running
+            self.log.execute("UPDATE source_sync SET last_attempt = ?, last_error = ? WHERE collection = ? AND "
+                             "path = ?", (started, f"{type(e).__name__}: {e}"[:500], collection, str(source.path)))
+            return {"source": str(source.path), "ok": False, "error": str(e)}
+        self.log.execute("INSERT OR REPLACE INTO source_sync VALUES (?, ?, ?, ?, NULL, ?)",
+                         (collection, str(source.path), started, started, report.version))
+        return {"source": str(source.path), "ok": True, "version": report.version,
+                "changes": {k: getattr(report, k) for k in ("added", "changed", "deleted")}}
+
+    def status(self, collection: str, sources, now: float | None = None) -> list[dict[str, Any]]:
+        """Per watched source: its age since the last good sync, the objective, and the ratio of the two."""
+        now = time.time() if now is None else now
+        rows = {r[0]: r[1:] for r in self.log.query(
+            "SELECT path, last_attempt, last_success, last_error, version FROM source_sync WHERE collection = ?",
+            (collection,))}
+        out = []
+        for s in sources:
+            if s.max_age_s is None or str(s.path) not in rows:
+                continue
+            attempt, success, error, version = rows[str(s.path)]
+            age = now - success
+            out.append({"source": str(s.path), "max_age_s": s.max_age_s, "age_s": round(age, 1),
+                        "staleness": round(age / s.max_age_s, 3), "last_attempt": attempt, "last_success": success,
+                        "last_error": error, "version": version})
+        return out

@@ -1,0 +1,57 @@
+"""The signals alert rules can watch, and the rules a home gets unless `[[monitor.alerts]]` names its own.
+Each rule names its runbook section (docs/runbooks/monitoring.md); tests check that every one exists and that
+the commands it tells an on-call engineer to run are real."""
+
+from __future__ import annotations
+
+from ragship.settings import AlertRule
+
+SIGNALS = {
+    "answer_rate": "answered / asked, over monitor.window_s",
+    "abstain_rate": "abstained / asked, over monitor.window_s",
+    "no_result_rate": "requests that found nothing / requests",
+    "citation_failure_rate": "answers from which verification removed a sentence / answers",
+    "positive_feedback_rate": "thumbs up / feedback given, over monitor.window_s",
+    "error_rate": "failed requests / requests",
+    "p50_ms": "median request latency (ms)",
+    "p95_ms": "95th percentile request latency (ms)",
+    "query_drift_p": "permutation p-value of the recent queries' MMD against the reference window",
+    "score_drift_p": "KS p-value of the recent top dense scores against the reference window's",
+    "source_staleness": "the stalest source's age since its last good sync / its max_age",
+}
+
+RUNBOOK = "docs/runbooks/monitoring.md"
+
+
+def _rule(name: str, signal: str, op: str, threshold: float, for_s: float, severity: str, summary: str) -> AlertRule:
+    return AlertRule(name=name, signal=signal, op=op, threshold=threshold, for_s=for_s, severity=severity,
+                     runbook=f"{RUNBOOK}#{name.lower()}", summary=summary)
+
+
+DEFAULT_RULES = [
+    _rule("QueryDrift", "query_drift_p", "<", 0.001, 0, "warning",
+          "users ask about other things than in the reference window"),
+    _rule("ScoreDrift", "score_drift_p", "<", 0.001, 0, "warning",
+          "retrieval finds weaker matches than in the reference window"),
+    _rule("AbstainRateHigh", "abstain_rate", ">", 0.5, 600, "warning", "more than half the questions go unanswered"),
+    _rule("FeedbackLow", "positive_feedback_rate", "<", 0.6, 0, "critical",
+          "fewer than 60 % of rated answers are rated helpful"),
+    _rule("NoResultRateHigh", "no_result_rate", ">", 0.2, 600, "warning", "a fifth of requests find nothing"),
+    _rule("CitationFailures", "citation_failure_rate", ">", 0.2, 600, "warning",
+          "answers keep losing sentences their sources do not support"),
+    _rule("LatencyHigh", "p95_ms", ">", 2000, 300, "warning", "p95 latency above 2 s"),
+    _rule("ErrorRateHigh", "error_rate", ">", 0.05, 120, "critical", "more than 5 % of requests fail"),
+    _rule("SourceStale", "source_staleness", ">", 1.0, 0, "critical",
+          "a source has not synced within its freshness objective"),
+]
+
+
+def rules(settings) -> list[AlertRule]:
+    """The configured rules (monitor.alerts), or the defaults; an unknown signal is a settings error."""
+    from ragship.errors import ConfigError
+
+    chosen = DEFAULT_RULES if settings.monitor.alerts is None else settings.monitor.alerts
+    for r in chosen:
+        if r.signal not in SIGNALS:
+            raise ConfigError(f"monitor.alerts {r.name}: unknown signal {r.signal!r}; known: {', '.join(SIGNALS)}")
+    return chosen

@@ -1,0 +1,138 @@
+"""The monitor loop: on a schedule, compute every collection's signals (business metrics over the window, drift
+against the reference, source staleness), export them to Prometheus, move the alert rules' states, deliver the
+webhook events, prune the log past its retention, and re-sync each source with a freshness objective. It runs
+inside `ragship serve` and in `ragship watch`. Several server processes may share a home: a tick runs only in
+the process that takes the home's monitor lock, so rules are evaluated once per round."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+from filelock import FileLock, Timeout
+
+from ragship.monitor import metrics
+from ragship.monitor.alerts import Alerts
+from ragship.monitor.drift import Drift
+from ragship.monitor.freshness import Freshness
+from ragship.monitor.querylog import QueryLog
+from ragship.monitor.rules import rules
+from ragship.monitor.windows import business
+from ragship.settings import Settings, duration_s
+
+PRUNE_EVERY_S = 3600
+
+
+class Watched(Protocol):
+    """What the monitor uses of a collection (the Engine is one)."""
+
+    settings: Settings
+    registry: Any
+
+    def ingest(self, paths: list[Path], observe=None): ...
+
+
+class Monitor:
+    def __init__(self, log: QueryLog, collections: Callable[[], dict[str, Watched]], lock_path: Path):
+        self.log, self.collections = log, collections
+        self.alerts, self.freshness = Alerts(log), Freshness(log)
+        self._lock = FileLock(lock_path)
+        self._pruned = 0.0
+
+    def drift(self, name: str, c: Watched) -> Drift:
+        drift = Drift(self.log, name, c.settings.monitor)
+        live = c.registry.live()
+        drift.apply_policy(live.id if live else None, duration_s(c.settings.monitor.reference_max_age))
+        return drift
+
+    def signals(self, name: str, c: Watched, now: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The rules' signals for one collection, and the context an alert carries (drift report, sources)."""
+        now = time.time() if now is None else now
+        m = c.settings.monitor
+        window = business(self.log, name, now - m.window_s, now, m.min_requests)
+        report = self.drift(name, c).report()
+        sources = self.freshness.status(name, c.settings.sources, now)
+        signals = {k: window[k] for k in ("answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
+                                          "positive_feedback_rate", "error_rate", "p50_ms", "p95_ms")}
+        signals["query_drift_p"] = report["query"].get("p_value")
+        signals["score_drift_p"] = report["scores"].get("p_value")
+        signals["source_staleness"] = max((s["staleness"] for s in sources), default=None)
+        context = {"window": window, "drift": {k: report.get(k) for k in ("status", "query", "scores", "moved",
+                                                                           "business", "topics")},
+                   "sources": [s for s in sources if s["staleness"] > 1]}
+        return signals, context
+
+    def tick(self, now: float | None = None) -> dict[str, Any] | None:
+        """One round over every collection; None when another process holds the round."""
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        try:
+            return self._round(time.time() if now is None else now)
+        finally:
+            self._lock.release()
+
+    def _round(self, now: float) -> dict[str, Any]:
+        done: dict[str, Any] = {"events": [], "delivery": {}}
+        for name, c in self.collections().items():
+            m = c.settings.monitor
+            if now - self._pruned > PRUNE_EVERY_S:
+                self.log.prune(m.retention_days)
+                self._pruned = now
+            signals, context = self.signals(name, c, now)
+            metrics.record_signals(name, signals)
+            events = self.alerts.evaluate(name, rules(c.settings), signals, context, now, bool(m.webhook_url))
+            for e in events:
+                metrics.ALERT_FIRING.labels(name, e["alert"], e["severity"]).set(int(e["event"] == "fired"))
+            done["events"] += events
+            if m.webhook_url:
+                done["delivery"] = self.alerts.deliver(m.webhook_url, m.webhook_timeout_s, m.webhook_give_up_s, now)
+        return done
+
+    def alert_states(self) -> list[dict[str, Any]]:
+        """Every collection's rules with their state (inactive until a round has seen them)."""
+        stored = {(s["name"], s["collection"]): s for s in self.alerts.states()}
+        out = []
+        for name, c in self.collections().items():
+            for r in rules(c.settings):
+                state = stored.get((r.name, name), {"name": r.name, "collection": name, "state": "inactive",
+                                                    "since": None, "value": None})
+                out.append({**state, "severity": r.severity, "condition": f"{r.signal} {r.op} {r.threshold:g}",
+                            "for_s": r.for_s, "runbook": r.runbook})
+        return out
+
+    def sync(self, name: str, source) -> dict[str, Any]:
+        c = self.collections()[name]
+        result = self.freshness.sync(name, source, c.ingest)
+        for s in self.freshness.status(name, [source]):
+            metrics.SOURCE_AGE.labels(name, s["source"]).set(s["age_s"])
+        return result
+
+    def schedule(self, every_s: float | None = None):
+        """A started APScheduler running `tick` and each source's sync; call `.shutdown()` to stop it."""
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: still running" is not news
+        scheduler = BackgroundScheduler(daemon=True)
+        collections = self.collections()
+        every = every_s or min(c.settings.monitor.evaluate_every_s for c in collections.values())
+        scheduler.add_job(self.tick, "interval", seconds=every, id="monitor", max_instances=1, coalesce=True)
+        for name, c in collections.items():
+            live = c.registry.live()
+            for source in c.settings.sources:
+                if source.max_age_s is None:
+                    continue
+                self.freshness.watch(name, source, _built_at(live))
+                scheduler.add_job(self.sync, "interval", args=(name, source), seconds=source.max_age_s / 4,
+                                  id=f"sync:{name}:{source.path}", max_instances=1, coalesce=True)
+        scheduler.start()
+        return scheduler
+
+
+def _built_at(version) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(version.created_at).timestamp() if version else time.time()
