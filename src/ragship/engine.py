@@ -47,7 +47,7 @@ class Engine:
         self._embedder = embedder  # shared between collections with the same model
         self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
         self._served = FileCache(self.registry.live_path, lambda _: self._serve())  # reopened when LIVE moves
-        self._reranker = self._llm = None
+        self._reranker = self._llm = self._reader = None
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
     @property
@@ -62,6 +62,15 @@ class Engine:
         if self._reranker is None and self.settings.rerank.model:
             self._reranker = CrossEncoderReranker(self.settings.rerank.model, self.settings.rerank.batch_size)
         return self._reranker
+
+    @property
+    def reader(self):
+        """The configured reader (answer.reader, loaded on first use), or None."""
+        if self._reader is None and self.settings.answer.reader:
+            from ragship.answer.reader import Reader
+
+            self._reader = Reader(self.settings.answer.reader)
+        return self._reader
 
     def generator(self):
         """The configured LLM generator, or None for extractive answers."""
@@ -107,7 +116,7 @@ class Engine:
     def answerer(self, served: Served | None = None) -> Answerer:
         served = served or self.served()
         return Answerer(served.embedder, self.settings.answer, self.calibrations.current(served.version.id),
-                        self.generator())
+                        self.generator(), self.reader)
 
     def calibration(self) -> Calibration | None:
         return self.calibrations.current(self.pin or self.registry.pointer().get("id"))
@@ -119,7 +128,7 @@ class Engine:
     def at_version(self, version_id: str) -> Engine:
         """This collection pinned to one version (for the release gate); it queries with the version's model."""
         pinned = Engine(self.settings, self.embedder, pin=version_id)
-        pinned._embedders, pinned._reranker = self._embedders, self._reranker
+        pinned._embedders, pinned._reranker, pinned._reader = self._embedders, self._reranker, self._reader
         return pinned
 
     def releases(self) -> Releases:
@@ -130,6 +139,8 @@ class Engine:
         self.embedder.embed_query("warm up")
         if self.reranker is not None:
             self.reranker.scores("warm up", ["warm up"])
+        if self.reader is not None:
+            self.reader.read("warm up", ["warm up"])
         if self.registry.live() is not None:
             self.view()
 
@@ -193,5 +204,5 @@ class Engine:
                 "query_encoder": self.embedder.query_encoder(),
                 "settings": self.settings.model_dump(mode="json", exclude={"home", "cache_dir"}),
                 "reranker": describe_reranker(self.reranker, self.settings.rerank.top_n),
-                "generator": self.settings.answer.generator,
+                "generator": self.settings.answer.generator, "reader": self.settings.answer.reader or None,
                 "calibration": self.calibrations.status(live.id if live else None), **self.ingestor.status()}

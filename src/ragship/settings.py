@@ -171,6 +171,8 @@ class AnswerSettings(_Section):
     allowed_link_hosts: list[str] = Field(default_factory=list, description="hosts answers may link to")
     max_sentences: int = Field(3, ge=1, le=20)
     context_chunks: int = Field(5, ge=1, le=50, description="top chunks whose sentences may be quoted")
+    reader: str = Field("", description="a reader model folder (`ragship adapt --reader`); empty = none")
+    reader_passages: int = Field(3, ge=1, le=20, description="top chunks the reader reads")
     llm: LLMSettings = LLMSettings()
 
 

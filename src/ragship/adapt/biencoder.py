@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ragship.adapt.loop import train_loop
+from ragship.adapt.loop import bound_memory, train_loop
 from ragship.adapt.pairs import Pair
 
 SCALE = 20.0  # cosine similarities times this are the logits (sentence-transformers' default for this loss)
@@ -14,13 +14,15 @@ SCALE = 20.0  # cosine similarities times this are the logits (sentence-transfor
 
 def train(model_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 1, batch_size: int = 32,
           lr: float = 2e-5, warmup: float = 0.1, budget_s: float = 900.0, seed: int = 0,
-          progress: Callable[[int, int, float], None] | None = None) -> dict:
+          progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict:
     """Train on `pairs`, save to `out_dir`; returns what happened (steps, loss, seconds, stopped early)."""
     import torch
     from sentence_transformers import SentenceTransformer
 
     torch.manual_seed(seed)
     model = SentenceTransformer(model_path, device="cpu")
+    if bounded:
+        bound_memory(model[0].auto_model)
 
     def encode(texts: list[str]):
         features = model.tokenizer(texts, padding=True, truncation=True, max_length=model.max_seq_length,

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ragship.adapt.loop import train_loop
+from ragship.adapt.loop import bound_memory, train_loop
 from ragship.adapt.pairs import Pair
 
 MAX_LENGTH = 256
@@ -15,7 +15,7 @@ MAX_LENGTH = 256
 
 def train(base_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 2, batch_size: int = 16,
           lr: float = 3e-5, warmup: float = 0.1, budget_s: float = 900.0, seed: int = 0,
-          progress: Callable[[int, int, float], None] | None = None) -> dict:
+          progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
@@ -24,6 +24,8 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 2, 
     hf_logging.set_verbosity_error()  # "some weights were newly initialised" is the point here
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = AutoModelForSequenceClassification.from_pretrained(base_path, num_labels=1)
+    if bounded:
+        bound_memory(model)
     examples = [(p.query, p.positive, 1.0) for p in pairs] + [(p.query, p.negative, 0.0) for p in pairs]
 
     def loss_of(batch: list[tuple[str, str, float]]):

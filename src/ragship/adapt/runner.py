@@ -161,4 +161,14 @@ def _hash(pairs: list[Pair]) -> str:
     return h.hexdigest()
 
 
+def adapt_reader(engine: Adaptable, data: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
+                 budget_s: float = 1800.0, seed: int = 0, progress=None) -> dict[str, Any]:
+    """Train a reader (adapt/reader.py) from the embedding model's encoder weights on SQuAD 2.0-format `data`;
+    saved in the home's models folder, named by the data's hash."""
+    from ragship.adapt import reader
 
+    digest = reader.sha256(data)
+    out = engine.home.models / f"reader-{digest[:10]}"
+    report = reader.train(engine.embedder.path, data, out, epochs=epochs, batch_size=batch_size, lr=lr,
+                          budget_s=budget_s, seed=seed, progress=progress)
+    return {"model_path": str(out), **report}

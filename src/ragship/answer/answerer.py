@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ragship.answer.base import Answer, Citation, Generator
-from ragship.answer.calibrate import Calibration, features
+from ragship.answer.calibrate import READER_FEATURES, Calibration, features, reader_features
 from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
 from ragship.answer.safety import filter_output
 from ragship.answer.verify import SourceSentences, split_complete, verify
 from ragship.embed.base import Embedder
-from ragship.errors import GenerationError
+from ragship.errors import ConfigError, GenerationError
 from ragship.retrieve.search import SearchResult
 from ragship.settings import AnswerSettings
 from ragship.types import Hit
@@ -32,12 +32,16 @@ class Assessment:
     sentences: list[Sentence]
     features: dict[str, float]
     confidence: float
+    reading: dict | None = None  # the reader's best passage and span, when a reader is configured
 
 
 class Answerer:
     def __init__(self, embedder: Embedder, settings: AnswerSettings, calibration: Calibration | None = None,
-                 llm: Generator | None = None):
-        self.settings, self.calibration, self.llm = settings, calibration, llm
+                 llm: Generator | None = None, reader=None):
+        self.settings, self.calibration, self.llm, self.reader = settings, calibration, llm, reader
+        if calibration and reader is None and set(READER_FEATURES) & set(calibration.features):
+            raise ConfigError("the calibration of this index version was fitted with a reader, but answer.reader is "
+                              "not set: set it back, or run `ragship calibrate DATASET` again without it")
         self.extractive = ExtractiveGenerator(embedder, settings)
         self.embedder = embedder
         self.threshold = calibration.threshold if calibration else settings.abstain_threshold
@@ -49,28 +53,37 @@ class Answerer:
         ranked = sorted(sentences, key=lambda s: -s.support)
         best = ranked[0] if ranked else None
         x = features(result.ranked, best, ranked[1].support if len(ranked) > 1 else 0.0)
+        reading = None
+        if self.reader is not None:
+            readings = self.reader.read(question, [h.text for h in hits[: self.settings.reader_passages]])
+            x |= reader_features(readings)
+            top = max(readings, key=lambda r: r.answerability, default=None)
+            reading = top and {"answerability": round(top.answerability, 3), "source": top.passage + 1,
+                               "span": top.text}
         confidence = self.calibration.predict(x) if self.calibration else ConfidenceModel()(best)
-        return Assessment(result, hits, sentences, x, round(confidence, 4))
+        return Assessment(result, hits, sentences, x, round(confidence, 4), reading)
 
     def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:
         t = time.perf_counter()
-        evidence, warning = self._policy(question, self.assess(question, result), research)
+        first = self.assess(question, result)
+        evidence, warning = self._policy(question, first, research)
         if isinstance(evidence, Answer):
             answer = evidence
         else:
             answer = self._generate(question, evidence)
             answer.warning = answer.warning or warning
-        answer.threshold, answer.index_version = self.threshold, result.index_version
+        answer.threshold, answer.index_version, answer.reader = self.threshold, result.index_version, first.reading
         answer.timings_ms = {**result.timings_ms, "answer": round((time.perf_counter() - t) * 1000, 2)}
         return answer
 
     def stream(self, question: str, result: SearchResult, research: Research | None = None) -> Iterator[dict]:
         """Events: {"type": "sentence", "text"} for each verified sentence as the LLM produces it, then
         {"type": "answer", "answer": {...}} with the whole verified answer. Nothing unverified is sent."""
-        evidence, warning = self._policy(question, self.assess(question, result), research)
+        first = self.assess(question, result)
+        evidence, warning = self._policy(question, first, research)
         if isinstance(evidence, Answer) or self.llm is None or self.settings.generator != "openai":
             answer = evidence if isinstance(evidence, Answer) else self._generate(question, evidence)
-            yield _final(answer, result)
+            yield _final(answer, result, first)
             return
         buffer, drafted, sources = "", "", SourceSentences(evidence.hits, self.embedder)
         try:
@@ -83,12 +96,12 @@ class Answerer:
             if not self.settings.fallback_to_extractive:
                 raise
             answer = self._extractive(question, evidence, {"from": self.llm.name, "reason": str(e)})
-            yield _final(answer, result)
+            yield _final(answer, result, first)
             return
         yield from self._verified_sentence(buffer, evidence.hits, sources)
         answer = self._from_draft(question, evidence, drafted + buffer, sources)
         answer.warning = answer.warning or warning
-        yield _final(answer, result)
+        yield _final(answer, result, first)
 
     # -- steps --------------------------------------------------------------------------------------------------
     def _policy(self, question: str, a: Assessment, research: Research | None) -> tuple[Any, str | None]:
@@ -158,7 +171,7 @@ class Answerer:
             yield {"type": "sentence", "text": checked.text}
 
 
-def _final(answer: Answer, result: SearchResult) -> dict:
+def _final(answer: Answer, result: SearchResult, first: Assessment) -> dict:
     """The stream's last event: the whole answer, with the index version it was drawn from."""
-    answer.index_version = result.index_version
+    answer.index_version, answer.reader = result.index_version, first.reading
     return {"type": "answer", "answer": answer.to_dict()}

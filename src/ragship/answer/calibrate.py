@@ -23,6 +23,16 @@ from ragship.util.files import FileCache
 FEATURES = ("semantic", "lexical", "support_gap", "dense_top", "dense_margin", "bm25_top", "bm25_margin",
             "fused_margin", "agreement", "same_top", "rerank_top", "rerank_margin")
 AGREEMENT_DEPTH = 5  # top documents of each retriever compared for "agreement"
+# with a reader (answer.reader): its answerability of the best passage, of the top passage, and the gap between
+# the best two passages
+READER_FEATURES = ("reader_best", "reader_first", "reader_gap")
+
+
+def reader_features(readings) -> dict[str, float]:
+    scores = sorted((r.answerability for r in readings), reverse=True) or [-10.0]
+    first = readings[0].answerability if readings else -10.0
+    return {"reader_best": scores[0], "reader_first": first,
+            "reader_gap": scores[0] - (scores[1] if len(scores) > 1 else -10.0)}
 
 
 def signals(ranked: dict[str, list[dict]]) -> dict[str, float]:
@@ -103,7 +113,8 @@ def fit(rows: list[dict[str, float]], labels: list[int], target_precision: float
     y = np.asarray(labels)
     if len(set(labels)) < 2 or min(np.bincount(y)) < folds:
         raise ConfigError(f"calibration needs at least {folds} answerable and {folds} unanswerable questions")
-    x = np.asarray([[r[f] for f in FEATURES] for r in rows], dtype=np.float64)
+    names = list(FEATURES) + [f for f in READER_FEATURES if rows and all(f in r for r in rows)]
+    x = np.asarray([[r[f] for f in names] for r in rows], dtype=np.float64)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     oof = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
                             method="predict_proba")[:, 1]
@@ -111,7 +122,7 @@ def fit(rows: list[dict[str, float]], labels: list[int], target_precision: float
     model.fit(x, y)
     scaler, lr = model[0], model[1]
     return Calibration(
-        features=list(FEATURES), mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
+        features=names, mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
         coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]), threshold=round(threshold, 4),
         target_precision=target_precision,
         validation={"folds": folds, **rates(oof, y, threshold), "reliability": reliability(oof, y)},

@@ -86,8 +86,11 @@ def adapt(
     split: str = typer.Option("train", "--split", help="qrels split to train on (10% held out to validate)."),
     unsupervised: bool = typer.Option(False, "--unsupervised", help="Inverse-cloze pairs from the corpus only."),
     reranker: bool = typer.Option(False, "--reranker", help="Also train a cross-encoder reranker on the pairs."),
-    epochs: int = typer.Option(3, "--epochs", min=1, max=20,
-                               help="Passes over the pairs (the default 3 was chosen on SciFact train, ADR 0009)."),
+    reader: bool = typer.Option(False, "--reader", help="Train a reader instead: DATA is SQuAD 2.0 JSON (or its "
+                                "folder); writes answer.reader."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=20,
+                                         help="Passes over the data (default 3 for the embedder, chosen on SciFact "
+                                         "train, ADR 0009; 2 for a reader)."),
     budget_min: float = typer.Option(15.0, "--budget-min", min=0.1, help="Stop training after this many minutes."),
     batch_size: int = typer.Option(32, "--batch-size", min=2, max=256),
     lr: float = typer.Option(2e-5, "--lr"),
@@ -99,8 +102,10 @@ def adapt(
 
     from ragship.adapt.runner import adapt as run_adapt
 
+    if reader:
+        return _adapt_reader(ctx, data, epochs or 2, budget_min, write, as_json)
     with Progress(quiet=as_json) as observe, training_bar(as_json) as progress:
-        report = run_adapt(engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs,
+        report = run_adapt(engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs or 3,
                            batch_size=batch_size, lr=lr, budget_s=budget_min * 60, observe=observe, progress=progress)
     written_to = _write_models(report) if write else None
     if as_json:
@@ -168,6 +173,29 @@ def _chunkings(text: str) -> tuple[tuple[int, int], ...]:
         return tuple((c.tokens, c.overlap) for c in (ChunkSettings.parse(p) for p in text.split(",") if p.strip()))
     except InputError as e:
         raise typer.BadParameter(str(e), param_hint="--chunks") from None
+
+
+def _adapt_reader(ctx: typer.Context, data: Path, epochs: int, budget_min: float, write: bool, as_json: bool) -> None:
+    from ragship.adapt.runner import adapt_reader
+
+    with training_bar(as_json) as progress:
+        report = adapt_reader(engine(ctx), data, epochs=epochs, budget_s=budget_min * 60, progress=progress)
+    written_to = None
+    if write:
+        written_to = str(config_path())
+        write_settings(config_path(), "answer", {"reader": report["model_path"]})
+    if as_json:
+        return print_json({**report, "written_to": written_to})
+    t, v = report["training"], report["validation"]
+    out.print(f"Trained a reader on {t['questions']} questions ({t['windows']} windows): {t['steps']}/"
+              f"{t['planned_steps']} steps in {t['seconds']} s (loss {t['first_loss']} -> {t['last_loss']})"
+              + (" [yellow]stopped by the time budget[/yellow]" if t["stopped_by_budget"] else ""), highlight=False)
+    out.print(f"Held-out articles ({v['questions']} questions, {v['answerable']} answerable): HasAns EM "
+              f"{v['has_ans_em']:.3f} F1 {v['has_ans_f1']:.3f}, NoAns accuracy {v['no_ans_accuracy']:.3f}, "
+              f"answerability AUC {v['answerability_auc']:.3f} (best threshold {v['best_threshold']})",
+              highlight=False)
+    out.print(f"Saved {report['model_path']}" + (f"; answer.reader written to {written_to}" if written_to else ""),
+              highlight=False)
 
 
 def _write_models(report) -> str:

@@ -118,6 +118,7 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_
     calibration.fitted_on = {
         "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
         "version": report.version, "model": answerer.embedder.model_id,
+        "reader": getattr(answerer.reader, "path", None), "features": calibration.features,
         "date": now(),
     }
     engine.calibrations.save(calibration, report.version)

@@ -1,0 +1,197 @@
+"""Train a reader (answer/reader.py) from local BERT-style weights (the embedding model's MiniLM by default, with a
+new span head) on SQuAD 2.0-format data: start/end cross-entropy, the [CLS] token as the target of unanswerable
+windows. Validation holds out whole articles (no paragraph on both sides) and reports SQuAD 2.0's HasAns EM/F1
+and NoAns accuracy at the no-answer threshold 0, the ROC AUC of the answerability score, and the best threshold.
+
+Besides SQuAD's own unanswerable questions (written against their paragraph), each answerable training question
+is also paired, with probability `other_paragraphs`, with another paragraph of its article that holds none of its
+answers: the kind of unanswerable case retrieval produces (and CLAP NQ tests)."""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import random
+import re
+import string
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ragship.adapt.loop import bound_memory, train_loop
+from ragship.answer.reader import MAX_LENGTH, STRIDE, Reader, windows
+from ragship.errors import DatasetError
+
+
+def load_squad(path: Path) -> list[dict[str, Any]]:
+    """SQuAD 2.0 JSON (a file, or a folder holding one *.json) → one dict per question."""
+    if path.is_dir():
+        found = sorted(path.glob("*.json"))
+        if not found:
+            raise DatasetError(f"{path}: no SQuAD 2.0 .json file in this folder")
+        path = found[0]
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))["data"]
+    except (OSError, ValueError, KeyError) as e:
+        raise DatasetError(f"{path}: not SQuAD 2.0 JSON ({e}); expected data[].paragraphs[].qas[]") from None
+    return [{"title": a["title"], "paragraph": f"{a['title']}#{n}", "context": p["context"], "question": q["question"],
+             "answers": [x for x in q["answers"]], "impossible": bool(q.get("is_impossible"))}
+            for a in data for n, p in enumerate(a["paragraphs"]) for q in p["qas"]]
+
+
+def split_articles(examples: list[dict], every: int = 4) -> tuple[list[dict], list[dict]]:
+    """(train, validation): every `every`-th article (sorted by title) is held out."""
+    titles = sorted({e["title"] for e in examples})
+    held = set(titles[every - 1::every])
+    return [e for e in examples if e["title"] not in held], [e for e in examples if e["title"] in held]
+
+
+def other_paragraph_negatives(examples: list[dict], share: float, seed: int) -> list[dict]:
+    """Answerable questions paired with another paragraph of their article holding none of their answers."""
+    rng = random.Random(seed)
+    by_title = collections.defaultdict(dict)
+    for e in examples:
+        by_title[e["title"]][e["paragraph"]] = e["context"]
+    out = []
+    for e in examples:
+        if e["impossible"] or rng.random() >= share:
+            continue
+        answers = {a["text"].lower() for a in e["answers"]}
+        others = [c for p, c in by_title[e["title"]].items() if p != e["paragraph"]
+                  and not any(a in c.lower() for a in answers)]
+        if others:
+            out.append({**e, "context": rng.choice(others), "answers": [], "impossible": True})
+    return out
+
+
+def features(tokenizer, examples: list[dict]) -> list[tuple]:
+    """Training windows: (input_ids, attention_mask, token_type_ids, start, end); (0, 0) when no answer."""
+    encoded = windows(tokenizer, [e["question"] for e in examples], [e["context"] for e in examples])
+    out = []
+    for w, i in enumerate(encoded["overflow_to_sample_mapping"]):
+        e, seq = examples[i], encoded.sequence_ids(w)
+        start = end = 0
+        if not e["impossible"]:
+            a = e["answers"][0]
+            first, last = a["answer_start"], a["answer_start"] + len(a["text"])
+            span = [t for t, (o, s) in enumerate(zip(encoded["offset_mapping"][w], seq))
+                    if s == 1 and o[0] < last and o[1] > first]
+            if span:
+                start, end = span[0], span[-1]
+        mask = encoded["attention_mask"][w]
+        n = int(mask.sum())
+        out.append((encoded["input_ids"][w][:n], mask[:n], encoded["token_type_ids"][w][:n], start, end))
+    return out
+
+
+def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
+          warmup: float = 0.1, budget_s: float = 1800.0, seed: int = 0, other_paragraphs: float = 0.5,
+          progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict[str, Any]:
+    """Train, save to `out_dir` (a Hugging Face question-answering folder) and validate; the report."""
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    torch.manual_seed(seed)
+    hf_logging.set_verbosity_error()  # the span head is new on purpose
+    examples = load_squad(data)
+    training, validation = split_articles(examples)
+    training = training + other_paragraph_negatives(training, other_paragraphs, seed)
+    tokenizer = AutoTokenizer.from_pretrained(base_path)
+    model = AutoModelForQuestionAnswering.from_pretrained(base_path)
+    if bounded:
+        bound_memory(model)
+    rows = features(tokenizer, training)
+    batches = _by_length(rows, batch_size, seed)
+    log = train_loop(model, batches, batch_loss(model), epochs=epochs, batch_size=1, lr=lr, warmup=warmup,
+                     budget_s=budget_s, seed=seed, progress=progress)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    report = {"training": {**log, "questions": len(training), "windows": len(rows), "epochs": epochs,
+                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs, "seed": seed},
+              "validation": validate(Reader(str(out_dir)), validation),
+              "data": str(data), "data_sha256": sha256(data), "base_model": str(base_path),
+              "max_length": MAX_LENGTH, "stride": STRIDE}
+    (out_dir / "ragship-reader.json").write_text(json.dumps(report, indent=1) + "\n")
+    return report
+
+
+def batch_loss(model) -> Callable[[list[list[tuple]]], Any]:
+    """The span loss of one length-bucketed batch (train_loop hands it over as a list of one)."""
+    import torch
+
+    def loss_of(one: list[list[tuple]]):
+        batch = one[0]
+        width = max(len(r[0]) for r in batch)
+
+        def padded(k: int):
+            return torch.tensor(np.stack([np.pad(r[k], (0, width - len(r[k]))) for r in batch]))
+
+        return model(input_ids=padded(0), attention_mask=padded(1), token_type_ids=padded(2),
+                     start_positions=torch.tensor([r[3] for r in batch]),
+                     end_positions=torch.tensor([r[4] for r in batch])).loss
+
+    return loss_of
+
+
+def _by_length(rows: list[tuple], size: int, seed: int) -> list[list[tuple]]:
+    """Batches of windows of similar length (little padding to compute); the loop shuffles the batches."""
+    rng = random.Random(seed)
+    order = sorted(range(len(rows)), key=lambda i: (len(rows[i][0]), rng.random()))
+    return [[rows[i] for i in order[k:k + size]] for k in range(0, len(order), size)]
+
+
+def validate(reader: Reader, examples: list[dict], batch: int = 16) -> dict[str, Any]:
+    """SQuAD 2.0 metrics on `examples`: HasAns EM/F1 and NoAns accuracy at threshold 0, answerability ROC AUC,
+    and the threshold with the best overall F1."""
+    from sklearn.metrics import roc_auc_score
+
+    scores, f1s, ems = [], [], []
+    for e in examples:
+        r = reader.read(e["question"], [e["context"]])[0]
+        golds = [a["text"] for a in e["answers"]]
+        scores.append(r.answerability)
+        f1s.append(max((_f1(r.text, g) for g in golds), default=0.0))
+        ems.append(max((float(_normal(r.text) == _normal(g)) for g in golds), default=0.0))
+    s, answerable = np.array(scores), np.array([not e["impossible"] for e in examples])
+    f1, em = np.array(f1s), np.array(ems)
+    best = max(np.unique(np.r_[s, 0.0]), key=lambda t: _overall_f1(s, answerable, f1, t))
+    said = s[answerable] > 0  # an answerable question the reader declined scores 0
+    return {"questions": len(examples), "answerable": int(answerable.sum()),
+            "has_ans_em": round(float(np.mean(np.where(said, em[answerable], 0))), 4),
+            "has_ans_f1": round(float(np.mean(np.where(said, f1[answerable], 0))), 4),
+            "no_ans_accuracy": round(float(np.mean(s[~answerable] <= 0)), 4),
+            "answerability_auc": round(float(roc_auc_score(answerable, s)), 4),
+            "best_threshold": round(float(best), 3),
+            "best_overall_f1": round(_overall_f1(s, answerable, f1, best), 4)}
+
+
+def _overall_f1(s: np.ndarray, answerable: np.ndarray, f1: np.ndarray, threshold: float) -> float:
+    said = s > threshold
+    return float(np.mean(np.where(answerable, np.where(said, f1, 0.0), (~said).astype(float))))
+
+
+def _normal(text: str) -> str:
+    """SQuAD's answer normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def _f1(prediction: str, gold: str) -> float:
+    p, g = _normal(prediction).split(), _normal(gold).split()
+    common = sum((collections.Counter(p) & collections.Counter(g)).values())
+    if not p or not g or not common:
+        return float(p == g)
+    precision, recall = common / len(p), common / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def sha256(path: Path) -> str:
+    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()

