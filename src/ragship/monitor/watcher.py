@@ -21,6 +21,7 @@ from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import rules
 from ragship.monitor.windows import business
 from ragship.settings import Settings, duration_s
+from ragship.util.clock import seconds_since
 
 PRUNE_EVERY_S = 3600
 
@@ -76,20 +77,21 @@ class Monitor:
             self._lock.release()
 
     def _round(self, now: float) -> dict[str, Any]:
+        collections = self.collections()
+        m = next(iter(collections.values())).settings.monitor  # the home's: collections share one log
+        if now - self._pruned > PRUNE_EVERY_S:
+            self.log.prune(m.retention_days)
+            self._pruned = now
         done: dict[str, Any] = {"events": [], "delivery": {}}
-        for name, c in self.collections().items():
-            m = c.settings.monitor
-            if now - self._pruned > PRUNE_EVERY_S:
-                self.log.prune(m.retention_days)
-                self._pruned = now
+        for name, c in collections.items():
             signals, context = self.signals(name, c, now)
             metrics.record_signals(name, signals)
             events = self.alerts.evaluate(name, rules(c.settings), signals, context, now, bool(m.webhook_url))
             for e in events:
                 metrics.ALERT_FIRING.labels(name, e["alert"], e["severity"]).set(int(e["event"] == "fired"))
             done["events"] += events
-            if m.webhook_url:
-                done["delivery"] = self.alerts.deliver(m.webhook_url, m.webhook_timeout_s, m.webhook_give_up_s, now)
+        if m.webhook_url:  # once per round, every collection's events
+            done["delivery"] = self.alerts.deliver(m.webhook_url, m.webhook_timeout_s, m.webhook_give_up_s, now)
         return done
 
     def alert_states(self) -> list[dict[str, Any]]:
@@ -133,6 +135,4 @@ class Monitor:
 
 
 def _built_at(version) -> float:
-    from datetime import datetime
-
-    return datetime.fromisoformat(version.created_at).timestamp() if version else time.time()
+    return time.time() - seconds_since(version.created_at) if version else time.time()
