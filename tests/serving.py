@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -54,10 +55,13 @@ def teams_home(tmp: Path, cache_dir: Path, extra_toml: str = "") -> dict:
 
 
 @contextmanager
-def serving(env: dict, *args: str):
+def serving(env: dict, *args: str, log: Path | None = None):
+    """A real server on a free port; its output goes to `log` (a file: a pipe nobody reads would block it)."""
     port = free_port()
+    log = log or Path(tempfile.mkstemp(prefix="ragship-serve-", suffix=".log")[1])
+    out = open(log, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                            stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -67,13 +71,14 @@ def serving(env: dict, *args: str):
                 break
         except httpx.TransportError:
             if proc.poll() is not None:
-                pytest.fail(f"server exited: {proc.stdout.read().decode()}")
+                pytest.fail(f"server exited: {log.read_text()}")
             time.sleep(0.3)
     else:
         proc.kill()
-        pytest.fail(f"server did not start: {proc.stdout.read().decode()}")
+        pytest.fail(f"server did not start: {log.read_text()}")
     try:
         yield base
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        out.close()

@@ -70,3 +70,12 @@ def test_write_keeps_comments_subtables_and_writes_valid_toml(tmp_path):
     assert data["search"] == {"top_k": 5} and data["chunk"] == {"tokens": 128, "overlap": 16}
     assert "# how many" in text and "# short" in text
     load_settings()  # the file is still valid settings
+
+
+def test_a_broken_toml_file_is_a_config_error_naming_it(tmp_path, monkeypatch):
+    """Found by tests/test_settings_fuzz.py: TOML syntax errors escaped as a raw TOMLDecodeError traceback."""
+    config = tmp_path / "ragship.toml"
+    config.write_text("[search\ntop_k = 5\n")
+    monkeypatch.setenv("RAGSHIP_CONFIG", str(config))
+    with pytest.raises(ConfigError, match=r"ragship.toml is not valid TOML \(Expected '\]'"):
+        load_settings(home=tmp_path / "home")

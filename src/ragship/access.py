@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ragship.errors import Forbidden, InputError
-from ragship.fsio import atomic_write_json, read_json
+from ragship.fsio import atomic_write_json, corrupt, read_json
 from ragship.util.clock import now
 from ragship.util.files import FileCache
 
@@ -105,7 +105,10 @@ class KeyStore:
 
 
 def _read_keys(path: Path) -> dict[str, KeyRecord]:
-    return {k["id"]: KeyRecord(**k) for k in read_json(path, default={"keys": []})["keys"]}
+    try:
+        return {k["id"]: KeyRecord(**k) for k in read_json(path, default={"keys": []})["keys"]}
+    except (TypeError, KeyError) as e:  # parses, but is not a key store
+        raise corrupt(path, e) from None
 
 
 def bind_warning(host: str, keys: KeyStore, no_auth: bool) -> str | None:

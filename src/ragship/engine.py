@@ -11,7 +11,7 @@ from ragship.answer import Answer, Answerer
 from ragship.answer.calibrate import Calibration, CalibrationStore
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
-from ragship.errors import ConfigError
+from ragship.errors import REPAIR, ConfigError, StateCorrupt
 from ragship.home import Home
 from ragship.index import ChunkStore, IndexVersion, IndexView, VersionRegistry
 from ragship.index.tombstones import Tombstones
@@ -48,6 +48,8 @@ class Engine:
         self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
         self._served = FileCache(self.registry.live_path, lambda _: self._serve())  # reopened when LIVE moves
         self._reranker = self._llm = self._reader = None
+        self._last_good: Served | None = None
+        self.problem: str | None = None  # a state file that broke while serving (see served())
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
     @property
@@ -80,12 +82,28 @@ class Engine:
             self._llm = make_generator(self.settings.answer)
         return self._llm
 
+    def doctor(self, repair: bool = False) -> list:
+        """`ragship doctor`: the home's checks as Findings, repaired where `repair` can without losing data."""
+        from ragship.release.doctor import Doctor
+
+        return Doctor(self, lambda: self.embedder.model_id).examine(repair)
+
     def store(self) -> ChunkStore:
         return self.ingestor.store()
 
     def served(self) -> Served:
-        """The live (or pinned) version with its embedder, reopened whenever the live pointer moves."""
-        return self._served.get()
+        """The live (or pinned) version with its embedder, reopened whenever the live pointer moves. When the
+        pointer or records become unreadable, a process that was serving keeps its last good version (and
+        `problem` says why; /readyz fails) until they are repaired; a new process gets the error."""
+        try:
+            served = self._served.get()
+        except StateCorrupt as e:
+            if self._last_good is None:
+                raise
+            self.problem = str(e)
+            return self._last_good
+        self._last_good, self.problem = served, None
+        return served
 
     def view(self) -> IndexView:
         return self.served().view
@@ -107,7 +125,11 @@ class Engine:
             raise ConfigError(f"index version {version.id} was built with {version.model_id} but the same model "
                               f"with these embed settings is {embedder.model_id}; set embed.precision and "
                               "embed.backend back, or re-ingest")
-        return Served(version, self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor), embedder)
+        damaged = self.store().damaged(version.files, deep=False)  # a stat per file, once per live version
+        if damaged:
+            raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}")
+        return Served(version, self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor,
+                                                 version.lance_version), embedder)
 
     def searcher(self, served: Served | None = None) -> Searcher:
         served = served or self.served()

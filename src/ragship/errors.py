@@ -88,6 +88,43 @@ class IndexCorrupt(RagshipError):
     http_status = 500
 
 
+class StateCorrupt(IndexCorrupt):
+    """A state file of the home (the live pointer, version records, keys, calibration, a job...) is missing where
+    it must exist, or cannot be read. The message names the file and the command that repairs or explains it."""
+
+    http_status = 503
+
+
+REPAIR = "run `ragship doctor --repair` (it repairs what it can without losing data and explains the rest)"
+
+
+class StorageError(RagshipError):
+    """The disk refused a write: full, or read-only. What was being written is discarded; what is live stays."""
+
+    exit_code = 9
+    http_status = 507
+
+
+_DISK = {28: "no space left on the device", 122: "the disk quota is exceeded", 30: "the file system is read-only"}
+
+
+def storage_error(e: BaseException) -> StorageError | None:
+    """A StorageError for a disk-full or read-only failure (a Python OSError, or one LanceDB reports as text);
+    None for anything else."""
+    errno = getattr(e, "errno", None)
+    if errno not in _DISK:
+        text = str(e)
+        errno = next((n for n in _DISK if f"os error {n})" in text), None)
+    if errno is None:
+        return None
+    where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
+    error = StorageError(f"{_DISK[errno]}{where}: the write was abandoned and the live index version is untouched; "
+                         "free space (or make the home writable) and run it again")
+    if errno == 30:
+        error.http_status = 503
+    return error
+
+
 # `ragship ingest` exits 0 when every input was ingested, PARTIAL_EXIT when some failed (and are listed),
 # and InputError.exit_code when nothing could be ingested.
 PARTIAL_EXIT = 3

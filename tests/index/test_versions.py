@@ -37,4 +37,5 @@ def test_writes_leave_no_temporary_files(tmp_path):
     reg.record(version(1))
     reg.set_live("v1")
     # versions.lock is the records' lock file (filelock keeps it; it holds no data)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["LIVE", "versions.json", "versions.lock"]
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["LIVE", "versions.backup.json", "versions.json", "versions.lock"]

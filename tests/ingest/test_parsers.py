@@ -40,9 +40,32 @@ def test_html_visible_text_headings_and_title():
         assert parsed.text[offset:].startswith(heading)
 
 
-def test_html_deep_nesting_does_not_recurse():
-    html = b"<div>" * 5000 + b"deep text" + b"</div>" * 5000
+def test_html_deep_nesting_does_not_recurse_and_hostile_depth_is_refused():
+    html = b"<div>" * 500 + b"deep text" + b"</div>" * 500
     assert parse_html(html, Path("deep.html")).text == "deep text"
+    with pytest.raises(ParseError, match="deep.html: HTML nested 5000 levels deep; the limit is 512"):
+        parse_html(b"<div>" * 5000 + b"x" + b"</div>" * 5000, Path("deep.html"))
+    assert parse_html(b"<ul>" + b"<li><p>item" * 3000 + b"</ul>", Path("list.html")).text.count("item") == 3000
+
+
+def test_a_zip_bomb_docx_is_refused_naming_the_limit(tmp_path):
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", b"\0" * 600_000_000)  # 600 MB of zeros: ~600 KB packed
+    with pytest.raises(ParseError, match="bomb.docx: unpacks to 600 MB; the limit is 500 MB"):
+        parse_file(buffer.getvalue(), Path("bomb.docx"))
+
+
+def test_a_pdf_over_the_page_limit_is_refused(monkeypatch):
+    from ragship.ingest import parsers
+
+    monkeypatch.setattr(parsers, "MAX_PDF_PAGES", 0)
+    with pytest.raises(ParseError, match="ferries.pdf: 1 pages; the limit is 0"):
+        parse(DATA / "docs/ferries.pdf")
 
 
 def test_pdf_text_and_metadata_title():

@@ -76,3 +76,20 @@ def test_metrics_endpoint_counts_requests(server):
     httpx.get(f"{server}/v1/search", params={"q": "tram"})
     text = httpx.get(f"{server}/metrics").text
     assert 'ragship_request_seconds_count{route="/v1/search",status="200"}' in text
+
+
+def test_a_broken_state_file_fails_readiness_not_liveness_and_the_open_version_keeps_serving(tmp_path, cache_dir):
+    env = env_for(tmp_path / "home", cache_dir)
+    ragship(env, "ingest", str(DATA / "docs"))
+    with serving(env) as base:
+        live = tmp_path / "home" / "index" / "LIVE"
+        good = live.read_text()
+        live.write_text(good[:7])  # truncated
+        health = httpx.get(f"{base}/healthz")
+        assert health.status_code == 200 and health.json()["status"] == "degraded"
+        ready = httpx.get(f"{base}/readyz")
+        assert ready.status_code == 503 and "LIVE cannot be read" in ready.text and "doctor --repair" in ready.text
+        search = httpx.get(f"{base}/v1/search", params={"q": "ferry"})  # the version it had open keeps serving
+        assert search.status_code == 200 and search.json()["index_version"] == "v1"
+        live.write_text(good)
+        assert httpx.get(f"{base}/readyz").status_code == 200

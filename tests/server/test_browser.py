@@ -167,3 +167,48 @@ def test_admin_reads_the_gate_report_promotes_anyway_and_rolls_back(browser, tmp
         shot("rolled-back")
     assert page.inner_text("#error") == ""
     keep(shots)
+
+
+HOSTILE = """# Harbour crane
+
+<script>window.__pwned = "script tag"</script>
+The harbour crane lifts containers of up to forty tonnes <img src=x onerror="window.__pwned='img onerror'">.
+
+The crane operator <b onmouseover="window.__pwned='handler'">starts at six</b> in the morning; call
+[the crane office](javascript:window.__pwned='javascript link') to book a lift.
+
+<iframe src="javascript:parent.__pwned='iframe'"></iframe><svg onload="window.__pwned='svg'"></svg>
+"""
+
+
+def test_a_hostile_documents_markup_never_runs_in_the_ui(browser, site, tmp_path):
+    """OWASP LLM05, improper output handling: markup and script in a document (uploaded, quoted in an answer,
+    shown in the document viewer) is shown as text; nothing of it runs."""
+    base, key = site
+    hostile = tmp_path / "harbour-crane.md"
+    hostile.write_text(HOSTILE)
+    page = browser.new_page()
+    dialogs = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto(base)
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    page.click("nav a[data-page=documents]")
+    page.set_input_files("#files", str(hostile))
+    page.fill("#groups", "red")
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#job-status[data-status=done]", timeout=120_000)
+    page.click("nav a[data-page=ask]")
+    page.fill("#question", "How heavy are the containers the harbour crane lifts?")
+    page.click("#ask-form button")
+    answer = page.wait_for_selector(".answer[data-answer-id]", timeout=60_000)
+    assert "forty tonnes" in answer.inner_text()
+    page.click("a.cite[data-n='1']")
+    page.wait_for_selector("#viewer:not([hidden]) #cited-passage")
+    for element in page.query_selector_all("#viewer-body *, .answer *"):  # hover and click what the UI shows
+        if element.is_visible():
+            element.hover()
+    page.wait_for_timeout(500)
+    assert page.evaluate("window.__pwned") is None and not dialogs
+    assert page.locator("#viewer-body script, #viewer-body img, #viewer-body iframe, .answer img").count() == 0
+    assert "<script>" in page.inner_text("#viewer-body") or "onerror" in page.inner_text("#viewer-body")

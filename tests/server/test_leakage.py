@@ -1,11 +1,12 @@
 """No document leaks across groups: for each key, 200+ generated requests (the other group's secrets verbatim,
 words from its documents, filter-injection attempts, guessed document ids, feedback and job probes) against a
 real server; nothing from a document the key may not read may appear anywhere in any response body or header.
-A key in both groups sees exactly the union."""
+A key in both groups sees exactly the union; a collection is no way around a key's groups (OWASP LLM08)."""
 
 import itertools
 import random
 import re
+import time
 
 import httpx
 import pytest
@@ -62,7 +63,7 @@ def leak_server(tmp_path_factory, cache_dir):
     env = teams_home(tmp_path_factory.mktemp("leakage"), cache_dir,
                      "[server]\nrate_per_minute = 100000\nburst = 10000\n")  # the probes, not the limiter
     keys = {"red": create_key(env, "reader", "red"), "blue": create_key(env, "reader", "blue"),
-            "both": create_key(env, "reader", "red,blue")}
+            "both": create_key(env, "reader", "red,blue"), "admin": create_key(env, "admin")}
     with serving(env) as base:
         yield base, keys
 
@@ -100,3 +101,34 @@ def test_a_key_in_both_groups_sees_exactly_the_union(leak_server):
     listed = lambda key: {d["doc_id"] for d in httpx.get(f"{base}/v1/documents", headers={
         "Authorization": f"Bearer {keys[key]}"}).json()["documents"]}
     assert listed("both") == listed("red") | listed("blue") and len(listed("both")) == 6
+
+
+def test_collections_do_not_cross_a_keys_groups(leak_server):
+    """Tenant crossing: red's secret uploaded into another collection stays red's there too, and collection
+    names cannot be bent into a path or a query."""
+    base, keys = leak_server
+
+    def call(method, path, key, **kwargs):
+        return httpx.request(method, base + path, headers={"Authorization": f"Bearer {keys[key]}"}, timeout=60,
+                             **kwargs)
+
+    assert call("POST", "/v1/collections", "admin", json={"name": "vault"}).status_code == 201
+    job = call("POST", "/v1/documents", "admin", files={"files": ("plan.md", b"# Plan\n\nThe vault code is "
+                                                          b"SCARLET-MOTH-3318.\n")},
+               data={"collection": "vault", "groups": "red"}).json()
+    for _ in range(600):
+        if call("GET", f"/v1/jobs/{job['id']}", "admin").json()["status"] in ("done", "failed"):
+            break
+        time.sleep(0.2)
+    red = call("GET", "/v1/search", "red", params={"q": "vault code", "collection": "vault"})
+    assert "SCARLET-MOTH-3318" in red.text
+    for method, path, kwargs in [
+        ("GET", "/v1/search", {"params": {"q": "vault code", "collection": "vault", "mode": "bm25"}}),
+        ("POST", "/v1/ask", {"json": {"question": "What is the vault code?", "collection": "vault"}}),
+        ("GET", "/v1/documents", {"params": {"collection": "vault"}}),
+        ("GET", "/v1/documents/uploads/plan.md", {"params": {"collection": "vault"}}),
+        *[("GET", "/v1/search", {"params": {"q": "vault code", "collection": name}})
+          for name in ("../collections/vault", "vault/../vault", "vault' OR '1'='1", "VAULT", "vault%00", "*")],
+    ]:
+        r = call(method, path, "blue", **kwargs)
+        assert r.status_code < 500 and "SCARLET" not in r.text and "plan.md" not in r.text, (path, kwargs, r.text)

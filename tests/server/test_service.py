@@ -38,13 +38,15 @@ def wait_job(svc, job_id, key):
 
 def test_every_api_route_needs_a_key_once_one_exists(svc):
     for method, path in [("GET", "/v1/search?q=launch"), ("GET", "/v1/ask?q=launch"), ("GET", "/v1/documents"),
-                         ("GET", "/v1/versions"), ("GET", "/v1/collections"), ("GET", "/v1/me")]:
+                         ("GET", "/v1/versions"), ("GET", "/v1/collections"), ("GET", "/v1/me"),
+                         ("GET", "/metrics")]:
         r = call(svc, method, path)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
         assert r.headers["content-type"] == "application/problem+json"
         bad = httpx.request(method, svc[0] + path, headers={"Authorization": "Bearer rsk_00000000_nope"})
         assert bad.status_code == 401
     assert call(svc, "GET", "/healthz").status_code == 200  # probes stay open
+    assert call(svc, "GET", "/metrics", "public").status_code == 200  # a scrape sends a key
 
 
 def test_roles(svc):
@@ -91,7 +93,7 @@ def test_ask_answers_and_feedback_refers_to_the_answer(svc):
     assert up.status_code == 201
     assert call(svc, "POST", "/v1/feedback", "red", json={"answer_id": answer["id"], "rating": "down"}).status_code == 404
     assert call(svc, "POST", "/v1/feedback", "blue", json={"answer_id": "nope", "rating": "up"}).status_code == 404
-    assert 'ragship_feedback_total{rating="up"}' in call(svc, "GET", "/metrics").text
+    assert 'ragship_feedback_total{rating="up"}' in call(svc, "GET", "/metrics", "public").text
     series = call(svc, "GET", "/v1/monitor/series", "editor").json()["series"]
     assert sum(b["up"] for b in series) >= 1 and sum(b["answered"] for b in series) >= 1
 
@@ -137,11 +139,23 @@ def test_upload_checks_type_size_and_groups(svc):
     assert job["status"] == "failed" and "PDF" in job["failures"][0]["reason"]
 
 
-def test_limits(svc):
-    assert call(svc, "POST", "/v1/search", "red", content=b"{" + b" " * 70_000 + b"}",
-                headers={"content-type": "application/json"}).status_code == 413
-    assert call(svc, "GET", "/v1/search", "red", params={"q": "x" * 2001}).status_code == 422
-    assert call(svc, "GET", "/v1/search", "red", params={"q": "x", "k": 1001}).status_code == 422
+def test_every_limit_is_a_413_or_422_naming_the_limit(svc):
+    json_type = {"content-type": "application/json"}
+    for response, status, named in [
+        (call(svc, "POST", "/v1/search", "red", content=b"{" + b" " * 70_000 + b"}", headers=json_type), 413,
+         "65,536-byte limit"),
+        (call(svc, "POST", "/v1/search", "red", content=b'{"query": ' + b"[" * 40 + b"]" * 40 + b"}",
+              headers=json_type), 422, "deeper than 32 levels"),
+        (call(svc, "GET", "/v1/search", "red", params={"q": "x" * 2001}), 422, "at most 2000 characters"),
+        (call(svc, "GET", "/v1/search", "red", params={"q": "x", "k": 1001}), 422, "less than or equal to 1000"),
+        (call(svc, "GET", "/v1/search", "red", params={"q": "x", "filter": "team=" + ",".join("abcdefghijklmnopq"
+                                                                                          * 10)}), 422, "the limit is"),
+        (call(svc, "POST", "/v1/documents", "editor", files=[("files", (f"{i}.md", b"# x")) for i in range(21)]),
+         413, "at most 20 per upload"),
+    ]:
+        assert response.status_code == status and named in response.json()["detail"], response.text
+    ok = call(svc, "POST", "/v1/search", "red", json={"query": "launch [1] {x}", "k": 3})  # brackets in text
+    assert ok.status_code == 200
 
 
 def test_collections_have_their_own_index(svc, tmp_path):

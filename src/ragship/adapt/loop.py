@@ -18,7 +18,7 @@ T = TypeVar("T")
 MMAP_THRESHOLD = 1 << 20  # bytes: larger allocations get their own mapping, returned to the system when freed
 
 
-def bound_memory(model=None) -> None:
+def bound_memory(model=None, checkpointing: bool = True) -> None:
     """Keep training's memory flat: (1) glibc serves allocations above 1 MB by mmap and unmaps them when freed —
     its adaptive threshold otherwise climbs, and the batches' differently shaped activations pile up in the heap
     as free but unreturned memory; (2) gradient checkpointing, where the model has it: layer activations are
@@ -32,9 +32,12 @@ def bound_memory(model=None) -> None:
         libc.mallopt(-1, 64 << 20)  # M_TRIM_THRESHOLD: give back free heap above 64 MB
     except (OSError, AttributeError):  # not glibc: nothing to tune
         pass
-    enable = getattr(model, "gradient_checkpointing_enable", None)
-    if enable is not None and getattr(model, "supports_gradient_checkpointing", False):
-        enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if not checkpointing or not getattr(model, "supports_gradient_checkpointing", False):
+        return
+    if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 (the old name goes in v6)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    elif hasattr(model, "gradient_checkpointing_enable"):
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
 
 def train_loop(model, examples: Sequence[T], loss_of: Callable[[list[T]], object], *, epochs: int, batch_size: int,

@@ -1,7 +1,9 @@
 """Train a reader (answer/reader.py) from local BERT-style weights (the embedding model's MiniLM by default, with a
-new span head) on SQuAD 2.0-format data: start/end cross-entropy, the [CLS] token as the target of unanswerable
-windows. Validation holds out whole articles (no paragraph on both sides) and reports SQuAD 2.0's HasAns EM/F1
-and NoAns accuracy at the no-answer threshold 0, the ROC AUC of the answerability score, and the best threshold.
+new 3-label token head) on SQuAD 2.0-format data. The loss: start/end cross-entropy with the [CLS] token as the
+target of windows without the answer (SQuAD 2.0's recipe, which gives the span margin), plus binary cross-entropy
+of the answerability logit at [CLS], its classes weighted to balance. Validation holds out whole articles (no
+paragraph on both sides) and reports SQuAD 2.0's HasAns EM/F1 and NoAns accuracy at the answerability threshold
+0, the ROC AUC of the answerability logit and of the span margin, and the threshold with the best overall F1.
 
 Besides SQuAD's own unanswerable questions (written against their paragraph), each answerable training question
 is also paired, with probability `other_paragraphs`, with another paragraph of its article that holds none of its
@@ -21,7 +23,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ragship.adapt.loop import bound_memory, train_loop
-from ragship.answer.reader import MAX_LENGTH, STRIDE, Reader, windows
+from ragship.answer.reader import ANSWERABLE, END, MAX_LENGTH, START, STRIDE, Reader, windows
 from ragship.errors import DatasetError
 
 
@@ -89,39 +91,47 @@ def features(tokenizer, examples: list[dict]) -> list[tuple]:
 def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
           warmup: float = 0.1, budget_s: float = 1800.0, seed: int = 0, other_paragraphs: float = 0.5,
           progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict[str, Any]:
-    """Train, save to `out_dir` (a Hugging Face question-answering folder) and validate; the report."""
+    """Train, save to `out_dir` (a Hugging Face token-classification folder) and validate; the report."""
     import torch
-    from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     torch.manual_seed(seed)
-    hf_logging.set_verbosity_error()  # the span head is new on purpose
+    hf_logging.set_verbosity_error()  # the token head is new on purpose
     examples = load_squad(data)
     training, validation = split_articles(examples)
     training = training + other_paragraph_negatives(training, other_paragraphs, seed)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForQuestionAnswering.from_pretrained(base_path)
+    model = AutoModelForTokenClassification.from_pretrained(base_path, num_labels=3)
     if bounded:
         bound_memory(model)
     rows = features(tokenizer, training)
-    batches = _by_length(rows, batch_size, seed)
-    log = train_loop(model, batches, batch_loss(model), epochs=epochs, batch_size=1, lr=lr, warmup=warmup,
-                     budget_s=budget_s, seed=seed, progress=progress)
+    answerable = sum(r[3] > 0 for r in rows)
+    pos_weight = (len(rows) - answerable) / max(1, answerable)
+    log = train_loop(model, _by_length(rows, batch_size, seed), batch_loss(model, pos_weight), epochs=epochs,
+                     batch_size=1, lr=lr, warmup=warmup, budget_s=budget_s, seed=seed, progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
+    reader = Reader(str(out_dir))
     report = {"training": {**log, "questions": len(training), "windows": len(rows), "epochs": epochs,
-                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs, "seed": seed},
-              "validation": validate(Reader(str(out_dir)), validation),
+                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs, "seed": seed,
+                           "pos_weight": round(pos_weight, 3)},
+              "validation": validate(reader, validation),
+              # CLAP NQ's kind of unanswerable: the held-out answerable questions against another paragraph
+              "validation_other_paragraphs": validate(reader, [e for e in validation if not e["impossible"]]
+                                                      + other_paragraph_negatives(validation, 1.0, seed)),
               "data": str(data), "data_sha256": sha256(data), "base_model": str(base_path),
               "max_length": MAX_LENGTH, "stride": STRIDE}
     (out_dir / "ragship-reader.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
 
 
-def batch_loss(model) -> Callable[[list[list[tuple]]], Any]:
-    """The span loss of one length-bucketed batch (train_loop hands it over as a list of one)."""
+def batch_loss(model, pos_weight: float = 1.0) -> Callable[[list[list[tuple]]], Any]:
+    """The loss of one length-bucketed batch (train_loop hands it over as a list of one): span cross-entropy plus
+    the answerability head's binary cross-entropy, its answerable class weighted by `pos_weight`."""
     import torch
+    from torch.nn import functional
 
     def loss_of(one: list[list[tuple]]):
         batch = one[0]
@@ -130,9 +140,14 @@ def batch_loss(model) -> Callable[[list[list[tuple]]], Any]:
         def padded(k: int):
             return torch.tensor(np.stack([np.pad(r[k], (0, width - len(r[k]))) for r in batch]))
 
-        return model(input_ids=padded(0), attention_mask=padded(1), token_type_ids=padded(2),
-                     start_positions=torch.tensor([r[3] for r in batch]),
-                     end_positions=torch.tensor([r[4] for r in batch])).loss
+        mask = padded(1)
+        logits = model(input_ids=padded(0), attention_mask=mask, token_type_ids=padded(2)).logits.float()
+        start, end = (logits[..., k].masked_fill(mask == 0, -1e4) for k in (START, END))
+        starts, ends = torch.tensor([r[3] for r in batch]), torch.tensor([r[4] for r in batch])
+        span = (functional.cross_entropy(start, starts) + functional.cross_entropy(end, ends)) / 2
+        head = functional.binary_cross_entropy_with_logits(
+            logits[:, 0, ANSWERABLE], (starts > 0).float(), pos_weight=torch.tensor(pos_weight))
+        return span + head
 
     return loss_of
 
@@ -149,11 +164,12 @@ def validate(reader: Reader, examples: list[dict], batch: int = 16) -> dict[str,
     and the threshold with the best overall F1."""
     from sklearn.metrics import roc_auc_score
 
-    scores, f1s, ems = [], [], []
+    scores, margins, f1s, ems = [], [], [], []
     for e in examples:
         r = reader.read(e["question"], [e["context"]])[0]
         golds = [a["text"] for a in e["answers"]]
         scores.append(r.answerability)
+        margins.append(r.margin)
         f1s.append(max((_f1(r.text, g) for g in golds), default=0.0))
         ems.append(max((float(_normal(r.text) == _normal(g)) for g in golds), default=0.0))
     s, answerable = np.array(scores), np.array([not e["impossible"] for e in examples])
@@ -165,6 +181,7 @@ def validate(reader: Reader, examples: list[dict], batch: int = 16) -> dict[str,
             "has_ans_f1": round(float(np.mean(np.where(said, f1[answerable], 0))), 4),
             "no_ans_accuracy": round(float(np.mean(s[~answerable] <= 0)), 4),
             "answerability_auc": round(float(roc_auc_score(answerable, s)), 4),
+            "span_margin_auc": round(float(roc_auc_score(answerable, margins)), 4),
             "best_threshold": round(float(best), 3),
             "best_overall_f1": round(_overall_f1(s, answerable, f1, best), 4)}
 

@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 from ragship.answer.base import Answer, Citation, Generator
 from ragship.answer.calibrate import READER_FEATURES, Calibration, features, reader_features
 from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
+from ragship.answer.reader import Reading
 from ragship.answer.safety import filter_output
 from ragship.answer.verify import SourceSentences, split_complete, verify
 from ragship.embed.base import Embedder
@@ -32,7 +33,13 @@ class Assessment:
     sentences: list[Sentence]
     features: dict[str, float]
     confidence: float
-    reading: dict | None = None  # the reader's best passage and span, when a reader is configured
+    reading: Reading | None = None  # the reader's most answerable passage and its span, with a reader
+
+    @property
+    def verdict(self) -> dict | None:
+        """The reader's verdict as the answer JSON carries it."""
+        r = self.reading
+        return r and {"answerability": round(r.answerability, 3), "source": r.passage + 1, "span": r.text}
 
 
 class Answerer:
@@ -57,9 +64,7 @@ class Answerer:
         if self.reader is not None:
             readings = self.reader.read(question, [h.text for h in hits[: self.settings.reader_passages]])
             x |= reader_features(readings)
-            top = max(readings, key=lambda r: r.answerability, default=None)
-            reading = top and {"answerability": round(top.answerability, 3), "source": top.passage + 1,
-                               "span": top.text}
+            reading = max(readings, key=lambda r: r.answerability, default=None)
         confidence = self.calibration.predict(x) if self.calibration else ConfidenceModel()(best)
         return Assessment(result, hits, sentences, x, round(confidence, 4), reading)
 
@@ -72,7 +77,7 @@ class Answerer:
         else:
             answer = self._generate(question, evidence)
             answer.warning = answer.warning or warning
-        answer.threshold, answer.index_version, answer.reader = self.threshold, result.index_version, first.reading
+        answer.threshold, answer.index_version, answer.reader = self.threshold, result.index_version, first.verdict
         answer.timings_ms = {**result.timings_ms, "answer": round((time.perf_counter() - t) * 1000, 2)}
         return answer
 
@@ -155,7 +160,8 @@ class Answerer:
         if not a.sentences:
             answer = self._abstain(question, a, "no quotable sentence in the sources")
         else:
-            answer = self.extractive.compose(question, a.hits, a.sentences, a.confidence)
+            focus = a.reading if self.settings.reader_quotes and a.reading and a.reading.answerability > 0 else None
+            answer = self.extractive.compose(question, a.hits, a.sentences, a.confidence, focus)
             text, removed = filter_output(answer.answer, tuple(self.settings.allowed_link_hosts))
             answer.answer = text
             answer.removed = [{"text": r, "reason": "link or image outside the allow-list, or active HTML"}
@@ -173,5 +179,5 @@ class Answerer:
 
 def _final(answer: Answer, result: SearchResult, first: Assessment) -> dict:
     """The stream's last event: the whole answer, with the index version it was drawn from."""
-    answer.index_version, answer.reader = result.index_version, first.reading
+    answer.index_version, answer.reader = result.index_version, first.verdict
     return {"type": "answer", "answer": answer.to_dict()}

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from ragship.errors import ConfigError
-from ragship.fsio import atomic_write_json, read_json
+from ragship.fsio import atomic_write_json, corrupt, read_json
 from ragship.util.files import FileCache
 
 # type_match (does the best sentence hold a date for "when", a number for "how many"...) was dropped: its AUC on
@@ -23,16 +23,18 @@ from ragship.util.files import FileCache
 FEATURES = ("semantic", "lexical", "support_gap", "dense_top", "dense_margin", "bm25_top", "bm25_margin",
             "fused_margin", "agreement", "same_top", "rerank_top", "rerank_margin")
 AGREEMENT_DEPTH = 5  # top documents of each retriever compared for "agreement"
-# with a reader (answer.reader): its answerability of the best passage, of the top passage, and the gap between
-# the best two passages
-READER_FEATURES = ("reader_best", "reader_first", "reader_gap")
+# with a reader (answer.reader): its answerability of the best passage, of the top passage, the gap between the
+# best two passages, and the best passage's SQuAD 2.0 span margin
+READER_FEATURES = ("reader_best", "reader_first", "reader_gap", "reader_margin")
 
 
 def reader_features(readings) -> dict[str, float]:
-    scores = sorted((r.answerability for r in readings), reverse=True) or [-10.0]
-    first = readings[0].answerability if readings else -10.0
-    return {"reader_best": scores[0], "reader_first": first,
-            "reader_gap": scores[0] - (scores[1] if len(scores) > 1 else -10.0)}
+    ranked = sorted(readings, key=lambda r: -r.answerability)
+    if not ranked:
+        return {"reader_best": -10.0, "reader_first": -10.0, "reader_gap": 0.0, "reader_margin": -10.0}
+    return {"reader_best": ranked[0].answerability, "reader_first": readings[0].answerability,
+            "reader_gap": ranked[0].answerability - (ranked[1].answerability if len(ranked) > 1 else -10.0),
+            "reader_margin": ranked[0].margin}
 
 
 def signals(ranked: dict[str, list[dict]]) -> dict[str, float]:
@@ -99,7 +101,7 @@ class Calibration:
         try:
             return cls(**read_json(path))
         except TypeError as e:
-            raise ConfigError(f"{path}: not a calibration file ({e}); run `ragship calibrate DATASET` again") from None
+            raise corrupt(path, f"{e}; or run `ragship calibrate DATASET` again") from None
 
 
 def fit(rows: list[dict[str, float]], labels: list[int], target_precision: float, folds: int = 5,

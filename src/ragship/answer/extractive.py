@@ -102,12 +102,15 @@ class ExtractiveGenerator:
                   if s.support >= (SELECT_RATIO if s.hit == top.hit else OTHER_SOURCE_RATIO) * top.support]
         return chosen[: self.settings.max_sentences]
 
-    def compose(self, question: str, hits: list[Hit], sentences: list[Sentence], confidence: float) -> Answer:
-        """The answer quoting `choose(sentences)`, numbered in order of first citation, with quoted spans."""
+    def compose(self, question: str, hits: list[Hit], sentences: list[Sentence], confidence: float,
+                focus=None) -> Answer:
+        """The answer quoting `choose(sentences)` — or, given a reader's `focus` (a Reading: passage, start, end),
+        only those of them holding its span — numbered in order of first citation, with quoted spans."""
         numbers: dict[int, int] = {}
         quotes: dict[int, list[tuple[int, int]]] = {}
         parts = []
-        for s in self.choose(sentences):
+        chosen = self.choose(sentences)
+        for s in [s for s in holding(sentences, focus) if s in chosen] or chosen:
             n = numbers.setdefault(s.hit, len(numbers) + 1)
             h = hits[s.hit]
             s = _with_list(s, h.text)
@@ -115,6 +118,14 @@ class ExtractiveGenerator:
             parts.append(f"{h.text[s.start:s.end]} [{n}]")
         citations = [Citation.from_hit(n, hits[i], tuple(quotes[i])) for i, n in numbers.items()]
         return Answer(question, " ".join(parts), False, confidence, citations, generator=self.name)
+
+
+def holding(sentences: list[Sentence], focus) -> list[Sentence]:
+    """The quotable sentences of the focus's passage that overlap its span, in reading order."""
+    if focus is None or focus.start < 0:
+        return []
+    return sorted((s for s in sentences if s.hit == focus.passage and s.start < focus.end and s.end > focus.start),
+                  key=lambda s: s.start)
 
 
 def _with_list(s: Sentence, text: str) -> Sentence:

@@ -1,7 +1,9 @@
-"""A reader: an extractive question-answering model with a no-answer decision, in the SQuAD 2.0 style. For a
-question and a few passages it returns, per passage, the best answer span and an answerability score: the best
-span's start+end logit minus the no-answer ([CLS]) logit, the quantity SQuAD 2.0 systems threshold. Trained by
-`ragship adapt --reader` (adapt/reader.py) from the MiniLM weights; loaded from a path like every model."""
+"""A reader: an extractive question-answering model with its own answerability head. One encoder pass over a
+question+passage window gives, per token, three logits (a token-classification model with 3 labels, so the real
+Hugging Face loader reads it): the answer's start, its end, and — at the [CLS] token — "this window answers the
+question" (a binary logit, > 0 leans answered). For a question and a few passages it returns, per passage, the
+answerability and the best span of its most answerable window, and the SQuAD 2.0 span margin (best span's
+start+end minus [CLS]'s). Trained by `ragship adapt --reader` (adapt/reader.py) from the MiniLM weights."""
 
 from __future__ import annotations
 
@@ -13,15 +15,17 @@ import numpy as np
 MAX_LENGTH = 256  # question + passage tokens per window (most SQuAD paragraphs fit one)
 STRIDE = 96  # tokens shared by consecutive windows of a long passage
 MAX_ANSWER_TOKENS = 30
+START, END, ANSWERABLE = range(3)  # the model's three labels
 
 
 @dataclass
 class Reading:
     passage: int  # index in the passages read
-    answerability: float  # best span score minus the no-answer score: > 0 leans "answered here"
+    answerability: float  # the answerability head's logit: > 0 leans "answered here"
     start: int  # the span's characters in the passage (-1, -1 when there is no span)
     end: int
     text: str
+    margin: float = 0.0  # SQuAD 2.0's span score minus the no-answer ([CLS]) score
 
 
 def windows(tokenizer, questions: list[str], passages: list[str], max_length: int = MAX_LENGTH,
@@ -49,41 +53,44 @@ def best_spans(start: np.ndarray, end: np.ndarray, context: np.ndarray,
 class Reader:
     def __init__(self, path: str, threads: int | None = None):
         import torch
-        from transformers import AutoModelForQuestionAnswering, AutoTokenizer
+        from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
+
+        from ragship.errors import ConfigError
 
         if not Path(path).is_dir():
-            from ragship.errors import ConfigError
-
             raise ConfigError(f"answer.reader = {path!r}: no such model folder; train one with "
                               "`ragship adapt --reader DATA` or clear answer.reader")
+        if AutoConfig.from_pretrained(path).num_labels != 3:
+            raise ConfigError(f"answer.reader = {path!r} is not a ragship reader (3 labels: start, end, "
+                              "answerable); train one with `ragship adapt --reader DATA`")
         if threads:
             torch.set_num_threads(threads)
         self.path = path
         self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModelForQuestionAnswering.from_pretrained(path).eval()
+        self.model = AutoModelForTokenClassification.from_pretrained(path).eval()
 
-    def logits(self, encoded) -> tuple[np.ndarray, np.ndarray]:
+    def logits(self, encoded) -> np.ndarray:
+        """Per window and token: (start, end, answerable) logits."""
         import torch
 
         inputs = {k: torch.as_tensor(encoded[k]) for k in ("input_ids", "attention_mask", "token_type_ids")
                   if k in encoded}
         with torch.inference_mode():
-            out = self.model(**inputs)
-        return out.start_logits.float().numpy(), out.end_logits.float().numpy()
+            return self.model(**inputs).logits.float().numpy()
 
     def read(self, question: str, passages: list[str]) -> list[Reading]:
         """One Reading per passage (the best of its windows)."""
         if not passages:
             return []
         encoded = windows(self.tokenizer, [question] * len(passages), passages)
-        start, end = self.logits(encoded)
+        logits = self.logits(encoded)
         best: dict[int, Reading] = {}
         for w, p in enumerate(encoded["overflow_to_sample_mapping"]):
             context = np.asarray(encoded.sequence_ids(w)) == 1
-            null, score, i, j = best_spans(start[w], end[w], context)
+            null, score, i, j = best_spans(logits[w, :, START], logits[w, :, END], context)
             offsets = encoded["offset_mapping"][w]
-            reading = Reading(int(p), score - null, int(offsets[i][0]), int(offsets[j][1]),
-                              passages[p][offsets[i][0]:offsets[j][1]])
+            reading = Reading(int(p), float(logits[w, 0, ANSWERABLE]), int(offsets[i][0]), int(offsets[j][1]),
+                              passages[p][offsets[i][0]:offsets[j][1]], score - null)
             if int(p) not in best or reading.answerability > best[int(p)].answerability:
                 best[int(p)] = reading
         return [best[p] for p in sorted(best)]

@@ -10,7 +10,7 @@ import typer
 from ragship.cli import collections, documents, keys, monitor, quality, query, release, service  # noqa: F401,E501
 from ragship.cli.app import app
 from ragship.cli.render import err
-from ragship.errors import RagshipError
+from ragship.errors import RagshipError, storage_error
 
 __all__ = ["app", "main"]
 
@@ -26,10 +26,14 @@ def main() -> None:
         sys.exit(e.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as e:  # click usage errors
+    except Exception as e:  # click usage errors; a disk that is full or read-only
         import click
 
         if isinstance(e, click.exceptions.ClickException):
             e.show()
             sys.exit(e.exit_code)
-        raise
+        disk = storage_error(e)
+        if disk is None:
+            raise
+        err.print(f"[red]error:[/red] {disk}", highlight=False)
+        sys.exit(disk.exit_code)

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ragship.cli.app import app, engine, print_json
 from ragship.cli.render import out
-from ragship.errors import GateRefused
+from ragship.errors import GateRefused, StateCorrupt
 
 
 versions_app = typer.Typer(help="Index versions: list (the default), pin, unpin, cleanup.",
@@ -153,3 +153,24 @@ def import_version(ctx: typer.Context, archive: Path, as_json: bool = typer.Opti
                   "own text", highlight=False)
     for r in imported.get("gate", []):
         out.print(f"gate: {'passed' if r['passed'] else 'REFUSED'} on {r['golden']}", highlight=False)
+
+
+@app.command()
+def doctor(ctx: typer.Context,
+           repair: bool = typer.Option(False, "--repair", help="Fix what can be fixed without losing data."),
+           as_json: bool = typer.Option(False, "--json")) -> None:
+    """Check the home: version records, tags, file checksums, the live pointer, indexes, keys, calibrations, the
+    query log and the embedding cache. Exit 0 when healthy (or repaired), 6 when problems remain."""
+    findings = engine(ctx).doctor(repair)
+    if as_json:
+        print_json([f.to_dict() for f in findings])
+    else:
+        table = Table(title="ragship doctor" + (" --repair" if repair else ""))
+        for col in ("check", "status", "what was found / done"):
+            table.add_column(col)
+        for f in findings:
+            status = "[green]ok[/green]" if f.problem is None else \
+                "[yellow]repaired[/yellow]" if f.repaired else "[red]problem[/red]"
+            table.add_row(f.check, status, f.detail if f.problem is None else f"{f.problem}\n→ {f.remedy}")
+        out.print(table)
+    raise typer.Exit(0 if all(f.ok for f in findings) else StateCorrupt.exit_code)

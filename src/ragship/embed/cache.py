@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import threading
 from pathlib import Path
@@ -10,6 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from ragship.embed.base import Embedder
+from ragship.fsio import corrupt
+
+log = logging.getLogger("ragship.embed")
 
 
 class EmbeddingCache:
@@ -18,11 +22,16 @@ class EmbeddingCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         # timeout: several processes (Ray workers) may share one cache file; SQLite serialises their writes
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key BLOB, vector BLOB, PRIMARY KEY (model, key))"
-            " WITHOUT ROWID"
-        )
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key BLOB, vector BLOB, PRIMARY KEY (model, key))"
+                " WITHOUT ROWID"
+            )
+        except sqlite3.DatabaseError as e:  # not a database, or a malformed one (locks time out as OperationalError)
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise
+            raise corrupt(path, e) from None
         self._lock = threading.Lock()
 
     @staticmethod
@@ -42,13 +51,19 @@ class EmbeddingCache:
         return found
 
     def put_many(self, model: str, items: list[tuple[bytes, np.ndarray]]) -> None:
+        """Best effort: on a full or read-only disk the vectors are simply not cached (and embedded next time)."""
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany(
-                "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
-                [(model, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items],
-            )
-            self._db.execute("COMMIT")
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany(
+                    "INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)",
+                    [(model, k, np.asarray(v, dtype=np.float32).tobytes()) for k, v in items],
+                )
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as e:  # "database or disk is full", "attempt to write a readonly..."
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                log.warning("embedding cache: %d vectors not cached (%s)", len(items), e)
 
     def close(self) -> None:
         self._db.close()

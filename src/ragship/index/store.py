@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ragship.errors import DocumentNotFound, IndexNotReady
+from ragship.index.integrity import checksums, damaged, disk_use, version_files
 from ragship.index.memory import FILTERABLE, Memory
 from ragship.util.sql import quote
 
@@ -145,6 +146,21 @@ class ChunkStore:
         table.tags.create(tag, version)
         return version
 
+    def tags(self) -> dict[str, int]:
+        """{tag: Lance version}."""
+        return {name: t["version"] for name, t in self.table().tags.list().items()}
+
+    def lance_versions(self) -> set[int]:
+        """The Lance versions whose manifests still exist (a tag can only point at one of these)."""
+        return {v["version"] for v in self.table().list_versions()}
+
+    def retag(self, tag: str, lance_version: int) -> None:
+        """Point `tag` at `lance_version` (`doctor --repair`: a deleted or moved tag)."""
+        table = self.table()
+        if tag in table.tags.list():
+            table.tags.delete(tag)
+        table.tags.create(tag, lance_version)
+
     def delete_tag(self, tag: str) -> None:
         table = self.table()
         if tag in table.tags.list():
@@ -165,24 +181,30 @@ class ChunkStore:
         return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
 
     def disk_use(self, tags: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Per tag: the bytes its version reads (data, deletion and index files) and the bytes no other of
-        `tags` reads (what deleting it alone would free). Versions share every file they did not change."""
+        """Per tag: the bytes its version reads and the bytes no other of `tags` reads (index/integrity.py)."""
+        return disk_use(self.path / f"{TABLE}.lance", tags) if self.exists() else {}
+
+    def checksums(self, tag: str, known: Mapping[str, str]) -> dict[str, str]:
+        """{file: "size:blake2b"} of the files the tagged version reads (index/integrity.py)."""
         import lance
 
-        if not self.exists():
-            return {}
         root = self.path / f"{TABLE}.lance"
-        files = {tag: _version_files(lance.dataset(str(root), version=tag), root) for tag in tags}
-        users: dict[str, int] = {}
-        for used in files.values():
-            for name in used:
-                users[name] = users.get(name, 0) + 1
-        return {tag: {"bytes": sum(used.values()), "own_bytes": sum(n for f, n in used.items() if users[f] == 1)}
-                for tag, used in files.items()}
+        return checksums(root, version_files(lance.dataset(str(root), version=tag), root), known)
 
-    def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5) -> IndexView:
+    def damaged(self, sums: Mapping[str, str], deep: bool = True) -> list[str]:
+        """The files of a version that no longer match `sums` (its record's `files`)."""
+        return damaged(self.path / f"{TABLE}.lance", sums, deep)
+
+    def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5,
+             lance_version: int | None = None) -> IndexView:
+        """The tagged version, read-only; by its Lance version (when given) if the tag itself was lost."""
         table = self.table()
-        table.checkout(tag)
+        try:
+            table.checkout(tag)
+        except ValueError:  # "Version v2 no longer exists": the tag is gone (`doctor --repair` recreates it)
+            if lance_version is None:
+                raise
+            table.checkout(lance_version)
         return IndexView(table, nprobes, refine_factor, version_id=tag)
 
 
@@ -347,29 +369,6 @@ class IndexView:
             return self.memory.vectors[[self.memory.position[c] for c in chunk_ids]]
         rows = self.chunks(chunk_ids, ["chunk_id", "vector"])
         return np.asarray([r["vector"] for r in rows], dtype=np.float32)
-
-
-def _version_files(dataset, root: Path) -> dict[str, int]:
-    """The files one Lance version reads, with their sizes."""
-    files = {}
-    for fragment in dataset.get_fragments():
-        meta = fragment.metadata
-        for data in meta.data_files():
-            files[f"data/{data.path}"] = data.file_size_bytes or _size(root / "data" / data.path)
-        if meta.deletion_file is not None:
-            name = meta.deletion_file.path(meta.id)
-            files[name] = _size(root / name)
-    for index in dataset.list_indices():
-        folder = root / "_indices" / index["uuid"]
-        files.update({str(p.relative_to(root)): p.stat().st_size for p in folder.rglob("*") if p.is_file()})
-    return files
-
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except FileNotFoundError:
-        return 0
 
 
 def _current(table, path: Path):

@@ -16,7 +16,8 @@ class Tombstones:
     def __init__(self, path: Path):
         self.path = path
         self._lock = threading.Lock()
-        self._ids = FileCache(path, lambda p: frozenset(read_json(p, default={})))
+        # a list that breaks while serving keeps hiding what it hid (a new process fails until it is restored)
+        self._ids = FileCache(path, lambda p: frozenset(read_json(p, default={})), last_good=True)
 
     def ids(self) -> frozenset[str]:
         return self._ids.get()
@@ -27,8 +28,14 @@ class Tombstones:
     def clear(self, doc_ids: list[str]) -> None:
         self._update(lambda d: {k: v for k, v in d.items() if k not in set(doc_ids)})
 
+    @property
+    def backup_path(self) -> Path:
+        return self.path.with_name("tombstones.backup.json")  # a second copy: `doctor --repair` restores it
+
     def _update(self, change) -> None:
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.path, change(read_json(self.path, default={})))
+            ids = change(read_json(self.path, default={}))
+            atomic_write_json(self.path, ids)
+            atomic_write_json(self.backup_path, ids)
             self._ids.forget()

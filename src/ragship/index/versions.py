@@ -11,8 +11,8 @@ from typing import Any
 
 from filelock import FileLock
 
-from ragship.errors import IndexCorrupt, IndexNotReady
-from ragship.fsio import atomic_write_json, read_json
+from ragship.errors import REPAIR, IndexNotReady, StateCorrupt
+from ragship.fsio import atomic_write_json, corrupt, read_json
 from ragship.util.clock import now
 
 
@@ -30,12 +30,15 @@ class IndexVersion:
     corpus_sha256: str = ""  # of every (doc id, content hash): equal hashes, equal corpora
     # release history: "promotions" [{at, by, forced, from}], "gate" (the last gate's summary), "refused"
     release: dict[str, Any] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # what its Lance version reads: {file: "size:blake2b"}
 
     def status(self, live_id: str | None) -> str:
         if self.id == live_id:
             return "live"
         if self.release.get("deleted"):
             return "deleted"
+        if self.release.get("damaged"):
+            return "damaged"
         if self.release.get("refused"):
             return "refused"
         return "retired" if self.release.get("promotions") else "candidate"
@@ -44,12 +47,17 @@ class IndexVersion:
 class VersionRegistry:
     def __init__(self, index_dir: Path):
         self.versions_path = index_dir / "versions.json"
+        self.backup_path = index_dir / "versions.backup.json"  # a second copy: `doctor --repair` restores it
         self.live_path = index_dir / "LIVE"
         self.build_path = index_dir / "BUILD"
         self._records = FileLock(index_dir / "versions.lock")  # versions.json read-modify-writes, across processes
 
     def all(self) -> list[IndexVersion]:
-        return [IndexVersion(**v) for v in read_json(self.versions_path, default=[])]
+        records = read_json(self.versions_path, default=[])
+        try:
+            return [IndexVersion(**v) for v in records]
+        except TypeError as e:  # not a list of records, or a record with missing or unknown fields
+            raise corrupt(self.versions_path, e) from None
 
     def find(self, version_id: str) -> IndexVersion | None:
         return next((v for v in self.all() if v.id == version_id), None)
@@ -58,16 +66,24 @@ class VersionRegistry:
         """A version the index itself refers to (its absence is corruption; user-named ids use `find`)."""
         found = self.find(version_id)
         if found is None:
-            raise IndexCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}")
+            raise StateCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}; {REPAIR}")
         return found
 
     def live(self) -> IndexVersion | None:
-        pointer = read_json(self.live_path)
+        pointer = self.pointer()
         return self.get(pointer["id"]) if pointer else None
 
     def pointer(self) -> dict[str, Any]:
-        """The live pointer: {"id", "since", "previous"} ({} before the first version)."""
-        return read_json(self.live_path, default={}) or {}
+        """The live pointer: {"id", "since", "previous"} ({} before the first version). StateCorrupt when it is
+        unreadable, or missing while versions that were made live are recorded."""
+        pointer = read_json(self.live_path)
+        if pointer is None:
+            if any(v.release.get("promotions") for v in self.all()):
+                raise corrupt(self.live_path, "the file is missing but versions were made live")
+            return {}
+        if not isinstance(pointer, dict) or not isinstance(pointer.get("id"), str):
+            raise corrupt(self.live_path, "no version id in it")
+        return pointer
 
     def serving(self, version_id: str | None = None) -> IndexVersion:
         """The live version (or `version_id`); IndexNotReady before the first build."""
@@ -89,7 +105,7 @@ class VersionRegistry:
     def record(self, version: IndexVersion) -> None:
         self.versions_path.parent.mkdir(parents=True, exist_ok=True)
         with self._records:
-            atomic_write_json(self.versions_path, [asdict(v) for v in self.all()] + [asdict(version)])
+            self._write([*self.all(), version])
 
     def update_release(self, version_id: str, **changes: Any) -> IndexVersion:
         """Set keys of a version's release history (the rest of its record is immutable)."""
@@ -97,15 +113,53 @@ class VersionRegistry:
             versions = self.all()
             index = next((i for i, v in enumerate(versions) if v.id == version_id), None)
             if index is None:
-                raise IndexCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}")
+                raise StateCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}; {REPAIR}")
             versions[index] = replace(versions[index], release={**versions[index].release, **changes})
-            atomic_write_json(self.versions_path, [asdict(v) for v in versions])
+            self._write(versions)
             return versions[index]
+
+    def add_promotion(self, version_id: str, **entry: Any) -> IndexVersion:
+        """Record that a version was made live: {at, by, forced, from, ...} and `seq`, a counter over every
+        promotion of the home, so "most recently live" never depends on the clock."""
+        with self._records:
+            versions = self.all()
+            seq = 1 + max((p.get("seq", 0) for v in versions for p in v.release.get("promotions", [])), default=0)
+            index = next(i for i, v in enumerate(versions) if v.id == version_id)
+            v = versions[index]
+            versions[index] = replace(v, release={**v.release, "promotions": [
+                *v.release.get("promotions", []), {**entry, "seq": seq}]})
+            self._write(versions)
+            return versions[index]
+
+    def replace_record(self, version: IndexVersion) -> None:
+        """Rewrite a version's record (`doctor --repair` only: a rebuilt index, recorded checksums)."""
+        with self._records:
+            self._write([version if v.id == version.id else v for v in self.all()])
+
+    def restore(self, versions: list[IndexVersion]) -> None:
+        """Write the records anew (`doctor --repair`: from the backup copy, or rebuilt from the tags)."""
+        with self._records:
+            self._write(versions)
+
+    def backup(self) -> list[IndexVersion] | None:
+        """The backup copy of the records, if it is readable."""
+        try:
+            return [IndexVersion(**v) for v in read_json(self.backup_path, default=None) or []] or None
+        except (StateCorrupt, TypeError):
+            return None
+
+    def _write(self, versions: list[IndexVersion]) -> None:
+        records = [asdict(v) for v in versions]
+        atomic_write_json(self.versions_path, records)
+        atomic_write_json(self.backup_path, records)
 
     def set_live(self, version_id: str) -> None:
         """Point readers at a recorded version, atomically; the pointer remembers the one it replaced."""
         self.get(version_id)  # must exist
-        previous = self.pointer().get("id")
+        try:
+            previous = self.pointer().get("id")
+        except StateCorrupt:  # an unreadable pointer being replaced (`doctor --repair`)
+            previous = None
         atomic_write_json(self.live_path, {"id": version_id, "since": now(),
                                            "previous": previous if previous != version_id else None})
 

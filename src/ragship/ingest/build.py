@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import time
 from collections import defaultdict
 from contextlib import contextmanager
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ragship.embed.base import Embedder
+from ragship.errors import StorageError
 from ragship.index.store import ChunkStore, metadata_tags
 from ragship.ingest.chunking import chunk_document
 from ragship.settings import ChunkSettings, Settings
@@ -138,9 +140,20 @@ class Build:
     def write(self, doc_ids: list[str], rows: list[dict[str, Any]]) -> None:
         """One commit: the documents' old rows out, their new rows in (a checkpoint a resumed run trusts)."""
         with self.clock.stage("write"):
+            self._check_floor()
             self.store.delete_docs([d for d in doc_ids if d in self.head_docs])
             self.store.add(rows, self.embedder.dim)
         self.report.chunks_written += len(rows)
+
+    def _check_floor(self) -> None:
+        """Stop before the disk holding the index falls below ingest.min_free_mb (its head is rolled back by the
+        next run; the live version is untouched)."""
+        floor = self.settings.ingest.min_free_mb * 1e6
+        free = shutil.disk_usage(self.store.path if self.store.path.exists() else self.store.path.parent).free
+        if free < floor:
+            raise StorageError(f"{free / 1e6:.0f} MB free on the disk holding {self.store.path}, below "
+                               f"ingest.min_free_mb = {self.settings.ingest.min_free_mb:g}: the ingest stopped and "
+                               "the live index version is untouched; free space (or lower the floor) and run it again")
 
     def flush(self) -> None:
         """Chunk, embed and write the pending batch (replacing older rows of the same documents)."""

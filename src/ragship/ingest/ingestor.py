@@ -19,6 +19,8 @@ from ragship.ingest.sources import Source, open_sources
 from ragship.ingest.uploads import Uploads
 from ragship.settings import Settings
 
+UPLOAD_WAIT_S = 600.0  # an upload job waits this long for a writer ahead of it (a CLI ingest) before failing
+
 
 class Ingestor:
     def __init__(self, home: Home, settings: Settings, embedder: Callable[[], Embedder], registry: VersionRegistry,
@@ -51,7 +53,10 @@ class Ingestor:
         source = Source(self.uploads.folder, self.settings.ingest.max_file_bytes, only=frozenset({str(path)}),
                         settings=self.settings, groups=tuple(sorted(set(groups))))
         self.tombstones.clear([self.uploads.doc_id(path)])
-        return self._run([], [source], observe, dead_letter=False)  # the job reports its failures
+        if observe:
+            observe("waiting for another ingest", 0)
+        # the job reports its failures; it waits its turn behind another writer (a CLI ingest) instead of failing
+        return self._run([], [source], observe, dead_letter=False, wait_s=UPLOAD_WAIT_S)
 
     def delete(self, doc_ids: list[str]) -> IngestReport:
         """Hidden from every version at once, then a new live version without them; uploaded files removed."""
@@ -62,8 +67,8 @@ class Ingestor:
                           registry=self.registry)
 
     def _run(self, paths: list[Path], sources: list[Source], observe: Observer | None, dead_letter: bool,
-             **options) -> IngestReport:
-        with self.home.exclusive():
+             wait_s: float = 0, **options) -> IngestReport:
+        with self.home.exclusive(wait_s):
             embedder = self._embedder()
             embedder.embedded = 0
             report = ingest(paths, settings=self.settings, embedder=embedder, store=self.store(),

@@ -58,14 +58,21 @@ _BLOCK_TAGS = {
     "blockquote", "pre", "br", "hr", "dd", "dt", "dl", "figure", "figcaption", "h1", "h2", "h3", "h4", "h5", "h6",
 }
 _SKIP_TAGS = {"script", "style", "noscript", "template", "head", "svg"}
+_VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr",
+              "p", "li"}  # p and li close themselves in real pages: never counted as nesting
+MAX_HTML_DEPTH = 512  # browsers render ~500 levels; deeper is hostile
+MAX_PDF_PAGES = 5000
+MAX_UNPACKED_BYTES = 500_000_000  # a .docx unpacked
 
 
 def parse_html(data: bytes, path: Path) -> Parsed:
     """Visible text with a paragraph break at every block element; h1–h6 become headings. Iterative walk, so
-    deeply nested markup cannot exhaust the recursion limit."""
+    deeply nested markup cannot exhaust the recursion limit; nesting beyond MAX_HTML_DEPTH is refused."""
     from bs4 import BeautifulSoup, Comment, NavigableString, Tag
 
-    soup = BeautifulSoup(decode_text(data, path), "html.parser")
+    html = decode_text(data, path)
+    _check_depth(html, path)
+    soup = BeautifulSoup(html, "html.parser")
     title_tag = soup.find("title")
     parts: list[str] = []
     length = 0
@@ -105,6 +112,27 @@ def parse_html(data: bytes, path: Path) -> Parsed:
     return Parsed(text, title, tuple(headings))
 
 
+def _check_depth(html: str, path: Path) -> None:
+    """Refuse markup nested deeper than MAX_HTML_DEPTH (each text node walks its ancestors: quadratic time)."""
+    from html.parser import HTMLParser
+
+    class Depth(HTMLParser):
+        depth = deepest = 0
+
+        def handle_starttag(self, tag, attrs):
+            if tag not in _VOID_TAGS:
+                self.depth += 1
+                self.deepest = max(self.deepest, self.depth)
+
+        def handle_endtag(self, tag):
+            self.depth = max(0, self.depth - 1)
+
+    counter = Depth()
+    counter.feed(html)
+    if counter.deepest > MAX_HTML_DEPTH:
+        raise ParseError(f"{path}: HTML nested {counter.deepest} levels deep; the limit is {MAX_HTML_DEPTH}")
+
+
 def parse_pdf(data: bytes, path: Path) -> Parsed:
     """Text of every page, pages separated by a blank line."""
     import logging
@@ -120,6 +148,8 @@ def parse_pdf(data: bytes, path: Path) -> Parsed:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted:
             raise ParseError(f"{path}: encrypted PDF; decrypt it (e.g. `qpdf --decrypt`) and ingest again")
+        if len(reader.pages) > MAX_PDF_PAGES:
+            raise ParseError(f"{path}: {len(reader.pages)} pages; the limit is {MAX_PDF_PAGES} (split the PDF)")
         pages = [(page.extract_text() or "").strip() for page in reader.pages]
         meta_title = (reader.metadata.title if reader.metadata else None) or ""
     except ParseError:
@@ -138,6 +168,7 @@ def parse_docx(data: bytes, path: Path) -> Parsed:
     if not data.startswith(b"PK"):
         raise ParseError(f"{path}: not a .docx (not a zip container); check the file type")
     try:
+        _check_unpacked(zipfile.ZipFile(io.BytesIO(data)), path)
         doc = Docx(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
         raise ParseError(f"{path}: corrupt .docx ({type(e).__name__}: {e}); re-save it from Word") from None
@@ -154,6 +185,14 @@ def parse_docx(data: bytes, path: Path) -> Parsed:
         length += len(text) + 2
     title = (doc.core_properties.title or "").strip() or next((h for _, lvl, h in headings if lvl == 1), path.stem)
     return Parsed("\n\n".join(parts), title, tuple(headings))
+
+
+def _check_unpacked(archive, path: Path) -> None:
+    """Refuse a zip container (a .docx) that would unpack to more than MAX_UNPACKED_BYTES: a zip bomb."""
+    size = sum(info.file_size for info in archive.infolist())
+    if size > MAX_UNPACKED_BYTES:
+        raise ParseError(f"{path}: unpacks to {size / 1e6:.0f} MB; the limit is {MAX_UNPACKED_BYTES / 1e6:.0f} MB "
+                         "(a zip bomb, or a document to split)")
 
 
 def parse_json(data: bytes, path: Path) -> Parsed:

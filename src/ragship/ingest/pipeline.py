@@ -36,6 +36,8 @@ def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: 
     chunking and embedding run as a Ray Data job (ingest/ray_engine.py); planning and commits stay here."""
     sources = sources if sources is not None else open_sources(paths, settings)
     live = registry.live()
+    if live is not None and live.release.get("damaged"):  # `doctor` found its data damaged: rebuild from sources
+        live = None
     observe = observe or (lambda stage, n, total=None: None)
     if use_ray and not dry_run:
         from ragship.ingest.ray_engine import RayBuild
@@ -184,11 +186,11 @@ def commit(report: IngestReport, params, model_id: str, store: ChunkStore, regis
         id=version_id, number=number, lance_version=lance_version, created_at=now(), model_id=model_id,
         params=params, counts={"documents": report.documents, "chunks": report.chunks}, ingest=report.to_dict(),
         parent=live.id if live else None, corpus_sha256=corpus_hash(store.doc_states(lance_version)),
+        files=store.checksums(version_id, live.files if live else {}),
     ))
     if promote or live is None:
         registry.set_live(version_id)
-        registry.update_release(version_id, promotions=[{"at": now(), "by": "ingest", "forced": False,
-                                                         "from": live.id if live else None}])
+        registry.add_promotion(version_id, at=now(), by="ingest", forced=False, **{"from": live.id if live else None})
     else:
         report.candidate = True
 

@@ -20,6 +20,8 @@ ANSWERS = Counter("ragship_answers", "Answers given, by outcome and the index ve
 CONFIDENCE = Histogram("ragship_answer_confidence", "Answer confidence, by index version", ["version"],
                        buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, 1.0), registry=REGISTRY)
 FEEDBACK = Counter("ragship_feedback", "Feedback on answers, by rating", ["rating"], registry=REGISTRY)
+QUERY_LOG_DROPPED = Counter("ragship_query_log_dropped", "Observations the query log could not write (disk full, "
+                            "read-only, locked), by error", ["error"], registry=REGISTRY)
 RATE_LIMITED = Counter("ragship_rate_limited", "Requests refused by the per-key rate limit", registry=REGISTRY)
 # set by the process that evaluates the alert rules (monitor/watcher.py); the rules' signals, by name
 SIGNAL = Gauge("ragship_signal", "Monitoring signals (business metrics, drift p-values, staleness)",

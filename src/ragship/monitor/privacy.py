@@ -1,6 +1,6 @@
 """What the query log keeps of a query's text (`monitor.query_text`): the text, its hash, or the text with
 personal data replaced by a placeholder. The redaction is a pattern pass for the identifiers that leak most
-often in questions (emails, IBANs, card numbers, IP addresses, phone numbers); names and addresses in free text
+often in questions (credentials, emails, IBANs, card numbers, IP addresses, phone numbers); names and addresses in free text
 are not caught, so "hash" is the policy for logs that must hold no personal data at all."""
 
 from __future__ import annotations
@@ -9,6 +9,10 @@ import hashlib
 import re
 
 PATTERNS = [  # the order matters: an IBAN or card number is also a run of digits a phone pattern would take
+    # credentials pasted into a question: "Bearer ...", JWTs, and any 32+ character run of letters and digits
+    # (API keys and tokens: ragship's rsk_, GitHub's ghp_, OpenAI's sk-, AWS secret keys, hex digests)
+    ("SECRET", re.compile(r"(?i:\bbearer\s+\S+)|\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}"
+                          r"|\b(?=[\w-]*\d)(?=[\w-]*[A-Za-z])[\w-]{32,}")),
     ("EMAIL", re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")),
     ("IBAN", re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?\b")),
     ("CARD", re.compile(r"\b\d(?:[ -]?\d){12,18}\b")),

@@ -7,6 +7,7 @@ the metrics page's series are computed from it."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -17,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from ragship.fsio import corrupt
+from ragship.monitor import metrics
 from ragship.monitor.privacy import kept_text
 
 SCHEMA = """
@@ -32,6 +35,7 @@ CREATE INDEX IF NOT EXISTS feedback_ts ON feedback (ts);
 ADDED = {"version": "TEXT", "mode": "TEXT", "outcome": "TEXT", "hits": "INTEGER", "top_score": "REAL",
          "margin": "REAL", "unverified": "INTEGER", "stages": "TEXT", "sketch": "BLOB"}
 SCHEMA_VERSION = 2
+log = logging.getLogger("ragship.monitor")
 OUTCOMES = ("results", "no_result", "answered", "abstained", "error")
 
 
@@ -85,9 +89,14 @@ class QueryLog:
         self.path, self.query_text = path, query_text
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
         self._lock = threading.Lock()
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._migrate()
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._migrate()
+        except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
+            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
+                raise
+            raise corrupt(path, e) from None
 
     def _migrate(self) -> None:
         if self._db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
@@ -121,10 +130,14 @@ class QueryLog:
                None if o.kind != "ask" else int(o.outcome == "abstained"), o.confidence,
                kept_text(o.question, self.query_text), o.version, o.mode, o.outcome, o.hits, o.top_score, o.margin,
                o.unverified, json.dumps({k: round(v, 3) for k, v in o.stages.items()}), sketch)
-        with self._lock:
-            self._db.execute(f"INSERT OR REPLACE INTO requests (id, ts, key_id, collection, kind, latency_ms, "
-                             f"abstained, confidence, question, {', '.join(ADDED)}) VALUES "
-                             f"({', '.join('?' * len(row))})", row)
+        try:
+            with self._lock:
+                self._db.execute(f"INSERT OR REPLACE INTO requests (id, ts, key_id, collection, kind, latency_ms, "
+                                 f"abstained, confidence, question, {', '.join(ADDED)}) VALUES "
+                                 f"({', '.join('?' * len(row))})", row)
+        except sqlite3.OperationalError as e:  # disk full, read-only, locked: the answer still goes out
+            metrics.QUERY_LOG_DROPPED.labels(str(e)[:40]).inc()
+            log.warning("query log: observation %s not written (%s)", o.id, e)
         return o.id
 
     def answer_owner(self, answer_id: str) -> str | None:

@@ -109,6 +109,10 @@ def _unpacked(archive: Path, staging: Path) -> dict[str, Any]:
     """The archive's files in `staging`, every checksum verified; its manifest."""
     try:
         with tarfile.open(archive, "r") as tar:
+            unpacked, free = sum(m.size for m in tar.getmembers()), shutil.disk_usage(staging).free
+            if unpacked > free:
+                raise ArchiveError(f"{archive}: unpacks to {unpacked / 1e6:.0f} MB but {free / 1e6:.0f} MB are free "
+                                   f"where it is unpacked ({staging.parent}); free space and import it again")
             tar.extractall(staging, filter="data")  # no absolute paths, links or `..` out of staging
     except (tarfile.TarError, OSError) as e:
         raise ArchiveError(f"{archive}: not a readable ragship export ({e}); export it again") from None

@@ -8,7 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragship.errors import ArchiveError, ConfigError, GateRefused, InputError, SourceNotFound
+from ragship.errors import (REPAIR, ArchiveError, ConfigError, GateRefused, InputError, SourceNotFound,
+                             StateCorrupt)
 from ragship.evaluate.beir import read_queries
 from ragship.fsio import atomic_write_text, read_json
 from ragship.index import IndexVersion
@@ -185,12 +186,18 @@ class Releases:
 
     def _switch(self, version: IndexVersion, live: IndexVersion | None, by: str, forced: bool,
                 rollback: bool) -> dict[str, Any]:
+        # damaged files are refused, not served: a promotion reads every byte against the recorded checksums; a
+        # rollback, which must take under a second at any size, compares sizes (`ragship doctor` reads the rest)
+        damaged = self.c.store().damaged(version.files, deep=not rollback)
+        if damaged:
+            raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); it stays "
+                               f"out of service; {REPAIR}")
         t = time.perf_counter()
         self.registry.set_live(version.id)
         switch_ms = (time.perf_counter() - t) * 1000
         entry = {"at": now(), "by": by, "forced": forced, "rollback": rollback, "from": live.id if live else None}
-        self.registry.update_release(version.id, promotions=[*version.release.get("promotions", []), entry],
-                                     refused=None)
+        self.registry.add_promotion(version.id, **entry)
+        self.registry.update_release(version.id, refused=None)
         return {"live": version.id, "previous": live.id if live else None, "switch_ms": round(switch_ms, 2),
                 **entry}
 

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from ragship import __version__
 from ragship.collections import Collections
 from ragship.engine import Engine
-from ragship.errors import RagshipError, RateLimited, Unauthorized
+from ragship.errors import RagshipError, RateLimited, Unauthorized, storage_error
 from ragship.monitor import metrics
 from ragship.access import KeyStore
 from ragship.monitor.querylog import QueryLog
@@ -57,6 +57,9 @@ def _problems(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
+        disk = storage_error(e)  # full or read-only: 507 or 503, saying so
+        if disk is not None:
+            return problem(disk.http_status, type(disk).__name__, str(disk))
         return problem(500, "Internal error", f"{type(e).__name__}; see the server log")
 
 

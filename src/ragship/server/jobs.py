@@ -3,15 +3,18 @@ lock anyway), each job's state kept in memory and in HOME/jobs/ID.json so it sur
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
 
-from ragship.errors import RagshipError
+from ragship.errors import RagshipError, storage_error
 from ragship.fsio import atomic_write_json, read_json
 from ragship.util.clock import now
+
+log = logging.getLogger("ragship.server")
 
 
 class Jobs:
@@ -58,15 +61,18 @@ class Jobs:
         except RagshipError as e:
             job["status"], job["error"] = "failed", str(e)
         except Exception as e:  # noqa: BLE001 - a job must end with a status, not a dead thread
-            job["status"], job["error"] = "failed", f"{type(e).__name__}: {e}"
+            job["status"], job["error"] = "failed", str(storage_error(e) or f"{type(e).__name__}: {e}")
         job["finished_at"] = now()
         self._save(job)
 
     def _save(self, job: dict) -> None:
         with self._lock:
             self._jobs[job["id"]] = job
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.folder / f"{job['id']}.json", job)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.folder / f"{job['id']}.json", job)
+        except OSError as e:  # disk full: this process still knows the job; a restart would not
+            log.warning("job %s: its record was not written (%s)", job["id"], e)
 
     @staticmethod
     def public(job: dict) -> dict:

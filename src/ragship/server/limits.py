@@ -1,5 +1,6 @@
-"""Request limits: per-key rate limits on the `limits` library (429 with Retry-After) and an ASGI body-size guard
-(413) that counts the bytes actually received, so a chunked body without Content-Length cannot slip past it."""
+"""Request limits: per-key rate limits on the `limits` library (429 with Retry-After) and an ASGI body guard that
+counts the bytes actually received (413), so a chunked body without Content-Length cannot slip past it, and
+refuses JSON nested deeper than MAX_JSON_DEPTH (422) before any parser recurses into it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import time
 from limits import RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
+
+MAX_JSON_DEPTH = 32  # no request of the API nests deeper than 4
 
 
 class RateLimiter:
@@ -50,6 +53,8 @@ class BodyLimit:
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > limit):
             return await _too_large(send, limit)
+        if b"json" in dict(scope.get("headers") or []).get(b"content-type", b""):
+            return await self._json(scope, receive, send, limit)
         received, started = 0, False
 
         async def counted():
@@ -72,15 +77,69 @@ class BodyLimit:
             if not started:
                 await _too_large(send, limit)
 
+    async def _json(self, scope, receive, send, limit: int) -> None:
+        """A JSON body (small: under the limit) is read whole and checked before the app parses it."""
+        messages, size, depth = [], 0, JsonDepth()
+        while True:
+            message = await receive()
+            messages.append(message)
+            if message["type"] != "http.request":
+                break
+            size += len(message.get("body", b""))
+            if size > limit:
+                return await _too_large(send, limit)
+            if depth.feed(message.get("body", b"")) > MAX_JSON_DEPTH:
+                return await _problem(send, 422, "QueryError", f"request JSON is nested deeper than "
+                                      f"{MAX_JSON_DEPTH} levels, the limit")
+            if not message.get("more_body"):
+                break
+        pending = iter(messages)
+
+        async def replayed():
+            return next(pending, None) or await receive()
+
+        await self.app(scope, replayed, send)
+
+
+class JsonDepth:
+    """The deepest nesting of [ and { seen so far in a JSON text fed in pieces (strings and escapes skipped)."""
+
+    def __init__(self):
+        self.depth = self.deepest = 0
+        self.in_string = self.escaped = False
+
+    def feed(self, data: bytes) -> int:
+        for byte in data:
+            if self.in_string:
+                if self.escaped:
+                    self.escaped = False
+                elif byte == 0x5C:  # backslash
+                    self.escaped = True
+                elif byte == 0x22:  # quote
+                    self.in_string = False
+            elif byte == 0x22:
+                self.in_string = True
+            elif byte in (0x5B, 0x7B):
+                self.depth += 1
+                self.deepest = max(self.deepest, self.depth)
+            elif byte in (0x5D, 0x7D):
+                self.depth -= 1
+        return self.deepest
+
 
 class _BodyTooLarge(Exception):
     pass
 
 
+
+
 async def _too_large(send, limit: int) -> None:
-    body = json.dumps({"type": "about:blank", "title": "TooLarge", "status": 413,
-                       "detail": f"request body is over the {limit:,}-byte limit"}).encode()
-    await send({"type": "http.response.start", "status": 413,
+    await _problem(send, 413, "TooLarge", f"request body is over the {limit:,}-byte limit")
+
+
+async def _problem(send, status: int, title: str, detail: str) -> None:
+    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode())]})
     await send({"type": "http.response.body", "body": body})

@@ -102,7 +102,11 @@ def visible(principal: Principal, fields=()) -> Filter:
 # -- health ----------------------------------------------------------------------------------------------------
 @router.get("/healthz", tags=["health"])
 async def healthz(request: Request) -> dict:
-    live = service(request).collections.default.registry.live()
+    """Up while the process is: a home with a broken state file says so here and fails /readyz with 503."""
+    try:
+        live = service(request).collections.default.registry.live()
+    except RagshipError as e:
+        return {"status": "degraded", "live_version": None, "version": __version__, "problem": str(e)}
     return {"status": "ok", "live_version": live.id if live else None, "version": __version__}
 
 
@@ -117,7 +121,8 @@ async def readyz(request: Request) -> dict:
 
 
 @router.get("/metrics", include_in_schema=False)
-async def prometheus() -> Response:
+async def prometheus(principal: Principal = Reader) -> Response:
+    """Once keys exist, a scrape sends one too (Prometheus: `authorization: {credentials: KEY}`)."""
     return Response(metrics.exposition(), media_type="text/plain; version=0.0.4")
 
 

@@ -6,6 +6,8 @@ import threading
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
+from ragship.errors import StateCorrupt
+
 T = TypeVar("T")
 
 
@@ -13,8 +15,8 @@ class FileCache(Generic[T]):
     """`get()` returns `load(path)`, loaded again only after the file changed (or appeared or vanished), so a
     key created by the CLI, a tombstone or a new calibration is seen by a running server without a restart."""
 
-    def __init__(self, path: Path, load: Callable[[Path], T]):
-        self.path, self._load = path, load
+    def __init__(self, path: Path, load: Callable[[Path], T], last_good: bool = False):
+        self.path, self._load, self.last_good = path, load, last_good  # last_good: see get()
         self._cached: tuple[int, T] | None = None
         self._lock = threading.Lock()
 
@@ -25,10 +27,16 @@ class FileCache(Generic[T]):
             return 0
 
     def get(self) -> T:
+        """With `last_good`, a file that became unreadable (StateCorrupt) leaves the last value in force, read
+        again at each call until the file is repaired; a first read that fails raises."""
         stamp = self.stamp()
         with self._lock:
             if self._cached is None or self._cached[0] != stamp:
-                self._cached = (stamp, self._load(self.path))
+                try:
+                    self._cached = (stamp, self._load(self.path))
+                except StateCorrupt:
+                    if not self.last_good or self._cached is None:
+                        raise
             return self._cached[1]
 
     def forget(self) -> None:

@@ -1,0 +1,124 @@
+"""Faults made boring (scripts/fault_matrix.py runs the whole matrix): a full or read-only disk is a clear error
+with the live version untouched and the next run completes; caches and the query log never fail a request;
+a second writer waits its turn; promotions are ordered without the clock."""
+
+import os
+import shutil
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+from conftest import DATA, make_engine
+
+from ragship.errors import InputError, StorageError, storage_error
+
+root_only = pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("mount"), reason="mounting a tmpfs needs root")
+
+
+def test_disk_errors_are_told_apart_from_other_errors():
+    full = storage_error(OSError(28, "No space left on device", "/h/index/x.lance"))
+    assert isinstance(full, StorageError) and full.http_status == 507 and "writing /h/index/x.lance" in str(full)
+    lance = storage_error(RuntimeError("lance error: LanceError(IO): No space left on device (os error 28), x.rs"))
+    assert lance is not None and "no space left" in str(lance)
+    assert storage_error(OSError(30, "Read-only file system")).http_status == 503
+    assert storage_error(OSError(2, "No such file")) is None and storage_error(ValueError("os error 28")) is None
+
+
+def test_the_query_log_and_the_embedding_cache_do_not_fail_a_request_they_cannot_write(tmp_path):
+    from ragship.embed.cache import EmbeddingCache
+    from ragship.monitor.querylog import Observation, QueryLog
+
+    log = QueryLog(tmp_path / "monitor.sqlite")
+    log._db.execute("PRAGMA query_only = ON")  # every write now fails, as on a full or read-only disk
+    assert log.record(Observation("k", "default", "search", 1.0, "q", "ok"))
+    cache = EmbeddingCache(tmp_path / "embeddings.sqlite")
+    cache._db.execute("PRAGMA query_only = ON")
+    cache.put_many("m", [(b"k", np.ones(4, dtype=np.float32))])
+    assert cache.get_many("m", [b"k"]) == {}
+
+
+def test_a_second_writer_waits_its_turn_when_asked_to(tmp_path):
+    from ragship.home import Home
+
+    home, order = Home(tmp_path), []
+
+    def first():
+        with home.exclusive():
+            order.append("first in")
+            time.sleep(1.0)
+            order.append("first out")
+
+    t = threading.Thread(target=first)
+    t.start()
+    time.sleep(0.2)
+    with pytest.raises(InputError, match="another ingest is running"):
+        with home.exclusive():
+            pass
+    with home.exclusive(wait_s=10):
+        order.append("second in")
+    t.join()
+    assert order == ["first in", "first out", "second in"]
+
+
+def test_the_most_recently_live_version_is_known_without_the_clock(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([DATA / "docs"])
+    engine.ingest([DATA / "docs" / "handbook"])  # v2: fewer documents
+    engine.releases().rollback()
+    seqs = {v.id: [p["seq"] for p in v.release["promotions"]] for v in engine.registry.all()}
+    assert seqs == {"v1": [1, 3], "v2": [2]}
+
+
+@root_only
+def test_a_full_disk_fails_an_ingest_cleanly_and_the_next_run_completes(tmp_path, cache_dir):
+    from ragship.engine import Engine
+    from ragship.settings import load_settings
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], check=True)
+    try:
+        settings = load_settings(home=mount / "home", cache_dir=cache_dir, ingest={"min_free_mb": 0})
+        engine = Engine(settings)
+        engine.ingest([DATA / "docs" / "handbook"])
+        filler = mount / "filler"
+        free = os.statvfs(mount).f_bavail * os.statvfs(mount).f_frsize
+        filler.write_bytes(b"\0" * free)
+        with pytest.raises(Exception) as failed:
+            Engine(settings).ingest([DATA / "docs"])
+        assert isinstance(storage_error(failed.value), StorageError)
+        assert Engine(settings).search("tram").index_version == "v1"  # the live version still serves
+        filler.unlink()
+        report = Engine(settings).ingest([DATA / "docs"])
+        assert report.version == "v2" and not [f for f in Engine(settings).doctor() if f.problem]
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def test_a_lost_tag_does_not_stop_a_new_process_from_serving(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([DATA / "docs"])
+    engine.store().table().tags.delete("v1")
+    assert make_engine(tmp_path / "home", cache_dir).search("tram").hits
+    assert [f.check for f in make_engine(tmp_path / "home", cache_dir).doctor() if f.problem] == ["v1 tag"]
+
+
+def test_an_unreadable_embedding_cache_names_itself(tmp_path):
+    from ragship.embed.cache import EmbeddingCache
+    from ragship.errors import StateCorrupt
+
+    (tmp_path / "embeddings.sqlite").write_bytes(b"not a database" * 100)
+    with pytest.raises(StateCorrupt, match="embeddings.sqlite cannot be read.*doctor --repair"):
+        EmbeddingCache(tmp_path / "embeddings.sqlite")
+
+
+def test_an_ingest_stops_at_the_disk_floor_naming_it(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([DATA / "docs" / "handbook"])
+    greedy = make_engine(tmp_path / "home", cache_dir, ingest={"min_free_mb": 1e12})
+    with pytest.raises(StorageError, match="below ingest.min_free_mb = 1e\\+12"):
+        greedy.ingest([DATA / "docs"])
+    assert make_engine(tmp_path / "home", cache_dir).search("tram").index_version == "v1"
+    assert make_engine(tmp_path / "home", cache_dir).ingest([DATA / "docs"]).version == "v2"
