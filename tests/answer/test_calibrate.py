@@ -48,3 +48,15 @@ def test_calibrate_stores_with_the_version_and_eval_reports_answer_metrics(tmp_p
     assert {"answer_f1", "citation_precision", "answer_rate", "abstain_rate"} <= m.keys()
     assert m["answer_rate"] >= 0.5 and m["citation_precision"] >= 0.8 and m["answer_f1"] > 0.2
     assert result["answers"]["calibration"]["dataset"] == "qa-mini"
+
+
+def test_the_cli_says_which_features_calibration_used(tmp_path, cache_dir):
+    from typer.testing import CliRunner
+
+    from ragship.cli import app
+
+    env = {"RAGSHIP_CACHE_DIR": str(cache_dir), "RAGSHIP_CONFIG": str(tmp_path / "absent.toml")}
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "calibrate", str(DATA / "qa-mini"),
+                                      "--target-precision", "0.6"], env=env)
+    assert result.exit_code == 0, result.output
+    assert "Features: 12 retrieval and support signals; no reader (answer.reader is not set)" in result.output

@@ -71,6 +71,10 @@ def calibrate(
               f"Out-of-fold ({v['folds']}-fold): answers {v['answer_rate']:.1%} of answerable questions, abstains on "
               f"{v['abstain_rate']:.1%} of unanswerable ones (precision {v['abstain_precision']:.1%}).",
               highlight=False)
+    reader = [f for f in c.features if f.startswith("reader_")]
+    out.print(f"Features: {len(c.features) - len(reader)} retrieval and support signals"
+              + (f" and the reader's {', '.join(reader)} (answer.reader)" if reader else "; no reader (answer.reader "
+                 "is not set)"), highlight=False)
     table = Table(title="Reliability (out-of-fold)")
     for col in ("confidence", "questions", "mean confidence", "answerable share"):
         table.add_column(col, justify="right")

@@ -13,6 +13,7 @@ from typing import Any, Callable, Protocol
 
 from filelock import FileLock, Timeout
 
+from ragship.errors import RagshipError
 from ragship.monitor import metrics
 from ragship.monitor.alerts import Alerts
 from ragship.monitor.drift import Drift
@@ -22,6 +23,8 @@ from ragship.monitor.rules import rules
 from ragship.monitor.windows import business
 from ragship.settings import Settings, duration_s
 from ragship.util.clock import seconds_since
+
+log = logging.getLogger("ragship.monitor")
 
 PRUNE_EVERY_S = 3600
 
@@ -121,18 +124,35 @@ class Monitor:
         scheduler = BackgroundScheduler(daemon=True)
         collections = self.collections()
         every = every_s or min(c.settings.monitor.evaluate_every_s for c in collections.values())
-        scheduler.add_job(self.tick, "interval", seconds=every, id="monitor", max_instances=1, coalesce=True)
+        scheduler.add_job(background(self.tick), "interval", seconds=every, id="monitor", max_instances=1,
+                          coalesce=True)
         for name, c in collections.items():
-            live = c.registry.live()
             for source in c.settings.sources:
                 if source.max_age_s is None:
                     continue
-                self.freshness.watch(name, source, _built_at(live))
-                scheduler.add_job(self.sync, "interval", args=(name, source), seconds=source.max_age_s / 4,
+                self.freshness.watch(name, source, _built_at(c.registry))
+                scheduler.add_job(background(self.sync), "interval", args=(name, source), seconds=source.max_age_s / 4,
                                   id=f"sync:{name}:{source.path}", max_instances=1, coalesce=True)
         scheduler.start()
         return scheduler
 
 
-def _built_at(version) -> float:
+def background(job):
+    """A scheduled job that fails on one of our errors (a broken state file, a full disk) logs one line naming
+    it and the repair, and runs again at its next turn; anything else keeps its traceback."""
+
+    def run(*args):
+        try:
+            return job(*args)
+        except RagshipError as e:
+            log.error("%s failed: %s", job.__name__, e)
+
+    return run
+
+
+def _built_at(registry) -> float:
+    try:
+        version = registry.live()
+    except RagshipError:  # a broken pointer: `doctor` says so; the staleness clock starts now
+        version = None
     return time.time() - seconds_since(version.created_at) if version else time.time()
