@@ -48,8 +48,7 @@ class Engine:
         self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
         self._served = FileCache(self.registry.live_path, lambda _: self._serve())  # reopened when LIVE moves
         self._reranker = self._llm = self._reader = None
-        self._last_good: Served | None = None
-        self.problem: str | None = None  # a state file that broke while serving (see served())
+        self._last_good: Served | None = None  # see served()
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
     @property
@@ -93,17 +92,14 @@ class Engine:
 
     def served(self) -> Served:
         """The live (or pinned) version with its embedder, reopened whenever the live pointer moves. When the
-        pointer or records become unreadable, a process that was serving keeps its last good version (and
-        `problem` says why; /readyz fails) until they are repaired; a new process gets the error."""
+        pointer or records become unreadable, a process that was serving keeps its last good version until
+        they are repaired (/healthz says why, /readyz fails); a new process gets the error."""
         try:
-            served = self._served.get()
-        except StateCorrupt as e:
+            self._last_good = self._served.get()
+        except StateCorrupt:
             if self._last_good is None:
                 raise
-            self.problem = str(e)
-            return self._last_good
-        self._last_good, self.problem = served, None
-        return served
+        return self._last_good
 
     def view(self) -> IndexView:
         return self.served().view

@@ -48,3 +48,9 @@ def read_json(path: Path, default: Any = None) -> Any:
 def corrupt(path: Path, cause: object) -> StateCorrupt:
     reason = f"{type(cause).__name__}: {cause}" if isinstance(cause, Exception) else str(cause)
     return StateCorrupt(f"{path} cannot be read ({reason}); {REPAIR}")
+
+
+def database_error(path: Path, e: Exception) -> Exception:
+    """What to raise for an SQLite error opening a state database: a lock timeout as it is, anything else ("file
+    is not a database", "database disk image is malformed") as StateCorrupt naming the file."""
+    return e if "locked" in str(e) else corrupt(path, e)

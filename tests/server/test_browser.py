@@ -49,14 +49,7 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
         page.screenshot(path=str(path), full_page=True)
         shots.append(path)
 
-    page.goto(base)
-    page.fill("#api-key", key)
-    page.click("#key-form button")
-    page.click("nav a[data-page=documents]")
-    page.set_input_files("#files", str(note))
-    page.fill("#groups", "red")
-    page.click("#upload-form button[type=submit]")
-    page.wait_for_selector("#job-status[data-status=done]", timeout=120_000)
+    upload(page, base, key, note)
     page.wait_for_selector("tr[data-doc='uploads/harbour-lights.md']")
     shot("documents-after-upload")
 
@@ -94,6 +87,18 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
     assert page.inner_text("#error") == ""
     keep(shots)
     assert len(shots) == 6 and all(s.stat().st_size > 5000 for s in shots)
+
+
+def upload(page, base: str, key: str, path: Path, groups: str = "red") -> None:
+    """Sign in with `key`, upload `path` for `groups` on the documents page and wait for its job."""
+    page.goto(base)
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    page.click("nav a[data-page=documents]")
+    page.set_input_files("#files", str(path))
+    page.fill("#groups", groups)
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_selector("#job-status[data-status=done]", timeout=120_000)
 
 
 DRAWN = """() => window.ragshipCharts.map((u) => {
@@ -190,14 +195,7 @@ def test_a_hostile_documents_markup_never_runs_in_the_ui(browser, site, tmp_path
     page = browser.new_page()
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-    page.goto(base)
-    page.fill("#api-key", key)
-    page.click("#key-form button")
-    page.click("nav a[data-page=documents]")
-    page.set_input_files("#files", str(hostile))
-    page.fill("#groups", "red")
-    page.click("#upload-form button[type=submit]")
-    page.wait_for_selector("#job-status[data-status=done]", timeout=120_000)
+    upload(page, base, key, hostile)
     page.click("nav a[data-page=ask]")
     page.fill("#question", "How heavy are the containers the harbour crane lifts?")
     page.click("#ask-form button")

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ragship.embed.base import Embedder
-from ragship.fsio import corrupt
+from ragship.fsio import database_error
 
 log = logging.getLogger("ragship.embed")
 
@@ -28,10 +28,8 @@ class EmbeddingCache:
                 "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key BLOB, vector BLOB, PRIMARY KEY (model, key))"
                 " WITHOUT ROWID"
             )
-        except sqlite3.DatabaseError as e:  # not a database, or a malformed one (locks time out as OperationalError)
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise
-            raise corrupt(path, e) from None
+        except sqlite3.DatabaseError as e:  # not a database, or a malformed one; a lock timeout passes through
+            raise database_error(path, e) from None
         self._lock = threading.Lock()
 
     @staticmethod

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ragship.fsio import corrupt
+from ragship.fsio import database_error
 from ragship.monitor import metrics
 from ragship.monitor.privacy import kept_text
 
@@ -93,10 +93,8 @@ class QueryLog:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._migrate()
-        except sqlite3.DatabaseError as e:  # "file is not a database", "database disk image is malformed"
-            if isinstance(e, sqlite3.OperationalError) and "locked" in str(e):
-                raise
-            raise corrupt(path, e) from None
+        except sqlite3.DatabaseError as e:  # not a database, or a malformed one; a lock timeout passes through
+            raise database_error(path, e) from None
 
     def _migrate(self) -> None:
         if self._db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
