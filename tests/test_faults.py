@@ -137,3 +137,15 @@ def test_a_background_job_reports_a_broken_state_file_in_one_line(tmp_path, cach
         assert background(monitor.tick)() is None  # did not raise into the scheduler
     assert len(caplog.records) == 1 and "LIVE cannot be read" in caplog.text and "doctor --repair" in caplog.text
     assert caplog.records[0].exc_info is None
+
+
+def test_a_request_past_its_time_limit_is_a_503_naming_the_limit():
+    import asyncio
+
+    from ragship.errors import RequestTimeout
+    from ragship.server.routes import Service
+
+    service = Service(None, None, None, None, None, None, timeout_s=0.2)
+    with pytest.raises(RequestTimeout, match="server.request_timeout_s = 0.2 s"):
+        asyncio.run(service.run(time.sleep, 1.0))
+    assert asyncio.run(service.run(lambda: "fast")) == "fast"

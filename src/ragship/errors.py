@@ -98,6 +98,12 @@ class StateCorrupt(IndexCorrupt):
 REPAIR = "run `ragship doctor --repair` (it repairs what it can without losing data and explains the rest)"
 
 
+class RequestTimeout(RagshipError):
+    """A request ran past server.request_timeout_s (its answer is dropped; the work it started may finish)."""
+
+    http_status = 503
+
+
 class StorageError(RagshipError):
     """The disk refused a write: full, or read-only. What was being written is discarded; what is live stays."""
 

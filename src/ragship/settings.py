@@ -187,6 +187,8 @@ class ServerSettings(_Section):
     rate_per_minute: int = Field(600, ge=1, description="requests per minute per API key (token bucket)")
     burst: int = Field(60, ge=1, description="requests a key may send at once before the rate applies")
     max_upload_files: int = Field(20, ge=1, le=1000)
+    request_timeout_s: float = Field(30.0, gt=0, description="a search or answer (queue wait included) that takes "
+                                     "longer gets 503")
 
 
 class GoldenSet(_Section):

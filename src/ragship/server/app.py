@@ -69,7 +69,8 @@ def create_app(engine: Engine) -> FastAPI:
     log = QueryLog(engine.home.query_log, engine.settings.monitor.query_text)
     monitor = collections.monitor(log)
     service = Service(collections=collections, keys=KeyStore(engine.home.keys), jobs=Jobs(engine.home.jobs),
-                      log=log, limiter=RateLimiter(s.rate_per_minute, s.burst), monitor=monitor)
+                      log=log, limiter=RateLimiter(s.rate_per_minute, s.burst), monitor=monitor,
+                      timeout_s=s.request_timeout_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -17,8 +17,8 @@ from pydantic import BaseModel, Field
 from ragship import __version__
 from ragship.access import LOCAL, KeyStore, Principal, upload_groups
 from ragship.collections import Collections
-from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipError, RateLimited, TooLarge,
-                            Unauthorized)
+from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipError, RateLimited, RequestTimeout,
+                            TooLarge, Unauthorized)
 from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
 from ragship.monitor.querylog import Observation, QueryLog
@@ -41,12 +41,22 @@ class Service:
     limiter: RateLimiter
     monitor: Monitor
     ready: bool = False
+    timeout_s: float = 30.0  # server.request_timeout_s
     # queries run one at a time per process: 2 cores gain nothing from more
     gate: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def run(self, fn, *args, **kwargs):
-        async with self.gate:
-            return await asyncio.to_thread(fn, *args, **kwargs)
+        """`fn` in a worker thread, one at a time, within the request time limit (queue wait included)."""
+
+        async def gated():
+            async with self.gate:
+                return await asyncio.to_thread(fn, *args, **kwargs)
+
+        try:
+            return await asyncio.wait_for(gated(), self.timeout_s)
+        except TimeoutError:
+            raise RequestTimeout(f"the request took longer than server.request_timeout_s = {self.timeout_s:g} s; "
+                                 "retry, or narrow it (a smaller k, fewer filters)") from None
 
 
 class Problem(BaseModel):
