@@ -46,9 +46,9 @@ class Engine:
                                  on_report=self._ingested)
         self._embedder = embedder  # shared between collections with the same model
         self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
-        self._served = FileCache(self.registry.live_path, lambda _: self._serve())  # reopened when LIVE moves
+        # reopened when LIVE moves; kept while LIVE or the records are unreadable (see served())
+        self._served = FileCache(self.registry.live_path, lambda _: self._serve(), last_good=True)
         self._reranker = self._llm = self._reader = None
-        self._last_good: Served | None = None  # see served()
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
     @property
@@ -94,12 +94,7 @@ class Engine:
         """The live (or pinned) version with its embedder, reopened whenever the live pointer moves. When the
         pointer or records become unreadable, a process that was serving keeps its last good version until
         they are repaired (/healthz says why, /readyz fails); a new process gets the error."""
-        try:
-            self._last_good = self._served.get()
-        except StateCorrupt:
-            if self._last_good is None:
-                raise
-        return self._last_good
+        return self._served.get()
 
     def view(self) -> IndexView:
         return self.served().view

@@ -109,25 +109,26 @@ class VersionRegistry:
 
     def update_release(self, version_id: str, **changes: Any) -> IndexVersion:
         """Set keys of a version's release history (the rest of its record is immutable)."""
+        return self._edit(version_id, lambda v, _: {**v.release, **changes})
+
+    def add_promotion(self, version_id: str, **entry: Any) -> IndexVersion:
+        """Record that a version was made live: {at, by, forced, from, ...} and `seq`, a counter over every
+        promotion of the home, so "most recently live" never depends on the clock."""
+
+        def promoted(v: IndexVersion, versions: list[IndexVersion]) -> dict[str, Any]:
+            seq = 1 + max((p.get("seq", 0) for w in versions for p in w.release.get("promotions", [])), default=0)
+            return {**v.release, "promotions": [*v.release.get("promotions", []), {**entry, "seq": seq}]}
+
+        return self._edit(version_id, promoted)
+
+    def _edit(self, version_id: str, release) -> IndexVersion:
+        """Replace one version's release history with `release(version, all versions)`, under the records lock."""
         with self._records:
             versions = self.all()
             index = next((i for i, v in enumerate(versions) if v.id == version_id), None)
             if index is None:
                 raise StateCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}; {REPAIR}")
-            versions[index] = replace(versions[index], release={**versions[index].release, **changes})
-            self._write(versions)
-            return versions[index]
-
-    def add_promotion(self, version_id: str, **entry: Any) -> IndexVersion:
-        """Record that a version was made live: {at, by, forced, from, ...} and `seq`, a counter over every
-        promotion of the home, so "most recently live" never depends on the clock."""
-        with self._records:
-            versions = self.all()
-            seq = 1 + max((p.get("seq", 0) for v in versions for p in v.release.get("promotions", [])), default=0)
-            index = next(i for i, v in enumerate(versions) if v.id == version_id)
-            v = versions[index]
-            versions[index] = replace(v, release={**v.release, "promotions": [
-                *v.release.get("promotions", []), {**entry, "seq": seq}]})
+            versions[index] = replace(versions[index], release=release(versions[index], versions))
             self._write(versions)
             return versions[index]
 
