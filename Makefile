@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-load bench-tune browser clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-load bench-ray bench-tune browser clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -22,13 +22,17 @@ ingest-demo: install
 demo: ingest-demo
 	$(VENV)/bin/ragship --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)
 
-# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser), and Debian's
-# prometheus for the monitoring test (promtool checks the generated rules; a real Prometheus scrapes /metrics)
+# Debian's chromium for the browser test (Playwright drives it; it never downloads a browser), Debian's
+# prometheus for the monitoring test (promtool checks the generated rules; a real Prometheus scrapes /metrics),
+# and Debian's postgresql for the shared-state tests (each starts a throwaway cluster)
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium could not be installed: the browser test will skip"
 	@test -x /usr/bin/promtool || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends prometheus >/dev/null) || echo "prometheus could not be installed: its test will skip"
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends postgresql >/dev/null) || \
+		echo "postgresql could not be installed: the shared-state tests will skip"
 
 # the layering contracts (pyproject [tool.importlinter]) and size limits first: a wrong import arrow or a
 # 400-line module fails here with its name, before the suite runs
@@ -53,6 +57,10 @@ bench-load: install
 # hybrid latency at 100k chunks next to LlamaIndex's (~15 min); RERANKER=path to time a trained cross-encoder
 bench-latency: install peers-venv
 	$(PY) benchmarks/bench_latency.py $(if $(RERANKER),--reranker $(RERANKER))
+
+# SciFact ingested by the local engine and on a two-node Ray cluster started on this machine (~10 min)
+bench-ray: install
+	$(PY) benchmarks/bench_ray_ingest.py
 
 # tune on SciFact train, reported on test (~5 min; ADAPTED=path adds a model from `ragship adapt`)
 bench-tune: install

@@ -1,9 +1,10 @@
 """Load test: N concurrent clients on 127.0.0.1 for D seconds against /v1/search and /v1/ask of a real
-`ragship serve` process (with API keys: every request authenticated), over the bundled demo corpus (README.md
-and docs/) or --corpus. Prints errors, throughput, p50/p99 per route and the server's RSS after the first 10 s
-and at the end, and writes the "load" section of docs/benchmarks.md.
+`ragship serve` (with API keys: every request authenticated, rate limits counted in the shared state store), over
+the bundled demo corpus (README.md and docs/) or --corpus, once per --workers count (server processes over the
+same home). Prints errors, throughput, p50/p99 per route and the servers' RSS (all processes) after the first
+10 s and at the end, and writes the "load" section of docs/benchmarks.md.
 
-    python benchmarks/load_test.py [--clients 32] [--seconds 60] [--corpus PATH]
+    python benchmarks/load_test.py [--clients 32] [--seconds 60] [--workers 1 2 4] [--corpus PATH]
 """
 
 from __future__ import annotations
@@ -34,10 +35,14 @@ QUESTIONS = ["What happens when an ingest is killed", "How do I run the evaluati
 
 
 def rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
+    """The resident memory of `pid` and every process under it (the workers of `serve --workers N`)."""
+    try:
+        total = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+                     if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return 0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return total + sum(rss_kib(int(c)) for c in (children.read_text().split() if children.exists() else []))
 
 
 def ragship(env, *args) -> str:
@@ -89,6 +94,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--seconds", type=float, default=60)
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--ray", type=int, nargs="*", default=[2], help="Ray Serve replica counts (none: skip Ray)")
     ap.add_argument("--corpus", type=Path, nargs="*", default=[ROOT / "README.md", ROOT / "docs"])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
@@ -99,45 +106,64 @@ def main() -> None:
         env = {**os.environ, "RAGSHIP_HOME": str(Path(tmp) / "home"), "RAGSHIP_CONFIG": str(config)}
         ragship(env, "ingest", *map(str, args.corpus))
         key = json.loads(ragship(env, "keys", "create", "--role", "reader", "--json"))["key"]
-        port = 8765
-        proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env)
-        base = f"http://127.0.0.1:{port}"
-        try:
-            for _ in range(600):
-                try:
-                    if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.2)
-            result = asyncio.run(run(base, key, args.clients, args.seconds, proc.pid))
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-    print(json.dumps(result), flush=True)
-    write_section(args.out, "load", render(result, args))
+        rows = {}
+        for workers in args.workers:
+            rows[workers] = serve_and_load(env, key, ["--workers", str(workers)], workers, args)
+            print(json.dumps({"workers": workers, **rows[workers]}), flush=True)
+        for replicas in args.ray:
+            label = f"Ray Serve, {replicas} replicas"
+            rows[label] = serve_and_load(env, key, ["--ray", "--replicas", str(replicas)], replicas, args)
+            print(json.dumps({"server": label, **rows[label]}), flush=True)
+    write_section(args.out, "load", render(rows, args))
     print(f"wrote the load section of {args.out}")
-    if result["errors"] or result["rss_growth_pct"] > 10:
+    if any(r["errors"] or r["rss_growth_pct"] > 10 for r in rows.values()):
         sys.exit(1)
 
 
-def render(r: dict, args) -> str:
-    s, a = r["/v1/search"], r["/v1/ask"]
-    return "\n".join([
+def serve_and_load(env: dict, key: str, options: list[str], workers: int, args) -> dict:
+    port = 8765
+    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port), *options], env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        ready = 0
+        for _ in range(900):  # every worker ready: /readyz answered `workers` times in a row
+            try:
+                ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200 else 0
+            except httpx.TransportError:
+                ready = 0
+            if ready >= 4 * workers:
+                break
+            time.sleep(0.2)
+        time.sleep(5 * workers)  # the last workers (replicas) finish loading their models
+        return asyncio.run(run(base, key, args.clients, args.seconds, proc.pid))
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+
+
+def render(rows: dict, args) -> str:
+    one = rows.get(1)
+    lines = [
         f"## Load: {args.clients} concurrent clients for {args.seconds:.0f} s (`make bench-load`)",
         "",
-        f"- {machine()}, commit {commit()}; a real `ragship serve` on 127.0.0.1 with API keys, the demo corpus; "
-        "each client alternates /v1/search and /v1/ask at random with no think time",
+        f"- {machine()}, commit {commit()}; a real `ragship serve --workers N` on 127.0.0.1 with API keys (rate "
+        "limits counted in the home's SQLite state store), the demo corpus; each client alternates /v1/search and "
+        "/v1/ask at random with no think time; the clients run on the same 2 cores",
         "",
-        "| requests | errors | throughput (req/s) | search p50 / p99 ms | ask p50 / p99 ms | RSS after 10 s | RSS at end |",
-        "|---|---|---|---|---|---|---|",
-        f"| {r['requests']} | {r['errors']} | {r['throughput_rps']} | {s['p50_ms']} / {s['p99_ms']} | "
-        f"{a['p50_ms']} / {a['p99_ms']} | {r['rss_after_10s_mib']} MiB | {r['rss_end_mib']} MiB "
-        f"({r['rss_growth_pct']:+.1f} %) |",
-        "",
-        "Latency under load is mostly queueing: queries run one at a time per process (2 cores; the encoder and "
-        "LanceDB use both), so p50 ≈ clients × service time.",
-    ])
+        "| server | requests | errors | req/s | vs 1 process | search p50 / p99 ms | ask p50 / p99 ms | "
+        "RSS after 10 s | RSS at end |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for workers, r in rows.items():
+        s, a = r["/v1/search"], r["/v1/ask"]
+        speedup = f"{r['throughput_rps'] / one['throughput_rps']:.2f}×" if one else "-"
+        name = workers if isinstance(workers, str) else f"{workers} process{'es' * (workers > 1)}"
+        lines.append(f"| {name} | {r['requests']} | {r['errors']} | {r['throughput_rps']} | {speedup} | "
+                     f"{s['p50_ms']} / {s['p99_ms']} | {a['p50_ms']} / {a['p99_ms']} | {r['rss_after_10s_mib']} MiB | "
+                     f"{r['rss_end_mib']} MiB ({r['rss_growth_pct']:+.1f} %) |")
+    lines += ["", "Latency under load is mostly queueing: each process runs one query at a time (the encoder and "
+              "LanceDB use both cores), so p50 ≈ clients × service time ÷ processes."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -95,3 +95,34 @@ def shared_dataset(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} not found: evaluation tests need ../shared/datasets beside the repo")
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A throwaway PostgreSQL server for the session (tests/databases.py); skips where it is not installed."""
+    from databases import postgres_cluster
+
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """A moto S3 server for the session (tests/objectstore.py): the AWS_* environment that reaches it."""
+    from objectstore import moto_server
+
+    with moto_server() as env:
+        yield env
+
+
+@pytest.fixture
+def s3_bucket(s3_server, monkeypatch, request) -> str:
+    """A fresh bucket on the session's S3 server, with this test's environment pointing at the server."""
+    import re
+
+    from objectstore import apply, create_bucket
+
+    apply(s3_server, monkeypatch)
+    name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + f"-{os.getpid()}"
+    create_bucket(s3_server, name)
+    return name

@@ -55,15 +55,16 @@ def teams_home(tmp: Path, cache_dir: Path, extra_toml: str = "") -> dict:
 
 
 @contextmanager
-def serving(env: dict, *args: str, log: Path | None = None):
-    """A real server on a free port; its output goes to `log` (a file: a pipe nobody reads would block it)."""
+def serving(env: dict, *args: str, log: Path | None = None, pid: bool = False, ready_s: float = 120):
+    """A real server on a free port, as its base URL (and its process id, with `pid`); its output goes to `log`
+    (a file: a pipe nobody reads would block it)."""
     port = free_port()
     log = log or Path(tempfile.mkstemp(prefix="ragship-serve-", suffix=".log")[1])
     out = open(log, "wb")
     proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port), *args], env=env,
                             stdout=out, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + ready_s
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"{base}/readyz", timeout=1).status_code in (200, 503) and \
@@ -77,8 +78,12 @@ def serving(env: dict, *args: str, log: Path | None = None):
         proc.kill()
         pytest.fail(f"server did not start: {log.read_text()}")
     try:
-        yield base
+        yield (base, proc.pid) if pid else base
     finally:
         proc.terminate()
-        proc.wait(timeout=30)
+        try:
+            proc.wait(timeout=90)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=30)
         out.close()

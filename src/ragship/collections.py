@@ -91,4 +91,6 @@ class Collections:
         merged = base.model_dump(exclude={"home", "cache_dir", "sources"})
         for section, values in overrides.items():
             merged[section] = {**merged[section], **values}
+        if base.index.uri:  # each collection its own table, under the home's prefix
+            merged["index"]["uri"] = f"{base.index.uri.rstrip('/')}/collections/{folder.name}"
         return load_settings(home=folder, cache_dir=self.default.home.cache_dir, **merged)

@@ -23,6 +23,7 @@ from ragship.retrieve.filters import Filter
 from ragship.retrieve.rerank import CrossEncoderReranker, describe_reranker
 from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
+from ragship.state import redact
 from ragship.util.files import FileCache
 
 
@@ -38,7 +39,7 @@ class Served:
 class Engine:
     def __init__(self, settings: Settings, embedder: CachedEmbedder | None = None, pin: str | None = None):
         self.settings, self.pin = settings, pin  # pin: serve this version instead of the live one
-        self.home = Home(settings.home, settings.cache_dir)
+        self.home = Home(settings.home, settings.cache_dir, settings.index.uri)
         self.registry = VersionRegistry(self.home.index)
         self.tombstones = Tombstones(self.home.tombstones)  # one object: its cache spares a read per query
         self.calibrations = CalibrationStore(self.home.calibration)
@@ -210,12 +211,18 @@ class Engine:
     def _visible(self, filter: Filter | None) -> Filter:
         return (filter or Filter()).hiding(self.tombstones.ids())
 
+    def _shown_settings(self) -> dict[str, Any]:
+        shown = self.settings.model_dump(mode="json", exclude={"home", "cache_dir"})
+        if shown["state"]["url"]:
+            shown["state"]["url"] = redact(shown["state"]["url"])  # never a database password
+        return shown
+
     def status(self) -> dict[str, Any]:
         """What `ragship status` shows, each part reporting its own."""
         live = self.registry.live()
         return {"home": str(self.home.root.resolve()), **self.registry.status(),
                 "query_encoder": self.embedder.query_encoder(),
-                "settings": self.settings.model_dump(mode="json", exclude={"home", "cache_dir"}),
+                "settings": self._shown_settings(),
                 "reranker": describe_reranker(self.reranker, self.settings.rerank.top_n),
                 "generator": self.settings.answer.generator, "reader": self.settings.answer.reader or None,
                 "calibration": self.calibrations.status(live.id if live else None), **self.ingestor.status()}

@@ -111,6 +111,13 @@ class StorageError(RagshipError):
     http_status = 507
 
 
+class StateUnavailable(RagshipError):
+    """The shared state store (state.url) cannot be reached or refused the work; nothing was changed."""
+
+    exit_code = 10
+    http_status = 503
+
+
 _DISK = {28: "no space left on the device", 122: "the disk quota is exceeded", 30: "the file system is read-only"}
 
 

@@ -14,12 +14,13 @@ from ragship.fsio import atomic_write_json, read_json
 
 
 class Home:
-    def __init__(self, root: Path, cache_dir: Path | None = None):
+    def __init__(self, root: Path, cache_dir: Path | None = None, index_uri: str | None = None):
         self.root = Path(root)
         self.cache_dir = Path(cache_dir or self.root / "cache")
+        self.index_uri = index_uri  # the chunks table on an object store (index.uri), else in HOME/index/lance
 
     index = property(lambda self: self.root / "index")
-    lance = property(lambda self: self.index / "lance")
+    lance = property(lambda self: self.index_uri or self.index / "lance")
     tombstones = property(lambda self: self.index / "tombstones.json")
     calibration = property(lambda self: self.index / "calibration")
     uploads = property(lambda self: self.root / "uploads")

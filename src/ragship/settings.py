@@ -102,6 +102,15 @@ def duration_s(text: str) -> float:
     return float(text[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[text[-1]]
 
 
+class IndexSettings(_Section):
+    # where the chunks table lives: HOME/index/lance by default, or an object store (s3://bucket/prefix, also
+    # gs:// and az://). Credentials, region and endpoint come from the environment like any S3 client's
+    # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ENDPOINT_URL; AWS_ALLOW_HTTP=true for a local
+    # S3-compatible server). The version records and the live pointer stay in the home (ADR 0016).
+    uri: Optional[str] = Field(None, description="s3://bucket/prefix (or gs://, az://); default HOME/index/lance",
+                               pattern=r"^(s3|gs|az)://[^/]+")
+
+
 class IngestSettings(_Section):
     max_file_mb: float = Field(50.0, gt=0)
     write_batch: int = Field(512, gt=0, description="documents parsed, embedded and written per batch")
@@ -242,6 +251,13 @@ class AlertRule(_Section):
     summary: str = ""
 
 
+class StateSettings(_Section):
+    # where the service's shared state lives (rate-limit counters; see ADR 0016): an SQLite file in the home by
+    # default (nothing to start), or a PostgreSQL database shared by replicas on several machines
+    url: Optional[str] = Field(None, description="postgresql://user:password@host:port/db; default SQLite in "
+                               "HOME/state.sqlite", pattern=r"^(postgres(ql)?|sqlite)(\+\w+)?://")
+
+
 class MonitorSettings(_Section):
     # what the query log keeps of a query's text: "keep" it, "hash" it (sha256: equal queries stay countable),
     # or "redact" it (emails, phone, card and id numbers replaced by [EMAIL], [PHONE], ...)
@@ -270,6 +286,7 @@ class Settings(BaseSettings):
 
     home: Path = Path(".ragship")
     cache_dir: Optional[Path] = Field(None, description="embedding cache folder; default HOME/cache")
+    index: IndexSettings = IndexSettings()
     embed: EmbedSettings = EmbedSettings()
     chunk: ChunkSettings = ChunkSettings()
     ingest: IngestSettings = IngestSettings()
@@ -279,6 +296,7 @@ class Settings(BaseSettings):
     server: ServerSettings = ServerSettings()
     release: ReleaseSettings = ReleaseSettings()
     monitor: MonitorSettings = MonitorSettings()
+    state: StateSettings = StateSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
     def source_settings(self, path: Path) -> SourceSettings | None:

@@ -37,3 +37,28 @@ def test_ray_engine_builds_the_same_index(local_ray, tmp_path, cache_dir):
     again = on_ray.ingest([DATA / "docs"], engine="ray")
     assert again.chunks_embedded == 0 and not again.new_version
     assert on_ray.search("night tram Lantern", "hybrid", 1).hits[0].doc_id == "docs/handbook/trams.md"
+
+
+def test_ray_engine_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
+    """A real two-node Ray cluster on this machine (a head and a worker raylet): actors on both nodes, the
+    documents passed through the object store (no shared spill file), the same chunks as the local engine."""
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    monkeypatch.setenv("RAGSHIP_RAY_ACTORS", "2")  # one actor per node: each has one CPU
+    try:
+        local = make_engine(tmp_path / "local", cache_dir)
+        local.ingest([DATA / "docs"])
+        ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
+        on_ray = make_engine(tmp_path / "ray", tmp_path / "cache-ray")
+        report = on_ray.ingest([DATA / "docs"], engine="ray", ray_address=cluster.address)
+        assert report.ray_nodes == 2 and report.chunks_embedded == report.chunks == local.status()["chunks"]
+        a, b = rows(local), rows(on_ray)
+        assert sorted(a) == sorted(b)
+        assert all(np.allclose(a[c]["vector"], b[c]["vector"], atol=1e-5) for c in a)
+    finally:
+        ray.shutdown()
+        cluster.shutdown()

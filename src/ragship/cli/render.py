@@ -101,6 +101,8 @@ def print_ingest(report) -> None:
     table.add_row("version", f"{report.version or '-'}{state}")
     if report.reindexed:
         table.add_row("full-text", "rebuilt for the new search.bm25_* settings")
+    if report.ray_nodes:
+        table.add_row("ray", f"chunked and embedded on {report.ray_nodes} node{'s' * (report.ray_nodes > 1)}")
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
     out.print(table)
     for f in report.failures:

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from ragship.access import KeyStore, bind_warning
@@ -35,6 +41,12 @@ def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host"),
     port: int = typer.Option(8000, "--port"),
+    workers: int = typer.Option(1, "--workers", min=1, help="Server processes on this machine, sharing the port, "
+                                "the index and the state store (one model copy each)."),
+    ray: bool = typer.Option(False, "--ray", help="Serve as Ray Serve replicas (autoscaled up to --replicas)."),
+    replicas: int = typer.Option(2, "--replicas", min=1, help="With --ray: the most replicas."),
+    ray_address: Optional[str] = typer.Option(None, "--ray-address", help="With --ray: a Ray cluster (default: "
+                                              "start a local one)."),
     no_auth: bool = typer.Option(False, "--no-auth", help="Serve beyond loopback without any API key (unsafe)."),
 ) -> None:
     """Serve the HTTP API and the web UI. With no API key, only on a loopback address (or with --no-auth)."""
@@ -46,5 +58,32 @@ def serve(
     warning = bind_warning(host, KeyStore(default.home.keys), no_auth)
     if warning:
         err.print(f"[bold red]WARNING: {warning}[/bold red]", highlight=False)
-    err.print(f"ragship serving {default.home} on http://{host}:{port}  (API docs: /docs)", highlight=False)
-    uvicorn.run(create_app(default), host=host, port=port, log_level="warning")
+    processes = f" with up to {replicas} Ray Serve replicas" if ray else \
+        f" with {workers} worker processes" if workers > 1 else ""
+    err.print(f"ragship serving {default.home} on http://{host}:{port}{processes}  (API docs: /docs)",
+              highlight=False)
+    if ray:
+        from ragship.server import ray_serve
+
+        return ray_serve.run(str(default.home.root.resolve()), host, port, replicas, ray_address)
+    if workers == 1:
+        return uvicorn.run(create_app(default), host=host, port=port, log_level="warning")
+    with _worker_environment(default.home.root):
+        uvicorn.run("ragship.server.app:from_environment", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning")
+
+
+@contextmanager
+def _worker_environment(home: Path):
+    """What each worker process reads: this home, and one folder where the workers' Prometheus metrics meet."""
+    with tempfile.TemporaryDirectory(prefix="ragship-metrics-") as metrics_dir:
+        saved = {k: os.environ.get(k) for k in ("RAGSHIP_HOME", "PROMETHEUS_MULTIPROC_DIR")}
+        os.environ.update(RAGSHIP_HOME=str(home.resolve()), PROMETHEUS_MULTIPROC_DIR=metrics_dir)
+        try:
+            yield
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ragship.errors import DocumentNotFound, IndexNotReady
-from ragship.index.integrity import checksums, damaged, disk_use, version_files
+from ragship.index.integrity import checksums, damaged, disk_use, total_bytes, version_files
 from ragship.index.memory import FILTERABLE, Memory
 from ragship.util.sql import quote
 
@@ -43,22 +43,28 @@ def schema(dim: int) -> pa.Schema:
 
 
 class ChunkStore:
-    """The writable chunks table (its head) and the tags that mark versions."""
+    """The writable chunks table (its head) and the tags that mark versions. `location`: a local folder, or an
+    object-store URI (`index.uri`, e.g. s3://bucket/prefix; credentials and endpoint from the environment).
+    Lance commits each version by a conditional PUT of its manifest, so concurrent writers never overwrite one
+    another's commit; the live pointer is ours (index/versions.py)."""
 
-    def __init__(self, path: Path):
+    def __init__(self, location: Path | str):
         import lancedb
 
-        self.path = path
-        self._db = lancedb.connect(str(path))
+        self.location = str(location)
+        self.remote = "://" in self.location
+        self.path = None if self.remote else Path(location)  # local only: the disk's free space, the spill file
+        self.table_uri = f"{self.location.rstrip('/')}/{TABLE}.lance"
+        self._db = lancedb.connect(self.location)
 
     def exists(self) -> bool:
         return TABLE in self._db.list_tables().tables
 
     def table(self, dim: int | None = None):
         if self.exists():
-            return _current(self._db.open_table(TABLE), self.path)
+            return _current(self._db.open_table(TABLE), self.location)
         if dim is None:
-            raise FileNotFoundError(f"no chunks table in {self.path}")
+            raise FileNotFoundError(f"no chunks table in {self.location}")
         return self._db.create_table(TABLE, schema=schema(dim))
 
     def head_version(self) -> int | None:
@@ -173,27 +179,27 @@ class ChunkStore:
 
         if not self.exists():
             return {"bytes_removed": 0, "old_versions": 0}
-        stats = lance.dataset(str(self.path / f"{TABLE}.lance")).cleanup_old_versions(
+        stats = lance.dataset(self.table_uri).cleanup_old_versions(
             older_than=timedelta(0), error_if_tagged_old_versions=False)
         return {"bytes_removed": stats.bytes_removed, "old_versions": stats.old_versions}
 
     def disk_bytes(self) -> int:
-        return sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+        return total_bytes(self.location)
 
     def disk_use(self, tags: Iterable[str]) -> dict[str, dict[str, int]]:
         """Per tag: the bytes its version reads and the bytes no other of `tags` reads (index/integrity.py)."""
-        return disk_use(self.path / f"{TABLE}.lance", tags) if self.exists() else {}
+        return disk_use(self.table_uri, tags) if self.exists() else {}
 
     def checksums(self, tag: str, known: Mapping[str, str]) -> dict[str, str]:
         """{file: "size:blake2b"} of the files the tagged version reads (index/integrity.py)."""
         import lance
 
-        root = self.path / f"{TABLE}.lance"
-        return checksums(root, version_files(lance.dataset(str(root), version=tag), root), known)
+        return checksums(self.table_uri, version_files(lance.dataset(self.table_uri, version=tag), self.table_uri),
+                         known)
 
     def damaged(self, sums: Mapping[str, str], deep: bool = True) -> list[str]:
         """The files of a version that no longer match `sums` (its record's `files`)."""
-        return damaged(self.path / f"{TABLE}.lance", sums, deep)
+        return damaged(self.table_uri, sums, deep)
 
     def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5,
              lance_version: int | None = None) -> IndexView:
@@ -371,7 +377,7 @@ class IndexView:
         return np.asarray([r["vector"] for r in rows], dtype=np.float32)
 
 
-def _current(table, path: Path):
+def _current(table, path: str):
     """The table, if it has every column this ragship writes; else a clear error instead of a failed write."""
     missing = {"groups", "tags"} - set(table.schema.names)
     if missing:

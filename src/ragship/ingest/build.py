@@ -41,6 +41,7 @@ class IngestReport:
     candidate: bool = False  # the new version was not made live (release.auto_promote): it awaits the gate
     already_written: int = 0  # documents that interrupted build had already written
     dry_run: bool = False
+    ray_nodes: int = 0  # --engine ray: the cluster nodes whose actors chunked and embedded
     plan: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "changed": [], "deleted": []})
     documents: int = 0  # totals in the live version
     chunks: int = 0
@@ -148,6 +149,8 @@ class Build:
     def _check_floor(self) -> None:
         """Stop before the disk holding the index falls below ingest.min_free_mb (its head is rolled back by the
         next run; the live version is untouched)."""
+        if self.store.remote:
+            return  # an object store has no local disk to fill
         floor = self.settings.ingest.min_free_mb * 1e6
         free = shutil.disk_usage(self.store.path if self.store.path.exists() else self.store.path.parent).free
         if free < floor:

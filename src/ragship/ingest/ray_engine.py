@@ -1,16 +1,19 @@
 """`ragship ingest --engine ray`: chunking and embedding as a Ray Data job.
 
 The driver parses and plans exactly as the local engine (same `Build.take`), spills the documents that need
-work to a JSONL file, and runs one Ray Data pipeline over it: `read_json` → `map_batches` with an actor pool
-whose actors each hold the embedder (loaded once per actor) and chunk + embed whole documents. Results stream
-back to the driver, which commits whole documents per write batch to LanceDB. Writes stay in the driver:
-Ray 2.60's `write_lance` failed with pylance 14 (ADR 0005), and one writer keeps the commit order the
-resume logic relies on. The spill file must be readable by the workers (local Ray, or a shared filesystem).
+work to a local JSONL file (bounded driver memory), then hands them to Ray's object store in slices and runs one
+Ray Data pipeline over them: `from_arrow_refs` → `map_batches` with an actor pool whose actors each hold the
+embedder (loaded once per actor) and chunk + embed whole documents, on whichever nodes of the cluster have room.
+Nothing is read from the driver's disk by the workers, so the cluster can span machines (`--ray-address`).
+Results stream back to the driver, which commits whole documents per write batch to LanceDB. Writes stay in the
+driver: Ray 2.60's `write_lance` failed with pylance 14 (ADR 0005), and one writer keeps the commit order the
+resume logic relies on.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from dataclasses import asdict
@@ -53,6 +56,7 @@ class ChunkEmbed:
         out["n_chunks"] = np.array([r["n_chunks"] for r in rows], dtype=np.int64)
         out["vector"] = vectors
         out["embedded"] = np.array([self.embedder.embedded - before] + [0] * (len(rows) - 1), dtype=np.int64)
+        out["node"] = np.array([_node_id()] * len(rows))
         return out
 
 
@@ -60,7 +64,8 @@ class RayBuild(Build):
     def __init__(self, settings, embedder, store, observe, dry_run, ray_address: str | None):
         super().__init__(settings, embedder, store, observe, dry_run)
         self.ray_address = ray_address
-        self.spill_path = Path(store.path).parent / "ray-spill.jsonl"
+        self.spill_path = Path(settings.home) / "index" / "ray-spill.jsonl"  # local, even with index.uri
+        self.spill_path.parent.mkdir(parents=True, exist_ok=True)
         self.spill = self.spill_path.open("w", encoding="utf-8")
         self.spilled = 0
 
@@ -91,24 +96,36 @@ class RayBuild(Build):
                      configure_logging=False, ignore_reinit_error=True)
         try:
             ray.data.DataContext.get_current().enable_progress_bars = False
-            actors = max(1, int(os.environ.get("RAGSHIP_RAY_ACTORS", "1")))
-            dataset = ray.data.read_json(str(self.spill_path), lines=True).map_batches(
+            # at least two slices per CPU, so that every actor of the cluster gets work even from a small job
+            per_slice = max(1, min(500, math.ceil(self.spilled / (2 * _cpus(ray)))))
+            dataset = ray.data.from_arrow_refs(list(self._slices(ray, per_slice))).map_batches(
                 ChunkEmbed, fn_constructor_kwargs={"embed": self.settings.embed.model_dump(),
                                                    "cache_dir": str(self.embedder.cache.path.parent)},
-                compute=ray.data.ActorPoolStrategy(size=actors), batch_size=self.settings.embed.batch_size * 4,
+                compute=_actor_pool(ray), batch_size=min(self.settings.embed.batch_size * 4, per_slice),
                 batch_format="numpy")
             self._collect(dataset.iter_batches(batch_size=None, batch_format="numpy"))
         finally:
             if started_here:
                 ray.shutdown()
 
+    def _slices(self, ray, docs: int):
+        """The spilled documents as object references of `docs` rows each (the driver holds one slice at a time)."""
+        import pyarrow as pa
+
+        with self.spill_path.open(encoding="utf-8") as spill:
+            while lines := [line for _, line in zip(range(docs), spill)]:
+                yield ray.put(pa.Table.from_pylist([json.loads(line) for line in lines]))
+
     def _collect(self, batches) -> None:
         """Commit documents once all their chunks have arrived, in write batches."""
         pending: dict[str, list[dict[str, Any]]] = {}
         ready_ids: list[str] = []
         ready_rows: list[dict[str, Any]] = []
+        nodes: set[str] = set()
         for batch in batches:
             self.report.chunks_embedded += int(batch["embedded"].sum())
+            nodes.update(batch["node"].tolist())
+            self.report.ray_nodes = len(nodes)
             self.observe("embed", len(batch["chunk_id"]))
             for i in range(len(batch["chunk_id"])):
                 row = {c: _plain(batch[c][i]) for c in ROW_COLUMNS}
@@ -126,6 +143,24 @@ class RayBuild(Build):
             raise RuntimeError(f"Ray job returned incomplete documents: {sorted(pending)[:5]}")
         if ready_ids:
             self.write(ready_ids, ready_rows)
+
+
+def _actor_pool(ray):
+    """RAGSHIP_RAY_ACTORS actors if set; else from one up to one per CPU of the cluster (Ray Data scales the
+    pool with the work queued), so a cluster's other nodes take part."""
+    if os.environ.get("RAGSHIP_RAY_ACTORS"):
+        return ray.data.ActorPoolStrategy(size=max(1, int(os.environ["RAGSHIP_RAY_ACTORS"])))
+    return ray.data.ActorPoolStrategy(min_size=1, max_size=_cpus(ray))
+
+
+def _cpus(ray) -> int:
+    return max(1, int(ray.cluster_resources().get("CPU", 1)))
+
+
+def _node_id() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
 
 
 def _plain(value):

@@ -1,6 +1,8 @@
-"""Prometheus metrics for this process, in one registry the server exposes at /metrics."""
+"""Prometheus metrics in one registry the server exposes at /metrics (each worker's, merged, under --workers)."""
 
 from __future__ import annotations
+
+import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
@@ -25,11 +27,11 @@ QUERY_LOG_DROPPED = Counter("ragship_query_log_dropped", "Observations the query
 RATE_LIMITED = Counter("ragship_rate_limited", "Requests refused by the per-key rate limit", registry=REGISTRY)
 # set by the process that evaluates the alert rules (monitor/watcher.py); the rules' signals, by name
 SIGNAL = Gauge("ragship_signal", "Monitoring signals (business metrics, drift p-values, staleness)",
-               ["collection", "signal"], registry=REGISTRY)
+               ["collection", "signal"], registry=REGISTRY, multiprocess_mode="mostrecent")
 ALERT_FIRING = Gauge("ragship_alert_firing", "1 while an alert fires", ["collection", "alertname", "severity"],
-                     registry=REGISTRY)
+                     registry=REGISTRY, multiprocess_mode="mostrecent")
 SOURCE_AGE = Gauge("ragship_source_age_seconds", "Seconds since a source's last good sync", ["collection", "source"],
-                   registry=REGISTRY)
+                   registry=REGISTRY, multiprocess_mode="mostrecent")
 
 
 def record_ingest(report) -> None:
@@ -67,4 +69,12 @@ def record_signals(collection: str, signals: dict) -> None:
 
 
 def exposition() -> bytes:
-    return generate_latest(REGISTRY)
+    """This process's metrics; under `ragship serve --workers N` (PROMETHEUS_MULTIPROC_DIR set before the workers
+    start) every worker's, summed (gauges: the most recent value any worker set)."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return generate_latest(REGISTRY)
+    from prometheus_client import multiprocess
+
+    merged = CollectorRegistry()
+    multiprocess.MultiProcessCollector(merged)
+    return generate_latest(merged)

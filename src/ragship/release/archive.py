@@ -61,7 +61,8 @@ def export(c: Archivable, version_id: str | None, dest: Path) -> dict[str, Any]:
         if model.is_dir() and c.home.models in model.resolve().parents:  # trained here: ship it
             shutil.copytree(model, staging / "model")
         manifest = {"format": FORMAT, "exported_at": now(), "version": asdict(version),
-                    "settings": c.settings.model_dump(mode="json", exclude={"home", "cache_dir", "sources"}),
+                    "settings": c.settings.model_dump(mode="json", exclude={"home", "cache_dir", "sources", "state",
+                                                                                 "index"}),
                     "files": {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*"))
                               if p.is_file()}}
         atomic_write_json(staging / "manifest.json", manifest)

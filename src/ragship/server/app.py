@@ -6,6 +6,7 @@ Errors are JSON problem details (RFC 9457) with the status the error class names
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,6 +28,8 @@ from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter
 from ragship.server import operations
 from ragship.server.routes import Service, router
+from ragship.settings import load_settings
+from ragship.state import State
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
@@ -63,22 +66,69 @@ def _problems(app: FastAPI) -> None:
         return problem(500, "Internal error", f"{type(e).__name__}; see the server log")
 
 
+class Leader:
+    """Runs `start()`'s scheduler in one server process of a home at a time (`serve --workers N` starts N): the
+    process holding `lock_path` runs it; the others try again every `retry_s` and take over when it exits."""
+
+    def __init__(self, lock_path: Path, schedule, retry_s: float = 5.0):
+        from filelock import FileLock
+
+        self._lock = FileLock(lock_path, thread_local=False)
+        self._schedule, self._retry_s = schedule, retry_s
+        self._stop = threading.Event()
+        self._scheduler = None
+
+    def start(self) -> None:
+        if not self._try():
+            threading.Thread(target=self._wait, name="ragship-scheduler-leader", daemon=True).start()
+
+    def _try(self) -> bool:
+        from filelock import Timeout
+
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        self._scheduler = self._schedule()
+        return True
+
+    def _wait(self) -> None:
+        while not self._stop.wait(self._retry_s) and not self._try():
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._scheduler is not None:
+            self._scheduler.shutdown(wait=False)
+            self._lock.release()
+
+
+def from_environment() -> FastAPI:
+    """The app for the settings in the environment (RAGSHIP_HOME, RAGSHIP_CONFIG, RAGSHIP_*): what each worker
+    process of `ragship serve --workers N` builds (uvicorn's factory)."""
+    return create_app(Engine(load_settings()))
+
+
 def create_app(engine: Engine) -> FastAPI:
     s = engine.settings.server
     collections = Collections(engine)
     log = QueryLog(engine.home.query_log, engine.settings.monitor.query_text)
     monitor = collections.monitor(log)
+    state = State(engine.settings.state.url, engine.home.root)
     service = Service(collections=collections, keys=KeyStore(engine.home.keys), jobs=Jobs(engine.home.jobs),
-                      log=log, limiter=RateLimiter(s.rate_per_minute, s.burst), monitor=monitor,
+                      log=log, limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
                       timeout_s=s.request_timeout_s)
+    leader = Leader(engine.home.root / "scheduler.lock", monitor.schedule)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(engine.warm_up)  # model load before the first request, not during it
-        scheduler = monitor.schedule()  # alert rules and source re-syncs (monitor/watcher.py)
+        await asyncio.to_thread(state.ensure_schema)  # an unreachable state store fails the start, not a request
+        leader.start()  # alert rules and source re-syncs (monitor/watcher.py), in one process of the home
         service.ready = True
         yield
-        scheduler.shutdown(wait=False)
+        leader.stop()
+        state.close()
 
     app = FastAPI(title="ragship", version=__version__, lifespan=lifespan,
                   description="Cited answers from your documents: search, ask, feedback, documents and versions. "
@@ -86,15 +136,6 @@ def create_app(engine: Engine) -> FastAPI:
     app.state.service = service
 
     _problems(app)
-
-    @app.middleware("http")
-    async def _timed(request: Request, call_next):
-        t = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        metrics.REQUEST_SECONDS.labels(getattr(route, "path", "unmatched"), str(response.status_code)).observe(
-            time.perf_counter() - t)
-        return response
 
     app.include_router(router)
     app.include_router(operations.router)
@@ -107,4 +148,29 @@ def create_app(engine: Engine) -> FastAPI:
     upload_limit = engine.settings.ingest.max_file_bytes * s.max_upload_files + UPLOAD_SLACK
     app.add_middleware(BodyLimit, limit=lambda path: upload_limit if path == "/v1/documents"
                        else s.max_body_kb * 1024)
+    app.add_middleware(Timed)
     return app
+
+
+class Timed:
+    """Each request's latency by route and status (a plain ASGI middleware: Starlette's BaseHTTPMiddleware
+    would add a task and a stream per request)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        t, status = time.perf_counter(), [500]
+
+        async def noted(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, noted)
+        finally:
+            route = getattr(scope.get("route"), "path", "unmatched")
+            metrics.REQUEST_SECONDS.labels(route, str(status[0])).observe(time.perf_counter() - t)

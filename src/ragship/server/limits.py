@@ -1,17 +1,14 @@
-"""Request limits: per-key rate limits on the `limits` library (429 with Retry-After) and an ASGI body guard that
-counts the bytes actually received (413), so a chunked body without Content-Length cannot slip past it, and
-refuses JSON nested deeper than MAX_JSON_DEPTH (422) before any parser recurses into it."""
+"""Request limits: per-key rate limits counted in the shared state store (429 with Retry-After), exact across
+server processes and replicas, and an ASGI body guard that counts the bytes actually received (413), so a chunked
+body without Content-Length cannot slip past it, and refuses JSON nested deeper than MAX_JSON_DEPTH (422) before
+any parser recurses into it."""
 
 from __future__ import annotations
 
 import json
 import math
-import threading
-import time
 
-from limits import RateLimitItemPerSecond
-from limits.storage import MemoryStorage
-from limits.strategies import MovingWindowRateLimiter
+from ragship.state import State
 
 MAX_JSON_DEPTH = 32  # no request of the API nests deeper than 4
 
@@ -19,25 +16,18 @@ MAX_JSON_DEPTH = 32  # no request of the API nests deeper than 4
 class RateLimiter:
     """`server.rate_per_minute` with bursts of `server.burst`: a key may send `burst` requests in any window of
     the time the rate takes to earn them back (burst / rate), and `rate_per_minute` in any minute. Moving windows
-    (limits' exact strategy): after a burst the next request waits for the oldest to leave the window, where a
-    token bucket would let one through every 60/rate s. Counters live in this process (MemoryStorage)."""
+    (a sliding-window log): after a burst the next request waits for the oldest to leave the window, where a
+    token bucket would let one through every 60/rate s. Counted in `state` (ragship.state), so every process
+    and replica sharing it enforces one limit per key, not one each."""
 
-    def __init__(self, per_minute: int, burst: int):
+    def __init__(self, per_minute: int, burst: int, state: State):
         window_s = max(1, math.ceil(burst * 60 / per_minute))
-        self.items = (RateLimitItemPerSecond(burst, window_s), RateLimitItemPerSecond(per_minute, 60))
-        self._limiter = MovingWindowRateLimiter(MemoryStorage())
-        self._lock = threading.Lock()
+        self.limits = ((burst, float(window_s)), (per_minute, 60.0))
+        self.state = state
 
     def acquire(self, key_id: str) -> int:
         """0 when the request may go ahead (and counts it), else the seconds to wait."""
-        with self._lock:
-            full = [item for item in self.items if not self._limiter.test(item, key_id)]
-            if not full:
-                for item in self.items:
-                    self._limiter.hit(item, key_id)
-                return 0
-        reset = max(self._limiter.get_window_stats(item, key_id).reset_time for item in full)
-        return max(1, math.ceil(reset - time.time()))
+        return self.state.admit(key_id, self.limits)
 
 
 class BodyLimit:

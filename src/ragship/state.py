@@ -1,0 +1,136 @@
+"""The service's shared state store: one database that every server process (and every replica on other machines)
+reads and writes, so that what one replica counts the others see. SQLite in the home by default (embedded,
+nothing to start; shared by the processes of one machine), PostgreSQL when `state.url` names one (shared by
+machines). SQLAlchemy Core speaks both; the schema is created on first use (ADR 0016).
+
+Held here: the rate-limit log (one row per admitted request, per key; a sliding-window log, exact across
+processes because each key's check-and-insert runs under a per-key lock in one transaction)."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+import zlib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import Column, Float, Index, MetaData, String, Table, create_engine, event, func, select, text
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from ragship.errors import StateUnavailable
+
+METADATA = MetaData()
+RATE_HITS = Table(
+    "ragship_rate_hits", METADATA,
+    Column("key_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),  # epoch seconds of an admitted request
+    Index("ragship_rate_hits_key_at", "key_id", "at"),
+)
+
+
+def engine_url(url: str | None, home: Path) -> str:
+    """SQLAlchemy's URL for `state.url`: postgresql:// is driven by psycopg 3; none is HOME/state.sqlite."""
+    if not url:
+        return f"sqlite:///{Path(home).resolve() / 'state.sqlite'}"
+    scheme, rest = url.split("://", 1)
+    return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else url
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    scheme, rest = url.split("://", 1)
+    if "@" in rest:
+        user, host = rest.rsplit("@", 1)
+        rest = f"{user.split(':', 1)[0]}:***@{host}" if ":" in user else rest
+    return f"{scheme}://{rest}"
+
+
+class State:
+    def __init__(self, url: str | None, home: Path):
+        self.url = engine_url(url, home)
+        self.sqlite = self.url.startswith("sqlite")
+        if self.sqlite:
+            Path(home).mkdir(parents=True, exist_ok=True)
+        self._engine = _sqlite_engine(self.url) if self.sqlite else create_engine(
+            self.url, pool_pre_ping=True, pool_size=4, max_overflow=8, connect_args={"connect_timeout": 5})
+        self._schema = threading.Lock()
+        self._ready = False
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A transaction on the store; StateUnavailable (naming the store, password hidden) when it fails."""
+        try:
+            with self._engine.begin() as c:
+                yield c
+        except SQLAlchemyError as e:
+            raise _unavailable(self.url, e) from None
+
+    def ensure_schema(self) -> None:
+        with self._schema:
+            if not self._ready:
+                with self.connect() as c:
+                    if not self.sqlite:  # replicas starting together must not race on CREATE TABLE
+                        c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id("ragship schema")})
+                    METADATA.create_all(c)
+                self._ready = True
+
+    # -- rate limits ---------------------------------------------------------------------------------------------
+    def admit(self, key_id: str, limits: tuple[tuple[int, float], ...]) -> int:
+        """Count a request of `key_id` against each (requests, window seconds) limit: 0 when it is admitted (and
+        recorded), else the seconds until the oldest request it must wait for leaves its window."""
+        self.ensure_schema()
+        longest = max(window for _, window in limits)
+        with self.connect() as c:
+            if not self.sqlite:  # SQLite's transaction is BEGIN IMMEDIATE: one writer at a time already
+                c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key_id)})
+            at = time.time()
+            waits = [_wait(c, key_id, at, n, window) for n, window in limits]
+            if any(waits):
+                return max(waits)
+            c.execute(RATE_HITS.delete().where(RATE_HITS.c.key_id == key_id, RATE_HITS.c.at < at - longest))
+            c.execute(RATE_HITS.insert().values(key_id=key_id, at=at))
+            return 0
+
+
+def _wait(c: Connection, key_id: str, at: float, n: int, window: float) -> int:
+    mine = (RATE_HITS.c.key_id == key_id, RATE_HITS.c.at > at - window)
+    if c.execute(select(func.count()).where(*mine)).scalar_one() < n:
+        return 0
+    nth_newest = c.execute(select(RATE_HITS.c.at).where(*mine).order_by(RATE_HITS.c.at.desc())
+                           .offset(n - 1).limit(1)).scalar_one()
+    return max(1, math.ceil(nth_newest + window - at))
+
+
+def _unavailable(url: str, e: SQLAlchemyError) -> StateUnavailable:
+    reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:300]
+    return StateUnavailable(f"the state store {redact(url)} failed ({type(e).__name__}: {reason}); check that it "
+                            "is running and reachable, and `state.url` in ragship.toml")
+
+
+def _sqlite_engine(url: str) -> Engine:
+    """SQLite for several processes: WAL (readers never block), and every transaction BEGIN IMMEDIATE so a
+    check-then-insert holds the write lock from its first read (pysqlite's own BEGIN is deferred)."""
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi, _record) -> None:
+        dbapi.isolation_level = None  # we issue BEGIN ourselves
+        dbapi.execute("PRAGMA journal_mode=WAL")
+        dbapi.execute("PRAGMA synchronous=NORMAL")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def _lock_id(name: str) -> int:
+    """A PostgreSQL advisory-lock key for `name`, the same in every process (hash() is salted per process)."""
+    return zlib.crc32(name.encode())

@@ -1,0 +1,87 @@
+"""The shared state store, on both backends: the same rate-limit behaviour from SQLite and PostgreSQL, exact when
+several processes count one key at once, and a clear error when the store cannot be reached."""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+
+import pytest
+
+from ragship.errors import StateUnavailable
+from ragship.state import State, redact
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request, tmp_path):
+    if request.param == "sqlite":
+        return None  # the default: HOME/state.sqlite
+    url = request.getfixturevalue("postgres_url")
+    State(url, tmp_path).ensure_schema()
+    with State(url, tmp_path).connect() as c:  # each test starts from an empty log
+        from ragship.state import RATE_HITS
+
+        c.execute(RATE_HITS.delete())
+    return url
+
+
+def test_a_key_is_admitted_up_to_its_limit_then_told_how_long_to_wait(state_url, tmp_path):
+    state = State(state_url, tmp_path / "home")
+    assert [state.admit("k1", ((3, 60.0),)) for _ in range(3)] == [0, 0, 0]
+    wait = state.admit("k1", ((3, 60.0),))
+    assert 1 <= wait <= 60
+    assert state.admit("k2", ((3, 60.0),)) == 0  # another key has its own count
+
+
+def test_the_window_moves(state_url, tmp_path):
+    state = State(state_url, tmp_path / "home")
+    limits = ((2, 1.0),)
+    assert state.admit("k", limits) == 0 and state.admit("k", limits) == 0
+    assert state.admit("k", limits) == 1
+    time.sleep(1.1)
+    assert state.admit("k", limits) == 0
+
+
+def test_every_limit_applies(state_url, tmp_path):
+    state = State(state_url, tmp_path / "home")
+    limits = ((5, 1.0), (6, 60.0))  # burst 5 a second, 6 a minute
+    assert sum(state.admit("k", limits) == 0 for _ in range(8)) == 5
+    time.sleep(1.1)
+    assert [state.admit("k", limits) == 0 for _ in range(3)] == [True, False, False]  # the minute's 6th, then none
+
+
+def _count(url: str | None, home: str, attempts: int, admitted) -> None:
+    state = State(url, home)
+    ok = sum(state.admit("shared", ((50, 60.0),)) == 0 for _ in range(attempts))
+    with admitted.get_lock():
+        admitted.value += ok
+
+
+def test_processes_counting_one_key_together_admit_exactly_the_limit(state_url, tmp_path):
+    State(state_url, tmp_path / "home").ensure_schema()
+    context = multiprocessing.get_context("spawn")
+    admitted = context.Value("i", 0)
+    procs = [context.Process(target=_count, args=(state_url, str(tmp_path / "home"), 40, admitted))
+             for _ in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+        assert p.exitcode == 0
+    assert admitted.value == 50  # 160 attempts, 4 processes, one limit: never 51, never fewer
+
+
+def test_an_unreachable_store_is_a_clear_error_without_the_password(tmp_path):
+    from conftest import free_port
+
+    state = State(f"postgresql://app:s3cret@127.0.0.1:{free_port()}/db", tmp_path)
+    with pytest.raises(StateUnavailable) as e:
+        state.admit("k", ((1, 60.0),))
+    assert "postgresql+psycopg://app:***@127.0.0.1" in str(e.value) and "s3cret" not in str(e.value)
+    assert "state.url" in str(e.value)
+
+
+def test_redact_keeps_what_names_the_store():
+    assert redact("postgresql://u:p@h:5432/d") == "postgresql://u:***@h:5432/d"
+    assert redact("postgresql://u@h/d") == "postgresql://u@h/d"
+    assert redact("sqlite:////tmp/x.sqlite") == "sqlite:////tmp/x.sqlite"
