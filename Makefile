@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-load bench-ray bench-tune browser clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-latency-1m bench-load bench-ray bench-tune browser clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -61,6 +61,10 @@ bench-latency: install peers-venv
 # SciFact ingested by the local engine and on a two-node Ray cluster started on this machine (~10 min)
 bench-ray: install
 	$(PY) benchmarks/bench_ray_ingest.py
+
+# the same at 1,000,000 chunks, without the peer (~40 min); its own section of docs/benchmarks.md
+bench-latency-1m: install
+	$(PY) benchmarks/bench_latency.py --rows 1000000 --no-peer --section latency-1m
 
 # tune on SciFact train, reported on test (~5 min; ADAPTED=path adds a model from `ragship adapt`)
 bench-tune: install

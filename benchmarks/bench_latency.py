@@ -30,6 +30,10 @@ from sections import write_section  # noqa: E402
 
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 
+from ragship.settings import SearchSettings  # noqa: E402
+
+ANN_DEFAULT = SearchSettings().ann_min_rows  # from this many chunks the default dense search is the vector index
+
 
 def percentiles(ms: list[float]) -> dict:
     """p50/p95/p99 by ragship's one definition (numpy's linear interpolation; ragship/util/stats.py)."""
@@ -147,7 +151,13 @@ def ragship_latency(engine, queries: list[str], reranker: str | None) -> dict:
         exact = {r["chunk_id"] for r in flat.view().dense(v, 10)}
         recalls.append(len(exact & {r["chunk_id"] for r in ann.view().dense(v, 10)}) / 10)
     results["ann_recall@10_vs_exact"] = round(float(np.mean(recalls)), 4)
+    results["rss_mib"] = rss_mib()  # this process serves every run above: its resident and peak memory
     return results
+
+
+def rss_mib() -> dict:
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return {k: round(int(status[field].split()[0]) / 1024) for k, field in (("now", "VmRSS"), ("peak", "VmHWM"))}
 
 
 def untrained_reranker(engine, out: Path) -> str:
@@ -188,6 +198,7 @@ def main() -> None:
     ap.add_argument("--no-peer", action="store_true")
     ap.add_argument("--cache", type=Path, default=None, help="reuse an embedding cache for the SciFact ingest")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--section", default="latency", help="the section of --out to write (latency-1m for 1M rows)")
     args = ap.parse_args()
     from ragship.evaluate.beir import load_dataset
 
@@ -196,7 +207,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine, rows, fts_s = build_rows(Path(tmp) / "home", args.cache or Path(tmp) / "cache", args.rows)
         n, data = len(rows), Path(tmp) / "rows.jsonl"
-        write_peer_rows(rows, data)
+        if not args.no_peer:
+            write_peer_rows(rows, data)
         del rows  # 100k dicts with vectors: left alive, the garbage collector's scans of them add ~5 ms to p50
         gc.collect()
         print(json.dumps({"rows": n, "fts_build_s": round(fts_s, 1)}), flush=True)
@@ -205,8 +217,8 @@ def main() -> None:
         print(json.dumps({"ragship": ours}), flush=True)
         peer = {"skipped": "--no-peer"} if args.no_peer else llamaindex_latency(data, queries, Path(tmp))
         print(json.dumps({"llamaindex": peer}), flush=True)
-    write_section(args.out, "latency", render(n, fts_s, ours, peer, args.reranker or "MiniLM-L6, untrained head"))
-    print(f"wrote the latency section of {args.out}")
+    write_section(args.out, args.section, render(n, fts_s, ours, peer, args.reranker or "MiniLM-L6, untrained head"))
+    print(f"wrote the {args.section} section of {args.out}")
 
 
 def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None) -> str:
@@ -217,12 +229,14 @@ def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None
         f"## Hybrid search latency at {rows:,} chunks (SciFact chunks + synthetic filler; `make bench-latency`)",
         "",
         f"- {machine()}, commit {commit()}; 300 SciFact test queries one at a time, query embedding included",
-        f"- ragship default at this size: LanceDB FTS (built in {fts_s:.1f} s) for BM25, exact dense search over "
-        f"the vectors held in memory (loaded in {ours['memory_load_s']} s), queries encoded on ONNX Runtime "
-        f"(float32); filler chunks cut to the chunk size (200 tokens) like real ones",
-        f"- with the IVF_HNSW_SQ index instead (built in {ours['vector_index_build_s']} s; nprobes 20, refine "
-        f"factor 5; the default from search.ann_min_rows = 250,000 chunks): dense recall@10 against exact "
-        f"**{ours['ann_recall@10_vs_exact']}**",
+        f"- LanceDB FTS (built in {fts_s:.1f} s) for BM25; exact dense search over the vectors held in memory "
+        f"(loaded in {ours['memory_load_s']} s){' (the default at this size)' if rows < ANN_DEFAULT else ''}; "
+        "queries encoded on ONNX Runtime (float32); filler chunks cut to the chunk size (200 tokens) like real ones",
+        f"- the IVF_HNSW_SQ index (built in {ours['vector_index_build_s']} s; nprobes 20, refine factor 5; "
+        f"{'**the default at this size**' if rows >= ANN_DEFAULT else 'the default'} from search.ann_min_rows = "
+        f"{ANN_DEFAULT:,} chunks): dense recall@10 against exact **{ours['ann_recall@10_vs_exact']}**",
+        f"- memory of the process serving every run: {ours['rss_mib']['now']} MiB resident at the end, "
+        f"{ours['rss_mib']['peak']} MiB at its peak (building the rows included)",
         "- filtered: a reader in group g0 (SciFact public, filler split over groups g0..g3), applied inside both "
         "retrievers' queries",
         "",

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import DEFAULT_DATA, ROOT, commit, machine  # noqa: E402
+from bench_scifact import DEFAULT_DATA, ROOT, commit, corpus_file, machine  # noqa: E402
 from sections import write_section  # noqa: E402
 
 from ragship.engine import Engine  # noqa: E402
@@ -92,9 +92,7 @@ def main() -> None:
     ap.add_argument("--commits", type=int, default=10)
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
-    corpus = next(args.data.glob("corpus.jsonl*"), None)
-    if corpus is None:
-        sys.exit(f"no corpus.jsonl in {args.data}: pass the SciFact folder (../shared/datasets/scifact)")
+    corpus = corpus_file(args.data)
     print(json.dumps({"machine": machine(), "commit": commit(), "data": str(corpus)}), flush=True)
     moto = start_moto()
     try:

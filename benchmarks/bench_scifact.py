@@ -23,6 +23,14 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "scifact"
 
 
+def corpus_file(data: Path) -> Path:
+    """The corpus.jsonl(.gz) of a BEIR folder; exits naming the folder when there is none."""
+    corpus = next(Path(data).glob("corpus.jsonl*"), None)
+    if corpus is None:
+        sys.exit(f"no corpus.jsonl in {data}: pass the SciFact folder (../shared/datasets/scifact)")
+    return corpus
+
+
 def machine() -> str:
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
@@ -133,7 +141,7 @@ def peer_ingest(data: Path) -> list[dict]:
     for script in ("ingest_llamaindex.py", "ingest_haystack.py"):
         env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HAYSTACK_TELEMETRY_ENABLED": "False"}
         out = subprocess.run([str(python), str(ROOT / "benchmarks" / "peers" / script),
-                              str(next(data.glob("corpus.jsonl*")))], capture_output=True, text=True, env=env,
+                              str(corpus_file(data))], capture_output=True, text=True, env=env,
                              cwd=ROOT / "benchmarks" / "peers")
         if out.returncode != 0:
             raise SystemExit(f"{script} failed: {out.stderr[-3000:]}")
@@ -144,7 +152,7 @@ def peer_ingest(data: Path) -> list[dict]:
 
 def peak_rss(data: Path, n: int) -> dict:
     out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ingest_rss.py"),
-                          str(next(data.glob("corpus.jsonl*"))), str(n)], capture_output=True, text=True, check=True)
+                          str(corpus_file(data)), str(n)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -175,11 +183,12 @@ def main() -> None:
         engine = Engine(load_settings(home=Path(tmp) / "home", cache_dir=cache))
         engine.embedder.embed_query("warm up")  # model loaded before timing, as for the peers
         t = time.perf_counter()
-        report = engine.ingest([next(args.data.glob("corpus.jsonl*"))])
+        report = engine.ingest([corpus_file(args.data)])
         ingest_s = time.perf_counter() - t
         ingest = {"documents": report.documents, "chunks": report.chunks, "seconds": round(ingest_s, 1),
                   "embedded": report.chunks_embedded,
-                  "docs_per_s": round(report.documents / ingest_s, 1), "chunks_per_s": round(report.chunks / ingest_s, 1),
+                  "docs_per_s": round(report.documents / ingest_s, 1),
+                  "chunks_per_s": round(report.chunks / ingest_s, 1),
                   "stages_s": {k: round(v, 1) for k, v in report.timings_s.items()}}
         print(json.dumps(ingest), flush=True)
         efficiency = embedding_efficiency(engine, args.data, report.timings_s["embed"]) \
@@ -247,7 +256,8 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
                if efficiency["precision"] == "bf16" else ".")
             if efficiency else "not measured (embedding cache reused)."),
         "",
-        *(peer_table(ingest, peers) if peers else ["Peers not run (`python benchmarks/bench_scifact.py --peers`).", ""]),
+        *(peer_table(ingest, peers) if peers
+          else ["Peers not run (`python benchmarks/bench_scifact.py --peers`).", ""]),
         "## Memory: peak RSS (VmHWM) of an ingest process, 1× vs 4× the documents",
         "",
         "| corpus | documents | chunks | peak RSS MiB |",

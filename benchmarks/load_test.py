@@ -162,7 +162,9 @@ def render(rows: dict, args) -> str:
                      f"{s['p50_ms']} / {s['p99_ms']} | {a['p50_ms']} / {a['p99_ms']} | {r['rss_after_10s_mib']} MiB | "
                      f"{r['rss_end_mib']} MiB ({r['rss_growth_pct']:+.1f} %) |")
     lines += ["", "Latency under load is mostly queueing: each process runs one query at a time (the encoder and "
-              "LanceDB use both cores), so p50 ≈ clients × service time ÷ processes."]
+              "LanceDB use both cores), so p50 ≈ clients × service time ÷ processes. On 2 cores, more processes "
+              "than cores contend for them, and Ray Serve's HTTP proxy and replica hop cost about what a second "
+              "replica adds; both pay off with more cores or machines."]
     return "\n".join(lines)
 
 

@@ -1,6 +1,7 @@
 """The API through a real server process on 127.0.0.1, as `ragship serve` runs it."""
 
 import re
+import time
 
 import httpx
 import pytest
@@ -93,3 +94,29 @@ def test_a_broken_state_file_fails_readiness_not_liveness_and_the_open_version_k
         assert search.status_code == 200 and search.json()["index_version"] == "v1"
         live.write_text(good)
         assert httpx.get(f"{base}/readyz").status_code == 200
+
+
+def test_one_process_of_a_home_runs_the_scheduler_and_another_takes_over(tmp_path):
+    from ragship.server.app import Leader
+
+    class Scheduler:
+        def __init__(self, runs):
+            self.runs = runs
+            runs.append(self)
+
+        def shutdown(self, wait):
+            self.runs.remove(self)
+
+    runs: list = []
+    first, second = (Leader(tmp_path / "scheduler.lock", lambda: Scheduler(runs), retry_s=0.05) for _ in range(2))
+    first.start()
+    second.start()
+    time.sleep(0.3)
+    assert len(runs) == 1  # two leaders (as two worker processes would be), one scheduler
+    first.stop()
+    deadline = time.monotonic() + 5
+    while len(runs) != 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(runs) == 1  # the second took over
+    second.stop()
+    assert runs == []

@@ -34,7 +34,8 @@ def collections_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--
 def collections_create(
     ctx: typer.Context,
     name: str,
-    settings: str = typer.Option("{}", "--settings", help='JSON of sections to override, e.g. \'{"search": {"top_k": 5}}\'.'),
+    settings: str = typer.Option("{}", "--settings",
+                                 help='JSON of sections to override, e.g. \'{"search": {"top_k": 5}}\'.'),
 ) -> None:
     """Create a collection; then `ragship --collection NAME ingest PATH`."""
     try:

@@ -118,8 +118,8 @@ class OnnxQueryEncoder:
     """Single queries on ONNX Runtime, the model fused for BERT. `precision` "fp32" keeps PyTorch's weights (cosine
     >= 0.9999999 to its vectors); "int8" quantizes the MatMul weights per channel (cosine >= 0.98): a short query
     is bound by reading the weights, so int8 encodes in 2.8 ms against 6.4 ms inside a 100k-chunk search, at a
-    small cost in quality for an adapted model (ADR 0009). The export is built once per model id and precision in the model
-    cache (`artifact_dir`), under a file lock, and reused by every process."""
+    small cost in quality for an adapted model (ADR 0009). The export is built once per model id and precision in
+    the model cache (`artifact_dir`), under a file lock, and reused by every process."""
 
     def __init__(self, model_path: str, model_id: str, max_tokens: int, threads: int = 2, precision: str = "fp32"):
         import onnxruntime as ort

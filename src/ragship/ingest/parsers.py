@@ -24,7 +24,8 @@ class Parsed:
 def decode_text(data: bytes, path: Path) -> str:
     """UTF-8 (with or without BOM) text, refusing binary data."""
     if b"\x00" in data[:8192]:
-        raise ParseError(f"{path}: contains NUL bytes, so it looks binary; only text files can be ingested as {path.suffix}")
+        raise ParseError(f"{path}: contains NUL bytes, so it looks binary; only text files can be ingested as "
+                         f"{path.suffix}")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as e:

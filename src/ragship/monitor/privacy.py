@@ -1,7 +1,7 @@
 """What the query log keeps of a query's text (`monitor.query_text`): the text, its hash, or the text with
 personal data replaced by a placeholder. The redaction is a pattern pass for the identifiers that leak most
-often in questions (credentials, emails, IBANs, card numbers, IP addresses, phone numbers); names and addresses in free text
-are not caught, so "hash" is the policy for logs that must hold no personal data at all."""
+often in questions (credentials, emails, IBANs, card numbers, IP addresses, phone numbers); names and addresses in
+free text are not caught, so "hash" is the policy for logs that must hold no personal data at all."""
 
 from __future__ import annotations
 
