@@ -141,3 +141,22 @@ def test_gate_mode_without_golden_sets_is_a_settings_error():
 
     with pytest.raises(ConfigError, match="needs \\[\\[release.golden\\]\\]"):
         load_settings(release={"auto_promote": "gate"})
+
+
+def test_a_switch_that_lost_a_race_changes_nothing(tmp_path, cache_dir, corpus, monkeypatch):
+    """Two admins switching at once: the one whose view of the live version is stale gets Conflict, and the
+    pointer stays where the other put it (a compare-and-swap, not last-writer-wins)."""
+    from ragship.errors import Conflict
+
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([corpus])
+    without_relevant(corpus)
+    engine.ingest([corpus])
+    assert engine.registry.live().id == "v2"
+    stale = engine.registry.live()
+    engine.releases().rollback()  # the other admin got there first: v1 is live
+    monkeypatch.setattr(engine.registry, "live", lambda: stale)  # this admin still sees v2 live
+    with pytest.raises(Conflict, match="changed to v1 meanwhile"):
+        engine.releases().rollback("v1")
+    monkeypatch.undo()
+    assert engine.registry.live().id == "v1" and engine.registry.pointer()["previous"] == "v2"

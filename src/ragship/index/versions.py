@@ -11,7 +11,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from ragship.errors import REPAIR, IndexNotReady, StateCorrupt
+from ragship.errors import REPAIR, Conflict, IndexNotReady, StateCorrupt
 from ragship.fsio import atomic_write_json, corrupt, read_json
 from ragship.util.clock import now
 
@@ -42,6 +42,9 @@ class IndexVersion:
         if self.release.get("refused"):
             return "refused"
         return "retired" if self.release.get("promotions") else "candidate"
+
+
+ANY = object()  # set_live without a compare-and-swap
 
 
 class VersionRegistry:
@@ -154,15 +157,21 @@ class VersionRegistry:
         atomic_write_json(self.versions_path, records)
         atomic_write_json(self.backup_path, records)
 
-    def set_live(self, version_id: str) -> None:
-        """Point readers at a recorded version, atomically; the pointer remembers the one it replaced."""
-        self.get(version_id)  # must exist
-        try:
-            previous = self.pointer().get("id")
-        except StateCorrupt:  # an unreadable pointer being replaced (`doctor --repair`)
-            previous = None
-        atomic_write_json(self.live_path, {"id": version_id, "since": now(),
-                                           "previous": previous if previous != version_id else None})
+    def set_live(self, version_id: str, expected: str | None | object = ANY) -> None:
+        """Point readers at a recorded version, atomically; the pointer remembers the one it replaced. With
+        `expected` (a version id, or None for no live version), a compare-and-swap: Conflict, and nothing
+        changed, if the live version is no longer that one (another promotion or rollback got there first)."""
+        with self._records:
+            self.get(version_id)  # must exist
+            try:
+                previous = self.pointer().get("id")
+            except StateCorrupt:  # an unreadable pointer being replaced (`doctor --repair`)
+                previous = None
+            if expected is not ANY and previous != expected:
+                raise Conflict(f"the live version changed to {previous} meanwhile (expected {expected}); nothing "
+                               "was switched: check `ragship versions` and run it again")
+            atomic_write_json(self.live_path, {"id": version_id, "since": now(),
+                                               "previous": previous if previous != version_id else None})
 
     # -- the build journal: which live version the uncommitted head was built on --------------------------------
     def build_base(self) -> tuple[bool, str | None]:

@@ -193,7 +193,7 @@ class Releases:
             raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); it stays "
                                f"out of service; {REPAIR}")
         t = time.perf_counter()
-        self.registry.set_live(version.id)
+        self.registry.set_live(version.id, expected=live.id if live else None)  # compare-and-swap
         switch_ms = (time.perf_counter() - t) * 1000
         entry = {"at": now(), "by": by, "forced": forced, "rollback": rollback, "from": live.id if live else None}
         self.registry.add_promotion(version.id, **entry)
