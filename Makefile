@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-latency-1m bench-load bench-ray bench-tune browser clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-latency-1m bench-load bench-ray bench-s3 bench-tune browser clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -57,6 +57,10 @@ bench-load: install
 # hybrid latency at 100k chunks next to LlamaIndex's (~15 min); RERANKER=path to time a trained cross-encoder
 bench-latency: install peers-venv
 	$(PY) benchmarks/bench_latency.py $(if $(RERANKER),--reranker $(RERANKER))
+
+# SciFact with its index on an S3-compatible server (moto, started by the script) next to a local folder (~6 min)
+bench-s3: install
+	$(PY) benchmarks/bench_object_store.py
 
 # SciFact ingested by the local engine and on a two-node Ray cluster started on this machine (~10 min)
 bench-ray: install
