@@ -47,8 +47,12 @@ def disk_use(root: str, tags: Iterable[str]) -> dict[str, dict[str, int]]:
             for tag, used in files.items()}
 
 
-def checksums(root: str, files: Mapping[str, int], known: Mapping[str, str]) -> dict[str, str]:
-    """{file: "size:blake2b"} for `files`, taking the sums in `known` for the files it has."""
+def checksums(root: str, tag: str, known: Mapping[str, str]) -> dict[str, str]:
+    """{file: "size:blake2b"} for the files the tagged version reads, taking the sums in `known` for the files
+    it has."""
+    import lance
+
+    files = version_files(lance.dataset(root, version=tag), root)
     return {name: known.get(name) or _sum(root, name) for name in sorted(files)}
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 
 from ragship.errors import DocumentNotFound, IndexNotReady
-from ragship.index.integrity import checksums, damaged, disk_use, total_bytes, version_files
+from ragship.index.integrity import checksums, damaged, disk_use, total_bytes
 from ragship.index.memory import FILTERABLE, Memory
 from ragship.util.sql import quote
 
@@ -43,17 +43,14 @@ def schema(dim: int) -> pa.Schema:
 
 
 class ChunkStore:
-    """The writable chunks table (its head) and the tags that mark versions. `location`: a local folder, or an
-    object-store URI (`index.uri`, e.g. s3://bucket/prefix; credentials and endpoint from the environment).
-    Lance commits each version by a conditional PUT of its manifest, so concurrent writers never overwrite one
-    another's commit; the live pointer is ours (index/versions.py)."""
+    """The writable chunks table (its head) and the tags that mark versions, in a local folder or on an object
+    store (`index.uri`; Lance commits by conditional PUT, so concurrent writers never lose a commit: ADR 0016)."""
 
     def __init__(self, location: Path | str):
         import lancedb
 
-        self.location = str(location)
-        self.remote = "://" in self.location
-        self.path = None if self.remote else Path(location)  # local only: the disk's free space, the spill file
+        self.location, self.remote = str(location), "://" in str(location)
+        self.path = None if self.remote else Path(location)  # local only: the disk's free space
         self.table_uri = f"{self.location.rstrip('/')}/{TABLE}.lance"
         self._db = lancedb.connect(self.location)
 
@@ -192,10 +189,7 @@ class ChunkStore:
 
     def checksums(self, tag: str, known: Mapping[str, str]) -> dict[str, str]:
         """{file: "size:blake2b"} of the files the tagged version reads (index/integrity.py)."""
-        import lance
-
-        return checksums(self.table_uri, version_files(lance.dataset(self.table_uri, version=tag), self.table_uri),
-                         known)
+        return checksums(self.table_uri, tag, known)
 
     def damaged(self, sums: Mapping[str, str], deep: bool = True) -> list[str]:
         """The files of a version that no longer match `sums` (its record's `files`)."""
