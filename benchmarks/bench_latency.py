@@ -217,16 +217,17 @@ def main() -> None:
         print(json.dumps({"ragship": ours}), flush=True)
         peer = {"skipped": "--no-peer"} if args.no_peer else llamaindex_latency(data, queries, Path(tmp))
         print(json.dumps({"llamaindex": peer}), flush=True)
-    write_section(args.out, args.section, render(n, fts_s, ours, peer, args.reranker or "MiniLM-L6, untrained head"))
+    write_section(args.out, args.section, render(n, fts_s, ours, peer, args.reranker or "MiniLM-L6, untrained head",
+                                                 args.section))
     print(f"wrote the {args.section} section of {args.out}")
 
 
-def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None) -> str:
+def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None, section: str = "latency") -> str:
     def row(name, p):
         return f"| {name} | {p['p50']} | {p['p95']} | {p['p99']} |"
 
     lines = [
-        f"## Hybrid search latency at {rows:,} chunks (SciFact chunks + synthetic filler; `make bench-latency`)",
+        f"## Hybrid search latency at {rows:,} chunks (SciFact chunks + synthetic filler; `make bench-{section}`)",
         "",
         f"- {machine()}, commit {commit()}; 300 SciFact test queries one at a time, query embedding included",
         f"- LanceDB FTS (built in {fts_s:.1f} s) for BM25; exact dense search over the vectors held in memory "
@@ -254,7 +255,7 @@ def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None
                          ours["hybrid_rerank_top20"]))
     if "hybrid" in peer:
         lines.append(row(peer["system"] + " (same rows and vectors)", peer["hybrid"]))
-    else:
+    elif "skipped" not in peer:
         lines.append(f"| LlamaIndex: {peer} | | | |")
     return "\n".join(lines)
 

@@ -22,6 +22,7 @@ class Home:
     index = property(lambda self: self.root / "index")
     lance = property(lambda self: self.index_uri or self.index / "lance")
     tombstones = property(lambda self: self.index / "tombstones.json")
+    ray_spill = property(lambda self: self.index / "ray-spill.jsonl")  # local even when the index is not
     calibration = property(lambda self: self.index / "calibration")
     uploads = property(lambda self: self.root / "uploads")
     models = property(lambda self: self.root / "models")

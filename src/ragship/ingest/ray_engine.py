@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ragship.errors import ConfigError
+from ragship.home import Home
 from ragship.ingest.build import Build, document_rows
 from ragship.settings import ChunkSettings, EmbedSettings
 from ragship.types import Document
@@ -64,7 +65,7 @@ class RayBuild(Build):
     def __init__(self, settings, embedder, store, observe, dry_run, ray_address: str | None):
         super().__init__(settings, embedder, store, observe, dry_run)
         self.ray_address = ray_address
-        self.spill_path = Path(settings.home) / "index" / "ray-spill.jsonl"  # local, even with index.uri
+        self.spill_path = Home(settings.home).ray_spill
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)
         self.spill = self.spill_path.open("w", encoding="utf-8")
         self.spilled = 0
