@@ -72,6 +72,8 @@ class State:
             raise _unavailable(self.url, e) from None
 
     def ensure_schema(self) -> None:
+        if self._ready:  # every request asks: no lock once the schema is there
+            return
         with self._schema:
             if not self._ready:
                 with self.connect() as c:

@@ -17,15 +17,15 @@ from pyarrow import fs as pafs
 
 def version_files(dataset, root: str) -> dict[str, int]:
     """The files one Lance version reads (relative to the table folder), with their sizes."""
+    where = filesystem, base = location(root)  # resolved once: on S3 each resolution builds a client
     files = {}
     for fragment in dataset.get_fragments():
         meta = fragment.metadata
         for data in meta.data_files():
-            files[f"data/{data.path}"] = data.file_size_bytes or _size(root, f"data/{data.path}")
+            files[f"data/{data.path}"] = data.file_size_bytes or _size(where, f"data/{data.path}")
         if meta.deletion_file is not None:
             name = meta.deletion_file.path(meta.id)
-            files[name] = _size(root, name)
-    filesystem, base = location(root)
+            files[name] = _size(where, name)
     for index in dataset.list_indices():
         found = filesystem.get_file_info(pafs.FileSelector(f"{base}/_indices/{index['uuid']}", recursive=True,
                                                            allow_not_found=True))
@@ -52,14 +52,14 @@ def checksums(root: str, tag: str, known: Mapping[str, str]) -> dict[str, str]:
     it has."""
     import lance
 
-    files = version_files(lance.dataset(root, version=tag), root)
-    return {name: known.get(name) or _sum(root, name) for name in sorted(files)}
+    files, where = version_files(lance.dataset(root, version=tag), root), location(root)
+    return {name: known.get(name) or _sum(where, name) for name in sorted(files)}
 
 
 def damaged(root: str, sums: Mapping[str, str], deep: bool = True) -> list[str]:
     """The files that no longer match their recorded sums: "missing", "size" (a stat: cheap) or, when `deep`,
     "content" (every byte read)."""
-    filesystem, base = location(root)
+    where = filesystem, base = location(root)
     problems = []
     for name, recorded in sums.items():
         info = filesystem.get_file_info(f"{base}/{name}")
@@ -68,7 +68,7 @@ def damaged(root: str, sums: Mapping[str, str], deep: bool = True) -> list[str]:
             problems.append(f"{name}: missing")
         elif str(info.size) != size:
             problems.append(f"{name}: size {info.size}, recorded {size}")
-        elif deep and _sum(root, name) != recorded:
+        elif deep and _sum(where, name) != recorded:
             problems.append(f"{name}: content changed")
     return problems
 
@@ -87,8 +87,8 @@ def location(root: str) -> tuple[pafs.FileSystem, str]:
     return pafs.LocalFileSystem(), str(Path(root).resolve())
 
 
-def _sum(root: str, name: str) -> str:
-    filesystem, base = location(root)
+def _sum(where: tuple[pafs.FileSystem, str], name: str) -> str:
+    filesystem, base = where
     digest, size = hashlib.blake2b(), 0
     with filesystem.open_input_stream(f"{base}/{name}") as f:
         while chunk := f.read(1 << 20):
@@ -97,7 +97,7 @@ def _sum(root: str, name: str) -> str:
     return f"{size}:{digest.hexdigest()[:32]}"
 
 
-def _size(root: str, name: str) -> int:
-    filesystem, base = location(root)
+def _size(where: tuple[pafs.FileSystem, str], name: str) -> int:
+    filesystem, base = where
     info = filesystem.get_file_info(f"{base}/{name}")
     return info.size if info.type == pafs.FileType.File else 0
