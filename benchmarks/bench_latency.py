@@ -100,13 +100,13 @@ def timed(searcher, queries: list[str], flt=None) -> dict:
     return percentiles(ms)
 
 
-def logging_overhead(searcher, queries: list[str], log_path: Path) -> dict:
+def logging_overhead(searcher, queries: list[str], state) -> dict:
     """What the server's per-request monitoring costs: each query searched twice, once plain and once followed
     by its query-log row with the float16 drift sketch (Observation.of_search + QueryLog.record, as the server
     does), in alternating order."""
     from ragship.monitor.querylog import Observation, QueryLog
 
-    log, plain, logged = QueryLog(log_path, "redact"), [], []
+    log, plain, logged = QueryLog(state, "redact"), [], []
     searcher.search(queries[0], "hybrid", 10)
     for i, q in enumerate(queries):
         for with_log in ((False, True) if i % 2 else (True, False)):
@@ -133,7 +133,7 @@ def ragship_latency(engine, queries: list[str], reranker: str | None) -> dict:
     flat.view().memory
     results = {"memory_load_s": round(time.perf_counter() - t, 1), "hybrid": timed(flat.searcher(), queries),
                "hybrid_filtered": timed(flat.searcher(), queries, Filter(frozenset({"g0"}))),
-               "query_log": logging_overhead(flat.searcher(), queries, engine.home.query_log)}
+               "query_log": logging_overhead(flat.searcher(), queries, engine.state)}
     if reranker:
         settings = engine.settings.model_copy(update={"rerank": engine.settings.rerank.model_copy(
             update={"model": reranker, "top_n": 20})})

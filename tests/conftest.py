@@ -106,6 +106,25 @@ def postgres_url():
         yield url
 
 
+@pytest.fixture
+def postgres_db(postgres_url) -> str:
+    """A new, empty database on the session's PostgreSQL server, for one test."""
+    from databases import new_database
+
+    return new_database(postgres_url)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state(request, tmp_path):
+    """The state store on each backend: HOME/state.sqlite, then a fresh PostgreSQL database."""
+    from ragship.state import State
+
+    url = request.getfixturevalue("postgres_db") if request.param == "postgresql" else None
+    store = State(url, tmp_path / "home")
+    yield store
+    store.close()
+
+
 @pytest.fixture(scope="session")
 def s3_server():
     """A moto S3 server for the session (tests/objectstore.py): the AWS_* environment that reaches it."""

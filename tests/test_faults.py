@@ -26,13 +26,20 @@ def test_disk_errors_are_told_apart_from_other_errors():
     assert storage_error(OSError(2, "No such file")) is None and storage_error(ValueError("os error 28")) is None
 
 
-def test_the_query_log_and_the_embedding_cache_do_not_fail_a_request_they_cannot_write(tmp_path):
+def test_the_query_log_and_the_embedding_cache_do_not_fail_a_request_they_cannot_write(tmp_path, caplog):
+    import sqlalchemy
+
     from ragship.embed.cache import EmbeddingCache
     from ragship.monitor.querylog import Observation, QueryLog
+    from ragship.state import State
 
-    log = QueryLog(tmp_path / "monitor.sqlite")
-    log._db.execute("PRAGMA query_only = ON")  # every write now fails, as on a full or read-only disk
-    assert log.record(Observation("k", "default", "search", 1.0, "q", "ok"))
+    state = State(None, tmp_path)
+    state.ensure_schema()
+    sqlalchemy.event.listen(state._engine, "connect", lambda dbapi, _: dbapi.execute("PRAGMA query_only = ON"))
+    state._engine.dispose()  # every write now fails, as on a full or read-only disk
+    with caplog.at_level("WARNING", logger="ragship.monitor"):
+        assert QueryLog(state).record(Observation("k", "default", "search", 1.0, "q", "ok"))
+    assert "not written" in caplog.text and "readonly" in caplog.text
     cache = EmbeddingCache(tmp_path / "embeddings.sqlite")
     cache._db.execute("PRAGMA query_only = ON")
     cache.put_many("m", [(b"k", np.ones(4, dtype=np.float32))])
@@ -131,7 +138,7 @@ def test_a_background_job_reports_a_broken_state_file_in_one_line(tmp_path, cach
 
     engine = make_engine(tmp_path / "home", cache_dir)
     engine.ingest([DATA / "docs" / "handbook"])
-    monitor = Collections(engine).monitor(QueryLog(engine.home.query_log))
+    monitor = Collections(engine).monitor(QueryLog(engine.state))
     (engine.home.index / "LIVE").write_text("{")
     with caplog.at_level("ERROR", logger="ragship.monitor"):
         assert background(monitor.tick)() is None  # did not raise into the scheduler

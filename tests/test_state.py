@@ -85,3 +85,60 @@ def test_redact_keeps_what_names_the_store():
     assert redact("postgresql://u:p@h:5432/d") == "postgresql://u:***@h:5432/d"
     assert redact("postgresql://u@h/d") == "postgresql://u@h/d"
     assert redact("sqlite:////tmp/x.sqlite") == "sqlite:////tmp/x.sqlite"
+
+
+def test_the_migrations_build_exactly_the_tables_the_code_uses(state):
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from ragship.state import migrate
+    from ragship.state.tables import METADATA
+
+    state.ensure_schema()
+    with state.connect() as c:
+        assert migrate.revision(c) == migrate.head()
+        assert compare_metadata(MigrationContext.configure(c), METADATA) == []
+
+
+def test_a_store_from_before_alembic_is_upgraded_keeping_its_rows(tmp_path):
+    import sqlite3
+
+    home = tmp_path / "home"
+    home.mkdir()
+    with sqlite3.connect(home / "state.sqlite") as db:  # as the first state store made it (no alembic_version)
+        db.execute("CREATE TABLE ragship_rate_hits (key_id VARCHAR(64) NOT NULL, at FLOAT NOT NULL)")
+        db.execute("INSERT INTO ragship_rate_hits VALUES ('k', ?)", (time.time(),))
+    state = State(None, home)
+    assert state.admit("k", ((1, 60.0),)) > 0  # the old row still counts
+    assert state.admit("other", ((1, 60.0),)) == 0
+
+
+def test_a_store_newer_than_this_ragship_is_refused(tmp_path):
+    from sqlalchemy import text
+
+    from ragship.errors import StateCorrupt
+
+    state = State(None, tmp_path)
+    state.ensure_schema()
+    with state.connect() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    with pytest.raises(StateCorrupt, match="newer than this ragship knows"):
+        State(None, tmp_path).ensure_schema()
+
+
+def test_an_older_homes_keys_are_imported_once_and_a_broken_file_fails_closed(state):
+    import json
+
+    from ragship.access import KeyStore
+    from ragship.errors import StateCorrupt
+
+    secret, record = KeyStore(State(None, state.home / "old")).create("reader", ["red"], "ops")
+    state.home.mkdir(parents=True, exist_ok=True)
+    old = {"keys": [{**record.__dict__}]}
+    (state.home / "keys.json").write_text(json.dumps(old))
+    keys = KeyStore(state)
+    assert keys.authenticate(secret).groups == {"red"}  # the old home's key works, from the store
+    assert not (state.home / "keys.json").exists() and (state.home / "keys.json.imported").exists()
+    (state.home / "keys.json").write_text('{"keys": [{"id": 1}]}')  # a damaged file from a backup gone wrong
+    with pytest.raises(StateCorrupt, match="restore keys.json"):
+        KeyStore(State(None if state.sqlite else state.url, state.home)).authenticate(secret)

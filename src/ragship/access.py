@@ -1,8 +1,9 @@
 """Who may do what: API keys and roles, the document groups a caller may read and give, and the rule for serving
 beyond loopback. The CLI and the server both apply these policies; neither holds its own.
 
-API keys and roles. A key is shown once at creation; only its SHA-256 is stored (HOME/keys.json, written
-atomically). Roles are ordered: reader < editor < admin. A reader's and an editor's document permissions are
+API keys and roles. A key is shown once at creation; only its SHA-256 is stored, in the state store (shared by
+every server process and replica; a home's older keys.json is imported once, and while it cannot be, every key is
+refused: fail closed). Roles are ordered: reader < editor < admin. A reader's and an editor's document permissions are
 their groups; an admin reads everything.
 
 With no key at all the server is a local single-user one: it binds only to loopback (unless started with
@@ -12,15 +13,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import re
 import secrets
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from typing import Iterator
 
-from ragship.errors import Forbidden, InputError
-from ragship.fsio import atomic_write_json, corrupt, read_json
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ragship.errors import Forbidden, InputError, StateCorrupt
+from ragship.home import Home
+from ragship.state import State
+from ragship.state.tables import KEYS
 from ragship.util.clock import now
-from ragship.util.files import FileCache
 
 ROLES = ("reader", "editor", "admin")
 PREFIX = "rsk_"
@@ -58,16 +65,17 @@ class KeyRecord:
 
 
 class KeyStore:
-    def __init__(self, path: Path):
-        self.path = path
-        self._records = FileCache(path, _read_keys)
+    def __init__(self, state: State):
+        self.state = state
 
     def records(self) -> dict[str, KeyRecord]:
-        """Keys by id, re-read when the file changes (a key created by the CLI works without a restart)."""
-        return dict(self._records.get())
+        """Every key by id, as the store holds them now (a key created by the CLI works without a restart)."""
+        with self._ready() as c:
+            return {r.id: _record(r) for r in c.execute(select(KEYS))}
 
     def any_active(self) -> bool:
-        return any(not k.revoked for k in self.records().values())
+        with self._ready() as c:
+            return c.execute(select(KEYS.c.id).where(KEYS.c.revoked.is_(False)).limit(1)).first() is not None
 
     def create(self, role: str, groups: list[str], name: str = "") -> tuple[str, KeyRecord]:
         """A new key: returns the secret (shown once) and its record."""
@@ -79,36 +87,41 @@ class KeyStore:
         key_id = secrets.token_hex(4)
         secret = f"{PREFIX}{key_id}_{secrets.token_urlsafe(24)}"
         record = KeyRecord(key_id, _digest(secret), role, sorted(set(groups)), name)
-        self._write({**self.records(), key_id: record})
+        with self._ready() as c:
+            c.execute(KEYS.insert().values(**{**asdict(record), "groups": json.dumps(record.groups)}))
         return secret, record
 
     def revoke(self, key_id: str) -> KeyRecord:
-        records = self.records()
-        if key_id not in records:
-            raise InputError(f"no key with id {key_id!r}; `ragship keys list` shows them")
-        records[key_id].revoked = True
-        self._write(records)
-        return records[key_id]
+        with self._ready() as c:
+            if not c.execute(KEYS.update().where(KEYS.c.id == key_id).values(revoked=True)).rowcount:
+                raise InputError(f"no key with id {key_id!r}; `ragship keys list` shows them")
+            return _record(c.execute(select(KEYS).where(KEYS.c.id == key_id)).one())
 
     def authenticate(self, secret: str) -> Principal | None:
         """The principal for a presented key, or None (unknown, malformed or revoked)."""
         match = re.match(rf"^{PREFIX}([0-9a-f]{{8}})_", secret or "")
-        record = self.records().get(match.group(1)) if match else None
+        if not match:
+            return None
+        with self._ready() as c:
+            row = c.execute(select(KEYS).where(KEYS.c.id == match.group(1))).first()
+        record = _record(row) if row is not None else None
         if record is None or record.revoked or not hmac.compare_digest(record.sha256, _digest(secret)):
             return None
         return record.principal()
 
-    def _write(self, records: dict[str, KeyRecord]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(self.path, {"keys": [asdict(r) for r in records.values()]})
-        self._records.forget()
+    @contextmanager
+    def _ready(self) -> Iterator[Connection]:
+        """The store's transaction; StateCorrupt while an older keys.json is there that could not be imported."""
+        with self.state.ready() as c:
+            legacy = Home(self.state.home).legacy_keys
+            if legacy.exists():
+                raise StateCorrupt(f"{legacy} could not be imported into the state store (see the log); every key "
+                                   "is refused until then: restore keys.json from a backup (`ragship doctor`)")
+            yield c
 
 
-def _read_keys(path: Path) -> dict[str, KeyRecord]:
-    try:
-        return {k["id"]: KeyRecord(**k) for k in read_json(path, default={"keys": []})["keys"]}
-    except (TypeError, KeyError) as e:  # parses, but is not a key store
-        raise corrupt(path, e) from None
+def _record(row) -> KeyRecord:
+    return KeyRecord(row.id, row.sha256, row.role, json.loads(row.groups), row.name, row.created_at, row.revoked)
 
 
 def bind_warning(host: str, keys: KeyStore, no_auth: bool) -> str | None:

@@ -32,7 +32,7 @@ class Collections:
     def monitor(self, log: QueryLog | None = None) -> Monitor:
         """The monitor over every collection of the home (one query log, the home's monitor lock)."""
         home, settings = self.default.home, self.default.settings
-        log = log or QueryLog(home.query_log, settings.monitor.query_text)
+        log = log or QueryLog(self.default.state, settings.monitor.query_text)
         return Monitor(log, lambda: {name: self.get(name) for name in self.names()}, home.root / "monitor.lock")
 
     def names(self) -> list[str]:
@@ -84,7 +84,8 @@ class Collections:
 
     def _open(self, name: str) -> Engine:
         folder = self.root / name
-        return self.default.sibling(self._settings(folder, read_json(folder / "settings.json", default={})))
+        settings = self._settings(folder, read_json(folder / "settings.json", default={}))
+        return self.default.sibling(settings, state=self.default.state)
 
     def _settings(self, folder: Path, overrides: dict[str, Any]) -> Settings:
         base: Settings = self.default.settings

@@ -4,7 +4,7 @@ out; the CLI and the server are faces over it. It wires and delegates: every dec
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, Iterator
 
 from ragship.answer import Answer, Answerer
@@ -23,7 +23,7 @@ from ragship.retrieve.filters import Filter
 from ragship.retrieve.rerank import CrossEncoderReranker, describe_reranker
 from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
-from ragship.state import redact
+from ragship.state import State, redact
 from ragship.util.files import FileCache
 
 
@@ -37,8 +37,11 @@ class Served:
 
 
 class Engine:
-    def __init__(self, settings: Settings, embedder: CachedEmbedder | None = None, pin: str | None = None):
+    def __init__(self, settings: Settings, embedder: CachedEmbedder | None = None, pin: str | None = None,
+                 state: State | None = None):
         self.settings, self.pin = settings, pin  # pin: serve this version instead of the live one
+        if state is not None:  # a collection shares its home's state store
+            self.state = state
         self.home = Home(settings.home, settings.cache_dir, settings.index.uri)
         self.registry = VersionRegistry(self.home.index)
         self.tombstones = Tombstones(self.home.tombstones)  # one object: its cache spares a read per query
@@ -52,6 +55,11 @@ class Engine:
         self._reranker = self._llm = self._reader = None
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
+    @cached_property
+    def state(self) -> State:
+        """The home's state store (keys, jobs, query log, monitor, rate limits): HOME/state.sqlite or state.url."""
+        return State(self.settings.state.url, self.home.root)
+
     @property
     def embedder(self) -> CachedEmbedder:
         if self._embedder is None:
@@ -135,13 +143,13 @@ class Engine:
     def calibration(self) -> Calibration | None:
         return self.calibrations.current(self.pin or self.registry.pointer().get("id"))
 
-    def sibling(self, settings: Settings, pin: str | None = None) -> Engine:
+    def sibling(self, settings: Settings, pin: str | None = None, state: State | None = None) -> Engine:
         """An engine for other settings (another home, chunking or model), sharing the embedder when it can."""
-        return Engine(settings, self.embedder if settings.embed == self.settings.embed else None, pin)
+        return Engine(settings, self.embedder if settings.embed == self.settings.embed else None, pin, state)
 
     def at_version(self, version_id: str) -> Engine:
         """This collection pinned to one version (for the release gate); it queries with the version's model."""
-        pinned = Engine(self.settings, self.embedder, pin=version_id)
+        pinned = Engine(self.settings, self.embedder, pin=version_id, state=self.state)
         pinned._embedders, pinned._reranker, pinned._reader = self._embedders, self._reranker, self._reader
         return pinned
 

@@ -198,6 +198,8 @@ class ServerSettings(_Section):
     max_upload_files: int = Field(20, ge=1, le=1000)
     request_timeout_s: float = Field(30.0, gt=0, description="a search or answer (queue wait included) that takes "
                                      "longer gets 503")
+    job_lease_s: float = Field(30.0, ge=2, description="an upload job whose server process stops renewing it for "
+                               "this long (killed) is taken by another process")
 
 
 class GoldenSet(_Section):

@@ -8,18 +8,20 @@ import time
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from conftest import DATA, free_port, make_engine
+from sqlalchemy import text
 
 from ragship.monitor.alerts import Alerts
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.settings import AlertRule
+from ragship.state import State
 
 RULE = AlertRule(name="AbstainRateHigh", signal="abstain_rate", op=">", threshold=0.5, for_s=60,
                  runbook="docs/runbooks/monitoring.md#abstainratehigh")
 
 
 def test_an_alert_fires_only_after_its_condition_held_for_its_duration(tmp_path):
-    alerts = Alerts(QueryLog(tmp_path / "m.sqlite"))
+    alerts = Alerts(QueryLog(State(None, tmp_path)))
     assert alerts.evaluate("default", [RULE], {"abstain_rate": 0.7}, {}, now=1000) == []  # pending
     assert alerts.evaluate("default", [RULE], {"abstain_rate": 0.7}, {}, now=1030) == []
     fired = alerts.evaluate("default", [RULE], {"abstain_rate": 0.8}, {}, now=1061)
@@ -69,13 +71,13 @@ def test_falling_feedback_fires_at_a_webhook_that_was_down(tmp_path, cache_dir):
     engine = make_engine(tmp_path / "home", cache_dir, monitor={"webhook_url": f"http://127.0.0.1:{port}/hook",
                                                                 "webhook_timeout_s": 1})
     engine.ingest([DATA / "docs"])
-    log = QueryLog(tmp_path / "home" / "monitor.sqlite")
+    log = QueryLog(engine.state)
     monitor = Monitor(log, lambda: {"default": engine}, tmp_path / "monitor.lock")
     stream(log, 50, 0.8)
     assert monitor.tick()["events"] == []  # 80 % positive: fine
 
-    log.execute("UPDATE feedback SET ts = ts - 7200")  # an hour later: the window holds only what follows
-    log.execute("UPDATE requests SET ts = ts - 7200")
+    log.write(text("UPDATE ragship_feedback SET ts = ts - 7200"))  # an hour later: the window holds only what follows
+    log.write(text("UPDATE ragship_requests SET ts = ts - 7200"))
     stream(log, 50, 0.4)
     first = monitor.tick()  # the receiver is down
     assert [(e["alert"], e["event"], e["value"]) for e in first["events"]] == [("FeedbackLow", "fired", 0.4)]
@@ -96,7 +98,7 @@ def test_falling_feedback_fires_at_a_webhook_that_was_down(tmp_path, cache_dir):
 
 
 def test_an_event_undelivered_past_the_give_up_time_stays_as_a_dead_letter(tmp_path):
-    alerts = Alerts(QueryLog(tmp_path / "m.sqlite"))
+    alerts = Alerts(QueryLog(State(None, tmp_path)))
     alerts.evaluate("default", [RULE.model_copy(update={"for_s": 0})], {"abstain_rate": 0.9}, {}, now=1000)
     url = f"http://127.0.0.1:{free_port()}/nobody"
     assert alerts.deliver(url, 0.5, give_up_s=3600, now=1001)["failed"] == 1
@@ -106,7 +108,7 @@ def test_an_event_undelivered_past_the_give_up_time_stays_as_a_dead_letter(tmp_p
 
 
 def test_without_a_webhook_events_are_kept_but_not_queued(tmp_path):
-    alerts = Alerts(QueryLog(tmp_path / "m.sqlite"))
+    alerts = Alerts(QueryLog(State(None, tmp_path)))
     alerts.evaluate("default", [RULE.model_copy(update={"for_s": 0})], {"abstain_rate": 0.9}, {}, now=1000,
                     deliver=False)
     assert alerts.events()[0]["delivery"] == "none"

@@ -2,10 +2,12 @@
 metrics that moved and the topics of the struggling queries; the reference follows its policy."""
 
 import numpy as np
+from sqlalchemy import text
 
 from ragship.monitor.drift import Drift, mmd_test
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.settings import MonitorSettings
+from ragship.state import State
 
 
 def unit(rows):
@@ -35,7 +37,7 @@ def log_queries(log, vectors, outcome, confidence, prefix):
 def test_report_ties_the_drift_to_the_business_metrics_and_names_the_topics(tmp_path):
     rng = np.random.default_rng(1)
     a, b = rng.normal(size=384), rng.normal(size=384)
-    log = QueryLog(tmp_path / "m.sqlite", "keep")
+    log = QueryLog(State(None, tmp_path), "keep")
     settings = MonitorSettings(reference=60, recent=40, permutations=500, min_requests=5)
     drift = Drift(log, "default", settings)
     log_queries(log, topic_vectors(rng, a, 60), "answered", 0.9, "science")
@@ -51,7 +53,7 @@ def test_report_ties_the_drift_to_the_business_metrics_and_names_the_topics(tmp_
 
 
 def test_the_reference_resets_after_a_release_and_on_demand(tmp_path):
-    log = QueryLog(tmp_path / "m.sqlite")
+    log = QueryLog(State(None, tmp_path))
     drift = Drift(log, "default", MonitorSettings())
     drift.apply_policy("v1", 86400)
     assert drift.reference()["since"] == 0.0 and drift.reference()["version"] == "v1"
@@ -60,6 +62,6 @@ def test_the_reference_resets_after_a_release_and_on_demand(tmp_path):
     drift.apply_policy("v2", 86400)
     assert drift.reference()["since"] > 0 and drift.reference()["reason"] == "release v2 (was v1)"
     assert drift.reset("audience changed on purpose")["reason"] == "audience changed on purpose"
-    log.execute("UPDATE drift_reference SET set_at = set_at - 100")
+    log.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 100"))
     drift.apply_policy("v2", 50)
     assert drift.reference()["reason"].startswith("the reference was older")

@@ -26,7 +26,7 @@ def test_sources_are_kept_fresh_and_a_broken_one_raises_its_alert(tmp_path, cach
     engine = make_engine(tmp_path / "home", cache_dir, sources=[{"path": source, "max_age": "4s"}])
     engine.warm_up()  # as a server does before it serves: the first query's model load is not the sync's
     engine.ingest([source])
-    monitor = Monitor(QueryLog(tmp_path / "home" / "monitor.sqlite"), lambda: {"default": engine},
+    monitor = Monitor(QueryLog(engine.state), lambda: {"default": engine},
                       tmp_path / "monitor.lock")
     scheduler = monitor.schedule(every_s=0.5)
     try:

@@ -1,5 +1,5 @@
-"""The query log: every field recorded, the query text as the privacy policy allows, old logs migrated in place,
-several processes writing at once, retention."""
+"""The query log, on both state stores: every field recorded, the query text as the privacy policy allows, a
+home's older monitor.sqlite imported keeping its rows, several processes writing at once, retention."""
 
 import multiprocessing
 import sqlite3
@@ -7,9 +7,11 @@ import time
 
 import numpy as np
 import pytest
+from sqlalchemy import text
 
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.windows import business
+from ragship.state import State
 
 
 def observation(question="where is the harbour?", outcome="answered", **fields):
@@ -18,11 +20,11 @@ def observation(question="where is the harbour?", outcome="answered", **fields):
                        top_score=0.71, margin=0.12, confidence=0.8, stages={"embed": 3.2}, vector=vector, **fields)
 
 
-def test_a_request_is_recorded_with_what_monitoring_needs(tmp_path):
-    log = QueryLog(tmp_path / "m.sqlite", "keep")
+def test_a_request_is_recorded_with_what_monitoring_needs(state):
+    log = QueryLog(state, "keep")
     rid = log.record(observation())
-    row = log.query("SELECT key_id, version, outcome, hits, top_score, margin, confidence, stages, question "
-                    "FROM requests WHERE id = ?", (rid,))[0]
+    row = log.rows(text("SELECT key_id, version, outcome, hits, top_score, margin, confidence, stages, question "
+                        "FROM ragship_requests WHERE id = :id").bindparams(id=rid))[0]
     assert row == ("k1", "v3", "answered", 5, 0.71, 0.12, 0.8, '{"embed": 3.2}', "where is the harbour?")
     vectors, rows = log.vectors("default", 0)
     assert vectors.shape == (1, 384) and rows[0]["question"] == "where is the harbour?"
@@ -34,66 +36,74 @@ def test_a_request_is_recorded_with_what_monitoring_needs(tmp_path):
     ("redact", "mail [EMAIL] about card [CARD]"),
 ])
 def test_query_text_follows_the_privacy_policy(tmp_path, policy, kept):
-    log = QueryLog(tmp_path / "m.sqlite", policy)
+    log = QueryLog(State(None, tmp_path), policy)
     log.record(observation("mail jo@example.org about card 4111 1111 1111 1111"))
-    assert log.query("SELECT question FROM requests")[0][0] == kept
+    assert log.rows(text("SELECT question FROM ragship_requests"))[0][0] == kept
 
 
 def test_hash_policy_keeps_no_text_but_equal_queries_stay_equal(tmp_path):
-    log = QueryLog(tmp_path / "m.sqlite", "hash")
+    log = QueryLog(State(None, tmp_path), "hash")
     log.record(observation("my account 12345678 is locked"))
     log.record(observation("my account 12345678 is locked"))
-    kept = [r[0] for r in log.query("SELECT question FROM requests")]
+    kept = [r[0] for r in log.rows(text("SELECT question FROM ragship_requests"))]
     assert kept[0] == kept[1] and kept[0].startswith("sha256:") and "12345678" not in kept[0]
 
 
-def test_a_version_1_log_is_migrated_keeping_its_rows(tmp_path):
-    path = tmp_path / "m.sqlite"
+def test_a_homes_older_query_log_is_imported_once_keeping_its_rows(state):
+    path = state.home / "monitor.sqlite"  # a version-1 log, from before the state store
+    state.home.mkdir(parents=True, exist_ok=True)
     old = sqlite3.connect(path)
     old.executescript("CREATE TABLE requests (id TEXT PRIMARY KEY, ts REAL NOT NULL, key_id TEXT NOT NULL, "
                       "collection TEXT NOT NULL, kind TEXT NOT NULL, latency_ms REAL NOT NULL, abstained INTEGER, "
                       "confidence REAL, question TEXT);"
-                      "INSERT INTO requests VALUES ('a', 1.0, 'k', 'default', 'ask', 5.0, 0, 0.9, 'q');")
+                      "INSERT INTO requests VALUES ('a', 1.0, 'k', 'default', 'ask', 5.0, 0, 0.9, 'q');"
+                      "CREATE TABLE feedback (answer_id TEXT NOT NULL, ts REAL NOT NULL, key_id TEXT NOT NULL, "
+                      "rating INTEGER NOT NULL, comment TEXT);"
+                      "INSERT INTO feedback VALUES ('a', 2.0, 'k', 1, 'good');")
     old.commit()
     old.close()
-    log = QueryLog(path)
-    assert log.query("SELECT id, question, outcome FROM requests") == [("a", "q", None)]
+    log = QueryLog(state)
+    assert log.rows(text("SELECT id, question, outcome FROM ragship_requests")) == [("a", "q", None)]
+    assert log.rows(text("SELECT answer_id, rating, comment FROM ragship_feedback")) == [("a", 1, "good")]
+    assert not path.exists() and (state.home / "monitor.sqlite.imported").exists()  # kept, renamed
     log.record(observation())
-    assert log.query("PRAGMA user_version")[0][0] == 2 and len(log.query("SELECT id FROM requests")) == 2
+    again = QueryLog(State(state.url if not state.sqlite else None, state.home))
+    assert len(again.rows(text("SELECT id FROM ragship_requests"))) == 2  # imported once
 
 
-def _write(path, n):
-    log = QueryLog(path)
+def _write(url, home, n):
+    log = QueryLog(State(url, home))
     for i in range(n):
         log.record(observation(f"q{i}"))
 
 
-def test_several_processes_write_at_once(tmp_path):
-    path = tmp_path / "m.sqlite"
-    QueryLog(path)
+def test_several_processes_write_at_once(state):
+    url = None if state.sqlite else state.url
+    QueryLog(state).rows(text("SELECT 1"))
     context = multiprocessing.get_context("spawn")
-    workers = [context.Process(target=_write, args=(path, 150)) for _ in range(3)]
+    workers = [context.Process(target=_write, args=(url, state.home, 150)) for _ in range(3)]
     for w in workers:
         w.start()
     for w in workers:
         w.join(60)
     assert [w.exitcode for w in workers] == [0, 0, 0]
-    assert QueryLog(path).query("SELECT COUNT(*) FROM requests")[0][0] == 450
+    assert QueryLog(state).rows(text("SELECT COUNT(*) FROM ragship_requests"))[0][0] == 450
 
 
 def test_retention_deletes_old_rows_and_feedback(tmp_path):
-    log = QueryLog(tmp_path / "m.sqlite")
+    log = QueryLog(State(None, tmp_path))
     rid = log.record(observation())
     log.feedback(rid, "k1", 1, "")
-    log.execute("UPDATE requests SET ts = ?", (time.time() - 40 * 86400,))
+    old = {"ts": time.time() - 40 * 86400}
+    log.write(text("UPDATE ragship_requests SET ts = :ts"), old)
     log.record(observation("recent"))
-    assert log.prune(30) == 1 and log.query("SELECT COUNT(*) FROM requests")[0][0] == 1
-    log.execute("UPDATE feedback SET ts = ?", (time.time() - 40 * 86400,))
+    assert log.prune(30) == 1 and log.rows(text("SELECT COUNT(*) FROM ragship_requests"))[0][0] == 1
+    log.write(text("UPDATE ragship_feedback SET ts = :ts"), old)
     assert log.prune(30) == 1
 
 
-def test_business_metrics_over_a_window(tmp_path):
-    log = QueryLog(tmp_path / "m.sqlite")
+def test_business_metrics_over_a_window(state):
+    log = QueryLog(state)
     ids = [log.record(observation(outcome="answered")) for _ in range(6)]
     ids += [log.record(observation(outcome="abstained")) for _ in range(3)]
     log.record(observation(outcome="no_result"))

@@ -36,7 +36,7 @@ def fresh(engine):
 def test_a_healthy_home_passes_every_check(two_versions):
     findings = two_versions.doctor()
     assert all(f.ok and f.problem is None for f in findings)
-    assert {"version records", "v1", "v2", "live pointer", "calibrations", "API keys", "query log",
+    assert {"version records", "v1", "v2", "live pointer", "calibrations", "state store", "API keys", "query log",
             "embedding cache"} <= {f.check for f in findings}
 
 
@@ -101,7 +101,7 @@ def test_a_damaged_query_log_and_cache_entries_are_set_aside(two_versions):
     import sqlite3
 
     engine, home = two_versions, two_versions.home
-    home.query_log.write_bytes(b"this is not a database" * 100)
+    home.legacy_query_log.write_bytes(b"this is not a database" * 100)  # an older home's log, not importable
     with sqlite3.connect(home.cache_dir / "embeddings.sqlite") as db:
         db.execute("INSERT INTO embeddings VALUES ('x', X'00', X'0102')")
         db.execute("INSERT INTO embeddings VALUES ('x', X'01', X'01020304')")
@@ -112,9 +112,19 @@ def test_a_damaged_query_log_and_cache_entries_are_set_aside(two_versions):
     assert not problems(fresh(engine).doctor()) and list(home.root.glob("monitor.sqlite.corrupt-*"))
 
 
+def test_a_damaged_state_store_is_named_with_its_remedy(two_versions):
+    engine = two_versions
+    engine.state.ensure_schema()
+    engine.state.close()
+    engine.home.state.write_bytes(b"this is not a database" * 100)
+    findings = {f.check: f for f in fresh(engine).doctor()}
+    assert "file is not a database" in findings["state store"].problem
+    assert "restore state.sqlite from a backup" in findings["state store"].remedy and not findings["API keys"].ok
+
+
 def test_a_broken_key_store_is_explained_and_fails_closed(two_versions):
     engine = two_versions
-    engine.home.keys.write_text('{"keys": [{"id": 1}]}')
+    engine.home.legacy_keys.write_text('{"keys": [{"id": 1}]}')
     finding = {f.check: f for f in fresh(engine).doctor(repair=True)}["API keys"]
     assert not finding.ok and "restore keys.json from a backup" in finding.remedy
 

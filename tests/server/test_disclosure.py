@@ -30,9 +30,9 @@ def test_keys_tokens_and_addresses_stay_out_of_logs(tmp_path, cache_dir, policy)
     assert "ragship serving" in output  # what the server printed holds none of it
     for needle in (secret, EMAIL, TOKEN, "Bearer"):
         assert needle not in output, needle
-    with sqlite3.connect(tmp_path / "home" / "monitor.sqlite") as db:
-        stored = " ".join(str(v) for row in db.execute("SELECT * FROM requests") for v in row)
-        stored += " ".join(str(v) for row in db.execute("SELECT * FROM feedback") for v in row)
+    with sqlite3.connect(tmp_path / "home" / "state.sqlite") as db:
+        stored = " ".join(str(v) for row in db.execute("SELECT * FROM ragship_requests") for v in row)
+        stored += " ".join(str(v) for row in db.execute("SELECT * FROM ragship_feedback") for v in row)
     for needle in (secret, EMAIL, TOKEN):
         assert needle not in stored, needle
     if policy == "redact":

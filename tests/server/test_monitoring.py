@@ -33,8 +33,9 @@ def test_requests_are_logged_with_what_monitoring_needs(site):
                       timeout=60) as r:
         events = [line for line in r.iter_lines() if line.startswith("event:")]
     assert events[-1] == "event: answer"
-    rows = sqlite3.connect(home / "monitor.sqlite").execute(
-        "SELECT kind, outcome, version, hits, top_score, length(sketch), question FROM requests ORDER BY ts").fetchall()
+    rows = sqlite3.connect(home / "state.sqlite").execute(
+        "SELECT kind, outcome, version, hits, top_score, length(sketch), question FROM ragship_requests "
+        "ORDER BY ts").fetchall()
     search, ask, streamed = rows[-3:]
     assert search[:4] == ("search", "results", "v1", 10) and search[4] > 0.2 and search[5] == 768
     assert search[6] == "tram tickets for [EMAIL]"  # redacted before it was stored

@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
 import threading
 import time
 from pathlib import Path
@@ -48,46 +47,111 @@ def test_workers_share_one_rate_limit_follow_promotions_and_merge_metrics(tmp_pa
         assert counted >= 16  # both workers' requests, whichever one was scraped
 
 
-def test_replicas_on_postgres_share_limits_and_survive_a_kill(tmp_path, cache_dir, postgres_url):
-    env = teams_home(tmp_path, cache_dir, f'[state]\nurl = "{postgres_url}"\n'
-                                          "[server]\nrate_per_minute = 600\nburst = 600\n")
-    key = create_key(env, "reader", "red")
-    limited_env = {**env, "RAGSHIP_SERVER__RATE_PER_MINUTE": "10", "RAGSHIP_SERVER__BURST": "10"}
-    with serving(limited_env) as a, serving(limited_env) as b:
-        statuses = _statuses(a, key, 6) + _statuses(b, key, 6)
-        assert statuses.count(200) == 10 and statuses[-2:] == [429, 429]  # one count for both replicas...
-    with psycopg.connect(postgres_url) as db:  # ...kept in PostgreSQL, not in the home
-        assert db.execute("SELECT count(*) FROM ragship_rate_hits").fetchone()[0] >= 10
-    assert not (tmp_path / "home" / "state.sqlite").exists()
-    with serving(env, pid=True) as (a, a_pid), serving(env) as b:
-        acknowledged, stop = [], threading.Event()
+def _postgres_home(tmp_path, cache_dir, url: str, extra: str = "") -> dict:
+    return teams_home(tmp_path, cache_dir, f'[state]\nurl = "{url}"\n[server]\nrate_per_minute = 600\nburst = 600\n'
+                      f"job_lease_s = 3\n{extra}")
 
-        def load(base: str) -> None:
-            with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+
+def _auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
+
+
+def _upload(base: str, key: str, n: int) -> httpx.Response:
+    text = f"# Depot bulletin {n}\n\nTram {n} of the red line is serviced at depot bay {n} on Thursdays.\n"
+    return httpx.post(f"{base}/v1/documents", headers=_auth(key), data={"groups": "red"}, timeout=60,
+                      files={"files": (f"bulletin-{n}.md", text.encode(), "text/markdown")})
+
+
+def _finished(base: str, key: str, job_id: str, within_s: float = 180) -> dict:
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        job = httpx.get(f"{base}/v1/jobs/{job_id}", headers=_auth(key), timeout=30).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.5)
+    pytest.fail(f"job {job_id} did not finish: {job}")
+
+
+def test_replicas_on_postgres_share_keys_limits_jobs_and_the_query_log(tmp_path, cache_dir, postgres_db):
+    env = _postgres_home(tmp_path, cache_dir, postgres_db)
+    limited, editor = create_key(env, "reader", "red"), create_key(env, "editor", "red")
+    limits = {**env, "RAGSHIP_SERVER__RATE_PER_MINUTE": "10", "RAGSHIP_SERVER__BURST": "10"}
+    with serving(limits) as a, serving(limits) as b:
+        statuses = _statuses(a, limited, 6) + _statuses(b, limited, 6)
+        assert statuses.count(200) == 10 and statuses[-2:] == [429, 429]  # one count for both replicas
+        late = create_key(env, "reader", "red")  # a key made while they run works on both at once...
+        assert [httpx.get(f"{u}/v1/me", headers=_auth(late)).status_code for u in (a, b)] == [200, 200]
+        ragship(env, "keys", "revoke", late.split("_")[1])  # ...and a revoked one on neither
+        assert [httpx.get(f"{u}/v1/me", headers=_auth(late)).status_code for u in (a, b)] == [401, 401]
+        job = _upload(a, editor, 1).json()  # uploaded to one replica, followed on the other
+        assert _finished(b, editor, job["id"])["status"] == "done"
+        hits = httpx.get(f"{b}/v1/search", params={"q": "depot bay 1 Thursdays"}, headers=_auth(editor)).json()
+        assert hits["results"][0]["doc_id"] == "uploads/bulletin-1.md"
+        answer = httpx.post(f"{a}/v1/ask", json={"question": "When is tram 1 serviced?"}, headers=_auth(editor),
+                            timeout=60).json()  # answered by one, rated through the other
+        assert httpx.post(f"{b}/v1/feedback", json={"answer_id": answer["id"], "rating": "up"},
+                          headers=_auth(editor)).status_code == 201
+    with psycopg.connect(postgres_db) as db:  # all of it in PostgreSQL, none of it in the home
+        count = lambda table: db.execute(f"SELECT count(*) FROM ragship_{table}").fetchone()[0]  # noqa: E731
+        assert count("rate_hits") >= 10 and count("keys") == 3 and count("jobs") == 1 and count("feedback") == 1
+        assert db.execute("SELECT key_id FROM ragship_requests WHERE id = %s", (answer["id"],)).fetchone()
+    assert not any((tmp_path / "home" / name).exists() for name in ("state.sqlite", "keys.json", "monitor.sqlite"))
+
+
+def test_killing_a_replica_under_load_loses_no_acknowledged_upload_or_feedback(tmp_path, cache_dir, postgres_db):
+    env = _postgres_home(tmp_path, cache_dir, postgres_db)
+    key = create_key(env, "editor", "red")
+    with serving(env, pid=True) as (a, a_pid), serving(env) as b:
+        rated, jobs, stop = [], [], threading.Event()
+
+        def asking(base: str) -> None:
+            with httpx.Client(base_url=base, headers=_auth(key), timeout=30) as c:
                 while not stop.is_set():
                     try:
                         answer = c.get("/v1/ask", params={"q": "how long does a refund take"}).json()
                         if c.post("/v1/feedback", json={"answer_id": answer["id"], "rating": "up"}
                                   ).status_code == 201:
-                            acknowledged.append(answer["id"])
+                            rated.append(answer["id"])
                     except (httpx.HTTPError, KeyError, ValueError):
                         pass  # the killed replica's requests fail; only acknowledged ones must survive
 
-        threads = [threading.Thread(target=load, args=(base,)) for base in (a, a, b)]
+        def uploading() -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                try:
+                    r = _upload(a if n % 2 else b, key, n)
+                    if r.status_code == 202:
+                        jobs.append(r.json()["id"])
+                except httpx.HTTPError:
+                    pass
+                time.sleep(0.5)
+
+        threads = [threading.Thread(target=f, args=args) for f, args in
+                   [(asking, (a,)), (asking, (b,)), (uploading, ())]]
         for t in threads:
             t.start()
-        time.sleep(3)
-        os.kill(a_pid, signal.SIGKILL)
-        time.sleep(3)
-        after_kill = len(acknowledged)
-        time.sleep(3)
-        stop.set()
-        for t in threads:
-            t.join(timeout=60)
-        assert len(acknowledged) > after_kill  # the other replica kept serving
-    with sqlite3.connect(tmp_path / "home" / "monitor.sqlite") as db:
-        kept = {row[0] for row in db.execute("SELECT answer_id FROM feedback")}
-    assert set(acknowledged) <= kept
+        with psycopg.connect(postgres_db, autocommit=True) as db:  # kill A while it is ingesting an upload
+            deadline = time.monotonic() + 60
+            while not db.execute("SELECT id FROM ragship_jobs WHERE status = 'running' AND owner LIKE %s",
+                                 (f"%:{a_pid}",)).fetchone():
+                assert time.monotonic() < deadline, "replica A never ran an upload job"
+                time.sleep(0.05)
+            os.kill(a_pid, signal.SIGKILL)
+            after_kill = len(rated)
+            time.sleep(5)
+            stop.set()
+            for t in threads:
+                t.join(timeout=60)
+            assert len(rated) > after_kill  # the other replica kept serving
+            finished = [_finished(b, key, job_id) for job_id in jobs]  # B takes over A's jobs when leases lapse
+            assert all(j["status"] == "done" for j in finished), [j for j in finished if j["status"] != "done"]
+            taken_over = db.execute("SELECT count(*) FROM ragship_jobs WHERE attempts > 1").fetchone()[0]
+            kept = {row[0] for row in db.execute("SELECT answer_id FROM ragship_feedback")}
+        assert taken_over >= 1 and set(rated) <= kept
+        docs = {d["doc_id"] for d in httpx.get(f"{b}/v1/documents", params={"limit": 1000},
+                                               headers=_auth(key)).json()["documents"]}
+        assert {r["doc_id"] for j in finished for r in j["results"]} <= docs  # every acknowledged upload is in
 
 
 def test_ray_serve_replicas_share_limits_and_follow_promotions(tmp_path, cache_dir):

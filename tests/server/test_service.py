@@ -2,6 +2,7 @@
 A real `ragship serve` process on 127.0.0.1 over a home with red/blue/public documents."""
 
 import json
+import sqlite3
 import time
 
 import httpx
@@ -199,8 +200,9 @@ def test_serve_refuses_a_public_bind_without_keys(tmp_path, cache_dir):
 
 def test_keys_are_stored_hashed_and_revocable(svc):
     base, keys, env = svc
-    home_keys = json.loads(open(env["RAGSHIP_HOME"] + "/keys.json").read())["keys"]
-    assert all(k["sha256"] and "rsk_" not in json.dumps(k) for k in home_keys)
+    with sqlite3.connect(env["RAGSHIP_HOME"] + "/state.sqlite") as db:
+        stored = db.execute("SELECT * FROM ragship_keys").fetchall()
+    assert len(stored) >= len(keys) and all(len(k[1]) == 64 and "rsk_" not in json.dumps(k) for k in stored)
     extra = create_key(env, "reader", "red")
     assert httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 200
     key_id = extra.split("_")[1]

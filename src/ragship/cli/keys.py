@@ -14,7 +14,7 @@ app.add_typer(keys_app, name="keys")
 
 
 def _keys(ctx: typer.Context) -> KeyStore:
-    return KeyStore(base_engine(ctx).home.keys)
+    return KeyStore(base_engine(ctx).state)
 
 
 @keys_app.command("create")

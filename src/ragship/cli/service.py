@@ -55,7 +55,7 @@ def serve(
     from ragship.server.app import create_app
 
     default = base_engine(ctx)
-    warning = bind_warning(host, KeyStore(default.home.keys), no_auth)
+    warning = bind_warning(host, KeyStore(default.state), no_auth)
     if warning:
         err.print(f"[bold red]WARNING: {warning}[/bold red]", highlight=False)
     processes = f" with up to {replicas} Ray Serve replicas" if ray else \

@@ -11,23 +11,17 @@ import time
 import uuid
 from typing import Any
 
-from ragship.monitor.querylog import QueryLog
+from sqlalchemy import select
 
-SCHEMA = [
-    "CREATE TABLE IF NOT EXISTS alert_state (name TEXT NOT NULL, collection TEXT NOT NULL, state TEXT NOT NULL, "
-    "since REAL NOT NULL, value REAL, PRIMARY KEY (name, collection))",
-    "CREATE TABLE IF NOT EXISTS alert_events (id TEXT PRIMARY KEY, ts REAL NOT NULL, name TEXT NOT NULL, "
-    "collection TEXT NOT NULL, event TEXT NOT NULL, payload TEXT NOT NULL, delivery TEXT NOT NULL, "
-    "attempts INTEGER NOT NULL DEFAULT 0, next_try REAL NOT NULL, last_error TEXT)",
-    "CREATE INDEX IF NOT EXISTS alert_events_delivery ON alert_events (delivery, next_try)",
-]
+from ragship.monitor.querylog import QueryLog
+from ragship.state.tables import ALERT_EVENTS, ALERT_STATE, upsert
+
+EVENTS = ALERT_EVENTS.c
 
 
 class Alerts:
     def __init__(self, log: QueryLog):
         self.log = log
-        for statement in SCHEMA:
-            log.execute(statement)
 
     def evaluate(self, collection: str, rules, signals: dict[str, Any], context: dict[str, Any],
                  now: float | None = None, deliver: bool = True) -> list[dict[str, Any]]:
@@ -44,8 +38,8 @@ class Alerts:
         return events
 
     def _step(self, rule, collection: str, holds: bool, value, now: float) -> str | None:
-        row = self.log.query("SELECT state, since FROM alert_state WHERE name = ? AND collection = ?",
-                             (rule.name, collection))
+        row = self.log.rows(select(ALERT_STATE.c.state, ALERT_STATE.c.since).where(
+            ALERT_STATE.c.name == rule.name, ALERT_STATE.c.collection == collection))
         state, since = row[0] if row else ("inactive", now)
         if holds and state in ("inactive", "resolved"):
             state, since = "pending", now
@@ -59,8 +53,9 @@ class Alerts:
         return None
 
     def _set(self, name: str, collection: str, state: str, since: float, value) -> None:
-        self.log.execute("INSERT OR REPLACE INTO alert_state VALUES (?, ?, ?, ?, ?)",
-                         (name, collection, state, since, value))
+        with self.log.state.ready() as c:
+            upsert(c, ALERT_STATE, {"name": name, "collection": collection, "state": state, "since": since,
+                                    "value": value}, ("name", "collection"))
 
     def _emit(self, rule, collection: str, event: str, value, context: dict[str, Any], now: float,
               deliver: bool) -> dict:
@@ -68,40 +63,41 @@ class Alerts:
                    "severity": rule.severity, "signal": rule.signal, "value": value,
                    "condition": f"{rule.signal} {rule.op} {rule.threshold} for {rule.for_s:g} s",
                    "summary": rule.summary, "runbook": rule.runbook, "at": now, **context}
-        self.log.execute("INSERT INTO alert_events VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, NULL)",
-                         (payload["id"], now, rule.name, collection, event, json.dumps(payload),
-                          "pending" if deliver else "none", now))
+        self.log.write(ALERT_EVENTS.insert().values(
+            id=payload["id"], ts=now, name=rule.name, collection=collection, event=event, payload=json.dumps(payload),
+            delivery="pending" if deliver else "none", attempts=0, next_try=now))
         return payload
 
     def deliver(self, url: str, timeout_s: float = 5.0, give_up_s: float = 86400.0,
                 now: float | None = None) -> dict[str, int]:
         """POST the due events to `url`, oldest first; counts of delivered, failed and newly dead ones."""
         now = time.time() if now is None else now
-        due = self.log.query("SELECT id, ts, payload, attempts FROM alert_events WHERE delivery = 'pending' "
-                             "AND next_try <= ? ORDER BY ts", (now,))
+        due = self.log.rows(select(EVENTS.id, EVENTS.ts, EVENTS.payload, EVENTS.attempts).where(
+            EVENTS.delivery == "pending", EVENTS.next_try <= now).order_by(EVENTS.ts))
         done = {"delivered": 0, "failed": 0, "dead": 0}
         for event_id, ts, payload, attempts in due:
             try:
                 _post(url, json.loads(payload), timeout_s)
-                self.log.execute("UPDATE alert_events SET delivery = 'delivered', attempts = ? WHERE id = ?",
-                                 (attempts + 1, event_id))
+                self.log.write(ALERT_EVENTS.update().where(EVENTS.id == event_id).values(
+                    delivery="delivered", attempts=attempts + 1))
                 done["delivered"] += 1
             except Exception as e:  # noqa: BLE001 - any failure to deliver is retried later, never raised
                 dead = now - ts >= give_up_s
-                self.log.execute("UPDATE alert_events SET delivery = ?, attempts = ?, next_try = ?, last_error = ? "
-                                 "WHERE id = ?", ("dead" if dead else "pending", attempts + 1,
-                                                  now + min(300.0, 2.0 ** attempts), str(e)[:500], event_id))
+                self.log.write(ALERT_EVENTS.update().where(EVENTS.id == event_id).values(
+                    delivery="dead" if dead else "pending", attempts=attempts + 1,
+                    next_try=now + min(300.0, 2.0 ** attempts), last_error=str(e)[:500]))
                 done["dead" if dead else "failed"] += 1
                 break  # keep the order: later events wait for this one
         return done
 
     def states(self) -> list[dict[str, Any]]:
-        rows = self.log.query("SELECT name, collection, state, since, value FROM alert_state ORDER BY name")
+        a = ALERT_STATE.c
+        rows = self.log.rows(select(a.name, a.collection, a.state, a.since, a.value).order_by(a.name))
         return [dict(zip(("name", "collection", "state", "since", "value"), r)) for r in rows]
 
     def events(self, limit: int = 100) -> list[dict[str, Any]]:
-        rows = self.log.query("SELECT payload, delivery, attempts, last_error FROM alert_events ORDER BY ts DESC "
-                              "LIMIT ?", (limit,))
+        rows = self.log.rows(select(EVENTS.payload, EVENTS.delivery, EVENTS.attempts, EVENTS.last_error)
+                             .order_by(EVENTS.ts.desc()).limit(limit))
         return [{**json.loads(p), "delivery": d, "attempts": a, "last_error": e} for p, d, a, e in rows]
 
 

@@ -16,9 +16,11 @@ import time
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.windows import business
+from ragship.state.tables import DRIFT_REFERENCE, upsert
 
 LOW_CONFIDENCE = 0.5
 MOVED = {"rate": 0.05, "ms": 0.20}  # a rate moving 5 points, a latency 20 %: shown as moved
@@ -95,12 +97,10 @@ class Drift:
 
     def __init__(self, log: QueryLog, collection: str, settings):
         self.log, self.collection, self.s = log, collection, settings
-        log.execute("CREATE TABLE IF NOT EXISTS drift_reference (collection TEXT PRIMARY KEY, since REAL NOT NULL, "
-                    "version TEXT, reason TEXT, set_at REAL NOT NULL)")
 
     def reference(self) -> dict[str, Any]:
-        rows = self.log.query("SELECT since, version, reason, set_at FROM drift_reference WHERE collection = ?",
-                              (self.collection,))
+        d = DRIFT_REFERENCE.c
+        rows = self.log.rows(select(d.since, d.version, d.reason, d.set_at).where(d.collection == self.collection))
         if rows:
             return dict(zip(("since", "version", "reason", "set_at"), rows[0]))
         return {"since": 0.0, "version": None, "reason": "the first queries logged", "set_at": 0.0}
@@ -109,8 +109,9 @@ class Drift:
         """Start a new reference window from now (or `at`): the next `reference` queries."""
         at = time.time() if at is None else at
         version = version if version is not None else self.reference()["version"]
-        self.log.execute("INSERT OR REPLACE INTO drift_reference VALUES (?, ?, ?, ?, ?)",
-                         (self.collection, at, version, reason, time.time()))
+        with self.log.state.ready() as c:
+            upsert(c, DRIFT_REFERENCE, {"collection": self.collection, "since": at, "version": version,
+                                        "reason": reason, "set_at": time.time()}, ("collection",))
         return self.reference()
 
     def apply_policy(self, live_version: str | None, max_age_s: float) -> None:

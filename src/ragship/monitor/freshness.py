@@ -10,22 +10,23 @@ import time
 from typing import Any
 
 from ragship.ingest.ingestor import empty_corpus
-from ragship.monitor.querylog import QueryLog
+from sqlalchemy import select
 
-SCHEMA = ("CREATE TABLE IF NOT EXISTS source_sync (collection TEXT NOT NULL, path TEXT NOT NULL, "
-          "last_attempt REAL, last_success REAL NOT NULL, last_error TEXT, version TEXT, "
-          "PRIMARY KEY (collection, path))")
+from ragship.monitor.querylog import QueryLog
+from ragship.state.tables import SOURCE_SYNC, upsert
+
+KEYS = ("collection", "path")
 
 
 class Freshness:
     def __init__(self, log: QueryLog):
         self.log = log
-        log.execute(SCHEMA)
 
     def watch(self, collection: str, source, since: float) -> None:
         """Start counting a source's age from `since` (its live version's build) unless a sync is recorded."""
-        self.log.execute("INSERT OR IGNORE INTO source_sync (collection, path, last_success) VALUES (?, ?, ?)",
-                         (collection, str(source.path), since))
+        with self.log.state.ready() as c:
+            upsert(c, SOURCE_SYNC, {"collection": collection, "path": str(source.path), "last_success": since}, KEYS,
+                   replace=False)
 
     def sync(self, collection: str, source, ingest) -> dict[str, Any]:
         """Ingest the source now (`ingest(paths)`); its outcome is recorded, a failure is returned, not raised."""
@@ -37,20 +38,22 @@ class Freshness:
                 reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failures[:3])
                 raise type(unreadable)(f"{unreadable} ({reasons})" if reasons else str(unreadable))
         except Exception as e:  # noqa: BLE001 - recorded and alerted on; the scheduler keeps running
-            self.log.execute("UPDATE source_sync SET last_attempt = ?, last_error = ? WHERE collection = ? AND "
-                             "path = ?", (started, f"{type(e).__name__}: {e}"[:500], collection, str(source.path)))
+            self.log.write(SOURCE_SYNC.update().where(
+                SOURCE_SYNC.c.collection == collection, SOURCE_SYNC.c.path == str(source.path)).values(
+                last_attempt=started, last_error=f"{type(e).__name__}: {e}"[:500]))
             return {"source": str(source.path), "ok": False, "error": str(e)}
-        self.log.execute("INSERT OR REPLACE INTO source_sync VALUES (?, ?, ?, ?, NULL, ?)",
-                         (collection, str(source.path), started, started, report.version))
+        with self.log.state.ready() as c:
+            upsert(c, SOURCE_SYNC, {"collection": collection, "path": str(source.path), "last_attempt": started,
+                                    "last_success": started, "last_error": None, "version": report.version}, KEYS)
         return {"source": str(source.path), "ok": True, "version": report.version,
                 "changes": {k: getattr(report, k) for k in ("added", "changed", "deleted")}}
 
     def status(self, collection: str, sources, now: float | None = None) -> list[dict[str, Any]]:
         """Per watched source: its age since the last good sync, the objective, and the ratio of the two."""
         now = time.time() if now is None else now
-        rows = {r[0]: r[1:] for r in self.log.query(
-            "SELECT path, last_attempt, last_success, last_error, version FROM source_sync WHERE collection = ?",
-            (collection,))}
+        c = SOURCE_SYNC.c
+        rows = {r[0]: r[1:] for r in self.log.rows(select(c.path, c.last_attempt, c.last_success, c.last_error,
+                                                          c.version).where(c.collection == collection))}
         out = []
         for s in sources:
             if s.max_age_s is None or str(s.path) not in rows:

@@ -1,40 +1,28 @@
-"""The query log and feedback, in SQLite (HOME/monitor.sqlite): one row per search or answer (who by key id,
-when, how long per stage, which index version, the outcome, the top scores and confidence, the query's text as
-`monitor.query_text` allows, and its embedding in float16 for drift) and one row per feedback. Several server
-processes write to it at once (WAL, a busy timeout, no state kept in a process); business metrics, drift and
-the metrics page's series are computed from it."""
+"""The query log and feedback, in the state store (state/tables.py): one row per search or answer (who by key
+id, when, how long per stage, which index version, the outcome, the top scores and confidence, the query's text
+as `monitor.query_text` allows, and its embedding in float16 for drift) and one row per feedback. Every server
+process and replica writes to it at once; business metrics, drift and the metrics page's series are computed
+from it. A row the store cannot take (disk full, the database down) is counted and dropped: the answer still
+goes out."""
 
 from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy import select
 
-from ragship.fsio import database_error
+from ragship.errors import StateUnavailable
 from ragship.monitor import metrics
 from ragship.monitor.privacy import kept_text
+from ragship.state import State
+from ragship.state.tables import FEEDBACK, REQUESTS, upsert
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS requests (
-    id TEXT PRIMARY KEY, ts REAL NOT NULL, key_id TEXT NOT NULL, collection TEXT NOT NULL, kind TEXT NOT NULL,
-    latency_ms REAL NOT NULL, abstained INTEGER, confidence REAL, question TEXT);
-CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
-CREATE TABLE IF NOT EXISTS feedback (
-    answer_id TEXT NOT NULL, ts REAL NOT NULL, key_id TEXT NOT NULL, rating INTEGER NOT NULL, comment TEXT);
-CREATE INDEX IF NOT EXISTS feedback_ts ON feedback (ts);
-"""
-# columns added by schema version 2 (issue 14); ALTER TABLE keeps the rows of a version-1 log
-ADDED = {"version": "TEXT", "mode": "TEXT", "outcome": "TEXT", "hits": "INTEGER", "top_score": "REAL",
-         "margin": "REAL", "unverified": "INTEGER", "stages": "TEXT", "sketch": "BLOB"}
-SCHEMA_VERSION = 2
 log = logging.getLogger("ragship.monitor")
 OUTCOMES = ("results", "no_result", "answered", "abstained", "error")
 
@@ -84,85 +72,61 @@ def _retrieval(result) -> dict[str, Any]:
 
 
 class QueryLog:
-    def __init__(self, path: Path, query_text: str = "redact"):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path, self.query_text = path, query_text
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10)
-        self._lock = threading.Lock()
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except sqlite3.DatabaseError as e:  # not a database, or a malformed one; a lock timeout passes through
-            raise database_error(path, e) from None
+    def __init__(self, state: State, query_text: str = "redact"):
+        self.state, self.query_text = state, query_text
 
-    def _migrate(self) -> None:
-        if self._db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
-            return
-        self._db.execute("BEGIN IMMEDIATE")  # one process migrates; the others wait, then see it done
-        try:
-            for statement in filter(str.strip, SCHEMA.split(";")):
-                self._db.execute(statement)
-            have = {row[1] for row in self._db.execute("PRAGMA table_info(requests)")}
-            for name, kind in ADDED.items():
-                if name not in have:
-                    self._db.execute(f"ALTER TABLE requests ADD COLUMN {name} {kind}")
-            self._db.execute("CREATE INDEX IF NOT EXISTS requests_collection_ts ON requests (collection, ts)")
-            self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
+    def rows(self, statement) -> list[tuple]:
+        with self.state.ready() as c:
+            return [tuple(r) for r in c.execute(statement)]
 
-    def execute(self, sql: str, params: tuple = ()) -> int:
-        with self._lock:
-            return self._db.execute(sql, params).rowcount
-
-    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
-        with self._lock:
-            return self._db.execute(sql, params).fetchall()
+    def write(self, statement, params: Any = None) -> int:
+        with self.state.ready() as c:
+            return c.execute(statement, params).rowcount
 
     def record(self, o: Observation) -> str:
-        sketch = None if o.vector is None else np.asarray(o.vector, dtype=np.float16).tobytes()
-        row = (o.id, time.time(), o.key_id, o.collection, o.kind, o.latency_ms,
-               None if o.kind != "ask" else int(o.outcome == "abstained"), o.confidence,
-               kept_text(o.question, self.query_text), o.version, o.mode, o.outcome, o.hits, o.top_score, o.margin,
-               o.unverified, json.dumps({k: round(v, 3) for k, v in o.stages.items()}), sketch)
+        row = {"id": o.id, "ts": time.time(), "key_id": o.key_id, "collection": o.collection, "kind": o.kind,
+               "latency_ms": o.latency_ms, "abstained": None if o.kind != "ask" else int(o.outcome == "abstained"),
+               "confidence": o.confidence, "question": kept_text(o.question, self.query_text), "version": o.version,
+               "mode": o.mode, "outcome": o.outcome, "hits": o.hits, "top_score": o.top_score, "margin": o.margin,
+               "unverified": o.unverified, "stages": json.dumps({k: round(v, 3) for k, v in o.stages.items()}),
+               "sketch": None if o.vector is None else np.asarray(o.vector, dtype=np.float16).tobytes()}
         try:
-            with self._lock:
-                self._db.execute(f"INSERT OR REPLACE INTO requests (id, ts, key_id, collection, kind, latency_ms, "
-                                 f"abstained, confidence, question, {', '.join(ADDED)}) VALUES "
-                                 f"({', '.join('?' * len(row))})", row)
-        except sqlite3.OperationalError as e:  # disk full, read-only, locked: the answer still goes out
-            metrics.QUERY_LOG_DROPPED.labels(str(e)[:40]).inc()
+            with self.state.ready() as c:
+                upsert(c, REQUESTS, row, ("id",))
+        except StateUnavailable as e:  # disk full, read-only, the database down: the answer still goes out
+            metrics.QUERY_LOG_DROPPED.labels(_reason(e)).inc()
             log.warning("query log: observation %s not written (%s)", o.id, e)
         return o.id
 
     def answer_owner(self, answer_id: str) -> str | None:
-        rows = self.query("SELECT key_id FROM requests WHERE id = ? AND kind = 'ask'", (answer_id,))
+        rows = self.rows(select(REQUESTS.c.key_id).where(REQUESTS.c.id == answer_id, REQUESTS.c.kind == "ask"))
         return rows[0][0] if rows else None
 
     def feedback(self, answer_id: str, key_id: str, rating: int, comment: str) -> None:
-        with self._lock:
-            self._db.execute("INSERT INTO feedback VALUES (?, ?, ?, ?, ?)",
-                             (answer_id, time.time(), key_id, rating, kept_text(comment, self.query_text)))
+        self.write(FEEDBACK.insert().values(answer_id=answer_id, ts=time.time(), key_id=key_id, rating=rating,
+                                            comment=kept_text(comment, self.query_text)))
 
     def prune(self, retention_days: float) -> int:
         """Delete requests and feedback older than the retention; the number of rows deleted."""
         before = time.time() - retention_days * 86400
-        with self._lock:
-            n = self._db.execute("DELETE FROM requests WHERE ts < ?", (before,)).rowcount
-            return n + self._db.execute("DELETE FROM feedback WHERE ts < ?", (before,)).rowcount
+        return sum(self.write(table.delete().where(table.c.ts < before)) for table in (REQUESTS, FEEDBACK))
 
     def vectors(self, collection: str, since: float, until: float | None = None, limit: int | None = None,
                 newest: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
         """Query embeddings (float32, one row each) and their rows, oldest first (or the newest `limit`)."""
-        rows = self.query(
-            "SELECT ts, question, outcome, confidence, top_score, margin, sketch FROM requests WHERE collection = ? "
-            f"AND ts >= ? AND ts < ? AND sketch IS NOT NULL ORDER BY ts {'DESC' if newest else 'ASC'} LIMIT ?",
-            (collection, since, until or float("inf"), limit or -1))
+        r = REQUESTS.c
+        query = select(r.ts, r.question, r.outcome, r.confidence, r.top_score, r.margin, r.sketch).where(
+            r.collection == collection, r.ts >= since, r.sketch.is_not(None))
+        if until is not None:
+            query = query.where(r.ts < until)
+        rows = self.rows(query.order_by(r.ts.desc() if newest else r.ts).limit(limit))
         rows = rows[::-1] if newest else rows
         keys = ("ts", "question", "outcome", "confidence", "top_score", "margin")
         vectors = np.stack([np.frombuffer(r[6], dtype=np.float16) for r in rows]).astype(np.float32) if rows else \
             np.zeros((0, 0), dtype=np.float32)
         return vectors, [dict(zip(keys, r[:6])) for r in rows]
+
+
+def _reason(e: StateUnavailable) -> str:
+    """A short label for the dropped-rows counter: the driver's error class and its first words."""
+    return str(e).split("(", 1)[-1][:40]

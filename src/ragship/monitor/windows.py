@@ -7,7 +7,10 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import select
+
 from ragship.monitor.querylog import QueryLog
+from ragship.state.tables import FEEDBACK, REQUESTS
 from ragship.util.stats import percentile
 
 METRICS = ("requests", "answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
@@ -18,10 +21,11 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
              min_requests: int = 20) -> dict[str, Any]:
     """The business metrics of `collection` between `since` and `until` (now)."""
     until = until or time.time()
-    rows = log.query("SELECT kind, outcome, latency_ms, unverified FROM requests WHERE collection = ? AND ts >= ? "
-                     "AND ts < ?", (collection, since, until))
-    votes = log.query("SELECT f.rating FROM feedback f JOIN requests r ON r.id = f.answer_id WHERE r.collection = ? "
-                      "AND f.ts >= ? AND f.ts < ?", (collection, since, until))
+    r, f = REQUESTS.c, FEEDBACK.c
+    rows = log.rows(select(r.kind, r.outcome, r.latency_ms, r.unverified).where(
+        r.collection == collection, r.ts >= since, r.ts < until))
+    votes = log.rows(select(f.rating).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
+        r.collection == collection, f.ts >= since, f.ts < until))
     served = [r for r in rows if r[1] != "error"]
     asks = [r for r in served if r[0] == "ask"]
 
@@ -47,9 +51,10 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
 def series(log: QueryLog, minutes: int = 60, bucket_s: int = 60) -> list[dict[str, Any]]:
     """Per time bucket (all collections): requests, p50/p95/max latency, answers, abstentions, feedback."""
     since = time.time() - minutes * 60
-    reqs = log.query("SELECT CAST(ts / ? AS INTEGER), kind, latency_ms, outcome FROM requests WHERE ts >= ?",
-                     (bucket_s, since))
-    votes = log.query("SELECT CAST(ts / ? AS INTEGER), rating FROM feedback WHERE ts >= ?", (bucket_s, since))
+    r, f = REQUESTS.c, FEEDBACK.c
+    reqs = [(int(ts // bucket_s), *rest) for ts, *rest in log.rows(
+        select(r.ts, r.kind, r.latency_ms, r.outcome).where(r.ts >= since))]
+    votes = [(int(ts // bucket_s), rating) for ts, rating in log.rows(select(f.ts, f.rating).where(f.ts >= since))]
     buckets: dict[int, dict[str, Any]] = {}
 
     def bucket(b: int) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from ragship.index import ChunkStore, IndexVersion, VersionRegistry
 from ragship.ingest.build import IngestReport
 from ragship.ingest.pipeline import DEFAULT_FTS, commit
 from ragship.settings import Settings
+from ragship.state import State
 from ragship.util.clock import now
 
 FORMAT = 1  # what this ragship writes and the newest it reads
@@ -41,6 +42,7 @@ class Archivable(Protocol):
     home: Home
     registry: VersionRegistry
     calibrations: CalibrationStore
+    state: State
 
     def store(self) -> ChunkStore: ...
 

@@ -33,7 +33,7 @@ class Doctor:
             if versions is not None and self.c.store().exists():
                 broken = {v.id for v in versions if not v.release.get("deleted") and not self._version(v, out, repair)}
                 self._pointer(out, broken, repair)
-            for check in checks(self.c.home, self.c.calibrations, self.c.settings):
+            for check in checks(self.c.home, self.c.state, self.c.calibrations, self.c.settings):
                 out.append(check(repair))
         return out
 

@@ -14,11 +14,12 @@ from typing import Any, Callable
 
 from ragship.access import KeyStore
 from ragship.answer.calibrate import Calibration, CalibrationStore
-from ragship.errors import REPAIR, StateCorrupt
+from ragship.errors import REPAIR, RagshipError, StateCorrupt
 from ragship.fsio import atomic_write_json, read_json
 from ragship.home import Home
 from ragship.index.tombstones import Tombstones
 from ragship.settings import Settings
+from ragship.state import State, migrate, redact
 
 
 
@@ -41,14 +42,15 @@ class Finding:
 Check = Callable[[bool], Finding]
 
 
-def checks(home: Home, calibrations: CalibrationStore, settings: Settings) -> list[Check]:
+def checks(home: Home, state: State, calibrations: CalibrationStore, settings: Settings) -> list[Check]:
     derived = [("last ingest report", home.last_ingest_path, "it is rewritten by the next ingest"),
                ("build journal", home.index / "BUILD", "the next ingest starts from the live version"),
                ("dead letter", home.dead_letter, "failed files are listed again by the next ingest")]
-    return [partial(_calibrations, calibrations), partial(_keys, home.keys), partial(_tombstones, home.tombstones),
-            *(partial(_json, name, path, why) for name, path, why in derived), partial(_jobs, home.jobs),
-            partial(_database, "query log", home.query_log, "a new query log starts; drift and business signals "
-                    "restart from it"), partial(_cache, home.cache_dir / "embeddings.sqlite"),
+    return [partial(_calibrations, calibrations), partial(_state, state), partial(_keys, state),
+            partial(_tombstones, home.tombstones),
+            *(partial(_json, name, path, why) for name, path, why in derived), partial(_jobs, home.legacy_jobs),
+            partial(_database, "query log", home.legacy_query_log, "a new query log starts; drift and business "
+                    "signals restart from it"), partial(_cache, home.cache_dir / "embeddings.sqlite"),
             partial(_models, settings)]
 
 
@@ -88,12 +90,29 @@ def _calibrations(store: CalibrationStore, repair: bool) -> Finding:
     return found
 
 
-def _keys(path: Path, repair: bool) -> Finding:
+def _state(state: State, repair: bool) -> Finding:
+    """The state store: SQLite's integrity check on HOME/state.sqlite; a PostgreSQL store must answer."""
+    path = Home(state.home).state
+    problem = _sqlite_problem(path) if state.sqlite else None
+    if problem is not None:
+        return Finding("state store", f"{path}: {problem}", f"restore {path.name} from a backup (it holds the API "
+                       "keys, upload jobs, query log and alerts); to start an empty one instead, move it aside")
     try:
-        n = len(KeyStore(path).records())
+        with state.ready() as c:
+            at = migrate.revision(c)
+    except RagshipError as e:
+        return Finding("state store", plain(e), "check that the database is running and `state.url`")
+    return Finding("state store", detail=f"{redact(state.url)}, schema revision {at}")
+
+
+def _keys(state: State, repair: bool) -> Finding:
+    try:
+        n = len(KeyStore(state).records())
     except StateCorrupt as e:
-        return Finding("API keys", plain(e), f"cannot be rebuilt (only hashes are kept): restore {path.name} from a "
+        return Finding("API keys", plain(e), "cannot be rebuilt (only hashes are kept): restore keys.json from a "
                        "backup; the server refuses every key until then (fails closed)")
+    except RagshipError as e:
+        return Finding("API keys", plain(e), "see the state store's finding")
     return Finding("API keys", detail=f"{n} keys readable")
 
 

@@ -27,9 +27,8 @@ from ragship.monitor.querylog import QueryLog
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter
 from ragship.server import operations
-from ragship.server.routes import Service, router
+from ragship.server.routes import Service, ingest_uploads, router
 from ragship.settings import load_settings
-from ragship.state import State
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
@@ -112,11 +111,12 @@ def from_environment() -> FastAPI:
 def create_app(engine: Engine) -> FastAPI:
     s = engine.settings.server
     collections = Collections(engine)
-    log = QueryLog(engine.home.query_log, engine.settings.monitor.query_text)
+    state = engine.state
+    log = QueryLog(state, engine.settings.monitor.query_text)
     monitor = collections.monitor(log)
-    state = State(engine.settings.state.url, engine.home.root)
-    service = Service(collections=collections, keys=KeyStore(engine.home.keys), jobs=Jobs(engine.home.jobs),
-                      log=log, limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
+    jobs = Jobs(state, ingest_uploads(collections), lease_s=s.job_lease_s)
+    service = Service(collections=collections, keys=KeyStore(state), jobs=jobs, log=log,
+                      limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
                       timeout_s=s.request_timeout_s)
     leader = Leader(engine.home.root / "scheduler.lock", monitor.schedule)
 
@@ -125,8 +125,10 @@ def create_app(engine: Engine) -> FastAPI:
         await asyncio.to_thread(engine.warm_up)  # model load before the first request, not during it
         await asyncio.to_thread(state.ensure_schema)  # an unreachable state store fails the start, not a request
         leader.start()  # alert rules and source re-syncs (monitor/watcher.py), in one process of the home
+        jobs.start()  # upload jobs, from any process (server/jobs.py)
         service.ready = True
         yield
+        jobs.stop()
         leader.stop()
         state.close()
 

@@ -8,7 +8,7 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Union
+from typing import Callable, Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
@@ -314,13 +314,20 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
     readers = upload_groups(principal, split_names(groups))
     if len(files) > engine.settings.server.max_upload_files:
         raise TooLarge(f"{len(files)} files; at most {engine.settings.server.max_upload_files} per upload")
-    uploads = engine.ingestor.uploads
-    saved = [await _receive(uploads, f) for f in files]
+    saved = [await _receive(engine.ingestor.uploads, f) for f in files]
+    return svc.jobs.submit(principal.key_id, collection or "default", [p.name for p in saved], readers)
 
-    def work(observe) -> list[dict]:
+
+def ingest_uploads(collections) -> Callable[[dict, Callable], list[dict]]:
+    """What an upload job runs (server/jobs.py), in whichever server process takes it: the job's files, from its
+    collection's uploads folder, ingested for the job's groups; one result per file."""
+
+    def run(job: dict, observe) -> list[dict]:
+        engine = collections.get(job["collection"])
+        uploads = engine.ingestor.uploads
         results = []
-        for path in saved:
-            report = engine.ingestor.upload(path, readers, observe)
+        for path in (uploads.folder / name for name in job["files"]):
+            report = engine.ingestor.upload(path, tuple(job["groups"]), observe)
             failures = [{"file": path.name, "reason": f.reason} for f in report.failures]
             empty = empty_corpus(report, path.name)
             results.append({"file": path.name, "doc_id": uploads.doc_id(path), "ingested": empty is None,
@@ -328,7 +335,7 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
                                 [{"file": path.name, "reason": str(empty)}] if empty else [])})
         return results
 
-    return svc.jobs.submit(principal.key_id, collection or "default", [p.name for p in saved], work)
+    return run
 
 
 async def _receive(uploads, upload: UploadFile):

@@ -1,10 +1,12 @@
 """The service's shared state store: one database that every server process (and every replica on other machines)
 reads and writes, so that what one replica counts the others see. SQLite in the home by default (embedded,
 nothing to start; shared by the processes of one machine), PostgreSQL when `state.url` names one (shared by
-machines). SQLAlchemy Core speaks both; the schema is created on first use (ADR 0016).
+machines). SQLAlchemy Core speaks both; Alembic builds and upgrades the schema on first use (ADR 0016).
 
-Held here: the rate-limit log (one row per admitted request, per key; a sliding-window log, exact across
-processes because each key's check-and-insert runs under a per-key lock in one transaction)."""
+Held here (state/tables.py): API keys, upload jobs, the query log and feedback, the monitor's drift references,
+source syncs and alerts, and the rate-limit log (one row per admitted request, per key; a sliding-window log,
+exact across processes because each key's check-and-insert runs under a per-key lock in one transaction). A
+home's files from before the store (keys.json, jobs/, monitor.sqlite) are imported once (state/legacy.py)."""
 
 from __future__ import annotations
 
@@ -16,25 +18,20 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Column, Float, Index, MetaData, String, Table, create_engine, event, func, select, text
+from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from ragship.errors import StateUnavailable
-
-METADATA = MetaData()
-RATE_HITS = Table(
-    "ragship_rate_hits", METADATA,
-    Column("key_id", String(64), nullable=False),
-    Column("at", Float, nullable=False),  # epoch seconds of an admitted request
-    Index("ragship_rate_hits_key_at", "key_id", "at"),
-)
+from ragship.home import Home
+from ragship.state import legacy, migrate
+from ragship.state.tables import RATE_HITS, upsert  # noqa: F401 - upsert: the store's one write helper
 
 
 def engine_url(url: str | None, home: Path) -> str:
     """SQLAlchemy's URL for `state.url`: postgresql:// is driven by psycopg 3; none is HOME/state.sqlite."""
     if not url:
-        return f"sqlite:///{Path(home).resolve() / 'state.sqlite'}"
+        return f"sqlite:///{Home(home).state.resolve()}"
     scheme, rest = url.split("://", 1)
     return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else url
 
@@ -50,6 +47,7 @@ def redact(url: str) -> str:
 
 class State:
     def __init__(self, url: str | None, home: Path):
+        self.home = Path(home)
         self.url = engine_url(url, home)
         self.sqlite = self.url.startswith("sqlite")
         if self.sqlite:
@@ -71,24 +69,31 @@ class State:
         except SQLAlchemyError as e:
             raise _unavailable(self.url, e) from None
 
+    @contextmanager
+    def ready(self) -> Iterator[Connection]:
+        """A transaction on the store, its schema upgraded first (once per process)."""
+        self.ensure_schema()
+        with self.connect() as c:
+            yield c
+
     def ensure_schema(self) -> None:
         if self._ready:  # every request asks: no lock once the schema is there
             return
         with self._schema:
             if not self._ready:
                 with self.connect() as c:
-                    if not self.sqlite:  # replicas starting together must not race on CREATE TABLE
+                    if not self.sqlite:  # replicas starting together upgrade once
                         c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id("ragship schema")})
-                    METADATA.create_all(c)
+                    migrate.upgrade(c)
+                legacy.import_home(self, self.home)
                 self._ready = True
 
     # -- rate limits ---------------------------------------------------------------------------------------------
     def admit(self, key_id: str, limits: tuple[tuple[int, float], ...]) -> int:
         """Count a request of `key_id` against each (requests, window seconds) limit: 0 when it is admitted (and
         recorded), else the seconds until the oldest request it must wait for leaves its window."""
-        self.ensure_schema()
         longest = max(window for _, window in limits)
-        with self.connect() as c:
+        with self.ready() as c:
             if not self.sqlite:  # SQLite's transaction is BEGIN IMMEDIATE: one writer at a time already
                 c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key_id)})
             at = time.time()

@@ -1,0 +1,139 @@
+"""The state store's tables, as the code reads and writes them. The schema itself is built and upgraded by the
+Alembic revisions in state/migrations (a test checks that the two agree). Every name starts with `ragship_`, so
+the store can share a PostgreSQL database with other applications."""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, Float, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+METADATA = MetaData()
+
+# the rate-limit log: one row per admitted request, per key (a sliding-window log)
+RATE_HITS = Table(
+    "ragship_rate_hits", METADATA,
+    Column("key_id", String(64), nullable=False),
+    Column("at", Float, nullable=False),  # epoch seconds
+    Index("ragship_rate_hits_key_at", "key_id", "at"),
+)
+
+# API keys: only the secret's SHA-256 is kept
+KEYS = Table(
+    "ragship_keys", METADATA,
+    Column("id", String(16), primary_key=True),
+    Column("sha256", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("groups", Text, nullable=False),  # JSON list
+    Column("name", Text, nullable=False),
+    Column("created_at", String(40), nullable=False),
+    Column("revoked", Boolean, nullable=False),
+)
+
+# upload jobs: a queue any server process may take a job from; a running job holds a lease it renews
+JOBS = Table(
+    "ragship_jobs", METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("status", String(16), nullable=False),  # queued, running, done, failed
+    Column("created", Float, nullable=False),
+    Column("lease_until", Float),
+    Column("owner", String(200)),  # host:pid of the process running it
+    Column("attempts", Integer, nullable=False),
+    Column("body", Text, nullable=False),  # JSON: files, groups, progress, results, failures, error, times
+    Index("ragship_jobs_status", "status", "lease_until"),
+)
+
+# the query log: one row per search or answer, and one per feedback
+REQUESTS = Table(
+    "ragship_requests", METADATA,
+    Column("id", String(64), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("latency_ms", Float, nullable=False),
+    Column("abstained", Integer),
+    Column("confidence", Float),
+    Column("question", Text),
+    Column("version", String(64)),
+    Column("mode", String(16)),
+    Column("outcome", String(16)),
+    Column("hits", Integer),
+    Column("top_score", Float),
+    Column("margin", Float),
+    Column("unverified", Integer),
+    Column("stages", Text),  # JSON: milliseconds per stage
+    Column("sketch", LargeBinary),  # the query's embedding, float16
+    Index("ragship_requests_ts", "ts"),
+    Index("ragship_requests_collection_ts", "collection", "ts"),
+)
+FEEDBACK = Table(
+    "ragship_feedback", METADATA,
+    Column("answer_id", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("rating", Integer, nullable=False),
+    Column("comment", Text),
+    Index("ragship_feedback_ts", "ts"),
+    Index("ragship_feedback_answer", "answer_id"),
+)
+
+# the monitor: drift references, source freshness, alert states and the alert outbox
+DRIFT_REFERENCE = Table(
+    "ragship_drift_reference", METADATA,
+    Column("collection", String(64), primary_key=True),
+    Column("since", Float, nullable=False),
+    Column("version", String(64)),
+    Column("reason", Text),
+    Column("set_at", Float, nullable=False),
+)
+SOURCE_SYNC = Table(
+    "ragship_source_sync", METADATA,
+    Column("collection", String(64), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("last_attempt", Float),
+    Column("last_success", Float, nullable=False),
+    Column("last_error", Text),
+    Column("version", String(64)),
+)
+ALERT_STATE = Table(
+    "ragship_alert_state", METADATA,
+    Column("name", String(128), primary_key=True),
+    Column("collection", String(64), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("since", Float, nullable=False),
+    Column("value", Float),
+)
+ALERT_EVENTS = Table(
+    "ragship_alert_events", METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("event", String(16), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("delivery", String(16), nullable=False),  # pending, delivered, dead, none
+    Column("attempts", Integer, nullable=False),
+    Column("next_try", Float, nullable=False),
+    Column("last_error", Text),
+    Index("ragship_alert_events_delivery", "delivery", "next_try"),
+)
+
+
+def insert_new(c: Connection, table: Table, keys: tuple[str, ...]):
+    """An INSERT that skips rows whose `keys` are taken (a plain INSERT for a table without a key)."""
+    if not keys:
+        return table.insert()
+    return (postgresql if c.dialect.name == "postgresql" else sqlite).insert(table).on_conflict_do_nothing(
+        index_elements=keys)
+
+
+def upsert(c: Connection, table: Table, row: dict, keys: tuple[str, ...], replace: bool = True) -> None:
+    """Insert `row`, or on a clash of its `keys` replace the other columns (or, `replace=False`, keep the old
+    row): INSERT ... ON CONFLICT, which both SQLite and PostgreSQL speak."""
+    insert = (postgresql if c.dialect.name == "postgresql" else sqlite).insert(table).values(**row)
+    rest = {k: insert.excluded[k] for k in row if k not in keys}
+    c.execute(insert.on_conflict_do_update(index_elements=keys, set_=rest) if replace and rest
+              else insert.on_conflict_do_nothing(index_elements=keys))
