@@ -223,6 +223,7 @@ def main() -> None:
 
 
 def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None, section: str = "latency") -> str:
+    ann = SearchSettings()
     def row(name, p):
         return f"| {name} | {p['p50']} | {p['p95']} | {p['p99']} |"
 
@@ -233,7 +234,8 @@ def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None
         f"- LanceDB FTS (built in {fts_s:.1f} s) for BM25; exact dense search over the vectors held in memory "
         f"(loaded in {ours['memory_load_s']} s){' (the default at this size)' if rows < ANN_DEFAULT else ''}; "
         "queries encoded on ONNX Runtime (float32); filler chunks cut to the chunk size (200 tokens) like real ones",
-        f"- the IVF_HNSW_SQ index (built in {ours['vector_index_build_s']} s; nprobes 20, refine factor 5; "
+        f"- the IVF_HNSW_SQ index (built in {ours['vector_index_build_s']} s; nprobes {ann.ann_nprobes}, refine "
+        f"factor {ann.ann_refine_factor}; BM25 overlapped with encoding and the index search; "
         f"{'**the default at this size**' if rows >= ANN_DEFAULT else 'the default'} from search.ann_min_rows = "
         f"{ANN_DEFAULT:,} chunks): dense recall@10 against exact **{ours['ann_recall@10_vs_exact']}**",
         f"- memory of the process serving every run: {ours['rss_mib']['now']} MiB resident at the end, "

@@ -55,6 +55,9 @@ def test_vector_index_is_built_past_the_threshold_and_agrees_with_exact_search(t
         a = [h.chunk_id for h in exact.search(q, "dense", 5).hits]
         b = [h.chunk_id for h in indexed.search(q, "dense", 5).hits]
         assert a == b
+        hybrid = indexed.search(q, "hybrid", 5)  # BM25 overlapped with the vector search here (retrieve/search.py)
+        assert [h.chunk_id for h in hybrid.hits] == [h.chunk_id for h in exact.search(q, "hybrid", 5).hits]
+        assert {"bm25", "dense", "embed"} <= set(hybrid.timings_ms)
 
 
 def test_in_memory_dense_search_is_exact_with_and_without_a_mask(tmp_path):

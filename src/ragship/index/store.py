@@ -21,6 +21,7 @@ from ragship.util.sql import quote
 TABLE = "chunks"
 OVERFETCH = 4  # filtered BM25: unfiltered candidates looked at per wanted result before prefiltering
 FTS_COLUMN = "index_text"
+PARTITION_ROWS = 65_536  # rows per IVF partition of the vector index (build_vector_index)
 
 
 def schema(dim: int) -> pa.Schema:
@@ -131,13 +132,14 @@ class ChunkStore:
 
     def build_vector_index(self, min_rows: int) -> bool:
         """An IVF_HNSW_SQ index on the vectors once the table holds `min_rows` rows (below that, exact flat
-        search is fast enough and exact). Rebuilt at each changing ingest; returns whether one was built."""
+        search is fast enough and exact). Rebuilt at each changing ingest; returns whether one was built. Large
+        partitions (each an HNSW graph, searched in about log time) mean few graphs to probe (ADR 0016 §5)."""
         table = self.table()
         rows = table.count_rows()
         if rows < min_rows:
             return False
         table.create_index(metric="cosine", vector_column_name="vector", index_type="IVF_HNSW_SQ",
-                           num_partitions=max(1, rows // 8192), replace=True)
+                           num_partitions=max(1, rows // PARTITION_ROWS), replace=True)
         return True
 
     def commit_tag(self, tag: str) -> int:
@@ -195,7 +197,7 @@ class ChunkStore:
         """The files of a version that no longer match `sums` (its record's `files`)."""
         return damaged(self.table_uri, sums, deep)
 
-    def view(self, tag: str, nprobes: int = 20, refine_factor: int = 5,
+    def view(self, tag: str, nprobes: int = 8, refine_factor: int = 1,
              lance_version: int | None = None) -> IndexView:
         """The tagged version, read-only; by its Lance version (when given) if the tag itself was lost."""
         table = self.table()
@@ -220,7 +222,7 @@ class IndexView:
     COLUMNS = ["chunk_id", "doc_id", "title", "text", "source", "start", "end", "heading_path", "metadata"]
     FILTERABLE = FILTERABLE
 
-    def __init__(self, table, nprobes: int = 20, refine_factor: int = 5, version_id: str = ""):
+    def __init__(self, table, nprobes: int = 8, refine_factor: int = 1, version_id: str = ""):
         self._table, self.version_id = table, version_id  # version_id: the tag it shows ("" for the head)
         self.nprobes, self.refine_factor = nprobes, refine_factor  # used only where a vector index exists
         self.ann = any(i.columns == ["vector"] for i in table.list_indices())

@@ -6,40 +6,49 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection
 
 from ragship.errors import StateCorrupt
 
 SCRIPTS = Path(__file__).parent / "migrations"
+# alembic is imported where it is used: commands that never open the store do not pay for it
 
 
-def _config() -> Config:
+def _config():
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(SCRIPTS))
     return config
 
 
+def _scripts():
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(_config())
+
+
 def head() -> str:
-    return ScriptDirectory.from_config(_config()).get_current_head()
+    return _scripts().get_current_head()
 
 
 def revision(c: Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(c).get_current_revision()
 
 
 def upgrade(c: Connection) -> None:
     """Bring the schema to this ragship's head revision (nothing to do when it is there already)."""
-    have = revision(c)
-    if have == head():
+    from alembic import command
+
+    have, scripts = revision(c), _scripts()
+    if have == scripts.get_current_head():
         return
-    known = {s.revision for s in ScriptDirectory.from_config(_config()).walk_revisions()}
-    if have is not None and have not in known:
+    if have is not None and have not in {s.revision for s in scripts.walk_revisions()}:
         raise StateCorrupt(f"the state store's schema is at revision {have!r}, newer than this ragship knows "
-                           f"(head {head()!r}): upgrade ragship on this machine, or point `state.url` elsewhere")
+                           f"(head {scripts.get_current_head()!r}): upgrade ragship on this machine, or point "
+                           "`state.url` elsewhere")
     config = _config()
     config.attributes["connection"] = c
     command.upgrade(config, "head")
