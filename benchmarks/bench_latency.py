@@ -152,7 +152,48 @@ def ragship_latency(engine, queries: list[str], reranker: str | None) -> dict:
         recalls.append(len(exact & {r["chunk_id"] for r in ann.view().dense(v, 10)}) / 10)
     results["ann_recall@10_vs_exact"] = round(float(np.mean(recalls)), 4)
     results["rss_mib"] = rss_mib()  # this process serves every run above: its resident and peak memory
+    results["serving_process"] = serving_process(engine.home.root, engine.home.cache_dir, queries)
     return results
+
+
+def serving_process(home: Path, cache: Path, queries: list[str]) -> dict:
+    """One `ragship serve` process on the built home, on its own: the queries as hybrid searches over HTTP, one at
+    a time, then its resident and peak memory (what one replica needs at this size) and the latency its client
+    saw (HTTP and JSON included)."""
+    import os
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSHIP_") or k == "RAGSHIP_MODEL_CACHE"}
+    env |= {"RAGSHIP_HOME": str(home), "RAGSHIP_CACHE_DIR": str(cache), "RAGSHIP_CONFIG": str(home / "none.toml")}
+    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    base, ms = f"http://127.0.0.1:{port}", []
+    try:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            for _ in range(600):
+                try:
+                    if c.get("/readyz").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.5)
+            c.get("/v1/search", params={"q": queries[0], "k": 10}).raise_for_status()
+            for q in queries:
+                t = time.perf_counter()
+                c.get("/v1/search", params={"q": q, "k": 10}).raise_for_status()
+                ms.append((time.perf_counter() - t) * 1000)
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+                      if ":" in line)
+        mib = {k: round(int(status[field].split()[0]) / 1024) for k, field in (("now", "VmRSS"), ("peak", "VmHWM"))}
+        return {"rss_mib": mib, "http_hybrid": percentiles(ms)}
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
 
 
 def rss_mib() -> dict:
@@ -222,6 +263,15 @@ def main() -> None:
     print(f"wrote the {args.section} section of {args.out}")
 
 
+def _serving(ours: dict) -> str:
+    served = ours.get("serving_process")
+    if not served:
+        return "not measured"
+    http = served["http_hybrid"]
+    return (f"{served['rss_mib']['now']} MiB resident, {served['rss_mib']['peak']} MiB peak (hybrid over HTTP "
+            f"p50/p95 {http['p50']}/{http['p95']} ms)")
+
+
 def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None, section: str = "latency") -> str:
     ann = SearchSettings()
     def row(name, p):
@@ -239,7 +289,8 @@ def render(rows: int, fts_s: float, ours: dict, peer: dict, reranker: str | None
         f"{'**the default at this size**' if rows >= ANN_DEFAULT else 'the default'} from search.ann_min_rows = "
         f"{ANN_DEFAULT:,} chunks): dense recall@10 against exact **{ours['ann_recall@10_vs_exact']}**",
         f"- memory of the process serving every run: {ours['rss_mib']['now']} MiB resident at the end, "
-        f"{ours['rss_mib']['peak']} MiB at its peak (building the rows included)",
+        f"{ours['rss_mib']['peak']} MiB at its peak (building the rows included); a `ragship serve` process on "
+        f"the same home, alone, after the 300 queries over HTTP: {_serving(ours)}",
         "- filtered: a reader in group g0 (SciFact public, filler split over groups g0..g3), applied inside both "
         "retrievers' queries",
         "",
