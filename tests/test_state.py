@@ -142,3 +142,20 @@ def test_an_older_homes_keys_are_imported_once_and_a_broken_file_fails_closed(st
     (state.home / "keys.json").write_text('{"keys": [{"id": 1}]}')  # a damaged file from a backup gone wrong
     with pytest.raises(StateCorrupt, match="restore keys.json"):
         KeyStore(State(None if state.sqlite else state.url, state.home)).authenticate(secret)
+
+
+def test_reading_the_store_does_not_wait_for_a_writer_on_sqlite(tmp_path):
+    import sqlite3
+
+    from ragship.access import KeyStore
+
+    keys = KeyStore(State(None, tmp_path))
+    secret, _ = keys.create("reader", ["red"])
+    writer = sqlite3.connect(tmp_path / "state.sqlite", isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # another process in the middle of a write (a rate-limit check, a log row)
+    try:
+        t = time.perf_counter()
+        assert keys.authenticate(secret).groups == {"red"}  # a read: no write lock needed, so no wait
+        assert time.perf_counter() - t < 1.0
+    finally:
+        writer.execute("ROLLBACK")

@@ -70,11 +70,11 @@ class KeyStore:
 
     def records(self) -> dict[str, KeyRecord]:
         """Every key by id, as the store holds them now (a key created by the CLI works without a restart)."""
-        with self._ready() as c:
+        with self._ready(read=True) as c:
             return {r.id: _record(r) for r in c.execute(select(KEYS))}
 
     def any_active(self) -> bool:
-        with self._ready() as c:
+        with self._ready(read=True) as c:
             return c.execute(select(KEYS.c.id).where(KEYS.c.revoked.is_(False)).limit(1)).first() is not None
 
     def create(self, role: str, groups: list[str], name: str = "") -> tuple[str, KeyRecord]:
@@ -102,7 +102,7 @@ class KeyStore:
         match = re.match(rf"^{PREFIX}([0-9a-f]{{8}})_", secret or "")
         if not match:
             return None
-        with self._ready() as c:
+        with self._ready(read=True) as c:
             row = c.execute(select(KEYS).where(KEYS.c.id == match.group(1))).first()
         record = _record(row) if row is not None else None
         if record is None or record.revoked or not hmac.compare_digest(record.sha256, _digest(secret)):
@@ -110,9 +110,9 @@ class KeyStore:
         return record.principal()
 
     @contextmanager
-    def _ready(self) -> Iterator[Connection]:
+    def _ready(self, read: bool = False) -> Iterator[Connection]:
         """The store's transaction; StateCorrupt while an older keys.json is there that could not be imported."""
-        with self.state.ready() as c:
+        with self.state.ready(read) as c:
             legacy = Home(self.state.home).legacy_keys
             if legacy.exists():
                 raise StateCorrupt(f"{legacy} could not be imported into the state store (see the log); every key "

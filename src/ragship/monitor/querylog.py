@@ -76,7 +76,7 @@ class QueryLog:
         self.state, self.query_text = state, query_text
 
     def rows(self, statement) -> list[tuple]:
-        with self.state.ready() as c:
+        with self.state.ready(read=True) as c:
             return [tuple(r) for r in c.execute(statement)]
 
     def write(self, statement, params: Any = None) -> int:

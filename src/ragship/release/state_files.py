@@ -98,7 +98,7 @@ def _state(state: State, repair: bool) -> Finding:
         return Finding("state store", f"{path}: {problem}", f"restore {path.name} from a backup (it holds the API "
                        "keys, upload jobs, query log and alerts); to start an empty one instead, move it aside")
     try:
-        with state.ready() as c:
+        with state.ready(read=True) as c:
             at = migrate.revision(c)
     except RagshipError as e:
         return Finding("state store", plain(e), "check that the database is running and `state.url`")

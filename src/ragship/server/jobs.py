@@ -57,7 +57,7 @@ class Jobs:
         return self.public(job)
 
     def get(self, job_id: str) -> dict | None:
-        with self.state.ready() as c:
+        with self.state.ready(read=True) as c:
             row = c.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
         return None if row is None else _job(row)
 

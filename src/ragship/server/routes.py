@@ -8,7 +8,7 @@ import json
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Literal, Optional, Union
+from typing import Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
@@ -24,7 +24,7 @@ from ragship.monitor import metrics
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
-from ragship.server.jobs import Jobs
+from ragship.server.jobs import Jobs, Run
 from ragship.server.limits import RateLimiter
 from ragship.types import SearchMode as Mode
 from ragship.util.names import split_names
@@ -318,7 +318,7 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
     return svc.jobs.submit(principal.key_id, collection or "default", [p.name for p in saved], readers)
 
 
-def ingest_uploads(collections) -> Callable[[dict, Callable], list[dict]]:
+def ingest_uploads(collections) -> Run:
     """What an upload job runs (server/jobs.py), in whichever server process takes it: the job's files, from its
     collection's uploads folder, ingested for the job's groups; one result per file."""
 

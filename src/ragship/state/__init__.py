@@ -61,19 +61,21 @@ class State:
         self._engine.dispose()
 
     @contextmanager
-    def connect(self) -> Iterator[Connection]:
-        """A transaction on the store; StateUnavailable (naming the store, password hidden) when it fails."""
+    def connect(self, read: bool = False) -> Iterator[Connection]:
+        """A transaction on the store (`read`: one that only reads, which on SQLite does not take the write lock);
+        StateUnavailable (naming the store, password hidden) when it fails."""
         try:
-            with self._engine.begin() as c:
-                yield c
+            with self._engine.connect() as c:
+                with c.execution_options(ragship_read=read).begin():
+                    yield c
         except SQLAlchemyError as e:
             raise _unavailable(self.url, e) from None
 
     @contextmanager
-    def ready(self) -> Iterator[Connection]:
+    def ready(self, read: bool = False) -> Iterator[Connection]:
         """A transaction on the store, its schema upgraded first (once per process)."""
         self.ensure_schema()
-        with self.connect() as c:
+        with self.connect(read) as c:
             yield c
 
     def ensure_schema(self) -> None:
@@ -121,8 +123,9 @@ def _unavailable(url: str, e: SQLAlchemyError) -> StateUnavailable:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    """SQLite for several processes: WAL (readers never block), and every transaction BEGIN IMMEDIATE so a
-    check-then-insert holds the write lock from its first read (pysqlite's own BEGIN is deferred)."""
+    """SQLite for several processes: WAL (readers never block), and every writing transaction BEGIN IMMEDIATE so
+    a check-then-insert holds the write lock from its first read (pysqlite's own BEGIN is deferred); one that
+    only reads begins deferred and never waits for a writer."""
     engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
 
     @event.listens_for(engine, "connect")
@@ -133,7 +136,7 @@ def _sqlite_engine(url: str) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("ragship_read") else "BEGIN IMMEDIATE")
 
     return engine
 
