@@ -25,7 +25,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ragship.errors import StateUnavailable
 from ragship.home import Home
 from ragship.state import legacy, migrate
-from ragship.state.tables import RATE_HITS, upsert  # noqa: F401 - upsert: the store's one write helper
+from ragship.state.tables import RATE_HITS
 
 
 def engine_url(url: str | None, home: Path) -> str:
