@@ -1,7 +1,8 @@
 """No document leaks across groups: for each key, 200+ generated requests (the other group's secrets verbatim,
-words from its documents, filter-injection attempts, guessed document ids, feedback and job probes) against a
-real server; nothing from a document the key may not read may appear anywhere in any response body or header.
-A key in both groups sees exactly the union; a collection is no way around a key's groups (OWASP LLM08)."""
+words from its documents, filter-injection attempts, guessed document ids, feedback and job probes; questions
+through /v1/ask and OpenAI-compatible chat, plain and streamed) against a real server; nothing from a document
+the key may not read may appear anywhere in any response body or header. A key in both groups sees exactly the
+union; a collection is no way around a key's groups (OWASP LLM08)."""
 
 import itertools
 import random
@@ -37,6 +38,8 @@ def requests_for(other: str, rng: random.Random) -> list[tuple[str, str, dict]]:
         mode = rng.choice(["dense", "bm25", "hybrid"])
         out.append(("GET", "/v1/search", {"params": {"q": q, "mode": mode, "k": 50}}))
         out.append(("POST", "/v1/ask", {"json": {"question": q}}))
+        out.append(("POST", "/v1/chat/completions", {"json": {"model": "ragship", "stream": rng.random() < 0.5,
+                                                              "messages": [{"role": "user", "content": q}]}}))
     for value, field in itertools.product(INJECTIONS, ["team", "doc_id", "source", "groups"]):
         out.append(("POST", "/v1/search", {"json": {"query": rng.choice(queries), "filters": {field: value}, "k": 50}}))
     for doc in docs + [d.replace(".md", "") for d in docs] + [d.upper() for d in docs] + ["../" + d for d in docs]:
@@ -55,6 +58,7 @@ def inputs(path: str, kwargs: dict) -> list[str]:
     for source in (kwargs.get("params", {}), kwargs.get("json", {})):
         for v in source.values():
             values += [str(x) for x in (v.values() if isinstance(v, dict) else [v])]
+    values += [m["content"] for m in kwargs.get("json", {}).get("messages", [])]  # the chat question comes back
     return [v for v in values if v]
 
 

@@ -26,7 +26,7 @@ from ragship.access import KeyStore
 from ragship.monitor.querylog import QueryLog
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter
-from ragship.server import operations
+from ragship.server import chat, operations
 from ragship.server.routes import Service, ingest_uploads, router
 from ragship.settings import load_settings
 
@@ -35,7 +35,9 @@ UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
 
 
 def problem(status: int, title: str, detail: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail},
+    # `error` repeats the detail the way OpenAI's API words errors, so its SDKs (for /v1/chat/completions) show it
+    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail,
+                         "error": {"message": detail, "type": title, "code": status}},
                         status_code=status, media_type="application/problem+json", headers=headers)
 
 
@@ -141,6 +143,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(router)
     app.include_router(operations.router)
+    app.include_router(chat.router)
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -64,6 +64,7 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
+    error: Optional[dict] = None  # {message, type, code}: the detail again, as OpenAI's SDKs read errors
 
 
 def _problems(*codes: int) -> dict:
@@ -235,30 +236,38 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
     engine = svc.collections.get(body.collection)
     flt = visible(principal, filter_from_mapping(body.filters))
     await svc.run(engine.view)  # errors (no index, bad collection) become problems before the stream starts
+
+    async def events():
+        async for event in answer_events(svc, engine, body.question, body.mode, flt):
+            if event["type"] == "answer":
+                svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
+                                                     principal.key_id, body.collection or "default", _ms(t)))
+            yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+async def answer_events(svc: Service, engine, question: str, mode: Mode | None, flt: Filter):
+    """engine.ask_stream's events (`sentence`, then `answer` or `error`), produced in a worker thread under the
+    service's one-query-at-a-time gate."""
     queue: asyncio.Queue = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
     def produce() -> None:
         try:
-            for event in engine.ask_stream(body.question, body.mode, flt):
+            for event in engine.ask_stream(question, mode, flt):
                 loop.call_soon_threadsafe(queue.put_nowait, event)
         except Exception as e:  # noqa: BLE001 - reported to the client as an error event, never a trace
             detail = str(e) if isinstance(e, RagshipError) else f"{type(e).__name__}; see the server log"
             loop.call_soon_threadsafe(queue.put_nowait, {"type": "error", "detail": detail})
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
-    async def events():
-        async with svc.gate:
-            task = asyncio.create_task(asyncio.to_thread(produce))
-            while (event := await queue.get()) is not None:
-                if event["type"] == "answer":
-                    svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
-                                                         principal.key_id, body.collection or "default", _ms(t)))
-                yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-            await task
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+    async with svc.gate:
+        task = asyncio.create_task(asyncio.to_thread(produce))
+        while (event := await queue.get()) is not None:
+            yield event
+        await task
 
 
 class FeedbackRequest(BaseModel):

@@ -1,0 +1,132 @@
+"""OpenAI-compatible chat: `POST /v1/chat/completions` and `GET /v1/models`, so Open WebUI, LibreChat and every
+OpenAI SDK can ask ragship. One model per collection ("ragship" is the default collection, "ragship/NAME" another).
+The last user message is the question; the reply's text carries the [n] citations and a list of its sources, and
+the response's `ragship` member carries the whole answer (citations, confidence, abstention) as /v1/ask returns
+it. The caller's key decides what can be read, exactly as for /v1/ask."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any, Literal, Optional, Union
+
+from fastapi import APIRouter, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from ragship.collections import DEFAULT
+from ragship.errors import QueryError
+from ragship.monitor.querylog import Observation
+from ragship.server.routes import (COMMON, AskRequest, Principal, Reader, _ask, _ms, answer_events, service,
+                                   visible)
+
+MODEL = "ragship"
+MAX_QUESTION = 2000  # as AskRequest.question
+ABSTAINED = "The documents I can read do not answer this confidently."
+router = APIRouter(responses=COMMON, tags=["openai"])
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    role: Literal["system", "developer", "user", "assistant", "tool", "function"]
+    content: Optional[Union[str, list[dict[str, Any]]]] = None  # text, or content parts (the text parts are read)
+
+
+class ChatRequest(BaseModel):
+    """OpenAI's request; sampling options (temperature, max_tokens, ...) are accepted and have no effect."""
+    model_config = ConfigDict(extra="allow")
+    model: str = MODEL
+    messages: list[ChatMessage] = Field(..., min_length=1)
+    stream: bool = False
+
+
+def collection_of(model: str) -> str:
+    """"ragship" → the default collection, "ragship/NAME" → NAME (a bare collection name is accepted too)."""
+    name = model.removeprefix(MODEL).removeprefix("/") if model.startswith(MODEL) else model
+    return name or DEFAULT
+
+
+def question_of(messages: list[ChatMessage]) -> str:
+    """The last user message's text: earlier turns are not used (each question is answered from the sources)."""
+    for m in reversed(messages):
+        if m.role == "user":
+            text = m.content if isinstance(m.content, str) else " ".join(
+                p.get("text", "") for p in m.content or [] if p.get("type") == "text")
+            if len(text.strip()) > MAX_QUESTION:
+                raise QueryError(f"the last user message is {len(text.strip())} characters; a question may have "
+                                 f"at most {MAX_QUESTION}")
+            if text.strip():
+                return text.strip()
+    raise QueryError("messages holds no user message with text; the last user message is the question")
+
+
+def reply_text(answer: dict) -> str:
+    """The answer with its [n] markers, then its sources by number (the closest ones when it abstained)."""
+    head = ABSTAINED + (f" ({answer['warning']})" if answer.get("warning") else "") + " Closest sources:" \
+        if answer["abstained"] else answer["answer"]
+    return head + sources_text(answer)
+
+
+def sources_text(answer: dict) -> str:
+    lines = [f"[{c['n']}] {c['title'] or c['doc_id']} ({c['source'] or c['doc_id']})" for c in answer["citations"]]
+    return "\n\n" + "\n".join(lines) if lines else ""
+
+
+@router.get("/v1/models")
+async def models(request: Request, principal: Principal = Reader) -> dict:
+    names = service(request).collections.names()
+    return {"object": "list", "data": [{"id": MODEL if n == DEFAULT else f"{MODEL}/{n}", "object": "model",
+                                        "created": 0, "owned_by": "ragship"} for n in names]}
+
+
+@router.post("/v1/chat/completions", responses={200: {"content": {"application/json": {}, "text/event-stream": {}},
+                                                      "description": "a chat.completion, or its chunks with stream"}})
+async def chat(request: Request, body: ChatRequest, principal: Principal = Reader):
+    question, collection = question_of(body.messages), collection_of(body.model)
+    if body.stream:
+        return await _stream(request, principal, body.model, question, collection)
+    answer = await _ask(request, principal, AskRequest(question=question, collection=collection))
+    return {"id": f"chatcmpl-{answer['id']}", "object": "chat.completion", "created": int(time.time()),
+            "model": body.model, "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
+                                              "message": {"role": "assistant", "content": reply_text(answer)}}],
+            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "ragship": answer}
+
+
+async def _stream(request: Request, principal: Principal, model: str, question: str,
+                  collection: str) -> StreamingResponse:
+    """OpenAI's server-sent chunks: verified sentences as they come, the sources, then a last chunk with
+    finish_reason "stop" and the `ragship` member; `data: [DONE]` ends the stream."""
+    svc, t = service(request), time.perf_counter()
+    engine = svc.collections.get(collection)
+    await svc.run(engine.view)  # no index, or no such collection: an error response before the stream starts
+    created, flt = int(time.time()), visible(principal)
+    events = answer_events(svc, engine, question, None, flt)
+
+    def chunk(delta: dict, finish: str | None = None, **extra) -> str:
+        body = {"id": f"chatcmpl-{extra.pop('answer_id', 'ragship')}", "object": "chat.completion.chunk",
+                "created": created, "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
+        return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
+
+    async def body():
+        yield chunk({"role": "assistant", "content": ""})
+        streamed = ""
+        async for event in events:
+            if event["type"] == "sentence":
+                piece = (" " if streamed else "") + event["text"]
+                streamed += piece
+                yield chunk({"content": piece})
+            elif event["type"] == "error":
+                yield chunk({"content": f"\n\n(error: {event['detail']})"}, "stop")
+            else:
+                answer = event["answer"]
+                svc.log.record(Observation.of_answer(answer, event.get("retrieval"), principal.key_id, collection,
+                                                     _ms(t)))
+                rest = sources_text(answer) if streamed else reply_text(answer)
+                if rest:
+                    yield chunk({"content": rest})
+                yield chunk({}, "stop", answer_id=answer["id"], ragship=answer)
+        yield "data: [DONE]\n\n"
+
+    return StreamingResponse(body(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
