@@ -53,6 +53,7 @@ class Engine:
         # reopened when LIVE moves; kept while LIVE or the records are unreadable (see served())
         self._served = FileCache(self.registry.live_path, lambda _: self._serve(), last_good=True)
         self._reranker = self._llm = self._reader = None
+        self.warm_views = False  # a server's engine (warm_up) loads each version's indexes as it opens it
 
     # -- parts, built lazily ------------------------------------------------------------------------------------
     @cached_property
@@ -128,8 +129,10 @@ class Engine:
         damaged = self.store().damaged(version.files, deep=False)  # a stat per file, once per live version
         if damaged:
             raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}")
-        return Served(version, self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor,
-                                                 version.lance_version), embedder)
+        view = self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor, version.lance_version)
+        if self.warm_views:
+            view.warm()
+        return Served(version, view, embedder)
 
     def searcher(self, served: Served | None = None) -> Searcher:
         served = served or self.served()
@@ -157,7 +160,9 @@ class Engine:
         return Releases(self)
 
     def warm_up(self) -> None:
-        """Load the models and open the live version now, so the first request does not pay for it."""
+        """Load the models and open the live version with its indexes now (and each later live version as it is
+        opened), so that requests do not pay for it."""
+        self.warm_views = True
         self.embedder.embed_query("warm up")
         if self.reranker is not None:
             self.reranker.scores("warm up", ["warm up"])

@@ -124,3 +124,20 @@ def test_bm25_and_ann_ids_come_from_memory_by_row_id_after_deletes_and_compactio
         .refine_factor(view.refine_factor).select(["chunk_id"]).limit(20).to_arrow()
     assert [r["chunk_id"] for r in view.dense(q, 20)] == t["chunk_id"].to_pylist()
     assert all(r["doc_id"] == r["chunk_id"].split("#")[0] for r in view.dense(q, 20))
+
+
+def test_warm_loads_the_versions_indexes_before_any_query(tmp_path):
+    rng = np.random.default_rng(7)
+    store = ChunkStore(tmp_path)
+    store.add([row(f"d{i}#0", f"d{i}", " ".join(rng.choice(["alpha", "beta", "gamma"], 5)), rng.normal(size=8))
+               for i in range(600)], dim=8)
+    store.build_fts()
+    store.build_vector_index(min_rows=1)
+    store.commit_tag("v1")
+    cold, warm = store.view("v1"), store.view("v1")
+    cache = warm._dataset.session().index_cache_size_bytes
+    before = cache()  # the manifest's and index metadata's bytes
+    warm.warm()
+    assert cache() > before + 8 * 600 and warm._memory is not None  # the vectors' quantised codes at least
+    q = rng.normal(size=8).astype(np.float32)
+    assert warm.dense(q, 10) == cold.dense(q, 10) and warm.bm25("beta", 10) == cold.bm25("beta", 10)
