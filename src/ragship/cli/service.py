@@ -87,3 +87,26 @@ def _worker_environment(home: Path):
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+
+
+@app.command()
+def mcp(ctx: typer.Context, key: Optional[str] = typer.Option(
+        None, "--key", envvar="RAGSHIP_MCP_KEY", help="Read as this API key (its groups); default: every document.")
+        ) -> None:
+    """Serve the MCP tools (search, ask, list_documents, get_document) over stdio, for Claude Desktop, Cursor and
+    IDE agents; `ragship serve` offers the same at /mcp over HTTP."""
+    import anyio
+
+    from ragship.access import LOCAL
+    from ragship.collections import Collections
+    from ragship.errors import Unauthorized
+    from ragship.server import mcp_tools
+
+    default = base_engine(ctx)
+    keys = KeyStore(default.state)
+    principal = keys.authenticate(key) if key else LOCAL
+    if principal is None:
+        raise Unauthorized("--key (or RAGSHIP_MCP_KEY) is not a valid key; `ragship keys list` shows the keys")
+    default.warm_up()
+    server = mcp_tools.build(Collections(default), keys, anyio.to_thread.run_sync, principal)
+    server.run("stdio")

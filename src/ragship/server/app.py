@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Route
 
 from ragship import __version__
 from ragship.collections import Collections
@@ -26,8 +27,8 @@ from ragship.access import KeyStore
 from ragship.monitor.querylog import QueryLog
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter
-from ragship.server import chat, operations
-from ragship.server.routes import Service, ingest_uploads, router
+from ragship.server import chat, mcp_tools, operations
+from ragship.server.routes import Service, caller, ingest_uploads, router
 from ragship.settings import load_settings
 
 STATIC = Path(__file__).parent / "static"
@@ -39,6 +40,21 @@ def problem(status: int, title: str, detail: str, headers: dict | None = None) -
     return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail,
                          "error": {"message": detail, "type": title, "code": status}},
                         status_code=status, media_type="application/problem+json", headers=headers)
+
+
+class Keyed:
+    """An ASGI app (the MCP endpoint) behind the API's key check and rate limit: 401 and 429 as problems."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        try:
+            caller(Request(scope))
+        except RagshipError as e:
+            headers = {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthorized) else None
+            return await problem(e.http_status, type(e).__name__, str(e), headers)(scope, receive, send)
+        await self.app(scope, receive, send)
 
 
 def _problems(app: FastAPI) -> None:
@@ -121,6 +137,8 @@ def create_app(engine: Engine) -> FastAPI:
                       limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
                       timeout_s=s.request_timeout_s)
     leader = Leader(engine.home.root / "scheduler.lock", monitor.schedule)
+    mcp = mcp_tools.build(collections, service.keys, service.run)
+    mcp_app = mcp.streamable_http_app()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -129,7 +147,8 @@ def create_app(engine: Engine) -> FastAPI:
         leader.start()  # alert rules and source re-syncs (monitor/watcher.py), in one process of the home
         jobs.start()  # upload jobs, from any process (server/jobs.py)
         service.ready = True
-        yield
+        async with mcp.session_manager.run():
+            yield
         jobs.stop()
         leader.stop()
         state.close()
@@ -144,6 +163,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(router)
     app.include_router(operations.router)
     app.include_router(chat.router)
+    app.router.routes.append(Route("/mcp", Keyed(mcp_app), methods=["GET", "POST", "DELETE"]))
 
     @app.get("/", include_in_schema=False)
     async def index() -> FileResponse:

@@ -42,12 +42,12 @@ class ChatRequest(BaseModel):
 
 def collection_of(model: str) -> str:
     """"ragship" → the default collection, "ragship/NAME" → NAME (a bare collection name is accepted too)."""
-    name = model.removeprefix(MODEL).removeprefix("/") if model.startswith(MODEL) else model
-    return name or DEFAULT
+    return DEFAULT if model == MODEL else model.removeprefix(MODEL + "/") or DEFAULT
 
 
 def question_of(messages: list[ChatMessage]) -> str:
-    """The last user message's text: earlier turns are not used (each question is answered from the sources)."""
+    """The text of the last user message that has some: earlier turns are not used (each question is answered
+    from the sources alone)."""
     for m in reversed(messages):
         if m.role == "user":
             text = m.content if isinstance(m.content, str) else " ".join(

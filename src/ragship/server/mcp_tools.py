@@ -1,0 +1,73 @@
+"""MCP (the Model Context Protocol of Claude Desktop, Cursor and IDE agents): the tools `search`, `ask`,
+`list_documents` and `get_document`, over stdio (`ragship mcp`) and over streamable HTTP at `/mcp` under
+`ragship serve`, built on the official SDK (FastMCP). Every tool reads as one key: over HTTP the caller's
+(`Authorization: Bearer KEY`, as for the API), over stdio the one `ragship mcp --key` names, else the home's
+owner (every document, as a server without keys). A document outside the key's groups reads as missing."""
+
+from __future__ import annotations
+
+from typing import Any, Awaitable, Callable, Optional
+
+from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.transport_security import TransportSecuritySettings
+
+from ragship.access import LOCAL, KeyStore, Principal
+from ragship.collections import Collections
+from ragship.errors import Unauthorized
+from ragship.retrieve.filters import Filter
+
+INSTRUCTIONS = ("ragship answers questions from a team's documents with verified citations. Use `ask` for a cited "
+                "answer (it abstains when the documents do not answer), `search` for passages, `list_documents` "
+                "and `get_document` to read whole documents.")
+Run = Callable[..., Awaitable[Any]]  # runs a blocking call off the event loop (the server's one-at-a-time gate)
+
+
+def build(collections: Collections, keys: KeyStore, run: Run, fixed: Principal | None = None) -> FastMCP:
+    """The MCP server. `fixed`: the principal of every call (stdio); None: each HTTP request's key."""
+    server = FastMCP("ragship", instructions=INSTRUCTIONS, stateless_http=True, json_response=True,
+                     streamable_http_path="/mcp", log_level="WARNING",
+                     # the API's own checks apply (keys, loopback bind without one); Host checks would refuse a
+                     # server reached by its name
+                     transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+
+    def reader(ctx: Context) -> Principal:
+        if fixed is not None:
+            return fixed
+        if not keys.any_active():
+            return LOCAL
+        request = ctx.request_context.request
+        scheme, _, secret = ((request.headers.get("authorization") or "") if request else "").partition(" ")
+        principal = keys.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+        if principal is None:
+            raise Unauthorized("send `Authorization: Bearer KEY` with a valid ragship key")
+        return principal
+
+    @server.tool(structured_output=True)
+    async def search(query: str, ctx: Context, k: int = 10, mode: Optional[str] = None,
+                     collection: Optional[str] = None) -> dict[str, Any]:
+        """Passages of the documents you may read that best match the query (hybrid dense + BM25 by default;
+        mode: dense, bm25 or hybrid), each with its document id, title, text and score."""
+        flt = Filter(reader(ctx).groups)
+        result = await run(collections.get(collection).search, query, mode, k, flt)
+        return result.to_dict()
+
+    @server.tool(structured_output=True)
+    async def ask(question: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
+        """A cited answer from the documents you may read: `answer` with [n] markers, `citations`, `confidence`;
+        `abstained` is true (and `answer` empty) when the documents do not answer it confidently."""
+        answer = await run(collections.get(collection).ask, question, None, Filter(reader(ctx).groups))
+        return answer.to_dict()
+
+    @server.tool(structured_output=True)
+    async def list_documents(ctx: Context, collection: Optional[str] = None, limit: int = 100,
+                             offset: int = 0) -> dict[str, Any]:
+        """The documents you may read: id, title, groups, format and chunk count."""
+        docs = await run(collections.get(collection).documents, Filter(reader(ctx).groups))
+        return {"total": len(docs), "documents": docs[offset:offset + max(1, min(limit, 1000))]}
+
+    @server.tool(structured_output=True)
+    async def get_document(doc_id: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
+        """One document's text with its chunks' offsets; an error if it does not exist or you may not read it."""
+        return await run(collections.get(collection).document, doc_id, Filter(reader(ctx).groups))
+
+    return server
