@@ -45,6 +45,17 @@ def rss_kib(pid: int) -> int:
     return total + sum(rss_kib(int(c)) for c in (children.read_text().split() if children.exists() else []))
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by `pid` and every process under it."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + \
+        sum(cpu_s(int(c)) for c in (children.read_text().split() if children.exists() else []))
+
+
 def ragship(env, *args) -> str:
     return subprocess.run([sys.executable, "-m", "ragship", *args], env=env, check=True, capture_output=True,
                           text=True).stdout
@@ -76,12 +87,16 @@ async def run(base: str, key: str, clients: int, seconds: float, pid: int) -> di
         await asyncio.sleep(10)
         rss_10s["kib"] = rss_kib(pid)
 
+    servers, clients_cpu = cpu_s(pid), time.process_time()
     await asyncio.gather(sample_rss(), *(client(base, key, stop_at, i, samples) for i in range(clients)))
     rss_end = rss_kib(pid)
+    cores = {"servers": round((cpu_s(pid) - servers) / seconds, 2),  # cores busy on average (Ray's: partly)
+             "clients": round((time.process_time() - clients_cpu) / seconds, 2)}
     out = {"requests": len(samples), "errors": sum(not s[3] for s in samples),
            "error_statuses": sorted({str(s[4]) for s in samples if not s[3]}),
            "throughput_rps": round(len(samples) / seconds, 1),
-           "rss_after_10s_mib": round(rss_10s["kib"] / 1024, 1), "rss_end_mib": round(rss_end / 1024, 1)}
+           "rss_after_10s_mib": round(rss_10s["kib"] / 1024, 1), "rss_end_mib": round(rss_end / 1024, 1),
+           "cpu_cores": cores}
     out["rss_growth_pct"] = round(100 * (rss_end - rss_10s["kib"]) / rss_10s["kib"], 1)
     for route in ("/v1/search", "/v1/ask"):
         ms = sorted(s[2] for s in samples if s[1] == route)
@@ -151,15 +166,16 @@ def render(rows: dict, args) -> str:
         "/v1/ask at random with no think time; the clients run on the same 2 cores",
         "",
         "| server | requests | errors | req/s | vs 1 process | search p50 / p99 ms | ask p50 / p99 ms | "
-        "RSS after 10 s | RSS at end |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "CPU cores: servers + clients | RSS after 10 s | RSS at end |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for workers, r in rows.items():
         s, a = r["/v1/search"], r["/v1/ask"]
         speedup = f"{r['throughput_rps'] / one['throughput_rps']:.2f}×" if one else "-"
         name = workers if isinstance(workers, str) else f"{workers} process{'es' * (workers > 1)}"
         lines.append(f"| {name} | {r['requests']} | {r['errors']} | {r['throughput_rps']} | {speedup} | "
-                     f"{s['p50_ms']} / {s['p99_ms']} | {a['p50_ms']} / {a['p99_ms']} | {r['rss_after_10s_mib']} MiB | "
+                     f"{s['p50_ms']} / {s['p99_ms']} | {a['p50_ms']} / {a['p99_ms']} | "
+                     f"{r['cpu_cores']['servers']} + {r['cpu_cores']['clients']} | {r['rss_after_10s_mib']} MiB | "
                      f"{r['rss_end_mib']} MiB ({r['rss_growth_pct']:+.1f} %) |")
     lines += ["", "Latency under load is mostly queueing: each process runs one query at a time (the encoder and "
               "LanceDB use both cores), so p50 ≈ clients × service time ÷ processes. On 2 cores, more processes "
