@@ -23,7 +23,7 @@ from typing import Iterator
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ragship.errors import Forbidden, InputError, StateCorrupt
+from ragship.errors import Forbidden, InputError, StateCorrupt, Unauthorized
 from ragship.home import Home
 from ragship.state import State
 from ragship.state.tables import KEYS
@@ -108,6 +108,17 @@ class KeyStore:
         if record is None or record.revoked or not hmac.compare_digest(record.sha256, _digest(secret)):
             return None
         return record.principal()
+
+    def bearer(self, authorization: str | None) -> Principal:
+        """Who sends this `Authorization` header: LOCAL while no key exists (a single-user home), else the
+        principal of its Bearer key; Unauthorized without a valid one."""
+        if not self.any_active():
+            return LOCAL
+        scheme, _, secret = (authorization or "").partition(" ")
+        principal = self.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
+        if principal is None:
+            raise Unauthorized("send `Authorization: Bearer KEY` with a valid key (`ragship keys create` makes one)")
+        return principal
 
     @contextmanager
     def _ready(self, read: bool = False) -> Iterator[Connection]:

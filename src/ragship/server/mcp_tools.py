@@ -11,9 +11,8 @@ from typing import Any, Awaitable, Callable, Optional
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.transport_security import TransportSecuritySettings
 
-from ragship.access import LOCAL, KeyStore, Principal
+from ragship.access import KeyStore, Principal
 from ragship.collections import Collections
-from ragship.errors import Unauthorized
 from ragship.retrieve.filters import Filter
 
 INSTRUCTIONS = ("ragship answers questions from a team's documents with verified citations. Use `ask` for a cited "
@@ -33,14 +32,8 @@ def build(collections: Collections, keys: KeyStore, run: Run, fixed: Principal |
     def reader(ctx: Context) -> Principal:
         if fixed is not None:
             return fixed
-        if not keys.any_active():
-            return LOCAL
         request = ctx.request_context.request
-        scheme, _, secret = ((request.headers.get("authorization") or "") if request else "").partition(" ")
-        principal = keys.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
-        if principal is None:
-            raise Unauthorized("send `Authorization: Bearer KEY` with a valid ragship key")
-        return principal
+        return keys.bearer(request.headers.get("authorization") if request else None)
 
     @server.tool(structured_output=True)
     async def search(query: str, ctx: Context, k: int = 10, mode: Optional[str] = None,

@@ -18,7 +18,7 @@ from ragship import __version__
 from ragship.access import LOCAL, KeyStore, Principal, upload_groups
 from ragship.collections import Collections
 from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipError, RateLimited, RequestTimeout,
-                            TooLarge, Unauthorized)
+                            TooLarge)
 from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
 from ragship.monitor.querylog import Observation, QueryLog
@@ -82,12 +82,9 @@ def service(request: Request) -> Service:
 
 def caller(request: Request) -> Principal:
     svc = service(request)
-    if not svc.keys.any_active():
-        return LOCAL  # no key exists: a local single-user server (it refuses non-loopback binds)
-    scheme, _, secret = (request.headers.get("authorization") or "").partition(" ")
-    principal = svc.keys.authenticate(secret.strip()) if scheme.lower() == "bearer" else None
-    if principal is None:
-        raise Unauthorized("send `Authorization: Bearer KEY` with a valid key (`ragship keys create` makes one)")
+    principal = svc.keys.bearer(request.headers.get("authorization"))
+    if principal is LOCAL:  # no key exists: a local single-user server (it refuses non-loopback binds)
+        return LOCAL
     wait = svc.limiter.acquire(principal.key_id)
     if wait:
         metrics.RATE_LIMITED.inc()
