@@ -52,9 +52,14 @@ class Keyed:
         try:
             caller(Request(scope))
         except RagshipError as e:
-            headers = {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthorized) else None
-            return await problem(e.http_status, type(e).__name__, str(e), headers)(scope, receive, send)
+            return await error_problem(e)(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+def error_problem(e: RagshipError) -> JSONResponse:
+    headers = {"Retry-After": str(e.retry_after)} if isinstance(e, RateLimited) else \
+        {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthorized) else None
+    return problem(e.http_status, type(e).__name__, str(e), headers)
 
 
 def _problems(app: FastAPI) -> None:
@@ -62,9 +67,7 @@ def _problems(app: FastAPI) -> None:
 
     @app.exception_handler(RagshipError)
     async def _ragship_error(request: Request, e: RagshipError) -> JSONResponse:
-        headers = {"Retry-After": str(e.retry_after)} if isinstance(e, RateLimited) else \
-            {"WWW-Authenticate": "Bearer"} if isinstance(e, Unauthorized) else None
-        return problem(e.http_status, type(e).__name__, str(e), headers)
+        return error_problem(e)
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
