@@ -13,7 +13,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from ragship.access import KeyStore, Principal
 from ragship.collections import Collections
-from ragship.retrieve.filters import Filter
+from ragship.server.routes import visible
 
 INSTRUCTIONS = ("ragship answers questions from a team's documents with verified citations. Use `ask` for a cited "
                 "answer (it abstains when the documents do not answer), `search` for passages, `list_documents` "
@@ -40,7 +40,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, fixed: Principal |
                      collection: Optional[str] = None) -> dict[str, Any]:
         """Passages of the documents you may read that best match the query (hybrid dense + BM25 by default;
         mode: dense, bm25 or hybrid), each with its document id, title, text and score."""
-        flt = Filter(reader(ctx).groups)
+        flt = visible(reader(ctx))
         result = await run(collections.get(collection).search, query, mode, k, flt)
         return result.to_dict()
 
@@ -48,19 +48,19 @@ def build(collections: Collections, keys: KeyStore, run: Run, fixed: Principal |
     async def ask(question: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
         """A cited answer from the documents you may read: `answer` with [n] markers, `citations`, `confidence`;
         `abstained` is true (and `answer` empty) when the documents do not answer it confidently."""
-        answer = await run(collections.get(collection).ask, question, None, Filter(reader(ctx).groups))
+        answer = await run(collections.get(collection).ask, question, None, visible(reader(ctx)))
         return answer.to_dict()
 
     @server.tool(structured_output=True)
     async def list_documents(ctx: Context, collection: Optional[str] = None, limit: int = 100,
                              offset: int = 0) -> dict[str, Any]:
         """The documents you may read: id, title, groups, format and chunk count."""
-        docs = await run(collections.get(collection).documents, Filter(reader(ctx).groups))
+        docs = await run(collections.get(collection).documents, visible(reader(ctx)))
         return {"total": len(docs), "documents": docs[offset:offset + max(1, min(limit, 1000))]}
 
     @server.tool(structured_output=True)
     async def get_document(doc_id: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
         """One document's text with its chunks' offsets; an error if it does not exist or you may not read it."""
-        return await run(collections.get(collection).document, doc_id, Filter(reader(ctx).groups))
+        return await run(collections.get(collection).document, doc_id, visible(reader(ctx)))
 
     return server
