@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-latency-1m bench-load bench-ray bench-s3 bench-tune browser clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-latency-1m bench-load bench-ray bench-s3 bench-formats bench-tune browser clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -24,7 +24,8 @@ demo: ingest-demo
 
 # Debian's chromium for the browser test (Playwright drives it; it never downloads a browser), Debian's
 # prometheus for the monitoring test (promtool checks the generated rules; a real Prometheus scrapes /metrics),
-# and Debian's postgresql for the shared-state tests (each starts a throwaway cluster)
+# Debian's postgresql for the shared-state tests (each starts a throwaway cluster), and Debian's tesseract-ocr
+# for the OCR tests
 browser:
 	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
 		echo "chromium could not be installed: the browser test will skip"
@@ -33,6 +34,8 @@ browser:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends postgresql >/dev/null) || \
 		echo "postgresql could not be installed: the shared-state tests will skip"
+	@test -x /usr/bin/tesseract || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+		--no-install-recommends tesseract-ocr >/dev/null) || echo "tesseract-ocr could not be installed: the OCR tests will skip"
 
 # the layering contracts (pyproject [tool.importlinter]) and size limits first: a wrong import arrow or a
 # 400-line module fails here with its name, before the suite runs
@@ -61,6 +64,10 @@ bench-latency: install peers-venv
 # SciFact with its index on an S3-compatible server (moto, started by the script) next to a local folder (~6 min)
 bench-s3: install
 	$(PY) benchmarks/bench_object_store.py
+
+# our format parsers vs markitdown on the same files: pages/s and fidelity (~3 min)
+bench-formats: install
+	$(PY) benchmarks/bench_formats.py
 
 # SciFact ingested by the local engine and on a two-node Ray cluster started on this machine (~10 min)
 bench-ray: install

@@ -8,7 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,23 +74,40 @@ class ChunkSettings(_Section):
             raise InputError(f"{spec.strip()!r}: write TOKENS/OVERLAP, e.g. 128/16 ({_problems(e)})") from None
 
 
+REMOTE_SCHEMES = ("s3://", "git+", "http://", "https://")
+
+
+def is_remote(location: str | Path) -> bool:
+    """Whether a source location names an S3 prefix, a Git repository or a website rather than a local path."""
+    return isinstance(location, str) and location.startswith(REMOTE_SCHEMES)
+
+
 class SourceSettings(_Section):
-    """Settings for the documents under one path, e.g. in ragship.toml:
+    """Settings for the documents under one path or remote source, e.g. in ragship.toml:
     [[sources]]
-    path = "docs/runbooks"
+    path = "docs/runbooks"         # or "s3://bucket/prefix", "git+https://host/repo.git", "https://site/"
     chunk = { strategy = "fixed", tokens = 128, overlap = 16 }
     metadata = { team = "ops" }
     """
 
-    path: Path
+    path: str = Field(description="a folder or file; s3://bucket/prefix; git+URL-or-path (branch below); or the "
+                                  "start page (or sitemap .xml) of a website")
+    branch: Optional[str] = Field(None, description="a Git source's branch (default: the repository's HEAD)")
+    max_pages: int = Field(500, ge=1, description="a website source reads at most this many pages")
     chunk: Optional[ChunkSettings] = None
     metadata: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
     groups: list[str] = Field(default_factory=list, description="who may read these documents; empty = everyone")
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
+    ocr: bool = Field(False, description="read scanned PDFs and images by OCR (Tesseract; slow: ~2 s a page)")
     # freshness objective: the scheduler (`ragship serve`, `ragship watch`) re-syncs the source every quarter of this
     # age, and the SourceStale alert fires when its last good sync is older; e.g. "24h", "30m", "90s"
     max_age: Optional[str] = Field(None, pattern=r"^\d+(\.\d+)?[smhd]$")
+
+    @field_validator("path", mode="before")
+    @classmethod
+    def _path_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, os.PathLike) else value
 
     @property
     def max_age_s(self) -> float | None:
@@ -302,11 +319,15 @@ class Settings(BaseSettings):
     state: StateSettings = StateSettings()
     sources: list[SourceSettings] = Field(default_factory=list)
 
-    def source_settings(self, path: Path) -> SourceSettings | None:
-        """The [[sources]] entry for an ingested path: the most specific one containing it."""
+    def source_settings(self, path: str | Path) -> SourceSettings | None:
+        """The [[sources]] entry for an ingested path or remote location: the most specific one containing it."""
+        if is_remote(path):
+            matches = [s for s in self.sources if path == s.path or path.startswith(s.path.rstrip("/") + "/")]
+            return max(matches, key=lambda s: len(s.path), default=None)
         target = Path(path).resolve()
-        matches = [s for s in self.sources if target == s.path.resolve() or s.path.resolve() in target.parents]
-        return max(matches, key=lambda s: len(s.path.resolve().parts), default=None)
+        local = [(s, Path(s.path).resolve()) for s in self.sources if not is_remote(s.path)]
+        matches = [(s, p) for s, p in local if target == p or p in target.parents]
+        return max(matches, key=lambda m: len(m[1].parts), default=(None,))[0]
 
     @classmethod
     def settings_customise_sources(

@@ -61,9 +61,9 @@ def test_a_zip_bomb_docx_is_refused_naming_the_limit(tmp_path):
 
 
 def test_a_pdf_over_the_page_limit_is_refused(monkeypatch):
-    from ragship.ingest import parsers
+    from ragship.ingest.formats import pdf
 
-    monkeypatch.setattr(parsers, "MAX_PDF_PAGES", 0)
+    monkeypatch.setattr(pdf, "MAX_PDF_PAGES", 0)
     with pytest.raises(ParseError, match="ferries.pdf: 1 pages; the limit is 0"):
         parse(DATA / "docs/ferries.pdf")
 

@@ -49,3 +49,26 @@ def test_sources_are_kept_fresh_and_a_broken_one_raises_its_alert(tmp_path, cach
     event = next(e for e in monitor.alerts.events() if e["alert"] == "SourceStale")
     assert event["sources"][0]["source"] == str(source) and "not found" in event["sources"][0]["last_error"].lower()
     assert engine.registry.live().id == live and engine.search("harbour").hits  # still serving
+
+
+def test_a_remote_source_is_kept_fresh_too(tmp_path, cache_dir, s3_bucket):
+    import boto3
+
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=s3_bucket, Key="kb/trams.md", Body=b"# Trams\n\nTrams run every ten minutes.\n")
+    location = f"s3://{s3_bucket}/kb"
+    engine = make_engine(tmp_path / "home", cache_dir, sources=[{"path": location, "max_age": "4s"}])
+    engine.warm_up()
+    engine.ingest([location])
+    monitor = Monitor(QueryLog(engine.state), lambda: {"default": engine}, tmp_path / "monitor.lock")
+    scheduler = monitor.schedule(every_s=0.5)
+    try:
+        s3.put_object(Bucket=s3_bucket, Key="kb/tides.md", Body=b"# Tides\n\nThe harbour office prints the tide "
+                                                                 b"tables every Monday.\n")
+        found = wait_until(lambda: any(h.doc_id == f"{location}/tides.md" for h in
+                                       engine.search("who prints the tide tables", k=3).hits), 10)
+    finally:
+        scheduler.shutdown(wait=True)
+    assert found
+    [status] = monitor.freshness.status("default", engine.settings.sources)
+    assert status["source"] == location and status["staleness"] < 1 and not status["last_error"]

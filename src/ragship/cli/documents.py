@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -17,8 +16,10 @@ from ragship.util.names import split_names
 @app.command()
 def ingest(
     ctx: typer.Context,
-    paths: Optional[list[Path]] = typer.Argument(
-        None, help="Files and folders (.txt .md .html .pdf .docx .json, BEIR .jsonl[.gz])."),
+    paths: Optional[list[str]] = typer.Argument(
+        None, help="Files and folders, s3://bucket/prefix, git+URL-or-path[@branch], or a website's start page or "
+                   "sitemap (https://...). Formats: .txt .md .rst .html .pdf .docx .pptx .xlsx .csv .eml .mbox "
+                   ".epub .json, source code, BEIR .jsonl[.gz]; images with --ocr."),
     include: list[str] = typer.Option([], "--include", help="Only files matching this glob (repeatable)."),
     exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (added/changed/deleted); write nothing."),
@@ -27,13 +28,14 @@ def ingest(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: start a local one)."),
     groups: str = typer.Option("", "--groups", help="Who may read these documents: comma-separated groups "
                                                     "(default: [[sources]] groups, else everyone)."),
+    ocr: bool = typer.Option(False, "--ocr", help="Read scanned PDFs and images by OCR (Tesseract; ~2 s a page)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
     with Progress(quiet=as_json) as observe:
         report = engine(ctx).ingest(paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed,
                                include=tuple(include), exclude=tuple(exclude), engine=engine_name,
-                               ray_address=ray_address, groups=split_names(groups))
+                               ray_address=ray_address, groups=split_names(groups), ocr=ocr)
     if as_json:
         print_json(report.to_dict())
     elif dry_run:

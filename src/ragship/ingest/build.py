@@ -11,7 +11,6 @@ import time
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable
 
 from ragship.embed.base import Embedder
@@ -132,7 +131,7 @@ class Build:
 
     def chunking(self, doc: Document) -> ChunkSettings:
         """The chunk settings of the most specific [[sources]] entry holding the document, else the default."""
-        conf = self.settings.source_settings(Path(doc.metadata.get("path") or doc.source))
+        conf = self.settings.source_settings(doc.metadata.get("path") or doc.source)
         return conf.chunk if conf and conf.chunk else self.settings.chunk
 
     def finish(self) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from ragship.fsio import atomic_write_json, read_json
 from ragship.util.clock import now
 from ragship.ingest.sources import Source, open_sources
-from ragship.settings import Settings
+from ragship.settings import Settings, is_remote
 from ragship.types import Failure
 
 
@@ -48,11 +48,13 @@ class DeadLetter:
             return []
         return [replace(source, only=frozenset(paths) if Path(root).is_dir() else None)
                 for (root, paths), source in zip(sorted(by_root.items()),
-                                                 open_sources([Path(r) for r in sorted(by_root)], settings))]
+                                                 open_sources(sorted(by_root), settings))]
 
 
 def _split_line(path: str) -> tuple[str, str]:
-    """("/abs/corpus.jsonl", ":12") for a corpus row, ("/abs/file.pdf", "") for a file."""
+    """("/abs/corpus.jsonl", ":12") for a corpus row, ("/abs/file.pdf", "") for a file; a URL as it is."""
+    if is_remote(path):
+        return path, ""
     name = Path(path).name
     if ":" in name and name.rsplit(":", 1)[1].isdigit():
         path, line = path.rsplit(":", 1)

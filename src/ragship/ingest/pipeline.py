@@ -13,7 +13,6 @@ import hashlib
 import json
 import queue
 import threading
-from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
 
 from ragship.embed.base import Embedder
@@ -29,7 +28,7 @@ T = TypeVar("T")
 DEFAULT_FTS = {"stem": True, "stop_words": True}  # what versions recorded without "fts" params were built with
 
 
-def ingest(paths: list[Path], *, settings: Settings, embedder: Embedder, store: ChunkStore,
+def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkStore,
            registry: VersionRegistry, observe: Observer | None = None, dry_run: bool = False,
            sources: list | None = None, ray_address: str | None = None, use_ray: bool = False) -> IngestReport:
     """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing. With use_ray,
@@ -96,7 +95,7 @@ def _scan(build: Build, sources: list, write_batch: int) -> set[str]:
     build.observe("scan", 0, total=sum(s.estimate() for s in sources))
     complete_roots: set[str] = set()
     for source in sources:
-        source_ok = source.path.exists()
+        source_ok = source.exists()
         # parsing runs one batch ahead in a thread, overlapping chunking and embedding (torch and the tokenizer
         # release the GIL); "parse" then times only the waits for it
         for item in _timed(prefetched(source.documents(), write_batch), build.clock, "parse"):

@@ -5,23 +5,22 @@ from __future__ import annotations
 
 import fnmatch
 import gzip
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ragship.errors import InputError, RagshipError
-from ragship.settings import Settings
-from ragship.ingest.parsers import PARSERS, parse_file
+from ragship.errors import InputError
+from ragship.ingest.document import content_hash, make_document
+from ragship.ingest.parsers import readable
+from ragship.settings import Settings, is_remote
 from ragship.types import Document, Failure
 
 
-def content_hash(title: str, text: str, metadata: dict, groups: tuple[str, ...] = ()) -> str:
-    """Changes whenever anything stored with the document changes (its permissions too)."""
-    payload = json.dumps([title, text, metadata, sorted(groups)], sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode()).hexdigest()
+def too_big(size: int, max_bytes: int) -> str:
+    return (f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit (ingest.max_file_mb); split the file "
+            "or raise the limit")
 
 
 def is_beir_corpus(path: Path) -> bool:
@@ -40,10 +39,14 @@ class Source:
     only: frozenset[str] | None = None  # absolute paths to read, for retrying failures; None = everything
     settings: Settings | None = None  # for [[sources]] entries: per-path metadata (and, in the pipeline, chunking)
     groups: tuple[str, ...] = ()  # who may read its documents (ingest --groups, else [[sources]] groups)
+    ocr: bool = False  # read scanned PDFs and images by OCR (ingest --ocr, else [[sources]] ocr)
 
     @property
     def root(self) -> str:
         return str(self.path.resolve())
+
+    def exists(self) -> bool:
+        return self.path.exists()
 
     @property
     def complete(self) -> bool:
@@ -73,7 +76,7 @@ class Source:
                     continue
                 if is_beir_corpus(base / name):
                     total += _count_lines(base / name)
-                elif Path(name).suffix.lower() in PARSERS:
+                elif readable(Path(name), self.ocr):
                     total += 1
         return total
 
@@ -100,7 +103,7 @@ class Source:
                     continue
                 if is_beir_corpus(path):
                     yield from read_beir_corpus(path, self.root, self._metadata(path), self._groups(path))
-                elif path.suffix.lower() in PARSERS:
+                elif readable(path, self.ocr):
                     yield self._file(path, f"{base.name}/{relative}")
 
     def _metadata(self, path: Path) -> dict[str, Any]:
@@ -119,25 +122,12 @@ class Source:
                 return Failure(str(path), "not a regular file (a pipe, socket or device); remove it", doc_id)
             size = path.stat().st_size
             if size > self.max_bytes:
-                return Failure(str(path), f"{size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB limit "
-                                          "(ingest.max_file_mb); split the file or raise the limit", doc_id)
-            parsed = parse_file(path.read_bytes(), path)
-        except RagshipError as e:
-            return Failure(str(path), str(e).removeprefix(f"{path}: "), doc_id)
+                return Failure(str(path), too_big(size, self.max_bytes), doc_id)
+            data = path.read_bytes()
         except OSError as e:
             return Failure(str(path), f"cannot read: {e.strerror or e}; check permissions", doc_id)
-        metadata = {**self._metadata(path), "path": str(path.resolve()), "format": path.suffix.lower().lstrip(".")}
-        groups = self._groups(path)
-        return Document(
-            doc_id=doc_id,
-            text=parsed.text,
-            title=parsed.title,
-            source=self.root,
-            content_hash=content_hash(parsed.title, parsed.text, metadata, groups),
-            metadata=metadata,
-            groups=groups,
-            headings=parsed.headings,
-        )
+        return make_document(data, path.name, doc_id=doc_id, root=self.root, where=str(path), ocr=self.ocr,
+                             metadata={**self._metadata(path), "path": str(path.resolve())}, groups=self._groups(path))
 
 
 def _count_lines(path: Path) -> int:
@@ -186,19 +176,24 @@ def _beir_row(line: str, where: str, root: str, extra: dict, groups: tuple[str, 
     )
 
 
-def open_sources(paths: list[Path], settings: Settings, include=(), exclude=(), groups=()) -> list[Source]:
-    """Sources for the paths, each with its [[sources]] settings (command-line globs win over configured ones)."""
+def open_sources(paths: list[str | Path], settings: Settings, include=(), exclude=(), groups=(),
+                 ocr: bool = False) -> list:
+    """Sources for the paths (or s3://, git+, http(s):// locations), each with its [[sources]] settings
+    (command-line globs win over configured ones)."""
+    from ragship.ingest.remote import remote_source
+
     if not paths:
         raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
     max_bytes = settings.ingest.max_file_bytes
     sources = []
     for p in paths:
-        conf = settings.source_settings(Path(p))
-        sources.append(Source(
-            Path(p), max_bytes,
-            include=tuple(include) or tuple(conf.include if conf else ()),
-            exclude=tuple(exclude) or tuple(conf.exclude if conf else ()),
-            settings=settings,
-            groups=tuple(sorted(set(groups))),
-        ))
+        conf = settings.source_settings(p if is_remote(p) else Path(p))
+        options = dict(include=tuple(include) or tuple(conf.include if conf else ()),
+                       exclude=tuple(exclude) or tuple(conf.exclude if conf else ()),
+                       groups=tuple(sorted(set(groups))), ocr=ocr or bool(conf and conf.ocr))
+        if is_remote(p):  # a folder looks up each file's [[sources]] groups; a remote source has one entry
+            options["groups"] = options["groups"] or tuple(sorted(set(conf.groups if conf else ())))
+            sources.append(remote_source(p, conf, max_bytes=max_bytes, cache=settings.home / "sources", **options))
+        else:
+            sources.append(Source(Path(p), max_bytes, settings=settings, **options))
     return sources
