@@ -50,6 +50,24 @@ def check(seen: dict) -> None:
     assert not seen["own"].isError and "CRIMSON-KESTREL-4471" in seen["own"].structuredContent["text"]
 
 
+def logged(env: dict) -> list[tuple[str, str]]:
+    """(kind, outcome) of each request in the home's query log, oldest first."""
+    from pathlib import Path
+
+    from sqlalchemy import select
+
+    from ragship.monitor.querylog import QueryLog
+    from ragship.state import State
+    from ragship.state.tables import REQUESTS
+
+    state = State(None, Path(env["RAGSHIP_HOME"]))
+    try:
+        return [tuple(r) for r in QueryLog(state).rows(select(REQUESTS.c.kind, REQUESTS.c.outcome)
+                                                          .order_by(REQUESTS.c.ts))]
+    finally:
+        state.close()
+
+
 def test_mcp_over_stdio_reads_as_the_given_key(home):
     env, keys = home
     params = StdioServerParameters(command=sys.executable, args=["-m", "ragship", "mcp", "--key", keys["red"]],
@@ -59,7 +77,9 @@ def test_mcp_over_stdio_reads_as_the_given_key(home):
         async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
             return await exercise(session)
 
+    before = len(logged(env))
     check(anyio.run(main))
+    assert [kind for kind, _ in logged(env)[before:]] == ["search", "ask"]  # monitoring sees agents' queries
 
 
 def test_mcp_over_http_reads_as_the_callers_key(home):
@@ -73,6 +93,8 @@ def test_mcp_over_http_reads_as_the_callers_key(home):
             return await exercise(session)
 
     with serving(env) as base:
+        before = len(logged(env))
         check(anyio.run(main, base, keys["red"]))
+        assert [kind for kind, _ in logged(env)[before:]] == ["search", "ask"]
         r = httpx.post(f"{base}/mcp", json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

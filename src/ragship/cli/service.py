@@ -100,6 +100,7 @@ def mcp(ctx: typer.Context, key: Optional[str] = typer.Option(
     from ragship.access import LOCAL
     from ragship.collections import Collections
     from ragship.errors import Unauthorized
+    from ragship.monitor.querylog import QueryLog
     from ragship.server import mcp_tools
 
     default = base_engine(ctx)
@@ -108,5 +109,6 @@ def mcp(ctx: typer.Context, key: Optional[str] = typer.Option(
     if principal is None:
         raise Unauthorized("--key (or RAGSHIP_MCP_KEY) is not a valid key; `ragship keys list` shows the keys")
     default.warm_up()
-    server = mcp_tools.build(Collections(default), keys, anyio.to_thread.run_sync, principal)
+    log = QueryLog(default.state, default.settings.monitor.query_text)
+    server = mcp_tools.build(Collections(default), keys, anyio.to_thread.run_sync, log, principal)
     server.run("stdio")

@@ -2,10 +2,12 @@
 `list_documents` and `get_document`, over stdio (`ragship mcp`) and over streamable HTTP at `/mcp` under
 `ragship serve`, built on the official SDK (FastMCP). Every tool reads as one key: over HTTP the caller's
 (`Authorization: Bearer KEY`, as for the API), over stdio the one `ragship mcp --key` names, else the home's
-owner (every document, as a server without keys). A document outside the key's groups reads as missing."""
+owner (every document, as a server without keys). A document outside the key's groups reads as missing.
+Searches and answers go to the query log like the API's, so monitoring sees agents' traffic too."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, Awaitable, Callable, Optional
 
 from mcp.server.fastmcp import Context, FastMCP
@@ -13,6 +15,7 @@ from mcp.server.transport_security import TransportSecuritySettings
 
 from ragship.access import KeyStore, Principal
 from ragship.collections import Collections
+from ragship.monitor.querylog import Observation, QueryLog
 from ragship.server.routes import visible
 
 INSTRUCTIONS = ("ragship answers questions from a team's documents with verified citations. Use `ask` for a cited "
@@ -21,7 +24,8 @@ INSTRUCTIONS = ("ragship answers questions from a team's documents with verified
 Run = Callable[..., Awaitable[Any]]  # runs a blocking call off the event loop (the server's one-at-a-time gate)
 
 
-def build(collections: Collections, keys: KeyStore, run: Run, fixed: Principal | None = None) -> FastMCP:
+def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
+          fixed: Principal | None = None) -> FastMCP:
     """The MCP server. `fixed`: the principal of every call (stdio); None: each HTTP request's key."""
     server = FastMCP("ragship", instructions=INSTRUCTIONS, stateless_http=True, json_response=True,
                      streamable_http_path="/mcp", log_level="WARNING",
@@ -40,16 +44,21 @@ def build(collections: Collections, keys: KeyStore, run: Run, fixed: Principal |
                      collection: Optional[str] = None) -> dict[str, Any]:
         """Passages of the documents you may read that best match the query (hybrid dense + BM25 by default;
         mode: dense, bm25 or hybrid), each with its document id, title, text and score."""
-        flt = visible(reader(ctx))
-        result = await run(collections.get(collection).search, query, mode, k, flt)
+        principal, started = reader(ctx), time.perf_counter()
+        result = await run(collections.get(collection).search, query, mode, k, visible(principal))
+        log.record(Observation.of_search(result, principal.key_id, collection or "default", _ms(started)))
         return result.to_dict()
 
     @server.tool(structured_output=True)
     async def ask(question: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
         """A cited answer from the documents you may read: `answer` with [n] markers, `citations`, `confidence`;
         `abstained` is true (and `answer` empty) when the documents do not answer it confidently."""
-        answer = await run(collections.get(collection).ask, question, None, visible(reader(ctx)))
-        return answer.to_dict()
+        principal, started = reader(ctx), time.perf_counter()
+        answer = await run(collections.get(collection).ask, question, None, visible(principal))
+        shown = answer.to_dict()
+        log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection or "default",
+                                         _ms(started)))
+        return shown
 
     @server.tool(structured_output=True)
     async def list_documents(ctx: Context, collection: Optional[str] = None, limit: int = 100,
@@ -64,3 +73,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, fixed: Principal |
         return await run(collections.get(collection).document, doc_id, visible(reader(ctx)))
 
     return server
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000
