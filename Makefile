@@ -53,7 +53,8 @@ bench: install peers-venv
 	$(MAKE) bench-latency
 	$(MAKE) bench-tune
 
-# 32 concurrent clients for 60 s against a real server (search and ask)
+# 32 concurrent clients for 60 s against a real server (search and ask): 1 and 2 processes alternating 3 times,
+# then 4 processes and Ray Serve (~14 min)
 bench-load: install
 	$(PY) benchmarks/load_test.py
 

@@ -3,6 +3,7 @@ out; the CLI and the server are faces over it. It wires and delegates: every dec
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any, Iterator
@@ -11,7 +12,7 @@ from ragship.answer import Answer, Answerer
 from ragship.answer.calibrate import Calibration, CalibrationStore
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
-from ragship.errors import REPAIR, ConfigError, StateCorrupt
+from ragship.errors import REPAIR, ConfigError, GenerationError, StateCorrupt
 from ragship.home import Home
 from ragship.index import ChunkStore, IndexVersion, IndexView, VersionRegistry
 from ragship.index.tombstones import Tombstones
@@ -25,6 +26,8 @@ from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
 from ragship.state import State, redact
 from ragship.util.files import FileCache
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -191,6 +194,20 @@ class Engine:
     def context(self, question: str, mode: str | None = None, filter: Filter | None = None,
                 served: Served | None = None) -> SearchResult:
         return self.search(question, mode, max(self.settings.answer.context_chunks, 3), filter, served=served)
+
+    def standalone(self, turns: list[tuple[str, str]], max_chars: int = 2000) -> str:
+        """A conversation's last question, rewritten by the LLM to stand alone when one is configured and there
+        are earlier turns; else (or when the LLM fails) the last question as it is. `turns`: (role, text)."""
+        question = turns[-1][1]
+        generator = self.generator()
+        if generator is None or len(turns) < 2:
+            return question
+        try:
+            rewritten = generator.standalone(turns)
+        except GenerationError as e:
+            log.warning("standalone question: the LLM failed (%s); answering the last question as asked", e)
+            return question
+        return rewritten[:max_chars] if rewritten.strip() else question
 
     def ask(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Answer:
         served = self.served()  # one version for every search of this answer

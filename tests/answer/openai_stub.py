@@ -7,6 +7,9 @@ server-sent events. The request's `model` picks the behaviour:
 - notfound: replies NOT FOUND
 - slow: answers after 30 s; error: HTTP 500; malformed: a 200 that is not JSON; flaky: 429 once, then grounded
 - broken-stream: streams a few words, then an error event
+
+Asked for a standalone question (the rewrite prompt), any model but error/malformed/slow replies
+"<last question> (regarding: <the first user turn>)".
 """
 
 from __future__ import annotations
@@ -52,6 +55,12 @@ def _compromised(prompt: str) -> str:
             "The moon is made of cheese and orbits Mars [2].")
 
 
+def _rewrite(prompt: str) -> str:
+    first = re.search(r"^user: (.*)$", prompt, re.M).group(1).rstrip("?.")
+    last = re.search(r"^Last question: (.*)$", prompt, re.M).group(1)
+    return f'"{last} (regarding: {first})"'
+
+
 REPLIES = {"grounded": _grounded, "obedient": _obedient, "compromised": _compromised, "flaky": _grounded,
            "notfound": lambda p: "NOT FOUND", "broken-stream": _grounded}
 
@@ -76,7 +85,8 @@ def make_app() -> FastAPI:
         if model == "flaky" and app.state.calls[model] == 1:
             return JSONResponse({"error": {"message": "rate limited"}}, 429, headers={"Retry-After": "0"})
         prompt = "\n".join(m["content"] for m in body["messages"])
-        text = REPLIES.get(model, _grounded)(prompt)
+        rewrite = "standalone question" in body["messages"][0]["content"]
+        text = _rewrite(prompt) if rewrite else REPLIES.get(model, _grounded)(prompt)
         if body.get("stream"):
             return StreamingResponse(_events(text, model), media_type="text/event-stream")
         return {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": model,

@@ -81,3 +81,23 @@ def test_an_error_mid_stream_is_reported(stub):
 def test_missing_endpoint_settings_are_a_config_error():
     with pytest.raises(ConfigError, match="answer.llm.base_url"):
         OpenAIClient(LLMSettings())
+
+
+def test_a_follow_up_is_rewritten_to_stand_alone_and_falls_back_to_itself(docs_engine, cache_dir):
+    from conftest import make_engine
+
+    turns = [("user", "How much is a single ticket?"), ("assistant", "A single ticket costs 2 euros [1]."),
+             ("user", "And for children?")]
+    with StubServer() as stub:
+        def engine(model):
+            return make_engine(docs_engine.home.root, cache_dir, answer={
+                "generator": "openai", "llm": {"base_url": stub.url, "model": model, "timeout_s": 1.5}})
+
+        assert engine("grounded").standalone(turns) == "And for children? (regarding: How much is a single ticket)"
+        sent = stub.app.state.last_body["messages"]
+        assert "standalone question" in sent[0]["content"] and "assistant: A single ticket costs" in sent[1]["content"]
+        assert engine("error").standalone(turns) == "And for children?"  # the LLM failed: the question as asked
+        calls = dict(stub.app.state.calls)
+        assert engine("grounded").standalone(turns[-1:]) == "And for children?"  # nothing to resolve: no call
+        assert stub.app.state.calls == calls
+    assert docs_engine.standalone(turns) == "And for children?"  # no LLM configured

@@ -93,10 +93,24 @@ def test_git_repository_branch(tmp_path, cache_dir):
                                                "timetables/lost.md"]
 
 
+class Site(http.server.SimpleHTTPRequestHandler):
+    """Serves a folder; the paths in `failing` answer 500."""
+
+    failing: set[str] = set()
+
+    def do_GET(self):
+        if self.path in self.failing:
+            self.send_error(500, "backend down")
+        else:
+            super().do_GET()
+
+    def log_message(self, *args):
+        pass
+
+
 @contextmanager
 def website(root: Path):
-    handler = lambda *a, **kw: http.server.SimpleHTTPRequestHandler(*a, directory=str(root), **kw)
-    http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
+    handler = lambda *a, **kw: Site(*a, directory=str(root), **kw)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
@@ -166,3 +180,19 @@ def test_website_sitemap(tmp_path, cache_dir):
         docs = list(remote_source(f"{base}/sitemap.xml", None, max_bytes=10**6, cache=tmp_path).documents())
     assert [d.doc_id for d in docs] == [f"{base}/docs/fares.html"]  # pay.html: disallowed by robots.txt
     assert docs[0].title == "Fares" and docs[0].metadata["url"] == f"{base}/docs/fares.html"
+
+
+
+def test_a_page_that_fails_keeps_its_last_version_and_a_gone_one_is_deleted(tmp_path, cache_dir, monkeypatch):
+    write_site(tmp_path / "site")
+    engine = make_engine(tmp_path / "home", cache_dir)
+    with website(tmp_path / "site") as base:
+        start = f"{base}/docs/index.html"
+        engine.ingest([start])
+        monkeypatch.setattr(Site, "failing", {"/docs/fares.html"})
+        (tmp_path / "site/docs/boarding.html").unlink()  # 404
+        report = engine.ingest([start])
+    assert report.plan["deleted"] == [f"{base}/docs/boarding.html"] and not report.plan["changed"]
+    [failure] = report.failures
+    assert failure.doc_id == f"{base}/docs/fares.html" and "HTTP 500" in failure.reason
+    assert found(engine, "day ticket euros") == [f"{base}/docs/fares.html"]  # its last good version serves

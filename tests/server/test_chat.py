@@ -85,3 +85,26 @@ def test_errors_come_back_as_openai_errors(chat):
     bad = openai.OpenAI(base_url=chat["red"].base_url, api_key="rsk_00000000_nope", max_retries=0)
     with pytest.raises(openai.AuthenticationError, match="valid key"):
         ask(bad, RED_QUESTION)
+
+
+def test_a_follow_up_is_answered_as_a_standalone_question_with_an_llm(tmp_path_factory, cache_dir):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "answer"))
+    from openai_stub import StubServer
+
+    with StubServer() as stub:
+        llm = f'[answer]\ngenerator = "openai"\n[answer.llm]\nbase_url = "{stub.url}"\nmodel = "grounded"\n'
+        env = teams_home(tmp_path_factory.mktemp("chat-llm"), cache_dir, llm)
+        red = create_key(env, "reader", "red")
+        with serving(env) as base:
+            client = openai.OpenAI(base_url=f"{base}/v1", api_key=red, max_retries=0, timeout=60)
+            reply = client.chat.completions.create(model="ragship", messages=[
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Tell me about the red relay launch plan"},
+                {"role": "assistant", "content": "It launches in spring [1]."},
+                {"role": "user", "content": "What is its codename?"}])
+    answer = reply.model_extra["ragship"]
+    assert answer["question"] == "What is its codename? (regarding: Tell me about the red relay launch plan)"
+    assert answer["citations"] and answer["citations"][0]["doc_id"] == "teams/red/launch-plan.md"

@@ -17,7 +17,7 @@ import httpx
 import openai
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
 
-from ragship.answer.prompt import messages
+from ragship.answer.prompt import messages, standalone_messages
 from ragship.errors import ConfigError, GenerationError
 from ragship.settings import AnswerSettings, LLMSettings
 from ragship.types import Hit
@@ -116,6 +116,11 @@ class OpenAIGenerator:
 
     def stream(self, question: str, hits: list[Hit]) -> Iterator[str]:
         return self.client.stream(messages(question, hits, self.max_sentences, self.allowed_hosts))
+
+    def standalone(self, turns: list[tuple[str, str]]) -> str:
+        """The conversation's last question rewritten to stand alone (its first line, quotes stripped)."""
+        reply = self.client.complete(standalone_messages(turns)).strip().splitlines()
+        return reply[0].strip().strip('"').strip() if reply else ""
 
 
 def make_generator(a: AnswerSettings) -> OpenAIGenerator:

@@ -50,3 +50,16 @@ def messages(question: str, hits: list[Hit], max_sentences: int,
     user = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {visible(question)}"
     return [{"role": "system", "content": SYSTEM.format(max_sentences=max_sentences)},
             {"role": "user", "content": user}]
+
+
+REWRITE = """You turn the last question of a conversation into one standalone question.
+Use the earlier turns only to resolve what the last question refers to (pronouns, "that", omitted subjects).
+Do not answer it. Do not add facts. Reply with the standalone question alone, on one line."""
+TURN_CHARS = 600  # each earlier turn, cut: the rewrite needs the topic, not whole answers
+
+
+def standalone_messages(turns: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The chat that asks for a standalone question; `turns` are (role, text), the last one the user's question."""
+    earlier = "\n".join(f"{role}: {visible(text)[:TURN_CHARS]}" for role, text in turns[:-1])
+    user = f"Conversation:\n{earlier}\n\nLast question: {visible(turns[-1][1])}"
+    return [{"role": "system", "content": REWRITE}, {"role": "user", "content": user}]

@@ -1,7 +1,9 @@
-"""A Document from a file's bytes, wherever they came from (a folder, an S3 object, a Git blob, a web page)."""
+"""What every source shares: a Document from a file's bytes, wherever they came from (a folder, an S3 object, a
+Git blob, a web page), the include/exclude globs, and the size limit's message."""
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import json
 from pathlib import PurePosixPath
@@ -16,6 +18,18 @@ def content_hash(title: str, text: str, metadata: dict, groups: tuple[str, ...] 
     """Changes whenever anything stored with the document changes (its permissions too)."""
     payload = json.dumps([title, text, metadata, sorted(groups)], sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode()).hexdigest()
+
+
+def wanted(relative: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Whether a file passes the globs, matched against its path inside the source and its name."""
+    name = relative.rsplit("/", 1)[-1]
+    match = lambda globs: any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in globs)
+    return (not include or match(include)) and not match(exclude)
+
+
+def too_big(size: int, max_bytes: int) -> str:
+    return (f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit (ingest.max_file_mb); split the file "
+            "or raise the limit")
 
 
 def make_document(data: bytes, name: str, *, doc_id: str, root: str, where: str, metadata: dict[str, Any],

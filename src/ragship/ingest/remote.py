@@ -7,7 +7,6 @@ back deletions from it: an outage never empties the index."""
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import re
 import time
@@ -16,7 +15,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Iterator
 from urllib.parse import urldefrag, urljoin, urlsplit
 
-from ragship.ingest.document import make_document
+from ragship.ingest.document import make_document, too_big, wanted
 from ragship.ingest.parsers import readable
 from ragship.types import Document, Failure
 
@@ -63,10 +62,7 @@ class RemoteSource:
         return True  # an unreachable source yields a Failure instead
 
     def wanted(self, relative: str) -> bool:
-        name = relative.rsplit("/", 1)[-1]
-        match = lambda globs: any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in globs)
-        return ((not self.include or match(self.include)) and not match(self.exclude)
-                and readable(PurePosixPath(relative), self.ocr))
+        return wanted(relative, self.include, self.exclude) and readable(PurePosixPath(relative), self.ocr)
 
     def estimate(self) -> int:
         return 0  # unknown until listed
@@ -84,8 +80,7 @@ class RemoteSource:
 
     def _document(self, item: Item) -> Document | Failure:
         if item.size is not None and item.size > self.max_bytes:
-            return Failure(item.where, f"{item.size / 1e6:.1f} MB is over the {self.max_bytes / 1e6:.0f} MB limit "
-                                       "(ingest.max_file_mb)", item.doc_id)
+            return Failure(item.where, too_big(item.size, self.max_bytes), item.doc_id)
         try:
             data = item.read()
         except self.errors as e:
@@ -202,12 +197,14 @@ class WebSource(RemoteSource):
                 continue
             time.sleep(delay)
             response, fetched = client.get(url), fetched + 1
-            suffix = WEB_TYPES.get(response.headers.get("content-type", "").split(";")[0].strip().lower())
-            if response.status_code != 200 or suffix is None:
+            if response.status_code in (404, 410):  # gone: deleted from the index
                 continue
+            suffix = WEB_TYPES.get(response.headers.get("content-type", "").split(";")[0].strip().lower(), "")
             page = PurePosixPath(urlsplit(url).path or "/")
             relative = f"{str(page).strip('/') or 'index'}{'' if page.suffix == suffix else suffix}"
-            if self.wanted(relative):
+            if response.status_code != 200:  # a failure (5xx, 403, 429): the page keeps its last good version
+                yield Item(relative, url, url, _refused(response), None, {"url": url})
+            elif suffix and self.wanted(relative):
                 content = response.content
                 yield Item(relative, url, url, lambda content=content: content, len(content), {"url": url})
             if suffix == ".html" and not sitemap:
@@ -236,6 +233,15 @@ class WebSource(RemoteSource):
                     yield from self._sitemap(client, target, depth + 1)
                 elif target:
                     yield urldefrag(target)[0]
+
+
+def _refused(response) -> Callable[[], bytes]:
+    import httpx
+
+    def read() -> bytes:
+        raise httpx.HTTPStatusError(f"HTTP {response.status_code}", request=response.request, response=response)
+
+    return read
 
 
 def _links(html: str, url: str) -> Iterator[str]:

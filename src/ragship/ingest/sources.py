@@ -3,7 +3,6 @@ corpus into memory. A folder is walked recursively; a .jsonl/.jsonl.gz file is r
 
 from __future__ import annotations
 
-import fnmatch
 import gzip
 import json
 import os
@@ -12,15 +11,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ragship.errors import InputError
-from ragship.ingest.document import content_hash, make_document
+from ragship.ingest.document import content_hash, make_document, too_big, wanted
 from ragship.ingest.parsers import readable
 from ragship.settings import Settings, is_remote
 from ragship.types import Document, Failure
-
-
-def too_big(size: int, max_bytes: int) -> str:
-    return (f"{size / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB limit (ingest.max_file_mb); split the file "
-            "or raise the limit")
 
 
 def is_beir_corpus(path: Path) -> bool:
@@ -54,9 +48,7 @@ class Source:
         return self.only is None
 
     def wanted(self, relative: str) -> bool:
-        name = relative.rsplit("/", 1)[-1]
-        match = lambda globs: any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in globs)
-        return (not self.include or match(self.include)) and not match(self.exclude)
+        return wanted(relative, self.include, self.exclude)
 
     def estimate(self) -> int:
         """How many items `documents()` will yield, counted cheaply (files, or corpus lines), for progress."""

@@ -1,8 +1,9 @@
 """OpenAI-compatible chat: `POST /v1/chat/completions` and `GET /v1/models`, so Open WebUI, LibreChat and every
 OpenAI SDK can ask ragship. One model per collection ("ragship" is the default collection, "ragship/NAME" another).
-The last user message is the question; the reply's text carries the [n] citations and a list of its sources, and
-the response's `ragship` member carries the whole answer (citations, confidence, abstention) as /v1/ask returns
-it. The caller's key decides what can be read, exactly as for /v1/ask."""
+The last user message is the question (with an LLM configured and earlier turns, the LLM rewrites it into a
+standalone question first). The reply's text carries the [n] citations and a list of its sources, and the
+response's `ragship` member carries the whole answer (the question answered, citations, confidence, abstention)
+as /v1/ask returns it. The caller's key decides what can be read, exactly as for /v1/ask."""
 
 from __future__ import annotations
 
@@ -45,19 +46,23 @@ def collection_of(model: str) -> str:
     return DEFAULT if model == MODEL else model.removeprefix(MODEL + "/") or DEFAULT
 
 
-def question_of(messages: list[ChatMessage]) -> str:
-    """The text of the last user message that has some: earlier turns are not used (each question is answered
-    from the sources alone)."""
-    for m in reversed(messages):
-        if m.role == "user":
-            text = m.content if isinstance(m.content, str) else " ".join(
-                p.get("text", "") for p in m.content or [] if p.get("type") == "text")
-            if len(text.strip()) > MAX_QUESTION:
-                raise QueryError(f"the last user message is {len(text.strip())} characters; a question may have "
-                                 f"at most {MAX_QUESTION}")
-            if text.strip():
-                return text.strip()
-    raise QueryError("messages holds no user message with text; the last user message is the question")
+def turns_of(messages: list[ChatMessage]) -> list[tuple[str, str]]:
+    """(role, text) of the user and assistant messages up to the last user message with text, which is the
+    question; with an LLM configured, the earlier turns rewrite it into a standalone question (Engine.standalone)."""
+    turns = [(m.role, _text(m)) for m in messages if m.role in ("user", "assistant")]
+    last = max((i for i, (role, text) in enumerate(turns) if role == "user" and text), default=None)
+    if last is None:
+        raise QueryError("messages holds no user message with text; the last user message is the question")
+    if len(turns[last][1]) > MAX_QUESTION:
+        raise QueryError(f"the last user message is {len(turns[last][1])} characters; a question may have at most "
+                         f"{MAX_QUESTION}")
+    return [t for t in turns[:last + 1] if t[1]]
+
+
+def _text(m: ChatMessage) -> str:
+    text = m.content if isinstance(m.content, str) else " ".join(
+        p.get("text", "") for p in m.content or [] if p.get("type") == "text")
+    return text.strip()
 
 
 def reply_text(answer: dict) -> str:
@@ -82,7 +87,10 @@ async def models(request: Request, principal: Principal = Reader) -> dict:
 @router.post("/v1/chat/completions", responses={200: {"content": {"application/json": {}, "text/event-stream": {}},
                                                       "description": "a chat.completion, or its chunks with stream"}})
 async def chat(request: Request, body: ChatRequest, principal: Principal = Reader):
-    question, collection = question_of(body.messages), collection_of(body.model)
+    turns, collection = turns_of(body.messages), collection_of(body.model)
+    svc = service(request)
+    question = await svc.run(svc.collections.get(collection).standalone, turns, MAX_QUESTION) if len(turns) > 1 \
+        else turns[-1][1]
     if body.stream:
         return await _stream(request, principal, body.model, question, collection)
     answer = await _ask(request, principal, AskRequest(question=question, collection=collection))
