@@ -33,7 +33,7 @@ def test_a_cited_answer(chat):
     text, answer = reply.choices[0].message.content, reply.model_extra["ragship"]
     assert "CRIMSON-KESTREL-4471" in text and "[1]" in text and reply.choices[0].finish_reason == "stop"
     assert not answer["abstained"] and answer["citations"][0]["doc_id"] == "teams/red/launch-plan.md"
-    assert "[1] " in text.split("\n\n")[-1]  # the sources, by number, after the answer
+    assert "[1] Launch plan (teams/red/launch-plan.md)" in text.split("\n\n")[-1]  # the sources, after the answer
     assert reply.id == f"chatcmpl-{answer['id']}"
 
 

@@ -73,7 +73,8 @@ def reply_text(answer: dict) -> str:
 
 
 def sources_text(answer: dict) -> str:
-    lines = [f"[{c['n']}] {c['title'] or c['doc_id']} ({c['source'] or c['doc_id']})" for c in answer["citations"]]
+    """"[n] title (document id)": the id is the file's path in its folder, or its URL (S3, web), as search shows."""
+    lines = [f"[{c['n']}] {c['title'] or c['doc_id']} ({c['doc_id']})" for c in answer["citations"]]
     return "\n\n" + "\n".join(lines) if lines else ""
 
 
