@@ -118,6 +118,15 @@ def test_dry_run_retry_and_engine_flags(tmp_path):
     assert bad_engine.returncode == 2 and "--engine must be local or ray" in bad_engine.stderr
 
 
+def test_reasons_are_printed_as_written_not_as_markup(tmp_path):
+    """A reason or path with brackets ("[[sources]]") is printed as it is, in the plan and after an ingest."""
+    scan = DATA / "formats/scanned-notice.pdf"
+    plan = cli("ingest", scan, "--dry-run", home=tmp_path / "home")
+    assert f"failed   {scan}: no text layer" in plan.stdout and "`ocr = true` in its [[sources]] entry" in plan.stdout
+    ingest = cli("ingest", scan, home=tmp_path / "home")
+    assert ingest.returncode == 2 and "in its [[sources]] entry" in ingest.stderr
+
+
 def test_plain_progress_lines_without_a_terminal(tmp_path):
     result = cli("ingest", DATA / "docs", home=tmp_path / "home")
     assert result.returncode == 0

@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.progress import Progress as RichProgress
 from rich.table import Table
@@ -85,9 +86,9 @@ def print_plan(report) -> None:
               f"{report.deleted} deleted, {report.unchanged} unchanged, {len(report.failures)} failed", highlight=False)
     for kind in ("added", "changed", "deleted"):
         for doc_id in report.plan[kind]:
-            out.print(f"  {kind:<8} {doc_id}", highlight=False)
+            out.print(f"  {kind:<8} {doc_id}", highlight=False, markup=False)
     for f in report.failures:
-        out.print(f"  failed   {f.path}: {f.reason}", highlight=False)
+        out.print(f"  failed   {f.path}: {f.reason}", highlight=False, markup=False)
 
 
 def print_ingest(report) -> None:
@@ -106,28 +107,28 @@ def print_ingest(report) -> None:
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))
     out.print(table)
     for f in report.failures:
-        err.print(f"[red]failed[/red] {f.path}: {f.reason}", highlight=False)
+        err.print(f"[red]failed[/red] {escape(f.path)}: {escape(f.reason)}", highlight=False)
 
 
 def print_answer(answer: dict, printed_text: bool) -> None:
     if answer["fallback"]:
-        out.print(f"[yellow]{answer['fallback']['from']} failed ({answer['fallback']['reason']}); "
+        out.print(f"[yellow]{answer['fallback']['from']} failed ({escape(answer['fallback']['reason'])}); "
                   "extractive answer:[/yellow]", highlight=False)
     if answer["abstained"]:
-        reason = f": {answer['warning']}" if answer["warning"] else ""
+        reason = f": {escape(answer['warning'])}" if answer["warning"] else ""
         out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer['confidence']:.2f}{reason}). "
                   "Closest sources:", highlight=False)
     else:
         if not printed_text or answer["fallback"]:
-            out.print(answer["answer"], highlight=False)
+            out.print(answer["answer"], highlight=False, markup=False)
         if answer["warning"]:
-            out.print(f"[yellow]warning: {answer['warning']}[/yellow]", highlight=False)
+            out.print(f"[yellow]warning: {escape(answer['warning'])}[/yellow]", highlight=False)
         out.print(f"[dim]confidence {answer['confidence']:.2f}[/dim]")
     for r in answer["removed"]:
-        out.print(f"[dim]removed: {r['text'][:80]!r} ({r['reason']})[/dim]", highlight=False)
+        out.print(f"[dim]removed: {escape(repr(r['text'][:80]))} ({escape(r['reason'])})[/dim]", highlight=False)
     for c in answer["citations"]:
-        out.print(f"[{c['n']}] {c['title'] or c['doc_id']} [dim]({c['doc_id']}, chars {c['start']}-{c['end']})[/dim]",
-                  highlight=False)
+        out.print(f"\\[{c['n']}] {escape(c['title'] or c['doc_id'])} [dim]({escape(c['doc_id'])}, chars {c['start']}-"
+                  f"{c['end']})[/dim]", highlight=False)
 
 
 def snippet(text: str, width: int = 200) -> str:
