@@ -99,7 +99,8 @@ class SourceSettings(_Section):
     groups: list[str] = Field(default_factory=list, description="who may read these documents; empty = everyone")
     include: list[str] = Field(default_factory=list)
     exclude: list[str] = Field(default_factory=list)
-    ocr: bool = Field(False, description="read scanned PDFs and images by OCR (Tesseract; slow: ~2 s a page)")
+    ocr: bool = Field(False, description="read scanned PDFs and images by OCR (Tesseract; slow: ~5 s an A4 page "
+                                         "on 2 cores)")
     # freshness objective: the scheduler (`ragship serve`, `ragship watch`) re-syncs the source every quarter of this
     # age, and the SourceStale alert fires when its last good sync is older; e.g. "24h", "30m", "90s"
     max_age: Optional[str] = Field(None, pattern=r"^\d+(\.\d+)?[smhd]$")

@@ -28,7 +28,7 @@ def ingest(
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: start a local one)."),
     groups: str = typer.Option("", "--groups", help="Who may read these documents: comma-separated groups "
                                                     "(default: [[sources]] groups, else everyone)."),
-    ocr: bool = typer.Option(False, "--ocr", help="Read scanned PDFs and images by OCR (Tesseract; ~2 s a page)."),
+    ocr: bool = typer.Option(False, "--ocr", help="Read scanned PDFs and images by OCR (Tesseract; ~5 s a page)."),
     as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
