@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ragship.errors import ParseError
 
 MAX_UNPACKED_BYTES = 500_000_000  # a .docx/.pptx/.xlsx/.epub unpacked
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,20 @@ def check_unpacked(data: bytes, path: Path, kind: str) -> None:
     if size > MAX_UNPACKED_BYTES:
         raise ParseError(f"{path}: unpacks to {size / 1e6:.0f} MB; the limit is {MAX_UNPACKED_BYTES / 1e6:.0f} MB "
                          "(a zip bomb, or a document to split)")
+
+
+def open_package(load: Callable[[Any], T], data: bytes, path: Path, kind: str, remedy: str,
+                 errors: tuple[type[Exception], ...] = ()) -> T:
+    """`load` (a library's reader) on a zip container checked by check_unpacked; what it raises on a corrupt file
+    (the usual suspects plus `errors`) becomes a ParseError naming the file, the kind and `remedy`."""
+    import io
+    import zipfile
+
+    check_unpacked(data, path, kind)
+    try:
+        return load(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError, *errors) as e:
+        raise ParseError(f"{path}: corrupt {kind} ({type(e).__name__}: {e}); {remedy}") from None
 
 
 class Sections:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ragship.errors import ParseError
-from ragship.ingest.formats.common import Parsed, Sections, check_unpacked, decode_text
+from ragship.ingest.formats.common import Parsed, Sections, decode_text, open_package
 
 _BLOCK_TAGS = {
     "p", "div", "section", "article", "header", "footer", "main", "aside", "li", "ul", "ol", "table", "tr",
@@ -91,17 +91,11 @@ def _check_depth(html: str, path: Path) -> None:
 def parse_epub(data: bytes, path: Path) -> Parsed:
     """The chapters of an EPUB (ebooklib) in spine order; each chapter's headings are kept, and a chapter
     without an h1 gets its table-of-contents title as one."""
-    import io
-    import zipfile
-
     import ebooklib
     from ebooklib import epub
 
-    check_unpacked(data, path, ".epub")
-    try:
-        book = epub.read_epub(io.BytesIO(data), options={"ignore_ncx": True})
-    except (epub.EpubException, zipfile.BadZipFile, KeyError, ValueError, AttributeError) as e:
-        raise ParseError(f"{path}: corrupt .epub ({type(e).__name__}: {e}); re-export it") from None
+    book = open_package(lambda f: epub.read_epub(f, options={"ignore_ncx": True}), data, path, ".epub",
+                        "re-export it", (epub.EpubException,))
     toc = {link.href.split("#")[0]: link.title for link in _toc_links(book.toc)}
     out = Sections()
     for item_id, _ in book.spine:

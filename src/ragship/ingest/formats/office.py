@@ -3,24 +3,16 @@ so a citation names the slide it quotes."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-from ragship.errors import ParseError
-from ragship.ingest.formats.common import Parsed, Sections, check_unpacked
+from ragship.ingest.formats.common import Parsed, Sections, open_package
 
 
 def parse_docx(data: bytes, path: Path) -> Parsed:
     """Paragraph text of a Word document; "Heading N" / "Title" styles become headings."""
-    import zipfile
-
     from docx import Document as Docx
 
-    check_unpacked(data, path, ".docx")
-    try:
-        doc = Docx(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as e:
-        raise ParseError(f"{path}: corrupt .docx ({type(e).__name__}: {e}); re-save it from Word") from None
+    doc = open_package(Docx, data, path, ".docx", "re-save it from Word")
     out = Sections()
     for para in doc.paragraphs:
         style = (para.style.name if para.style is not None else "") or ""
@@ -36,16 +28,10 @@ def parse_docx(data: bytes, path: Path) -> Parsed:
 
 def parse_pptx(data: bytes, path: Path) -> Parsed:
     """Every slide's text in reading order (text frames, tables row by row, grouped shapes), then its notes."""
-    import zipfile
-
     from pptx import Presentation
     from pptx.exc import PackageNotFoundError
 
-    check_unpacked(data, path, ".pptx")
-    try:
-        deck = Presentation(io.BytesIO(data))
-    except (zipfile.BadZipFile, PackageNotFoundError, KeyError, ValueError) as e:
-        raise ParseError(f"{path}: corrupt .pptx ({type(e).__name__}: {e}); re-save it from PowerPoint") from None
+    deck = open_package(Presentation, data, path, ".pptx", "re-save it from PowerPoint", (PackageNotFoundError,))
     out = Sections()
     first_title = ""
     for number, slide in enumerate(deck.slides, 1):

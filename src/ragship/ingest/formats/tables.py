@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ragship.errors import ParseError
-from ragship.ingest.formats.common import Parsed, Sections, check_unpacked, decode_text
+from ragship.ingest.formats.common import Parsed, Sections, decode_text, open_package
 
 MAX_ROWS = 200_000  # per sheet; a bigger table is a database export, better ingested as JSONL records
 
@@ -17,15 +17,10 @@ MAX_ROWS = 200_000  # per sheet; a bigger table is a database export, better ing
 def parse_xlsx(data: bytes, path: Path) -> Parsed:
     """Each sheet a heading ("Sheet: Budget"), its first non-empty row the headers, every later row a record.
     Cells are read as last calculated (formulas as their values)."""
-    import zipfile
-
     from openpyxl import load_workbook
 
-    check_unpacked(data, path, ".xlsx")
-    try:
-        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, OSError) as e:
-        raise ParseError(f"{path}: corrupt .xlsx ({type(e).__name__}: {e}); re-save it from Excel") from None
+    book = open_package(lambda f: load_workbook(f, read_only=True, data_only=True), data, path, ".xlsx",
+                        "re-save it from Excel")
     out = Sections()
     try:
         for sheet in book.worksheets:
