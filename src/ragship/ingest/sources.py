@@ -13,6 +13,7 @@ from typing import Any, Iterator
 from ragship.errors import InputError
 from ragship.ingest.document import content_hash, make_document, too_big, wanted
 from ragship.ingest.parsers import readable
+from ragship.ingest.remote import remote_source
 from ragship.settings import Settings, is_remote
 from ragship.types import Document, Failure
 
@@ -172,8 +173,6 @@ def open_sources(paths: list[str | Path], settings: Settings, include=(), exclud
                  ocr: bool = False) -> list:
     """Sources for the paths (or s3://, git+, http(s):// locations), each with its [[sources]] settings
     (command-line globs win over configured ones)."""
-    from ragship.ingest.remote import remote_source
-
     if not paths:
         raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
     max_bytes = settings.ingest.max_file_bytes
