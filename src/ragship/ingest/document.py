@@ -7,11 +7,35 @@ import fnmatch
 import hashlib
 import json
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Iterator, Protocol, runtime_checkable
 
 from ragship.errors import RagshipError
 from ragship.ingest.parsers import parse_file
 from ragship.types import Document, Failure
+
+
+@runtime_checkable
+class DocumentSource(Protocol):
+    """Where documents come from: a folder, file or BEIR corpus (sources.Source), an S3 prefix, a Git repository
+    or a website (remote.py). The conformance suite is tests/ingest/test_source_conformance.py."""
+
+    @property
+    def root(self) -> str:
+        """Stored on every document it yields; documents of this root missing from a complete scan are deleted."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether a scan sees everything (so deletions may propagate), not a retry of a few files."""
+
+    def exists(self) -> bool:
+        """False when the source is plainly gone (a missing folder): nothing of it is deleted."""
+
+    def estimate(self) -> int:
+        """How many documents a scan will yield, cheaply (0: unknown), for progress."""
+
+    def documents(self) -> Iterator[Document | Failure]:
+        """Every document, or a Failure (with the document id when one can be tied to it, which keeps its last
+        version; without one, deletions from this source are held back)."""
 
 
 def content_hash(title: str, text: str, metadata: dict, groups: tuple[str, ...] = ()) -> str:

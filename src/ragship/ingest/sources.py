@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from ragship.errors import InputError
-from ragship.ingest.document import content_hash, make_document, too_big, wanted
+from ragship.ingest.document import DocumentSource, content_hash, make_document, too_big, wanted
 from ragship.ingest.parsers import readable
 from ragship.ingest.remote import remote_source
 from ragship.settings import Settings, is_remote
@@ -170,7 +170,7 @@ def _beir_row(line: str, where: str, root: str, extra: dict, groups: tuple[str, 
 
 
 def open_sources(paths: list[str | Path], settings: Settings, include=(), exclude=(), groups=(),
-                 ocr: bool = False) -> list:
+                 ocr: bool = False) -> list[DocumentSource]:
     """Sources for the paths (or s3://, git+, http(s):// locations), each with its [[sources]] settings
     (command-line globs win over configured ones)."""
     if not paths:
