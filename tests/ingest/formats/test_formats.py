@@ -85,9 +85,11 @@ def test_code_is_verbatim_with_its_language_and_top_level_definitions():
     parsed = parse("fares.go")
     assert parsed.text == (FORMATS / "fares.go").read_text() and parsed.metadata == {"language": "Go"}
     assert headed(parsed) == ["func Fare(zones int) int {", "func Concession(fare int) int {"]
-    python = parse_file(b"import os\n\nclass Depot:\n    def open(self):\n        pass\n\n\nasync def main():\n"
-                        b"    pass\n", Path("depot.py"))
+    assert parsed.text[parsed.headings[1][0]:].startswith("// Concession halves the fare")  # its doc comment
+    python = parse_file(b"import os\n\nclass Depot:\n    def open(self):\n        pass\n\n\n# the entry point\n"
+                        b"@cached\nasync def main():\n    pass\n", Path("depot.py"))
     assert headed(python) == ["class Depot:", "async def main():"]
+    assert python.text[python.headings[1][0]:].startswith("# the entry point\n@cached\nasync def main")
 
 
 def test_scanned_pdf_and_image_need_ocr_and_are_read_with_it():

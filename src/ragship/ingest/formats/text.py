@@ -135,4 +135,18 @@ def parse_code(data: bytes, path: Path) -> Parsed:
         if kind in (Name.Class, Name.Function) or (first[1] in Keyword and first[2] in DEFINITIONS):
             end = text.find("\n", line_start)
             headings[line_start] = " ".join(text[line_start:end if end >= 0 else len(text)].split())[:120]
+    headings = {_with_leading_comments(text, o): h for o, h in headings.items()}
     return Parsed(text, path.name, tuple((o, 1, h) for o, h in headings.items()), {"language": lexer.name})
+
+
+_LEADING = ("//", "#", "/*", "*", "--", "@")  # comment and decorator lines that belong to the definition below
+
+
+def _with_leading_comments(text: str, offset: int) -> int:
+    """The start of the doc comment (or decorators) right above a definition, so its section holds them."""
+    while offset > 0:
+        previous = text.rfind("\n", 0, offset - 1) + 1
+        if not text[previous:offset].lstrip().startswith(_LEADING):
+            return offset
+        offset = previous
+    return offset
