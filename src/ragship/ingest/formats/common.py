@@ -32,7 +32,7 @@ def decode_text(data: bytes, path: Path) -> str:
         raise ParseError(f"{path}: not valid UTF-8 (byte {e.start}); re-save it as UTF-8") from None
 
 
-def check_unpacked(data: bytes, path: Path, kind: str) -> None:
+def check_unpacked(data: bytes, path: Path, kind: str, remedy: str) -> None:
     """Refuse what is not a zip container, or one that would unpack to more than MAX_UNPACKED_BYTES (a bomb)."""
     import io
     import zipfile
@@ -42,7 +42,7 @@ def check_unpacked(data: bytes, path: Path, kind: str) -> None:
     try:
         size = sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist())
     except (zipfile.BadZipFile, ValueError, OSError) as e:
-        raise ParseError(f"{path}: corrupt {kind} ({type(e).__name__}: {e}); re-save it") from None
+        raise ParseError(f"{path}: corrupt {kind} ({type(e).__name__}: {e}); {remedy}") from None
     if size > MAX_UNPACKED_BYTES:
         raise ParseError(f"{path}: unpacks to {size / 1e6:.0f} MB; the limit is {MAX_UNPACKED_BYTES / 1e6:.0f} MB "
                          "(a zip bomb, or a document to split)")
@@ -55,7 +55,7 @@ def open_package(load: Callable[[Any], T], data: bytes, path: Path, kind: str, r
     import io
     import zipfile
 
-    check_unpacked(data, path, kind)
+    check_unpacked(data, path, kind, remedy)
     try:
         return load(io.BytesIO(data))
     except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError, *errors) as e:
