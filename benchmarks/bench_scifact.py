@@ -36,7 +36,11 @@ def machine() -> str:
                 if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    return f"{cpu}, {os.cpu_count()} cores, {mem:.0f} GiB, Python {platform.python_version()}, load {load}"
+    from ragship.cpu import cpu_flags
+
+    flags = " ".join(sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512_vnni", "avx_vnni"))))
+    return (f"{cpu} (matrix flags: {flags or 'none'}), {os.cpu_count()} cores, {mem:.0f} GiB, "
+            f"Python {platform.python_version()}, load {load}")
 
 
 def commit() -> str:
@@ -111,6 +115,14 @@ def bf16_matmul_gflops(n: int = 1024) -> float:
     return 2 * n**3 / _best_seconds(lambda: a @ b) / 1e9
 
 
+def int8_matmul_gops(n: int = 1024) -> float:
+    """The same for an int8 matmul with int32 accumulation (torch._int_mm: oneDNN, VNNI/AMX-INT8 where present)."""
+    import torch
+
+    a, b = (torch.randint(-128, 127, (n, n), dtype=torch.int8) for _ in range(2))
+    return 2 * n**3 / _best_seconds(lambda: torch._int_mm(a, b)) / 1e9
+
+
 def encoder_flops(token_counts: list[int], layers: int, hidden: int, intermediate: int) -> float:
     """Forward FLOPs of a BERT encoder over sequences of these lengths (multiply-add = 2 FLOPs):
     per layer, 2·L·(4h² + 2h·I) for the projections and feed-forward, plus 4·L²·h for attention."""
@@ -118,20 +130,73 @@ def encoder_flops(token_counts: list[int], layers: int, hidden: int, intermediat
                for n in token_counts)
 
 
+# each path's own matmul peak: what its matrix products run in
+OWN_PEAK = {"bf16": ("a bf16 torch matmul (1024², oneDNN; AMX where present)", bf16_matmul_gflops),
+            "int8": ("an int8 torch._int_mm (1024², oneDNN; VNNI/AMX-INT8 where present)", int8_matmul_gops),
+            "fp32": ("a float32 numpy matmul (1024², BLAS)", matmul_gflops)}
+
+
 def embedding_efficiency(engine, data: Path, embed_seconds: float) -> dict:
-    """Useful FLOPs the embedding stage did (real tokens, no padding) per second, against the matmul peak."""
-    model = engine.embedder.inner.model
-    config = model[0].auto_model.config
+    """Useful FLOPs the embedding stage did (real tokens, no padding) per second, against the float32 matmul peak
+    and against the peak of the path's own precision."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    path = engine.embedder.encoder["path"]
+    config, tokenizer = (cls.from_pretrained(engine.embedder.path) for cls in (AutoConfig, AutoTokenizer))
     texts = engine.store().view(engine.registry.live().id).column("index_text")
-    limit = model.max_seq_length
-    counts = [min(len(ids), limit) for ids in model.tokenizer(texts, add_special_tokens=True)["input_ids"]]
+    limit = engine.embedder.inner.max_tokens  # what the path truncates at
+    counts = [min(len(ids), limit) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
     flops = encoder_flops(counts, config.num_hidden_layers, config.hidden_size, config.intermediate_size)
-    peak, precision = matmul_gflops(), engine.embedder.inner.precision
-    own_peak = bf16_matmul_gflops() if precision == "bf16" else peak
+    precision = path.split("-")[1]
+    peak, (own_name, own) = matmul_gflops(), OWN_PEAK[precision]
+    own_peak = own() if precision != "fp32" else peak
     achieved = flops / embed_seconds / 1e9
     return {"tokens": sum(counts), "gflop": round(flops / 1e9, 1), "achieved_gflops": round(achieved, 1),
-            "precision": precision, "matmul_gflops": round(peak, 1), "share_of_peak": round(achieved / peak, 3),
+            "path": path, "precision": precision, "matmul_gflops": round(peak, 1),
+            "share_of_peak": round(achieved / peak, 3), "own_peak_name": own_name,
             "own_peak_gflops": round(own_peak, 1), "share_of_own_peak": round(achieved / own_peak, 3)}
+
+
+def ragship_ingest(data: Path, home: Path, cache: Path, embed: dict | None = None):
+    """Ingest SciFact into a fresh home (embed settings overridden by `embed`); the engine, ingest figures and the
+    embedding efficiency."""
+    from ragship.engine import Engine
+    from ragship.settings import load_settings
+
+    engine = Engine(load_settings(home=home, cache_dir=cache, **({"embed": embed} if embed else {})))
+    t = time.perf_counter()
+    engine.embedder.embed_query("warm up")  # model loaded (and the path measured, once per machine) untimed
+    warm_s = time.perf_counter() - t
+    t = time.perf_counter()
+    report = engine.ingest([corpus_file(data)])
+    ingest_s = time.perf_counter() - t
+    ingest = {"path": engine.embedder.encoder["path"], "chosen_by": engine.embedder.encoder["chosen_by"],
+              "measured": engine.embedder.encoder["measured"], "warm_up_s": round(warm_s, 1),
+              "documents": report.documents, "chunks": report.chunks, "seconds": round(ingest_s, 1),
+              "embedded": report.chunks_embedded, "docs_per_s": round(report.documents / ingest_s, 1),
+              "chunks_per_s": round(report.chunks / ingest_s, 1),
+              "stages_s": {k: round(v, 1) for k, v in report.timings_s.items()}}
+    print(json.dumps(ingest), flush=True)
+    efficiency = embedding_efficiency(engine, data, report.timings_s["embed"]) \
+        if report.chunks_embedded == report.chunks else None
+    print(json.dumps({"embedding_efficiency": efficiency}), flush=True)
+    return engine, ingest, efficiency
+
+
+def other_paths(data: Path, tmp: Path, names: list[str]) -> list[dict]:
+    """Each named encoder path ingesting SciFact in a fresh home with an empty cache, and its hybrid quality."""
+    from ragship.embed.factory import settings_for
+    from ragship.evaluate.runner import evaluate
+    from ragship.settings import EmbedSettings
+
+    rows = []
+    for name in names:
+        embed = settings_for(name, EmbedSettings()).model_dump()
+        engine, ingest, efficiency = ragship_ingest(data, tmp / name / "home", tmp / name / "cache", embed)
+        hybrid = evaluate(engine, data, "test", "hybrid")["metrics"]["ndcg@10"]
+        rows.append({**ingest, "efficiency": efficiency, "hybrid_ndcg@10": hybrid, "model": engine.embedder.model_id})
+        print(json.dumps({"path": name, "hybrid_ndcg@10": hybrid}), flush=True)
+    return rows
 
 
 def peer_ingest(data: Path) -> list[dict]:
@@ -164,15 +229,15 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--peers", action="store_true", help="also time LlamaIndex and Haystack ingestion")
+    ap.add_argument("--paths", default="", help="also ingest with each of these encoder paths (comma-separated: "
+                    "torch-bf16,torch-fp32,onnx-int8,onnx-fp32) for the per-path table")
     ap.add_argument("--rss-docs", type=int, default=500, help="documents in the 1x memory run (4x is 4 times)")
     args = ap.parse_args()
     if not (args.data / "qrels" / "test.tsv").is_file():
         sys.exit(f"SciFact not found at {args.data}: the benchmark reads ../shared/datasets/scifact")
 
     from ragship import __version__
-    from ragship.engine import Engine
     from ragship.evaluate.runner import evaluate
-    from ragship.settings import load_settings
 
     started = datetime.now(timezone.utc).isoformat(timespec="seconds")
     header = {"machine": machine(), "commit": commit(), "date": started}
@@ -181,27 +246,14 @@ def main() -> None:
     print(json.dumps(reference), flush=True)
 
     with tempfile.TemporaryDirectory() as tmp:
-        cache = args.cache or Path(tmp) / "cache"
-        engine = Engine(load_settings(home=Path(tmp) / "home", cache_dir=cache))
-        engine.embedder.embed_query("warm up")  # model loaded before timing, as for the peers
-        t = time.perf_counter()
-        report = engine.ingest([corpus_file(args.data)])
-        ingest_s = time.perf_counter() - t
-        ingest = {"documents": report.documents, "chunks": report.chunks, "seconds": round(ingest_s, 1),
-                  "embedded": report.chunks_embedded,
-                  "docs_per_s": round(report.documents / ingest_s, 1),
-                  "chunks_per_s": round(report.chunks / ingest_s, 1),
-                  "stages_s": {k: round(v, 1) for k, v in report.timings_s.items()}}
-        print(json.dumps(ingest), flush=True)
-        efficiency = embedding_efficiency(engine, args.data, report.timings_s["embed"]) \
-            if report.chunks_embedded == report.chunks else None
-        print(json.dumps({"embedding_efficiency": efficiency}), flush=True)
+        engine, ingest, efficiency = ragship_ingest(args.data, Path(tmp) / "home", args.cache or Path(tmp) / "cache")
         runs = []
         for mode in ("bm25", "dense", "hybrid"):
             runs.append(evaluate(engine, args.data, "test", mode))
             print(json.dumps({k: runs[-1][k] for k in ("mode", "metrics", "latency_ms")}), flush=True)
         settings = engine.settings.model_dump(mode="json", include={"embed", "chunk", "search"})
         model = engine.embedder.model_id
+        paths = other_paths(args.data, Path(tmp), [p for p in args.paths.split(",") if p]) if args.paths else []
 
     peers = peer_ingest(args.data) if args.peers else []
     memory = {"1x": peak_rss(args.data, args.rss_docs), "4x": peak_rss(args.data, 4 * args.rss_docs)}
@@ -210,11 +262,12 @@ def main() -> None:
 
     kept = kept_sections(args.out)
     args.out.write_text(render(header, reference, ingest, runs, settings, model, args.data, __version__,
-                               efficiency, memory, peers) + ("\n" + kept if kept else ""))
+                               efficiency, memory, peers, paths) + ("\n" + kept if kept else ""))
     print(f"wrote {args.out}")
 
 
-def render(header, reference, ingest, runs, settings, model, data, version, efficiency, memory, peers) -> str:
+def render(header, reference, ingest, runs, settings, model, data, version, efficiency, memory, peers,
+           paths) -> str:
     def row(name, r):
         m, lat = r["metrics"], r["latency_ms"]
         return (f"| {name} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | {m['mrr@10']:.4f} "
@@ -249,17 +302,15 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
         "",
         f"Fresh home, empty embedding cache: {throughput}.",
         "",
-        "Embedding stage efficiency: " + (
-            f"{efficiency['achieved_gflops']} GFLOP/s of useful encoder work ({efficiency['tokens']:,} real tokens, "
-            f"{efficiency['gflop']:,} GFLOP, padding not counted) = {efficiency['share_of_peak']:.0%} of the "
-            f"{efficiency['matmul_gflops']} GFLOP/s a float32 numpy matmul (1024², BLAS) reached in the same run"
-            + (f"; the encoder ran under bf16 autocast, and a bf16 torch matmul (1024², oneDNN/AMX) reached "
-               f"{efficiency['own_peak_gflops']} GFLOP/s: {efficiency['share_of_own_peak']:.0%} of that."
-               if efficiency["precision"] == "bf16" else ".")
-            if efficiency else "not measured (embedding cache reused)."),
+        f"Encoder path: **{ingest['path']}** ({ingest['chosen_by']}" + (
+            f"; {ingest['measured']}" if ingest["measured"] else "") + f"; warm-up {ingest['warm_up_s']} s, untimed).",
+        "",
+        "Embedding stage efficiency: " + (efficiency_line(efficiency) if efficiency
+                                          else "not measured (embedding cache reused)."),
         "",
         *(peer_table(ingest, peers) if peers
           else ["Peers not run (`python benchmarks/bench_scifact.py --peers`).", ""]),
+        *(path_table(ingest, efficiency, runs, model, paths, peers) if paths else []),
         "## Memory: peak RSS (VmHWM) of an ingest process, 1× vs 4× the documents",
         "",
         "| corpus | documents | chunks | peak RSS MiB |",
@@ -269,6 +320,38 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
         f"4× / 1× = {memory['4x']['peak_rss_mib'] / memory['1x']['peak_rss_mib']:.2f} (issue 3's bar: at most 1.20).",
         "",
     ])
+
+
+def efficiency_line(e: dict) -> str:
+    return (f"{e['achieved_gflops']} GFLOP/s of useful encoder work ({e['tokens']:,} real tokens, {e['gflop']:,} "
+            f"GFLOP, padding not counted) on the {e['path']} path = **{e['share_of_own_peak']:.0%} of its own "
+            f"matmul peak**, {e['own_peak_name']} at {e['own_peak_gflops']} GFLOP/s in the same run "
+            f"({e['share_of_peak']:.0%} of the {e['matmul_gflops']} GFLOP/s of a float32 numpy matmul).")
+
+
+def path_table(ingest: dict, efficiency: dict | None, runs: list[dict], model: str, paths: list[dict],
+               peers: list[dict]) -> list[str]:
+    """The same ingest on each encoder path, in this process, against the faster peer of this run."""
+    hybrid = next(r for r in runs if r["mode"] == "hybrid")["metrics"]["ndcg@10"]
+    rows = [{**ingest, "efficiency": efficiency, "hybrid_ndcg@10": hybrid, "model": model, "default": True}, *paths]
+    faster = min(peers, key=lambda p: p["seconds"]) if peers else None
+
+    def line(r):
+        e = r["efficiency"] or {}
+        ratio = f"{faster['seconds'] / r['seconds']:.2f}×" if faster else "—"
+        return (f"| {r['path']}{' (default: auto)' if r.get('default') else ''} | `{r['model'].split('@')[-1]}` | "
+                f"{r['seconds']} | {r['docs_per_s']} | {r['stages_s'].get('embed', 0)} | "
+                f"{e.get('achieved_gflops', '—')} | {e.get('share_of_own_peak', 0):.0%} | "
+                f"{r['hybrid_ndcg@10']:.4f} | {ratio} |")
+    return [
+        "### The same ingest on each encoder path (fresh home and embedding cache each, same process)",
+        "",
+        "| path | model id | seconds | documents/s | embed s | GFLOP/s | share of own peak | hybrid nDCG@10 "
+        "| vs faster peer (docs/s) |",
+        "|---|---|---|---|---|---|---|---|---|",
+        *(line(r) for r in rows),
+        "",
+    ]
 
 
 def peer_table(ingest: dict, peers: list[dict]) -> list[str]:

@@ -6,10 +6,29 @@ from functools import cache
 
 
 @cache
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields from /proc/cpuinfo (empty where there is none)."""
+    info: dict[str, str] = {}
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if not line.strip():
+                    break
+                name, _, value = line.partition(":")
+                info[name.strip()] = value.strip()
+    except OSError:
+        pass
+    return info
+
+
+def cpu_flags() -> frozenset[str]:
+    return frozenset(_cpuinfo().get("flags", "").split())
+
+
+def cpu_model_name() -> str:
+    return _cpuinfo().get("model name", "")
+
+
 def cpu_has_native_bf16() -> bool:
     """AMX or AVX512-BF16: bfloat16 matrix products run natively (2.7x float32 here, ADR 0007)."""
-    try:
-        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
-    except (OSError, StopIteration):
-        return False
-    return "amx_bf16" in flags or "avx512_bf16" in flags
+    return bool({"amx_bf16", "avx512_bf16"} & cpu_flags())

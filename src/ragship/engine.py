@@ -12,7 +12,7 @@ from ragship.answer import Answer, Answerer
 from ragship.answer.calibrate import Calibration, CalibrationStore
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
-from ragship.errors import REPAIR, ConfigError, GenerationError, StateCorrupt
+from ragship.errors import REPAIR, ConfigError, GenerationError, RagshipError, StateCorrupt
 from ragship.home import Home
 from ragship.index import ChunkStore, IndexVersion, IndexView, VersionRegistry
 from ragship.index.tombstones import Tombstones
@@ -66,9 +66,21 @@ class Engine:
 
     @property
     def embedder(self) -> CachedEmbedder:
+        """The configured model on the live version's encoder path where it has one (so an ingest extends it
+        with vectors of the same path), else on the path embed.backend names or this machine measured."""
         if self._embedder is None:
-            self._embedder = make_embedder(self.settings.embed, self.home.cache_dir)
+            self._embedder = make_embedder(self.settings.embed, self.home.cache_dir, self._built_with())
         return self._embedder
+
+    def _built_with(self) -> str | None:
+        """The model id of the live version, when embed.model built it."""
+        try:
+            live = self.registry.live()
+        except RagshipError:
+            return None  # an unreadable pointer is reported where it matters (doctor, serving)
+        if live and live.params.get("embed_model", self.settings.embed.model) == self.settings.embed.model:
+            return live.model_id
+        return None
 
     @property
     def reranker(self):
@@ -112,23 +124,25 @@ class Engine:
     def view(self) -> IndexView:
         return self.served().view
 
-    def embedder_for(self, model: str) -> CachedEmbedder:
+    def embedder_for(self, model: str, model_id: str | None = None) -> CachedEmbedder:
         """The embedder of `model` with this collection's other embed settings: a version is queried with the
         model that built it, so promoting one built by another model (say after `adapt`) serves at once."""
-        if model == self.settings.embed.model:
-            return self.embedder
-        if model not in self._embedders:
+        same_path = not self.settings.embed.measured or model_id in (None, self.embedder.model_id)
+        if model == self.settings.embed.model and same_path:
+            return self.embedder  # (with a path set in embed settings, _serve refuses a version of another)
+        key = f"{model}|{model_id}"
+        if key not in self._embedders:
             embed = self.settings.embed.model_copy(update={"model": model})
-            self._embedders[model] = make_embedder(embed, self.home.cache_dir)
-        return self._embedders[model]
+            self._embedders[key] = make_embedder(embed, self.home.cache_dir, model_id)
+        return self._embedders[key]
 
     def _serve(self) -> Served:
         version, s = self.registry.serving(self.pin), self.settings.search
-        embedder = self.embedder_for(version.params.get("embed_model", self.settings.embed.model))
+        embedder = self.embedder_for(version.params.get("embed_model", self.settings.embed.model), version.model_id)
         if embedder.model_id != version.model_id:
             raise ConfigError(f"index version {version.id} was built with {version.model_id} but the same model "
-                              f"with these embed settings is {embedder.model_id}; set embed.precision and "
-                              "embed.backend back, or re-ingest")
+                              f"with these embed settings is {embedder.model_id}; set embed.backend = 'auto' (it serves a version on "
+                              "the path that built it), or set embed.backend and embed.precision back, or re-ingest")
         damaged = self.store().damaged(version.files, deep=False)  # a stat per file, once per live version
         if damaged:
             raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}")
@@ -251,7 +265,7 @@ class Engine:
         """What `ragship status` shows, each part reporting its own."""
         live = self.registry.live()
         return {"home": str(self.home.root.resolve()), **self.registry.status(),
-                "query_encoder": self.embedder.query_encoder(),
+                "encoder": self.embedder.encoder, "query_encoder": self.embedder.query_encoder(),
                 "settings": self._shown_settings(),
                 "reranker": describe_reranker(self.reranker, self.settings.rerank.top_n),
                 "generator": self.settings.answer.generator, "reader": self.settings.answer.reader or None,

@@ -31,13 +31,19 @@ class _Section(BaseModel):
 
 class EmbedSettings(_Section):
     model: str = Field("all-MiniLM-L6-v2", description="model name (packaged or in the local HF cache) or path")
-    # torch is the default: faster than or equal to onnx-int8 on this hardware at equal quality (ADR 0005)
-    backend: Literal["torch", "onnx-int8"] = "torch"
+    # the encoder path for documents: "auto" times every path this machine can run on a sample once (cached per
+    # model and CPU in the model cache) and takes the fastest within auto_min_cosine of float32 (ADR 0019);
+    # "torch" uses embed.precision; "onnx-int8" / "onnx-fp32" run on ONNX Runtime
+    backend: Literal["auto", "torch", "onnx-int8", "onnx-fp32"] = "auto"
+    # ONNX int8 (min cosine 0.991 to float32 on SciFact) lost 0.0043 hybrid nDCG@10 there, more than the 0.003
+    # issue 19 tolerates; bf16 autocast (min 0.99997) lost none. 0.995 refuses the first, keeps the second.
+    auto_min_cosine: float = Field(0.995, gt=0, le=1)
     # 16 texts per forward pass: ingesting 2,000 SciFact documents took 42 s vs 43 s at 32, with peak RSS
     # 930 vs 1,120 MiB (bf16, ADR 0007)
     batch_size: int = Field(16, gt=0, le=4096)
     device: str = "cpu"
-    # torch backend: bf16 autocast for document batches where the CPU has native bf16 (2.7x here, ADR 0007)
+    # torch backend: bf16 autocast for document batches where the CPU has native bf16 (2.7x here, ADR 0007);
+    # "fp32" or "bf16" under backend "auto" means PyTorch in that precision, unmeasured
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     # 1 thread per query encode: with 2 cores and a busy box, 2 torch threads made single queries ~40x slower
     # (PEERS.md: 496 ms vs 11.8 ms p50).
@@ -51,6 +57,11 @@ class EmbedSettings(_Section):
     query_precision: Literal["fp32", "int8"] = "fp32"
     # ONNX Runtime threads per query, without spin-waiting: fp32 encoded in 3.2 ms alone vs 5.4 ms with 1 (ADR 0009)
     query_onnx_threads: int = Field(2, ge=1, le=64)
+
+    @property
+    def measured(self) -> bool:
+        """Whether the encoder path is this machine's measured choice (else the settings name it)."""
+        return self.backend == "auto" and self.precision == "auto"
 
 
 class ChunkSettings(_Section):

@@ -1,4 +1,4 @@
-"""Every Embedder (embed/base.py) passes the same checks: PyTorch, ONNX Runtime int8, the cache wrapper, and a
+"""Every Embedder (embed/base.py) passes the same checks: PyTorch, ONNX Runtime int8 and fp32, the cache wrapper, and a
 minimal embedder that writes only `embed_batch` (the protocol's defaults supply the rest). Add an implementation
 to the fixture to hold it to the protocol."""
 
@@ -9,7 +9,7 @@ import pytest
 
 from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
 from ragship.embed.base import Embedder
-from ragship.embed.onnx import OnnxInt8Embedder
+from ragship.embed.onnx import OnnxEmbedder
 
 TEXTS = ["The night tram leaves at midnight.", "A single ticket costs 2 krona.", "Bananas are yellow."]
 
@@ -27,12 +27,12 @@ class HashingEmbedder(Embedder):
         return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
 
 
-@pytest.fixture(scope="module", params=["torch", "onnx-int8", "cached", "embed_batch only"])
+@pytest.fixture(scope="module", params=["torch", "onnx-int8", "onnx-fp32", "cached", "embed_batch only"])
 def embedder(request, tmp_path_factory, cache_dir) -> Embedder:
     if request.param == "torch":
         return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
-    if request.param == "onnx-int8":
-        return OnnxInt8Embedder("all-MiniLM-L6-v2", cache_dir)
+    if request.param.startswith("onnx-"):
+        return OnnxEmbedder("all-MiniLM-L6-v2", precision=request.param.removeprefix("onnx-"))
     if request.param == "cached":
         folder = tmp_path_factory.mktemp("conformance-cache")
         return CachedEmbedder(SentenceTransformerEmbedder("all-MiniLM-L6-v2"), EmbeddingCache(folder / "e.sqlite"))

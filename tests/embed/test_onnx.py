@@ -1,4 +1,4 @@
-"""The ONNX Runtime int8 backend: built locally from the same weights, close to the PyTorch vectors."""
+"""The ONNX Runtime backends: built locally from the same weights; int8 close to the PyTorch vectors, fp32 equal."""
 
 import numpy as np
 import pytest
@@ -6,12 +6,12 @@ import pytest
 pytest.importorskip("onnxruntime")
 
 from ragship.embed import SentenceTransformerEmbedder  # noqa: E402
-from ragship.embed.onnx import OnnxInt8Embedder  # noqa: E402
+from ragship.embed.onnx import OnnxEmbedder  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def onnx(tmp_path_factory):
-    return OnnxInt8Embedder("all-MiniLM-L6-v2", tmp_path_factory.mktemp("onnx-cache"))
+def onnx():
+    return OnnxEmbedder("all-MiniLM-L6-v2", precision="int8")
 
 
 def test_int8_vectors_match_pytorch(onnx):
@@ -24,10 +24,18 @@ def test_int8_vectors_match_pytorch(onnx):
     assert onnx.model_id.endswith("+onnx-int8")  # never shares cache entries with the PyTorch vectors
 
 
-def test_export_is_built_once_and_reused(onnx, tmp_path_factory):
+def test_fp32_vectors_are_pytorch_s_and_share_its_model_id():
+    texts = ["The night tram runs on Line 2 between midnight and 4:30.", "Guide dogs travel free." * 9]
+    torch = SentenceTransformerEmbedder("all-MiniLM-L6-v2", precision="fp32")
+    onnx = OnnxEmbedder("all-MiniLM-L6-v2", precision="fp32")
+    assert (onnx.embed_batch(texts) * torch.embed_batch(texts)).sum(1).min() > 0.99999
+    assert onnx.model_id == torch.model_id
+
+
+def test_export_is_built_once_and_reused(onnx, model_cache):
     onnx.embed_query("warm")
-    assert (onnx.export_dir / "model_int8.onnx").exists()
-    again = OnnxInt8Embedder("all-MiniLM-L6-v2", onnx.export_dir.parents[1])
+    assert (onnx.export_dir / "model_int8.onnx").exists() and onnx.export_dir.parents[1] == model_cache
+    again = OnnxEmbedder("all-MiniLM-L6-v2", precision="int8")
     mtime = (onnx.export_dir / "model_int8.onnx").stat().st_mtime_ns
     again.embed_query("reuse")
     assert (again.export_dir / "model_int8.onnx").stat().st_mtime_ns == mtime

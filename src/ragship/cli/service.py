@@ -25,6 +25,11 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     out.print(f"live version {s['live_version'] or '(none: run `ragship ingest PATH`)'}", highlight=False)
     out.print(f"documents    {s['documents']}    chunks {s['chunks']}", highlight=False)
     out.print(f"model        {s['model'] or s['settings']['embed']['model']}", highlight=False)
+    if s["encoder"]:
+        e = s["encoder"]
+        out.print(f"encoder      {e['path']} ({e['chosen_by']})", highlight=False)
+        if e["measured"]:
+            out.print(f"             {e['measured']}", highlight=False)
     out.print(f"queries      {s['query_encoder']}", highlight=False)
     out.print(f"reranker     {s['reranker']}", highlight=False)
     out.print(f"generator    {s['generator']}", highlight=False)

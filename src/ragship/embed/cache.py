@@ -70,6 +70,8 @@ class EmbeddingCache:
 class CachedEmbedder(Embedder):
     """An Embedder that looks every text up in the cache first; `embedded` counts texts it actually embedded."""
 
+    encoder: dict | None = None  # the encoder path and how it was chosen (embed/factory.py), for status
+
     def __init__(self, inner: Embedder, cache: EmbeddingCache):
         self.inner, self.cache = inner, cache
         self.embedded = 0

@@ -1,9 +1,11 @@
-"""Embedder on ONNX Runtime with int8 dynamic quantization: the same sentence-transformers weights, exported
-locally with torch.onnx, fused with ORT's BERT optimizer, MatMul weights quantized per channel to int8.
-The export is built once per model id and kept in `cache_dir`; nothing is downloaded.
+"""Embedders on ONNX Runtime: the same sentence-transformers weights, exported locally with torch.onnx and fused
+with ORT's BERT optimizer; "int8" also quantizes the MatMul weights per channel (dynamic quantization). Exports
+are built once per model and precision in the model cache (`artifact_dir`) and shared by every home and process;
+nothing is downloaded.
 
-Measured on the project machine (2 cores, 512 SciFact abstracts): PyTorch 34-36 texts/s; this backend 33.6
-texts/s with cosine 0.995 (min 0.992) to the PyTorch vectors; fp32 ONNX 23 texts/s. See ADR 0005.
+Measured (ADR 0005, 2 cores with AVX-512 VNNI, 512 SciFact abstracts): PyTorch float32 34-36 texts/s, int8 33.6
+with cosine 0.995 (min 0.992) to PyTorch, fused float32 23 texts/s with PyTorch's vectors (cosine >= 0.99999).
+`embed.backend = "auto"` times them against PyTorch on each machine (embed/paths.py).
 """
 
 from __future__ import annotations
@@ -21,17 +23,21 @@ from ragship.errors import ModelNotAvailable
 from ragship.fsio import atomic_write_text
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+PRECISIONS = ("int8", "fp32")
 
 
-class OnnxInt8Embedder(Embedder):
+class OnnxEmbedder(Embedder):
     loads = 0
 
-    def __init__(self, name: str, cache_dir: Path, *, batch_size: int = 32, max_tokens: int = 256,
+    def __init__(self, name: str, *, precision: str = "int8", batch_size: int = 32, max_tokens: int = 256,
                  threads: int | None = None, query_threads: int = 1):
+        if precision not in PRECISIONS:
+            raise ValueError(f"ONNX precision must be one of {PRECISIONS}, not {precision!r}")
         resolved = resolve_model(name)
-        self.name, self.path = name, resolved.path
-        self.model_id = f"{resolved.model_id}+onnx-int8"
-        self.export_dir = Path(cache_dir) / "onnx" / self.model_id.replace("/", "_").replace("=", "_")
+        self.name, self.path, self.precision = name, resolved.path, precision
+        # fused float32 gives PyTorch's float32 vectors (cosine >= 0.99999): the same id, so they may share an index
+        self.model_id = f"{resolved.model_id}+onnx-int8" if precision == "int8" else resolved.model_id
+        self.export_dir = export_dir(resolved.model_id, precision)
         self.batch_size, self.max_tokens, self.threads, self.query_threads = batch_size, max_tokens, threads, \
             query_threads
         self._state = None
@@ -52,12 +58,12 @@ class OnnxInt8Embedder(Embedder):
         try:
             import onnxruntime as ort
         except ImportError:
-            raise ModelNotAvailable("embed.backend = 'onnx-int8' needs ONNX Runtime: "
+            raise ModelNotAvailable(f"embed.backend = 'onnx-{self.precision}' needs ONNX Runtime: "
                                     "`pip install 'ragship[onnx]'` (onnxruntime, onnx)") from None
         from transformers import AutoTokenizer
 
         check_mean_pooling(Path(self.path))
-        model_file = _exported(Path(self.path), self.export_dir, quantize=True)
+        model_file = _exported(Path(self.path), self.export_dir, quantize=self.precision == "int8")
         tokenizer = AutoTokenizer.from_pretrained(self.path)
         session = _session(ort, model_file, self.threads)
         dim = json.loads((Path(self.path) / "config.json").read_text())["hidden_size"]
@@ -76,12 +82,17 @@ class OnnxInt8Embedder(Embedder):
         return out
 
     def query_encoder(self) -> str:
-        return "ONNX Runtime int8 (the onnx-int8 backend's own)"
+        return f"ONNX Runtime {self.precision} (the onnx-{self.precision} backend's own)"
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         tokenizer = self._load()[0]
         enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [tuple(span) for span in enc["offset_mapping"]]
+
+
+def export_dir(model_id: str, precision: str) -> Path:
+    """Where the export of this model (its id without any path suffix) in this precision is kept."""
+    return artifact_dir() / "onnx" / (model_id.replace("/", "_").replace("=", "_") + f"+{precision}")
 
 
 def mean_pooled(hidden: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
@@ -127,8 +138,7 @@ class OnnxQueryEncoder:
 
         path = Path(model_path)
         check_mean_pooling(path)
-        dest = artifact_dir() / "onnx" / (model_id.replace("/", "_").replace("=", "_") + f"+{precision}")
-        model_file = _exported(path, dest, quantize=precision == "int8")
+        model_file = _exported(path, export_dir(model_id, precision), quantize=precision == "int8")
         # idle threads sleep: LanceDB and the cross-encoder run right after on the same 2 cores
         self.session = _session(ort, model_file, threads, spinning=False)
         self.tokenizer = AutoTokenizer.from_pretrained(path)

@@ -45,6 +45,7 @@ class SentenceTransformerEmbedder(Embedder):
         # bf16 vectors differ from float32 ones (cosine >= 0.9999): a distinct id keeps caches and indexes apart
         suffix = "+bf16" if self.precision == "bf16" else ""
         self.name, self.path, self.model_id = name, resolved.path, resolved.model_id + suffix
+        self.base_id = resolved.model_id  # the weights' id, without the precision: names the ONNX query export
         self.batch_size, self.device, self.query_threads = batch_size, device, query_threads
         self.query_backend, self.query_onnx_threads = query_backend, query_onnx_threads
         self.query_precision = query_precision
@@ -106,7 +107,7 @@ class SentenceTransformerEmbedder(Embedder):
         if not reason:
             from ragship.embed.onnx import OnnxQueryEncoder
 
-            return OnnxQueryEncoder(self.path, self.model_id, self.max_tokens, self.query_onnx_threads,
+            return OnnxQueryEncoder(self.path, self.base_id, self.max_tokens, self.query_onnx_threads,
                                     self.query_precision)
         if self.query_backend == "onnx":
             raise ModelNotAvailable(f"embed.query_backend = 'onnx': {reason}")

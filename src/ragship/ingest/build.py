@@ -171,6 +171,9 @@ class Build:
     def _embed(self, rows: list[dict[str, Any]]) -> None:
         before = getattr(self.embedder, "embedded", None)
         step = self.settings.embed.batch_size * 8  # progress granularity; the model batches internally
+        # longest first across the whole batch, so each model batch holds similar lengths: SciFact's chunks were
+        # padded 10.7 % beyond their real tokens in sorted parts of 128, 5.2 % sorted as a whole (ADR 0019)
+        rows = sorted(rows, key=lambda r: -len(r["index_text"]))
         for i in range(0, len(rows), step):
             part = rows[i:i + step]
             for row, vector in zip(part, self.embedder.embed_batch([r["index_text"] for r in part])):

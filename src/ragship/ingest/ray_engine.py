@@ -100,7 +100,7 @@ class RayBuild(Build):
             # at least two slices per CPU, so that every actor of the cluster gets work even from a small job
             per_slice = max(1, min(500, math.ceil(self.spilled / (2 * _cpus(ray)))))
             dataset = ray.data.from_arrow_refs(list(self._slices(ray, per_slice))).map_batches(
-                ChunkEmbed, fn_constructor_kwargs={"embed": self.settings.embed.model_dump(),
+                ChunkEmbed, fn_constructor_kwargs={"embed": self._embed_settings().model_dump(),
                                                    "cache_dir": str(self.embedder.cache.path.parent)},
                 compute=_actor_pool(ray), batch_size=min(self.settings.embed.batch_size * 4, per_slice),
                 batch_format="numpy")
@@ -108,6 +108,13 @@ class RayBuild(Build):
         finally:
             if started_here:
                 ray.shutdown()
+
+    def _embed_settings(self) -> EmbedSettings:
+        """The driver's encoder path, named in the settings: workers never measure one of their own."""
+        from ragship.embed.factory import settings_for
+
+        encoder = getattr(self.embedder, "encoder", None)
+        return settings_for(encoder["path"], self.settings.embed) if encoder else self.settings.embed
 
     def _slices(self, ray, docs: int):
         """The spilled documents as object references of `docs` rows each (the driver holds one slice at a time)."""

@@ -1,0 +1,169 @@
+"""The encoder path for document batches, chosen per machine by measurement (`embed.backend = "auto"`).
+
+A path is a library and a precision: torch-bf16 (autocast; offered where the CPU computes bf16 natively),
+torch-fp32, and onnx-int8 / onnx-fp32 where ONNX Runtime is installed. At first use every candidate encodes the
+same sample; the fastest whose vectors stay within `embed.auto_min_cosine` of float32 PyTorch's wins. The choice
+and each path's measurement are kept in the model cache, keyed by model, CPU and library versions, so a machine
+measures once; `ragship status` shows them. A home keeps the path its live version was built with (engine.py):
+vectors of two paths never meet in one index.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from functools import cache
+from importlib import metadata
+
+import numpy as np
+
+from ragship.cpu import cpu_flags, cpu_has_native_bf16, cpu_model_name
+from ragship.embed.base import Embedder
+from ragship.fsio import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+PATHS = ("torch-bf16", "torch-fp32", "onnx-int8", "onnx-fp32")
+# fp32 paths give the same vectors (cosine >= 0.99999) and share the plain model id; the others are marked
+SUFFIXES = {"torch-bf16": "+bf16", "onnx-int8": "+onnx-int8"}
+CACHE_FILE = "encoder-paths.json"
+REPEATS = 2  # each path's sample is timed twice and the faster run kept: this box's neighbours add ±15 %
+
+
+def path_of(model_id: str, fp32: str = "torch-fp32") -> str:
+    """The path that built vectors with this model id (`fp32` for the plain id, which both fp32 paths write)."""
+    return next((p for p, suffix in SUFFIXES.items() if model_id.endswith(suffix)), fp32)
+
+
+@dataclass
+class Trial:
+    path: str
+    texts_per_s: float = 0.0
+    min_cosine: float = 1.0
+    refused: str = ""  # why this path may not be chosen; "" when it may
+
+
+@dataclass
+class Choice:
+    path: str
+    key: str
+    measured_at: str
+    trials: list[Trial] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """One line for `ragship status`: each path's measured speed, and why any was refused."""
+        shown = [f"{t.path} {t.texts_per_s:.1f} texts/s (min cosine {t.min_cosine:.5f})"
+                 + (f" refused: {t.refused}" if t.refused else "") for t in self.trials]
+        return f"{self.path}, measured {self.measured_at[:10]}: " + "; ".join(shown)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Choice:
+        return cls(d["path"], d["key"], d["measured_at"], [Trial(**t) for t in d["trials"]])
+
+
+def candidates(device: str = "cpu") -> list[str]:
+    """The paths this machine and install can run: bf16 only with native bf16, ONNX only when installed."""
+    paths = ["torch-bf16"] if device == "cpu" and cpu_has_native_bf16() else []
+    paths.append("torch-fp32")
+    if device == "cpu" and _installed("onnxruntime"):
+        paths += ["onnx-int8", "onnx-fp32"]
+    return paths
+
+
+def machine_key(model_id: str, device: str = "cpu") -> str:
+    """What a measurement holds for: the weights, the CPU and its matrix flags, the cores, the libraries."""
+    flags = ",".join(sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512_vnni",
+                                                                       "avx_vnni", "avx512f", "avx2"))))
+    libraries = ",".join(f"{p}={_version(p)}" for p in ("torch", "onnxruntime"))
+    return f"{model_id}|{device}|{cpu_model_name() or platform.machine()}|{flags}|{os.cpu_count()}|{libraries}"
+
+
+def choose(model_id: str, build: Callable[[str], Embedder], cache_dir, min_cosine: float,
+           device: str = "cpu") -> Choice:
+    """The cached choice for this model on this machine, or a new measurement (one process measures; others wait
+    for it under a file lock)."""
+    from filelock import FileLock
+
+    key, file = machine_key(model_id, device), cache_dir / CACHE_FILE
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(cache_dir / (CACHE_FILE + ".lock")):
+        known = _read(file)
+        if key in known:
+            try:
+                return Choice.from_dict(known[key])
+            except (KeyError, TypeError) as e:
+                log.warning("%s: the entry for %s is malformed (%s): measuring again", file, model_id, e)
+        choice = measure(candidates(device), build, min_cosine, key)
+        known[key] = asdict(choice)
+        atomic_write_text(file, json.dumps(known, indent=1) + "\n")
+    log.info("encoder path for %s on this machine: %s", model_id, choice.describe())
+    return choice
+
+
+def measure(paths: list[str], build: Callable[[str], Embedder], min_cosine: float, key: str = "") -> Choice:
+    """Time each path on the same sample; refuse those whose vectors fall below `min_cosine` of float32 PyTorch's."""
+    sample, build = sample_texts(), cache(build)  # the reference's model is also the torch-fp32 candidate
+    reference = build("torch-fp32").embed_batch(sample)
+    trials = [_trial(p, build, sample, reference, min_cosine) for p in paths]
+    allowed = [t for t in trials if not t.refused] or [Trial("torch-fp32")]
+    best = max(allowed, key=lambda t: t.texts_per_s)
+    return Choice(best.path, key, datetime.now(timezone.utc).isoformat(timespec="seconds"), trials)
+
+
+def _trial(path: str, build, sample: list[str], reference: np.ndarray, min_cosine: float) -> Trial:
+    try:
+        model = build(path)
+        model.embed_batch(sample[:4])  # loads the model (and builds an ONNX export) outside the timing
+        seconds = []
+        for _ in range(REPEATS):
+            t = time.perf_counter()
+            vectors = model.embed_batch(sample)
+            seconds.append(time.perf_counter() - t)
+    except Exception as e:  # a path that cannot run here (export, library) is simply not chosen
+        log.warning("encoder path %s cannot run here: %s", path, e)
+        return Trial(path, refused=f"cannot run: {e}"[:200])
+    cosine = float((vectors * reference).sum(1).min())
+    refused = f"min cosine {cosine:.4f} < embed.auto_min_cosine {min_cosine}" if cosine < min_cosine else ""
+    return Trial(path, round(len(sample) / min(seconds), 1), round(cosine, 5), refused)
+
+
+WORDS = ("the patients in both groups were followed for two years after treatment and the rate of recovery was "
+         "measured by independent reviewers who did not know which arm each patient belonged to while the "
+         "primary outcome was defined before the study began results show that the new protocol reduced the "
+         "number of adverse events compared with standard care although the effect on mortality was not "
+         "significant further work should test whether these findings hold in older populations with chronic "
+         "disease and in settings where resources are limited").split()
+
+
+def sample_texts(n: int = 48) -> list[str]:
+    """`n` fixed texts of 40-200 words (about 50-260 tokens), the spread of real chunks."""
+    return [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(40 + (i * 37) % 161)) for i in range(n)]
+
+
+def _read(file) -> dict:
+    """The cached choices; a missing or unreadable cache is measured again (it holds nothing else)."""
+    try:
+        data = json.loads(file.read_text())
+        return data if isinstance(data, dict) else {}
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as e:
+        log.warning("%s is unreadable (%s): measuring the encoder paths again", file, e)
+        return {}
+
+
+def _installed(package: str) -> bool:
+    return _version(package) != "none"
+
+
+def _version(package: str) -> str:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return "none"
