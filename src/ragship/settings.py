@@ -43,8 +43,9 @@ class EmbedSettings(_Section):
     batch_size: int = Field(16, gt=0, le=4096)
     device: str = "cpu"
     # torch backend: bf16 autocast for document batches where the CPU has native bf16 (2.7x here, ADR 0007);
-    # "fp32" or "bf16" under backend "auto" means PyTorch in that precision, unmeasured
-    precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # "fp32" or "bf16" under backend "auto" means PyTorch in that precision, unmeasured; "bf16w" casts the weights
+    # to bf16 too (no casts around each matmul; ADR 0019)
+    precision: Literal["auto", "fp32", "bf16", "bf16w"] = "auto"
     # 1 thread per query encode: with 2 cores and a busy box, 2 torch threads made single queries ~40x slower
     # (PEERS.md: 496 ms vs 11.8 ms p50).
     query_threads: int = Field(1, ge=1)

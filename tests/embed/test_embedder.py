@@ -53,11 +53,12 @@ def test_float32_encoding_equals_sentence_transformers():
 
 
 @pytest.mark.skipif(not cpu_has_native_bf16(), reason="this CPU has no native bf16 (AMX or AVX512-BF16)")
-def test_bf16_is_close_to_float32_and_named_apart():
+@pytest.mark.parametrize("precision", ["bf16", "bf16w"])
+def test_bf16_is_close_to_float32_and_named_apart(precision):
     texts = ["The tram leaves at midnight.", "Lost property is kept for 30 days at the depot office."]
-    bf16 = SentenceTransformerEmbedder("all-MiniLM-L6-v2", precision="bf16")
+    bf16 = SentenceTransformerEmbedder("all-MiniLM-L6-v2", precision=precision)
     fp32 = SentenceTransformerEmbedder("all-MiniLM-L6-v2", precision="fp32")
-    assert bf16.model_id == fp32.model_id + "+bf16"
+    assert bf16.model_id == fp32.model_id + f"+{precision}"
     assert ((bf16.embed_batch(texts) * fp32.embed_batch(texts)).sum(1) > 0.9999).all()
 
 

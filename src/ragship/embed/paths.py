@@ -1,7 +1,8 @@
 """The encoder path for document batches, chosen per machine by measurement (`embed.backend = "auto"`).
 
-A path is a library and a precision: torch-bf16 (autocast; offered where the CPU computes bf16 natively),
-torch-fp32, and onnx-int8 / onnx-fp32 where ONNX Runtime is installed. At first use every candidate encodes the
+A path is a library and a precision: torch-bf16 (autocast: float32 weights, bf16 matrix products) and torch-bf16w
+(the weights cast to bf16 too), both offered where the CPU computes bf16 natively; torch-fp32; and onnx-int8 /
+onnx-fp32 where ONNX Runtime is installed. At first use every candidate encodes the
 same sample; the fastest whose vectors stay within `embed.auto_min_cosine` of float32 PyTorch's wins. The choice
 and each path's measurement are kept in the model cache, keyed by model, CPU and library versions, so a machine
 measures once; `ragship status` shows them. A home keeps the path its live version was built with (engine.py):
@@ -29,11 +30,11 @@ from ragship.fsio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-PATHS = ("torch-bf16", "torch-fp32", "onnx-int8", "onnx-fp32")
+PATHS = ("torch-bf16", "torch-bf16w", "torch-fp32", "onnx-int8", "onnx-fp32")
 # fp32 paths give the same vectors (cosine >= 0.99999) and share the plain model id; the others are marked
-SUFFIXES = {"torch-bf16": "+bf16", "onnx-int8": "+onnx-int8"}
+SUFFIXES = {"torch-bf16": "+bf16", "torch-bf16w": "+bf16w", "onnx-int8": "+onnx-int8"}
 CACHE_FILE = "encoder-paths.json"
-REPEATS = 2  # each path's sample is timed twice and the faster run kept: this box's neighbours add ±15 %
+ROUNDS = 3  # each path's best of three interleaved rounds: single runs here varied by up to ±30 %
 
 
 def path_of(model_id: str, fp32: str = "torch-fp32") -> str:
@@ -69,7 +70,7 @@ class Choice:
 
 def candidates(device: str = "cpu") -> list[str]:
     """The paths this machine and install can run: bf16 only with native bf16, ONNX only when installed."""
-    paths = ["torch-bf16"] if device == "cpu" and cpu_has_native_bf16() else []
+    paths = ["torch-bf16", "torch-bf16w"] if device == "cpu" and cpu_has_native_bf16() else []
     paths.append("torch-fp32")
     if device == "cpu" and _installed("onnxruntime"):
         paths += ["onnx-int8", "onnx-fp32"]
@@ -107,30 +108,39 @@ def choose(model_id: str, build: Callable[[str], Embedder], cache_dir, min_cosin
 
 
 def measure(paths: list[str], build: Callable[[str], Embedder], min_cosine: float, key: str = "") -> Choice:
-    """Time each path on the same sample; refuse those whose vectors fall below `min_cosine` of float32 PyTorch's."""
+    """Time each path on the same sample, in interleaved rounds (a neighbour's burst then slows every path, not
+    one), keeping each path's best round; refuse those whose vectors fall below `min_cosine` of float32 PyTorch's."""
     sample, build = sample_texts(), cache(build)  # the reference's model is also the torch-fp32 candidate
     reference = build("torch-fp32").embed_batch(sample)
-    trials = [_trial(p, build, sample, reference, min_cosine) for p in paths]
-    allowed = [t for t in trials if not t.refused] or [Trial("torch-fp32")]
-    best = max(allowed, key=lambda t: t.texts_per_s)
-    return Choice(best.path, key, datetime.now(timezone.utc).isoformat(timespec="seconds"), trials)
-
-
-def _trial(path: str, build, sample: list[str], reference: np.ndarray, min_cosine: float) -> Trial:
-    try:
-        model = build(path)
-        model.embed_batch(sample[:4])  # loads the model (and builds an ONNX export) outside the timing
-        seconds = []
-        for _ in range(REPEATS):
+    trials = {p: Trial(p) for p in paths}
+    models = {p: m for p in paths if (m := _loaded(trials[p], build))}
+    seconds = {p: float("inf") for p in models}
+    for _ in range(ROUNDS):
+        for p, model in models.items():
             t = time.perf_counter()
             vectors = model.embed_batch(sample)
-            seconds.append(time.perf_counter() - t)
+            seconds[p] = min(seconds[p], time.perf_counter() - t)
+            trials[p].min_cosine = round(float((vectors * reference).sum(1).min()), 5)
+    for p in models:
+        trials[p].texts_per_s = round(len(sample) / seconds[p], 1)
+        if trials[p].min_cosine < min_cosine:
+            trials[p].refused = f"min cosine {trials[p].min_cosine:.4f} < embed.auto_min_cosine {min_cosine}"
+    allowed = [t for t in trials.values() if not t.refused] or [Trial("torch-fp32")]
+    best = max(allowed, key=lambda t: t.texts_per_s)
+    return Choice(best.path, key, datetime.now(timezone.utc).isoformat(timespec="seconds"), list(trials.values()))
+
+
+def _loaded(trial: Trial, build) -> Embedder | None:
+    """The path's embedder, loaded (an ONNX export built) outside the timing; None, and the trial refused, when
+    it cannot run here."""
+    try:
+        model = build(trial.path)
+        model.embed_batch(sample_texts(4))
+        return model
     except Exception as e:  # a path that cannot run here (export, library) is simply not chosen
-        log.warning("encoder path %s cannot run here: %s", path, e)
-        return Trial(path, refused=f"cannot run: {e}"[:200])
-    cosine = float((vectors * reference).sum(1).min())
-    refused = f"min cosine {cosine:.4f} < embed.auto_min_cosine {min_cosine}" if cosine < min_cosine else ""
-    return Trial(path, round(len(sample) / min(seconds), 1), round(cosine, 5), refused)
+        log.warning("encoder path %s cannot run here: %s", trial.path, e)
+        trial.refused = f"cannot run: {e}"[:200]
+        return None
 
 
 WORDS = ("the patients in both groups were followed for two years after treatment and the rate of recovery was "

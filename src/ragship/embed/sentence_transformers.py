@@ -3,7 +3,8 @@
 Documents are encoded longest first, padded to a multiple of `PAD_MULTIPLE` tokens (fewer distinct shapes, so
 oneDNN keeps fewer compiled kernels), under bfloat16 autocast where the CPU computes bf16 natively (AMX or
 AVX512-BF16): measured here 2.7x the float32 rate with cosine >= 0.99997 to the float32 vectors (ADR 0007).
-Single queries stay float32: at batch 1 on one thread bf16 was slower (11.7 vs 7.8 ms).
+Single queries stay float32: at batch 1 on one thread bf16 was slower (11.7 vs 7.8 ms). Precision "bf16w" casts
+the weights to bf16 as well: no float32/bf16 casts around each matmul, min cosine 0.9999 to float32 (ADR 0019).
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ class SentenceTransformerEmbedder(Embedder):
         resolved = resolve_model(name)  # fails fast, before any work, if the model is not on disk
         self.precision = resolve_precision(precision, device)
         # bf16 vectors differ from float32 ones (cosine >= 0.9999): a distinct id keeps caches and indexes apart
-        suffix = "+bf16" if self.precision == "bf16" else ""
+        suffix = "" if self.precision == "fp32" else f"+{self.precision}"
         self.name, self.path, self.model_id = name, resolved.path, resolved.model_id + suffix
         self.base_id = resolved.model_id  # the weights' id, without the precision: names the ONNX query export
         self.batch_size, self.device, self.query_threads = batch_size, device, query_threads
@@ -65,12 +66,15 @@ class SentenceTransformerEmbedder(Embedder):
     def _load(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # never reach for a hub, even for a missing file
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+        import torch
         from sentence_transformers import SentenceTransformer
 
         try:
             model = SentenceTransformer(self.path, device=self.device)
         except (OSError, ValueError) as e:
             raise ModelNotAvailable(f"cannot load embedding model {self.name!r} from {self.path}: {e}") from None
+        if self.precision == "bf16w":
+            model.to(torch.bfloat16)  # weights and activations in bf16: no casts around each matmul
         type(self).loads += 1
         return model
 
