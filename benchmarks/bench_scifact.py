@@ -147,7 +147,7 @@ def embedding_efficiency(engine, data: Path, embed_seconds: float) -> dict:
     limit = engine.embedder.inner.max_tokens  # what the path truncates at
     counts = [min(len(ids), limit) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
     flops = encoder_flops(counts, config.num_hidden_layers, config.hidden_size, config.intermediate_size)
-    precision = path.split("-")[1]
+    precision = path.split("-")[1].rstrip("w")  # bf16w: bf16 weights, the same bf16 matmuls
     peak, (own_name, own) = matmul_gflops(), OWN_PEAK[precision]
     own_peak = own() if precision != "fp32" else peak
     achieved = flops / embed_seconds / 1e9
