@@ -47,9 +47,10 @@ test: install browser
 test-slow: install
 	$(PY) -m pytest -q -m slow
 
-# SciFact quality and ingest throughput next to the peers, then bench-latency and bench-tune
+# SciFact quality and ingest throughput next to the peers, then bench-latency and bench-tune; PATHS=torch-fp32,onnx-int8
+# (comma-separated encoder paths) adds the same ingest on each path (~8 min per path)
 bench: install peers-venv
-	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md
+	$(PY) benchmarks/bench_scifact.py --peers --out docs/benchmarks.md $(if $(PATHS),--paths $(PATHS))
 	$(MAKE) bench-latency
 	$(MAKE) bench-tune
 

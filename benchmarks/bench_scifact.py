@@ -136,6 +136,19 @@ OWN_PEAK = {"bf16": ("a bf16 torch matmul (1024², oneDNN; AMX where present)", 
             "fp32": ("a float32 numpy matmul (1024², BLAS)", matmul_gflops)}
 
 
+PEAKS: dict[str, float] = {}  # the best each peak reached in this run: this box's neighbours move it by up to 3×
+
+
+def best_peak(precision: str) -> float:
+    """Measure the precision's matmul peak again and keep the best of this run (the conservative denominator)."""
+    PEAKS[precision] = max(PEAKS.get(precision, 0.0), OWN_PEAK[precision][1]())
+    return PEAKS[precision]
+
+
+def path_precision(path: str) -> str:
+    return path.split("-")[1].rstrip("w")  # bf16w: bf16 weights, the same bf16 matmuls
+
+
 def embedding_efficiency(engine, data: Path, embed_seconds: float) -> dict:
     """Useful FLOPs the embedding stage did (real tokens, no padding) per second, against the float32 matmul peak
     and against the peak of the path's own precision."""
@@ -147,9 +160,8 @@ def embedding_efficiency(engine, data: Path, embed_seconds: float) -> dict:
     limit = engine.embedder.inner.max_tokens  # what the path truncates at
     counts = [min(len(ids), limit) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"]]
     flops = encoder_flops(counts, config.num_hidden_layers, config.hidden_size, config.intermediate_size)
-    precision = path.split("-")[1].rstrip("w")  # bf16w: bf16 weights, the same bf16 matmuls
-    peak, (own_name, own) = matmul_gflops(), OWN_PEAK[precision]
-    own_peak = own() if precision != "fp32" else peak
+    precision = path_precision(path)
+    peak, own_peak, own_name = best_peak("fp32"), best_peak(precision), OWN_PEAK[precision][0]
     achieved = flops / embed_seconds / 1e9
     return {"tokens": sum(counts), "gflop": round(flops / 1e9, 1), "achieved_gflops": round(achieved, 1),
             "path": path, "precision": precision, "matmul_gflops": round(peak, 1),
@@ -167,6 +179,7 @@ def ragship_ingest(data: Path, home: Path, cache: Path, embed: dict | None = Non
     t = time.perf_counter()
     engine.embedder.embed_query("warm up")  # model loaded (and the path measured, once per machine) untimed
     warm_s = time.perf_counter() - t
+    best_peak(path_precision(engine.embedder.encoder["path"]))  # once before the ingest, once after
     t = time.perf_counter()
     report = engine.ingest([corpus_file(data)])
     ingest_s = time.perf_counter() - t
@@ -325,7 +338,7 @@ def render(header, reference, ingest, runs, settings, model, data, version, effi
 def efficiency_line(e: dict) -> str:
     return (f"{e['achieved_gflops']} GFLOP/s of useful encoder work ({e['tokens']:,} real tokens, {e['gflop']:,} "
             f"GFLOP, padding not counted) on the {e['path']} path = **{e['share_of_own_peak']:.0%} of its own "
-            f"matmul peak**, {e['own_peak_name']} at {e['own_peak_gflops']} GFLOP/s in the same run "
+            f"matmul peak**, {e['own_peak_name']} at {e['own_peak_gflops']} GFLOP/s (the best of this run) "
             f"({e['share_of_peak']:.0%} of the {e['matmul_gflops']} GFLOP/s of a float32 numpy matmul).")
 
 

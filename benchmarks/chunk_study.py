@@ -28,13 +28,24 @@ def study(data: Path, tokens: int, overlap: int, splits: list[str]) -> dict:
         report = engine.ingest([load_dataset(data, splits[0]).corpus])
         seconds = time.perf_counter() - t
         searcher = engine.searcher()
-        out = {"tokens": tokens, "overlap": overlap, "chunks": report.chunks, "ingest_s": round(seconds, 1)}
+        out = {"tokens": tokens, "overlap": overlap, "chunks": report.chunks, "ingest_s": round(seconds, 1),
+               "embedded_tokens": embedded_tokens(engine)}
         for split in splits:
             result = run_retrieval(load_dataset(data, split),
                                    lambda q: searcher.search(q, "hybrid", EVAL_DEPTH * 3).hits, "hybrid")
             out[split] = {"ndcg@10": result["metrics"]["ndcg@10"], "recall@100": result["metrics"]["recall@100"],
                           "p95_ms": result["latency_ms"]["p95"]}
         return out
+
+
+def embedded_tokens(engine) -> int:
+    """Real tokens the encoder read: every chunk's index text (title, headings, overlap) up to the model window."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(engine.embedder.path)
+    texts = engine.store().view(engine.registry.live().id).column("index_text")
+    limit = engine.embedder.inner.max_tokens
+    return sum(min(len(ids), limit) for ids in tokenizer(texts)["input_ids"])
 
 
 def main() -> None:
@@ -48,11 +59,11 @@ def main() -> None:
         tokens, overlap = map(int, s.split("/"))
         rows.append(study(args.data, tokens, overlap, args.splits))
         print(json.dumps(rows[-1]), flush=True)
-    print("\n| tokens | overlap | chunks | ingest s | " + " | ".join(f"{s} nDCG@10 | {s} R@100" for s in args.splits)
-          + " |")
-    print("|---" * (4 + 2 * len(args.splits)) + "|")
+    print("\n| tokens | overlap | chunks | embedded tokens | ingest s | "
+          + " | ".join(f"{s} nDCG@10 | {s} R@100" for s in args.splits) + " |")
+    print("|---" * (5 + 2 * len(args.splits)) + "|")
     for r in rows:
-        print(f"| {r['tokens']} | {r['overlap']} | {r['chunks']} | {r['ingest_s']} | "
+        print(f"| {r['tokens']} | {r['overlap']} | {r['chunks']} | {r['embedded_tokens']:,} | {r['ingest_s']} | "
               + " | ".join(f"{r[s]['ndcg@10']:.4f} | {r[s]['recall@100']:.4f}" for s in args.splits) + " |")
 
 

@@ -141,8 +141,9 @@ class Engine:
         embedder = self.embedder_for(version.params.get("embed_model", self.settings.embed.model), version.model_id)
         if embedder.model_id != version.model_id:
             raise ConfigError(f"index version {version.id} was built with {version.model_id} but the same model "
-                              f"with these embed settings is {embedder.model_id}; set embed.backend = 'auto' (it serves a version on "
-                              "the path that built it), or set embed.backend and embed.precision back, or re-ingest")
+                              f"with these embed settings is {embedder.model_id}; set embed.backend = 'auto' (it "
+                              "serves a version on the path that built it), or set embed.backend and embed.precision "
+                              "back, or re-ingest")
         damaged = self.store().damaged(version.files, deep=False)  # a stat per file, once per live version
         if damaged:
             raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}")
