@@ -58,6 +58,7 @@ class ChunkEmbed:
         out["vector"] = vectors
         out["embedded"] = np.array([self.embedder.embedded - before] + [0] * (len(rows) - 1), dtype=np.int64)
         out["node"] = np.array([_node_id()] * len(rows))
+        out["model_id"] = np.array([self.embedder.model_id] * len(rows))
         return out
 
 
@@ -124,6 +125,14 @@ class RayBuild(Build):
             while lines := [line for _, line in zip(range(docs), spill)]:
                 yield ray.put(pa.Table.from_pylist([json.loads(line) for line in lines]))
 
+    def _check_model(self, worker_ids: set[str]) -> None:
+        """Vectors of another model or encoder path never enter this version."""
+        foreign = worker_ids - {self.embedder.model_id}
+        if foreign:
+            raise ConfigError(f"Ray workers embedded with {', '.join(sorted(foreign))} but this ingest embeds with "
+                              f"{self.embedder.model_id}: install the same ragship and model on every node; the live "
+                              "version is untouched")
+
     def _collect(self, batches) -> None:
         """Commit documents once all their chunks have arrived, in write batches."""
         pending: dict[str, list[dict[str, Any]]] = {}
@@ -131,6 +140,7 @@ class RayBuild(Build):
         ready_rows: list[dict[str, Any]] = []
         nodes: set[str] = set()
         for batch in batches:
+            self._check_model(set(batch["model_id"].tolist()))
             self.report.chunks_embedded += int(batch["embedded"].sum())
             nodes.update(batch["node"].tolist())
             self.report.ray_nodes = len(nodes)
