@@ -127,8 +127,8 @@ class Engine:
     def embedder_for(self, model: str, model_id: str | None = None) -> CachedEmbedder:
         """The embedder of `model` with this collection's other embed settings: a version is queried with the
         model that built it, so promoting one built by another model (say after `adapt`) serves at once."""
-        same_path = not self.settings.embed.measured or model_id in (None, self.embedder.model_id)
-        if model == self.settings.embed.model and same_path:
+        if model == self.settings.embed.model and (not self.settings.embed.measured
+                                                   or model_id in (None, self.embedder.model_id)):
             return self.embedder  # (with a path set in embed settings, _serve refuses a version of another)
         key = f"{model}|{model_id}"
         if key not in self._embedders:

@@ -22,8 +22,9 @@ def make_embedder(e: EmbedSettings, cache_dir: Path, built_with: str | None = No
         choice = choose(resolve_model(e.model).model_id, lambda p: build(p, e), artifact_dir(), e.auto_min_cosine,
                         e.device)
         path, how = choice.path, "measured on this machine"
-        if built_with and path_of(built_with, fp32=_fp32_path(choice)) != path:
-            path, how = path_of(built_with, fp32=_fp32_path(choice)), "the path the index was built with"
+        built_on = path_of(built_with, fp32=_fp32_path(choice)) if built_with else path
+        if built_on != path:
+            path, how = built_on, "the path the index was built with"
     embedder = CachedEmbedder(build(path, e), EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))
     embedder.encoder = {"path": path, "chosen_by": how, "measured": choice.describe() if choice else None}
     return embedder
@@ -47,7 +48,7 @@ def settings_for(path: str, e: EmbedSettings) -> EmbedSettings:
 
 
 def build(path: str, e: EmbedSettings) -> Embedder:
-    """The bare embedder of one path (torch-bf16, torch-fp32, onnx-int8, onnx-fp32)."""
+    """The bare embedder of one path (embed/paths.py PATHS)."""
     library, precision = path.split("-")
     if library == "onnx":
         from ragship.embed.onnx import OnnxEmbedder

@@ -2,10 +2,10 @@
 
 A path is a library and a precision: torch-bf16 (autocast: float32 weights, bf16 matrix products) and torch-bf16w
 (the weights cast to bf16 too), both offered where the CPU computes bf16 natively; torch-fp32; and onnx-int8 /
-onnx-fp32 where ONNX Runtime is installed. At first use every candidate encodes the
-same sample; the fastest whose vectors stay within `embed.auto_min_cosine` of float32 PyTorch's wins. The choice
-and each path's measurement are kept in the model cache, keyed by model, CPU and library versions, so a machine
-measures once; `ragship status` shows them. A home keeps the path its live version was built with (engine.py):
+onnx-fp32 where ONNX Runtime is installed. At first use every candidate encodes the same sample; the fastest whose
+vectors stay within `embed.auto_min_cosine` of float32 PyTorch's wins. The choice and each path's measurement are
+kept in the model cache, keyed by model, CPU and library versions, so a machine measures once; `ragship status`
+shows them. A home keeps the path its live version was built with (engine.py):
 vectors of two paths never meet in one index.
 """
 
