@@ -36,9 +36,9 @@ def machine() -> str:
                 if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    from ragship.cpu import cpu_flags
+    from ragship.cpu import matrix_flags
 
-    flags = " ".join(sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512_vnni", "avx_vnni"))))
+    flags = " ".join(matrix_flags())
     return (f"{cpu} (matrix flags: {flags or 'none'}), {os.cpu_count()} cores, {mem:.0f} GiB, "
             f"Python {platform.python_version()}, load {load}")
 

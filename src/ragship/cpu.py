@@ -25,6 +25,12 @@ def cpu_flags() -> frozenset[str]:
     return frozenset(_cpuinfo().get("flags", "").split())
 
 
+def matrix_flags() -> list[str]:
+    """The flags that decide how fast matrix products run in each precision (AMX, AVX-512 BF16/VNNI, AVX2)."""
+    prefixes = ("amx", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")
+    return sorted(f for f in cpu_flags() if f.startswith(prefixes))
+
+
 def cpu_model_name() -> str:
     return _cpuinfo().get("model name", "")
 

@@ -35,8 +35,9 @@ class EmbedSettings(_Section):
     # model and CPU in the model cache) and takes the fastest within auto_min_cosine of float32 (ADR 0019);
     # "torch" uses embed.precision; "onnx-int8" / "onnx-fp32" run on ONNX Runtime
     backend: Literal["auto", "torch", "onnx-int8", "onnx-fp32"] = "auto"
-    # ONNX int8 (min cosine 0.991 to float32 on SciFact) lost 0.0043 hybrid nDCG@10 there, more than the 0.003
-    # issue 19 tolerates; bf16 autocast (min 0.99997) lost none. 0.995 refuses the first, keeps the second.
+    # ONNX int8 (min cosine 0.99 to float32) lost 0.0005-0.0043 hybrid nDCG@10 on SciFact depending on how batches
+    # were made up (ADR 0005, 0019; 0.003 is issue 19's tolerance); every bf16 path (min 0.9999) lost none.
+    # 0.995 refuses the first and keeps the others.
     auto_min_cosine: float = Field(0.995, gt=0, le=1)
     # 16 texts per forward pass: ingesting 2,000 SciFact documents took 42 s vs 43 s at 32, with peak RSS
     # 930 vs 1,120 MiB (bf16, ADR 0007)

@@ -24,7 +24,7 @@ from importlib import metadata
 
 import numpy as np
 
-from ragship.cpu import cpu_flags, cpu_has_native_bf16, cpu_model_name
+from ragship.cpu import cpu_has_native_bf16, cpu_model_name, matrix_flags
 from ragship.embed.base import Embedder
 from ragship.fsio import atomic_write_text
 
@@ -79,8 +79,7 @@ def candidates(device: str = "cpu") -> list[str]:
 
 def machine_key(model_id: str, device: str = "cpu") -> str:
     """What a measurement holds for: the weights, the CPU and its matrix flags, the cores, the libraries."""
-    flags = ",".join(sorted(f for f in cpu_flags() if f.startswith(("amx", "avx512_bf16", "avx512_vnni",
-                                                                       "avx_vnni", "avx512f", "avx2"))))
+    flags = ",".join(matrix_flags())
     libraries = ",".join(f"{p}={_version(p)}" for p in ("torch", "onnxruntime"))
     return f"{model_id}|{device}|{cpu_model_name() or platform.machine()}|{flags}|{os.cpu_count()}|{libraries}"
 
