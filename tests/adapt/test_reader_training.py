@@ -16,14 +16,29 @@ def test_articles_are_held_out_whole():
         {e["paragraph"] for e in held}
 
 
-def test_other_paragraph_negatives_hold_none_of_the_answers():
+@pytest.mark.parametrize("closest", [False, True])
+def test_other_paragraph_negatives_hold_none_of_the_answers(closest):
     examples = load_squad(SQUAD)
-    negatives = other_paragraph_negatives(examples, share=1.0, seed=0)
+    negatives = other_paragraph_negatives(examples, share=1.0, seed=0, closest=closest)
     assert len(negatives) >= 10
     for n in negatives:
         original = next(e for e in examples if e["question"] == n["question"] and not e["impossible"])
         assert n["impossible"] and n["context"] != original["context"]
         assert not any(a["text"].lower() in n["context"].lower() for a in original["answers"])
+
+
+def test_the_closest_negative_is_the_paragraph_most_like_the_question():
+    def paragraph(n, context, question="", answer=""):
+        answers = [{"text": answer, "answer_start": context.find(answer)}] if question else []
+        return {"title": "Rivers", "paragraph": f"Rivers#{n}", "context": context, "question": question,
+                "answers": answers, "impossible": not question}
+
+    examples = [paragraph(0, "The Rhine flows 1,230 km from the Alps to the North Sea.", "How long is the Rhine?",
+                          "1,230 km"),
+                paragraph(1, "Barges carry coal on the Rhine between Basel and Rotterdam."),
+                paragraph(2, "The Danube crosses ten countries on its way to the Black Sea.")]
+    picked = {other_paragraph_negatives(examples, share=1.0, seed=s, closest=True)[0]["context"] for s in range(5)}
+    assert picked == {examples[1]["context"]}
 
 
 def test_span_labels_decode_to_the_answers():
@@ -61,4 +76,5 @@ def test_a_short_training_run_saves_a_reader_with_its_report(tmp_path):
                    budget_s=120)
     v = report["validation"]
     assert report["training"]["steps"] >= 3 and v["questions"] == 10 and 0 <= v["answerability_auc"] <= 1
+    assert report["validation_closest_paragraph"]["questions"] > report["validation_closest_paragraph"]["answerable"]
     assert (tmp_path / "reader" / "ragship-reader.json").exists() and len(report["data_sha256"]) == 64

@@ -7,7 +7,9 @@ paragraph on both sides) and reports SQuAD 2.0's HasAns EM/F1 and NoAns accuracy
 
 Besides SQuAD's own unanswerable questions (written against their paragraph), each answerable training question
 is also paired, with probability `other_paragraphs`, with another paragraph of its article that holds none of its
-answers: the kind of unanswerable case retrieval produces (and CLAP NQ tests)."""
+answers: the kind of unanswerable case retrieval produces (and CLAP NQ tests). Validation reports both that kind
+and a harder one, the other paragraph most like the question; training on the harder kind (`closest`) did not
+help on CLAP NQ (ADR 0014), so a random one stays the default."""
 
 from __future__ import annotations
 
@@ -50,8 +52,10 @@ def split_articles(examples: list[dict], every: int = 4) -> tuple[list[dict], li
     return [e for e in examples if e["title"] not in held], [e for e in examples if e["title"] in held]
 
 
-def other_paragraph_negatives(examples: list[dict], share: float, seed: int) -> list[dict]:
-    """Answerable questions paired with another paragraph of their article holding none of their answers."""
+def other_paragraph_negatives(examples: list[dict], share: float, seed: int, closest: bool = False) -> list[dict]:
+    """Answerable questions paired with another paragraph of their article holding none of their answers: a random
+    one, or with `closest` the one whose words are most like the question's (TF-IDF cosine), as retrieval would
+    show it."""
     rng = random.Random(seed)
     by_title = collections.defaultdict(dict)
     for e in examples:
@@ -64,8 +68,17 @@ def other_paragraph_negatives(examples: list[dict], share: float, seed: int) -> 
         others = [c for p, c in by_title[e["title"]].items() if p != e["paragraph"]
                   and not any(a in c.lower() for a in answers)]
         if others:
-            out.append({**e, "context": rng.choice(others), "answers": [], "impossible": True})
+            context = _closest(e["question"], others) if closest else rng.choice(others)
+            out.append({**e, "context": context, "answers": [], "impossible": True})
     return out
+
+
+def _closest(question: str, passages: list[str]) -> str:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    vectors = TfidfVectorizer(sublinear_tf=True).fit(passages + [question])
+    scores = (vectors.transform(passages) @ vectors.transform([question]).T).toarray().ravel()
+    return passages[int(np.argmax(scores))]
 
 
 def features(tokenizer, examples: list[dict]) -> list[tuple]:
@@ -90,7 +103,8 @@ def features(tokenizer, examples: list[dict]) -> list[tuple]:
 
 def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
           warmup: float = 0.1, budget_s: float = 1800.0, seed: int = 0, other_paragraphs: float = 0.5,
-          progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict[str, Any]:
+          closest: bool = False, progress: Callable[[int, int, float], None] | None = None,
+          bounded: bool = True) -> dict[str, Any]:
     """Train, save to `out_dir` (a Hugging Face token-classification folder) and validate; the report."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -100,7 +114,7 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
     hf_logging.set_verbosity_error()  # the token head is new on purpose
     examples = load_squad(data)
     training, validation = split_articles(examples)
-    training = training + other_paragraph_negatives(training, other_paragraphs, seed)
+    training = training + other_paragraph_negatives(training, other_paragraphs, seed, closest)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = AutoModelForTokenClassification.from_pretrained(base_path, num_labels=3)
     if bounded:
@@ -115,12 +129,15 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
     tokenizer.save_pretrained(str(out_dir))
     reader = Reader(str(out_dir))
     report = {"training": {**log, "questions": len(training), "windows": len(rows), "epochs": epochs,
-                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs, "seed": seed,
+                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs, "closest": closest,
+                           "seed": seed,
                            "pos_weight": round(pos_weight, 3)},
               "validation": validate(reader, validation),
               # CLAP NQ's kind of unanswerable: the held-out answerable questions against another paragraph
               "validation_other_paragraphs": validate(reader, [e for e in validation if not e["impossible"]]
                                                       + other_paragraph_negatives(validation, 1.0, seed)),
+              "validation_closest_paragraph": validate(reader, [e for e in validation if not e["impossible"]]
+                                                       + other_paragraph_negatives(validation, 1.0, seed, True)),
               "data": str(data), "data_sha256": sha256(data), "base_model": str(base_path),
               "max_length": MAX_LENGTH, "stride": STRIDE}
     (out_dir / "ragship-reader.json").write_text(json.dumps(report, indent=1) + "\n")

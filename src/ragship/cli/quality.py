@@ -198,9 +198,10 @@ def _adapt_reader(ctx: typer.Context, data: Path, epochs: int, budget_min: float
               f"{v['has_ans_em']:.3f} F1 {v['has_ans_f1']:.3f}, NoAns accuracy {v['no_ans_accuracy']:.3f}, "
               f"answerability AUC {v['answerability_auc']:.3f} (best threshold {v['best_threshold']})",
               highlight=False)
-    o = report["validation_other_paragraphs"]
-    out.print(f"Against another paragraph of the article ({o['questions'] - o['answerable']} pairs): NoAns accuracy "
-              f"{o['no_ans_accuracy']:.3f}, answerability AUC {o['answerability_auc']:.3f}", highlight=False)
+    for kind, o in (("another paragraph of the article", report["validation_other_paragraphs"]),
+                    ("the paragraph of the article most like the question", report["validation_closest_paragraph"])):
+        out.print(f"Against {kind} ({o['questions'] - o['answerable']} pairs): NoAns accuracy "
+                  f"{o['no_ans_accuracy']:.3f}, answerability AUC {o['answerability_auc']:.3f}", highlight=False)
     out.print(f"Saved {report['model_path']}" + (f"; answer.reader written to {written_to}" if written_to else ""),
               highlight=False)
 
