@@ -14,6 +14,7 @@ help on CLAP NQ (ADR 0014), so a random one stays the default."""
 from __future__ import annotations
 
 import collections
+import functools
 import hashlib
 import json
 import random
@@ -25,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ragship.adapt.loop import bound_memory, train_loop
-from ragship.answer.reader import ANSWERABLE, END, MAX_LENGTH, START, STRIDE, Reader, windows
+from ragship.answer.reader import ANSWERABLE, END, MAX_LENGTH, START, STRIDE, Reader, Reading, windows
 from ragship.errors import DatasetError
 
 
@@ -128,16 +129,16 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     reader = Reader(str(out_dir))
+    read = functools.lru_cache(maxsize=None)(lambda q, c: reader.read(q, [c])[0])  # answerables recur below
+    answerable = [e for e in validation if not e["impossible"]]
+    # CLAP NQ's kind of unanswerable: the held-out answerable questions against another paragraph (random, closest)
+    other, closest_other = (other_paragraph_negatives(validation, 1.0, seed, c) for c in (False, True))
     report = {"training": {**log, "questions": len(training), "windows": len(rows), "epochs": epochs,
-                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs, "closest": closest,
-                           "seed": seed,
-                           "pos_weight": round(pos_weight, 3)},
-              "validation": validate(reader, validation),
-              # CLAP NQ's kind of unanswerable: the held-out answerable questions against another paragraph
-              "validation_other_paragraphs": validate(reader, [e for e in validation if not e["impossible"]]
-                                                      + other_paragraph_negatives(validation, 1.0, seed)),
-              "validation_closest_paragraph": validate(reader, [e for e in validation if not e["impossible"]]
-                                                       + other_paragraph_negatives(validation, 1.0, seed, True)),
+                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs,
+                           "closest": closest, "seed": seed, "pos_weight": round(pos_weight, 3)},
+              "validation": validate(read, validation),
+              "validation_other_paragraphs": validate(read, answerable + other),
+              "validation_closest_paragraph": validate(read, answerable + closest_other),
               "data": str(data), "data_sha256": sha256(data), "base_model": str(base_path),
               "max_length": MAX_LENGTH, "stride": STRIDE}
     (out_dir / "ragship-reader.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -176,14 +177,14 @@ def _by_length(rows: list[tuple], size: int, seed: int) -> list[list[tuple]]:
     return [[rows[i] for i in order[k:k + size]] for k in range(0, len(order), size)]
 
 
-def validate(reader: Reader, examples: list[dict], batch: int = 16) -> dict[str, Any]:
-    """SQuAD 2.0 metrics on `examples`: HasAns EM/F1 and NoAns accuracy at threshold 0, answerability ROC AUC,
-    and the threshold with the best overall F1."""
+def validate(read: Callable[[str, str], Reading], examples: list[dict]) -> dict[str, Any]:
+    """SQuAD 2.0 metrics on `examples`, each read by `read(question, context)`: HasAns EM/F1 and NoAns accuracy at
+    threshold 0, answerability ROC AUC, and the threshold with the best overall F1."""
     from sklearn.metrics import roc_auc_score
 
     scores, margins, f1s, ems = [], [], [], []
     for e in examples:
-        r = reader.read(e["question"], [e["context"]])[0]
+        r = read(e["question"], e["context"])
         golds = [a["text"] for a in e["answers"]]
         scores.append(r.answerability)
         margins.append(r.margin)
