@@ -156,5 +156,12 @@ def upload_groups(principal: Principal, wanted: tuple[str, ...]) -> tuple[str, .
     return wanted
 
 
+def upload_namespace(principal: Principal) -> str:
+    """The folder below uploads/ that `principal`'s uploads are stored and named in: "" for a key that reads
+    everything (an admin, local mode), else its own key id, so an upload never replaces a document of a name its
+    key may not read (nor another key's)."""
+    return "" if principal.groups is None else principal.key_id
+
+
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()

@@ -12,7 +12,7 @@ from ragship.answer import Answer, Answerer
 from ragship.answer.calibrate import Calibration, CalibrationStore
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
-from ragship.errors import REPAIR, ConfigError, GenerationError, RagshipError, StateCorrupt
+from ragship.errors import REPAIR, ConfigError, Forbidden, GenerationError, RagshipError, StateCorrupt
 from ragship.home import Home
 from ragship.index import ChunkStore, IndexVersion, IndexView, VersionRegistry
 from ragship.index.tombstones import Tombstones
@@ -252,6 +252,13 @@ class Engine:
     def document(self, doc_id: str, filter: Filter | None = None) -> dict[str, Any]:
         """One visible document with its text; DocumentNotFound whether it does not exist or may not be read."""
         return self.view().readable_document(doc_id, self._visible(filter).sql())
+
+    def replaceable(self, doc_id: str, filter: Filter) -> None:
+        """Forbidden when a document `doc_id` exists that `filter`'s reader may not read, and so may not write
+        over (an upload needs the right a delete needs)."""
+        if self.registry.live() is not None and self.view().holds(doc_id, self._visible(None).sql()) \
+                and not self.view().holds(doc_id, self._visible(filter).sql()):
+            raise Forbidden(f"{doc_id} cannot be written by this key; upload it under another file name")
 
     def _visible(self, filter: Filter | None) -> Filter:
         return (filter or Filter()).hiding(self.tombstones.ids())

@@ -50,7 +50,7 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
         shots.append(path)
 
     upload(page, base, key, note)
-    page.wait_for_selector("tr[data-doc='uploads/harbour-lights.md']")
+    page.wait_for_selector(f"tr[data-doc='uploads/{key.split('_')[1]}/harbour-lights.md']")
     shot("documents-after-upload")
 
     page.click("nav a[data-page=ask]")

@@ -86,7 +86,7 @@ def test_replicas_on_postgres_share_keys_limits_jobs_and_the_query_log(tmp_path,
         job = _upload(a, editor, 1).json()  # uploaded to one replica, followed on the other
         assert _finished(b, editor, job["id"])["status"] == "done"
         hits = httpx.get(f"{b}/v1/search", params={"q": "depot bay 1 Thursdays"}, headers=_auth(editor)).json()
-        assert hits["results"][0]["doc_id"] == "uploads/bulletin-1.md"
+        assert hits["results"][0]["doc_id"] == f"uploads/{editor.split('_')[1]}/bulletin-1.md"
         answer = httpx.post(f"{a}/v1/ask", json={"question": "When is tram 1 serviced?"}, headers=_auth(editor),
                             timeout=60).json()  # answered by one, rated through the other
         assert httpx.post(f"{b}/v1/feedback", json={"answer_id": answer["id"], "rating": "up"},

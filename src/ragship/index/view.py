@@ -83,6 +83,10 @@ class IndexView:
         t = self._dataset.to_table(columns=["chunk_id", "doc_id"])
         return list(zip(t["chunk_id"].to_pylist(), t["doc_id"].to_pylist()))
 
+    def holds(self, doc_id: str, where: str | None = None) -> bool:
+        """Whether a row of `doc_id` exists that `where` allows."""
+        return self._dataset.count_rows(f"doc_id = {quote(doc_id)}" + (f" AND ({where})" if where else "")) > 0
+
     def count_docs(self) -> int:
         return len(set(self.column("doc_id")))
 

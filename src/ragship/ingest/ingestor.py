@@ -49,11 +49,12 @@ class Ingestor:
         return self._run(paths, sources, observe, dead_letter=True, dry_run=dry_run, use_ray=engine == "ray",
                          ray_address=ray_address)
 
-    def upload(self, path: Path, groups: tuple[str, ...] = (), observe: Observer | None = None) -> IngestReport:
-        """Ingest one file stored in the uploads folder (doc id "uploads/NAME") with the given readers."""
-        source = Source(self.uploads.folder, self.settings.ingest.max_file_bytes, only=frozenset({str(path)}),
+    def upload(self, paths: list[Path], groups: tuple[str, ...] = (), observe: Observer | None = None) -> IngestReport:
+        """Ingest files stored in the uploads folder (Uploads.doc_id names their documents) with the given
+        readers, as one version."""
+        source = Source(self.uploads.folder, self.settings.ingest.max_file_bytes, only=frozenset(str(p.resolve()) for p in paths),
                         settings=self.settings, groups=tuple(sorted(set(groups))))
-        self.tombstones.clear([self.uploads.doc_id(path)])
+        self.tombstones.clear([self.uploads.doc_id(p) for p in paths])
         if observe:
             observe("waiting for another ingest", 0)
         # the job reports its failures; it waits its turn behind another writer (a CLI ingest) instead of failing

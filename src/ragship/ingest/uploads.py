@@ -1,5 +1,7 @@
-"""Uploaded files: stored in HOME/uploads under a safe name, ingested as documents "uploads/NAME", removed with
-their document. Size and type are checked while the bytes arrive, before anything is kept."""
+"""Uploaded files: stored in HOME/uploads under a safe name, ingested as documents "uploads/NAME" (an admin's) or
+"uploads/KEY/NAME" (another key's: each key writes only its own namespace, so no upload replaces a document its
+key may not read), removed with their document. Size and type are checked while the bytes arrive, before anything
+is kept."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from ragship.errors import TooLarge, UnsupportedFile
 from ragship.ingest.parsers import PARSERS
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")  # one path part, never "." or ".."
 
 
 class Uploads:
@@ -20,12 +23,18 @@ class Uploads:
         self.prefix = f"{folder.name}/"
 
     def doc_id(self, path: Path) -> str:
-        return self.prefix + path.name
+        """The document id of a stored upload: "uploads/" and its path below the uploads folder."""
+        return self.prefix + path.relative_to(self.folder).as_posix()
+
+    def target(self, filename: str | None, namespace: str = "") -> Path:
+        """Where an upload named `filename` is stored in `namespace` (a key id; "" for an admin's)."""
+        return self.folder / namespace / self.safe_name(filename)
 
     def path_of(self, doc_id: str) -> Path | None:
-        """The stored file of an uploaded document (doc id "uploads/NAME"), else None."""
-        name = doc_id[len(self.prefix):]
-        return self.folder / name if doc_id.startswith(self.prefix) and name and "/" not in name else None
+        """The stored file of an uploaded document ("uploads/NAME" or "uploads/KEY/NAME"), else None."""
+        parts = doc_id[len(self.prefix):].split("/")
+        ok = doc_id.startswith(self.prefix) and 1 <= len(parts) <= 2 and all(_NAMESPACE.match(p) for p in parts)
+        return self.folder.joinpath(*parts) if ok else None
 
     def remove(self, doc_ids: list[str]) -> None:
         for doc_id in doc_ids:
@@ -44,12 +53,11 @@ class Uploads:
         return name
 
     @contextmanager
-    def receiving(self, filename: str | None) -> Iterator[_Part]:
-        """A part file to write the upload's bytes to; on success it replaces any file of the same name, on any
-        error (TooLarge included) it is removed."""
-        name = self.safe_name(filename)
-        self.folder.mkdir(parents=True, exist_ok=True)
-        part = _Part(self.folder / f".{name}.part", self.folder / name, self.max_bytes)
+    def receiving(self, final: Path) -> Iterator[_Part]:
+        """A part file to write an upload's bytes to (`final` from `target`); on success it replaces any file of
+        that name, on any error (TooLarge included) it is removed."""
+        final.parent.mkdir(parents=True, exist_ok=True)
+        part = _Part(final.with_name(f".{final.name}.part"), final, self.max_bytes)
         try:
             with part.path.open("wb") as part.file:
                 yield part

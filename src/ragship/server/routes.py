@@ -7,6 +7,7 @@ import asyncio
 import json
 import time
 from contextlib import contextmanager
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
@@ -15,7 +16,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from ragship import __version__
-from ragship.access import LOCAL, KeyStore, Principal, upload_groups
+from ragship.access import LOCAL, KeyStore, Principal, upload_groups, upload_namespace
 from ragship.collections import Collections
 from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipError, RateLimited, RequestTimeout,
                             TooLarge)
@@ -315,37 +316,47 @@ async def delete_document(request: Request, doc_id: str, collection: Optional[st
 async def upload_documents(request: Request, files: list[UploadFile] = File(...),
                            groups: str = Form("", description="comma-separated groups that may read the files"),
                            collection: Optional[str] = Form(None), principal: Principal = Editor) -> dict:
+    """Upload files as one new version, ingested by a background job (`/v1/jobs/{id}`). An admin's files become
+    documents `uploads/NAME`, another key's `uploads/KEY/NAME`: a key replaces only its own uploads."""
     svc = service(request)
     engine = svc.collections.get(collection)
     readers = upload_groups(principal, split_names(groups))
     if len(files) > engine.settings.server.max_upload_files:
         raise TooLarge(f"{len(files)} files; at most {engine.settings.server.max_upload_files} per upload")
-    saved = [await _receive(engine.ingestor.uploads, f) for f in files]
-    return svc.jobs.submit(principal.key_id, collection or "default", [p.name for p in saved], readers)
+    uploads = engine.ingestor.uploads
+    targets = [uploads.target(f.filename, upload_namespace(principal)) for f in files]
+    for target in targets:  # writing over a document needs the right to read (and so delete) it
+        await svc.run(engine.replaceable, uploads.doc_id(target), visible(principal))
+    saved = [await _receive(uploads, f, target) for f, target in zip(files, targets)]
+    return svc.jobs.submit(principal.key_id, collection or "default",
+                           [p.relative_to(uploads.folder).as_posix() for p in saved], readers)
 
 
 def ingest_uploads(collections) -> Run:
     """What an upload job runs (server/jobs.py), in whichever server process takes it: the job's files, from its
-    collection's uploads folder, ingested for the job's groups; one result per file."""
+    collection's uploads folder, ingested for the job's groups as one version; one result per file."""
 
     def run(job: dict, observe) -> list[dict]:
         engine = collections.get(job["collection"])
         uploads = engine.ingestor.uploads
+        paths = [uploads.folder / name for name in job["files"]]
+        report = engine.ingestor.upload(paths, tuple(job["groups"]), observe)
+        empty = empty_corpus(report, ", ".join(p.name for p in paths))
         results = []
-        for path in (uploads.folder / name for name in job["files"]):
-            report = engine.ingestor.upload(path, tuple(job["groups"]), observe)
-            failures = [{"file": path.name, "reason": f.reason} for f in report.failures]
-            empty = empty_corpus(report, path.name)
-            results.append({"file": path.name, "doc_id": uploads.doc_id(path), "ingested": empty is None,
-                            "version": report.version, "failures": failures or (
-                                [{"file": path.name, "reason": str(empty)}] if empty else [])})
+        for path in paths:
+            failures = [{"file": path.name, "reason": f.reason} for f in report.failures
+                        if Path(f.path).name == path.name and f.doc_id in ("", uploads.doc_id(path))]
+            if empty and not failures:
+                failures = [{"file": path.name, "reason": str(empty)}]
+            results.append({"file": path.name, "doc_id": uploads.doc_id(path), "ingested": not failures,
+                            "version": report.version, "failures": failures})
         return results
 
     return run
 
 
-async def _receive(uploads, upload: UploadFile):
-    with uploads.receiving(upload.filename) as part:
+async def _receive(uploads, upload: UploadFile, target):
+    with uploads.receiving(target) as part:
         while chunk := await upload.read(1 << 20):
             part.write(chunk)
     return part.final

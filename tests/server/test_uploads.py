@@ -1,0 +1,35 @@
+"""Uploads through the API, in process: files sent together become one version (issue 30 item 3)."""
+
+import pytest
+
+from inprocess import call, teams_api, upload
+
+
+@pytest.fixture(scope="module")
+def api(tmp_path_factory, cache_dir):
+    client, keys = teams_api(tmp_path_factory.mktemp("uploads") / "home", cache_dir)
+    with client:
+        yield client, keys
+
+
+def versions(api):
+    return call(api, "admin", "GET", "/v1/versions").json()["versions"]
+
+
+def test_files_uploaded_together_make_one_version(api):
+    before = len(versions(api))
+    files = {f"note-{i}.md": f"# Note {i}\n\nThe shuttle {i} leaves bay {i} at noon.\n".encode() for i in range(6)}
+    status, job = upload(api, "editor-red", files, "red")
+    assert status == 202 and job["status"] == "done", job
+    assert len(versions(api)) == before + 1
+    assert {r["version"] for r in job["results"]} == {call(api, "admin", "GET", "/v1/versions").json()["live"]}
+    assert all(r["ingested"] and r["doc_id"].endswith(r["file"]) for r in job["results"])
+
+
+def test_a_bad_file_among_good_ones_fails_alone(api):
+    status, job = upload(api, "admin", {"good.md": b"# Good\n\nThe ferry leaves at six.\n",
+                                        "bad.pdf": b"%PDF-1.4 not really a pdf"})
+    assert job["status"] == "done", job
+    results = {r["file"]: r for r in job["results"]}
+    assert results["good.md"]["ingested"] and not results["good.md"]["failures"]
+    assert not results["bad.pdf"]["ingested"] and results["bad.pdf"]["failures"][0]["file"] == "bad.pdf"
