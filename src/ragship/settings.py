@@ -299,12 +299,14 @@ class MonitorSettings(_Section):
     retention_days: float = Field(30.0, gt=0, description="query log and feedback rows older than this go")
     window_s: float = Field(3600.0, gt=0, description="the sliding window of the business metrics")
     min_requests: int = Field(20, ge=1, description="a window with fewer requests (or votes) yields no rate")
-    # query drift: the `recent` newest queries against `reference` queries from when the reference was set
-    # (after each release, `ragship drift --reset`, or when older than reference_max_age); MMD, permutation p
+    # query drift: the `recent` newest queries against `reference` queries from when the reference was set; MMD,
+    # permutation p
     reference: int = Field(300, ge=20)
     recent: int = Field(100, ge=20)
     permutations: int = Field(2000, ge=100, le=20000)
-    reset_on_release: bool = True
+    reset_on_release: bool = Field(True, description="a new reference after a release that changed retrieval "
+                                   "(model or chunking), unless the traffic drifts then; `ragship drift --reset` "
+                                   "sets one by hand")
     reference_max_age: str = Field("30d", pattern=r"^\d+(\.\d+)?[smhd]$")
     evaluate_every_s: float = Field(30.0, gt=0, description="how often a server evaluates the alert rules")
     webhook_url: str = Field("", description="where fired and resolved alerts are POSTed (JSON)")

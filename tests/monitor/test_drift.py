@@ -52,16 +52,64 @@ def test_report_ties_the_drift_to_the_business_metrics_and_names_the_topics(tmp_
     assert top["new_subject"] and top["size"] == 20 and all(q.startswith("trivia") for q in top["examples"])
 
 
-def test_the_reference_resets_after_a_release_and_on_demand(tmp_path):
+def test_the_reference_follows_its_policy(tmp_path):
     log = QueryLog(State(None, tmp_path))
     drift = Drift(log, "default", MonitorSettings())
-    drift.apply_policy("v1", 86400)
+    drift.apply_policy("v1", 86400, changed_retrieval=False, drifting=False)
     assert drift.reference()["since"] == 0.0 and drift.reference()["version"] == "v1"
-    drift.apply_policy("v1", 86400)
-    assert drift.reference()["since"] == 0.0  # same release: kept
-    drift.apply_policy("v2", 86400)
-    assert drift.reference()["since"] > 0 and drift.reference()["reason"] == "release v2 (was v1)"
+    drift.apply_policy("v2", 86400, changed_retrieval=False, drifting=False)  # documents added: same window
+    assert drift.reference()["since"] == 0.0 and drift.reference()["version"] == "v2"
+    held = drift.apply_policy("v3", 86400, changed_retrieval=True, drifting=True)  # a new model, while drifting
+    assert "held back" in held and drift.reference()["since"] == 0.0
+    assert drift.apply_policy("v3", 86400, changed_retrieval=True, drifting=False) is None
+    assert drift.reference()["since"] > 0 and drift.reference()["reason"] == "release v3 changed retrieval (was v2)"
     assert drift.reset("audience changed on purpose")["reason"] == "audience changed on purpose"
     log.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 100"))
-    drift.apply_policy("v2", 50)
+    assert "held back" in drift.apply_policy("v3", 50, changed_retrieval=False, drifting=True)
+    drift.apply_policy("v3", 50, changed_retrieval=False, drifting=False)
     assert drift.reference()["reason"].startswith("the reference was older")
+
+
+def test_drift_alerts_stay_firing_through_an_upload_until_the_traffic_returns(tmp_path, cache_dir):
+    """Issue 30 item 2: with QueryDrift and ScoreDrift firing, one routine upload made a version, reset the
+    reference and resolved both alerts, and the off-topic traffic became the new reference."""
+    from conftest import DATA, make_engine
+    from ragship.monitor.watcher import Monitor
+
+    engine = make_engine(tmp_path / "home", cache_dir,
+                         monitor={"reference": 60, "recent": 40, "permutations": 2000, "min_requests": 5})
+    engine.ingest([DATA / "teams"])
+    log = QueryLog(engine.state, "keep")
+    monitor = Monitor(log, lambda: {"default": engine}, tmp_path / "monitor.lock")
+    rng = np.random.default_rng(3)
+    usual, other = rng.normal(size=384), rng.normal(size=384)
+
+    def traffic(centre, n, outcome, prefix):
+        for i, v in enumerate(topic_vectors(rng, centre, n)):
+            log.record(Observation("k", "default", "ask", 10.0, f"{prefix} {i}", outcome,
+                                   version=engine.registry.live().id, hits=5,
+                                   top_score=0.6 if outcome == "answered" else 0.3, margin=0.1,
+                                   confidence=0.9 if outcome == "answered" else 0.2, vector=v))
+
+    def states():
+        return {s["name"]: s["state"] for s in monitor.alert_states() if s["name"] in ("QueryDrift", "ScoreDrift")}
+
+    monitor.tick()  # sets the reference on the live version
+    traffic(usual, 60, "answered", "usual")
+    traffic(other, 40, "abstained", "off-topic")
+    fired = monitor.tick()["events"]
+    assert {e["alert"] for e in fired if e["event"] == "fired"} >= {"QueryDrift", "ScoreDrift"}
+    (tmp_path / "new").mkdir()
+    (tmp_path / "new" / "memo.md").write_text("# Memo\n\nThe canteen opens at eight.\n")
+    before = engine.registry.live().id
+    engine.ingest([tmp_path / "new"])  # a routine upload: a new version, retrieval unchanged
+    assert engine.registry.live().id != before
+    traffic(other, 20, "abstained", "still off-topic")
+    for _ in range(2):
+        assert not [e for e in monitor.tick()["events"] if e["event"] == "resolved"]
+        assert states() == {"QueryDrift": "firing", "ScoreDrift": "firing"}
+    assert monitor.drift("default", engine).reference()["since"] == 0.0  # the drifting window was not adopted
+    traffic(usual, 40, "answered", "back to usual")
+    resolved = monitor.tick()["events"]
+    assert {e["alert"] for e in resolved if e["event"] == "resolved"} == {"QueryDrift", "ScoreDrift"}
+    assert all(e["value"] is not None for e in resolved)

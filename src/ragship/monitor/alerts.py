@@ -1,5 +1,6 @@
 """Alert state and delivery. A rule whose condition holds becomes pending, then firing once it has held for
-`for_s`; it resolves when the condition stops holding. Every fired and resolved event is written to an outbox
+`for_s`; it resolves when the condition is measured not to hold (a signal with no value, say a drift reference
+still being collected, changes nothing). Every fired and resolved event is written to an outbox
 in the same transaction as the state change, then POSTed to `monitor.webhook_url` (tenacity retries within a
 round; later rounds retry with backoff). An event undelivered for `monitor.webhook_give_up_s` is kept as a
 dead letter (`ragship monitor alerts` lists it), never dropped."""
@@ -31,8 +32,9 @@ class Alerts:
         events = []
         for rule in rules:
             value = signals.get(rule.signal)
-            holds = value is not None and (value < rule.threshold if rule.op == "<" else value > rule.threshold)
-            event = self._step(rule, collection, holds, value, now)
+            if value is None:  # not measured: neither fired nor resolved
+                continue
+            event = self._step(rule, collection, holds(rule, value), value, now)
             if event:
                 events.append(self._emit(rule, collection, event, value, context, now, deliver))
         return events
@@ -90,6 +92,12 @@ class Alerts:
                 break  # keep the order: later events wait for this one
         return done
 
+    def active(self, collection: str) -> set[str]:
+        """The rules pending or firing for `collection`."""
+        a = ALERT_STATE.c
+        return {r[0] for r in self.log.rows(select(a.name).where(a.collection == collection,
+                                                                  a.state.in_(("pending", "firing"))))}
+
     def states(self) -> list[dict[str, Any]]:
         a = ALERT_STATE.c
         rows = self.log.rows(select(a.name, a.collection, a.state, a.since, a.value).order_by(a.name))
@@ -99,6 +107,11 @@ class Alerts:
         rows = self.log.rows(select(EVENTS.payload, EVENTS.delivery, EVENTS.attempts, EVENTS.last_error)
                              .order_by(EVENTS.ts.desc()).limit(limit))
         return [{**json.loads(p), "delivery": d, "attempts": a, "last_error": e} for p, d, a, e in rows]
+
+
+def holds(rule, value) -> bool:
+    """Whether a rule's condition holds for a measured value (None: not measured, does not hold)."""
+    return value is not None and (value < rule.threshold if rule.op == "<" else value > rule.threshold)
 
 
 def _post(url: str, payload: dict[str, Any], timeout_s: float) -> None:

@@ -114,15 +114,34 @@ class Drift:
                                         "reason": reason, "set_at": time.time()}, ("collection",))
         return self.reference()
 
-    def apply_policy(self, live_version: str | None, max_age_s: float) -> None:
-        """Reset the reference after a release (monitor.reset_on_release) or when it is too old."""
+    def apply_policy(self, live_version: str | None, max_age_s: float, changed_retrieval: bool,
+                     drifting: bool) -> str | None:
+        """Move the reference as monitor.reset_on_release and reference_max_age say, in the monitor round: after a
+        release that changed retrieval (`changed_retrieval`: another model or chunking; a release that only added
+        or removed documents keeps the window and follows the version), or when it is too old. Never while the
+        traffic is `drifting`: a drifting window is not adopted as the new normal (a person can still reset). The
+        reason a reset is held back, else None."""
         ref = self.reference()
         if not ref["set_at"]:  # never set: the first queries logged, served by the live version
             self.reset(ref["reason"], live_version, at=0.0)
-        elif self.s.reset_on_release and live_version and ref["version"] != live_version:
-            self.reset(f"release {live_version} (was {ref['version']})", live_version)
-        elif time.time() - ref["set_at"] > max_age_s:
-            self.reset("the reference was older than monitor.reference_max_age", live_version)
+            return None
+        release = live_version and ref["version"] != live_version
+        if release and not changed_retrieval:
+            self._follow(live_version)
+        wanted = f"release {live_version} changed retrieval (was {ref['version']})" if release and \
+            self.s.reset_on_release and changed_retrieval else "the reference was older than " \
+            "monitor.reference_max_age" if time.time() - ref["set_at"] > max_age_s else None
+        if wanted and drifting:
+            return f"{wanted}; held back while the traffic drifts (reset by hand once it is known good)"
+        if wanted:
+            self.reset(wanted, live_version)
+        return None
+
+    def _follow(self, version: str) -> None:
+        """The live version changed without changing retrieval: same window, newer version."""
+        with self.log.state.ready() as c:
+            c.execute(DRIFT_REFERENCE.update().where(DRIFT_REFERENCE.c.collection == self.collection).values(
+                version=version))
 
     def report(self) -> dict[str, Any]:
         """The drift report: both windows, the three signals, and the business metrics that moved."""

@@ -15,7 +15,7 @@ from filelock import FileLock, Timeout
 
 from ragship.errors import RagshipError
 from ragship.monitor import metrics
-from ragship.monitor.alerts import Alerts
+from ragship.monitor.alerts import Alerts, holds
 from ragship.monitor.drift import Drift
 from ragship.monitor.freshness import Freshness
 from ragship.monitor.querylog import QueryLog
@@ -46,10 +46,17 @@ class Monitor:
         self._pruned = 0.0
 
     def drift(self, name: str, c: Watched) -> Drift:
-        drift = Drift(self.log, name, c.settings.monitor)
-        live = c.registry.live()
-        drift.apply_policy(live.id if live else None, duration_s(c.settings.monitor.reference_max_age))
-        return drift
+        """The collection's drift (reading it changes nothing: the reference moves in the monitor round)."""
+        return Drift(self.log, name, c.settings.monitor)
+
+    def _move_reference(self, name: str, c: Watched, signals: dict[str, Any]) -> str | None:
+        """The drift reference policy, after the round's alerts: held back while a drift rule holds or fires."""
+        drift, live, active = self.drift(name, c), c.registry.live(), self.alerts.active(name)
+        drifting = any(r.name in active or holds(r, signals.get(r.signal)) for r in rules(c.settings)
+                       if r.signal in DRIFT_SIGNALS)
+        changed = _changed_retrieval(c.registry.find(drift.reference()["version"] or ""), live)
+        return drift.apply_policy(live.id if live else None, duration_s(c.settings.monitor.reference_max_age),
+                                  changed, drifting)
 
     def signals(self, name: str, c: Watched, now: float | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
         """The rules' signals for one collection, and the context an alert carries (drift report, sources)."""
@@ -93,6 +100,9 @@ class Monitor:
             for e in events:
                 metrics.ALERT_FIRING.labels(name, e["alert"], e["severity"]).set(int(e["event"] == "fired"))
             done["events"] += events
+            held = self._move_reference(name, c, signals)
+            if held:
+                log.warning("%s: drift reference not reset: %s", name, held)
         if m.webhook_url:  # once per round, every collection's events
             done["delivery"] = self.alerts.deliver(m.webhook_url, m.webhook_timeout_s, m.webhook_give_up_s, now)
         return done
@@ -148,6 +158,17 @@ def background(job):
             log.error("%s failed: %s", job.__name__, e)
 
     return run
+
+
+DRIFT_SIGNALS = ("query_drift_p", "score_drift_p")
+
+
+def _changed_retrieval(reference, live) -> bool:
+    """Whether `live` retrieves differently from the version the drift reference was set on: another model or
+    chunking, not merely other documents. Unknown (the reference's record is gone) counts as changed."""
+    if live is None or reference is None:
+        return live is not reference
+    return (reference.model_id, reference.params) != (live.model_id, live.params)
 
 
 def _built_at(registry) -> float:
