@@ -23,7 +23,7 @@ def teams_api(home, cache_dir, **overrides):
     root = (DATA / "teams").resolve()
     engine = make_engine(home, cache_dir, sources=[
         {"path": root / "red", "groups": ["red"]}, {"path": root / "blue", "groups": ["blue"]}],
-        server={"rate_per_minute": 100000, "burst": 10000}, **overrides)
+        **{"server": {"rate_per_minute": 100000, "burst": 10000}, **overrides})
     engine.ingest([DATA / "teams"])
     keys = {name: KeyStore(engine.state).create(role, groups, name)[0] for name, role, groups in CALLERS}
     return TestClient(create_app(engine)), keys
@@ -31,7 +31,8 @@ def teams_api(home, cache_dir, **overrides):
 
 def call(api, key, method, path, **kwargs):
     client, keys = api
-    return client.request(method, path, headers={"Authorization": f"Bearer {keys[key]}"}, **kwargs)
+    headers = {"Authorization": f"Bearer {keys[key]}", **kwargs.pop("headers", {})}
+    return client.request(method, path, headers=headers, **kwargs)
 
 
 def wait_job(api, key, job_id, timeout_s=120):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ragship.engine import Engine
-from ragship.errors import Conflict, InputError, SourceNotFound
+from ragship.errors import CollectionNotFound, Conflict, InputError
 from ragship.fsio import atomic_write_json, read_json
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.watcher import Monitor
@@ -45,7 +45,7 @@ class Collections:
         with self._lock:
             if name not in self._engines:
                 if not NAME.match(name) or not (self.root / name / "settings.json").exists():
-                    raise SourceNotFound(f"no collection {name!r}; the collection list (`ragship collections list`, "
+                    raise CollectionNotFound(f"no collection {name!r}; the collection list (`ragship collections list`, "
                                          "GET /v1/collections) names them")
                 self._engines[name] = self._open(name)
             return self._engines[name]

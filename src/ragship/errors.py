@@ -25,14 +25,30 @@ class InputError(RagshipError):
     http_status = 400
 
 
-class SourceNotFound(InputError):
+class NotFound(InputError):
+    """What the request names does not exist (or is not the caller's to see)."""
+
     http_status = 404
 
 
-class DocumentNotFound(InputError):
+class DocumentNotFound(NotFound):
     """No such document, or not one the caller may read (the two are indistinguishable on purpose)."""
 
-    http_status = 404
+
+class AnswerNotFound(NotFound):
+    """No answer of that id that the caller may rate."""
+
+
+class JobNotFound(NotFound):
+    """No upload job of that id that the caller may see."""
+
+
+class CollectionNotFound(NotFound):
+    """No collection of that name."""
+
+
+class VersionNotFound(NotFound):
+    """No index version (or gate report) of that id."""
 
 
 class UnsupportedFile(InputError):

@@ -310,6 +310,9 @@ class MonitorSettings(_Section):
     reference_max_age: str = Field("30d", pattern=r"^\d+(\.\d+)?[smhd]$")
     evaluate_every_s: float = Field(30.0, gt=0, description="how often a server evaluates the alert rules")
     webhook_url: str = Field("", description="where fired and resolved alerts are POSTed (JSON)")
+    runbook_base_url: str = Field("", description="where alert runbook links point, e.g. https://rag.example.com/"
+                                  "runbooks; empty: the runbooks the server itself renders at /runbooks (`ragship "
+                                  "serve` fills in its own address)")
     webhook_timeout_s: float = Field(5.0, gt=0, le=60)
     webhook_give_up_s: float = Field(86400.0, gt=0, description="undelivered this long: kept as dead letter")
     alerts: Optional[list[AlertRule]] = Field(None, description="default: monitor/rules.py DEFAULT_RULES")

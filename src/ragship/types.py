@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
@@ -72,9 +73,22 @@ class Hit:
             "chunk_id": self.chunk_id,
             "title": self.title,
             "text": self.text,
-            "source": self.source,
+            "source": public_source(self.source),
             "start": self.start,
             "end": self.end,
             "heading_path": list(self.heading_path),
-            "metadata": self.metadata,
+            "metadata": public_metadata(self.metadata),
         }
+
+
+def public_source(source: str) -> str:
+    """What a reader is shown of where a document came from: a URL without its credentials, or the name of the
+    folder or file the user ingested (the first part of its document ids), never the server's path to it."""
+    if "://" in source:
+        return re.sub(r"(://)[^/@]*@", r"\1", source)
+    return source.rstrip("/").rsplit("/", 1)[-1]
+
+
+def public_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
+    """A document's metadata without the server's path to its file."""
+    return {k: v for k, v in metadata.items() if k != "path"}

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Iterator, Protocol
 
-from ragship.types import Hit
+from ragship.types import Hit, public_source
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,8 @@ class Citation:
 
     @classmethod
     def from_hit(cls, n: int, hit: Hit, quotes: tuple[tuple[int, int], ...] = ()) -> Citation:
-        return cls(n, hit.doc_id, hit.chunk_id, hit.title, hit.text, hit.start, hit.end, hit.score, hit.source,
-                   hit.heading_path, quotes)
+        return cls(n, hit.doc_id, hit.chunk_id, hit.title, hit.text, hit.start, hit.end, hit.score,
+                   public_source(hit.source), hit.heading_path, quotes)
 
 
 @dataclass

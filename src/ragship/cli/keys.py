@@ -30,8 +30,10 @@ def keys_create(
     if as_json:
         return print_json({"key": secret, "id": record.id, "role": record.role, "groups": record.groups})
     out.print(secret, highlight=False)
-    err.print(f"key {record.id}: role {record.role}, groups {', '.join(record.groups) or '(none: public only)'}. "
-              "Store it now; it cannot be shown again.", highlight=False)
+    readable = "all (an admin reads everything)" if record.role == "admin" else \
+        ", ".join(record.groups) or "(none: public only)"
+    err.print(f"key {record.id}: role {record.role}, groups {readable}. Store it now; it cannot be shown again.",
+              highlight=False)
 
 
 @keys_app.command("list")

@@ -77,6 +77,8 @@ def signals(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -
         return print_json({"signals": values, "window": context["window"], "sources": context["sources"]})
     for name, value in values.items():
         out.print(f"{name:24} {'—' if value is None else round(value, 4)}", highlight=False)
+    w = context["window"]
+    out.print(f"{'window':24} {w.get('requests', 0)} requests, {w.get('feedback', 0)} votes", highlight=False)
 
 
 @monitor_app.command("alerts")
@@ -115,13 +117,18 @@ def tick(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> N
 
 @monitor_app.command("export")
 def export(ctx: typer.Context, folder: Path,
-           runbook_base: str = typer.Option("", "--runbook-base", help="Prefix for runbook links, e.g. a repo URL.")
+           runbook_base: str = typer.Option("", "--runbook-base", help="Where runbook links point, e.g. "
+                                            "https://rag.example.com/runbooks (default: monitor.runbook_base_url).")
            ) -> None:
     """Write ragship-rules.yml (Prometheus `rule_files`) and grafana-dashboard.json from the alert rules."""
     from ragship.monitor import export as exporting
     from ragship.monitor.rules import rules
 
-    for path in exporting.write(rules(base_engine(ctx).settings), folder, runbook_base):
+    settings = base_engine(ctx).settings
+    if runbook_base:
+        settings = settings.model_copy(update={"monitor": settings.monitor.model_copy(
+            update={"runbook_base_url": runbook_base})})
+    for path in exporting.write(rules(settings), folder):
         out.print(f"wrote {path}", highlight=False)
 
 

@@ -45,7 +45,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
 def serve(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host"),
-    port: int = typer.Option(8000, "--port"),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
     workers: int = typer.Option(1, "--workers", min=1, help="Server processes on this machine, sharing the port, "
                                 "the index and the state store (one model copy each)."),
     ray: bool = typer.Option(False, "--ray", help="Serve as Ray Serve replicas (autoscaled up to --replicas)."),
@@ -60,6 +60,7 @@ def serve(
     from ragship.server.app import create_app
 
     default = base_engine(ctx)
+    _link_runbooks(default.settings.monitor, host, port)
     warning = bind_warning(host, KeyStore(default.state), no_auth)
     if warning:
         err.print(f"[bold red]WARNING: {warning}[/bold red]", highlight=False)
@@ -76,6 +77,17 @@ def serve(
     with _worker_environment(default.home.root):
         uvicorn.run("ragship.server.app:from_environment", factory=True, workers=workers, host=host, port=port,
                     log_level="warning")
+
+
+def _link_runbooks(monitor, host: str, port: int) -> None:
+    """Alert runbook links to this server's own /runbooks (unless monitor.runbook_base_url names a place), with
+    this machine's name when bound to every address; worker processes read it from the environment."""
+    if not monitor.runbook_base_url:
+        import socket
+
+        name = socket.getfqdn() if host in ("0.0.0.0", "::", "") else host
+        monitor.runbook_base_url = f"http://{name}:{port}/runbooks"
+        os.environ["RAGSHIP_MONITOR__RUNBOOK_BASE_URL"] = monitor.runbook_base_url
 
 
 @contextmanager

@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from ragship.errors import DocumentNotFound
 from ragship.index.memory import FILTERABLE, Memory
+from ragship.types import public_metadata, public_source
 from ragship.util.sql import quote
 
 FTS_COLUMN = "index_text"
@@ -184,8 +185,8 @@ class IndexView:
                 text += " " * (r["start"] - len(text))
             text = text[:r["start"]] + r["text"] + text[r["end"]:] if r["end"] > len(text) else text
         first = rows[0]
-        return {"doc_id": doc_id, "title": first["title"], "source": first["source"], "groups": first["groups"],
-                "metadata": first["metadata"], "text": text,
+        return {"doc_id": doc_id, "title": first["title"], "source": public_source(first["source"]),
+                "groups": first["groups"], "metadata": public_metadata(first["metadata"]), "text": text,
                 "chunks": [{"chunk_id": r["chunk_id"], "start": r["start"], "end": r["end"],
                             "heading_path": list(r["heading_path"])} for r in rows]}
 

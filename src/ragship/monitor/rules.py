@@ -47,11 +47,20 @@ DEFAULT_RULES = [
 
 
 def rules(settings) -> list[AlertRule]:
-    """The configured rules (monitor.alerts), or the defaults; an unknown signal is a settings error."""
+    """The configured rules (monitor.alerts), or the defaults, with runbook links a phone can open; an unknown
+    signal is a settings error."""
     from ragship.errors import ConfigError
 
     chosen = DEFAULT_RULES if settings.monitor.alerts is None else settings.monitor.alerts
     for r in chosen:
         if r.signal not in SIGNALS:
             raise ConfigError(f"monitor.alerts {r.name}: unknown signal {r.signal!r}; known: {', '.join(SIGNALS)}")
-    return chosen
+    base = settings.monitor.runbook_base_url or "/runbooks"
+    return [r.model_copy(update={"runbook": runbook_link(r.runbook, base)}) for r in chosen]
+
+
+def runbook_link(runbook: str, base: str) -> str:
+    """A runbook named in the repository ("docs/runbooks/FILE.md#anchor") as a link under `base` (the server's own
+    /runbooks, or monitor.runbook_base_url); a URL stays as it is."""
+    prefix = "docs/runbooks/"
+    return f"{base.rstrip('/')}/{runbook[len(prefix):]}" if runbook.startswith(prefix) else runbook

@@ -48,12 +48,23 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
     }
 
 
-def series(log: QueryLog, minutes: int = 60, bucket_s: int = 60) -> list[dict[str, Any]]:
-    """Per time bucket (all collections): requests, p50/p95/max latency, answers, abstentions, feedback."""
-    since = time.time() - minutes * 60
+BUCKETS_S = (10, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 21600, 86400)
+
+
+def bucket_for(span_s: float, points: int = 60) -> int:
+    """The smallest round bucket that lays `span_s` seconds of traffic over at most `points` points."""
+    return next((b for b in BUCKETS_S if span_s / b <= points), BUCKETS_S[-1])
+
+
+def series(log: QueryLog, minutes: int = 60, bucket_s: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+    """The bucket (given, or chosen from the span of the traffic in the range: a line, not one dot) and per
+    bucket (all collections): requests, p50/p95/max latency, answers, abstentions, feedback."""
+    now = time.time()
+    since = now - minutes * 60
     r, f = REQUESTS.c, FEEDBACK.c
-    reqs = [(int(ts // bucket_s), *rest) for ts, *rest in log.rows(
-        select(r.ts, r.kind, r.latency_ms, r.outcome).where(r.ts >= since))]
+    rows = log.rows(select(r.ts, r.kind, r.latency_ms, r.outcome).where(r.ts >= since))
+    bucket_s = bucket_s or bucket_for(now - min((row[0] for row in rows), default=now))
+    reqs = [(int(ts // bucket_s), *rest) for ts, *rest in rows]
     votes = [(int(ts // bucket_s), rating) for ts, rating in log.rows(select(f.ts, f.rating).where(f.ts >= since))]
     buckets: dict[int, dict[str, Any]] = {}
 
@@ -70,7 +81,7 @@ def series(log: QueryLog, minutes: int = 60, bucket_s: int = 60) -> list[dict[st
             row[outcome] += 1
     for b, rating in votes:
         bucket(b)["up" if rating > 0 else "down"] += 1
-    return [_summarised(buckets[b]) for b in sorted(buckets)]
+    return bucket_s, [_summarised(buckets[b]) for b in sorted(buckets)]
 
 
 def _summarised(row: dict[str, Any]) -> dict[str, Any]:

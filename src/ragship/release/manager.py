@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragship.errors import (REPAIR, ArchiveError, ConfigError, GateRefused, InputError, SourceNotFound,
-                             StateCorrupt)
+from ragship.errors import (REPAIR, ArchiveError, ConfigError, GateRefused, InputError, StateCorrupt,
+                            VersionNotFound)
 from ragship.evaluate.beir import read_queries
 from ragship.fsio import atomic_write_text, read_json
 from ragship.index import IndexVersion
@@ -159,14 +159,14 @@ class Releases:
         path = self.report_path(self._named(version_id).id, "json")
         reports = read_json(path)
         if reports is None:
-            raise SourceNotFound(f"no gate report for {version_id}: `ragship gate {version_id}` makes one")
+            raise VersionNotFound(f"no gate report for {version_id}: `ragship gate {version_id}` makes one")
         return {"reports": reports, "markdown": path.with_suffix(".md").read_text(encoding="utf-8")}
 
     # -- steps --------------------------------------------------------------------------------------------------
     def _named(self, version_id: str) -> IndexVersion:
         found = self.registry.find(version_id)
         if found is None:
-            raise SourceNotFound(f"no index version {version_id!r}; `ragship versions` lists them")
+            raise VersionNotFound(f"no index version {version_id!r}; `ragship versions` lists them")
         if found.release.get("deleted"):
             raise InputError(f"index version {version_id} was deleted by retention on {found.release['deleted']}; "
                              "pin versions you want to keep: `ragship versions pin VERSION`")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
@@ -26,9 +27,9 @@ from ragship.monitor import metrics
 from ragship.access import KeyStore
 from ragship.monitor.querylog import QueryLog
 from ragship.server.jobs import Jobs
-from ragship.server.limits import BodyLimit, RateLimiter
-from ragship.server import chat, mcp_tools, operations
-from ragship.server.routes import Service, caller, ingest_uploads, router
+from ragship.server.limits import BodyLimit, RateLimiter, problem_json
+from ragship.server import chat, mcp_tools, operations, runbooks
+from ragship.server.routes import Service, caller, ingest_uploads, router, validation_detail
 from ragship.settings import load_settings
 
 STATIC = Path(__file__).parent / "static"
@@ -36,10 +37,8 @@ UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
 
 
 def problem(status: int, title: str, detail: str, headers: dict | None = None) -> JSONResponse:
-    # `error` repeats the detail the way OpenAI's API words errors, so its SDKs (for /v1/chat/completions) show it
-    return JSONResponse({"type": "about:blank", "title": title, "status": status, "detail": detail,
-                         "error": {"message": detail, "type": title, "code": status}},
-                        status_code=status, media_type="application/problem+json", headers=headers)
+    return JSONResponse(problem_json(status, title, detail), status_code=status,
+                        media_type="application/problem+json", headers=headers)
 
 
 class Keyed:
@@ -71,8 +70,12 @@ def _problems(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, e: RequestValidationError) -> JSONResponse:
-        detail = "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
-        return problem(422, "Invalid request", detail[:2000])
+        broken = next((err for err in e.errors() if err["type"] == "json_invalid"), None)
+        if broken is not None:  # not JSON at all: the caller's syntax, not a field
+            at = broken["loc"][-1] if len(broken["loc"]) > 1 else "?"
+            return problem(400, "Malformed JSON", f"the request body is not valid JSON ({broken['ctx']['error']} "
+                           f"at character {at}); send a JSON object as the route's schema at /docs shows")
+        return problem(422, "Invalid request", validation_detail(e.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -156,7 +159,7 @@ def create_app(engine: Engine) -> FastAPI:
         leader.stop()
         state.close()
 
-    app = FastAPI(title="ragship", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="ragship", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Cited answers from your documents: search, ask, feedback, documents and versions. "
                               "Send `Authorization: Bearer KEY` once any key exists (`ragship keys create`).")
     app.state.service = service
@@ -172,6 +175,15 @@ def create_app(engine: Engine) -> FastAPI:
     async def index() -> FileResponse:
         return FileResponse(STATIC / "index.html")
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """Swagger UI from the package's own copy (static/vendor), never a CDN: it works offline."""
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="ragship API",
+                                   swagger_js_url="/static/vendor/swagger-ui-bundle.js",
+                                   swagger_css_url="/static/vendor/swagger-ui.css",
+                                   swagger_favicon_url="/static/vendor/swagger-favicon-32x32.png")
+
+    app.include_router(runbooks.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     upload_limit = engine.settings.ingest.max_file_bytes * s.max_upload_files + UPLOAD_SLACK
     app.add_middleware(BodyLimit, limit=lambda path: upload_limit if path == "/v1/documents"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from typing import Any, Literal, Optional, Union
 
 from fastapi import APIRouter, Request
@@ -22,7 +23,7 @@ from ragship.server.routes import (COMMON, AskRequest, Principal, Reader, _ask, 
                                    visible)
 
 MODEL = "ragship"
-MAX_QUESTION = 2000  # as AskRequest.question
+MAX_QUESTION = 2000  # as AskRequest.q
 ABSTAINED = "The documents I can read do not answer this confidently."
 router = APIRouter(responses=COMMON, tags=["openai"])
 
@@ -93,26 +94,35 @@ async def chat(request: Request, body: ChatRequest, principal: Principal = Reade
     question = await svc.run(svc.collections.get(collection).standalone, turns, MAX_QUESTION) if len(turns) > 1 \
         else turns[-1][1]
     if body.stream:
-        return await _stream(request, principal, body.model, question, collection)
-    answer = await _ask(request, principal, AskRequest(question=question, collection=collection))
+        return await _stream(request, principal, body.model, question, collection, turns)
+    answer = await _ask(request, principal, AskRequest(q=question, collection=collection))
+    reply = reply_text(answer)
     return {"id": f"chatcmpl-{answer['id']}", "object": "chat.completion", "created": int(time.time()),
             "model": body.model, "choices": [{"index": 0, "finish_reason": "stop", "logprobs": None,
-                                              "message": {"role": "assistant", "content": reply_text(answer)}}],
-            "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}, "ragship": answer}
+                                              "message": {"role": "assistant", "content": reply}}],
+            "usage": usage(svc.collections.get(collection), turns, reply), "ragship": answer}
 
 
-async def _stream(request: Request, principal: Principal, model: str, question: str,
-                  collection: str) -> StreamingResponse:
-    """OpenAI's server-sent chunks: verified sentences as they come, the sources, then a last chunk with
-    finish_reason "stop" and the `ragship` member; `data: [DONE]` ends the stream."""
+def usage(engine, turns: list[tuple[str, str]], reply: str) -> dict[str, int]:
+    """OpenAI's token counts, by the collection's embedding tokenizer: the conversation read, the reply written
+    (ragship bills nothing; clients that meter or trim context read these)."""
+    count = lambda text: len(engine.embedder.token_spans(text))  # noqa: E731
+    prompt, completion = sum(count(text) for _, text in turns), count(reply)
+    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+
+
+async def _stream(request: Request, principal: Principal, model: str, question: str, collection: str,
+                  turns: list[tuple[str, str]]) -> StreamingResponse:
+    """OpenAI's server-sent chunks, one id for the completion: verified sentences as they come, the sources, then a
+    last chunk with finish_reason "stop", the usage and the `ragship` member; `data: [DONE]` ends the stream."""
     svc, t = service(request), time.perf_counter()
     engine = svc.collections.get(collection)
     await svc.run(engine.view)  # no index, or no such collection: an error response before the stream starts
-    created, flt = int(time.time()), visible(principal)
+    created, flt, completion_id = int(time.time()), visible(principal), f"chatcmpl-{uuid.uuid4().hex}"
     events = answer_events(svc, engine, question, None, flt)
 
     def chunk(delta: dict, finish: str | None = None, **extra) -> str:
-        body = {"id": f"chatcmpl-{extra.pop('answer_id', 'ragship')}", "object": "chat.completion.chunk",
+        body = {"id": completion_id, "object": "chat.completion.chunk",
                 "created": created, "model": model,
                 "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}], **extra}
         return f"data: {json.dumps(body, ensure_ascii=False)}\n\n"
@@ -134,7 +144,8 @@ async def _stream(request: Request, principal: Principal, model: str, question: 
                 rest = sources_text(answer) if streamed else reply_text(answer)
                 if rest:
                     yield chunk({"content": rest})
-                yield chunk({}, "stop", answer_id=answer["id"], ragship=answer)
+                tokens = usage(engine, turns, streamed + rest)
+                yield chunk({}, "stop", usage=tokens, ragship=answer)
         yield "data: [DONE]\n\n"
 
     return StreamingResponse(body(), media_type="text/event-stream",

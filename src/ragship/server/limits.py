@@ -121,14 +121,19 @@ class _BodyTooLarge(Exception):
     pass
 
 
-
-
 async def _too_large(send, limit: int) -> None:
     await _problem(send, 413, "TooLarge", f"request body is over the {limit:,}-byte limit")
 
 
+def problem_json(status: int, title: str, detail: str) -> dict:
+    """A JSON problem (RFC 9457); `error` repeats the detail the way OpenAI's API words errors, so its SDKs (for
+    /v1/chat/completions) show it."""
+    return {"type": "about:blank", "title": title, "status": status, "detail": detail,
+            "error": {"message": detail, "type": title, "code": status}}
+
+
 async def _problem(send, status: int, title: str, detail: str) -> None:
-    body = json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+    body = json.dumps(problem_json(status, title, detail)).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/problem+json"),
                             (b"content-length", str(len(body)).encode())]})

@@ -11,12 +11,16 @@ import time
 from typing import Any, Awaitable, Callable, Optional
 
 from mcp.server.fastmcp import Context, FastMCP
+from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 
+from pydantic import ValidationError
+
+from ragship import __version__
 from ragship.access import KeyStore, Principal
 from ragship.collections import Collections
 from ragship.monitor.querylog import Observation, QueryLog
-from ragship.server.routes import visible
+from ragship.server.routes import validation_detail, visible
 
 INSTRUCTIONS = ("ragship answers questions from a team's documents with verified citations. Use `ask` for a cited "
                 "answer (it abstains when the documents do not answer), `search` for passages, `list_documents` "
@@ -27,11 +31,12 @@ Run = Callable[..., Awaitable[Any]]  # runs a blocking call off the event loop (
 def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
           fixed: Principal | None = None) -> FastMCP:
     """The MCP server. `fixed`: the principal of every call (stdio); None: each HTTP request's key."""
-    server = FastMCP("ragship", instructions=INSTRUCTIONS, stateless_http=True, json_response=True,
+    server = _FastMCP("ragship", instructions=INSTRUCTIONS, stateless_http=True, json_response=True,
                      streamable_http_path="/mcp", log_level="WARNING",
                      # the API's own checks apply (keys, loopback bind without one); Host checks would refuse a
                      # server reached by its name
                      transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
+    server._mcp_server.version = __version__  # serverInfo.version: ragship's, not the SDK's (no public setter)
 
     def reader(ctx: Context) -> Principal:
         if fixed is not None:
@@ -73,6 +78,17 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
         return await run(collections.get(collection).document, doc_id, visible(reader(ctx)))
 
     return server
+
+
+class _FastMCP(FastMCP):
+    async def call_tool(self, name: str, arguments: dict[str, Any]):
+        """A call with missing or mistyped arguments fails with one line naming each, not pydantic's dump."""
+        try:
+            return await super().call_tool(name, arguments)
+        except ToolError as e:
+            if isinstance(e.__cause__, ValidationError):
+                raise ToolError(f"{name}: {validation_detail(e.__cause__.errors())}") from None
+            raise
 
 
 def _ms(started: float) -> float:

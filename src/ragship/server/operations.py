@@ -80,9 +80,12 @@ async def delete_collection(request: Request, name: str, principal: Principal = 
 
 
 @router.get("/v1/monitor/series", tags=["monitoring"])
-async def series(request: Request, minutes: int = Query(60, ge=1, le=10080), bucket_s: int = Query(60, ge=10, le=86400),
+async def series(request: Request, minutes: int = Query(60, ge=1, le=10080),
+                 bucket_s: Optional[int] = Query(None, ge=10, le=86400, description="default: chosen from the span "
+                                                 "of the traffic in the range (at most 60 points)"),
                  principal: Principal = Editor) -> dict:
-    return {"bucket_s": bucket_s, "series": windows.series(service(request).log, minutes, bucket_s)}
+    bucket, points = await asyncio.to_thread(windows.series, service(request).log, minutes, bucket_s)
+    return {"bucket_s": bucket, "series": points}
 
 
 @router.get("/v1/monitor/signals", tags=["monitoring"])

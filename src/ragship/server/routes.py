@@ -13,13 +13,13 @@ from typing import Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ragship import __version__
 from ragship.access import LOCAL, KeyStore, Principal, upload_groups, upload_namespace
 from ragship.collections import Collections
-from ragship.errors import (DocumentNotFound, Forbidden, IndexNotReady, RagshipError, RateLimited, RequestTimeout,
-                            TooLarge)
+from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
+                            RequestTimeout, TooLarge)
 from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
 from ragship.monitor.querylog import Observation, QueryLog
@@ -81,20 +81,22 @@ def service(request: Request) -> Service:
     return request.app.state.service
 
 
-def caller(request: Request) -> Principal:
+def caller(request: Request, bucket: str = "") -> Principal:
+    """Who sends the request, counted against the key's rate limit (`bucket` names a separate count)."""
     svc = service(request)
     principal = svc.keys.bearer(request.headers.get("authorization"))
     if principal is LOCAL:  # no key exists: a local single-user server (it refuses non-loopback binds)
         return LOCAL
-    wait = svc.limiter.acquire(principal.key_id)
+    wait = svc.limiter.acquire(principal.key_id + bucket)
     if wait:
         metrics.RATE_LIMITED.inc()
         raise RateLimited(f"rate limit for this key exceeded; retry in {wait} s", wait)
     return principal
 
 
-def role(required: str):
-    def check(principal: Principal = Depends(caller)) -> Principal:
+def role(required: str, bucket: str = ""):
+    def check(request: Request) -> Principal:
+        principal = caller(request, bucket)
         if not principal.can(required):
             raise Forbidden(f"this needs the {required} role; the key has {principal.role}")
         return principal
@@ -102,6 +104,13 @@ def role(required: str):
 
 
 Reader, Editor, Admin = Depends(role("reader")), Depends(role("editor")), Depends(role("admin"))
+# feedback is counted apart from queries: a burst of questions must not cost the votes on their answers
+Rater = Depends(role("reader", bucket=":feedback"))
+
+
+def validation_detail(errors, skip: int = 0) -> str:
+    """Pydantic's errors as one line: "FIELD: what is wrong; ..." (`skip` leading parts of each location)."""
+    return "; ".join(f"{'.'.join(map(str, err['loc'][skip:])) or 'body'}: {err['msg']}" for err in errors)[:2000]
 
 
 def visible(principal: Principal, fields=()) -> Filter:
@@ -142,8 +151,15 @@ async def me(principal: Principal = Reader) -> dict:
 
 
 # -- search and ask --------------------------------------------------------------------------------------------
+QUERY_ALIASES = AliasChoices("q", "query", "question")  # one name everywhere (`q`, as in GET); the others kept
+
+
 class SearchRequest(BaseModel):
-    query: str = Field(..., min_length=1, max_length=2000)
+    """POST /v1/search: `{"q": "...", "mode": "hybrid", "k": 10, "filters": {"team": "ops"}}`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    q: str = Field(..., min_length=1, max_length=2000, validation_alias=QUERY_ALIASES,
+                   description="the query (also read as `query` or `question`)")
     mode: Optional[Mode] = None
     k: Optional[int] = Field(None, ge=1, le=1000)
     filters: FilterValues = Field(default_factory=dict, description='e.g. {"team": "ops", "source": "docs/*"}')
@@ -152,7 +168,11 @@ class SearchRequest(BaseModel):
 
 
 class AskRequest(BaseModel):
-    question: str = Field(..., min_length=1, max_length=2000)
+    """POST /v1/ask and /v1/ask/stream: `{"q": "...", "mode": "hybrid", "filters": {"team": "ops"}}`."""
+
+    model_config = ConfigDict(populate_by_name=True)
+    q: str = Field(..., min_length=1, max_length=2000, validation_alias=QUERY_ALIASES,
+                   description="the question (also read as `question` or `query`)")
     mode: Optional[Mode] = None
     filters: FilterValues = Field(default_factory=dict)
     collection: Optional[str] = None
@@ -162,8 +182,8 @@ async def _search(request: Request, principal: Principal, body: SearchRequest) -
     svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
     engine = svc.collections.get(body.collection)
     flt = visible(principal, filter_from_mapping(body.filters))
-    with _logged_failure(svc, principal, collection, "search", body.query, t):
-        result = await svc.run(engine.search, body.query, body.mode, body.k, flt, body.mmr)
+    with _logged_failure(svc, principal, collection, "search", body.q, t):
+        result = await svc.run(engine.search, body.q, body.mode, body.k, flt, body.mmr)
     svc.log.record(Observation.of_search(result, principal.key_id, collection, _ms(t)))
     return result.to_dict()
 
@@ -171,8 +191,8 @@ async def _search(request: Request, principal: Principal, body: SearchRequest) -
 async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict:
     svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
     engine = svc.collections.get(body.collection)
-    with _logged_failure(svc, principal, collection, "ask", body.question, t):
-        answer = await svc.run(engine.ask, body.question, body.mode, visible(principal, filter_from_mapping(
+    with _logged_failure(svc, principal, collection, "ask", body.q, t):
+        answer = await svc.run(engine.ask, body.q, body.mode, visible(principal, filter_from_mapping(
             body.filters)))
     shown = answer.to_dict()
     svc.log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection, _ms(t)))
@@ -204,7 +224,7 @@ async def search_get(request: Request, q: str = Query(..., min_length=1, max_len
                      mode: Optional[Mode] = None, k: Optional[int] = Query(None, ge=1, le=1000),
                      filter: list[str] = Query([], description="FIELD=VALUE[,VALUE] (repeatable)"),
                      collection: Optional[str] = None, principal: Principal = Reader) -> dict:
-    return await _search(request, principal, SearchRequest(query=q, mode=mode, k=k, collection=collection,
+    return await _search(request, principal, SearchRequest(q=q, mode=mode, k=k, collection=collection,
                                                            filters=_filter_params(filter)))
 
 
@@ -217,7 +237,7 @@ async def search_post(request: Request, body: SearchRequest, principal: Principa
 async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=2000), mode: Optional[Mode] = None,
                   filter: list[str] = Query([]), collection: Optional[str] = None,
                   principal: Principal = Reader) -> dict:
-    return await _ask(request, principal, AskRequest(question=q, mode=mode, collection=collection,
+    return await _ask(request, principal, AskRequest(q=q, mode=mode, collection=collection,
                                                      filters=_filter_params(filter)))
 
 
@@ -236,7 +256,7 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
     await svc.run(engine.view)  # errors (no index, bad collection) become problems before the stream starts
 
     async def events():
-        async for event in answer_events(svc, engine, body.question, body.mode, flt):
+        async for event in answer_events(svc, engine, body.q, body.mode, flt):
             if event["type"] == "answer":
                 svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
                                                      principal.key_id, body.collection or "default", _ms(t)))
@@ -275,11 +295,11 @@ class FeedbackRequest(BaseModel):
 
 
 @router.post("/v1/feedback", tags=["query"], status_code=201)
-async def feedback(request: Request, body: FeedbackRequest, principal: Principal = Reader) -> dict:
+async def feedback(request: Request, body: FeedbackRequest, principal: Principal = Rater) -> dict:
     log = service(request).log
     owner = log.answer_owner(body.answer_id)
     if owner is None or (owner != principal.key_id and not principal.can("admin")):
-        raise DocumentNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
+        raise AnswerNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
     rating = 1 if body.rating == "up" else -1
     log.feedback(body.answer_id, principal.key_id, rating, body.comment)
     metrics.record_feedback(rating)
@@ -289,10 +309,16 @@ async def feedback(request: Request, body: FeedbackRequest, principal: Principal
 # -- documents and jobs ----------------------------------------------------------------------------------------
 @router.get("/v1/documents", tags=["documents"])
 async def list_documents(request: Request, collection: Optional[str] = None, limit: int = Query(100, ge=1, le=1000),
-                         offset: int = Query(0, ge=0), principal: Principal = Reader) -> dict:
+                         offset: int = Query(0, ge=0),
+                         q: Optional[str] = Query(None, max_length=200, description="only ids or titles holding this"),
+                         principal: Principal = Reader) -> dict:
+    """The documents the key may read, by id, a page at a time; `total` counts those that match `q`."""
     svc = service(request)
     docs = await svc.run(svc.collections.get(collection).documents, visible(principal))
-    return {"total": len(docs), "documents": docs[offset:offset + limit]}
+    if q:
+        needle = q.casefold()
+        docs = [d for d in docs if needle in d["doc_id"].casefold() or needle in (d["title"] or "").casefold()]
+    return {"total": len(docs), "offset": offset, "documents": docs[offset:offset + limit]}
 
 
 @router.get("/v1/documents/{doc_id:path}", tags=["documents"])
@@ -367,5 +393,5 @@ async def get_job(request: Request, job_id: str, principal: Principal = Reader) 
     jobs = service(request).jobs
     job = jobs.get(job_id)
     if job is None or (job["key_id"] != principal.key_id and not principal.can("editor")):
-        raise DocumentNotFound(f"no job {job_id!r} of yours")
+        raise JobNotFound(f"no job {job_id!r} of yours")
     return jobs.public(job)

@@ -134,7 +134,7 @@ $("viewer-close").addEventListener("click", () => { $("viewer").hidden = true; }
 // Server-sent events over fetch (EventSource cannot send the Authorization header or a POST body).
 async function askStream(question, onEvent) {
   const resp = await fetch("/v1/ask/stream", { method: "POST", headers: headers({ "Content-Type": "application/json" }),
-    body: JSON.stringify({ question }) });
+    body: JSON.stringify({ q: question }) });
   if (!resp.ok) throw new Error((await resp.json()).detail || resp.statusText);
   const reader = resp.body.getReader();
   const decoder = new TextDecoder();
@@ -168,16 +168,31 @@ $("ask-form").addEventListener("submit", async (ev) => {
 });
 
 // -- documents ----------------------------------------------------------------------------------------------------
+const DOC_PAGE = 50;
+const docView = { offset: 0, q: "" };
 async function loadDocuments() {
   try {
-    const { documents } = await api("/v1/documents?limit=1000");
+    const params = new URLSearchParams({ limit: DOC_PAGE, offset: docView.offset });
+    if (docView.q) params.set("q", docView.q);
+    const { documents, total } = await api(`/v1/documents?${params}`);
     $("doc-table").tBodies[0].replaceChildren(...documents.map((d) => el("tr", { "data-doc": d.doc_id },
       el("td", {}, d.doc_id), el("td", {}, d.title || ""), el("td", {}, d.groups.join(", ") || "everyone"),
       el("td", {}, String(d.chunks)),
-      el("td", {}, el("button", { type: "button", class: "danger", "data-delete": d.doc_id,
+      el("td", {}, el("button", { type: "button", class: "link", "data-delete": d.doc_id,
         "aria-label": `Delete ${d.doc_id}` }, "Delete")))));
+    const last = Math.min(docView.offset + DOC_PAGE, total);
+    $("doc-count").textContent = total ? `${docView.offset + 1}–${last} of ${total} document(s)` : "No documents match.";
+    $("doc-prev").disabled = docView.offset === 0;
+    $("doc-next").disabled = last >= total;
   } catch (e) { showError(e); }
 }
+let docSearchTimer;
+$("doc-search").addEventListener("input", () => {
+  clearTimeout(docSearchTimer);
+  docSearchTimer = setTimeout(() => { docView.q = $("doc-search").value.trim(); docView.offset = 0; loadDocuments(); }, 250);
+});
+$("doc-prev").addEventListener("click", () => { docView.offset = Math.max(0, docView.offset - DOC_PAGE); loadDocuments(); });
+$("doc-next").addEventListener("click", () => { docView.offset += DOC_PAGE; loadDocuments(); });
 
 function upload(form) {
   return new Promise((resolve, reject) => {
@@ -356,10 +371,10 @@ function chart(title, points, bucket, series, unit) {
 
 async function loadMetrics() {
   try {
-    const minutes = Number($("metrics-minutes").value), bucket = minutes <= 60 ? 60 : minutes <= 1440 ? 900 : 3600;
-    const [{ series }, now, alerts, drift] = await Promise.all([api(`/v1/monitor/series?minutes=${minutes}&bucket_s=${bucket}`),
+    const minutes = Number($("metrics-minutes").value);
+    const [{ series, bucket_s: bucket }, now, alerts, drift] = await Promise.all([api(`/v1/monitor/series?minutes=${minutes}`),
       api("/v1/monitor/signals"), api("/v1/monitor/alerts?limit=20"), api("/v1/monitor/drift")]);
-    $("metrics-range").textContent = `${series.length} time bucket(s) of ${bucket / 60} min with traffic; hover a chart for values.`;
+    $("metrics-range").textContent = `${series.length} time bucket(s) of ${bucket >= 60 ? `${bucket / 60} min` : `${bucket} s`} with traffic; hover a chart for values.`;
     charts.splice(0).forEach((u) => u.destroy());
     $("charts").replaceChildren(
       chart("Latency", series, bucket, [{ key: "p50_ms", label: "p50", color: "blue" }, { key: "p95_ms", label: "p95", color: "red" }], "ms"),
@@ -370,7 +385,7 @@ async function loadMetrics() {
       el("td", { title: `${a.condition} for ${a.for_s} s (${a.severity})` }, a.name), el("td", {}, a.state),
       el("td", {}, a.since == null ? "—" : new Date(a.since * 1000).toLocaleString()),
       el("td", {}, a.value == null ? "—" : String(Math.round(a.value * 1e4) / 1e4)),
-      el("td", {}, el("code", {}, a.runbook.split("/").pop())))));
+      el("td", {}, el("a", { href: a.runbook, target: "_blank", rel: "noopener" }, a.runbook.split("/").pop())))));
     $("signal-table").tBodies[0].replaceChildren(...Object.entries(now.signals).map(([k, v]) => el("tr", {},
       el("td", {}, k), el("td", {}, v == null ? "— (not enough data yet)" : String(Math.round(v * 1e4) / 1e4)))));
     $("drift").replaceChildren(...driftReport(drift));
