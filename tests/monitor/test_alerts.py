@@ -93,7 +93,7 @@ def test_falling_feedback_fires_at_a_webhook_that_was_down(tmp_path, cache_dir):
     assert again["delivery"] == {"delivered": 1, "failed": 0, "dead": 0}
     event = receiver.received[0]
     assert event["alert"] == "FeedbackLow" and event["event"] == "fired" and event["value"] == 0.4
-    assert event["runbook"] == "docs/runbooks/monitoring.md#feedbacklow" and event["window"]["feedback"] == 50
+    assert event["runbook"] == "/runbooks/monitoring.md#feedbacklow" and event["window"]["feedback"] == 50
     assert monitor.alerts.events()[0]["attempts"] == 2
 
 

@@ -120,3 +120,9 @@ def test_one_process_of_a_home_runs_the_scheduler_and_another_takes_over(tmp_pat
     assert len(runs) == 1  # the second took over
     second.stop()
     assert runs == []
+
+
+def test_a_huge_query_string_gets_a_problem_not_a_protocol_error(server):
+    """Issue 30 item 6: a 100k-character ?q= got uvicorn's text/plain 400."""
+    r = httpx.get(f"{server}/v1/search", params={"q": "x" * 100_000}, timeout=60)
+    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text[:200]

@@ -26,12 +26,10 @@ def main() -> None:
         sys.exit(e.exit_code)
     except typer.Abort:
         sys.exit(130)
-    except Exception as e:  # click usage errors; a disk that is full or read-only
-        import click
-
-        if isinstance(e, click.exceptions.ClickException):
-            e.show()
-            sys.exit(e.exit_code)
+    except typer.TyperException as e:  # a usage error (Typer's own Click): the usage line and what is wrong, exit 2
+        e.show()
+        sys.exit(e.exit_code)
+    except Exception as e:  # a disk that is full or read-only
         disk = storage_error(e)
         if disk is None:
             raise

@@ -72,11 +72,13 @@ def serve(
         from ragship.server import ray_serve
 
         return ray_serve.run(str(default.home.root.resolve()), host, port, replicas, ray_address)
+    # h11, not httptools: httptools answers a long URL (a 100k-character ?q=) with its own text/plain 400 before
+    # the app can say what is wrong; h11 costs ~0.1 ms a request (measured), under 1 % of a search
     if workers == 1:
-        return uvicorn.run(create_app(default), host=host, port=port, log_level="warning")
+        return uvicorn.run(create_app(default), host=host, port=port, log_level="warning", http="h11")
     with _worker_environment(default.home.root):
         uvicorn.run("ragship.server.app:from_environment", factory=True, workers=workers, host=host, port=port,
-                    log_level="warning")
+                    log_level="warning", http="h11")
 
 
 def _link_runbooks(monitor, host: str, port: int) -> None:
