@@ -50,6 +50,15 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Partial:
+    """A source read only in part (a crawl stopped at its page limit, a folder it could not enter): documents of
+    it that this run did not reach are kept, never deleted."""
+
+    source: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class Hit:
     """One search result: a chunk, where it comes from, and how it ranked."""
 

@@ -89,6 +89,8 @@ def print_plan(report) -> None:
             out.print(f"  {kind:<8} {doc_id}", highlight=False, markup=False)
     for f in report.failures:
         out.print(f"  failed   {f.path}: {f.reason}", highlight=False, markup=False)
+    for p in report.partial:
+        out.print(f"  partial  {p['source']}: {p['reason']}", highlight=False, markup=False)
 
 
 def print_ingest(report) -> None:
@@ -108,6 +110,8 @@ def print_ingest(report) -> None:
     out.print(table)
     for f in report.failures:
         err.print(f"[red]failed[/red] {escape(f.path)}: {escape(f.reason)}", highlight=False)
+    for p in report.partial:
+        err.print(f"[yellow]read in part[/yellow] {escape(p['source'])}: {escape(p['reason'])}", highlight=False)
 
 
 def print_answer(answer: dict, printed_text: bool) -> None:

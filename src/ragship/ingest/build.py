@@ -18,7 +18,7 @@ from ragship.errors import StorageError
 from ragship.index.store import ChunkStore, metadata_tags
 from ragship.ingest.chunking import chunk_document
 from ragship.settings import ChunkSettings, Settings
-from ragship.types import Document, Failure
+from ragship.types import Document, Failure, Partial
 
 Observer = Callable[..., None]  # observe(stage, items_done, total=None): drives progress displays
 PLAN_LIST_LIMIT = 1000  # document ids listed per plan category in a report
@@ -45,6 +45,7 @@ class IngestReport:
     documents: int = 0  # totals in the live version
     chunks: int = 0
     failures: list[Failure] = field(default_factory=list)
+    partial: list[dict[str, str]] = field(default_factory=list)  # sources read in part: their deletions held back
     timings_s: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     @property
@@ -95,10 +96,13 @@ class Build:
         self.seen: set[str] = set()
         self.batch: list[tuple[Document, str, ChunkSettings]] = []
 
-    def take(self, item: Document | Failure) -> bool:
+    def take(self, item: Document | Failure | Partial) -> bool:
         """Plan one document (or record a failure). False when deletions from its source must be held back."""
-        self.observe("scan", 1)
         report = self.report
+        if isinstance(item, Partial):  # the source saw only part of itself: it deletes nothing this run
+            report.partial.append({"source": item.source, "reason": item.reason})
+            return False
+        self.observe("scan", 1)
         if isinstance(item, Failure):
             report.failures.append(item)
             # A file that fails now keeps its last good version; a failure we cannot tie to a document (a

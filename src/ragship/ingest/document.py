@@ -11,7 +11,7 @@ from typing import Any, Iterator, Protocol, runtime_checkable
 
 from ragship.errors import RagshipError
 from ragship.ingest.parsers import parse_file
-from ragship.types import Document, Failure
+from ragship.types import Document, Failure, Partial
 
 
 @runtime_checkable
@@ -33,9 +33,10 @@ class DocumentSource(Protocol):
     def estimate(self) -> int:
         """How many documents a scan will yield, cheaply (0: unknown), for progress."""
 
-    def documents(self) -> Iterator[Document | Failure]:
+    def documents(self) -> Iterator[Document | Failure | Partial]:
         """Every document, or a Failure (with the document id when one can be tied to it, which keeps its last
-        version; without one, deletions from this source are held back)."""
+        version; without one, deletions from this source are held back), and a Partial when the listing was cut
+        short (a page limit, a folder it could not enter): deletions are held back then too."""
 
 
 def content_hash(title: str, text: str, metadata: dict, groups: tuple[str, ...] = ()) -> str:

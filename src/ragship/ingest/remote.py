@@ -17,7 +17,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 
 from ragship.ingest.document import make_document, too_big, wanted
 from ragship.ingest.parsers import readable
-from ragship.types import Document, Failure
+from ragship.types import Document, Failure, Partial
 
 USER_AGENT = "ragship"
 MAX_CRAWL_DELAY_S = 10.0
@@ -70,10 +70,10 @@ class RemoteSource:
     def items(self) -> Iterator[Item]:
         raise NotImplementedError
 
-    def documents(self) -> Iterator[Document | Failure]:
+    def documents(self) -> Iterator[Document | Failure | Partial]:
         try:
             for item in self.items():
-                yield self._document(item)
+                yield item if isinstance(item, Partial) else self._document(item)
         except self.errors as e:
             yield Failure(self.location, f"cannot list the source ({type(e).__name__}: {e}); check the location "
                                          "and credentials; nothing was deleted")
@@ -127,8 +127,14 @@ class GitSource(RemoteSource):
         return self.location.removeprefix("git+")
 
     def items(self) -> Iterator[Item]:
+        from gitdb.exc import BadName, BadObject
+
         repo = self._repo()
-        commit = repo.commit(self.branch or "HEAD")
+        try:
+            commit = repo.commit(self.branch or "HEAD")
+        except (BadName, BadObject):
+            raise ValueError(f"no branch {self.branch or 'HEAD'!r} in {self.url}; check the branch of its "
+                             "[[sources]] entry (or the @branch of the location)") from None
         blobs = [b for b in commit.tree.traverse() if b.type == "blob" and self.wanted(b.path)]
         changed_in = _last_changes(repo, commit.hexsha, {b.path for b in blobs})
         for blob in blobs:
@@ -212,6 +218,10 @@ class WebSource(RemoteSource):
                     if link not in seen and self._inside(link):
                         seen.add(link)
                         queue.append(link)
+        if queue:
+            yield Partial(self.location, f"the crawl stopped at max_pages = {self.max_pages} with {len(queue)} "
+                                         "page(s) not reached; their documents are kept (raise max_pages to read "
+                                         "them all)")
 
     def _inside(self, url: str) -> bool:
         start, there = urlsplit(self.location), urlsplit(url)

@@ -15,7 +15,7 @@ from ragship.ingest.document import DocumentSource, content_hash, make_document,
 from ragship.ingest.parsers import readable
 from ragship.ingest.remote import remote_source
 from ragship.settings import Settings, is_remote
-from ragship.types import Document, Failure
+from ragship.types import Document, Failure, Partial
 
 
 def is_beir_corpus(path: Path) -> bool:
@@ -73,7 +73,7 @@ class Source:
                     total += 1
         return total
 
-    def documents(self) -> Iterator[Document | Failure]:
+    def documents(self) -> Iterator[Document | Failure | Partial]:
         if not self.path.exists():
             yield Failure(str(self.path), "path not found; check the spelling or mount")
         elif self.path.is_dir():
@@ -83,9 +83,9 @@ class Source:
         else:
             yield self._file(self.path, self.path.name)
 
-    def _folder(self) -> Iterator[Document | Failure]:
-        base = self.path.resolve()
-        for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
+    def _folder(self) -> Iterator[Document | Failure | Partial]:
+        base, unread = self.path.resolve(), []
+        for dirpath, dirnames, filenames in os.walk(base, onerror=unread.append, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 path = Path(dirpath) / name
@@ -98,6 +98,9 @@ class Source:
                     yield from read_beir_corpus(path, self.root, self._metadata(path), self._groups(path))
                 elif readable(path, self.ocr):
                     yield self._file(path, f"{base.name}/{relative}")
+        for e in unread:  # a folder that could not be listed: what was under it is kept, not deleted
+            yield Partial(self.root, f"cannot list {e.filename}: {e.strerror or e}; the documents under it are "
+                                     "kept (check its permissions)")
 
     def _metadata(self, path: Path) -> dict[str, Any]:
         conf = self.settings.source_settings(path) if self.settings else None
