@@ -156,3 +156,19 @@ def test_a_request_past_its_time_limit_is_a_503_naming_the_limit():
     with pytest.raises(RequestTimeout, match="server.request_timeout_s = 0.2 s"):
         asyncio.run(service.run(time.sleep, 1.0))
     assert asyncio.run(service.run(lambda: "fast")) == "fast"
+
+
+@pytest.mark.parametrize("kind", ["data", "_indices"])
+def test_a_data_file_zeroed_at_its_size_is_a_clear_error_naming_it(tmp_path, cache_dir, kind):
+    """Issue 31 item 3: a Lance file overwritten with zeros (the size check passes) crashed search with a
+    96-line ArrowInvalid traceback; a read that fails now checks the version's checksums and names the file."""
+    from ragship.errors import StateCorrupt
+
+    home = tmp_path / "home"
+    make_engine(home, cache_dir).ingest([DATA / "docs"])
+    victim = sorted((home / "index/lance/chunks.lance" / kind).rglob("*.lance"))[0]
+    victim.write_bytes(bytes(victim.stat().st_size))
+    engine = make_engine(home, cache_dir)  # a new process: the live version's files pass the size check
+    for call in (lambda: engine.search("harbour", "hybrid"), lambda: engine.ask("Who designed the power station?")):
+        with pytest.raises(StateCorrupt, match=rf"{victim.name}: content changed.*doctor --repair"):
+            call()

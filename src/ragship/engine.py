@@ -4,6 +4,7 @@ out; the CLI and the server are faces over it. It wires and delegates: every dec
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cached_property, partial
 from typing import Any, Iterator
@@ -204,7 +205,24 @@ class Engine:
                mmr: float | None = None, served: Served | None = None) -> SearchResult:
         """`filter`: the reader's permission groups and metadata filters, applied inside the index queries
         (deleted documents are always hidden)."""
-        return self.searcher(served).search(query, mode, k, self._visible(filter), mmr)
+        served = served or self.served()
+        with self._reading(served):
+            return self.searcher(served).search(query, mode, k, self._visible(filter), mmr)
+
+    @contextmanager
+    def _reading(self, served: Served) -> Iterator[None]:
+        """A read of the index that fails is checked against the version's file checksums: a damaged file is a
+        StateCorrupt naming it (the serving path checks only sizes up front); anything else is raised as is."""
+        try:
+            yield
+        except RagshipError:
+            raise
+        except Exception:
+            damaged = self.store().damaged(served.version.files, deep=True)
+            if damaged:
+                raise StateCorrupt(f"index version {served.version.id} is damaged ({'; '.join(damaged[:3])}); "
+                                   f"{REPAIR}") from None
+            raise
 
     def context(self, question: str, mode: str | None = None, filter: Filter | None = None,
                 served: Served | None = None) -> SearchResult:
@@ -246,12 +264,15 @@ class Engine:
 
     def documents(self, filter: Filter | None = None) -> list[dict[str, Any]]:
         """The live version's documents that `filter` lets its reader see."""
-        view = self.view()
-        return view.documents(self._visible(filter).mask(view.memory.columns))
+        served = self.served()
+        with self._reading(served):
+            return served.view.documents(self._visible(filter).mask(served.view.memory.columns))
 
     def document(self, doc_id: str, filter: Filter | None = None) -> dict[str, Any]:
         """One visible document with its text; DocumentNotFound whether it does not exist or may not be read."""
-        return self.view().readable_document(doc_id, self._visible(filter).sql())
+        served = self.served()
+        with self._reading(served):
+            return served.view.readable_document(doc_id, self._visible(filter).sql())
 
     def replaceable(self, doc_id: str, filter: Filter) -> None:
         """Forbidden when a document `doc_id` exists that `filter`'s reader may not read, and so may not write
