@@ -18,9 +18,12 @@ from serving import env_for, ragship, serving
 PROMTOOL, PROMETHEUS = shutil.which("promtool"), shutil.which("prometheus")
 
 
-def test_dashboard_has_a_panel_per_watched_signal():
+def test_dashboard_has_traffic_latency_and_a_panel_per_watched_signal():
     dashboard = grafana_dashboard(DEFAULT_RULES)
-    exprs = [p["targets"][0]["expr"] for p in dashboard["panels"]]
+    traffic, latency, *signals = dashboard["panels"]
+    assert "ragship_request_seconds_count" in traffic["targets"][0]["expr"]
+    assert [t["legendFormat"] for t in latency["targets"]] == ["p50", "p95"]
+    exprs = [p["targets"][0]["expr"] for p in signals]
     assert len(exprs) == len({r.signal for r in DEFAULT_RULES}) and all(e.startswith("ragship_signal{") for e in exprs)
     assert all(any(f'"{s}"' in e for e in exprs) for s in {r.signal for r in DEFAULT_RULES} & set(SIGNALS))
 

@@ -2,6 +2,8 @@
 refused with the file named."""
 
 import json
+import os
+from pathlib import Path
 import tarfile
 
 import pytest
@@ -109,3 +111,52 @@ def test_a_version_embedded_by_a_model_trained_here_travels_with_it(tmp_path, ca
     again = evaluate(make_engine(tmp_path / "b", cache_dir, embed={"model": str(moved)}), DATA / "beir-mini", "test",
                      "hybrid")
     assert again["index_version"] == "v1" and again["metrics"] == figures["metrics"]  # nothing re-embedded
+
+
+@pytest.mark.parametrize("where", ["a folder", "a missing folder", "/proc", "a pipe"])
+def test_export_refuses_a_destination_that_is_not_a_new_file_in_a_folder(exported, tmp_path, cache_dir, where):
+    """Issue 31 item 4: a folder gave IsADirectoryError and left a 3.3 MB .part; /dev/full was replaced."""
+    engine = make_engine(tmp_path.parent / exported[0].parent.name / "home", cache_dir)
+    os.mkfifo(tmp_path / "pipe")  # not a regular file, as /dev/full is (which the bug replaced, as root)
+    dest = {"a folder": tmp_path, "a missing folder": tmp_path / "nope" / "x.tar", "/proc": Path("/proc/x.tar"),
+            "a pipe": tmp_path / "pipe"}[where]
+    before = {p: p.stat().st_mode for p in [dest] if p.exists()}
+    with pytest.raises(ArchiveError, match=r"folder|regular file|cannot write"):
+        engine.releases().export(None, dest)
+    assert not list(tmp_path.rglob("*.part")) and not (tmp_path / "nope").exists()
+    assert {p: p.stat().st_mode for p in before} == before  # the pipe is still a pipe
+
+
+def test_a_garbage_archive_is_one_line_and_leaves_no_home(tmp_path, capsys, monkeypatch):
+    import sys
+
+    from ragship.cli import main
+
+    garbage = tmp_path / "garbage.tar"
+    garbage.write_bytes(bytes(range(256)) * 3)
+    monkeypatch.setattr(sys, "argv", ["ragship", "--home", str(tmp_path / "new"), "import", str(garbage)])
+    with pytest.raises(SystemExit) as exit:
+        main()
+    output = capsys.readouterr().err.strip()
+    assert exit.value.code == 2 and "not a tar archive" in output, output
+    assert len(output.splitlines()) == 1 and not (tmp_path / "new").exists()
+
+
+def test_an_import_the_gate_refuses_exits_with_the_gate_code(tmp_path, cache_dir):
+    from typer.testing import CliRunner
+
+    from conftest import without_relevant
+    from ragship.cli import app
+
+    regressed = tmp_path / "corpus.jsonl"
+    regressed.write_text((DATA / "beir-mini" / "corpus.jsonl").read_text())
+    without_relevant(regressed)
+    source = make_engine(tmp_path / "source", cache_dir)
+    source.ingest([regressed])
+    source.releases().export(None, tmp_path / "regressed.tar")
+    (tmp_path / "ragship.toml").write_text(f'[[release.golden]]\npath = "{DATA / "beir-mini"}"\nsplit = "test"\n')
+    runner = CliRunner()  # RAGSHIP_CONFIG names tmp_path / "ragship.toml" (conftest)
+    home = ["--home", str(tmp_path / "gated")]
+    assert runner.invoke(app, [*home, "ingest", str(DATA / "beir-mini" / "corpus.jsonl")]).exit_code == 0
+    result = runner.invoke(app, [*home, "import", str(tmp_path / "regressed.tar")])
+    assert "gate: REFUSED" in result.output and result.exit_code == 8, result.output

@@ -48,7 +48,7 @@ def test_search_get_and_post_agree(server):
     ("GET", "/v1/search", {"params": {"q": "x", "mode": "fuzzy"}}, 422),
     ("GET", "/v1/search", {"params": {"q": "x", "k": 0}}, 422),
     ("POST", "/v1/ask", {"json": {}}, 422),
-    ("POST", "/v1/ask", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 422),
+    ("POST", "/v1/ask", {"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
     ("GET", "/v1/nothing", {}, 404),
 ])
 def test_errors_are_problem_json_without_traces(server, method, path, kwargs, status):
@@ -124,5 +124,10 @@ def test_one_process_of_a_home_runs_the_scheduler_and_another_takes_over(tmp_pat
 
 def test_a_huge_query_string_gets_a_problem_not_a_protocol_error(server):
     """Issue 30 item 6: a 100k-character ?q= got uvicorn's text/plain 400."""
-    r = httpx.get(f"{server}/v1/search", params={"q": "x" * 100_000}, timeout=60)
-    assert r.status_code == 422 and r.headers["content-type"] == "application/problem+json", r.text[:200]
+    import http.client
+    from urllib.parse import urlsplit
+
+    connection = http.client.HTTPConnection(urlsplit(server).netloc, timeout=60)  # httpx caps a URL at 64 kB
+    connection.request("GET", "/v1/search?q=" + "x" * 100_000)
+    r = connection.getresponse()
+    assert r.status == 422 and r.getheader("content-type") == "application/problem+json", r.read()[:200]

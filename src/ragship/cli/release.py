@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from ragship.cli.app import app, engine, print_json
-from ragship.cli.render import out
+from ragship.cli.render import err, out
 from ragship.errors import GateRefused, StateCorrupt
 
 
@@ -135,8 +135,9 @@ def export_version(
     version, dest = (args[0], args[1]) if len(args) == 2 else (None, args[0])
     manifest = engine(ctx).releases().export(version, Path(dest))
     v = manifest["version"]
-    out.print(f"exported {v['id']} ({v['counts']['documents']} documents, {v['counts']['chunks']} chunks, "
-              f"{len(manifest['files'])} files) to {dest}", highlight=False)
+    (err if dest == "-" else out).print(  # with "-" the archive itself is the output
+        f"exported {v['id']} ({v['counts']['documents']} documents, {v['counts']['chunks']} chunks, "
+        f"{len(manifest['files'])} files) to {'standard output' if dest == '-' else dest}", highlight=False)
 
 
 @app.command("import")
@@ -153,6 +154,10 @@ def import_version(ctx: typer.Context, archive: Path, as_json: bool = typer.Opti
                   "own text", highlight=False)
     for r in imported.get("gate", []):
         out.print(f"gate: {'passed' if r['passed'] else 'REFUSED'} on {r['golden']}", highlight=False)
+    if not all(r["passed"] for r in imported.get("gate", [])):
+        err.print(f"the gate refused {imported['version']}: it stays a candidate (`ragship gate "
+                  f"{imported['version']}` shows why)", highlight=False)
+        raise typer.Exit(GateRefused.exit_code)
 
 
 @app.command()

@@ -15,16 +15,18 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import sys
 import tarfile
 import tempfile
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Iterator, Protocol
 
 import pyarrow.parquet as pq
 
 from ragship.answer.calibrate import CalibrationStore
-from ragship.errors import ArchiveError
+from ragship.errors import ArchiveError, storage_error
 from ragship.fsio import atomic_write_json
 from ragship.home import Home
 from ragship.index import ChunkStore, IndexVersion, VersionRegistry
@@ -48,12 +50,13 @@ class Archivable(Protocol):
 
 
 def export(c: Archivable, version_id: str | None, dest: Path) -> dict[str, Any]:
-    """Write the version (default: the live one) to `dest`; returns the manifest."""
+    """Write the version (default: the live one) to `dest` (a regular file in an existing folder, or "-" for
+    standard output); returns the manifest."""
+    checked_destination(dest)
     version = c.registry.get(version_id) if version_id else c.registry.live()
     if version is None:
         raise ArchiveError("nothing to export: no live version; ingest first or name a version")
-    with tempfile.TemporaryDirectory(dir=_scratch(c.home)) as tmp:
-        staging = Path(tmp)
+    with _scratch(c.home) as staging:
         view = c.store().view(version.id)
         pq.write_table(view.rows(view.schema_names()), staging / "chunks.parquet")
         calibration = c.calibrations.path(version.id)
@@ -69,19 +72,48 @@ def export(c: Archivable, version_id: str | None, dest: Path) -> dict[str, Any]:
                               if p.is_file()}}
         atomic_write_json(staging / "manifest.json", manifest)
         (staging / "MANIFEST.sha256").write_text(_sha256(staging / "manifest.json") + "\n")
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(f".{dest.name}.part")
+        _pack(staging, dest)
+    return manifest
+
+
+def checked_destination(dest: Path) -> None:
+    """ArchiveError unless `dest` is "-" or a regular file (new, or to replace) in a folder that exists."""
+    if str(dest) == "-":
+        return
+    if dest.exists() and not dest.is_file():
+        kind = "a folder" if dest.is_dir() else "not a regular file (a device, pipe or socket)"
+        raise ArchiveError(f"{dest} is {kind}; name a new archive file, e.g. {dest.name or 'export'}.tar")
+    if not dest.parent.is_dir():
+        raise ArchiveError(f"{dest.parent} is not an existing folder; create it first or export elsewhere")
+
+
+def _pack(staging: Path, dest: Path) -> None:
+    """The staged files as a tar at `dest` (via a part file renamed at the end: no half archive under its name,
+    and no part file left on any failure), or on standard output for "-"."""
+    to_stdout = str(dest) == "-"
+    part = staging.parent / f".{staging.name}.tar.part" if to_stdout else dest.with_name(f".{dest.name}.part")
+    try:
         with tarfile.open(part, "w") as tar:
             for p in sorted(staging.rglob("*")):
                 tar.add(p, arcname=str(p.relative_to(staging)), recursive=False)
-        part.replace(dest)  # no half archive under the final name
-    return manifest
+        if to_stdout:
+            with part.open("rb") as f:
+                shutil.copyfileobj(f, sys.stdout.buffer)
+            sys.stdout.buffer.flush()
+        else:
+            part.replace(dest)
+    except OSError as e:
+        if storage_error(e):
+            raise
+        raise ArchiveError(f"cannot write {dest}: {e.strerror or e}; export to a file in a writable folder") \
+            from None
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def import_archive(c: Archivable, archive: Path) -> IngestReport:
     """Verify `archive`, then add its version to this home (see the module docstring)."""
-    with tempfile.TemporaryDirectory(dir=_scratch(c.home)) as tmp:
-        staging = Path(tmp)
+    with _scratch(c.home) as staging:
         manifest = _unpacked(archive, staging)
         version = IndexVersion(**manifest["version"])
         params = dict(version.params)
@@ -118,7 +150,8 @@ def _unpacked(archive: Path, staging: Path) -> dict[str, Any]:
                                    f"where it is unpacked ({staging.parent}); free space and import it again")
             tar.extractall(staging, filter="data")  # no absolute paths, links or `..` out of staging
     except (tarfile.TarError, OSError) as e:
-        raise ArchiveError(f"{archive}: not a readable ragship export ({e}); export it again") from None
+        why = "not a tar archive" if isinstance(e, tarfile.ReadError) else str(e).splitlines()[0] or type(e).__name__
+        raise ArchiveError(f"{archive}: not a readable ragship export ({why}); export it again") from None
     manifest_path = staging / "manifest.json"
     expected = (staging / "MANIFEST.sha256").read_text().strip() if (staging / "MANIFEST.sha256").exists() else ""
     if not manifest_path.exists() or _sha256(manifest_path) != expected:
@@ -144,8 +177,20 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _scratch(home: Home) -> Path:
-    """Where archives are packed and unpacked: inside the home (same disk), in a folder of its own."""
+@contextmanager
+def _scratch(home: Home) -> Iterator[Path]:
+    """Where an archive is packed or unpacked: a folder inside the home (same disk), removed afterwards, and the
+    home itself too when the work made it and failed (an import of a bad archive leaves no empty home)."""
+    made = not home.root.exists()
     folder = home.root / "tmp"
     folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    try:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            yield Path(tmp)
+    except BaseException:
+        if made:
+            shutil.rmtree(home.root, ignore_errors=True)
+        raise
+    finally:
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
