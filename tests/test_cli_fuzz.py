@@ -69,3 +69,32 @@ def test_a_misuse_is_one_usage_error_not_a_traceback(argv, why, capsys, monkeypa
     assert "Traceback" not in text and "╭" not in text, (why, text[-800:])
     assert exit.value.code == 2 and "Usage: " in text and "Error:" in text, (why, exit.value.code, text)
     assert exit.value.code in documented_codes()
+
+
+def test_toml_table_names_survive_in_help_and_errors(capsys, monkeypatch):
+    """Issue 31 item 5: Rich markup ate "[[release.golden]]" ("add [] path = ...") and "[[sources]]"."""
+    from ragship.cli import release
+    from ragship.errors import ConfigError
+
+    shown = 0
+    for path, command in commands():
+        tables = set(re.findall(r"\[\[[a-z._]+\]\]", " ".join(
+            [command.help or ""] + [getattr(p, "help", None) or "" for p in command.params])))
+        if not tables:
+            continue
+        monkeypatch.setattr(sys, "argv", ["ragship", *path, "--help"])
+        with pytest.raises(SystemExit):
+            main()
+        text = " ".join(capsys.readouterr().out.split())
+        assert all(t in text for t in tables), (path, tables, text)
+        shown += 1
+    assert shown  # `ingest --help` names [[sources]]
+
+    def refuse(ctx):
+        raise ConfigError("the gate needs golden sets: add [[release.golden]] path = ... to ragship.toml")
+
+    monkeypatch.setattr(release, "engine", refuse)
+    monkeypatch.setattr(sys, "argv", ["ragship", "gate", "v1"])
+    with pytest.raises(SystemExit):
+        main()
+    assert "add [[release.golden]] path" in capsys.readouterr().err

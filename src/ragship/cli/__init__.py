@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 import typer
+from rich.markup import escape
 
 from ragship.cli import collections, documents, keys, monitor, quality, query, release, service  # noqa: F401,E501
 from ragship.cli.app import app
@@ -20,7 +21,7 @@ def main() -> None:
         code = app(standalone_mode=False)  # click returns the code of a typer.Exit here
         sys.exit(code if isinstance(code, int) else 0)
     except RagshipError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         sys.exit(e.exit_code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
@@ -33,5 +34,5 @@ def main() -> None:
         disk = storage_error(e)
         if disk is None:
             raise
-        err.print(f"[red]error:[/red] {disk}", highlight=False)
+        err.print(f"[red]error:[/red] {escape(str(disk))}", highlight=False)
         sys.exit(disk.exit_code)

@@ -14,7 +14,9 @@ from ragship.retrieve.filters import Filter, parse_filters
 from ragship.settings import load_settings
 from ragship.util.names import split_names
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from your documents.")
+# help is plain text: Rich markup would eat the TOML table names it tells users to configure ("[[sources]]")
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Cited answers from your documents.",
+                  rich_markup_mode=None)
 
 
 @app.callback()
