@@ -159,3 +159,18 @@ def test_reading_the_store_does_not_wait_for_a_writer_on_sqlite(tmp_path):
         assert time.perf_counter() - t < 1.0
     finally:
         writer.execute("ROLLBACK")
+
+
+def test_a_damaged_sqlite_file_is_state_corrupt_naming_it(tmp_path):
+    """Issue 31 item 6: a state.sqlite with a damaged header gave exit 10 and a PostgreSQL hint."""
+    from ragship.access import KeyStore
+    from ragship.errors import StateCorrupt
+
+    state = State(None, tmp_path)
+    KeyStore(state).create("admin", [])
+    state.close()  # the last connection checkpoints the WAL into the file, as when a process exits
+    with (tmp_path / "state.sqlite").open("r+b") as f:
+        f.write(b"garbage garbage garbage")
+    with pytest.raises(StateCorrupt, match=r"state\.sqlite is damaged .*ragship doctor") as e:
+        KeyStore(State(None, tmp_path)).records()
+    assert e.value.exit_code == 6

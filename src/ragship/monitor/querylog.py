@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from ragship.errors import StateUnavailable
+from ragship.errors import StateCorrupt, StateUnavailable
 from ragship.monitor import metrics
 from ragship.monitor.privacy import kept_text
 from ragship.state import State
@@ -93,7 +93,7 @@ class QueryLog:
         try:
             with self.state.ready() as c:
                 upsert(c, REQUESTS, row, ("id",))
-        except StateUnavailable as e:  # disk full, read-only, the database down: the answer still goes out
+        except (StateUnavailable, StateCorrupt) as e:  # disk full, read-only, down, damaged: the answer goes out
             metrics.QUERY_LOG_DROPPED.labels(_reason(e)).inc()
             log.warning("query log: observation %s not written (%s)", o.id, e)
         return o.id
@@ -127,6 +127,6 @@ class QueryLog:
         return vectors, [dict(zip(keys, r[:6])) for r in rows]
 
 
-def _reason(e: StateUnavailable) -> str:
+def _reason(e: StateUnavailable | StateCorrupt) -> str:
     """A short label for the dropped-rows counter: the driver's error class and its first words."""
     return str(e).split("(", 1)[-1][:40]
