@@ -157,3 +157,14 @@ def test_a_broken_deleted_documents_list_comes_back_from_its_backup(two_versions
     after = fresh(engine)
     after.releases().rollback("v1")  # an older version still holds the document: it stays hidden
     assert gone not in {d["doc_id"] for d in after.documents()}
+
+
+def test_a_removed_index_folder_is_a_problem_not_an_empty_home(tmp_path, cache_dir):
+    """Issue 31 item 7: with the whole index/ folder removed, every row said ok and doctor exited 0."""
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([DATA / "docs"])
+    shutil.rmtree(tmp_path / "home" / "index")
+    found = {f.check: f for f in make_engine(tmp_path / "home", cache_dir).doctor()}["version records"]
+    assert not found.ok and "has ingested" in found.problem and "ragship import" in found.remedy
+    fresh = make_engine(tmp_path / "fresh", cache_dir).doctor()
+    assert all(f.ok for f in fresh)  # a home that never ingested is healthy

@@ -41,6 +41,12 @@ class Doctor:
     def _records(self, out: list[Finding], repair: bool) -> list[IndexVersion] | None:
         try:
             versions = self.registry.all()
+            if not versions and self.c.home.last_ingest():  # an ingest was recorded, yet no version is
+                out.append(Finding("version records", f"no version is recorded in {self.registry.versions_path} "
+                                   "though this home has ingested (last_ingest.json): the index folder was removed "
+                                   "or emptied", "restore the index folder from a backup, import an export of it "
+                                   "(`ragship import`), or ingest again"))
+                return None
             out.append(Finding("version records", detail=f"{len(versions)} versions in {self.registry.versions_path}"))
             return versions
         except StateCorrupt as e:
