@@ -168,3 +168,19 @@ def test_a_removed_index_folder_is_a_problem_not_an_empty_home(tmp_path, cache_d
     assert not found.ok and "has ingested" in found.problem and "ragship import" in found.remedy
     fresh = make_engine(tmp_path / "fresh", cache_dir).doctor()
     assert all(f.ok for f in fresh)  # a home that never ingested is healthy
+
+
+def test_a_version_whose_longest_word_is_a_stop_word_is_healthy_and_a_truncated_live_is_repaired(tmp_path, cache_dir):
+    """Issue 32: the probe searched BM25 for the longest word of the first chunk; "Doc 1 about tides." gave
+    "about", a stop word, so the only version was condemned and a truncated LIVE could not be repaired."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in (1, 2, 3):
+        (docs / f"d{n}.txt").write_text(f"Doc {n} about tides.\n")
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([docs])
+    live = tmp_path / "home" / "index" / "LIVE"
+    live.write_text(live.read_text()[:7])
+    findings = make_engine(tmp_path / "home", cache_dir).doctor(repair=True)
+    assert all(f.ok for f in findings), [f.to_dict() for f in findings if not f.ok]
+    assert make_engine(tmp_path / "home", cache_dir).search("tides").hits
