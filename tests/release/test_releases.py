@@ -160,3 +160,26 @@ def test_a_switch_that_lost_a_race_changes_nothing(tmp_path, cache_dir, corpus, 
         engine.releases().rollback("v1")
     monkeypatch.undo()
     assert engine.registry.live().id == "v1" and engine.registry.pointer()["previous"] == "v2"
+
+
+def test_a_document_removed_at_its_source_stops_being_served_whatever_the_policy(tmp_path, cache_dir):
+    """Issue 31 item 9: under auto_promote = "never", a deletions-only ingest became a candidate and the removed
+    file kept being served (ADR 0012: deletions always go live)."""
+    docs = tmp_path / "docs"
+    shutil.copytree(DATA / "docs", docs)
+    engine = make_engine(tmp_path / "home", cache_dir, release={"auto_promote": "never"})
+    engine.ingest([docs])
+    served = lambda: {h.doc_id for h in engine.search("guided tours depot Saturdays", k=20).hits}  # noqa: E731
+    gone = next(d for d in served() if "depot" in d or "tours" in d or d.endswith(".md"))
+    (tmp_path / gone).unlink()
+    report = engine.ingest([docs])
+    assert report.deleted == 1 and not report.candidate and engine.registry.live().id == report.version
+    assert gone not in served()
+    (tmp_path / "docs" / "new.md").write_text("# New\n\nThe harbour ferry now also stops at Quillon.\n")
+    other = next(iter(served()))
+    (tmp_path / other).unlink()
+    mixed = engine.ingest([docs])  # an addition and a deletion: a candidate, yet the deletion shows now
+    assert mixed.candidate and engine.registry.live().id != mixed.version and other not in served()
+    (tmp_path / other).write_text(f"# Back\n\n{other} came back.\n")
+    engine.ingest([docs])
+    assert other in {h.doc_id for h in engine.search(f"{other} came back", k=20).hits}

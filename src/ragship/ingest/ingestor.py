@@ -76,11 +76,21 @@ class Ingestor:
             report = ingest(paths, settings=self.settings, embedder=embedder, store=self.store(),
                             registry=self.registry, observe=observe, sources=sources, **options)
             if not options.get("dry_run"):
+                self._hide_removed(report)
                 self.on_report(report)
                 if dead_letter:
                     self.dead_letter.record(sources, report.failures)
                 self.home.record_ingest(report.to_dict())
             return report
+
+    def _hide_removed(self, report: IngestReport) -> None:
+        """A document removed at its source stops being served now, whatever the promotion policy: while the
+        version without it is a candidate, it is hidden from every version; one that came back is shown again."""
+        back = report.plan["added"] + report.plan["changed"]
+        if back:
+            self.tombstones.clear(back)
+        if report.candidate and report.plan["deleted"]:
+            self.tombstones.add(report.plan["deleted"])
 
     def status(self) -> dict[str, Any]:
         """The last run's counts and the inputs that still fail."""

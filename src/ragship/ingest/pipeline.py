@@ -66,8 +66,9 @@ def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkS
         store.build_fts(**fts)
         if documents_changed:
             store.build_vector_index(settings.search.ann_min_rows)
-    commit(report, {**build.params, "fts": fts}, embedder.model_id, store, registry,
-           promote=settings.release.auto_promote == "always")
+    deletions_only = bool(report.deleted) and not (report.added or report.changed or report.resumed)
+    commit(report, {**build.params, "fts": fts}, embedder.model_id, store, registry,  # deletions go live (ADR 0012)
+           promote=settings.release.auto_promote == "always" or deletions_only)
     registry.end_build()
     return report
 
