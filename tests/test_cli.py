@@ -145,3 +145,13 @@ def test_collections_from_the_cli(tmp_path):
     missing = cli("--collection", "nope", "search", "tram", home=home)
     assert missing.returncode == 2 and "no collection 'nope'" in missing.stderr
     assert cli("collections", "delete", "notes", home=home).returncode == 0
+
+
+def test_tables_piped_to_a_file_keep_every_column_whole(tmp_path):
+    """Issue 31 item 11: `ragship versions > file` cut columns to "stat…" and "reti…" at 80 columns."""
+    env = {**os.environ, "RAGSHIP_HOME": str(tmp_path / "home"), "COLUMNS": ""}
+    run = lambda *args: subprocess.run([sys.executable, "-m", "ragship", *args], env=env, capture_output=True,  # noqa
+                                       text=True, timeout=300)
+    assert run("ingest", str(DATA / "docs")).returncode == 0
+    listed = run("versions").stdout
+    assert "status" in listed and "all-MiniLM-L6-v2" in listed and "…" not in listed, listed

@@ -4,6 +4,7 @@ and the tables and lines of each command's result. Only rendering lives here."""
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from typing import Any
 
@@ -13,8 +14,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-out = Console(soft_wrap=True)  # soft wrap: long paths and reasons stay on one greppable line
-err = Console(stderr=True, soft_wrap=True)
+# soft wrap: long paths and reasons stay on one greppable line; piped to a file or another program (no terminal,
+# so no width to fit), tables are laid out wide instead of cut at 80 columns ("stat…")
+PIPED_WIDTH = 240
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+err = Console(stderr=True, soft_wrap=True, width=None if sys.stderr.isatty() else PIPED_WIDTH)
 
 
 class Progress:
