@@ -1,10 +1,10 @@
 """Ingest the first N documents of a BEIR corpus into a fresh home with an empty cache; print the report and
 this process's peak RSS as one JSON line. Run by bench_scifact.py in separate processes (1× and 4×)."""
 
+import argparse
 import gzip
 import itertools
 import json
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,11 +19,19 @@ def peak_rss_mib() -> float:
         return round(next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024, 1)
 
 
-corpus, n = Path(sys.argv[1]), int(sys.argv[2])
-with tempfile.TemporaryDirectory() as tmp:
-    subset = Path(tmp) / "corpus.jsonl"
-    with gzip.open(corpus, "rt") as f, subset.open("w") as out:
-        out.writelines(itertools.islice(f, n))
-    report = Engine(load_settings(home=Path(tmp) / "home", cache_dir=Path(tmp) / "cache")).ingest([subset])
-    print(json.dumps({"documents": report.documents, "chunks": report.chunks,
-                      "peak_rss_mib": peak_rss_mib()}))
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("corpus", type=Path, help="a BEIR corpus.jsonl.gz")
+    ap.add_argument("n", type=int, help="how many of its first documents to ingest")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        subset = Path(tmp) / "corpus.jsonl"
+        with gzip.open(args.corpus, "rt") as f, subset.open("w") as out:
+            out.writelines(itertools.islice(f, args.n))
+        report = Engine(load_settings(home=Path(tmp) / "home", cache_dir=Path(tmp) / "cache")).ingest([subset])
+        print(json.dumps({"documents": report.documents, "chunks": report.chunks,
+                          "peak_rss_mib": peak_rss_mib()}))
+
+
+if __name__ == "__main__":
+    main()

@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 import tempfile
@@ -72,7 +73,9 @@ def main() -> None:
     from ragship.evaluate.runner import calibrate, evaluate
     from ragship.settings import load_settings
 
-    reader = sys.argv[1]
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("reader", help="the reader's folder (`ragship adapt DATA --reader` wrote it)")
+    reader = ap.parse_args().reader
     home = Path(tempfile.mkdtemp(prefix="reader-eval-"))
     plain = Engine(load_settings(home=home))
     with_reader = Engine(load_settings(home=home, answer={"reader": reader}))

@@ -29,10 +29,10 @@ def _shared_models() -> None:
     from ragship.embed.cache import CachedEmbedder, EmbeddingCache
     from ragship.embed.factory import make_embedder
 
-    def make(e, cache_dir):
-        key = (e.model, e.backend)
+    def make(e, cache_dir, built_with=None):  # make_embedder's signature: a mismatch fails here, not a row
+        key = (e.model, e.backend, e.precision, built_with)
         if key not in _MODELS:
-            _MODELS[key] = make_embedder(e, cache_dir).inner
+            _MODELS[key] = make_embedder(e, cache_dir, built_with).inner
         return CachedEmbedder(_MODELS[key], EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))
 
     engine_module.make_embedder = make

@@ -32,6 +32,7 @@ from fault_lab import Lab, Row, can_mount, cli_row, server_serving, wait_job  # 
 
 
 FAULTS = []
+DOWN_BY_DESIGN = "no, by design"  # the index files themselves are gone: nothing can serve until they are back
 
 
 def fault(name: str, tmpfs: bool = False):
@@ -44,6 +45,7 @@ def fault(name: str, tmpfs: bool = False):
 # -- damaged state files ---------------------------------------------------------------------------------------
 def _damage_row(lab: Lab, damage) -> Row:
     damage(lab)
+    index_gone = not (lab.home.index / "lance").exists()
     error = lab.error_of(lambda e: e.search("ferry"))
     serving = lab.still_serving()
     found = [f for f in lab.engine().doctor() if f.problem]
@@ -51,12 +53,16 @@ def _damage_row(lab: Lab, damage) -> Row:
     if found:
         repaired = lab.engine().doctor(repair=True)
         recovered = "`ragship doctor --repair`"
-        if any(f.check.endswith(" files") and not f.ok for f in repaired):  # damaged data: from the sources
+        lost_version = any(f.check.endswith((" files", " manifest", " opens and answers", "version records"))
+                           and not f.ok for f in repaired)
+        if lost_version:  # damaged data or a lost manifest: the runbook's remedy, from the sources
             lab.engine().ingest([lab.sources])
-            recovered += ", then `ragship ingest` of the sources (damaged data)"
+            recovered += ", then `ragship ingest` of the sources (a version could not be repaired)"
         if not lab.healthy():
             recovered = "explained: " + next(f.remedy for f in repaired if not f.ok)[:100]
     outcome = f"found by doctor: {', '.join(f.check for f in found)}" if found else "no effect"
+    if index_gone:
+        serving = f"{DOWN_BY_DESIGN} ({serving})"
     return Row("", outcome, error, lab.lost(), serving, recovered)
 
 
@@ -70,9 +76,9 @@ def _broken_calibration(lab: Lab) -> None:
     (lab.home.calibration / "v2.json").write_text('{"features": ["semantic"], "mean"')
 
 
-def _garbled_keys(lab: Lab) -> None:
-    lab.cli("keys", "create", "--role", "admin")
-    lab.garble(lab.home.keys)
+def _garbled_legacy_keys(lab: Lab) -> None:
+    """An older home's keys.json (imported into the state store once) that cannot be read: keys fail closed."""
+    lab.home.legacy_keys.write_text('{"keys": [{"id": "0123abcd", "sha256"')
 
 
 def _garbled_cache(lab: Lab) -> None:
@@ -105,8 +111,9 @@ DAMAGE = [
     ("data file shared by every version: byte flipped", lambda lab: lab.flip(lab.shared_data())),
     ("full-text index file garbled", lambda lab: lab.garble(lab.index_file())),
     ("calibration file truncated", _broken_calibration),
-    ("API key store garbled", _garbled_keys),
-    ("query log is not a database", lambda lab: lab.home.query_log.write_bytes(b"not sqlite" * 500)),
+    ("an older home's keys.json garbled", _garbled_legacy_keys),
+    ("an older home's query log is not a database",
+     lambda lab: lab.home.legacy_query_log.write_bytes(b"not sqlite" * 500)),
     ("embedding cache garbled", _garbled_cache),
     ("embedding cache entry of the wrong width", _torn_cache_entry),
     ("deleted-documents list garbled", _garbled_tombstones),
@@ -114,6 +121,49 @@ DAMAGE = [
 ]
 for _name, _damage in DAMAGE:
     fault(_name)(lambda lab, damage=_damage: _damage_row(lab, damage))
+
+
+# -- every kind of file a home holds x each way it breaks; each folder removed ------------------------------------
+def _calibrated(lab: Lab) -> Path:
+    """A valid calibration of the live version (one feature, fitted by hand), so its damage can be tried."""
+    from ragship.answer.calibrate import Calibration
+
+    path = lab.home.calibration / "v2.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Calibration(["semantic"], [0.5], [0.2], [2.0], 0.0, 0.5, 0.9).save(path)
+    return path
+
+
+def _live_manifest(lab: Lab) -> Path:
+    return max((lab.lance("_versions")).glob("*.manifest"), key=lambda p: p.stat().st_mtime)
+
+
+FILES = {  # a kind of file -> where the template's copy of it is
+    "Lance data file": lambda lab: lab.only_live_data(),
+    "Lance index file": lambda lab: lab.index_file(),
+    "Lance manifest": _live_manifest,
+    "versions.json": lambda lab: lab.home.index / "versions.json",
+    "LIVE": lambda lab: lab.home.index / "LIVE",
+    "state.sqlite": lambda lab: (lab.cli("keys", "create", "--role", "admin"), lab.home.state)[1],
+    "calibration": _calibrated,
+    "embedding cache": lambda lab: lab.cache_db(),
+    "last ingest report": lambda lab: lab.home.last_ingest_path,
+}
+BREAKS = {
+    "removed": lambda lab, path: path.unlink(),
+    "truncated": lambda lab, path: lab.truncate(path, path.stat().st_size // 2),
+    "zero-filled at its size": lambda lab, path: path.write_bytes(bytes(path.stat().st_size)),
+    "one byte flipped": lambda lab, path: lab.flip(path),
+}
+FOLDERS = {"index/ folder": lambda lab: lab.home.index, "cache/ folder": lambda lab: lab.home.cache_dir,
+           "calibration/ folder": lambda lab: (_calibrated(lab), lab.home.calibration)[1]}
+for _kind, _where in FILES.items():
+    for _how, _break in BREAKS.items():
+        fault(f"{_kind}: {_how}")(lambda lab, where=_where, brk=_break: _damage_row(lab, lambda lab_: brk(
+            lab_, where(lab_))))
+for _kind, _where in FOLDERS.items():
+    fault(f"{_kind} removed")(lambda lab, where=_where: _damage_row(lab, lambda lab_: shutil.rmtree(where(lab_))))
+
 
 
 # -- disk full, read-only (a 48 MB tmpfs home) -------------------------------------------------------------------
@@ -333,7 +383,9 @@ def main() -> int:
         print(json.dumps({**asdict(row), "seconds": round(time.monotonic() - t, 1)}) if args.json else
               f"{len(rows):>2}. {row.fault}", file=sys.stderr)
     _print(rows, args.json)
-    bad = [r for r in rows if r.lost != 0 or not r.serving.startswith(("yes", "skipped"))]
+    # a row down by design (the index files removed) is told apart; its release history is gone with them
+    bad = [r for r in rows if not r.serving.startswith(DOWN_BY_DESIGN) and (r.lost != 0 or not r.serving.startswith(
+        ("yes", "skipped")))]
     return 1 if bad else 0
 
 

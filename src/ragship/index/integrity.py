@@ -38,7 +38,12 @@ def disk_use(root: str, tags: Iterable[str]) -> dict[str, dict[str, int]]:
     reads (what deleting it alone would free). Versions share every file they did not change."""
     import lance
 
-    files = {tag: version_files(lance.dataset(str(root), version=tag), root) for tag in tags}
+    files = {}
+    for tag in tags:
+        try:
+            files[tag] = version_files(lance.dataset(str(root), version=tag), root)
+        except ValueError:  # its manifest is gone (set aside by `doctor --repair`): it reads nothing
+            files[tag] = {}
     users: dict[str, int] = {}
     for used in files.values():
         for name in used:

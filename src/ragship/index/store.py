@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
-from ragship.errors import IndexNotReady
+from ragship.errors import REPAIR, IndexNotReady, StateCorrupt
 from ragship.index.integrity import checksums, damaged, disk_use, total_bytes
 from ragship.index.view import FTS_COLUMN, IndexView
 from ragship.util.sql import quote
@@ -55,10 +55,33 @@ class ChunkStore:
 
     def table(self, dim: int | None = None):
         if self.exists():
-            return _current(self._db.open_table(TABLE), self.location)
+            try:
+                table = self._db.open_table(TABLE)
+            except (RuntimeError, OSError, ValueError) as e:  # Lance cannot read the newest manifest
+                raise StateCorrupt(f"{self.table_uri} cannot be opened ({str(e).splitlines()[0][:160]}): its newest "
+                                   f"manifest (_versions/) is damaged; {REPAIR}") from None
+            return _current(table, self.table_uri)
         if dim is None:
             raise FileNotFoundError(f"no chunks table in {self.location}")
         return self._db.create_table(TABLE, schema=schema(dim))
+
+    def newest_manifest(self) -> Path | None:
+        """The manifest of the table's newest Lance version (a local table): names count down from 2^64 - 1 in
+        Lance's v2 layout, up from 1 in the v1 layout."""
+        files = list((Path(self.table_uri) / "_versions").glob("*.manifest")) if self.path else []
+        numbers = {int(p.stem): p for p in files if p.stem.isdigit()}
+        if not numbers:
+            return None
+        return numbers[min(numbers)] if min(numbers) > 2 ** 63 else numbers[max(numbers)]
+
+    def set_aside(self, manifest: Path, folder: Path) -> Path:
+        """Move a damaged manifest (and Lance's latest-version hint, which may name it) into `folder`: the table
+        then opens at the version before it. Nothing is deleted."""
+        folder.mkdir(parents=True, exist_ok=True)
+        hint = manifest.parent / "latest_version_hint.json"
+        if hint.exists():
+            hint.replace(folder / f"{manifest.stem}.latest_version_hint.json")
+        return manifest.replace(folder / manifest.name)
 
     def head_version(self) -> int | None:
         return self.table().version if self.exists() else None
@@ -199,13 +222,21 @@ class ChunkStore:
         except ValueError:  # "Version v2 no longer exists": the tag is gone (`doctor --repair` recreates it)
             if lance_version is None:
                 raise
-            table.checkout(lance_version)
+            try:
+                table.checkout(lance_version)
+            except ValueError:
+                raise StateCorrupt(f"index version {tag} cannot be opened: its Lance version {lance_version} has "
+                                   f"no manifest in {self.table_uri}/_versions; {REPAIR}") from None
         return IndexView(table, nprobes, refine_factor, version_id=tag)
 
 
 def _current(table, path: str):
     """The table, if it has every column this ragship writes; else a clear error instead of a failed write."""
-    missing = {"groups", "tags"} - set(table.schema.names)
+    names = set(table.schema.names)
+    if "chunk_id" not in names:  # no schema at all: the manifest decoded to nothing
+        raise StateCorrupt(f"{path} cannot be opened (its newest manifest has no schema): the manifest (_versions/) "
+                           f"is damaged; {REPAIR}")
+    missing = {"groups", "tags"} - names
     if missing:
         raise IndexNotReady(f"the index in {path} was built by an older ragship (no {', '.join(sorted(missing))} "
                             "column); move that index/ folder aside and ingest again")

@@ -29,6 +29,10 @@ class Doctor:
     def examine(self, repair: bool = False) -> list[Finding]:
         out: list[Finding] = []
         with self.c.home.exclusive() if repair else nullcontext():
+            if not self._table(out, repair):
+                for check in checks(self.c.home, self.c.state, self.c.calibrations, self.c.settings):
+                    out.append(check(repair))
+                return out
             versions = self._records(out, repair)
             if versions is not None and self.c.store().exists():
                 broken = {v.id for v in versions if not v.release.get("deleted") and not self._version(v, out, repair)}
@@ -37,22 +41,46 @@ class Doctor:
                 out.append(check(repair))
         return out
 
-    # -- the records, the pointer --------------------------------------------------------------------------------
+    # -- the table, the records, the pointer ----------------------------------------------------------------------
+    def _table(self, out: list[Finding], repair: bool) -> bool:
+        """Whether the chunks table opens. A damaged newest manifest is set aside by --repair (into
+        index/damaged/), so the table opens at the version before it; the index versions it held then fail their
+        checks below and the pointer falls back."""
+        store, aside = self.c.store(), []
+        while store.exists():
+            try:
+                store.table()
+                break
+            except StateCorrupt as e:
+                newest = store.newest_manifest()
+                if not repair or newest is None:
+                    out.append(Finding("index table", plain(e), REPAIR if newest else
+                                       "restore the index folder from a backup, or import an export"))
+                    return False
+                aside.append(store.set_aside(newest, self.c.home.index / "damaged").name)
+        if aside:
+            out.append(Finding("index table", f"damaged manifests: {', '.join(aside)}", "set aside in "
+                               f"{self.c.home.index / 'damaged'}; the table opens at the version before them",
+                               repaired=True))
+        return True
+
     def _records(self, out: list[Finding], repair: bool) -> list[IndexVersion] | None:
         try:
             versions = self.registry.all()
             if not versions and self.c.home.last_ingest():  # an ingest was recorded, yet no version is
-                out.append(Finding("version records", f"no version is recorded in {self.registry.versions_path} "
-                                   "though this home has ingested (last_ingest.json): the index folder was removed "
-                                   "or emptied", "restore the index folder from a backup, import an export of it "
-                                   "(`ragship import`), or ingest again"))
-                return None
+                raise StateCorrupt(f"no version is recorded in {self.registry.versions_path} though this home has "
+                                   "ingested (last_ingest.json)")
             out.append(Finding("version records", detail=f"{len(versions)} versions in {self.registry.versions_path}"))
             return versions
         except StateCorrupt as e:
             found = Finding("version records", plain(e), "`ragship doctor --repair` restores them from "
                             f"{self.registry.backup_path.name} or rebuilds them from the LanceDB tags")
             out.append(found)
+            if not self.registry.backup() and not (self.c.store().exists() and self.c.store().tags()):
+                found.remedy = ("no backup of the records and no index to rebuild them from: the index folder was "
+                                "removed or emptied; restore it from a backup, import an export of it (`ragship "
+                                "import`), or ingest again")
+                return None
             if not repair:
                 return None
         backup = self.registry.backup()
@@ -124,6 +152,17 @@ class Doctor:
             out.append(Finding(v.id, detail=f"damaged (found {v.release['damaged']['at']}): kept out of service"))
             return False
         store = self.c.store()
+        if v.lance_version not in store.lance_versions():
+            found = Finding(f"{v.id} manifest", f"its Lance version {v.lance_version} has no manifest (removed, or set "
+                            "aside as damaged)", f"{v.id} cannot be recovered: re-ingest the sources, or import an "
+                            "export")
+            if repair:  # its tag goes too: Lance reuses the number for the next commit, which is another version
+                self.registry.update_release(v.id, damaged={"at": now(), "files": ["manifest"]})
+                if v.id in store.tags():
+                    store.table().tags.delete(v.id)
+                found.remedy += "; marked damaged, kept out of service"
+            out.append(found)
+            return False
         tagged = store.tags().get(v.id)
         fixable = []  # what a dry run found that --repair fixes
         if tagged != v.lance_version:
