@@ -13,7 +13,7 @@ SCALE = 20.0  # cosine similarities times this are the logits (sentence-transfor
 
 
 def train(model_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 1, batch_size: int = 32,
-          lr: float = 2e-5, warmup: float = 0.1, budget_s: float = 900.0, seed: int = 0,
+          lr: float = 2e-5, warmup: float = 0.1, budget_s: float | None = None, seed: int = 0,
           progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict:
     """Train on `pairs`, save to `out_dir`; returns what happened (steps, loss, seconds, stopped early)."""
     import torch

@@ -14,7 +14,7 @@ MAX_LENGTH = 256
 
 
 def train(base_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 2, batch_size: int = 16,
-          lr: float = 3e-5, warmup: float = 0.1, budget_s: float = 900.0, seed: int = 0,
+          lr: float = 3e-5, warmup: float = 0.1, budget_s: float | None = None, seed: int = 0,
           progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict:
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer

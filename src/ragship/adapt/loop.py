@@ -41,9 +41,10 @@ def bound_memory(model=None, checkpointing: bool = True) -> None:
 
 
 def train_loop(model, examples: Sequence[T], loss_of: Callable[[list[T]], object], *, epochs: int, batch_size: int,
-               lr: float, warmup: float, budget_s: float, seed: int,
+               lr: float, warmup: float, budget_s: float | None, seed: int,
                progress: Callable[[int, int, float], None] | None = None) -> dict:
-    """Run `loss_of(batch)` over shuffled batches of `examples` for `epochs`; returns what happened."""
+    """Run `loss_of(batch)` over shuffled batches of `examples` for `epochs` (every planned step, so the result
+    does not depend on how busy the machine is; or until `budget_s` seconds, when given); returns what happened."""
     import torch
 
     torch.manual_seed(seed)
@@ -69,7 +70,7 @@ def train_loop(model, examples: Sequence[T], loss_of: Callable[[list[T]], object
             losses.append(loss.item())
             if progress:
                 progress(len(losses), total, losses[-1])
-            if time.monotonic() - start > budget_s:
+            if budget_s is not None and time.monotonic() - start > budget_s:
                 stopped = True
                 break
         if stopped:

@@ -103,7 +103,7 @@ def features(tokenizer, examples: list[dict]) -> list[tuple]:
 
 
 def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
-          warmup: float = 0.1, budget_s: float = 1800.0, seed: int = 0, other_paragraphs: float = 0.5,
+          warmup: float = 0.1, budget_s: float | None = None, seed: int = 0, other_paragraphs: float = 0.5,
           closest: bool = False, progress: Callable[[int, int, float], None] | None = None,
           bounded: bool = True) -> dict[str, Any]:
     """Train, save to `out_dir` (a Hugging Face token-classification folder) and validate; the report."""

@@ -54,8 +54,8 @@ class AdaptReport:
 
 
 def adapt(engine: Adaptable, data: Path, split: str = "train", *, unsupervised: bool = False,
-          reranker: bool = False, epochs: int = 3, batch_size: int = 32, lr: float = 2e-5, budget_s: float = 900.0,
-          seed: int = 0, observe: Callable | None = None,
+          reranker: bool = False, epochs: int = 3, batch_size: int = 32, lr: float = 2e-5,
+          budget_s: float | None = None, seed: int = 0, observe: Callable | None = None,
           progress: Callable[[int, int, float], None] | None = None) -> AdaptReport:
     rng = random.Random(seed)
     corpus, queries, qrels = _data(Path(data), split, unsupervised)
@@ -162,7 +162,7 @@ def _hash(pairs: list[Pair]) -> str:
 
 
 def adapt_reader(engine: Adaptable, data: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
-                 budget_s: float = 1800.0, seed: int = 0, progress=None) -> dict[str, Any]:
+                 budget_s: float | None = None, seed: int = 0, progress=None) -> dict[str, Any]:
     """Train a reader (adapt/reader.py) from the embedding model's encoder weights on SQuAD 2.0-format `data`;
     saved in the home's models folder, named by the data's hash."""
     from ragship.adapt import reader

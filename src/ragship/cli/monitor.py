@@ -82,7 +82,7 @@ def signals(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -
 
 
 @monitor_app.command("alerts")
-def alerts(ctx: typer.Context, limit: int = typer.Option(20, "--limit"),
+def alerts(ctx: typer.Context, limit: int = typer.Option(20, "--limit", min=1, max=1000),
            as_json: bool = typer.Option(False, "--json")) -> None:
     """Each rule's state and the newest events with their webhook delivery (pending, delivered, dead)."""
     _, monitor = _monitor(ctx)
@@ -133,7 +133,7 @@ def export(ctx: typer.Context, folder: Path,
 
 
 @app.command()
-def watch(ctx: typer.Context, every: Optional[float] = typer.Option(None, "--every", help="Seconds between rounds."),
+def watch(ctx: typer.Context, every: Optional[float] = typer.Option(None, "--every", min=1, help="Seconds between rounds."),
           ) -> None:
     """Run the monitor without a server: alert rounds and each source's re-sync on its freshness objective."""
     _, monitor = _monitor(ctx)

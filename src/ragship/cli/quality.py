@@ -23,7 +23,8 @@ def evaluate(
     dataset: Path = typer.Argument(..., help="BEIR folder: corpus.jsonl[.gz], queries.jsonl, qrels/SPLIT.tsv."),
     split: str = typer.Option("test", "--split"),
     mode: Optional[str] = typer.Option(None, "--mode"),
-    k: Optional[int] = typer.Option(None, "-k", help="Chunks retrieved per query (default: enough for 100 docs)."),
+    k: Optional[int] = typer.Option(None, "-k", min=1, max=1000,
+                                    help="Chunks retrieved per query (default: enough for 100 docs)."),
     as_json: bool = typer.Option(False, "--json"),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown report here."),
 ) -> None:
@@ -95,9 +96,11 @@ def adapt(
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=20,
                                          help="Passes over the data (default 3 for the embedder, chosen on SciFact "
                                          "train, ADR 0009; 2 for a reader)."),
-    budget_min: float = typer.Option(15.0, "--budget-min", min=0.1, help="Stop training after this many minutes."),
+    budget_min: Optional[float] = typer.Option(
+        None, "--budget-min", min=0.1, help="Stop training after this many minutes (default: every planned step, "
+        "with an ETA, so the model does not depend on how busy the machine is)."),
     batch_size: int = typer.Option(32, "--batch-size", min=2, max=256),
-    lr: float = typer.Option(2e-5, "--lr"),
+    lr: float = typer.Option(2e-5, "--lr", min=1e-7, max=1e-2),
     write: bool = typer.Option(True, "--write/--no-write", help="Point embed.model at the result in ragship.toml."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
@@ -110,7 +113,8 @@ def adapt(
         return _adapt_reader(ctx, data, epochs or 2, budget_min, write, as_json)
     with Progress(quiet=as_json) as observe, training_bar(as_json) as progress:
         report = run_adapt(engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs or 3,
-                           batch_size=batch_size, lr=lr, budget_s=budget_min * 60, observe=observe, progress=progress)
+                           batch_size=batch_size, lr=lr, budget_s=budget_min and budget_min * 60, observe=observe,
+                           progress=progress)
     written_to = _write_models(report) if write else None
     if as_json:
         return print_json({**asdict(report), "written_to": written_to})
@@ -179,11 +183,13 @@ def _chunkings(text: str) -> tuple[tuple[int, int], ...]:
         raise typer.BadParameter(str(e), param_hint="--chunks") from None
 
 
-def _adapt_reader(ctx: typer.Context, data: Path, epochs: int, budget_min: float, write: bool, as_json: bool) -> None:
+def _adapt_reader(ctx: typer.Context, data: Path, epochs: int, budget_min: float | None, write: bool,
+                  as_json: bool) -> None:
     from ragship.adapt.runner import adapt_reader
 
     with training_bar(as_json) as progress:
-        report = adapt_reader(engine(ctx), data, epochs=epochs, budget_s=budget_min * 60, progress=progress)
+        report = adapt_reader(engine(ctx), data, epochs=epochs, budget_s=budget_min and budget_min * 60,
+                              progress=progress)
     written_to = None
     if write:
         written_to = str(config_path())

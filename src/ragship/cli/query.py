@@ -18,11 +18,12 @@ def search(
     ctx: typer.Context,
     query: str,
     mode: Optional[str] = typer.Option(None, "--mode", help=f"{MODES} (default from settings)."),
-    k: Optional[int] = typer.Option(None, "-k", help="Number of results."),
+    k: Optional[int] = typer.Option(None, "-k", min=1, max=1000, help="Number of results."),
     filters: list[str] = typer.Option([], "--filter", help="FIELD=VALUE[,VALUE] on doc_id, source (a trailing * "
                                                            "matches a prefix) or a metadata key (repeatable)."),
     groups: Optional[str] = typer.Option(None, "--as-groups", help="Search as a reader in these groups."),
-    mmr: Optional[float] = typer.Option(None, "--mmr", help="MMR diversity λ: 1 = off, lower = more diverse."),
+    mmr: Optional[float] = typer.Option(None, "--mmr", min=0, max=1,
+                                       help="MMR diversity λ: 1 = off, lower = more diverse."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Search the live index version."""

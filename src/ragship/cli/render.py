@@ -48,13 +48,16 @@ class Progress:
     def __call__(self, stage: str, n: int, total: int | None = None) -> None:
         now = time.monotonic()
         done = self.counts.setdefault(stage, [0, None, now])
+        if total is not None and n == 0:  # the stage starts (again, in a second pass): count from zero
+            done[:] = [0, total, now]
         done[0] += n
         if total is not None:
             done[1] = total
-        rate = done[0] / max(now - done[2], 1e-6)
+        # a rate over less than a second (a first batch of cache hits) says nothing: shown from 1 s on
+        rate = f"{done[0] / (now - done[2]):,.0f}/s" if now - done[2] >= 1.0 else ""
         if stage not in self.tasks:
             self.tasks[stage] = self.rich.add_task(stage, total=done[1], rate="")
-        self.rich.update(self.tasks[stage], advance=n, total=done[1], rate=f"{rate:,.0f}/s")
+        self.rich.update(self.tasks[stage], completed=done[0], total=done[1], rate=rate)
         if not self.quiet and not self.tty and now - self.last_line >= self.PLAIN_EVERY_S:
             self._plain_line()
 
@@ -62,9 +65,10 @@ class Progress:
         self.last_line = time.monotonic()
         parts = []
         for stage, (done, total, started) in self.counts.items():
-            rate = done / max(self.last_line - started, 1e-6)
+            elapsed = self.last_line - started
+            rate = done / elapsed if elapsed >= 1.0 else 0.0
             eta = f", eta {(total - done) / rate:.0f}s" if total and rate and done < total else ""
-            parts.append(f"{stage} {done}{f'/{total}' if total else ''} ({rate:,.1f}/s{eta})")
+            parts.append(f"{stage} {done}{f'/{total}' if total else ''}" + (f" ({rate:,.1f}/s{eta})" if rate else ""))
         err.print("progress: " + "; ".join(parts), highlight=False)
 
 
@@ -75,8 +79,15 @@ def training_bar(quiet: bool):
         yield None
         return
     if not err.is_terminal:
-        yield lambda step, total, loss: (step % 10 == 0 or step == total) and err.print(
-            f"train: step {step}/{total}, loss {loss:.3f}", highlight=False)
+        started = time.monotonic()
+
+        def line(step: int, total: int, loss: float) -> None:
+            if step % 10 == 0 or step == total:
+                left = (time.monotonic() - started) / step * (total - step)
+                err.print(f"train: step {step}/{total}, loss {loss:.3f}, about {left / 60:.0f} min left",
+                          highlight=False)
+
+        yield line
         return
     with RichProgress(TextColumn("train"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TextColumn("loss {task.fields[loss]:.3f}"), TimeElapsedColumn(), TimeRemainingColumn(),

@@ -99,6 +99,7 @@ def choose(model_id: str, build: Callable[[str], Embedder], cache_dir, min_cosin
                 return Choice.from_dict(known[key])
             except (KeyError, TypeError) as e:
                 log.warning("%s: the entry for %s is malformed (%s): measuring again", file, model_id, e)
+        log.warning("measuring this CPU's encoder paths for %s, once per machine (about a minute)", model_id)
         choice = measure(candidates(device), build, min_cosine, key)
         known[key] = asdict(choice)
         atomic_write_text(file, json.dumps(known, indent=1) + "\n")
