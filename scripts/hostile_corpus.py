@@ -141,5 +141,10 @@ def build(dest: Path) -> tuple[dict[str, str], set[str]]:
 
 
 if __name__ == "__main__":
-    good, bad = build(Path(sys.argv[1]))
-    print(f"wrote {len(bad)} bad and {len(good)} good inputs to {sys.argv[1]}")
+    import argparse
+
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    ap.add_argument("dest", type=Path, help="the folder to write the corpus into")
+    dest = ap.parse_args().dest
+    good, bad = build(dest)
+    print(f"wrote {len(bad)} bad and {len(good)} good inputs to {dest}")

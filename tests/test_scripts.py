@@ -26,3 +26,18 @@ def test_the_fault_matrix_runs_a_row_end_to_end():
     rows = json.loads(run.stdout)
     assert run.returncode == 0 and len(rows) == 1, run.stderr[-2000:]
     assert rows[0]["lost"] == 0 and rows[0]["serving"].startswith("yes") and "doctor" in rows[0]["recovered_by"]
+
+
+def test_the_bench_refuses_a_share_of_peak_above_one():
+    """Issue 31 item 16: `make bench` printed the embed stage at 175 % of its own peak (a 1024² single-thread,
+    cold matmul as the roof). The peak is now measured on the encoder's own shapes, warmed, on every core, and
+    a share above 100 % is reported as a failed measurement, never as a figure."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bench_scifact as bench
+
+    shapes = bench.encoder_shapes(384, 1536, tokens=256)
+    peak = bench.shape_peak("fp32", shapes)
+    assert peak > 0 and shapes[1] == (256, 384, 1536)
+    over = {"path": "torch-fp32", "failed": "achieved 583 GFLOP/s above the measured 333 GFLOP/s peak"}
+    assert "not reported" in bench.efficiency_line(over) and "%" not in bench.efficiency_line(over)
+    assert bench.share(over) == "— (peak mis-measured)"
