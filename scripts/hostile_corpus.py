@@ -12,7 +12,6 @@ import gzip
 import io
 import json
 import os
-import sys
 import zipfile
 from pathlib import Path
 
