@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ragship.adapt.loop import bound_memory, train_loop
+from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
 from ragship.adapt.pairs import Pair
 
 SCALE = 20.0  # cosine similarities times this are the logits (sentence-transformers' default for this loss)
@@ -35,7 +35,7 @@ def train(model_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 1,
         return torch.nn.functional.cross_entropy(SCALE * q @ d.T, torch.arange(len(batch)))
 
     log = train_loop(model, pairs, loss_of, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
-                     budget_s=budget_s, seed=seed, progress=progress)
+                     budget_s=budget_s, seed=seed, progress=progress, checkpoint=checkpoint_of(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
     return log

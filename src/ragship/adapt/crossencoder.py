@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ragship.adapt.loop import bound_memory, train_loop
+from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
 from ragship.adapt.pairs import Pair
 
 MAX_LENGTH = 256
@@ -35,7 +35,7 @@ def train(base_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 2, 
         return torch.nn.functional.binary_cross_entropy_with_logits(logits, torch.tensor([y for *_, y in batch]))
 
     log = train_loop(model, examples, loss_of, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
-                     budget_s=budget_s, seed=seed, progress=progress)
+                     budget_s=budget_s, seed=seed, progress=progress, checkpoint=checkpoint_of(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))

@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ragship.adapt.loop import bound_memory, train_loop
+from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
 from ragship.answer.reader import ANSWERABLE, END, MAX_LENGTH, START, STRIDE, Reader, Reading, windows
 from ragship.errors import DatasetError
 
@@ -124,7 +124,8 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
     answerable = sum(r[3] > 0 for r in rows)
     pos_weight = (len(rows) - answerable) / max(1, answerable)
     log = train_loop(model, _by_length(rows, batch_size, seed), batch_loss(model, pos_weight), epochs=epochs,
-                     batch_size=1, lr=lr, warmup=warmup, budget_s=budget_s, seed=seed, progress=progress)
+                     batch_size=1, lr=lr, warmup=warmup, budget_s=budget_s, seed=seed, progress=progress,
+                     checkpoint=checkpoint_of(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))

@@ -121,7 +121,9 @@ def adapt(
     v, t = report.validation, report.training
     out.print(f"Trained on {report.pairs} {report.mode} pairs: {t['steps']}/{t['planned_steps']} steps in "
               f"{t['seconds']} s (loss {t['first_loss']} -> {t['last_loss']})"
-              + (" [yellow]stopped by the time budget[/yellow]" if t["stopped_by_budget"] else ""), highlight=False)
+              + (f" (continued from step {t['resumed_at_step']})" if t.get("resumed_at_step") else "")
+              + (" [yellow]stopped by the time budget: the same command continues it[/yellow]"
+                 if t["stopped_by_budget"] else ""), highlight=False)
     out.print(f"Validation ({v['queries']} held-out queries, {v['metric']}): {v['base']:.4f} -> {v['adapted']:.4f}",
               highlight=False)
     out.print(f"Saved {report.model_path}; index version {report.version} uses it"
@@ -199,7 +201,9 @@ def _adapt_reader(ctx: typer.Context, data: Path, epochs: int, budget_min: float
     t, v = report["training"], report["validation"]
     out.print(f"Trained a reader on {t['questions']} questions ({t['windows']} windows): {t['steps']}/"
               f"{t['planned_steps']} steps in {t['seconds']} s (loss {t['first_loss']} -> {t['last_loss']})"
-              + (" [yellow]stopped by the time budget[/yellow]" if t["stopped_by_budget"] else ""), highlight=False)
+              + (f" (continued from step {t['resumed_at_step']})" if t.get("resumed_at_step") else "")
+              + (" [yellow]stopped by the time budget: the same command continues it[/yellow]"
+                 if t["stopped_by_budget"] else ""), highlight=False)
     out.print(f"Held-out articles ({v['questions']} questions, {v['answerable']} answerable): HasAns EM "
               f"{v['has_ans_em']:.3f} F1 {v['has_ans_f1']:.3f}, NoAns accuracy {v['no_ans_accuracy']:.3f}, "
               f"answerability AUC {v['answerability_auc']:.3f} (best threshold {v['best_threshold']})",
