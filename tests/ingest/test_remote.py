@@ -13,7 +13,7 @@ import pytest
 
 from conftest import make_engine
 from ragship.ingest.remote import WebSource, remote_source
-from ragship.types import Failure
+from ragship.types import Failure, Partial
 
 FILES = {"guide/boarding.md": "# Boarding\n\nRear doors open for prams and wheelchairs on every tram.\n",
          "guide/fares.md": "# Fares\n\nA day ticket costs 7 euros and covers every zone.\n",
@@ -157,7 +157,7 @@ def test_website_crawl_honours_robots_host_and_path(tmp_path, cache_dir):
         assert found(engine, "day ticket euros") == [f"{base}/docs/fares.html"]
         assert not found(engine, "salaries secret")
         limited = list(WebSource(start, 10**6, max_pages=2).documents())
-        assert len(limited) == 2
+        assert len(limited) == 3 and isinstance(limited[-1], Partial)  # two pages, and that it stopped short
 
 
 def resync_web(engine, start: str, change) -> dict[str, list[str]]:
