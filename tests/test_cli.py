@@ -155,3 +155,23 @@ def test_tables_piped_to_a_file_keep_every_column_whole(tmp_path):
     assert run("ingest", str(DATA / "docs")).returncode == 0
     listed = run("versions").stdout
     assert "status" in listed and "all-MiniLM-L6-v2" in listed and "…" not in listed, listed
+
+
+def test_progress_restarts_a_stage_from_zero_and_shows_no_rate_before_a_second(monkeypatch, capsys):
+    """Issue 31 item 14: "scan 10366/5183" (a second pass counted on), an embedding rate of "1,499,830/s" (a first
+    batch of cache hits over a few microseconds)."""
+    from ragship.cli import render
+
+    clock = iter([0.0, 0.0, 0.001, 0.002, 10.0, 10.0, 10.0, 10.0, 10.0, 20.0, 20.0])
+    monkeypatch.setattr(render.time, "monotonic", lambda: next(clock))
+    progress = render.Progress()
+    progress.tty = False
+    progress("embed", 5000)  # a burst of cache hits at once
+    progress._plain_line()
+    progress("scan", 0, total=10)
+    progress("scan", 10)
+    progress("scan", 0, total=10)  # the same stage again (a second ingest of the run)
+    progress("scan", 4)
+    progress._plain_line()
+    lines = capsys.readouterr().err.splitlines()
+    assert "/s" not in lines[0] and "scan 4/10" in lines[-1] and "20/10" not in lines[-1]

@@ -144,3 +144,14 @@ def test_a_home_keeps_its_path_and_refuses_another(tmp_path, cache_dir, model_ca
     fresh = make_engine(tmp_path / "fresh-home", cache_dir)
     fresh.ingest([DATA / "docs"])
     assert paths.path_of(fresh.registry.live().model_id) == other  # a new home takes the machine's choice
+
+
+def test_a_measurement_says_what_it_is_doing_once(tmp_path, monkeypatch, caplog):
+    """Issue 31 item 14: the first ingest on a machine spent ~60 s measuring encoder paths without a word."""
+    build = Builder(**{"torch-fp32": (0.02,), "torch-bf16": (0.0, 0.01)})
+    monkeypatch.setattr(paths, "candidates", lambda device: ["torch-bf16", "torch-fp32"])
+    with caplog.at_level(logging.WARNING):
+        paths.choose("model-a", build, tmp_path, 0.995)
+        paths.choose("model-a", build, tmp_path, 0.995)  # cached: nothing to say
+    said = [r.getMessage() for r in caplog.records if "measuring" in r.getMessage()]
+    assert len(said) == 1 and "once per machine" in said[0] and "model-a" in said[0]
