@@ -252,11 +252,12 @@ class ReleaseSettings(_Section):
     # "always": each ingest's version goes live (no golden sets needed); "gate": it goes live only if the gate
     # passes; "never": it stays a candidate for `ragship promote`. The first version always goes live.
     auto_promote: Literal["always", "gate", "never"] = "always"
+    hold_deletions_over: float = Field(0.2, ge=0, le=1, description="an ingest removing more than this share of the "
+                                       "live documents is held for the gate (an accident?); fewer are gone at once")
     golden: list[GoldenSet] = Field(default_factory=list)
     tolerances: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TOLERANCES))
     significance: float = Field(0.05, gt=0, lt=0.5, description="one-sided p below which a loss is real")
-    # retention, after each ingest: the live version, pinned ones and the newest keep_last stay; so does one that
-    # stopped being live less than retire_grace_s ago (a query may still hold it); the rest are deleted
+    # retention after each ingest: live, pinned, the newest keep_last, and any live within retire_grace_s stay
     keep_last: int = Field(10, ge=1)
     retire_grace_s: float = Field(600.0, ge=0)
 
@@ -299,8 +300,7 @@ class MonitorSettings(_Section):
     retention_days: float = Field(30.0, gt=0, description="query log and feedback rows older than this go")
     window_s: float = Field(3600.0, gt=0, description="the sliding window of the business metrics")
     min_requests: int = Field(20, ge=1, description="a window with fewer requests (or votes) yields no rate")
-    # query drift: the `recent` newest queries against `reference` queries from when the reference was set; MMD,
-    # permutation p
+    # query drift: the `recent` newest queries against the `reference` ones since it was set (MMD, permutation p)
     reference: int = Field(300, ge=20)
     recent: int = Field(100, ge=20)
     permutations: int = Field(2000, ge=100, le=20000)

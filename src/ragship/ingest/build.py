@@ -38,6 +38,8 @@ class IngestReport:
     resumed: bool = False  # continued the head of an interrupted build
     reindexed: bool = False  # only the full-text settings changed: a new version with the index rebuilt
     candidate: bool = False  # the new version was not made live (release.auto_promote): it awaits the gate
+    deletions_held: bool = False  # it removes more than release.hold_deletions_over of the live documents
+    present: set[str] = field(default_factory=set)  # the document ids its sources hold now (not reported)
     already_written: int = 0  # documents that interrupted build had already written
     dry_run: bool = False
     ray_nodes: int = 0  # --engine ray: the cluster nodes whose actors chunked and embedded
@@ -54,7 +56,7 @@ class IngestReport:
         return self.added + self.changed + self.unchanged
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: v for k, v in self.__dict__.items() if k not in {"failures", "timings_s", "plan"}}
+        d = {k: v for k, v in self.__dict__.items() if k not in {"failures", "timings_s", "plan", "present"}}
         d["plan"] = {k: v[:PLAN_LIST_LIMIT] for k, v in self.plan.items()}
         d["failed"] = len(self.failures)
         d["failures"] = [f.__dict__ for f in self.failures]

@@ -85,11 +85,12 @@ class Ingestor:
 
     def _hide_removed(self, report: IngestReport) -> None:
         """A document removed at its source stops being served now, whatever the promotion policy: while the
-        version without it is a candidate, it is hidden from every version; one that came back is shown again."""
-        back = report.plan["added"] + report.plan["changed"]
+        version without it is a candidate, it is hidden from every version (unless the run removed so many that
+        the gate decides: release.hold_deletions_over); one that came back is shown again."""
+        back = self.tombstones.ids() & report.present
         if back:
-            self.tombstones.clear(back)
-        if report.candidate and report.plan["deleted"]:
+            self.tombstones.clear(sorted(back))
+        if report.candidate and report.plan["deleted"] and not report.deletions_held:
             self.tombstones.add(report.plan["deleted"])
 
     def status(self) -> dict[str, Any]:

@@ -50,6 +50,7 @@ def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkS
     gone_live = [d for d, (_, root) in build.live_docs.items() if root in complete_roots and d not in build.seen]
     gone_head = [d for d, (_, root) in build.head_docs.items() if root in complete_roots and d not in build.seen]
     report.deleted, report.plan["deleted"] = len(gone_live), gone_live
+    report.present = {d for d in build.seen if d}
     if dry_run:
         return report
     fts = settings.search.fts_params()
@@ -66,9 +67,11 @@ def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkS
         store.build_fts(**fts)
         if documents_changed:
             store.build_vector_index(settings.search.ann_min_rows)
+    # removed documents go now (ADR 0012), unless so many go at once that it looks like an accident: then the gate
+    report.deletions_held = report.deleted > settings.release.hold_deletions_over * len(build.live_docs)
     deletions_only = bool(report.deleted) and not (report.added or report.changed or report.resumed)
-    commit(report, {**build.params, "fts": fts}, embedder.model_id, store, registry,  # deletions go live (ADR 0012)
-           promote=settings.release.auto_promote == "always" or deletions_only)
+    commit(report, {**build.params, "fts": fts}, embedder.model_id, store, registry,
+           promote=settings.release.auto_promote == "always" or (deletions_only and not report.deletions_held))
     registry.end_build()
     return report
 
