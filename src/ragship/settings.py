@@ -184,7 +184,8 @@ class RerankSettings(_Section):
     # off until a cross-encoder is configured or trained (`ragship adapt --reranker`): none ships on PyPI
     model: str = Field("", description="cross-encoder name (local HF cache) or path; empty = no reranking")
     top_n: int = Field(20, ge=1, le=1000, description="fused candidates the cross-encoder re-scores")
-    batch_size: int = Field(32, ge=1, le=1024)
+    batch_size: int = Field(10, ge=1, le=1024, description="pairs per forward pass (sorted by length first): 20 "
+                            "SciFact pairs took 174 ms at 10, 197 at 20, 187 at 5 on 2 cores")
 
 
 class LLMSettings(_Section):

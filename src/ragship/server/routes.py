@@ -19,7 +19,7 @@ from ragship import __version__
 from ragship.access import LOCAL, KeyStore, Principal, upload_groups, upload_namespace
 from ragship.collections import Collections
 from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
-                            RequestTimeout, TooLarge)
+                            RequestTimeout, TooLarge, storage_error)
 from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
 from ragship.monitor.querylog import Observation, QueryLog
@@ -277,7 +277,8 @@ async def answer_events(svc: Service, engine, question: str, mode: Mode | None, 
             for event in engine.ask_stream(question, mode, flt):
                 loop.call_soon_threadsafe(queue.put_nowait, event)
         except Exception as e:  # noqa: BLE001 - reported to the client as an error event, never a trace
-            detail = str(e) if isinstance(e, RagshipError) else f"{type(e).__name__}; see the server log"
+            known = e if isinstance(e, RagshipError) else storage_error(e)  # a full disk says so here too
+            detail = str(known) if known else f"{type(e).__name__}; see the server log"
             loop.call_soon_threadsafe(queue.put_nowait, {"type": "error", "detail": detail})
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
