@@ -306,8 +306,7 @@ class MonitorSettings(_Section):
     recent: int = Field(100, ge=20)
     permutations: int = Field(2000, ge=100, le=20000)
     reset_on_release: bool = Field(True, description="a new reference after a release that changed retrieval "
-                                   "(model or chunking), unless the traffic drifts then; `ragship drift --reset` "
-                                   "sets one by hand")
+                                   "(model or chunking), unless the traffic drifts then (`ragship drift --reset`)")
     reference_max_age: str = Field("30d", pattern=r"^\d+(\.\d+)?[smhd]$")
     evaluate_every_s: float = Field(30.0, gt=0, description="how often a server evaluates the alert rules")
     webhook_url: str = Field("", description="where fired and resolved alerts are POSTed (JSON)")

@@ -18,7 +18,7 @@ from pydantic import ValidationError
 
 from ragship import __version__
 from ragship.access import KeyStore, Principal
-from ragship.collections import Collections
+from ragship.collections import Collections, named
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.server.routes import validation_detail, visible
 
@@ -51,7 +51,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
         mode: dense, bm25 or hybrid), each with its document id, title, text and score."""
         principal, started = reader(ctx), time.perf_counter()
         result = await run(collections.get(collection).search, query, mode, k, visible(principal))
-        log.record(Observation.of_search(result, principal.key_id, collection or "default", _ms(started)))
+        log.record(Observation.of_search(result, principal.key_id, named(collection), _ms(started)))
         return result.to_dict()
 
     @server.tool(structured_output=True)
@@ -61,7 +61,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
         principal, started = reader(ctx), time.perf_counter()
         answer = await run(collections.get(collection).ask, question, None, visible(principal))
         shown = answer.to_dict()
-        log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection or "default",
+        log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, named(collection),
                                          _ms(started)))
         return shown
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ragship.access import Principal
-from ragship.collections import DEFAULT
+from ragship.collections import named
 from ragship.monitor import windows
 from ragship.server.routes import COMMON, Admin, Editor, Reader, service
 
@@ -91,7 +91,7 @@ async def series(request: Request, minutes: int = Query(60, ge=1, le=10080),
 @router.get("/v1/monitor/signals", tags=["monitoring"])
 async def signals(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The alert rules' signals now: business metrics over monitor.window_s, drift p-values, staleness."""
-    svc, name = service(request), collection or DEFAULT
+    svc, name = service(request), named(collection)
     values, context = await asyncio.to_thread(svc.monitor.signals, name, svc.collections.get(collection))
     return {"collection": name, "signals": values, "window": context["window"], "sources": context["sources"]}
 
@@ -100,14 +100,14 @@ async def signals(request: Request, collection: Optional[str] = None, principal:
 async def drift(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The drift report: query drift (MMD), score drift (KS), the topics behind it, the business metrics that
     moved with it."""
-    svc, name = service(request), collection or DEFAULT
+    svc, name = service(request), named(collection)
     return await asyncio.to_thread(lambda: svc.monitor.drift(name, svc.collections.get(collection)).report())
 
 
 @router.post("/v1/monitor/drift/reset", tags=["monitoring"])
 async def reset_drift(request: Request, collection: Optional[str] = None, principal: Principal = Admin) -> dict:
     """Start a new reference window with the next queries (e.g. after an intended change of audience)."""
-    svc, name = service(request), collection or DEFAULT
+    svc, name = service(request), named(collection)
     engine = svc.collections.get(collection)
     live = await asyncio.to_thread(engine.registry.live)
     return await asyncio.to_thread(svc.monitor.drift(name, engine).reset, f"reset by key {principal.key_id}",

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ragship import __version__
 from ragship.access import LOCAL, KeyStore, Principal, upload_groups, upload_namespace
-from ragship.collections import Collections
+from ragship.collections import Collections, named
 from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
                             RequestTimeout, TooLarge, storage_error)
 from ragship.ingest.ingestor import empty_corpus
@@ -25,6 +25,7 @@ from ragship.monitor import metrics
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
+from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.server.jobs import Jobs, Run
 from ragship.server.limits import RateLimiter
 from ragship.types import SearchMode as Mode
@@ -158,7 +159,7 @@ class SearchRequest(BaseModel):
     """POST /v1/search: `{"q": "...", "mode": "hybrid", "k": 10, "filters": {"team": "ops"}}`."""
 
     model_config = ConfigDict(populate_by_name=True)
-    q: str = Field(..., min_length=1, max_length=2000, validation_alias=QUERY_ALIASES,
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, validation_alias=QUERY_ALIASES,
                    description="the query (also read as `query` or `question`)")
     mode: Optional[Mode] = None
     k: Optional[int] = Field(None, ge=1, le=1000)
@@ -171,7 +172,7 @@ class AskRequest(BaseModel):
     """POST /v1/ask and /v1/ask/stream: `{"q": "...", "mode": "hybrid", "filters": {"team": "ops"}}`."""
 
     model_config = ConfigDict(populate_by_name=True)
-    q: str = Field(..., min_length=1, max_length=2000, validation_alias=QUERY_ALIASES,
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, validation_alias=QUERY_ALIASES,
                    description="the question (also read as `question` or `query`)")
     mode: Optional[Mode] = None
     filters: FilterValues = Field(default_factory=dict)
@@ -179,7 +180,7 @@ class AskRequest(BaseModel):
 
 
 async def _search(request: Request, principal: Principal, body: SearchRequest) -> dict:
-    svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
+    svc, t, collection = service(request), time.perf_counter(), named(body.collection)
     engine = svc.collections.get(body.collection)
     flt = visible(principal, filter_from_mapping(body.filters))
     with _logged_failure(svc, principal, collection, "search", body.q, t):
@@ -189,7 +190,7 @@ async def _search(request: Request, principal: Principal, body: SearchRequest) -
 
 
 async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict:
-    svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
+    svc, t, collection = service(request), time.perf_counter(), named(body.collection)
     engine = svc.collections.get(body.collection)
     with _logged_failure(svc, principal, collection, "ask", body.q, t):
         answer = await svc.run(engine.ask, body.q, body.mode, visible(principal, filter_from_mapping(
@@ -220,7 +221,7 @@ def _filter_params(specs: list[str]) -> FilterValues:
 
 
 @router.get("/v1/search", tags=["query"])
-async def search_get(request: Request, q: str = Query(..., min_length=1, max_length=2000),
+async def search_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS),
                      mode: Optional[Mode] = None, k: Optional[int] = Query(None, ge=1, le=1000),
                      filter: list[str] = Query([], description="FIELD=VALUE[,VALUE] (repeatable)"),
                      collection: Optional[str] = None, principal: Principal = Reader) -> dict:
@@ -234,7 +235,7 @@ async def search_post(request: Request, body: SearchRequest, principal: Principa
 
 
 @router.get("/v1/ask", tags=["query"])
-async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=2000), mode: Optional[Mode] = None,
+async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS), mode: Optional[Mode] = None,
                   filter: list[str] = Query([]), collection: Optional[str] = None,
                   principal: Principal = Reader) -> dict:
     return await _ask(request, principal, AskRequest(q=q, mode=mode, collection=collection,
@@ -259,7 +260,7 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
         async for event in answer_events(svc, engine, body.q, body.mode, flt):
             if event["type"] == "answer":
                 svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
-                                                     principal.key_id, body.collection or "default", _ms(t)))
+                                                     principal.key_id, named(body.collection), _ms(t)))
             yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
@@ -355,7 +356,7 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
     for target in targets:  # writing over a document needs the right to read (and so delete) it
         await svc.run(engine.replaceable, uploads.doc_id(target), visible(principal))
     saved = [await _receive(uploads, f, target) for f, target in zip(files, targets)]
-    return svc.jobs.submit(principal.key_id, collection or "default",
+    return svc.jobs.submit(principal.key_id, named(collection),
                            [p.relative_to(uploads.folder).as_posix() for p in saved], readers)
 
 
