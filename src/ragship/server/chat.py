@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragship.collections import DEFAULT
 from ragship.errors import QueryError
-from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.monitor.querylog import Observation
-from ragship.server.routes import (COMMON, AskRequest, Principal, Reader, _ask, _ms, answer_events, service,
-                                   visible)
+from ragship.retrieve.search import MAX_QUERY_CHARS
+from ragship.server.routes import COMMON, AskRequest, Principal, Reader, _ask, answer_events, service, visible
+from ragship.util.clock import ms_since
 
 MODEL = "ragship"
 ABSTAINED = "The documents I can read do not answer this confidently."
@@ -140,7 +140,7 @@ async def _stream(request: Request, principal: Principal, model: str, question: 
             else:
                 answer = event["answer"]
                 svc.log.record(Observation.of_answer(answer, event.get("retrieval"), principal.key_id, collection,
-                                                     _ms(t)))
+                                                     ms_since(t)))
                 rest = sources_text(answer) if streamed else reply_text(answer)
                 if rest:
                     yield chunk({"content": rest})

@@ -29,6 +29,7 @@ from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.server.jobs import Jobs, Run
 from ragship.server.limits import RateLimiter
 from ragship.types import SearchMode as Mode
+from ragship.util.clock import ms_since
 from ragship.util.names import split_names
 
 FilterValues = dict[str, Union[str, list[str]]]
@@ -185,7 +186,7 @@ async def _search(request: Request, principal: Principal, body: SearchRequest) -
     flt = visible(principal, filter_from_mapping(body.filters))
     with _logged_failure(svc, principal, collection, "search", body.q, t):
         result = await svc.run(engine.search, body.q, body.mode, body.k, flt, body.mmr)
-    svc.log.record(Observation.of_search(result, principal.key_id, collection, _ms(t)))
+    svc.log.record(Observation.of_search(result, principal.key_id, collection, ms_since(t)))
     return result.to_dict()
 
 
@@ -196,12 +197,9 @@ async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict
         answer = await svc.run(engine.ask, body.q, body.mode, visible(principal, filter_from_mapping(
             body.filters)))
     shown = answer.to_dict()
-    svc.log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection, _ms(t)))
+    svc.log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection, ms_since(t)))
     return shown
 
-
-def _ms(t: float) -> float:
-    return (time.perf_counter() - t) * 1000
 
 
 @contextmanager
@@ -211,7 +209,7 @@ def _logged_failure(svc: Service, principal: Principal, collection: str, kind: s
         yield
     except Exception as e:
         if not isinstance(e, RagshipError) or e.http_status >= 500:
-            svc.log.record(Observation(principal.key_id, collection, kind, _ms(t), text, "error"))
+            svc.log.record(Observation(principal.key_id, collection, kind, ms_since(t), text, "error"))
         raise
 
 
@@ -260,7 +258,7 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
         async for event in answer_events(svc, engine, body.q, body.mode, flt):
             if event["type"] == "answer":
                 svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
-                                                     principal.key_id, named(body.collection), _ms(t)))
+                                                     principal.key_id, named(body.collection), ms_since(t)))
             yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
