@@ -226,7 +226,7 @@ class AnswerSettings(_Section):
 
 class ServerSettings(_Section):
     max_body_kb: int = Field(64, ge=1, description="largest JSON request body; uploads use ingest.max_file_mb")
-    rate_per_minute: int = Field(600, ge=1, description="requests per minute per API key (token bucket)")
+    rate_per_minute: int = Field(600, ge=1, description="requests per minute per API key (a moving window)")
     burst: int = Field(60, ge=1, description="requests a key may send at once before the rate applies")
     max_upload_files: int = Field(20, ge=1, le=1000)
     request_timeout_s: float = Field(30.0, gt=0, description="a search or answer (queue wait included) that takes "
@@ -273,8 +273,8 @@ class ReleaseSettings(_Section):
 
 
 class AlertRule(_Section):
-    """One alert: fires when `signal` `op` `threshold` has held for `for_s` seconds (see monitor/signals.py for
-    the signals), and names the runbook section that says what to do."""
+    """One alert: fires when `signal` `op` `threshold` has held for `for_s` seconds (monitor/rules.py lists the
+    signals), and links the runbook section that says what to do."""
 
     name: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9]*$")
     signal: str
@@ -282,7 +282,7 @@ class AlertRule(_Section):
     threshold: float
     for_s: float = Field(0.0, ge=0)
     severity: Literal["info", "warning", "critical"] = "warning"
-    runbook: str = Field(..., description="docs/runbooks/FILE.md#anchor")
+    runbook: str = Field(..., description="docs/runbooks/FILE.md#anchor (linked under runbook_base_url) or a URL")
     summary: str = ""
 
 
