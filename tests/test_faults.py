@@ -60,9 +60,10 @@ def test_a_second_writer_waits_its_turn_when_asked_to(tmp_path):
     t = threading.Thread(target=first)
     t.start()
     time.sleep(0.2)
-    with pytest.raises(InputError, match="another ingest is running"):
+    with pytest.raises(InputError, match="another ingest is running") as busy:
         with home.exclusive():
             pass
+    assert busy.value.http_status == 409  # issue 32: a Conflict, not a 400 for the caller's input
     with home.exclusive(wait_s=10):
         order.append("second in")
     t.join()

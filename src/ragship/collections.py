@@ -18,6 +18,11 @@ from ragship.monitor.watcher import Monitor
 from ragship.settings import Settings, load_settings
 
 DEFAULT = "default"
+
+
+def named(collection: str | None) -> str:
+    """The collection a request names, "default" when it names none."""
+    return collection or DEFAULT
 NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 OVERRIDABLE = ("chunk", "search", "rerank", "answer")
 
@@ -41,7 +46,7 @@ class Collections:
         return [DEFAULT, *found]
 
     def get(self, name: str | None) -> Engine:
-        name = name or DEFAULT
+        name = named(name)
         with self._lock:
             if name not in self._engines:
                 if not NAME.match(name) or not (self.root / name / "settings.json").exists():

@@ -23,7 +23,7 @@ from ragship.monitor import metrics
 from ragship.release import Releases
 from ragship.retrieve.filters import Filter
 from ragship.retrieve.rerank import CrossEncoderReranker, describe_reranker
-from ragship.retrieve.search import Searcher, SearchResult
+from ragship.retrieve.search import MAX_QUERY_CHARS, Searcher, SearchResult
 from ragship.settings import Settings
 from ragship.state import State, redact
 from ragship.util.files import FileCache
@@ -228,7 +228,7 @@ class Engine:
                 served: Served | None = None) -> SearchResult:
         return self.search(question, mode, max(self.settings.answer.context_chunks, 3), filter, served=served)
 
-    def standalone(self, turns: list[tuple[str, str]], max_chars: int = 2000) -> str:
+    def standalone(self, turns: list[tuple[str, str]], max_chars: int = MAX_QUERY_CHARS) -> str:
         """A conversation's last question, rewritten by the LLM to stand alone when one is configured and there
         are earlier turns; else (or when the LLM fails) the last question as it is. `turns`: (role, text)."""
         question = turns[-1][1]

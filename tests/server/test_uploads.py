@@ -33,3 +33,24 @@ def test_a_bad_file_among_good_ones_fails_alone(api):
     results = {r["file"]: r for r in job["results"]}
     assert results["good.md"]["ingested"] and not results["good.md"]["failures"]
     assert not results["bad.pdf"]["ingested"] and results["bad.pdf"]["failures"][0]["file"] == "bad.pdf"
+
+
+def test_a_full_disk_during_a_streamed_answer_says_so(tmp_path):
+    """Issue 32: disk errors were translated in the faces' catch-alls, and the streaming path skipped that."""
+    import asyncio
+
+    from ragship.server.routes import answer_events
+
+    class Full:
+        def ask_stream(self, *args):
+            raise OSError(28, "No space left on device", str(tmp_path / "x"))
+            yield  # a generator, as the engine's is
+
+    class Svc:
+        gate = asyncio.Lock()
+
+    async def events():
+        return [e async for e in answer_events(Svc(), Full(), "q", None, None)]
+
+    (event,) = asyncio.run(events())
+    assert event["type"] == "error" and "no space left" in event["detail"], event

@@ -15,6 +15,7 @@ from ragship.retrieve.fusion import convex_combination, maximal_marginal_relevan
 from ragship.retrieve.rerank import Reranker, rerank
 from ragship.settings import SearchSettings
 from ragship.types import SEARCH_MODES, Hit
+from ragship.util.clock import ms_since
 
 MAX_QUERY_CHARS = 2000
 RANKED_KEPT = 5  # rows of each ranking kept in a result, for readers of the evidence (answer confidence)
@@ -57,7 +58,7 @@ class Searcher:
         depth = max(self.settings.candidates, k)
         t = time.perf_counter()
         mask = flt.mask(self.view.memory.columns)  # the same rows as flt.sql(), for in-memory search
-        timings["filter"] = _ms(t)
+        timings["filter"] = ms_since(t)
         lexical = self._lexical(query, mode, depth, timings, flt, mask)
         vector = self.embed(query, timings) if mode in ("dense", "hybrid") else None
         dense = [] if vector is None else self.dense_rows(query, depth, timings, flt, mask, vector)
@@ -65,7 +66,7 @@ class Searcher:
         if mode == "hybrid":
             t = time.perf_counter()
             rows = fused_rows(self.settings, dense, lexical)
-            timings["fuse"] = _ms(t)
+            timings["fuse"] = ms_since(t)
         else:
             rows = dense or lexical
         ranked = {name: rows_[:RANKED_KEPT] for name, rows_ in (("dense", dense), ("bm25", lexical), ("fused", rows))
@@ -77,7 +78,7 @@ class Searcher:
         if self.reranker is not None:
             t = time.perf_counter()
             hits = rerank(self.reranker, query, hits, self.rerank_top_n)
-            timings["rerank"] = _ms(t)
+            timings["rerank"] = ms_since(t)
             ranked["rerank"] = [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "_score": h.score}
                                 for h in hits[:RANKED_KEPT]]
         return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id, vector)
@@ -112,7 +113,7 @@ class Searcher:
     def embed(self, query: str, timings: dict[str, float]):
         t = time.perf_counter()
         vector = self.embedder.embed_query(query)
-        timings["embed"] = _ms(t)
+        timings["embed"] = ms_since(t)
         return vector
 
     def dense_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter(),
@@ -121,7 +122,7 @@ class Searcher:
         vector = self.embed(query, timings) if vector is None else vector
         t = time.perf_counter()
         rows = self.view.dense(vector, n, where=flt.sql(), mask=mask)
-        timings["dense"] = _ms(t)
+        timings["dense"] = ms_since(t)
         return rows
 
     def bm25_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter(),
@@ -129,7 +130,7 @@ class Searcher:
         """Top-n (chunk_id, doc_id, _score) rows by BM25; records search time in `timings`."""
         t = time.perf_counter()
         rows = self.view.bm25(query, n, where=flt.sql(), mask=mask)
-        timings["bm25"] = _ms(t)
+        timings["bm25"] = ms_since(t)
         return rows
 
     def _diversify(self, rows: list[dict], pool: int, k: int, lam: float, timings: dict[str, float]) -> list[dict]:
@@ -137,14 +138,14 @@ class Searcher:
         head = rows[:pool]
         picked = maximal_marginal_relevance([r["_score"] for r in head],
                                             self.view.vectors([r["chunk_id"] for r in head]), k, lam)
-        timings["mmr"] = _ms(t)
+        timings["mmr"] = ms_since(t)
         return [head[i] for i in picked]
 
     def _hits(self, rows: list[dict], timings: dict[str, float]) -> list[Hit]:
         """The shown rows with their text and citation fields, fetched by position."""
         t = time.perf_counter()
         full = {r["chunk_id"]: r for r in self.view.chunks([r["chunk_id"] for r in rows])}
-        timings["fetch"] = _ms(t)
+        timings["fetch"] = ms_since(t)
         return [to_hit({**full[r["chunk_id"]], "_score": r["_score"]}, rank) for rank, r in enumerate(rows, 1)
                 if r["chunk_id"] in full]
 
@@ -173,5 +174,5 @@ def to_hit(row: dict, rank: int) -> Hit:
     )
 
 
-def _ms(t: float) -> float:
+def ms_since(t: float) -> float:
     return round((time.perf_counter() - t) * 1000, 3)

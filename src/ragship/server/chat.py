@@ -19,11 +19,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from ragship.collections import DEFAULT
 from ragship.errors import QueryError
 from ragship.monitor.querylog import Observation
-from ragship.server.routes import (COMMON, AskRequest, Principal, Reader, _ask, _ms, answer_events, service,
-                                   visible)
+from ragship.retrieve.search import MAX_QUERY_CHARS
+from ragship.server.routes import COMMON, AskRequest, Principal, Reader, _ask, answer_events, service, visible
+from ragship.util.clock import ms_since
 
 MODEL = "ragship"
-MAX_QUESTION = 2000  # as AskRequest.q
 ABSTAINED = "The documents I can read do not answer this confidently."
 router = APIRouter(responses=COMMON, tags=["openai"])
 
@@ -54,9 +54,9 @@ def turns_of(messages: list[ChatMessage]) -> list[tuple[str, str]]:
     last = max((i for i, (role, text) in enumerate(turns) if role == "user" and text), default=None)
     if last is None:
         raise QueryError("messages holds no user message with text; the last user message is the question")
-    if len(turns[last][1]) > MAX_QUESTION:
+    if len(turns[last][1]) > MAX_QUERY_CHARS:
         raise QueryError(f"the last user message is {len(turns[last][1])} characters; a question may have at most "
-                         f"{MAX_QUESTION}")
+                         f"{MAX_QUERY_CHARS}")
     return [t for t in turns[:last + 1] if t[1]]
 
 
@@ -91,7 +91,7 @@ async def models(request: Request, principal: Principal = Reader) -> dict:
 async def chat(request: Request, body: ChatRequest, principal: Principal = Reader):
     turns, collection = turns_of(body.messages), collection_of(body.model)
     svc = service(request)
-    question = await svc.run(svc.collections.get(collection).standalone, turns, MAX_QUESTION) if len(turns) > 1 \
+    question = await svc.run(svc.collections.get(collection).standalone, turns, MAX_QUERY_CHARS) if len(turns) > 1 \
         else turns[-1][1]
     if body.stream:
         return await _stream(request, principal, body.model, question, collection, turns)
@@ -140,7 +140,7 @@ async def _stream(request: Request, principal: Principal, model: str, question: 
             else:
                 answer = event["answer"]
                 svc.log.record(Observation.of_answer(answer, event.get("retrieval"), principal.key_id, collection,
-                                                     _ms(t)))
+                                                     ms_since(t)))
                 rest = sources_text(answer) if streamed else reply_text(answer)
                 if rest:
                     yield chunk({"content": rest})

@@ -18,9 +18,10 @@ from pydantic import ValidationError
 
 from ragship import __version__
 from ragship.access import KeyStore, Principal
-from ragship.collections import Collections
+from ragship.collections import Collections, named
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.server.routes import validation_detail, visible
+from ragship.util.clock import ms_since
 
 INSTRUCTIONS = ("ragship answers questions from a team's documents with verified citations. Use `ask` for a cited "
                 "answer (it abstains when the documents do not answer), `search` for passages, `list_documents` "
@@ -51,7 +52,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
         mode: dense, bm25 or hybrid), each with its document id, title, text and score."""
         principal, started = reader(ctx), time.perf_counter()
         result = await run(collections.get(collection).search, query, mode, k, visible(principal))
-        log.record(Observation.of_search(result, principal.key_id, collection or "default", _ms(started)))
+        log.record(Observation.of_search(result, principal.key_id, named(collection), ms_since(started)))
         return result.to_dict()
 
     @server.tool(structured_output=True)
@@ -61,8 +62,8 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
         principal, started = reader(ctx), time.perf_counter()
         answer = await run(collections.get(collection).ask, question, None, visible(principal))
         shown = answer.to_dict()
-        log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection or "default",
-                                         _ms(started)))
+        log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, named(collection),
+                                         ms_since(started)))
         return shown
 
     @server.tool(structured_output=True)
@@ -90,6 +91,3 @@ class _FastMCP(FastMCP):
                 raise ToolError(f"{name}: {validation_detail(e.__cause__.errors())}") from None
             raise
 
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
 from ragship.access import Principal
-from ragship.collections import DEFAULT
+from ragship.collections import named
 from ragship.monitor import windows
 from ragship.server.routes import COMMON, Admin, Editor, Reader, service
 
@@ -30,7 +30,7 @@ async def gate_report(request: Request, version_id: str, collection: Optional[st
                       principal: Principal = Editor) -> dict:
     """The last gate's reports for a version: the comparison table and the queries that lost most."""
     releases = service(request).collections.get(collection).releases()
-    return {"version": version_id, **releases.report(version_id)}
+    return {"version": version_id, **await asyncio.to_thread(releases.report, version_id)}
 
 
 class PromoteRequest(BaseModel):
@@ -63,19 +63,19 @@ class CollectionRequest(BaseModel):
 @router.get("/v1/collections", tags=["collections"])
 async def list_collections(request: Request, principal: Principal = Reader) -> dict:
     c = service(request).collections
-    return {"collections": [c.describe(n) for n in c.names()]}
+    return {"collections": await asyncio.to_thread(lambda: [c.describe(n) for n in c.names()])}
 
 
 @router.post("/v1/collections", tags=["collections"], status_code=201)
 async def create_collection(request: Request, body: CollectionRequest, principal: Principal = Admin) -> dict:
     c = service(request).collections
-    c.create(body.name, body.settings)
-    return c.describe(body.name)
+    await asyncio.to_thread(c.create, body.name, body.settings)
+    return await asyncio.to_thread(c.describe, body.name)
 
 
 @router.delete("/v1/collections/{name}", tags=["collections"])
 async def delete_collection(request: Request, name: str, principal: Principal = Admin) -> dict:
-    service(request).collections.delete(name)
+    await asyncio.to_thread(service(request).collections.delete, name)  # removes its folder: off the event loop
     return {"deleted": name}
 
 
@@ -91,7 +91,7 @@ async def series(request: Request, minutes: int = Query(60, ge=1, le=10080),
 @router.get("/v1/monitor/signals", tags=["monitoring"])
 async def signals(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The alert rules' signals now: business metrics over monitor.window_s, drift p-values, staleness."""
-    svc, name = service(request), collection or DEFAULT
+    svc, name = service(request), named(collection)
     values, context = await asyncio.to_thread(svc.monitor.signals, name, svc.collections.get(collection))
     return {"collection": name, "signals": values, "window": context["window"], "sources": context["sources"]}
 
@@ -100,17 +100,18 @@ async def signals(request: Request, collection: Optional[str] = None, principal:
 async def drift(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The drift report: query drift (MMD), score drift (KS), the topics behind it, the business metrics that
     moved with it."""
-    svc, name = service(request), collection or DEFAULT
+    svc, name = service(request), named(collection)
     return await asyncio.to_thread(lambda: svc.monitor.drift(name, svc.collections.get(collection)).report())
 
 
 @router.post("/v1/monitor/drift/reset", tags=["monitoring"])
 async def reset_drift(request: Request, collection: Optional[str] = None, principal: Principal = Admin) -> dict:
     """Start a new reference window with the next queries (e.g. after an intended change of audience)."""
-    svc, name = service(request), collection or DEFAULT
-    live = svc.collections.get(collection).registry.live()
-    return svc.monitor.drift(name, svc.collections.get(collection)).reset(
-        f"reset by key {principal.key_id}", live.id if live else None)
+    svc, name = service(request), named(collection)
+    engine = svc.collections.get(collection)
+    live = await asyncio.to_thread(engine.registry.live)
+    return await asyncio.to_thread(svc.monitor.drift(name, engine).reset, f"reset by key {principal.key_id}",
+                                   live.id if live else None)
 
 
 @router.get("/v1/monitor/alerts", tags=["monitoring"])
@@ -118,4 +119,4 @@ async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000), princi
     """Each rule's state, and the newest fired/resolved events with their webhook delivery."""
     monitor = service(request).monitor
     states = await asyncio.to_thread(monitor.alert_states)
-    return {"states": states, "events": monitor.alerts.events(limit)}
+    return {"states": states, "events": await asyncio.to_thread(monitor.alerts.events, limit)}

@@ -17,17 +17,19 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from ragship import __version__
 from ragship.access import LOCAL, KeyStore, Principal, upload_groups, upload_namespace
-from ragship.collections import Collections
+from ragship.collections import Collections, named
 from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
-                            RequestTimeout, TooLarge)
+                            RequestTimeout, TooLarge, storage_error)
 from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
+from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.server.jobs import Jobs, Run
 from ragship.server.limits import RateLimiter
 from ragship.types import SearchMode as Mode
+from ragship.util.clock import ms_since
 from ragship.util.names import split_names
 
 FilterValues = dict[str, Union[str, list[str]]]
@@ -158,7 +160,7 @@ class SearchRequest(BaseModel):
     """POST /v1/search: `{"q": "...", "mode": "hybrid", "k": 10, "filters": {"team": "ops"}}`."""
 
     model_config = ConfigDict(populate_by_name=True)
-    q: str = Field(..., min_length=1, max_length=2000, validation_alias=QUERY_ALIASES,
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, validation_alias=QUERY_ALIASES,
                    description="the query (also read as `query` or `question`)")
     mode: Optional[Mode] = None
     k: Optional[int] = Field(None, ge=1, le=1000)
@@ -171,7 +173,7 @@ class AskRequest(BaseModel):
     """POST /v1/ask and /v1/ask/stream: `{"q": "...", "mode": "hybrid", "filters": {"team": "ops"}}`."""
 
     model_config = ConfigDict(populate_by_name=True)
-    q: str = Field(..., min_length=1, max_length=2000, validation_alias=QUERY_ALIASES,
+    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, validation_alias=QUERY_ALIASES,
                    description="the question (also read as `question` or `query`)")
     mode: Optional[Mode] = None
     filters: FilterValues = Field(default_factory=dict)
@@ -179,28 +181,25 @@ class AskRequest(BaseModel):
 
 
 async def _search(request: Request, principal: Principal, body: SearchRequest) -> dict:
-    svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
+    svc, t, collection = service(request), time.perf_counter(), named(body.collection)
     engine = svc.collections.get(body.collection)
     flt = visible(principal, filter_from_mapping(body.filters))
     with _logged_failure(svc, principal, collection, "search", body.q, t):
         result = await svc.run(engine.search, body.q, body.mode, body.k, flt, body.mmr)
-    svc.log.record(Observation.of_search(result, principal.key_id, collection, _ms(t)))
+    svc.log.record(Observation.of_search(result, principal.key_id, collection, ms_since(t)))
     return result.to_dict()
 
 
 async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict:
-    svc, t, collection = service(request), time.perf_counter(), body.collection or "default"
+    svc, t, collection = service(request), time.perf_counter(), named(body.collection)
     engine = svc.collections.get(body.collection)
     with _logged_failure(svc, principal, collection, "ask", body.q, t):
         answer = await svc.run(engine.ask, body.q, body.mode, visible(principal, filter_from_mapping(
             body.filters)))
     shown = answer.to_dict()
-    svc.log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection, _ms(t)))
+    svc.log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection, ms_since(t)))
     return shown
 
-
-def _ms(t: float) -> float:
-    return (time.perf_counter() - t) * 1000
 
 
 @contextmanager
@@ -210,7 +209,7 @@ def _logged_failure(svc: Service, principal: Principal, collection: str, kind: s
         yield
     except Exception as e:
         if not isinstance(e, RagshipError) or e.http_status >= 500:
-            svc.log.record(Observation(principal.key_id, collection, kind, _ms(t), text, "error"))
+            svc.log.record(Observation(principal.key_id, collection, kind, ms_since(t), text, "error"))
         raise
 
 
@@ -220,7 +219,7 @@ def _filter_params(specs: list[str]) -> FilterValues:
 
 
 @router.get("/v1/search", tags=["query"])
-async def search_get(request: Request, q: str = Query(..., min_length=1, max_length=2000),
+async def search_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS),
                      mode: Optional[Mode] = None, k: Optional[int] = Query(None, ge=1, le=1000),
                      filter: list[str] = Query([], description="FIELD=VALUE[,VALUE] (repeatable)"),
                      collection: Optional[str] = None, principal: Principal = Reader) -> dict:
@@ -234,7 +233,7 @@ async def search_post(request: Request, body: SearchRequest, principal: Principa
 
 
 @router.get("/v1/ask", tags=["query"])
-async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=2000), mode: Optional[Mode] = None,
+async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS), mode: Optional[Mode] = None,
                   filter: list[str] = Query([]), collection: Optional[str] = None,
                   principal: Principal = Reader) -> dict:
     return await _ask(request, principal, AskRequest(q=q, mode=mode, collection=collection,
@@ -259,7 +258,7 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
         async for event in answer_events(svc, engine, body.q, body.mode, flt):
             if event["type"] == "answer":
                 svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
-                                                     principal.key_id, body.collection or "default", _ms(t)))
+                                                     principal.key_id, named(body.collection), ms_since(t)))
             yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",
@@ -277,7 +276,8 @@ async def answer_events(svc: Service, engine, question: str, mode: Mode | None, 
             for event in engine.ask_stream(question, mode, flt):
                 loop.call_soon_threadsafe(queue.put_nowait, event)
         except Exception as e:  # noqa: BLE001 - reported to the client as an error event, never a trace
-            detail = str(e) if isinstance(e, RagshipError) else f"{type(e).__name__}; see the server log"
+            known = e if isinstance(e, RagshipError) else storage_error(e)  # a full disk says so here too
+            detail = str(known) if known else f"{type(e).__name__}; see the server log"
             loop.call_soon_threadsafe(queue.put_nowait, {"type": "error", "detail": detail})
         loop.call_soon_threadsafe(queue.put_nowait, None)
 
@@ -354,7 +354,7 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
     for target in targets:  # writing over a document needs the right to read (and so delete) it
         await svc.run(engine.replaceable, uploads.doc_id(target), visible(principal))
     saved = [await _receive(uploads, f, target) for f, target in zip(files, targets)]
-    return svc.jobs.submit(principal.key_id, collection or "default",
+    return svc.jobs.submit(principal.key_id, named(collection),
                            [p.relative_to(uploads.folder).as_posix() for p in saved], readers)
 
 
