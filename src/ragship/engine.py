@@ -145,9 +145,7 @@ class Engine:
                               f"with these embed settings is {embedder.model_id}; set embed.backend = 'auto' (it "
                               "serves a version on the path that built it), or set embed.backend and embed.precision "
                               "back, or re-ingest")
-        damaged = self.store().damaged(version.files, deep=False)  # a stat per file, once per live version
-        if damaged:
-            raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}")
+        self._check_files(version, deep=False)  # a stat per file, once per live version
         view = self.store().view(version.id, s.ann_nprobes, s.ann_refine_factor, version.lance_version)
         if self.warm_views:
             view.warm()
@@ -218,11 +216,15 @@ class Engine:
         except RagshipError:
             raise
         except Exception:
-            damaged = self.store().damaged(served.version.files, deep=True)
-            if damaged:
-                raise StateCorrupt(f"index version {served.version.id} is damaged ({'; '.join(damaged[:3])}); "
-                                   f"{REPAIR}") from None
+            self._check_files(served.version, deep=True)
             raise
+
+    def _check_files(self, version: IndexVersion, deep: bool) -> None:
+        """StateCorrupt naming the files of `version` that no longer match their record (sizes, or checksums)."""
+        damaged = self.store().damaged(version.files, deep=deep)
+        if damaged:
+            raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}") \
+                from None
 
     def context(self, question: str, mode: str | None = None, filter: Filter | None = None,
                 served: Served | None = None) -> SearchResult:
