@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 ingest-demo: install
-	$(VENV)/bin/ragship --home $(HOME_DIR) ingest README.md docs
+	$(VENV)/bin/ragship --home $(HOME_DIR) ingest README.md docs src/ragship/runbooks
 
 demo: ingest-demo
 	$(VENV)/bin/ragship --home $(HOME_DIR) serve --host $(HOST) --port $(PORT)

@@ -1,5 +1,5 @@
-"""The README's demo corpus (README.md + docs/) answers questions about ragship, as `make demo` serves it,
-including the very question the README's curl example asks."""
+"""The README's demo corpus (README.md, docs/ and the runbooks that docs/runbooks links to) answers questions
+about ragship, as `make demo` serves it, including the very question the README's curl example asks."""
 
 import json
 import os
@@ -21,8 +21,8 @@ def readme_question() -> str:
 def test_demo_corpus_answers_questions_about_ragship(tmp_path, cache_dir):
     env = {**os.environ, "RAGSHIP_HOME": str(tmp_path / "home"), "RAGSHIP_CACHE_DIR": str(cache_dir)}
     ragship = [sys.executable, "-m", "ragship"]
-    ingest = subprocess.run([*ragship, "ingest", "README.md", "docs", "--json"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=600)
+    ingest = subprocess.run([*ragship, "ingest", "README.md", "docs", "src/ragship/runbooks", "--json"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
     assert ingest.returncode == 0, ingest.stderr
     assert json.loads(ingest.stdout)["failed"] == 0
     def ask(question):
