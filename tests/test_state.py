@@ -34,20 +34,19 @@ def test_a_key_is_admitted_up_to_its_limit_then_told_how_long_to_wait(state_url,
 
 
 def test_the_window_moves(state_url, tmp_path):
-    state = State(state_url, tmp_path / "home")
+    state, at = State(state_url, tmp_path / "home"), 1000.0  # an injected clock: no sleeping
     limits = ((2, 1.0),)
-    assert state.admit("k", limits) == 0 and state.admit("k", limits) == 0
-    assert state.admit("k", limits) == 1
-    time.sleep(1.1)
-    assert state.admit("k", limits) == 0
+    assert state.admit("k", limits, at) == 0 and state.admit("k", limits, at + 0.1) == 0
+    assert state.admit("k", limits, at + 0.2) == 1
+    assert state.admit("k", limits, at + 1.05) == 0
 
 
 def test_every_limit_applies(state_url, tmp_path):
-    state = State(state_url, tmp_path / "home")
+    state, at = State(state_url, tmp_path / "home"), 1000.0
     limits = ((5, 1.0), (6, 60.0))  # burst 5 a second, 6 a minute
-    assert sum(state.admit("k", limits) == 0 for _ in range(8)) == 5
-    time.sleep(1.1)
-    assert [state.admit("k", limits) == 0 for _ in range(3)] == [True, False, False]  # the minute's 6th, then none
+    assert sum(state.admit("k", limits, at + i / 100) == 0 for i in range(8)) == 5
+    later = [state.admit("k", limits, at + 1.1 + i / 100) == 0 for i in range(3)]
+    assert later == [True, False, False]  # the minute's 6th, then none
 
 
 def _count(url: str | None, home: str, attempts: int, admitted) -> None:

@@ -40,8 +40,12 @@ def embedder(request, tmp_path_factory, cache_dir) -> Embedder:
 
 
 def test_is_an_embedder_with_an_identity(embedder):
-    assert isinstance(embedder, Embedder)
+    """The Protocol's surface, checked by use (every embedder subclasses it, so isinstance could not fail)."""
     assert isinstance(embedder.model_id, str) and embedder.model_id and embedder.dim > 0
+    query = embedder.embed_query(TEXTS[0])
+    assert query.shape == (embedder.dim,) and embedder.model_id == embedder.model_id.strip()
+    spans = embedder.token_spans(TEXTS[0])
+    assert spans and all(0 <= a < b <= len(TEXTS[0]) for a, b in spans)
 
 
 def test_batches_are_unit_float32_rows_in_order(embedder):

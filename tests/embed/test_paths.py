@@ -16,7 +16,7 @@ from ragship.embed import paths
 from ragship.embed.base import Embedder
 from ragship.embed.factory import settings_for
 from ragship.errors import ConfigError
-from tests.conftest import DATA, make_engine
+from conftest import DATA, make_engine
 
 
 class Fake(Embedder):

@@ -91,14 +91,15 @@ class State:
                 self._ready = True
 
     # -- rate limits ---------------------------------------------------------------------------------------------
-    def admit(self, key_id: str, limits: tuple[tuple[int, float], ...]) -> int:
-        """Count a request of `key_id` against each (requests, window seconds) limit: 0 when it is admitted (and
-        recorded), else the seconds until the oldest request it must wait for leaves its window."""
+    def admit(self, key_id: str, limits: tuple[tuple[int, float], ...], now: float | None = None) -> int:
+        """Count a request of `key_id` (at `now`, default the clock's time) against each (requests, window seconds)
+        limit: 0 when it is admitted (and recorded), else the seconds until the oldest request it must wait for
+        leaves its window."""
         longest = max(window for _, window in limits)
         with self.ready() as c:
             if not self.sqlite:  # SQLite's transaction is BEGIN IMMEDIATE: one writer at a time already
                 c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key_id)})
-            at = time.time()
+            at = time.time() if now is None else now
             waits = [_wait(c, key_id, at, n, window) for n, window in limits]
             if any(waits):
                 return max(waits)
