@@ -48,7 +48,11 @@ def classifier_auc(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def main() -> None:
+    import argparse
+
     from ragship.monitor.drift import mmd_test
+
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
 
     science, trivia = load()
     print(json.dumps({"science_queries": len(science), "clap_queries": len(trivia)}))

@@ -112,5 +112,8 @@ def scanned() -> None:
 
 
 if __name__ == "__main__":
+    import argparse
+
+    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
     for make in (pptx, xlsx, eml, epub, scanned):
         make()

@@ -13,11 +13,20 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py")])
 
 
+def tree() -> dict[str, float]:
+    """Every file of the repository with its modification time (what a script must not touch on --help)."""
+    return {str(p): p.stat().st_mtime for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts
+            and ".git" not in p.parts and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts}
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_each_script_starts(script):
+    before = tree()
     run = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120,
                          cwd=ROOT)
-    assert run.returncode == 0, run.stderr[-2000:]
+    library = '__name__ == "__main__"' not in script.read_text()  # fault_lab.py, sections.py: imported, not run
+    assert run.returncode == 0 and ("usage:" in run.stdout or library), run.stderr[-2000:]
+    assert tree() == before, "--help wrote into the repository"  # make_format_samples rewrote tests/data
 
 
 def test_the_fault_matrix_runs_a_row_end_to_end():
