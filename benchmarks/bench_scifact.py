@@ -117,7 +117,7 @@ def shape_peak(precision: str, shapes: list[tuple[int, int, int]]) -> float:
     best = 0.0
     for m, k, n in shapes:
         if precision == "int8":
-            a, b = torch.randint(-128, 127, (m, k), dtype=torch.int8), torch.randint(-128, 127, (k, n), dtype=torch.int8)
+            a, b = (torch.randint(-128, 127, shape, dtype=torch.int8) for shape in ((m, k), (k, n)))
             fn = lambda a=a, b=b: torch._int_mm(a, b)  # noqa: E731
         else:
             dtype = torch.bfloat16 if precision == "bf16" else torch.float32

@@ -50,8 +50,8 @@ class Collections:
         with self._lock:
             if name not in self._engines:
                 if not NAME.match(name) or not (self.root / name / "settings.json").exists():
-                    raise CollectionNotFound(f"no collection {name!r}; the collection list (`ragship collections list`, "
-                                         "GET /v1/collections) names them")
+                    raise CollectionNotFound(f"no collection {name!r}; the collection list (`ragship collections "
+                                             "list`, GET /v1/collections) names them")
                 self._engines[name] = self._open(name)
             return self._engines[name]
 

@@ -133,8 +133,8 @@ def export(ctx: typer.Context, folder: Path,
 
 
 @app.command()
-def watch(ctx: typer.Context, every: Optional[float] = typer.Option(None, "--every", min=1, help="Seconds between rounds."),
-          ) -> None:
+def watch(ctx: typer.Context,
+          every: Optional[float] = typer.Option(None, "--every", min=1, help="Seconds between rounds.")) -> None:
     """Run the monitor without a server: alert rounds and each source's re-sync on its freshness objective."""
     _, monitor = _monitor(ctx)
     scheduler = monitor.schedule(every)

@@ -52,8 +52,8 @@ class Ingestor:
     def upload(self, paths: list[Path], groups: tuple[str, ...] = (), observe: Observer | None = None) -> IngestReport:
         """Ingest files stored in the uploads folder (Uploads.doc_id names their documents) with the given
         readers, as one version."""
-        source = Source(self.uploads.folder, self.settings.ingest.max_file_bytes, only=frozenset(str(p.resolve()) for p in paths),
-                        settings=self.settings, groups=tuple(sorted(set(groups))))
+        source = Source(self.uploads.folder, self.settings.ingest.max_file_bytes, settings=self.settings,
+                        only=frozenset(str(p.resolve()) for p in paths), groups=tuple(sorted(set(groups))))
         self.tombstones.clear([self.uploads.doc_id(p) for p in paths])
         if observe:
             observe("waiting for another ingest", 0)

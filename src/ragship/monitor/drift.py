@@ -128,9 +128,11 @@ class Drift:
         release = live_version and ref["version"] != live_version
         if release and not changed_retrieval:
             self._follow(live_version)
-        wanted = f"release {live_version} changed retrieval (was {ref['version']})" if release and \
-            self.s.reset_on_release and changed_retrieval else "the reference was older than " \
-            "monitor.reference_max_age" if time.time() - ref["set_at"] > max_age_s else None
+        wanted = None
+        if release and changed_retrieval and self.s.reset_on_release:
+            wanted = f"release {live_version} changed retrieval (was {ref['version']})"
+        elif time.time() - ref["set_at"] > max_age_s:
+            wanted = "the reference was older than monitor.reference_max_age"
         if wanted and drifting:
             return f"{wanted}; held back while the traffic drifts (reset by hand once it is known good)"
         if wanted:

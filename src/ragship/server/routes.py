@@ -7,8 +7,8 @@ import asyncio
 import json
 import time
 from contextlib import contextmanager
-from pathlib import Path
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -110,9 +110,9 @@ Reader, Editor, Admin = Depends(role("reader")), Depends(role("editor")), Depend
 Rater = Depends(role("reader", bucket=":feedback"))
 
 
-def validation_detail(errors, skip: int = 0) -> str:
-    """Pydantic's errors as one line: "FIELD: what is wrong; ..." (`skip` leading parts of each location)."""
-    return "; ".join(f"{'.'.join(map(str, err['loc'][skip:])) or 'body'}: {err['msg']}" for err in errors)[:2000]
+def validation_detail(errors) -> str:
+    """Pydantic's errors as one line: "FIELD: what is wrong; ..." (the API's and the MCP tools')."""
+    return "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in errors)[:2000]
 
 
 def visible(principal: Principal, fields=()) -> Filter:
@@ -201,7 +201,6 @@ async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict
     return shown
 
 
-
 @contextmanager
 def _logged_failure(svc: Service, principal: Principal, collection: str, kind: str, text: str, t: float):
     """A request that fails on the server's side (5xx) is logged as an error; a caller's mistake is not."""
@@ -233,8 +232,8 @@ async def search_post(request: Request, body: SearchRequest, principal: Principa
 
 
 @router.get("/v1/ask", tags=["query"])
-async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS), mode: Optional[Mode] = None,
-                  filter: list[str] = Query([]), collection: Optional[str] = None,
+async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS),
+                  mode: Optional[Mode] = None, filter: list[str] = Query([]), collection: Optional[str] = None,
                   principal: Principal = Reader) -> dict:
     return await _ask(request, principal, AskRequest(q=q, mode=mode, collection=collection,
                                                      filters=_filter_params(filter)))
