@@ -150,7 +150,8 @@ def _unpacked(archive: Path, staging: Path) -> dict[str, Any]:
                                    f"where it is unpacked ({staging.parent}); free space and import it again")
             tar.extractall(staging, filter="data")  # no absolute paths, links or `..` out of staging
     except (tarfile.TarError, OSError) as e:
-        why = "not a tar archive" if isinstance(e, tarfile.ReadError) else str(e).splitlines()[0] or type(e).__name__
+        why = "not a tar archive" if isinstance(e, tarfile.ReadError) else \
+            (str(e).splitlines() or [type(e).__name__])[0]  # an error without a message has none to split
         raise ArchiveError(f"{archive}: not a readable ragship export ({why}); export it again") from None
     manifest_path = staging / "manifest.json"
     expected = (staging / "MANIFEST.sha256").read_text().strip() if (staging / "MANIFEST.sha256").exists() else ""
