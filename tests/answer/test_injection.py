@@ -88,6 +88,6 @@ def test_injections_in_a_pdf_and_in_alt_text_never_reach_an_answer(engines):
         assert not a["abstained"] and ("4 bar" in a["answer"] or "lights are included" in a["answer"]), a
         assert_clean(a, q)
         assert "Ignore all previous" not in a["answer"] and "attacker" not in a["answer"]
-    doc_id = next(d["doc_id"] for d in engines["extractive"].documents() if d["doc_id"].endswith("lights.html"))
-    lights = engines["extractive"].document(doc_id)["text"]
+    doc_id = next(d["doc_id"] for d in engines["extractive"].serving.documents() if d["doc_id"].endswith("lights.html"))
+    lights = engines["extractive"].serving.document(doc_id)["text"]
     assert "ZEBRA" not in lights and "attacker" not in lights  # attributes are never indexed

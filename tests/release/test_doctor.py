@@ -147,7 +147,7 @@ def test_the_cli_names_the_file_and_the_repair_with_exit_6_and_no_traceback(two_
 
 def test_a_broken_deleted_documents_list_comes_back_from_its_backup(two_versions):
     engine = two_versions
-    gone = sorted(d["doc_id"] for d in engine.documents())[0]
+    gone = sorted(d["doc_id"] for d in engine.serving.documents())[0]
     engine.delete_documents([gone])
     engine.home.tombstones.write_text("{not json")
     with pytest.raises(StateCorrupt, match="tombstones.json cannot be read"):
@@ -156,7 +156,7 @@ def test_a_broken_deleted_documents_list_comes_back_from_its_backup(two_versions
     assert finding.repaired and "restored 1 tombstones" in finding.remedy
     after = fresh(engine)
     after.releases().rollback("v1")  # an older version still holds the document: it stays hidden
-    assert gone not in {d["doc_id"] for d in after.documents()}
+    assert gone not in {d["doc_id"] for d in after.serving.documents()}
 
 
 def test_a_removed_index_folder_is_a_problem_not_an_empty_home(tmp_path, cache_dir):

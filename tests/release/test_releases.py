@@ -123,16 +123,27 @@ def test_the_gate_needs_golden_sets(tmp_path, cache_dir, corpus):
 
 def test_auto_promote_gate_promotes_only_what_passes(tmp_path, cache_dir, corpus):
     engine = make_engine(tmp_path / "home", cache_dir, release={**RELEASE, "auto_promote": "gate"})
-    engine.ingest([corpus])
+    engine.release(engine.ingest([corpus]))
     full = corpus.read_text()
     without_relevant(corpus)
-    worse = engine.ingest([corpus])
+    worse = engine.release(engine.ingest([corpus]))
     assert worse.candidate and engine.registry.live().id == "v1"
     assert engine.registry.get("v2").status("v1") == "refused"
     corpus.write_text(full + '{"_id": "d99", "title": "Tea", "text": "Green tea is brewed below boiling."}\n')
-    better = engine.ingest([corpus])  # planned against live v1: one document more, nothing lost
+    better = engine.release(engine.ingest([corpus]))  # planned against live v1: one document more, nothing lost
     assert not better.candidate and engine.registry.live().id == better.version == "v3"
     assert engine.registry.get("v3").release["promotions"][-1]["by"] == "ingest (auto_promote = gate)"
+
+
+def test_an_ingest_releases_nothing_until_its_release_step_runs(tmp_path, cache_dir, corpus):
+    """Issue 32: the gate and retention ran silently inside ingest, under the writer lock; now the faces call the
+    release step after it."""
+    engine = make_engine(tmp_path / "home", cache_dir, release={**RELEASE, "auto_promote": "gate"})
+    engine.release(engine.ingest([corpus]))
+    corpus.write_text(corpus.read_text() + '{"_id": "d99", "title": "Tea", "text": "Green tea is brewed."}\n')
+    report = engine.ingest([corpus])
+    assert report.candidate and engine.registry.live().id == "v1"  # ingested, not yet released
+    assert not engine.release(report).candidate and engine.registry.live().id == "v2"
 
 
 def test_gate_mode_without_golden_sets_is_a_settings_error():

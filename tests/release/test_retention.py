@@ -8,11 +8,11 @@ def ten_versions(home, cache_dir, docs, keep_last: int):
     """Ten ingests, each with other chunk sizes: every document is rebuilt, so each version is a full copy."""
     settings = {"release": {"keep_last": keep_last, "retire_grace_s": 0}}
     first = make_engine(home, cache_dir, chunk={"tokens": 100, "overlap": 8}, **settings)
-    first.ingest([docs])
+    first.release(first.ingest([docs]))
     one_version = first.store().disk_bytes()
     for i in range(2, 11):
         engine = make_engine(home, cache_dir, chunk={"tokens": 100 + 8 * i, "overlap": 8}, **settings)
-        assert engine.ingest([docs]).version == f"v{i}"
+        assert engine.release(engine.ingest([docs])).version == f"v{i}"
         if i == 2 and keep_last < 10:
             engine.releases().pin("v2")
     return engine, one_version

@@ -32,5 +32,5 @@ def test_unknown_cross_encoder_names_the_setting():
 
 
 def test_reranking_is_off_by_default_and_status_says_so(docs_engine):
-    assert docs_engine.reranker is None
+    assert docs_engine.models.reranker is None
     assert docs_engine.status()["reranker"].startswith("off: no cross-encoder configured")

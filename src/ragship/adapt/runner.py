@@ -59,7 +59,7 @@ def adapt(engine: Adaptable, data: Path, split: str = "train", *, unsupervised: 
           progress: Callable[[int, int, float], None] | None = None) -> AdaptReport:
     rng = random.Random(seed)
     corpus, queries, qrels = _data(Path(data), split, unsupervised)
-    engine.ingest([corpus], observe=observe)
+    engine.release(engine.ingest([corpus], observe=observe))
     searcher = engine.searcher()
     if queries:
         held = set(rng.sample(sorted(queries), max(1, int(len(queries) * VALIDATION_SHARE))))
@@ -90,7 +90,7 @@ def adapt(engine: Adaptable, data: Path, split: str = "train", *, unsupervised: 
     if reranker:
         report.extra["reranker"] = _train_reranker(engine, pairs, digest, searcher, validation_queries, qrels,
                                                    budget_s, seed, progress)
-    report.version = adapted_engine.ingest([corpus], observe=observe).version
+    report.version = adapted_engine.release(adapted_engine.ingest([corpus], observe=observe)).version
     return report
 
 

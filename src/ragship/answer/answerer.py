@@ -4,6 +4,7 @@ output, and say what was removed and why. The only place these steps are ordered
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
@@ -22,6 +23,26 @@ from ragship.types import Hit
 
 CLOSEST_SOURCES = 3  # shown when abstaining
 Research = Callable[[str, str], SearchResult]  # (question, mode) -> a new retrieval
+log = logging.getLogger(__name__)
+
+
+def context_size(settings: AnswerSettings) -> int:
+    """How many chunks an answer retrieves: the ones it may quote, and never fewer than it shows when abstaining."""
+    return max(settings.context_chunks, CLOSEST_SOURCES)
+
+
+def standalone(turns: list[tuple[str, str]], llm: Any, max_chars: int) -> str:
+    """A conversation's last question, rewritten by the LLM to stand alone when there is one and there are
+    earlier turns; else (or when the LLM fails) the last question as it is. `turns`: (role, text)."""
+    question = turns[-1][1]
+    if llm is None or len(turns) < 2:
+        return question
+    try:
+        rewritten = llm.standalone(turns)
+    except GenerationError as e:
+        log.warning("standalone question: the LLM failed (%s); answering the last question as asked", e)
+        return question
+    return rewritten[:max_chars] if rewritten.strip() else question
 
 
 @dataclass

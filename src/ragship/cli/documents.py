@@ -33,9 +33,10 @@ def ingest(
 ) -> None:
     """Parse, chunk, embed and index documents; commit a new index version if anything changed."""
     with Progress(quiet=as_json) as observe:
-        report = engine(ctx).ingest(paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed,
-                               include=tuple(include), exclude=tuple(exclude), engine=engine_name,
-                               ray_address=ray_address, groups=split_names(groups), ocr=ocr)
+        collection = engine(ctx)
+        report = collection.release(collection.ingest(
+            paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed, include=tuple(include),
+            exclude=tuple(exclude), engine=engine_name, ray_address=ray_address, groups=split_names(groups), ocr=ocr))
     if as_json:
         print_json(report.to_dict())
     elif dry_run:

@@ -33,6 +33,8 @@ class Collection(Protocol):
 
     def ingest(self, paths: list[Path], observe: Observer | None = None) -> IngestReport: ...
 
+    def release(self, report: IngestReport) -> IngestReport: ...
+
     def searcher(self) -> Searcher: ...
 
 
@@ -77,7 +79,7 @@ def run_retrieval(dataset: Dataset, search: Callable[[str], list[Hit]], mode: st
 def evaluate(engine: Evaluated, dataset_dir: Path, split: str = "test", mode: str | None = None,
              k: int | None = None, observe=None) -> dict[str, Any]:
     dataset = load_dataset(dataset_dir, split)
-    report = engine.ingest([dataset.corpus], observe=observe)
+    report = engine.release(engine.ingest([dataset.corpus], observe=observe))
     engine = engine.at_version(report.version)  # the version just built, live or a candidate
     mode = mode or engine.settings.search.mode
     # chunks per query: enough to fill EVAL_DEPTH documents even when documents have several chunks
@@ -108,7 +110,7 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_
     """Fit the answer-confidence model on the dataset's answerable and unanswerable questions and store it with
     the live index version (which then holds the dataset's corpus)."""
     dataset = load_dataset(dataset_dir, split)
-    report = engine.ingest([dataset.corpus], observe=observe)
+    report = engine.release(engine.ingest([dataset.corpus], observe=observe))
     engine = engine.at_version(report.version)
     questions = load_questions(dataset)
     answerer = engine.answerer()

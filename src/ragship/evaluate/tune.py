@@ -103,11 +103,11 @@ def tune(engine: Tunable, dataset_dir: Path, split: str = "train", observe=None,
         if observe:
             observe("queries", 1, total=total)
 
-    engine.ingest([dataset.corpus], observe=observe)
+    engine.release(engine.ingest([dataset.corpus], observe=observe))
     scored = _trials(engine, dataset, variants, tick)
     for tokens, overlap in others:
         with _scratch(engine, tokens, overlap) as other:
-            other.ingest([dataset.corpus], observe=observe)
+            other.release(other.ingest([dataset.corpus], observe=observe))
             chunk = {"tokens": tokens, "overlap": overlap}
             scored += [(replace(t, name=f"chunks {tokens}/{overlap}, {t.name}", chunk=chunk), q)
                        for t, q in _trials(other, dataset, (configured,), tick)]

@@ -11,7 +11,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from ragship.errors import REPAIR, Conflict, IndexNotReady, StateCorrupt
+from ragship.errors import REPAIR, Conflict, IndexNotReady, RagshipError, StateCorrupt
 from ragship.fsio import atomic_write_json, corrupt, read_json
 from ragship.util.clock import now
 
@@ -94,6 +94,15 @@ class VersionRegistry:
         if version is None:
             raise IndexNotReady(f"no index in {self.live_path.parent.parent}; run `ragship ingest PATH` first")
         return version
+
+    def built_with(self, model: str) -> str | None:
+        """The model id of the live version when `model` built it, else None (an unreadable pointer too: doctor
+        and serving report it where it matters)."""
+        try:
+            live = self.live()
+        except RagshipError:
+            return None
+        return live.model_id if live and live.params.get("embed_model", model) == model else None
 
     def status(self) -> dict[str, Any]:
         live = self.live()

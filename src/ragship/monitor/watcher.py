@@ -37,6 +37,8 @@ class Watched(Protocol):
 
     def ingest(self, paths: list[Path], observe=None): ...
 
+    def release(self, report): ...
+
 
 class Monitor:
     def __init__(self, log: QueryLog, collections: Callable[[], dict[str, Watched]], lock_path: Path):
@@ -121,7 +123,7 @@ class Monitor:
 
     def sync(self, name: str, source) -> dict[str, Any]:
         c = self.collections()[name]
-        result = self.freshness.sync(name, source, c.ingest)
+        result = self.freshness.sync(name, source, lambda paths: c.release(c.ingest(paths)))
         for s in self.freshness.status(name, [source]):
             metrics.SOURCE_AGE.labels(name, s["source"]).set(s["age_s"])
         return result

@@ -70,13 +70,13 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
     async def list_documents(ctx: Context, collection: Optional[str] = None, limit: int = 100,
                              offset: int = 0) -> dict[str, Any]:
         """The documents you may read: id, title, groups, format and chunk count."""
-        docs = await run(collections.get(collection).documents, visible(reader(ctx)))
+        docs = await run(collections.get(collection).serving.documents, visible(reader(ctx)))
         return {"total": len(docs), "documents": docs[offset:offset + max(1, min(limit, 1000))]}
 
     @server.tool(structured_output=True)
     async def get_document(doc_id: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
         """One document's text with its chunks' offsets; an error if it does not exist or you may not read it."""
-        return await run(collections.get(collection).document, doc_id, visible(reader(ctx)))
+        return await run(collections.get(collection).serving.document, doc_id, visible(reader(ctx)))
 
     return server
 

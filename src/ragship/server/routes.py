@@ -313,7 +313,7 @@ async def list_documents(request: Request, collection: Optional[str] = None, lim
                          principal: Principal = Reader) -> dict:
     """The documents the key may read, by id, a page at a time; `total` counts those that match `q`."""
     svc = service(request)
-    docs = await svc.run(svc.collections.get(collection).documents, visible(principal))
+    docs = await svc.run(svc.collections.get(collection).serving.documents, visible(principal))
     if q:
         needle = q.casefold()
         docs = [d for d in docs if needle in d["doc_id"].casefold() or needle in (d["title"] or "").casefold()]
@@ -324,7 +324,7 @@ async def list_documents(request: Request, collection: Optional[str] = None, lim
 async def get_document(request: Request, doc_id: str, collection: Optional[str] = None,
                        principal: Principal = Reader) -> dict:
     svc = service(request)
-    return await svc.run(svc.collections.get(collection).document, doc_id, visible(principal))
+    return await svc.run(svc.collections.get(collection).serving.document, doc_id, visible(principal))
 
 
 @router.delete("/v1/documents/{doc_id:path}", tags=["documents"])
@@ -332,7 +332,7 @@ async def delete_document(request: Request, doc_id: str, collection: Optional[st
                           principal: Principal = Editor) -> dict:
     svc = service(request)
     engine = svc.collections.get(collection)
-    await svc.run(engine.document, doc_id, visible(principal))  # 404 unless the caller can see it
+    await svc.run(engine.serving.document, doc_id, visible(principal))  # 404 unless the caller can see it
     report = await asyncio.to_thread(engine.delete_documents, [doc_id])  # ingest lock, not the query gate
     return {"deleted": doc_id, "version": report.version}
 
@@ -351,7 +351,7 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
     uploads = engine.ingestor.uploads
     targets = [uploads.target(f.filename, upload_namespace(principal)) for f in files]
     for target in targets:  # writing over a document needs the right to read (and so delete) it
-        await svc.run(engine.replaceable, uploads.doc_id(target), visible(principal))
+        await svc.run(engine.serving.replaceable, uploads.doc_id(target), visible(principal))
     saved = [await _receive(uploads, f, target) for f, target in zip(files, targets)]
     return svc.jobs.submit(principal.key_id, named(collection),
                            [p.relative_to(uploads.folder).as_posix() for p in saved], readers)
@@ -365,7 +365,7 @@ def ingest_uploads(collections) -> Run:
         engine = collections.get(job["collection"])
         uploads = engine.ingestor.uploads
         paths = [uploads.folder / name for name in job["files"]]
-        report = engine.ingestor.upload(paths, tuple(job["groups"]), observe)
+        report = engine.release(engine.ingestor.upload(paths, tuple(job["groups"]), observe))
         empty = empty_corpus(report, ", ".join(p.name for p in paths))
         results = []
         for path in paths:

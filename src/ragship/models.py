@@ -1,0 +1,79 @@
+"""The models of one collection, each loaded on first use and shared by its pinned copies: the embedder (on the
+encoder path the live version was built on), the embedders of versions another model built, the cross-encoder,
+the reader and the LLM."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from ragship.embed import CachedEmbedder
+from ragship.embed.factory import make_embedder
+from ragship.retrieve.rerank import CrossEncoderReranker, describe_reranker
+from ragship.settings import Settings
+
+
+class Models:
+    def __init__(self, settings: Settings, cache_dir: Path, built_with: Callable[[str], str | None],
+                 embedder: CachedEmbedder | None = None):
+        self.settings, self.cache_dir, self._built_with = settings, cache_dir, built_with
+        self._embedder = embedder  # shared between collections with the same embed settings
+        self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
+        self._reranker = self._reader = self._llm = None
+
+    @property
+    def embedder(self) -> CachedEmbedder:
+        """The configured model on the live version's encoder path where it has one (so an ingest extends it
+        with vectors of the same path), else on the path embed.backend names or this machine measured."""
+        if self._embedder is None:
+            e = self.settings.embed
+            self._embedder = make_embedder(e, self.cache_dir, self._built_with(e.model))
+        return self._embedder
+
+    def embedder_for(self, model: str, model_id: str | None = None) -> CachedEmbedder:
+        """The embedder of `model` with the other embed settings: a version is queried with the model that built
+        it, so promoting one built by another model (say after `adapt`) serves at once."""
+        e = self.settings.embed
+        if model == e.model and (not e.measured or model_id in (None, self.embedder.model_id)):
+            return self.embedder  # (with a path set in embed settings, serving refuses a version of another)
+        key = f"{model}|{model_id}"
+        if key not in self._embedders:
+            self._embedders[key] = make_embedder(e.model_copy(update={"model": model}), self.cache_dir, model_id)
+        return self._embedders[key]
+
+    @property
+    def reranker(self) -> CrossEncoderReranker | None:
+        """The configured cross-encoder, or None: reranking is off by default."""
+        if self._reranker is None and self.settings.rerank.model:
+            self._reranker = CrossEncoderReranker(self.settings.rerank.model, self.settings.rerank.batch_size)
+        return self._reranker
+
+    @property
+    def reader(self):
+        """The configured reader (answer.reader), or None."""
+        if self._reader is None and self.settings.answer.reader:
+            from ragship.answer.reader import Reader
+
+            self._reader = Reader(self.settings.answer.reader)
+        return self._reader
+
+    def generator(self):
+        """The configured LLM generator, or None for extractive answers."""
+        if self._llm is None and self.settings.answer.generator == "openai":
+            from ragship.answer.openai import make_generator
+
+            self._llm = make_generator(self.settings.answer)
+        return self._llm
+
+    def warm_up(self) -> None:
+        """Load every configured model now, so that the first request does not pay for it."""
+        self.embedder.embed_query("warm up")
+        if self.reranker is not None:
+            self.reranker.scores("warm up", ["warm up"])
+        if self.reader is not None:
+            self.reader.read("warm up", ["warm up"])
+
+    def status(self) -> dict[str, Any]:
+        return {"encoder": self.embedder.encoder, "query_encoder": self.embedder.query_encoder(),
+                "reranker": describe_reranker(self.reranker, self.settings.rerank.top_n),
+                "generator": self.settings.answer.generator, "reader": self.settings.answer.reader or None}

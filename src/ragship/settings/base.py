@@ -1,0 +1,21 @@
+"""What every settings section shares: unknown keys are errors, and validation errors read as one line."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+DURATION = r"^\d+(\.\d+)?[smhd]$"  # "90s", "30m", "24h", "7d"
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
+
+
+def problems(e: ValidationError) -> str:
+    """Each failed field as `dotted.name: message`, joined for one error line."""
+    return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+
+
+def duration_s(text: str) -> float:
+    """"90s", "30m", "24h", "7d" → seconds."""
+    return float(text[:-1]) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[text[-1]]

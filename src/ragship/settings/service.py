@@ -1,0 +1,148 @@
+"""The sections that shape what the service does with an index: answers (and the LLM), the HTTP server, releases,
+the shared state store and monitoring. Each field's description reaches the JSON schema and the docs; a comment
+beside it gives the measurement behind its default."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+from pydantic import Field, model_validator
+
+from ragship.settings.base import DURATION, Section
+from ragship.types import SearchMode
+
+
+class LLMSettings(Section):
+    """An OpenAI-compatible chat-completions endpoint (OpenAI, vLLM, Ollama, llama.cpp's server)."""
+
+    base_url: str = Field("", description="e.g. http://127.0.0.1:8080/v1")
+    model: str = Field("", description="the model name the endpoint serves")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the key (may be unset)")
+    timeout_s: float = Field(20.0, gt=0, le=600, description="bounds the whole call, retries included")
+    retries: int = Field(2, ge=0, le=10, description="retries of a failed or timed-out call")
+    backoff_s: float = Field(0.5, ge=0, le=30, description="the first retry's wait, doubled at each retry")
+    max_tokens: int = Field(400, ge=16, le=8192, description="the longest reply asked for")
+    temperature: float = Field(0.0, ge=0, le=2, description="sampling temperature; 0 answers the same each time")
+
+
+class AnswerSettings(Section):
+    generator: Literal["extractive", "openai"] = Field(
+        "extractive", description="extractive quotes the sources' sentences; openai writes with the [answer.llm]")
+    abstain_threshold: float = Field(0.5, ge=0, le=1, description="abstain when confidence is below this, unless "
+                                     "the index version has a `ragship calibrate` model (it brings its own)")
+    fallback: Literal["abstain", "warn", "retry"] = Field(
+        "abstain", description="below the threshold: abstain with the closest sources, answer with a warning, or "
+        "search again in retry_mode")
+    retry_mode: SearchMode = Field("bm25", description="the search mode fallback = retry tries")
+    min_support: float = Field(0.5, ge=0, le=1, description="an LLM sentence counts as supported by its cited chunk "
+                               "at or above this support score")
+    unsupported: Literal["drop", "flag"] = Field("drop", description="an unsupported LLM sentence is dropped, or "
+                                                 "kept and flagged")
+    fallback_to_extractive: bool = Field(True, description="an LLM failure (down, timeout, malformed reply) gives "
+                                         "the extractive answer instead of an error")
+    allowed_link_hosts: list[str] = Field(default_factory=list, description="hosts answers may link to")
+    max_sentences: int = Field(3, ge=1, le=20, description="sentences an answer quotes or writes at most")
+    context_chunks: int = Field(5, ge=1, le=50, description="top chunks whose sentences may be quoted")
+    reader: str = Field("", description="a reader model folder (`ragship adapt --reader`); empty = none")
+    reader_passages: int = Field(3, ge=1, le=20, description="top chunks the reader reads")
+    # on clapnq-dev (long gold answers) answer F1 0.455 off, 0.439 on (ADR 0014)
+    reader_quotes: bool = Field(False, description="when the reader finds the answer, quote only the chosen "
+                                "sentences that hold its span (a tighter answer)")
+    llm: LLMSettings = Field(LLMSettings(), description="the endpoint generator = openai uses")
+
+
+class ServerSettings(Section):
+    max_body_kb: int = Field(64, ge=1, description="largest JSON request body; uploads use ingest.max_file_mb")
+    rate_per_minute: int = Field(600, ge=1, description="requests per minute per API key (a moving window)")
+    burst: int = Field(60, ge=1, description="requests a key may send at once before the rate applies")
+    max_upload_files: int = Field(20, ge=1, le=1000, description="files one upload request may carry")
+    request_timeout_s: float = Field(30.0, gt=0, description="a search or answer (queue wait included) that takes "
+                                     "longer gets 503")
+    job_lease_s: float = Field(30.0, ge=2, description="an upload job whose server process stops renewing it for "
+                               "this long (killed) is taken by another process")
+
+
+class GoldenSet(Section):
+    """A labeled set the release gate evaluates on: a BEIR folder (queries, qrels/SPLIT.tsv; with answers.jsonl
+    and queries_unanswerable.jsonl, answer metrics too)."""
+
+    path: Path = Field(description="the BEIR folder")
+    split: str = Field("test", description="the qrels file: qrels/SPLIT.tsv")
+
+
+# absolute for rates and retrieval metrics; relative for latency
+DEFAULT_TOLERANCES = {"ndcg@10": 0.005, "recall@100": 0.01, "answer_rate": 0.01, "abstain_rate": 0.01,
+                      "citation_precision": 0.01, "p95_ms": 0.20}
+
+
+class ReleaseSettings(Section):
+    auto_promote: Literal["always", "gate", "never"] = Field(
+        "always", description="always: each ingest's version goes live; gate: only if the gate passes; never: it "
+        "stays a candidate for `ragship promote`. The first version always goes live")
+    hold_deletions_over: float = Field(0.2, ge=0, le=1, description="an ingest removing more than this share of the "
+                                       "live documents is held for the gate (an accident?); fewer are gone at once")
+    golden: list[GoldenSet] = Field(default_factory=list, description="the labeled sets the gate evaluates on")
+    tolerances: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TOLERANCES), description="what a "
+                                         "candidate may lose against the live version per metric before the gate "
+                                         "refuses it, if the loss is also significant")
+    significance: float = Field(0.05, gt=0, lt=0.5, description="one-sided p below which a loss is real")
+    keep_last: int = Field(10, ge=1, description="retention after each ingest keeps the newest this many versions "
+                           "(and the live one, pinned ones and any live within retire_grace_s)")
+    retire_grace_s: float = Field(600.0, ge=0, description="a version live this recently is kept: a server may still "
+                                  "be reading it")
+
+    @model_validator(mode="after")
+    def _checked(self) -> ReleaseSettings:
+        unknown = set(self.tolerances) - set(DEFAULT_TOLERANCES)
+        if unknown:
+            raise ValueError(f"release.tolerances: unknown metric(s) {sorted(unknown)}; "
+                             f"known: {', '.join(DEFAULT_TOLERANCES)}")
+        if self.auto_promote == "gate" and not self.golden:
+            raise ValueError('release.auto_promote = "gate" needs [[release.golden]] sets to gate on')
+        return self
+
+
+class AlertRule(Section):
+    """One alert: fires when `signal` `op` `threshold` has held for `for_s` seconds, and links the runbook section
+    that says what to do."""
+
+    name: str = Field(..., pattern=r"^[A-Za-z][A-Za-z0-9]*$", description="the alert's name, e.g. AbstainRateHigh")
+    signal: str = Field(description="a signal of monitor/rules.py SIGNALS, e.g. abstain_rate")
+    op: Literal["<", ">"] = Field(">", description="fires above (>) or below (<) the threshold")
+    threshold: float = Field(description="the signal's limit")
+    for_s: float = Field(0.0, ge=0, description="how long the condition must hold before the alert fires")
+    severity: Literal["info", "warning", "critical"] = Field("warning", description="sent with the alert")
+    runbook: str = Field(..., description="docs/runbooks/FILE.md#anchor (linked under runbook_base_url) or a URL")
+    summary: str = Field("", description="one line sent with the alert")
+
+
+class StateSettings(Section):
+    url: Optional[str] = Field(None, pattern=r"^(postgres(ql)?|sqlite)(\+\w+)?://", description="the shared state "
+                               "(keys, jobs, query log, monitor, rate limits): postgresql://user:password@host:port/db "
+                               "for replicas on several machines; default SQLite in HOME/state.sqlite")
+
+
+class MonitorSettings(Section):
+    query_text: Literal["keep", "hash", "redact"] = Field(
+        "redact", description="what the query log keeps of a query's text: keep it, hash it (sha256: equal queries "
+        "stay countable), or redact it (emails, phone, card and id numbers replaced by [EMAIL], [PHONE], ...)")
+    retention_days: float = Field(30.0, gt=0, description="query log and feedback rows older than this go")
+    window_s: float = Field(3600.0, gt=0, description="the sliding window of the business metrics")
+    min_requests: int = Field(20, ge=1, description="a window with fewer requests (or votes) yields no rate")
+    reference: int = Field(300, ge=20, description="query drift compares the recent queries with this many "
+                           "reference ones since the reference was set (MMD, permutation p)")
+    recent: int = Field(100, ge=20, description="the newest queries query drift compares with the reference")
+    permutations: int = Field(2000, ge=100, le=20000, description="permutations of the drift test's p-value")
+    reset_on_release: bool = Field(True, description="a new reference after a release that changed retrieval "
+                                   "(model or chunking), unless the traffic drifts then (`ragship drift --reset`)")
+    reference_max_age: str = Field("30d", pattern=DURATION, description="an older reference is replaced, unless the "
+                                   "traffic drifts then")
+    evaluate_every_s: float = Field(30.0, gt=0, description="how often a server evaluates the alert rules")
+    webhook_url: str = Field("", description="where fired and resolved alerts are POSTed (JSON)")
+    runbook_base_url: str = Field("", description="where alert runbook links point, e.g. https://rag.example.com/"
+                                  "runbooks; empty: the runbooks the server itself renders at /runbooks (`ragship "
+                                  "serve` fills in its own address)")
+    webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="one webhook delivery's time limit")
+    webhook_give_up_s: float = Field(86400.0, gt=0, description="undelivered this long: kept as dead letter")
+    alerts: Optional[list[AlertRule]] = Field(None, description="default: monitor/rules.py DEFAULT_RULES")
