@@ -134,12 +134,11 @@ def test_an_ingest_stops_at_the_disk_floor_naming_it(tmp_path, cache_dir):
 
 def test_a_background_job_reports_a_broken_state_file_in_one_line(tmp_path, cache_dir, caplog):
     from ragship.collections import Collections
-    from ragship.monitor.querylog import QueryLog
     from ragship.monitor.watcher import background
 
     engine = make_engine(tmp_path / "home", cache_dir)
     engine.ingest([DATA / "docs" / "handbook"])
-    monitor = Collections(engine).monitor(QueryLog(engine.state))
+    monitor = Collections(engine).monitor()
     (engine.home.index / "LIVE").write_text("{")
     with caplog.at_level("ERROR", logger="ragship.monitor"):
         assert background(monitor.tick)() is None  # did not raise into the scheduler

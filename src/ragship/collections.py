@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import threading
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -34,11 +35,15 @@ class Collections:
         self._engines: dict[str, Engine] = {DEFAULT: default}
         self._lock = threading.Lock()
 
-    def monitor(self, log: QueryLog | None = None) -> Monitor:
-        """The monitor over every collection of the home (one query log, the home's monitor lock)."""
-        home, settings = self.default.home, self.default.settings
-        log = log or QueryLog(self.default.state, settings.monitor.query_text)
-        return Monitor(log, lambda: {name: self.get(name) for name in self.names()}, home.root / "monitor.lock")
+    @cached_property
+    def query_log(self) -> QueryLog:
+        """The home's query log, one for every collection and face."""
+        return QueryLog(self.default.state, self.default.settings.monitor.query_text)
+
+    def monitor(self) -> Monitor:
+        """The monitor over every collection of the home (its query log, the home's monitor lock)."""
+        return Monitor(self.query_log, lambda: {name: self.get(name) for name in self.names()},
+                       self.default.home.root / "monitor.lock")
 
     def names(self) -> list[str]:
         found = sorted(p.name for p in self.root.iterdir() if (p / "settings.json").exists()) \

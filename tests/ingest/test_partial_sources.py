@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from conftest import make_engine
-from ragship.ingest.remote import remote_source
 from test_remote import FILES, Site, page, website
 
 SITE_PAGES = 5

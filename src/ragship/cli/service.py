@@ -119,7 +119,6 @@ def mcp(ctx: typer.Context, key: Optional[str] = typer.Option(
     from ragship.access import LOCAL
     from ragship.collections import Collections
     from ragship.errors import Unauthorized
-    from ragship.monitor.querylog import QueryLog
     from ragship.server import mcp_tools
 
     default = base_engine(ctx)
@@ -128,6 +127,6 @@ def mcp(ctx: typer.Context, key: Optional[str] = typer.Option(
     if principal is None:
         raise Unauthorized("--key (or RAGSHIP_MCP_KEY) is not a valid key; `ragship keys list` shows the keys")
     default.warm_up()
-    log = QueryLog(default.state, default.settings.monitor.query_text)
-    server = mcp_tools.build(Collections(default), keys, anyio.to_thread.run_sync, log, principal)
+    collections = Collections(default)
+    server = mcp_tools.build(collections, keys, anyio.to_thread.run_sync, collections.query_log, principal)
     server.run("stdio")

@@ -22,8 +22,6 @@ from datetime import datetime, timezone
 from functools import cache
 from importlib import metadata
 
-import numpy as np
-
 from ragship.cpu import cpu_has_native_bf16, cpu_model_name, matrix_flags
 from ragship.embed.base import Embedder
 from ragship.fsio import atomic_write_text

@@ -17,11 +17,12 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from ragship.errors import StateCorrupt, StateUnavailable
+from ragship.errors import RagshipError, StateCorrupt, StateUnavailable
 from ragship.monitor import metrics
 from ragship.monitor.privacy import kept_text
 from ragship.state import State
 from ragship.state.tables import FEEDBACK, REQUESTS, upsert
+from ragship.util.clock import ms_since
 
 log = logging.getLogger("ragship.monitor")
 OUTCOMES = ("results", "no_result", "answered", "abstained", "error")
@@ -71,9 +72,41 @@ def _retrieval(result) -> dict[str, Any]:
             "stages": dict(result.timings_ms), "vector": result.query_vector}
 
 
+class Request:
+    """One search or answer as every face logs it: timed from its arrival (queue wait included); a failure on the
+    server's side (5xx) is recorded as an error when it leaves the `with` block, a caller's mistake is not."""
+
+    def __init__(self, log: QueryLog, key_id: str, collection: str, kind: str, text: str):
+        self.log, self.key_id, self.collection, self.kind, self.text = log, key_id, collection, kind, text
+        self.started = time.perf_counter()
+
+    def __enter__(self) -> Request:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if error is not None and (not isinstance(error, RagshipError) or error.http_status >= 500):
+            self.log.record(Observation(self.key_id, self.collection, self.kind, ms_since(self.started), self.text,
+                                        "error"))
+
+    def searched(self, result) -> dict[str, Any]:
+        """The search result as sent, its observation recorded."""
+        self.log.record(Observation.of_search(result, self.key_id, self.collection, ms_since(self.started)))
+        return result.to_dict()
+
+    def answered(self, shown: dict[str, Any], retrieval) -> dict[str, Any]:
+        """The answer as sent (`Answer.to_dict()`), its observation recorded."""
+        self.log.record(Observation.of_answer(shown, retrieval, self.key_id, self.collection,
+                                              ms_since(self.started)))
+        return shown
+
+
 class QueryLog:
     def __init__(self, state: State, query_text: str = "redact"):
         self.state, self.query_text = state, query_text
+
+    def request(self, key_id: str, collection: str, kind: str, text: str) -> Request:
+        """`with log.request(...) as r: return r.searched(...)`: see Request."""
+        return Request(self, key_id, collection, kind, text)
 
     def rows(self, statement) -> list[tuple]:
         with self.state.ready(read=True) as c:

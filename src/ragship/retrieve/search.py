@@ -172,7 +172,3 @@ def to_hit(row: dict, rank: int) -> Hit:
         start=row["start"], end=row["end"], heading_path=row["heading_path"], score=float(row["_score"]), rank=rank,
         metadata=row["metadata"],
     )
-
-
-def ms_since(t: float) -> float:
-    return round((time.perf_counter() - t) * 1000, 3)

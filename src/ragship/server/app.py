@@ -25,12 +25,11 @@ from ragship.engine import Engine
 from ragship.errors import RagshipError, RateLimited, Unauthorized, storage_error
 from ragship.monitor import metrics
 from ragship.access import KeyStore
-from ragship.monitor.querylog import QueryLog
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter, problem_json
 from ragship.server import chat, mcp_tools, operations, runbooks
-from ragship.server.routes import Service, caller, ingest_uploads, router, validation_detail
-from ragship.settings import load_settings
+from ragship.server.routes import Service, caller, ingest_uploads, router
+from ragship.settings import load_settings, problems
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
@@ -75,7 +74,7 @@ def _problems(app: FastAPI) -> None:
             at = broken["loc"][-1] if len(broken["loc"]) > 1 else "?"
             return problem(400, "Malformed JSON", f"the request body is not valid JSON ({broken['ctx']['error']} "
                            f"at character {at}); send a JSON object as the route's schema at /docs shows")
-        return problem(422, "Invalid request", validation_detail(e.errors()))
+        return problem(422, "Invalid request", problems(e.errors()))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, e: StarletteHTTPException) -> JSONResponse:
@@ -136,8 +135,7 @@ def create_app(engine: Engine) -> FastAPI:
     s = engine.settings.server
     collections = Collections(engine)
     state = engine.state
-    log = QueryLog(state, engine.settings.monitor.query_text)
-    monitor = collections.monitor(log)
+    log, monitor = collections.query_log, collections.monitor()
     jobs = Jobs(state, ingest_uploads(collections), lease_s=s.job_lease_s)
     service = Service(collections=collections, keys=KeyStore(state), jobs=jobs, log=log,
                       limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,

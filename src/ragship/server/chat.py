@@ -18,10 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ragship.collections import DEFAULT
 from ragship.errors import QueryError
-from ragship.monitor.querylog import Observation
 from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.server.routes import COMMON, AskRequest, Principal, Reader, _ask, answer_events, service, visible
-from ragship.util.clock import ms_since
 
 MODEL = "ragship"
 ABSTAINED = "The documents I can read do not answer this confidently."
@@ -115,7 +113,8 @@ async def _stream(request: Request, principal: Principal, model: str, question: 
                   turns: list[tuple[str, str]]) -> StreamingResponse:
     """OpenAI's server-sent chunks, one id for the completion: verified sentences as they come, the sources, then a
     last chunk with finish_reason "stop", the usage and the `ragship` member; `data: [DONE]` ends the stream."""
-    svc, t = service(request), time.perf_counter()
+    svc = service(request)
+    logged = svc.log.request(principal.key_id, collection, "ask", question)
     engine = svc.collections.get(collection)
     await svc.run(engine.view)  # no index, or no such collection: an error response before the stream starts
     created, flt, completion_id = int(time.time()), visible(principal), f"chatcmpl-{uuid.uuid4().hex}"
@@ -139,8 +138,7 @@ async def _stream(request: Request, principal: Principal, model: str, question: 
                 yield chunk({"content": f"\n\n(error: {event['detail']})"}, "stop")
             else:
                 answer = event["answer"]
-                svc.log.record(Observation.of_answer(answer, event.get("retrieval"), principal.key_id, collection,
-                                                     ms_since(t)))
+                logged.answered(answer, event.get("retrieval"))
                 rest = sources_text(answer) if streamed else reply_text(answer)
                 if rest:
                     yield chunk({"content": rest})

@@ -7,7 +7,6 @@ Searches and answers go to the query log like the API's, so monitoring sees agen
 
 from __future__ import annotations
 
-import time
 from typing import Any, Awaitable, Callable, Optional
 
 from mcp.server.fastmcp import Context, FastMCP
@@ -19,9 +18,9 @@ from pydantic import ValidationError
 from ragship import __version__
 from ragship.access import KeyStore, Principal
 from ragship.collections import Collections, named
-from ragship.monitor.querylog import Observation, QueryLog
-from ragship.server.routes import validation_detail, visible
-from ragship.util.clock import ms_since
+from ragship.monitor.querylog import QueryLog
+from ragship.server.routes import visible
+from ragship.settings import problems
 
 INSTRUCTIONS = ("ragship answers questions from a team's documents with verified citations. Use `ask` for a cited "
                 "answer (it abstains when the documents do not answer), `search` for passages, `list_documents` "
@@ -50,21 +49,18 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
                      collection: Optional[str] = None) -> dict[str, Any]:
         """Passages of the documents you may read that best match the query (hybrid dense + BM25 by default;
         mode: dense, bm25 or hybrid), each with its document id, title, text and score."""
-        principal, started = reader(ctx), time.perf_counter()
-        result = await run(collections.get(collection).search, query, mode, k, visible(principal))
-        log.record(Observation.of_search(result, principal.key_id, named(collection), ms_since(started)))
-        return result.to_dict()
+        principal = reader(ctx)
+        with log.request(principal.key_id, named(collection), "search", query) as logged:
+            return logged.searched(await run(collections.get(collection).search, query, mode, k, visible(principal)))
 
     @server.tool(structured_output=True)
     async def ask(question: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
         """A cited answer from the documents you may read: `answer` with [n] markers, `citations`, `confidence`;
         `abstained` is true (and `answer` empty) when the documents do not answer it confidently."""
-        principal, started = reader(ctx), time.perf_counter()
-        answer = await run(collections.get(collection).ask, question, None, visible(principal))
-        shown = answer.to_dict()
-        log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, named(collection),
-                                         ms_since(started)))
-        return shown
+        principal = reader(ctx)
+        with log.request(principal.key_id, named(collection), "ask", question) as logged:
+            answer = await run(collections.get(collection).ask, question, None, visible(principal))
+            return logged.answered(answer.to_dict(), answer.retrieval)
 
     @server.tool(structured_output=True)
     async def list_documents(ctx: Context, collection: Optional[str] = None, limit: int = 100,
@@ -88,6 +84,6 @@ class _FastMCP(FastMCP):
             return await super().call_tool(name, arguments)
         except ToolError as e:
             if isinstance(e.__cause__, ValidationError):
-                raise ToolError(f"{name}: {validation_detail(e.__cause__.errors())}") from None
+                raise ToolError(f"{name}: {problems(e.__cause__.errors())}") from None
             raise
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional, Union
@@ -22,14 +20,13 @@ from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFoun
                             RequestTimeout, TooLarge, storage_error)
 from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor import metrics
-from ragship.monitor.querylog import Observation, QueryLog
+from ragship.monitor.querylog import QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
 from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.server.jobs import Jobs, Run
 from ragship.server.limits import RateLimiter
 from ragship.types import SearchMode as Mode
-from ragship.util.clock import ms_since
 from ragship.util.names import split_names
 
 FilterValues = dict[str, Union[str, list[str]]]
@@ -110,11 +107,6 @@ Reader, Editor, Admin = Depends(role("reader")), Depends(role("editor")), Depend
 Rater = Depends(role("reader", bucket=":feedback"))
 
 
-def validation_detail(errors) -> str:
-    """Pydantic's errors as one line: "FIELD: what is wrong; ..." (the API's and the MCP tools')."""
-    return "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in errors)[:2000]
-
-
 def visible(principal: Principal, fields=()) -> Filter:
     return Filter(principal.groups, tuple(fields))
 
@@ -181,35 +173,17 @@ class AskRequest(BaseModel):
 
 
 async def _search(request: Request, principal: Principal, body: SearchRequest) -> dict:
-    svc, t, collection = service(request), time.perf_counter(), named(body.collection)
-    engine = svc.collections.get(body.collection)
-    flt = visible(principal, filter_from_mapping(body.filters))
-    with _logged_failure(svc, principal, collection, "search", body.q, t):
-        result = await svc.run(engine.search, body.q, body.mode, body.k, flt, body.mmr)
-    svc.log.record(Observation.of_search(result, principal.key_id, collection, ms_since(t)))
-    return result.to_dict()
+    svc, flt = service(request), visible(principal, filter_from_mapping(body.filters))
+    with svc.log.request(principal.key_id, named(body.collection), "search", body.q) as logged:
+        engine = svc.collections.get(body.collection)
+        return logged.searched(await svc.run(engine.search, body.q, body.mode, body.k, flt, body.mmr))
 
 
 async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict:
-    svc, t, collection = service(request), time.perf_counter(), named(body.collection)
-    engine = svc.collections.get(body.collection)
-    with _logged_failure(svc, principal, collection, "ask", body.q, t):
-        answer = await svc.run(engine.ask, body.q, body.mode, visible(principal, filter_from_mapping(
-            body.filters)))
-    shown = answer.to_dict()
-    svc.log.record(Observation.of_answer(shown, answer.retrieval, principal.key_id, collection, ms_since(t)))
-    return shown
-
-
-@contextmanager
-def _logged_failure(svc: Service, principal: Principal, collection: str, kind: str, text: str, t: float):
-    """A request that fails on the server's side (5xx) is logged as an error; a caller's mistake is not."""
-    try:
-        yield
-    except Exception as e:
-        if not isinstance(e, RagshipError) or e.http_status >= 500:
-            svc.log.record(Observation(principal.key_id, collection, kind, ms_since(t), text, "error"))
-        raise
+    svc, flt = service(request), visible(principal, filter_from_mapping(body.filters))
+    with svc.log.request(principal.key_id, named(body.collection), "ask", body.q) as logged:
+        answer = await svc.run(svc.collections.get(body.collection).ask, body.q, body.mode, flt)
+        return logged.answered(answer.to_dict(), answer.retrieval)
 
 
 def _filter_params(specs: list[str]) -> FilterValues:
@@ -248,7 +222,8 @@ async def ask_post(request: Request, body: AskRequest, principal: Principal = Re
              responses={200: {"content": {"text/event-stream": {}},
                               "description": "events: `sentence` {text} as verified, then `answer` (the full answer)"}})
 async def ask_stream(request: Request, body: AskRequest, principal: Principal = Reader) -> StreamingResponse:
-    svc, t = service(request), time.perf_counter()
+    svc = service(request)
+    logged = svc.log.request(principal.key_id, named(body.collection), "ask", body.q)
     engine = svc.collections.get(body.collection)
     flt = visible(principal, filter_from_mapping(body.filters))
     await svc.run(engine.view)  # errors (no index, bad collection) become problems before the stream starts
@@ -256,8 +231,7 @@ async def ask_stream(request: Request, body: AskRequest, principal: Principal = 
     async def events():
         async for event in answer_events(svc, engine, body.q, body.mode, flt):
             if event["type"] == "answer":
-                svc.log.record(Observation.of_answer(event["answer"], event.pop("retrieval", None),
-                                                     principal.key_id, named(body.collection), ms_since(t)))
+                logged.answered(event["answer"], event.pop("retrieval", None))
             yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
 
     return StreamingResponse(events(), media_type="text/event-stream",

@@ -22,7 +22,7 @@ from ragship.settings.service import (DEFAULT_TOLERANCES, AlertRule, AnswerSetti
 __all__ = ["DEFAULT_TOLERANCES", "REMOTE_SCHEMES", "AlertRule", "AnswerSettings", "ChunkSettings", "EmbedSettings",
            "GoldenSet", "IndexSettings", "IngestSettings", "LLMSettings", "MonitorSettings", "ReleaseSettings",
            "RerankSettings", "SearchSettings", "ServerSettings", "Settings", "SourceSettings", "StateSettings",
-           "config_path", "duration_s", "is_remote", "load_settings", "write_settings"]
+           "config_path", "duration_s", "is_remote", "load_settings", "problems", "write_settings"]
 
 
 def config_path() -> Path:
@@ -90,7 +90,7 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        raise ConfigError(f"invalid settings ({problems(e)}); fix ragship.toml or the RAGSHIP_* variable") from None
+        raise ConfigError(f"invalid settings ({problems(e.errors())}); fix ragship.toml or the RAGSHIP_* variable") from None
     except OSError as e:
         raise ConfigError(f"cannot read settings file: {e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:  # found by tests/test_settings_fuzz.py

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 DURATION = r"^\d+(\.\d+)?[smhd]$"  # "90s", "30m", "24h", "7d"
 
@@ -11,9 +11,10 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
 
 
-def problems(e: ValidationError) -> str:
-    """Each failed field as `dotted.name: message`, joined for one error line."""
-    return "; ".join(f"{'.'.join(map(str, err['loc']))}: {err['msg']}" for err in e.errors())
+def problems(errors: list) -> str:
+    """Pydantic's errors (`ValidationError.errors()`) as one line, "FIELD: what is wrong; ...": the settings',
+    the API's and the MCP tools'."""
+    return "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in errors)[:2000]
 
 
 def duration_s(text: str) -> float:

@@ -70,7 +70,7 @@ class ChunkSettings(Section):
         try:
             return cls(tokens=tokens, overlap=overlap or 0)
         except ValidationError as e:
-            raise InputError(f"{spec.strip()!r}: write TOKENS/OVERLAP, e.g. 128/16 ({problems(e)})") from None
+            raise InputError(f"{spec.strip()!r}: write TOKENS/OVERLAP, e.g. 128/16 ({problems(e.errors())})") from None
 
 
 REMOTE_SCHEMES = ("s3://", "git+", "http://", "https://")
