@@ -144,7 +144,7 @@ FILES = {  # a kind of file -> where the template's copy of it is
     "Lance manifest": _live_manifest,
     "versions.json": lambda lab: lab.home.index / "versions.json",
     "LIVE": lambda lab: lab.home.index / "LIVE",
-    "state.sqlite": lambda lab: (lab.cli("keys", "create", "--role", "admin"), lab.home.state)[1],
+    "state.sqlite": lambda lab: (lab.cli("keys", "create", "--role", "admin"), lab.home.state_sqlite)[1],
     "calibration": _calibrated,
     "embedding cache": lambda lab: lab.cache_db(),
     "last ingest report": lambda lab: lab.home.last_ingest_path,

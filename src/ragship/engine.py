@@ -86,7 +86,7 @@ class Engine:
 
     def doctor(self, repair: bool = False) -> list:
         """`ragship doctor`: the home's checks as Findings, repaired where `repair` can without losing data."""
-        from ragship.release.doctor import Doctor
+        from ragship.recovery.doctor import Doctor
 
         return Doctor(self, lambda: self.embedder.model_id).examine(repair)
 

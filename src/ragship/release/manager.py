@@ -13,7 +13,7 @@ from ragship.errors import (REPAIR, ArchiveError, ConfigError, GateRefused, Inpu
 from ragship.evaluate.beir import read_queries
 from ragship.fsio import atomic_write_text, read_json
 from ragship.index import IndexVersion
-from ragship.release.archive import Archivable, export, import_archive
+from ragship.recovery.archive import Archivable, export, import_archive
 from ragship.release.gate import GateReport, compare, losers
 from ragship.release.measure import Version, measure
 from ragship.util.clock import now, seconds_since

@@ -31,7 +31,7 @@ from ragship.state.tables import RATE_HITS
 def engine_url(url: str | None, home: Path) -> str:
     """SQLAlchemy's URL for `state.url`: postgresql:// is driven by psycopg 3; none is HOME/state.sqlite."""
     if not url:
-        return f"sqlite:///{Home(home).state.resolve()}"
+        return f"sqlite:///{Home(home).state_sqlite.resolve()}"
     scheme, rest = url.split("://", 1)
     return f"postgresql+psycopg://{rest}" if scheme in ("postgres", "postgresql") else url
 

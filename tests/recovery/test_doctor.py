@@ -116,7 +116,7 @@ def test_a_damaged_state_store_is_named_with_its_remedy(two_versions):
     engine = two_versions
     engine.state.ensure_schema()
     engine.state.close()
-    engine.home.state.write_bytes(b"this is not a database" * 100)
+    engine.home.state_sqlite.write_bytes(b"this is not a database" * 100)
     findings = {f.check: f for f in fresh(engine).doctor()}
     assert "file is not a database" in findings["state store"].problem
     assert "restore state.sqlite from a backup" in findings["state store"].remedy and not findings["API keys"].ok

@@ -1,4 +1,4 @@
-"""The doctor's checks of a home's state files besides the index (release/doctor.py runs them). Each returns a
+"""The doctor's checks of a home's files besides the index (recovery/doctor.py runs them). Each returns a
 Finding; with `repair`, a file whose loss costs nothing but derived or historical data is quarantined (renamed
 `NAME.corrupt-TIME`, never deleted) so that a fresh one starts; one that cannot be rebuilt (API keys, deleted
 documents' tombstones) is explained, and the home keeps failing closed until it is restored."""
@@ -92,7 +92,7 @@ def _calibrations(store: CalibrationStore, repair: bool) -> Finding:
 
 def _state(state: State, repair: bool) -> Finding:
     """The state store: SQLite's integrity check on HOME/state.sqlite; a PostgreSQL store must answer."""
-    path = Home(state.home).state
+    path = Home(state.home).state_sqlite
     problem = _sqlite_problem(path) if state.sqlite else None
     if problem is not None:
         return Finding("state store", f"{path}: {problem}", f"restore {path.name} from a backup (it holds the API "

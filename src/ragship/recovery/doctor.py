@@ -5,7 +5,7 @@ every kept version's tag points at its Lance version (recreated if that version 
 the checksums in its record (damaged index files are rebuilt from the version's intact table; damaged data
 cannot be, and such a version is marked); the live version opens and both its indexes answer; the live pointer
 parses and names a healthy version (else the pointer goes to the most recently live version that passes its
-checks). Then the other state files (release/state_files.py). Repairs hold the home's writer lock."""
+checks). Then the home's other files (recovery/home_files.py). Repairs hold the home's writer lock."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from typing import Callable
 from ragship.errors import REPAIR, RagshipError, StateCorrupt
 from ragship.index import IndexVersion
 from ragship.ingest.pipeline import DEFAULT_FTS
-from ragship.release.archive import Archivable
-from ragship.release.state_files import Finding, checks, plain
+from ragship.recovery.archive import Archivable
+from ragship.recovery.home_files import Finding, checks, plain
 from ragship.util.clock import now
 
 
