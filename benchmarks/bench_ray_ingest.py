@@ -1,4 +1,4 @@
-"""`make bench-ray`: SciFact ingested by the local engine and by `--engine ray` on a real two-node Ray cluster
+"""`make bench-ray`: SciFact ingested by the local engine and by `--executor ray` on a real two-node Ray cluster
 started on this machine (a head and a worker raylet, `ray.cluster_utils.Cluster`), each with a cold embedding
 cache; checks that both built the same chunks (ids, counts, vectors) and writes the "ray-ingest" section of
 docs/benchmarks.md with both times.
@@ -58,7 +58,7 @@ def main() -> None:
         cluster.add_node(num_cpus=args.cpus_per_node)
         try:
             ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
-            on_ray, ray_run = timed_ingest(Path(tmp), "ray", corpus, engine="ray", ray_address=cluster.address)
+            on_ray, ray_run = timed_ingest(Path(tmp), "ray", corpus, executor="ray", ray_address=cluster.address)
         finally:
             ray.shutdown()
             cluster.shutdown()

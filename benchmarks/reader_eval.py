@@ -4,7 +4,7 @@
    abstention precision `ragship calibrate` targets, and at the best balanced threshold) for the features without
    a reader, the reader's alone, and both;
 2. `ragship calibrate` then `ragship eval` with the reader (answer rate, abstain rate, citation precision, F1),
-   with the extractive answer quoting the sentence of the reader's span (answer.reader_quotes) and without;
+   with the extractive answer quoting the sentence of the reader's span (answer.qa_quotes) and without;
 3. `ragship ask` latency over the questions with and without the reader.
 
     python benchmarks/reader_eval.py READER_DIR
@@ -39,12 +39,12 @@ def oof(rows: list[dict], y: np.ndarray, names: list[str]) -> np.ndarray:
 def table(rows: list[dict], y: np.ndarray) -> list[str]:
     from sklearn.metrics import roc_auc_score
 
-    from ragship.answer.calibrate import FEATURES, READER_FEATURES, choose_threshold, rates
+    from ragship.answer.calibrate import FEATURES, QA_FEATURES, choose_threshold, rates
 
     out = ["| features | OOF AUC | answered / abstained at 0.85 abstention precision | best balanced point |",
            "|---|---|---|---|"]
-    for name, names in (("without reader", list(FEATURES)), ("reader alone", list(READER_FEATURES)),
-                        ("both", list(FEATURES) + list(READER_FEATURES))):
+    for name, names in (("without reader", list(FEATURES)), ("reader alone", list(QA_FEATURES)),
+                        ("both", list(FEATURES) + list(QA_FEATURES))):
         p = oof(rows, y, names)
         at = rates(p, y, choose_threshold(p, y, 0.85))
         balanced = max((rates(p, y, t) for t in np.unique(p)), key=lambda r: min(r["answer_rate"], r["abstain_rate"]))
@@ -73,11 +73,11 @@ def main() -> None:
     from ragship.settings import load_settings
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    ap.add_argument("reader", help="the reader's folder (`ragship adapt DATA --reader` wrote it)")
+    ap.add_argument("reader", help="the reader's folder (`ragship adapt DATA --qa-model` wrote it)")
     reader = ap.parse_args().reader
     home = Path(tempfile.mkdtemp(prefix="reader-eval-"))
     plain = Engine(load_settings(home=home))
-    with_reader = Engine(load_settings(home=home, answer={"reader": reader}))
+    with_reader = Engine(load_settings(home=home, answer={"qa_model": reader}))
     dataset = load_dataset(CLAP, "test")
     with_reader.ingest([dataset.corpus])
     questions = load_questions(dataset)
@@ -92,7 +92,7 @@ def main() -> None:
     fitted = calibrate(with_reader, CLAP, "test")
     print(json.dumps({"calibration": fitted.validation | {"features": fitted.features}}, default=str)[:1500])
     for quotes in (True, False):  # the extractive answer quoting the reader's span's sentence, or not
-        result = evaluate(Engine(load_settings(home=home, answer={"reader": reader, "reader_quotes": quotes})),
+        result = evaluate(Engine(load_settings(home=home, answer={"qa_model": reader, "qa_quotes": quotes})),
                           CLAP, "test")
         print(json.dumps({"reader_quotes": quotes, "eval": result["metrics"]}))
 

@@ -65,7 +65,7 @@ def _reader_steps(base: str, out: Path, steps: int, mode: str) -> dict:
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
     from ragship.adapt.loop import bound_memory, train_loop
-    from ragship.adapt.reader import _by_length, batch_loss, features, load_squad, split_articles
+    from ragship.adapt.qa import _by_length, batch_loss, features, load_squad, split_articles
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForTokenClassification.from_pretrained(base, num_labels=3)

@@ -114,8 +114,8 @@ def test_dry_run_retry_and_engine_flags(tmp_path):
     assert json.loads(cli("status", "--json", home=home).stdout)["live_version"] is None
     retry = cli("ingest", "--retry-failed", home=home)
     assert retry.returncode == 2 and "no failed inputs to retry" in retry.stderr
-    bad_engine = cli("ingest", DATA / "docs", "--engine", "spark", home=home)
-    assert bad_engine.returncode == 2 and "--engine must be local or ray" in bad_engine.stderr
+    bad_engine = cli("ingest", DATA / "docs", "--executor", "spark", home=home)
+    assert bad_engine.returncode == 2 and "--executor must be local or ray" in bad_engine.stderr
 
 
 def test_reasons_are_printed_as_written_not_as_markup(tmp_path):

@@ -88,3 +88,14 @@ def test_every_setting_is_described_in_the_schema():
     undescribed = [f"{name}.{field}" for name, model in [("Settings", schema), *schema["$defs"].items()]
                    for field, spec in model.get("properties", {}).items() if not spec.get("description")]
     assert undescribed == [] and len(schema["$defs"]) >= 15
+
+
+def test_the_qa_model_keeps_loading_under_its_old_name(tmp_path):
+    """Issue 32: the QA model was `answer.reader`, the permission role's word; the old keys still load, and
+    `adapt --qa-model` writing the new key drops the old one (two names for one key would be refused)."""
+    old = load_settings(answer={"reader": "models/qa", "reader_passages": 4, "reader_quotes": True}).answer
+    assert (old.qa_model, old.qa_passages, old.qa_quotes) == ("models/qa", 4, True)
+    path = tmp_path / "ragship.toml"
+    path.write_text('[answer]\nreader = "models/old"  # trained in May\n')
+    write_settings(path, "answer", {"qa_model": "models/new"}, drop=("reader",))
+    assert tomllib.loads(path.read_text())["answer"] == {"qa_model": "models/new"}

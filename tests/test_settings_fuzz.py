@@ -14,7 +14,7 @@ from ragship.errors import ConfigError
 from ragship.settings import load_settings
 
 SECTIONS = ["embed", "chunk", "search", "answer", "server", "ingest", "release", "monitor", "rerank", "bogus"]
-KEYS = ["model", "size", "overlap", "mode", "top_k", "rrf_k", "max_file_mb", "generator", "reader", "golden",
+KEYS = ["model", "size", "overlap", "mode", "top_k", "rrf_k", "max_file_mb", "generator", "qa_model", "golden",
         "auto_promote", "window_s", "query_text", "min_free_mb", "path", "x"]
 SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=True),
                     st.text(max_size=20))

@@ -68,7 +68,7 @@ class Engine:
     def answerer(self, served: Served | None = None) -> Answerer:
         served = served or self.served()
         return Answerer(served.embedder, self.settings.answer, self.calibrations.current(served.version.id),
-                        self.models.generator(), self.models.reader)
+                        self.models.generator(), self.models.qa_model)
 
     def calibration(self) -> Calibration | None:
         return self.calibrations.current(self.pin or self.registry.pointer().get("id"))

@@ -1,6 +1,6 @@
 """The models of one collection, each loaded on first use and shared by its pinned copies: the embedder (on the
 encoder path the live version was built on), the embedders of versions another model built, the cross-encoder,
-the reader and the LLM."""
+the QA model and the LLM."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ class Models:
         self.settings, self.cache_dir, self._built_with = settings, cache_dir, built_with
         self._embedder = embedder  # shared between collections with the same embed settings
         self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
-        self._reranker = self._reader = self._llm = None
+        self._reranker = self._qa_model = self._llm = None
 
     @property
     def embedder(self) -> CachedEmbedder:
@@ -49,13 +49,13 @@ class Models:
         return self._reranker
 
     @property
-    def reader(self):
-        """The configured reader (answer.reader), or None."""
-        if self._reader is None and self.settings.answer.reader:
-            from ragship.answer.reader import Reader
+    def qa_model(self):
+        """The configured extractive QA model (answer.qa_model), or None."""
+        if self._qa_model is None and self.settings.answer.qa_model:
+            from ragship.answer.qa import QAModel
 
-            self._reader = Reader(self.settings.answer.reader)
-        return self._reader
+            self._qa_model = QAModel(self.settings.answer.qa_model)
+        return self._qa_model
 
     def generator(self):
         """The configured LLM generator, or None for extractive answers."""
@@ -70,10 +70,10 @@ class Models:
         self.embedder.embed_query("warm up")
         if self.reranker is not None:
             self.reranker.scores("warm up", ["warm up"])
-        if self.reader is not None:
-            self.reader.read("warm up", ["warm up"])
+        if self.qa_model is not None:
+            self.qa_model.read("warm up", ["warm up"])
 
     def status(self) -> dict[str, Any]:
         return {"encoder": self.embedder.encoder, "query_encoder": self.embedder.query_encoder(),
                 "reranker": describe_reranker(self.reranker, self.settings.rerank.top_n),
-                "generator": self.settings.answer.generator, "reader": self.settings.answer.reader or None}
+                "generator": self.settings.answer.generator, "qa_model": self.settings.answer.qa_model or None}

@@ -59,4 +59,4 @@ def test_the_cli_says_which_features_calibration_used(tmp_path, cache_dir):
     result = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "calibrate", str(DATA / "qa-mini"),
                                       "--target-precision", "0.6"], env=env)
     assert result.exit_code == 0, result.output
-    assert "Features: 12 retrieval and support signals; no reader (answer.reader is not set)" in result.output
+    assert "Features: 12 retrieval and support signals; no QA model (answer.qa_model is not set)" in result.output

@@ -20,7 +20,7 @@ from ragship.embed import CachedEmbedder
 from ragship.errors import DatasetError
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import retrieval_metrics
-from ragship.evaluate.runner import Collection
+from ragship.evaluate.runner import Searchable
 from ragship.fsio import atomic_write_json
 from ragship.home import Home
 from ragship.settings import Settings
@@ -31,7 +31,7 @@ VALIDATION_DEPTH = 30  # hybrid candidates re-ranked by each model for the valid
 CLOZE_PAIRS = 4000
 
 
-class Adaptable(Collection, Protocol):
+class Adaptable(Searchable, Protocol):
     """What `adapt` uses of a collection."""
 
     home: Home
@@ -161,14 +161,14 @@ def _hash(pairs: list[Pair]) -> str:
     return h.hexdigest()
 
 
-def adapt_reader(engine: Adaptable, data: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
+def adapt_qa_model(engine: Adaptable, data: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
                  budget_s: float | None = None, seed: int = 0, progress=None) -> dict[str, Any]:
-    """Train a reader (adapt/reader.py) from the embedding model's encoder weights on SQuAD 2.0-format `data`;
+    """Train a QA model (adapt/qa.py) from the embedding model's encoder weights on SQuAD 2.0-format `data`;
     saved in the home's models folder, named by the data's hash."""
-    from ragship.adapt import reader
+    from ragship.adapt import qa
 
-    digest = reader.sha256(data)
+    digest = qa.sha256(data)
     out = engine.home.models / f"reader-{digest[:10]}"
-    report = reader.train(engine.embedder.path, data, out, epochs=epochs, batch_size=batch_size, lr=lr,
+    report = qa.train(engine.embedder.path, data, out, epochs=epochs, batch_size=batch_size, lr=lr,
                           budget_s=budget_s, seed=seed, progress=progress)
     return {"model_path": str(out), **report}

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ragship.answer.base import Answer, Citation, Generator
-from ragship.answer.calibrate import READER_FEATURES, Calibration, features, reader_features
+from ragship.answer.calibrate import QA_FEATURES, Calibration, features, qa_features
 from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
-from ragship.answer.reader import Reading
+from ragship.answer.qa import Reading
 from ragship.answer.safety import filter_output
 from ragship.answer.verify import SourceSentences, split_complete, verify
 from ragship.embed.base import Embedder
@@ -54,21 +54,21 @@ class Assessment:
     sentences: list[Sentence]
     features: dict[str, float]
     confidence: float
-    reading: Reading | None = None  # the reader's most answerable passage and its span, with a reader
+    reading: Reading | None = None  # the QA model's most answerable passage and its span, with one
 
     @property
     def verdict(self) -> dict | None:
-        """The reader's verdict as the answer JSON carries it."""
+        """The QA model's verdict as the answer JSON carries it."""
         r = self.reading
         return r and {"answerability": round(r.answerability, 3), "source": r.passage + 1, "span": r.text}
 
 
 class Answerer:
     def __init__(self, embedder: Embedder, settings: AnswerSettings, calibration: Calibration | None = None,
-                 llm: Generator | None = None, reader=None):
-        self.settings, self.calibration, self.llm, self.reader = settings, calibration, llm, reader
-        if calibration and reader is None and set(READER_FEATURES) & set(calibration.features):
-            raise ConfigError("the calibration of this index version was fitted with a reader, but answer.reader is "
+                 llm: Generator | None = None, qa_model=None):
+        self.settings, self.calibration, self.llm, self.qa_model = settings, calibration, llm, qa_model
+        if calibration and qa_model is None and set(QA_FEATURES) & set(calibration.features):
+            raise ConfigError("the calibration of this index version was fitted with a QA model, but answer.qa_model is "
                               "not set: set it back, or run `ragship calibrate DATASET` again without it")
         self.extractive = ExtractiveGenerator(embedder, settings)
         self.embedder = embedder
@@ -82,9 +82,9 @@ class Answerer:
         best = ranked[0] if ranked else None
         x = features(result.ranked, best, ranked[1].support if len(ranked) > 1 else 0.0)
         reading = None
-        if self.reader is not None:
-            readings = self.reader.read(question, [h.text for h in hits[: self.settings.reader_passages]])
-            x |= reader_features(readings)
+        if self.qa_model is not None:
+            readings = self.qa_model.read(question, [h.text for h in hits[: self.settings.qa_passages]])
+            x |= qa_features(readings)
             reading = max(readings, key=lambda r: r.answerability, default=None)
         confidence = self.calibration.predict(x) if self.calibration else ConfidenceModel()(best)
         return Assessment(result, hits, sentences, x, round(confidence, 4), reading)
@@ -98,7 +98,7 @@ class Answerer:
         else:
             answer = self._generate(question, evidence)
             answer.warning = answer.warning or warning
-        answer.threshold, answer.index_version, answer.reader = self.threshold, result.index_version, first.verdict
+        answer.threshold, answer.index_version, answer.qa = self.threshold, result.index_version, first.verdict
         answer.timings_ms = {**result.timings_ms, "answer": round((time.perf_counter() - t) * 1000, 2)}
         return answer
 
@@ -181,7 +181,7 @@ class Answerer:
         if not a.sentences:
             answer = self._abstain(question, a, "no quotable sentence in the sources")
         else:
-            focus = a.reading if self.settings.reader_quotes and a.reading and a.reading.answerability > 0 else None
+            focus = a.reading if self.settings.qa_quotes and a.reading and a.reading.answerability > 0 else None
             answer = self.extractive.compose(question, a.hits, a.sentences, a.confidence, focus)
             text, removed = filter_output(answer.answer, tuple(self.settings.allowed_link_hosts))
             answer.answer = text
@@ -200,5 +200,5 @@ class Answerer:
 
 def _final(answer: Answer, result: SearchResult, first: Assessment) -> dict:
     """The stream's last event: the whole answer, with the index version it was drawn from."""
-    answer.index_version, answer.reader = result.index_version, first.verdict
+    answer.index_version, answer.qa = result.index_version, first.verdict
     return {"type": "answer", "answer": answer.to_dict()}

@@ -44,7 +44,7 @@ class Answer:
     removed: list[dict[str, str]] = field(default_factory=list)  # what verification and output filtering removed
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # what feedback refers to
     index_version: str = ""  # the version whose chunks it was drawn from
-    reader: dict | None = None  # the reader's verdict: answerability, the source it read best, its span
+    qa: dict | None = None  # the QA model's verdict: answerability, the source it read best, its span
     retrieval: Any = field(default=None, repr=False, compare=False)  # the first search (for the query log)
 
     def to_dict(self) -> dict[str, Any]:

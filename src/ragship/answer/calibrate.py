@@ -23,12 +23,13 @@ from ragship.util.files import FileCache
 FEATURES = ("semantic", "lexical", "support_gap", "dense_top", "dense_margin", "bm25_top", "bm25_margin",
             "fused_margin", "agreement", "same_top", "rerank_top", "rerank_margin")
 AGREEMENT_DEPTH = 5  # top documents of each retriever compared for "agreement"
-# with a reader (answer.reader): its answerability of the best passage, of the top passage, the gap between the
-# best two passages, and the best passage's SQuAD 2.0 span margin
-READER_FEATURES = ("reader_best", "reader_first", "reader_gap", "reader_margin")
+# with a QA model (answer.qa_model): its answerability of the best passage, of the top passage, the gap between the
+# best two passages, and the best passage's SQuAD 2.0 span margin (named as calibration files store them, from
+# when the QA model was called the reader)
+QA_FEATURES = ("reader_best", "reader_first", "reader_gap", "reader_margin")
 
 
-def reader_features(readings) -> dict[str, float]:
+def qa_features(readings) -> dict[str, float]:
     ranked = sorted(readings, key=lambda r: -r.answerability)
     if not ranked:
         return {"reader_best": -10.0, "reader_first": -10.0, "reader_gap": 0.0, "reader_margin": -10.0}
@@ -115,7 +116,7 @@ def fit(rows: list[dict[str, float]], labels: list[int], target_precision: float
     y = np.asarray(labels)
     if len(set(labels)) < 2 or min(np.bincount(y)) < folds:
         raise ConfigError(f"calibration needs at least {folds} answerable and {folds} unanswerable questions")
-    names = list(FEATURES) + [f for f in READER_FEATURES if rows and all(f in r for r in rows)]
+    names = list(FEATURES) + [f for f in QA_FEATURES if rows and all(f in r for r in rows)]
     x = np.asarray([[r[f] for f in names] for r in rows], dtype=np.float64)
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     oof = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),

@@ -43,7 +43,7 @@ def engine(ctx: typer.Context) -> Engine:
     return Collections(default).get(ctx.obj["collection"])
 
 
-def reader_filter(specs: list[str], groups: str | None) -> Filter:
+def caller_filter(specs: list[str], groups: str | None) -> Filter:
     """--filter FIELD=VALUE options and --as-groups, as the library's Filter."""
     return Filter(None if groups is None else frozenset(split_names(groups)), parse_filters(specs))
 

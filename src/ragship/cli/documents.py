@@ -24,7 +24,8 @@ def ingest(
     exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob (repeatable)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (added/changed/deleted); write nothing."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Ingest again the inputs that failed before."),
-    engine_name: str = typer.Option("local", "--engine", help="local | ray (chunk + embed as a Ray Data job)."),
+    executor: str = typer.Option("local", "--executor", "--engine", help="local | ray (chunk + embed as a Ray Data "
+                                  "job). (--engine: its old name)"),
     ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster (default: start a local one)."),
     groups: str = typer.Option("", "--groups", help="Who may read these documents: comma-separated groups "
                                                     "(default: [[sources]] groups, else everyone)."),
@@ -36,7 +37,7 @@ def ingest(
         collection = engine(ctx)
         report = collection.release(collection.ingest(
             paths or [], observe=observe, dry_run=dry_run, retry_failed=retry_failed, include=tuple(include),
-            exclude=tuple(exclude), engine=engine_name, ray_address=ray_address, groups=split_names(groups), ocr=ocr))
+            exclude=tuple(exclude), executor=executor, ray_address=ray_address, groups=split_names(groups), ocr=ocr))
     if as_json:
         print_json(report.to_dict())
     elif dry_run:

@@ -9,6 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ragship.answer.calibrate import QA_FEATURES
 from ragship.cli.app import app, engine, print_json
 from ragship.cli.render import Progress, out, training_bar
 from ragship.errors import InputError
@@ -72,9 +73,9 @@ def calibrate(
               f"Out-of-fold ({v['folds']}-fold): answers {v['answer_rate']:.1%} of answerable questions, abstains on "
               f"{v['abstain_rate']:.1%} of unanswerable ones (precision {v['abstain_precision']:.1%}).",
               highlight=False)
-    reader = [f for f in c.features if f.startswith("reader_")]
-    out.print(f"Features: {len(c.features) - len(reader)} retrieval and support signals"
-              + (f" and the reader's {', '.join(reader)} (answer.reader)" if reader else "; no reader (answer.reader "
+    qa = [f for f in c.features if f in QA_FEATURES]
+    out.print(f"Features: {len(c.features) - len(qa)} retrieval and support signals"
+              + (f" and the QA model's {', '.join(qa)} (answer.qa_model)" if qa else "; no QA model (answer.qa_model "
                  "is not set)"), highlight=False)
     table = Table(title="Reliability (out-of-fold)")
     for col in ("confidence", "questions", "mean confidence", "answerable share"):
@@ -91,11 +92,11 @@ def adapt(
     split: str = typer.Option("train", "--split", help="qrels split to train on (10% held out to validate)."),
     unsupervised: bool = typer.Option(False, "--unsupervised", help="Inverse-cloze pairs from the corpus only."),
     reranker: bool = typer.Option(False, "--reranker", help="Also train a cross-encoder reranker on the pairs."),
-    reader: bool = typer.Option(False, "--reader", help="Train a reader instead: DATA is SQuAD 2.0 JSON (or its "
-                                "folder); writes answer.reader."),
+    qa_model: bool = typer.Option(False, "--qa-model", "--reader", help="Train an extractive QA model instead: DATA "
+                                  "is SQuAD 2.0 JSON (or its folder); writes answer.qa_model. (--reader: its old name)"),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=20,
                                          help="Passes over the data (default 3 for the embedder, chosen on SciFact "
-                                         "train, ADR 0009; 2 for a reader)."),
+                                         "train, ADR 0009; 2 for a QA model)."),
     budget_min: Optional[float] = typer.Option(
         None, "--budget-min", min=0.1, help="Stop training after this many minutes (default: every planned step, "
         "with an ETA, so the model does not depend on how busy the machine is)."),
@@ -109,8 +110,8 @@ def adapt(
 
     from ragship.adapt.runner import adapt as run_adapt
 
-    if reader:
-        return _adapt_reader(ctx, data, epochs or 2, budget_min, write, as_json)
+    if qa_model:
+        return _adapt_qa_model(ctx, data, epochs or 2, budget_min, write, as_json)
     with Progress(quiet=as_json) as observe, training_bar(as_json) as progress:
         report = run_adapt(engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs or 3,
                            batch_size=batch_size, lr=lr, budget_s=budget_min and budget_min * 60, observe=observe,
@@ -185,21 +186,21 @@ def _chunkings(text: str) -> tuple[tuple[int, int], ...]:
         raise typer.BadParameter(str(e), param_hint="--chunks") from None
 
 
-def _adapt_reader(ctx: typer.Context, data: Path, epochs: int, budget_min: float | None, write: bool,
-                  as_json: bool) -> None:
-    from ragship.adapt.runner import adapt_reader
+def _adapt_qa_model(ctx: typer.Context, data: Path, epochs: int, budget_min: float | None, write: bool,
+                    as_json: bool) -> None:
+    from ragship.adapt.runner import adapt_qa_model
 
     with training_bar(as_json) as progress:
-        report = adapt_reader(engine(ctx), data, epochs=epochs, budget_s=budget_min and budget_min * 60,
-                              progress=progress)
+        report = adapt_qa_model(engine(ctx), data, epochs=epochs, budget_s=budget_min and budget_min * 60,
+                                progress=progress)
     written_to = None
     if write:
         written_to = str(config_path())
-        write_settings(config_path(), "answer", {"reader": report["model_path"]})
+        write_settings(config_path(), "answer", {"qa_model": report["model_path"]}, drop=("reader",))
     if as_json:
         return print_json({**report, "written_to": written_to})
     t, v = report["training"], report["validation"]
-    out.print(f"Trained a reader on {t['questions']} questions ({t['windows']} windows): {t['steps']}/"
+    out.print(f"Trained a QA model on {t['questions']} questions ({t['windows']} windows): {t['steps']}/"
               f"{t['planned_steps']} steps in {t['seconds']} s (loss {t['first_loss']} -> {t['last_loss']})"
               + (f" (continued from step {t['resumed_at_step']})" if t.get("resumed_at_step") else "")
               + (" [yellow]stopped by the time budget: the same command continues it[/yellow]"
@@ -212,7 +213,7 @@ def _adapt_reader(ctx: typer.Context, data: Path, epochs: int, budget_min: float
                     ("the paragraph of the article most like the question", report["validation_closest_paragraph"])):
         out.print(f"Against {kind} ({o['questions'] - o['answerable']} pairs): NoAns accuracy "
                   f"{o['no_ans_accuracy']:.3f}, answerability AUC {o['answerability_auc']:.3f}", highlight=False)
-    out.print(f"Saved {report['model_path']}" + (f"; answer.reader written to {written_to}" if written_to else ""),
+    out.print(f"Saved {report['model_path']}" + (f"; answer.qa_model written to {written_to}" if written_to else ""),
               highlight=False)
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from ragship.cli.app import app, engine, print_json, reader_filter
+from ragship.cli.app import app, engine, print_json, caller_filter
 from ragship.cli.render import out, print_answer, snippet
 from ragship.types import SEARCH_MODES
 
@@ -21,13 +21,13 @@ def search(
     k: Optional[int] = typer.Option(None, "-k", min=1, max=1000, help="Number of results."),
     filters: list[str] = typer.Option([], "--filter", help="FIELD=VALUE[,VALUE] on doc_id, source (a trailing * "
                                                            "matches a prefix) or a metadata key (repeatable)."),
-    groups: Optional[str] = typer.Option(None, "--as-groups", help="Search as a reader in these groups."),
+    groups: Optional[str] = typer.Option(None, "--as-groups", help="Search as a caller in these groups."),
     mmr: Optional[float] = typer.Option(None, "--mmr", min=0, max=1,
                                        help="MMR diversity λ: 1 = off, lower = more diverse."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Search the live index version."""
-    result = engine(ctx).search(query, mode, k, reader_filter(filters, groups), mmr)
+    result = engine(ctx).search(query, mode, k, caller_filter(filters, groups), mmr)
     if as_json:
         return print_json(result.to_dict())
     for h in result.hits:
@@ -43,10 +43,10 @@ def ask(
     as_json: bool = typer.Option(False, "--json"),
     stream: bool = typer.Option(False, "--stream", help="Print verified sentences as the LLM produces them."),
     filters: list[str] = typer.Option([], "--filter", help="FIELD=VALUE[,VALUE] (see `search --help`)."),
-    groups: Optional[str] = typer.Option(None, "--as-groups", help="Answer as a reader in these groups."),
+    groups: Optional[str] = typer.Option(None, "--as-groups", help="Answer as a caller in these groups."),
 ) -> None:
     """Answer a question with citations, or abstain and show the closest sources."""
-    collection, flt = engine(ctx), reader_filter(filters, groups)
+    collection, flt = engine(ctx), caller_filter(filters, groups)
     if stream:
         for event in collection.ask_stream(question, filter=flt):
             if event["type"] == "sentence" and not as_json:

@@ -25,7 +25,7 @@ from ragship.util.stats import latency_summary
 EVAL_DEPTH = 100  # documents per query: enough for Recall@100
 
 
-class Collection(Protocol):
+class Searchable(Protocol):
     """A collection that can take a dataset's corpus and search it: what every quality operation needs (the
     Engine is one). Each operation's own Protocol adds what else it uses."""
 
@@ -38,7 +38,7 @@ class Collection(Protocol):
     def searcher(self) -> Searcher: ...
 
 
-class Evaluated(Collection, Protocol):
+class Evaluated(Searchable, Protocol):
     """What `evaluate` and `calibrate` use."""
 
     embedder: Embedder
@@ -120,7 +120,7 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_
     calibration.fitted_on = {
         "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
         "version": report.version, "model": answerer.embedder.model_id,
-        "reader": getattr(answerer.reader, "path", None), "features": calibration.features,
+        "qa_model": getattr(answerer.qa_model, "path", None), "features": calibration.features,
         "date": now(),
     }
     engine.calibrations.save(calibration, report.version)

@@ -1,7 +1,7 @@
 """`ragship tune`: search BM25 analysis and fusion settings on a dataset's training split and keep the best.
 
 Each judged query's dense candidates are retrieved once, and its BM25 candidates once per BM25 variant (stemming
-and stop words on or off: the full-text index is rebuilt on the table's head, scratch space no reader sees, then
+and stop words on or off: the full-text index is rebuilt on the table's head, scratch space no query sees, then
 the head is reset to the live version); every fusion setting is then scored offline on those candidates, so a
 grid of hundreds of settings costs one pass over the queries per variant. Latency of a setting = the query's
 dense + BM25 retrieval time (+ fusion time measured per setting). Title weighting is not a knob: a chunk's title
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import doc_run, per_query, retrieval_metrics
-from ragship.evaluate.runner import EVAL_DEPTH, Collection
+from ragship.evaluate.runner import EVAL_DEPTH, Searchable
 from ragship.home import Home
 from ragship.index import ChunkStore, VersionRegistry
 from ragship.ingest.pipeline import DEFAULT_FTS
@@ -43,7 +43,7 @@ BM25_VARIANTS = tuple({"bm25_stem": stem, "bm25_stop_words": stop} for stem in (
 Candidates = dict[str, tuple[list[dict], float]]  # query id -> (rows, retrieval ms)
 
 
-class Tunable(Collection, Protocol):
+class Tunable(Searchable, Protocol):
     """What `tune` uses of a collection."""
 
     home: Home
@@ -171,7 +171,7 @@ def bm25_candidates(engine: Tunable, variant: dict[str, bool], queries: dict[str
     wanted = engine.settings.search.model_copy(update=variant).fts_params()
     if built == wanted:
         return _timed_bm25(engine.searcher().view, queries, depth, tick)
-    # rebuilt on the table head under the writer lock (scratch space no reader opens), the head reset afterwards
+    # rebuilt on the table head under the writer lock (scratch space no query opens), the head reset afterwards
     with engine.home.exclusive(), engine.store().trial_fts(engine.registry.live().lance_version, wanted) as view:
         return _timed_bm25(view, queries, depth, tick)
 

@@ -141,7 +141,7 @@ class ChunkStore:
     @contextmanager
     def trial_fts(self, lance_version: int, fts: dict[str, bool]) -> Iterator[IndexView]:
         """The head with the full-text index rebuilt with `fts` (see build_fts), uncommitted: scratch space no
-        reader sees (readers open tags); reset to `lance_version` afterwards. The caller holds the writer lock."""
+        query sees (queries open tags); reset to `lance_version` afterwards. The caller holds the writer lock."""
         try:
             self.build_fts(**fts)
             yield IndexView(self.table())

@@ -1,6 +1,6 @@
 """One ingest run's plan and its batches: which documents are new, changed or unchanged against the live version
 (and against the table head a crashed run left), and the batch being chunked, embedded and written. The local
-pipeline (pipeline.py) and the Ray job (ray_engine.py) share it."""
+pipeline (pipeline.py) and the Ray job (ray_executor.py) share it."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ class IngestReport:
     present: set[str] = field(default_factory=set)  # the document ids its sources hold now (not reported)
     already_written: int = 0  # documents that interrupted build had already written
     dry_run: bool = False
-    ray_nodes: int = 0  # --engine ray: the cluster nodes whose actors chunked and embedded
+    ray_nodes: int = 0  # --executor ray: the cluster nodes whose actors chunked and embedded
     plan: dict[str, list[str]] = field(default_factory=lambda: {"added": [], "changed": [], "deleted": []})
     documents: int = 0  # totals in the live version
     chunks: int = 0

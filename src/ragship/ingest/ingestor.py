@@ -35,18 +35,18 @@ class Ingestor:
 
     def run(self, paths: list[Path], observe: Observer | None = None, *, dry_run: bool = False,
             retry_failed: bool = False, include: tuple[str, ...] = (), exclude: tuple[str, ...] = (),
-            engine: str = "local", ray_address: str | None = None, groups: tuple[str, ...] = (),
+            executor: str = "local", ray_address: str | None = None, groups: tuple[str, ...] = (),
             ocr: bool = False) -> IngestReport:
         """Ingest paths (or, with retry_failed, the dead-letter entries) and record what failed."""
-        if engine not in ("local", "ray"):
-            raise InputError(f"--engine must be local or ray; got {engine!r}")
+        if executor not in ("local", "ray"):
+            raise InputError(f"--executor must be local or ray; got {executor!r}")
         if retry_failed:
             sources = self.dead_letter.retry_sources(self.settings)
             if not sources:
                 raise InputError("no failed inputs to retry; `ragship status` lists failures")
         else:
             sources = open_sources(paths, self.settings, include, exclude, groups, ocr)
-        return self._run(paths, sources, observe, dead_letter=True, dry_run=dry_run, use_ray=engine == "ray",
+        return self._run(paths, sources, observe, dead_letter=True, dry_run=dry_run, use_ray=executor == "ray",
                          ray_address=ray_address)
 
     def upload(self, paths: list[Path], groups: tuple[str, ...] = (), observe: Observer | None = None) -> IngestReport:

@@ -32,14 +32,14 @@ def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkS
            registry: VersionRegistry, observe: Observer | None = None, dry_run: bool = False,
            sources: list | None = None, ray_address: str | None = None, use_ray: bool = False) -> IngestReport:
     """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing. With use_ray,
-    chunking and embedding run as a Ray Data job (ingest/ray_engine.py); planning and commits stay here."""
+    chunking and embedding run as a Ray Data job (ingest/ray_executor.py); planning and commits stay here."""
     sources = sources if sources is not None else open_sources(paths, settings)
     live = registry.live()
     if live is not None and live.release.get("damaged"):  # `doctor` found its data damaged: rebuild from sources
         live = None
     observe = observe or (lambda stage, n, total=None: None)
     if use_ray and not dry_run:
-        from ragship.ingest.ray_engine import RayBuild
+        from ragship.ingest.ray_executor import RayBuild
 
         build = RayBuild(settings, embedder, store, observe, dry_run, ray_address)
     else:

@@ -202,7 +202,7 @@ def _cache(path: Path, repair: bool) -> Finding:
 def _models(settings: Settings, repair: bool) -> Finding:
     missing = [f"{name} = {value}" for name, value in (("embed.model", settings.embed.model),
                                                         ("rerank.model", settings.rerank.model),
-                                                        ("answer.reader", settings.answer.reader))
+                                                        ("answer.qa_model", settings.answer.qa_model))
                if value and value.startswith(("/", ".", "~")) and not Path(value).expanduser().is_dir()]
     if not missing:
         return Finding("model folders", detail="every configured model folder exists")

@@ -1,4 +1,4 @@
-"""Which chunks a query may see: the reader's permission groups and the user's metadata filters.
+"""Which chunks a query may see: the caller's permission groups and the user's metadata filters.
 
 One `Filter` compiles two ways that must agree: to a SQL predicate that LanceDB applies inside the BM25 and ANN
 queries (prefilter, so top-k is filled from permitted chunks), and to a boolean mask over the columns the index
@@ -25,8 +25,8 @@ MAX_VALUES = 100
 
 @dataclass(frozen=True)
 class Filter:
-    """`groups`: the reader's groups (None = no permission check: a local user or an admin). A chunk is
-    readable when its document lists no groups (public) or shares one with the reader.
+    """`groups`: the caller's groups (None = no permission check: a local user or an admin). A chunk is
+    readable when its document lists no groups (public) or shares one with the caller.
     `fields`: (name, allowed values) pairs, ANDed; values within one field are ORed. A value ending in `*`
     on doc_id or source matches by prefix."""
 

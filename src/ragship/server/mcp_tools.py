@@ -38,7 +38,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
                      transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False))
     server._mcp_server.version = __version__  # serverInfo.version: ragship's, not the SDK's (no public setter)
 
-    def reader(ctx: Context) -> Principal:
+    def caller(ctx: Context) -> Principal:
         if fixed is not None:
             return fixed
         request = ctx.request_context.request
@@ -49,7 +49,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
                      collection: Optional[str] = None) -> dict[str, Any]:
         """Passages of the documents you may read that best match the query (hybrid dense + BM25 by default;
         mode: dense, bm25 or hybrid), each with its document id, title, text and score."""
-        principal = reader(ctx)
+        principal = caller(ctx)
         with log.request(principal.key_id, named(collection), "search", query) as logged:
             return logged.searched(await run(collections.get(collection).search, query, mode, k, visible(principal)))
 
@@ -57,7 +57,7 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
     async def ask(question: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
         """A cited answer from the documents you may read: `answer` with [n] markers, `citations`, `confidence`;
         `abstained` is true (and `answer` empty) when the documents do not answer it confidently."""
-        principal = reader(ctx)
+        principal = caller(ctx)
         with log.request(principal.key_id, named(collection), "ask", question) as logged:
             answer = await run(collections.get(collection).ask, question, None, visible(principal))
             return logged.answered(answer.to_dict(), answer.retrieval)
@@ -66,13 +66,13 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
     async def list_documents(ctx: Context, collection: Optional[str] = None, limit: int = 100,
                              offset: int = 0) -> dict[str, Any]:
         """The documents you may read: id, title, groups, format and chunk count."""
-        docs = await run(collections.get(collection).serving.documents, visible(reader(ctx)))
+        docs = await run(collections.get(collection).serving.documents, visible(caller(ctx)))
         return {"total": len(docs), "documents": docs[offset:offset + max(1, min(limit, 1000))]}
 
     @server.tool(structured_output=True)
     async def get_document(doc_id: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
         """One document's text with its chunks' offsets; an error if it does not exist or you may not read it."""
-        return await run(collections.get(collection).serving.document, doc_id, visible(reader(ctx)))
+        return await run(collections.get(collection).serving.document, doc_id, visible(caller(ctx)))
 
     return server
 

@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(IngestSettings(), description="ingest limits")
     search: SearchSettings = Field(SearchSettings(), description="retrieval: modes, fusion, the ANN index")
     rerank: RerankSettings = Field(RerankSettings(), description="the cross-encoder, when one is configured")
-    answer: AnswerSettings = Field(AnswerSettings(), description="answers: confidence, fallback, the LLM, the reader")
+    answer: AnswerSettings = Field(AnswerSettings(), description="answers: confidence, fallback, the LLM, the QA model")
     server: ServerSettings = Field(ServerSettings(), description="the HTTP server's limits")
     release: ReleaseSettings = Field(ReleaseSettings(), description="promotion, the gate, retention")
     monitor: MonitorSettings = Field(MonitorSettings(), description="the query log, drift, alerts")
@@ -97,9 +97,10 @@ def load_settings(**overrides) -> Settings:
         raise ConfigError(f"{config_path()} is not valid TOML ({e}); fix it") from None
 
 
-def write_settings(path: Path, section: str, values: dict[str, Any]) -> None:
-    """Set keys of one [section] in a settings file with tomlkit, keeping the user's comments, order and every
-    other table as they were. Called by the faces: the library returns what it chose, the CLI writes it."""
+def write_settings(path: Path, section: str, values: dict[str, Any], drop: tuple[str, ...] = ()) -> None:
+    """Set keys of one [section] in a settings file with tomlkit (and remove the `drop` ones: old names of a key),
+    keeping the user's comments, order and every other table as they were. Called by the faces: the library
+    returns what it chose, the CLI writes it."""
     import tomlkit
 
     from ragship.fsio import atomic_write_text
@@ -112,6 +113,8 @@ def write_settings(path: Path, section: str, values: dict[str, Any]) -> None:
     if table is None:
         table = tomlkit.table()
         document[section] = table
+    for key in drop:
+        table.pop(key, None)
     for key, value in values.items():
         table[key] = value
     atomic_write_text(path, tomlkit.dumps(document))

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-from pydantic import Field, model_validator
+from pydantic import AliasChoices, Field, model_validator
 
 from ragship.settings.base import DURATION, Section
 from ragship.types import SearchMode
@@ -44,10 +44,14 @@ class AnswerSettings(Section):
     allowed_link_hosts: list[str] = Field(default_factory=list, description="hosts answers may link to")
     max_sentences: int = Field(3, ge=1, le=20, description="sentences an answer quotes or writes at most")
     context_chunks: int = Field(5, ge=1, le=50, description="top chunks whose sentences may be quoted")
-    reader: str = Field("", description="a reader model folder (`ragship adapt --reader`); empty = none")
-    reader_passages: int = Field(3, ge=1, le=20, description="top chunks the reader reads")
+    # the QA model was called the reader, a word the permission role keeps (ADR 0001); the old keys still load
+    qa_model: str = Field("", validation_alias=AliasChoices("qa_model", "reader"), description="an extractive QA "
+                          "model's folder (`ragship adapt --qa-model`): it reads the top chunks for the answer's span "
+                          "and whether there is one; empty = none")
+    qa_passages: int = Field(3, ge=1, le=20, validation_alias=AliasChoices("qa_passages", "reader_passages"),
+                             description="top chunks the QA model reads")
     # on clapnq-dev (long gold answers) answer F1 0.455 off, 0.439 on (ADR 0014)
-    reader_quotes: bool = Field(False, description="when the reader finds the answer, quote only the chosen "
+    qa_quotes: bool = Field(False, validation_alias=AliasChoices("qa_quotes", "reader_quotes"), description="when the QA model finds the answer, quote only the chosen "
                                 "sentences that hold its span (a tighter answer)")
     llm: LLMSettings = Field(LLMSettings(), description="the endpoint generator = openai uses")
 

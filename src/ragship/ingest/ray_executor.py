@@ -1,4 +1,4 @@
-"""`ragship ingest --engine ray`: chunking and embedding as a Ray Data job.
+"""`ragship ingest --executor ray`: chunking and embedding as a Ray Data job.
 
 The driver parses and plans exactly as the local engine (same `Build.take`), spills the documents that need
 work to a local JSONL file (bounded driver memory), then hands them to Ray's object store in slices and runs one
@@ -190,5 +190,5 @@ def _import_ray():
         import ray
         import ray.data  # noqa: F401
     except ImportError:
-        raise ConfigError("--engine ray needs Ray Data: `pip install 'ragship[ray]'` (ray[data]==2.60.0)") from None
+        raise ConfigError("--executor ray needs Ray Data: `pip install 'ragship[ray]'` (ray[data]==2.60.0)") from None
     return ray

@@ -28,11 +28,11 @@ def rows(engine):
     return {r["chunk_id"]: r for r in table.to_list()}
 
 
-def test_ray_engine_builds_the_same_index(local_ray, tmp_path, cache_dir):
+def test_ray_executor_builds_the_same_index(local_ray, tmp_path, cache_dir):
     local = make_engine(tmp_path / "local", tmp_path / "cache-local")
     local.ingest([DATA / "docs"])
     on_ray = make_engine(tmp_path / "ray", tmp_path / "cache-ray", ingest={"write_batch": 2})
-    report = on_ray.ingest([DATA / "docs"], engine="ray")
+    report = on_ray.ingest([DATA / "docs"], executor="ray")
     assert report.added == 6 and report.chunks_embedded == report.chunks_written == report.chunks
     assert on_ray.registry.live().model_id == local.registry.live().model_id  # the same path, measured once
     a, b = rows(local), rows(on_ray)
@@ -42,12 +42,12 @@ def test_ray_engine_builds_the_same_index(local_ray, tmp_path, cache_dir):
                (b[chunk_id]["doc_id"], b[chunk_id]["start"], b[chunk_id]["end"], b[chunk_id]["text"])
         assert same_vector(row["vector"], b[chunk_id]["vector"])
     # incremental on Ray too: nothing to do the second time
-    again = on_ray.ingest([DATA / "docs"], engine="ray")
+    again = on_ray.ingest([DATA / "docs"], executor="ray")
     assert again.chunks_embedded == 0 and not again.new_version
     assert on_ray.search("night tram Lantern", "hybrid", 1).hits[0].doc_id == "docs/handbook/trams.md"
 
 
-def test_ray_engine_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
+def test_ray_executor_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
     """A real two-node Ray cluster on this machine (a head and a worker raylet): actors on both nodes, the
     documents passed through the object store (no shared spill file), the same chunks as the local engine."""
     from ray.cluster_utils import Cluster
@@ -62,7 +62,7 @@ def test_ray_engine_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
         local.ingest([DATA / "docs"])
         ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
         on_ray = make_engine(tmp_path / "ray", tmp_path / "cache-ray")
-        report = on_ray.ingest([DATA / "docs"], engine="ray", ray_address=cluster.address)
+        report = on_ray.ingest([DATA / "docs"], executor="ray", ray_address=cluster.address)
         assert report.ray_nodes == 2 and report.chunks_embedded == report.chunks == local.status()["chunks"]
         a, b = rows(local), rows(on_ray)
         assert sorted(a) == sorted(b)
@@ -75,7 +75,7 @@ def test_ray_engine_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
 def test_vectors_of_another_path_from_a_worker_are_refused(tmp_path, cache_dir):
     """A worker whose ragship or model differs from the driver's (another model id) stops the build."""
     from ragship.errors import ConfigError
-    from ragship.ingest.ray_engine import RayBuild
+    from ragship.ingest.ray_executor import RayBuild
 
     engine = make_engine(tmp_path / "home", cache_dir)
     build = RayBuild(engine.settings, engine.embedder, engine.store(), lambda *a: None, False, None)

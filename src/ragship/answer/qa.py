@@ -1,9 +1,9 @@
-"""A reader: an extractive question-answering model with its own answerability head. One encoder pass over a
+"""The QA model: an extractive question-answering model with its own answerability head. One encoder pass over a
 question+passage window gives, per token, three logits (a token-classification model with 3 labels, so the real
 Hugging Face loader reads it): the answer's start, its end, and — at the [CLS] token — "this window answers the
 question" (a binary logit, > 0 leans answered). For a question and a few passages it returns, per passage, the
 answerability and the best span of its most answerable window, and the SQuAD 2.0 span margin (best span's
-start+end minus [CLS]'s). Trained by `ragship adapt --reader` (adapt/reader.py) from the MiniLM weights."""
+start+end minus [CLS]'s). Trained by `ragship adapt --qa-model` (adapt/qa.py) from the MiniLM weights."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def best_spans(start: np.ndarray, end: np.ndarray, context: np.ndarray,
     return null, float(scores[i, j]), int(i), int(j)
 
 
-class Reader:
+class QAModel:
     def __init__(self, path: str, threads: int | None = None):
         import torch
         from transformers import AutoConfig, AutoModelForTokenClassification, AutoTokenizer
@@ -58,11 +58,11 @@ class Reader:
         from ragship.errors import ConfigError
 
         if not Path(path).is_dir():
-            raise ConfigError(f"answer.reader = {path!r}: no such model folder; train one with "
-                              "`ragship adapt --reader DATA` or clear answer.reader")
+            raise ConfigError(f"answer.qa_model = {path!r}: no such model folder; train one with "
+                              "`ragship adapt --qa-model DATA` or clear answer.qa_model")
         if AutoConfig.from_pretrained(path).num_labels != 3:
-            raise ConfigError(f"answer.reader = {path!r} is not a ragship reader (3 labels: start, end, "
-                              "answerable); train one with `ragship adapt --reader DATA`")
+            raise ConfigError(f"answer.qa_model = {path!r} is not a ragship QA model (3 labels: start, end, "
+                              "answerable); train one with `ragship adapt --qa-model DATA`")
         if threads:
             torch.set_num_threads(threads)
         self.path = path

