@@ -4,6 +4,8 @@ for route tests that need no server process: a tests/data/teams home with one ke
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -11,6 +13,7 @@ from fastapi.testclient import TestClient
 from conftest import DATA, make_engine
 from ragship.access import KeyStore
 from ragship.server.app import create_app
+from serving import TEAMS_TOML, engine_for, env_for
 
 # (name, role, groups): a reader and an editor in each group, an editor without groups, an admin
 CALLERS = [("reader-red", "reader", ["red"]), ("reader-blue", "reader", ["blue"]),
@@ -27,6 +30,30 @@ def teams_api(home, cache_dir, **overrides):
     engine.ingest([DATA / "teams"])
     keys = {name: KeyStore(engine.state).create(role, groups, name)[0] for name, role, groups in CALLERS}
     return TestClient(create_app(engine)), keys
+
+
+@contextmanager
+def service(tmp: Path, cache_dir: Path, corpus: Path, toml: str = "", callers: dict[str, tuple[str, str]] | None = None):
+    """The app in process (its lifespan running: job worker, scheduler) over a home that ingested `corpus` under
+    the settings in `toml` (written to tmp/ragship.toml, so CLI commands run with `env` see the same home and
+    settings). `callers`: {name: (role, "group,group")}; none is a local single-user server. Yields
+    (client, {name: key}, env)."""
+    config = tmp / "ragship.toml"
+    config.write_text(toml)
+    env = env_for(tmp / "home", cache_dir, config)
+    engine = engine_for(env)
+    engine.release(engine.ingest([corpus]))
+    store = KeyStore(engine.state)
+    keys = {name: store.create(role, [g for g in groups.split(",") if g], name)[0]
+            for name, (role, groups) in (callers or {}).items()}
+    with TestClient(create_app(engine)) as client:
+        yield client, keys, env
+
+
+def teams_service(tmp: Path, cache_dir: Path, callers: dict[str, tuple[str, str]], extra_toml: str = ""):
+    """`service` over tests/data/teams as serving.teams_home sets it up (red/ readable by red, blue/ by blue)."""
+    return service(tmp, cache_dir, DATA / "teams", extra_toml + TEAMS_TOML.format(root=(DATA / "teams").resolve()),
+                   callers)
 
 
 def call(api, key, method, path, **kwargs):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -42,15 +41,43 @@ def ragship(env: dict, *args: str) -> subprocess.CompletedProcess:
 
 
 def create_key(env: dict, role: str, groups: str = "") -> str:
-    return json.loads(ragship(env, "keys", "create", "--role", role, "--groups", groups, "--json").stdout)["key"]
+    """A new key in `env`'s home, as `ragship keys create` makes it (in this process: no interpreter start)."""
+    from ragship.access import KeyStore
+
+    state = engine_for(env).state
+    try:
+        return KeyStore(state).create(role, [g for g in groups.split(",") if g])[0]
+    finally:
+        state.close()
+
+
+def engine_for(env: dict):
+    """The Engine of `env`'s home and settings file, in this process (a `ragship` subprocess would import torch
+    and load the model again: seconds per test home)."""
+    from ragship.engine import Engine
+    from ragship.settings import load_settings
+
+    before = os.environ.get("RAGSHIP_CONFIG")
+    os.environ["RAGSHIP_CONFIG"] = env["RAGSHIP_CONFIG"]
+    try:
+        return Engine(load_settings(home=Path(env["RAGSHIP_HOME"]), cache_dir=Path(env["RAGSHIP_CACHE_DIR"])))
+    finally:
+        os.environ.pop("RAGSHIP_CONFIG") if before is None else os.environ.__setitem__("RAGSHIP_CONFIG", before)
+
+
+def ingest(env: dict, path: Path):
+    """`ragship ingest PATH` on `env`'s home, in this process: the ingest and its release step."""
+    engine = engine_for(env)
+    return engine.release(engine.ingest([path]))
 
 
 def teams_home(tmp: Path, cache_dir: Path, extra_toml: str = "") -> dict:
-    """A home holding tests/data/teams with red/ and blue/ permissions; returns its environment."""
+    """A home holding tests/data/teams with red/ and blue/ permissions (ingested here, as `ragship ingest` does);
+    returns its environment."""
     config = tmp / "ragship.toml"
     config.write_text(extra_toml + TEAMS_TOML.format(root=(DATA / "teams").resolve()))
     env = env_for(tmp / "home", cache_dir, config)
-    ragship(env, "ingest", str(DATA / "teams"))
+    ingest(env, DATA / "teams")
     return env
 
 

@@ -13,7 +13,7 @@ from conftest import DATA, free_port
 
 from ragship.monitor.export import grafana_dashboard, write
 from ragship.monitor.rules import DEFAULT_RULES, SIGNALS
-from serving import env_for, ragship, serving
+from serving import env_for, ingest, ragship, serving
 
 PROMTOOL, PROMETHEUS = shutil.which("promtool"), shutil.which("prometheus")
 
@@ -41,7 +41,7 @@ def test_prometheus_scrapes_the_server_and_loads_the_rules(tmp_path, cache_dir):
     config = tmp_path / "ragship.toml"
     config.write_text("[monitor]\nmin_requests = 1\nevaluate_every_s = 1\n")
     env = env_for(tmp_path / "home", cache_dir, config)
-    ragship(env, "ingest", str(DATA / "docs"))
+    ingest(env, DATA / "docs")
     ragship(env, "monitor", "export", str(tmp_path / "export"))
     with serving(env) as base:
         for question in ("How do I run the evaluation?", "What is the capital of Mars?"):

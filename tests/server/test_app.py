@@ -7,13 +7,13 @@ import httpx
 import pytest
 
 from conftest import DATA
-from serving import env_for, ragship, serving
+from serving import env_for, ingest, serving
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, cache_dir):
     env = env_for(tmp_path_factory.mktemp("server-home"), cache_dir)
-    ragship(env, "ingest", str(DATA / "docs"))
+    ingest(env, DATA / "docs")
     with serving(env) as base:
         yield base
 
@@ -81,7 +81,7 @@ def test_metrics_endpoint_counts_requests(server):
 
 def test_a_broken_state_file_fails_readiness_not_liveness_and_the_open_version_keeps_serving(tmp_path, cache_dir):
     env = env_for(tmp_path / "home", cache_dir)
-    ragship(env, "ingest", str(DATA / "docs"))
+    ingest(env, DATA / "docs")
     with serving(env) as base:
         live = tmp_path / "home" / "index" / "LIVE"
         good = live.read_text()

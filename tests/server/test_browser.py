@@ -12,7 +12,7 @@ import httpx
 import pytest
 from conftest import DATA, without_relevant
 
-from serving import create_key, env_for, ragship, serving, teams_home
+from serving import create_key, env_for, ingest, serving, teams_home
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -134,9 +134,9 @@ def test_admin_reads_the_gate_report_promotes_anyway_and_rolls_back(browser, tmp
     corpus.parent.mkdir()
     shutil.copy(DATA / "beir-mini" / "corpus.jsonl", corpus)
     env = env_for(tmp_path / "home", cache_dir, config)
-    ragship(env, "ingest", str(corpus))  # v1, live
+    ingest(env, corpus)  # v1, live
     without_relevant(corpus)
-    ragship(env, "ingest", str(corpus))  # v2, a worse candidate
+    ingest(env, corpus)  # v2, a worse candidate
     key = create_key(env, "admin")
     page, shots = browser.new_page(viewport={"width": 1366, "height": 900}), []
 

@@ -1,10 +1,11 @@
-"""OpenAI-compatible chat, driven by the official `openai` client against a real `ragship serve`: models per
-collection, cited answers (plain and streamed), abstention, a key's groups, and errors in OpenAI's shape."""
+"""OpenAI-compatible chat, driven by the official `openai` client against the real app (in process: the client's
+HTTP goes through FastAPI's TestClient): models per collection, cited answers (plain and streamed), abstention, a
+key's groups, and errors in OpenAI's shape."""
 
 import openai
 import pytest
 
-from serving import create_key, serving, teams_home
+from inprocess import teams_service
 
 RED_QUESTION = "What is the red relay codename?"
 UNANSWERABLE = "Which orchestra premiered the harpsichord concerto in Vienna in 1788?"
@@ -12,11 +13,13 @@ UNANSWERABLE = "Which orchestra premiered the harpsichord concerto in Vienna in 
 
 @pytest.fixture(scope="module")
 def chat(tmp_path_factory, cache_dir):
-    env = teams_home(tmp_path_factory.mktemp("chat"), cache_dir)
-    keys = {"red": create_key(env, "reader", "red"), "blue": create_key(env, "reader", "blue")}
-    with serving(env) as base:
-        yield {name: openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0, timeout=60)
-               for name, key in keys.items()}
+    callers = {"red": ("reader", "red"), "blue": ("reader", "blue")}
+    with teams_service(tmp_path_factory.mktemp("chat"), cache_dir, callers) as (client, keys, _):
+        yield {name: openai_client(client, key) for name, key in keys.items()}
+
+
+def openai_client(client, key: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{client.base_url}/v1", api_key=key, max_retries=0, http_client=client)
 
 
 def ask(client: openai.OpenAI, question: str, **kwargs):
@@ -82,7 +85,8 @@ def test_errors_come_back_as_openai_errors(chat):
         chat["red"].chat.completions.create(model="ragship", messages=[{"role": "system", "content": "hi"}])
     with pytest.raises(openai.NotFoundError, match="no collection 'nope'"):
         chat["red"].chat.completions.create(model="ragship/nope", messages=[{"role": "user", "content": "x"}])
-    bad = openai.OpenAI(base_url=chat["red"].base_url, api_key="rsk_00000000_nope", max_retries=0)
+    bad = openai.OpenAI(base_url=chat["red"].base_url, api_key="rsk_00000000_nope", max_retries=0,
+                        http_client=chat["red"]._client)
     with pytest.raises(openai.AuthenticationError, match="valid key"):
         ask(bad, RED_QUESTION)
 
@@ -96,11 +100,9 @@ def test_a_follow_up_is_answered_as_a_standalone_question_with_an_llm(tmp_path_f
 
     with StubServer() as stub:
         llm = f'[answer]\ngenerator = "openai"\n[answer.llm]\nbase_url = "{stub.url}"\nmodel = "grounded"\n'
-        env = teams_home(tmp_path_factory.mktemp("chat-llm"), cache_dir, llm)
-        red = create_key(env, "reader", "red")
-        with serving(env) as base:
-            client = openai.OpenAI(base_url=f"{base}/v1", api_key=red, max_retries=0, timeout=60)
-            reply = client.chat.completions.create(model="ragship", messages=[
+        with teams_service(tmp_path_factory.mktemp("chat-llm"), cache_dir, {"red": ("reader", "red")}, llm) \
+                as (client, keys, _):
+            reply = openai_client(client, keys["red"]).chat.completions.create(model="ragship", messages=[
                 {"role": "system", "content": "Be brief."},
                 {"role": "user", "content": "Tell me about the red relay launch plan"},
                 {"role": "assistant", "content": "It launches in spring [1]."},

@@ -1,6 +1,6 @@
 """No document leaks across groups: for each key, 200+ generated requests (the other group's secrets verbatim,
 words from its documents, filter-injection attempts, guessed document ids, feedback and job probes; questions
-through /v1/ask and OpenAI-compatible chat, plain and streamed) against a real server; nothing from a document
+through /v1/ask and OpenAI-compatible chat, plain and streamed) against the real app in process; nothing from a document
 the key may not read may appear anywhere in any response body or header. A key in both groups sees exactly the
 union; a collection is no way around a key's groups (OWASP LLM08)."""
 
@@ -9,11 +9,10 @@ import random
 import re
 import time
 
-import httpx
 import pytest
 
 from conftest import DATA
-from serving import create_key, serving, teams_home
+from inprocess import teams_service
 
 SECRETS = {"red": ["CRIMSON-KESTREL-4471", "RUBY-LANTERN-9902"], "blue": ["AZURE-OTTER-5183", "COBALT-HERON-7720"]}
 INJECTIONS = ["x') OR true OR ('", "red' OR '1'='1", "*", "%", "blue", "red,blue", "') --", "\\'", "teams/*",
@@ -64,45 +63,44 @@ def inputs(path: str, kwargs: dict) -> list[str]:
 
 @pytest.fixture(scope="module")
 def leak_server(tmp_path_factory, cache_dir):
-    env = teams_home(tmp_path_factory.mktemp("leakage"), cache_dir,
-                     "[server]\nrate_per_minute = 100000\nburst = 10000\n")  # the probes, not the limiter
-    keys = {"red": create_key(env, "reader", "red"), "blue": create_key(env, "reader", "blue"),
-            "both": create_key(env, "reader", "red,blue"), "admin": create_key(env, "admin")}
-    with serving(env) as base:
-        yield base, keys
+    callers = {"red": ("reader", "red"), "blue": ("reader", "blue"), "both": ("reader", "red,blue"),
+               "admin": ("admin", "")}
+    with teams_service(tmp_path_factory.mktemp("leakage"), cache_dir, callers,
+                       "[server]\nrate_per_minute = 100000\nburst = 10000\n") as (client, keys, _):  # not the limiter
+        yield client, keys
 
 
 @pytest.mark.parametrize("group, other", [("red", "blue"), ("blue", "red")])
 def test_no_leak_across_groups(leak_server, group, other):
-    base, keys = leak_server
+    client, keys = leak_server
     rng = random.Random(group)
     probes = requests_for(other, rng)
     assert len(probes) >= 200
     forbidden = [s.lower() for s in SECRETS[other]] + sorted(private_words(other)) + [f"teams/{other}/"]
     statuses = []
-    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {keys[group]}"}, timeout=60) as client:
-        for method, path, kwargs in probes:
-            r = client.request(method, path, **kwargs)
-            statuses.append(r.status_code)
-            seen = (r.text + " ".join(r.headers.values())).lower()
-            for echoed in sorted(inputs(path, kwargs), key=len, reverse=True):  # the caller's own words come back
-                seen = seen.replace(echoed.lower(), "")
-            leaked = [w for w in forbidden if w in seen]
-            assert not leaked, (method, path, kwargs, leaked[:3])
-            assert r.status_code < 500, (method, path, r.text)
+    auth = {"Authorization": f"Bearer {keys[group]}"}
+    for method, path, kwargs in probes:
+        r = client.request(method, path, headers=auth, **kwargs)
+        statuses.append(r.status_code)
+        seen = (r.text + " ".join(r.headers.values())).lower()
+        for echoed in sorted(inputs(path, kwargs), key=len, reverse=True):  # the caller's own words come back
+            seen = seen.replace(echoed.lower(), "")
+        leaked = [w for w in forbidden if w in seen]
+        assert not leaked, (method, path, kwargs, leaked[:3])
+        assert r.status_code < 500, (method, path, r.text)
     assert statuses.count(200) > len(probes) * 0.8  # the probes ran, they were not refused
 
 
 def test_a_key_in_both_groups_sees_exactly_the_union(leak_server):
-    base, keys = leak_server
+    client, keys = leak_server
 
     def docs(key, q):
-        r = httpx.get(f"{base}/v1/search", params={"q": q, "k": 100}, headers={"Authorization": f"Bearer {keys[key]}"})
+        r = client.get("/v1/search", params={"q": q, "k": 100}, headers={"Authorization": f"Bearer {keys[key]}"})
         return {h["doc_id"] for h in r.json()["results"]}
 
     for q in ["launch", "billing database", "team", *SECRETS["red"], *SECRETS["blue"]]:
         assert docs("both", q) == docs("red", q) | docs("blue", q), q
-    listed = lambda key: {d["doc_id"] for d in httpx.get(f"{base}/v1/documents", headers={
+    listed = lambda key: {d["doc_id"] for d in client.get("/v1/documents", headers={
         "Authorization": f"Bearer {keys[key]}"}).json()["documents"]}
     assert listed("both") == listed("red") | listed("blue") and len(listed("both")) == 6
 
@@ -110,11 +108,10 @@ def test_a_key_in_both_groups_sees_exactly_the_union(leak_server):
 def test_collections_do_not_cross_a_keys_groups(leak_server):
     """Tenant crossing: red's secret uploaded into another collection stays red's there too, and collection
     names cannot be bent into a path or a query."""
-    base, keys = leak_server
+    client, keys = leak_server
 
     def call(method, path, key, **kwargs):
-        return httpx.request(method, base + path, headers={"Authorization": f"Bearer {keys[key]}"}, timeout=60,
-                             **kwargs)
+        return client.request(method, path, headers={"Authorization": f"Bearer {keys[key]}"}, **kwargs)
 
     assert call("POST", "/v1/collections", "admin", json={"name": "vault"}).status_code == 201
     job = call("POST", "/v1/documents", "admin", files={"files": ("plan.md", b"# Plan\n\nThe vault code is "

@@ -1,36 +1,31 @@
-"""Monitoring through a real server: every search, answer (streamed too) and server-side failure lands in the
+"""Monitoring through the real app (in process): every search, answer (streamed too) and server-side failure lands in the
 query log with what drift needs; the monitor endpoints answer; the CLI reads the same state."""
 
 import json
 import sqlite3
 
-import httpx
 import pytest
 from typer.testing import CliRunner
 
 from conftest import DATA
+from inprocess import service
 from ragship.cli import app
-from serving import env_for, ragship, serving
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory, cache_dir):
     tmp = tmp_path_factory.mktemp("monitoring")
-    config = tmp / "ragship.toml"
-    config.write_text('[monitor]\nquery_text = "redact"\nmin_requests = 1\nreference = 20\nrecent = 20\n'
-                      "evaluate_every_s = 3600\n")
-    env = env_for(tmp / "home", cache_dir, config)
-    ragship(env, "ingest", str(DATA / "docs"))
-    with serving(env) as base:
-        yield base, tmp / "home", env
+    toml = ('[monitor]\nquery_text = "redact"\nmin_requests = 1\nreference = 20\nrecent = 20\n'
+            "evaluate_every_s = 3600\n")
+    with service(tmp, cache_dir, DATA / "docs", toml) as (client, _, env):
+        yield client, tmp / "home", env
 
 
 def test_requests_are_logged_with_what_monitoring_needs(site):
-    base, home, _ = site
-    httpx.get(f"{base}/v1/search", params={"q": "tram tickets for jo@example.org"}).raise_for_status()
-    httpx.post(f"{base}/v1/ask", json={"question": "When are depot tours?"}, timeout=60).raise_for_status()
-    with httpx.stream("POST", f"{base}/v1/ask/stream", json={"question": "Who designed the harbour power station?"},
-                      timeout=60) as r:
+    client, home, _ = site
+    client.get("/v1/search", params={"q": "tram tickets for jo@example.org"}).raise_for_status()
+    client.post("/v1/ask", json={"question": "When are depot tours?"}).raise_for_status()
+    with client.stream("POST", "/v1/ask/stream", json={"question": "Who designed the harbour power station?"}) as r:
         events = [line for line in r.iter_lines() if line.startswith("event:")]
     assert events[-1] == "event: answer"
     rows = sqlite3.connect(home / "state.sqlite").execute(
@@ -44,16 +39,16 @@ def test_requests_are_logged_with_what_monitoring_needs(site):
 
 
 def test_monitor_endpoints(site):
-    base, _, _ = site
-    signals = httpx.get(f"{base}/v1/monitor/signals").json()
+    client, _, _ = site
+    signals = client.get("/v1/monitor/signals").json()
     assert signals["signals"]["answer_rate"] == 1.0 and signals["window"]["requests"] >= 3
-    drift = httpx.get(f"{base}/v1/monitor/drift").json()
+    drift = client.get("/v1/monitor/drift").json()
     assert drift["status"].startswith("collecting the reference")
-    alerts = httpx.get(f"{base}/v1/monitor/alerts").json()
+    alerts = client.get("/v1/monitor/alerts").json()
     assert {a["name"] for a in alerts["states"]} >= {"QueryDrift", "FeedbackLow", "SourceStale"}
-    reset = httpx.post(f"{base}/v1/monitor/drift/reset").json()
+    reset = client.post("/v1/monitor/drift/reset").json()
     assert reset["reason"].startswith("reset by key") and reset["version"] == "v1"
-    series = httpx.get(f"{base}/v1/monitor/series", params={"minutes": 60, "bucket_s": 60}).json()["series"]
+    series = client.get("/v1/monitor/series", params={"minutes": 60, "bucket_s": 60}).json()["series"]
     assert sum(b["requests"] for b in series) >= 3 and series[-1]["p95_ms"] is not None
 
 

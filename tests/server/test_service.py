@@ -1,30 +1,30 @@
 """The service with keys: roles, permissions, documents and jobs, feedback, limits, collections, streaming.
-A real `ragship serve` process on 127.0.0.1 over a home with red/blue/public documents."""
+The real app in process (tests/inprocess.py) over a home with red/blue/public documents; CLI commands run
+against the same home (tests/server/test_app.py and test_replicas.py start real server processes)."""
 
 import json
 import sqlite3
 import time
 
-import httpx
 import pytest
 
-from serving import create_key, ragship, serving, teams_home
+from inprocess import teams_service
+from serving import create_key, ragship
+
+CALLERS = {"red": ("reader", "red"), "blue": ("reader", "blue"), "both": ("reader", "red,blue"),
+           "public": ("reader", ""), "editor": ("editor", "red"), "admin": ("admin", "")}
 
 
 @pytest.fixture(scope="module")
 def svc(tmp_path_factory, cache_dir):
-    env = teams_home(tmp_path_factory.mktemp("service"), cache_dir)
-    keys = {name: create_key(env, role, groups) for name, role, groups in [
-        ("red", "reader", "red"), ("blue", "reader", "blue"), ("both", "reader", "red,blue"),
-        ("public", "reader", ""), ("editor", "editor", "red"), ("admin", "admin", "")]}
-    with serving(env) as base:
-        yield base, keys, env
+    with teams_service(tmp_path_factory.mktemp("service"), cache_dir, CALLERS) as service:
+        yield service
 
 
 def call(svc, method, path, key=None, **kwargs):
-    base, keys, _ = svc
+    client, keys, _ = svc
     headers = {"Authorization": f"Bearer {keys[key]}"} if key else {}
-    return httpx.request(method, base + path, headers=headers | kwargs.pop("headers", {}), timeout=60, **kwargs)
+    return client.request(method, path, headers=headers | kwargs.pop("headers", {}), **kwargs)
 
 
 def wait_job(svc, job_id, key):
@@ -44,7 +44,7 @@ def test_every_api_route_needs_a_key_once_one_exists(svc):
         r = call(svc, method, path)
         assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
         assert r.headers["content-type"] == "application/problem+json"
-        bad = httpx.request(method, svc[0] + path, headers={"Authorization": "Bearer rsk_00000000_nope"})
+        bad = svc[0].request(method, path, headers={"Authorization": "Bearer rsk_00000000_nope"})
         assert bad.status_code == 401
     assert call(svc, "GET", "/healthz").status_code == 200  # probes stay open
     assert call(svc, "GET", "/metrics", "public").status_code == 200  # a scrape sends a key
@@ -100,9 +100,9 @@ def test_ask_answers_and_feedback_refers_to_the_answer(svc):
 
 
 def test_ask_streams_server_sent_events(svc):
-    base, keys, _ = svc
-    with httpx.stream("POST", f"{base}/v1/ask/stream", json={"question": "What is the red relay codename?"},
-                      headers={"Authorization": f"Bearer {keys['red']}"}, timeout=60) as r:
+    client, keys, _ = svc
+    with client.stream("POST", "/v1/ask/stream", json={"question": "What is the red relay codename?"},
+                       headers={"Authorization": f"Bearer {keys['red']}"}) as r:
         assert r.headers["content-type"].startswith("text/event-stream")
         events = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:")]
     assert events[-1]["type"] == "answer" and "CRIMSON-KESTREL-4471" in events[-1]["answer"]["answer"]
@@ -177,10 +177,9 @@ def test_collections_have_their_own_index(svc, tmp_path):
 
 
 def test_rate_limit_answers_429_with_retry_after(tmp_path, cache_dir):
-    env = teams_home(tmp_path, cache_dir, "[server]\nrate_per_minute = 6\nburst = 3\n")
-    key = create_key(env, "reader")
-    with serving(env) as base:
-        codes = [httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {key}"}) for _ in range(5)]
+    with teams_service(tmp_path, cache_dir, {"r": ("reader", "")}, "[server]\nrate_per_minute = 6\nburst = 3\n") \
+            as (client, keys, _):
+        codes = [client.get("/v1/me", headers={"Authorization": f"Bearer {keys['r']}"}) for _ in range(5)]
     assert [r.status_code for r in codes[:3]] == [200, 200, 200] and codes[-1].status_code == 429
     assert int(codes[-1].headers["retry-after"]) >= 1
 
@@ -198,12 +197,12 @@ def test_serve_refuses_a_public_bind_without_keys(tmp_path, cache_dir):
 
 
 def test_keys_are_stored_hashed_and_revocable(svc):
-    base, keys, env = svc
+    client, keys, env = svc
     with sqlite3.connect(env["RAGSHIP_HOME"] + "/state.sqlite") as db:
         stored = db.execute("SELECT * FROM ragship_keys").fetchall()
     assert len(stored) >= len(keys) and all(len(k[1]) == 64 and "rsk_" not in json.dumps(k) for k in stored)
-    extra = create_key(env, "reader", "red")
-    assert httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 200
+    extra = create_key(env, "reader", "red")  # made outside the service (its own State), as the CLI would
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 200
     key_id = extra.split("_")[1]
     ragship(env, "keys", "revoke", key_id)
-    assert httpx.get(f"{base}/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 401
+    assert client.get("/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 401
