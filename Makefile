@@ -38,11 +38,12 @@ browser:
 		--no-install-recommends tesseract-ocr >/dev/null) || echo "tesseract-ocr could not be installed: the OCR tests will skip"
 
 # the layering contracts (pyproject [tool.importlinter]) and size limits first: a wrong import arrow or a
-# 400-line module fails here with its name, before the suite runs
+# 400-line module fails here with its name, before the suite runs. The suite runs on one worker per core (at
+# most 4: each holds the models); tests that must not overlap share an xdist_group (ADR 0020)
 test: install browser
 	$(VENV)/bin/lint-imports --no-logo
 	$(PY) scripts/check_sizes.py
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

@@ -13,20 +13,53 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted([*ROOT.glob("scripts/*.py"), *ROOT.glob("benchmarks/*.py")])
 
 
-def tree() -> dict[str, float]:
-    """Every file of the repository with its modification time (what a script must not touch on --help)."""
-    return {str(p): p.stat().st_mtime for p in ROOT.rglob("*") if p.is_file() and ".venv" not in p.parts
-            and ".git" not in p.parts and "__pycache__" not in p.parts and ".pytest_cache" not in p.parts}
+STARTER = """
+import contextlib, io, json, os, runpy, sys, traceback
+from pathlib import Path
+
+root, skipped = Path(sys.argv[1]), {".venv", ".git", "__pycache__", ".pytest_cache", ".hypothesis"}
+
+def tree():  # every file of the repository with its modification time (what --help must not touch)
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if d not in skipped]
+        found.update({os.path.join(folder, f): os.stat(os.path.join(folder, f)).st_mtime for f in files})
+    return found
+
+results = {}
+for script in sys.argv[2:]:
+    before, out, err, code = tree(), io.StringIO(), io.StringIO(), 0
+    sys.argv, path = [script, "--help"], list(sys.path)
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            runpy.run_path(script, run_name="__main__")
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            code, _ = 1, traceback.print_exc()
+    sys.path[:] = path
+    results[script] = {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()[-2000:],
+                       "wrote": sorted(set(tree().items()) ^ set(before.items()))[:5]}
+print(json.dumps(results))
+"""
+
+
+@pytest.fixture(scope="module")
+def started() -> dict:
+    """Every script run with --help, one after the other in one interpreter (each in its own would spend most
+    of the time importing torch again): its exit code, output, and the files it changed."""
+    run = subprocess.run([sys.executable, "-c", STARTER, str(ROOT), *map(str, SCRIPTS)], capture_output=True,
+                         text=True, timeout=600, cwd=ROOT)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(run.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
-def test_each_script_starts(script):
-    before = tree()
-    run = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120,
-                         cwd=ROOT)
+def test_each_script_starts(started, script):
+    run = started[str(script)]
     library = '__name__ == "__main__"' not in script.read_text()  # fault_lab.py, sections.py: imported, not run
-    assert run.returncode == 0 and ("usage:" in run.stdout or library), run.stderr[-2000:]
-    assert tree() == before, "--help wrote into the repository"  # make_format_samples rewrote tests/data
+    assert run["code"] == 0 and ("usage:" in run["stdout"] or library), run["stderr"]
+    assert run["wrote"] == [], "--help wrote into the repository"  # make_format_samples rewrote tests/data
 
 
 def test_the_fault_matrix_runs_a_row_end_to_end():

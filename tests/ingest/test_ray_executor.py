@@ -8,6 +8,9 @@ from conftest import DATA, make_engine
 ray = pytest.importorskip("ray")
 
 
+pytestmark = pytest.mark.xdist_group("ray")  # one Ray instance on the machine at a time (make test runs -n)
+
+
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)

@@ -113,3 +113,25 @@ def test_drift_alerts_stay_firing_through_an_upload_until_the_traffic_returns(tm
     resolved = monitor.tick()["events"]
     assert {e["alert"] for e in resolved if e["event"] == "resolved"} == {"QueryDrift", "ScoreDrift"}
     assert all(e["value"] is not None for e in resolved)
+
+
+def test_reading_the_drift_report_and_the_signals_writes_nothing(tmp_path, cache_dir):
+    """Issue 32: GET /v1/monitor/drift and /signals could move the drift reference (Monitor.drift applied the
+    reference policy); a read reads, and the policy runs in the monitor round."""
+    from sqlalchemy import select
+
+    from conftest import DATA, make_engine
+    from ragship.monitor.watcher import Monitor
+    from ragship.state.tables import DRIFT_REFERENCE
+
+    engine = make_engine(tmp_path / "home", cache_dir, monitor={"reference_max_age": "1m"})
+    engine.ingest([DATA / "docs"])
+    log = QueryLog(engine.state, "keep")
+    monitor = Monitor(log, lambda: {"default": engine}, tmp_path / "monitor.lock")
+    Drift(log, "default", engine.settings.monitor).reset("set by hand", "v1")
+    log.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 3600"))  # past reference_max_age
+    stored = lambda: log.rows(select(DRIFT_REFERENCE))  # noqa: E731
+    before = stored()
+    monitor.drift("default", engine).report()
+    monitor.signals("default", engine)
+    assert stored() == before

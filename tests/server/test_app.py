@@ -131,3 +131,12 @@ def test_a_huge_query_string_gets_a_problem_not_a_protocol_error(server):
     connection.request("GET", "/v1/search?q=" + "x" * 100_000)
     r = connection.getresponse()
     assert r.status == 422 and r.getheader("content-type") == "application/problem+json", r.read()[:200]
+
+
+def test_answers_stream_as_server_sent_events_over_http(server):
+    """Over a real socket (in process, the stream is buffered by the test client): events arrive as SSE frames,
+    the verified answer last."""
+    with httpx.stream("POST", f"{server}/v1/ask/stream", json={"q": "When are depot tours?"}, timeout=60) as r:
+        assert r.headers["content-type"].startswith("text/event-stream") and r.headers["cache-control"] == "no-store"
+        frames = [line for line in r.iter_lines() if line]
+    assert frames[-2] == "event: answer" and "Saturdays" in frames[-1]

@@ -18,20 +18,21 @@ def site(tmp_path_factory, cache_dir):
     toml = ('[monitor]\nquery_text = "redact"\nmin_requests = 1\nreference = 20\nrecent = 20\n'
             "evaluate_every_s = 3600\n")
     with service(tmp, cache_dir, DATA / "docs", toml) as (client, _, env):
-        yield client, tmp / "home", env
+        client.get("/v1/search", params={"q": "tram tickets for jo@example.org"}).raise_for_status()
+        client.post("/v1/ask", json={"question": "When are depot tours?"}).raise_for_status()
+        with client.stream("POST", "/v1/ask/stream", json={"question": "Who designed the harbour power station?"}) \
+                as r:
+            events = [line for line in r.iter_lines() if line.startswith("event:")]
+        assert events[-1] == "event: answer"
+        yield client, tmp / "home", env  # three requests logged: each test reads them, whichever runs first
 
 
 def test_requests_are_logged_with_what_monitoring_needs(site):
-    client, home, _ = site
-    client.get("/v1/search", params={"q": "tram tickets for jo@example.org"}).raise_for_status()
-    client.post("/v1/ask", json={"question": "When are depot tours?"}).raise_for_status()
-    with client.stream("POST", "/v1/ask/stream", json={"question": "Who designed the harbour power station?"}) as r:
-        events = [line for line in r.iter_lines() if line.startswith("event:")]
-    assert events[-1] == "event: answer"
+    _, home, _ = site
     rows = sqlite3.connect(home / "state.sqlite").execute(
         "SELECT kind, outcome, version, hits, top_score, length(sketch), question FROM ragship_requests "
         "ORDER BY ts").fetchall()
-    search, ask, streamed = rows[-3:]
+    search, ask, streamed = rows[:3]
     assert search[:4] == ("search", "results", "v1", 10) and search[4] > 0.2 and search[5] == 768
     assert search[6] == "tram tickets for [EMAIL]"  # redacted before it was stored
     assert ask[:3] == ("ask", "answered", "v1") and ask[5] == 768

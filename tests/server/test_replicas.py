@@ -155,6 +155,7 @@ def test_killing_a_replica_under_load_loses_no_acknowledged_upload_or_feedback(t
         assert {r["doc_id"] for j in finished for r in j["results"]} <= docs  # every acknowledged upload is in
 
 
+@pytest.mark.xdist_group("ray")  # one Ray instance on the machine at a time (make test runs -n)
 def test_ray_serve_replicas_share_limits_and_follow_promotions(tmp_path, cache_dir):
     pytest.importorskip("ray.serve", reason="Ray Serve is not installed (ragship[ray])")
     env = teams_home(tmp_path, cache_dir, "[server]\nrate_per_minute = 10\nburst = 10\n")
