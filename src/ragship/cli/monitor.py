@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import err, out
-from ragship.collections import DEFAULT, Collections
+from ragship.collections import Collections, named
 
 monitor_app = typer.Typer(help="Monitoring: signals, alerts, one evaluation round, Prometheus/Grafana export.",
                           no_args_is_help=True)
@@ -25,7 +25,7 @@ def _monitor(ctx: typer.Context):
 
 
 def _name(ctx: typer.Context) -> str:
-    return ctx.obj.get("collection") or DEFAULT
+    return named(ctx.obj.get("collection"))
 
 
 @app.command()

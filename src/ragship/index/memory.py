@@ -36,6 +36,11 @@ class Memory:
 
             self._torch_vectors = torch.from_numpy(self.vectors)  # the same memory
 
+    def nbytes(self) -> int:
+        """The arrays' bytes (row positions and, without a vector index, the vectors)."""
+        return self._by_rowid.nbytes + self._sorted_rowids.nbytes + (self.vectors.nbytes if self.vectors is not None
+                                                                    else 0)
+
     def dense(self, vector: np.ndarray, n: int, mask: np.ndarray | None) -> list[dict[str, Any]]:
         if not len(self.chunk_ids):
             return []

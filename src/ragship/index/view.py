@@ -52,6 +52,12 @@ class IndexView:
         for index in self._dataset.describe_indices():
             self._dataset.prewarm_index(index.name)
 
+    def resident_bytes(self) -> int:
+        """Bytes of this version held in memory: its indexes in Lance's cache and the columns kept here (what
+        `warm` loads ahead of the first queries)."""
+        held = self._memory.nbytes() if self._memory is not None else 0
+        return self._dataset.session().index_cache_size_bytes() + held
+
     @property
     def lance_version(self) -> int:
         return self._table.version

@@ -16,6 +16,7 @@ from ragship.index import IndexVersion
 from ragship.recovery.archive import Archivable, export, import_archive
 from ragship.release.gate import GateReport, compare, losers
 from ragship.release.measure import Version, measure
+from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.util.clock import now, seconds_since
 
 
@@ -131,7 +132,7 @@ class Releases:
         searcher = self.c.at_version(version_id).searcher()
         ids = searcher.view.memory.chunk_ids
         rows = searcher.view.chunks(ids[:: max(1, len(ids) // n)][:n])
-        found = sum(any(h.chunk_id == r["chunk_id"] for h in searcher.search(r["text"][:2000], None, 10).hits)
+        found = sum(any(h.chunk_id == r["chunk_id"] for h in searcher.search(r["text"][:MAX_QUERY_CHARS], None, 10).hits)
                     for r in rows)
         if found < len(rows):
             raise ArchiveError(f"imported version {version_id} found only {found} of {len(rows)} chunks by their "

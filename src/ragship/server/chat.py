@@ -16,7 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from ragship.collections import DEFAULT
+from ragship.collections import DEFAULT, named
 from ragship.errors import QueryError
 from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.server.routes import COMMON, AskRequest, Principal, Reader, _ask, answer_events, service, visible
@@ -42,7 +42,7 @@ class ChatRequest(BaseModel):
 
 def collection_of(model: str) -> str:
     """"ragship" → the default collection, "ragship/NAME" → NAME (a bare collection name is accepted too)."""
-    return DEFAULT if model == MODEL else model.removeprefix(MODEL + "/") or DEFAULT
+    return named(None if model == MODEL else model.removeprefix(MODEL + "/"))
 
 
 def turns_of(messages: list[ChatMessage]) -> list[tuple[str, str]]:
