@@ -21,8 +21,12 @@ def cache_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def model_cache(tmp_path_factory) -> Path:
-    """Derived model files (the ONNX query export) are built once per run, not in the user's ~/.cache."""
-    path = tmp_path_factory.mktemp("model-cache")
+    """Derived model files (the ONNX query export, the encoder-path measurements) are built once per run, not in
+    the user's ~/.cache: in the run's base folder, which every xdist worker shares (both are made under file
+    locks, as for several processes of one machine)."""
+    base = tmp_path_factory.getbasetemp()
+    path = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "model-cache"
+    path.mkdir(exist_ok=True)
     os.environ["RAGSHIP_MODEL_CACHE"] = str(path)
     return path
 
