@@ -39,15 +39,16 @@ def test_a_slow_operation_does_not_stall_other_requests(tmp_path, cache_dir, mon
         body = {"json": {"name": "more"}} if method == "POST" else {}
 
         async def race() -> tuple[float, float]:
+            """When the probe and the slow request finished, counted from the slow request's start: a blocked
+            loop runs nothing else, not even this coroutine's timer, until the blocking call returns."""
             async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
                 started = time.perf_counter()
                 work = asyncio.create_task(c.request(method, path, **body))
-                await asyncio.sleep(0.2)  # the slow route is inside its blocking call now
-                probe_sent = time.perf_counter()
+                await asyncio.sleep(0.2)  # the slow route is inside its blocking call by now
                 assert (await c.get("/healthz")).status_code == 200
-                probe = time.perf_counter() - probe_sent
+                probe_done = time.perf_counter() - started
                 assert (await work).status_code < 500
-                return probe, time.perf_counter() - started
+                return probe_done, time.perf_counter() - started
 
         probe_s, work_s = asyncio.run(race())
-    assert work_s >= SLOW_S and probe_s < SLOW_S / 3, (probe_s, work_s)
+    assert work_s >= SLOW_S and probe_s < SLOW_S / 2, (probe_s, work_s)
