@@ -13,6 +13,12 @@ import pytest
 DATA = Path(__file__).parent / "data"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
+if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker per core (make test): one compute thread each, or they
+    os.environ.setdefault("OMP_NUM_THREADS", "1")  # oversubscribe the cores and spin against each other (ADR 0020)
+    import torch
+
+    torch.set_num_threads(1)
+
 
 @pytest.fixture(scope="session")
 def cache_dir(tmp_path_factory) -> Path:
