@@ -155,3 +155,4 @@ def s3_bucket(s3_server, monkeypatch, request) -> str:
     name = re.sub(r"[^a-z0-9-]", "-", request.node.name.lower())[:50].strip("-") + f"-{os.getpid()}"
     create_bucket(s3_server, name)
     return name
+
