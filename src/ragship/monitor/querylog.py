@@ -83,7 +83,7 @@ class Request:
     def __enter__(self) -> Request:
         return self
 
-    def __exit__(self, kind, error, traceback) -> None:
+    def __exit__(self, error_type, error, traceback) -> None:
         if error is not None and (not isinstance(error, RagshipError) or error.http_status >= 500):
             self.log.record(Observation(self.key_id, self.collection, self.kind, ms_since(self.started), self.text,
                                         "error"))
