@@ -149,7 +149,7 @@ class SearchSettings(Section):
     # a change of either rebuilds the full-text index as a new version at the next ingest, without re-embedding
     bm25_stem: bool = Field(True, description="BM25 stems English words (LanceDB's full-text index)")
     bm25_stop_words: bool = Field(True, description="BM25 drops English stop words")
-    # at 1M chunks: recall@10 0.981, dense p50 15 ms (docs/benchmarks.md; ADR 0016)
+    # at 1M chunks: recall@10 0.981, dense p50 15 ms (docs/scale-out-1m.md; ADR 0016)
     ann_min_rows: int = Field(250_000, ge=1, description="dense search is exact (flat, in memory) below this many "
                               "chunks; at or above it an IVF_HNSW_SQ index is built (partitions of ~65k rows)")
     ann_nprobes: int = Field(8, ge=1, description="ANN partitions searched per query")
