@@ -19,13 +19,13 @@ from ragship.monitor.watcher import Monitor
 from ragship.settings import Settings, load_settings
 
 DEFAULT = "default"
+NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+OVERRIDABLE = ("chunk", "search", "rerank", "answer")
 
 
 def named(collection: str | None) -> str:
     """The collection a request names, "default" when it names none."""
     return collection or DEFAULT
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
-OVERRIDABLE = ("chunk", "search", "rerank", "answer")
 
 
 class Collections:
