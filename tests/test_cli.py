@@ -1,44 +1,70 @@
 """The CLI in-process (Typer's CliRunner) and, for the README's commands, as real subprocesses."""
 
+import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
+from dataclasses import dataclass
+from unittest import mock
 
 from typer.testing import CliRunner
 
 from conftest import DATA
-from ragship.cli import app
+from ragship.cli import app, main
 from ragship.errors import PARTIAL_EXIT
 
 runner = CliRunner()
 
 
-def cli(*args, home):
-    """Run `ragship` as a subprocess, as a user would."""
-    env = {**os.environ, "RAGSHIP_HOME": str(home)}
+@dataclass
+class Run:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(*args, home, **env) -> Run:
+    """`ragship ARGS` in this process, through the console script's own entry point (cli.main: its exit codes and
+    its one-line errors), with RAGSHIP_HOME and `env` set for the call: the models load once per test process."""
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with mock.patch.dict(os.environ, {"RAGSHIP_HOME": str(home), **env}), \
+            mock.patch.object(sys, "argv", ["ragship", *map(str, args)]), \
+            contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            main()
+            code = 0
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+    return Run(code, stdout.getvalue(), stderr.getvalue())
+
+
+def process(*args, home, **env) -> subprocess.CompletedProcess:
+    """Run `ragship` as a subprocess, as a user would (the README's commands)."""
+    env = {**os.environ, "RAGSHIP_HOME": str(home), **env}
     return subprocess.run([sys.executable, "-m", "ragship", *map(str, args)], capture_output=True, text=True,
                           env=env, timeout=300)
 
 
 def test_ingest_twice_then_search_ask_status(tmp_path):
     home = tmp_path / "home"
-    first = cli("ingest", DATA / "docs", "--json", home=home)
+    first = process("ingest", DATA / "docs", "--json", home=home)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["added"] == 6 and report["version"] == "v1"
-    second = json.loads(cli("ingest", DATA / "docs", "--json", home=home).stdout)
+    second = json.loads(process("ingest", DATA / "docs", "--json", home=home).stdout)
     assert second["chunks_embedded"] == 0 and second["version"] == "v1"
 
-    result = cli("search", "weekly pass price", "--mode", "hybrid", "-k", "2", "--json", home=home)
+    result = process("search", "weekly pass price", "--mode", "hybrid", "-k", "2", "--json", home=home)
     hits = json.loads(result.stdout)["results"]
     assert len(hits) == 2 and hits[0]["doc_id"] == "docs/handbook/trams.md"
     assert {"doc_id", "chunk_id", "title", "text", "start", "end", "score", "rank"} <= hits[0].keys()
 
-    answer = json.loads(cli("ask", "How much is a single ticket?", "--json", home=home).stdout)
+    answer = json.loads(process("ask", "How much is a single ticket?", "--json", home=home).stdout)
     assert not answer["abstained"] and "2 krona" in answer["answer"] and "[1]" in answer["answer"]
 
-    status = json.loads(cli("status", "--json", home=home).stdout)
+    status = json.loads(process("status", "--json", home=home).stdout)
     assert status["live_version"] == "v1" and status["documents"] == 6
     assert status["model"].startswith("all-MiniLM-L6-v2@") and status["failures"] == []
 
@@ -100,8 +126,7 @@ def test_eval_json_and_report(tmp_path):
 def test_invalid_setting_from_toml_is_one_line(tmp_path):
     config = tmp_path / "ragship.toml"
     config.write_text("[chunk]\ntokens = 10\noverlap = 20\n")
-    env = {**os.environ, "RAGSHIP_CONFIG": str(config), "RAGSHIP_HOME": str(tmp_path / "h")}
-    result = subprocess.run([sys.executable, "-m", "ragship", "status"], capture_output=True, text=True, env=env)
+    result = cli("status", home=tmp_path / "h", RAGSHIP_CONFIG=str(config))
     assert result.returncode == 2
     assert "chunk.tokens" in result.stderr or "chunk" in result.stderr
     assert "Traceback" not in result.stderr
@@ -149,11 +174,8 @@ def test_collections_from_the_cli(tmp_path):
 
 def test_tables_piped_to_a_file_keep_every_column_whole(tmp_path):
     """Issue 31 item 11: `ragship versions > file` cut columns to "stat…" and "reti…" at 80 columns."""
-    env = {**os.environ, "RAGSHIP_HOME": str(tmp_path / "home"), "COLUMNS": ""}
-    run = lambda *args: subprocess.run([sys.executable, "-m", "ragship", *args], env=env, capture_output=True,  # noqa
-                                       text=True, timeout=300)
-    assert run("ingest", str(DATA / "docs")).returncode == 0
-    listed = run("versions").stdout
+    assert cli("ingest", DATA / "docs", home=tmp_path / "home").returncode == 0
+    listed = process("versions", home=tmp_path / "home", COLUMNS="").stdout  # a real pipe
     assert "status" in listed and "all-MiniLM-L6-v2" in listed and "…" not in listed, listed
 
 

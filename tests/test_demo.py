@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote_plus
 
+from conftest import make_engine
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -25,10 +27,8 @@ def test_demo_corpus_answers_questions_about_ragship(tmp_path, cache_dir):
                             env=env, capture_output=True, text=True, timeout=600)
     assert ingest.returncode == 0, ingest.stderr
     assert json.loads(ingest.stdout)["failed"] == 0
-    def ask(question):
-        result = subprocess.run([*ragship, "ask", question, "--json"], cwd=ROOT, env=env, capture_output=True,
-                                text=True, timeout=300)
-        return json.loads(result.stdout)
+    engine = make_engine(tmp_path / "home", cache_dir)  # the home `make demo` serves, asked in process
+    ask = lambda question: engine.ask(question).to_dict()  # noqa: E731
 
     answer = ask("Which file types can I ingest?")
     assert not answer["abstained"], answer

