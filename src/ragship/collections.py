@@ -14,6 +14,7 @@ from typing import Any
 from ragship.engine import Engine
 from ragship.errors import CollectionNotFound, Conflict, InputError
 from ragship.fsio import atomic_write_json, read_json
+from ragship.learn.loop import Loop
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.settings import Settings, load_settings
@@ -44,6 +45,15 @@ class Collections:
         """The monitor over every collection of the home (its query log, the home's monitor lock)."""
         return Monitor(self.query_log, lambda: {name: self.get(name) for name in self.names()},
                        self.default.home.root / "monitor.lock")
+
+    def learning(self, name: str | None) -> Loop:
+        """The learning loop of a collection: labeled sets, improvement runs, their triggers."""
+        return Loop(self.get(name), self.query_log, named(name), str(self.default.home.root))
+
+    def improvement_jobs(self) -> list[tuple]:
+        """(job, seconds, id) for the scheduler: each collection with `improve.schedule` checks its triggers."""
+        return [(self.learning(name).check, self.get(name).settings.improve.check_every_s, f"improve:{name}")
+                for name in self.names() if self.get(name).settings.improve.schedule]
 
     def names(self) -> list[str]:
         found = sorted(p.name for p in self.root.iterdir() if (p / "settings.json").exists()) \

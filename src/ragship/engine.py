@@ -33,7 +33,8 @@ class Engine:
         self.registry = VersionRegistry(self.home.index)
         self.tombstones = Tombstones(self.home.tombstones)  # one object: its cache spares a read per query
         self.calibrations = CalibrationStore(self.home.calibration)
-        self.models = models or Models(settings, self.home.cache_dir, self.registry.built_with, embedder)
+        self.models = models or Models(settings, self.home.cache_dir, self.registry.built_with, embedder,
+                                       self.registry.follows)
         self.ingestor = Ingestor(self.home, settings, lambda: self.embedder, self.registry, self.tombstones,
                                  on_report=metrics.record_ingest)
         self.serving = Serving(self.registry, self.store, self.tombstones, self.models.embedder_for,
@@ -62,8 +63,8 @@ class Engine:
 
     def searcher(self, served: Served | None = None) -> Searcher:
         served = served or self.served()
-        return Searcher(served.view, served.embedder, self.settings.search, self.models.reranker,
-                        self.settings.rerank.top_n)
+        search = self.settings.search.model_copy(update=served.version.release.get("search") or {})  # learned
+        return Searcher(served.view, served.embedder, search, self.models.reranker, self.settings.rerank.top_n)
 
     def answerer(self, served: Served | None = None) -> Answerer:
         served = served or self.served()

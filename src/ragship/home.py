@@ -26,6 +26,7 @@ class Home:
     calibration = property(lambda self: self.index / "calibration")
     uploads = property(lambda self: self.root / "uploads")
     models = property(lambda self: self.root / "models")
+    datasets = property(lambda self: self.root / "datasets")  # labeled sets from production (learn/datasets.py)
     collections = property(lambda self: self.root / "collections")
     dead_letter = property(lambda self: self.root / "dead_letter.json")
     last_ingest_path = property(lambda self: self.root / "last_ingest.json")

@@ -15,9 +15,10 @@ from ragship.settings import Settings
 
 class Models:
     def __init__(self, settings: Settings, cache_dir: Path, built_with: Callable[[str], str | None],
-                 embedder: CachedEmbedder | None = None):
-        self.settings, self.cache_dir, self._built_with = settings, cache_dir, built_with
+                 embedder: CachedEmbedder | None = None, follows: Callable[[str], str] = lambda model: model):
+        self.settings, self.cache_dir, self._built_with, self._follows = settings, cache_dir, built_with, follows
         self._embedder = embedder  # shared between collections with the same embed settings
+        self._embedder_model = settings.embed.model
         self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
         self._reranker = self._qa_model = self._llm = None
 
@@ -25,16 +26,19 @@ class Models:
     def embedder(self) -> CachedEmbedder:
         """The configured model on the live version's encoder path where it has one (so an ingest extends it
         with vectors of the same path), else on the path embed.backend names or this machine measured."""
-        if self._embedder is None:
-            e = self.settings.embed
-            self._embedder = make_embedder(e, self.cache_dir, self._built_with(e.model))
+        e = self.settings.embed
+        model = self._follows(e.model)  # a model the improvement loop trained from embed.model, once it is live
+        if self._embedder is None or model != self._embedder_model:
+            self._embedder = make_embedder(e.model_copy(update={"model": model}), self.cache_dir,
+                                           self._built_with(model))
+            self._embedder_model = model
         return self._embedder
 
     def embedder_for(self, model: str, model_id: str | None = None) -> CachedEmbedder:
         """The embedder of `model` with the other embed settings: a version is queried with the model that built
         it, so promoting one built by another model (say after `adapt`) serves at once."""
         e = self.settings.embed
-        if model == e.model and (not e.measured or model_id in (None, self.embedder.model_id)):
+        if model == self._follows(e.model) and (not e.measured or model_id in (None, self.embedder.model_id)):
             return self.embedder  # (with a path set in embed settings, serving refuses a version of another)
         key = f"{model}|{model_id}"
         if key not in self._embedders:

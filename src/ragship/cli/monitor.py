@@ -135,9 +135,10 @@ def export(ctx: typer.Context, folder: Path,
 @app.command()
 def watch(ctx: typer.Context,
           every: Optional[float] = typer.Option(None, "--every", min=1, help="Seconds between rounds.")) -> None:
-    """Run the monitor without a server: alert rounds and each source's re-sync on its freshness objective."""
-    _, monitor = _monitor(ctx)
-    scheduler = monitor.schedule(every)
+    """Run the monitor without a server: alert rounds, each source's re-sync on its freshness objective, and the
+    improvement loop's triggers where improve.schedule is on."""
+    collections, monitor = _monitor(ctx)
+    scheduler = monitor.schedule(every, jobs=collections.improvement_jobs())
     err.print(f"watching ({len(scheduler.get_jobs())} jobs); Ctrl-C stops", highlight=False)
     try:
         while True:

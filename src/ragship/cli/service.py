@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 
 from ragship.access import KeyStore, bind_warning
 from ragship.cli.app import app, base_engine, engine, print_json
@@ -17,8 +18,9 @@ from ragship.cli.render import err, out
 
 @app.command()
 def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Live version, counts, models, settings and the last ingest's failures."""
+    """Live version, counts, models, settings, the last ingest's failures and the newest improvement runs."""
     s = engine(ctx).status()
+    s["improve"] = _improvement(ctx)
     if as_json:
         return print_json(s)
     out.print(f"home         {s['home']}", highlight=False)
@@ -34,11 +36,25 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     out.print(f"reranker     {s['reranker']}", highlight=False)
     out.print(f"generator    {s['generator']}", highlight=False)
     out.print(f"versions     {', '.join(s['versions']) or '-'}", highlight=False)
+    for run in (s["improve"] or {}).get("runs", [])[:1]:
+        out.print(f"improvement  {run['status']} ({escape(run['trigger'])}): {escape(run.get('reason') or '')}",
+                  highlight=False)
     if s["failures"]:
         out.print(f"[red]{len(s['failures'])} inputs failed[/red] (fix them, then `ragship ingest --retry-failed`):")
         for f in s["failures"]:
             out.print(f"  {f['path']}: {f['reason']} (attempts {f['attempts']}, since {f['first_failed']})",
                       highlight=False)
+
+
+def _improvement(ctx: typer.Context) -> dict | None:
+    """The collection's improvement runs, when its state store can be read (status works without one too)."""
+    from ragship.collections import Collections
+    from ragship.errors import RagshipError
+
+    try:
+        return Collections(base_engine(ctx)).learning(ctx.obj.get("collection")).status()
+    except RagshipError:
+        return None
 
 
 @app.command()

@@ -14,18 +14,20 @@ from ragship.errors import DatasetError
 class Dataset:
     name: str
     root: Path
-    corpus: Path
+    corpus: Path | None  # None for a labeled set of a collection's own documents (learn/datasets.py)
     split: str
     queries: dict[str, str]  # only the queries judged in the split
     qrels: dict[str, dict[str, int]]
 
 
-def load_dataset(root: Path, split: str = "test") -> Dataset:
+def load_dataset(root: Path, split: str = "test", corpus: bool = True) -> Dataset:
+    """The split's judged queries; `corpus=False` for a set that judges a collection's own documents (the gate
+    and the improvement loop read no corpus)."""
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"{root}: dataset folder not found")
-    corpus = next((root / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (root / n).is_file()), None)
-    if corpus is None:
+    found = next((root / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (root / n).is_file()), None)
+    if found is None and corpus:
         raise DatasetError(f"{root}: no corpus.jsonl or corpus.jsonl.gz; a BEIR dataset needs one")
     qrels_path = root / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
@@ -37,7 +39,7 @@ def load_dataset(root: Path, split: str = "test") -> Dataset:
     missing = [q for q in qrels if q not in all_queries]
     if missing:
         raise DatasetError(f"{qrels_path}: {len(missing)} query ids are not in queries.jsonl (first: {missing[0]!r})")
-    return Dataset(root.name, root, corpus, split, {q: all_queries[q] for q in qrels}, qrels)
+    return Dataset(root.name, root, found, split, {q: all_queries[q] for q in qrels}, qrels)
 
 
 def read_qrels(path: Path) -> dict[str, dict[str, int]]:

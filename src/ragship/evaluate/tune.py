@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
-from ragship.evaluate.beir import load_dataset
+from ragship.evaluate.beir import Dataset, load_dataset
 from ragship.evaluate.metrics import doc_run, per_query, retrieval_metrics
 from ragship.evaluate.runner import EVAL_DEPTH, Searchable
 from ragship.home import Home
@@ -113,6 +113,18 @@ def tune(engine: Tunable, dataset_dir: Path, split: str = "train", observe=None,
                        for t, q in _trials(other, dataset, (configured,), tick)]
     trials = sorted((t for t, _ in scored), key=lambda t: -t.ndcg)
     _mark_pareto(trials)
+    per_query = {t.name: q for t, q in scored}
+    chosen, why = choose(trials, per_query, configured)
+    return Tuned(trials, chosen, why, per_query)
+
+
+def fusion(engine: Tunable, queries: dict[str, str], qrels: dict[str, dict[str, int]]) -> Tuned:
+    """The fusion settings for `engine`'s version on labeled questions of its own documents (no ingest): every
+    mode and fusion setting with the configured BM25 analysis, chosen as `tune` chooses."""
+    configured = {k: getattr(engine.settings.search, k) for k in BM25_VARIANTS[0]}
+    dataset = Dataset("labels", Path("."), None, "train", queries, qrels)
+    scored = _trials(engine, dataset, (configured,), lambda: None)
+    trials = sorted((t for t, _ in scored), key=lambda t: -t.ndcg)
     per_query = {t.name: q for t, q in scored}
     chosen, why = choose(trials, per_query, configured)
     return Tuned(trials, chosen, why, per_query)

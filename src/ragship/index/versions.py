@@ -104,6 +104,18 @@ class VersionRegistry:
             return None
         return live.model_id if live and live.params.get("embed_model", model) == model else None
 
+    def follows(self, model: str) -> str:
+        """The model an ingest configured with `model` embeds with: the one the improvement loop trained from it
+        when that built the live version (so a sync extends the live version instead of undoing it), else `model`."""
+        try:
+            live = self.live()
+        except RagshipError:
+            return model
+        learned = live.params.get("embed_model") if live else None
+        if live and learned and live.params.get("adapted_from") == model and Path(learned).is_dir():
+            return learned
+        return model
+
     def status(self) -> dict[str, Any]:
         live = self.live()
         return {"live_version": live.id if live else None, "documents": live.counts["documents"] if live else 0,

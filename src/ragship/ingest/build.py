@@ -67,7 +67,7 @@ class IngestReport:
 def doc_version_hash(doc: Document, params: dict[str, Any]) -> str:
     """A document must be rebuilt when its content or the settings that shape its chunks/vectors change. The
     model counts by its id (its weights), not by where it lies: a home imported elsewhere stays unchanged."""
-    shaping = {k: v for k, v in params.items() if k != "embed_model"}
+    shaping = {k: v for k, v in params.items() if k not in ("embed_model", "hashed_with", "adapted_from")}
     return hashlib.sha256(f"{doc.content_hash}:{json.dumps(shaping, sort_keys=True)}".encode()).hexdigest()
 
 
@@ -93,6 +93,7 @@ class Build:
         self.params = {**settings.index_params(), "model_id": embedder.model_id}
         self.report = IngestReport(dry_run=dry_run)
         self.clock = Stopwatch(self.report.timings_s)
+        self.hashed_with: str | None = None  # the model id the live version's document hashes name (adopt)
         self.live_docs: dict[str, tuple[str, str]] = {}  # what readers see: the report is relative to this
         self.head_docs: dict[str, tuple[str, str]] = {}  # what the table holds now: work is relative to this
         self.seen: set[str] = set()
@@ -118,22 +119,31 @@ class Build:
         self.seen.add(item.doc_id)
         chunking = self.chunking(item)
         h = doc_version_hash(item, {**self.params, "chunk": chunking.model_dump()})
+        same = {h} | ({doc_version_hash(item, {**self.params, "model_id": self.hashed_with,
+                                               "chunk": chunking.model_dump()})} if self.hashed_with else set())
         live = self.live_docs.get(item.doc_id)
-        if live and live[0] == h:
+        if live and live[0] in same:
             report.unchanged += 1
         else:
             kind = "changed" if live else "added"
             setattr(report, kind, getattr(report, kind) + 1)
             report.plan[kind].append(item.doc_id)
         head = self.head_docs.get(item.doc_id)
-        if head and head[0] == h:
-            report.already_written += report.resumed and not (live and live[0] == h)
+        if head and head[0] in same:
+            report.already_written += report.resumed and not (live and live[0] in same)
             return True
         if not self.report.dry_run:
             self.batch.append((item, h, chunking))
             if len(self.batch) >= self.settings.ingest.write_batch:
                 self.flush()
         return True
+
+    def adopt(self, live) -> None:
+        """A live version re-embedded by this model (pipeline.reembed) kept its documents' hashes, computed with
+        the model named in its `hashed_with`: those documents are unchanged for this model too."""
+        if live is not None and live.params.get("hashed_with") and live.model_id == self.embedder.model_id:
+            self.hashed_with = self.params["hashed_with"] = live.params["hashed_with"]
+            self.params["adapted_from"] = live.params.get("adapted_from")
 
     def chunking(self, doc: Document) -> ChunkSettings:
         """The chunk settings of the most specific [[sources]] entry holding the document, else the default."""

@@ -15,8 +15,13 @@ import queue
 import threading
 from typing import Iterable, Iterator, TypeVar
 
+import numpy as np
+import pyarrow as pa
+
 from ragship.embed.base import Embedder
-from ragship.index.store import ChunkStore
+from ragship.errors import IndexNotReady
+from ragship.index.store import ChunkStore, schema
+from ragship.index.view import FTS_COLUMN
 from ragship.index.versions import IndexVersion, VersionRegistry
 from ragship.ingest.build import Build, IngestReport, Observer, Stopwatch
 from ragship.ingest.sources import open_sources
@@ -82,6 +87,7 @@ def _start(build: Build, store: ChunkStore, registry: VersionRegistry, live: Ind
     report = build.report
     report.previous = report.version = live.id if live else None
     live_lance = live.lance_version if live else None
+    build.adopt(live)
     with build.clock.stage("plan"):
         build.live_docs = build.head_docs = store.doc_states(live_lance)
         in_progress, base = registry.build_base()
@@ -127,6 +133,42 @@ def remove(doc_ids: list[str], *, settings: Settings, embedder: Embedder, store:
     store.build_vector_index(settings.search.ann_min_rows)
     report.deleted, report.plan["deleted"] = len(gone), gone
     commit(report, live.params, embedder.model_id, store, registry)
+    registry.end_build()
+    return report
+
+
+def reembed(*, settings: Settings, embedder: Embedder, store: ChunkStore, registry: VersionRegistry,
+            adapted_from: str, observe: Observer | None = None) -> IngestReport:
+    """A candidate version holding the live version's chunks as they are, embedded by `embedder` (another model):
+    nothing is read from the sources again, so uploaded documents keep their readers and a remote source need not
+    be reachable. The documents keep their hashes, and the version names the model those were computed with
+    (`hashed_with`), so the next ingest with the new model finds them unchanged; `adapted_from` is the configured
+    model the new one was trained from (VersionRegistry.follows)."""
+    live = registry.live()
+    if live is None:
+        raise IndexNotReady("nothing is live to re-embed; run `ragship ingest PATH` first")
+    observe = observe or (lambda stage, n, total=None: None)
+    rows = store.view(live.id).rows([n for n in schema(embedder.dim).names if n != "vector"])
+    texts = rows[FTS_COLUMN].to_pylist()
+    observe("embed", 0, total=len(texts))
+    step = settings.embed.batch_size * 8
+    parts = []
+    for i in range(0, len(texts), step):
+        parts.append(np.asarray(embedder.embed_batch(texts[i:i + step]), dtype=np.float32))
+        observe("embed", len(parts[-1]))
+    vectors = np.vstack(parts) if parts else np.zeros((0, embedder.dim), dtype=np.float32)
+    store.reset_head(live.lance_version)
+    registry.begin_build(live.id)
+    store.replace_all(rows.append_column("vector", pa.FixedSizeListArray.from_arrays(
+        pa.array(vectors.reshape(-1)), embedder.dim)), embedder.dim)
+    store.build_fts(**live.params.get("fts", DEFAULT_FTS))
+    store.build_vector_index(settings.search.ann_min_rows)
+    report = IngestReport(previous=live.id, version=live.id, unchanged=live.counts["documents"],
+                          chunks_embedded=len(texts), chunks_written=len(texts))
+    params = {**live.params, "embed_model": settings.embed.model, "model_id": embedder.model_id,
+              "adapted_from": adapted_from,
+              "hashed_with": live.params.get("hashed_with") or live.params.get("model_id") or live.model_id}
+    commit(report, params, embedder.model_id, store, registry, promote=False)
     registry.end_build()
     return report
 
@@ -191,6 +233,8 @@ def commit(report: IngestReport, params, model_id: str, store: ChunkStore, regis
         parent=live.id if live else None, corpus_sha256=corpus_hash(store.doc_states(lance_version)),
         files=store.checksums(version_id, live.files if live else {}),
     ))
+    if live is not None and live.release.get("search") and live.model_id == model_id:
+        registry.update_release(version_id, search=live.release["search"])  # weights tuned for this model stay
     if promote or live is None:
         registry.set_live(version_id)
         registry.add_promotion(version_id, at=now(), by="ingest", forced=False, **{"from": live.id if live else None})

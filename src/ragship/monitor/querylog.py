@@ -47,6 +47,8 @@ class Observation:
     unverified: int = 0  # sentences verification removed from the answer
     stages: dict[str, float] = field(default_factory=dict)
     vector: Any = None  # the query's embedding
+    answer: str | None = None  # an answer's text (None when it abstained, or for a search)
+    sources: list[dict[str, Any]] = field(default_factory=list)  # {doc_id, chunk_id, cited} in the order shown
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -60,7 +62,18 @@ class Observation:
         outcome = "no_result" if not seen.get("hits") else "abstained" if answer["abstained"] else "answered"
         stages = {**seen.pop("stages", {}), **answer.get("timings_ms", {})}
         return cls(key_id, collection, "ask", latency_ms, answer["question"], outcome, id=answer["id"],
-                   confidence=answer["confidence"], unverified=len(answer.get("removed", [])), stages=stages, **seen)
+                   confidence=answer["confidence"], unverified=len(answer.get("removed", [])), stages=stages,
+                   answer=None if answer["abstained"] else answer["answer"], sources=_sources(answer, retrieval),
+                   **seen)
+
+
+def _sources(answer: dict, retrieval, shown: int = 10) -> list[dict[str, Any]]:
+    """The chunks an answer cited, then the rest of what retrieval found (the candidates a rating judges)."""
+    cited = [{"doc_id": c["doc_id"], "chunk_id": c["chunk_id"], "cited": True} for c in answer["citations"]]
+    seen = {c["chunk_id"] for c in cited}
+    rest = [{"doc_id": h.doc_id, "chunk_id": h.chunk_id, "cited": False}
+            for h in (retrieval.hits if retrieval is not None else []) if h.chunk_id not in seen]
+    return (cited + rest)[:max(shown, len(cited))]
 
 
 def _retrieval(result) -> dict[str, Any]:
@@ -122,7 +135,9 @@ class QueryLog:
                "confidence": o.confidence, "question": kept_text(o.question, self.query_text), "version": o.version,
                "mode": o.mode, "outcome": o.outcome, "hits": o.hits, "top_score": o.top_score, "margin": o.margin,
                "unverified": o.unverified, "stages": json.dumps({k: round(v, 3) for k, v in o.stages.items()}),
-               "sketch": None if o.vector is None else np.asarray(o.vector, dtype=np.float16).tobytes()}
+               "sketch": None if o.vector is None else np.asarray(o.vector, dtype=np.float16).tobytes(),
+               "answer": None if o.answer is None else kept_text(o.answer, self.query_text),
+               "sources": json.dumps(o.sources) if o.sources else None}
         try:
             with self.state.ready() as c:
                 upsert(c, REQUESTS, row, ("id",))
@@ -135,9 +150,14 @@ class QueryLog:
         rows = self.rows(select(REQUESTS.c.key_id).where(REQUESTS.c.id == answer_id, REQUESTS.c.kind == "ask"))
         return rows[0][0] if rows else None
 
-    def feedback(self, answer_id: str, key_id: str, rating: int, comment: str) -> None:
-        self.write(FEEDBACK.insert().values(answer_id=answer_id, ts=time.time(), key_id=key_id, rating=rating,
-                                            comment=kept_text(comment, self.query_text)))
+    def feedback(self, answer_id: str, key_id: str, rating: int, comment: str = "", marks: dict | None = None,
+                 expected: str | None = None, correction: str = "") -> None:
+        """One rating of an answer (+1, -1, or 0 for a review that only marks sources or says what it should have
+        done), with per-source `marks` ({chunk id: helpful|wrong|opened}) and a `correction`."""
+        self.write(FEEDBACK.insert().values(
+            answer_id=answer_id, ts=time.time(), key_id=key_id, rating=rating,
+            comment=kept_text(comment, self.query_text), marks=json.dumps(marks) if marks else None,
+            expected=expected, correction=kept_text(correction, self.query_text) if correction else None))
 
     def prune(self, retention_days: float) -> int:
         """Delete requests and feedback older than the retention; the number of rows deleted."""

@@ -18,6 +18,7 @@ SIGNALS = {
     "query_drift_p": "permutation p-value of the recent queries' MMD against the reference window",
     "score_drift_p": "KS p-value of the recent top dense scores against the reference window's",
     "source_staleness": "the stalest source's age since its last good sync / its max_age",
+    "improve_refused": "1 when the newest finished improvement run was refused or failed, else 0",
 }
 
 RUNBOOK = "docs/runbooks/monitoring.md"
@@ -43,6 +44,8 @@ DEFAULT_RULES = [
     _rule("ErrorRateHigh", "error_rate", ">", 0.05, 120, "critical", "more than 5 % of requests fail"),
     _rule("SourceStale", "source_staleness", ">", 1.0, 0, "critical",
           "a source has not synced within its freshness objective"),
+    _rule("ImproveRefused", "improve_refused", ">", 0.5, 0, "warning",
+          "the newest improvement run was refused by the gate or failed; the live version is unchanged"),
 ]
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from filelock import FileLock, Timeout
+from sqlalchemy import select
 
 from ragship.errors import RagshipError
 from ragship.monitor import metrics
@@ -22,6 +23,7 @@ from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import rules
 from ragship.monitor.windows import business
 from ragship.settings import Settings, duration_s
+from ragship.state.tables import IMPROVE_RUNS
 from ragship.util.clock import seconds_since
 
 log = logging.getLogger("ragship.monitor")
@@ -72,10 +74,17 @@ class Monitor:
         signals["query_drift_p"] = report["query"].get("p_value")
         signals["score_drift_p"] = report["scores"].get("p_value")
         signals["source_staleness"] = max((s["staleness"] for s in sources), default=None)
+        signals["improve_refused"] = self._improve_refused(name)
         context = {"window": window, "drift": {k: report.get(k) for k in ("status", "query", "scores", "moved",
                                                                            "business", "topics")},
                    "sources": [s for s in sources if s["staleness"] > 1]}
         return signals, context
+
+    def _improve_refused(self, name: str) -> float | None:
+        r = IMPROVE_RUNS.c
+        rows = self.log.rows(select(r.status).where(r.collection == name, r.status != "running")
+                             .order_by(r.started.desc()).limit(1))
+        return float(rows[0][0] in ("refused", "failed")) if rows else None
 
     def tick(self, now: float | None = None) -> dict[str, Any] | None:
         """One round over every collection; None when another process holds the round."""
@@ -128,8 +137,9 @@ class Monitor:
             metrics.SOURCE_AGE.labels(name, s["source"]).set(s["age_s"])
         return result
 
-    def schedule(self, every_s: float | None = None):
-        """A started APScheduler running `tick` and each source's sync; call `.shutdown()` to stop it."""
+    def schedule(self, every_s: float | None = None, jobs: list[tuple] = ()):
+        """A started APScheduler running `tick`, each source's sync and the given (job, seconds, id) `jobs` (the
+        improvement loop's trigger checks); call `.shutdown()` to stop it."""
         from apscheduler.schedulers.background import BackgroundScheduler
 
         logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "skipped: still running" is not news
@@ -145,6 +155,8 @@ class Monitor:
                 self.freshness.watch(name, source, _built_at(c.registry))
                 scheduler.add_job(background(self.sync), "interval", args=(name, source), seconds=source.max_age_s / 4,
                                   id=f"sync:{name}:{source.path}", max_instances=1, coalesce=True)
+        for job, seconds, job_id in jobs:
+            scheduler.add_job(background(job), "interval", seconds=seconds, id=job_id, max_instances=1, coalesce=True)
         scheduler.start()
         return scheduler
 

@@ -17,6 +17,7 @@ from ragship.recovery.archive import Archivable, export, import_archive
 from ragship.release.gate import GateReport, compare, losers
 from ragship.release.measure import Version, measure
 from ragship.retrieve.search import MAX_QUERY_CHARS
+from ragship.settings import GoldenSet
 from ragship.util.clock import now, seconds_since
 
 
@@ -30,10 +31,11 @@ class Releases:
     def __init__(self, collection: Releasable):
         self.c, self.registry = collection, collection.registry
 
-    def gate(self, version_id: str) -> list[GateReport]:
-        """The candidate against the live version on every golden set; the reports are kept with the version."""
+    def gate(self, version_id: str, extra: list[GoldenSet] = ()) -> list[GateReport]:
+        """The candidate against the live version on every golden set (and `extra` ones: the held-out side of a
+        production labeled set); the reports are kept with the version."""
         candidate, live = self._named(version_id), self._live()
-        golden = self.c.settings.release.golden
+        golden = [*self.c.settings.release.golden, *extra]
         if not golden:
             raise ConfigError("the gate needs golden sets: add [[release.golden]] path = \"BEIR folder\" (split = "
                               "\"test\") to ragship.toml, or promote with --force")
@@ -53,12 +55,15 @@ class Releases:
         self._keep(candidate.id, reports)
         return reports
 
-    def promote(self, version_id: str, force: bool = False, by: str = "cli") -> dict[str, Any]:
-        """Make a version live if the gate passes (or with `force`, recorded); GateRefused otherwise."""
+    def promote(self, version_id: str, force: bool = False, by: str = "cli",
+                reports: list[GateReport] | None = None) -> dict[str, Any]:
+        """Make a version live if the gate passes (its `reports` when just run, else it runs now) or with `force`
+        (recorded); GateRefused otherwise."""
         version, live = self._named(version_id), self.registry.live()
         if live is not None and version.id == live.id:
             raise InputError(f"{version_id} is already live")
-        reports = [] if force or live is None else self.gate(version_id)
+        if reports is None:
+            reports = [] if force or live is None else self.gate(version_id)
         if any(not r.passed for r in reports):
             self.registry.update_release(version_id, refused={"at": now(), "by": by})
             raise GateRefused(f"the gate refused {version_id}: "

@@ -27,7 +27,7 @@ class Version(Protocol):
 def measure(sides: dict[str, Version], golden: GoldenSet) -> dict[str, PerQuery]:
     """{side: {metric: {qid: value}}} for nDCG@10, Recall@100, latency (ms) and, with gold answers, answer rate
     (answerable questions answered), abstain rate (unanswerable abstained) and citation precision."""
-    dataset = load_dataset(golden.path, golden.split)
+    dataset = load_dataset(golden.path, golden.split, corpus=False)
     searchers = {side: v.searcher() for side, v in sides.items()}
     depth = EVAL_DEPTH * 3
     first = next(iter(dataset.queries.values()), "")

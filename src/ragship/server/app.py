@@ -140,7 +140,8 @@ def create_app(engine: Engine) -> FastAPI:
     service = Service(collections=collections, keys=KeyStore(state), jobs=jobs, log=log,
                       limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
                       timeout_s=s.request_timeout_s)
-    leader = Leader(engine.home.root / "scheduler.lock", monitor.schedule)
+    leader = Leader(engine.home.root / "scheduler.lock",
+                    lambda: monitor.schedule(jobs=collections.improvement_jobs()))  # + the learning loop
     mcp = mcp_tools.build(collections, service.keys, service.run, service.log)
     mcp_app = mcp.streamable_http_app()
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 
 from ragship.access import Principal
 from ragship.collections import named
+from ragship.learn.review import queue as review_queue
 from ragship.monitor import windows
 from ragship.server.routes import COMMON, Admin, Editor, Reader, service
 
@@ -120,3 +121,30 @@ async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000), princi
     monitor = service(request).monitor
     states = await asyncio.to_thread(monitor.alert_states)
     return {"states": states, "events": await asyncio.to_thread(monitor.alerts.events, limit)}
+
+
+# -- learning from production ----------------------------------------------------------------------------------
+@router.get("/v1/review", tags=["learning"])
+async def review(request: Request, collection: Optional[str] = None,
+                 queue: str = Query("all", pattern="^(all|down|up|abstained|sample)$"),
+                 limit: int = Query(50, ge=1, le=500), principal: Principal = Editor) -> dict:
+    """The review queue: answers rated down, abstentions and a sample of unrated ones, with their sources' text;
+    review one with POST /v1/feedback (marks, expected, correction)."""
+    svc = service(request)
+    rows = await asyncio.to_thread(review_queue, svc.log, named(collection), queue, limit)
+    engine = svc.collections.get(collection)
+    for row in rows:  # each source's text, where the caller may read its document (else it is left out)
+        ids = [s["chunk_id"] for s in row["sources"]]
+        found = await svc.run(engine.view().chunks, ids, ["chunk_id", "title", "text", "groups"])
+        shown = {c["chunk_id"]: c for c in found if principal.groups is None or not c["groups"]
+                 or principal.groups & set(c["groups"])}
+        row["sources"] = [{**s, "title": shown[s["chunk_id"]]["title"], "text": shown[s["chunk_id"]]["text"]}
+                          for s in row["sources"] if s["chunk_id"] in shown]
+    return {"queue": queue, "answers": rows}
+
+
+@router.get("/v1/improve", tags=["learning"])
+async def improvement(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
+    """The newest improvement runs (trigger, outcome, why) and the labeled set they learned from."""
+    loop = service(request).collections.learning(collection)
+    return await asyncio.to_thread(loop.status)

@@ -11,7 +11,7 @@ from typing import Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response, StreamingResponse
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from ragship import __version__
 from ragship.access import LOCAL, KeyStore, Principal, upload_groups, upload_namespace
@@ -263,19 +263,36 @@ async def answer_events(svc: Service, engine, question: str, mode: Mode | None, 
 
 class FeedbackRequest(BaseModel):
     answer_id: str = Field(..., min_length=1, max_length=64)
-    rating: Literal["up", "down"]
+    rating: Optional[Literal["up", "down"]] = Field(None, description="omitted by a review that only marks sources "
+                                                    "or says what the answer should have done")
     comment: str = Field("", max_length=2000)
+    marks: dict[str, Literal["helpful", "wrong", "opened"]] = Field(
+        default_factory=dict, max_length=50, description="per cited or retrieved chunk id: did it help, was it "
+        "wrong, or was it only opened (a click on the source)")
+    expected: Optional[Literal["answer", "abstain"]] = Field(None, description="what the answer should have done: "
+                                                             "answered, or abstained")
+    correction: str = Field("", max_length=MAX_QUERY_CHARS, description="the answer it should have given")
+
+    @model_validator(mode="after")
+    def _says_something(self):
+        if self.rating is None and not (self.marks or self.expected or self.correction):
+            raise ValueError("feedback needs a rating, marks on sources, expected, or a correction")
+        return self
 
 
 @router.post("/v1/feedback", tags=["query"], status_code=201)
 async def feedback(request: Request, body: FeedbackRequest, principal: Principal = Rater) -> dict:
+    """A rating of one of your answers (an editor may review anyone's: the review queue), with optional marks on
+    its sources, what it should have done, and a corrected answer: labels for `ragship improve`."""
     log = service(request).log
-    owner = log.answer_owner(body.answer_id)
-    if owner is None or (owner != principal.key_id and not principal.can("admin")):
+    owner = await asyncio.to_thread(log.answer_owner, body.answer_id)
+    if owner is None or (owner != principal.key_id and not principal.can("editor")):
         raise AnswerNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
-    rating = 1 if body.rating == "up" else -1
-    log.feedback(body.answer_id, principal.key_id, rating, body.comment)
-    metrics.record_feedback(rating)
+    rating = {"up": 1, "down": -1, None: 0}[body.rating]
+    await asyncio.to_thread(log.feedback, body.answer_id, principal.key_id, rating, body.comment, body.marks,
+                            body.expected, body.correction)
+    if rating:
+        metrics.record_feedback(rating)
     return {"answer_id": body.answer_id, "rating": body.rating}
 
 

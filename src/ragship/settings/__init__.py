@@ -16,13 +16,13 @@ from ragship.errors import ConfigError
 from ragship.settings.base import duration_s, problems
 from ragship.settings.documents import (REMOTE_SCHEMES, ChunkSettings, EmbedSettings, IndexSettings, IngestSettings,
                                         RerankSettings, SearchSettings, SourceSettings, is_remote)
-from ragship.settings.service import (DEFAULT_TOLERANCES, AlertRule, AnswerSettings, GoldenSet, LLMSettings,
-                                      MonitorSettings, ReleaseSettings, ServerSettings, StateSettings)
+from ragship.settings.service import (DEFAULT_TOLERANCES, AlertRule, AnswerSettings, GoldenSet, ImproveSettings,
+                                      LLMSettings, MonitorSettings, ReleaseSettings, ServerSettings, StateSettings)
 
 __all__ = ["DEFAULT_TOLERANCES", "REMOTE_SCHEMES", "AlertRule", "AnswerSettings", "ChunkSettings", "EmbedSettings",
-           "GoldenSet", "IndexSettings", "IngestSettings", "LLMSettings", "MonitorSettings", "ReleaseSettings",
-           "RerankSettings", "SearchSettings", "ServerSettings", "Settings", "SourceSettings", "StateSettings",
-           "config_path", "duration_s", "is_remote", "load_settings", "problems", "write_settings"]
+           "GoldenSet", "ImproveSettings", "IndexSettings", "IngestSettings", "LLMSettings", "MonitorSettings",
+           "ReleaseSettings", "RerankSettings", "SearchSettings", "ServerSettings", "Settings", "SourceSettings",
+           "StateSettings", "config_path", "duration_s", "is_remote", "load_settings", "problems", "write_settings"]
 
 
 def config_path() -> Path:
@@ -47,6 +47,7 @@ class Settings(BaseSettings):
     server: ServerSettings = Field(ServerSettings(), description="the HTTP server's limits")
     release: ReleaseSettings = Field(ReleaseSettings(), description="promotion, the gate, retention")
     monitor: MonitorSettings = Field(MonitorSettings(), description="the query log, drift, alerts")
+    improve: ImproveSettings = Field(ImproveSettings(), description="learning from production: triggers, training")
     state: StateSettings = Field(StateSettings(), description="the shared state store")
     sources: list[SourceSettings] = Field(default_factory=list, description="per-source settings ([[sources]])")
 

@@ -150,3 +150,31 @@ class MonitorSettings(Section):
     webhook_timeout_s: float = Field(5.0, gt=0, le=60, description="one webhook delivery's time limit")
     webhook_give_up_s: float = Field(86400.0, gt=0, description="undelivered this long: kept as dead letter")
     alerts: Optional[list[AlertRule]] = Field(None, description="default: monitor/rules.py DEFAULT_RULES")
+
+
+class ImproveSettings(Section):
+    """The improvement loop (learn/improve.py): when a run starts, and what it may train."""
+
+    schedule: bool = Field(False, description="the scheduler (`ragship serve`, `ragship watch`) checks the triggers "
+                           "and starts a run when one holds; `ragship improve` runs one by hand either way")
+    check_every_s: float = Field(300.0, gt=0, description="how often the scheduler checks the triggers")
+    new_labels: int = Field(100, ge=1, description="trigger: this many new ratings or reviews since the last run")
+    corpus_change: float = Field(0.2, gt=0, description="trigger: documents added, changed or deleted since the "
+                                 "last run, as a share of the live version's documents")
+    drift_for: str = Field("1d", pattern=DURATION, description="trigger: the QueryDrift alert firing this long")
+    every: Optional[str] = Field(None, pattern=DURATION, description="trigger: a run at least this often (none "
+                                 "by default)")
+    min_judged: int = Field(20, ge=1, description="training questions with a relevant source needed to adapt the "
+                            "embedding model")
+    min_answer_labels: int = Field(10, ge=5, description="answerable and unanswerable training questions, each, "
+                                   "needed to re-fit the answer calibration")
+    min_heldout: int = Field(10, ge=1, description="held-out questions with a relevant source the gate needs "
+                             "before it trusts them; with fewer, only the golden sets gate (with none, nothing "
+                             "goes live)")
+    epochs: int = Field(1, ge=1, le=20, description="passes over the labeled pairs when adapting")
+    batch_size: int = Field(16, ge=2, le=256, description="pairs per training step")
+    lr: float = Field(2e-5, gt=0, lt=1, description="learning rate of the adaptation")
+    budget_s: float = Field(3600.0, gt=0, description="training stops after this many seconds")
+    memory_mb: int = Field(3000, ge=500, description="a run whose process grows past this resident memory stops, "
+                           "naming the bound (serving is another process and never waits for it)")
+    nice: int = Field(10, ge=0, le=19, description="the run's process priority below the server's (os.nice)")

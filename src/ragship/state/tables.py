@@ -66,6 +66,8 @@ REQUESTS = Table(
     Column("unverified", Integer),
     Column("stages", Text),  # JSON: milliseconds per stage
     Column("sketch", LargeBinary),  # the query's embedding, float16
+    Column("answer", Text),  # the answer's text, as monitor.query_text allows
+    Column("sources", Text),  # JSON: [{doc_id, chunk_id, cited}] in the order shown
     Index("ragship_requests_ts", "ts"),
     Index("ragship_requests_collection_ts", "collection", "ts"),
 )
@@ -76,8 +78,24 @@ FEEDBACK = Table(
     Column("key_id", String(64), nullable=False),
     Column("rating", Integer, nullable=False),
     Column("comment", Text),
+    Column("marks", Text),  # JSON: {chunk id: "helpful" | "wrong" | "opened"}
+    Column("expected", String(16)),  # "answer" or "abstain": what the answer should have done
+    Column("correction", Text),  # the answer it should have given
     Index("ragship_feedback_ts", "ts"),
     Index("ragship_feedback_answer", "answer_id"),
+)
+
+# improvement runs (learn/improve.py): one row per run, its report in `body`
+IMPROVE_RUNS = Table(
+    "ragship_improve_runs", METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("collection", String(64), nullable=False),
+    Column("started", Float, nullable=False),
+    Column("finished", Float),
+    Column("status", String(16), nullable=False),  # running, promoted, candidate, refused, unchanged, failed
+    Column("trigger", Text, nullable=False),
+    Column("body", Text, nullable=False),  # JSON
+    Index("ragship_improve_runs_collection", "collection", "started"),
 )
 
 # the monitor: drift references, source freshness, alert states and the alert outbox

@@ -1,0 +1,141 @@
+"""Learning from production: `ragship feedback list|add`, `ragship dataset build|show|export`, `ragship improve`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ragship.cli.app import app, base_engine, print_json
+from ragship.cli.render import out, snippet
+from ragship.collections import Collections, named
+from ragship.learn.review import queue
+
+feedback_app = typer.Typer(help="Ratings and reviews of answers: the labels `ragship improve` learns from.",
+                           no_args_is_help=True)
+dataset_app = typer.Typer(help="The labeled set built from rated and reviewed answers.", no_args_is_help=True)
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(dataset_app, name="dataset")
+
+
+def _loop(ctx: typer.Context):
+    collections = Collections(base_engine(ctx))
+    return collections, collections.learning(ctx.obj.get("collection"))
+
+
+@feedback_app.command("list")
+def feedback_list(
+    ctx: typer.Context,
+    rating: Optional[str] = typer.Option(None, "--rating", help="up or down: only answers rated so."),
+    kind: str = typer.Option("all", "--queue", help="all (rated down, abstained, a sample of the unrated), down, "
+                             "abstained or sample."),
+    limit: int = typer.Option(50, "--limit", min=1, max=1000),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """The review queue: answers rated down, abstentions, and a sample of unrated traffic, newest first."""
+    collections, _ = _loop(ctx)
+    rows = queue(collections.query_log, named(ctx.obj.get("collection")), rating or kind, limit)
+    if as_json:
+        return print_json(rows)
+    table = Table(title=f"review queue ({len(rows)})")
+    for column in ("answer id", "outcome", "rating", "question", "answer"):
+        table.add_column(column)
+    for r in rows:
+        table.add_row(r["id"], r["outcome"], str(r["rating"] if r["rating"] is not None else ""),
+                      escape(snippet(r["question"] or "", 80)), escape(snippet(r["answer"] or "", 80)))
+    out.print(table)
+
+
+@feedback_app.command("add")
+def feedback_add(
+    ctx: typer.Context,
+    answer_id: str = typer.Argument(..., help="The answer's id (from `feedback list` or an answer's JSON)."),
+    rating: Optional[str] = typer.Option(None, "--rating", help="up or down."),
+    helpful: list[str] = typer.Option([], "--helpful", help="A chunk id that answered it (repeatable)."),
+    wrong: list[str] = typer.Option([], "--wrong", help="A chunk id that did not (repeatable)."),
+    expected: Optional[str] = typer.Option(None, "--expected", help="answer or abstain: what it should have done."),
+    correction: str = typer.Option("", "--correction", help="The answer it should have given."),
+) -> None:
+    """Review an answer as the home's admin: rate it, mark its sources, say what it should have done."""
+    from ragship.errors import AnswerNotFound, InputError
+
+    collections, _ = _loop(ctx)
+    if rating not in (None, "up", "down") or expected not in (None, "answer", "abstain"):
+        raise InputError("--rating takes up or down; --expected takes answer or abstain")
+    marks = {**{c: "helpful" for c in helpful}, **{c: "wrong" for c in wrong}}
+    if rating is None and not (marks or expected or correction):
+        raise InputError("say something: --rating, --helpful/--wrong, --expected or --correction")
+    log = collections.query_log
+    if log.answer_owner(answer_id) is None:
+        raise AnswerNotFound(f"no answer {answer_id!r} in the query log; `ragship feedback list` shows their ids")
+    log.feedback(answer_id, "cli", {"up": 1, "down": -1, None: 0}[rating], "", marks, expected, correction)
+    out.print(f"recorded a review of {answer_id}", highlight=False)
+
+
+@dataset_app.command("build")
+def dataset_build(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Build the labeled set from the log now (a new version only when the labels changed)."""
+    _, loop = _loop(ctx)
+    labeled, new = loop.build()
+    if as_json:
+        return print_json({"new": new, **labeled.manifest, "path": str(labeled.root)})
+    _print_set(labeled.manifest, labeled.root, "built" if new else "unchanged, still")
+
+
+@dataset_app.command("show")
+def dataset_show(ctx: typer.Context, version: Optional[int] = typer.Argument(None, help="Default: the newest."),
+                 as_json: bool = typer.Option(False, "--json")) -> None:
+    """A labeled set's figures and where it lies."""
+    _, loop = _loop(ctx)
+    labeled = loop.datasets.get(version)
+    if as_json:
+        return print_json({**labeled.manifest, "path": str(labeled.root)})
+    _print_set(labeled.manifest, labeled.root, "")
+
+
+@dataset_app.command("export")
+def dataset_export(ctx: typer.Context, dest: Path = typer.Argument(..., help="A new folder."),
+                   version: Optional[int] = typer.Option(None, "--version", help="Default: the newest."),
+                   split: str = typer.Option("train", "--split", help="train or heldout.")) -> None:
+    """Write a labeled set as a BEIR folder with the collection's documents as corpus.jsonl, for `ragship eval`,
+    `calibrate`, `adapt` or another tool."""
+    from ragship.learn.datasets import export
+
+    collections, loop = _loop(ctx)
+    written = export(loop.datasets.get(version), split, collections.get(ctx.obj.get("collection")).view(), dest)
+    out.print(f"wrote {written['documents']} documents and {written['queries']} questions to {escape(str(dest))}",
+              highlight=False)
+
+
+@app.command()
+def improve(
+    ctx: typer.Context,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Build the labeled set and say what a run would do."),
+    trigger: str = typer.Option("by hand", "--trigger", help="Why the run starts (the scheduler names it)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Learn from production now: re-adapt the embedding model and re-fit the calibration on the labeled set,
+    gate the result on held-out questions and golden sets, promote it if it passes. Waits for the result."""
+    _, loop = _loop(ctx)
+    report = loop.improve(trigger, dry_run, bounded=trigger != "by hand")
+    if as_json:
+        return print_json(report)
+    if dry_run:
+        out.print(json.dumps(report, indent=1, default=str), highlight=False)
+        return
+    out.print(f"{report['status']}: {escape(report['reason'])}", highlight=False)
+    if report.get("candidate"):
+        out.print(f"candidate {report['candidate']}; live {report['live_before']} → {report['live_after']}",
+                  highlight=False)
+
+
+def _print_set(manifest: dict, root: Path, verb: str) -> None:
+    splits = manifest["splits"]
+    out.print(f"{verb} labeled set {manifest['number']} ({manifest['items']} questions, {manifest['labels']} labels) "
+              f"in {escape(str(root))}".strip(), highlight=False)
+    for side, figures in splits.items():
+        out.print(f"  {side}: " + ", ".join(f"{v} {k}" for k, v in figures.items()), highlight=False)

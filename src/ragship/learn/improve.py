@@ -1,0 +1,240 @@
+"""One improvement run of a collection: the labeled set from production (labels.py, datasets.py), then
+
+1. the embedding model re-adapted on the training side's (question, helpful document) pairs, its hard negatives
+   from what retrieval found and nobody marked relevant; the live chunks re-embedded into a candidate version
+   (ingest/pipeline.py `reembed`: nothing re-read from the sources), and the fusion weights re-tuned for the new
+   model on the same questions and kept with that version (ADR 0021: a model never goes live with weights tuned
+   for another);
+2. the answer calibration re-fitted on the answerability labels, with the version that will serve;
+3. the gate: the candidate against the live version on the held-out side (never trained on) and every
+   configured golden set; it goes live only when the gate passes and `release.auto_promote` is not "never".
+   A calibration alone goes live when, on the held-out questions, it answers and abstains no worse than the one
+   in force (the gate's paired test).
+
+Whatever fails or is refused leaves the live version and its calibration as they were; the run's record says
+why (`ragship status`, the ImproveRefused alert)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol
+
+from ragship.adapt import biencoder
+from ragship.adapt.pairs import Pair, labeled_pairs
+from ragship.answer.calibrate import Calibration, CalibrationStore, fit
+from ragship.errors import ConfigError, GateRefused
+from ragship.evaluate.tune import Tunable, fusion
+from ragship.ingest.pipeline import reembed
+from ragship.learn.datasets import Datasets, LabeledSet
+from ragship.learn.labels import Item
+from ragship.release.gate import compare
+from ragship.settings import GoldenSet, Settings
+
+SEED = 0
+TARGET_PRECISION = 0.85  # abstentions that are right, as `ragship calibrate` targets by default
+
+
+class Improvable(Tunable, Protocol):
+    """What a run uses of a collection (the Engine is one)."""
+
+    calibrations: CalibrationStore
+
+    def context(self, question: str) -> Any: ...
+
+    def answerer(self) -> Any: ...
+
+    def at_version(self, version_id: str) -> Improvable: ...
+
+    def releases(self) -> Any: ...
+
+
+@dataclass
+class Outcome:
+    status: str = "unchanged"  # promoted, candidate, refused, unchanged, failed
+    reason: str = ""
+    dataset: dict[str, Any] = field(default_factory=dict)
+    plan: dict[str, Any] = field(default_factory=dict)
+    adaptation: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
+    candidate: str | None = None
+    gate: list[dict[str, Any]] = field(default_factory=list)
+    live_before: str | None = None
+    live_after: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def plan(labeled: LabeledSet, settings: Settings) -> dict[str, Any]:
+    """What a run on this set would do, and why not where it would not."""
+    train = labeled.items("train")
+    judged = sum(bool(i.relevant) for i in train)
+    yes, no = sum(i.answerable is True for i in train), sum(i.answerable is False for i in train)
+    s = settings.improve
+    return {"adapt": judged >= s.min_judged, "calibrate": min(yes, no) >= s.min_answer_labels,
+            "judged": judged, "answerable": yes, "unanswerable": no,
+            "needs": {"judged": s.min_judged, "each_answer_label": s.min_answer_labels}}
+
+
+def improve(c: Improvable, labeled: LabeledSet, progress=None) -> Outcome:
+    """Run the loop once on `labeled` (see the module's text)."""
+    live = c.registry.live()
+    out = Outcome(dataset={"name": labeled.name, **labeled.manifest}, plan=plan(labeled, c.settings),
+                  live_before=live.id if live else None)
+    if not (out.plan["adapt"] or out.plan["calibrate"]):
+        out.reason = "too few labels to train on: " + json.dumps({k: out.plan[k] for k in ("judged", "answerable",
+                                                                                        "unanswerable")})
+        out.live_after = out.live_before
+        return out
+    target = c
+    if out.plan["adapt"]:
+        out.adaptation, candidate = adapt_candidate(c, labeled, progress)
+        out.candidate = candidate
+        target = c.sibling(_with_model(c.settings, out.adaptation["model_path"])).at_version(candidate)
+    if out.plan["calibrate"]:
+        calibration = refit(target, labeled.items("train"))
+        out.calibration = {"fitted_on": calibration.fitted_on, "validation": {
+            k: v for k, v in calibration.validation.items() if k != "reliability"}}
+    if out.candidate:
+        if out.calibration:
+            c.calibrations.save(calibration, out.candidate)  # in force when (if) the candidate goes live
+        _release(c, labeled, out)
+    elif out.calibration:
+        _release_calibration(c, labeled, calibration, out)
+    out.live_after = c.registry.live().id
+    return out
+
+
+def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None) -> tuple[dict[str, Any], str]:
+    """Train from the live model on the training side's pairs; a candidate version embedded by the new model,
+    with fusion weights tuned for it. (report, candidate version id)"""
+    s = c.settings.improve
+    searcher = c.searcher()
+    train = [i for i in labeled.items("train") if i.relevant]
+    pairs = training_pairs(train, searcher)
+    if not pairs:
+        raise ConfigError("no training pairs: no labeled question found a negative among its search results")
+    digest = hashlib.sha256(json.dumps([[p.query, p.positive, p.negative] for p in pairs]).encode()).hexdigest()
+    base = searcher.embedder
+    out = c.home.models / f"{c.home.root.name}-improved-{digest[:10]}"
+    training = biencoder.train(base.path, pairs, out, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
+                               budget_s=s.budget_s, seed=SEED, progress=progress)
+    adapted = c.sibling(_with_model(c.settings, str(out)))
+    with c.home.exclusive(wait_s=600):
+        report = reembed(settings=adapted.settings, embedder=adapted.embedder, store=adapted.store(),
+                         registry=adapted.registry, adapted_from=c.settings.embed.model)
+    tuned = fusion(adapted.at_version(report.version), {i.qid: i.question for i in train},
+                   {i.qid: i.relevant for i in train})
+    c.registry.update_release(report.version, search=tuned.chosen.settings, tuned=tuned.why)
+    return {"model_path": str(out), "base_model": base.model_id, "pairs": len(pairs), "questions": len(train),
+            "data_sha256": digest, "training": training,
+            "fusion": {"settings": tuned.chosen.settings, "ndcg@10": tuned.chosen.ndcg, "why": tuned.why}}, \
+        report.version
+
+
+def training_pairs(items: list[Item], searcher) -> list[Pair]:
+    """(question, helpful chunk, negative) per labeled question: labeled_pairs' negatives are retrieved documents
+    nobody judged relevant; a document marked wrong is preferred as the negative where there is one."""
+    rng = random.Random(SEED)
+    pairs = labeled_pairs({i.qid: i.question for i in items}, {i.qid: i.relevant for i in items}, searcher, rng)
+    wrong = {i.qid: i.not_relevant for i in items if i.not_relevant}
+    if not wrong:
+        return pairs
+    first_chunk = {}
+    rows = searcher.view.rows(["doc_id", "index_text"])
+    for d, text in zip(rows["doc_id"].to_pylist(), rows["index_text"].to_pylist()):
+        first_chunk.setdefault(d, text)
+    return [Pair(p.qid, p.query, p.positive, first_chunk.get(rng.choice(wrong[p.qid]), p.negative))
+            if p.qid in wrong else p for p in pairs]
+
+
+def refit(target: Improvable, items: list[Item]) -> Calibration:
+    """A calibration fitted on the answerability labels, with the features `target` computes."""
+    labeled = [i for i in items if i.answerable is not None]
+    rows = [a.features for a in assessments(target, [i.question for i in labeled])]
+    labels = [int(i.answerable) for i in labeled]
+    calibration = fit(rows, labels, TARGET_PRECISION)
+    calibration.fitted_on = {"dataset": "production", "split": "train", "answerable": sum(labels),
+                             "unanswerable": len(labels) - sum(labels), "version": target.pin,
+                             "features": calibration.features}
+    return calibration
+
+
+def assessments(c: Improvable, questions: list[str]) -> list:
+    """What the answer stage makes of each question's evidence: its features and its confidence."""
+    answerer = c.answerer()
+    return [answerer.assess(q, c.context(q)) for q in questions]
+
+
+def _release(c: Improvable, labeled: LabeledSet, out: Outcome) -> None:
+    """Gate the candidate on the held-out side and the golden sets; promote it unless the policy says never."""
+    judged = labeled.manifest["splits"]["heldout"]["judged"]
+    heldout = [GoldenSet(path=labeled.split("heldout"), split="test")] if judged >= c.settings.improve.min_heldout \
+        else []
+    if not heldout and not c.settings.release.golden:
+        out.status = "refused"
+        out.reason = (f"{judged} held-out questions with a relevant source (improve.min_heldout = "
+                      f"{c.settings.improve.min_heldout}) and no [[release.golden]] set: nothing to trust a gate on")
+        return
+    try:
+        reports = c.releases().gate(out.candidate, extra=heldout)
+    except ConfigError as e:  # nothing to gate on (no held-out judgements, no golden set)
+        out.status, out.reason = "refused", str(e)
+        return
+    out.gate = [r.to_dict() for r in reports]
+    refused = [f"{ch.metric} {ch.change:+.4f} on {r.golden}" for r in reports for ch in r.checks if ch.regressed]
+    if refused:
+        c.registry.update_release(out.candidate, refused={"at": reports[0].at, "by": "improve"})
+        out.status, out.reason = "refused", "the gate refused the candidate: " + "; ".join(refused)
+    elif c.settings.release.auto_promote == "never":
+        out.status, out.reason = "candidate", "the gate passed; release.auto_promote = never: promote it by hand"
+    else:
+        try:
+            c.releases().promote(out.candidate, by="improve", reports=reports)
+            out.status, out.reason = "promoted", "the gate passed"
+        except GateRefused as e:
+            out.status, out.reason = "refused", str(e)
+
+
+def _release_calibration(c: Improvable, labeled: LabeledSet, calibration: Calibration, out: Outcome) -> None:
+    """The new calibration goes live when, on the held-out questions, it is no worse than the one in force."""
+    live = c.registry.live()
+    held = [i for i in labeled.items("heldout") if i.answerable is not None]
+    if not held:
+        out.status, out.reason = "refused", "no held-out answerability labels to check the calibration on"
+        return
+    seen, threshold = assessments(c, [i.question for i in held]), c.answerer().threshold
+    sides = {"live": _answer_rates([a.confidence >= threshold for a in seen], held),
+             "candidate": _answer_rates([calibration.predict(a.features) >= calibration.threshold for a in seen],
+                                        held)}
+    r = c.settings.release
+    checks = compare(sides["live"], sides["candidate"], {k: r.tolerances.get(k, 0.01)
+                                                          for k in ("answer_rate", "abstain_rate")}, r.significance)
+    out.gate = [{"golden": f"{labeled.split('heldout')} (answerability)", "checks": [asdict(ch) for ch in checks],
+                 "passed": not any(ch.regressed for ch in checks)}]
+    if any(ch.regressed for ch in checks):
+        out.status = "refused"
+        out.reason = "the re-fitted calibration answers or abstains worse on held-out questions: " + "; ".join(
+            f"{ch.metric} {ch.change:+.4f}" for ch in checks if ch.regressed)
+        return
+    calibration.fitted_on["version"] = live.id
+    c.calibrations.save(calibration, live.id)
+    out.status, out.reason = "promoted", "the re-fitted calibration is no worse on held-out questions"
+
+
+def _answer_rates(answered: list[bool], items: list[Item]) -> dict[str, dict[str, float]]:
+    """Per held-out question: answered (the answerable ones) or abstained (the unanswerable ones)."""
+    out: dict[str, dict[str, float]] = {"answer_rate": {}, "abstain_rate": {}}
+    for item, answers in zip(items, answered):
+        if item.answerable:
+            out["answer_rate"][item.qid] = float(answers)
+        else:
+            out["abstain_rate"][item.qid] = float(not answers)
+    return out
+
+
+def _with_model(settings: Settings, model: str) -> Settings:
+    return settings.model_copy(update={"embed": settings.embed.model_copy(update={"model": model})})

@@ -1,0 +1,74 @@
+"""The learning loop of one collection, as the faces and the scheduler use it: build the labeled set, check the
+triggers, run an improvement (recorded, whatever its outcome), report its state."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ragship.errors import RagshipError
+from ragship.learn.datasets import Datasets, LabeledSet
+from ragship.learn.improve import Improvable, Outcome, improve, plan
+from ragship.learn.labels import collect
+from ragship.learn.runs import MemoryBound, Runs, launch, triggers
+from ragship.monitor.querylog import QueryLog
+
+log = logging.getLogger("ragship.learn")
+
+
+class Loop:
+    def __init__(self, collection: Improvable, query_log: QueryLog, name: str, home: str | None = None):
+        self.c, self.name, self.home = collection, name, home  # home: the base home, for a run's own process
+        self.runs, self.datasets = Runs(query_log, name), Datasets(collection.home.datasets)
+
+    def build(self) -> tuple[LabeledSet, bool]:
+        """The labeled set from the log as it is now: a new version, or the newest when nothing changed."""
+        return self.datasets.build(collect(self.runs.log, self.name), self.name)
+
+    def due(self) -> list[str]:
+        return triggers(self.runs, self.c.settings, self.c.registry)
+
+    def improve(self, trigger: str = "by hand", dry_run: bool = False, bounded: bool = False,
+                progress=None) -> dict[str, Any]:
+        """One run now, waiting for its result (`dry_run`: what it would do). `bounded`: this process is the
+        run's own (a scheduled run): lower its priority and bound its memory (improve.memory_mb)."""
+        labeled, new = self.build()
+        if dry_run:
+            return {"dry_run": True, "trigger": trigger, "dataset": {"name": labeled.name, "new": new,
+                                                                    **labeled.manifest},
+                    "plan": plan(labeled, self.c.settings), "triggers": self.due()}
+        run_id = self.runs.start(trigger)
+        s = self.c.settings.improve
+        guard = MemoryBound(s.memory_mb, s.nice, lambda why: self.runs.finish(
+            run_id, "failed", {"trigger": trigger, "reason": why})) if bounded else None
+        try:
+            outcome = improve(self.c, labeled, progress)
+        except RagshipError as e:  # recorded, shown and alerted on; the live version is untouched
+            outcome = Outcome(status="failed", reason=str(e), live_before=self.c.registry.live().id)
+        except BaseException as e:
+            self.runs.finish(run_id, "failed", {"trigger": trigger, "reason": f"{type(e).__name__}: {e}"})
+            raise
+        finally:
+            if guard:
+                guard.stop()
+        report = {"id": run_id, "trigger": trigger, **outcome.to_dict(),
+                  "peak_rss_mb": round(MemoryBound.peak_mb())}
+        self.runs.finish(run_id, outcome.status, report)
+        log.warning("%s: improvement run %s %s: %s", self.name, run_id, outcome.status, outcome.reason)
+        return report
+
+    def check(self) -> str | None:
+        """The scheduler's job: start a run in its own process when a trigger holds; the trigger, or None."""
+        held = self.due()
+        if not held:
+            return None
+        launch(self.name, "; ".join(held), {"RAGSHIP_HOME": self.home} if self.home else None)
+        return "; ".join(held)
+
+    def status(self) -> dict[str, Any]:
+        """The newest runs (what `ragship status` and the UI show) and the labeled set."""
+        latest = self.datasets.latest()
+        return {"runs": [{k: r.get(k) for k in ("id", "started", "finished", "status", "trigger", "reason",
+                                                "candidate", "live_before", "live_after")}
+                         for r in self.runs.recent(5)],
+                "dataset": latest.manifest if latest else None}

@@ -1,0 +1,150 @@
+"""Improvement runs as the state store records them (one row each, every server process sees them), the triggers
+that start one, and the process a scheduled run lives in: its own, below the server's priority, with a bound on
+its resident memory, so serving never waits for training (ADR 0021)."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ragship.monitor.querylog import QueryLog
+from ragship.settings import Settings, duration_s
+from ragship.state.tables import ALERT_STATE, FEEDBACK, IMPROVE_RUNS, REQUESTS
+
+FIELDS = ("id", "collection", "started", "finished", "status", "trigger", "body")
+
+
+class Runs:
+    """The runs of one collection."""
+
+    def __init__(self, log: QueryLog, collection: str):
+        self.log, self.collection = log, collection
+
+    def start(self, trigger: str) -> str:
+        run_id = uuid.uuid4().hex[:16]
+        self.log.write(IMPROVE_RUNS.insert().values(id=run_id, collection=self.collection, started=time.time(),
+                                                    status="running", trigger=trigger,
+                                                    body=json.dumps({"pid": os.getpid()})))
+        return run_id
+
+    def finish(self, run_id: str, status: str, body: dict[str, Any]) -> None:
+        self.log.write(IMPROVE_RUNS.update().where(IMPROVE_RUNS.c.id == run_id).values(
+            finished=time.time(), status=status, body=json.dumps(body, default=str)))
+
+    def recent(self, limit: int = 10) -> list[dict[str, Any]]:
+        """The newest runs first, each with its report."""
+        r = IMPROVE_RUNS.c
+        rows = self.log.rows(select(*(getattr(r, f) for f in FIELDS)).where(r.collection == self.collection)
+                             .order_by(r.started.desc()).limit(limit))
+        return [{**dict(zip(FIELDS[:-1], row[:-1])), **json.loads(row[-1])} for row in rows]
+
+    def running(self) -> dict[str, Any] | None:
+        """The run in progress, if its process is alive (one that died is recorded as failed here)."""
+        for run in self.recent(3):
+            if run["status"] != "running":
+                continue
+            if _alive(run.get("pid")):
+                return run
+            self.finish(run["id"], "failed", {**run, "reason": "its process ended without finishing the run"})
+        return None
+
+
+def triggers(runs: Runs, settings: Settings, registry, now: float | None = None) -> list[str]:
+    """The triggers that hold now (none while a run is in progress)."""
+    now = time.time() if now is None else now
+    if runs.running():
+        return []
+    s, last = settings.improve, next(iter(runs.recent(1)), None)
+    since = last["started"] if last else 0.0
+    held = []
+    labels = _labels_since(runs.log, runs.collection, since)
+    if labels >= s.new_labels:
+        held.append(f"{labels} new labels since the last run (improve.new_labels = {s.new_labels})")
+    changed, documents = _corpus_change(registry, (last or {}).get("live_after"))
+    if documents and changed / documents > s.corpus_change:
+        held.append(f"{changed} documents added, changed or deleted since the last run, {changed / documents:.0%} "
+                    f"of {documents} (improve.corpus_change = {s.corpus_change:.0%})")
+    drifting = _firing_since(runs.log, runs.collection, "QueryDrift")
+    if drifting is not None and now - drifting > duration_s(s.drift_for):
+        held.append(f"QueryDrift firing for {(now - drifting) / 3600:.1f} h (improve.drift_for = {s.drift_for})")
+    if s.every and now - since > duration_s(s.every):
+        held.append(f"the last run is older than improve.every = {s.every}")
+    return held
+
+
+def _labels_since(log: QueryLog, collection: str, since: float) -> int:
+    f, r = FEEDBACK.c, REQUESTS.c
+    return log.rows(select(func.count()).select_from(FEEDBACK.join(REQUESTS, r.id == f.answer_id))
+                    .where(r.collection == collection, f.ts > since))[0][0]
+
+
+def _corpus_change(registry, baseline: str | None) -> tuple[int, int]:
+    """Documents added, changed or deleted by the versions built after `baseline` (the live version when the last
+    run ended; the first version when none has run), and the live version's documents."""
+    versions = sorted(registry.all(), key=lambda v: v.number)
+    live = registry.live()
+    if not versions or live is None:
+        return 0, 0
+    base = next((v for v in versions if v.id == baseline), versions[0])
+    changed = sum(v.ingest.get(k, 0) or 0 for v in versions if v.number > base.number
+                  for k in ("added", "changed", "deleted"))
+    return changed, live.counts["documents"]
+
+
+def _firing_since(log: QueryLog, collection: str, rule: str) -> float | None:
+    a = ALERT_STATE.c
+    rows = log.rows(select(a.since).where(a.collection == collection, a.name == rule, a.state == "firing"))
+    return rows[0][0] if rows else None
+
+
+def _alive(pid) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except (OSError, ValueError):
+        return False
+    return True
+
+
+def launch(collection: str, trigger: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """A scheduled run in a process of its own (`ragship improve`), which lowers its own priority and bounds its
+    memory (settings.improve); the scheduler does not wait for it."""
+    command = [sys.executable, "-m", "ragship", "--collection", collection, "improve", "--trigger", trigger,
+               "--json"]
+    return subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+
+
+class MemoryBound:
+    """Lowers this process's priority and watches its peak resident memory; past `limit_mb` it calls `over`
+    (which records the failure) and ends the process: training cannot be interrupted cleanly from outside."""
+
+    def __init__(self, limit_mb: int, nice: int, over):
+        self.limit_mb, self.over = limit_mb, over
+        os.nice(nice)
+        self._stop = threading.Event()
+        threading.Thread(target=self._watch, name="ragship-memory-bound", daemon=True).start()
+
+    @staticmethod
+    def peak_mb() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.5):
+            if self.peak_mb() > self.limit_mb:
+                self.over(f"stopped: its resident memory reached {self.peak_mb():.0f} MB, over improve.memory_mb = "
+                          f"{self.limit_mb}")
+                os._exit(9)
+
+    def stop(self) -> None:
+        self._stop.set()

@@ -1,0 +1,92 @@
+"""The learning loop on tests/data/qa-mini: answers are asked and rated as users would (up when a cited document
+is relevant per the qrels, with that source marked helpful; abstentions on unanswerable questions rated up), the
+labeled set is built from the log, and an improvement run adapts, re-embeds, gates and releases."""
+
+import json
+import random
+
+import pytest
+from sqlalchemy import text
+from conftest import DATA, make_engine
+
+from ragship.errors import InputError
+from ragship.evaluate.beir import load_dataset, read_queries
+from ragship.learn.datasets import Datasets
+from ragship.learn.labels import collect
+from ragship.learn.loop import Loop
+from ragship.monitor.querylog import QueryLog
+
+IMPROVE = {"min_judged": 3, "min_answer_labels": 5, "min_heldout": 1, "epochs": 1, "batch_size": 4}
+
+
+def rate(engine, log: QueryLog, flip: float = 0.0, seed: int = 0) -> int:
+    """Every qa-mini question asked once and rated as its qrels say; `flip` of the ratings inverted."""
+    rng = random.Random(seed)
+    data = load_dataset(DATA / "qa-mini", "test")
+    unanswerable = read_queries(DATA / "qa-mini" / "queries_unanswerable.jsonl")
+    rated = 0
+    for qid, text in [*data.queries.items(), *unanswerable.items()]:
+        answer = engine.ask(text)
+        with log.request("user", "default", "ask", text) as r:
+            shown = r.answered(answer.to_dict(), answer.retrieval)
+        relevant = data.qrels.get(qid, {})
+        helpful = [c["chunk_id"] for c in shown["citations"] if c["doc_id"] in relevant]
+        good = bool(helpful) if relevant else shown["abstained"]
+        good = good != (rng.random() < flip)
+        expected = "answer" if relevant else "abstain"
+        log.feedback(shown["id"], "user", 1 if good else -1, marks={c: "helpful" for c in helpful[:1]} if good
+                     else {}, expected=expected if not good else None)
+        rated += 1
+    return rated
+
+
+@pytest.fixture
+def rated(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE, monitor={"query_text": "keep"})
+    engine.ingest([DATA / "qa-mini" / "corpus.jsonl"])
+    log = QueryLog(engine.state, "keep")
+    assert rate(engine, log) == 16
+    return engine, log
+
+
+def test_ratings_become_a_versioned_labeled_set(rated):
+    engine, log = rated
+    items = collect(log, "default")
+    judged = {i.question: i for i in items if i.relevant}
+    assert judged["Who discovered penicillin?"].relevant and all(i.labels[0].version == "v1" for i in items)
+    assert sum(i.answerable is False for i in items) == 8
+    datasets = Datasets(engine.home.datasets)
+    first, new = datasets.build(items, "default")
+    again, new_again = datasets.build(collect(log, "default"), "default")
+    assert new and not new_again and again.number == first.number == 1  # the same labels: no new version
+    sides = {s: {i.qid for i in first.items(s)} for s in ("train", "heldout")}
+    assert sides["train"] and sides["heldout"] and not sides["train"] & sides["heldout"]
+    assert load_dataset(first.split("heldout"), "test", corpus=False).queries.keys() <= sides["heldout"]
+
+
+def test_a_run_adapts_gates_and_the_next_ingest_follows_the_learned_model(rated, tmp_path, cache_dir):
+    engine, log = rated
+    report = Loop(engine, log, "default").improve()
+    assert report["plan"]["adapt"] and report["candidate"] == "v2", report
+    assert report["status"] in ("promoted", "refused") and report["gate"], report["reason"]
+    assert report["adaptation"]["training"]["steps"] >= 1 and report["adaptation"]["fusion"]["settings"]["mode"]
+    again = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE)
+    if report["status"] == "refused":
+        assert again.registry.live().id == "v1" and again.registry.get("v2").release["refused"]
+        return
+    assert again.registry.live().id == "v2" and again.embedder.model_id == again.registry.live().model_id
+    assert again.searcher().settings.mode == report["adaptation"]["fusion"]["settings"]["mode"]
+    follow = again.ingest([DATA / "qa-mini" / "corpus.jsonl"])
+    assert follow.chunks_embedded == 0 and follow.unchanged == 10 and follow.version == "v2"  # nothing undone
+
+
+def test_a_hashed_log_cannot_be_learned_from(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "home", cache_dir)
+    with pytest.raises(InputError, match="query_text"):
+        collect(QueryLog(engine.state, "hash"), "default")
+
+
+def test_the_log_keeps_what_labels_need(rated):
+    _, log = rated
+    rows = log.rows(text("SELECT answer, sources FROM ragship_requests WHERE outcome = 'answered'"))
+    assert rows and all(json.loads(s)[0]["cited"] for _, s in rows)
