@@ -6,9 +6,11 @@ held-out questions and promotes. Printed: SciFact *test* nDCG@10 of the live ver
 trained on), the run's report, and the offline `adapt --split train` then `tune` figure to compare (0.7544,
 ADR 0009, measured on the same machine class).
 
-    python scripts/learn_from_clicks.py [--home DIR] [--noise 0.1] [--epochs 3] [--invert]
+    python scripts/learn_from_clicks.py [--home DIR] [--noise 0.1] [--epochs 3] [--invert] [--golden] [--load]
 
-`--invert` rates every answer the wrong way round (must-show 3: a bad label stream must not hurt users).
+`--invert` rates every answer the wrong way round (must-show 3: a bad label stream must not hurt users);
+`--golden` gates on SciFact's test split as a configured golden set too; `--load` measures search latency from
+8 clients for 30 s before the replay and again while the run trains (must-show 4), and prints the run's peak RSS.
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ import json
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -77,6 +81,37 @@ def replay(base: str, noise: float, invert: bool, seed: int = 0) -> dict:
     return counts
 
 
+def load(base: str, seconds: float = 30, clients: int = 8) -> dict:
+    """Search latency (ms) from `clients` threads sending SciFact test claims for `seconds`."""
+    from ragship.evaluate.beir import load_dataset
+
+    texts = list(load_dataset(SCIFACT, "test").queries.values())
+    latencies: list[float] = []
+    stop = time.time() + seconds
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=base, timeout=60) as c:
+            i = n
+            while time.time() < stop:
+                t = time.perf_counter()
+                c.post("/v1/search", json={"query": texts[i % len(texts)]}).raise_for_status()
+                latencies.append((time.perf_counter() - t) * 1000)
+                i += clients
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    q = statistics.quantiles(latencies, n=100)
+    return {"requests": len(latencies), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1)}
+
+
+def running(base: str, since: float) -> bool:
+    return any(r["started"] >= since and r["status"] == "running"
+               for r in httpx.get(f"{base}/v1/improve", timeout=30).json()["runs"])
+
+
 def wait_for_run(base: str, since: float, timeout_s: float) -> dict:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
@@ -94,6 +129,8 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.1)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--invert", action="store_true")
+    p.add_argument("--golden", action="store_true")
+    p.add_argument("--load", action="store_true")
     p.add_argument("--port", type=int, default=8766)
     a = p.parse_args()
     if not SCIFACT.is_dir():
@@ -102,7 +139,8 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
     config.write_text(f"[improve]\nschedule = true\ncheck_every_s = 5\nnew_labels = 700\nepochs = {a.epochs}\n"
-                      "batch_size = 32\n\n[monitor]\nquery_text = \"keep\"\n")
+                      "batch_size = 32\n\n[monitor]\nquery_text = \"keep\"\n"
+                      + (f'\n[[release.golden]]\npath = "{SCIFACT}"\nsplit = "test"\n' if a.golden else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
@@ -114,9 +152,16 @@ def main() -> None:
     server = serve(env, a.port)
     base = f"http://127.0.0.1:{a.port}"
     try:
+        if a.load:
+            print(f"search from 8 clients, no run: {json.dumps(load(base))}", flush=True)
         started = time.time()
         counts = replay(base, a.noise, a.invert)
         print(f"replayed: {json.dumps(counts)} in {time.time() - started:.0f} s", flush=True)
+        if a.load:
+            while not running(base, started):
+                time.sleep(2)
+            time.sleep(60)  # into the training
+            print(f"search from 8 clients, during the run: {json.dumps(load(base))}", flush=True)
         run = wait_for_run(base, started, 7200)
         print(f"run: {json.dumps(run)} (after {time.time() - started:.0f} s)", flush=True)
     finally:
@@ -127,6 +172,7 @@ def main() -> None:
     print(f"after: live {after['index_version']} SciFact test nDCG@10 {after['metrics']['ndcg@10']:.4f} "
           f"(before {before['metrics']['ndcg@10']:.4f}; offline adapt --split train + tune {OFFLINE}); "
           f"run {report['status']}: {report['reason']}", flush=True)
+    print(f"the run's peak RSS: {report.get('peak_rss_mb')} MB (improve.memory_mb bounds it)", flush=True)
 
 
 if __name__ == "__main__":

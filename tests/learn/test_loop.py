@@ -25,9 +25,9 @@ def rate(engine, log: QueryLog, flip: float = 0.0, seed: int = 0) -> int:
     data = load_dataset(DATA / "qa-mini", "test")
     unanswerable = read_queries(DATA / "qa-mini" / "queries_unanswerable.jsonl")
     rated = 0
-    for qid, text in [*data.queries.items(), *unanswerable.items()]:
-        answer = engine.ask(text)
-        with log.request("user", "default", "ask", text) as r:
+    for qid, question in [*data.queries.items(), *unanswerable.items()]:
+        answer = engine.ask(question)
+        with log.request("user", "default", "ask", question) as r:
             shown = r.answered(answer.to_dict(), answer.retrieval)
         relevant = data.qrels.get(qid, {})
         helpful = [c["chunk_id"] for c in shown["citations"] if c["doc_id"] in relevant]
@@ -90,3 +90,25 @@ def test_the_log_keeps_what_labels_need(rated):
     _, log = rated
     rows = log.rows(text("SELECT answer, sources FROM ragship_requests WHERE outcome = 'answered'"))
     assert rows and all(json.loads(s)[0]["cited"] for _, s in rows)
+
+
+def test_the_cli_lists_reviews_builds_shows_and_exports_the_set_and_dry_runs(rated, tmp_path):
+    from typer.testing import CliRunner
+
+    from ragship.cli import app
+
+    engine, log = rated
+    run = lambda *args: CliRunner().invoke(app, ["--home", str(engine.home.root), *args])  # noqa: E731
+    down = json.loads(run("feedback", "list", "--rating", "down", "--json").stdout)
+    assert down and all(r["rating"] < 0 for r in down)
+    reviewed = run("feedback", "add", down[0]["id"], "--expected", "abstain", "--wrong", down[0]["sources"][0]["chunk_id"])
+    assert reviewed.exit_code == 0, reviewed.output
+    built = json.loads(run("dataset", "build", "--json").stdout)
+    assert built["new"] and built["number"] == 1 and built["items"] == 16
+    assert json.loads(run("dataset", "show", "--json").stdout)["sha256"] == built["sha256"]
+    assert run("dataset", "export", str(tmp_path / "out")).exit_code == 0
+    exported = load_dataset(tmp_path / "out", "train")
+    assert exported.corpus is not None and exported.qrels  # a BEIR folder `ragship eval` reads
+    plan = json.loads(run("improve", "--dry-run", "--json").stdout)
+    assert plan["dry_run"] and plan["plan"]["judged"] >= 3 and not plan["dataset"]["new"]  # default min_judged 20
+    assert engine.registry.live().id == "v1"  # a dry run changes nothing

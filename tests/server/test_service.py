@@ -206,3 +206,25 @@ def test_keys_are_stored_hashed_and_revocable(svc):
     key_id = extra.split("_")[1]
     ragship(env, "keys", "revoke", key_id)
     assert client.get("/v1/me", headers={"Authorization": f"Bearer {extra}"}).status_code == 401
+
+
+def test_a_review_marks_sources_and_the_queue_shows_only_what_the_editor_may_read(svc):
+    """Issue 33: feedback carries marks, expected and a correction; editors (not readers) review anyone's answer;
+    the review queue shows a source's text only where the editor may read its document."""
+    answer = call(svc, "GET", "/v1/ask", "blue", params={"q": "When does the billing database move?"}).json()
+    chunk = answer["citations"][0]["chunk_id"]
+    down = call(svc, "POST", "/v1/feedback", "blue", json={"answer_id": answer["id"], "rating": "down"})
+    assert down.status_code == 201
+    review = {"answer_id": answer["id"], "marks": {chunk: "helpful"}, "expected": "answer",
+              "correction": "in the spring"}
+    assert call(svc, "POST", "/v1/feedback", "both", json=review).status_code == 404  # a reader: not theirs
+    assert call(svc, "POST", "/v1/feedback", "admin", json=review).status_code == 201
+    empty = call(svc, "POST", "/v1/feedback", "admin", json={"answer_id": answer["id"]})
+    assert empty.status_code == 422 and "rating, marks" in empty.text
+    assert call(svc, "GET", "/v1/review", "blue").status_code == 403
+    queued = {a["id"]: a for a in call(svc, "GET", "/v1/review", "admin", params={"queue": "down"}).json()["answers"]}
+    assert queued[answer["id"]]["votes"] == 2 and queued[answer["id"]]["sources"][0]["text"]
+    red_editor = {a["id"]: a for a in call(svc, "GET", "/v1/review", "editor", params={"queue": "down"}).json()[
+        "answers"]}
+    assert all("teams/blue/" not in s["doc_id"] for s in red_editor[answer["id"]]["sources"])
+    assert call(svc, "GET", "/v1/improve", "editor").json()["runs"] == []

@@ -96,12 +96,12 @@ def _write_split(folder: Path, items: list[Item]) -> dict[str, int]:
     (folder / "qrels").mkdir(parents=True)
     judged = [i for i in items if i.relevant]
     atomic_write_text(folder / "queries.jsonl", "".join(json.dumps({"_id": i.qid, "text": i.question}) + "\n"
-                                                        for i in items if i.answerable is not False))
+                                                        for i in items))
     atomic_write_text(folder / "qrels" / "test.tsv", "query-id\tcorpus-id\tscore\n" + "".join(
         f"{i.qid}\t{d}\t{g}\n" for i in judged for d, g in sorted(i.relevant.items())))
     atomic_write_text(folder / "answers.jsonl", "".join(json.dumps({"_id": i.qid, "answers": i.answers}) + "\n"
                                                         for i in items if i.answerable and i.answers))
-    unanswerable = [i for i in items if i.answerable is False]
+    unanswerable = [i for i in items if i.answerable is False and not i.relevant]  # a judged one stays a query
     atomic_write_text(folder / "queries_unanswerable.jsonl", "".join(
         json.dumps({"_id": i.qid, "text": i.question}) + "\n" for i in unanswerable))
     return {"questions": len(items), "judged": len(judged), "answerable": sum(i.answerable is True for i in items),

@@ -25,10 +25,10 @@ from typing import Any, Protocol
 from ragship.adapt import biencoder
 from ragship.adapt.pairs import Pair, labeled_pairs
 from ragship.answer.calibrate import Calibration, CalibrationStore, fit
-from ragship.errors import ConfigError, GateRefused
+from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
-from ragship.learn.datasets import Datasets, LabeledSet
+from ragship.learn.datasets import LabeledSet
 from ragship.learn.labels import Item
 from ragship.release.gate import compare
 from ragship.settings import GoldenSet, Settings
@@ -89,23 +89,31 @@ def improve(c: Improvable, labeled: LabeledSet, progress=None) -> Outcome:
                                                                                         "unanswerable")})
         out.live_after = out.live_before
         return out
+    try:
+        _run(c, labeled, out, progress)
+    except RagshipError as e:  # what was done stays in the outcome; the live version is as it was
+        out.status, out.reason = "failed", str(e)
+    out.live_after = c.registry.live().id
+    return out
+
+
+def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress) -> None:
+    """Adapt (a candidate), re-fit the calibration for the version that will serve, release what passes."""
     target = c
     if out.plan["adapt"]:
-        out.adaptation, candidate = adapt_candidate(c, labeled, progress)
-        out.candidate = candidate
-        target = c.sibling(_with_model(c.settings, out.adaptation["model_path"])).at_version(candidate)
+        out.adaptation, out.candidate = adapt_candidate(c, labeled, progress)
+        target = c.sibling(_with_model(c.settings, out.adaptation["model_path"])).at_version(out.candidate)
+    calibration = None
     if out.plan["calibrate"]:
         calibration = refit(target, labeled.items("train"))
         out.calibration = {"fitted_on": calibration.fitted_on, "validation": {
             k: v for k, v in calibration.validation.items() if k != "reliability"}}
     if out.candidate:
-        if out.calibration:
+        if calibration:
             c.calibrations.save(calibration, out.candidate)  # in force when (if) the candidate goes live
         _release(c, labeled, out)
-    elif out.calibration:
+    elif calibration:
         _release_calibration(c, labeled, calibration, out)
-    out.live_after = c.registry.live().id
-    return out
 
 
 def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None) -> tuple[dict[str, Any], str]:

@@ -69,6 +69,6 @@ class Loop:
         """The newest runs (what `ragship status` and the UI show) and the labeled set."""
         latest = self.datasets.latest()
         return {"runs": [{k: r.get(k) for k in ("id", "started", "finished", "status", "trigger", "reason",
-                                                "candidate", "live_before", "live_after")}
+                                                "candidate", "live_before", "live_after", "peak_rss_mb")}
                          for r in self.runs.recent(5)],
                 "dataset": latest.manifest if latest else None}

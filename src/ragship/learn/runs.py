@@ -45,7 +45,7 @@ class Runs:
         r = IMPROVE_RUNS.c
         rows = self.log.rows(select(*(getattr(r, f) for f in FIELDS)).where(r.collection == self.collection)
                              .order_by(r.started.desc()).limit(limit))
-        return [{**dict(zip(FIELDS[:-1], row[:-1])), **json.loads(row[-1])} for row in rows]
+        return [{**json.loads(row[-1]), **dict(zip(FIELDS[:-1], row[:-1]))} for row in rows]  # the columns win
 
     def running(self) -> dict[str, Any] | None:
         """The run in progress, if its process is alive (one that died is recorded as failed here)."""
@@ -54,7 +54,8 @@ class Runs:
                 continue
             if _alive(run.get("pid")):
                 return run
-            self.finish(run["id"], "failed", {**run, "reason": "its process ended without finishing the run"})
+            self.finish(run["id"], "failed", {"trigger": run["trigger"],
+                                              "reason": "its process ended without finishing the run"})
         return None
 
 

@@ -1,5 +1,6 @@
 // The web UI: ask (streamed answer, citations opening the passage inside its document, feedback), documents
-// (upload with progress, job status, delete), versions and metrics. No framework, no CDN, every asset local.
+// (upload with progress, job status, delete), versions, metrics, and the review queue (labels for `ragship
+// improve`). No framework, no CDN, every asset local.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const state = { key: localStorage.getItem("ragship-key") || "" };
@@ -39,7 +40,7 @@ async function api(path, options = {}) {
 function showError(e) { $("error").textContent = e ? `Error: ${e.message || e}` : ""; }
 
 // -- pages ------------------------------------------------------------------------------------------------------
-const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics };
+const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics, review: loadReview };
 function route() {
   const name = (location.hash.slice(1).split("/")[0]) || "ask";
   for (const p of Object.keys(pages)) {
@@ -409,3 +410,51 @@ fetch("/healthz").then((r) => r.json()).then((h) => {
   $("foot").textContent = `ragship ${h.version} · live index ${h.live_version || "none"}`;
 });
 route();
+
+// -- review -------------------------------------------------------------------------------------------------------
+async function loadReview() {
+  try {
+    const [queue, improve] = await Promise.all([api(`/v1/review?queue=${$("review-queue").value}&limit=30`),
+      api("/v1/improve")]);
+    const run = improve.runs[0];
+    $("improve-status").textContent = run
+      ? `Last improvement run: ${run.status} (${run.trigger}): ${run.reason || ""}` : "No improvement run yet.";
+    $("review-list").replaceChildren(...(queue.answers.length ? queue.answers.map(reviewCard)
+      : [el("p", { class: "meta" }, "Nothing to review.")]));
+  } catch (e) { showError(e); }
+}
+$("review-queue").addEventListener("change", loadReview);
+
+function reviewCard(a) {
+  const form = el("form", { class: "review", "data-answer": a.id });
+  const rated = a.rating == null ? "unrated" : a.rating > 0 ? "rated up" : a.rating < 0 ? "rated down" : "reviewed";
+  form.append(el("h2", {}, a.question || "(question not kept)"),
+    el("p", { class: "meta" }, `${a.outcome}, ${rated}, confidence ${(a.confidence ?? 0).toFixed(2)}, version ${a.version}`),
+    el("p", {}, a.answer || "(abstained)"));
+  const list = el("ol", { class: "sources" });
+  for (const s of a.sources) {
+    const name = `mark-${a.id}-${s.chunk_id}`;
+    const choice = (value, label) => el("label", { class: "inline" },
+      el("input", { type: "radio", name, value, "data-chunk": s.chunk_id }), label);
+    list.append(el("li", {}, el("strong", {}, (s.title || s.doc_id) + (s.cited ? " (cited)" : "")),
+      el("p", { class: "passage" }, s.text || ""), choice("helpful", "relevant"), choice("wrong", "not relevant")));
+  }
+  const expected = el("select", { name: "expected", "aria-label": "Should it have been answered?" },
+    el("option", { value: "" }, "answerable?"), el("option", { value: "answer" }, "should have answered"),
+    el("option", { value: "abstain" }, "should have abstained"));
+  const gold = el("input", { type: "text", name: "correction", placeholder: "the right answer (optional)",
+    "aria-label": "The right answer" });
+  const status = el("span", { class: "meta", "aria-live": "polite" });
+  form.append(list, el("div", { class: "row" }, expected, gold, el("button", { type: "submit" }, "Save review"), status));
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const marks = {};
+    for (const r of form.querySelectorAll("input[type=radio]:checked")) marks[r.dataset.chunk] = r.value;
+    try {
+      await post("/v1/feedback", { answer_id: a.id, marks, expected: expected.value || null,
+        correction: gold.value.trim() });
+      status.textContent = "Saved.";
+    } catch (e) { status.textContent = `Not saved: ${e.message}`; }
+  });
+  return form;
+}

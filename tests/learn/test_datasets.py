@@ -1,0 +1,32 @@
+"""The labeled set's versions and BEIR folders, from hand-made items."""
+
+from ragship.evaluate.answers import load_questions
+from ragship.evaluate.beir import load_dataset
+from ragship.learn.datasets import Datasets, heldout
+from ragship.learn.labels import Item, Label, qid_of
+
+
+def item(question, relevant=(), answerable=None, answers=()):
+    label = Label("a-" + question, "k", 1.0, "v1", 1, "answered")
+    return Item(qid_of(question), question, {d: 1 for d in relevant}, [], answerable, list(answers), [label])
+
+
+def test_a_judged_question_rated_unanswerable_stays_a_query_of_its_side(tmp_path):
+    """The first SciFact replay failed here: a question with a relevant document whose answer was rated down
+    (so not answerable) was in the qrels but not in queries.jsonl, and the gate could not load the set."""
+    items = [item(f"question {n}", ["d1"], answerable=n % 2 == 0, answers=["x"] if n % 2 == 0 else [])
+             for n in range(40)]
+    labeled, _ = Datasets(tmp_path).build(items, "default")
+    for side in ("train", "heldout"):
+        data = load_dataset(labeled.split(side), "test", corpus=False)
+        assert len(data.queries) == sum((side == "heldout") == heldout(i.qid) for i in items)
+        questions = load_questions(data)
+        assert len({q.id for q in questions}) == len(questions)  # no question both answerable and not
+
+
+def test_versions_are_appended_and_never_rewritten(tmp_path):
+    datasets = Datasets(tmp_path)
+    first, _ = datasets.build([item("a", ["d1"])], "default")
+    second, new = datasets.build([item("a", ["d1"]), item("b", ["d2"])], "default")
+    assert new and (first.number, second.number) == (1, 2) and len(datasets.get(1).items()) == 1
+    assert [v.number for v in datasets.versions()] == [1, 2] and datasets.latest().number == 2

@@ -1,0 +1,66 @@
+"""When the improvement loop starts a run: new labels, a changed corpus, query drift held too long, an interval;
+never while a run is in progress, and a run whose process died is recorded as failed."""
+
+import shutil
+import time
+
+from conftest import DATA, make_engine
+
+from ragship.learn.runs import Runs, triggers
+from ragship.monitor.querylog import Observation, QueryLog
+from ragship.state.tables import ALERT_STATE, IMPROVE_RUNS, upsert
+
+
+def setup(tmp_path, cache_dir, **improve):
+    docs = tmp_path / "docs"
+    shutil.copytree(DATA / "docs", docs)
+    engine = make_engine(tmp_path / "home", cache_dir, improve=improve)
+    engine.ingest([docs])
+    log = QueryLog(engine.state, "keep")
+    return engine, log, Runs(log, "default"), docs
+
+
+def test_new_labels_trigger_a_run_and_a_run_in_progress_holds_the_next(tmp_path, cache_dir):
+    engine, log, runs, _ = setup(tmp_path, cache_dir, new_labels=3)
+    for n in range(3):
+        answer_id = log.record(Observation("k", "default", "ask", 1.0, f"question {n}", "answered"))
+        assert not triggers(runs, engine.settings, engine.registry) or n == 2
+        log.feedback(answer_id, "k", 1)
+    assert triggers(runs, engine.settings, engine.registry)[0].startswith("3 new labels")
+    run = runs.start("test")  # this process is alive: the run is in progress
+    assert triggers(runs, engine.settings, engine.registry) == []
+    runs.finish(run, "unchanged", {"live_after": "v1"})
+    assert triggers(runs, engine.settings, engine.registry) == []  # those labels were the last run's
+
+
+def test_a_sync_that_adds_a_fifth_of_the_documents_triggers_and_one_that_changes_nothing_does_not(tmp_path,
+                                                                                                    cache_dir):
+    engine, log, runs, docs = setup(tmp_path, cache_dir, corpus_change=0.2)
+    runs.finish(runs.start("earlier"), "unchanged", {"live_after": "v1"})
+    assert engine.ingest([docs]).new_version is False  # nothing changed
+    assert triggers(runs, engine.settings, engine.registry) == []
+    for n in range(2):
+        (docs / f"new-{n}.md").write_text(f"# Note {n}\n\nThe ferry to island {n} leaves at {n + 7} o'clock.\n")
+    assert engine.ingest([docs]).added == 2  # 2 of 8 documents: 25 %
+    held = triggers(runs, engine.settings, engine.registry)
+    assert len(held) == 1 and "2 documents added, changed or deleted" in held[0] and "25%" in held[0]
+
+
+def test_drift_held_too_long_and_an_interval_trigger(tmp_path, cache_dir):
+    engine, log, runs, _ = setup(tmp_path, cache_dir, drift_for="1h", every="1d")
+    runs.finish(runs.start("earlier"), "unchanged", {"live_after": "v1"})
+    with engine.state.ready() as c:
+        upsert(c, ALERT_STATE, {"name": "QueryDrift", "collection": "default", "state": "firing",
+                                "since": time.time() - 7200, "value": 0.0001}, ("name", "collection"))
+    assert [t.split(" ")[0] for t in triggers(runs, engine.settings, engine.registry)] == ["QueryDrift"]
+    later = triggers(runs, engine.settings, engine.registry, now=time.time() + 2 * 86400)
+    assert any("improve.every = 1d" in t for t in later)
+
+
+def test_a_run_whose_process_died_is_recorded_as_failed(tmp_path, cache_dir):
+    engine, log, runs, _ = setup(tmp_path, cache_dir)
+    run = runs.start("test")
+    log.write(IMPROVE_RUNS.update().values(body='{"pid": 999999999}'))
+    assert runs.running() is None
+    assert runs.recent(1)[0]["status"] == "failed" and "ended without finishing" in runs.recent(1)[0]["reason"]
+    assert runs.recent(1)[0]["id"] == run
