@@ -16,7 +16,7 @@ from ragship.learn.labels import collect
 from ragship.learn.loop import Loop
 from ragship.monitor.querylog import QueryLog
 
-IMPROVE = {"min_judged": 3, "min_answer_labels": 5, "min_heldout": 1, "epochs": 1, "batch_size": 4}
+IMPROVE = {"min_judged": 3, "min_answer_labels": 5, "min_heldout": 1, "epochs": 1, "batch_size": 4, "retune": True}
 
 
 def rate(engine, log: QueryLog, flip: float = 0.0, seed: int = 0) -> int:
@@ -69,7 +69,7 @@ def test_a_run_adapts_gates_and_the_next_ingest_follows_the_learned_model(rated,
     report = Loop(engine, log, "default").improve()
     assert report["plan"]["adapt"] and report["candidate"] == "v2", report
     assert report["status"] in ("promoted", "refused") and report["gate"], report["reason"]
-    assert report["adaptation"]["training"]["steps"] >= 1 and report["adaptation"]["fusion"]["settings"]["mode"]
+    assert report["adaptation"]["training"]["steps"] >= 1 and report["adaptation"]["fusion"]["settings"]["mode"]  # retune
     again = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE)
     if report["status"] == "refused":
         assert again.registry.live().id == "v1" and again.registry.get("v2").release["refused"]

@@ -2,9 +2,9 @@
 
 1. the embedding model re-adapted on the training side's (question, helpful document) pairs, its hard negatives
    from what retrieval found and nobody marked relevant; the live chunks re-embedded into a candidate version
-   (ingest/pipeline.py `reembed`: nothing re-read from the sources), and the fusion weights re-tuned for the new
-   model on the same questions and kept with that version (ADR 0021: a model never goes live with weights tuned
-   for another);
+   (ingest/pipeline.py `reembed`: nothing re-read from the sources). The configured fusion weights stay: the gate
+   judges the pair (new model, those weights), so a stale pair that loses is refused (ADR 0021: re-tuning on
+   production labels lost on SciFact; `improve.retune` turns it on, the weights then kept with the version);
 2. the answer calibration re-fitted on the answerability labels, with the version that will serve;
 3. the gate: the candidate against the live version on the held-out side (never trained on) and every
    configured golden set; it goes live only when the gate passes and `release.auto_promote` is not "never".
@@ -117,8 +117,8 @@ def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress) -> None:
 
 
 def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None) -> tuple[dict[str, Any], str]:
-    """Train from the live model on the training side's pairs; a candidate version embedded by the new model,
-    with fusion weights tuned for it. (report, candidate version id)"""
+    """Train from the live model on the training side's pairs; a candidate version embedded by the new model
+    (with `improve.retune`, fusion weights tuned for it). (report, candidate version id)"""
     s = c.settings.improve
     searcher = c.searcher()
     train = [i for i in labeled.items("train") if i.relevant]
@@ -134,13 +134,14 @@ def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None) -> tuple[
     with c.home.exclusive(wait_s=600):
         report = reembed(settings=adapted.settings, embedder=adapted.embedder, store=adapted.store(),
                          registry=adapted.registry, adapted_from=c.settings.embed.model)
-    tuned = fusion(adapted.at_version(report.version), {i.qid: i.question for i in train},
-                   {i.qid: i.relevant for i in train})
-    c.registry.update_release(report.version, search=tuned.chosen.settings, tuned=tuned.why)
-    return {"model_path": str(out), "base_model": base.model_id, "pairs": len(pairs), "questions": len(train),
-            "data_sha256": digest, "training": training,
-            "fusion": {"settings": tuned.chosen.settings, "ndcg@10": tuned.chosen.ndcg, "why": tuned.why}}, \
-        report.version
+    found = {"model_path": str(out), "base_model": base.model_id, "pairs": len(pairs), "questions": len(train),
+             "data_sha256": digest, "training": training, "fusion": None}
+    if s.retune:  # weights for this model, kept with its version (ADR 0021)
+        tuned = fusion(adapted.at_version(report.version), {i.qid: i.question for i in train},
+                       {i.qid: i.relevant for i in train})
+        c.registry.update_release(report.version, search=tuned.chosen.settings, tuned=tuned.why)
+        found["fusion"] = {"settings": tuned.chosen.settings, "ndcg@10": tuned.chosen.ndcg, "why": tuned.why}
+    return found, report.version
 
 
 def training_pairs(items: list[Item], searcher) -> list[Pair]:

@@ -171,6 +171,9 @@ class ImproveSettings(Section):
     min_heldout: int = Field(10, ge=1, description="held-out questions with a relevant source the gate needs "
                              "before it trusts them; with fewer, only the golden sets gate (with none, nothing "
                              "goes live)")
+    retune: bool = Field(False, description="re-tune the fusion weights for the adapted model on the production "
+                         "labels; off by default: those labels come from questions the live system already answered "
+                         "well, and weights tuned on them lost 0.010 nDCG@10 on SciFact's test split (ADR 0021)")
     epochs: int = Field(1, ge=1, le=20, description="passes over the labeled pairs when adapting")
     batch_size: int = Field(16, ge=2, le=256, description="pairs per training step")
     lr: float = Field(2e-5, gt=0, lt=1, description="learning rate of the adaptation")
