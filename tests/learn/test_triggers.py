@@ -64,3 +64,18 @@ def test_a_run_whose_process_died_is_recorded_as_failed(tmp_path, cache_dir):
     assert runs.running() is None
     assert runs.recent(1)[0]["status"] == "failed" and "ended without finishing" in runs.recent(1)[0]["reason"]
     assert runs.recent(1)[0]["id"] == run
+
+
+def test_a_refused_run_raises_improve_refused_and_a_promoted_one_resolves_it(tmp_path, cache_dir):
+    from ragship.collections import Collections
+
+    engine, log, runs, _ = setup(tmp_path, cache_dir)
+    monitor = Collections(engine).monitor()
+    assert monitor.signals("default", engine)[0]["improve_refused"] is None  # no run yet
+    runs.finish(runs.start("test"), "refused", {"reason": "the gate refused the candidate"})
+    fired = [e for e in monitor.tick()["events"] if e["alert"] == "ImproveRefused"]
+    assert fired and fired[0]["event"] == "fired"
+    time.sleep(0.01)
+    runs.finish(runs.start("again"), "promoted", {"reason": "the gate passed"})
+    resolved = [e for e in monitor.tick()["events"] if e["alert"] == "ImproveRefused"]
+    assert resolved and resolved[0]["event"] == "resolved"
