@@ -79,7 +79,7 @@ def adapt(engine: Adaptable, data: Path, split: str = "train", *, unsupervised: 
     base = _validate(searcher, validation_queries, qrels, _by_embedder(engine.embedder))
     training = biencoder.train(engine.embedder.path, pairs, out, epochs=epochs, batch_size=batch_size, lr=lr,
                                budget_s=budget_s, seed=seed, progress=progress)
-    adapted_engine = engine.sibling(_with_model(engine.settings, str(out)))
+    adapted_engine = engine.sibling(with_model(engine.settings, str(out)))
     adapted = _validate(searcher, validation_queries, qrels, _by_embedder(adapted_engine.embedder))
     hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "budget_s": budget_s, "seed": seed,
              "base_model": engine.embedder.model_id, "data": str(data), "split": split}
@@ -150,7 +150,8 @@ def _by_embedder(embedder):
     return score
 
 
-def _with_model(settings: Settings, model: str) -> Settings:
+def with_model(settings: Settings, model: str) -> Settings:
+    """`settings` with `embed.model` set to `model` (a model trained here)."""
     return settings.model_copy(update={"embed": settings.embed.model_copy(update={"model": model})})
 
 

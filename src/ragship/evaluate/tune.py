@@ -131,22 +131,20 @@ def fusion(engine: Tunable, queries: dict[str, str], qrels: dict[str, dict[str, 
     per_query = {t.name: q for t, q in scored}
     best = trials[0]
     current = next((t for t in trials if all(getattr(search, k) == v for k, v in t.settings.items())), best)
-    wins, margin = _wins(per_query[best.name], per_query[current.name])
-    if current is best or wins:
-        return Tuned(trials, best, "best nDCG@10" + (f"; it wins by {margin}" if current is not best else ""),
-                     per_query)
-    return Tuned(trials, current, f"{best.name} scored {margin}, within {SIGNIFICANCE:g} standard errors: the "
-                 "configured fusion is kept", per_query)
+    mean, se = paired(per_query[best.name], per_query[current.name])
+    if current is best or mean > SIGNIFICANCE * se:
+        return Tuned(trials, best, "best nDCG@10" + (f"; it wins by {mean:+.4f} ({mean / se:.1f} standard errors)"
+                                                     if current is not best else ""), per_query)
+    return Tuned(trials, current, f"{best.name} scored {mean:+.4f}, within {SIGNIFICANCE:g} standard errors (each "
+                 f"{se:.4f}): the configured fusion is kept", per_query)
 
 
-def _wins(a: list[float], b: list[float]) -> tuple[bool, str]:
-    """Whether `a` beats `b` by SIGNIFICANCE standard errors of the paired difference; the margin, described."""
+def paired(a: list[float], b: list[float]) -> tuple[float, float]:
+    """The mean of the per-query differences a − b and its standard error (infinite with fewer than two)."""
     diff = [x - y for x, y in zip(a, b)]
-    if len(diff) < 2:
-        return False, "on too few questions"
     mean = sum(diff) / len(diff)
-    se = math.sqrt(sum((d - mean) ** 2 for d in diff) / (len(diff) - 1) / len(diff))
-    return mean > SIGNIFICANCE * se, f"{mean:+.4f} ({mean / se if se else math.inf:.1f} standard errors)"
+    se = math.sqrt(sum((d - mean) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) if len(diff) > 1 else math.inf
+    return mean, se
 
 
 def _trials(engine: Tunable, dataset, variants, tick) -> list[tuple[Trial, list[float]]]:
@@ -185,9 +183,7 @@ def choose(trials: list[Trial], per_query: dict[str, list[float]], configured: d
                  if not t.chunk and all(t.settings.get(k, v) == v for k, v in configured.items()))
     if keeps is best:
         return best, "best nDCG@10"
-    diff = [a - b for a, b in zip(per_query[best.name], per_query[keeps.name])]
-    mean = sum(diff) / len(diff)
-    se = math.sqrt(sum((d - mean) ** 2 for d in diff) / (len(diff) - 1) / len(diff)) if len(diff) > 1 else math.inf
+    mean, se = paired(per_query[best.name], per_query[keeps.name])
     if mean > SIGNIFICANCE * se:
         return best, f"best nDCG@10; it wins by {mean:.4f} ({mean / se:.1f} standard errors) over {keeps.name}"
     return keeps, (f"{best.name} scored {mean:+.4f}, within {SIGNIFICANCE:g} standard errors (each {se:.4f}): "

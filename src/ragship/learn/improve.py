@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from ragship.adapt import biencoder
 from ragship.adapt.pairs import Pair, labeled_pairs
+from ragship.adapt.runner import with_model
 from ragship.answer.calibrate import Calibration, CalibrationStore, fit
 from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
@@ -102,7 +103,7 @@ def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress) -> None:
     target = c
     if out.plan["adapt"]:
         out.adaptation, out.candidate = adapt_candidate(c, labeled, progress)
-        target = c.sibling(_with_model(c.settings, out.adaptation["model_path"])).at_version(out.candidate)
+        target = c.sibling(with_model(c.settings, out.adaptation["model_path"])).at_version(out.candidate)
     calibration = None
     if out.plan["calibrate"]:
         calibration = refit(target, labeled.items("train"))
@@ -130,7 +131,7 @@ def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None) -> tuple[
     out = c.home.models / f"{c.home.root.name}-improved-{digest[:10]}"
     training = biencoder.train(base.path, pairs, out, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
                                budget_s=s.budget_s, seed=SEED, progress=progress)
-    adapted = c.sibling(_with_model(c.settings, str(out)))
+    adapted = c.sibling(with_model(c.settings, str(out)))
     with c.home.exclusive(wait_s=600):
         report = reembed(settings=adapted.settings, embedder=adapted.embedder, store=adapted.store(),
                          registry=adapted.registry, adapted_from=c.settings.embed.model)
@@ -243,7 +244,3 @@ def _answer_rates(answered: list[bool], items: list[Item]) -> dict[str, dict[str
         else:
             out["abstain_rate"][item.qid] = float(not answers)
     return out
-
-
-def _with_model(settings: Settings, model: str) -> Settings:
-    return settings.model_copy(update={"embed": settings.embed.model_copy(update={"model": model})})
