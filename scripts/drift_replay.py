@@ -65,13 +65,13 @@ def ask_all(base: str, texts: list[str], route: str = "ask") -> None:
 def fired(db: Path, since: float) -> list[float]:
     """When QueryDrift fired after `since`."""
     with sqlite3.connect(db) as c:
-        return [r[0] for r in c.execute("SELECT ts FROM alert_events WHERE name = 'QueryDrift' AND event = 'fired' "
+        return [r[0] for r in c.execute("SELECT ts FROM ragship_alert_events WHERE name = 'QueryDrift' AND event = 'fired' "
                                         "AND ts > ? ORDER BY ts", (since,))]
 
 
 def requests_before(db: Path, since: float, until: float) -> int:
     with sqlite3.connect(db) as c:
-        return c.execute("SELECT COUNT(*) FROM requests WHERE ts > ? AND ts < ?", (since, until)).fetchone()[0]
+        return c.execute("SELECT COUNT(*) FROM ragship_requests WHERE ts > ? AND ts < ?", (since, until)).fetchone()[0]
 
 
 def detection(base: str, db: Path, science: list[str], trivia: list[str], every: float) -> dict:
@@ -129,7 +129,7 @@ def main() -> int:
           f"CLAP NQ dev ({len(trivia)} questions); reference {REFERENCE}, recent {RECENT}; commit "
           + subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                            text=True).stdout.strip(), flush=True)
-    proc, base, db = serve(env, args.port), f"http://127.0.0.1:{args.port}", home / "monitor.sqlite"
+    proc, base, db = serve(env, args.port), f"http://127.0.0.1:{args.port}", home / "state.sqlite"
     try:
         found = detection(base, db, science, trivia, args.every)
         r = found.pop("report")

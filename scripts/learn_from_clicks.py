@@ -7,10 +7,13 @@ trained on), the run's report, and the offline `adapt --split train` then `tune`
 ADR 0009, measured on the same machine class).
 
     python scripts/learn_from_clicks.py [--home DIR] [--noise 0.1] [--epochs 3] [--invert] [--golden] [--load]
+                                        [--review N]
 
 `--invert` rates every answer the wrong way round (must-show 3: a bad label stream must not hurt users);
 `--golden` gates on SciFact's test split as a configured golden set too; `--load` measures search latency from
-8 clients for 30 s before the replay and again while the run trains (must-show 4), and prints the run's peak RSS.
+8 clients for 30 s before the replay and again while the run trains (must-show 4), and prints the run's peak RSS;
+`--review N`: an editor then works through N down-rated answers on the review queue, marking the retrieved sources
+the qrels call relevant (what the Review page is for: the questions the system failed on).
 """
 
 from __future__ import annotations
@@ -81,6 +84,27 @@ def replay(base: str, noise: float, invert: bool, seed: int = 0) -> dict:
     return counts
 
 
+def review(base: str, limit: int) -> dict:
+    """An editor works through the down-rated answers on the review queue (GET /v1/review, the Review page): in
+    each, the retrieved sources that are relevant per the train qrels are marked helpful (no rating: a review)."""
+    from ragship.evaluate.beir import load_dataset
+    from ragship.learn.labels import qid_of
+
+    train = load_dataset(SCIFACT, "train", corpus=False)
+    relevant = {qid_of(text): train.qrels.get(qid, {}) for qid, text in train.queries.items()}
+    counts = {"reviewed": 0, "marked": 0}
+    with httpx.Client(base_url=base, timeout=120) as client:
+        queue = client.get("/v1/review", params={"queue": "down", "limit": limit}).raise_for_status().json()
+        for row in queue["answers"]:
+            found = [s["chunk_id"] for s in row["sources"] if s["doc_id"] in relevant.get(qid_of(row["question"]), {})]
+            if found:
+                client.post("/v1/feedback", json={"answer_id": row["id"], "marks": {found[0]: "helpful"}}
+                            ).raise_for_status()
+            counts["reviewed"] += 1
+            counts["marked"] += bool(found)
+    return counts
+
+
 def load(base: str, seconds: float = 30, clients: int = 8) -> dict:
     """Search latency (ms) from `clients` threads sending SciFact test claims for `seconds`."""
     from ragship.evaluate.beir import load_dataset
@@ -123,6 +147,18 @@ def wait_for_run(base: str, since: float, timeout_s: float) -> dict:
     raise SystemExit("no improvement run finished in time")
 
 
+def alert(base: str, name: str, timeout_s: float = 120) -> dict | None:
+    """The newest `fired` event of alert `name`, waiting up to `timeout_s` for the server's monitor round."""
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        events = httpx.get(f"{base}/v1/monitor/alerts", timeout=30).json()["events"]
+        fired = [e for e in events if e["alert"] == name and e["event"] == "fired"]
+        if fired:
+            return fired[0]
+        time.sleep(5)
+    return None
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--home", type=Path)
@@ -131,6 +167,7 @@ def main() -> None:
     p.add_argument("--invert", action="store_true")
     p.add_argument("--golden", action="store_true")
     p.add_argument("--load", action="store_true")
+    p.add_argument("--review", type=int, default=0, help="an editor reviews this many down-rated answers")
     p.add_argument("--port", type=int, default=8766)
     a = p.parse_args()
     if not SCIFACT.is_dir():
@@ -138,8 +175,10 @@ def main() -> None:
     home = a.home or Path(tempfile.mkdtemp(prefix="ragship-clicks-"))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
-    config.write_text(f"[improve]\nschedule = true\ncheck_every_s = 5\nnew_labels = 700\nepochs = {a.epochs}\n"
-                      "batch_size = 32\n\n[monitor]\nquery_text = \"keep\"\n"
+    # with --review the run waits for the editor: every train claim's rating and at least one review
+    trigger = "check_every_s = 30\nnew_labels = 810" if a.review else "check_every_s = 5\nnew_labels = 700"
+    config.write_text(f"[improve]\nschedule = true\n{trigger}\nepochs = {a.epochs}\n"
+                      "batch_size = 32\n\n[monitor]\nquery_text = \"keep\"\nevaluate_every_s = 10\n"
                       + (f'\n[[release.golden]]\npath = "{SCIFACT}"\nsplit = "test"\n' if a.golden else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
@@ -157,6 +196,8 @@ def main() -> None:
         started = time.time()
         counts = replay(base, a.noise, a.invert)
         print(f"replayed: {json.dumps(counts)} in {time.time() - started:.0f} s", flush=True)
+        if a.review:
+            print(f"an editor reviewed: {json.dumps(review(base, a.review))}", flush=True)
         if a.load:
             while not running(base, started):
                 time.sleep(2)
@@ -164,6 +205,8 @@ def main() -> None:
             print(f"search from 8 clients, during the run: {json.dumps(load(base))}", flush=True)
         run = wait_for_run(base, started, 7200)
         print(f"run: {json.dumps(run)} (after {time.time() - started:.0f} s)", flush=True)
+        if run["status"] != "promoted":
+            print(f"alert: {json.dumps(alert(base, 'ImproveRefused'))}", flush=True)
     finally:
         server.terminate()
         server.wait(30)

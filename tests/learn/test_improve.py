@@ -17,6 +17,7 @@ from ragship.learn.loop import Loop
 from ragship.monitor.querylog import QueryLog
 
 IMPROVE = {"min_judged": 3, "min_answer_labels": 5, "min_heldout": 1, "epochs": 1, "batch_size": 4, "retune": True}
+UNMEASURED = {"backend": "torch"}  # a model trained here is served by the path named, not measured again (~30 s)
 
 
 def rate(engine, log: QueryLog, flip: float = 0.0, seed: int = 0) -> int:
@@ -42,7 +43,8 @@ def rate(engine, log: QueryLog, flip: float = 0.0, seed: int = 0) -> int:
 
 @pytest.fixture
 def rated(tmp_path, cache_dir):
-    engine = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE, monitor={"query_text": "keep"})
+    engine = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE, monitor={"query_text": "keep"},
+                         embed=UNMEASURED)
     engine.ingest([DATA / "qa-mini" / "corpus.jsonl"])
     log = QueryLog(engine.state, "keep")
     assert rate(engine, log) == 16
@@ -70,7 +72,7 @@ def test_a_run_adapts_gates_and_the_next_ingest_follows_the_learned_model(rated,
     assert report["plan"]["adapt"] and report["candidate"] == "v2", report
     assert report["status"] in ("promoted", "refused") and report["gate"], report["reason"]
     assert report["adaptation"]["training"]["steps"] >= 1 and report["adaptation"]["fusion"]["settings"]["mode"]  # retune
-    again = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE)
+    again = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE, embed=UNMEASURED)
     if report["status"] == "refused":
         assert again.registry.live().id == "v1" and again.registry.get("v2").release["refused"]
         return
@@ -112,3 +114,20 @@ def test_the_cli_lists_reviews_builds_shows_and_exports_the_set_and_dry_runs(rat
     plan = json.loads(run("improve", "--dry-run", "--json").stdout)
     assert plan["dry_run"] and plan["plan"]["judged"] >= 3 and not plan["dataset"]["new"]  # default min_judged 20
     assert engine.registry.live().id == "v1"  # a dry run changes nothing
+
+
+def test_documents_added_since_the_model_last_learned_are_learned_without_labels(tmp_path, cache_dir):
+    golden = [{"path": str(DATA / "qa-mini"), "split": "test"}]
+    engine = make_engine(tmp_path / "home", cache_dir, improve={**IMPROVE, "min_new_documents": 3},
+                         release={"golden": golden}, embed=UNMEASURED)
+    engine.ingest([DATA / "qa-mini" / "corpus.jsonl"])
+    loop = Loop(engine, QueryLog(engine.state, "keep"), "default")
+    assert loop.improve(dry_run=True)["plan"]["new_documents"] == 0  # v1 is what the model started from
+    engine.ingest([DATA / "docs"])
+    report = loop.improve()
+    assert report["plan"]["unsupervised"] and report["plan"]["new_documents"] == 6, report["plan"]
+    adaptation = report["adaptation"]
+    assert adaptation["labeled_pairs"] == 0 and adaptation["cloze_pairs"] > 0 and adaptation["new_documents"] == 6
+    assert report["candidate"] == "v3" and report["gate"] and report["status"] in ("promoted", "refused"), report
+    if report["status"] == "promoted":  # the next run starts from what this one learned
+        assert loop.improve(dry_run=True)["plan"]["new_documents"] == 0

@@ -39,11 +39,14 @@ def test_a_sync_that_adds_a_fifth_of_the_documents_triggers_and_one_that_changes
     runs.finish(runs.start("earlier"), "unchanged", {"live_after": "v1"})
     assert engine.ingest([docs]).new_version is False  # nothing changed
     assert triggers(runs, engine.settings, engine.registry) == []
-    for n in range(2):
-        (docs / f"new-{n}.md").write_text(f"# Note {n}\n\nThe ferry to island {n} leaves at {n + 7} o'clock.\n")
-    assert engine.ingest([docs]).added == 2  # 2 of 8 documents: 25 %
+    assert engine.registry.live().counts["documents"] == 6
+    (docs / "new-0.md").write_text("# Note\n\nThe ferry to the island leaves at seven o'clock.\n")
+    assert engine.ingest([docs]).added == 1  # 1 of 6 (17 %): under corpus_change
+    assert triggers(runs, engine.settings, engine.registry) == []
+    (docs / "new-1.md").write_text("# Note\n\nThe last ferry back leaves at nine o'clock.\n")
+    assert engine.ingest([docs]).added == 1  # 2 of the 6 the model learned from: 33 %
     held = triggers(runs, engine.settings, engine.registry)
-    assert len(held) == 1 and "2 documents added, changed or deleted" in held[0] and "25%" in held[0]
+    assert len(held) == 1 and "2 documents added, changed or deleted" in held[0] and "33% of the 6" in held[0]
 
 
 def test_drift_held_too_long_and_an_interval_trigger(tmp_path, cache_dir):

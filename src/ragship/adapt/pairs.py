@@ -59,9 +59,11 @@ def labeled_pairs(queries: dict[str, str], qrels: dict[str, dict[str, int]], sea
     return pairs
 
 
-def cloze_pairs(searcher: Searcher, rng: random.Random, limit: int) -> list[Pair]:
-    chunks = [(d, c, t) for d, rows in corpus_chunks(searcher).items() for c, t in rows]
-    text_of = {c: t for _, c, t in chunks}
+def cloze_pairs(searcher: Searcher, rng: random.Random, limit: int, docs: set[str] | None = None) -> list[Pair]:
+    """Inverse-cloze pairs from the chunks of `docs` (every document when None)."""
+    every = corpus_chunks(searcher)
+    text_of = {c: t for rows in every.values() for c, t in rows}
+    chunks = [(d, c, t) for d, rows in every.items() if docs is None or d in docs for c, t in rows]
     rng.shuffle(chunks)
     pairs = []
     for doc, chunk_id, text in chunks:

@@ -1,7 +1,8 @@
 """One improvement run of a collection: the labeled set from production (labels.py, datasets.py), then
 
 1. the embedding model re-adapted on the training side's (question, helpful document) pairs, its hard negatives
-   from what retrieval found and nobody marked relevant; the live chunks re-embedded into a candidate version
+   from what retrieval found and nobody marked relevant, and on inverse-cloze pairs from the documents added
+   since the model last learned (unsupervised: new documents need no labels to be learned); the live chunks re-embedded into a candidate version
    (ingest/pipeline.py `reembed`: nothing re-read from the sources). The configured fusion weights stay: the gate
    judges the pair (new model, those weights), so a stale pair that loses is refused (ADR 0021: re-tuning on
    production labels lost on SciFact; `improve.retune` turns it on, the weights then kept with the version);
@@ -23,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 from ragship.adapt import biencoder
-from ragship.adapt.pairs import Pair, labeled_pairs
-from ragship.adapt.runner import with_model
+from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
+from ragship.adapt.runner import CLOZE_PAIRS, with_model
 from ragship.answer.calibrate import Calibration, CalibrationStore, fit
 from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
@@ -69,40 +70,53 @@ class Outcome:
         return asdict(self)
 
 
-def plan(labeled: LabeledSet, settings: Settings) -> dict[str, Any]:
-    """What a run on this set would do, and why not where it would not."""
+def plan(labeled: LabeledSet, settings: Settings, new_documents: int = 0) -> dict[str, Any]:
+    """What a run on this set (and `new_documents` since the model last learned) would do, and why not."""
     train = labeled.items("train")
     judged = sum(bool(i.relevant) for i in train)
     yes, no = sum(i.answerable is True for i in train), sum(i.answerable is False for i in train)
     s = settings.improve
-    return {"adapt": judged >= s.min_judged, "calibrate": min(yes, no) >= s.min_answer_labels,
-            "judged": judged, "answerable": yes, "unanswerable": no,
-            "needs": {"judged": s.min_judged, "each_answer_label": s.min_answer_labels}}
+    unsupervised = new_documents >= s.min_new_documents
+    return {"adapt": judged >= s.min_judged or unsupervised, "unsupervised": unsupervised,
+            "calibrate": min(yes, no) >= s.min_answer_labels, "judged": judged, "answerable": yes,
+            "unanswerable": no, "new_documents": new_documents,
+            "needs": {"judged": s.min_judged, "each_answer_label": s.min_answer_labels,
+                      "new_documents": s.min_new_documents}}
 
 
-def improve(c: Improvable, labeled: LabeledSet, progress=None) -> Outcome:
-    """Run the loop once on `labeled` (see the module's text)."""
+def new_documents(c: Improvable, since: str | None) -> set[str]:
+    """The live version's documents that version `since` did not have (none when `since` is unknown)."""
     live = c.registry.live()
-    out = Outcome(dataset={"name": labeled.name, **labeled.manifest}, plan=plan(labeled, c.settings),
+    if since is None or live is None or since == live.id or c.registry.find(since) is None:
+        return set()
+    ids = lambda v: set(c.at_version(v).searcher().view.rows(["doc_id"])["doc_id"].to_pylist())  # noqa: E731
+    return ids(live.id) - ids(since)
+
+
+def improve(c: Improvable, labeled: LabeledSet, progress=None, since: str | None = None) -> Outcome:
+    """Run the loop once on `labeled` and the documents added after version `since` (see the module's text)."""
+    live = c.registry.live()
+    fresh = new_documents(c, since)
+    out = Outcome(dataset={"name": labeled.name, **labeled.manifest}, plan=plan(labeled, c.settings, len(fresh)),
                   live_before=live.id if live else None)
     if not (out.plan["adapt"] or out.plan["calibrate"]):
-        out.reason = "too few labels to train on: " + json.dumps({k: out.plan[k] for k in ("judged", "answerable",
-                                                                                        "unanswerable")})
+        out.reason = "too few labels or new documents to learn from: " + json.dumps(
+            {k: out.plan[k] for k in ("judged", "answerable", "unanswerable", "new_documents")})
         out.live_after = out.live_before
         return out
     try:
-        _run(c, labeled, out, progress)
+        _run(c, labeled, out, progress, fresh if out.plan["unsupervised"] else set())
     except RagshipError as e:  # what was done stays in the outcome; the live version is as it was
         out.status, out.reason = "failed", str(e)
     out.live_after = c.registry.live().id
     return out
 
 
-def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress) -> None:
+def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress, fresh: set[str]) -> None:
     """Adapt (a candidate), re-fit the calibration for the version that will serve, release what passes."""
     target = c
     if out.plan["adapt"]:
-        out.adaptation, out.candidate = adapt_candidate(c, labeled, progress)
+        out.adaptation, out.candidate = adapt_candidate(c, labeled, progress, fresh)
         target = c.sibling(with_model(c.settings, out.adaptation["model_path"])).at_version(out.candidate)
     calibration = None
     if out.plan["calibrate"]:
@@ -117,15 +131,20 @@ def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress) -> None:
         _release_calibration(c, labeled, calibration, out)
 
 
-def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None) -> tuple[dict[str, Any], str]:
-    """Train from the live model on the training side's pairs; a candidate version embedded by the new model
-    (with `improve.retune`, fusion weights tuned for it). (report, candidate version id)"""
+def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None,
+                    fresh: set[str] = frozenset()) -> tuple[dict[str, Any], str]:
+    """Train from the live model on the training side's pairs and inverse-cloze pairs from the `fresh` documents;
+    a candidate version embedded by the new model (with `improve.retune`, fusion weights tuned for it).
+    (report, candidate version id)"""
     s = c.settings.improve
     searcher = c.searcher()
     train = [i for i in labeled.items("train") if i.relevant]
-    pairs = training_pairs(train, searcher)
+    labeled_part = training_pairs(train, searcher)
+    cloze = cloze_pairs(searcher, random.Random(SEED), CLOZE_PAIRS, fresh) if fresh else []
+    pairs = labeled_part + cloze
     if not pairs:
-        raise ConfigError("no training pairs: no labeled question found a negative among its search results")
+        raise ConfigError("no training pairs: no labeled question found a negative among its search results, and "
+                          "no new document has two sentences to make an inverse-cloze pair from")
     digest = hashlib.sha256(json.dumps([[p.query, p.positive, p.negative] for p in pairs]).encode()).hexdigest()
     base = searcher.embedder
     out = c.home.models / f"{c.home.root.name}-improved-{digest[:10]}"
@@ -136,8 +155,9 @@ def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None) -> tuple[
         report = reembed(settings=adapted.settings, embedder=adapted.embedder, store=adapted.store(),
                          registry=adapted.registry, adapted_from=c.settings.embed.model)
     found = {"model_path": str(out), "base_model": base.model_id, "pairs": len(pairs), "questions": len(train),
+             "labeled_pairs": len(labeled_part), "cloze_pairs": len(cloze), "new_documents": len(fresh),
              "data_sha256": digest, "training": training, "fusion": None}
-    if s.retune:  # weights for this model, kept with its version (ADR 0021)
+    if s.retune and train:  # weights for this model, kept with its version (ADR 0021)
         tuned = fusion(adapted.at_version(report.version), {i.qid: i.question for i in train},
                        {i.qid: i.relevant for i in train})
         c.registry.update_release(report.version, search=tuned.chosen.settings, tuned=tuned.why)
@@ -168,8 +188,8 @@ def refit(target: Improvable, items: list[Item]) -> Calibration:
     labels = [int(i.answerable) for i in labeled]
     calibration = fit(rows, labels, TARGET_PRECISION)
     calibration.fitted_on = {"dataset": "production", "split": "train", "answerable": sum(labels),
-                             "unanswerable": len(labels) - sum(labels), "version": target.pin,
-                             "features": calibration.features}
+                             "unanswerable": len(labels) - sum(labels),
+                             "version": target.pin or target.registry.live().id, "features": calibration.features}
     return calibration
 
 

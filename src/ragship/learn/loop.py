@@ -8,9 +8,9 @@ from typing import Any
 
 from ragship.errors import RagshipError
 from ragship.learn.datasets import Datasets, LabeledSet
-from ragship.learn.improve import Improvable, Outcome, improve, plan
+from ragship.learn.improve import Improvable, Outcome, improve, new_documents, plan
 from ragship.learn.labels import collect
-from ragship.learn.runs import MemoryBound, Runs, launch, triggers
+from ragship.learn.runs import MemoryBound, Runs, launch, learned_from, triggers
 from ragship.monitor.querylog import QueryLog
 
 log = logging.getLogger("ragship.learn")
@@ -33,16 +33,18 @@ class Loop:
         """One run now, waiting for its result (`dry_run`: what it would do). `bounded`: this process is the
         run's own (a scheduled run): lower its priority and bound its memory (improve.memory_mb)."""
         labeled, new = self.build()
+        since = getattr(learned_from(self.runs, self.c.registry), "id", None)
         if dry_run:
             return {"dry_run": True, "trigger": trigger, "dataset": {"name": labeled.name, "new": new,
                                                                     **labeled.manifest},
-                    "plan": plan(labeled, self.c.settings), "triggers": self.due()}
+                    "plan": plan(labeled, self.c.settings, len(new_documents(self.c, since))),
+                    "triggers": self.due()}
         run_id = self.runs.start(trigger)
         s = self.c.settings.improve
         guard = MemoryBound(s.memory_mb, s.nice, lambda why: self.runs.finish(
             run_id, "failed", {"trigger": trigger, "reason": why})) if bounded else None
         try:
-            outcome = improve(self.c, labeled, progress)
+            outcome = improve(self.c, labeled, progress, since)
         except RagshipError as e:  # recorded, shown and alerted on; the live version is untouched
             outcome = Outcome(status="failed", reason=str(e), live_before=self.c.registry.live().id)
         except BaseException as e:
@@ -62,8 +64,10 @@ class Loop:
         held = self.due()
         if not held:
             return None
-        launch(self.name, "; ".join(held), {"RAGSHIP_HOME": self.home} if self.home else None)
-        return "; ".join(held)
+        trigger = "; ".join(held)
+        launch(self.name, trigger, {"RAGSHIP_HOME": self.home} if self.home else None)
+        log.warning("%s: improvement run started: %s", self.name, trigger)
+        return trigger
 
     def status(self) -> dict[str, Any]:
         """The newest runs (what `ragship status` and the UI show) and the labeled set."""

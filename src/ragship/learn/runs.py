@@ -70,10 +70,10 @@ def triggers(runs: Runs, settings: Settings, registry, now: float | None = None)
     labels = _labels_since(runs.log, runs.collection, since)
     if labels >= s.new_labels:
         held.append(f"{labels} new labels since the last run (improve.new_labels = {s.new_labels})")
-    changed, documents = _corpus_change(registry, (last or {}).get("live_after"))
-    if documents and changed / documents > s.corpus_change:
+    changed, documents = _corpus_change(registry, learned_from(runs, registry))
+    if documents and changed / documents >= s.corpus_change:
         held.append(f"{changed} documents added, changed or deleted since the last run, {changed / documents:.0%} "
-                    f"of {documents} (improve.corpus_change = {s.corpus_change:.0%})")
+                    f"of the {documents} it started from (improve.corpus_change = {s.corpus_change:.0%})")
     drifting = _firing_since(runs.log, runs.collection, "QueryDrift")
     if drifting is not None and now - drifting > duration_s(s.drift_for):
         held.append(f"QueryDrift firing for {(now - drifting) / 3600:.1f} h (improve.drift_for = {s.drift_for})")
@@ -88,17 +88,22 @@ def _labels_since(log: QueryLog, collection: str, since: float) -> int:
                     .where(r.collection == collection, f.ts > since))[0][0]
 
 
-def _corpus_change(registry, baseline: str | None) -> tuple[int, int]:
-    """Documents added, changed or deleted by the versions built after `baseline` (the live version when the last
-    run ended; the first version when none has run), and the live version's documents."""
+def learned_from(runs: Runs, registry):
+    """The version the live model last learned from: the live one when the last run ended, else the first."""
+    last = next((r for r in runs.recent(5) if r["status"] != "running"), None)
     versions = sorted(registry.all(), key=lambda v: v.number)
-    live = registry.live()
-    if not versions or live is None:
+    baseline = (last or {}).get("live_after")
+    return next((v for v in versions if v.id == baseline), versions[0] if versions else None)
+
+
+def _corpus_change(registry, base) -> tuple[int, int]:
+    """Documents added, changed or deleted by the versions built after `base`, and the documents of `base`."""
+    versions = sorted(registry.all(), key=lambda v: v.number)
+    if base is None or registry.live() is None:
         return 0, 0
-    base = next((v for v in versions if v.id == baseline), versions[0])
     changed = sum(v.ingest.get(k, 0) or 0 for v in versions if v.number > base.number
                   for k in ("added", "changed", "deleted"))
-    return changed, live.counts["documents"]
+    return changed, base.counts["documents"]
 
 
 def _firing_since(log: QueryLog, collection: str, rule: str) -> float | None:

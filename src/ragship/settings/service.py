@@ -160,12 +160,14 @@ class ImproveSettings(Section):
     check_every_s: float = Field(300.0, gt=0, description="how often the scheduler checks the triggers")
     new_labels: int = Field(100, ge=1, description="trigger: this many new ratings or reviews since the last run")
     corpus_change: float = Field(0.2, gt=0, description="trigger: documents added, changed or deleted since the "
-                                 "last run, as a share of the live version's documents")
+                                 "last run, as a share of the documents the live model last learned from")
     drift_for: str = Field("1d", pattern=DURATION, description="trigger: the QueryDrift alert firing this long")
     every: Optional[str] = Field(None, pattern=DURATION, description="trigger: a run at least this often (none "
                                  "by default)")
     min_judged: int = Field(20, ge=1, description="training questions with a relevant source needed to adapt the "
                             "embedding model")
+    min_new_documents: int = Field(20, ge=1, description="documents added since the last run needed to adapt "
+                                   "without labels (inverse-cloze pairs from their chunks, beside any labeled pairs)")
     min_answer_labels: int = Field(10, ge=5, description="answerable and unanswerable training questions, each, "
                                    "needed to re-fit the answer calibration")
     min_heldout: int = Field(10, ge=1, description="held-out questions with a relevant source the gate needs "

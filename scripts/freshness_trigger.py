@@ -1,0 +1,118 @@
+"""The freshness tie of the learning loop (issue 33, must-show 5): a folder source on a freshness objective, a
+real `ragship watch` scheduler syncing it, and the improvement loop's triggers checked on the same schedule.
+Syncs that change nothing start no run; a sync that brings 20 % new documents starts one, and the trigger is
+printed (from the scheduler's log and from the run's row in the state store).
+
+    python scripts/freshness_trigger.py [--home DIR]
+
+The documents are this repository's docs/*.md (the demo's corpus); a fifth of them are held back and added to
+the source folder mid-run. Exit 1 when an unchanged sync starts a run or the changed one does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAX_AGE_S = 8  # the scheduler syncs every quarter of it: every 2 s
+CHECK_EVERY_S = 2
+
+
+def ragship(env: dict, *args: str) -> dict:
+    run = subprocess.run([sys.executable, "-m", "ragship", *args, "--json"], env=env, capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f"ragship {' '.join(args)} failed: {run.stderr[-2000:]}")
+    return json.loads(run.stdout)
+
+
+def syncs(db: Path) -> tuple[float | None, str | None]:
+    """The source's last good sync and the version it left live."""
+    try:
+        with sqlite3.connect(db) as c:
+            row = c.execute("SELECT last_success, version FROM ragship_source_sync").fetchone()
+    except sqlite3.OperationalError:  # the scheduler has not made its tables yet
+        return None, None
+    return (row[0], row[1]) if row else (None, None)
+
+
+def runs(env: dict) -> list[dict]:
+    return ragship(env, "status")["improve"]["runs"]
+
+
+def wait(until, timeout_s: float, what: str):
+    deadline = time.time() + timeout_s
+    while time.time() < deadline:
+        found = until()
+        if found:
+            return found
+        time.sleep(1)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--home", type=Path)
+    a = p.parse_args()
+    home = a.home or Path(tempfile.mkdtemp(prefix="ragship-freshness-"))
+    source = home.parent / f"{home.name}-source"
+    shutil.rmtree(source, ignore_errors=True)
+    source.mkdir(parents=True)
+    docs = sorted((ROOT / "docs").rglob("*.md"))
+    held = docs[-(len(docs) // 6):]  # a fifth of the documents the model started from
+    for d in docs:
+        if d not in held:
+            shutil.copy(d, source / d.name)
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "ragship.toml"
+    config.write_text(f'[[sources]]\npath = "{source}"\nmax_age = "{MAX_AGE_S}s"\n\n'
+                      f"[improve]\nschedule = true\ncheck_every_s = {CHECK_EVERY_S}\ncorpus_change = 0.2\n")
+    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "
+          f"source {source} ({len(docs) - len(held)} documents, {len(held)} held back); sync every "
+          f"{MAX_AGE_S / 4:g} s, triggers checked every {CHECK_EVERY_S} s, improve.corpus_change = 0.2", flush=True)
+    first = ragship(env, "ingest", str(source))
+    print(f"first ingest: {first['version']}, {first['added']} documents", flush=True)
+    db = home / "state.sqlite"
+    log_path = home / "watch.log"
+    with open(log_path, "w") as log:
+        watcher = subprocess.Popen([sys.executable, "-m", "ragship", "watch", "--every", "2"], env=env, stdout=log,
+                                   stderr=subprocess.STDOUT)
+    try:
+        start = time.time()
+        wait(lambda: (syncs(db)[0] or 0) > start, 120, "a first scheduled sync")
+        time.sleep(10)  # several unchanged syncs and trigger checks
+        last, version = syncs(db)
+        quiet = runs(env)
+        print(f"unchanged syncs for {time.time() - start:.0f} s: last good sync {time.time() - last:.1f} s ago, "
+              f"live {version}; improvement runs: {len(quiet)}", flush=True)
+        for d in held:
+            shutil.copy(d, source / d.name)
+        added = time.time()
+        print(f"added {len(held)} documents to the source ({len(held) / (len(docs) - len(held)):.0%})", flush=True)
+        run = wait(lambda: next(iter(runs(env)), None), 180, "an improvement run")
+        print(f"a sync picked them up (live {syncs(db)[1]}); run {run['id']} started {run['started'] - added:.1f} s "
+              f"after the change\n  trigger: {run['trigger']}", flush=True)
+        done = wait(lambda: next((r for r in runs(env) if r["status"] != "running"), None), 600, "the run's end")
+        print(f"  outcome: {done['status']}: {done['reason']}", flush=True)
+    finally:
+        watcher.terminate()
+        watcher.wait(30)
+    said = [line.strip() for line in log_path.read_text().splitlines() if "improvement run started" in line]
+    print("the scheduler's log:\n  " + "\n  ".join(said), flush=True)
+    return 0 if not quiet and len(said) == 1 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

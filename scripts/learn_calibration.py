@@ -1,0 +1,191 @@
+"""Calibration learned from ratings (issue 33, must-show 2): a real `ragship serve` over clapnq-dev; its 160
+answerable and 134 unanswerable questions are asked as users would and rated: up when the answer matches a gold
+answer (token F1 >= 0.5 with one, or it cites the gold passage) or when it abstained on an unanswerable
+question; down when it answered an unanswerable question or abstained on an answerable one; an answerable
+question answered wrongly gets no rating (a user cannot tell "wrong" from "unanswerable"); `--noise` of the
+ratings flipped. The server's scheduler starts an improvement run on its own, which re-fits the calibration on
+the labels and checks it on the held-out questions. Printed next to each other: the re-fitted calibration's
+out-of-fold rates, the rates users then get on all 294 questions judged by the gold labels (and on the
+questions it was not trained on), and `ragship calibrate` on the gold labels (its out-of-fold rates).
+
+    python scripts/learn_calibration.py [--home DIR] [--noise 0.1]
+
+Last, the spread of `ragship calibrate`'s own out-of-fold rates when it fits on as many questions as the re-fit
+had (random draws of the gold labels): how close two fits of that size can be expected to come.
+
+Retrieval adaptation is held off (`improve.min_judged` above the set's size) so the run re-fits the calibration
+alone and both calibrations see the same features.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from learn_from_clicks import ragship, serve, wait_for_run  # noqa: E402
+
+CLAPNQ = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
+MATCH_F1 = 0.5
+
+
+def questions():
+    from ragship.evaluate.answers import load_questions
+    from ragship.evaluate.beir import load_dataset
+
+    return load_questions(load_dataset(CLAPNQ, "test"))
+
+
+def matches(answer: dict, q) -> bool:
+    from ragship.evaluate.answers import citation_correct, token_f1
+
+    return (max((token_f1(answer["answer"], g) for g in q.answers), default=0.0) >= MATCH_F1
+            or any(c["doc_id"] in q.gold_docs for c in answer["citations"][:1])
+            or any(citation_correct(c, q) for c in answer["citations"][:1]))
+
+
+def rating(answer: dict, q) -> str | None:
+    if answer["abstained"]:
+        return "down" if q.answerable else "up"
+    if not q.answerable:
+        return "down"
+    return "up" if matches(answer, q) else None
+
+
+def replay(base: str, noise: float, seed: int = 0) -> dict:
+    rng = random.Random(seed)
+    counts = {"asked": 0, "up": 0, "down": 0, "unrated": 0, "flipped": 0}
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for q in questions():
+            answer = client.post("/v1/ask", json={"question": q.text}).raise_for_status().json()
+            counts["asked"] += 1
+            said = rating(answer, q)
+            if said is None:
+                counts["unrated"] += 1
+                continue
+            if rng.random() < noise:
+                said, counts["flipped"] = {"up": "down", "down": "up"}[said], counts["flipped"] + 1
+            client.post("/v1/feedback", json={"answer_id": answer["id"], "rating": said}).raise_for_status()
+            counts[said] += 1
+    return counts
+
+
+def served_rates(base: str, trained: set[str]) -> dict:
+    """What users get now, judged by the gold labels: on all questions, and on those the run did not train on."""
+    from ragship.learn.labels import qid_of
+
+    tally = {"all": [0, 0, 0, 0], "not trained on": [0, 0, 0, 0]}  # answered, answerable, abstained, unanswerable
+    with httpx.Client(base_url=base, timeout=120) as client:
+        for q in questions():
+            a = client.post("/v1/ask", json={"question": q.text}).raise_for_status().json()
+            for side in ("all", "not trained on") if qid_of(q.text) not in trained else ("all",):
+                t = tally[side]
+                if q.answerable:
+                    t[0] += not a["abstained"]
+                    t[1] += 1
+                else:
+                    t[2] += a["abstained"]
+                    t[3] += 1
+    return {side: {"answer_rate": round(t[0] / t[1], 4), "abstain_rate": round(t[2] / t[3], 4),
+                   "answerable": t[1], "unanswerable": t[3]} for side, t in tally.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--home", type=Path)
+    p.add_argument("--noise", type=float, default=0.1)
+    p.add_argument("--port", type=int, default=8767)
+    a = p.parse_args()
+    if not CLAPNQ.is_dir():
+        raise SystemExit(f"{CLAPNQ} not found: this script needs ../shared/datasets/clapnq-dev")
+    home = a.home or Path(tempfile.mkdtemp(prefix="ragship-calibration-"))
+    home.mkdir(parents=True, exist_ok=True)
+    config = home / "ragship.toml"
+    config.write_text("[improve]\nschedule = true\ncheck_every_s = 5\nnew_labels = 285\nmin_judged = 100000\n\n"
+                      "[monitor]\nquery_text = \"keep\"\n")
+    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {CLAPNQ}; "
+          f"commit {commit.strip()}; noise {a.noise}; match: token F1 >= {MATCH_F1} or the gold passage cited first",
+          flush=True)
+    subprocess.run([sys.executable, "-m", "ragship", "ingest", str(CLAPNQ / "corpus.jsonl"), "--json"], env=env,
+                   check=True, capture_output=True)
+    server = serve(env, a.port)
+    base = f"http://127.0.0.1:{a.port}"
+    try:
+        print(f"served before (default calibration): {json.dumps(served_rates(base, set()))}", flush=True)
+        started = time.time()
+        print(f"replayed: {json.dumps(replay(base, a.noise))} in {time.time() - started:.0f} s", flush=True)
+        run = wait_for_run(base, started, 3600)
+        print(f"run: {run['status']}: {run['reason']} (trigger: {run['trigger']}; after "
+              f"{time.time() - started:.0f} s)", flush=True)
+        report = json.loads(_run_body(home, run["id"]))
+        fitted = report.get("calibration") or {}
+        print(f"re-fitted on ratings: {json.dumps(fitted.get('fitted_on'))}\n  out-of-fold (against the rating "
+              f"labels): {json.dumps(fitted.get('validation'))}", flush=True)
+        trained = set(_trained(home, report))
+        time.sleep(2)  # the server re-reads a calibration file when it changes
+        print(f"served after, judged by the gold labels: {json.dumps(served_rates(base, trained))}", flush=True)
+    finally:
+        server.terminate()
+        server.wait(30)
+    gold = ragship(env, "calibrate", str(CLAPNQ))
+    print(f"`ragship calibrate` on the gold labels, out-of-fold: {json.dumps(gold['validation'] | {'reliability': None})}"
+          f" (fitted on {gold['fitted_on']['answerable']} + {gold['fitted_on']['unanswerable']})", flush=True)
+    size = sum((fitted.get("fitted_on") or {}).get(k, 0) for k in ("answerable", "unanswerable"))
+    if size:
+        print(f"the same fit on {size} random questions with gold labels, 20 draws: {json.dumps(spread(home, size))}",
+              flush=True)
+
+
+def spread(home: Path, size: int, draws: int = 20) -> dict:
+    """How far `ragship calibrate`'s out-of-fold rates move when it fits on `size` random questions with their gold
+    labels (as many as the re-fit had): min, median and max over `draws` samples."""
+    import statistics
+
+    from ragship.answer.calibrate import fit
+    from ragship.engine import Engine
+    from ragship.settings import load_settings
+
+    engine, qs = Engine(load_settings(home=home)), questions()
+    answerer = engine.answerer()
+    rows = [answerer.assess(q.text, engine.context(q.text)).features for q in qs]
+    labels = [int(q.answerable) for q in qs]
+    rng, found = random.Random(0), {"answer_rate": [], "abstain_rate": []}
+    for _ in range(draws):
+        pick = rng.sample(range(len(qs)), size)
+        fitted = fit([rows[i] for i in pick], [labels[i] for i in pick], 0.85).validation
+        for k, values in found.items():
+            values.append(fitted[k])
+    return {k: {"min": min(v), "median": statistics.median(v), "max": max(v)} for k, v in found.items()}
+
+
+def _run_body(home: Path, run_id: str) -> str:
+    import sqlite3
+
+    with sqlite3.connect(home / "state.sqlite") as c:
+        return c.execute("SELECT body FROM ragship_improve_runs WHERE id = ?", (run_id,)).fetchone()[0]
+
+
+def _trained(home: Path, report: dict) -> list[str]:
+    """The question ids of the labeled set's training side (the calibration was fitted on those)."""
+    name = (report.get("dataset") or {}).get("name")
+    path = home / "datasets" / str(name) / "train" / "queries.jsonl"
+    if not name or not path.is_file():
+        return []
+    return [json.loads(line)["_id"] for line in path.read_text().splitlines() if line.strip()]
+
+
+if __name__ == "__main__":
+    main()
