@@ -65,8 +65,8 @@ def ask_all(base: str, texts: list[str], route: str = "ask") -> None:
 def fired(db: Path, since: float) -> list[float]:
     """When QueryDrift fired after `since`."""
     with sqlite3.connect(db) as c:
-        return [r[0] for r in c.execute("SELECT ts FROM ragship_alert_events WHERE name = 'QueryDrift' AND event = 'fired' "
-                                        "AND ts > ? ORDER BY ts", (since,))]
+        return [r[0] for r in c.execute("SELECT ts FROM ragship_alert_events WHERE name = 'QueryDrift' "
+                                        "AND event = 'fired' AND ts > ? ORDER BY ts", (since,))]
 
 
 def requests_before(db: Path, since: float, until: float) -> int:

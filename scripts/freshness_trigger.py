@@ -3,15 +3,19 @@ real `ragship watch` scheduler syncing it, and the improvement loop's triggers c
 Syncs that change nothing start no run; a sync that brings 20 % new documents starts one, and the trigger is
 printed (from the scheduler's log and from the run's row in the state store).
 
-    python scripts/freshness_trigger.py [--home DIR]
+    python scripts/freshness_trigger.py [--home DIR] [--scifact]
 
 The documents are this repository's docs/*.md (the demo's corpus); a fifth of them are held back and added to
-the source folder mid-run. Exit 1 when an unchanged sync starts a run or the changed one does not.
+the source folder mid-run (too few to learn from: improve.min_new_documents is 20). With `--scifact` the source is
+SciFact's corpus.jsonl, a sixth of it held back (a fifth of what is first ingested), SciFact's test split the
+golden set: the run then adapts the model on the new documents alone (inverse-cloze pairs, no labels) and the gate
+says whether that helped. Exit 1 when an unchanged sync starts a run or the changed one does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import math
 import os
@@ -25,6 +29,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 MAX_AGE_S = 8  # the scheduler syncs every quarter of it: every 2 s
 CHECK_EVERY_S = 2
 
@@ -60,22 +65,48 @@ def wait(until, timeout_s: float, what: str):
     raise SystemExit(f"timed out waiting for {what}")
 
 
+def report(db: Path, run_id: str) -> None:
+    """What the run learned from and what the gate measured."""
+    with sqlite3.connect(db) as c:
+        body = json.loads(c.execute("SELECT body FROM ragship_improve_runs WHERE id = ?", (run_id,)).fetchone()[0])
+    print(f"  plan: {json.dumps({k: body['plan'].get(k) for k in ('adapt', 'unsupervised', 'new_documents')})}",
+          flush=True)
+    if body.get("adaptation"):
+        print("  adaptation: " + json.dumps({k: body["adaptation"].get(k) for k in (
+            "labeled_pairs", "cloze_pairs", "new_documents")} | {"seconds": body["adaptation"]["training"].get(
+                "seconds")}), flush=True)
+    for g in body.get("gate") or []:
+        print(f"  gate on {g['golden']}: " + ", ".join(f"{c['metric']} {c['live']:.4f} -> {c['candidate']:.4f}"
+                                                     for c in g["checks"]), flush=True)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--home", type=Path)
+    p.add_argument("--scifact", action="store_true")
     a = p.parse_args()
     home = a.home or Path(tempfile.mkdtemp(prefix="ragship-freshness-"))
-    source = home.parent / f"{home.name}-source"
-    shutil.rmtree(source, ignore_errors=True)
-    source.mkdir(parents=True)
-    docs = sorted((ROOT / "docs").rglob("*.md"))
-    held = docs[-(len(docs) // 6):]  # a fifth of the documents the model started from
-    for d in docs:
-        if d not in held:
-            shutil.copy(d, source / d.name)
+    folder = home.parent / f"{home.name}-source"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    if a.scifact:
+        lines = gzip.open(SCIFACT / "corpus.jsonl.gz", "rt", encoding="utf-8").read().splitlines(keepends=True)
+        docs, source = lines, folder / "corpus.jsonl"
+        held = lines[-math.ceil(len(lines) / 6):]  # a fifth of what is first ingested, or a hair more
+        source.write_text("".join(lines[:-len(held)]))
+        add = lambda: source.write_text("".join(lines))  # noqa: E731
+        golden = f'[[release.golden]]\npath = "{SCIFACT}"\nsplit = "test"\n\n'
+    else:
+        docs, source = sorted((ROOT / "docs").rglob("*.md")), folder
+        held = docs[-math.ceil(len(docs) / 6):]  # a fifth of the documents the model starts from, or a hair more
+        for d in docs:
+            if d not in held:
+                shutil.copy(d, folder / d.name)
+        add = lambda: [shutil.copy(d, folder / d.name) for d in held]  # noqa: E731
+        golden = ""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
-    config.write_text(f'[[sources]]\npath = "{source}"\nmax_age = "{MAX_AGE_S}s"\n\n'
+    config.write_text(f'[[sources]]\npath = "{source}"\nmax_age = "{MAX_AGE_S}s"\n\n{golden}'
                       f"[improve]\nschedule = true\ncheck_every_s = {CHECK_EVERY_S}\ncorpus_change = 0.2\n")
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
@@ -91,21 +122,21 @@ def main() -> int:
                                    stderr=subprocess.STDOUT)
     try:
         start = time.time()
-        wait(lambda: (syncs(db)[0] or 0) > start, 120, "a first scheduled sync")
+        wait(lambda: (syncs(db)[0] or 0) > start, 600, "a first scheduled sync")
         time.sleep(10)  # several unchanged syncs and trigger checks
         last, version = syncs(db)
         quiet = runs(env)
         print(f"unchanged syncs for {time.time() - start:.0f} s: last good sync {time.time() - last:.1f} s ago, "
               f"live {version}; improvement runs: {len(quiet)}", flush=True)
-        for d in held:
-            shutil.copy(d, source / d.name)
+        add()
         added = time.time()
         print(f"added {len(held)} documents to the source ({len(held) / (len(docs) - len(held)):.0%})", flush=True)
-        run = wait(lambda: next(iter(runs(env)), None), 180, "an improvement run")
+        run = wait(lambda: next(iter(runs(env)), None), 1800, "an improvement run")
         print(f"a sync picked them up (live {syncs(db)[1]}); run {run['id']} started {run['started'] - added:.1f} s "
               f"after the change\n  trigger: {run['trigger']}", flush=True)
-        done = wait(lambda: next((r for r in runs(env) if r["status"] != "running"), None), 600, "the run's end")
+        done = wait(lambda: next((r for r in runs(env) if r["status"] != "running"), None), 7200, "the run's end")
         print(f"  outcome: {done['status']}: {done['reason']}", flush=True)
+        report(db, done["id"])
     finally:
         watcher.terminate()
         watcher.wait(30)

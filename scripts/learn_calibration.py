@@ -141,7 +141,8 @@ def main() -> None:
         server.terminate()
         server.wait(30)
     gold = ragship(env, "calibrate", str(CLAPNQ))
-    print(f"`ragship calibrate` on the gold labels, out-of-fold: {json.dumps(gold['validation'] | {'reliability': None})}"
+    rates = {k: v for k, v in gold["validation"].items() if k != "reliability"}
+    print(f"`ragship calibrate` on the gold labels, out-of-fold: {json.dumps(rates)}"
           f" (fitted on {gold['fitted_on']['answerable']} + {gold['fitted_on']['unanswerable']})", flush=True)
     size = sum((fitted.get("fitted_on") or {}).get(k, 0) for k in ("answerable", "unanswerable"))
     if size:

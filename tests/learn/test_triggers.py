@@ -82,3 +82,24 @@ def test_a_refused_run_raises_improve_refused_and_a_promoted_one_resolves_it(tmp
     runs.finish(runs.start("again"), "promoted", {"reason": "the gate passed"})
     resolved = [e for e in monitor.tick()["events"] if e["alert"] == "ImproveRefused"]
     assert resolved and resolved[0]["event"] == "resolved"
+
+
+def test_a_scheduled_run_is_recorded_before_its_process_starts_so_the_next_check_starts_none(tmp_path, cache_dir,
+                                                                                              monkeypatch):
+    import subprocess
+
+    from ragship.learn import loop as loop_module
+
+    engine, log, _, _ = setup(tmp_path, cache_dir, new_labels=1)
+    log.feedback(log.record(Observation("k", "default", "ask", 1.0, "question", "answered")), "k", 1)
+    started, procs = [], []
+    monkeypatch.setattr(loop_module, "launch", lambda *args, **kw: started.append(args) or procs.append(
+        subprocess.Popen(["sleep", "30"])) or procs[-1])  # a run's process, slow to start (a real one imports torch)
+    loop = loop_module.Loop(engine, log, "default")
+    try:
+        assert loop.check().startswith("1 new labels") and loop.check() is None  # checked again at once
+        (run,) = Runs(log, "default").recent()
+        assert len(started) == 1 and started[0][2] == run["id"] and run["pid"] == procs[0].pid
+    finally:
+        for proc in procs:
+            proc.kill()

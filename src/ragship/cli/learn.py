@@ -116,12 +116,13 @@ def improve(
     ctx: typer.Context,
     dry_run: bool = typer.Option(False, "--dry-run", help="Build the labeled set and say what a run would do."),
     trigger: str = typer.Option("by hand", "--trigger", help="Why the run starts (the scheduler names it)."),
+    run_id: Optional[str] = typer.Option(None, "--run-id", hidden=True, help="The run the scheduler recorded."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Learn from production now: re-adapt the embedding model and re-fit the calibration on the labeled set,
     gate the result on held-out questions and golden sets, promote it if it passes. Waits for the result."""
     _, loop = _loop(ctx)
-    report = loop.improve(trigger, dry_run, bounded=trigger != "by hand")
+    report = loop.improve(trigger, dry_run, bounded=trigger != "by hand", run_id=run_id)
     if as_json:
         return print_json(report)
     if dry_run:

@@ -2,10 +2,11 @@
 
 1. the embedding model re-adapted on the training side's (question, helpful document) pairs, its hard negatives
    from what retrieval found and nobody marked relevant, and on inverse-cloze pairs from the documents added
-   since the model last learned (unsupervised: new documents need no labels to be learned); the live chunks re-embedded into a candidate version
-   (ingest/pipeline.py `reembed`: nothing re-read from the sources). The configured fusion weights stay: the gate
-   judges the pair (new model, those weights), so a stale pair that loses is refused (ADR 0021: re-tuning on
-   production labels lost on SciFact; `improve.retune` turns it on, the weights then kept with the version);
+   since the model last learned (new documents need no labels); the live chunks re-embedded into a candidate
+   version (ingest/pipeline.py `reembed`: nothing re-read from the sources). The configured fusion weights stay:
+   the gate judges the pair (new model, those weights), so a stale pair that loses is refused (ADR 0021:
+   re-tuning on production labels lost on SciFact; `improve.retune` turns it on, the weights then kept with the
+   version);
 2. the answer calibration re-fitted on the answerability labels, with the version that will serve;
 3. the gate: the candidate against the live version on the held-out side (never trained on) and every
    configured golden set; it goes live only when the gate passes and `release.auto_promote` is not "never".
@@ -89,8 +90,11 @@ def new_documents(c: Improvable, since: str | None) -> set[str]:
     live = c.registry.live()
     if since is None or live is None or since == live.id or c.registry.find(since) is None:
         return set()
-    ids = lambda v: set(c.at_version(v).searcher().view.rows(["doc_id"])["doc_id"].to_pylist())  # noqa: E731
-    return ids(live.id) - ids(since)
+    return _documents(c, live.id) - _documents(c, since)
+
+
+def _documents(c: Improvable, version: str) -> set[str]:
+    return set(c.at_version(version).searcher().view.rows(["doc_id"])["doc_id"].to_pylist())
 
 
 def improve(c: Improvable, labeled: LabeledSet, progress=None, since: str | None = None) -> Outcome:

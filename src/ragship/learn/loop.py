@@ -4,6 +4,7 @@ triggers, run an improvement (recorded, whatever its outcome), report its state.
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from ragship.errors import RagshipError
@@ -29,9 +30,10 @@ class Loop:
         return triggers(self.runs, self.c.settings, self.c.registry)
 
     def improve(self, trigger: str = "by hand", dry_run: bool = False, bounded: bool = False,
-                progress=None) -> dict[str, Any]:
+                progress=None, run_id: str | None = None) -> dict[str, Any]:
         """One run now, waiting for its result (`dry_run`: what it would do). `bounded`: this process is the
-        run's own (a scheduled run): lower its priority and bound its memory (improve.memory_mb)."""
+        run's own (a scheduled run): lower its priority and bound its memory (improve.memory_mb). `run_id`: the
+        row the scheduler made for it."""
         labeled, new = self.build()
         since = getattr(learned_from(self.runs, self.c.registry), "id", None)
         if dry_run:
@@ -39,7 +41,10 @@ class Loop:
                                                                     **labeled.manifest},
                     "plan": plan(labeled, self.c.settings, len(new_documents(self.c, since))),
                     "triggers": self.due()}
-        run_id = self.runs.start(trigger)
+        if run_id:
+            self.runs.adopt(run_id, os.getpid())
+        else:
+            run_id = self.runs.start(trigger)
         s = self.c.settings.improve
         guard = MemoryBound(s.memory_mb, s.nice, lambda why: self.runs.finish(
             run_id, "failed", {"trigger": trigger, "reason": why})) if bounded else None
@@ -65,7 +70,9 @@ class Loop:
         if not held:
             return None
         trigger = "; ".join(held)
-        launch(self.name, trigger, {"RAGSHIP_HOME": self.home} if self.home else None)
+        run_id = self.runs.start(trigger)
+        self.runs.adopt(run_id, launch(self.name, trigger, run_id, {"RAGSHIP_HOME": self.home} if self.home
+                                       else None).pid)
         log.warning("%s: improvement run started: %s", self.name, trigger)
         return trigger
 

@@ -36,6 +36,11 @@ class Runs:
                                                     body=json.dumps({"pid": os.getpid()})))
         return run_id
 
+    def adopt(self, run_id: str, pid: int) -> None:
+        """The process `pid` carries on run `run_id` (started by the scheduler, run by its own process)."""
+        self.log.write(IMPROVE_RUNS.update().where(IMPROVE_RUNS.c.id == run_id).values(
+            body=json.dumps({"pid": pid})))
+
     def finish(self, run_id: str, status: str, body: dict[str, Any]) -> None:
         self.log.write(IMPROVE_RUNS.update().where(IMPROVE_RUNS.c.id == run_id).values(
             finished=time.time(), status=status, body=json.dumps(body, default=str)))
@@ -122,11 +127,12 @@ def _alive(pid) -> bool:
     return True
 
 
-def launch(collection: str, trigger: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+def launch(collection: str, trigger: str, run_id: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     """A scheduled run in a process of its own (`ragship improve`), which lowers its own priority and bounds its
-    memory (settings.improve); the scheduler does not wait for it."""
+    memory (settings.improve); the scheduler does not wait for it. The run's row (`run_id`) exists before the
+    process starts, so the next trigger check sees it in progress."""
     command = [sys.executable, "-m", "ragship", "--collection", collection, "improve", "--trigger", trigger,
-               "--json"]
+               "--run-id", run_id, "--json"]
     return subprocess.Popen(command, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, start_new_session=True)
 
