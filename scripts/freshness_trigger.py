@@ -107,7 +107,8 @@ def main() -> int:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
     config.write_text(f'[[sources]]\npath = "{source}"\nmax_age = "{MAX_AGE_S}s"\n\n{golden}'
-                      f"[improve]\nschedule = true\ncheck_every_s = {CHECK_EVERY_S}\ncorpus_change = 0.2\n")
+                      f"[improve]\nschedule = true\ncheck_every_s = {CHECK_EVERY_S}\ncorpus_change = 0.2\n"
+                      + ("unsupervised = true\n" if a.scifact else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "

@@ -118,7 +118,7 @@ def test_the_cli_lists_reviews_builds_shows_and_exports_the_set_and_dry_runs(rat
 
 def test_documents_added_since_the_model_last_learned_are_learned_without_labels(tmp_path, cache_dir):
     golden = [{"path": str(DATA / "qa-mini"), "split": "test"}]
-    engine = make_engine(tmp_path / "home", cache_dir, improve={**IMPROVE, "min_new_documents": 3},
+    engine = make_engine(tmp_path / "home", cache_dir, improve={**IMPROVE, "unsupervised": True, "min_new_documents": 3},
                          release={"golden": golden}, embed=UNMEASURED)
     engine.ingest([DATA / "qa-mini" / "corpus.jsonl"])
     loop = Loop(engine, QueryLog(engine.state, "keep"), "default")

@@ -77,7 +77,7 @@ def plan(labeled: LabeledSet, settings: Settings, new_documents: int = 0) -> dic
     judged = sum(bool(i.relevant) for i in train)
     yes, no = sum(i.answerable is True for i in train), sum(i.answerable is False for i in train)
     s = settings.improve
-    unsupervised = new_documents >= s.min_new_documents
+    unsupervised = s.unsupervised and new_documents >= s.min_new_documents
     return {"adapt": judged >= s.min_judged or unsupervised, "unsupervised": unsupervised,
             "calibrate": min(yes, no) >= s.min_answer_labels, "judged": judged, "answerable": yes,
             "unanswerable": no, "new_documents": new_documents,

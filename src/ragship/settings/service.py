@@ -166,8 +166,11 @@ class ImproveSettings(Section):
                                  "by default)")
     min_judged: int = Field(20, ge=1, description="training questions with a relevant source needed to adapt the "
                             "embedding model")
-    min_new_documents: int = Field(20, ge=1, description="documents added since the last run needed to adapt "
-                                   "without labels (inverse-cloze pairs from their chunks, beside any labeled pairs)")
+    unsupervised: bool = Field(False, description="also learn the documents added since the last run without "
+                               "labels (inverse-cloze pairs from their chunks); off until a replay measures that it "
+                               "helps (ADR 0021)")
+    min_new_documents: int = Field(20, ge=1, description="with `unsupervised`: documents added since the last run "
+                                   "needed to adapt without labels")
     min_answer_labels: int = Field(10, ge=5, description="answerable and unanswerable training questions, each, "
                                    "needed to re-fit the answer calibration")
     min_heldout: int = Field(10, ge=1, description="held-out questions with a relevant source the gate needs "
