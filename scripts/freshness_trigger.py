@@ -30,15 +30,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
+sys.path.insert(0, str(ROOT / "scripts"))
+from learn_from_clicks import ragship  # noqa: E402
 MAX_AGE_S = 8  # the scheduler syncs every quarter of it: every 2 s
 CHECK_EVERY_S = 2
-
-
-def ragship(env: dict, *args: str) -> dict:
-    run = subprocess.run([sys.executable, "-m", "ragship", *args, "--json"], env=env, capture_output=True, text=True)
-    if run.returncode:
-        raise SystemExit(f"ragship {' '.join(args)} failed: {run.stderr[-2000:]}")
-    return json.loads(run.stdout)
 
 
 def syncs(db: Path) -> tuple[float | None, str | None]:
