@@ -40,13 +40,14 @@ def table(rows: list[dict], y: np.ndarray) -> list[str]:
     from sklearn.metrics import roc_auc_score
 
     from ragship.answer.calibrate import FEATURES, QA_FEATURES, choose_threshold, rates
+    from ragship.types import AbstainTarget
 
     out = ["| features | OOF AUC | answered / abstained at 0.85 abstention precision | best balanced point |",
            "|---|---|---|---|"]
     for name, names in (("without reader", list(FEATURES)), ("reader alone", list(QA_FEATURES)),
                         ("both", list(FEATURES) + list(QA_FEATURES))):
         p = oof(rows, y, names)
-        at = rates(p, y, choose_threshold(p, y, 0.85))
+        at = rates(p, y, choose_threshold(p, y, AbstainTarget("precision", 0.85)))
         balanced = max((rates(p, y, t) for t in np.unique(p)), key=lambda r: min(r["answer_rate"], r["abstain_rate"]))
         out.append(f"| {name} | {roc_auc_score(y, p):.3f} | {at['answer_rate']:.3f} / {at['abstain_rate']:.3f} | "
                    f"{balanced['answer_rate']:.3f} / {balanced['abstain_rate']:.3f} |")

@@ -8,7 +8,9 @@ the labels and checks it on the held-out questions. Printed next to each other: 
 out-of-fold rates, the rates users then get on all 294 questions judged by the gold labels (and on the
 questions it was not trained on), and `ragship calibrate` on the gold labels (its out-of-fold rates).
 
-    python scripts/learn_calibration.py [--home DIR] [--noise 0.1]
+    python scripts/learn_calibration.py [--home DIR] [--noise 0.1] [--target "abstain >= 0.8"]
+
+Both calibrations choose their threshold for `--target` (answer.abstain_target; default its default).
 
 Last, the spread of `ragship calibrate`'s own out-of-fold rates when it fits on as many questions as the re-fit
 had (random draws of the gold labels): how close two fits of that size can be expected to come.
@@ -106,6 +108,7 @@ def main() -> None:
     p.add_argument("--home", type=Path)
     p.add_argument("--noise", type=float, default=0.1)
     p.add_argument("--port", type=int, default=8767)
+    p.add_argument("--target", default=None, help="answer.abstain_target for both fits, e.g. \"abstain >= 0.8\"")
     a = p.parse_args()
     if not CLAPNQ.is_dir():
         raise SystemExit(f"{CLAPNQ} not found: this script needs ../shared/datasets/clapnq-dev")
@@ -113,11 +116,12 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
     config.write_text("[improve]\nschedule = true\ncheck_every_s = 5\nnew_labels = 285\nmin_judged = 100000\n\n"
-                      "[monitor]\nquery_text = \"keep\"\n")
+                      "[monitor]\nquery_text = \"keep\"\n"
+                      + (f"\n[answer]\nabstain_target = \"{a.target}\"\n" if a.target else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {CLAPNQ}; "
-          f"commit {commit.strip()}; noise {a.noise}; match: token F1 >= {MATCH_F1} or the gold passage cited first",
+          f"commit {commit.strip()}; noise {a.noise}; target {a.target or 'default'}; match: token F1 >= {MATCH_F1} or the gold passage cited first",
           flush=True)
     subprocess.run([sys.executable, "-m", "ragship", "ingest", str(CLAPNQ / "corpus.jsonl"), "--json"], env=env,
                    check=True, capture_output=True)
@@ -146,11 +150,11 @@ def main() -> None:
           f" (fitted on {gold['fitted_on']['answerable']} + {gold['fitted_on']['unanswerable']})", flush=True)
     size = sum((fitted.get("fitted_on") or {}).get(k, 0) for k in ("answerable", "unanswerable"))
     if size:
-        print(f"the same fit on {size} random questions with gold labels, 20 draws: {json.dumps(spread(home, size))}",
+        print(f"the same fit on {size} random questions with gold labels, 20 draws: {json.dumps(spread(home, size, a.target))}",
               flush=True)
 
 
-def spread(home: Path, size: int, draws: int = 20) -> dict:
+def spread(home: Path, size: int, target: str | None, draws: int = 20) -> dict:
     """How far `ragship calibrate`'s out-of-fold rates move when it fits on `size` random questions with their gold
     labels (as many as the re-fit had): min, median and max over `draws` samples."""
     import statistics
@@ -158,15 +162,17 @@ def spread(home: Path, size: int, draws: int = 20) -> dict:
     from ragship.answer.calibrate import fit
     from ragship.engine import Engine
     from ragship.settings import load_settings
+    from ragship.types import AbstainTarget
 
-    engine, qs = Engine(load_settings(home=home)), questions()
+    engine, qs = Engine(load_settings(home=home, answer={"abstain_target": target} if target else {})), questions()
+    point = AbstainTarget.parse(engine.settings.answer.abstain_target)
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in qs]
     labels = [int(q.answerable) for q in qs]
     rng, found = random.Random(0), {"answer_rate": [], "abstain_rate": []}
     for _ in range(draws):
         pick = rng.sample(range(len(qs)), size)
-        fitted = fit([rows[i] for i in pick], [labels[i] for i in pick], 0.85).validation
+        fitted = fit([rows[i] for i in pick], [labels[i] for i in pick], point).validation
         for k, values in found.items():
             values.append(fitted[k])
     return {k: {"min": min(v), "median": statistics.median(v), "max": max(v)} for k, v in found.items()}

@@ -15,6 +15,8 @@ from ragship.engine import Engine
 from ragship.errors import CollectionNotFound, Conflict, InputError
 from ragship.fsio import atomic_write_json, read_json
 from ragship.learn.loop import Loop
+from ragship.monitor.incidents import Incidents
+from ragship.monitor.postmortem import draft
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.settings import Settings, load_settings
@@ -43,8 +45,20 @@ class Collections:
 
     def monitor(self) -> Monitor:
         """The monitor over every collection of the home (its query log, the home's monitor lock)."""
+        runbooks = self.default.settings.monitor.runbook_base_url  # `ragship serve` points it at itself
         return Monitor(self.query_log, lambda: {name: self.get(name) for name in self.names()},
-                       self.default.home.root / "monitor.lock")
+                       self.default.home.root / "monitor.lock", site=runbooks.removesuffix("/runbooks"))
+
+    @cached_property
+    def incidents(self) -> Incidents:
+        """The home's incidents, every collection's, in its state store."""
+        return Incidents(self.default.state)
+
+    def postmortem(self, incident_id: str) -> dict[str, Any]:
+        """An incident with its timeline and the postmortem draft's figures (monitor/postmortem.py)."""
+        incident = self.incidents.get(incident_id)
+        c = self.get(incident.collection)
+        return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s)
 
     def learning(self, name: str | None) -> Loop:
         """The learning loop of a collection: labeled sets, improvement runs, their triggers."""

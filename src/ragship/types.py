@@ -101,3 +101,32 @@ def public_source(source: str) -> str:
 def public_metadata(metadata: dict[str, Any]) -> dict[str, Any]:
     """A document's metadata without the server's path to its file."""
     return {k: v for k, v in metadata.items() if k != "path"}
+
+
+@dataclass(frozen=True)
+class AbstainTarget:
+    """The answer calibration's operating point (`answer.abstain_target`): `rate` at least `value`, the rate one of
+    precision (the share of abstentions that are unanswerable), abstain (of unanswerable questions abstained on) or
+    answer (of answerable questions answered)."""
+
+    rate: str
+    value: float
+
+    RATES = ("precision", "abstain", "answer")
+
+    @classmethod
+    def parse(cls, text: str) -> AbstainTarget:
+        m = re.fullmatch(r"\s*(precision|abstain|answer)\s*>=\s*(\d*\.?\d+)\s*(%?)\s*", text)
+        value = float(m[2]) / (100 if m[3] else 1) if m else 0.0
+        if not 0.0 < value <= 1.0:
+            raise ValueError(f"{text!r} is not an operating point: write RATE >= VALUE, RATE one of "
+                             f"{', '.join(cls.RATES)} and VALUE in (0, 1] or a percentage, e.g. \"abstain >= 0.8\"")
+        return cls(m[1], value)
+
+    def __str__(self) -> str:
+        return f"{self.rate} >= {self.value:g}"
+
+    def describe(self) -> str:
+        return {"precision": f"abstentions >= {self.value:.0%} truly unanswerable",
+                "abstain": f"abstains on >= {self.value:.0%} of unanswerable questions",
+                "answer": f"answers >= {self.value:.0%} of answerable questions"}[self.rate]

@@ -1,19 +1,53 @@
+import json
+
 import numpy as np
 import pytest
 from conftest import DATA, make_engine
 
-from ragship.answer.calibrate import FEATURES, Calibration, choose_threshold, fit, reliability
+from ragship.answer.calibrate import FEATURES, Calibration, choose_threshold, fit, rates, reliability
 from ragship.errors import ConfigError
+from ragship.types import AbstainTarget
 
 
 def test_threshold_is_the_highest_meeting_the_abstain_precision():
     p = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
     y = np.array([0, 0, 1, 0, 1, 1, 0, 1])
-    t = choose_threshold(p, y, 0.75)
+    t = choose_threshold(p, y, AbstainTarget("precision", 0.75))
     assert t == 0.6  # abstaining below 0.6: 3 of 4 unanswerable; below 0.7 would be 3 of 5
     assert reliability(p, y, bins=2) == [
         {"bin": "0.0-0.5", "questions": 4, "mean_confidence": 0.25, "answerable": 0.25},
         {"bin": "0.5-1.0", "questions": 4, "mean_confidence": 0.75, "answerable": 0.75}]
+
+
+@pytest.mark.parametrize("target, threshold", [
+    ("abstain >= 0.75", 0.6),  # the lowest abstaining on 3 of the 4 unanswerable (0.1, 0.2, 0.4)
+    ("abstain >= 100%", 0.9),  # all four: the one at 0.8 too
+    ("answer >= 0.75", 0.6),  # the highest answering 3 of the 4 answerable (0.6, 0.7, 0.9)
+    ("answer >= 1", 0.3),
+])
+def test_a_rate_target_holds_that_rate_and_answers_or_abstains_most_within_it(target, threshold):
+    p = np.array([0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9])
+    y = np.array([0, 0, 1, 0, 1, 1, 0, 1])
+    point = AbstainTarget.parse(target)
+    t = choose_threshold(p, y, point)
+    assert t == threshold
+    rate = {"abstain": "abstain_rate", "answer": "answer_rate"}[point.rate]
+    assert rates(p, y, t)[rate] >= point.value
+    closer = max(x for x in (*p, 0.0) if x < t) if point.rate == "abstain" else min(x for x in (*p, 1.0) if x > t)
+    assert rates(p, y, closer)[rate] < point.value  # one step towards the other rate misses the target
+
+
+@pytest.mark.parametrize("text", ["abstain 0.8", "abstain >= 0", "abstain >= 1.5", "recall >= 0.5", "answer >= 120%"])
+def test_an_operating_point_that_is_not_one_says_how_to_write_it(text):
+    with pytest.raises(ValueError, match='e.g. "abstain >= 0.8"'):
+        AbstainTarget.parse(text)
+
+
+def test_a_calibration_written_before_operating_points_still_loads(tmp_path):
+    old = {"features": ["semantic"], "mean": [0.0], "scale": [1.0], "coef": [1.0], "intercept": 0.0,
+           "threshold": 0.4, "target_precision": 0.9}
+    (tmp_path / "v1.json").write_text(json.dumps(old))
+    assert Calibration.load(tmp_path / "v1.json").target == "precision >= 0.9"
 
 
 def test_fit_learns_a_separable_signal_and_round_trips(tmp_path):
@@ -23,7 +57,7 @@ def test_fit_learns_a_separable_signal_and_round_trips(tmp_path):
         label = i % 2
         rows.append({f: float(rng.normal()) for f in FEATURES} | {"semantic": 0.7 * label + 0.1 * float(rng.normal())})
         labels.append(label)
-    c = fit(rows, labels, target_precision=0.9)
+    c = fit(rows, labels, AbstainTarget("precision", 0.9))
     assert c.validation["answer_rate"] >= 0.9 and c.validation["abstain_rate"] >= 0.85
     c.save(tmp_path / "c.json")
     again = Calibration.load(tmp_path / "c.json")
@@ -32,14 +66,14 @@ def test_fit_learns_a_separable_signal_and_round_trips(tmp_path):
 
 def test_fit_refuses_too_few_examples():
     with pytest.raises(ConfigError, match="at least 5 answerable and 5 unanswerable"):
-        fit([{"semantic": 1.0}] * 4, [1, 1, 0, 0], 0.8)
+        fit([{"semantic": 1.0}] * 4, [1, 1, 0, 0], AbstainTarget("precision", 0.8))
 
 
 def test_calibrate_stores_with_the_version_and_eval_reports_answer_metrics(tmp_path, cache_dir):
     from ragship.evaluate.runner import calibrate, evaluate
 
     engine = make_engine(tmp_path / "home", cache_dir)
-    c = calibrate(engine, DATA / "qa-mini", target_precision=0.6)
+    c = calibrate(engine, DATA / "qa-mini", target=AbstainTarget("precision", 0.6))
     assert c.fitted_on["version"] == "v1" and (tmp_path / "home/index/calibration/v1.json").exists()
     assert engine.calibration().threshold == c.threshold
     assert engine.status()["calibration"]["current"] is True

@@ -2,7 +2,10 @@
 regression fitted with `ragship calibrate` on labeled answerable and unanswerable questions.
 
 The threshold is chosen on out-of-fold predictions (5-fold cross-validation, so the figures printed are those of
-unseen questions) as the highest one whose abstentions are still at least `target_precision` unanswerable.
+unseen questions) for the operating point the user asks for (`answer.abstain_target`): answerable questions
+answered at least so often ("answer >= 0.9", the default), or unanswerable ones abstained on ("abstain >= 0.8"), or
+abstentions right at least so often ("precision >= 0.85", the rule before issue 35, which wandered most from one
+sample of questions to the next); the other rates it implies are reported beside it.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import numpy as np
 
 from ragship.errors import ConfigError
 from ragship.fsio import atomic_write_json, corrupt, read_json
+from ragship.types import AbstainTarget
 from ragship.util.files import FileCache
 
 # type_match (does the best sentence hold a date for "when", a number for "how many"...) was dropped: its AUC on
@@ -85,7 +89,7 @@ class Calibration:
     coef: list[float]
     intercept: float
     threshold: float
-    target_precision: float
+    target: str  # the operating point the threshold was chosen for (AbstainTarget)
     fitted_on: dict[str, Any] = field(default_factory=dict)  # dataset, counts, version, date
     validation: dict[str, Any] = field(default_factory=dict)  # out-of-fold rates and the reliability table
 
@@ -99,13 +103,16 @@ class Calibration:
 
     @classmethod
     def load(cls, path: Path) -> Calibration:
+        data = read_json(path)
+        if isinstance(data, dict) and "target_precision" in data:  # written before operating points (issue 35)
+            data["target"] = str(AbstainTarget("precision", data.pop("target_precision")))
         try:
-            return cls(**read_json(path))
+            return cls(**data)
         except TypeError as e:
             raise corrupt(path, f"{e}; or run `ragship calibrate DATASET` again") from None
 
 
-def fit(rows: list[dict[str, float]], labels: list[int], target_precision: float, folds: int = 5,
+def fit(rows: list[dict[str, float]], labels: list[int], target: AbstainTarget, folds: int = 5,
         seed: int = 0) -> Calibration:
     """Fit on all rows; choose the threshold and report rates on out-of-fold predictions."""
     from sklearn.linear_model import LogisticRegression
@@ -121,23 +128,30 @@ def fit(rows: list[dict[str, float]], labels: list[int], target_precision: float
     model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
     oof = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
                             method="predict_proba")[:, 1]
-    threshold = choose_threshold(oof, y, target_precision)
+    threshold = choose_threshold(oof, y, target)
     model.fit(x, y)
     scaler, lr = model[0], model[1]
     return Calibration(
         features=names, mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
         coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]), threshold=round(threshold, 4),
-        target_precision=target_precision,
+        target=str(target),
         validation={"folds": folds, **rates(oof, y, threshold), "reliability": reliability(oof, y)},
     )
 
 
-def choose_threshold(p: np.ndarray, y: np.ndarray, target_precision: float) -> float:
-    """The highest threshold whose abstentions (p < t) are at least `target_precision` unanswerable (y = 0)."""
+def choose_threshold(p: np.ndarray, y: np.ndarray, target: AbstainTarget) -> float:
+    """The threshold (abstain when p < t) meeting `target` that answers most ("abstain": the lowest abstaining on
+    enough unanswerable questions, y = 0) or abstains most ("precision": the highest whose abstentions are right
+    often enough; "answer": the highest still answering enough answerable ones, y = 1)."""
+    candidates = np.unique(np.concatenate([p, [1.0]]))
+    if target.rate == "abstain":
+        return float(next((t for t in candidates if (p[y == 0] < t).mean() >= target.value), 1.0))
     best = 0.0
-    for t in np.unique(np.concatenate([p, [1.0]])):
+    for t in candidates:
         abstain = p < t
-        if abstain.any() and (y[abstain] == 0).mean() >= target_precision:
+        if target.rate == "answer" and (~abstain[y == 1]).mean() >= target.value:
+            best = float(t)
+        elif target.rate == "precision" and abstain.any() and (y[abstain] == 0).mean() >= target.value:
             best = float(t)
     return best
 

@@ -9,7 +9,7 @@ import sys
 import typer
 from rich.markup import escape
 
-from ragship.cli import collections, documents, keys, learn, monitor, quality, query, release, service  # noqa: F401,E501
+from ragship.cli import collections, documents, incidents, keys, learn, monitor, quality, query, release, service  # noqa: F401,E501
 from ragship.cli.app import app
 from ragship.cli.render import err
 from ragship.errors import RagshipError, storage_error

@@ -14,6 +14,7 @@ from ragship.cli.app import app, engine, print_json
 from ragship.cli.render import Progress, out, training_bar
 from ragship.errors import InputError
 from ragship.settings import ChunkSettings, config_path, write_settings
+from ragship.types import AbstainTarget
 
 TUNE_ROWS = 15  # `tune` prints the best settings and the Pareto front; --json has every trial
 
@@ -53,8 +54,10 @@ def calibrate(
     ctx: typer.Context,
     dataset: Path = typer.Argument(..., help="BEIR folder with answers.jsonl and queries_unanswerable.jsonl."),
     split: str = typer.Option("test", "--split", help="qrels split naming the answerable questions."),
-    target_precision: float = typer.Option(0.85, "--target-precision", min=0.5, max=1.0,
-                                           help="Share of abstentions that must be truly unanswerable."),
+    target: Optional[str] = typer.Option(None, "--target", help="The operating point: \"precision >= 0.85\", "
+                                         "\"abstain >= 0.8\" or \"answer >= 0.9\" (default answer.abstain_target)."),
+    target_precision: Optional[float] = typer.Option(None, "--target-precision", min=0.5, max=1.0,
+                                                     help="Short for --target \"precision >= P\"."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fit answer confidence on labeled answerable/unanswerable questions; store it with the index version."""
@@ -62,14 +65,15 @@ def calibrate(
 
     from ragship.evaluate.runner import calibrate as run_calibrate
 
+    point = operating_point(target, target_precision)
     with Progress(quiet=as_json) as observe:
-        c = run_calibrate(engine(ctx), dataset, split, target_precision, observe=observe)
+        c = run_calibrate(engine(ctx), dataset, split, point, observe=observe)
     if as_json:
         return print_json(asdict(c))
     v = c.validation
     out.print(f"Calibrated on {c.fitted_on['answerable']} answerable and {c.fitted_on['unanswerable']} unanswerable "
               f"questions ({c.fitted_on['dataset']}), stored with index version {c.fitted_on['version']}.")
-    out.print(f"Threshold {c.threshold:.3f} (abstentions >= {c.target_precision:.0%} truly unanswerable). "
+    out.print(f"Threshold {c.threshold:.3f} ({AbstainTarget.parse(c.target).describe()}). "
               f"Out-of-fold ({v['folds']}-fold): answers {v['answer_rate']:.1%} of answerable questions, abstains on "
               f"{v['abstain_rate']:.1%} of unanswerable ones (precision {v['abstain_precision']:.1%}).",
               highlight=False)
@@ -176,6 +180,17 @@ def tune(
     out.print(f"chosen: {chosen.name} (nDCG@10 {chosen.ndcg:.4f}): {tuned.why}"
               + (f"; written to {config} [search]{' and [chunk]' if chosen.chunk else ''} (the next ingest rebuilds "
                  "what changed)" if write else ""), markup=False, highlight=False)
+
+
+def operating_point(target: str | None, precision: float | None) -> AbstainTarget | None:
+    """--target or --target-precision (one at most); None leaves answer.abstain_target."""
+    if target is not None and precision is not None:
+        raise InputError("give --target or --target-precision, not both")
+    try:
+        return AbstainTarget.parse(target) if target is not None else \
+            AbstainTarget("precision", precision) if precision is not None else None
+    except ValueError as e:
+        raise InputError(f"--target: {e}") from None
 
 
 def _chunkings(text: str) -> tuple[tuple[int, int], ...]:

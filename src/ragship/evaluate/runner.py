@@ -18,7 +18,7 @@ from ragship.evaluate.metrics import doc_run, retrieval_metrics
 from ragship.ingest.build import IngestReport, Observer
 from ragship.retrieve.search import Searcher, SearchResult
 from ragship.settings import Settings
-from ragship.types import Hit
+from ragship.types import AbstainTarget, Hit
 from ragship.util.clock import now
 from ragship.util.stats import latency_summary
 
@@ -105,10 +105,11 @@ def evaluate(engine: Evaluated, dataset_dir: Path, split: str = "test", mode: st
     return result
 
 
-def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_precision: float = 0.85,
+def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target: AbstainTarget | None = None,
               observe=None) -> Calibration:
-    """Fit the answer-confidence model on the dataset's answerable and unanswerable questions and store it with
-    the live index version (which then holds the dataset's corpus)."""
+    """Fit the answer-confidence model on the dataset's answerable and unanswerable questions, its threshold for
+    `target` (default `answer.abstain_target`), and store it with the live index version (which then holds the
+    dataset's corpus)."""
     dataset = load_dataset(dataset_dir, split)
     report = engine.release(engine.ingest([dataset.corpus], observe=observe))
     engine = engine.at_version(report.version)
@@ -116,7 +117,7 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target_
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in questions]
     labels = [int(q.answerable) for q in questions]
-    calibration = fit(rows, labels, target_precision)
+    calibration = fit(rows, labels, target or AbstainTarget.parse(engine.settings.answer.abstain_target))
     calibration.fitted_on = {
         "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
         "version": report.version, "model": answerer.embedder.model_id,

@@ -35,9 +35,9 @@ from ragship.learn.datasets import LabeledSet
 from ragship.learn.labels import Item
 from ragship.release.gate import compare
 from ragship.settings import GoldenSet, Settings
+from ragship.types import AbstainTarget
 
 SEED = 0
-TARGET_PRECISION = 0.85  # abstentions that are right, as `ragship calibrate` targets by default
 
 
 class Improvable(Tunable, Protocol):
@@ -190,7 +190,7 @@ def refit(target: Improvable, items: list[Item]) -> Calibration:
     labeled = [i for i in items if i.answerable is not None]
     rows = [a.features for a in assessments(target, [i.question for i in labeled])]
     labels = [int(i.answerable) for i in labeled]
-    calibration = fit(rows, labels, TARGET_PRECISION)
+    calibration = fit(rows, labels, AbstainTarget.parse(target.settings.answer.abstain_target))
     calibration.fitted_on = {"dataset": "production", "split": "train", "answerable": sum(labels),
                              "unanswerable": len(labels) - sum(labels),
                              "version": target.pin or target.registry.live().id, "features": calibration.features}

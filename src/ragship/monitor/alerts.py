@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ragship.monitor.incidents import Incidents
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import ALERT_EVENTS, ALERT_STATE, upsert
 
@@ -21,8 +22,10 @@ EVENTS = ALERT_EVENTS.c
 
 
 class Alerts:
-    def __init__(self, log: QueryLog):
-        self.log = log
+    def __init__(self, log: QueryLog, site: str = ""):
+        """`site`: the server's address (http://host:port), for the incident links events carry."""
+        self.log, self.site = log, site.rstrip("/")
+        self.incidents = Incidents(log.state)
 
     def evaluate(self, collection: str, rules, signals: dict[str, Any], context: dict[str, Any],
                  now: float | None = None, deliver: bool = True) -> list[dict[str, Any]]:
@@ -65,9 +68,13 @@ class Alerts:
                    "severity": rule.severity, "signal": rule.signal, "value": value,
                    "condition": f"{rule.signal} {rule.op} {rule.threshold} for {rule.for_s:g} s",
                    "summary": rule.summary, "runbook": rule.runbook, "at": now, **context}
-        self.log.write(ALERT_EVENTS.insert().values(
-            id=payload["id"], ts=now, name=rule.name, collection=collection, event=event, payload=json.dumps(payload),
-            delivery="pending" if deliver else "none", attempts=0, next_try=now))
+        with self.log.state.ready() as c:  # the event and its incident in one transaction
+            incident = self.incidents.on_alert(c, collection, payload)
+            if incident:
+                payload["incident"] = {"id": incident, "link": f"{self.site}/#incidents/{incident}"}
+            c.execute(ALERT_EVENTS.insert().values(
+                id=payload["id"], ts=now, name=rule.name, collection=collection, event=event,
+                payload=json.dumps(payload), delivery="pending" if deliver else "none", attempts=0, next_try=now))
         return payload
 
     def deliver(self, url: str, timeout_s: float = 5.0, give_up_s: float = 86400.0,

@@ -43,9 +43,10 @@ class Watched(Protocol):
 
 
 class Monitor:
-    def __init__(self, log: QueryLog, collections: Callable[[], dict[str, Watched]], lock_path: Path):
+    def __init__(self, log: QueryLog, collections: Callable[[], dict[str, Watched]], lock_path: Path,
+                 site: str = ""):
         self.log, self.collections = log, collections
-        self.alerts, self.freshness = Alerts(log), Freshness(log)
+        self.alerts, self.freshness = Alerts(log, site), Freshness(log)
         self._lock = FileLock(lock_path)
         self._pruned = 0.0
 

@@ -1,5 +1,5 @@
 """The /v1 API for operating a collection: index versions (list, gate reports, promote, rollback),
-collections, and the monitoring series. Versions and monitoring need the editor role; changes need admin."""
+collections, the monitoring series, incidents. Versions and monitoring need the editor role; changes need admin."""
 
 from __future__ import annotations
 
@@ -121,6 +121,61 @@ async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000), princi
     monitor = service(request).monitor
     states = await asyncio.to_thread(monitor.alert_states)
     return {"states": states, "events": await asyncio.to_thread(monitor.alerts.events, limit)}
+
+
+# -- incidents ---------------------------------------------------------------------------------------------------
+class IncidentRequest(BaseModel):
+    title: str = Field(..., min_length=1, max_length=300)
+    collection: Optional[str] = None
+
+
+class ResolveRequest(BaseModel):
+    note: str = Field("", max_length=2000, description="what fixed it")
+
+
+@router.get("/v1/incidents", tags=["incidents"])
+async def incidents(request: Request, status: Optional[str] = Query(None, pattern="^(open|acknowledged|resolved)$"),
+                    collection: Optional[str] = None, principal: Principal = Editor) -> dict:
+    """The newest incidents first (opened by alerts, or by hand)."""
+    found = await asyncio.to_thread(service(request).collections.incidents.list, collection, status)
+    return {"incidents": [i.to_dict() for i in found]}
+
+
+@router.get("/v1/incidents/{incident_id}", tags=["incidents"])
+async def incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
+    """An incident and its timeline: alerts, releases, uploads, syncs, improvement runs, acks."""
+    d = await asyncio.to_thread(service(request).collections.postmortem, incident_id)
+    return {**d["incident"], "timeline": d["timeline"]}
+
+
+@router.get("/v1/incidents/{incident_id}/postmortem", tags=["incidents"])
+async def postmortem(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
+    """The postmortem draft as data, and as Markdown (`markdown`) for its owner to finish."""
+    from ragship.monitor.postmortem import markdown
+
+    d = await asyncio.to_thread(service(request).collections.postmortem, incident_id)
+    return {**d, "markdown": markdown(d)}
+
+
+@router.post("/v1/incidents", tags=["incidents"], status_code=201)
+async def open_incident(request: Request, body: IncidentRequest, principal: Principal = Editor) -> dict:
+    """Open an incident by hand (what users report that no alert caught)."""
+    opened = await asyncio.to_thread(service(request).collections.incidents.open, named(body.collection),
+                                     body.title, f"key {principal.key_id}")
+    return opened.to_dict()
+
+
+@router.post("/v1/incidents/{incident_id}/ack", tags=["incidents"])
+async def ack_incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
+    incidents_ = service(request).collections.incidents
+    return (await asyncio.to_thread(incidents_.acknowledge, incident_id, f"key {principal.key_id}")).to_dict()
+
+
+@router.post("/v1/incidents/{incident_id}/resolve", tags=["incidents"])
+async def resolve_incident(request: Request, incident_id: str, body: ResolveRequest,
+                           principal: Principal = Editor) -> dict:
+    incidents_ = service(request).collections.incidents
+    return (await asyncio.to_thread(incidents_.resolve, incident_id, f"key {principal.key_id}", body.note)).to_dict()
 
 
 # -- learning from production ----------------------------------------------------------------------------------

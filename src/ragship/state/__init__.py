@@ -90,6 +90,12 @@ class State:
                 legacy.import_home(self, self.home)
                 self._ready = True
 
+    def exclusive(self, c: Connection, name: str) -> None:
+        """Serialize transaction `c` with every other that names `name`, in any process: a PostgreSQL advisory lock
+        held to its end (SQLite's writing transactions are BEGIN IMMEDIATE: one writer at a time already)."""
+        if not self.sqlite:
+            c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(name)})
+
     # -- rate limits ---------------------------------------------------------------------------------------------
     def admit(self, key_id: str, limits: tuple[tuple[int, float], ...], now: float | None = None) -> int:
         """Count a request of `key_id` (at `now`, default the clock's time) against each (requests, window seconds)
@@ -97,8 +103,7 @@ class State:
         leaves its window."""
         longest = max(window for _, window in limits)
         with self.ready() as c:
-            if not self.sqlite:  # SQLite's transaction is BEGIN IMMEDIATE: one writer at a time already
-                c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_id(key_id)})
+            self.exclusive(c, key_id)
             at = time.time() if now is None else now
             waits = [_wait(c, key_id, at, n, window) for n, window in limits]
             if any(waits):

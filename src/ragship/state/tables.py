@@ -139,6 +139,20 @@ ALERT_EVENTS = Table(
     Index("ragship_alert_events_delivery", "delivery", "next_try"),
 )
 
+# incidents (monitor/incidents.py): one row per incident; its alerts and hand-written entries in `body`
+INCIDENTS = Table(
+    "ragship_incidents", METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("collection", String(64), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("status", String(16), nullable=False),  # open, acknowledged, resolved
+    Column("opened", Float, nullable=False),
+    Column("acknowledged", Float),
+    Column("resolved", Float),
+    Column("body", Text, nullable=False),  # JSON: {"alerts": {name: state}, "entries": [{at, kind, text, by}]}
+    Index("ragship_incidents_collection", "collection", "status"),
+)
+
 
 def insert_new(c: Connection, table: Table, keys: tuple[str, ...]):
     """An INSERT that skips rows whose `keys` are taken (a plain INSERT for a table without a key)."""

@@ -1,0 +1,153 @@
+"""Incidents: what the on-call person works through. One opens when a warning or critical alert fires (a warning
+fires only once its condition has held for the rule's `for`), or by hand (`ragship incident open`); an alert of the
+same collection that fires while one is open joins it. It resolves when every alert in it has resolved, or by
+hand; acknowledging records who took it. Every change is an entry with its time, who made it and in which process,
+so the timeline (monitor/timeline.py) shows what each server did. Opening is serialized across processes
+(State.exclusive): two servers on one store open one incident, not two."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+
+from ragship.errors import InputError, NotFound
+from ragship.state import State
+from ragship.state.tables import INCIDENTS
+
+OPENS = ("warning", "critical")  # the severities that open an incident; "info" alerts only notify
+I = INCIDENTS.c
+
+
+def process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Incident:
+    id: str
+    collection: str
+    title: str
+    status: str  # open, acknowledged, resolved
+    opened: float
+    acknowledged: float | None = None
+    resolved: float | None = None
+    alerts: dict[str, str] = field(default_factory=dict)  # alert name: firing | resolved
+    entries: list[dict[str, Any]] = field(default_factory=list)  # {at, kind, text, by, process}
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def add(self, at: float, kind: str, text: str, by: str) -> None:
+        self.entries.append({"at": at, "kind": kind, "text": text, "by": by, "process": process()})
+
+
+class Incidents:
+    def __init__(self, state: State):
+        self.state = state
+
+    def on_alert(self, c: Connection, collection: str, payload: dict[str, Any]) -> str | None:
+        """Within the alert event's transaction: open or join an incident for a fired alert (warning, critical),
+        or mark the alert resolved in its incident (which resolves once all its alerts have); the incident's id."""
+        self.state.exclusive(c, f"incidents:{collection}")
+        name, at = payload["alert"], payload["at"]
+        current = self._unresolved(c, collection)
+        if payload["event"] == "fired" and payload["severity"] in OPENS:
+            incident = current or Incident(uuid.uuid4().hex[:16], collection, f"{name}: {payload['summary']}",
+                                           "open", at)
+            incident.alerts[name] = "firing"
+            incident.add(at, "alert fired", f"{name} fired: {payload['condition']} (value {payload['value']:.4g})",
+                         "monitor")
+        elif payload["event"] == "resolved" and current and current.alerts.get(name) == "firing":
+            incident = current
+            incident.alerts[name] = "resolved"
+            incident.add(at, "alert resolved", f"{name} resolved (value {payload['value']:.4g})", "monitor")
+            if all(state == "resolved" for state in incident.alerts.values()):
+                self._resolve(incident, at, "monitor", "every alert resolved")
+        else:
+            return None
+        self._save(c, incident, new=incident is not current)
+        return incident.id
+
+    def open(self, collection: str, title: str, by: str, now: float | None = None) -> Incident:
+        """An incident opened by hand (something users reported that no alert caught)."""
+        at = time.time() if now is None else now
+        incident = Incident(uuid.uuid4().hex[:16], collection, title, "open", at)
+        incident.add(at, "opened", f"opened by hand: {title}", by)
+        with self.state.ready() as c:
+            self._save(c, incident, new=True)
+        return incident
+
+    def acknowledge(self, incident_id: str, by: str, now: float | None = None) -> Incident:
+        def ack(incident: Incident, at: float) -> None:
+            if incident.status == "open":
+                incident.status, incident.acknowledged = "acknowledged", at
+            incident.add(at, "acknowledged", f"acknowledged by {by}", by)
+
+        return self._change(incident_id, ack, now)
+
+    def resolve(self, incident_id: str, by: str, note: str = "", now: float | None = None) -> Incident:
+        return self._change(incident_id, lambda incident, at: self._resolve(incident, at, by, note or "by hand"),
+                            now)
+
+    def get(self, incident_id: str) -> Incident:
+        with self.state.ready(read=True) as c:
+            row = c.execute(select(INCIDENTS).where(I.id == incident_id)).first()
+        if row is None:
+            raise NotFound(f"no incident {incident_id!r}; `ragship incident list` shows them")
+        return _incident(row)
+
+    def list(self, collection: str | None = None, status: str | None = None, limit: int = 50) -> list[Incident]:
+        query = select(INCIDENTS).order_by(I.opened.desc()).limit(limit)
+        if collection:
+            query = query.where(I.collection == collection)
+        if status:
+            query = query.where(I.status == status)
+        with self.state.ready(read=True) as c:
+            return [_incident(r) for r in c.execute(query)]
+
+    def _change(self, incident_id: str, change, now: float | None) -> Incident:
+        at = time.time() if now is None else now
+        with self.state.ready() as c:
+            self.state.exclusive(c, f"incident:{incident_id}")
+            row = c.execute(select(INCIDENTS).where(I.id == incident_id)).first()
+            if row is None:
+                raise NotFound(f"no incident {incident_id!r}; `ragship incident list` shows them")
+            incident = _incident(row)
+            if incident.status == "resolved":
+                raise InputError(f"incident {incident_id} is resolved already")
+            change(incident, at)
+            self._save(c, incident, new=False)
+        return incident
+
+    @staticmethod
+    def _resolve(incident: Incident, at: float, by: str, why: str) -> None:
+        incident.status, incident.resolved = "resolved", at
+        incident.add(at, "resolved", f"resolved: {why}", by)
+
+    @staticmethod
+    def _unresolved(c: Connection, collection: str) -> Incident | None:
+        row = c.execute(select(INCIDENTS).where(I.collection == collection, I.status != "resolved")
+                        .order_by(I.opened.desc()).limit(1)).first()
+        return _incident(row) if row else None
+
+    @staticmethod
+    def _save(c: Connection, incident: Incident, new: bool) -> None:
+        values = {"collection": incident.collection, "title": incident.title, "status": incident.status,
+                  "opened": incident.opened, "acknowledged": incident.acknowledged, "resolved": incident.resolved,
+                  "body": json.dumps({"alerts": incident.alerts, "entries": incident.entries})}
+        c.execute(INCIDENTS.insert().values(id=incident.id, **values) if new
+                  else INCIDENTS.update().where(I.id == incident.id).values(**values))
+
+
+def _incident(row) -> Incident:
+    body = json.loads(row.body)
+    return Incident(row.id, row.collection, row.title, row.status, row.opened, row.acknowledged, row.resolved,
+                    body.get("alerts", {}), body.get("entries", []))

@@ -1,0 +1,142 @@
+"""An incident's timeline, assembled when it is read from what ragship already records: alert events, the index
+versions' release history (built, configuration changed, gated, promoted, forced, rolled back, with who), upload
+jobs, source syncs, improvement runs and the incident's own entries (opened, acknowledged, resolved). Each entry
+names its source (an alert event's id, a version, a run, a job), so every line of a postmortem can be checked.
+
+The window: from `monitor.window_s` before the incident opened to its end (or now)."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ragship.monitor.incidents import Incident
+from ragship.monitor.querylog import QueryLog
+from ragship.state.tables import ALERT_EVENTS, IMPROVE_RUNS, JOBS, SOURCE_SYNC
+
+# what can have caused an incident (the trigger candidates' kinds), those that change what users get first: a
+# version built is served only once promoted, an upload or a sync once its ingest has finished
+CHANGE_KINDS = ("promote", "forced promote", "rollback", "upload result", "sync", "improvement result",
+                "sync failed", "build", "config", "upload", "improvement run")
+
+
+def span(incident: Incident, window_s: float, now: float | None = None) -> tuple[float, float]:
+    return incident.opened - window_s, incident.resolved or (time.time() if now is None else now)
+
+
+def timeline(incident: Incident, log: QueryLog, registry, window_s: float, now: float | None = None
+             ) -> list[dict[str, Any]]:
+    """Every recorded event of the incident's collection in its window, oldest first."""
+    start, end = span(incident, window_s, now)
+    found = [*_alerts(log, incident.collection, start, end), *_versions(registry.all()),
+             *_jobs(log, incident.collection), *_syncs(log, incident.collection), *_runs(log, incident.collection),
+             *({**e, "source": f"incident {incident.id}"} for e in incident.entries if not e["kind"].startswith("alert"))]
+    return sorted((e for e in found if start <= e["at"] <= end), key=lambda e: e["at"])
+
+
+def _entry(at: float, kind: str, text: str, source: str, by: str = "", **extra: Any) -> dict[str, Any]:
+    return {"at": at, "kind": kind, "text": text, "by": by, "source": source, **extra}
+
+
+def _alerts(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
+    e = ALERT_EVENTS.c
+    rows = log.rows(select(e.payload).where(e.collection == collection, e.ts >= start, e.ts <= end))
+    out = []
+    for (payload,) in rows:
+        p = json.loads(payload)
+        out.append(_entry(p["at"], f"alert {p['event']}", f"{p['alert']} {p['event']} ({p['severity']}): "
+                          f"{p['signal']} = {p['value']:.4g}, {p['condition']}", f"alert event {p['id']}",
+                          "monitor", alert=p["alert"], severity=p["severity"]))
+    return out
+
+
+def _versions(versions) -> list[dict[str, Any]]:
+    """Each version's build (with what changed from the version it was built on), gate and promotions."""
+    by_id = {v.id: v for v in versions}
+    out = []
+    for v in versions:
+        source = f"version {v.id}"
+        i = v.ingest or {}
+        out.append(_entry(_epoch(v.created_at), "build", f"{v.id} built on {v.parent or 'nothing'}: "
+                          f"+{i.get('added', 0)} ~{i.get('changed', 0)} -{i.get('deleted', 0)} documents, "
+                          f"{v.counts.get('documents', 0)} in all", source, version=v.id))
+        changed = config_changes(by_id.get(v.parent), v)
+        if changed:
+            out.append(_entry(_epoch(v.created_at), "config", f"{v.id} changes {'; '.join(changed)}", source,
+                              version=v.id))
+        out += _release(v, source, changed)
+    return out
+
+
+def _release(v, source: str, changed: list[str]) -> list[dict[str, Any]]:
+    r, out = v.release, []
+    if r.get("gate"):
+        g = r["gate"]
+        out.append(_entry(_epoch(g["at"]), "gate", f"gate {'passed' if g['passed'] else 'refused'} {v.id} against "
+                          f"{g.get('live')}", source, version=v.id))
+    for p in r.get("promotions", []):
+        kind = "rollback" if p.get("rollback") else "forced promote" if p.get("forced") else "promote"
+        what = f" ({v.id} changes {'; '.join(changed)})" if changed and not p.get("rollback") else ""
+        out.append(_entry(_epoch(p["at"]), kind, f"{kind}: {p.get('from')} -> {v.id}{what}", source,
+                          p.get("by", ""), version=v.id))
+    return out
+
+
+def config_changes(before, after) -> list[str]:
+    """The settings a version was built with that differ from its parent's ("chunk.tokens 200 -> 20")."""
+    if before is None:
+        return []
+    a, b = _flat(before.params), _flat(after.params)
+    return [f"{k} {a.get(k)} -> {b.get(k)}" for k in sorted(a.keys() | b.keys()) if a.get(k) != b.get(k)]
+
+
+def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        out |= _flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v}
+    return out
+
+
+def _jobs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
+    j = JOBS.c
+    out = []
+    for job_id, key_id, created, status, owner, body in log.rows(select(
+            j.id, j.key_id, j.created, j.status, j.owner, j.body).where(j.collection == collection)):
+        b, source = json.loads(body), f"job {job_id}"
+        out.append(_entry(created, "upload", f"upload of {len(b.get('files', []))} files queued", source, key_id))
+        if b.get("finished_at"):
+            failed = len(b.get("failures", []))
+            out.append(_entry(_epoch(b["finished_at"]), "upload result", f"upload {status}"
+                              + (f": {failed} files failed" if failed else ""), source, key_id, process=owner))
+    return out
+
+
+def _syncs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
+    s = SOURCE_SYNC.c
+    out = []
+    for path, attempt, success, error, version in log.rows(select(
+            s.path, s.last_attempt, s.last_success, s.last_error, s.version).where(s.collection == collection)):
+        out.append(_entry(success, "sync", f"source {path} synced ({version or 'no new version'})", f"source {path}"))
+        if error and attempt:
+            out.append(_entry(attempt, "sync failed", f"source {path} failed to sync: {error}", f"source {path}"))
+    return out
+
+
+def _runs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
+    r = IMPROVE_RUNS.c
+    out = []
+    for run_id, started, finished, status, trigger, body in log.rows(select(
+            r.id, r.started, r.finished, r.status, r.trigger, r.body).where(r.collection == collection)):
+        out.append(_entry(started, "improvement run", f"improvement run started: {trigger}", f"run {run_id}"))
+        if finished:
+            reason = json.loads(body).get("reason", "")
+            out.append(_entry(finished, "improvement result", f"improvement run {status}: {reason}", f"run {run_id}"))
+    return out
+
+
+def _epoch(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp()
