@@ -103,6 +103,11 @@ class EmptyCorpus(InputError):
     """Nothing ingestible was found."""
 
 
+class DeletionsHeld(Conflict):
+    """A sync or ingest would remove more of the live documents than release.hold_deletions_over: its version waits
+    as a candidate."""
+
+
 class DatasetError(InputError):
     """An evaluation dataset is missing a file or has a malformed row."""
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from ragship.monitor.events import Events
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.windows import business
 from ragship.state.tables import DRIFT_REFERENCE, upsert
@@ -112,6 +113,7 @@ class Drift:
         with self.log.state.ready() as c:
             upsert(c, DRIFT_REFERENCE, {"collection": self.collection, "since": at, "version": version,
                                         "reason": reason, "set_at": time.time()}, ("collection",))
+        Events(self.log).record(self.collection, "drift reset", f"new drift reference window: {reason}")
         return self.reference()
 
     def apply_policy(self, live_version: str | None, max_age_s: float, changed_retrieval: bool,

@@ -1,17 +1,20 @@
 """Freshness: every [[sources]] entry with a `max_age` is re-synced by the scheduler and its last good sync is
 recorded; a source's staleness is its age since that sync over its `max_age` (above 1: the objective is
 missed). A sync is an ordinary ingest of the source's path, so its version goes through the release gate
-(`release.auto_promote`); a sync that fails (the folder vanished, a disk error) leaves the live version serving
-and the staleness growing until the SourceStale alert fires."""
+(`release.auto_promote`); a sync that fails (the folder vanished, a disk error, or most of its documents gone, which
+the ingest holds back as a candidate: release.hold_deletions_over) leaves the live version serving and the
+staleness growing until the SourceStale alert fires. The first failure and the recovery are events (events.py)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
+from ragship.errors import DeletionsHeld
 from ragship.ingest.ingestor import empty_corpus
 from sqlalchemy import select
 
+from ragship.monitor.events import Events
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import SOURCE_SYNC, upsert
 
@@ -20,7 +23,7 @@ KEYS = ("collection", "path")
 
 class Freshness:
     def __init__(self, log: QueryLog):
-        self.log = log
+        self.log, self.events = log, Events(log)
 
     def watch(self, collection: str, source, since: float) -> None:
         """Start counting a source's age from `since` (its live version's build) unless a sync is recorded."""
@@ -30,23 +33,32 @@ class Freshness:
 
     def sync(self, collection: str, source, ingest) -> dict[str, Any]:
         """Ingest the source now (`ingest(paths)`); its outcome is recorded, a failure is returned, not raised."""
-        started = time.time()
+        started, path = time.time(), str(source.path)
+        failing = self._last_error(collection, path)
         try:
             report = ingest([source.path])
-            unreadable = empty_corpus(report, str(source.path))
-            if unreadable:  # e.g. the folder is gone: nothing read, so nothing is fresh
-                reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failures[:3])
-                raise type(unreadable)(f"{unreadable} ({reasons})" if reasons else str(unreadable))
+            _check(report, path)
         except Exception as e:  # noqa: BLE001 - recorded and alerted on; the scheduler keeps running
+            error = f"{type(e).__name__}: {e}"[:500]
             self.log.write(SOURCE_SYNC.update().where(
-                SOURCE_SYNC.c.collection == collection, SOURCE_SYNC.c.path == str(source.path)).values(
-                last_attempt=started, last_error=f"{type(e).__name__}: {e}"[:500]))
-            return {"source": str(source.path), "ok": False, "error": str(e)}
+                SOURCE_SYNC.c.collection == collection, SOURCE_SYNC.c.path == path).values(
+                last_attempt=started, last_error=error))
+            if not failing:
+                self.events.record(collection, "sync failed", f"source {path} failed to sync: {error}", "scheduler")
+            return {"source": path, "ok": False, "error": str(e)}
         with self.log.state.ready() as c:
-            upsert(c, SOURCE_SYNC, {"collection": collection, "path": str(source.path), "last_attempt": started,
+            upsert(c, SOURCE_SYNC, {"collection": collection, "path": path, "last_attempt": started,
                                     "last_success": started, "last_error": None, "version": report.version}, KEYS)
+        if failing:
+            self.events.record(collection, "sync recovered", f"source {path} synced again ({report.version})",
+                               "scheduler")
         return {"source": str(source.path), "ok": True, "version": report.version,
                 "changes": {k: getattr(report, k) for k in ("added", "changed", "deleted")}}
+
+    def _last_error(self, collection: str, path: str) -> str | None:
+        c = SOURCE_SYNC.c
+        rows = self.log.rows(select(c.last_error).where(c.collection == collection, c.path == path))
+        return rows[0][0] if rows else None
 
     def status(self, collection: str, sources, now: float | None = None) -> list[dict[str, Any]]:
         """Per watched source: its age since the last good sync, the objective, and the ratio of the two."""
@@ -64,3 +76,16 @@ class Freshness:
                         "staleness": round(age / s.max_age_s, 3), "last_attempt": attempt, "last_success": success,
                         "last_error": error, "version": version})
         return out
+
+
+def _check(report, path: str) -> None:
+    """A sync that read nothing (the folder is gone), or whose deletions were held back, did not bring the source
+    live: it fails."""
+    unreadable = empty_corpus(report, path)
+    if unreadable:
+        reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failures[:3])
+        raise type(unreadable)(f"{unreadable} ({reasons})" if reasons else str(unreadable))
+    if report.deletions_held:
+        raise DeletionsHeld(f"the sync would remove {report.deleted} documents, more than release."
+                            f"hold_deletions_over of those live: held as candidate {report.version}; restore the "
+                            f"source, or promote {report.version} if they were meant to go")

@@ -3,10 +3,12 @@ from the query log, detection, response and recovery times, the trigger candidat
 sections only people can write (root cause, lessons, action items) as prompts, prefilled with what the alerts'
 runbooks prescribe. Nothing is invented: each figure names the rows or events it was computed from.
 
-Trigger candidates are the changes (releases, builds, configuration, uploads, syncs, improvement runs) in the
-timeline before the first alert fired, each with the business metrics of the traffic before it against the
-traffic after it (up to the first alert), ranked by how far they moved; a tie goes to the change that alters what
-users get (a promotion before the build of the version it promoted), then to the one nearer the alert."""
+Trigger candidates are the changes (releases, builds, configuration, uploads, syncs, improvement runs, repairs) and
+the faults ragship saw (failed requests, LLM failures, a sync that failed, an unreadable state file, a shift in
+what users ask) in the timeline up to the first alert, each with the traffic's rates before it against after it (up
+to the first alert). First come changes after which the traffic got worse, the worst first; then the faults, the
+one nearest the alert first; then the changes that moved nothing. A tie goes to the change that alters what users
+get (a promotion before the build of the version it promoted), then to the one nearer the alert."""
 
 from __future__ import annotations
 
@@ -19,11 +21,13 @@ from sqlalchemy import func, select
 
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.timeline import CHANGE_KINDS, timeline
+from ragship.monitor.timeline import CHANGE_KINDS, FAULT_KINDS, timeline
 from ragship.state.tables import REQUESTS
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
-MOVES = ("answer_rate", "abstain_rate", "no_result_rate", "error_rate", "top_score")  # what a trigger moves
+# what a trigger moves, and which way is worse (+1: up is worse)
+MOVES = {"answer_rate": -1, "abstain_rate": 1, "no_result_rate": 1, "error_rate": 1, "llm_fallback_rate": 1,
+         "top_score": -1}
 MIN_SIDE = 5  # requests on each side of a change for its move to count
 
 
@@ -33,8 +37,9 @@ def draft(incident: Incident, log: QueryLog, registry, window_s: float, now: flo
     fired = [e["at"] for e in incident.entries if e["kind"] == "alert fired"]
     first_alert = min(fired) if fired else None
     candidates = rank(log, incident.collection, events, first_alert or incident.opened, window_s)
-    trigger = candidates[0] if candidates and candidates[0]["score"] > 0 else None  # a change that moved nothing
-    end = incident.resolved or now  # is listed, not blamed; without one, impact counts the alert's own window
+    trigger = candidates[0] if candidates and (candidates[0]["score"] > 0 or candidates[0]["kind"] in FAULT_KINDS) \
+        else None  # a change that moved nothing is listed, not blamed; without a trigger, impact counts the window
+    end = incident.resolved or now
     began = trigger["at"] if trigger else (first_alert or incident.opened) - window_s
     return {
         "incident": incident.to_dict(), "status": incident.status,
@@ -54,23 +59,27 @@ def draft(incident: Incident, log: QueryLog, registry, window_s: float, now: flo
 
 
 def rank(log: QueryLog, collection: str, events: list[dict], until: float, window_s: float) -> list[dict[str, Any]]:
-    """The changes before `until` (the first alert), each with what moved in the traffic after it."""
-    changes = [e for e in events if e["kind"] in CHANGE_KINDS and e["at"] <= until]
+    """The changes and faults up to `until` (the first alert), each with what moved in the traffic after it."""
     out = []
-    for e in changes:
+    for e in (e for e in events if e["kind"] in CHANGE_KINDS + FAULT_KINDS and e["at"] <= until):
         before = traffic(log, collection, e["at"] - window_s, e["at"])
         after = traffic(log, collection, e["at"], until)
         moved = {k: {"before": before[k], "after": after[k], "change": round(after[k] - before[k], 4)}
                  for k in MOVES if before[k] is not None and after[k] is not None}
-        score = max((abs(m["change"]) for m in moved.values()), default=0.0)
-        out.append({**e, "moved": moved, "score": round(score, 4)})
-    return sorted(out, key=lambda c: (-c["score"], CHANGE_KINDS.index(c["kind"]), -c["at"]))
+        worse = max((m["change"] * MOVES[k] for k, m in moved.items()), default=0.0)
+        out.append({**e, "moved": moved, "score": round(max(worse, 0.0), 4)})
+
+    def order(c: dict) -> tuple:
+        group = 0 if c["kind"] in CHANGE_KINDS and c["score"] > 0 else 1 if c["kind"] in FAULT_KINDS else 2
+        return group, -c["score"] if group == 0 else 0, (CHANGE_KINDS + FAULT_KINDS).index(c["kind"]), -c["at"]
+
+    return sorted(out, key=order)
 
 
 def traffic(log: QueryLog, collection: str, since: float, until: float) -> dict[str, float | None]:
     """The rates a trigger moves, over the requests in [since, until): None with fewer than MIN_SIDE."""
     r = REQUESTS.c
-    rows = log.rows(select(r.kind, r.outcome, r.top_score).where(
+    rows = log.rows(select(r.kind, r.outcome, r.top_score, r.fallback).where(
         r.collection == collection, r.ts >= since, r.ts < until))
     asks = [row for row in rows if row[0] == "ask" and row[1] != "error"]
     scores = [row[2] for row in rows if row[2] is not None]
@@ -82,6 +91,7 @@ def traffic(log: QueryLog, collection: str, since: float, until: float) -> dict[
             "abstain_rate": rate(sum(row[1] == "abstained" for row in asks), len(asks)),
             "no_result_rate": rate(sum(row[1] == "no_result" for row in rows), len(rows)),
             "error_rate": rate(sum(row[1] == "error" for row in rows), len(rows)),
+            "llm_fallback_rate": rate(sum(bool(row[3]) for row in asks), len(asks)),
             "top_score": round(sum(scores) / len(scores), 4) if len(scores) >= MIN_SIDE else None}
 
 

@@ -49,6 +49,8 @@ class Observation:
     vector: Any = None  # the query's embedding
     answer: str | None = None  # an answer's text (None when it abstained, or for a search)
     sources: list[dict[str, Any]] = field(default_factory=list)  # {doc_id, chunk_id, cited} in the order shown
+    error: str | None = None  # a failed request's error
+    fallback: str | None = None  # "GENERATOR: why" when another generator wrote the answer
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -61,7 +63,9 @@ class Observation:
         seen = _retrieval(retrieval) if retrieval is not None else {}
         outcome = "no_result" if not seen.get("hits") else "abstained" if answer["abstained"] else "answered"
         stages = {**seen.pop("stages", {}), **answer.get("timings_ms", {})}
+        fell = answer.get("fallback")
         return cls(key_id, collection, "ask", latency_ms, answer["question"], outcome, id=answer["id"],
+                   fallback=f"{fell['from']}: {fell['reason']}"[:500] if fell else None,
                    confidence=answer["confidence"], unverified=len(answer.get("removed", [])), stages=stages,
                    answer=None if answer["abstained"] else answer["answer"], sources=_sources(answer, retrieval),
                    **seen)
@@ -99,7 +103,7 @@ class Request:
     def __exit__(self, error_type, error, traceback) -> None:
         if error is not None and (not isinstance(error, RagshipError) or error.http_status >= 500):
             self.log.record(Observation(self.key_id, self.collection, self.kind, ms_since(self.started), self.text,
-                                        "error"))
+                                        "error", error=f"{type(error).__name__}: {error}"[:500]))
 
     def searched(self, result) -> dict[str, Any]:
         """The search result as sent, its observation recorded."""
@@ -137,7 +141,7 @@ class QueryLog:
                "unverified": o.unverified, "stages": json.dumps({k: round(v, 3) for k, v in o.stages.items()}),
                "sketch": None if o.vector is None else np.asarray(o.vector, dtype=np.float16).tobytes(),
                "answer": None if o.answer is None else kept_text(o.answer, self.query_text),
-               "sources": json.dumps(o.sources) if o.sources else None}
+               "sources": json.dumps(o.sources) if o.sources else None, "error": o.error, "fallback": o.fallback}
         try:
             with self.state.ready() as c:
                 upsert(c, REQUESTS, row, ("id",))

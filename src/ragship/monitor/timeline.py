@@ -1,7 +1,9 @@
 """An incident's timeline, assembled when it is read from what ragship already records: alert events, the index
 versions' release history (built, configuration changed, gated, promoted, forced, rolled back, with who), upload
-jobs, source syncs, improvement runs and the incident's own entries (opened, acknowledged, resolved). Each entry
-names its source (an alert event's id, a version, a run, a job), so every line of a postmortem can be checked.
+jobs, source syncs, improvement runs, the events log (a sync that failed, a state file found unreadable, a doctor
+repair) and the incident's own entries (opened, acknowledged, resolved); and the faults the query log shows: the
+first failed request and the first answer the LLM endpoint failed on, with how many followed. Each entry names its
+source (an alert event's id, a version, a run, a job, a request), so every line of a postmortem can be checked.
 
 The window: from `monitor.window_s` before the incident opened to its end (or now)."""
 
@@ -14,14 +16,18 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ragship.errors import RagshipError
+from ragship.monitor.events import Events
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
-from ragship.state.tables import ALERT_EVENTS, IMPROVE_RUNS, JOBS, SOURCE_SYNC
+from ragship.state.tables import ALERT_EVENTS, IMPROVE_RUNS, JOBS, REQUESTS, SOURCE_SYNC
 
 # what can have caused an incident (the trigger candidates' kinds), those that change what users get first: a
 # version built is served only once promoted, an upload or a sync once its ingest has finished
 CHANGE_KINDS = ("promote", "forced promote", "rollback", "upload result", "sync", "improvement result",
-                "sync failed", "build", "config", "upload", "improvement run")
+                "build", "config", "upload", "improvement run", "doctor repair", "drift reset")
+# what ragship saw go wrong without anyone changing anything (the other trigger candidates)
+FAULT_KINDS = ("requests failed", "llm failed", "sync failed", "state unreadable", "traffic shift")
 
 
 def span(incident: Incident, window_s: float, now: float | None = None) -> tuple[float, float]:
@@ -32,8 +38,9 @@ def timeline(incident: Incident, log: QueryLog, registry, window_s: float, now: 
              ) -> list[dict[str, Any]]:
     """Every recorded event of the incident's collection in its window, oldest first."""
     start, end = span(incident, window_s, now)
-    found = [*_alerts(log, incident.collection, start, end), *_versions(registry.all()),
+    found = [*_alerts(log, incident.collection, start, end), *_versions(_records(registry)),
              *_jobs(log, incident.collection), *_syncs(log, incident.collection), *_runs(log, incident.collection),
+             *Events(log).between(incident.collection, start, end), *_faults(log, incident.collection, start, end),
              *({**e, "source": f"incident {incident.id}"} for e in incident.entries if not e["kind"].startswith("alert"))]
     return sorted((e for e in found if start <= e["at"] <= end), key=lambda e: e["at"])
 
@@ -48,10 +55,38 @@ def _alerts(log: QueryLog, collection: str, start: float, end: float) -> list[di
     out = []
     for (payload,) in rows:
         p = json.loads(payload)
+        source = f"alert event {p['id']}"
         out.append(_entry(p["at"], f"alert {p['event']}", f"{p['alert']} {p['event']} ({p['severity']}): "
-                          f"{p['signal']} = {p['value']:.4g}, {p['condition']}", f"alert event {p['id']}",
-                          "monitor", alert=p["alert"], severity=p["severity"]))
+                          f"{p['signal']} = {p['value']:.4g}, {p['condition']}", source, "monitor",
+                          alert=p["alert"], severity=p["severity"]))
+        if p["event"] == "fired" and p["signal"] == "query_drift_p":
+            topics = (p.get("drift") or {}).get("topics") or []
+            asked = f"; users now ask e.g. {topics[0]['examples'][0]!r}" if topics and topics[0].get("examples") \
+                else ""
+            out.append(_entry(p["at"], "traffic shift", f"the queries changed (query drift p = {p['value']:.3g})"
+                              f"{asked}", source, "monitor"))
     return out
+
+
+def _faults(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
+    """The first failed request and the first answer the LLM endpoint failed on, with how many followed."""
+    r, out = REQUESTS.c, []
+    for column, kind, what in ((r.error, "requests failed", "requests failed"),
+                               (r.fallback, "llm failed", "the LLM endpoint failed; answers were quoted instead")):
+        rows = log.rows(select(r.ts, column, r.id).where(r.collection == collection, r.ts >= start, r.ts <= end,
+                                                           column.is_not(None)).order_by(r.ts))
+        if rows:
+            out.append(_entry(rows[0][0], kind, f"{what}: {rows[0][1]} ({len(rows)} in all)",
+                              f"request {rows[0][2]}"))
+    return out
+
+
+def _records(registry) -> list:
+    """The version records, none when they are unreadable (a StateUnreadable incident: its events say so)."""
+    try:
+        return registry.all()
+    except RagshipError:
+        return []
 
 
 def _versions(versions) -> list[dict[str, Any]]:
@@ -118,12 +153,10 @@ def _jobs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
 def _syncs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
     s = SOURCE_SYNC.c
     out = []
-    for path, attempt, success, error, version in log.rows(select(
-            s.path, s.last_attempt, s.last_success, s.last_error, s.version).where(s.collection == collection)):
+    for path, success, version in log.rows(select(s.path, s.last_success, s.version).where(
+            s.collection == collection)):
         out.append(_entry(success, "sync", f"source {path} synced ({version or 'no new version'})", f"source {path}"))
-        if error and attempt:
-            out.append(_entry(attempt, "sync failed", f"source {path} failed to sync: {error}", f"source {path}"))
-    return out
+    return out  # a sync that failed is an event (events.py), at its first failure
 
 
 def _runs(log: QueryLog, collection: str) -> list[dict[str, Any]]:

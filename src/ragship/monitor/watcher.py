@@ -18,6 +18,7 @@ from ragship.errors import RagshipError
 from ragship.monitor import metrics
 from ragship.monitor.alerts import Alerts, holds
 from ragship.monitor.drift import Drift
+from ragship.monitor.events import Events
 from ragship.monitor.freshness import Freshness
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import rules
@@ -46,7 +47,7 @@ class Monitor:
     def __init__(self, log: QueryLog, collections: Callable[[], dict[str, Watched]], lock_path: Path,
                  site: str = ""):
         self.log, self.collections = log, collections
-        self.alerts, self.freshness = Alerts(log, site), Freshness(log)
+        self.alerts, self.freshness, self.events = Alerts(log, site), Freshness(log), Events(log)
         self._lock = FileLock(lock_path)
         self._pruned = 0.0
 
@@ -71,7 +72,9 @@ class Monitor:
         report = self.drift(name, c).report()
         sources = self.freshness.status(name, c.settings.sources, now)
         signals = {k: window[k] for k in ("answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
-                                          "positive_feedback_rate", "error_rate", "p50_ms", "p95_ms")}
+                                          "positive_feedback_rate", "error_rate", "llm_fallback_rate", "p50_ms",
+                                          "p95_ms")}
+        signals["state_unreadable"] = self._state_unreadable(name, c)
         signals["query_drift_p"] = report["query"].get("p_value")
         signals["score_drift_p"] = report["scores"].get("p_value")
         signals["source_staleness"] = max((s["staleness"] for s in sources), default=None)
@@ -80,6 +83,22 @@ class Monitor:
                                                                            "business", "topics")},
                    "sources": [s for s in sources if s["staleness"] > 1]}
         return signals, context
+
+    def _state_unreadable(self, name: str, c: Watched) -> float:
+        """1 while the collection's version records or live pointer cannot be read (the server keeps serving the
+        version it has open, but nothing can be released or rolled back); the change is recorded as an event."""
+        try:
+            c.registry.pointer()
+            c.registry.all()
+            broken = ""
+        except RagshipError as e:
+            broken = str(e)
+        last = self.events.last(name, ("state unreadable", "state readable"))
+        if broken and (last is None or last["kind"] == "state readable"):
+            self.events.record(name, "state unreadable", broken, "monitor")
+        elif not broken and last is not None and last["kind"] == "state unreadable":
+            self.events.record(name, "state readable", "the version records and live pointer read again", "monitor")
+        return float(bool(broken))
 
     def _improve_refused(self, name: str) -> float | None:
         r = IMPROVE_RUNS.c
@@ -112,9 +131,10 @@ class Monitor:
             for e in events:
                 metrics.ALERT_FIRING.labels(name, e["alert"], e["severity"]).set(int(e["event"] == "fired"))
             done["events"] += events
-            held = self._move_reference(name, c, signals)
-            if held:
-                log.warning("%s: drift reference not reset: %s", name, held)
+            if not signals["state_unreadable"]:  # the policy reads the version records
+                held = self._move_reference(name, c, signals)
+                if held:
+                    log.warning("%s: drift reference not reset: %s", name, held)
         if m.webhook_url:  # once per round, every collection's events
             done["delivery"] = self.alerts.deliver(m.webhook_url, m.webhook_timeout_s, m.webhook_give_up_s, now)
         return done

@@ -14,7 +14,7 @@ from ragship.state.tables import FEEDBACK, REQUESTS
 from ragship.util.stats import percentile
 
 METRICS = ("requests", "answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
-           "positive_feedback_rate", "feedback", "error_rate", "p50_ms", "p95_ms")
+           "positive_feedback_rate", "feedback", "error_rate", "llm_fallback_rate", "p50_ms", "p95_ms")
 
 
 def business(log: QueryLog, collection: str, since: float, until: float | None = None,
@@ -22,7 +22,7 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
     """The business metrics of `collection` between `since` and `until` (now)."""
     until = until or time.time()
     r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(r.kind, r.outcome, r.latency_ms, r.unverified).where(
+    rows = log.rows(select(r.kind, r.outcome, r.latency_ms, r.unverified, r.fallback).where(
         r.collection == collection, r.ts >= since, r.ts < until))
     votes = log.rows(select(f.rating).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
         r.collection == collection, f.ts >= since, f.ts < until))
@@ -43,6 +43,7 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
         "positive_feedback_rate": rate(sum(v[0] > 0 for v in votes), len(votes)),
         "feedback": len(votes),
         "error_rate": rate(len(rows) - len(served), len(rows)),
+        "llm_fallback_rate": rate(sum(bool(r[4]) for r in asks), len(asks)),
         "p50_ms": round(percentile(latencies, 50), 1) if len(latencies) >= min_requests else None,
         "p95_ms": round(percentile(latencies, 95), 1) if len(latencies) >= min_requests else None,
     }

@@ -16,6 +16,8 @@ from typing import Callable
 
 from ragship.errors import REPAIR, RagshipError, StateCorrupt
 from ragship.index import IndexVersion
+from ragship.monitor.events import Events
+from ragship.monitor.querylog import QueryLog
 from ragship.ingest.pipeline import DEFAULT_FTS
 from ragship.recovery.archive import Archivable
 from ragship.recovery.home_files import Finding, checks, plain
@@ -39,7 +41,20 @@ class Doctor:
                 self._pointer(out, broken, repair)
             for check in checks(self.c.home, self.c.state, self.c.calibrations, self.c.settings):
                 out.append(check(repair))
+        self._record([f for f in out if f.repaired])
         return out
+
+    def _record(self, repaired: list[Finding]) -> None:
+        """Repairs are events of the collection's incident timeline (a store that is itself broken keeps none)."""
+        if not repaired:
+            return
+        home = self.c.home.root
+        collection = home.name if home.parent.name == "collections" else "default"
+        text = "doctor --repair: " + "; ".join(f"{f.check}: {f.problem} → {f.remedy}" for f in repaired)
+        try:
+            Events(QueryLog(self.c.state)).record(collection, "doctor repair", text, "doctor")
+        except RagshipError:
+            pass
 
     # -- the table, the records, the pointer ----------------------------------------------------------------------
     def _table(self, out: list[Finding], repair: bool) -> bool:

@@ -68,6 +68,8 @@ REQUESTS = Table(
     Column("sketch", LargeBinary),  # the query's embedding, float16
     Column("answer", Text),  # the answer's text, as monitor.query_text allows
     Column("sources", Text),  # JSON: [{doc_id, chunk_id, cited}] in the order shown
+    Column("error", Text),  # a failed request's error: its class and message
+    Column("fallback", Text),  # an answer another generator wrote: "GENERATOR: why" (the LLM endpoint failed)
     Index("ragship_requests_ts", "ts"),
     Index("ragship_requests_collection_ts", "collection", "ts"),
 )
@@ -151,6 +153,20 @@ INCIDENTS = Table(
     Column("resolved", Float),
     Column("body", Text, nullable=False),  # JSON: {"alerts": {name: state}, "entries": [{at, kind, text, by}]}
     Index("ragship_incidents_collection", "collection", "status"),
+)
+
+# what happened that no other table records, for incident timelines: a source that stopped syncing and came back,
+# a state file found unreadable, a doctor repair, a drift reference reset
+EVENTS = Table(
+    "ragship_events", METADATA,
+    Column("id", String(32), primary_key=True),
+    Column("ts", Float, nullable=False),
+    Column("collection", String(64), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("by", String(200), nullable=False),
+    Column("process", String(200), nullable=False),
+    Index("ragship_events_collection_ts", "collection", "ts"),
 )
 
 
