@@ -6,7 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install demo ingest-demo serve test test-slow bench bench-adapt bench-latency bench-latency-1m bench-load bench-ray bench-s3 bench-formats bench-tune browser clean peers-venv
+.PHONY: install demo ingest-demo serve test test-slow game-day bench bench-adapt bench-latency bench-latency-1m bench-load bench-ray bench-s3 bench-formats bench-tune browser clean peers-venv
 
 # torch is pinned to 2.13.0 in pyproject (a CPU build on these machines; a bare `torch` pulls CUDA, GBs).
 $(STAMP): pyproject.toml
@@ -87,6 +87,10 @@ bench-tune: install
 # each stage's contribution with `ragship adapt` trained on SciFact train (~25 min on 2 cores)
 bench-adapt: install
 	$(PY) benchmarks/bench_adapt.py
+
+# issue 34: five faults injected into a served clapnq-dev home under traffic; detection, recovery, postmortems
+game-day: install
+	$(PY) scripts/game_day.py --postmortem game-day-postmortem.md
 
 clean:
 	rm -rf $(HOME_DIR) .pytest_cache

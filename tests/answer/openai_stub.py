@@ -112,10 +112,13 @@ async def _events(text: str, model: str):
 class StubServer:
     """Runs the app with uvicorn in a thread; `url` is the base URL to configure (…/v1)."""
 
-    def __init__(self):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+    def __init__(self, port: int = 0):
+        """On `port` (a stub taken down comes back on its port), else a free one."""
+        self.port = port
+        if not port:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                self.port = s.getsockname()[1]
         self.app = make_app()
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error",
                                                     timeout_graceful_shutdown=1))

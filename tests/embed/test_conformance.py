@@ -74,3 +74,34 @@ def test_token_spans_lie_in_the_text_in_order(embedder):
     assert all(0 <= s < e <= len(text) for s, e in spans)
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:]))
     assert {text[s:e].lower() for s, e in spans} >= {"trams", "night"}
+
+
+def test_threads_may_share_it(embedder):
+    """A server embeds a request's sentences while a sync chunks and embeds documents, on other threads of the
+    same process: the game day (issue 34) failed a request with "Unable to create tensor" when a shared fast
+    tokenizer's padding settings changed under it."""
+    import threading
+    import time
+
+    long_text, errors, stop = "word " * 600, [], threading.Event()
+
+    def hammer(work):
+        while not stop.is_set():
+            try:
+                work()
+            except Exception as e:  # noqa: BLE001 - any failure is the finding
+                errors.append(repr(e))
+                return
+
+    work = [lambda: embedder.token_spans(long_text), lambda: embedder.embed_query(TEXTS[1]),
+            lambda: embedder.embed_batch(["short", "a much longer text " * 20, "mid " * 40])]
+    threads = [threading.Thread(target=hammer, args=(w,)) for w in work]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 2
+    while time.monotonic() < deadline and not errors:
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join()
+    assert errors == []

@@ -122,6 +122,33 @@ def test_an_editor_reviews_a_down_rated_answer(browser, site, tmp_path):
     keep([tmp_path / "review-queue.png", tmp_path / "review-saved.png"])
 
 
+def test_an_incident_page_shows_its_timeline_takes_the_ack_and_drafts_the_postmortem(browser, site, tmp_path):
+    """Issue 34: an incident opened by hand is listed; its page shows the timeline (the build and release of the
+    live version, the opening); acknowledging it and the postmortem draft are a click each."""
+    base, key = site
+    auth = {"Authorization": f"Bearer {key}"}
+    opened = httpx.post(f"{base}/v1/incidents", json={"title": "users say the tram answers are stale"},
+                        headers=auth).raise_for_status().json()
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    page.goto(base)
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    page.click("nav a[data-page=incidents]")
+    page.click(f"#incident-table a[href='#incidents/{opened['id']}']")
+    page.wait_for_selector("#incident:not([hidden]) #timeline-table tbody tr")
+    timeline = page.inner_text("#timeline-table")
+    assert "opened by hand: users say the tram answers are stale" in timeline and "v1 built" in timeline
+    page.click("#incident-ack")
+    page.wait_for_selector("#incident-meta:has-text('acknowledged')")
+    page.click("#incident-postmortem")
+    drafted = page.wait_for_selector("#postmortem:not([hidden])")
+    assert "## Impact (from the query log)" in drafted.inner_text() and "## Action items" in drafted.inner_text()
+    page.screenshot(path=str(tmp_path / "incident.png"), full_page=True)
+    assert httpx.get(f"{base}/v1/incidents/{opened['id']}", headers=auth).json()["status"] == "acknowledged"
+    assert page.inner_text("#error") == ""
+    keep([tmp_path / "incident.png"])
+
+
 def upload(page, base: str, key: str, path: Path, groups: str = "red") -> None:
     """Sign in with `key`, upload `path` for `groups` on the documents page and wait for its job."""
     page.goto(base)

@@ -42,6 +42,7 @@ class OnnxEmbedder(Embedder):
             query_threads
         self._state = None
         self._lock = threading.Lock()
+        self._tokenizing = threading.Lock()  # one call at a time: see SentenceTransformerEmbedder
 
     @property
     def dim(self) -> int:
@@ -75,8 +76,9 @@ class OnnxEmbedder(Embedder):
         order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths together: less padding
         for i in range(0, len(texts), self.batch_size):
             idx = order[i:i + self.batch_size]
-            enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=self.max_tokens,
-                            return_tensors="np")
+            with self._tokenizing:
+                enc = tokenizer([texts[j] for j in idx], padding=True, truncation=True, max_length=self.max_tokens,
+                                return_tensors="np")
             hidden = session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0]
             out[idx] = mean_pooled(hidden, enc["attention_mask"])
         return out
@@ -86,7 +88,8 @@ class OnnxEmbedder(Embedder):
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         tokenizer = self._load()[0]
-        enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
+        with self._tokenizing:
+            enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)
         return [tuple(span) for span in enc["offset_mapping"]]
 
 
@@ -143,9 +146,11 @@ class OnnxQueryEncoder:
         self.session = _session(ort, model_file, threads, spinning=False)
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.max_tokens, self.precision = max_tokens, precision
+        self._tokenizing = threading.Lock()  # concurrent requests: one call at a time (see above)
 
     def encode(self, text: str) -> np.ndarray:
-        enc = self.tokenizer([text], truncation=True, max_length=self.max_tokens, return_tensors="np")
+        with self._tokenizing:
+            enc = self.tokenizer([text], truncation=True, max_length=self.max_tokens, return_tensors="np")
         hidden = self.session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0]
         return mean_pooled(hidden, enc["attention_mask"])[0].astype(np.float32)
 

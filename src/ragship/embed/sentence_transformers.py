@@ -54,6 +54,9 @@ class SentenceTransformerEmbedder(Embedder):
         self._queries = None  # the ONNX Runtime query encoder, once tried; False when unavailable
         self._fallback = ""  # why queries are not on ONNX Runtime under query_backend "auto"
         self._lock = threading.RLock()  # the query encoder is opened under it and reads the model
+        # a fast tokenizer keeps its padding and truncation settings in shared state: a request's padded batch
+        # and an ingest's offsets on two threads at once made each other fail (found by the game day)
+        self._tokenizing = threading.Lock()
 
     @property
     def model(self):
@@ -162,16 +165,18 @@ class SentenceTransformerEmbedder(Embedder):
         with torch.inference_mode(), autocast:
             for i in range(0, len(texts), self.batch_size):
                 idx = order[i:i + self.batch_size]
-                features = model.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
-                                           max_length=model.max_seq_length, pad_to_multiple_of=PAD_MULTIPLE,
-                                           return_tensors="pt")
+                with self._tokenizing:
+                    features = model.tokenizer([texts[j] for j in idx], padding=True, truncation=True,
+                                               max_length=model.max_seq_length, pad_to_multiple_of=PAD_MULTIPLE,
+                                               return_tensors="pt")
                 features = {k: v.to(self.device) for k, v in features.items()}
                 vectors = model(features)["sentence_embedding"].float()
                 out[idx] = torch.nn.functional.normalize(vectors, dim=-1).cpu().numpy()
         return out
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
-        enc = self.model.tokenizer(
-            text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False, verbose=False
-        )
+        tokenizer = self.model.tokenizer
+        with self._tokenizing:
+            enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, return_attention_mask=False,
+                            verbose=False)
         return [tuple(span) for span in enc["offset_mapping"]]

@@ -2,7 +2,7 @@
 recorded; a source's staleness is its age since that sync over its `max_age` (above 1: the objective is
 missed). A sync is an ordinary ingest of the source's path, so its version goes through the release gate
 (`release.auto_promote`); a sync that fails (the folder vanished, a disk error, or most of its documents gone, which
-the ingest holds back as a candidate: release.hold_deletions_over) leaves the live version serving and the
+the ingest holds back as a candidate under auto_promote "gate" or "never": release.hold_deletions_over) leaves the live version serving and the
 staleness growing until the SourceStale alert fires. The first failure and the recovery are events (events.py)."""
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def _check(report, path: str) -> None:
     if unreadable:
         reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failures[:3])
         raise type(unreadable)(f"{unreadable} ({reasons})" if reasons else str(unreadable))
-    if report.deletions_held:
+    if report.deletions_held and report.candidate:  # under auto_promote = "always" they went live (ADR 0012)
         raise DeletionsHeld(f"the sync would remove {report.deleted} documents, more than release."
                             f"hold_deletions_over of those live: held as candidate {report.version}; restore the "
                             f"source, or promote {report.version} if they were meant to go")

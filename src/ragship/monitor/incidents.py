@@ -60,8 +60,8 @@ class Incidents:
         name, at = payload["alert"], payload["at"]
         current = self._unresolved(c, collection)
         if payload["event"] == "fired" and payload["severity"] in OPENS:
-            incident = current or Incident(uuid.uuid4().hex[:16], collection, f"{name}: {payload['summary']}",
-                                           "open", at)
+            title = f"{name}: {payload['summary'] or payload['condition']}"
+            incident = current or Incident(uuid.uuid4().hex[:16], collection, title, "open", at)
             incident.alerts[name] = "firing"
             incident.add(at, "alert fired", f"{name} fired: {payload['condition']} (value {payload['value']:.4g})",
                          "monitor")

@@ -6,8 +6,9 @@ runbooks prescribe. Nothing is invented: each figure names the rows or events it
 Trigger candidates are the changes (releases, builds, configuration, uploads, syncs, improvement runs, repairs) and
 the faults ragship saw (failed requests, LLM failures, a sync that failed, an unreadable state file, a shift in
 what users ask) in the timeline up to the first alert, each with the traffic's rates before it against after it (up
-to the first alert). First come changes after which the traffic got worse, the worst first; then the faults, the
-one nearest the alert first; then the changes that moved nothing. A tie goes to the change that alters what users
+to the first alert). First come the changes to what is served (promotions, rollbacks, repairs) after which the
+traffic got worse, the worst first; then the faults, causes before symptoms; then every other change (a build, an
+upload, a sync: each reaches users through a promotion of its own). A tie goes to the change that alters what users
 get (a promotion before the build of the version it promoted), then to the one nearer the alert."""
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
 MOVES = {"answer_rate": -1, "abstain_rate": 1, "no_result_rate": 1, "error_rate": 1, "llm_fallback_rate": 1,
          "top_score": -1}
 MIN_SIDE = 5  # requests on each side of a change for its move to count
+# the changes that alter what users get at once; a build, an upload or a sync does so through its promotion (the
+# game day's bad release ranked below the build of a sync that followed it, whose "before" was cleaner)
+SERVING = ("promote", "forced promote", "rollback", "doctor repair")
 
 
 def draft(incident: Incident, log: QueryLog, registry, window_s: float, now: float | None = None) -> dict[str, Any]:
@@ -70,7 +74,7 @@ def rank(log: QueryLog, collection: str, events: list[dict], until: float, windo
         out.append({**e, "moved": moved, "score": round(max(worse, 0.0), 4)})
 
     def order(c: dict) -> tuple:
-        group = 0 if c["kind"] in CHANGE_KINDS and c["score"] > 0 else 1 if c["kind"] in FAULT_KINDS else 2
+        group = 0 if c["kind"] in SERVING and c["score"] > 0 else 1 if c["kind"] in FAULT_KINDS else 2
         return group, -c["score"] if group == 0 else 0, (CHANGE_KINDS + FAULT_KINDS).index(c["kind"]), -c["at"]
 
     return sorted(out, key=order)

@@ -26,8 +26,10 @@ from ragship.state.tables import ALERT_EVENTS, IMPROVE_RUNS, JOBS, REQUESTS, SOU
 # version built is served only once promoted, an upload or a sync once its ingest has finished
 CHANGE_KINDS = ("promote", "forced promote", "rollback", "upload result", "sync", "improvement result",
                 "build", "config", "upload", "improvement run", "doctor repair", "drift reset")
-# what ragship saw go wrong without anyone changing anything (the other trigger candidates)
-FAULT_KINDS = ("requests failed", "llm failed", "sync failed", "state unreadable", "traffic shift")
+# what ragship saw go wrong without anyone changing anything (the other trigger candidates), causes before the
+# symptoms they bring (an unreadable state file also fails a sync; many faults fail requests)
+FAULT_KINDS = ("state unreadable", "llm failed", "traffic shift", "sync failed", "requests failed")
+QUERY_SHIFT_P = 0.01  # a drift alert with the queries' own drift below this says what users ask changed
 
 
 def span(incident: Incident, window_s: float, now: float | None = None) -> tuple[float, float]:
@@ -59,13 +61,22 @@ def _alerts(log: QueryLog, collection: str, start: float, end: float) -> list[di
         out.append(_entry(p["at"], f"alert {p['event']}", f"{p['alert']} {p['event']} ({p['severity']}): "
                           f"{p['signal']} = {p['value']:.4g}, {p['condition']}", source, "monitor",
                           alert=p["alert"], severity=p["severity"]))
-        if p["event"] == "fired" and p["signal"] == "query_drift_p":
-            topics = (p.get("drift") or {}).get("topics") or []
-            asked = f"; users now ask e.g. {topics[0]['examples'][0]!r}" if topics and topics[0].get("examples") \
-                else ""
-            out.append(_entry(p["at"], "traffic shift", f"the queries changed (query drift p = {p['value']:.3g})"
-                              f"{asked}", source, "monitor"))
+        shift = _shift(p)
+        if shift:
+            out.append(_entry(p["at"], "traffic shift", shift, source, "monitor"))
     return out
+
+
+def _shift(p: dict) -> str:
+    """A drift alert that fired while the queries themselves had drifted: what users now ask."""
+    drift = p.get("drift") or {}
+    query_p = (drift.get("query") or {}).get("p_value")
+    if p["event"] != "fired" or p["signal"] not in ("query_drift_p", "score_drift_p") or query_p is None \
+            or query_p >= QUERY_SHIFT_P:
+        return ""
+    topics = drift.get("topics") or []
+    asked = f"; users now ask e.g. {topics[0]['examples'][0]!r}" if topics and topics[0].get("examples") else ""
+    return f"the queries changed (query drift p = {query_p:.3g}){asked}"
 
 
 def _faults(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:

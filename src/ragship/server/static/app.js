@@ -1,6 +1,6 @@
 // The web UI: ask (streamed answer, citations opening the passage inside its document, feedback), documents
-// (upload with progress, job status, delete), versions, metrics, and the review queue (labels for `ragship
-// improve`). No framework, no CDN, every asset local.
+// (upload with progress, job status, delete), versions, metrics, the review queue (labels for `ragship
+// improve`) and incidents (timeline, acknowledge, resolve, postmortem draft). No framework, no CDN, every asset local.
 "use strict";
 const $ = (id) => document.getElementById(id);
 const state = { key: localStorage.getItem("ragship-key") || "" };
@@ -40,7 +40,8 @@ async function api(path, options = {}) {
 function showError(e) { $("error").textContent = e ? `Error: ${e.message || e}` : ""; }
 
 // -- pages ------------------------------------------------------------------------------------------------------
-const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics, review: loadReview };
+const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics, review: loadReview,
+  incidents: loadIncidents };
 function route() {
   const name = (location.hash.slice(1).split("/")[0]) || "ask";
   for (const p of Object.keys(pages)) {
@@ -405,12 +406,6 @@ function driftReport(r) {
   return out;
 }
 
-$("api-key").value = state.key;
-fetch("/healthz").then((r) => r.json()).then((h) => {
-  $("foot").textContent = `ragship ${h.version} · live index ${h.live_version || "none"}`;
-});
-route();
-
 // -- review -------------------------------------------------------------------------------------------------------
 async function loadReview() {
   try {
@@ -458,3 +453,54 @@ function reviewCard(a) {
   });
   return form;
 }
+
+// -- incidents ----------------------------------------------------------------------------------------------------
+const utc = (t) => (t ? new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) : "—");
+
+async function loadIncidents() {
+  try {
+    const { incidents } = await api("/v1/incidents");
+    const body = $("incident-table").querySelector("tbody");
+    body.replaceChildren(...incidents.map((i) => el("tr", { class: `incident-${i.status}` },
+      el("td", {}, el("a", { href: `#incidents/${i.id}` }, i.title)), el("td", {}, i.status), el("td", {}, utc(i.opened)),
+      el("td", {}, Object.keys(i.alerts).join(", ") || "—"), el("td", {}, i.collection))));
+    const chosen = location.hash.split("/")[1];
+    $("incident").hidden = !chosen;
+    if (chosen) await showIncident(chosen);
+  } catch (e) { showError(e); }
+}
+
+async function showIncident(id) {
+  const i = await api(`/v1/incidents/${encodeURIComponent(id)}`);
+  $("incident-title").textContent = i.title;
+  const took = i.acknowledged ? `, acknowledged ${utc(i.acknowledged)}` : "";
+  $("incident-meta").textContent = `${i.status} · opened ${utc(i.opened)}${took}` +
+    (i.resolved ? ` · resolved ${utc(i.resolved)}` : "");
+  $("incident-ack").hidden = i.status !== "open";
+  $("incident-resolve").hidden = i.status === "resolved";
+  $("timeline-table").querySelector("tbody").replaceChildren(...i.timeline.map((e) => el("tr", { class: `kind-${e.kind.replace(/ /g, "-")}` },
+    el("td", {}, utc(e.at)), el("td", {}, e.text), el("td", {}, e.by || ""), el("td", { class: "meta" }, e.source))));
+  $("postmortem").hidden = true;
+  $("incident-ack").onclick = () => act(id, "ack");
+  $("incident-resolve").onclick = () => act(id, "resolve", { note: "resolved from the web UI" });
+  $("incident-postmortem").onclick = async () => {
+    const d = await api(`/v1/incidents/${encodeURIComponent(id)}/postmortem`);
+    $("postmortem").textContent = d.markdown;
+    $("postmortem").hidden = false;
+  };
+}
+
+async function act(id, what, body = undefined) {
+  try {
+    await api(`/v1/incidents/${encodeURIComponent(id)}/${what}`, body ? {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) } : { method: "POST" });
+    await loadIncidents();
+  } catch (e) { showError(e); }
+}
+
+// -- start ------------------------------------------------------------------------------------------------------
+$("api-key").value = state.key;
+fetch("/healthz").then((r) => r.json()).then((h) => {
+  $("foot").textContent = `ragship ${h.version} · live index ${h.live_version || "none"}`;
+});
+route();
