@@ -18,6 +18,7 @@ from ragship.learn.loop import Loop
 from ragship.monitor.incidents import Incidents
 from ragship.monitor.postmortem import draft
 from ragship.monitor.querylog import QueryLog
+from ragship.monitor.rules import rules
 from ragship.monitor.watcher import Monitor
 from ragship.settings import Settings, load_settings
 
@@ -58,7 +59,10 @@ class Collections:
         """An incident with its timeline and the postmortem draft's figures (monitor/postmortem.py)."""
         incident = self.incidents.get(incident_id)
         c = self.get(incident.collection)
-        return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s)
+        m = c.settings.monitor
+        lookback = m.window_s + max((r.for_s for r in rules(c.settings)), default=0) + max(
+            (s.max_age_s or 0 for s in c.settings.sources), default=0)  # what can have led to the first alert
+        return draft(incident, self.query_log, c.registry, m.window_s, lookback)
 
     def learning(self, name: str | None) -> Loop:
         """The learning loop of a collection: labeled sets, improvement runs, their triggers."""

@@ -4,6 +4,7 @@ never while a run is in progress, and a run whose process died is recorded as fa
 import shutil
 import time
 
+import pytest
 from conftest import DATA, make_engine
 
 from ragship.learn.runs import Runs, triggers
@@ -103,3 +104,13 @@ def test_a_scheduled_run_is_recorded_before_its_process_starts_so_the_next_check
     finally:
         for proc in procs:
             proc.kill()
+
+
+def test_a_run_id_with_no_run_in_progress_is_refused(tmp_path):
+    """`ragship improve --run-id` (the scheduler's hand-off) runs only a run the scheduler recorded."""
+    from ragship.errors import NotFound
+    from ragship.state import State
+
+    runs = Runs(QueryLog(State(None, tmp_path)), "default")
+    with pytest.raises(NotFound, match="no improvement run 'made-up' in progress"):
+        runs.adopt("made-up", 1)

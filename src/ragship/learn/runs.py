@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ragship.errors import NotFound
 from ragship.monitor.querylog import QueryLog
 from ragship.settings import Settings, duration_s
 from ragship.state.tables import ALERT_STATE, FEEDBACK, IMPROVE_RUNS, REQUESTS
@@ -37,9 +38,13 @@ class Runs:
         return run_id
 
     def adopt(self, run_id: str, pid: int) -> None:
-        """The process `pid` carries on run `run_id` (started by the scheduler, run by its own process)."""
-        self.log.write(IMPROVE_RUNS.update().where(IMPROVE_RUNS.c.id == run_id).values(
-            body=json.dumps({"pid": pid})))
+        """The process `pid` carries on run `run_id` (started by the scheduler, run by its own process); NotFound
+        when no such run is recorded (it would run without a record)."""
+        r = IMPROVE_RUNS.c
+        if not self.log.write(IMPROVE_RUNS.update().where(r.id == run_id, r.collection == self.collection,
+                                                          r.status == "running").values(body=json.dumps({"pid": pid}))):
+            raise NotFound(f"no improvement run {run_id!r} in progress for {self.collection}; `ragship improve` "
+                           "starts one (--run-id is the scheduler's)")
 
     def finish(self, run_id: str, status: str, body: dict[str, Any]) -> None:
         self.log.write(IMPROVE_RUNS.update().where(IMPROVE_RUNS.c.id == run_id).values(

@@ -35,9 +35,12 @@ MIN_SIDE = 5  # requests on each side of a change for its move to count
 SERVING = ("promote", "forced promote", "rollback", "doctor repair")
 
 
-def draft(incident: Incident, log: QueryLog, registry, window_s: float, now: float | None = None) -> dict[str, Any]:
+def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback_s: float | None = None,
+          now: float | None = None) -> dict[str, Any]:
+    """`window_s`: the traffic compared before and after each candidate (monitor.window_s); `lookback_s`: how far
+    before the opening the timeline reaches (default `window_s`)."""
     now = time.time() if now is None else now
-    events = timeline(incident, log, registry, window_s, now)
+    events = timeline(incident, log, registry, lookback_s or window_s, now)
     fired = [e["at"] for e in incident.entries if e["kind"] == "alert fired"]
     first_alert = min(fired) if fired else None
     candidates = rank(log, incident.collection, events, first_alert or incident.opened, window_s)

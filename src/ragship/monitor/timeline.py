@@ -5,7 +5,8 @@ repair) and the incident's own entries (opened, acknowledged, resolved); and the
 first failed request and the first answer the LLM endpoint failed on, with how many followed. Each entry names its
 source (an alert event's id, a version, a run, a job, a request), so every line of a postmortem can be checked.
 
-The window: from `monitor.window_s` before the incident opened to its end (or now)."""
+The window: from `lookback_s` before the incident opened to its end (or now): long enough to hold what made the
+first alert fire (Collections.postmortem: the monitor window, the longest rule `for` and source `max_age`)."""
 
 from __future__ import annotations
 
@@ -32,14 +33,14 @@ FAULT_KINDS = ("state unreadable", "llm failed", "traffic shift", "sync failed",
 QUERY_SHIFT_P = 0.01  # a drift alert with the queries' own drift below this says what users ask changed
 
 
-def span(incident: Incident, window_s: float, now: float | None = None) -> tuple[float, float]:
-    return incident.opened - window_s, incident.resolved or (time.time() if now is None else now)
+def span(incident: Incident, lookback_s: float, now: float | None = None) -> tuple[float, float]:
+    return incident.opened - lookback_s, incident.resolved or (time.time() if now is None else now)
 
 
-def timeline(incident: Incident, log: QueryLog, registry, window_s: float, now: float | None = None
+def timeline(incident: Incident, log: QueryLog, registry, lookback_s: float, now: float | None = None
              ) -> list[dict[str, Any]]:
     """Every recorded event of the incident's collection in its window, oldest first."""
-    start, end = span(incident, window_s, now)
+    start, end = span(incident, lookback_s, now)
     found = [*_alerts(log, incident.collection, start, end), *_versions(_records(registry)),
              *_jobs(log, incident.collection), *_syncs(log, incident.collection), *_runs(log, incident.collection),
              *Events(log).between(incident.collection, start, end), *_faults(log, incident.collection, start, end),
@@ -53,7 +54,7 @@ def _entry(at: float, kind: str, text: str, source: str, by: str = "", **extra: 
 
 def _alerts(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
     e = ALERT_EVENTS.c
-    rows = log.rows(select(e.payload).where(e.collection == collection, e.ts >= start, e.ts <= end))
+    rows = log.rows(select(e.payload).where(e.collection == collection, e.ts >= start, e.ts <= end).order_by(e.ts))
     out = []
     for (payload,) in rows:
         p = json.loads(payload)
@@ -62,7 +63,7 @@ def _alerts(log: QueryLog, collection: str, start: float, end: float) -> list[di
                           f"{p['signal']} = {p['value']:.4g}, {p['condition']}", source, "monitor",
                           alert=p["alert"], severity=p["severity"]))
         shift = _shift(p)
-        if shift:
+        if shift and not any(e["kind"] == "traffic shift" for e in out):  # once: each drift alert says it again
             out.append(_entry(p["at"], "traffic shift", shift, source, "monitor"))
     return out
 

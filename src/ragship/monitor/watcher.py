@@ -74,7 +74,7 @@ class Monitor:
         signals = {k: window[k] for k in ("answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
                                           "positive_feedback_rate", "error_rate", "llm_fallback_rate", "p50_ms",
                                           "p95_ms")}
-        signals["state_unreadable"] = self._state_unreadable(name, c)
+        signals["state_unreadable"] = self._state_unreadable(name, c, now)
         signals["query_drift_p"] = report["query"].get("p_value")
         signals["score_drift_p"] = report["scores"].get("p_value")
         signals["source_staleness"] = max((s["staleness"] for s in sources), default=None)
@@ -84,7 +84,7 @@ class Monitor:
                    "sources": [s for s in sources if s["staleness"] > 1]}
         return signals, context
 
-    def _state_unreadable(self, name: str, c: Watched) -> float:
+    def _state_unreadable(self, name: str, c: Watched, now: float) -> float:
         """1 while the collection's version records or live pointer cannot be read (the server keeps serving the
         version it has open, but nothing can be released or rolled back); the change is recorded as an event."""
         try:
@@ -95,9 +95,10 @@ class Monitor:
             broken = str(e)
         last = self.events.last(name, ("state unreadable", "state readable"))
         if broken and (last is None or last["kind"] == "state readable"):
-            self.events.record(name, "state unreadable", broken, "monitor")
+            self.events.record(name, "state unreadable", broken, "monitor", now)  # the round's time: its alerts
         elif not broken and last is not None and last["kind"] == "state unreadable":
-            self.events.record(name, "state readable", "the version records and live pointer read again", "monitor")
+            self.events.record(name, "state readable", "the version records and live pointer read again", "monitor",
+                               now)
         return float(bool(broken))
 
     def _improve_refused(self, name: str) -> float | None:
