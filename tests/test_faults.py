@@ -151,18 +151,25 @@ def test_an_ingest_stops_at_the_disk_floor_naming_it(tmp_path, cache_dir):
     assert make_engine(tmp_path / "home", cache_dir).ingest([DATA / "docs"]).version == "v2"
 
 
-def test_a_background_job_reports_a_broken_state_file_in_one_line(tmp_path, cache_dir, caplog):
+def test_a_broken_state_file_fires_its_alert_and_a_background_job_reports_it_in_one_line(tmp_path, cache_dir, caplog):
     from ragship.collections import Collections
+    from ragship.monitor.events import Events
     from ragship.monitor.watcher import background
 
     engine = make_engine(tmp_path / "home", cache_dir)
     engine.ingest([DATA / "docs" / "handbook"])
-    monitor = Collections(engine).monitor()
+    collections = Collections(engine)
+    monitor = collections.monitor()
     (engine.home.index / "LIVE").write_text("{")
+    done = background(monitor.tick)()  # the round itself completes: it is how the on-call hears of it
+    assert [(e["alert"], e["severity"]) for e in done["events"]] == [("StateUnreadable", "critical")]
+    (seen,) = Events(collections.query_log).between("default", 0, 2e9)
+    assert seen["kind"] == "state unreadable" and "LIVE cannot be read" in seen["text"]
     with caplog.at_level("ERROR", logger="ragship.monitor"):
-        assert background(monitor.tick)() is None  # did not raise into the scheduler
-    assert len(caplog.records) == 1 and "LIVE cannot be read" in caplog.text and "doctor --repair" in caplog.text
-    assert caplog.records[0].exc_info is None
+        assert background(collections.learning(None).check)() is None  # did not raise into the scheduler
+    (logged,) = [r for r in caplog.records if r.name == "ragship.monitor"]
+    assert "LIVE cannot be read" in logged.getMessage() and "doctor --repair" in logged.getMessage()
+    assert logged.exc_info is None
 
 
 def test_a_request_past_its_time_limit_is_a_503_naming_the_limit():

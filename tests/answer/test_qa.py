@@ -8,6 +8,7 @@ from conftest import DATA, make_engine
 
 from ragship.answer.qa import QAModel, best_spans
 from ragship.errors import ConfigError
+from ragship.types import AbstainTarget
 
 
 @pytest.fixture(scope="session")
@@ -55,7 +56,7 @@ def test_answers_carry_the_qa_models_verdict_and_calibration_uses_it(tmp_path, c
     assert set(QA_FEATURES) <= set(a.features)
     rng = np.random.default_rng(0)
     rows = [{**a.features, "reader_best": float(v)} for v in rng.normal(size=40)]
-    calibration = fit(rows, [int(r["reader_best"] > 0) for r in rows], 0.85)
+    calibration = fit(rows, [int(r["reader_best"] > 0) for r in rows], AbstainTarget("precision", 0.85))
     assert calibration.features[-4:] == list(QA_FEATURES)
     engine.calibrations.save(calibration, "v1")
     with pytest.raises(ConfigError, match="fitted with a QA model"):
