@@ -8,6 +8,8 @@ passage first where it had), and the postmortem draft's first trigger candidate 
 
     python scripts/game_day.py [--home DIR] [--postmortem FILE]    (make game-day)
 
+It writes its section of docs/benchmarks.md (`--out`; between the game-day markers, which `make bench` keeps).
+
 The users rate each answer (up when it cites the question's gold passage, down otherwise). The faults: (a) a
 version missing every other passage, forced past the gate (`promote --force`), recovered with
 `ragship rollback`; (b) a synced source that loses 80 % of its files, recovered by restoring them; (c) a topic
@@ -37,8 +39,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 sys.path.insert(0, str(ROOT / "tests" / "answer"))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 from learn_from_clicks import ragship, serve  # noqa: E402
 from openai_stub import StubServer  # noqa: E402
+from sections import write_section  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "datasets"
 CLAP, SCIFACT = SHARED / "clapnq-dev", SHARED / "scifact"
@@ -289,6 +293,8 @@ def main() -> None:
     p.add_argument("--home", type=Path)
     p.add_argument("--port", type=int, default=8779)
     p.add_argument("--postmortem", type=Path, help="write fault (a)'s postmortem draft (Markdown) here")
+    p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="the file whose game-day "
+                   "section this run writes")
     a = p.parse_args()
     if not (CLAP.is_dir() and SCIFACT.is_dir()):
         raise SystemExit(f"{CLAP} and {SCIFACT} are needed: this script reads ../shared/datasets")
@@ -298,9 +304,10 @@ def main() -> None:
     (home / "ragship.toml").write_text(config(home, stub[0].url))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(home / "ragship.toml")}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {CLAP} (traffic, "
-          f"corpus), {SCIFACT} (off-topic claims); commit {commit.strip()}; home {home}\nsettings for the run:\n"
-          + (home / "ragship.toml").read_text(), flush=True)
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; " \
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}"
+    print(f"machine: {machine}; data: {CLAP} (traffic, corpus), {SCIFACT} (off-topic claims); home {home}\n"
+          "settings for the run:\n" + (home / "ragship.toml").read_text(), flush=True)
     build_home(home)
     t = time.time()
     ragship(env, "ingest", str(home / "corpus"), str(home / "wiki"))
@@ -328,25 +335,51 @@ def main() -> None:
                 rows.append({"fault": name, "cause": cause, "detected": False, "error": f"{type(e).__name__}: {e}"})
             print(json.dumps(rows[-1]), flush=True)
         traffic.stop.set()
-        table(rows, len(traffic.records))
+        lines = table(rows, len(traffic.records))
+        print("\n".join(lines))
+        write_section(a.out, "game-day", section(machine, lines, rows))
     finally:
         server.terminate()
         server.wait(30)
         stub[0].__exit__(None, None, None)
 
 
-def table(rows: list[dict], requests: int) -> None:
-    print(f"\n{requests} requests in all\n")
-    print("| fault | alerts | detect (s / requests) | recover (s from the alert) | failed | worse answers | "
-          "postmortem's first trigger candidate | injected cause first |")
-    print("|---|---|---|---|---|---|---|---|")
+def table(rows: list[dict], requests: int) -> list[str]:
+    out = [f"{requests} requests in all.", "",
+           "| fault | alerts | detect (s / requests) | recover (s from the alert) | failed | worse answers | "
+           "postmortem's first trigger candidate | injected cause first |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if not r["detected"]:
-            print(f"| {r['fault']} | not detected{': ' + r['error'] if r.get('error') else ''} | | | | | | |")
+            out.append(f"| {r['fault']} | not detected{': ' + r['error'] if r.get('error') else ''} | | | | | | |")
             continue
-        print(f"| {r['fault']} | {r['alerts']} | {r['detect_s']} / {r['detect_requests']} | {r['recover_s']} | "
-              f"{r['failed']} | {r['worse']} of {r['requests']} | {r['first_candidate']} | "
-              f"{'yes' if r['cause_first'] else 'no'} |")
+        out.append(f"| {r['fault']} | {r['alerts']} | {r['detect_s']} / {r['detect_requests']} | {r['recover_s']} | "
+                   f"{r['failed']} | {r['worse']} of {r['requests']} | {r['first_candidate']} | "
+                   f"{'yes' if r['cause_first'] else 'no'} |")
+    return out
+
+
+def section(machine: str, lines: list[str], rows: list[dict]) -> str:
+    failed = [r["fault"] for r in rows if r.get("failed")]
+    return "\n".join([
+        "## Game day: five faults under traffic (`make game-day`)", "",
+        f"`scripts/game_day.py` on {machine}: a fresh home holding clapnq-dev's 593 passages ({WIKI} of them in "
+        "`wiki/`, a source synced with `max_age = \"30s\"`), served by `ragship serve` with the OpenAI-compatible "
+        "stub as its LLM (no LLM runs here); a user asks clapnq-dev's 160 answerable questions in turn, one request "
+        "every 0.2 s, and rates each answer (up when it cites the gold passage). The monitor for the run: "
+        "evaluate_every_s 1, window_s 15, min_requests 8, drift reference 40 / recent 20; rules "
+        + ", ".join(f"{n} ({s} {op} {t:g}, for {f} s)" for n, s, op, t, f, _ in RULES)
+        + "; release.auto_promote = never. The script is the on-call person: it acknowledges the incident the "
+        "alert opens, does what the runbook says (the fault's second half below), and waits for the incident to "
+        "resolve. Worse answers: abstained where the baseline answered, or no longer citing the gold passage first "
+        "where the baseline did.", "",
+        "Faults: (a) a version missing every other passage, `promote --force`, then `ragship rollback`; (b) the "
+        "synced source loses 80 % of its files, then they are restored; (c) SciFact's claims asked instead, then "
+        "the misrouted traffic stops; (d) the LLM endpoint down, then back; (e) `index/LIVE` truncated, then "
+        "`ragship doctor --repair`.", "", *lines, "",
+        "Requests that failed: " + (", ".join(failed) if failed else "none, in every fault (none is a failure by "
+                                     "design: a bad version serves worse answers, a source that loses its files is "
+                                     "held back, the LLM's absence falls back to quoted answers, an unreadable "
+                                     "pointer leaves the open version serving)") + "."])
 
 
 if __name__ == "__main__":
