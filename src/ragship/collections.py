@@ -15,10 +15,11 @@ from ragship.engine import Engine
 from ragship.errors import CollectionNotFound, Conflict, InputError
 from ragship.fsio import atomic_write_json, read_json
 from ragship.learn.loop import Loop
-from ragship.monitor.incidents import Incidents
+from ragship.monitor.incidents import Incident, Incidents
 from ragship.monitor.postmortem import draft
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import rules
+from ragship.monitor.timeline import timeline
 from ragship.monitor.watcher import Monitor
 from ragship.settings import Settings, load_settings
 
@@ -55,14 +56,24 @@ class Collections:
         """The home's incidents, every collection's, in its state store."""
         return Incidents(self.default.state)
 
+    def incident(self, incident_id: str) -> dict[str, Any]:
+        """An incident with its timeline (monitor/timeline.py)."""
+        incident, c, lookback = self._incident(incident_id)
+        return {**incident.to_dict(), "timeline": timeline(incident, self.query_log, c.registry, lookback)}
+
     def postmortem(self, incident_id: str) -> dict[str, Any]:
-        """An incident with its timeline and the postmortem draft's figures (monitor/postmortem.py)."""
+        """An incident's postmortem draft (monitor/postmortem.py), its timeline included."""
+        incident, c, lookback = self._incident(incident_id)
+        return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s, lookback)
+
+    def _incident(self, incident_id: str) -> tuple[Incident, Engine, float]:
+        """The incident, its collection, and how far before its opening its timeline reaches: what can have led to
+        the first alert (the monitor window, the longest rule `for`, the longest source `max_age`)."""
         incident = self.incidents.get(incident_id)
         c = self.get(incident.collection)
-        m = c.settings.monitor
-        lookback = m.window_s + max((r.for_s for r in rules(c.settings)), default=0) + max(
-            (s.max_age_s or 0 for s in c.settings.sources), default=0)  # what can have led to the first alert
-        return draft(incident, self.query_log, c.registry, m.window_s, lookback)
+        lookback = c.settings.monitor.window_s + max((r.for_s for r in rules(c.settings)), default=0) + max(
+            (s.max_age_s or 0 for s in c.settings.sources), default=0)
+        return incident, c, lookback
 
     def learning(self, name: str | None) -> Loop:
         """The learning loop of a collection: labeled sets, improvement runs, their triggers."""

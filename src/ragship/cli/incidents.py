@@ -47,12 +47,11 @@ def list_(ctx: typer.Context, status: Optional[str] = typer.Option(None, "--stat
 @incident_app.command("show")
 def show(ctx: typer.Context, incident_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """An incident and its timeline: alerts, releases, ingests, syncs, improvement runs, acks."""
-    d = _collections(ctx).postmortem(incident_id)
+    i = _collections(ctx).incident(incident_id)
     if as_json:
-        return print_json({**d["incident"], "timeline": d["timeline"]})
-    i = d["incident"]
+        return print_json(i)
     out.print(f"{i['id']} {i['status']}: {escape(i['title'])} (collection {i['collection']})", highlight=False)
-    for e in d["timeline"]:
+    for e in i["timeline"]:
         who = f" [{e['by']}]" if e.get("by") else ""
         out.print(f"{_when(e['at'])}  {e['kind']:20} {escape(e['text'])}{escape(who)}", highlight=False)
 

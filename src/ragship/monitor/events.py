@@ -10,9 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ragship.monitor.incidents import process
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import EVENTS
+from ragship.util.identity import process
 
 E = EVENTS.c
 

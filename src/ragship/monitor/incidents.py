@@ -8,8 +8,6 @@ so the timeline (monitor/timeline.py) shows what each server did. Opening is ser
 from __future__ import annotations
 
 import json
-import os
-import socket
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
@@ -21,13 +19,10 @@ from sqlalchemy.engine import Connection
 from ragship.errors import InputError, NotFound
 from ragship.state import State
 from ragship.state.tables import INCIDENTS
+from ragship.util.identity import process
 
 OPENS = ("warning", "critical")  # the severities that open an incident; "info" alerts only notify
 I = INCIDENTS.c
-
-
-def process() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 @dataclass

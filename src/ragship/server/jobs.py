@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import socket
 import threading
 import time
 import uuid
@@ -21,6 +19,7 @@ from ragship.errors import RagshipError, storage_error
 from ragship.state import State
 from ragship.state.tables import JOBS
 from ragship.util.clock import now
+from ragship.util.identity import process
 
 log = logging.getLogger("ragship.server")
 COLUMNS = ("id", "key_id", "collection", "status")
@@ -32,7 +31,7 @@ class Jobs:
     def __init__(self, state: State, run: Run, lease_s: float = 30.0, poll_s: float = 2.0, max_attempts: int = 3):
         self.state, self.run = state, run
         self.lease_s, self.poll_s, self.max_attempts = lease_s, poll_s, max_attempts
-        self.owner = f"{socket.gethostname()}:{os.getpid()}"
+        self.owner = process()
         self._wake, self._stop = threading.Event(), threading.Event()
         self._worker: threading.Thread | None = None
 

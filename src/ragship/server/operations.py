@@ -144,8 +144,7 @@ async def incidents(request: Request, status: Optional[str] = Query(None, patter
 @router.get("/v1/incidents/{incident_id}", tags=["incidents"])
 async def incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
     """An incident and its timeline: alerts, releases, uploads, syncs, improvement runs, acks."""
-    d = await asyncio.to_thread(service(request).collections.postmortem, incident_id)
-    return {**d["incident"], "timeline": d["timeline"]}
+    return await asyncio.to_thread(service(request).collections.incident, incident_id)
 
 
 @router.get("/v1/incidents/{incident_id}/postmortem", tags=["incidents"])
