@@ -139,3 +139,34 @@ def test_the_postmortem_ranks_the_forced_release_first_and_counts_from_the_query
         assert heading in text
     assert "forced promote" in text.split("## Trigger candidates")[1].split("\n| 1 |")[1].split("\n")[0]
     assert "ragship rollback" in text.split("## Action items")[1]  # the AbstainRateHigh runbook's roll back step
+
+
+def test_the_timeline_holds_the_uploads_runs_and_events_of_its_window(tmp_path):
+    """Each source of the timeline, and the window's bounds: what happened long before is left out."""
+    import json
+    from datetime import datetime, timezone
+
+    from ragship.index import VersionRegistry
+    from ragship.monitor.events import Events
+    from ragship.monitor.timeline import timeline
+    from ragship.state import State
+    from ragship.state.tables import IMPROVE_RUNS, JOBS
+
+    state = State(None, tmp_path)
+    log = QueryLog(state)
+    iso = lambda t: datetime.fromtimestamp(t, timezone.utc).isoformat()  # noqa: E731
+    for job_id, created in (("recent", 990.0), ("ancient", 10.0)):
+        log.write(JOBS.insert().values(id=job_id, key_id="k1", collection="default", status="done", created=created,
+                                       owner="host:1", attempts=1,
+                                       body=json.dumps({"files": ["a.md"], "finished_at": iso(created + 5)})))
+    for run_id, started, finished in (("r1", 980.0, 1005.0), ("r0", 5.0, 9.0)):
+        log.write(IMPROVE_RUNS.insert().values(id=run_id, collection="default", started=started, finished=finished,
+                                               status="refused", trigger="100 new labels",
+                                               body=json.dumps({"reason": "the gate refused it"})))
+    Events(log).record("default", "sync failed", "source docs failed to sync: gone", "scheduler", now=999.0)
+    incident = Incidents(state).open("default", "users see old answers", by="bob", now=1000.0)
+    events = timeline(incident, log, VersionRegistry(tmp_path / "index"), lookback_s=60, now=1010.0)
+    assert [(e["at"], e["kind"]) for e in events] == [
+        (980.0, "improvement run"), (990.0, "upload"), (995.0, "upload result"), (999.0, "sync failed"),
+        (1000.0, "opened"), (1005.0, "improvement result")]
+    assert events[1]["source"] == "job recent" and events[-1]["text"] == "improvement run refused: the gate refused it"

@@ -30,6 +30,7 @@ CHANGE_KINDS = ("promote", "forced promote", "rollback", "upload result", "sync"
 # what ragship saw go wrong without anyone changing anything (the other trigger candidates), causes before the
 # symptoms they bring (an unreadable state file also fails a sync; many faults fail requests)
 FAULT_KINDS = ("state unreadable", "llm failed", "traffic shift", "sync failed", "requests failed")
+JOB_HOURS_S = 86400.0  # an upload queued this long before the window may still finish inside it
 QUERY_SHIFT_P = 0.01  # a drift alert with the queries' own drift below this says what users ask changed
 
 
@@ -42,7 +43,8 @@ def timeline(incident: Incident, log: QueryLog, registry, lookback_s: float, now
     """Every recorded event of the incident's collection in its window, oldest first."""
     start, end = span(incident, lookback_s, now)
     found = [*_alerts(log, incident.collection, start, end), *_versions(_records(registry)),
-             *_jobs(log, incident.collection), *_syncs(log, incident.collection), *_runs(log, incident.collection),
+             *_jobs(log, incident.collection, start, end), *_syncs(log, incident.collection),
+             *_runs(log, incident.collection, start, end),
              *Events(log).between(incident.collection, start, end), *_faults(log, incident.collection, start, end),
              *({**e, "source": f"incident {incident.id}"} for e in incident.entries if not e["kind"].startswith("alert"))]
     return sorted((e for e in found if start <= e["at"] <= end), key=lambda e: e["at"])
@@ -148,11 +150,12 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _jobs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
+def _jobs(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
     j = JOBS.c
     out = []
     for job_id, key_id, created, status, owner, body in log.rows(select(
-            j.id, j.key_id, j.created, j.status, j.owner, j.body).where(j.collection == collection)):
+            j.id, j.key_id, j.created, j.status, j.owner, j.body).where(
+            j.collection == collection, j.created >= start - JOB_HOURS_S, j.created <= end)):
         b, source = json.loads(body), f"job {job_id}"
         out.append(_entry(created, "upload", f"upload of {len(b.get('files', []))} files queued", source, key_id))
         if b.get("finished_at"):
@@ -171,11 +174,12 @@ def _syncs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
     return out  # a sync that failed is an event (events.py), at its first failure
 
 
-def _runs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
+def _runs(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
     r = IMPROVE_RUNS.c
     out = []
     for run_id, started, finished, status, trigger, body in log.rows(select(
-            r.id, r.started, r.finished, r.status, r.trigger, r.body).where(r.collection == collection)):
+            r.id, r.started, r.finished, r.status, r.trigger, r.body).where(
+            r.collection == collection, r.started <= end, (r.finished.is_(None)) | (r.finished >= start))):
         out.append(_entry(started, "improvement run", f"improvement run started: {trigger}", f"run {run_id}"))
         if finished:
             reason = json.loads(body).get("reason", "")
