@@ -226,9 +226,11 @@ def fault(name: str, inject, recover, cause: str, call: OnCall, traffic: Traffic
     if save:
         save(draft)
     return {**row, "detected": True, "alerts": ", ".join(incident["alerts"]),
-            "detect_s": round(incident["opened"] - t0, 1), "detect_requests": len(traffic.between(t0, incident["opened"])),
+            "detect_s": round(incident["opened"] - t0, 1),
+            "detect_requests": len(traffic.between(t0, incident["opened"])),
             "action_after_alert_s": round(acted - incident["opened"], 1),
-            "recover_s": round(end - incident["opened"], 1) if done else None, "requests": len(traffic.between(t0, end)),
+            "recover_s": round(end - incident["opened"], 1) if done else None,
+            "requests": len(traffic.between(t0, end)),
             "failed": failed, "worse": bad, "first_candidate": f"{first['kind']}: {first['text']}"[:160],
             "cause_first": first["kind"] == cause}
 

@@ -3,6 +3,7 @@ all have; two processes on one store open one incident, not two; acknowledging a
 with who; the postmortem draft ranks the change that moved the traffic first and its impact figures are the query
 log's own counts."""
 
+import math
 import threading
 import time
 
@@ -107,8 +108,9 @@ def test_the_postmortem_ranks_the_forced_release_first_and_counts_from_the_query
     v1 = engine.release(engine.ingest([DATA / "docs"])).version
     log, served = QueryLog(engine.state), time.time() + 1  # the records' clock counts whole seconds
     _traffic(log, served, served + 1, 30, "answered", 0.62, "key-a")  # v1 serving well
-    time.sleep(max(0.0, served + 1.5 - time.time()))
-    tiny = make_engine(tmp_path / "home", cache_dir, chunk={"tokens": 20, "overlap": 0}, release={"auto_promote": "never"})
+    time.sleep(max(0.0, math.ceil(served + 1) + 0.1 - time.time()))  # the promotion's whole second follows it
+    tiny = make_engine(tmp_path / "home", cache_dir, chunk={"tokens": 20, "overlap": 0},
+                       release={"auto_promote": "never"})
     candidate = tiny.ingest([DATA / "docs"]).version
     switched = engine.releases().promote(candidate, force=True, by="alice")
     t = _promoted_at(engine, candidate)

@@ -9,7 +9,8 @@ import sys
 import typer
 from rich.markup import escape
 
-from ragship.cli import collections, documents, incidents, keys, learn, monitor, quality, query, release, service  # noqa: F401,E501
+from ragship.cli import (  # noqa: F401 - importing a command module registers its commands
+    collections, documents, incidents, keys, learn, monitor, quality, query, release, service)
 from ragship.cli.app import app
 from ragship.cli.render import err
 from ragship.errors import RagshipError, storage_error

@@ -1,19 +1,20 @@
 """Freshness: every [[sources]] entry with a `max_age` is re-synced by the scheduler and its last good sync is
 recorded; a source's staleness is its age since that sync over its `max_age` (above 1: the objective is
 missed). A sync is an ordinary ingest of the source's path, so its version goes through the release gate
-(`release.auto_promote`); a sync that fails (the folder vanished, a disk error, or most of its documents gone, which
-the ingest holds back as a candidate under auto_promote "gate" or "never": release.hold_deletions_over) leaves the live version serving and the
-staleness growing until the SourceStale alert fires. The first failure and the recovery are events (events.py)."""
+(`release.auto_promote`); a sync that fails (the folder vanished, a disk error, or most of its documents gone,
+which the ingest holds back as a candidate under auto_promote "gate" or "never": release.hold_deletions_over)
+leaves the live version serving and the staleness growing until the SourceStale alert fires. The first failure and
+the recovery are events (events.py)."""
 
 from __future__ import annotations
 
 import time
 from typing import Any
 
-from ragship.errors import DeletionsHeld
-from ragship.ingest.ingestor import empty_corpus
 from sqlalchemy import select
 
+from ragship.errors import DeletionsHeld
+from ragship.ingest.ingestor import empty_corpus
 from ragship.monitor.events import Events
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import SOURCE_SYNC, upsert
@@ -52,7 +53,7 @@ class Freshness:
         if failing:
             self.events.record(collection, "sync recovered", f"source {path} synced again ({report.version})",
                                "scheduler")
-        return {"source": str(source.path), "ok": True, "version": report.version,
+        return {"source": path, "ok": True, "version": report.version,
                 "changes": {k: getattr(report, k) for k in ("added", "changed", "deleted")}}
 
     def _last_error(self, collection: str, path: str) -> str | None:

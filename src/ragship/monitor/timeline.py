@@ -46,7 +46,8 @@ def timeline(incident: Incident, log: QueryLog, registry, lookback_s: float, now
              *_jobs(log, incident.collection, start, end), *_syncs(log, incident.collection),
              *_runs(log, incident.collection, start, end),
              *Events(log).between(incident.collection, start, end), *_faults(log, incident.collection, start, end),
-             *({**e, "source": f"incident {incident.id}"} for e in incident.entries if not e["kind"].startswith("alert"))]
+             *({**e, "source": f"incident {incident.id}"} for e in incident.entries
+               if not e["kind"].startswith("alert"))]  # alerts come from their events, with their values
     return sorted((e for e in found if start <= e["at"] <= end), key=lambda e: e["at"])
 
 
