@@ -88,6 +88,13 @@ bench-tune: install
 bench-adapt: install
 	$(PY) benchmarks/bench_adapt.py
 
+# issue 35: train the QA model on SQuAD 2.0 + CLAP NQ train (~45 min on 2 cores), then measure it on clapnq-dev
+bench-reader: install
+	$(VENV)/bin/ragship --home .bench-reader adapt ../shared/datasets/squad2-dev-half --qa-model \
+		--extra ../shared/datasets/clapnq-train --epochs 1 --no-write
+	$(PY) benchmarks/reader_eval.py $$(ls -d .bench-reader/models/reader-* | head -1) \
+		--extra ../shared/datasets/clapnq-train --write
+
 # issue 34: five faults injected into a served clapnq-dev home under traffic; detection, recovery, postmortems
 game-day: install
 	$(PY) scripts/game_day.py --postmortem game-day-postmortem.md

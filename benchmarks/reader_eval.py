@@ -1,19 +1,26 @@
 """What a reader adds to answers on CLAP NQ dev (calibration and evaluation only; never trained on):
 
 1. the calibration's out-of-fold ROC AUC and rates (answered answerable / abstained unanswerable, at the
-   abstention precision `ragship calibrate` targets, and at the best balanced threshold) for the features without
-   a reader, the reader's alone, and both;
+   abstention precision 0.85, at the default operating point `answer >= 0.9`, and at the best balanced
+   threshold) for the features without a reader, the reader's alone, both, and both with a question-only prior
+   (a logistic regression on the embedding model's vectors of NQ-style training questions, `--extra`: answerable
+   or not from the question alone; never fitted on CLAP NQ dev);
 2. `ragship calibrate` then `ragship eval` with the reader (answer rate, abstain rate, citation precision, F1),
    with the extractive answer quoting the sentence of the reader's span (answer.qa_quotes) and without;
 3. `ragship ask` latency over the questions with and without the reader.
 
-    python benchmarks/reader_eval.py READER_DIR
+    python benchmarks/reader_eval.py READER_DIR [--extra ../shared/datasets/clapnq-train] [--write]
+
+--write puts the table, the latencies and the training report's figures in docs/benchmarks.md (section `reader`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import platform
+import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -42,16 +49,34 @@ def table(rows: list[dict], y: np.ndarray) -> list[str]:
     from ragship.answer.calibrate import FEATURES, QA_FEATURES, choose_threshold, rates
     from ragship.types import AbstainTarget
 
-    out = ["| features | OOF AUC | answered / abstained at 0.85 abstention precision | best balanced point |",
-           "|---|---|---|---|"]
-    for name, names in (("without reader", list(FEATURES)), ("reader alone", list(QA_FEATURES)),
-                        ("both", list(FEATURES) + list(QA_FEATURES))):
+    out = ["| features | OOF AUC | answered / abstained at 0.85 abstention precision | at `answer >= 0.9` | "
+           "best balanced point |", "|---|---|---|---|---|"]
+    sets = [("without reader", list(FEATURES)), ("reader alone", list(QA_FEATURES)),
+            ("both", list(FEATURES) + list(QA_FEATURES))]
+    if "question_prior" in rows[0]:
+        sets += [("question prior alone", ["question_prior"]),
+                 ("both + question prior", list(FEATURES) + list(QA_FEATURES) + ["question_prior"])]
+    for name, names in sets:
         p = oof(rows, y, names)
-        at = rates(p, y, choose_threshold(p, y, AbstainTarget("precision", 0.85)))
-        balanced = max((rates(p, y, t) for t in np.unique(p)), key=lambda r: min(r["answer_rate"], r["abstain_rate"]))
-        out.append(f"| {name} | {roc_auc_score(y, p):.3f} | {at['answer_rate']:.3f} / {at['abstain_rate']:.3f} | "
-                   f"{balanced['answer_rate']:.3f} / {balanced['abstain_rate']:.3f} |")
+        cells = [rates(p, y, choose_threshold(p, y, AbstainTarget(*target)))
+                 for target in (("precision", 0.85), ("answer", 0.9))]
+        cells.append(max((rates(p, y, t) for t in np.unique(p)),
+                         key=lambda r: min(r["answer_rate"], r["abstain_rate"])))
+        out.append(f"| {name} | {roc_auc_score(y, p):.3f} | "
+                   + " | ".join(f"{c['answer_rate']:.3f} / {c['abstain_rate']:.3f}" for c in cells) + " |")
     return out
+
+
+def question_prior(embedder, extra: Path, questions: list[str]) -> np.ndarray:
+    """The logit of "answerable" from the question alone, fitted on `extra`'s questions (adapt/nq.py's layout)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from ragship.adapt.nq import load_questions
+
+    answerable, unanswerable = load_questions(extra)
+    x = embedder.embed_batch([q["question"] for q in answerable + unanswerable])
+    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, [1] * len(answerable) + [0] * len(unanswerable))
+    return model.decision_function(embedder.embed_batch(questions))
 
 
 def latencies(engine, questions: list[str]) -> dict:
@@ -75,7 +100,10 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("reader", help="the reader's folder (`ragship adapt DATA --qa-model` wrote it)")
-    reader = ap.parse_args().reader
+    ap.add_argument("--extra", type=Path, help="NQ-style training questions for the question prior")
+    ap.add_argument("--write", action="store_true", help="write the results to docs/benchmarks.md")
+    args = ap.parse_args()
+    reader = args.reader
     home = Path(tempfile.mkdtemp(prefix="reader-eval-"))
     plain = Engine(load_settings(home=home))
     with_reader = Engine(load_settings(home=home, answer={"qa_model": reader}))
@@ -85,17 +113,31 @@ def main() -> None:
     answerer = with_reader.answerer()
     rows = [answerer.assess(q.text, with_reader.context(q.text)).features for q in questions]
     y = np.array([int(q.answerable) for q in questions])
-    print(f"CLAP NQ dev: {int(y.sum())} answerable, {int(len(y) - y.sum())} unanswerable; reader {reader}")
-    print("\n".join(table(rows, y)))
+    if args.extra:
+        for row, prior in zip(rows, question_prior(with_reader.embedder, args.extra, [q.text for q in questions])):
+            row["question_prior"] = float(prior)
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    lines = [f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "
+             f"data: {CLAP} ({int(y.sum())} answerable, {int(len(y) - y.sum())} unanswerable); reader {reader}",
+             "", *table(rows, y), ""]
     texts = [q.text for q in questions]
-    print(json.dumps({"ask_ms_without_reader": latencies(plain, texts),
-                      "ask_ms_with_reader": latencies(with_reader, texts)}))
+    lines.append(json.dumps({"ask_ms_without_reader": latencies(plain, texts),
+                             "ask_ms_with_reader": latencies(with_reader, texts)}))
     fitted = calibrate(with_reader, CLAP, "test")
-    print(json.dumps({"calibration": fitted.validation | {"features": fitted.features}}, default=str)[:1500])
+    lines.append(json.dumps({"calibration": fitted.validation | {"features": fitted.features}}, default=str)[:1500])
     for quotes in (True, False):  # the extractive answer quoting the reader's span's sentence, or not
         result = evaluate(Engine(load_settings(home=home, answer={"qa_model": reader, "qa_quotes": quotes})),
                           CLAP, "test")
-        print(json.dumps({"reader_quotes": quotes, "eval": result["metrics"]}))
+        lines.append(json.dumps({"reader_quotes": quotes, "eval": result["metrics"]}))
+    trained = Path(reader) / "ragship-reader.json"
+    if trained.exists():
+        lines.append(json.dumps({"training": json.loads(trained.read_text())["training"]}))
+    print("\n".join(lines))
+    if args.write:
+        from sections import write_section
+
+        body = "\n\n".join(["## The QA model on CLAP NQ dev (benchmarks/reader_eval.py)", "\n".join(lines)])
+        write_section(ROOT / "docs" / "benchmarks.md", "reader", body)
 
 
 if __name__ == "__main__":

@@ -187,11 +187,12 @@ def _run_body(home: Path, run_id: str) -> str:
 
 def _trained(home: Path, report: dict) -> list[str]:
     """The question ids of the labeled set's training side (the calibration was fitted on those)."""
-    name = (report.get("dataset") or {}).get("name")
-    path = home / "datasets" / str(name) / "train" / "queries.jsonl"
-    if not name or not path.is_file():
+    name = (report.get("dataset") or {}).get("name")  # relative to the home: datasets/NNNN
+    if not name:
         return []
-    return [json.loads(line)["_id"] for line in path.read_text().splitlines() if line.strip()]
+    return [json.loads(line)["_id"] for f in ("queries.jsonl", "queries_unanswerable.jsonl")
+            if (home / name / "train" / f).is_file()
+            for line in (home / name / "train" / f).read_text().splitlines() if line.strip()]
 
 
 if __name__ == "__main__":

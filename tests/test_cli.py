@@ -48,15 +48,16 @@ def process(*args, home, **env) -> subprocess.CompletedProcess:
 
 
 def test_ingest_twice_then_search_ask_status(tmp_path):
+    """The README's commands: the first ingest and the question as real processes, the rest in this one."""
     home = tmp_path / "home"
     first = process("ingest", DATA / "docs", "--json", home=home)
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["added"] == 6 and report["version"] == "v1"
-    second = json.loads(process("ingest", DATA / "docs", "--json", home=home).stdout)
+    second = json.loads(cli("ingest", DATA / "docs", "--json", home=home).stdout)
     assert second["chunks_embedded"] == 0 and second["version"] == "v1"
 
-    result = process("search", "weekly pass price", "--mode", "hybrid", "-k", "2", "--json", home=home)
+    result = cli("search", "weekly pass price", "--mode", "hybrid", "-k", "2", "--json", home=home)
     hits = json.loads(result.stdout)["results"]
     assert len(hits) == 2 and hits[0]["doc_id"] == "docs/handbook/trams.md"
     assert {"doc_id", "chunk_id", "title", "text", "start", "end", "score", "rank"} <= hits[0].keys()
@@ -64,7 +65,7 @@ def test_ingest_twice_then_search_ask_status(tmp_path):
     answer = json.loads(process("ask", "How much is a single ticket?", "--json", home=home).stdout)
     assert not answer["abstained"] and "2 krona" in answer["answer"] and "[1]" in answer["answer"]
 
-    status = json.loads(process("status", "--json", home=home).stdout)
+    status = json.loads(cli("status", "--json", home=home).stdout)
     assert status["live_version"] == "v1" and status["documents"] == 6
     assert status["model"].startswith("all-MiniLM-L6-v2@") and status["failures"] == []
 
@@ -83,6 +84,13 @@ def test_partial_failures_exit_distinctly_and_are_listed(tmp_path):
         assert name in result.stderr
     status = cli("status", home=home).stdout
     assert "5 inputs failed" in status
+
+
+def test_qa_training_data_without_the_qa_model_flag_is_refused(tmp_path):
+    result = cli("adapt", DATA / "qa-mini", "--extra", DATA / "nq-mini", home=tmp_path / "home")
+    assert result.returncode == 2 and "use it with --qa-model" in result.stderr and "Traceback" not in result.stderr
+    bad = cli("adapt", DATA / "squad-mini.json", "--qa-model", "--extra", tmp_path, home=tmp_path / "home")
+    assert bad.returncode != 0 and "no *answerable.tsv file" in bad.stderr + bad.stdout
 
 
 def test_nothing_ingestible_is_one_clear_error(tmp_path):

@@ -80,4 +80,10 @@ class Models:
     def status(self) -> dict[str, Any]:
         return {"encoder": self.embedder.encoder, "query_encoder": self.embedder.query_encoder(),
                 "reranker": describe_reranker(self.reranker, self.settings.rerank.top_n),
-                "generator": self.settings.answer.generator, "qa_model": self.settings.answer.qa_model or None}
+                "generator": self.settings.answer.generator, "qa_model": self.settings.answer.qa_model or None,
+                "qa_model_trained": self._qa_summary()}
+
+    def _qa_summary(self) -> dict | None:
+        from ragship.answer.qa import training_summary
+
+        return training_summary(self.settings.answer.qa_model) if self.settings.answer.qa_model else None

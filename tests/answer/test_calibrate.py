@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -64,6 +65,13 @@ def test_fit_learns_a_separable_signal_and_round_trips(tmp_path):
     assert again.predict(rows[1]) == pytest.approx(c.predict(rows[1])) and c.predict(rows[1]) > 0.5 > c.predict(rows[0])
 
 
+def test_the_confidence_breaks_down_into_its_parts():
+    c = Calibration(["semantic", "reader_best"], [0.5, 0.0], [0.25, 2.0], [2.0, 1.0], -0.5, 0.5, "answer >= 0.9")
+    x = {"semantic": 0.75, "reader_best": 3.0}
+    assert c.contributions(x) == pytest.approx({"base": -0.5, "retrieval": 2.0, "qa_model": 1.5})
+    assert c.predict(x) == pytest.approx(1 / (1 + math.exp(-3.0)))
+
+
 def test_fit_refuses_too_few_examples():
     with pytest.raises(ConfigError, match="at least 5 answerable and 5 unanswerable"):
         fit([{"semantic": 1.0}] * 4, [1, 1, 0, 0], AbstainTarget("precision", 0.8))
@@ -77,6 +85,10 @@ def test_calibrate_stores_with_the_version_and_eval_reports_answer_metrics(tmp_p
     assert c.fitted_on["version"] == "v1" and (tmp_path / "home/index/calibration/v1.json").exists()
     assert engine.calibration().threshold == c.threshold
     assert engine.status()["calibration"]["current"] is True
+    asked = engine.ask("Who painted the Mona Lisa?").to_dict()
+    parts = asked["confidence_breakdown"]  # no QA model: the base rate and the retrieval features
+    assert set(parts) == {"base", "retrieval"}
+    assert 1 / (1 + math.exp(-sum(parts.values()))) == pytest.approx(asked["confidence"], abs=2e-3)
     result = evaluate(engine, DATA / "qa-mini")
     m = result["metrics"]
     assert {"answer_f1", "citation_precision", "answer_rate", "abstain_rate"} <= m.keys()

@@ -2,11 +2,13 @@
 spans lie inside their passage, windows of a long passage are read, the answer pipeline carries the model's
 verdict, calibration fits its features and refuses to run without the QA model it was fitted with."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import DATA, make_engine
 
-from ragship.answer.qa import QAModel, best_spans
+from ragship.answer.qa import QAModel, best_spans, training_summary
 from ragship.errors import ConfigError
 from ragship.types import AbstainTarget
 
@@ -51,7 +53,7 @@ def test_answers_carry_the_qa_models_verdict_and_calibration_uses_it(tmp_path, c
     engine.ingest([DATA / "docs"])
     answer = engine.ask("How much does a weekly pass cost?")
     assert set(answer.qa) == {"answerability", "source", "span"} and answer.to_dict()["qa"] == answer.qa
-    assert engine.status()["qa_model"] == untrained_qa_model
+    assert engine.status()["qa_model"] == untrained_qa_model and engine.status()["qa_model_trained"] is None
     a = engine.answerer().assess("How much does a weekly pass cost?", engine.context("weekly pass"))
     assert set(QA_FEATURES) <= set(a.features)
     rng = np.random.default_rng(0)
@@ -81,3 +83,12 @@ def test_the_answer_quotes_the_sentence_holding_the_readers_span():
     assert holding([best_supported, night, other_passage], reading) == [night]
     assert holding([best_supported], reading) == []  # the span's sentence is not quotable: the usual choice
     assert holding([night], None) == []
+
+
+def test_status_says_what_the_qa_model_learned_from(tmp_path):
+    report = {"data": "/d/squad2-dev-half", "extra": "/d/clapnq-train", "training": {"epochs": 1},
+              "validation_extra": {"answerability_auc": 0.9}, "validation_other_paragraphs": {}}
+    (tmp_path / "ragship-reader.json").write_text(json.dumps(report))
+    assert training_summary(str(tmp_path)) == {"data": ["squad2-dev-half", "clapnq-train"], "epochs": 1,
+                                               "held_out_auc": 0.9}
+    assert training_summary(str(tmp_path / "elsewhere")) is None

@@ -1,4 +1,4 @@
-"""The Ray engine against a real local Ray started by the test: the same index as the local engine."""
+"""The Ray engine against a real two-node Ray cluster started by the test: the same index as the local engine."""
 
 import numpy as np
 import pytest
@@ -9,13 +9,6 @@ ray = pytest.importorskip("ray")
 
 
 pytestmark = pytest.mark.xdist_group("ray")  # one Ray instance on the machine at a time (make test runs -n)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    yield
-    ray.shutdown()
 
 
 def same_vector(a, b) -> bool:
@@ -31,28 +24,10 @@ def rows(engine):
     return {r["chunk_id"]: r for r in table.to_list()}
 
 
-def test_ray_executor_builds_the_same_index(local_ray, tmp_path, cache_dir):
-    local = make_engine(tmp_path / "local", tmp_path / "cache-local")
-    local.ingest([DATA / "docs"])
-    on_ray = make_engine(tmp_path / "ray", tmp_path / "cache-ray", ingest={"write_batch": 2})
-    report = on_ray.ingest([DATA / "docs"], executor="ray")
-    assert report.added == 6 and report.chunks_embedded == report.chunks_written == report.chunks
-    assert on_ray.registry.live().model_id == local.registry.live().model_id  # the same path, measured once
-    a, b = rows(local), rows(on_ray)
-    assert sorted(a) == sorted(b)
-    for chunk_id, row in a.items():
-        assert (row["doc_id"], row["start"], row["end"], row["text"]) == \
-               (b[chunk_id]["doc_id"], b[chunk_id]["start"], b[chunk_id]["end"], b[chunk_id]["text"])
-        assert same_vector(row["vector"], b[chunk_id]["vector"])
-    # incremental on Ray too: nothing to do the second time
-    again = on_ray.ingest([DATA / "docs"], executor="ray")
-    assert again.chunks_embedded == 0 and not again.new_version
-    assert on_ray.search("night tram Lantern", "hybrid", 1).hits[0].doc_id == "docs/handbook/trams.md"
-
-
-def test_ray_executor_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
-    """A real two-node Ray cluster on this machine (a head and a worker raylet): actors on both nodes, the
-    documents passed through the object store (no shared spill file), the same chunks as the local engine."""
+def test_ray_executor_builds_the_same_index_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
+    """A real two-node Ray cluster on this machine (a head and a worker raylet): actors on both nodes, the documents
+    passed through the object store (no shared spill file), written in batches; the same chunks, offsets, texts and
+    vectors as the local engine, embedded by the driver's model path; nothing to do the second time."""
     from ray.cluster_utils import Cluster
 
     if ray.is_initialized():
@@ -61,15 +36,22 @@ def test_ray_executor_on_a_two_node_cluster(tmp_path, cache_dir, monkeypatch):
     cluster.add_node(num_cpus=1)
     monkeypatch.setenv("RAGSHIP_RAY_ACTORS", "2")  # one actor per node: each has one CPU
     try:
-        local = make_engine(tmp_path / "local", cache_dir)
+        local = make_engine(tmp_path / "local", tmp_path / "cache-local")
         local.ingest([DATA / "docs"])
-        ray.init(address=cluster.address, log_to_driver=False, configure_logging=False)
-        on_ray = make_engine(tmp_path / "ray", tmp_path / "cache-ray")
+        on_ray = make_engine(tmp_path / "ray", tmp_path / "cache-ray", ingest={"write_batch": 2})
         report = on_ray.ingest([DATA / "docs"], executor="ray", ray_address=cluster.address)
-        assert report.ray_nodes == 2 and report.chunks_embedded == report.chunks == local.status()["chunks"]
+        assert report.ray_nodes == 2 and report.added == 6
+        assert report.chunks_embedded == report.chunks_written == report.chunks == local.status()["chunks"]
+        assert on_ray.registry.live().model_id == local.registry.live().model_id  # the same path, measured once
         a, b = rows(local), rows(on_ray)
         assert sorted(a) == sorted(b)
-        assert all(same_vector(a[c]["vector"], b[c]["vector"]) for c in a)
+        for chunk_id, row in a.items():
+            assert (row["doc_id"], row["start"], row["end"], row["text"]) == \
+                   (b[chunk_id]["doc_id"], b[chunk_id]["start"], b[chunk_id]["end"], b[chunk_id]["text"])
+            assert same_vector(row["vector"], b[chunk_id]["vector"])
+        again = on_ray.ingest([DATA / "docs"], executor="ray", ray_address=cluster.address)
+        assert again.chunks_embedded == 0 and not again.new_version
+        assert on_ray.search("night tram Lantern", "hybrid", 1).hits[0].doc_id == "docs/handbook/trams.md"
     finally:
         ray.shutdown()
         cluster.shutdown()

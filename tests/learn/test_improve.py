@@ -131,3 +131,39 @@ def test_documents_added_since_the_model_last_learned_are_learned_without_labels
     assert report["candidate"] == "v3" and report["gate"] and report["status"] in ("promoted", "refused"), report
     if report["status"] == "promoted":  # the next run starts from what this one learned
         assert loop.improve(dry_run=True)["plan"]["new_documents"] == 0
+
+
+def _signal(held, shift: float, seed: int = 0):
+    """Confidences that rank the held-out questions by answerability (with noise), shifted by `shift`."""
+    import numpy as np
+
+    y = np.array([int(i.answerable) for i in held])
+    score = y + np.random.default_rng(seed).normal(0, 0.45, len(y))
+    return list(1 / (1 + np.exp(-4 * (score - shift))))
+
+
+def test_a_calibration_is_judged_at_its_operating_point(tmp_path):
+    """The live confidence ranks as well but its threshold abstains on nearly everything: judged at the raw rates the
+    candidate would lose on abstentions; moved to the candidate's operating point, the live one is no better. An
+    inverted candidate still loses there."""
+    import numpy as np
+
+    from ragship.answer.calibrate import Calibration, choose_threshold
+    from ragship.learn.improve import calibration_checks
+    from ragship.learn.labels import Item
+    from ragship.settings import load_settings
+    from ragship.types import AbstainTarget
+
+    release = load_settings(home=tmp_path).release
+    held = [Item(f"q{n}", f"question {n}", answerable=n % 2 == 0) for n in range(300)]
+    y = np.array([int(i.answerable) for i in held])
+    live = _signal(held, shift=1.3)  # at 0.5 it answers a few answerable questions only
+    assert np.mean(np.array(live)[y == 1] >= 0.5) < 0.8
+    fitted = _signal(held, shift=0.3, seed=1)  # a fit on other questions of the same kind
+    target = AbstainTarget.parse("answer >= 0.9")
+    good = Calibration([], [], [], [], 0.0, choose_threshold(np.array(fitted), y, target), str(target))
+    checks, threshold = calibration_checks(live, _signal(held, 0.3, seed=2), held, good, release)
+    assert threshold < 0.5 and checks and not any(ch.regressed for ch in checks), checks
+    inverted = [1 - p for p in _signal(held, 0.3, seed=2)]
+    checks, _ = calibration_checks(live, inverted, held, good, release)
+    assert any(ch.regressed for ch in checks)

@@ -25,8 +25,9 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ragship.adapt import nq
 from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
-from ragship.answer.qa import ANSWERABLE, END, MAX_LENGTH, START, STRIDE, QAModel, Reading, windows
+from ragship.answer.qa import ANSWERABLE, END, MAX_ANSWER_TOKENS, MAX_LENGTH, START, STRIDE, QAModel, Reading, windows
 from ragship.errors import DatasetError
 
 
@@ -94,8 +95,8 @@ def features(tokenizer, examples: list[dict]) -> list[tuple]:
             first, last = a["answer_start"], a["answer_start"] + len(a["text"])
             span = [t for t, (o, s) in enumerate(zip(encoded["offset_mapping"][w], seq))
                     if s == 1 and o[0] < last and o[1] > first]
-            if span:
-                start, end = span[0], span[-1]
+            if span:  # a longer answer (CLAP NQ's are sentences) is taught as its first tokens
+                start, end = span[0], min(span[-1], span[0] + MAX_ANSWER_TOKENS - 1)
         mask = encoded["attention_mask"][w]
         n = int(mask.sum())
         out.append((encoded["input_ids"][w][:n], mask[:n], encoded["token_type_ids"][w][:n], start, end))
@@ -104,18 +105,19 @@ def features(tokenizer, examples: list[dict]) -> list[tuple]:
 
 def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
           warmup: float = 0.1, budget_s: float | None = None, seed: int = 0, other_paragraphs: float = 0.5,
-          closest: bool = False, progress: Callable[[int, int, float], None] | None = None,
-          bounded: bool = True) -> dict[str, Any]:
-    """Train, save to `out_dir` (a Hugging Face token-classification folder) and validate; the report."""
+          closest: bool = False, extra: Path | None = None,
+          progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict[str, Any]:
+    """Train, save to `out_dir` (a Hugging Face token-classification folder) and validate; the report. `extra`: a
+    folder of NQ-style questions with answer texts (adapt/nq.py), trained on beside `data`."""
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     torch.manual_seed(seed)
     hf_logging.set_verbosity_error()  # the token head is new on purpose
-    examples = load_squad(data)
-    training, validation = split_articles(examples)
-    training = training + other_paragraph_negatives(training, other_paragraphs, seed, closest)
+    nq_training, nq_validation = nq.split(extra, seed) if extra else ([], [])
+    training, validation = split_articles(load_squad(data))
+    training += other_paragraph_negatives(training, other_paragraphs, seed, closest) + nq_training
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     model = AutoModelForTokenClassification.from_pretrained(base_path, num_labels=3)
     if bounded:
@@ -140,6 +142,8 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
               "validation": validate(read, validation),
               "validation_other_paragraphs": validate(read, answerable + other),
               "validation_closest_paragraph": validate(read, answerable + closest_other),
+              **({"validation_extra": validate(read, nq_validation), "extra": str(extra),
+                  "extra_sha256": sha256(extra)} if extra else {}),
               "data": str(data), "data_sha256": sha256(data), "base_model": str(base_path),
               "max_length": MAX_LENGTH, "stride": STRIDE}
     (out_dir / "ragship-reader.json").write_text(json.dumps(report, indent=1) + "\n")
@@ -226,7 +230,7 @@ def _f1(prediction: str, gold: str) -> float:
 
 
 def sha256(path: Path) -> str:
-    files = sorted(path.glob("*.json")) if path.is_dir() else [path]
+    files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".tsv")) if path.is_dir() else [path]
     h = hashlib.sha256()
     for f in files:
         h.update(f.read_bytes())

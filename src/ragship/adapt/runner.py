@@ -162,14 +162,18 @@ def _hash(pairs: list[Pair]) -> str:
     return h.hexdigest()
 
 
-def adapt_qa_model(engine: Adaptable, data: Path, *, epochs: int = 2, batch_size: int = 16, lr: float = 1e-4,
-                 budget_s: float | None = None, seed: int = 0, progress=None) -> dict[str, Any]:
-    """Train a QA model (adapt/qa.py) from the embedding model's encoder weights on SQuAD 2.0-format `data`;
-    saved in the home's models folder, named by the data's hash."""
+def adapt_qa_model(engine: Adaptable, data: Path, *, extra: Path | None = None, epochs: int = 2,
+                   batch_size: int = 16, lr: float = 1e-4, budget_s: float | None = None, seed: int = 0,
+                   progress=None) -> dict[str, Any]:
+    """Train a QA model (adapt/qa.py) from the embedding model's encoder weights on SQuAD 2.0-format `data`, and
+    on `extra` NQ-style questions (adapt/nq.py) when given; saved in the home's models folder, named by the
+    data's hash."""
     from ragship.adapt import qa
 
     digest = qa.sha256(data)
+    if extra:  # both data sets name it (SQuAD's alone keeps the name it had)
+        digest = hashlib.sha256((digest + qa.sha256(extra)).encode()).hexdigest()
     out = engine.home.models / f"reader-{digest[:10]}"
     report = qa.train(engine.embedder.path, data, out, epochs=epochs, batch_size=batch_size, lr=lr,
-                          budget_s=budget_s, seed=seed, progress=progress)
+                      budget_s=budget_s, seed=seed, extra=extra, progress=progress)
     return {"model_path": str(out), **report}

@@ -55,6 +55,11 @@ class Assessment:
     features: dict[str, float]
     confidence: float
     reading: Reading | None = None  # the QA model's most answerable passage and its span, with one
+    parts: dict[str, float] | None = None  # the calibrated confidence's logit by part (Calibration.contributions)
+
+    @property
+    def breakdown(self) -> dict[str, float] | None:
+        return self.parts and {k: round(v, 3) for k, v in self.parts.items()}
 
     @property
     def verdict(self) -> dict | None:
@@ -87,7 +92,8 @@ class Answerer:
             x |= qa_features(readings)
             reading = max(readings, key=lambda r: r.answerability, default=None)
         confidence = self.calibration.predict(x) if self.calibration else ConfidenceModel()(best)
-        return Assessment(result, hits, sentences, x, round(confidence, 4), reading)
+        parts = self.calibration.contributions(x) if self.calibration else None
+        return Assessment(result, hits, sentences, x, round(confidence, 4), reading, parts)
 
     def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:
         t = time.perf_counter()
@@ -99,6 +105,7 @@ class Answerer:
             answer = self._generate(question, evidence)
             answer.warning = answer.warning or warning
         answer.threshold, answer.index_version, answer.qa = self.threshold, result.index_version, first.verdict
+        answer.confidence_breakdown = first.breakdown
         answer.timings_ms = {**result.timings_ms, "answer": round((time.perf_counter() - t) * 1000, 2)}
         return answer
 
@@ -201,4 +208,5 @@ class Answerer:
 def _final(answer: Answer, result: SearchResult, first: Assessment) -> dict:
     """The stream's last event: the whole answer, with the index version it was drawn from."""
     answer.index_version, answer.qa = result.index_version, first.verdict
+    answer.confidence_breakdown = first.breakdown
     return {"type": "answer", "answer": answer.to_dict()}

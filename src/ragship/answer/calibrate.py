@@ -94,9 +94,16 @@ class Calibration:
     validation: dict[str, Any] = field(default_factory=dict)  # out-of-fold rates and the reliability table
 
     def predict(self, x: dict[str, float]) -> float:
-        z = self.intercept + sum(c * (x.get(f, 0.0) - m) / s
-                                 for f, m, s, c in zip(self.features, self.mean, self.scale, self.coef))
+        z = sum(self.contributions(x).values())
         return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+    def contributions(self, x: dict[str, float]) -> dict[str, float]:
+        """The confidence's logit by part: the base rate, the retrieval and support features, the QA model's."""
+        parts = {"base": self.intercept, "retrieval": 0.0}
+        for f, m, s, c in zip(self.features, self.mean, self.scale, self.coef):
+            part = "qa_model" if f in QA_FEATURES else "retrieval"
+            parts[part] = parts.get(part, 0.0) + c * (x.get(f, 0.0) - m) / s
+        return parts
 
     def save(self, path: Path) -> None:
         atomic_write_json(path, asdict(self))

@@ -7,6 +7,7 @@ start+end minus [CLS]'s). Trained by `ragship adapt --qa-model` (adapt/qa.py) fr
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +49,18 @@ def best_spans(start: np.ndarray, end: np.ndarray, context: np.ndarray,
     scores = np.where(band, scores, -np.inf)
     i, j = np.unravel_index(int(np.argmax(scores)), scores.shape)
     return null, float(scores[i, j]), int(i), int(j)
+
+
+def training_summary(path: str) -> dict | None:
+    """What a QA model folder's training report (ragship-reader.json) says it learned from, or None without one."""
+    report = Path(path) / "ragship-reader.json"
+    try:
+        r = json.loads(report.read_text())
+    except (OSError, ValueError):
+        return None
+    held_out = r.get("validation_extra") or r.get("validation_other_paragraphs") or {}
+    return {"data": [Path(d).name for d in (r.get("data"), r.get("extra")) if d],
+            "epochs": r.get("training", {}).get("epochs"), "held_out_auc": held_out.get("answerability_auc")}
 
 
 class QAModel:

@@ -98,6 +98,8 @@ def adapt(
     reranker: bool = typer.Option(False, "--reranker", help="Also train a cross-encoder reranker on the pairs."),
     qa_model: bool = typer.Option(False, "--qa-model", "--reader", help="Train an extractive QA model instead: DATA "
                                   "is SQuAD 2.0 JSON (or its folder); writes answer.qa_model. (--reader: its old name)"),
+    extra: Optional[Path] = typer.Option(None, "--extra", help="With --qa-model: also train on NQ-style questions "
+                                         "with answer texts (a folder in CLAP NQ train's layout)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=20,
                                          help="Passes over the data (default 3 for the embedder, chosen on SciFact "
                                          "train, ADR 0009; 2 for a QA model)."),
@@ -114,8 +116,10 @@ def adapt(
 
     from ragship.adapt.runner import adapt as run_adapt
 
+    if extra and not qa_model:
+        raise typer.BadParameter("--extra adds QA training data; use it with --qa-model", param_hint="--extra")
     if qa_model:
-        return _adapt_qa_model(ctx, data, epochs or 2, budget_min, write, as_json)
+        return _adapt_qa_model(ctx, data, extra, epochs or 2, budget_min, write, as_json)
     with Progress(quiet=as_json) as observe, training_bar(as_json) as progress:
         report = run_adapt(engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs or 3,
                            batch_size=batch_size, lr=lr, budget_s=budget_min and budget_min * 60, observe=observe,
@@ -201,13 +205,13 @@ def _chunkings(text: str) -> tuple[tuple[int, int], ...]:
         raise typer.BadParameter(str(e), param_hint="--chunks") from None
 
 
-def _adapt_qa_model(ctx: typer.Context, data: Path, epochs: int, budget_min: float | None, write: bool,
-                    as_json: bool) -> None:
+def _adapt_qa_model(ctx: typer.Context, data: Path, extra: Path | None, epochs: int, budget_min: float | None,
+                    write: bool, as_json: bool) -> None:
     from ragship.adapt.runner import adapt_qa_model
 
     with training_bar(as_json) as progress:
-        report = adapt_qa_model(engine(ctx), data, epochs=epochs, budget_s=budget_min and budget_min * 60,
-                                progress=progress)
+        report = adapt_qa_model(engine(ctx), data, extra=extra, epochs=epochs,
+                                budget_s=budget_min and budget_min * 60, progress=progress)
     written_to = None
     if write:
         written_to = str(config_path())
@@ -225,7 +229,8 @@ def _adapt_qa_model(ctx: typer.Context, data: Path, epochs: int, budget_min: flo
               f"answerability AUC {v['answerability_auc']:.3f} (best threshold {v['best_threshold']})",
               highlight=False)
     for kind, o in (("another paragraph of the article", report["validation_other_paragraphs"]),
-                    ("the paragraph of the article most like the question", report["validation_closest_paragraph"])):
+                    ("the paragraph of the article most like the question", report["validation_closest_paragraph"]),
+                    *((("held-out NQ-style questions", report["validation_extra"]),) if extra else ())):
         out.print(f"Against {kind} ({o['questions'] - o['answerable']} pairs): NoAns accuracy "
                   f"{o['no_ans_accuracy']:.3f}, answerability AUC {o['answerability_auc']:.3f}", highlight=False)
     out.print(f"Saved {report['model_path']}" + (f"; answer.qa_model written to {written_to}" if written_to else ""),

@@ -138,19 +138,28 @@ def print_answer(answer: dict, printed_text: bool) -> None:
                   "extractive answer:[/yellow]", highlight=False)
     if answer["abstained"]:
         reason = f": {escape(answer['warning'])}" if answer["warning"] else ""
-        out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer['confidence']:.2f}{reason}). "
+        out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer['confidence']:.2f}"
+                  f"{_parts(answer.get('confidence_breakdown'))}{reason}). "
                   "Closest sources:", highlight=False)
     else:
         if not printed_text or answer["fallback"]:
             out.print(answer["answer"], highlight=False, markup=False)
         if answer["warning"]:
             out.print(f"[yellow]warning: {escape(answer['warning'])}[/yellow]", highlight=False)
-        out.print(f"[dim]confidence {answer['confidence']:.2f}[/dim]")
+        out.print(f"[dim]confidence {answer['confidence']:.2f}{_parts(answer.get('confidence_breakdown'))}[/dim]")
     for r in answer["removed"]:
         out.print(f"[dim]removed: {escape(repr(r['text'][:80]))} ({escape(r['reason'])})[/dim]", highlight=False)
     for c in answer["citations"]:
         out.print(f"\\[{c['n']}] {escape(c['title'] or c['doc_id'])} [dim]({escape(c['doc_id'])}, chars {c['start']}-"
                   f"{c['end']})[/dim]", highlight=False)
+
+
+def _parts(breakdown: dict | None) -> str:
+    """An answer's confidence breakdown as ` (logit: base -0.41, retrieval +1.20, QA model +0.85)`."""
+    if not breakdown:
+        return ""
+    names = {"qa_model": "QA model"}
+    return " (logit: " + ", ".join(f"{names.get(k, k)} {v:+.2f}" for k, v in breakdown.items()) + ")"
 
 
 def snippet(text: str, width: int = 200) -> str:

@@ -35,6 +35,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     out.print(f"queries      {s['query_encoder']}", highlight=False)
     out.print(f"reranker     {s['reranker']}", highlight=False)
     out.print(f"generator    {s['generator']}", highlight=False)
+    out.print(f"QA model     {_qa_model(s)}", highlight=False)
     out.print(f"versions     {', '.join(s['versions']) or '-'}", highlight=False)
     for run in (s["improve"] or {}).get("runs", [])[:1]:
         out.print(f"improvement  {run['status']} ({escape(run['trigger'])}): {escape(run.get('reason') or '')}",
@@ -44,6 +45,14 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
         for f in s["failures"]:
             out.print(f"  {f['path']}: {f['reason']} (attempts {f['attempts']}, since {f['first_failed']})",
                       highlight=False)
+
+
+def _qa_model(s: dict) -> str:
+    if not s["qa_model"]:
+        return "none (answer.qa_model; `ragship adapt DATA --qa-model` trains one)"
+    t = s["qa_model_trained"]
+    return s["qa_model"] + (f" (trained on {' + '.join(t['data'])}, {t['epochs']} epoch(s); held-out answerability "
+                            f"AUC {t['held_out_auc']})" if t else "")
 
 
 def _improvement(ctx: typer.Context) -> dict | None:

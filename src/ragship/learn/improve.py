@@ -10,8 +10,8 @@
 2. the answer calibration re-fitted on the answerability labels, with the version that will serve;
 3. the gate: the candidate against the live version on the held-out side (never trained on) and every
    configured golden set; it goes live only when the gate passes and `release.auto_promote` is not "never".
-   A calibration alone goes live when, on the held-out questions, it answers and abstains no worse than the one
-   in force (the gate's paired test).
+   A calibration alone goes live when, on the held-out questions, it answers and abstains no worse than the
+   confidence in force moved to the same operating point (`answer.abstain_target`; the gate's paired test).
 
 Whatever fails or is refused leaves the live version and its calibration as they were; the run's record says
 why (`ragship status`, the ImproveRefused alert)."""
@@ -24,10 +24,12 @@ import random
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+import numpy as np
+
 from ragship.adapt import biencoder
 from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
 from ragship.adapt.runner import CLOZE_PAIRS, with_model
-from ragship.answer.calibrate import Calibration, CalibrationStore, fit
+from ragship.answer.calibrate import Calibration, CalibrationStore, choose_threshold, fit
 from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
@@ -234,20 +236,19 @@ def _release(c: Improvable, labeled: LabeledSet, out: Outcome) -> None:
 
 
 def _release_calibration(c: Improvable, labeled: LabeledSet, calibration: Calibration, out: Outcome) -> None:
-    """The new calibration goes live when, on the held-out questions, it is no worse than the one in force."""
+    """The new calibration goes live when, on the held-out questions, it is no worse than the confidence in force
+    at the same operating point (calibration_checks)."""
     live = c.registry.live()
     held = [i for i in labeled.items("heldout") if i.answerable is not None]
     if not held:
         out.status, out.reason = "refused", "no held-out answerability labels to check the calibration on"
         return
-    seen, threshold = assessments(c, [i.question for i in held]), c.answerer().threshold
-    sides = {"live": _answer_rates([a.confidence >= threshold for a in seen], held),
-             "candidate": _answer_rates([calibration.predict(a.features) >= calibration.threshold for a in seen],
-                                        held)}
-    r = c.settings.release
-    checks = compare(sides["live"], sides["candidate"], {k: r.tolerances.get(k, 0.01)
-                                                          for k in ("answer_rate", "abstain_rate")}, r.significance)
+    seen = assessments(c, [i.question for i in held])
+    checks, threshold = calibration_checks([a.confidence for a in seen],
+                                           [calibration.predict(a.features) for a in seen], held, calibration,
+                                           c.settings.release)
     out.gate = [{"golden": f"{labeled.split('heldout')} (answerability)", "checks": [asdict(ch) for ch in checks],
+                 "operating_point": calibration.target, "live_threshold_there": round(threshold, 4),
                  "passed": not any(ch.regressed for ch in checks)}]
     if any(ch.regressed for ch in checks):
         out.status = "refused"
@@ -256,7 +257,22 @@ def _release_calibration(c: Improvable, labeled: LabeledSet, calibration: Calibr
         return
     calibration.fitted_on["version"] = live.id
     c.calibrations.save(calibration, live.id)
-    out.status, out.reason = "promoted", "the re-fitted calibration is no worse on held-out questions"
+    out.status, out.reason = "promoted", ("the re-fitted calibration is no worse on held-out questions than the live "
+                                          f"confidence at {calibration.target}")
+
+
+def calibration_checks(live: list[float], candidate: list[float], held: list[Item], calibration: Calibration,
+                       release) -> tuple[list, float]:
+    """The gate's paired checks (answer and abstain rate) of a re-fitted calibration's confidences `candidate`
+    against the confidences in force `live`, on the held-out questions, at the same operating point
+    (`answer.abstain_target`): the live threshold is moved to meet it on these very questions, so a live threshold
+    set for another point neither fails nor passes a candidate by itself. The checks, and that threshold."""
+    confidence, y = np.asarray(live), np.array([int(i.answerable) for i in held])
+    threshold = choose_threshold(confidence, y, AbstainTarget.parse(calibration.target))
+    sides = {"live": _answer_rates(list(confidence >= threshold), held),
+             "candidate": _answer_rates([p >= calibration.threshold for p in candidate], held)}
+    tolerances = {k: release.tolerances.get(k, 0.01) for k in ("answer_rate", "abstain_rate")}
+    return compare(sides["live"], sides["candidate"], tolerances, release.significance), threshold
 
 
 def _answer_rates(answered: list[bool], items: list[Item]) -> dict[str, dict[str, float]]:

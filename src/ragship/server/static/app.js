@@ -75,7 +75,11 @@ function renderAnswer(a) {
     card.append(p);
   }
   if (a.warning) card.append(el("p", { class: "meta" }, a.warning));
-  card.append(el("p", { class: "meta" }, `confidence ${a.confidence.toFixed(2)}`));
+  const names = { qa_model: "QA model" };
+  const parts = Object.entries(a.confidence_breakdown || {})
+    .map(([k, v]) => `${names[k] || k} ${v >= 0 ? "+" : ""}${v.toFixed(2)}`).join(", ");
+  card.append(el("p", { class: "meta", title: "the confidence's logit by part" },
+    `confidence ${a.confidence.toFixed(2)}${parts ? ` (logit: ${parts})` : ""}`));
   const list = el("ol", { class: "sources" });
   for (const c of a.citations) {
     const where = c.heading_path && c.heading_path.length ? ` · ${c.heading_path.join(" › ")}` : "";
