@@ -55,6 +55,7 @@ def table(rows: list[dict], y: np.ndarray) -> list[str]:
             ("both", list(FEATURES) + list(QA_FEATURES))]
     if "question_prior" in rows[0]:
         sets += [("question prior alone", ["question_prior"]),
+                 ("without reader + question prior", list(FEATURES) + ["question_prior"]),
                  ("both + question prior", list(FEATURES) + list(QA_FEATURES) + ["question_prior"])]
     for name, names in sets:
         p = oof(rows, y, names)
