@@ -90,7 +90,7 @@ def test_qa_training_data_without_the_qa_model_flag_is_refused(tmp_path):
     result = cli("adapt", DATA / "qa-mini", "--extra", DATA / "nq-mini", home=tmp_path / "home")
     assert result.returncode == 2 and "use it with --qa-model" in result.stderr and "Traceback" not in result.stderr
     bad = cli("adapt", DATA / "squad-mini.json", "--qa-model", "--extra", tmp_path, home=tmp_path / "home")
-    assert bad.returncode != 0 and "no *answerable.tsv file" in bad.stderr + bad.stdout
+    assert bad.returncode != 0 and "no *_answerable.tsv file" in bad.stderr + bad.stdout
 
 
 def test_nothing_ingestible_is_one_clear_error(tmp_path):

@@ -21,7 +21,7 @@ def test_the_layout_is_read_with_multiline_answers_joined():
 
 
 def test_a_folder_without_the_files_is_a_clear_error(tmp_path):
-    with pytest.raises(DatasetError, match=r"no \*answerable.tsv file; expected CLAP NQ's layout"):
+    with pytest.raises(DatasetError, match=r"no \*_answerable.tsv file; expected CLAP NQ's layout"):
         nq.load_questions(tmp_path)
     (tmp_path / "q_answerable.tsv").write_text("id\tquestion\tanswers\n1\twho\t\n")
     (tmp_path / "q_unanswerable.tsv").write_text("id\tquestion\n2\twhy\n")

@@ -32,7 +32,7 @@ HELD_OUT_EVERY = 8  # every 8th question (by a hash of its id) validates instead
 def load_questions(folder: Path) -> tuple[list[dict], list[dict]]:
     """(answerable, unanswerable) questions of a CLAP NQ-layout folder."""
     def one(pattern: str) -> Path:
-        found = sorted(p for p in folder.glob(pattern) if pattern != "*answerable.tsv" or "unanswerable" not in p.name)
+        found = sorted(folder.glob(pattern))
         if not found:
             raise DatasetError(f"{folder}: no {pattern} file; expected CLAP NQ's layout (question_train_answerable.tsv "
                                "with id, question, doc-id-list, answers; question_train_unanswerable.tsv with id, "
@@ -41,7 +41,7 @@ def load_questions(folder: Path) -> tuple[list[dict], list[dict]]:
 
     csv.field_size_limit(sys.maxsize)
     rows = {}
-    for kind, pattern in (("answerable", "*answerable.tsv"), ("unanswerable", "*unanswerable.tsv")):
+    for kind, pattern in (("answerable", "*_answerable.tsv"), ("unanswerable", "*_unanswerable.tsv")):
         path = one(pattern)
         with path.open(encoding="utf-8", newline="") as f:
             rows[kind] = list(csv.DictReader(f, delimiter="\t"))

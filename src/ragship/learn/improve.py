@@ -35,8 +35,8 @@ from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
 from ragship.learn.datasets import LabeledSet
 from ragship.learn.labels import Item
-from ragship.release.gate import compare
-from ragship.settings import GoldenSet, Settings
+from ragship.release.gate import Check, compare
+from ragship.settings import GoldenSet, ReleaseSettings, Settings
 from ragship.types import AbstainTarget
 
 SEED = 0
@@ -262,7 +262,7 @@ def _release_calibration(c: Improvable, labeled: LabeledSet, calibration: Calibr
 
 
 def calibration_checks(live: list[float], candidate: list[float], held: list[Item], calibration: Calibration,
-                       release) -> tuple[list, float]:
+                       release: ReleaseSettings) -> tuple[list[Check], float]:
     """The gate's paired checks (answer and abstain rate) of a re-fitted calibration's confidences `candidate`
     against the confidences in force `live`, on the held-out questions, at the same operating point
     (`answer.abstain_target`): the live threshold is moved to meet it on these very questions, so a live threshold
