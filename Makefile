@@ -88,7 +88,8 @@ bench-tune: install
 bench-adapt: install
 	$(PY) benchmarks/bench_adapt.py
 
-# issue 35: train the QA model on SQuAD 2.0 + CLAP NQ train (~45 min on 2 cores), then measure it on clapnq-dev
+# issue 35: the NQ-style QA-model recipe (SQuAD 2.0 + CLAP NQ train, 1 epoch, ~37 min on 2 cores; it does not pay
+# yet, ADR 0014), then its table on clapnq-dev in docs/benchmarks.md
 bench-reader: install
 	$(VENV)/bin/ragship --home .bench-reader adapt ../shared/datasets/squad2-dev-half --qa-model \
 		--extra ../shared/datasets/clapnq-train --epochs 1 --no-write
