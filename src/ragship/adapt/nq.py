@@ -10,8 +10,9 @@ an answer among on-topic text:
 "Most like" is TF-IDF cosine between the question and the answer texts, as lexical retrieval would rank them; an
 answer from an overlapping part of the same page, or holding half of the question's own answer's words, is never
 one of its negatives. The own answer (whole sentences) is taught as a span from its first token (adapt/qa.py keeps
-at most MAX_ANSWER_TOKENS of it): where the answer starts is what makes the model read the passage, not only the
-question (taught answerability alone, one epoch learned little beyond the question: held-out AUC 0.58, ADR 0014)."""
+at most MAX_ANSWER_TOKENS of it). Measured (ADR 0014): mixed with SQuAD for one epoch, these pairs taught the
+question rather than the passage (held-out AUC 0.59, taught as spans or not), so they are not in the default
+recipe."""
 
 from __future__ import annotations
 
@@ -77,15 +78,15 @@ def examples(answerable: list[dict], unanswerable: list[dict], seed: int) -> lis
     similar = (vectors.transform([q["question"] for q in answerable + unanswerable]) @ pool.T).toarray()
     out = []
     for i, q in enumerate(answerable):
-        others = [j for j in np.argsort(-similar[i])[:12] if _may_pair(answerable[i], answerable[j], i, j)][:2]
+        others = [j for j in np.argsort(-similar[i])[:12] if _may_pair(q, answerable[j], i, j)][:2]
         if len(others) < 2:
             continue
-        own, distractor = q["answer"], answers[others[0]]
+        own, distractor, second = q["answer"], answers[others[0]], answers[others[1]]
         first = rng.random() < 0.5
         context = f"{own} {distractor}" if first else f"{distractor} {own}"
         at = 0 if first else len(distractor) + 1
         out.append(_example(q, context, [{"text": own, "answer_start": at}]))
-        out.append(_example(q, f"{answers[others[0]]} {answers[others[1]]}", []))
+        out.append(_example(q, f"{distractor} {second}", []))
     for k, q in enumerate(unanswerable):
         top = np.argsort(-similar[len(answerable) + k])[:2]
         out.append(_example(q, f"{answers[top[0]]} {answers[top[1]]}", []))

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ragship.answer.base import Answer, Citation, Generator
-from ragship.answer.calibrate import QA_FEATURES, Calibration, features, qa_features
+from ragship.answer.calibrate import QA_FEATURES, Calibration, features, logistic, qa_features
 from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
 from ragship.answer.qa import Reading
 from ragship.answer.safety import filter_output
@@ -91,8 +91,8 @@ class Answerer:
             readings = self.qa_model.read(question, [h.text for h in hits[: self.settings.qa_passages]])
             x |= qa_features(readings)
             reading = max(readings, key=lambda r: r.answerability, default=None)
-        confidence = self.calibration.predict(x) if self.calibration else ConfidenceModel()(best)
         parts = self.calibration.contributions(x) if self.calibration else None
+        confidence = logistic(sum(parts.values())) if parts else ConfidenceModel()(best)
         return Assessment(result, hits, sentences, x, round(confidence, 4), reading, parts)
 
     def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:

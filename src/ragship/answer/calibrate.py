@@ -33,6 +33,10 @@ AGREEMENT_DEPTH = 5  # top documents of each retriever compared for "agreement"
 QA_FEATURES = ("reader_best", "reader_first", "reader_gap", "reader_margin")
 
 
+def logistic(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
 def qa_features(readings) -> dict[str, float]:
     ranked = sorted(readings, key=lambda r: -r.answerability)
     if not ranked:
@@ -94,8 +98,7 @@ class Calibration:
     validation: dict[str, Any] = field(default_factory=dict)  # out-of-fold rates and the reliability table
 
     def predict(self, x: dict[str, float]) -> float:
-        z = sum(self.contributions(x).values())
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+        return logistic(sum(self.contributions(x).values()))
 
     def contributions(self, x: dict[str, float]) -> dict[str, float]:
         """The confidence's logit by part: the base rate, the retrieval and support features, the QA model's."""
