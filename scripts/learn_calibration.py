@@ -12,8 +12,9 @@ questions it was not trained on), and `ragship calibrate` on the gold labels (it
 
 Both calibrations choose their threshold for `--target` (answer.abstain_target; default its default).
 
-Last, the spread of `ragship calibrate`'s own out-of-fold rates when it fits on as many questions as the re-fit
-had (random draws of the gold labels): how close two fits of that size can be expected to come.
+Last, `ragship calibrate`'s fit with the gold labels on the very questions the re-fit trained on (what rating
+labels cost, the sample held the same), and the spread of its out-of-fold rates when it fits on as many random
+questions as the re-fit had: how close two fits of that size can be expected to come.
 
 Retrieval adaptation is held off (`improve.min_judged` above the set's size) so the run re-fits the calibration
 alone and both calibrations see the same features.
@@ -150,17 +151,21 @@ def main() -> None:
           f" (fitted on {gold['fitted_on']['answerable']} + {gold['fitted_on']['unanswerable']})", flush=True)
     size = sum((fitted.get("fitted_on") or {}).get(k, 0) for k in ("answerable", "unanswerable"))
     if size:
-        print(f"the same fit on {size} random questions with gold labels, 20 draws: {json.dumps(spread(home, size, a.target))}",
-              flush=True)
+        same, spread = gold_fits(home, size, trained, a.target)
+        print(f"the same fit on the re-fit's own {sum(same.pop('fitted_on'))} questions, their gold labels instead of "
+              f"ratings, out-of-fold: {json.dumps(same)}", flush=True)
+        print(f"the same fit on {size} random questions with gold labels, 20 draws: {json.dumps(spread)}", flush=True)
 
 
-def spread(home: Path, size: int, target: str | None, draws: int = 20) -> dict:
-    """How far `ragship calibrate`'s out-of-fold rates move when it fits on `size` random questions with their gold
-    labels (as many as the re-fit had): min, median and max over `draws` samples."""
+def gold_fits(home: Path, size: int, trained: set[str], target: str | None, draws: int = 20) -> tuple[dict, dict]:
+    """`ragship calibrate`'s fit with the gold labels (its out-of-fold rates) on the questions the re-fit trained on:
+    what ratings cost against gold labels, the questions held the same; and the spread of that fit on `size` random
+    questions (min, median and max over `draws` samples): how close two fits of that size can be expected to come."""
     import statistics
 
     from ragship.answer.calibrate import fit
     from ragship.engine import Engine
+    from ragship.learn.labels import qid_of
     from ragship.settings import load_settings
     from ragship.types import AbstainTarget
 
@@ -169,13 +174,19 @@ def spread(home: Path, size: int, target: str | None, draws: int = 20) -> dict:
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in qs]
     labels = [int(q.answerable) for q in qs]
+
+    def fitted(pick: list[int]) -> dict:
+        return fit([rows[i] for i in pick], [labels[i] for i in pick], point).validation
+
+    own = [i for i, q in enumerate(qs) if qid_of(q.text) in trained]
+    same = {k: v for k, v in fitted(own).items() if k != "reliability"}
+    same["fitted_on"] = (sum(labels[i] for i in own), sum(1 - labels[i] for i in own))
     rng, found = random.Random(0), {"answer_rate": [], "abstain_rate": []}
     for _ in range(draws):
-        pick = rng.sample(range(len(qs)), size)
-        fitted = fit([rows[i] for i in pick], [labels[i] for i in pick], point).validation
+        result = fitted(rng.sample(range(len(qs)), size))
         for k, values in found.items():
-            values.append(fitted[k])
-    return {k: {"min": min(v), "median": statistics.median(v), "max": max(v)} for k, v in found.items()}
+            values.append(result[k])
+    return same, {k: {"min": min(v), "median": statistics.median(v), "max": max(v)} for k, v in found.items()}
 
 
 def _run_body(home: Path, run_id: str) -> str:

@@ -12,12 +12,14 @@ from ragship.errors import DatasetError
 NQ = DATA / "nq-mini"
 
 
-def test_the_layout_is_read_with_multiline_answers_joined():
+def test_the_layout_is_read_with_multiline_answers_joined_and_the_first_annotation_kept():
     answerable, unanswerable = nq.load_questions(NQ)
     assert len(answerable) == 8 and len(unanswerable) == 3
     capital = next(q for q in answerable if q["id"] == "107")
     assert capital["answer"].startswith("Canberra is the capital") and "\n" not in capital["answer"]
     assert capital["page"] == ("5000", 0, 70)
+    amazon = next(q for q in answerable if q["id"] == "104")  # "A::B": two annotations of one answer
+    assert amazon["answer"] == "The Amazon River in South America is about 6,400 km long ."
 
 
 def test_a_folder_without_the_files_is_a_clear_error(tmp_path):

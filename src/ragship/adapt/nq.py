@@ -48,12 +48,18 @@ def load_questions(folder: Path) -> tuple[list[dict], list[dict]]:
             rows[kind] = list(csv.DictReader(f, delimiter="\t"))
         if rows[kind] and not {"id", "question"} <= set(rows[kind][0]):
             raise DatasetError(f"{path}: needs the columns id and question (tab-separated)")
-    answerable = [{"id": r["id"], "question": r["question"].strip(), "answer": " ".join(r["answers"].split()),
-                   "page": _page(r.get("doc-id-list") or "")} for r in rows["answerable"] if r.get("answers")]
+    answerable = [{"id": r["id"], "question": r["question"].strip(), "answer": answer,
+                   "page": _page(r.get("doc-id-list") or "")}
+                  for r in rows["answerable"] if (answer := _first(r.get("answers") or ""))]
     unanswerable = [{"id": r["id"], "question": r["question"].strip()} for r in rows["unanswerable"]]
     if not answerable:
         raise DatasetError(f"{folder}: no answerable question with an answer text (column `answers`)")
     return answerable, unanswerable
+
+
+def _first(answers: str) -> str:
+    """The first of an answer field's annotations ("::" joins a question's several, often the same sentence twice)."""
+    return next((" ".join(a.split()) for a in answers.split("::") if a.strip()), "")
 
 
 def _page(doc: str) -> tuple[str, int, int]:
