@@ -155,15 +155,17 @@ def main() -> None:
 
 
 def gold_fits(home: Path, rated: dict[str, int], target: str | None, shuffles: int = 20) -> list[str]:
-    """Lines comparing `ragship calibrate`'s fit (its out-of-fold rates) on rating labels and on gold labels. One
-    5-fold split moves the abstain rate by points on ~250 questions, so each fit's rates are also given as the mean
-    and standard deviation over `shuffles` fold splits: with the re-fit's rating labels, with the gold labels of
-    the same questions (what ratings cost, the sample held the same), and with the gold labels of every question
-    (the issue's comparison). Last, the spread over 20 random samples as large as the re-fit's: how close two fits
-    of that size can be expected to come."""
+    """Lines comparing `ragship calibrate`'s fit on rating labels and on gold labels: its out-of-fold rates judged by
+    the gold labels, its threshold chosen on the labels it was given (as a run does). One 5-fold split moves the
+    abstain rate by points on ~250 questions, so the rates are the mean and standard deviation over `shuffles`
+    splits: with the re-fit's rating labels, with the gold labels of the same questions (what ratings cost, the
+    sample held the same), and with the gold labels of every question (the issue's comparison). Last, the spread
+    over 20 random samples as large as the re-fit's: how close two fits of that size can be expected to come."""
     import statistics
 
-    from ragship.answer.calibrate import fit
+    import numpy as np
+
+    from ragship.answer import calibrate
     from ragship.engine import Engine
     from ragship.learn.labels import qid_of
     from ragship.settings import load_settings
@@ -178,7 +180,10 @@ def gold_fits(home: Path, rated: dict[str, int], target: str | None, shuffles: i
     ratings = [rated[qid_of(qs[i].text)] for i in own]
 
     def rates(pick: list[int], labels: list[int], seed: int = 0) -> dict:
-        return fit([rows[i] for i in pick], labels, point, seed=seed).validation
+        """Fitted on `labels`, its threshold chosen on them; its out-of-fold rates judged by the gold labels."""
+        _, _, p = calibrate.out_of_fold([rows[i] for i in pick], labels, seed=seed)
+        return calibrate.rates(p, np.asarray([gold[i] for i in pick]),
+                               calibrate.choose_threshold(p, np.asarray(labels), point))
 
     def shuffled(pick: list[int], labels: list[int]) -> str:
         runs = [rates(pick, labels, seed) for seed in range(shuffles)]
@@ -193,7 +198,7 @@ def gold_fits(home: Path, rated: dict[str, int], target: str | None, shuffles: i
             values.append(result[k])
     agree = sum(r == gold[i] for r, i in zip(ratings, own))
     return [f"over {shuffles} fold splits (mean ± sd):",
-            f"  re-fit, rating labels ({len(own)} questions, {agree} labels agree with gold): "
+            f"  re-fit, rating labels ({len(own)} questions, {agree} labels agree with gold; judged by gold): "
             f"{shuffled(own, ratings)}",
             f"  the same {len(own)} questions, gold labels:  {shuffled(own, [gold[i] for i in own])}",
             f"  every question ({len(qs)}), gold labels (`ragship calibrate`): {shuffled(list(range(len(qs))), gold)}",

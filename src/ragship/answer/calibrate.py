@@ -125,21 +125,10 @@ class Calibration:
 def fit(rows: list[dict[str, float]], labels: list[int], target: AbstainTarget, folds: int = 5,
         seed: int = 0) -> Calibration:
     """Fit on all rows; choose the threshold and report rates on out-of-fold predictions."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     y = np.asarray(labels)
-    if len(set(labels)) < 2 or min(np.bincount(y)) < folds:
-        raise ConfigError(f"calibration needs at least {folds} answerable and {folds} unanswerable questions")
-    names = list(FEATURES) + [f for f in QA_FEATURES if rows and all(f in r for r in rows)]
-    x = np.asarray([[r[f] for f in names] for r in rows], dtype=np.float64)
-    model = make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
-    oof = cross_val_predict(model, x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
-                            method="predict_proba")[:, 1]
+    names, x, oof = out_of_fold(rows, labels, folds, seed)
     threshold = choose_threshold(oof, y, target)
-    model.fit(x, y)
+    model = _model().fit(x, y)
     scaler, lr = model[0], model[1]
     return Calibration(
         features=names, mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
@@ -147,6 +136,29 @@ def fit(rows: list[dict[str, float]], labels: list[int], target: AbstainTarget, 
         target=str(target),
         validation={"folds": folds, **rates(oof, y, threshold), "reliability": reliability(oof, y)},
     )
+
+
+def out_of_fold(rows: list[dict[str, float]], labels: list[int], folds: int = 5,
+                seed: int = 0) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(feature names, the feature matrix, each row's confidence from a model fitted without its fold)."""
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    y = np.asarray(labels)
+    if len(set(labels)) < 2 or min(np.bincount(y)) < folds:
+        raise ConfigError(f"calibration needs at least {folds} answerable and {folds} unanswerable questions")
+    names = list(FEATURES) + [f for f in QA_FEATURES if rows and all(f in r for r in rows)]
+    x = np.asarray([[r[f] for f in names] for r in rows], dtype=np.float64)
+    oof = cross_val_predict(_model(), x, y, cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+                            method="predict_proba")[:, 1]
+    return names, x, oof
+
+
+def _model():
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return make_pipeline(StandardScaler(), LogisticRegression(C=1.0, max_iter=2000))
 
 
 def choose_threshold(p: np.ndarray, y: np.ndarray, target: AbstainTarget) -> float:
