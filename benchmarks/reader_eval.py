@@ -2,12 +2,13 @@
 
 1. the calibration's out-of-fold ROC AUC and rates (answered answerable / abstained unanswerable, at the
    abstention precision 0.85, at the default operating point `answer >= 0.9`, and at the best balanced
-   threshold) for the features without a reader, the reader's alone, both, and both with a question-only prior
-   (a logistic regression on the embedding model's vectors of NQ-style training questions, `--extra`: answerable
-   or not from the question alone; never fitted on CLAP NQ dev);
-2. `ragship calibrate` then `ragship eval` with the reader (answer rate, abstain rate, citation precision, F1),
-   with the extractive answer quoting the sentence of the reader's span (answer.qa_quotes) and without;
-3. `ragship ask` latency over the questions with and without the reader.
+   threshold) for the features without a reader, the reader's alone, both, and each with the question prior
+   (`ragship calibrate --questions`: a logistic regression on the embedding model's query vectors of NQ-style
+   training questions, `--extra`, answerable or not from the question alone; never fitted on CLAP NQ dev);
+2. `ragship calibrate` (`--questions` the `--extra` folder) then `ragship eval` with the reader (answer rate,
+   abstain rate, citation precision, F1), the extractive answer quoting the sentence of the reader's span
+   (answer.qa_quotes) and not;
+3. `ragship ask` latency over the questions without the reader, with it, and with it and the question prior.
 
     python benchmarks/reader_eval.py READER_DIR [--extra ../shared/datasets/clapnq-train] [--write]
 
@@ -68,18 +69,6 @@ def table(rows: list[dict], y: np.ndarray) -> list[str]:
     return out
 
 
-def question_prior(embedder, extra: Path, questions: list[str]) -> np.ndarray:
-    """The logit of "answerable" from the question alone, fitted on `extra`'s questions (adapt/nq.py's layout)."""
-    from sklearn.linear_model import LogisticRegression
-
-    from ragship.adapt.nq import load_questions
-
-    answerable, unanswerable = load_questions(extra)
-    x = embedder.embed_batch([q["question"] for q in answerable + unanswerable])
-    model = LogisticRegression(C=1.0, max_iter=2000).fit(x, [1] * len(answerable) + [0] * len(unanswerable))
-    return model.decision_function(embedder.embed_batch(questions))
-
-
 def latencies(engine, questions: list[str]) -> dict:
     from ragship.util.stats import latency_summary
 
@@ -96,7 +85,7 @@ def main() -> None:
     from ragship.engine import Engine
     from ragship.evaluate.answers import load_questions
     from ragship.evaluate.beir import load_dataset
-    from ragship.evaluate.runner import calibrate, evaluate
+    from ragship.evaluate.runner import calibrate, evaluate, question_prior
     from ragship.settings import load_settings
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
@@ -114,9 +103,10 @@ def main() -> None:
     answerer = with_reader.answerer()
     rows = [answerer.assess(q.text, with_reader.context(q.text)).features for q in questions]
     y = np.array([int(q.answerable) for q in questions])
-    if args.extra:
-        for row, prior in zip(rows, question_prior(with_reader.embedder, args.extra, [q.text for q in questions])):
-            row["question_prior"] = float(prior)
+    if args.extra:  # the question prior as `ragship calibrate --questions` fits and computes it
+        prior = question_prior(with_reader.embedder, args.extra)
+        for row, q in zip(rows, questions):
+            row["question_prior"] = prior.logit(with_reader.embedder.embed_query(q.text))
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     lines = [f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "
              f"data: {CLAP} ({int(y.sum())} answerable, {int(len(y) - y.sum())} unanswerable); reader {reader}",
@@ -124,8 +114,10 @@ def main() -> None:
     texts = [q.text for q in questions]
     lines.append(json.dumps({"ask_ms_without_reader": latencies(plain, texts),
                              "ask_ms_with_reader": latencies(with_reader, texts)}))
-    fitted = calibrate(with_reader, CLAP, "test")
+    fitted = calibrate(with_reader, CLAP, "test", prior_questions=args.extra)
     lines.append(json.dumps({"calibration": fitted.validation | {"features": fitted.features}}, default=str)[:1500])
+    if args.extra:
+        lines.append(json.dumps({"ask_ms_with_reader_and_question_prior": latencies(with_reader, texts)}))
     for quotes in (True, False):  # the extractive answer quoting the reader's span's sentence, or not
         result = evaluate(Engine(load_settings(home=home, answer={"qa_model": reader, "qa_quotes": quotes})),
                           CLAP, "test")

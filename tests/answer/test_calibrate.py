@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 from conftest import DATA, make_engine
 
-from ragship.answer.calibrate import FEATURES, Calibration, choose_threshold, fit, rates, reliability
+from ragship.answer.calibrate import (FEATURES, Calibration, QuestionPrior, choose_threshold, fit, rates,
+                                      reliability)
 from ragship.errors import ConfigError
 from ragship.types import AbstainTarget
 
@@ -72,6 +73,16 @@ def test_the_confidence_breaks_down_into_its_parts():
     assert c.predict(x) == pytest.approx(1 / (1 + math.exp(-3.0)))
 
 
+def test_a_question_prior_is_a_part_of_its_own_and_round_trips(tmp_path):
+    prior = QuestionPrior("m", [1.0, -1.0], 0.5, {"source": "q", "answerable": 3, "unanswerable": 2})
+    c = Calibration(["semantic", "question_prior"], [0.5, 0.0], [0.25, 1.0], [2.0, 0.5], -0.5, 0.5, "answer >= 0.9",
+                    prior=prior)
+    x = {"semantic": 0.5, "question_prior": prior.logit(np.array([2.0, 0.5]))}  # 2.0 - 0.5 + 0.5
+    assert c.contributions(x) == pytest.approx({"base": -0.5, "retrieval": 0.0, "question": 1.0})
+    c.save(tmp_path / "c.json")
+    assert Calibration.load(tmp_path / "c.json").prior == prior
+
+
 def test_fit_refuses_too_few_examples():
     with pytest.raises(ConfigError, match="at least 5 answerable and 5 unanswerable"):
         fit([{"semantic": 1.0}] * 4, [1, 1, 0, 0], AbstainTarget("precision", 0.8))
@@ -106,3 +117,24 @@ def test_the_cli_says_which_features_calibration_used(tmp_path, cache_dir):
                                       "--target-precision", "0.6"], env=env)
     assert result.exit_code == 0, result.output
     assert "Features: 12 retrieval and support signals; no QA model (answer.qa_model is not set)" in result.output
+
+
+def test_a_question_prior_fitted_with_the_calibration_scores_each_question(tmp_path, cache_dir):
+    from typer.testing import CliRunner
+
+    from ragship.cli import app
+
+    env = {"RAGSHIP_CACHE_DIR": str(cache_dir), "RAGSHIP_CONFIG": str(tmp_path / "absent.toml")}
+    result = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "calibrate", str(DATA / "qa-mini"),
+                                      "--target-precision", "0.6", "--questions", str(DATA / "nq-mini")], env=env)
+    assert result.exit_code == 0, result.output
+    assert ("12 retrieval and support signals; no QA model (answer.qa_model is not set); a question prior fitted on 8 "
+            f"answerable and 3 unanswerable questions ({DATA / 'nq-mini'})") in " ".join(result.output.split())
+    engine = make_engine(tmp_path / "home", cache_dir)
+    c, question = engine.calibration(), "Who painted the Mona Lisa?"
+    assert c.features[-1] == "question_prior" and c.prior.model == engine.embedder.model_id
+    assessed = engine.answerer().assess(question, engine.context(question))
+    assert assessed.features["question_prior"] == pytest.approx(c.prior.logit(engine.embedder.embed_query(question)))
+    assert set(engine.ask(question).to_dict()["confidence_breakdown"]) == {"base", "retrieval", "question"}
+    c.prior.model = "another-model"  # its vectors mean nothing to this one: the prior has no say
+    assert engine.answerer().assess(question, engine.context(question)).parts["question"] == pytest.approx(0.0)

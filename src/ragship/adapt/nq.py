@@ -16,57 +16,18 @@ recipe."""
 
 from __future__ import annotations
 
-import csv
 import random
-import sys
 import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ragship.errors import DatasetError
+from ragship.evaluate.labeled_questions import load_questions
+
+__all__ = ["examples", "held_out", "load_questions", "split"]
 
 HELD_OUT_EVERY = 8  # every 8th question (by a hash of its id) validates instead of training
-
-
-def load_questions(folder: Path) -> tuple[list[dict], list[dict]]:
-    """(answerable, unanswerable) questions of a CLAP NQ-layout folder."""
-    def one(pattern: str) -> Path:
-        found = sorted(folder.glob(pattern))
-        if not found:
-            raise DatasetError(f"{folder}: no {pattern} file; expected CLAP NQ's layout (question_train_answerable.tsv "
-                               "with id, question, doc-id-list, answers; question_train_unanswerable.tsv with id, "
-                               "question)")
-        return found[0]
-
-    csv.field_size_limit(sys.maxsize)
-    rows = {}
-    for kind, pattern in (("answerable", "*_answerable.tsv"), ("unanswerable", "*_unanswerable.tsv")):
-        path = one(pattern)
-        with path.open(encoding="utf-8", newline="") as f:
-            rows[kind] = list(csv.DictReader(f, delimiter="\t"))
-        if rows[kind] and not {"id", "question"} <= set(rows[kind][0]):
-            raise DatasetError(f"{path}: needs the columns id and question (tab-separated)")
-    answerable = [{"id": r["id"], "question": r["question"].strip(), "answer": answer,
-                   "page": _page(r.get("doc-id-list") or "")}
-                  for r in rows["answerable"] if (answer := _first(r.get("answers") or ""))]
-    unanswerable = [{"id": r["id"], "question": r["question"].strip()} for r in rows["unanswerable"]]
-    if not answerable:
-        raise DatasetError(f"{folder}: no answerable question with an answer text (column `answers`)")
-    return answerable, unanswerable
-
-
-def _first(answers: str) -> str:
-    """The first of an answer field's annotations ("::" joins a question's several, often the same sentence twice)."""
-    return next((" ".join(a.split()) for a in answers.split("::") if a.strip()), "")
-
-
-def _page(doc: str) -> tuple[str, int, int]:
-    """"813602675_557-1132" → ("813602675", 557, 1132): the page and the answer's characters on it."""
-    page, _, span = doc.partition("_")
-    first, _, last = span.partition("-")
-    return (page, int(first), int(last)) if first.isdigit() and last.isdigit() else (doc, 0, 0)
 
 
 def held_out(question: dict) -> bool:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ragship.answer.base import Answer, Citation, Generator
-from ragship.answer.calibrate import QA_FEATURES, Calibration, features, logistic, qa_features
+from ragship.answer.calibrate import PRIOR_FEATURE, QA_FEATURES, Calibration, features, logistic, qa_features
 from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
 from ragship.answer.qa import Reading
 from ragship.answer.safety import filter_output
@@ -91,9 +91,18 @@ class Answerer:
             readings = self.qa_model.read(question, [h.text for h in hits[: self.settings.qa_passages]])
             x |= qa_features(readings)
             reading = max(readings, key=lambda r: r.answerability, default=None)
+        if self.calibration and PRIOR_FEATURE in self.calibration.features:
+            x[PRIOR_FEATURE] = self._prior(question)
         parts = self.calibration.contributions(x) if self.calibration else None
         confidence = logistic(sum(parts.values())) if parts else ConfidenceModel()(best)
         return Assessment(result, hits, sentences, x, round(confidence, 4), reading, parts)
+
+    def _prior(self, question: str) -> float:
+        """The question prior's logit; its mean (no say) if it was fitted on another embedding model's vectors."""
+        c = self.calibration
+        if c.prior is None or c.prior.model != self.embedder.model_id:
+            return c.mean[c.features.index(PRIOR_FEATURE)]
+        return c.prior.logit(self.embedder.embed_query(question))
 
     def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:
         t = time.perf_counter()

@@ -58,6 +58,9 @@ def calibrate(
                                          "\"abstain >= 0.8\" or \"answer >= 0.9\" (default answer.abstain_target)."),
     target_precision: Optional[float] = typer.Option(None, "--target-precision", min=0.5, max=1.0,
                                                      help="Short for --target \"precision >= P\"."),
+    questions: Optional[Path] = typer.Option(None, "--questions", help="Also fit a question prior (is this kind of "
+                                             "question answerable at all?) on questions labeled answerable or not, "
+                                             "without passages: a folder in CLAP NQ train's layout."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """Fit answer confidence on labeled answerable/unanswerable questions; store it with the index version."""
@@ -67,7 +70,7 @@ def calibrate(
 
     point = operating_point(target, target_precision)
     with Progress(quiet=as_json) as observe:
-        c = run_calibrate(engine(ctx), dataset, split, point, observe=observe)
+        c = run_calibrate(engine(ctx), dataset, split, point, observe=observe, prior_questions=questions)
     if as_json:
         return print_json(asdict(c))
     v = c.validation
@@ -78,9 +81,11 @@ def calibrate(
               f"{v['abstain_rate']:.1%} of unanswerable ones (precision {v['abstain_precision']:.1%}).",
               highlight=False)
     qa = [f for f in c.features if f in QA_FEATURES]
-    out.print(f"Features: {len(c.features) - len(qa)} retrieval and support signals"
+    prior = c.prior and (f"; a question prior fitted on {c.prior.questions['answerable']} answerable and "
+                         f"{c.prior.questions['unanswerable']} unanswerable questions ({c.prior.questions['source']})")
+    out.print(f"Features: {len(c.features) - len(qa) - bool(prior)} retrieval and support signals"
               + (f" and the QA model's {', '.join(qa)} (answer.qa_model)" if qa else "; no QA model (answer.qa_model "
-                 "is not set)"), highlight=False)
+                 "is not set)") + (prior or ""), highlight=False)
     table = Table(title="Reliability (out-of-fold)")
     for col in ("confidence", "questions", "mean confidence", "answerable share"):
         table.add_column(col, justify="right")

@@ -158,7 +158,7 @@ def _parts(breakdown: dict | None) -> str:
     """An answer's confidence breakdown as ` (logit: base -0.41, retrieval +1.20, QA model +0.85)`."""
     if not breakdown:
         return ""
-    names = {"qa_model": "QA model"}
+    names = {"qa_model": "QA model", "question": "question prior"}
     return " (logit: " + ", ".join(f"{names.get(k, k)} {v:+.2f}" for k, v in breakdown.items()) + ")"
 
 

@@ -8,12 +8,15 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
+import numpy as np
+
 from ragship import __version__
 from ragship.answer import Answer, Answerer
-from ragship.answer.calibrate import Calibration, CalibrationStore, fit
+from ragship.answer.calibrate import PRIOR_FEATURE, Calibration, CalibrationStore, QuestionPrior, fit, fit_prior
 from ragship.embed.base import Embedder
 from ragship.evaluate.answers import answer_metrics, has_answers, load_questions
 from ragship.evaluate.beir import Dataset, load_dataset
+from ragship.evaluate.labeled_questions import load_questions as load_labeled_questions
 from ragship.evaluate.metrics import doc_run, retrieval_metrics
 from ragship.ingest.build import IngestReport, Observer
 from ragship.retrieve.search import Searcher, SearchResult
@@ -106,18 +109,24 @@ def evaluate(engine: Evaluated, dataset_dir: Path, split: str = "test", mode: st
 
 
 def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target: AbstainTarget | None = None,
-              observe=None) -> Calibration:
+              observe=None, prior_questions: Path | None = None) -> Calibration:
     """Fit the answer-confidence model on the dataset's answerable and unanswerable questions, its threshold for
     `target` (default `answer.abstain_target`), and store it with the live index version (which then holds the
-    dataset's corpus)."""
+    dataset's corpus). `prior_questions`: a folder of questions labeled answerable or not (adapt/nq.py's layout)
+    to fit a question prior on, one more feature of the model."""
     dataset = load_dataset(dataset_dir, split)
     report = engine.release(engine.ingest([dataset.corpus], observe=observe))
     engine = engine.at_version(report.version)
     questions = load_questions(dataset)
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in questions]
+    prior = prior_questions and question_prior(answerer.embedder, prior_questions)
+    if prior:
+        for row, q in zip(rows, questions):
+            row[PRIOR_FEATURE] = prior.logit(answerer.embedder.embed_query(q.text))
     labels = [int(q.answerable) for q in questions]
     calibration = fit(rows, labels, target or AbstainTarget.parse(engine.settings.answer.abstain_target))
+    calibration.prior = prior or None
     calibration.fitted_on = {
         "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
         "version": report.version, "model": answerer.embedder.model_id,
@@ -126,6 +135,13 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target:
     }
     engine.calibrations.save(calibration, report.version)
     return calibration
+
+
+def question_prior(embedder, folder: Path) -> QuestionPrior:
+    """A question prior (answer/calibrate.py) fitted on `folder`'s questions, encoded as queries are."""
+    answerable, unanswerable = load_labeled_questions(folder)
+    vectors = np.stack([embedder.embed_query(q["question"]) for q in answerable + unanswerable])
+    return fit_prior(vectors, [1] * len(answerable) + [0] * len(unanswerable), embedder.model_id, str(folder))
 
 
 def markdown_report(result: dict[str, Any]) -> str:

@@ -29,7 +29,7 @@ import numpy as np
 from ragship.adapt import biencoder
 from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
 from ragship.adapt.runner import CLOZE_PAIRS, with_model
-from ragship.answer.calibrate import Calibration, CalibrationStore, choose_threshold, fit
+from ragship.answer.calibrate import PRIOR_FEATURE, Calibration, CalibrationStore, choose_threshold, fit
 from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
@@ -193,6 +193,8 @@ def refit(target: Improvable, items: list[Item]) -> Calibration:
     rows = [a.features for a in assessments(target, [i.question for i in labeled])]
     labels = [int(i.answerable) for i in labeled]
     calibration = fit(rows, labels, AbstainTarget.parse(target.settings.answer.abstain_target))
+    if PRIOR_FEATURE in calibration.features:  # computed by the live calibration's question prior: kept
+        calibration.prior = target.answerer().calibration.prior
     calibration.fitted_on = {"dataset": "production", "split": "train", "answerable": sum(labels),
                              "unanswerable": len(labels) - sum(labels),
                              "version": target.pin or target.registry.live().id, "features": calibration.features}

@@ -75,7 +75,7 @@ function renderAnswer(a) {
     card.append(p);
   }
   if (a.warning) card.append(el("p", { class: "meta" }, a.warning));
-  const names = { qa_model: "QA model" };
+  const names = { qa_model: "QA model", question: "question prior" };
   const parts = Object.entries(a.confidence_breakdown || {})
     .map(([k, v]) => `${names[k] || k} ${v >= 0 ? "+" : ""}${v.toFixed(2)}`).join(", ");
   card.append(el("p", { class: "meta", title: "the confidence's logit by part" },
