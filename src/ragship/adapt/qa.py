@@ -137,7 +137,7 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
                                                                 + sum(steps[k + 1:]), loss))
         logs.append(_phase(source, target, windows, epochs=n, batch_size=batch_size, lr=rate, warmup=warmup,
                            budget_s=left, seed=seed, progress=shown, bounded=bounded, tokenizer=tokenizer,
-                           questions=len(examples)))
+                           questions=len(examples), reuse=target != out_dir))
         source = str(target)
         if logs[-1]["stopped_by_budget"]:
             break
@@ -180,14 +180,15 @@ def _validated(model: QAModel, validation: list[dict], nq_validation: list[dict]
             **({"validation_extra": validate(read, nq_validation)} if nq_validation else {})}
 
 
-def _phase(source: str, out_dir: Path, rows: list[tuple], *, tokenizer, questions: int, bounded: bool,
+def _phase(source: str, out_dir: Path, rows: list[tuple], *, tokenizer, questions: int, bounded: bool, reuse: bool,
            **loop: Any) -> dict[str, Any]:
-    """One training pass from the weights at `source`, saved to `out_dir`; what happened. A pass already saved
-    with the same settings (a curriculum killed in its second pass) is not repeated."""
+    """One training pass from the weights at `source`, saved to `out_dir`; what happened. With `reuse`, a pass
+    already saved whole with the same settings (a curriculum killed in its second pass) is not repeated."""
     from transformers import AutoModelForTokenClassification
 
     done, settings = out_dir / "training.json", {k: loop[k] for k in ("epochs", "batch_size", "lr", "warmup", "seed")}
-    if done.is_file() and (saved := json.loads(done.read_text()))["settings"] == {**settings, "windows": len(rows)} \
+    settings["windows"] = len(rows)
+    if reuse and done.is_file() and (saved := json.loads(done.read_text()))["settings"] == settings \
             and not saved["log"]["stopped_by_budget"]:
         return {**saved["log"], "reused": True}
     model = AutoModelForTokenClassification.from_pretrained(source, num_labels=3)
@@ -201,7 +202,7 @@ def _phase(source: str, out_dir: Path, rows: list[tuple], *, tokenizer, question
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
     log = {**log, "questions": questions, "windows": len(rows), "pos_weight": round(pos_weight, 3)}
-    done.write_text(json.dumps({"settings": {**settings, "windows": len(rows)}, "log": log}) + "\n")
+    done.write_text(json.dumps({"settings": settings, "log": log}) + "\n")
     return log
 
 
