@@ -167,3 +167,18 @@ def test_a_calibration_is_judged_at_its_operating_point(tmp_path):
     inverted = [1 - p for p in _signal(held, 0.3, seed=2)]
     checks, _ = calibration_checks(live, inverted, held, good, release)
     assert any(ch.regressed for ch in checks)
+
+
+def test_a_refit_keeps_the_question_prior_of_the_calibration_in_force(tmp_path, cache_dir):
+    from ragship.evaluate.runner import calibrate
+    from ragship.learn.improve import refit
+    from ragship.learn.labels import Item
+    from ragship.types import AbstainTarget
+
+    engine = make_engine(tmp_path / "home", cache_dir)
+    live = calibrate(engine, DATA / "qa-mini", target=AbstainTarget("precision", 0.6), prior_questions=DATA / "nq-mini")
+    answerable = load_dataset(DATA / "qa-mini", "test").queries
+    unanswerable = read_queries(DATA / "qa-mini" / "queries_unanswerable.jsonl")
+    items = [Item(q, text, answerable=q in answerable) for q, text in {**answerable, **unanswerable}.items()]
+    fitted = refit(engine.at_version("v1"), items)
+    assert fitted.features[-1] == "question_prior" and fitted.prior == live.prior
