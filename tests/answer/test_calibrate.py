@@ -138,3 +138,7 @@ def test_a_question_prior_fitted_with_the_calibration_scores_each_question(tmp_p
     assert set(engine.ask(question).to_dict()["confidence_breakdown"]) == {"base", "retrieval", "question"}
     c.prior.model = "another-model"  # its vectors mean nothing to this one: the prior has no say
     assert engine.answerer().assess(question, engine.context(question)).parts["question"] == pytest.approx(0.0)
+    from ragship.evaluate.runner import calibrate
+
+    again = calibrate(engine, DATA / "qa-mini", target=AbstainTarget("precision", 0.6))  # without --questions
+    assert "question_prior" not in again.features and again.prior is None

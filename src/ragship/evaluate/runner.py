@@ -112,21 +112,22 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target:
               observe=None, prior_questions: Path | None = None) -> Calibration:
     """Fit the answer-confidence model on the dataset's answerable and unanswerable questions, its threshold for
     `target` (default `answer.abstain_target`), and store it with the live index version (which then holds the
-    dataset's corpus). `prior_questions`: a folder of questions labeled answerable or not (adapt/nq.py's layout)
-    to fit a question prior on, one more feature of the model."""
+    dataset's corpus). `prior_questions`: a folder of questions labeled answerable or not
+    (evaluate/labeled_questions.py) to fit a question prior on, one more feature of the model."""
     dataset = load_dataset(dataset_dir, split)
     report = engine.release(engine.ingest([dataset.corpus], observe=observe))
     engine = engine.at_version(report.version)
     questions = load_questions(dataset)
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in questions]
-    prior = prior_questions and question_prior(answerer.embedder, prior_questions)
-    if prior:
-        for row, q in zip(rows, questions):
+    prior = question_prior(answerer.embedder, prior_questions) if prior_questions else None
+    for row, q in zip(rows, questions):  # the prior of the calibration in force, if any, is replaced or dropped
+        row.pop(PRIOR_FEATURE, None)
+        if prior:
             row[PRIOR_FEATURE] = prior.logit(answerer.embedder.embed_query(q.text))
     labels = [int(q.answerable) for q in questions]
     calibration = fit(rows, labels, target or AbstainTarget.parse(engine.settings.answer.abstain_target))
-    calibration.prior = prior or None
+    calibration.prior = prior
     calibration.fitted_on = {
         "dataset": dataset.name, "split": split, "answerable": sum(labels), "unanswerable": len(labels) - sum(labels),
         "version": report.version, "model": answerer.embedder.model_id,
