@@ -130,6 +130,8 @@ def test_a_question_prior_fitted_with_the_calibration_scores_each_question(tmp_p
     assert result.exit_code == 0, result.output
     assert ("12 retrieval and support signals; no QA model (answer.qa_model is not set); a question prior fitted on 8 "
             f"answerable and 3 unanswerable questions ({DATA / 'nq-mini'})") in " ".join(result.output.split())
+    status = CliRunner().invoke(app, ["--home", str(tmp_path / "home"), "status"], env=env).output
+    assert "confidence   calibrated on qa-mini (v1), threshold" in status and "question prior on 11 questions" in status
     engine = make_engine(tmp_path / "home", cache_dir)
     c, question = engine.calibration(), "Who painted the Mona Lisa?"
     assert c.features[-1] == "question_prior" and c.prior.model == engine.embedder.model_id

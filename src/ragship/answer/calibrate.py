@@ -259,7 +259,8 @@ class CalibrationStore:
         c = self.current(live_version)
         if c is None:
             return None
-        return {"fitted_on": c.fitted_on, "threshold": c.threshold,
+        return {"fitted_on": c.fitted_on, "threshold": c.threshold, "target": c.target,
+                "question_prior": c.prior.questions if c.prior else None,
                 "validation": {k: v for k, v in c.validation.items() if k != "reliability"},
                 "current": bool(live_version) and c.fitted_on.get("version") == live_version}
 

@@ -36,6 +36,7 @@ def status(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) ->
     out.print(f"reranker     {s['reranker']}", highlight=False)
     out.print(f"generator    {s['generator']}", highlight=False)
     out.print(f"QA model     {_qa_model(s)}", highlight=False)
+    out.print(f"confidence   {_calibration(s['calibration'])}", highlight=False)
     out.print(f"versions     {', '.join(s['versions']) or '-'}", highlight=False)
     for run in (s["improve"] or {}).get("runs", [])[:1]:
         out.print(f"improvement  {run['status']} ({escape(run['trigger'])}): {escape(run.get('reason') or '')}",
@@ -53,6 +54,17 @@ def _qa_model(s: dict) -> str:
     t = s["qa_model_trained"]
     return s["qa_model"] + (f" (trained on {' + '.join(t['data'])}, {t['epochs']} epoch(s); held-out answerability "
                             f"AUC {t['held_out_auc']})" if t else "")
+
+
+def _calibration(c: dict | None) -> str:
+    if not c:
+        return "not calibrated: a two-feature default (`ragship calibrate DATASET` fits one)"
+    v, fitted, prior = c["validation"], c["fitted_on"], c["question_prior"]
+    return (f"calibrated on {fitted.get('dataset')} ({fitted.get('version')}"
+            + ("" if c["current"] else ", not the live version") + f"), threshold {c['threshold']} for "
+            f"{c['target']}: out of fold {v.get('answer_rate', 0):.1%} answered, {v.get('abstain_rate', 0):.1%} "
+            f"abstained" + (f"; a question prior on {prior['answerable'] + prior['unanswerable']} questions"
+                            if prior else ""))
 
 
 def _improvement(ctx: typer.Context) -> dict | None:
