@@ -115,12 +115,12 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target:
     dataset's corpus). `prior_questions`: a folder of questions labeled answerable or not
     (evaluate/labeled_questions.py) to fit a question prior on, one more feature of the model."""
     dataset = load_dataset(dataset_dir, split)
+    prior = question_prior(engine.embedder, prior_questions) if prior_questions else None
     report = engine.release(engine.ingest([dataset.corpus], observe=observe))
     engine = engine.at_version(report.version)
     questions = load_questions(dataset)
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in questions]
-    prior = question_prior(answerer.embedder, prior_questions) if prior_questions else None
     for row, q in zip(rows, questions):  # the prior of the calibration in force, if any, is replaced or dropped
         row.pop(PRIOR_FEATURE, None)
         if prior:
