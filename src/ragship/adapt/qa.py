@@ -12,7 +12,7 @@ and a harder one, the other paragraph most like the question; training on the ha
 help on CLAP NQ (ADR 0014), so a random one stays the default.
 
 With NQ-style questions (`extra`, adapt/nq.py) training is a curriculum: SQuAD first, then the NQ-style pairs with
-a quarter of SQuAD's examples replayed, at a third of the learning rate, for one epoch. Mixed into one pass from
+a quarter of SQuAD's examples replayed, at 0.3 of the learning rate, for one epoch. Mixed into one pass from
 the start, the NQ-style pairs kept the model from learning to read at all (ADR 0014)."""
 
 from __future__ import annotations
@@ -128,14 +128,14 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
     training += other_paragraph_negatives(training, other_paragraphs, seed, closest)
     tokenizer = AutoTokenizer.from_pretrained(base_path)
     passes = _passes(training, nq_training, out_dir, epochs=epochs, lr=lr, seed=seed)
-    rows = [features(tokenizer, examples) for examples, *_ in passes]
-    steps = [e * len(_by_length(r, batch_size, seed)) for r, (_, e, *_) in zip(rows, passes)]
+    batched = [_by_length(features(tokenizer, examples), batch_size, seed) for examples, *_ in passes]
+    steps = [n * len(batches) for batches, (_, n, *_) in zip(batched, passes)]
     started, logs, source = time.monotonic(), [], base_path
-    for k, ((examples, n, rate, target), windows) in enumerate(zip(passes, rows)):
+    for k, ((examples, n, rate, target), batches) in enumerate(zip(passes, batched)):
         left = None if budget_s is None else max(1.0, budget_s - (time.monotonic() - started))
         shown = progress and (lambda s, t, loss, k=k: progress(sum(steps[:k]) + s, sum(steps[:k]) + t
                                                                 + sum(steps[k + 1:]), loss))
-        logs.append(_phase(source, target, windows, epochs=n, batch_size=batch_size, lr=rate, warmup=warmup,
+        logs.append(_phase(source, target, batches, epochs=n, batch_size=batch_size, lr=rate, warmup=warmup,
                            budget_s=left, seed=seed, progress=shown, bounded=bounded, tokenizer=tokenizer,
                            questions=len(examples), reuse=target != out_dir))
         source = str(target)
@@ -180,12 +180,14 @@ def _validated(model: QAModel, validation: list[dict], nq_validation: list[dict]
             **({"validation_extra": validate(read, nq_validation)} if nq_validation else {})}
 
 
-def _phase(source: str, out_dir: Path, rows: list[tuple], *, tokenizer, questions: int, bounded: bool, reuse: bool,
-           **loop: Any) -> dict[str, Any]:
-    """One training pass from the weights at `source`, saved to `out_dir`; what happened. With `reuse`, a pass
-    already saved whole with the same settings (a curriculum killed in its second pass) is not repeated."""
+def _phase(source: str, out_dir: Path, batches: list[list[tuple]], *, tokenizer, questions: int, bounded: bool,
+           reuse: bool, **loop: Any) -> dict[str, Any]:
+    """One training pass over `batches` (of windows) from the weights at `source`, saved to `out_dir`; what happened.
+    With `reuse`, a pass already saved whole with the same settings (a curriculum killed in its second pass) is not
+    repeated."""
     from transformers import AutoModelForTokenClassification
 
+    rows = [r for batch in batches for r in batch]
     done, settings = out_dir / "training.json", {k: loop[k] for k in ("epochs", "batch_size", "lr", "warmup", "seed")}
     settings["windows"] = len(rows)
     if reuse and done.is_file() and (saved := json.loads(done.read_text()))["settings"] == settings \
@@ -196,8 +198,9 @@ def _phase(source: str, out_dir: Path, rows: list[tuple], *, tokenizer, question
         bound_memory(model)
     answerable = sum(r[3] > 0 for r in rows)
     pos_weight = (len(rows) - answerable) / max(1, answerable)
-    log = train_loop(model, _by_length(rows, loop.pop("batch_size"), loop["seed"]), batch_loss(model, pos_weight),
-                     batch_size=1, checkpoint=checkpoint_of(out_dir), **loop)
+    loop.pop("batch_size")  # the batches are made: the loop takes one at a time
+    log = train_loop(model, batches, batch_loss(model, pos_weight), batch_size=1, checkpoint=checkpoint_of(out_dir),
+                     **loop)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
