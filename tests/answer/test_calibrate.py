@@ -119,7 +119,7 @@ def test_the_cli_says_which_features_calibration_used(tmp_path, cache_dir):
     assert "Features: 12 retrieval and support signals; no QA model (answer.qa_model is not set)" in result.output
 
 
-def test_a_question_prior_fitted_with_the_calibration_scores_each_question(tmp_path, cache_dir):
+def test_a_question_prior_fitted_with_the_calibration_scores_each_question(tmp_path, cache_dir, monkeypatch):
     from typer.testing import CliRunner
 
     from ragship.cli import app
@@ -135,8 +135,14 @@ def test_a_question_prior_fitted_with_the_calibration_scores_each_question(tmp_p
     engine = make_engine(tmp_path / "home", cache_dir)
     c, question = engine.calibration(), "Who painted the Mona Lisa?"
     assert c.features[-1] == "question_prior" and c.prior.model == engine.embedder.model_id
-    assessed = engine.answerer().assess(question, engine.context(question))
-    assert assessed.features["question_prior"] == pytest.approx(c.prior.logit(engine.embedder.embed_query(question)))
+    expected = c.prior.logit(engine.embedder.embed_query(question))
+    answerer, searched, encoded = engine.answerer(), engine.context(question), []
+    real = answerer.embedder.embed_query
+    monkeypatch.setattr(answerer.embedder, "embed_query", lambda q: encoded.append(q) or real(q))
+    assessed = answerer.assess(question, searched)
+    assert assessed.features["question_prior"] == pytest.approx(expected)
+    assert encoded == [question]  # the sentence scorer's; the prior read the vector the search encoded
+    monkeypatch.undo()
     assert set(engine.ask(question).to_dict()["confidence_breakdown"]) == {"base", "retrieval", "question"}
     c.prior.model = "another-model"  # its vectors mean nothing to this one: the prior has no say
     assert engine.answerer().assess(question, engine.context(question)).parts["question"] == pytest.approx(0.0)

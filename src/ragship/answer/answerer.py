@@ -92,17 +92,19 @@ class Answerer:
             x |= qa_features(readings)
             reading = max(readings, key=lambda r: r.answerability, default=None)
         if self.calibration and PRIOR_FEATURE in self.calibration.features:
-            x[PRIOR_FEATURE] = self._prior(question)
+            x[PRIOR_FEATURE] = self._prior(question, result)
         parts = self.calibration.contributions(x) if self.calibration else None
         confidence = logistic(sum(parts.values())) if parts else ConfidenceModel()(best)
         return Assessment(result, hits, sentences, x, round(confidence, 4), reading, parts)
 
-    def _prior(self, question: str) -> float:
-        """The question prior's logit; its mean (no say) if it was fitted on another embedding model's vectors."""
+    def _prior(self, question: str, result: SearchResult) -> float:
+        """The question prior's logit, from the vector the search already encoded when it searched for the question;
+        its mean (no say) if it was fitted on another embedding model's vectors."""
         c = self.calibration
         if c.prior is None or c.prior.model != self.embedder.model_id:
             return c.mean[c.features.index(PRIOR_FEATURE)]
-        return c.prior.logit(self.embedder.embed_query(question))
+        searched = result.query_vector is not None and result.query == question
+        return c.prior.logit(result.query_vector if searched else self.embedder.embed_query(question))
 
     def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:
         t = time.perf_counter()

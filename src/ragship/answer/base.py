@@ -45,7 +45,7 @@ class Answer:
     id: str = field(default_factory=lambda: uuid.uuid4().hex)  # what feedback refers to
     index_version: str = ""  # the version whose chunks it was drawn from
     qa: dict | None = None  # the QA model's verdict: answerability, the source it read best, its span
-    confidence_breakdown: dict | None = None  # the confidence's logit by part (base, retrieval, qa_model)
+    confidence_breakdown: dict | None = None  # the confidence's logit by part (base, retrieval, qa_model, question)
     retrieval: Any = field(default=None, repr=False, compare=False)  # the first search (for the query log)
 
     def to_dict(self) -> dict[str, Any]:
