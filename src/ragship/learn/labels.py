@@ -96,11 +96,11 @@ def _apply(item: Item, label: Label, cited: list[str], answer: str | None) -> No
     helpful = {d for d, m in label.marks.items() if m == "helpful" or (m == "opened" and label.rating >= 0)}
     if not helpful and label.rating > 0 and label.outcome == "answered" and cited:
         helpful = {cited[0]}
-    for d in helpful:
+    for d in sorted(helpful):  # sets iterate in a per-process order: sorted, the same labels make the same pairs
         item.relevant[d] = 1
         if d in item.not_relevant:
             item.not_relevant.remove(d)
-    for d in wrong - helpful:
+    for d in sorted(wrong - helpful):
         item.relevant.pop(d, None)
         if d not in item.not_relevant:
             item.not_relevant.append(d)
