@@ -204,6 +204,14 @@ class RequestTimeout(RagshipError):
     http_status = 503
 
 
+# -- a process of ragship's own ---------------------------------------------------------------------------------
+class ProcessEnded(RagshipError):
+    """A step that runs in a child process of its own (training) ended without its result: killed, or out of
+    memory. Nothing it would have written is used."""
+
+    exit_code = 11
+
+
 # -- releases ----------------------------------------------------------------------------------------------------
 class GateRefused(RagshipError):
     """The release gate found a significant regression: the candidate stays a candidate. `reports` holds the
