@@ -19,8 +19,7 @@ def make_embedder(e: EmbedSettings, cache_dir: Path, built_with: str | None = No
     if not e.measured:
         path, how = configured_path(e), f"embed.backend = {e.backend}, embed.precision = {e.precision}"
     else:
-        choice = choose(resolve_model(e.model).model_id, lambda p: build(p, e), artifact_dir(), e.auto_min_cosine,
-                        e.device)
+        choice = measured_choice(e)
         path, how = choice.path, "measured on this machine"
         built_on = path_of(built_with, fp32=_fp32_path(choice)) if built_with else path
         if built_on != path:
@@ -28,6 +27,11 @@ def make_embedder(e: EmbedSettings, cache_dir: Path, built_with: str | None = No
     embedder = CachedEmbedder(build(path, e), EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))
     embedder.encoder = {"path": path, "chosen_by": how, "measured": choice.describe() if choice else None}
     return embedder
+
+
+def measured_choice(e: EmbedSettings) -> Choice:
+    """This machine's encoder path for `e.model`: cached, or measured now (once per model and machine)."""
+    return choose(resolve_model(e.model).model_id, lambda p: build(p, e), artifact_dir(), e.auto_min_cosine, e.device)
 
 
 def configured_path(e: EmbedSettings) -> str:

@@ -21,6 +21,7 @@ from ragship.embed.base import Embedder
 from ragship.embed.models import resolve_model
 from ragship.errors import ModelNotAvailable
 from ragship.fsio import atomic_write_text
+from ragship.util.child import run_apart
 
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 PRECISIONS = ("int8", "fp32")
@@ -156,15 +157,16 @@ class OnnxQueryEncoder:
 
 
 def _exported(model_path: Path, dest: Path, quantize: bool) -> Path:
-    """The export in `dest`, made first if missing (another process may be making it: a file lock)."""
+    """The export in `dest`, made first if missing (another process may be making it: a file lock), by a child
+    process: what the export leaves in the heap returns to the system with it."""
     from filelock import FileLock
 
     model_file = dest / ("model_int8.onnx" if quantize else "model_fused.onnx")
     if not model_file.exists():
         dest.mkdir(parents=True, exist_ok=True)
         with FileLock(dest / ".lock"):
-            if not model_file.exists():
-                export(model_path, dest, quantize=quantize)
+            if not model_file.exists():  # in a process of its own: tracing leaves ~500 MB in the heap
+                run_apart(export, model_path, dest, quantize, what=f"exporting {model_path} to ONNX")
     return model_file
 
 

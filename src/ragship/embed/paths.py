@@ -109,9 +109,11 @@ def measure(paths: list[str], build: Callable[[str], Embedder], min_cosine: floa
     """Time each path on the same sample, in interleaved rounds (a neighbour's burst then slows every path, not
     one), keeping each path's best round; refuse those whose vectors fall below `min_cosine` of float32 PyTorch's."""
     sample, build = sample_texts(), cache(build)  # the reference's model is also the torch-fp32 candidate
-    reference = build("torch-fp32").embed_batch(sample)
     trials = {p: Trial(p) for p in paths}
-    models = {p: m for p in paths if (m := _loaded(trials[p], build))}
+    # ONNX first: its exports (a child process each, ~1.2 GB) then meet this process before it holds the others
+    loaded = {p: m for p in sorted(paths, key=lambda p: not p.startswith("onnx")) if (m := _loaded(trials[p], build))}
+    models = {p: loaded[p] for p in paths if p in loaded}
+    reference = build("torch-fp32").embed_batch(sample)
     seconds = {p: float("inf") for p in models}
     for _ in range(ROUNDS):
         for p, model in models.items():

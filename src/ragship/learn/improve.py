@@ -30,6 +30,7 @@ from ragship.adapt import biencoder
 from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
 from ragship.adapt.runner import CLOZE_PAIRS, with_model
 from ragship.answer.calibrate import PRIOR_FEATURE, Calibration, CalibrationStore, choose_threshold, fit
+from ragship.embed.factory import measured_choice
 from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
@@ -38,6 +39,7 @@ from ragship.learn.labels import Item
 from ragship.release.gate import Check, compare
 from ragship.settings import GoldenSet, ReleaseSettings, Settings
 from ragship.types import AbstainTarget
+from ragship.util.child import run_apart
 
 SEED = 0
 
@@ -154,8 +156,12 @@ def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None,
     digest = hashlib.sha256(json.dumps([[p.query, p.positive, p.negative] for p in pairs]).encode()).hexdigest()
     base = searcher.embedder
     out = c.home.models / f"{c.home.root.name}-improved-{digest[:10]}"
-    training = biencoder.train(base.path, pairs, out, epochs=s.epochs, batch_size=s.batch_size, lr=s.lr,
-                               budget_s=s.budget_s, seed=SEED, progress=progress)
+    # each in a process of its own: both leave a gigabyte or more in the heap, returned when it ends (ADR 0021)
+    training = run_apart(biencoder.train, base.path, pairs, out, progress=progress, what="training",
+                         epochs=s.epochs, batch_size=s.batch_size, lr=s.lr, budget_s=s.budget_s, seed=SEED)
+    if c.settings.embed.measured:  # the new model's encoder paths (ADR 0019), cached for every later process
+        run_apart(measured_choice, c.settings.embed.model_copy(update={"model": str(out)}),
+                  what="measuring the encoder paths")
     adapted = c.sibling(with_model(c.settings, str(out)))
     with c.home.exclusive(wait_s=600):
         report = reembed(settings=adapted.settings, embedder=adapted.embedder, store=adapted.store(),

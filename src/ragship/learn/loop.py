@@ -46,8 +46,10 @@ class Loop:
         else:
             run_id = self.runs.start(trigger)
         s = self.c.settings.improve
-        guard = MemoryBound(s.memory_mb, s.nice, lambda why: self.runs.finish(
-            run_id, "failed", {"trigger": trigger, "reason": why})) if bounded else None
+        if bounded:
+            os.nice(s.nice)
+        watch = MemoryBound(s.memory_mb if bounded else None, lambda why: self.runs.finish(
+            run_id, "failed", {"trigger": trigger, "reason": why}))
         try:
             outcome = improve(self.c, labeled, progress, since)
         except RagshipError as e:  # recorded, shown and alerted on; the live version is untouched
@@ -56,10 +58,8 @@ class Loop:
             self.runs.finish(run_id, "failed", {"trigger": trigger, "reason": f"{type(e).__name__}: {e}"})
             raise
         finally:
-            if guard:
-                guard.stop()
-        report = {"id": run_id, "trigger": trigger, **outcome.to_dict(),
-                  "peak_rss_mb": round(MemoryBound.peak_mb())}
+            watch.stop()
+        report = {"id": run_id, "trigger": trigger, **outcome.to_dict(), "peak_rss_mb": round(watch.peak_mb())}
         self.runs.finish(run_id, outcome.status, report)
         log.warning("%s: improvement run %s %s: %s", self.name, run_id, outcome.status, outcome.reason)
         return report

@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
@@ -143,25 +144,52 @@ def launch(collection: str, trigger: str, run_id: str, env: dict[str, str] | Non
 
 
 class MemoryBound:
-    """Lowers this process's priority and watches its peak resident memory; past `limit_mb` it calls `over`
-    (which records the failure) and ends the process: training cannot be interrupted cleanly from outside."""
+    """Watches the resident memory of this process and its children (a run's training happens in one): the peak
+    of their sum, sampled twice a second. Past `limit_mb` (when given) it calls `over` (which records the failure)
+    and ends the process, its children with it: training cannot be interrupted cleanly from outside."""
 
-    def __init__(self, limit_mb: int, nice: int, over):
-        self.limit_mb, self.over = limit_mb, over
-        os.nice(nice)
+    def __init__(self, limit_mb: int | None = None, over=None):
+        self.limit_mb, self.over, self.peak = limit_mb, over, 0.0
         self._stop = threading.Event()
         threading.Thread(target=self._watch, name="ragship-memory-bound", daemon=True).start()
 
-    @staticmethod
-    def peak_mb() -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    def peak_mb(self) -> float:
+        """The largest of: the sampled sum, this process's own peak, the largest ended child's peak (the last
+        two are exact, so a spike between samples still counts)."""
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+        child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+        return max(self.peak, own, child)
 
     def _watch(self) -> None:
         while not self._stop.wait(0.5):
-            if self.peak_mb() > self.limit_mb:
+            self.peak = max(self.peak, tree_mb())
+            if self.limit_mb and self.peak_mb() > self.limit_mb:
                 self.over(f"stopped: its resident memory reached {self.peak_mb():.0f} MB, over improve.memory_mb = "
                           f"{self.limit_mb}")
                 os._exit(9)
 
     def stop(self) -> None:
         self._stop.set()
+
+
+def tree_mb(pid: int | None = None) -> float:
+    """Resident memory of a process and all its descendants, in MB (Linux /proc; elsewhere 0: the exact peaks of
+    MemoryBound.peak_mb stand alone). Pages the processes share count once per process: an upper bound."""
+    total, todo = 0, [pid or os.getpid()]
+    while todo:
+        pid = todo.pop()
+        total += _rss_kb(pid)
+        for task in Path(f"/proc/{pid}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:  # the task ended meanwhile
+                pass
+    return total / 1024
+
+
+def _rss_kb(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), 0)
