@@ -18,6 +18,22 @@ def test_a_runs_memory_counts_its_childrens():
         child.wait()
 
 
+SPIKES_300_MB = ("import time; held = bytearray(b'x') * (300 << 20); del held; print('ready', flush=True); "
+                 "time.sleep(60)")
+
+
+def test_a_childs_spike_counts_after_it_has_passed():
+    # training's peak lasts a fraction of a step: samples of resident memory alone would miss it
+    before = tree_mb()
+    child = subprocess.Popen([sys.executable, "-c", SPIKES_300_MB], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "ready"
+        assert tree_mb() - before > 290
+    finally:
+        child.kill()
+        child.wait()
+
+
 OWN_PEAK = "from ragship.learn.runs import MemoryBound; m = MemoryBound(); m.stop(); print(round(m.peak_mb()))"
 
 
