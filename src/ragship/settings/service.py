@@ -195,6 +195,7 @@ class ImproveSettings(Section):
     lr: float = Field(1e-4, gt=0, lt=1, description="learning rate of the adaptation: above `ragship adapt`'s "
                       "2e-5, as a run learns from a few hundred pairs (fitted on SciFact's replayed clicks: ADR 0021)")
     budget_s: float = Field(3600.0, gt=0, description="training stops after this many seconds")
-    memory_mb: int = Field(3000, ge=500, description="a run whose process grows past this resident memory stops, "
-                           "naming the bound (serving is another process and never waits for it)")
+    memory_mb: int = Field(3000, ge=500, description="a run whose processes (its own, and its training's at "
+                           "their peak) together pass this resident memory stops, naming the bound (serving is "
+                           "another process and never waits for it)")
     nice: int = Field(10, ge=0, le=19, description="the run's process priority below the server's (os.nice)")
