@@ -91,3 +91,18 @@ def _alive(pid: int) -> bool:
             return "zombie" not in f.read()
     except FileNotFoundError:
         return False
+
+
+def stops(progress=None):
+    progress(1, 2)
+    time.sleep(60)
+
+
+def test_a_parent_that_fails_meanwhile_does_not_wait_for_its_child():
+    def failing(*_):
+        raise RuntimeError("the progress display broke")
+
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="display broke"):
+        run_apart(stops, progress=failing)
+    assert time.monotonic() - started < 30

@@ -173,7 +173,7 @@ class MemoryBound:
 
 def tree_mb(pid: int | None = None) -> float:
     """A process's resident memory now plus each descendant's peak so far (VmHWM), in MB (Linux /proc; elsewhere
-    0): samples of the children's resident memory alone miss their spikes (training's peaked at 2,122 MB where
+    0): samples of the children's resident memory alone miss their spikes (training's peaked at 2,257 MB where
     one-second samples saw 1,642). Pages the processes share count once per process: an upper bound."""
     root = pid or os.getpid()
     total, todo = _status_kb(root, "VmRSS:"), _children(root)

@@ -34,18 +34,22 @@ def run_apart(fn: Callable[..., Any], *args, progress: Callable[..., None] | Non
         pickle.dump(sys.path, child.stdin)  # where `fn`'s module is found, before `fn` is unpickled
         pickle.dump((fn, args, kwargs, progress is not None), child.stdin)
         child.stdin.close()
-        while True:
-            try:
-                kind, value = pickle.load(messages)
-            except EOFError:
-                raise ProcessEnded(f"{what} ended without a result (exit code {child.wait()}: "
-                                   f"{_exit_reason(child.returncode)})") from None
-            if kind == "progress":
-                progress(*value)
-            elif kind == "error":
-                raise value
-            else:
-                return value
+        try:
+            while True:
+                try:
+                    kind, value = pickle.load(messages)
+                except EOFError:
+                    raise ProcessEnded(f"{what} ended without a result (exit code {child.wait()}: "
+                                       f"{_exit_reason(child.returncode)})") from None
+                if kind == "progress":
+                    progress(*value)
+                elif kind == "error":
+                    raise value
+                else:
+                    return value
+        except BaseException:  # interrupted here (Ctrl-C, a progress callback): the child's work is not waited for
+            child.kill()
+            raise
 
 
 def _main(fd: int, parent: int) -> None:
