@@ -1,37 +1,38 @@
 import subprocess
 import sys
+from contextlib import contextmanager
 
 from ragship.learn.runs import MemoryBound, tree_mb
 
 HOLDS_200_MB = "import time; held = bytearray(b'x') * (200 << 20); print('ready', flush=True); time.sleep(60)"
+SPIKES_300_MB = ("import time; held = bytearray(b'x') * (300 << 20); del held; print('ready', flush=True); "
+                 "time.sleep(60)")
 
 
-def test_a_runs_memory_counts_its_childrens():
-    # a run trains in a child process (learn/improve.py): its bound and its reported peak must see that memory
-    before = tree_mb()
-    child = subprocess.Popen([sys.executable, "-c", HOLDS_200_MB], stdout=subprocess.PIPE, text=True)
+@contextmanager
+def child_running(script: str):
+    """A child process of this one, once it has done what `script` does before printing "ready"."""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
         assert child.stdout.readline().strip() == "ready"
-        assert tree_mb() - before > 190
+        yield
     finally:
         child.kill()
         child.wait()
 
 
-SPIKES_300_MB = ("import time; held = bytearray(b'x') * (300 << 20); del held; print('ready', flush=True); "
-                 "time.sleep(60)")
+def test_a_runs_memory_counts_its_children():
+    # a run trains in a child process (learn/improve.py): its bound and its reported peak must see that memory
+    before = tree_mb()
+    with child_running(HOLDS_200_MB):
+        assert tree_mb() - before > 190
 
 
 def test_a_childs_spike_counts_after_it_has_passed():
     # training's peak lasts a fraction of a step: samples of resident memory alone would miss it
     before = tree_mb()
-    child = subprocess.Popen([sys.executable, "-c", SPIKES_300_MB], stdout=subprocess.PIPE, text=True)
-    try:
-        assert child.stdout.readline().strip() == "ready"
+    with child_running(SPIKES_300_MB):
         assert tree_mb() - before > 290
-    finally:
-        child.kill()
-        child.wait()
 
 
 OWN_PEAK = "from ragship.learn.runs import MemoryBound; m = MemoryBound(); m.stop(); print(round(m.peak_mb()))"
