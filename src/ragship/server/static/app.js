@@ -411,10 +411,16 @@ function driftReport(r) {
 }
 
 // -- review -------------------------------------------------------------------------------------------------------
+let reviewLoads = 0;  // only the latest load renders: a slower, older one would replace cards being edited
+
 async function loadReview() {
+  const load = ++reviewLoads;
+  $("review-list").setAttribute("aria-busy", "true");
   try {
     const [queue, improve] = await Promise.all([api(`/v1/review?queue=${$("review-queue").value}&limit=30`),
       api("/v1/improve")]);
+    if (load !== reviewLoads) return;
+    $("review-list").setAttribute("aria-busy", "false");
     const run = improve.runs[0];
     $("improve-status").textContent = run
       ? `Last improvement run: ${run.status} (${run.trigger}): ${run.reason || ""}` : "No improvement run yet.";
