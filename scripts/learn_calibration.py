@@ -8,9 +8,13 @@ the labels and checks it on the held-out questions. Printed next to each other: 
 out-of-fold rates, the rates users then get on all 294 questions judged by the gold labels (and on the
 questions it was not trained on), and `ragship calibrate` on the gold labels (its out-of-fold rates).
 
-    python scripts/learn_calibration.py [--home DIR] [--noise 0.1] [--target "abstain >= 0.8"]
+    python scripts/learn_calibration.py [--home DIR] [--noise 0.1] [--target "abstain >= 0.8"] [--review N]
 
 Both calibrations choose their threshold for `--target` (answer.abstain_target; default its default).
+
+`--review N`: an editor then works through N rated answers on the review queue (GET /v1/review, the Review page's
+default queue: rated down, abstained, a sample), saying for each whether it should have been answered (the gold
+label). The run measures from them how noisy the ratings are and allows for it (ADR 0021, "Noisy ratings").
 
 Last, the fits' out-of-fold rates over 20 fold splits (one split moves them by points): on the rating labels, on
 the gold labels of the same questions (what ratings cost, the sample held the same) and on every question's gold
@@ -84,6 +88,27 @@ def replay(base: str, noise: float, seed: int = 0) -> dict:
     return counts
 
 
+def review(base: str, limit: int) -> tuple[dict, set[str]]:
+    """An editor reviews up to `limit` rated answers from the review queue: should it have been answered (gold)?
+    (counts, the reviewed questions' texts)"""
+    gold = {q.text: q for q in questions()}
+    counts, seen = {"reviewed": 0, "contradicting the rating": 0}, set()
+    with httpx.Client(base_url=base, timeout=120) as client:
+        queue = client.get("/v1/review", params={"queue": "all", "limit": 500}).raise_for_status().json()
+        for a in queue["answers"]:
+            q = gold.get(a["question"])
+            if a["rating"] is None or q is None or a["question"] in seen:
+                continue
+            client.post("/v1/feedback", json={"answer_id": a["id"], "expected": "answer" if q.answerable
+                                              else "abstain"}).raise_for_status()
+            seen.add(a["question"])
+            counts["reviewed"] += 1
+            counts["contradicting the rating"] += (a["rating"] > 0) != (q.answerable != (a["outcome"] == "abstained"))
+            if counts["reviewed"] == limit:
+                break
+    return counts, seen
+
+
 def served_rates(base: str, trained: set[str]) -> dict:
     """What users get now, judged by the gold labels: on all questions, and on those the run did not train on."""
     from ragship.learn.labels import qid_of
@@ -110,13 +135,16 @@ def main() -> None:
     p.add_argument("--noise", type=float, default=0.1)
     p.add_argument("--port", type=int, default=8767)
     p.add_argument("--target", default=None, help="answer.abstain_target for both fits, e.g. \"abstain >= 0.8\"")
+    p.add_argument("--review", type=int, default=0, help="an editor reviews this many rated answers")
     a = p.parse_args()
     if not CLAPNQ.is_dir():
         raise SystemExit(f"{CLAPNQ} not found: this script needs ../shared/datasets/clapnq-dev")
     home = a.home or Path(tempfile.mkdtemp(prefix="ragship-calibration-"))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
-    config.write_text("[improve]\nschedule = true\ncheck_every_s = 5\nnew_labels = 285\nmin_judged = 100000\n\n"
+    # with --review the run waits for the editor (the ratings, ~289, and the reviews)
+    trigger = f"check_every_s = 30\nnew_labels = {280 + a.review}" if a.review else "check_every_s = 5\nnew_labels = 285"
+    config.write_text(f"[improve]\nschedule = true\n{trigger}\nmin_judged = 100000\n\n"
                       "[monitor]\nquery_text = \"keep\"\n"
                       + (f"\n[answer]\nabstain_target = \"{a.target}\"\n" if a.target else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
@@ -132,6 +160,10 @@ def main() -> None:
         print(f"served before (default calibration): {json.dumps(served_rates(base, set()))}", flush=True)
         started = time.time()
         print(f"replayed: {json.dumps(replay(base, a.noise))} in {time.time() - started:.0f} s", flush=True)
+        reviewed: set[str] = set()
+        if a.review:
+            counts, reviewed = review(base, a.review)
+            print(f"an editor reviewed: {json.dumps(counts)}", flush=True)
         run = wait_for_run(base, started, 3600)
         print(f"run: {run['status']}: {run['reason']} (trigger: {run['trigger']}; after "
               f"{time.time() - started:.0f} s)", flush=True)
@@ -150,17 +182,23 @@ def main() -> None:
     print(f"`ragship calibrate` on the gold labels, out-of-fold: {json.dumps(rates)}"
           f" (fitted on {gold['fitted_on']['answerable']} + {gold['fitted_on']['unanswerable']})", flush=True)
     if fitted:
-        for line in gold_fits(home, _trained(home, report), a.target):
+        noise = (fitted.get("fitted_on") or {}).get("label_noise") or {"rate": 0.0}
+        print(f"the run's allowance for noisy ratings: {json.dumps(noise)}", flush=True)
+        for line in gold_fits(home, _trained(home, report), a.target, noise["rate"], reviewed, a.noise):
             print(line, flush=True)
 
 
-def gold_fits(home: Path, rated: dict[str, int], target: str | None, shuffles: int = 20) -> list[str]:
+def gold_fits(home: Path, rated: dict[str, int], target: str | None, noise: float = 0.0,
+              reviewed: set[str] = frozenset(), flip: float = 0.0, shuffles: int = 20) -> list[str]:
     """Lines comparing `ragship calibrate`'s fit on rating labels and on gold labels: its out-of-fold rates judged by
-    the gold labels, its threshold chosen on the labels it was given (as a run does). One 5-fold split moves the
+    the gold labels, its threshold chosen on the labels it was given (as a run does: allowing for `noise`, the
+    `reviewed` questions' labels taken as right). One 5-fold split moves the
     abstain rate by points on ~250 questions, so the rates are the mean and standard deviation over `shuffles`
     splits: with the re-fit's rating labels, with the gold labels of the same questions (what ratings cost, the
     sample held the same), and with the gold labels of every question (the issue's comparison). Last, the spread
-    over 20 random samples as large as the re-fit's: how close two fits of that size can be expected to come."""
+    over 20 random samples as large as the re-fit's: how close two fits of that size can be expected to come. With
+    `flip`, every question's gold labels with that share flipped at random (a new draw per split), the threshold
+    chosen taking them as right and allowing for the (known) noise: the allowance apart from the replay's sample."""
     import statistics
 
     import numpy as np
@@ -179,16 +217,23 @@ def gold_fits(home: Path, rated: dict[str, int], target: str | None, shuffles: i
     own = [i for i, q in enumerate(qs) if qid_of(q.text) in rated]
     ratings = [rated[qid_of(qs[i].text)] for i in own]
 
-    def rates(pick: list[int], labels: list[int], seed: int = 0) -> dict:
-        """Fitted on `labels`, its threshold chosen on them; its out-of-fold rates judged by the gold labels."""
+    def rates(pick: list[int], labels: list[int] | None, seed: int = 0, noise: float = 0.0) -> dict:
+        """Fitted on `labels` (None: every question's, flipped), its threshold chosen on them; its out-of-fold rates
+        judged by the gold labels."""
+        clean = [qs[i].text in reviewed for i in pick] if labels is not None else None  # flipped: none clean
+        labels = labels if labels is not None else flipped(seed)
         _, _, p = calibrate.out_of_fold([rows[i] for i in pick], labels, seed=seed)
-        return calibrate.rates(p, np.asarray([gold[i] for i in pick]),
-                               calibrate.choose_threshold(p, np.asarray(labels), point))
+        counted = calibrate.unbiased_labels(np.asarray(labels), noise, clean)
+        return calibrate.rates(p, np.asarray([gold[i] for i in pick]), calibrate.choose_threshold(p, counted, point))
 
-    def shuffled(pick: list[int], labels: list[int]) -> str:
-        runs = [rates(pick, labels, seed) for seed in range(shuffles)]
+    def shuffled(pick: list[int], labels: list[int] | None, noise: float = 0.0) -> str:
+        runs = [rates(pick, labels, seed, noise) for seed in range(shuffles)]
         return ", ".join(f"{k} {statistics.mean(r[k] for r in runs):.4f} ± {statistics.stdev(r[k] for r in runs):.4f}"
                          for k in ("answer_rate", "abstain_rate"))
+
+    def flipped(seed: int) -> list[int]:
+        draw = random.Random(seed)
+        return [1 - g if draw.random() < flip else g for g in gold]
 
     rng, spread = random.Random(0), {"answer_rate": [], "abstain_rate": []}
     for _ in range(20):
@@ -200,8 +245,14 @@ def gold_fits(home: Path, rated: dict[str, int], target: str | None, shuffles: i
     return [f"over {shuffles} fold splits (mean ± sd):",
             f"  re-fit, rating labels ({len(own)} questions, {agree} labels agree with gold; judged by gold): "
             f"{shuffled(own, ratings)}",
+            *([f"  the same, allowing for the ratings' noise as the run did ({noise:.4f}): "
+               f"{shuffled(own, ratings, noise)}"] if noise else []),
             f"  the same {len(own)} questions, gold labels:  {shuffled(own, [gold[i] for i in own])}",
             f"  every question ({len(qs)}), gold labels (`ragship calibrate`): {shuffled(list(range(len(qs))), gold)}",
+            *([f"  every question, gold labels with {flip:.0%} flipped at random, taken as right: "
+               f"{shuffled(list(range(len(qs))), None)}",
+               f"  the same, allowing for {flip:.0%} noise: {shuffled(list(range(len(qs))), None, flip)}"]
+              if flip else []),
             f"the same fit on {len(own)} random questions with gold labels, 20 draws (one split each): "
             + json.dumps({k: {"min": min(v), "median": statistics.median(v), "max": max(v)}
                           for k, v in spread.items()})]

@@ -150,3 +150,37 @@ def test_a_question_prior_fitted_with_the_calibration_scores_each_question(tmp_p
 
     again = calibrate(engine, DATA / "qa-mini", target=AbstainTarget("precision", 0.6))  # without --questions
     assert "question_prior" not in again.features and again.prior is None
+
+
+def _noisy(noise: float, n: int = 6000, seed: int = 0):
+    """Questions whose true chance of being answerable is q; labels drawn from it, then `noise` of them flipped;
+    the confidence p a model fitted on such labels gives (q squeezed towards noise and 1 - noise)."""
+    rng = np.random.default_rng(seed)
+    q = 1 / (1 + np.exp(-rng.normal(0.6, 2.0, n)))
+    truth = (rng.random(n) < q).astype(int)
+    labels = np.where(rng.random(n) < noise, 1 - truth, truth)
+    return noise + (1 - 2 * noise) * q, truth, labels
+
+
+@pytest.mark.parametrize("point", ["answer >= 0.9", "abstain >= 0.8"])
+def test_an_operating_point_chosen_on_noisy_labels_allows_for_the_noise(point):
+    from ragship.answer.calibrate import unbiased_labels
+
+    p, truth, labels = _noisy(0.1)
+    target = AbstainTarget.parse(point)
+    rate = f"{target.rate}_rate"
+    taken = rates(p, truth, choose_threshold(p, labels, target))[rate]  # the labels taken as right
+    allowed = rates(p, truth, choose_threshold(p, unbiased_labels(labels, 0.1), target))[rate]
+    assert abs(taken - target.value) > 0.03 and abs(allowed - target.value) < 0.015, (taken, allowed)
+
+
+def test_clean_labels_and_no_noise_keep_the_label():
+    from ragship.answer.calibrate import unbiased_labels
+
+    _, _, labels = _noisy(0.1, n=50)
+    assert list(unbiased_labels(labels, 0.0)) == list(labels)
+    counted = unbiased_labels(labels, 0.1, clean=[True] * 10 + [False] * 40)
+    assert list(counted[:10]) == list(labels[:10])
+    assert set(np.round(counted[10:], 4)) <= {1.125, -0.125}  # (y - 0.1) / 0.8: together, the noisy labels' rates
+    with pytest.raises(ConfigError, match="below 0.5"):
+        unbiased_labels(labels, 0.5)

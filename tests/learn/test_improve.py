@@ -182,3 +182,26 @@ def test_a_refit_keeps_the_question_prior_of_the_calibration_in_force(tmp_path, 
     items = [Item(q, text, answerable=q in answerable) for q, text in {**answerable, **unanswerable}.items()]
     fitted = refit(engine.at_version("v1"), items)
     assert fitted.features[-1] == "question_prior" and fitted.prior == live.prior
+
+
+def test_ratings_that_reviews_contradict_are_not_calibrated_on(tmp_path, cache_dir):
+    """Every rating inverted, an editor's review on every other question: the run measures the ratings as wrong
+    and refuses to re-fit the calibration on them; nothing goes live."""
+    engine = make_engine(tmp_path / "home", cache_dir, monitor={"query_text": "keep"}, embed=UNMEASURED,
+                         improve={**IMPROVE, "min_judged": 1000, "min_reviews": 2})
+    engine.ingest([DATA / "qa-mini" / "corpus.jsonl"])
+    log = QueryLog(engine.state, "keep")
+    data = load_dataset(DATA / "qa-mini", "test")
+    unanswerable = read_queries(DATA / "qa-mini" / "queries_unanswerable.jsonl")
+    for n, (qid, question) in enumerate([*data.queries.items(), *unanswerable.items()]):
+        answer = engine.ask(question)
+        with log.request("user", "default", "ask", question) as r:
+            shown = r.answered(answer.to_dict(), answer.retrieval)
+        truly = (qid in data.qrels) == (not shown["abstained"])  # the right rating: up when it did what it should
+        log.feedback(shown["id"], "user", -1 if truly else 1)
+        if n % 2:
+            log.feedback(shown["id"], "editor", 0, expected="answer" if qid in data.qrels else "abstain")
+    report = Loop(engine, log, "default").improve()
+    assert report["plan"]["calibrate"] and not report["plan"]["adapt"], report["plan"]
+    assert report["status"] == "refused" and "contradict 100%" in report["reason"], report
+    assert report["calibration"]["label_noise"]["rate"] == 1.0 and engine.calibrations.current("v1") is None

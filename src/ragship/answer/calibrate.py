@@ -154,19 +154,38 @@ class Calibration:
 
 
 def fit(rows: list[dict[str, float]], labels: list[int], target: AbstainTarget, folds: int = 5,
-        seed: int = 0) -> Calibration:
-    """Fit on all rows; choose the threshold and report rates on out-of-fold predictions."""
+        seed: int = 0, noise: float = 0.0, clean: list[bool] | None = None) -> Calibration:
+    """Fit on all rows; choose the threshold and report rates on out-of-fold predictions. `noise`: the share of
+    labels believed wrong (ratings; `clean` marks the rows whose label is not, e.g. an editor's review): the
+    threshold is then chosen on rates counted as the true labels would give them on average (`unbiased_labels`)."""
     y = np.asarray(labels)
     names, x, oof = out_of_fold(rows, labels, folds, seed)
-    threshold = choose_threshold(oof, y, target)
+    counted = unbiased_labels(y, noise, clean)
+    threshold = choose_threshold(oof, counted, target)
     model = _model().fit(x, y)
     scaler, lr = model[0], model[1]
     return Calibration(
         features=names, mean=scaler.mean_.tolist(), scale=scaler.scale_.tolist(),
         coef=lr.coef_[0].tolist(), intercept=float(lr.intercept_[0]), threshold=round(threshold, 4),
         target=str(target),
-        validation={"folds": folds, **rates(oof, y, threshold), "reliability": reliability(oof, y)},
+        validation={"folds": folds, **rates(oof, counted, threshold), "label_noise": round(noise, 4),
+                    "reliability": reliability(oof, y)},
     )
+
+
+def unbiased_labels(y: np.ndarray, noise: float, clean: list[bool] | None = None) -> np.ndarray:
+    """Labels to count rates with when a share `noise` of those not `clean` is flipped at random (ADR 0021, "Noisy
+    ratings"): each such label counts (y - noise) / (1 - 2 noise) as answerable and the rest as unanswerable (above
+    1 or below 0: what flipped labels add to one side is taken back), so that a rate counted with them is on
+    average the rate the true labels give (Natarajan et al., "Learning with noisy labels", 2013). With no noise, or
+    for the `clean` rows, the label itself."""
+    y = np.asarray(y, dtype=np.float64)
+    if noise <= 0.0:
+        return y
+    if noise >= 0.5:
+        raise ConfigError(f"a label noise of {noise:g} leaves the labels no information: it must be below 0.5")
+    counted = (y - noise) / (1.0 - 2.0 * noise)
+    return np.where(np.asarray(clean, dtype=bool), y, counted) if clean is not None else counted
 
 
 def out_of_fold(rows: list[dict[str, float]], labels: list[int], folds: int = 5,
@@ -195,27 +214,34 @@ def _model():
 def choose_threshold(p: np.ndarray, y: np.ndarray, target: AbstainTarget) -> float:
     """The threshold (abstain when p < t) meeting `target` that answers most ("abstain": the lowest abstaining on
     enough unanswerable questions, y = 0) or abstains most ("precision": the highest whose abstentions are right
-    often enough; "answer": the highest still answering enough answerable ones, y = 1)."""
+    often enough; "answer": the highest still answering enough answerable ones, y = 1). `y` may count each question
+    as answerable by a share (unbiased_labels)."""
+    y = np.asarray(y, dtype=np.float64)
     candidates = np.unique(np.concatenate([p, [1.0]]))
     if target.rate == "abstain":
-        return float(next((t for t in candidates if (p[y == 0] < t).mean() >= target.value), 1.0))
+        return float(next((t for t in candidates if _rates(p, y, t)["abstain_rate"] >= target.value), 1.0))
     best = 0.0
     for t in candidates:
-        abstain = p < t
-        if target.rate == "answer" and (~abstain[y == 1]).mean() >= target.value:
+        r = _rates(p, y, t)
+        if target.rate == "answer" and r["answer_rate"] >= target.value:
             best = float(t)
-        elif target.rate == "precision" and abstain.any() and (y[abstain] == 0).mean() >= target.value:
+        elif target.rate == "precision" and (p < t).any() and r["abstain_precision"] >= target.value:
             best = float(t)
     return best
 
 
 def rates(p: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
-    abstain = p < threshold
-    return {
-        "answer_rate": round(float((~abstain[y == 1]).mean()), 4),
-        "abstain_rate": round(float(abstain[y == 0].mean()), 4),
-        "abstain_precision": round(float((y[abstain] == 0).mean()), 4) if abstain.any() else 1.0,
-    }
+    """Answer rate (of answerable questions), abstain rate (of unanswerable ones) and abstention precision at
+    `threshold`; `y` as in choose_threshold."""
+    return {k: round(v, 4) for k, v in _rates(p, np.asarray(y, dtype=np.float64), threshold).items()}
+
+
+def _rates(p: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
+    abstain = np.asarray(p) < threshold
+    no = 1.0 - y
+    return {"answer_rate": float((y * ~abstain).sum() / y.sum()) if y.sum() else float("nan"),
+            "abstain_rate": float((no * abstain).sum() / no.sum()) if no.sum() else float("nan"),
+            "abstain_precision": float((no * abstain).sum() / abstain.sum()) if abstain.any() else 1.0}
 
 
 def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:

@@ -29,19 +29,21 @@ import numpy as np
 from ragship.adapt import biencoder
 from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
 from ragship.adapt.runner import CLOZE_PAIRS, with_model
-from ragship.answer.calibrate import PRIOR_FEATURE, Calibration, CalibrationStore, choose_threshold, fit
+from ragship.answer.calibrate import (PRIOR_FEATURE, Calibration, CalibrationStore, choose_threshold, fit,
+                                      unbiased_labels)
 from ragship.embed.factory import measured_choice
 from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
 from ragship.learn.datasets import LabeledSet
-from ragship.learn.labels import Item
+from ragship.learn.labels import Item, rating_noise, reviewed
 from ragship.release.gate import Check, compare
 from ragship.settings import GoldenSet, ReleaseSettings, Settings
 from ragship.types import AbstainTarget
 from ragship.util.child import run_apart
 
 SEED = 0
+MAX_NOISE = 0.4  # ratings contradicted this often by reviews carry too little to calibrate on
 
 
 class Improvable(Tunable, Protocol):
@@ -127,8 +129,13 @@ def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress, fresh: set[
         out.adaptation, out.candidate = adapt_candidate(c, labeled, progress, fresh)
         target = c.sibling(with_model(c.settings, out.adaptation["model_path"])).at_version(out.candidate)
     calibration = None
-    if out.plan["calibrate"]:
-        calibration = refit(target, labeled.items("train"))
+    noise = label_noise(c.settings, labeled.items("train")) if out.plan["calibrate"] else None
+    if noise and noise["rate"] >= MAX_NOISE:
+        out.calibration = {"label_noise": noise, "refused": (
+            f"editors' reviews contradict {noise['rate']:.0%} of the ratings they checked ({noise['reviews']} "
+            "reviews): the ratings are not fit to calibrate on, and the calibration in force stays")}
+    elif out.plan["calibrate"]:
+        calibration = refit(target, labeled.items("train"), noise)
         out.calibration = {"fitted_on": calibration.fitted_on, "validation": {
             k: v for k, v in calibration.validation.items() if k != "reliability"}}
     if out.candidate:
@@ -137,6 +144,21 @@ def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress, fresh: set[
         _release(c, labeled, out)
     elif calibration:
         _release_calibration(c, labeled, calibration, out)
+    elif out.calibration:
+        out.status, out.reason = "refused", out.calibration["refused"]
+
+
+def label_noise(settings: Settings, items: list[Item]) -> dict[str, Any]:
+    """How noisy the ratings among `items` are taken to be: `improve.label_noise` when set, else measured on the
+    rated questions editors reviewed (labels.rating_noise), when there are `improve.min_reviews` of them."""
+    measured, reviews = rating_noise(items)
+    s = settings.improve
+    if s.label_noise is not None:
+        return {"rate": s.label_noise, "reviews": reviews, "how": "improve.label_noise"}
+    if reviews < s.min_reviews:
+        return {"rate": 0.0, "reviews": reviews, "how": f"not measured: {reviews} rated answers reviewed "
+                f"(improve.min_reviews = {s.min_reviews}); ratings taken as right"}
+    return {"rate": round(measured, 4), "reviews": reviews, "how": "measured: reviews against ratings"}
 
 
 def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None,
@@ -193,16 +215,19 @@ def training_pairs(items: list[Item], searcher) -> list[Pair]:
             if p.qid in wrong else p for p in pairs]
 
 
-def refit(target: Improvable, items: list[Item]) -> Calibration:
-    """A calibration fitted on the answerability labels, with the features `target` computes."""
+def refit(target: Improvable, items: list[Item], noise: dict[str, Any] | None = None) -> Calibration:
+    """A calibration fitted on the answerability labels, with the features `target` computes; its operating point
+    chosen allowing for the ratings' `noise` (label_noise; reviewed questions count as right)."""
     labeled = [i for i in items if i.answerable is not None]
     rows = [a.features for a in assessments(target, [i.question for i in labeled])]
     labels = [int(i.answerable) for i in labeled]
-    calibration = fit(rows, labels, AbstainTarget.parse(target.settings.answer.abstain_target))
+    noise = noise or {"rate": 0.0}
+    calibration = fit(rows, labels, AbstainTarget.parse(target.settings.answer.abstain_target),
+                      noise=noise["rate"], clean=[reviewed(i) for i in labeled])
     if PRIOR_FEATURE in calibration.features:  # computed by the live calibration's question prior: kept
         calibration.prior = target.answerer().calibration.prior
     calibration.fitted_on = {"dataset": "production", "split": "train", "answerable": sum(labels),
-                             "unanswerable": len(labels) - sum(labels),
+                             "unanswerable": len(labels) - sum(labels), "label_noise": noise,
                              "version": target.pin or target.registry.live().id, "features": calibration.features}
     return calibration
 
@@ -276,7 +301,9 @@ def calibration_checks(live: list[float], candidate: list[float], held: list[Ite
     (`answer.abstain_target`): the live threshold is moved to meet it on these very questions, so a live threshold
     set for another point neither fails nor passes a candidate by itself. The checks, and that threshold."""
     confidence, y = np.asarray(live), np.array([int(i.answerable) for i in held])
-    threshold = choose_threshold(confidence, y, AbstainTarget.parse(calibration.target))
+    counted = unbiased_labels(y, calibration.validation.get("label_noise", 0.0),
+                              [reviewed(i) for i in held])  # the same allowance for noisy ratings as the fit's
+    threshold = choose_threshold(confidence, counted, AbstainTarget.parse(calibration.target))
     sides = {"live": _answer_rates(list(confidence >= threshold), held),
              "candidate": _answer_rates([p >= calibration.threshold for p in candidate], held)}
     tolerances = {k: release.tolerances.get(k, 0.01) for k in ("answer_rate", "abstain_rate")}

@@ -9,6 +9,9 @@ What a label says (ADR 0021):
 - answerable: `expected` when given; else rated up and answered, or rated down and abstained, is answerable;
   rated up and abstained, or rated down and answered without a correction, is not;
 - gold answers: a correction, or the text of an answer rated up.
+
+Ratings are noisy (a misclick, a user who cannot tell); an editor's review (`expected`) is taken as right. Where
+both exist for a question, their disagreement measures how noisy the ratings are (rating_noise).
 """
 
 from __future__ import annotations
@@ -24,6 +27,9 @@ from sqlalchemy import select
 from ragship.errors import InputError
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import FEEDBACK, REQUESTS
+
+
+PER_KIND = 10  # reviews of each kind of rating before rating_noise weighs the kinds
 
 
 @dataclass
@@ -112,6 +118,39 @@ def _apply(item: Item, label: Label, cited: list[str], answer: str | None) -> No
         gold = re.sub(r"\s*\[\d+\]", "", gold).strip()  # citation markers are not the answer
         if gold and gold not in item.answers:
             item.answers.append(gold)
+
+
+def reviewed(item: Item) -> bool:
+    """Whether the item's answerability was last said by a review (`expected`), not read from a rating."""
+    said = [label for label in item.labels if _answerable(label) is not None]
+    return bool(said) and said[-1].expected is not None
+
+
+def rating_noise(items: list[Item]) -> tuple[float, int]:
+    """(The share of rating-made answerability labels that are wrong, how many reviews it rests on): how often a
+    review of a rated question says otherwise than the rating. Editors review what a queue shows them, not a
+    random sample, so when every kind of rating (up or down, answered or abstained) has PER_KIND reviews the share
+    is taken per kind and weighted by how many questions still labeled by a rating alone each kind holds; else,
+    with a few reviews of a kind too unsteady to weigh, the share of all reviews."""
+    kinds: dict[tuple[bool, str], list[int]] = {}  # kind -> [labeled by a rating alone, reviewed, contradicted]
+    for item in items:
+        rated = [label for label in item.labels if label.expected is None and label.rating and
+                 _answerable(label) is not None]
+        if not rated:
+            continue
+        kind = kinds.setdefault((rated[-1].rating > 0, rated[-1].outcome), [0, 0, 0])
+        review = next((label for label in reversed(item.labels) if label.expected is not None), None)
+        if review is None:
+            kind[0] += 1
+        else:
+            kind[1] += 1
+            kind[2] += _answerable(review) != _answerable(rated[-1])
+    reviews, alone = sum(k[1] for k in kinds.values()), sum(k[0] for k in kinds.values())
+    if not reviews or not alone:
+        return 0.0, reviews
+    if any(k[1] < PER_KIND for k in kinds.values() if k[0]):
+        return sum(k[2] for k in kinds.values()) / reviews, reviews
+    return sum(k[0] * k[2] / k[1] for k in kinds.values() if k[0]) / alone, reviews
 
 
 def _answerable(label: Label) -> bool | None:

@@ -184,6 +184,11 @@ class ImproveSettings(Section):
                                    "needed to adapt without labels")
     min_answer_labels: int = Field(10, ge=5, description="answerable and unanswerable training questions, each, "
                                    "needed to re-fit the answer calibration")
+    label_noise: Optional[float] = Field(None, ge=0, lt=0.4, description="the share of ratings believed wrong, for "
+                                         "the calibration's operating point; unset: measured where editors "
+                                         "reviewed rated answers (at least `min_reviews`), else 0 (ADR 0021)")
+    min_reviews: int = Field(30, ge=1, description="rated answers an editor also reviewed, needed to measure how "
+                             "noisy the ratings are")
     min_heldout: int = Field(10, ge=1, description="held-out questions with a relevant source the gate needs "
                              "before it trusts them; with fewer, only the golden sets gate (with none, nothing "
                              "goes live)")
