@@ -129,13 +129,14 @@ def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress, fresh: set[
         out.adaptation, out.candidate = adapt_candidate(c, labeled, progress, fresh)
         target = c.sibling(with_model(c.settings, out.adaptation["model_path"])).at_version(out.candidate)
     calibration = None
-    noise = label_noise(c.settings, labeled.items("train")) if out.plan["calibrate"] else None
+    train = labeled.items("train") if out.plan["calibrate"] else []
+    noise = label_noise(c.settings, train) if out.plan["calibrate"] else None
     if noise and noise["rate"] >= MAX_NOISE:
         out.calibration = {"label_noise": noise, "refused": (
             f"editors' reviews contradict {noise['rate']:.0%} of the ratings they checked ({noise['reviews']} "
             "reviews): the ratings are not fit to calibrate on, and the calibration in force stays")}
     elif out.plan["calibrate"]:
-        calibration = refit(target, labeled.items("train"), noise)
+        calibration = refit(target, train, noise)
         out.calibration = {"fitted_on": calibration.fitted_on, "validation": {
             k: v for k, v in calibration.validation.items() if k != "reliability"}}
     if out.candidate:
