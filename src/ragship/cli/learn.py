@@ -31,12 +31,12 @@ def _loop(ctx: typer.Context):
 def feedback_list(
     ctx: typer.Context,
     rating: Optional[str] = typer.Option(None, "--rating", help="up or down: only answers rated so."),
-    kind: str = typer.Option("all", "--queue", help="all (rated down, abstained, a sample of the unrated), down, "
-                             "abstained or sample."),
+    kind: str = typer.Option("all", "--queue", help="all (rated down or up, abstained, a sample of the "
+                             "unrated), down, up, abstained or sample."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The review queue: answers rated down, abstentions, and a sample of unrated traffic, newest first."""
+    """The review queue: rated answers (down or up), abstentions, and a sample of unrated traffic, newest first."""
     collections, _ = _loop(ctx)
     rows = queue(collections.query_log, named(ctx.obj.get("collection")), rating or kind, limit)
     if as_json:

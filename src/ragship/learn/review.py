@@ -1,6 +1,7 @@
 """The review queue: answers an editor should look at, with what they need to judge them (the question, the
-answer, its sources with their text, the ratings so far): answers rated down, abstentions, and a sample of the
-unrated traffic, newest first."""
+answer, its sources with their text, the ratings so far): rated answers (down, and up: a review of either says how
+often the ratings are wrong, `learn/labels.py: rating_noise`), abstentions, and a sample of the unrated traffic,
+newest first."""
 
 from __future__ import annotations
 

@@ -182,7 +182,7 @@ async def resolve_incident(request: Request, incident_id: str, body: ResolveRequ
 async def review(request: Request, collection: Optional[str] = None,
                  queue: str = Query("all", pattern="^(all|down|up|abstained|sample)$"),
                  limit: int = Query(50, ge=1, le=500), principal: Principal = Editor) -> dict:
-    """The review queue: answers rated down, abstentions and a sample of unrated ones, with their sources' text;
+    """The review queue: rated answers (down or up), abstentions and a sample of unrated ones, with their sources' text;
     review one with POST /v1/feedback (marks, expected, correction)."""
     svc = service(request)
     rows = await asyncio.to_thread(review_queue, svc.log, named(collection), queue, limit)

@@ -1,0 +1,38 @@
+"""The review queue, on both state stores: which answers each queue holds, newest first."""
+
+import pytest
+
+from ragship.errors import InputError
+from ragship.learn.review import SAMPLE_EVERY, queue
+from ragship.monitor.querylog import Observation, QueryLog
+
+
+def asked(log, n, outcome="answered", collection="default", kind="ask", rating=None):
+    o = Observation("k1", collection, kind, 10.0, f"question {n}", outcome, id=f"{n:032x}",
+                    answer="an answer" if outcome == "answered" else None)
+    log.record(o)
+    if rating is not None:
+        log.feedback(o.id, "k1", rating)
+    return o.id
+
+
+def test_each_queue_holds_its_answers(state):
+    log = QueryLog(state, "keep")
+    down, up, abstained = asked(log, 1, rating=-1), asked(log, 2, rating=1), asked(log, 3, "abstained")
+    unrated = [asked(log, n) for n in range(100, 140)]
+    asked(log, 4, kind="search", outcome="results")  # searches and other collections are never queued
+    asked(log, 5, collection="other", rating=-1)
+    sampled = {i for i in unrated if int(i[-4:], 16) % SAMPLE_EVERY == 0}
+    assert len(sampled) == 4
+    ids = lambda kind: [a["id"] for a in queue(log, "default", kind, limit=100)]  # noqa: E731
+    # rated up as well as down: reviews of both kinds measure how often the ratings are wrong
+    assert set(ids("all")) == {down, up, abstained} | sampled
+    assert ids("down") == [down] and ids("up") == [up] and ids("abstained") == [abstained]
+    assert set(ids("sample")) == sampled | {abstained}  # no rating yet: an abstention is always shown
+    assert ids("all") == [*sorted(sampled, reverse=True), abstained, up, down]  # newest first
+    assert len(queue(log, "default", "all", limit=2)) == 2
+
+
+def test_an_unknown_queue_is_an_error_naming_the_queues(state):
+    with pytest.raises(InputError, match="one of all, down, up, abstained, sample"):
+        queue(QueryLog(state), "default", "best")
