@@ -12,9 +12,11 @@ from conftest import DATA, make_engine
 from ragship.errors import InputError
 from ragship.evaluate.beir import load_dataset, read_queries
 from ragship.learn.datasets import Datasets
+from ragship.learn.improve import shortfalls
 from ragship.learn.labels import collect
 from ragship.learn.loop import Loop
 from ragship.monitor.querylog import QueryLog
+from ragship.release.gate import Check, GateReport
 
 IMPROVE = {"min_judged": 3, "min_answer_labels": 5, "min_heldout": 1, "epochs": 1, "batch_size": 4, "retune": True}
 UNMEASURED = {"backend": "torch"}  # a model trained here is served by the path named, not measured again (~30 s)
@@ -205,3 +207,23 @@ def test_ratings_that_reviews_contradict_are_not_calibrated_on(tmp_path, cache_d
     assert report["plan"]["calibrate"] and not report["plan"]["adapt"], report["plan"]
     assert report["status"] == "refused" and "contradict 100%" in report["reason"], report
     assert report["calibration"]["label_noise"]["rate"] == 1.0 and engine.calibrations.current("v1") is None
+
+
+def _report(golden: str, live: float, candidate: float) -> GateReport:
+    """A gate report that passed: a change too small for the paired test to call a regression."""
+    return GateReport("v2", "v1", golden, [Check("ndcg@10", live, candidate, round(candidate - live, 4), 0.005, 0.06,
+                                                 52, False)])
+
+
+def test_a_candidate_the_gate_passes_goes_live_only_for_a_gain():
+    """The inverted replay of session 24: every rating inverted, the gate passed (its losses were not significant
+    on 52 held-out and 300 golden questions) and the run promoted a worse model."""
+    heldout = "/h/datasets/0001/heldout"
+    inverted = [_report("/data/scifact (test)", 0.7282, 0.7144), _report(f"{heldout} (test)", 0.8123, 0.7961)]
+    why = shortfalls(inverted, heldout, learned=True)
+    assert why == ["nDCG@10 -0.0138 on /data/scifact (test), beyond its tolerance 0.005",
+                   "nDCG@10 0.8123 -> 0.7961 on the held-out production questions, which it learned for"]
+    assert shortfalls([_report(f"{heldout} (test)", 0.8827, 0.9164)], heldout, learned=True) == []  # the clicks replay
+    flat = [_report("/data/scifact (test)", 0.7282, 0.7262), _report(f"{heldout} (test)", 0.8123, 0.8123)]
+    assert len(shortfalls(flat, heldout, learned=True)) == 1  # no gain where it learned; within tolerance elsewhere
+    assert shortfalls(flat, heldout, learned=False) == []  # new documents only: no loss beyond tolerance is enough
