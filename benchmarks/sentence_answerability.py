@@ -7,7 +7,8 @@ answerabilities join the calibration features. On CLAP NQ dev (calibration and e
     python benchmarks/sentence_answerability.py READER_DIR [--extra ../shared/datasets/clapnq-train]
 
 READER_DIR: a QA model (`ragship adapt ../shared/datasets/squad2-dev-half --qa-model --extra
-../shared/datasets/clapnq-train`, 36 min on 2 cores). --extra adds the question prior to every feature set.
+../shared/datasets/clapnq-train`, 36-45 min on 2 cores). --extra adds the question prior to every feature set.
+Measured in session 25 (ADR 0014): no gain over the retrieval features, so the answerer reads whole chunks only.
 """
 
 from __future__ import annotations
