@@ -7,7 +7,8 @@ threshold and gradient checkpointing), each run in its own process for the same 
 
     python benchmarks/train_rss.py [--steps 40] [--trainers biencoder,reader] [--modes 0,1,mmap]
 
-Modes: 0 = unbounded, 1 = bound_memory (mmap threshold + gradient checkpointing, the default of every trainer),
+Modes: 0 = unbounded, 1 = bound_memory (mmap threshold + gradient checkpointing, the default of every trainer; the
+reader's checkpoints only batches above CHECKPOINT_ABOVE_TOKENS),
 mmap = the mmap threshold alone (no checkpointing: less compute, more memory).
 """
 
@@ -69,11 +70,10 @@ def _reader_steps(base: str, out: Path, steps: int, mode: str) -> dict:
 
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = AutoModelForTokenClassification.from_pretrained(base, num_labels=3)
-    if mode != "0":
-        bound_memory(model, checkpointing=mode == "1")
+    layers = bound_memory(model, checkpointing=mode == "1") if mode != "0" else []
     batches = _by_length(features(tokenizer, split_articles(load_squad(DATASETS / "squad2-dev-half"))[0]), 16, 0)
     batches = random.Random(0).sample(batches, steps)
-    return train_loop(model, batches, batch_loss(model, 1.0), epochs=1, batch_size=1, lr=1e-4, warmup=0.1,
+    return train_loop(model, batches, batch_loss(model, 1.0, layers), epochs=1, batch_size=1, lr=1e-4, warmup=0.1,
                       budget_s=3600, seed=0)
 
 

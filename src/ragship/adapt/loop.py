@@ -22,11 +22,16 @@ log = logging.getLogger(__name__)
 MMAP_THRESHOLD = 1 << 20  # bytes: larger allocations get their own mapping, returned to the system when freed
 
 
-def bound_memory(model=None, checkpointing: bool = True) -> None:
+CHECKPOINT_ABOVE_TOKENS = 2048  # a smaller batch (16 windows of 128) trains without checkpointing: less memory
+# than a checkpointed batch of the longest windows, a third less time (ADR 0014, session 25)
+
+
+def bound_memory(model=None, checkpointing: bool = True) -> list:
     """Keep training's memory flat: (1) glibc serves allocations above 1 MB by mmap and unmaps them when freed —
     its adaptive threshold otherwise climbs, and the batches' differently shaped activations pile up in the heap
     as free but unreturned memory; (2) gradient checkpointing, where the model has it: layer activations are
-    recomputed in the backward pass instead of kept (about a third more compute for a fraction of the memory)."""
+    recomputed in the backward pass instead of kept (about a third more compute for a fraction of the memory).
+    Returns the checkpointed layers, for `checkpoint_large`."""
     import ctypes
     import ctypes.util
 
@@ -37,11 +42,19 @@ def bound_memory(model=None, checkpointing: bool = True) -> None:
     except (OSError, AttributeError):  # not glibc: nothing to tune
         pass
     if not checkpointing or not getattr(model, "supports_gradient_checkpointing", False):
-        return
+        return []
     if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5 (the old name goes in v6)
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     elif hasattr(model, "gradient_checkpointing_enable"):
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    return [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
+
+
+def checkpoint_large(layers: list, tokens: int) -> None:
+    """Checkpoint `layers` (bound_memory's) for the next batch only if it holds more than CHECKPOINT_ABOVE_TOKENS
+    tokens: the memory bound is set by the largest batches, and the small ones train faster without."""
+    for layer in layers:
+        layer.gradient_checkpointing = tokens > CHECKPOINT_ABOVE_TOKENS
 
 
 CHECKPOINT_EVERY_S = 60.0  # a killed run loses at most this much training

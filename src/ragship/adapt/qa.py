@@ -27,12 +27,12 @@ import shutil
 import string
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ragship.adapt import nq
-from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
+from ragship.adapt.loop import bound_memory, checkpoint_large, checkpoint_of, train_loop
 from ragship.answer.qa import ANSWERABLE, END, MAX_ANSWER_TOKENS, MAX_LENGTH, START, STRIDE, QAModel, Reading, windows
 from ragship.errors import DatasetError
 
@@ -194,13 +194,12 @@ def _phase(source: str, out_dir: Path, batches: list[list[tuple]], *, tokenizer,
             and not saved["log"]["stopped_by_budget"]:
         return {**saved["log"], "reused": True}
     model = AutoModelForTokenClassification.from_pretrained(source, num_labels=3)
-    if bounded:
-        bound_memory(model)
+    checkpointed = bound_memory(model) if bounded else []
     answerable = sum(r[3] > 0 for r in rows)
     pos_weight = (len(rows) - answerable) / max(1, answerable)
     loop.pop("batch_size")  # the batches are made: the loop takes one at a time
-    log = train_loop(model, batches, batch_loss(model, pos_weight), batch_size=1, checkpoint=checkpoint_of(out_dir),
-                     **loop)
+    log = train_loop(model, batches, batch_loss(model, pos_weight, checkpointed), batch_size=1,
+                     checkpoint=checkpoint_of(out_dir), **loop)
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir))
     tokenizer.save_pretrained(str(out_dir))
@@ -209,15 +208,17 @@ def _phase(source: str, out_dir: Path, batches: list[list[tuple]], *, tokenizer,
     return log
 
 
-def batch_loss(model, pos_weight: float = 1.0) -> Callable[[list[list[tuple]]], Any]:
+def batch_loss(model, pos_weight: float = 1.0, checkpointed: Sequence = ()) -> Callable[[list[list[tuple]]], Any]:
     """The loss of one length-bucketed batch (train_loop hands it over as a list of one): span cross-entropy plus
-    the answerability head's binary cross-entropy, its answerable class weighted by `pos_weight`."""
+    the answerability head's binary cross-entropy, its answerable class weighted by `pos_weight`. The
+    `checkpointed` layers (bound_memory's) are checkpointed for large batches only."""
     import torch
     from torch.nn import functional
 
     def loss_of(one: list[list[tuple]]):
         batch = one[0]
         width = max(len(r[0]) for r in batch)
+        checkpoint_large(checkpointed, len(batch) * width)
 
         def padded(k: int):
             return torch.tensor(np.stack([np.pad(r[k], (0, width - len(r[k]))) for r in batch]))
