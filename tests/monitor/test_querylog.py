@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
+from ragship.errors import NotFound
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.windows import business
 from ragship.state import State
@@ -116,3 +117,15 @@ def test_business_metrics_over_a_window(state):
     assert m["no_result_rate"] == round(1 / 11, 4) and m["citation_failure_rate"] == round(1 / 7, 4)
     assert m["positive_feedback_rate"] == 0.8 and m["error_rate"] == round(1 / 12, 4) and m["p95_ms"] == 12.5
     assert business(log, "default", time.time() - 60, min_requests=50)["answer_rate"] is None  # too few
+
+
+def test_purging_a_keys_feedback_deletes_its_rows_in_every_collection_and_no_other_keys(state):
+    log = QueryLog(state)
+    for collection in ("default", "other"):
+        rid = log.record(Observation("k1", collection, "ask", 3.0, "where?", "answered"))
+        for key in ("flood", "flood", "k2"):
+            log.feedback(rid, key, -1, "")
+    assert log.purge_feedback("flood") == 4
+    assert log.rows(text("SELECT key_id FROM ragship_feedback")) == [("k2",), ("k2",)]
+    with pytest.raises(NotFound, match="no feedback from key 'flood'; `ragship feedback list`"):
+        log.purge_feedback("flood")

@@ -76,6 +76,20 @@ def feedback_add(
     out.print(f"recorded a review of {answer_id}", highlight=False)
 
 
+@feedback_app.command("purge")
+def feedback_purge(
+    ctx: typer.Context,
+    key_id: str = typer.Option(..., "--key", help="The key's id (`ragship keys list`; a LabelFlood alert names it)."),
+    as_json: bool = typer.Option(False, "--json"),
+) -> None:
+    """Delete every rating and review a key gave, in every collection: no labeled set built from now on holds
+    them (revoke the key too: `ragship keys revoke`)."""
+    purged = Collections(base_engine(ctx)).query_log.purge_feedback(key_id)
+    if as_json:
+        return print_json({"key_id": key_id, "purged": purged})
+    out.print(f"removed {purged} feedback rows of key {escape(key_id)}", highlight=False)
+
+
 @dataset_app.command("build")
 def dataset_build(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """Build the labeled set from the log now (a new version only when the labels changed)."""

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
-from ragship.errors import RagshipError, StateCorrupt, StateUnavailable
+from ragship.errors import NotFound, RagshipError, StateCorrupt, StateUnavailable
 from ragship.monitor import metrics
 from ragship.monitor.privacy import kept_text
 from ragship.state import State
@@ -174,6 +174,15 @@ class QueryLog:
         r = REQUESTS.c
         query = select(r.ts, r.question, r.outcome, r.confidence, r.top_score, r.margin, r.sketch).where(
             r.collection == collection, r.ts >= since, r.sketch.is_not(None))
+    def purge_feedback(self, key_id: str) -> int:
+        """Delete every rating and review the key gave, in every collection, so no labeled set built from then on
+        holds them (a flooding or hostile key: ADR 0021); the number of rows deleted."""
+        purged = self.write(FEEDBACK.delete().where(FEEDBACK.c.key_id == key_id))
+        if not purged:
+            raise NotFound(f"no feedback from key {key_id!r}; `ragship feedback list` shows the rated answers and "
+                           "`ragship dataset show` the keys the labels came from")
+        return purged
+
         if until is not None:
             query = query.where(r.ts < until)
         rows = self.rows(query.order_by(r.ts.desc() if newest else r.ts).limit(limit))

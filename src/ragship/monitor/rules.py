@@ -21,6 +21,8 @@ SIGNALS = {
     "score_drift_p": "KS p-value of the recent top dense scores against the reference window's",
     "source_staleness": "the stalest source's age since its last good sync / its max_age",
     "improve_refused": "1 when the newest finished improvement run was refused or failed, else 0",
+    "label_key_share": "the largest share of the questions rated or reviewed over monitor.window_s that one key "
+                       "labeled (a key counts once per question; none below monitor.label_flood_min)",
 }
 
 RUNBOOK = "docs/runbooks/monitoring.md"
@@ -52,6 +54,8 @@ DEFAULT_RULES = [
           "a source has not synced within its freshness objective"),
     _rule("ImproveRefused", "improve_refused", ">", 0.5, 0, "warning",
           "the newest improvement run was refused by the gate or failed; the live version is unchanged"),
+    _rule("LabelFlood", "label_key_share", ">", 0.5, 0, "warning",
+          "one key supplies most of the new labels the improvement loop learns from"),
 ]
 
 

@@ -14,6 +14,7 @@ from typing import Any, Callable, Protocol
 from filelock import FileLock, Timeout
 from sqlalchemy import select
 
+from ragship.access import KeyStore
 from ragship.errors import RagshipError
 from ragship.monitor import metrics
 from ragship.monitor.alerts import Alerts, holds
@@ -22,7 +23,7 @@ from ragship.monitor.events import Events
 from ragship.monitor.freshness import Freshness
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import rules
-from ragship.monitor.windows import business
+from ragship.monitor.windows import business, label_flood, label_shares
 from ragship.settings import Settings, duration_s
 from ragship.state.tables import IMPROVE_RUNS
 from ragship.util.clock import seconds_since
@@ -79,10 +80,24 @@ class Monitor:
         signals["score_drift_p"] = report["scores"].get("p_value")
         signals["source_staleness"] = max((s["staleness"] for s in sources), default=None)
         signals["improve_refused"] = self._improve_refused(name)
+        flood = self._label_flood(name, m, now)
+        signals["label_key_share"] = flood["share"] if flood else None
         context = {"window": window, "drift": {k: report.get(k) for k in ("status", "query", "scores", "moved",
                                                                            "business", "topics")},
-                   "sources": [s for s in sources if s["staleness"] > 1]}
+                   "sources": [s for s in sources if s["staleness"] > 1], "labels": flood,
+                   "details": {"label_key_share": _flood_line(flood)} if flood else {}}
         return signals, context
+
+    def _label_flood(self, name: str, m, now: float) -> dict[str, Any] | None:
+        """The key that gave the most of the window's labels, with its name and role where the keys can be read."""
+        flood = label_flood(label_shares(self.log, name, now - m.window_s, now), m.label_flood_min)
+        if flood:
+            try:
+                record = KeyStore(self.log.state).records().get(flood["key_id"])
+            except RagshipError:  # the keys unreadable: the alert still names the key's id
+                record = None
+            flood.update(name=record.name if record else "", role=record.role if record else "")
+        return flood
 
     def _state_unreadable(self, name: str, c: Watched, now: float) -> float:
         """1 while the collection's version records or live pointer cannot be read (the server keeps serving the
@@ -201,6 +216,13 @@ DRIFT_SIGNALS = ("query_drift_p", "score_drift_p")
 
 def _changed_retrieval(reference, live) -> bool:
     """Whether `live` retrieves differently from the version the drift reference was set on: another model or
+def _flood_line(flood: dict[str, Any]) -> str:
+    """`key ID ("NAME", ROLE) labeled N of the M questions labeled in the window`, for the alert's summary."""
+    who = ", ".join(x for x in (f'"{flood["name"]}"' if flood["name"] else "", flood["role"]) if x)
+    return (f"key {flood['key_id']}{f' ({who})' if who else ''} labeled {flood['count']} of the "
+            f"{flood['labels']} questions labeled in the window")
+
+
     chunking, not merely other documents. Unknown (the reference's record is gone) counts as changed."""
     if live is None or reference is None:
         return live is not reference

@@ -96,3 +96,31 @@ def _summarised(row: dict[str, Any]) -> dict[str, Any]:
     votes = row["up"] + row["down"]
     row["positive_feedback_rate"] = round(row["up"] / votes, 3) if votes else None
     return row
+
+
+HOME_OWNER = ("local", "cli")  # a keyless local server and the CLI: the home's owner, not a key anyone else holds
+
+
+def label_shares(log: QueryLog, collection: str, since: float, until: float | None = None) -> dict[str, int]:
+    """Per key, the questions of `collection` it rated or reviewed between `since` and `until` (now), most first: a
+    key counts once per question (the same words, case and spacing aside), however often it rated it or asked it
+    again, as the labeled set counts it (learn/labels.py). The home's owner is not counted: a single-user home
+    would otherwise always be one key."""
+    until = until or time.time()
+    r, f = REQUESTS.c, FEEDBACK.c
+    rows = log.rows(select(f.key_id, r.question, r.id).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
+        r.collection == collection, r.kind == "ask", f.ts >= since, f.ts < until, f.key_id.not_in(HOME_OWNER)))
+    questions: dict[str, set[str]] = {}
+    for key_id, question, answer_id in rows:
+        questions.setdefault(key_id, set()).add(" ".join(question.casefold().split()) if question else answer_id)
+    return dict(sorted(((k, len(q)) for k, q in questions.items()), key=lambda kv: (-kv[1], kv[0])))
+
+
+def label_flood(shares: dict[str, int], min_labels: int) -> dict[str, Any] | None:
+    """The key that gave the most of the window's labels (`label_shares`), its count and share of them; None with
+    fewer than `min_labels` labels in all."""
+    labels = sum(shares.values())
+    if labels < min_labels or not labels:
+        return None
+    key_id, count = next(iter(shares.items()))
+    return {"key_id": key_id, "count": count, "labels": labels, "share": round(count / labels, 4)}

@@ -145,6 +145,8 @@ class MonitorSettings(Section):
     retention_days: float = Field(30.0, gt=0, description="query log and feedback rows older than this go")
     window_s: float = Field(3600.0, gt=0, description="the sliding window of the business metrics")
     min_requests: int = Field(20, ge=1, description="a window with fewer requests (or votes) yields no rate")
+    label_flood_min: int = Field(20, ge=1, description="LabelFlood: a window with fewer labels (questions rated or "
+                                 "reviewed, counted once per key) yields no share")
     reference: int = Field(300, ge=20, description="query drift compares the recent queries with this many "
                            "reference ones since the reference was set (MMD, permutation p)")
     recent: int = Field(100, ge=20, description="the newest queries query drift compares with the reference")
