@@ -7,7 +7,7 @@ The CLI turns a RagshipError into one line and `exit_code`; the API into a JSON 
     │   ├── NotFound                    404: DocumentNotFound, AnswerNotFound, JobNotFound, CollectionNotFound,
     │   │                               VersionNotFound
     │   ├── UnsupportedFile, ParseError, QueryError, ArchiveError, TooLarge, Conflict
-    │   └── EmptyCorpus, DatasetError
+    │   └── EmptyCorpus, DatasetError, FeedbackRefused (422)
     ├── Unauthorized, Forbidden, RateLimited       who is calling (401, 403, 429)
     ├── ConfigError, ModelNotAvailable             the settings and the models
     ├── IndexNotReady, StateCorrupt, StorageError  the home on disk (exit 5, 6, 9)
@@ -110,6 +110,12 @@ class DeletionsHeld(Conflict):
 
 class DatasetError(InputError):
     """An evaluation dataset is missing a file or has a malformed row."""
+
+
+class FeedbackRefused(InputError):
+    """Feedback that no label may come from: a mark on a source the answer did not show."""
+
+    http_status = 422
 
 
 # -- who is calling ------------------------------------------------------------------------------------------------

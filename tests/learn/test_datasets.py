@@ -2,12 +2,12 @@
 
 from ragship.evaluate.answers import load_questions
 from ragship.evaluate.beir import load_dataset
-from ragship.learn.datasets import Datasets, heldout
+from ragship.learn.datasets import Datasets, held_out
 from ragship.learn.labels import Item, Label, qid_of
 
 
 def item(question, relevant=(), answerable=None, answers=()):
-    label = Label("a-" + question, "k", 1.0, "v1", 1, "answered")
+    label = Label("a-" + question, "k-" + question, 1.0, "v1", 1, "answered")  # a rater of its own
     return Item(qid_of(question), question, {d: 1 for d in relevant}, [], answerable, list(answers), [label])
 
 
@@ -19,7 +19,7 @@ def test_a_judged_question_rated_unanswerable_stays_a_query_of_its_side(tmp_path
     labeled, _ = Datasets(tmp_path).build(items, "default")
     for side in ("train", "heldout"):
         data = load_dataset(labeled.split(side), "test", corpus=False)
-        assert len(data.queries) == sum((side == "heldout") == heldout(i.qid) for i in items)
+        assert len(data.queries) == sum((side == "heldout") == held_out(i) for i in items)
         questions = load_questions(data)
         assert len({q.id for q in questions}) == len(questions)  # no question both answerable and not
 

@@ -23,22 +23,25 @@ UNMEASURED = {"backend": "torch"}  # a model trained here is served by the path 
 
 
 def rate(engine, log: QueryLog, flip: float = 0.0, seed: int = 0) -> int:
-    """Every qa-mini question asked once and rated as its qrels say; `flip` of the ratings inverted."""
+    """Every qa-mini question asked once and rated as its qrels say, each by a user of its own (no key may supply
+    more than improve.max_key_share of a set); `flip` of the ratings inverted, and the answers rated wrong reviewed
+    by the home's admin (what it should have done)."""
     rng = random.Random(seed)
     data = load_dataset(DATA / "qa-mini", "test")
     unanswerable = read_queries(DATA / "qa-mini" / "queries_unanswerable.jsonl")
     rated = 0
-    for qid, question in [*data.queries.items(), *unanswerable.items()]:
+    for n, (qid, question) in enumerate([*data.queries.items(), *unanswerable.items()]):
         answer = engine.ask(question)
-        with log.request("user", "default", "ask", question) as r:
+        user = f"user{n}"
+        with log.request(user, "default", "ask", question) as r:
             shown = r.answered(answer.to_dict(), answer.retrieval)
         relevant = data.qrels.get(qid, {})
         helpful = [c["chunk_id"] for c in shown["citations"] if c["doc_id"] in relevant]
         good = bool(helpful) if relevant else shown["abstained"]
         good = good != (rng.random() < flip)
-        expected = "answer" if relevant else "abstain"
-        log.feedback(shown["id"], "user", 1 if good else -1, marks={c: "helpful" for c in helpful[:1]} if good
-                     else {}, expected=expected if not good else None)
+        log.feedback(shown["id"], user, 1 if good else -1, marks={c: "helpful" for c in helpful[:1]} if good else {})
+        if not good:
+            log.feedback(shown["id"], "local", 0, expected="answer" if relevant else "abstain")
         rated += 1
     return rated
 
@@ -200,9 +203,9 @@ def test_ratings_that_reviews_contradict_are_not_calibrated_on(tmp_path, cache_d
         with log.request("user", "default", "ask", question) as r:
             shown = r.answered(answer.to_dict(), answer.retrieval)
         truly = (qid in data.qrels) == (not shown["abstained"])  # the right rating: up when it did what it should
-        log.feedback(shown["id"], "user", -1 if truly else 1)
-        if n % 2:
-            log.feedback(shown["id"], "editor", 0, expected="answer" if qid in data.qrels else "abstain")
+        log.feedback(shown["id"], f"user{n}", -1 if truly else 1)
+        if n % 2:  # the home's admin (the CLI) reviews
+            log.feedback(shown["id"], "cli", 0, expected="answer" if qid in data.qrels else "abstain")
     report = Loop(engine, log, "default").improve()
     assert report["plan"]["calibrate"] and not report["plan"]["adapt"], report["plan"]
     assert report["status"] == "refused" and "contradict 100%" in report["reason"], report

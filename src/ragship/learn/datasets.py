@@ -1,8 +1,10 @@
 """The labeled set of a collection, kept versioned in its home: HOME/datasets/NNNN/, append-only (a
 build that finds the same labels as the newest version adds nothing). Each version holds the items with their
 provenance (labels.jsonl) and two BEIR-layout folders the evaluation, calibration, adaptation and gate code
-already read: `train/` and `heldout/`. A question's side is fixed by a hash of its text (HELDOUT_SHARE of them
-held out), so a held-out question is never trained on in any version. Documents are the collection's own: a
+already read: `train/` and `heldout/`. A question's side is fixed by a hash of its first rater's key (of its
+text when only editors reviewed it; HELDOUT_SHARE of them held out): every question a key rated first lies on
+one side, so no key's labels confirm a model trained on that key's labels (issue 48), and a held-out question is
+never trained on in any version. Documents are the collection's own: a
 version has no corpus.jsonl; `export` writes one from the live index for use elsewhere."""
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def heldout(qid: str, share: float = HELDOUT_SHARE) -> bool:
     return int(hashlib.sha256(qid.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF < share
 
 
+def held_out(item: Item, share: float = HELDOUT_SHARE) -> bool:
+    """Whether `item` is on the held-out side: by its first rater's key, or by its id when no key rated it."""
+    raters = item.raters()
+    return heldout("key:" + raters[0] if raters else item.qid, share)
+
+
 @dataclass(frozen=True)
 class LabeledSet:
     number: int
@@ -40,7 +48,7 @@ class LabeledSet:
     def items(self, split: str | None = None) -> list[Item]:
         rows = [Item.from_dict(json.loads(line)) for line in (self.root / "labels.jsonl").read_text().splitlines()
                 if line.strip()]
-        return [i for i in rows if split is None or (split == "heldout") == heldout(i.qid)]
+        return [i for i in rows if split is None or (split == "heldout") == held_out(i)]
 
     def split(self, name: str) -> Path:
         """The BEIR folder of one side (queries.jsonl, qrels/test.tsv, answers.jsonl, queries_unanswerable)."""
@@ -70,8 +78,10 @@ class Datasets:
                              "from rated answers".replace("  ", " "))
         return found
 
-    def build(self, items: list[Item], collection: str) -> tuple[LabeledSet, bool]:
-        """A new version holding `items`, or the newest one when it holds the same labels; (set, new?)."""
+    def build(self, items: list[Item], collection: str,
+              sources: dict[str, Any] | None = None) -> tuple[LabeledSet, bool]:
+        """A new version holding `items`, or the newest one when it holds the same labels; (set, new?). `sources`:
+        who the labels came from (labels.sources), kept in the manifest."""
         lines = "".join(json.dumps(i.to_dict(), sort_keys=True) + "\n" for i in sorted(items, key=lambda i: i.qid))
         digest = hashlib.sha256(lines.encode()).hexdigest()
         latest = self.latest()
@@ -82,11 +92,11 @@ class Datasets:
         shutil.rmtree(root, ignore_errors=True)  # a build that crashed half-way left it without its manifest
         root.mkdir(parents=True)
         atomic_write_text(root / "labels.jsonl", lines)
-        counts = {side: _write_split(root / side, [i for i in items if (side == "heldout") == heldout(i.qid)])
+        counts = {side: _write_split(root / side, [i for i in items if (side == "heldout") == held_out(i)])
                   for side in SPLITS}
         manifest = {"number": number, "collection": collection, "created": now(), "sha256": digest,
                     "items": len(items), "labels": sum(len(i.labels) for i in items), "splits": counts,
-                    "heldout_share": HELDOUT_SHARE}
+                    "heldout_share": HELDOUT_SHARE, "heldout_by": "the first rater's key", "sources": sources or {}}
         atomic_write_json(root / "dataset.json", manifest)  # last: a version without it does not exist
         return LabeledSet(number, root, manifest), True
 

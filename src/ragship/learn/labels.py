@@ -1,17 +1,23 @@
 """Labels from the query log: every answer that was rated, reviewed or had a source opened, joined with the
 feedback on it, and merged per question (the same question asked twice is one item; its labels keep who gave
-them, when, and the version that served the answer).
+them, with which role, when, and the version that served the answer).
 
 What a label says (ADR 0021):
-- relevant documents: the chunks marked helpful (a click on a source, "opened", counts when nothing says the
-  answer was wrong); without marks, the first cited document of an answer rated up;
-- not relevant: the chunks marked wrong, and the cited documents of an answer rated down;
-- answerable: `expected` when given; else rated up and answered, or rated down and abstained, is answerable;
-  rated up and abstained, or rated down and answered without a correction, is not;
-- gold answers: a correction, or the text of an answer rated up.
+- relevant documents: the sources marked helpful (a click on a source, "opened", counts when nothing says the
+  answer was wrong); a thumb alone names no relevant document (which cited one helped is not known: SciFact's
+  thumbs-only replay trained on the first cited document and lost, issue 48);
+- not relevant: the sources marked wrong, and the cited documents of an answer rated down;
+- answerable: an editor's `expected` when given; else rated up and answered, or rated down and abstained, is
+  answerable; rated up and abstained, or rated down and answered without a correction, is not;
+- gold answers: an editor's correction, or the text of an answer rated up.
 
-Ratings are noisy (a misclick, a user who cannot tell); an editor's review (`expected`) is taken as right. Where
-both exist for a question, their disagreement measures how noisy the ratings are (rating_noise).
+What no single key can do (issue 48): a mark counts only on a source the answer showed; `expected` and a
+correction count only from an editor or admin (a review), and a review outranks any number of ratings; a key's
+latest vote on an answer replaces its earlier ones, and a key counts once per question; questions whose raters
+disagree are held back until reviewed; and `limit_keys` caps what any one key's ratings supply to a set.
+
+Ratings are noisy (a misclick, a user who cannot tell); an editor's review is taken as right. Where both exist
+for a question, their disagreement measures how noisy the ratings are (rating_noise).
 """
 
 from __future__ import annotations
@@ -19,17 +25,20 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from sqlalchemy import select
 
-from ragship.errors import InputError
+from ragship.errors import FeedbackRefused, Forbidden, InputError
 from ragship.monitor.querylog import QueryLog
-from ragship.state.tables import FEEDBACK, REQUESTS
+from ragship.state.tables import FEEDBACK, KEYS, REQUESTS
 
 
 PER_KIND = 10  # reviews of each kind of rating before rating_noise weighs the kinds
+REVIEWERS = ("editor", "admin")
+HOME_OWNER = ("local", "cli")  # a keyless local server and the CLI act as the home's admin
 
 
 @dataclass
@@ -43,6 +52,12 @@ class Label:
     marks: dict[str, str] = field(default_factory=dict)  # doc id -> helpful | wrong | opened
     expected: str | None = None
     correction: str | None = None
+    role: str = "reader"  # the key's role: only an editor's or admin's judgement is a review
+
+    @property
+    def review(self) -> bool:
+        """An editor's or admin's judgement beyond a thumb (marks, what it should have done, a correction)."""
+        return self.role in REVIEWERS and bool(self.marks or self.expected or self.correction)
 
 
 @dataclass
@@ -62,46 +77,159 @@ class Item:
     def from_dict(cls, d: dict[str, Any]) -> Item:
         return cls(**{**d, "labels": [Label(**x) for x in d["labels"]]})
 
+    def raters(self) -> list[str]:
+        """The keys whose ratings (not reviews) this item holds, first rater first."""
+        return list(dict.fromkeys(label.by for label in self.labels if not label.review))
+
+    def reviewed_by_editor(self) -> bool:
+        return any(label.review for label in self.labels)
+
+
+@dataclass
+class _Shown:
+    """What an answer showed its asker: its sources (chunk id -> doc id), the cited documents in order, its text."""
+
+    doc_of: dict[str, str]
+    cited: list[str]
+    text: str | None
+
+
+def check_feedback(role: str, sources: list[dict[str, Any]], marks: dict[str, str], expected: str | None,
+                   correction: str | None) -> None:
+    """Refuse feedback that could not count as a label (the API's 403 and 422, the CLI's one line): a review
+    (`expected`, a correction) from a reader, or a mark on anything but a source the answer showed."""
+    if (expected or correction) and role not in REVIEWERS:
+        raise Forbidden("`expected` and `correction` are an editor's review; a reader rates (up or down), marks the "
+                        "sources the answer showed, and may leave a comment")
+    shown = {s["chunk_id"] for s in sources} | {s["doc_id"] for s in sources}
+    unknown = [ref for ref in marks if ref not in shown]
+    if unknown:
+        raise FeedbackRefused(f"marks: {unknown[0]!r} is not a source this answer showed; mark the chunk ids of its "
+                              "citations or retrieved sources (`ragship feedback list --json` lists them)")
+
 
 def qid_of(question: str) -> str:
     """A stable id for a question: the same words (case and spacing aside) give the same id."""
     return "q" + hashlib.sha256(" ".join(question.casefold().split()).encode()).hexdigest()[:12]
 
 
-def collect(log: QueryLog, collection: str, since: float = 0.0) -> list[Item]:
-    """The labeled items of a collection from its rated or reviewed answers (feedback at or after `since`)."""
+def collect(log: QueryLog, collection: str, since: float = 0.0, dropped: Counter | None = None) -> list[Item]:
+    """The labeled items of a collection from its rated or reviewed answers (feedback at or after `since`);
+    what was not counted, and why, is added to `dropped` (reason -> labels)."""
     if log.query_text == "hash":
         raise InputError("monitor.query_text = \"hash\" keeps no question text, so no labeled set can be built from "
                          "the log; set it to \"redact\" or \"keep\" to learn from feedback given from then on")
+    dropped = Counter() if dropped is None else dropped
     r, f = REQUESTS.c, FEEDBACK.c
     rows = log.rows(select(r.id, r.question, r.version, r.outcome, r.answer, r.sources, f.key_id, f.ts, f.rating,
-                           f.marks, f.expected, f.correction)
-                    .join(FEEDBACK, f.answer_id == r.id)
+                           f.marks, f.expected, f.correction, KEYS.c.role)
+                    .select_from(FEEDBACK.join(REQUESTS, f.answer_id == r.id)
+                                 .outerjoin(KEYS, KEYS.c.id == f.key_id))
                     .where(r.collection == collection, r.kind == "ask", f.ts >= since).order_by(f.ts))
-    items: dict[str, Item] = {}
-    for (answer_id, question, version, outcome, answer, sources, by, at, rating, marks, expected,
-         correction) in rows:
+    latest: dict[tuple[str, str, bool], tuple[str, Label]] = {}  # (answer, key, review?) -> its latest label
+    shown: dict[str, _Shown] = {}
+    for (answer_id, question, version, outcome, answer, sources, by, at, rating, marks, expected, correction,
+         role) in rows:
         if not question or question.startswith("sha256:"):
             continue
-        shown = json.loads(sources) if sources else []
-        doc_of = {s["chunk_id"]: s["doc_id"] for s in shown}
-        label = Label(answer_id, by, at, version or "", rating, outcome or "",
-                      {doc_of.get(c, c): m for c, m in (json.loads(marks) if marks else {}).items()},
-                      expected, correction)
+        listed = json.loads(sources) if sources else []
+        seen = shown.setdefault(answer_id, _Shown({s["chunk_id"]: s["doc_id"] for s in listed},
+                                                  [s["doc_id"] for s in listed if s.get("cited")], answer))
+        role = role or ("admin" if by in HOME_OWNER else "reader")
+        label = _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen, dropped)
+        if label is None:
+            continue
+        slot = (answer_id, by, label.review)
+        if slot in latest:
+            dropped["replaced by the same key's later vote on the answer"] += 1
+        latest[slot] = (question, label)
+    return _merged(sorted(latest.values(), key=lambda x: x[1].at), shown, dropped)
+
+
+def _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen: _Shown,
+           dropped: Counter) -> Label | None:
+    """One feedback row as a label: marks only on what the answer showed, reviews only from editors and admins."""
+    marked = {}
+    for ref, mark in (json.loads(marks) if marks else {}).items():
+        doc = seen.doc_of.get(ref) or (ref if ref in seen.doc_of.values() else None)
+        if doc is None:
+            dropped["a mark on a source the answer did not show"] += 1
+        else:
+            marked[doc] = mark
+    if (expected or correction) and role not in REVIEWERS:
+        dropped["expected or a correction from a reader (a review is an editor's)"] += 1
+        expected = correction = None
+    if not (rating or marked or expected or correction):
+        return None
+    return Label(answer_id, by, at, version or "", rating, outcome or "", marked, expected, correction, role)
+
+
+def _merged(labels: list[tuple[str, Label]], shown: dict[str, _Shown], dropped: Counter) -> list[Item]:
+    """Items per question: each key's latest rating of it, held back where raters disagree, then the reviews."""
+    items: dict[str, Item] = {}
+    for question, label in labels:
         item = items.setdefault(qid_of(question), Item(qid_of(question), question))
+        if not label.review:
+            earlier = next((x for x in item.labels if x.by == label.by and not x.review), None)
+            if earlier is not None:
+                item.labels.remove(earlier)
+                dropped["replaced by the same key's later rating of the question"] += 1
         item.labels.append(label)
-        _apply(item, label, [s["doc_id"] for s in shown if s.get("cited")], answer)
+    for item in items.values():
+        ratings = [x for x in item.labels if not x.review]
+        if len({_answerable(x) for x in ratings} - {None}) > 1 and not item.reviewed_by_editor():
+            dropped["a question whose raters disagree (held back until an editor reviews it)"] += 1
+            ratings = []
+        for label in ratings + [x for x in item.labels if x.review]:  # reviews last: they outrank ratings
+            seen = shown[label.answer_id]
+            _apply(item, label, seen.cited, seen.text)
     return [i for i in items.values() if i.relevant or i.not_relevant or i.answerable is not None]
 
 
+def limit_keys(items: list[Item], share: float) -> tuple[list[Item], dict[str, int]]:
+    """`items` with no key's ratings supplying more than `share` of them (at least one each): a question counts
+    for every key that rated it, first come first kept; a question an editor or admin reviewed always stays. The
+    kept items, and per key the questions left out."""
+    cap = max(1, int(share * len(items)))
+    counted: Counter = Counter()
+    kept, capped = [], Counter()
+    for item in sorted(items, key=lambda i: (min(x.at for x in i.labels), i.qid)):
+        raters = item.raters()
+        if item.reviewed_by_editor() or all(counted[k] < cap for k in raters):
+            counted.update(raters)
+            kept.append(item)
+        else:
+            capped.update(k for k in raters if counted[k] >= cap)
+    return kept, dict(capped)
+
+
+def sources(items: list[Item], dropped: Counter, capped: dict[str, int], share: float) -> dict[str, Any]:
+    """Who the labels of a set came from: per key its role, the questions it labeled and its labels and reviews
+    (with the questions the share cap left out), and what was not counted and why."""
+    keys: dict[str, dict[str, Any]] = {}
+    for item in items:
+        for key in dict.fromkeys(x.by for x in item.labels):
+            mine = [x for x in item.labels if x.by == key]
+            entry = keys.setdefault(key, {"role": mine[0].role, "questions": 0, "labels": 0, "reviews": 0})
+            entry["questions"] += 1
+            entry["labels"] += len(mine)
+            entry["reviews"] += sum(x.review for x in mine)
+    for key, n in capped.items():
+        keys.setdefault(key, {"role": "reader", "questions": 0, "labels": 0, "reviews": 0})["capped"] = n
+    reasons = dict(dropped)
+    if capped:
+        reasons[f"over one key's share (improve.max_key_share = {share:g})"] = sum(capped.values())
+    return {"keys": dict(sorted(keys.items(), key=lambda kv: -kv[1]["questions"])),
+            "reviews": sum(k["reviews"] for k in keys.values()), "max_key_share": share, "dropped": reasons}
+
+
 def _apply(item: Item, label: Label, cited: list[str], answer: str | None) -> None:
-    """Merge one label into its question's item; a later label overrides an earlier one where they disagree."""
+    """Merge one label into its question's item; a later label overrides an earlier one where they disagree (a thumb
+    names no relevant document: see the module's text)."""
     wrong = {d for d, m in label.marks.items() if m == "wrong"}
     if label.rating < 0 and label.outcome == "answered":
         wrong |= set(cited) - {d for d, m in label.marks.items() if m != "wrong"}
     helpful = {d for d, m in label.marks.items() if m == "helpful" or (m == "opened" and label.rating >= 0)}
-    if not helpful and label.rating > 0 and label.outcome == "answered" and cited:
-        helpful = {cited[0]}
     for d in sorted(helpful):  # sets iterate in a per-process order: sorted, the same labels make the same pairs
         item.relevant[d] = 1
         if d in item.not_relevant:

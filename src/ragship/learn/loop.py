@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import logging
 import os
+import tempfile
+from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from ragship.errors import RagshipError
 from ragship.learn.datasets import Datasets, LabeledSet
 from ragship.learn.improve import Improvable, Outcome, improve, new_documents, plan
-from ragship.learn.labels import collect
+from ragship.learn.labels import Item, collect, limit_keys, sources
 from ragship.learn.runs import MemoryBound, Runs, launch, learned_from, triggers
 from ragship.monitor.querylog import QueryLog
 
@@ -24,7 +27,27 @@ class Loop:
 
     def build(self) -> tuple[LabeledSet, bool]:
         """The labeled set from the log as it is now: a new version, or the newest when nothing changed."""
-        return self.datasets.build(collect(self.runs.log, self.name), self.name)
+        return self.datasets.build(*self.labeled())
+
+    def labeled(self) -> tuple[list[Item], str, dict[str, Any]]:
+        """The items a set would hold now, no key's ratings over `improve.max_key_share` of them, with who they
+        came from and what was left out (labels.sources)."""
+        dropped: Counter = Counter()
+        share = self.c.settings.improve.max_key_share
+        items, capped = limit_keys(collect(self.runs.log, self.name, dropped=dropped), share)
+        return items, self.name, sources(items, dropped, capped, share)
+
+    def preview(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """What `build` would make now, and the plan a run on it would follow, writing nothing to the home."""
+        latest = self.datasets.latest()
+        since = getattr(learned_from(self.runs, self.c.registry), "id", None)
+        with tempfile.TemporaryDirectory() as tmp:
+            labeled, _ = Datasets(Path(tmp)).build(*self.labeled())
+            new = latest is None or latest.manifest["sha256"] != labeled.manifest["sha256"]
+            number = (latest.number if latest else 0) + new
+            dataset = {**labeled.manifest, "name": f"{self.datasets.folder.name}/{number:04d}", "number": number,
+                       "new": new}
+            return dataset, plan(labeled, self.c.settings, len(new_documents(self.c, since)))
 
     def due(self) -> list[str]:
         return triggers(self.runs, self.c.settings, self.c.registry)
@@ -34,13 +57,11 @@ class Loop:
         """One run now, waiting for its result (`dry_run`: what it would do). `bounded`: this process is the
         run's own (a scheduled run): lower its priority and bound its memory (improve.memory_mb). `run_id`: the
         row the scheduler made for it."""
+        if dry_run:
+            dataset, planned = self.preview()
+            return {"dry_run": True, "trigger": trigger, "dataset": dataset, "plan": planned, "triggers": self.due()}
         labeled, new = self.build()
         since = getattr(learned_from(self.runs, self.c.registry), "id", None)
-        if dry_run:
-            return {"dry_run": True, "trigger": trigger, "dataset": {"name": labeled.name, "new": new,
-                                                                    **labeled.manifest},
-                    "plan": plan(labeled, self.c.settings, len(new_documents(self.c, since))),
-                    "triggers": self.due()}
         if run_id:
             self.runs.adopt(run_id, os.getpid())
         else:

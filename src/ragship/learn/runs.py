@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ragship.errors import NotFound
+from ragship.learn.labels import qid_of
 from ragship.monitor.querylog import QueryLog
 from ragship.settings import Settings, duration_s
 from ragship.state.tables import ALERT_STATE, FEEDBACK, IMPROVE_RUNS, REQUESTS
@@ -79,7 +80,8 @@ def triggers(runs: Runs, settings: Settings, registry, now: float | None = None)
     held = []
     labels = _labels_since(runs.log, runs.collection, since)
     if labels >= s.new_labels:
-        held.append(f"{labels} new labels since the last run (improve.new_labels = {s.new_labels})")
+        held.append(f"{labels} new labels since the last run (questions rated or reviewed, each once; "
+                    f"improve.new_labels = {s.new_labels})")
     changed, documents = _corpus_change(registry, learned_from(runs, registry))
     if documents and changed / documents >= s.corpus_change:
         held.append(f"{changed} documents added, changed or deleted since the last run, {changed / documents:.0%} "
@@ -93,9 +95,12 @@ def triggers(runs: Runs, settings: Settings, registry, now: float | None = None)
 
 
 def _labels_since(log: QueryLog, collection: str, since: float) -> int:
+    """Questions given a rating or review since `since`: a flood of votes on one answer counts once."""
     f, r = FEEDBACK.c, REQUESTS.c
-    return log.rows(select(func.count()).select_from(FEEDBACK.join(REQUESTS, r.id == f.answer_id))
-                    .where(r.collection == collection, f.ts > since))[0][0]
+    rows = log.rows(select(func.coalesce(r.question, r.id)).distinct()
+                    .select_from(FEEDBACK.join(REQUESTS, r.id == f.answer_id))
+                    .where(r.collection == collection, f.ts > since))
+    return len({qid_of(question) for (question,) in rows})  # case and spacing aside, as labels merge them
 
 
 def learned_from(runs: Runs, registry):

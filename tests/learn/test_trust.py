@@ -1,0 +1,133 @@
+"""What no single key can make ragship learn (issue 48): labels count only on what an answer showed, a review is
+an editor's and outranks ratings, a key votes once per answer and counts once per question, raters who disagree
+are held back, no key's ratings supply more than improve.max_key_share of a set, and a key's labels lie on one side
+of the held-out split. Each test failed on the code before issue 48."""
+
+from collections import Counter
+
+import pytest
+
+from ragship.access import KeyStore
+from ragship.learn.datasets import Datasets, held_out
+from ragship.learn.labels import collect, limit_keys, qid_of, sources
+from ragship.learn.runs import Runs, triggers
+from ragship.monitor.querylog import Observation, QueryLog
+from ragship.settings import load_settings
+from ragship.state import State
+
+SHOWN = [{"doc_id": "deploy.md", "chunk_id": "deploy.md#0", "cited": True},
+         {"doc_id": "oncall.md", "chunk_id": "oncall.md#0", "cited": False}]
+
+
+@pytest.fixture
+def log(tmp_path):
+    state = State(None, tmp_path / "home")
+    state.ensure_schema()
+    return QueryLog(state, "keep")
+
+
+def key(log, role: str) -> str:
+    """A key of `role` in the store: its id."""
+    return KeyStore(log.state).create(role, [], role)[1].id
+
+
+def asked(log, question: str, by: str = "asker", outcome: str = "answered", sources=SHOWN) -> str:
+    return log.record(Observation(by, "default", "ask", 1.0, question, outcome, version="v1", answer="An answer.",
+                                  sources=sources))
+
+
+def test_a_mark_counts_only_on_a_source_the_answer_showed(log):
+    reader = key(log, "reader")
+    answer = asked(log, "When do deployments happen?")
+    log.feedback(answer, reader, 1, marks={"cafeteria.md#0": "helpful", "oncall.md#0": "helpful",
+                                           "finance/q3.md": "helpful"})
+    dropped = Counter()
+    [item] = collect(log, "default", dropped=dropped)
+    assert item.relevant == {"oncall.md": 1}  # a string, or a document the answer never showed, is no label
+    assert dropped["a mark on a source the answer did not show"] == 2
+
+
+def test_expected_and_corrections_are_an_editors_review_and_outrank_ratings(log):
+    reader, editor = key(log, "reader"), key(log, "editor")
+    first = asked(log, "How long is the on-call shift?")
+    log.feedback(first, editor, 0, expected="answer", correction="One week.")
+    for n in range(5):  # later readers say otherwise, with a review's fields too
+        again = asked(log, "How long is the on-call shift?", by=f"r{n}")
+        log.feedback(again, key(log, "reader"), -1, expected="abstain", correction="It is not said.")
+    log.feedback(asked(log, "Who pays for lunch?"), reader, 1, expected="abstain")
+    dropped = Counter()
+    items = {i.question: i for i in collect(log, "default", dropped=dropped)}
+    shift = items["How long is the on-call shift?"]
+    assert shift.answerable is True and shift.answers == ["One week."]  # the review stands over 5 ratings
+    lunch = items["Who pays for lunch?"]
+    assert lunch.answerable is True and not any(x.expected for x in lunch.labels)  # rated up and answered
+    assert dropped["expected or a correction from a reader (a review is an editor's)"] == 6
+
+
+def test_a_key_votes_once_per_answer_and_counts_once_per_question(log):
+    reader = key(log, "reader")
+    answer = asked(log, "When do deployments happen?")
+    for _ in range(105):  # a flood on one answer
+        log.feedback(answer, reader, 1, marks={"deploy.md#0": "helpful"})
+    for _ in range(3):  # the same question asked again, rated again
+        log.feedback(asked(log, "when do  deployments happen?"), reader, 1, marks={"deploy.md#0": "helpful"})
+    log.feedback(answer, reader, -1)  # the latest vote replaces the earlier ones
+    dropped = Counter()
+    [item] = collect(log, "default", dropped=dropped)
+    assert len(item.labels) == 1 and item.labels[0].rating == -1 and item.answerable is False
+    runs = Runs(log, "default")
+    settings = load_settings(home=log.state.home, improve={"new_labels": 2})
+    assert triggers(runs, settings, _Registry()) == []  # 109 rows on one question: one new label, not a trigger
+
+
+def test_questions_whose_raters_disagree_are_held_back_until_reviewed(log):
+    up, down, editor = key(log, "reader"), key(log, "reader"), key(log, "editor")
+    log.feedback(asked(log, "Is the cafeteria open on Sunday?"), up, 1, marks={"deploy.md#0": "helpful"})
+    log.feedback(asked(log, "Is the cafeteria open on Sunday?"), down, -1)
+    dropped = Counter()
+    assert collect(log, "default", dropped=dropped) == []
+    assert dropped["a question whose raters disagree (held back until an editor reviews it)"] == 1
+    log.feedback(asked(log, "Is the cafeteria open on Sunday?"), editor, 0, expected="abstain")
+    [item] = collect(log, "default")
+    assert item.answerable is False
+
+
+def test_a_thumb_alone_names_no_relevant_document(log):
+    """Finding 7: an up-vote made the first cited document the positive, often not the relevant one."""
+    log.feedback(asked(log, "When do deployments happen?"), key(log, "admin"), 1)
+    [item] = collect(log, "default")
+    assert item.relevant == {} and item.answerable is True and item.answers == ["An answer."]
+
+
+def test_no_key_supplies_more_than_its_share_and_its_labels_lie_on_one_side(log, tmp_path):
+    attacker = key(log, "reader")
+    for n in range(80):  # one key, 80 paraphrases, each rated up with the same page marked helpful
+        log.feedback(asked(log, f"When do deployments happen, take {n}?"), attacker, 1,
+                     marks={"oncall.md#0": "helpful"})
+    for n in range(20):  # twenty other users, a question each
+        log.feedback(asked(log, f"Question {n} of another user"), key(log, "reader"), 1,
+                     marks={"deploy.md#0": "helpful"})
+    editor = key(log, "editor")
+    for n in range(15):  # an editor's reviews are not capped
+        log.feedback(asked(log, f"Reviewed question {n}"), editor, 0, marks={"deploy.md#0": "helpful"})
+    dropped = Counter()
+    items = collect(log, "default", dropped=dropped)
+    kept, capped = limit_keys(items, 0.1)
+    mine = [i for i in kept if attacker in i.raters()]
+    assert len(items) == 115 and len(mine) == 11 and capped == {attacker: 69}  # 10 % of 115
+    assert sum(editor in {x.by for x in i.labels} for i in kept) == 15
+    assert len({held_out(i) for i in mine}) == 1  # all on one side: its labels never confirm its own training
+    seen = sources(kept, dropped, capped, 0.1)
+    assert seen["keys"][attacker] == {"role": "reader", "questions": 11, "labels": 11, "reviews": 0, "capped": 69}
+    assert seen["keys"][editor]["reviews"] == 15 and seen["reviews"] == 15
+    assert seen["dropped"]["over one key's share (improve.max_key_share = 0.1)"] == 69
+    labeled, _ = Datasets(tmp_path / "sets").build(kept, "default", seen)
+    assert labeled.manifest["sources"]["keys"][attacker]["capped"] == 69
+    assert {qid_of(i.question) for i in labeled.items()} == {i.qid for i in kept}
+
+
+class _Registry:
+    """No versions: the corpus-change trigger has nothing to compare."""
+
+    def all(self):
+        return []
