@@ -64,8 +64,8 @@ class Alerts:
 
     def _emit(self, rule, collection: str, event: str, value, context: dict[str, Any], now: float,
               deliver: bool) -> dict:
-        payload = {"id": uuid.uuid4().hex, "event": event, "alert": rule.name, "collection": collection,
         detail = context.get("details", {}).get(rule.signal)  # what the value alone does not say (which key)
+        payload = {"id": uuid.uuid4().hex, "event": event, "alert": rule.name, "collection": collection,
                    "severity": rule.severity, "signal": rule.signal, "value": value,
                    "condition": f"{rule.signal} {rule.op} {rule.threshold} for {rule.for_s:g} s",
                    "summary": f"{rule.summary}: {detail}" if detail and rule.summary else detail or rule.summary,

@@ -168,12 +168,6 @@ class QueryLog:
         before = time.time() - retention_days * 86400
         return sum(self.write(table.delete().where(table.c.ts < before)) for table in (REQUESTS, FEEDBACK))
 
-    def vectors(self, collection: str, since: float, until: float | None = None, limit: int | None = None,
-                newest: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
-        """Query embeddings (float32, one row each) and their rows, oldest first (or the newest `limit`)."""
-        r = REQUESTS.c
-        query = select(r.ts, r.question, r.outcome, r.confidence, r.top_score, r.margin, r.sketch).where(
-            r.collection == collection, r.ts >= since, r.sketch.is_not(None))
     def purge_feedback(self, key_id: str) -> int:
         """Delete every rating and review the key gave, in every collection, so no labeled set built from then on
         holds them (a flooding or hostile key: ADR 0021); the number of rows deleted."""
@@ -183,6 +177,12 @@ class QueryLog:
                            "`ragship dataset show` the keys the labels came from")
         return purged
 
+    def vectors(self, collection: str, since: float, until: float | None = None, limit: int | None = None,
+                newest: bool = False) -> tuple[np.ndarray, list[dict[str, Any]]]:
+        """Query embeddings (float32, one row each) and their rows, oldest first (or the newest `limit`)."""
+        r = REQUESTS.c
+        query = select(r.ts, r.question, r.outcome, r.confidence, r.top_score, r.margin, r.sketch).where(
+            r.collection == collection, r.ts >= since, r.sketch.is_not(None))
         if until is not None:
             query = query.where(r.ts < until)
         rows = self.rows(query.order_by(r.ts.desc() if newest else r.ts).limit(limit))

@@ -214,8 +214,6 @@ def background(job):
 DRIFT_SIGNALS = ("query_drift_p", "score_drift_p")
 
 
-def _changed_retrieval(reference, live) -> bool:
-    """Whether `live` retrieves differently from the version the drift reference was set on: another model or
 def _flood_line(flood: dict[str, Any]) -> str:
     """`key ID ("NAME", ROLE) labeled N of the M questions labeled in the window`, for the alert's summary."""
     who = ", ".join(x for x in (f'"{flood["name"]}"' if flood["name"] else "", flood["role"]) if x)
@@ -223,6 +221,8 @@ def _flood_line(flood: dict[str, Any]) -> str:
             f"{flood['labels']} questions labeled in the window")
 
 
+def _changed_retrieval(reference, live) -> bool:
+    """Whether `live` retrieves differently from the version the drift reference was set on: another model or
     chunking, not merely other documents. Unknown (the reference's record is gone) counts as changed."""
     if live is None or reference is None:
         return live is not reference
