@@ -140,3 +140,64 @@ def test_answers_stream_as_server_sent_events_over_http(server):
         assert r.headers["content-type"].startswith("text/event-stream") and r.headers["cache-control"] == "no-store"
         frames = [line for line in r.iter_lines() if line]
     assert frames[-2] == "event: answer" and "Saturdays" in frames[-1]
+
+
+GUARDS = {"x-content-type-options": "nosniff", "referrer-policy": "no-referrer", "x-frame-options": "DENY"}
+
+
+def assert_guarded(r: httpx.Response) -> None:
+    """Issue 48 finding 5: the browser's guards, and a CSP that runs only this origin's files."""
+    assert {name: r.headers.get(name) for name in GUARDS} == GUARDS, r.url
+    policy = dict((d.split(" ", 1) + [""])[:2] for d in r.headers["content-security-policy"].split("; "))
+    assert policy["script-src"] == policy["style-src"] == policy["default-src"] == "'self'"
+    assert policy["frame-ancestors"] == policy["base-uri"] == policy["object-src"] == "'none'"
+    assert "unsafe" not in r.headers["content-security-policy"]
+
+
+@pytest.mark.parametrize("method, path, kwargs, status", [
+    ("GET", "/", {}, 200),
+    ("GET", "/static/app.js", {}, 200),
+    ("GET", "/static/vendor/swagger-ui-bundle.js", {}, 200),
+    ("GET", "/docs", {}, 200),
+    ("GET", "/openapi.json", {}, 200),
+    ("GET", "/v1/me", {}, 200),
+    ("GET", "/runbooks", {}, 200),
+    ("GET", "/favicon.ico", {}, 200),
+    ("GET", "/v1/nothing", {}, 404),
+    ("GET", "/v1/search", {"params": {"q": ""}}, 422),
+    ("POST", "/v1/search", {"content": b"{" + b" " * 70_000 + b"}", "headers": {"content-type": "application/json"}},
+     413),  # answered by the BodyLimit guard, before any route
+])
+def test_every_response_carries_the_browsers_guards(server, method, path, kwargs, status):
+    r = httpx.request(method, f"{server}{path}", **kwargs)
+    assert r.status_code == status
+    assert_guarded(r)
+
+
+def test_an_unexpected_error_carries_the_guards_too(tmp_path, cache_dir):
+    """Starlette answers a 500 outside every middleware: its problem carries the headers itself."""
+    from fastapi.testclient import TestClient
+
+    from conftest import make_engine
+    from ragship.server.app import create_app
+
+    app = create_app(make_engine(tmp_path / "home", cache_dir))
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("boom")
+
+    r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    assert r.status_code == 500 and "Traceback" not in r.text
+    assert_guarded(r)
+
+
+def test_pages_hold_no_inline_script_style_or_handler(server):
+    """What the CSP would block (inline <script>, on* handlers, style attributes) is in no page: /docs starts
+    Swagger UI from static/docs.js, not FastAPI's inline script."""
+    for path in ("/", "/docs", "/runbooks", "/runbooks/service.md"):
+        r = httpx.get(f"{server}{path}")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html"), path
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", r.text), path
+        assert not re.search(r"\s(on\w+|style)\s*=", r.text, re.IGNORECASE), path
+    assert 'src="/static/docs.js"' in httpx.get(f"{server}/docs").text

@@ -43,6 +43,7 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
     note.write_text("# Harbour lights\n\nThe harbour lights are switched on at dusk by the night warden.\n\n"
                     "## Maintenance\n\nThe lamp bulbs of the harbour lights are replaced every October.\n")
     page = browser.new_page(viewport={"width": 1366, "height": 820})
+    problems = watched(page)
 
     def shot(name):
         path = tmp_path / f"{len(shots) + 1:02d}-{name}.png"
@@ -84,7 +85,7 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
     assert all(c["painted"] > 500 for c in drawn.values())  # axes, labels and the points are on the canvas
     assert "collecting the reference" in page.inner_text("#drift")
     shot("metrics")
-    assert page.inner_text("#error") == ""
+    assert page.inner_text("#error") == "" and problems == []
     keep(shots)
     assert len(shots) == 6 and all(s.stat().st_size > 5000 for s in shots)
 
@@ -153,6 +154,74 @@ def test_an_incident_page_shows_its_timeline_takes_the_ack_and_drafts_the_postmo
     assert httpx.get(f"{base}/v1/incidents/{opened['id']}", headers=auth).json()["status"] == "acknowledged"
     assert page.inner_text("#error") == ""
     keep([tmp_path / "incident.png"])
+
+
+# A listener in every document, set before its scripts run (page.evaluate would miss what a page does as it loads):
+# each CSP violation is reported on the console, where `watched` collects it.
+REPORT_VIOLATIONS = """document.addEventListener("securitypolicyviolation", (e) => console.error(
+  `CSP violation: ${e.violatedDirective} blocked ${e.blockedURI || "inline"} at ${e.sourceFile}:${e.lineNumber}`));"""
+
+
+def watched(page) -> list[str]:
+    """What goes wrong in `page` from now on: console errors (a refused resource, a failed load), uncaught
+    exceptions and Content-Security-Policy violations."""
+    problems: list[str] = []
+    page.add_init_script(REPORT_VIOLATIONS)
+    page.on("console", lambda m: problems.append(f"console: {m.text}") if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(f"uncaught: {e}"))
+    return problems
+
+
+def test_every_page_runs_under_the_csp_and_the_key_lives_in_the_tab(browser, site, tmp_path):
+    """Issue 48 finding 5: each page of the UI and the API docs (Swagger UI) work under the CSP with no
+    console error or violation, which the browser does enforce (an injected inline script and style attribute are
+    refused); the key is kept in sessionStorage, and an older version's copy in localStorage is removed."""
+    base, key = site
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    response = page.goto(base)
+    assert "script-src 'self';" in response.headers["content-security-policy"]
+    page.evaluate("localStorage.setItem('ragship-key', 'a key an older version kept')")
+    page.reload()
+    assert page.evaluate("localStorage.getItem('ragship-key')") is None
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    assert page.evaluate("sessionStorage.getItem('ragship-key')") == key
+    assert page.evaluate("localStorage.length") == 0
+
+    page.fill("#question", "Which team owns the billing runbook?")
+    page.click("#ask-form button")
+    page.wait_for_selector(".answer[data-answer-id]", timeout=60_000)
+    page.click("ol.sources a[data-n='1']")
+    page.wait_for_selector("#viewer:not([hidden]) #cited-passage")
+    page.screenshot(path=str(tmp_path / "csp-ask.png"), full_page=True)
+    for name, ready in [("documents", "#doc-table tbody tr"), ("versions", "#version-table tbody tr"),
+                        ("metrics", ".chart canvas"), ("review", "#review-list[aria-busy=false]"),
+                        ("incidents", "#page-incidents:not([hidden])")]:
+        page.click(f"nav a[data-page={name}]")
+        page.wait_for_selector(ready)
+    page.screenshot(path=str(tmp_path / "csp-metrics.png"), full_page=True)
+    assert page.inner_text("#error") == ""
+    page.reload()  # the key outlives a reload of the tab
+    assert page.input_value("#api-key") == key
+
+    page.goto(f"{base}/docs")
+    page.wait_for_selector(".opblock-summary-path[data-path='/v1/search']")
+    page.click(".opblock-summary-path[data-path='/healthz']")  # Swagger UI's scripts run and may call the API
+    page.click(".opblock.is-open .try-out__btn")
+    page.click(".opblock.is-open .execute")
+    page.wait_for_selector(".opblock.is-open .live-responses-table .response-col_status:text-is('200')")
+    page.screenshot(path=str(tmp_path / "csp-docs.png"), full_page=True)
+    page.goto(f"{base}/runbooks/service.md")
+    page.wait_for_selector("h1")
+    assert problems == []
+
+    page.evaluate("""() => { const s = document.createElement("script"); s.textContent = "window.__ran = 1";
+      document.body.append(s); document.body.setAttribute("style", "background: red"); }""")
+    page.wait_for_timeout(200)
+    assert page.evaluate("window.__ran") is None
+    assert [p for p in problems if "CSP violation: script-src" in p] and [p for p in problems if "style-src" in p]
+    keep([tmp_path / "csp-ask.png", tmp_path / "csp-metrics.png", tmp_path / "csp-docs.png"])
 
 
 def upload(page, base: str, key: str, path: Path, groups: str = "red") -> None:
@@ -259,6 +328,7 @@ def test_a_hostile_documents_markup_never_runs_in_the_ui(browser, site, tmp_path
     hostile = tmp_path / "harbour-crane.md"
     hostile.write_text(HOSTILE)
     page = browser.new_page()
+    problems = watched(page)
     dialogs = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     upload(page, base, key, hostile)
@@ -276,3 +346,4 @@ def test_a_hostile_documents_markup_never_runs_in_the_ui(browser, site, tmp_path
     assert page.evaluate("window.__pwned") is None and not dialogs
     assert page.locator("#viewer-body script, #viewer-body img, #viewer-body iframe, .answer img").count() == 0
     assert "<script>" in page.inner_text("#viewer-body") or "onerror" in page.inner_text("#viewer-body")
+    assert problems == []  # not even blocked by the CSP: none of it reached the page as markup

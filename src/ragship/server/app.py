@@ -13,8 +13,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Route
@@ -33,6 +32,11 @@ from ragship.settings import load_settings, problems
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
+# Only this origin's own files: no inline script or style, no plugins, no framing, no <base> rewrite
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
+                    "X-Frame-Options": "DENY", "Content-Security-Policy": CSP}
 
 
 def problem(status: int, title: str, detail: str, headers: dict | None = None) -> JSONResponse:
@@ -82,10 +86,11 @@ def _problems(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, e: Exception) -> JSONResponse:
+        # Starlette answers these outside every middleware (ServerErrorMiddleware): the guards come along here
         disk = storage_error(e)  # full or read-only: 507 or 503, saying so
         if disk is not None:
-            return problem(disk.http_status, type(disk).__name__, str(disk))
-        return problem(500, "Internal error", f"{type(e).__name__}; see the server log")
+            return problem(disk.http_status, type(disk).__name__, str(disk), SECURITY_HEADERS)
+        return problem(500, "Internal error", f"{type(e).__name__}; see the server log", SECURITY_HEADERS)
 
 
 class Leader:
@@ -175,12 +180,14 @@ def create_app(engine: Engine) -> FastAPI:
         return FileResponse(STATIC / "index.html")
 
     @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        """Swagger UI from the package's own copy (static/vendor), never a CDN: it works offline."""
-        return get_swagger_ui_html(openapi_url=app.openapi_url, title="ragship API",
-                                   swagger_js_url="/static/vendor/swagger-ui-bundle.js",
-                                   swagger_css_url="/static/vendor/swagger-ui.css",
-                                   swagger_favicon_url="/static/vendor/swagger-favicon-32x32.png")
+    async def docs() -> FileResponse:
+        """Swagger UI from the package's own copy (static/vendor), never a CDN: it works offline. Started by
+        static/docs.js, not FastAPI's inline script, which the CSP would block."""
+        return FileResponse(STATIC / "docs.html")
+
+    # a static file like those under /static (not an API route): browsers ask for it whatever the page links
+    app.add_route("/favicon.ico", lambda request: FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml"),
+                  methods=["GET"], include_in_schema=False)
 
     app.include_router(runbooks.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -188,7 +195,31 @@ def create_app(engine: Engine) -> FastAPI:
     app.add_middleware(BodyLimit, limit=lambda path: upload_limit if path == "/v1/documents"
                        else s.max_body_kb * 1024)
     app.add_middleware(Timed)
+    app.add_middleware(SecurityHeaders)  # outermost, so BodyLimit's 413s carry the headers too
     return app
+
+
+class SecurityHeaders:
+    """The browser's guards on every response (issue 48): no MIME sniffing, no referrer, no framing, and a CSP that
+    runs only this origin's script files, so markup that reached a page could still not run. A plain ASGI
+    middleware, like Timed; a header the response set itself is kept."""
+
+    def __init__(self, app):
+        self.app = app
+        self.headers = [(name.lower().encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+
+        async def guarded(message):
+            if message["type"] == "http.response.start":
+                own = message.get("headers", [])
+                named = {name.lower() for name, _ in own}
+                message = {**message, "headers": [*own, *(h for h in self.headers if h[0] not in named)]}
+            await send(message)
+
+        await self.app(scope, receive, guarded)
 
 
 class Timed:

@@ -3,7 +3,10 @@
 // improve`) and incidents (timeline, acknowledge, resolve, postmortem draft). No framework, no CDN, every asset local.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { key: localStorage.getItem("ragship-key") || "" };
+// The key lives in sessionStorage: it ends with the tab, where localStorage would keep it for every script of the
+// origin forever. Older versions kept it there: drop that copy.
+localStorage.removeItem("ragship-key");
+const state = { key: sessionStorage.getItem("ragship-key") || "" };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
@@ -57,7 +60,7 @@ window.addEventListener("hashchange", route);
 $("key-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   state.key = $("api-key").value.trim();
-  localStorage.setItem("ragship-key", state.key);
+  sessionStorage.setItem("ragship-key", state.key);
   route();
 });
 
