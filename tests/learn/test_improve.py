@@ -87,6 +87,23 @@ def test_a_run_adapts_gates_and_the_next_ingest_follows_the_learned_model(rated,
     assert follow.chunks_embedded == 0 and follow.unchanged == 10 and follow.version == "v2"  # nothing undone
 
 
+def test_a_dry_run_writes_nothing_and_the_set_says_who_its_labels_came_from(rated):
+    """Issue 48, finding 6: `improve --dry-run` wrote a new dataset version."""
+    from typer.testing import CliRunner
+
+    from ragship.cli import app
+
+    engine, log = rated
+    report = Loop(engine, log, "default").improve(dry_run=True)
+    assert report["dataset"]["new"] and report["dataset"]["number"] == 1 and report["plan"]["judged"] >= 3
+    assert Datasets(engine.home.datasets).versions() == []  # nothing written
+    keys = report["dataset"]["sources"]["keys"]
+    reviews = keys["local"]  # the answers rated wrong, reviewed by the home's admin
+    assert len(keys) == 17 and reviews["role"] == "admin" and reviews["reviews"] == reviews["questions"] >= 1
+    built = CliRunner().invoke(app, ["--home", str(engine.home.root), "dataset", "build"])
+    assert "labels by key" in built.stdout and "user0" in built.stdout, built.stdout
+
+
 def test_a_hashed_log_cannot_be_learned_from(tmp_path, cache_dir):
     engine = make_engine(tmp_path / "home", cache_dir)
     with pytest.raises(InputError, match="query_text"):

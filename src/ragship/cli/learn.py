@@ -154,3 +154,20 @@ def _print_set(manifest: dict, root: Path, verb: str) -> None:
               f"in {escape(str(root))}".strip(), highlight=False)
     for side, figures in splits.items():
         out.print(f"  {side}: " + ", ".join(f"{v} {k}" for k, v in figures.items()), highlight=False)
+    _print_sources(manifest.get("sources") or {})
+
+
+def _print_sources(sources: dict) -> None:
+    """Who the labels came from (a key's role, its questions, labels and reviews, what its share cap left out),
+    and what was not counted and why."""
+    if not sources:
+        return
+    table = Table(title=f"labels by key (no key's ratings over {sources['max_key_share']:.0%} of the questions)")
+    for column in ("key", "role", "questions", "labels", "reviews", "left out (share)"):
+        table.add_column(column)
+    for key, s in sources["keys"].items():
+        table.add_row(key, s["role"], str(s["questions"]), str(s["labels"]), str(s["reviews"]),
+                      str(s.get("capped", "")))
+    out.print(table)
+    for reason, n in sources["dropped"].items():
+        out.print(f"  not counted: {n} × {escape(reason)}", highlight=False)

@@ -154,6 +154,12 @@ class QueryLog:
         rows = self.rows(select(REQUESTS.c.key_id).where(REQUESTS.c.id == answer_id, REQUESTS.c.kind == "ask"))
         return rows[0][0] if rows else None
 
+    def answer_shown(self, answer_id: str) -> tuple[str, str, list[dict[str, Any]]] | None:
+        """(Who asked, the collection, the sources the answer showed: chunk id, doc id, cited), or None."""
+        r = REQUESTS.c
+        rows = self.rows(select(r.key_id, r.collection, r.sources).where(r.id == answer_id, r.kind == "ask"))
+        return (rows[0][0], rows[0][1], json.loads(rows[0][2]) if rows[0][2] else []) if rows else None
+
     def feedback(self, answer_id: str, key_id: str, rating: int, comment: str = "", marks: dict | None = None,
                  expected: str | None = None, correction: str = "") -> None:
         """One rating of an answer (+1, -1, or 0 for a review that only marks sources or says what it should have

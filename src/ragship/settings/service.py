@@ -171,7 +171,12 @@ class ImproveSettings(Section):
     schedule: bool = Field(False, description="the scheduler (`ragship serve`, `ragship watch`) checks the triggers "
                            "and starts a run when one holds; `ragship improve` runs one by hand either way")
     check_every_s: float = Field(300.0, gt=0, description="how often the scheduler checks the triggers")
-    new_labels: int = Field(100, ge=1, description="trigger: this many new ratings or reviews since the last run")
+    new_labels: int = Field(100, ge=1, description="trigger: this many questions rated or reviewed since the last "
+                            "run (a question counts once however many labels it got)")
+    max_key_share: float = Field(0.1, gt=0, le=1, description="the most of a labeled set's questions that one key's "
+                                 "ratings may supply (an editor's or admin's review is not capped); the rest of "
+                                 "that key's questions are left out, so no single user steers what is learned "
+                                 "(issue 48)")
     corpus_change: float = Field(0.2, gt=0, description="trigger: documents added, changed or deleted since the "
                                  "last run, as a share of the documents the live model last learned from")
     drift_for: str = Field("1d", pattern=DURATION, description="trigger: the QueryDrift alert firing this long")
