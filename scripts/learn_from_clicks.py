@@ -14,6 +14,9 @@ ADR 0009, measured on the same machine class).
 8 clients for 30 s before the replay and again while the run trains (must-show 4), and prints the run's peak RSS;
 `--review N`: an editor then works through N down-rated answers on the review queue, marking the retrieved sources
 the qrels call relevant (what the Review page is for: the questions the system failed on).
+`--keys N` (issue 48): the server runs with API keys and the claims are asked and rated by N keys of `--role`
+(reader by default), each claim by one key at random; the operator's calls use an admin key of their own.
+`--thumbs`: ratings only, no source marked (what most users give).
 """
 
 from __future__ import annotations
@@ -58,15 +61,18 @@ def serve(env: dict, port: int) -> subprocess.Popen:
     raise SystemExit("the server did not start")
 
 
-def replay(base: str, noise: float, invert: bool, seed: int = 0) -> dict:
-    """Each train claim asked and rated: up when a cited document is relevant (that source marked helpful)."""
+def replay(base: str, noise: float, invert: bool, raters: list[str], thumbs: bool = False, seed: int = 0) -> dict:
+    """Each train claim asked and rated by one of `raters` (keys; [""]: no key): up when a cited document is
+    relevant (that source marked helpful, unless `thumbs`)."""
     from ragship.evaluate.beir import load_dataset
 
     train = load_dataset(SCIFACT, "train")
     rng = random.Random(seed)
     counts = {"asked": 0, "up": 0, "down": 0, "flipped": 0}
-    with httpx.Client(base_url=base, timeout=120) as client:
+    clients = [httpx.Client(base_url=base, timeout=120, headers=_auth(key)) for key in raters]
+    with clients[0]:
         for qid, text in train.queries.items():
+            client = rng.choice(clients)
             answer = client.post("/v1/ask", json={"question": text}).raise_for_status().json()
             relevant = train.qrels.get(qid, {})
             helpful = [c["chunk_id"] for c in answer["citations"] if c["doc_id"] in relevant]
@@ -75,16 +81,30 @@ def replay(base: str, noise: float, invert: bool, seed: int = 0) -> dict:
             good = good != flipped
             cited = [c["chunk_id"] for c in answer["citations"]]
             marks = ({helpful[0] if helpful and not flipped else rng.choice(cited): "helpful"} if good and cited
-                     else {})
+                     and not thumbs else {})
             client.post("/v1/feedback", json={"answer_id": answer["id"], "rating": "up" if good else "down",
                                               "marks": marks}).raise_for_status()
             counts["asked"] += 1
             counts["up" if good else "down"] += 1
             counts["flipped"] += flipped
+    for client in clients[1:]:
+        client.close()
     return counts
 
 
-def review(base: str, limit: int) -> dict:
+def _auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+def keys(env: dict, n: int, role: str) -> tuple[str, list[str]]:
+    """An admin key for the operator's calls and `n` keys of `role` for the users ("", [""] when n is 0)."""
+    if not n:
+        return "", [""]
+    make = lambda r, name: ragship(env, "keys", "create", "--role", r, "--name", name)["key"]  # noqa: E731
+    return make("admin", "operator"), [make(role, f"user-{i}") for i in range(n)]
+
+
+def review(base: str, limit: int, operator: str = "") -> dict:
     """An editor works through the down-rated answers on the review queue (GET /v1/review, the Review page): in
     each, the retrieved sources that are relevant per the train qrels are marked helpful (no rating: a review)."""
     from ragship.evaluate.beir import load_dataset
@@ -93,7 +113,7 @@ def review(base: str, limit: int) -> dict:
     train = load_dataset(SCIFACT, "train", corpus=False)
     relevant = {qid_of(text): train.qrels.get(qid, {}) for qid, text in train.queries.items()}
     counts = {"reviewed": 0, "marked": 0}
-    with httpx.Client(base_url=base, timeout=120) as client:
+    with httpx.Client(base_url=base, timeout=120, headers=_auth(operator)) as client:
         queue = client.get("/v1/review", params={"queue": "down", "limit": limit}).raise_for_status().json()
         for row in queue["answers"]:
             found = [s["chunk_id"] for s in row["sources"] if s["doc_id"] in relevant.get(qid_of(row["question"]), {})]
@@ -105,7 +125,7 @@ def review(base: str, limit: int) -> dict:
     return counts
 
 
-def load(base: str, seconds: float = 30, clients: int = 8) -> dict:
+def load(base: str, seconds: float = 30, clients: int = 8, operator: str = "") -> dict:
     """Search latency (ms) from `clients` threads sending SciFact test claims for `seconds`."""
     from ragship.evaluate.beir import load_dataset
 
@@ -114,7 +134,7 @@ def load(base: str, seconds: float = 30, clients: int = 8) -> dict:
     stop = time.time() + seconds
 
     def client(n: int) -> None:
-        with httpx.Client(base_url=base, timeout=60) as c:
+        with httpx.Client(base_url=base, timeout=60, headers=_auth(operator)) as c:
             i = n
             while time.time() < stop:
                 t = time.perf_counter()
@@ -131,15 +151,15 @@ def load(base: str, seconds: float = 30, clients: int = 8) -> dict:
     return {"requests": len(latencies), "p50_ms": round(q[49], 1), "p95_ms": round(q[94], 1)}
 
 
-def running(base: str, since: float) -> bool:
+def running(base: str, since: float, operator: str = "") -> bool:
     return any(r["started"] >= since and r["status"] == "running"
-               for r in httpx.get(f"{base}/v1/improve", timeout=30).json()["runs"])
+               for r in httpx.get(f"{base}/v1/improve", timeout=30, headers=_auth(operator)).json()["runs"])
 
 
-def wait_for_run(base: str, since: float, timeout_s: float) -> dict:
+def wait_for_run(base: str, since: float, timeout_s: float, operator: str = "") -> dict:
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        runs = httpx.get(f"{base}/v1/improve", timeout=30).json()["runs"]
+        runs = httpx.get(f"{base}/v1/improve", timeout=30, headers=_auth(operator)).json()["runs"]
         done = [r for r in runs if r["started"] >= since and r["status"] != "running"]
         if done:
             return done[0]
@@ -147,11 +167,11 @@ def wait_for_run(base: str, since: float, timeout_s: float) -> dict:
     raise SystemExit("no improvement run finished in time")
 
 
-def alert(base: str, name: str, timeout_s: float = 120) -> dict | None:
+def alert(base: str, name: str, timeout_s: float = 120, operator: str = "") -> dict | None:
     """The newest `fired` event of alert `name`, waiting up to `timeout_s` for the server's monitor round."""
     deadline = time.time() + timeout_s
     while time.time() < deadline:
-        events = httpx.get(f"{base}/v1/monitor/alerts", timeout=30).json()["events"]
+        events = httpx.get(f"{base}/v1/monitor/alerts", timeout=30, headers=_auth(operator)).json()["events"]
         fired = [e for e in events if e["alert"] == name and e["event"] == "fired"]
         if fired:
             return fired[0]
@@ -169,6 +189,9 @@ def main() -> None:
     p.add_argument("--load", action="store_true")
     p.add_argument("--review", type=int, default=0, help="an editor reviews this many down-rated answers")
     p.add_argument("--port", type=int, default=8766)
+    p.add_argument("--keys", type=int, default=0, help="ask and rate with this many API keys (0: no keys)")
+    p.add_argument("--role", default="reader", help="the role of those keys")
+    p.add_argument("--thumbs", action="store_true", help="ratings only: no source marked helpful")
     a = p.parse_args()
     if not SCIFACT.is_dir():
         raise SystemExit(f"{SCIFACT} not found: this script needs ../shared/datasets/scifact")
@@ -179,38 +202,45 @@ def main() -> None:
     trigger = "check_every_s = 30\nnew_labels = 810" if a.review else "check_every_s = 5\nnew_labels = 700"
     config.write_text(f"[improve]\nschedule = true\n{trigger}\nepochs = {a.epochs}\n"
                       "batch_size = 32\n\n[monitor]\nquery_text = \"keep\"\nevaluate_every_s = 10\n"
+                      "\n[server]\nrate_per_minute = 100000\nburst = 10000\n"
                       + (f'\n[[release.golden]]\npath = "{SCIFACT}"\nsplit = "test"\n' if a.golden else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"data: {SCIFACT}; commit {commit.strip()}; noise {a.noise}; invert {a.invert}", flush=True)
+          f"data: {SCIFACT}; commit {commit.strip()}; noise {a.noise}; invert {a.invert}; keys {a.keys} "
+          f"({a.role}); thumbs only {a.thumbs}", flush=True)
     t = time.time()
     before = ragship(env, "eval", str(SCIFACT), "--split", "test")
     print(f"before: live {before['index_version']} SciFact test nDCG@10 {before['metrics']['ndcg@10']:.4f} "
           f"({time.time() - t:.0f} s with the ingest)", flush=True)
+    operator, raters = keys(env, a.keys, a.role)
     server = serve(env, a.port)
     base = f"http://127.0.0.1:{a.port}"
     try:
         if a.load:
-            print(f"search from 8 clients, no run: {json.dumps(load(base))}", flush=True)
+            print(f"search from 8 clients, no run: {json.dumps(load(base, operator=operator))}", flush=True)
         started = time.time()
-        counts = replay(base, a.noise, a.invert)
+        counts = replay(base, a.noise, a.invert, raters, a.thumbs)
         print(f"replayed: {json.dumps(counts)} in {time.time() - started:.0f} s", flush=True)
         if a.review:
-            print(f"an editor reviewed: {json.dumps(review(base, a.review))}", flush=True)
+            print(f"an editor reviewed: {json.dumps(review(base, a.review, operator))}", flush=True)
         if a.load:
-            while not running(base, started):
+            while not running(base, started, operator):
                 time.sleep(2)
             time.sleep(60)  # into the training
-            print(f"search from 8 clients, during the run: {json.dumps(load(base))}", flush=True)
-        run = wait_for_run(base, started, 7200)
+            print(f"search from 8 clients, during the run: {json.dumps(load(base, operator=operator))}", flush=True)
+        run = wait_for_run(base, started, 7200, operator)
         print(f"run: {json.dumps(run)} (after {time.time() - started:.0f} s)", flush=True)
         if run["status"] != "promoted":
-            print(f"alert: {json.dumps(alert(base, 'ImproveRefused'))}", flush=True)
+            print(f"alert: {json.dumps(alert(base, 'ImproveRefused', operator=operator))}", flush=True)
     finally:
         server.terminate()
         server.wait(30)
     report = [r for r in ragship(env, "status")["improve"]["runs"]][0]
+    sources = ragship(env, "dataset", "show")["sources"]
+    print(f"labels by key: {len(sources['keys'])} keys, the most from one key "
+          f"{max((k['questions'] for k in sources['keys'].values()), default=0)} questions; not counted: "
+          f"{json.dumps(sources['dropped'])}", flush=True)
     after = ragship(env, "eval", str(SCIFACT), "--split", "test")
     print(f"after: live {after['index_version']} SciFact test nDCG@10 {after['metrics']['ndcg@10']:.4f} "
           f"(before {before['metrics']['ndcg@10']:.4f}; offline adapt --split train + tune {OFFLINE}); "
