@@ -13,6 +13,7 @@ from rich.table import Table
 from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import out, snippet
 from ragship.collections import Collections, named
+from ragship.learn.labels import check_feedback
 from ragship.learn.review import queue
 
 feedback_app = typer.Typer(help="Ratings and reviews of answers: the labels `ragship improve` learns from.",
@@ -70,8 +71,10 @@ def feedback_add(
     if rating is None and not (marks or expected or correction):
         raise InputError("say something: --rating, --helpful/--wrong, --expected or --correction")
     log = collections.query_log
-    if log.answer_owner(answer_id) is None:
+    shown = log.answer_shown(answer_id)
+    if shown is None:
         raise AnswerNotFound(f"no answer {answer_id!r} in the query log; `ragship feedback list` shows their ids")
+    check_feedback("admin", shown[2], marks, expected, correction)  # a mark only on a source it showed
     log.feedback(answer_id, "cli", {"up": 1, "down": -1, None: 0}[rating], "", marks, expected, correction)
     out.print(f"recorded a review of {answer_id}", highlight=False)
 
