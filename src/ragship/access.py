@@ -18,7 +18,7 @@ import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -165,3 +165,78 @@ def upload_namespace(principal: Principal) -> str:
 
 def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# -- what a caller sees of derived data --------------------------------------------------------------------------
+# Queues, timelines, counts and examples are derived from documents and from people's questions; what a caller may
+# see of them is decided here, once (ADR 0010), and the routes and the monitor call these functions.
+def readable(principal: Principal, groups: Iterable[str]) -> bool:
+    """Whether `principal` may read a document given to `groups` (none: everyone): the rule the index query
+    applies to chunks (retrieve/filters.py), for what is derived from documents."""
+    return principal.groups is None or not groups or bool(principal.groups & set(groups))
+
+
+def sees(principal: Principal, groups: Iterable[str] | None, key_id: str | None = None) -> bool:
+    """Whether `principal` may see a thing derived from documents given to `groups`, or made by the key `key_id`
+    (its own things it always sees). `groups` None: derived from every document or from other people's questions,
+    whose askers' groups are not known: only a caller who reads everything sees it."""
+    return principal.groups is None or (key_id is not None and key_id == principal.key_id) or \
+        (groups is not None and readable(principal, groups))
+
+
+def answer_visible(principal: Principal, sources: Iterable[Mapping[str, Any]],
+                   groups_of_chunk: Mapping[str, Iterable[str]]) -> bool:
+    """Whether `principal` may see a logged answer and its question: every source it cited is readable (an answer
+    that cited nothing, an abstention: every source it retrieved), each a mapping with its `chunk_id` and `cited`;
+    `groups_of_chunk`: the live index's groups of those chunks, where a chunk it does not hold (deleted, or from
+    another version) counts as unreadable for a grouped caller. Its other sources are left out where shown."""
+    listed = list(sources)
+    deciding = [s for s in listed if s.get("cited")] or listed
+    return principal.groups is None or all(
+        s["chunk_id"] in groups_of_chunk and readable(principal, groups_of_chunk[s["chunk_id"]]) for s in deciding)
+
+
+def job_visible(principal: Principal, job: Mapping[str, Any]) -> bool:
+    """Whether `principal` may see an upload job (its file names and document ids): the uploader's key, an admin,
+    and a caller who may read the documents it makes (its `groups`; none: public)."""
+    return sees(principal, job.get("groups") or [], job.get("key_id"))
+
+
+def question_visible(principal: Principal, asked_by: str | None) -> bool:
+    """Whether `principal` may see the text of a question asked by the key `asked_by` (None: not known): its own,
+    or any to a caller who reads everything. A grouped caller gets counts of the others, never their words."""
+    return sees(principal, None, asked_by)
+
+
+def topics_for(principal: Principal, topics: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Drift topics (monitor/drift.py) as `principal` may see them: sizes and shares, with only the example
+    questions it may read (the query log keeps no asker with them: none for a grouped caller) and how many were
+    left out."""
+    out = []
+    for t in topics:
+        shown = shown_questions(principal, list(t.get("examples", [])))
+        out.append({**t, "examples": shown, "examples_hidden": len(t.get("examples", [])) - len(shown)})
+    return out
+
+
+def shown_questions(principal: Principal, questions: list[str], asked_by: Iterable[str | None] | None = None
+                    ) -> list[str]:
+    """The texts of `questions` (example questions of a drift topic, a gate's losers) that `principal` may see."""
+    askers = list(asked_by) if asked_by is not None else [None] * len(questions)
+    return [q for q, by in zip(questions, askers) if question_visible(principal, by)]
+
+
+def redact(principal: Principal, entries: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Timeline entries as `principal` may see them. An entry that names files, documents or questions carries
+    `private`: {"groups", "key_id", "text"[, "source"]}: who may see it (as `sees`), and the line that names
+    nothing, shown to everyone else without author or extra fields (and without source unless `private` gives one
+    that names nothing). `private` itself is never shown."""
+    out = []
+    for e in entries:
+        private = e.get("private")
+        e = {k: v for k, v in e.items() if k != "private"}
+        if private is not None and not sees(principal, private.get("groups"), private.get("key_id")):
+            e = {"at": e["at"], "kind": e["kind"], "text": private["text"], "by": "",
+                 "source": private.get("source", "")}
+        out.append(e)
+    return out

@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from ragship.access import LOCAL, Principal
 from ragship.engine import Engine
 from ragship.errors import CollectionNotFound, Conflict, InputError
 from ragship.fsio import atomic_write_json, read_json
@@ -21,6 +22,7 @@ from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import rules
 from ragship.monitor.timeline import timeline
 from ragship.monitor.watcher import Monitor
+from ragship.retrieve.filters import Filter
 from ragship.settings import Settings, load_settings
 
 DEFAULT = "default"
@@ -56,15 +58,17 @@ class Collections:
         """The home's incidents, every collection's, in its state store."""
         return Incidents(self.default.state)
 
-    def incident(self, incident_id: str) -> dict[str, Any]:
-        """An incident with its timeline (monitor/timeline.py)."""
+    def incident(self, incident_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
+        """An incident with its timeline (monitor/timeline.py) as `viewer` may see it."""
         incident, c, lookback = self._incident(incident_id)
-        return {**incident.to_dict(), "timeline": timeline(incident, self.query_log, c.registry, lookback)}
+        return {**incident.to_dict(), "timeline": timeline(incident, self.query_log, c.registry, lookback,
+                                                           viewer=viewer, sources=_source_groups(c))}
 
-    def postmortem(self, incident_id: str) -> dict[str, Any]:
-        """An incident's postmortem draft (monitor/postmortem.py), its timeline included."""
+    def postmortem(self, incident_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
+        """An incident's postmortem draft (monitor/postmortem.py), its timeline included, as `viewer` may see it."""
         incident, c, lookback = self._incident(incident_id)
-        return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s, lookback)
+        return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s, lookback,
+                     viewer=viewer, sources=_source_groups(c))
 
     def _incident(self, incident_id: str) -> tuple[Incident, Engine, float]:
         """The incident, its collection, and how far before its opening its timeline reaches: what can have led to
@@ -99,11 +103,13 @@ class Collections:
                 self._engines[name] = self._open(name)
             return self._engines[name]
 
-    def describe(self, name: str) -> dict[str, Any]:
+    def describe(self, name: str, viewer: Principal = LOCAL) -> dict[str, Any]:
+        """A collection's live version, settings and the number of its documents `viewer` may read."""
         engine = self.get(name)
         live = engine.registry.live()
-        return {"name": name, "live_version": live.id if live else None,
-                "documents": live.counts["documents"] if live else 0,
+        documents = 0 if live is None else live.counts["documents"] if viewer.groups is None else \
+            len(engine.serving.documents(Filter(viewer.groups)))
+        return {"name": name, "live_version": live.id if live else None, "documents": documents,
                 "settings": read_json(self.root / name / "settings.json", default={}) if name != DEFAULT else {}}
 
     def create(self, name: str, overrides: dict[str, Any] | None = None) -> Engine:
@@ -144,3 +150,8 @@ class Collections:
         if base.index.uri:  # each collection its own table, under the home's prefix
             merged["index"]["uri"] = f"{base.index.uri.rstrip('/')}/collections/{folder.name}"
         return load_settings(home=folder, cache_dir=self.default.home.cache_dir, **merged)
+
+
+def _source_groups(c: Engine) -> dict[str, list[str]]:
+    """Each [[sources]] path (as the freshness records name it) and the groups its documents are given."""
+    return {str(s.path): list(s.groups) for s in c.settings.sources}

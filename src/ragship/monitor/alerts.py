@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ragship.access import LOCAL, Principal, topics_for
 from ragship.monitor.incidents import Incidents
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import ALERT_EVENTS, ALERT_STATE, upsert
@@ -112,10 +113,15 @@ class Alerts:
         rows = self.log.rows(select(a.name, a.collection, a.state, a.since, a.value).order_by(a.name))
         return [dict(zip(("name", "collection", "state", "since", "value"), r)) for r in rows]
 
-    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+    def events(self, limit: int = 100, viewer: Principal = LOCAL) -> list[dict[str, Any]]:
+        """The newest events, the drift topics' example questions only where `viewer` may read them."""
         rows = self.log.rows(select(EVENTS.payload, EVENTS.delivery, EVENTS.attempts, EVENTS.last_error)
                              .order_by(EVENTS.ts.desc()).limit(limit))
-        return [{**json.loads(p), "delivery": d, "attempts": a, "last_error": e} for p, d, a, e in rows]
+        out = [{**json.loads(p), "delivery": d, "attempts": a, "last_error": e} for p, d, a, e in rows]
+        for event in out:
+            if (event.get("drift") or {}).get("topics"):
+                event["drift"]["topics"] = topics_for(viewer, event["drift"]["topics"])
+        return out
 
 
 def holds(rule, value) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from sqlalchemy import select
 
+from ragship.access import LOCAL, Principal, topics_for
 from ragship.monitor.events import Events
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.windows import business
@@ -147,8 +148,9 @@ class Drift:
             c.execute(DRIFT_REFERENCE.update().where(DRIFT_REFERENCE.c.collection == self.collection).values(
                 version=version))
 
-    def report(self) -> dict[str, Any]:
-        """The drift report: both windows, the three signals, and the business metrics that moved."""
+    def report(self, viewer: Principal = LOCAL) -> dict[str, Any]:
+        """The drift report: both windows, the three signals, and the business metrics that moved; the topics'
+        example questions only where `viewer` may read them (access.topics_for)."""
         ref = self.reference()
         ref_vec, ref_rows = self.log.vectors(self.collection, ref["since"], limit=self.s.reference)
         out: dict[str, Any] = {"collection": self.collection, "reference": {**ref, "queries": len(ref_rows)},
@@ -168,7 +170,7 @@ class Drift:
         out["query"] = {"mmd2": round(stat, 6), "p_value": p, "permutations": self.s.permutations}
         out["scores"] = ks_test([r["top_score"] for r in ref_rows], [r["top_score"] for r in cur_rows])
         out["margin"] = ks_test([r["margin"] for r in ref_rows], [r["margin"] for r in cur_rows])
-        out["topics"] = topics(cur_vec, cur_rows, ref_vec)
+        out["topics"] = topics_for(viewer, topics(cur_vec, cur_rows, ref_vec))
         out["business"], out["moved"] = self._business(ref_rows, cur_rows)
         return out
 

@@ -30,7 +30,8 @@ SIGNAL = Gauge("ragship_signal", "Monitoring signals (business metrics, drift p-
                ["collection", "signal"], registry=REGISTRY, multiprocess_mode="mostrecent")
 ALERT_FIRING = Gauge("ragship_alert_firing", "1 while an alert fires", ["collection", "alertname", "severity"],
                      registry=REGISTRY, multiprocess_mode="mostrecent")
-SOURCE_AGE = Gauge("ragship_source_age_seconds", "Seconds since a source's last good sync", ["collection", "source"],
+SOURCE_AGE = Gauge("ragship_source_age_seconds", "Seconds since a source's last good sync, by its place in "
+                   "[[sources]] (1 the first; no path: no label names a file or document)", ["collection", "source"],
                    registry=REGISTRY, multiprocess_mode="mostrecent")
 
 

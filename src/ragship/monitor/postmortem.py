@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from ragship.access import LOCAL, Principal
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.timeline import CHANGE_KINDS, FAULT_KINDS, timeline
@@ -36,11 +37,13 @@ SERVING = ("promote", "forced promote", "rollback", "doctor repair")
 
 
 def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback_s: float | None = None,
-          now: float | None = None) -> dict[str, Any]:
+          now: float | None = None, viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None
+          ) -> dict[str, Any]:
     """`window_s`: the traffic compared before and after each candidate (monitor.window_s); `lookback_s`: how far
-    before the opening the timeline reaches (default `window_s`)."""
+    before the opening the timeline reaches (default `window_s`); `viewer`, `sources`: as timeline's (every line
+    of the draft comes from the timeline `viewer` may see)."""
     now = time.time() if now is None else now
-    events = timeline(incident, log, registry, lookback_s or window_s, now)
+    events = timeline(incident, log, registry, lookback_s or window_s, now, viewer, sources)
     fired = [e["at"] for e in incident.entries if e["kind"] == "alert fired"]
     first_alert = min(fired) if fired else None
     candidates = rank(log, incident.collection, events, first_alert or incident.opened, window_s)

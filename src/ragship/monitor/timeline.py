@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ragship.access import LOCAL, Principal, redact
 from ragship.errors import RagshipError
 from ragship.monitor.events import Events
 from ragship.monitor.incidents import Incident
@@ -38,17 +39,22 @@ def span(incident: Incident, lookback_s: float, now: float | None = None) -> tup
     return incident.opened - lookback_s, incident.resolved or (time.time() if now is None else now)
 
 
-def timeline(incident: Incident, log: QueryLog, registry, lookback_s: float, now: float | None = None
-             ) -> list[dict[str, Any]]:
-    """Every recorded event of the incident's collection in its window, oldest first."""
+def timeline(incident: Incident, log: QueryLog, registry, lookback_s: float, now: float | None = None,
+             viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """Every recorded event of the incident's collection in its window, oldest first, as `viewer` may see it
+    (access.redact: a line naming files or questions outside its groups says what happened without them).
+    `sources`: each [[sources]] path's groups (a source not named there: only a caller who reads everything sees
+    its path)."""
     start, end = span(incident, lookback_s, now)
+    sources = sources or {}
     found = [*_alerts(log, incident.collection, start, end), *_versions(_records(registry)),
-             *_jobs(log, incident.collection, start, end), *_syncs(log, incident.collection),
+             *_jobs(log, incident.collection, start, end), *_syncs(log, incident.collection, sources),
              *_runs(log, incident.collection, start, end),
-             *Events(log).between(incident.collection, start, end), *_faults(log, incident.collection, start, end),
+             *map(lambda e: _event(e, sources), Events(log).between(incident.collection, start, end)),
+             *_faults(log, incident.collection, start, end),
              *({**e, "source": f"incident {incident.id}"} for e in incident.entries
                if not e["kind"].startswith("alert"))]  # alerts come from their events, with their values
-    return sorted((e for e in found if start <= e["at"] <= end), key=lambda e: e["at"])
+    return redact(viewer, sorted((e for e in found if start <= e["at"] <= end), key=lambda e: e["at"]))
 
 
 def _entry(at: float, kind: str, text: str, source: str, by: str = "", **extra: Any) -> dict[str, Any]:
@@ -67,7 +73,9 @@ def _alerts(log: QueryLog, collection: str, start: float, end: float) -> list[di
                           alert=p["alert"], severity=p["severity"]))
         shift = _shift(p)
         if shift and not any(e["kind"] == "traffic shift" for e in out):  # once: each drift alert says it again
-            out.append(_entry(p["at"], "traffic shift", shift, source, "monitor"))
+            # the example question's asker is not kept: only a caller who reads everything sees its words
+            out.append(_entry(p["at"], "traffic shift", shift, source, "monitor",
+                              private={"groups": None, "text": shift.split("; users now ask")[0], "source": source}))
     return out
 
 
@@ -91,8 +99,10 @@ def _faults(log: QueryLog, collection: str, start: float, end: float) -> list[di
         rows = log.rows(select(r.ts, column, r.id).where(r.collection == collection, r.ts >= start, r.ts <= end,
                                                            column.is_not(None)).order_by(r.ts))
         if rows:
+            # an error's words can name a document or echo a question: the count alone to a grouped caller
             out.append(_entry(rows[0][0], kind, f"{what}: {rows[0][1]} ({len(rows)} in all)",
-                              f"request {rows[0][2]}"))
+                              f"request {rows[0][2]}", private={"groups": None, "text": f"{what} ({len(rows)} in all)",
+                                                                "source": f"request {rows[0][2]}"}))
     return out
 
 
@@ -111,9 +121,10 @@ def _versions(versions) -> list[dict[str, Any]]:
     for v in versions:
         source = f"version {v.id}"
         i = v.ingest or {}
-        out.append(_entry(_epoch(v.created_at), "build", f"{v.id} built on {v.parent or 'nothing'}: "
-                          f"+{i.get('added', 0)} ~{i.get('changed', 0)} -{i.get('deleted', 0)} documents, "
-                          f"{v.counts.get('documents', 0)} in all", source, version=v.id))
+        built = f"{v.id} built on {v.parent or 'nothing'}"  # its counts are of every group's documents
+        out.append(_entry(_epoch(v.created_at), "build", f"{built}: +{i.get('added', 0)} ~{i.get('changed', 0)} "
+                          f"-{i.get('deleted', 0)} documents, {v.counts.get('documents', 0)} in all", source,
+                          version=v.id, private={"groups": None, "text": built, "source": source}))
         changed = config_changes(by_id.get(v.parent), v)
         if changed:
             out.append(_entry(_epoch(v.created_at), "config", f"{v.id} changes {'; '.join(changed)}", source,
@@ -158,21 +169,37 @@ def _jobs(log: QueryLog, collection: str, start: float, end: float) -> list[dict
             j.id, j.key_id, j.created, j.status, j.owner, j.body).where(
             j.collection == collection, j.created >= start - JOB_HOURS_S, j.created <= end)):
         b, source = json.loads(body), f"job {job_id}"
-        out.append(_entry(created, "upload", f"upload of {len(b.get('files', []))} files queued", source, key_id))
+        n = len(b.get("files", []))
+        files = f"{n} file{'' if n == 1 else 's'}"
+        private = {"groups": b.get("groups", []), "key_id": key_id}  # access.job_visible's rule
+        out.append(_entry(created, "upload", f"upload of {files} queued", source, key_id,
+                          private={**private, "text": f"an upload job of {files} outside your groups queued"}))
         if b.get("finished_at"):
             failed = len(b.get("failures", []))
             out.append(_entry(_epoch(b["finished_at"]), "upload result", f"upload {status}"
-                              + (f": {failed} files failed" if failed else ""), source, key_id, process=owner))
+                              + (f": {failed} files failed" if failed else ""), source, key_id, process=owner,
+                              private={**private, "text": f"an upload job of {files} outside your groups {status}"}))
     return out
 
 
-def _syncs(log: QueryLog, collection: str) -> list[dict[str, Any]]:
+def _syncs(log: QueryLog, collection: str, sources: dict[str, list[str]]) -> list[dict[str, Any]]:
     s = SOURCE_SYNC.c
     out = []
     for path, success, version in log.rows(select(s.path, s.last_success, s.version).where(
             s.collection == collection)):
-        out.append(_entry(success, "sync", f"source {path} synced ({version or 'no new version'})", f"source {path}"))
+        done = f"({version or 'no new version'})"
+        out.append(_entry(success, "sync", f"source {path} synced {done}", f"source {path}",
+                          private={"groups": sources.get(path), "text": f"a source outside your groups synced {done}"}))
     return out  # a sync that failed is an event (events.py), at its first failure
+
+
+def _event(e: dict[str, Any], sources: dict[str, list[str]]) -> dict[str, Any]:
+    """An event of events.py; one about a source (its text starts "source PATH ") is its source's groups'."""
+    if not e["text"].startswith("source "):
+        return e
+    path = next((p for p in sources if e["text"].startswith(f"source {p} ")), None)
+    return {**e, "private": {"groups": sources.get(path) if path else None,
+                             "text": f"{e['kind']}: a source outside your groups", "source": e["source"]}}
 
 
 def _runs(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:

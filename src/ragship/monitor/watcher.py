@@ -170,8 +170,10 @@ class Monitor:
     def sync(self, name: str, source) -> dict[str, Any]:
         c = self.collections()[name]
         result = self.freshness.sync(name, source, lambda paths: c.release(c.ingest(paths)))
+        # labelled by its place in [[sources]] (1 the first), not its path: /metrics names no files (ADR 0010)
+        place = next((str(n) for n, s in enumerate(c.settings.sources, 1) if str(s.path) == str(source.path)), "0")
         for s in self.freshness.status(name, [source]):
-            metrics.SOURCE_AGE.labels(name, s["source"]).set(s["age_s"])
+            metrics.SOURCE_AGE.labels(name, place).set(s["age_s"])
         return result
 
     def schedule(self, every_s: float | None = None, jobs: list[tuple] = ()):

@@ -49,6 +49,12 @@ class GateReport:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "passed": self.passed}
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> GateReport:
+        """A report as to_dict wrote it (its JSON file)."""
+        fields = {k: v for k, v in d.items() if k != "passed"}
+        return cls(**{**fields, "checks": [Check(**c) for c in d["checks"]]})
+
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
@@ -65,7 +71,8 @@ class GateReport:
                          f"{c.queries} | {'REGRESSED' if c.regressed else 'ok'} |")
         if self.losers:
             lines += ["", "Queries that lost most (nDCG@10):", "", "| query | live | candidate |", "|---|---|---|"]
-            lines += [f"| {q['query'][:80]} | {q['live']:.3f} | {q['candidate']:.3f} |" for q in self.losers]
+            lines += [f"| {(q['query'] or '(not shown: a question outside your groups)')[:80]} | {q['live']:.3f} | "
+                      f"{q['candidate']:.3f} |" for q in self.losers]
         return "\n".join(lines) + "\n"
 
 

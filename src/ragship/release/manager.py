@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Protocol
 
+from ragship.access import LOCAL, Principal, question_visible
 from ragship.errors import (REPAIR, ArchiveError, ConfigError, GateRefused, InputError, StateCorrupt,
                             VersionNotFound)
 from ragship.evaluate.beir import read_queries
@@ -160,13 +161,17 @@ class Releases:
     def report_path(self, version_id: str, suffix: str):
         return self.c.home.index / "reports" / f"{version_id}.{suffix}"
 
-    def report(self, version_id: str) -> dict[str, Any]:
-        """The last gate's reports on a version: {"reports": [...], "markdown": "..."}."""
+    def report(self, version_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
+        """The last gate's reports on a version: {"reports": [...], "markdown": "..."}; the losers' questions only
+        where `viewer` may read them (a golden set keeps no asker: a grouped caller gets their ids and scores)."""
         path = self.report_path(self._named(version_id).id, "json")
         reports = read_json(path)
         if reports is None:
             raise VersionNotFound(f"no gate report for {version_id}: `ragship gate {version_id}` makes one")
-        return {"reports": reports, "markdown": path.with_suffix(".md").read_text(encoding="utf-8")}
+        if question_visible(viewer, None) or not any(r["losers"] for r in reports):
+            return {"reports": reports, "markdown": path.with_suffix(".md").read_text(encoding="utf-8")}
+        reports = [{**r, "losers": [{**q, "query": None} for q in r["losers"]]} for r in reports]
+        return {"reports": reports, "markdown": "\n".join(GateReport.from_dict(r).markdown() for r in reports)}
 
     # -- steps --------------------------------------------------------------------------------------------------
     def _named(self, version_id: str) -> IndexVersion:

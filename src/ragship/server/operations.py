@@ -9,7 +9,7 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ragship.access import Principal
+from ragship.access import Principal, answer_visible, readable
 from ragship.collections import named
 from ragship.learn.review import queue as review_queue
 from ragship.monitor import windows
@@ -31,7 +31,7 @@ async def gate_report(request: Request, version_id: str, collection: Optional[st
                       principal: Principal = Editor) -> dict:
     """The last gate's reports for a version: the comparison table and the queries that lost most."""
     releases = service(request).collections.get(collection).releases()
-    return {"version": version_id, **await asyncio.to_thread(releases.report, version_id)}
+    return {"version": version_id, **await asyncio.to_thread(releases.report, version_id, principal)}
 
 
 class PromoteRequest(BaseModel):
@@ -64,7 +64,7 @@ class CollectionRequest(BaseModel):
 @router.get("/v1/collections", tags=["collections"])
 async def list_collections(request: Request, principal: Principal = Reader) -> dict:
     c = service(request).collections
-    return {"collections": await asyncio.to_thread(lambda: [c.describe(n) for n in c.names()])}
+    return {"collections": await asyncio.to_thread(lambda: [c.describe(n, principal) for n in c.names()])}
 
 
 @router.post("/v1/collections", tags=["collections"], status_code=201)
@@ -102,7 +102,7 @@ async def drift(request: Request, collection: Optional[str] = None, principal: P
     """The drift report: query drift (MMD), score drift (KS), the topics behind it, the business metrics that
     moved with it."""
     svc, name = service(request), named(collection)
-    return await asyncio.to_thread(lambda: svc.monitor.drift(name, svc.collections.get(collection)).report())
+    return await asyncio.to_thread(lambda: svc.monitor.drift(name, svc.collections.get(collection)).report(principal))
 
 
 @router.post("/v1/monitor/drift/reset", tags=["monitoring"])
@@ -120,7 +120,7 @@ async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000), princi
     """Each rule's state, and the newest fired/resolved events with their webhook delivery."""
     monitor = service(request).monitor
     states = await asyncio.to_thread(monitor.alert_states)
-    return {"states": states, "events": await asyncio.to_thread(monitor.alerts.events, limit)}
+    return {"states": states, "events": await asyncio.to_thread(monitor.alerts.events, limit, principal)}
 
 
 # -- incidents ---------------------------------------------------------------------------------------------------
@@ -144,7 +144,7 @@ async def incidents(request: Request, status: Optional[str] = Query(None, patter
 @router.get("/v1/incidents/{incident_id}", tags=["incidents"])
 async def incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
     """An incident and its timeline: alerts, releases, uploads, syncs, improvement runs, acks."""
-    return await asyncio.to_thread(service(request).collections.incident, incident_id)
+    return await asyncio.to_thread(service(request).collections.incident, incident_id, principal)
 
 
 @router.get("/v1/incidents/{incident_id}/postmortem", tags=["incidents"])
@@ -152,7 +152,7 @@ async def postmortem(request: Request, incident_id: str, principal: Principal = 
     """The postmortem draft as data, and as Markdown (`markdown`) for its owner to finish."""
     from ragship.monitor.postmortem import markdown
 
-    d = await asyncio.to_thread(service(request).collections.postmortem, incident_id)
+    d = await asyncio.to_thread(service(request).collections.postmortem, incident_id, principal)
     return {**d, "markdown": markdown(d)}
 
 
@@ -183,18 +183,23 @@ async def review(request: Request, collection: Optional[str] = None,
                  queue: str = Query("all", pattern="^(all|down|up|abstained|sample)$"),
                  limit: int = Query(50, ge=1, le=500), principal: Principal = Editor) -> dict:
     """The review queue: rated answers (down or up), abstentions and a sample of unrated ones, with their sources' text;
-    review one with POST /v1/feedback (marks, expected, correction)."""
+    review one with POST /v1/feedback (marks, expected, correction). An answer shows only where the caller may read
+    the sources that decide it (access.answer_visible); others are left out, question and all, and so is each source
+    of a shown answer that the caller may not read."""
     svc = service(request)
     rows = await asyncio.to_thread(review_queue, svc.log, named(collection), queue, limit)
     engine = svc.collections.get(collection)
-    for row in rows:  # each source's text, where the caller may read its document (else it is left out)
+    shown = []
+    for row in rows:
         ids = [s["chunk_id"] for s in row["sources"]]
-        found = await svc.run(engine.view().chunks, ids, ["chunk_id", "title", "text", "groups"])
-        shown = {c["chunk_id"]: c for c in found if principal.groups is None or not c["groups"]
-                 or principal.groups & set(c["groups"])}
-        row["sources"] = [{**s, "title": shown[s["chunk_id"]]["title"], "text": shown[s["chunk_id"]]["text"]}
-                          for s in row["sources"] if s["chunk_id"] in shown]
-    return {"queue": queue, "answers": rows}
+        found = {c["chunk_id"]: c for c in await svc.run(engine.view().chunks, ids,
+                                                          ["chunk_id", "title", "text", "groups"])}
+        if answer_visible(principal, row["sources"], {i: c["groups"] for i, c in found.items()}):
+            row["sources"] = [{**s, "title": found[s["chunk_id"]]["title"], "text": found[s["chunk_id"]]["text"]}
+                              for s in row["sources"] if s["chunk_id"] in found
+                              and readable(principal, found[s["chunk_id"]]["groups"])]
+            shown.append(row)
+    return {"queue": queue, "answers": shown}
 
 
 @router.get("/v1/improve", tags=["learning"])

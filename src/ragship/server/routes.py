@@ -14,7 +14,7 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from ragship import __version__
-from ragship.access import LOCAL, KeyStore, Principal, upload_groups, upload_namespace
+from ragship.access import LOCAL, KeyStore, Principal, job_visible, upload_groups, upload_namespace
 from ragship.collections import Collections, named
 from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
                             RequestTimeout, TooLarge, storage_error)
@@ -382,6 +382,6 @@ async def _receive(uploads, upload: UploadFile, target):
 async def get_job(request: Request, job_id: str, principal: Principal = Reader) -> dict:
     jobs = service(request).jobs
     job = jobs.get(job_id)
-    if job is None or (job["key_id"] != principal.key_id and not principal.can("editor")):
+    if job is None or not job_visible(principal, job):  # another group's job reads as a missing one
         raise JobNotFound(f"no job {job_id!r} of yours")
     return jobs.public(job)
