@@ -51,6 +51,11 @@ def test_an_editor_reviews_only_answers_it_may_read_every_source_of(tmp_path, ca
     r = call(api, "editor-blue", "POST", "/v1/feedback", json=review)
     assert r.status_code == 404, r.text  # as if it did not exist: nothing says what it was about
     assert call(api, "editor-red", "POST", "/v1/feedback", json=review).status_code == 201
+    blue = [s["chunk_id"] for s in _sources(api[0], answer["id"]) if s["doc_id"].endswith(("incident.md",
+                                                                                           "migration.md"))]
+    assert blue  # retrieved, not cited: the red editor may review the answer, not mark what it cannot read
+    r = call(api, "editor-red", "POST", "/v1/feedback", json={"answer_id": answer["id"], "marks": {blue[0]: "wrong"}})
+    assert r.status_code == 422 and blue[0] in r.json()["detail"], r.text
 
 
 def test_one_reader_keys_coordinated_labels_leave_the_live_ranking_unchanged(tmp_path, cache_dir):

@@ -27,7 +27,8 @@ from ragship.access import KeyStore
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter, problem_json
 from ragship.server import chat, mcp_tools, operations, runbooks
-from ragship.server.routes import Service, caller, ingest_uploads, router
+from ragship.ingest.upload_job import upload_job
+from ragship.server.routes import Service, caller, router
 from ragship.settings import load_settings, problems
 
 STATIC = Path(__file__).parent / "static"
@@ -136,12 +137,30 @@ def from_environment() -> FastAPI:
     return create_app(Engine(load_settings()))
 
 
+def _pages(app: FastAPI) -> None:
+    """The UI's page, the API docs and the favicon: files of the package."""
+
+    @app.get("/", include_in_schema=False)
+    async def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> FileResponse:
+        """Swagger UI from the package's own copy (static/vendor), never a CDN: it works offline. Started by
+        static/docs.js, not FastAPI's inline script, which the CSP would block."""
+        return FileResponse(STATIC / "docs.html")
+
+    # a static file like those under /static (not an API route): browsers ask for it whatever the page links
+    app.add_route("/favicon.ico", lambda request: FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml"),
+                  methods=["GET"], include_in_schema=False)
+
+
 def create_app(engine: Engine) -> FastAPI:
     s = engine.settings.server
     collections = Collections(engine)
     state = engine.state
     log, monitor = collections.query_log, collections.monitor()
-    jobs = Jobs(state, ingest_uploads(collections), lease_s=s.job_lease_s)
+    jobs = Jobs(state, upload_job(collections), lease_s=s.job_lease_s)
     service = Service(collections=collections, keys=KeyStore(state), jobs=jobs, log=log,
                       limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
                       timeout_s=s.request_timeout_s)
@@ -175,20 +194,7 @@ def create_app(engine: Engine) -> FastAPI:
     app.include_router(chat.router)
     app.router.routes.append(Route("/mcp", Keyed(mcp_app), methods=["GET", "POST", "DELETE"]))
 
-    @app.get("/", include_in_schema=False)
-    async def index() -> FileResponse:
-        return FileResponse(STATIC / "index.html")
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> FileResponse:
-        """Swagger UI from the package's own copy (static/vendor), never a CDN: it works offline. Started by
-        static/docs.js, not FastAPI's inline script, which the CSP would block."""
-        return FileResponse(STATIC / "docs.html")
-
-    # a static file like those under /static (not an API route): browsers ask for it whatever the page links
-    app.add_route("/favicon.ico", lambda request: FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml"),
-                  methods=["GET"], include_in_schema=False)
-
+    _pages(app)
     app.include_router(runbooks.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     upload_limit = engine.settings.ingest.max_file_bytes * s.max_upload_files + UPLOAD_SLACK

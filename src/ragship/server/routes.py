@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
@@ -14,17 +13,18 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from ragship import __version__
-from ragship.access import LOCAL, KeyStore, Principal, job_visible, upload_groups, upload_namespace
+from ragship.access import (LOCAL, KeyStore, Principal, answer_visible, job_visible, readable, upload_groups,
+                            upload_namespace)
 from ragship.collections import Collections, named
 from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
                             RequestTimeout, TooLarge, storage_error)
-from ragship.ingest.ingestor import empty_corpus
+from ragship.learn.labels import check_feedback
 from ragship.monitor import metrics
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter, filter_from_mapping, parse_filters
 from ragship.retrieve.search import MAX_QUERY_CHARS
-from ragship.server.jobs import Jobs, Run
+from ragship.server.jobs import Jobs
 from ragship.server.limits import RateLimiter
 from ragship.types import SearchMode as Mode
 from ragship.util.names import split_names
@@ -282,18 +282,35 @@ class FeedbackRequest(BaseModel):
 
 @router.post("/v1/feedback", tags=["query"], status_code=201)
 async def feedback(request: Request, body: FeedbackRequest, principal: Principal = Rater) -> dict:
-    """A rating of one of your answers (an editor may review anyone's: the review queue), with optional marks on
-    its sources, what it should have done, and a corrected answer: labels for `ragship improve`."""
-    log = service(request).log
-    owner = await asyncio.to_thread(log.answer_owner, body.answer_id)
-    if owner is None or (owner != principal.key_id and not principal.can("editor")):
+    """A rating of one of your answers (an editor may review the answers of others whose every source it may read:
+    the review queue), with optional marks on the sources it showed, and, from an editor, what it should have done
+    and a corrected answer: labels for `ragship improve`. A key's later vote on an answer replaces its earlier one."""
+    svc = service(request)
+    shown = await asyncio.to_thread(svc.log.answer_shown, body.answer_id)
+    sources = None if shown is None else shown[2] if shown[0] == principal.key_id else \
+        await _reviewable(svc, principal, *shown[1:])
+    if sources is None:
         raise AnswerNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
+    check_feedback(principal.role, sources, body.marks, body.expected, body.correction)
     rating = {"up": 1, "down": -1, None: 0}[body.rating]
-    await asyncio.to_thread(log.feedback, body.answer_id, principal.key_id, rating, body.comment, body.marks,
+    await asyncio.to_thread(svc.log.feedback, body.answer_id, principal.key_id, rating, body.comment, body.marks,
                             body.expected, body.correction)
     if rating:
         metrics.record_feedback(rating)
     return {"answer_id": body.answer_id, "rating": body.rating}
+
+
+async def _reviewable(svc: Service, principal: Principal, collection: str, sources: list[dict]) -> list | None:
+    """The sources of another key's answer an editor may mark, or None when it may not review it (a reader; an
+    answer citing what the editor may not read: access.answer_visible)."""
+    if not principal.can("editor") or principal.groups is None:
+        return sources if principal.can("editor") else None
+    found = await svc.run(svc.collections.get(collection).view().chunks, [s["chunk_id"] for s in sources],
+                          ["chunk_id", "groups"])
+    groups = {c["chunk_id"]: c["groups"] for c in found}
+    if not answer_visible(principal, sources, groups):
+        return None
+    return [s for s in sources if s["chunk_id"] in groups and readable(principal, groups[s["chunk_id"]])]
 
 
 # -- documents and jobs ----------------------------------------------------------------------------------------
@@ -346,29 +363,6 @@ async def upload_documents(request: Request, files: list[UploadFile] = File(...)
     saved = [await _receive(uploads, f, target) for f, target in zip(files, targets)]
     return svc.jobs.submit(principal.key_id, named(collection),
                            [p.relative_to(uploads.folder).as_posix() for p in saved], readers)
-
-
-def ingest_uploads(collections) -> Run:
-    """What an upload job runs (server/jobs.py), in whichever server process takes it: the job's files, from its
-    collection's uploads folder, ingested for the job's groups as one version; one result per file."""
-
-    def run(job: dict, observe) -> list[dict]:
-        engine = collections.get(job["collection"])
-        uploads = engine.ingestor.uploads
-        paths = [uploads.folder / name for name in job["files"]]
-        report = engine.release(engine.ingestor.upload(paths, tuple(job["groups"]), observe))
-        empty = empty_corpus(report, ", ".join(p.name for p in paths))
-        results = []
-        for path in paths:
-            failures = [{"file": path.name, "reason": f.reason} for f in report.failures
-                        if Path(f.path).name == path.name and f.doc_id in ("", uploads.doc_id(path))]
-            if empty and not failures:
-                failures = [{"file": path.name, "reason": str(empty)}]
-            results.append({"file": path.name, "doc_id": uploads.doc_id(path), "ingested": not failures,
-                            "version": report.version, "failures": failures})
-        return results
-
-    return run
 
 
 async def _receive(uploads, upload: UploadFile, target):
