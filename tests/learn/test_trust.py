@@ -131,3 +131,23 @@ class _Registry:
 
     def all(self):
         return []
+
+
+def test_a_model_is_adapted_only_when_something_can_gate_it(tmp_path):
+    """One key's questions all lie on one side: on the training side, nothing held out can gate what they teach,
+    so the run does not train for a refusal (the single-key replay's case); a golden set can gate it."""
+    from ragship.learn.datasets import heldout
+    from ragship.learn.improve import plan
+    from ragship.learn.labels import Item, Label
+
+    rater = next(k for k in (f"k{n}" for n in range(50)) if not heldout("key:" + k))
+    items = [Item(qid_of(f"q {n}"), f"q {n}", {"d1": 1}, [], True, [], [Label(f"a{n}", rater, n, "v1", 1, "answered",
+                                                                              {"d1": "helpful"})])
+             for n in range(30)]
+    labeled, _ = Datasets(tmp_path / "sets").build(items, "default")
+    assert labeled.manifest["splits"]["train"]["judged"] == 30
+    settings = load_settings(home=tmp_path, improve={"min_judged": 1, "min_heldout": 1})
+    planned = plan(labeled, settings)
+    assert not planned["adapt"] and "nothing could gate an adapted model" in planned["not_adapted"]
+    golden = load_settings(home=tmp_path, improve={"min_judged": 1}, release={"golden": [{"path": str(tmp_path)}]})
+    assert plan(labeled, golden)["adapt"]

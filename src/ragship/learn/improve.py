@@ -79,17 +79,25 @@ class Outcome:
 
 
 def plan(labeled: LabeledSet, settings: Settings, new_documents: int = 0) -> dict[str, Any]:
-    """What a run on this set (and `new_documents` since the model last learned) would do, and why not."""
+    """What a run on this set (and `new_documents` since the model last learned) would do, and why not. A model is
+    adapted only when something can gate it: `improve.min_heldout` judged held-out questions, or a golden set (a
+    single key's labels all lie on one side: training on them would be refused after the work, issue 48)."""
     train = labeled.items("train")
     judged = sum(bool(i.relevant) for i in train)
     yes, no = sum(i.answerable is True for i in train), sum(i.answerable is False for i in train)
     s = settings.improve
     unsupervised = s.unsupervised and new_documents >= s.min_new_documents
-    return {"adapt": judged >= s.min_judged or unsupervised, "unsupervised": unsupervised,
+    heldout = labeled.manifest["splits"]["heldout"]["judged"]
+    gated = heldout >= s.min_heldout or bool(settings.release.golden)
+    learnable = judged >= s.min_judged or unsupervised
+    return {"adapt": learnable and gated, "unsupervised": unsupervised,
             "calibrate": min(yes, no) >= s.min_answer_labels, "judged": judged, "answerable": yes,
-            "unanswerable": no, "new_documents": new_documents,
+            "unanswerable": no, "new_documents": new_documents, "heldout_judged": heldout,
+            "not_adapted": None if gated or not learnable else (
+                f"{heldout} held-out questions with a relevant source (improve.min_heldout = {s.min_heldout}) and "
+                "no [[release.golden]] set: nothing could gate an adapted model"),
             "needs": {"judged": s.min_judged, "each_answer_label": s.min_answer_labels,
-                      "new_documents": s.min_new_documents}}
+                      "new_documents": s.min_new_documents, "heldout_judged": s.min_heldout}}
 
 
 def new_documents(c: Improvable, since: str | None) -> set[str]:
@@ -111,8 +119,9 @@ def improve(c: Improvable, labeled: LabeledSet, progress=None, since: str | None
     out = Outcome(dataset={"name": labeled.name, **labeled.manifest}, plan=plan(labeled, c.settings, len(fresh)),
                   live_before=live.id if live else None)
     if not (out.plan["adapt"] or out.plan["calibrate"]):
-        out.reason = "too few labels or new documents to learn from: " + json.dumps(
+        out.reason = out.plan["not_adapted"] or "too few labels or new documents to learn from: " + json.dumps(
             {k: out.plan[k] for k in ("judged", "answerable", "unanswerable", "new_documents")})
+        out.status = "refused" if out.plan["not_adapted"] else out.status
         out.live_after = out.live_before
         return out
     try:
