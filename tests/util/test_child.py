@@ -106,3 +106,24 @@ def test_a_parent_that_fails_meanwhile_does_not_wait_for_its_child():
     with pytest.raises(RuntimeError, match="display broke"):
         run_apart(stops, progress=failing)
     assert time.monotonic() - started < 30
+
+
+class TracerWarning(Warning):
+    """As torch.jit.TracerWarning: the child must not need torch to silence it."""
+
+
+def chatters(progress=None) -> None:
+    import logging
+    import warnings
+
+    warnings.warn("Converting a tensor to a Python boolean might cause the trace to be incorrect.", TracerWarning)
+    logging.warning("Please consider to run pre-processing before quantization. Refer to example: ...")
+    warnings.warn("a warning of our own", UserWarning)
+
+
+def test_the_childs_known_library_warnings_are_silenced_and_others_still_show(capfd):
+    run_apart(chatters)
+    stderr = capfd.readouterr().err
+    assert "Converting a tensor" not in stderr
+    assert "before quantization" not in stderr
+    assert "a warning of our own" in stderr

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import logging
 import sys
 
 import typer
@@ -14,25 +13,13 @@ from ragship.cli import (  # noqa: F401 - importing a command module registers i
 from ragship.cli.app import app
 from ragship.cli.render import err
 from ragship.errors import RagshipError, storage_error
+from ragship.util.quiet import quiet_libraries
 
 __all__ = ["app", "main"]
 
 
-def _quiet_libraries() -> None:
-    """What the libraries print on their own (weight-loading bars, an ONNX export's tracer warnings) is not the
-    user's business: ragship says what it is doing itself."""
-    import os
-    import warnings
-
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    warnings.filterwarnings("ignore", message="Converting a tensor to a Python boolean")  # torch's TracerWarning
-    warnings.filterwarnings("ignore", module=r"torch\.onnx")
-    logging.getLogger().addFilter(lambda record: "before quantization" not in record.getMessage())  # onnxruntime
-
-
 def main() -> None:
-    _quiet_libraries()
+    quiet_libraries()
     try:
         code = app(standalone_mode=False)  # click returns the code of a typer.Exit here
         sys.exit(code if isinstance(code, int) else 0)

@@ -17,6 +17,7 @@ import traceback
 from typing import Any, Callable
 
 from ragship.errors import ProcessEnded, RagshipError
+from ragship.util.quiet import quiet_libraries
 
 
 def run_apart(fn: Callable[..., Any], *args, progress: Callable[..., None] | None = None, what: str = "the step",
@@ -54,6 +55,7 @@ def run_apart(fn: Callable[..., Any], *args, progress: Callable[..., None] | Non
 
 def _main(fd: int, parent: int) -> None:
     _die_with(parent)
+    quiet_libraries()  # a training run's ONNX export and quantization: their known chatter, not the user's business
     with os.fdopen(fd, "wb") as out:
         def send(kind: str, value) -> None:
             pickle.dump((kind, value), out)
