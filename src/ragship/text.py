@@ -11,6 +11,8 @@ _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 _SENTENCE_END = re.compile(r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])|\n(?=\s*(?:[-*+#>|]|\d+[.)])\s)""")
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "Fig.", "fig.", "Dr.", "Mr.", "Mrs.", "Ms.", "No.", "approx.")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+_LIST_OR_TABLE = re.compile(r"^(?:[-*+>|#]|\d+[.)])(?:\s|$)|^(?:```|~~~)")  # and a code fence
+_INNER_STOP = re.compile(r"[.!?;]\s")  # a sentence ends inside: not a title
 
 
 def paragraph_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
@@ -36,9 +38,13 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
 
 
 def quotable_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Sentences worth quoting in an answer: prose, list items and table rows; not code blocks or headings."""
+    """Sentences worth quoting in an answer: prose, list items and table rows; not code blocks or headings (a
+    Markdown `#` line, or a heading line of any format: `heading_line`)."""
     in_fence = False
     for p_start, p_end in paragraph_spans(text):
+        lines = text[p_start:p_end].split("\n", 2)
+        if not in_fence and heading_line(lines[0], lines[1] if len(lines) > 1 else None):
+            p_start += len(lines[0]) + 1  # a title names what follows; it says nothing to quote
         for s_start, s_end in sentence_spans(text, p_start, p_end):
             sentence = text[s_start:s_end]
             fences = sum(1 for line in sentence.splitlines() if line.lstrip().startswith(("```", "~~~")))
@@ -47,6 +53,18 @@ def quotable_spans(text: str) -> Iterator[tuple[int, int]]:
                 continue
             if not sentence.startswith("#") and len(_WORD.findall(sentence)) >= 3:
                 yield s_start, s_end
+
+
+def heading_line(line: str, following: str | None = None) -> bool:
+    """Whether a paragraph's first line is a title or heading rather than a sentence: a title on line 1 of a text
+    file, a heading of a format that marks none. At most 12 words, no sentence or clause punctuation, not a list
+    item or table row, and alone in its paragraph or much shorter than the line after it (prose wrapped at a
+    width is not: its lines are about as long as each other)."""
+    stripped = line.strip()
+    if (not stripped or _LIST_OR_TABLE.match(stripped) or stripped[-1] in ".!?:;,\"')]”’" or
+            _INNER_STOP.search(stripped) or not 1 <= len(_WORD.findall(stripped)) <= 12):
+        return False
+    return following is None or len(stripped) < 0.6 * len(following.strip())
 
 
 def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:

@@ -45,6 +45,19 @@ def test_confidence_grows_with_support():
     assert 0 < model(weak) < 0.5 < model(strong) < 1 and model(None) == 0
 
 
+def test_a_title_line_is_never_quoted_in_any_format():
+    """Issue 49, finding 1: a plain-text first line that is the document's title was answered as an answer."""
+    from ragship.text import quotable_spans
+
+    for text in ("Manhattan Center for Science and Mathematics\nThe Manhattan Center for Science and Mathematics is a "
+                 "public high school in East Harlem. It opened in 1982.",
+                 "Manhattan Center for Science and Mathematics\n\nThe Manhattan Center for Science and Mathematics "
+                 "is a public high school in East Harlem. It opened in 1982."):
+        quoted = [text[s:e] for s, e in quotable_spans(text)]
+        assert quoted == ["The Manhattan Center for Science and Mathematics is a public high school in East Harlem.",
+                          "It opened in 1982."], quoted
+
+
 def test_quotable_spans_skip_code_and_headings():
     from ragship.text import quotable_spans
 

@@ -24,6 +24,20 @@ def test_markdown_keeps_text_verbatim_and_finds_headings():
         assert parsed.text[offset:].startswith("#" * level + " " + heading)
 
 
+def test_a_text_files_title_line_is_its_title_and_heading_not_prose():
+    """Issue 49, finding 1: Wikipedia passages as .txt files with the title on line 1 answered with the title."""
+    from ragship.ingest.formats.text import parse_txt
+
+    titled = parse_txt(b"1980 Summer Olympics boycott\nThe 1980 Summer Olympics boycott was one of several boycotts of "
+                       b"the Olympic Games. It ended with the 1984 Games.\n", Path("Olympics_68c116.txt"))
+    assert titled.title == "1980 Summer Olympics boycott" and titled.headings == ((0, 1, titled.title),)
+    wrapped = parse_txt(b"Deployments happen on Tuesdays and Thursdays between 10:00\nand 12:00, with approval.\n",
+                        Path("deploy.txt"))
+    assert wrapped.title == "deploy" and wrapped.headings == ()  # prose wrapped at a width is no title
+    sentence = parse_txt(b"The office opens at eight.\nVisitors sign in at the desk.\n", Path("faq.txt"))
+    assert sentence.title == "faq" and sentence.headings == ()
+
+
 def test_markdown_ignores_hashes_inside_code_fences():
     parsed = parse_markdown(b"# Title\n\n```\n# not a heading\n```\n\n## Real\ntext\n", Path("x.md"))
     assert [h for _, _, h in parsed.headings] == ["Title", "Real"]

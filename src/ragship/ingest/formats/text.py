@@ -8,10 +8,19 @@ from pathlib import Path
 
 from ragship.errors import ParseError
 from ragship.ingest.formats.common import Parsed, decode_text
+from ragship.text import heading_line
 
 
 def parse_txt(data: bytes, path: Path) -> Parsed:
-    return Parsed(decode_text(data, path), path.stem)
+    """Plain text as written; a first line that reads as a title (text.heading_line: short, unpunctuated, alone or
+    followed by longer prose) is the document's title and its one heading, so it is never quoted as an answer."""
+    text = decode_text(data, path)
+    lines = text.split("\n", 2)
+    following = lines[1] if len(lines) > 1 and lines[1].strip() else None
+    if heading_line(lines[0], following) and len(lines) > 1:
+        title = lines[0].strip()
+        return Parsed(text, title, ((text.index(title), 1, title),))
+    return Parsed(text, path.stem)
 
 
 _FENCE = re.compile(r"^(```|~~~)")
