@@ -205,3 +205,64 @@ def test_progress_restarts_a_stage_from_zero_and_shows_no_rate_before_a_second(m
     progress._plain_line()
     lines = capsys.readouterr().err.splitlines()
     assert "/s" not in lines[0] and "scan 4/10" in lines[-1] and "20/10" not in lines[-1]
+
+
+def test_serve_on_a_taken_port_is_one_line_naming_the_port_before_serving(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        r = cli("serve", "--port", port, home=tmp_path)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert f"port {port}" in lines[0] and "--port N" in lines[0] and "stop the process" in lines[0]
+    assert "serving" not in r.stderr and "Errno" not in r.stderr
+
+
+def test_keys_list_has_a_header_row_naming_its_columns(tmp_path):
+    from ragship.access import KeyStore
+    from ragship.state import State
+
+    state = State(None, tmp_path)
+    KeyStore(state).create("editor", ["ops"], "ops-bot")
+    state.close()
+    r = cli("keys", "list", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    header = next(line for line in r.stdout.splitlines() if " id " in f" {line} ")
+    assert [w for w in header.replace("┃", " ").replace("|", " ").split()] == \
+        ["id", "name", "role", "groups", "created", "revoked"]
+    assert "ops-bot" in r.stdout
+
+
+def _answered(home, sources):
+    from ragship.monitor.querylog import Observation, QueryLog
+    from ragship.state import State
+
+    state = State(None, home)
+    o = Observation("k1", "default", "ask", 10.0, "why?", "answered", answer="because", sources=sources)
+    QueryLog(state, "keep").record(o)
+    QueryLog(state, "keep").feedback(o.id, "k1", -1)
+    state.close()
+    return o.id
+
+
+def test_feedback_list_shows_the_chunk_ids_feedback_add_takes_cited_first(tmp_path):
+    shown = [{"doc_id": "a.md", "chunk_id": "a.md#3", "cited": False},
+             {"doc_id": "b.md", "chunk_id": "b.md#0", "cited": True},
+             *({"doc_id": "c.md", "chunk_id": f"c.md#{n}", "cited": False} for n in range(5))]
+    answer = _answered(tmp_path, shown)
+    r = cli("feedback", "list", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "sources" in r.stdout and answer in r.stdout
+    assert r.stdout.index("b.md#0") < r.stdout.index("a.md#3")  # what it cited first
+    assert "+3 more" in r.stdout and "c.md#4" not in r.stdout
+
+
+def test_feedback_list_refuses_a_rating_and_a_queue_that_contradict(tmp_path):
+    r = cli("feedback", "list", "--rating", "down", "--queue", "up", home=tmp_path)
+    assert r.returncode == 2
+    assert "--rating down and --queue up contradict each other" in r.stderr
+    assert cli("feedback", "list", "--rating", "down", "--queue", "down", home=tmp_path).returncode == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
+from rich.table import Table
 
 from ragship.access import KeyStore
 from ragship.cli.app import app, base_engine, print_json
@@ -43,9 +45,13 @@ def keys_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json"))
              "revoked": r.revoked} for r in _keys(ctx).records().values()]
     if as_json:
         return print_json(rows)
+    table = Table(title=f"API keys ({len(rows)})")
+    for column in ("id", "name", "role", "groups", "created", "revoked"):
+        table.add_column(column)
     for r in rows:
-        out.print(f"{r['id']}  {r['role']:<7} {','.join(r['groups']) or '-':<20} {r['name'] or '-':<16} "
-                  f"{r['created_at']}{'  REVOKED' if r['revoked'] else ''}", highlight=False)
+        table.add_row(r["id"], escape(r["name"] or "-"), r["role"], escape(",".join(r["groups"]) or "-"),
+                      r["created_at"], "yes" if r["revoked"] else "")
+    out.print(table)
 
 
 @keys_app.command("revoke")

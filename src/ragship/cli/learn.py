@@ -37,17 +37,27 @@ def feedback_list(
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """The review queue: rated answers (down or up), abstentions, and a sample of unrated traffic, newest first."""
+    """The review queue: rated answers (down or up), abstentions, and a sample of unrated traffic, newest first;
+    each with the chunk ids it cited first, then those it showed (what `feedback add --helpful/--wrong` takes)."""
+    from ragship.errors import InputError
+
+    if rating is not None and kind not in ("all", rating):
+        raise InputError(f"--rating {rating} and --queue {kind} contradict each other (--rating {rating} is the "
+                         f"queue {rating}); give one of them")
     collections, _ = _loop(ctx)
     rows = queue(collections.query_log, named(ctx.obj.get("collection")), rating or kind, limit)
     if as_json:
         return print_json(rows)
     table = Table(title=f"review queue ({len(rows)})")
-    for column in ("answer id", "outcome", "rating", "question", "answer"):
+    for column in ("answer id", "outcome", "rating", "question", "answer", "sources (* cited)"):
         table.add_column(column)
     for r in rows:
+        sources = sorted(r["sources"], key=lambda s: not s.get("cited"))  # stable: the order shown, cited first
+        ids = [s["chunk_id"] + (" *" if s.get("cited") else "") for s in sources[:4]]
+        more = [f"+{len(sources) - 4} more (--json)"] if len(sources) > 4 else []
         table.add_row(r["id"], r["outcome"], str(r["rating"] if r["rating"] is not None else ""),
-                      escape(snippet(r["question"] or "", 80)), escape(snippet(r["answer"] or "", 80)))
+                      escape(snippet(r["question"] or "", 80)), escape(snippet(r["answer"] or "", 80)),
+                      escape("\n".join(ids + more)))
     out.print(table)
 
 

@@ -96,6 +96,7 @@ def serve(
 
     from ragship.server.app import create_app
 
+    _check_port(host, port)  # before "serving on": uvicorn's own bind failure is a raw "[Errno 98]" after it
     default = base_engine(ctx)
     _link_runbooks(default.settings.monitor, host, port)
     warning = bind_warning(host, KeyStore(default.state), no_auth)
@@ -116,6 +117,30 @@ def serve(
     with _worker_environment(default.home.root):
         uvicorn.run("ragship.server.app:from_environment", factory=True, workers=workers, host=host, port=port,
                     log_level="warning", http="h11")
+
+
+def _check_port(host: str, port: int) -> None:
+    """Bind `host:port` as uvicorn will (SO_REUSEADDR: a port left in TIME_WAIT is free) and let it go; Conflict
+    when another process listens there, InputError when the address cannot be bound here at all."""
+    import errno
+    import socket
+
+    from ragship.errors import Conflict, InputError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host or None, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise InputError(f"cannot serve on --host {host}: {e.strerror}") from None
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise Conflict(f"port {port} on {host} is already in use by another process: serve on another "
+                               f"with `--port N`, or stop the process that holds it") from None
+            raise InputError(f"cannot serve on {host}:{port}: {e.strerror}") from None
 
 
 def _link_runbooks(monitor, host: str, port: int) -> None:
