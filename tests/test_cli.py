@@ -266,3 +266,19 @@ def test_feedback_list_refuses_a_rating_and_a_queue_that_contradict(tmp_path):
     assert r.returncode == 2
     assert "--rating down and --queue up contradict each other" in r.stderr
     assert cli("feedback", "list", "--rating", "down", "--queue", "down", home=tmp_path).returncode == 0
+
+
+def test_alerts_without_a_webhook_say_not_delivered_rather_than_none_after_0_attempts(tmp_path):
+    from ragship.monitor.alerts import Alerts
+    from ragship.monitor.querylog import QueryLog
+    from ragship.settings import AlertRule
+    from ragship.state import State
+
+    state = State(None, tmp_path)
+    rule = AlertRule(name="AbstainRateHigh", signal="abstain_rate", op=">", threshold=0.5, for_s=0, runbook="r")
+    Alerts(QueryLog(state)).evaluate("default", [rule], {"abstain_rate": 0.9}, {}, now=1000, deliver=False)
+    state.close()
+    r = cli("monitor", "alerts", home=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "not delivered (no webhook configured)" in r.stdout
+    assert "attempt(s)" not in r.stdout

@@ -8,11 +8,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import err, out
 from ragship.collections import Collections, named
+from ragship.monitor.alerts import delivery_text
 
 monitor_app = typer.Typer(help="Monitoring: signals, alerts, one evaluation round, Prometheus/Grafana export.",
                           no_args_is_help=True)
@@ -94,7 +96,7 @@ def alerts(ctx: typer.Context, limit: int = typer.Option(20, "--limit", min=1, m
                   highlight=False)
     for e in found["events"]:
         out.print(f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(e['at']))} {e['event']:8} {e['alert']} "
-                  f"({e['severity']}) delivery {e['delivery']} after {e['attempts']} attempt(s); runbook "
+                  f"({e['severity']}) {escape(delivery_text(e))}; runbook "
                   f"{e['runbook']}", highlight=False)
 
 

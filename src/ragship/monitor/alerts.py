@@ -124,6 +124,16 @@ class Alerts:
         return out
 
 
+def delivery_text(event: dict[str, Any]) -> str:
+    """An event's webhook delivery in words: "not delivered (no webhook configured)" rather than "none after 0
+    attempt(s)"."""
+    n, error = event["attempts"], f": {event['last_error']}" if event.get("last_error") else ""
+    return {"none": "not delivered (no webhook configured)",
+            "delivered": f"delivered to the webhook (attempt {n})",
+            "pending": f"delivery pending ({n} attempt(s) so far{error})",
+            "dead": f"not delivered: gave up after {n} attempt(s){error}"}.get(event["delivery"], event["delivery"])
+
+
 def holds(rule, value) -> bool:
     """Whether a rule's condition holds for a measured value (None: not measured, does not hold)."""
     return value is not None and (value < rule.threshold if rule.op == "<" else value > rule.threshold)
