@@ -282,3 +282,21 @@ def test_alerts_without_a_webhook_say_not_delivered_rather_than_none_after_0_att
     assert r.returncode == 0, r.stderr
     assert "not delivered (no webhook configured)" in r.stdout
     assert "attempt(s)" not in r.stdout
+
+
+def test_incidents_and_drift_resets_from_the_cli_name_the_cli_and_its_login(tmp_path):
+    from ragship.monitor.events import Events
+    from ragship.monitor.querylog import QueryLog
+    from ragship.state import State
+
+    opened = json.loads(cli("incident", "open", "users see old answers", "--json", home=tmp_path,
+                            LOGNAME="alice").stdout)
+    acked = cli("incident", "ack", opened["id"], home=tmp_path, LOGNAME="alice")
+    assert acked.returncode == 0 and "acknowledged by cli (alice)" in acked.stdout
+    entries = json.loads(cli("incident", "show", opened["id"], "--json", home=tmp_path).stdout)["entries"]
+    assert [e["by"] for e in entries] == ["cli (alice)", "cli (alice)"]
+    assert cli("drift", "--reset", home=tmp_path, LOGNAME="alice").returncode == 0
+    state = State(None, tmp_path)
+    reset = [e for e in Events(QueryLog(state)).between("default", 0, 2e9) if e["kind"] == "drift reset"]
+    state.close()
+    assert reset[-1]["by"] == "cli (alice)"

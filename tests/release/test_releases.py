@@ -134,7 +134,7 @@ def test_auto_promote_gate_promotes_only_what_passes(tmp_path, cache_dir, corpus
     corpus.write_text(full + '{"_id": "d99", "title": "Tea", "text": "Green tea is brewed below boiling."}\n')
     better = engine.release(engine.ingest([corpus]))  # planned against live v1: one document more, nothing lost
     assert not better.candidate and engine.registry.live().id == better.version == "v3"
-    assert engine.registry.get("v3").release["promotions"][-1]["by"] == "ingest (auto_promote = gate)"
+    assert engine.registry.get("v3").release["promotions"][-1]["by"] == "ingest (auto-promote: the gate passed)"
 
 
 def test_an_ingest_releases_nothing_until_its_release_step_runs(tmp_path, cache_dir, corpus):

@@ -4,7 +4,6 @@ draft their postmortem."""
 
 from __future__ import annotations
 
-import getpass
 import time
 from typing import Optional
 
@@ -14,11 +13,12 @@ from rich.markup import escape
 from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import out
 from ragship.collections import Collections, named
+from ragship.util import actor
 
 incident_app = typer.Typer(help="Incidents: opened by alerts or by hand, with a timeline and a postmortem draft.",
                            no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
-BY = typer.Option(None, "--by", help="Who (default: this user's login name).")
+BY = typer.Option(None, "--by", help="Who (default: `cli (LOGIN)`, this user's login name).")
 
 
 def _collections(ctx: typer.Context) -> Collections:
@@ -60,7 +60,7 @@ def show(ctx: typer.Context, incident_id: str, as_json: bool = typer.Option(Fals
 def open_(ctx: typer.Context, title: str, by: Optional[str] = BY,
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Open an incident by hand (what users report that no alert caught)."""
-    incident = _collections(ctx).incidents.open(named(ctx.obj.get("collection")), title, by or getpass.getuser())
+    incident = _collections(ctx).incidents.open(named(ctx.obj.get("collection")), title, by or actor.cli())
     if as_json:
         return print_json(incident.to_dict())
     out.print(f"opened incident {incident.id}", highlight=False)
@@ -70,7 +70,7 @@ def open_(ctx: typer.Context, title: str, by: Optional[str] = BY,
 def ack(ctx: typer.Context, incident_id: str, by: Optional[str] = BY,
         as_json: bool = typer.Option(False, "--json")) -> None:
     """Acknowledge: you are on it (the time to acknowledge is measured to here)."""
-    incident = _collections(ctx).incidents.acknowledge(incident_id, by or getpass.getuser())
+    incident = _collections(ctx).incidents.acknowledge(incident_id, by or actor.cli())
     if as_json:
         return print_json(incident.to_dict())
     out.print(f"incident {incident.id} acknowledged by {incident.entries[-1]['by']}", highlight=False)
@@ -80,7 +80,7 @@ def ack(ctx: typer.Context, incident_id: str, by: Optional[str] = BY,
 def resolve(ctx: typer.Context, incident_id: str, note: str = typer.Option("", "--note", help="What fixed it."),
             by: Optional[str] = BY, as_json: bool = typer.Option(False, "--json")) -> None:
     """Resolve by hand (an alert-opened incident also resolves itself when its alerts have)."""
-    incident = _collections(ctx).incidents.resolve(incident_id, by or getpass.getuser(), note)
+    incident = _collections(ctx).incidents.resolve(incident_id, by or actor.cli(), note)
     if as_json:
         return print_json(incident.to_dict())
     out.print(f"incident {incident.id} resolved", highlight=False)

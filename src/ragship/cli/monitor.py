@@ -15,6 +15,7 @@ from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import err, out
 from ragship.collections import Collections, named
 from ragship.monitor.alerts import delivery_text
+from ragship.util import actor
 
 monitor_app = typer.Typer(help="Monitoring: signals, alerts, one evaluation round, Prometheus/Grafana export.",
                           no_args_is_help=True)
@@ -40,7 +41,7 @@ def drift(ctx: typer.Context, reset: bool = typer.Option(False, "--reset", help=
     tracker = monitor.drift(_name(ctx), collection)
     if reset:
         live = collection.registry.live()
-        ref = tracker.reset("reset from the command line", live.id if live else None)
+        ref = tracker.reset("reset by hand", live.id if live else None, by=actor.cli())
         return print_json(ref) if as_json else out.print("the next queries form the new reference window")
     report = tracker.report()
     if as_json:

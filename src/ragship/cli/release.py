@@ -11,6 +11,7 @@ from rich.table import Table
 from ragship.cli.app import app, engine, print_json
 from ragship.cli.render import err, out
 from ragship.errors import GateRefused, StateCorrupt
+from ragship.util import actor
 
 
 versions_app = typer.Typer(help="Index versions: list (the default), pin, unpin, cleanup.",
@@ -88,7 +89,7 @@ def promote(
     """Make a candidate live if the gate passes (the reports are kept with it)."""
     releases = engine(ctx).releases()
     try:
-        switched = releases.promote(version, force=force)
+        switched = releases.promote(version, force=force, by=actor.cli())
     except GateRefused as e:
         _show(e.reports, as_json)
         raise
@@ -104,7 +105,7 @@ def promote(
 def rollback(ctx: typer.Context, version: Optional[str] = typer.Argument(None, help="Default: the one live before."),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Make the previous (or named) version live again, at once and without a gate."""
-    switched = engine(ctx).releases().rollback(version)
+    switched = engine(ctx).releases().rollback(version, by=actor.cli())
     if as_json:
         return print_json(switched)
     out.print(f"{switched['live']} is live again (was {switched['previous']}; pointer written in "

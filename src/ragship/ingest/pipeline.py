@@ -26,6 +26,7 @@ from ragship.index.versions import IndexVersion, VersionRegistry
 from ragship.ingest.build import Build, IngestReport, Observer, Stopwatch
 from ragship.ingest.sources import open_sources
 from ragship.settings import Settings
+from ragship.util import actor
 from ragship.util.clock import now
 
 T = TypeVar("T")
@@ -237,7 +238,8 @@ def commit(report: IngestReport, params, model_id: str, store: ChunkStore, regis
         registry.update_release(version_id, search=live.release["search"])  # weights tuned for this model stay
     if promote or live is None:
         registry.set_live(version_id)
-        registry.add_promotion(version_id, at=now(), by="ingest", forced=False, **{"from": live.id if live else None})
+        by = actor.automatic("ingest", "auto-promote" if live else "first version")
+        registry.add_promotion(version_id, at=now(), by=by, forced=False, **{"from": live.id if live else None})
     else:
         report.candidate = True
 

@@ -23,6 +23,7 @@ from ragship.monitor.events import Events
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.windows import business
 from ragship.state.tables import DRIFT_REFERENCE, upsert
+from ragship.util import actor
 
 LOW_CONFIDENCE = 0.5
 MOVED = {"rate": 0.05, "ms": 0.20}  # a rate moving 5 points, a latency 20 %: shown as moved
@@ -107,14 +108,16 @@ class Drift:
             return dict(zip(("since", "version", "reason", "set_at"), rows[0]))
         return {"since": 0.0, "version": None, "reason": "the first queries logged", "set_at": 0.0}
 
-    def reset(self, reason: str, version: str | None = None, at: float | None = None) -> dict[str, Any]:
-        """Start a new reference window from now (or `at`): the next `reference` queries."""
+    def reset(self, reason: str, version: str | None = None, at: float | None = None,
+              by: str = actor.MONITOR) -> dict[str, Any]:
+        """Start a new reference window from now (or `at`): the next `reference` queries; `by`: who (util/actor.py),
+        the monitor's policy unless a person reset it."""
         at = time.time() if at is None else at
         version = version if version is not None else self.reference()["version"]
         with self.log.state.ready() as c:
             upsert(c, DRIFT_REFERENCE, {"collection": self.collection, "since": at, "version": version,
                                         "reason": reason, "set_at": time.time()}, ("collection",))
-        Events(self.log).record(self.collection, "drift reset", f"new drift reference window: {reason}")
+        Events(self.log).record(self.collection, "drift reset", f"new drift reference window: {reason}", by)
         return self.reference()
 
     def apply_policy(self, live_version: str | None, max_age_s: float, changed_retrieval: bool,

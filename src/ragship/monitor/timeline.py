@@ -142,7 +142,8 @@ def _release(v, source: str, changed: list[str]) -> list[dict[str, Any]]:
     for p in r.get("promotions", []):
         kind = "rollback" if p.get("rollback") else "forced promote" if p.get("forced") else "promote"
         what = f" ({v.id} changes {'; '.join(changed)})" if changed and not p.get("rollback") else ""
-        out.append(_entry(_epoch(p["at"]), kind, f"{kind}: {p.get('from')} -> {v.id}{what}", source,
+        moved = f"{p['from']} -> {v.id}" if p.get("from") else f"first version {v.id} live"
+        out.append(_entry(_epoch(p["at"]), kind, f"{kind}: {moved}{what}", source,
                           p.get("by", ""), version=v.id))
     return out
 

@@ -19,6 +19,7 @@ from ragship.release.gate import GateReport, compare, losers
 from ragship.release.measure import Version, measure
 from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.settings import GoldenSet
+from ragship.util import actor
 from ragship.util.clock import now, seconds_since
 
 
@@ -79,7 +80,7 @@ class Releases:
         refused, with its report) otherwise."""
         if report.candidate and self.c.settings.release.auto_promote == "gate":
             try:
-                self.promote(report.version, by="ingest (auto_promote = gate)")
+                self.promote(report.version, by=actor.automatic("ingest", "auto-promote: the gate passed"))
                 report.candidate = False
             except GateRefused:
                 pass

@@ -9,13 +9,23 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ragship.access import Principal, answer_visible, readable
+from ragship.access import LOCAL, Principal, answer_visible, readable
 from ragship.collections import named
 from ragship.learn.review import queue as review_queue
 from ragship.monitor import windows
 from ragship.server.routes import COMMON, Admin, Editor, Reader, service
+from ragship.util import actor
 
 router = APIRouter(responses=COMMON)
+
+
+async def who(request: Request, principal: Principal) -> str:
+    """The caller as release records, incident entries and events name it (util/actor.py): the key's name and id
+    (the name is read from the keys table: a Principal carries only the id)."""
+    if principal is LOCAL:
+        return actor.local()
+    record = (await asyncio.to_thread(service(request).keys.records)).get(principal.key_id)
+    return actor.key(principal.key_id, record.name if record else "")
 
 
 # -- versions, collections, monitoring ---------------------------------------------------------------------------
@@ -44,7 +54,7 @@ async def promote(request: Request, version_id: str, body: PromoteRequest, princ
     """Run the gate against the live version and make the candidate live if it passes (409 with the reports
     if it does not)."""
     releases = service(request).collections.get(body.collection).releases()
-    return await asyncio.to_thread(releases.promote, version_id, body.force, f"key {principal.key_id}")
+    return await asyncio.to_thread(releases.promote, version_id, body.force, await who(request, principal))
 
 
 @router.post("/v1/versions/rollback", tags=["versions"])
@@ -52,7 +62,7 @@ async def rollback(request: Request, version: Optional[str] = None, collection: 
                    principal: Principal = Admin) -> dict:
     """Make the previous (or named) version live again, without a gate."""
     releases = service(request).collections.get(collection).releases()
-    return await asyncio.to_thread(releases.rollback, version, f"key {principal.key_id}")
+    return await asyncio.to_thread(releases.rollback, version, await who(request, principal))
 
 
 class CollectionRequest(BaseModel):
@@ -111,8 +121,8 @@ async def reset_drift(request: Request, collection: Optional[str] = None, princi
     svc, name = service(request), named(collection)
     engine = svc.collections.get(collection)
     live = await asyncio.to_thread(engine.registry.live)
-    return await asyncio.to_thread(svc.monitor.drift(name, engine).reset, f"reset by key {principal.key_id}",
-                                   live.id if live else None)
+    return await asyncio.to_thread(svc.monitor.drift(name, engine).reset, "reset by hand", live.id if live else None,
+                                   by=await who(request, principal))
 
 
 @router.get("/v1/monitor/alerts", tags=["monitoring"])
@@ -160,21 +170,22 @@ async def postmortem(request: Request, incident_id: str, principal: Principal = 
 async def open_incident(request: Request, body: IncidentRequest, principal: Principal = Editor) -> dict:
     """Open an incident by hand (what users report that no alert caught)."""
     opened = await asyncio.to_thread(service(request).collections.incidents.open, named(body.collection),
-                                     body.title, f"key {principal.key_id}")
+                                     body.title, await who(request, principal))
     return opened.to_dict()
 
 
 @router.post("/v1/incidents/{incident_id}/ack", tags=["incidents"])
 async def ack_incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
     incidents_ = service(request).collections.incidents
-    return (await asyncio.to_thread(incidents_.acknowledge, incident_id, f"key {principal.key_id}")).to_dict()
+    return (await asyncio.to_thread(incidents_.acknowledge, incident_id, await who(request, principal))).to_dict()
 
 
 @router.post("/v1/incidents/{incident_id}/resolve", tags=["incidents"])
 async def resolve_incident(request: Request, incident_id: str, body: ResolveRequest,
                            principal: Principal = Editor) -> dict:
     incidents_ = service(request).collections.incidents
-    return (await asyncio.to_thread(incidents_.resolve, incident_id, f"key {principal.key_id}", body.note)).to_dict()
+    return (await asyncio.to_thread(incidents_.resolve, incident_id, await who(request, principal),
+                                    body.note)).to_dict()
 
 
 # -- learning from production ----------------------------------------------------------------------------------

@@ -1,0 +1,41 @@
+"""Who did something, named one way wherever ragship records it (release promotions and rollbacks, incident
+entries, events, timelines): an API key by its name and id, a person at the command line by their login, and
+ragship itself by what acted (issue 49, finding 8)."""
+
+from __future__ import annotations
+
+import getpass
+
+MONITOR = "monitor"  # the alert rounds: alerts fired and resolved, a drift reference moved by its policy
+SCHEDULER = "scheduler"  # source syncs and scheduled improvement runs
+
+
+def key(key_id: str, name: str = "") -> str:
+    """An API key: `key "ops-bot" (b54ec389)`, or `key b54ec389` when it has no name."""
+    return f'key "{name}" ({key_id})' if name else f"key {key_id}"
+
+
+def cli(login: str | None = None) -> str:
+    """A person at the command line, said as such: `cli (alice)` (the login running the process)."""
+    return f"cli ({login or _login()})"
+
+
+def local() -> str:
+    """A server with no API keys (loopback only): whoever uses this machine."""
+    return "local server (no API keys)"
+
+
+def automatic(what: str, why: str = "") -> str:
+    """ragship acting on its own: `ingest (auto-promote)`, `improve run 3f2a…`, `scheduler`."""
+    return f"{what} ({why})" if why else what
+
+
+def improve_run(run_id: str) -> str:
+    return f"improve run {run_id}"
+
+
+def _login() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name for this uid (a bare container)
+        return "unknown user"
