@@ -13,7 +13,8 @@ The CLI turns a RagshipError into one line and `exit_code`; the API into a JSON 
     ├── IndexNotReady, StateCorrupt, StorageError  the home on disk (exit 5, 6, 9)
     │                                              StorageError ─ ReadOnlyStorage
     ├── StateUnavailable, GenerationError, RequestTimeout   a service ragship uses (exit 10, 7; 503, 502)
-    └── GateRefused                                a release the gate refused (exit 8, 409)
+    └── GateRefused, DeletionsHeld                 a release the gate refused, or held back because it
+                                                   removes too many documents (exit 8, 409)
 
 The constants and the helper that maps a disk failure come after the classes.
 """
@@ -101,11 +102,6 @@ class Conflict(InputError):
 
 class EmptyCorpus(InputError):
     """Nothing ingestible was found."""
-
-
-class DeletionsHeld(Conflict):
-    """A sync or ingest would remove more of the live documents than release.hold_deletions_over: its version waits
-    as a candidate."""
 
 
 class DatasetError(InputError):
@@ -229,6 +225,14 @@ class GateRefused(RagshipError):
     def __init__(self, message: str, reports: list | None = None):
         super().__init__(message)
         self.reports = reports or []
+
+
+class DeletionsHeld(RagshipError):
+    """An ingest or sync removes more of the live documents than release.hold_deletions_over: its version waits
+    as a candidate whatever auto_promote says. A policy outcome like a gate refusal, not bad input."""
+
+    exit_code = GateRefused.exit_code
+    http_status = 409
 
 
 # -- constants and the disk-failure helper -------------------------------------------------------------------------

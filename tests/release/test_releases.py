@@ -8,7 +8,7 @@ from conftest import DATA, make_engine, without_relevant
 from typer.testing import CliRunner
 
 from ragship.cli import app
-from ragship.errors import GateRefused, InputError
+from ragship.errors import DeletionsHeld, GateRefused, InputError
 
 RELEASE = {"auto_promote": "never", "golden": [{"path": DATA / "beir-mini", "split": "test"}],
            "tolerances": {"ndcg@10": 0.005, "recall@100": 0.01}}  # latency on 6 queries is noise
@@ -52,8 +52,7 @@ def test_candidates_the_gate_promote_and_rollback(tmp_path, cache_dir, corpus, m
 
     back = engine.releases().rollback()
     assert back["live"] == "v2" and back["rollback"] and engine.registry.live().id == "v2"
-    assert engine.releases().rollback()["live"] == "v3"  # the previous one again: undo
-    assert engine.releases().rollback("v1")["live"] == "v1"
+    assert engine.releases().rollback()["live"] == "v1"  # the one before v2, never v3 (a rollback left it)
     with pytest.raises(InputError, match="already live"):
         engine.releases().rollback("v1")
     history = engine.registry.get("v2").release["promotions"]
@@ -101,7 +100,7 @@ def test_gate_command_exits_1_on_a_regression_and_0_otherwise(tmp_path, cache_di
     assert runner.invoke(app, [*home, "ingest", str(corpus)]).exit_code == 0
     full = corpus.read_text()
     without_relevant(corpus)
-    assert runner.invoke(app, [*home, "ingest", str(corpus)]).exit_code == 0
+    assert isinstance(runner.invoke(app, [*home, "ingest", str(corpus)]).exception, DeletionsHeld)  # 5 of 12 gone
     refused = runner.invoke(app, [*home, "gate", "v2"])
     assert refused.exit_code == 1 and "REGRESSED" in refused.output and "refused" in refused.output
     assert runner.invoke(app, [*home, "promote", "v2", "--force"]).exit_code == 0
@@ -128,8 +127,11 @@ def test_auto_promote_gate_promotes_only_what_passes(tmp_path, cache_dir, corpus
     engine.release(engine.ingest([corpus]))
     full = corpus.read_text()
     without_relevant(corpus)
-    worse = engine.release(engine.ingest([corpus]))
-    assert worse.candidate and engine.registry.live().id == "v1"
+    worse = engine.release(engine.ingest([corpus]))  # 5 of 12 documents gone: held for a person, not gated
+    assert worse.candidate and worse.deletions_held and engine.registry.live().id == "v1"
+    assert engine.registry.get("v2").status("v1") == "candidate"
+    with pytest.raises(GateRefused):
+        engine.releases().promote("v2")
     assert engine.registry.get("v2").status("v1") == "refused"
     corpus.write_text(full + '{"_id": "d99", "title": "Tea", "text": "Green tea is brewed below boiling."}\n')
     better = engine.release(engine.ingest([corpus]))  # planned against live v1: one document more, nothing lost
@@ -161,7 +163,7 @@ def test_a_switch_that_lost_a_race_changes_nothing(tmp_path, cache_dir, corpus, 
     pointer stays where the other put it (a compare-and-swap, not last-writer-wins)."""
     from ragship.errors import Conflict
 
-    engine = make_engine(tmp_path / "home", cache_dir)
+    engine = make_engine(tmp_path / "home", cache_dir, release={"hold_deletions_over": 1})
     engine.ingest([corpus])
     without_relevant(corpus)
     engine.ingest([corpus])
@@ -212,3 +214,56 @@ def test_a_mass_deletion_is_held_for_the_gate(tmp_path, cache_dir):
     report = engine.ingest([docs])
     assert report.deleted == 3 and report.candidate and report.deletions_held
     assert engine.view().count_docs() == before and not engine.tombstones.ids()
+
+
+def test_a_second_rollback_never_brings_back_the_version_rolled_back_from(tmp_path, cache_dir, corpus):
+    """Issue 49 finding 2: after v2 went live and was rolled back to v1, a rollback with no target made v2 (the
+    bad release) live again; it goes to the version before v1, and there is none. The API names the target."""
+    from fastapi.testclient import TestClient
+
+    from ragship.server.app import create_app
+
+    engine = make_engine(tmp_path / "home", cache_dir, release={"hold_deletions_over": 1})
+    engine.ingest([corpus])
+    assert engine.releases().rollback_target() is None
+    without_relevant(corpus)
+    assert engine.ingest([corpus]).version == engine.registry.live().id == "v2"  # auto_promote = "always"
+    assert engine.releases().rollback_target() == "v1"
+    assert engine.releases().rollback()["live"] == "v1"
+    assert engine.releases().rollback_target() is None
+    with pytest.raises(InputError, match="no earlier good version"):
+        engine.releases().rollback()
+    assert engine.registry.live().id == "v1"
+    listed = {v["id"]: v for v in engine.releases().versions()}
+    assert listed["v2"]["rolled_back"] and not listed["v1"]["rolled_back"]
+
+    with TestClient(create_app(engine)) as client:  # the API and the CLI agree
+        assert client.get("/v1/versions").json()["rollback_target"] is None
+        refused = client.post("/v1/versions/rollback")
+        assert refused.status_code == 400 and "no earlier good version" in refused.json()["detail"]
+        assert client.get("/healthz").json()["live_version"] == "v1"
+
+
+def test_a_mass_deletion_is_held_under_the_default_policy_until_promoted(tmp_path, cache_dir):
+    """Issue 49 finding 3: with half of a folder's files gone, `ragship ingest` made the new version live under
+    the default auto_promote = "always"; it is held as a candidate, the CLI says which documents and how to
+    promote it anyway, and exits with the gate's code; `ragship promote vN --force` makes it live."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for n in range(10):
+        (docs / f"note-{n}.md").write_text(f"# Note {n}\n\nThe harbour ferry number {n} leaves from pier {n}.\n")
+    runner, home = CliRunner(), ["--home", str(tmp_path / "home")]
+    assert runner.invoke(app, [*home, "ingest", str(docs)]).exit_code == 0
+    for n in range(5):
+        (docs / f"note-{n}.md").unlink()
+    held = runner.invoke(app, [*home, "ingest", str(docs)])
+    assert isinstance(held.exception, DeletionsHeld) and held.exception.exit_code == GateRefused.exit_code == 8
+    message = str(held.exception)
+    assert "v2 is held as a candidate: it removes 5 of the 10 live documents" in message
+    assert "note-0.md" in message and "`ragship promote v2 --force`" in message and "held" in held.output
+    listed = json.loads(runner.invoke(app, [*home, "versions", "--json"]).output)
+    assert [(v["id"], v["status"]) for v in listed] == [("v2", "candidate"), ("v1", "live")]
+    promoted = runner.invoke(app, [*home, "promote", "v2", "--force"])
+    assert promoted.exit_code == 0, promoted.output
+    listed = json.loads(runner.invoke(app, [*home, "versions", "--json"]).output)
+    assert [(v["id"], v["status"]) for v in listed] == [("v2", "live"), ("v1", "retired")]

@@ -9,7 +9,7 @@ import typer
 from ragship.cli.app import app, engine, print_json
 from ragship.cli.render import Progress, print_ingest, print_plan
 from ragship.errors import PARTIAL_EXIT
-from ragship.ingest.ingestor import empty_corpus
+from ragship.ingest.ingestor import deletions_held, empty_corpus
 from ragship.util.names import split_names
 
 
@@ -47,5 +47,8 @@ def ingest(
     empty = None if retry_failed else empty_corpus(report, ", ".join(map(str, paths or [])))
     if empty:
         raise empty
+    held = deletions_held(report)
+    if held:  # a policy outcome, like a gate refusal: the gate's exit code, not a success
+        raise held
     if report.failures and not dry_run:
         raise typer.Exit(PARTIAL_EXIT)

@@ -102,7 +102,9 @@ def promote(
 
 
 @app.command()
-def rollback(ctx: typer.Context, version: Optional[str] = typer.Argument(None, help="Default: the one live before."),
+def rollback(ctx: typer.Context, version: Optional[str] = typer.Argument(
+                 None, help="Default: the previous good version (the most recently live older one that no rollback "
+                            "left; never a newer one)."),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Make the previous (or named) version live again, at once and without a gate."""
     switched = engine(ctx).releases().rollback(version, by=actor.cli())

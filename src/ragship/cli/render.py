@@ -121,7 +121,7 @@ def print_ingest(report) -> None:
         table.add_row("full-text", "rebuilt for the new search.bm25_* settings")
     if report.candidate and report.deletions_held:
         table.add_row("held", f"it removes {report.deleted} documents, over release.hold_deletions_over of the live "
-                      "ones: they keep serving until the gate (`ragship promote`) says otherwise")
+                      f"ones: they keep serving until `ragship promote {report.version} --force` (see below)")
     if report.ray_nodes:
         table.add_row("ray", f"chunked and embedded on {report.ray_nodes} node{'s' * (report.ray_nodes > 1)}")
     table.add_row("time", ", ".join(f"{k} {v:.1f}s" for k, v in report.timings_s.items()))

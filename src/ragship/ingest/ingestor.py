@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ragship.embed.base import Embedder
-from ragship.errors import EmptyCorpus, InputError
+from ragship.errors import DeletionsHeld, EmptyCorpus, InputError
 from ragship.home import Home
 from ragship.index import ChunkStore, VersionRegistry
 from ragship.index.tombstones import Tombstones
@@ -108,3 +108,18 @@ def empty_corpus(report: IngestReport, named: str) -> EmptyCorpus | None:
         return None
     why = f"{len(report.failures)} failed" if report.failures else "no supported files found"
     return EmptyCorpus(f"nothing could be ingested from {named}: {why}")
+
+
+def deletions_held(report: IngestReport, shown: int = 5) -> DeletionsHeld | None:
+    """The error when a run's version is held back because it removes too many of the live documents
+    (release.hold_deletions_over, under every auto_promote policy), else None; the CLI and syncs both raise it."""
+    if not (report.deletions_held and report.candidate):
+        return None
+    gone = report.plan["deleted"]
+    named = ", ".join(gone[:shown]) + (f" and {len(gone) - shown} more" if len(gone) > shown else "")
+    live = report.documents + report.deleted - report.added
+    return DeletionsHeld(
+        f"{report.version} is held as a candidate: it removes {report.deleted} of the {live} live documents, more "
+        f"than release.hold_deletions_over allows at once ({named}); {report.previous} keeps serving them. If they "
+        f"were meant to go: `ragship promote {report.version} --force` (or without --force, to run the gate first); "
+        "if not, restore them and ingest again")

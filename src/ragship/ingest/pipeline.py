@@ -73,11 +73,13 @@ def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkS
         store.build_fts(**fts)
         if documents_changed:
             store.build_vector_index(settings.search.ann_min_rows)
-    # removed documents go now (ADR 0012), unless so many go at once that it looks like an accident: then the gate
-    report.deletions_held = report.deleted > settings.release.hold_deletions_over * len(build.live_docs)
+    # removed documents go now (ADR 0012), unless so many go at once that it looks like an accident: then the
+    # version waits as a candidate under every auto_promote policy, for a person. One file removed from a folder
+    # of three is a share over the line, not an accident: a single document is never held.
+    report.deletions_held = report.deleted > max(1.0, settings.release.hold_deletions_over * len(build.live_docs))
     deletions_only = bool(report.deleted) and not (report.added or report.changed or report.resumed)
     commit(report, {**build.params, "fts": fts}, embedder.model_id, store, registry,
-           promote=settings.release.auto_promote == "always" or (deletions_only and not report.deletions_held))
+           promote=(settings.release.auto_promote == "always" or deletions_only) and not report.deletions_held)
     registry.end_build()
     return report
 

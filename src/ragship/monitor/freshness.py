@@ -2,7 +2,7 @@
 recorded; a source's staleness is its age since that sync over its `max_age` (above 1: the objective is
 missed). A sync is an ordinary ingest of the source's path, so its version goes through the release gate
 (`release.auto_promote`); a sync that fails (the folder vanished, a disk error, or most of its documents gone,
-which the ingest holds back as a candidate under auto_promote "gate" or "never": release.hold_deletions_over)
+which the ingest holds back as a candidate under every auto_promote policy: release.hold_deletions_over)
 leaves the live version serving and the staleness growing until the SourceStale alert fires. The first failure and
 the recovery are events (events.py)."""
 
@@ -13,8 +13,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ragship.errors import DeletionsHeld
-from ragship.ingest.ingestor import empty_corpus
+from ragship.ingest.ingestor import deletions_held, empty_corpus
 from ragship.monitor.events import Events
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import SOURCE_SYNC, upsert
@@ -86,7 +85,6 @@ def _check(report, path: str) -> None:
     if unreadable:
         reasons = "; ".join(f"{f.path}: {f.reason}" for f in report.failures[:3])
         raise type(unreadable)(f"{unreadable} ({reasons})" if reasons else str(unreadable))
-    if report.deletions_held and report.candidate:  # under auto_promote = "always" they went live (ADR 0012)
-        raise DeletionsHeld(f"the sync would remove {report.deleted} documents, more than release."
-                            f"hold_deletions_over of those live: held as candidate {report.version}; restore the "
-                            f"source, or promote {report.version} if they were meant to go")
+    held = deletions_held(report)
+    if held:
+        raise held

@@ -77,8 +77,8 @@ class Releases:
 
     def after_ingest(self, report) -> None:
         """Under `auto_promote = "gate"`, promote a new candidate if the gate passes; it stays a candidate (and
-        refused, with its report) otherwise."""
-        if report.candidate and self.c.settings.release.auto_promote == "gate":
+        refused, with its report) otherwise. A version held for its deletions waits for a person."""
+        if report.candidate and self.c.settings.release.auto_promote == "gate" and not report.deletions_held:
             try:
                 self.promote(report.version, by=actor.automatic("ingest", "auto-promote: the gate passed"))
                 report.candidate = False
@@ -109,14 +109,29 @@ class Releases:
         return {"deleted": [v.id for v in doomed], **reclaimed}
 
     def rollback(self, version_id: str | None = None, by: str = "cli") -> dict[str, Any]:
-        """Make the version live before the current one (or `version_id`) live again, without a gate."""
+        """Make `version_id`, or else the rollback target (`rollback_target`), live again without a gate."""
         live = self._live()
-        target = version_id or self.registry.pointer().get("previous")
+        target = version_id or self.rollback_target()
         if not target:
-            raise InputError("no earlier live version to roll back to; name one: `ragship rollback VERSION`")
+            raise InputError(f"no earlier good version to roll back to from {live.id} (none older was live and "
+                             "left without a rollback); name one: `ragship rollback VERSION`")
         if target == live.id:
             raise InputError(f"{target} is already live")
         return self._switch(self._named(target), live, by, forced=False, rollback=True)
+
+    def rollback_target(self) -> str | None:
+        """The version a rollback with no target makes live: of the versions older than the live one that were
+        live, not refused, damaged or deleted since, and not left by a rollback, the most recently live. Never a
+        newer one: after v2 -> v1 (a rollback), the next is the one before v1, not v2 again."""
+        live = self.registry.live()
+        if live is None:
+            return None
+        versions = self.registry.all()
+        left_by_rollback = _left_by_rollback(versions)
+        good = [v for v in versions if v.number < live.number and v.status(live.id) == "retired"
+                and v.id not in left_by_rollback]
+        latest = max(good, key=lambda v: max(map(_order, v.release["promotions"])), default=None)
+        return latest.id if latest else None
 
     def export(self, version_id: str | None, dest: Path) -> dict[str, Any]:
         return export(self.c, version_id and self._named(version_id).id, dest)
@@ -147,16 +162,18 @@ class Releases:
         return {"queries": len(rows), "found": found}
 
     def versions(self) -> list[dict[str, Any]]:
-        """Every version, newest first, with its status, the key figures of its last gate and its disk use
-        (`bytes` it reads, `own_bytes` no other kept version shares: what deleting it would free)."""
+        """Every version, newest first, with its status, the key figures of its last gate, its disk use (`bytes`
+        it reads, `own_bytes` no other kept version shares: what deleting it would free) and whether its last time
+        live ended in a rollback (`rolled_back`)."""
         live, records = self.registry.pointer().get("id"), self.registry.all()
+        undone = _left_by_rollback(records)
         disk = self.c.store().disk_use([v.id for v in records if not v.release.get("deleted")])
         return [{"id": v.id, "status": v.status(live), "created_at": v.created_at, "model": v.model_id,
                  "counts": v.counts, "parent": v.parent, "corpus_sha256": v.corpus_sha256[:12],
                  "disk": disk.get(v.id, {"bytes": 0, "own_bytes": 0}),
                  "changes": {k: v.ingest.get(k, 0) for k in ("added", "changed", "deleted")},
                  "gate": v.release.get("gate"), "promotions": v.release.get("promotions", []),
-                 "pinned": bool(v.release.get("pinned"))}
+                 "pinned": bool(v.release.get("pinned")), "rolled_back": v.id in undone}
                 for v in reversed(records)]
 
     def report_path(self, version_id: str, suffix: str):
@@ -221,3 +238,17 @@ class Releases:
                    "metrics": {c.metric: {"live": c.live, "candidate": c.candidate, "regressed": c.regressed}
                                for r in reports for c in r.checks}}
         self.registry.update_release(version_id, gate=summary)
+
+
+def _order(promotion: dict[str, Any]) -> tuple:
+    """A promotion's place in the home's history: its `seq` (records older than it: the time)."""
+    return promotion.get("seq", 0), promotion.get("at", "")
+
+
+def _left_by_rollback(versions: list[IndexVersion]) -> set[str]:
+    """The versions whose last time live ended in a rollback away from them (a release someone undid)."""
+    ended: dict[str, dict[str, Any]] = {}
+    for p in (p for v in versions for p in v.release.get("promotions", [])):
+        if p.get("from") and (p["from"] not in ended or _order(p) > _order(ended[p["from"]])):
+            ended[p["from"]] = p
+    return {v for v, p in ended.items() if p.get("rollback")}

@@ -9,7 +9,7 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ragship.access import LOCAL, Principal, answer_visible, readable
+from ragship.access import LOCAL, Principal, answer_visible, asker_groups, readable, words_visible
 from ragship.collections import named
 from ragship.learn.review import queue as review_queue
 from ragship.monitor import windows
@@ -31,9 +31,13 @@ async def who(request: Request, principal: Principal) -> str:
 # -- versions, collections, monitoring ---------------------------------------------------------------------------
 @router.get("/v1/versions", tags=["versions"])
 async def versions(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
+    """Every version, newest first, and `rollback_target`: what `POST /v1/versions/rollback` with no version makes
+    live (null when there is no earlier good version)."""
     engine = service(request).collections.get(collection)
-    listed = await asyncio.to_thread(engine.releases().versions)  # reads each version's manifest for its disk use
-    return {"live": engine.registry.pointer().get("id"), "versions": listed}
+    releases = engine.releases()
+    listed = await asyncio.to_thread(releases.versions)  # reads each version's manifest for its disk use
+    return {"live": engine.registry.pointer().get("id"), "rollback_target": releases.rollback_target(),
+            "versions": listed}
 
 
 @router.get("/v1/versions/{version_id}/report", tags=["versions"])
@@ -60,7 +64,8 @@ async def promote(request: Request, version_id: str, body: PromoteRequest, princ
 @router.post("/v1/versions/rollback", tags=["versions"])
 async def rollback(request: Request, version: Optional[str] = None, collection: Optional[str] = None,
                    principal: Principal = Admin) -> dict:
-    """Make the previous (or named) version live again, without a gate."""
+    """Make the named version, or else the previous good one (`rollback_target` in `GET /v1/versions`: the most
+    recently live version older than the live one, never one a rollback left), live again without a gate."""
     releases = service(request).collections.get(collection).releases()
     return await asyncio.to_thread(releases.rollback, version, await who(request, principal))
 
@@ -195,13 +200,16 @@ async def review(request: Request, collection: Optional[str] = None,
                  limit: int = Query(50, ge=1, le=500), principal: Principal = Editor) -> dict:
     """The review queue: rated answers (down or up), abstentions and a sample of unrated ones, with their sources' text;
     review one with POST /v1/feedback (marks, expected, correction). An answer shows only where the caller may read
-    the sources that decide it (access.answer_visible); others are left out, question and all, and so is each source
-    of a shown answer that the caller may not read."""
+    the sources that decide it (access.answer_visible) and the words of its asker (access.words_visible); others
+    are left out, question and all, and so is each source of a shown answer that the caller may not read."""
     svc = service(request)
     rows = await asyncio.to_thread(review_queue, svc.log, named(collection), queue, limit)
     engine = svc.collections.get(collection)
+    askers = await asyncio.to_thread(asker_groups, svc.keys)
     shown = []
     for row in rows:
+        if not words_visible(principal, row["asked_by"], askers.get(row["asked_by"])):
+            continue  # asked by someone who reads more than the caller: its words may name what it may not read
         ids = [s["chunk_id"] for s in row["sources"]]
         found = {c["chunk_id"]: c for c in await svc.run(engine.view().chunks, ids,
                                                           ["chunk_id", "title", "text", "groups"])}

@@ -96,7 +96,8 @@ class ReleaseSettings(Section):
         "always", description="always: each ingest's version goes live; gate: only if the gate passes; never: it "
         "stays a candidate for `ragship promote`. The first version always goes live")
     hold_deletions_over: float = Field(0.2, ge=0, le=1, description="an ingest removing more than this share of the "
-                                       "live documents is held for the gate (an accident?); fewer are gone at once")
+                                       "live documents is held as a candidate under every auto_promote policy (an "
+                                       "accident?) until promoted; fewer are gone at once; 1 turns the hold off")
     golden: list[GoldenSet] = Field(default_factory=list, description="the labeled sets the gate evaluates on")
     tolerances: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_TOLERANCES), description="what a "
                                          "candidate may lose against the live version per metric before the gate "
