@@ -29,10 +29,14 @@ def browser():
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory, cache_dir):
-    env = teams_home(tmp_path_factory.mktemp("browser"), cache_dir)
-    key = create_key(env, "editor", "red")
-    with serving(env) as base:
+def teams(tmp_path_factory, cache_dir):
+    return teams_home(tmp_path_factory.mktemp("browser"), cache_dir)
+
+
+@pytest.fixture(scope="module")
+def site(teams):
+    key = create_key(teams, "editor", "red")
+    with serving(teams) as base:
         yield base, key
 
 
@@ -292,16 +296,32 @@ def test_admin_reads_the_gate_report_promotes_anyway_and_rolls_back(browser, tmp
         page.wait_for_selector("tr[data-version=v2][data-status=refused]")
         shot("gate-refused")
 
-        page.once("dialog", lambda dialog: dialog.accept())
-        page.click("button[data-force=v2]")
+        # a refused version offers no primary Promote, only "Promote anyway (skips the gate)"
+        assert page.locator("tr[data-version=v2] button[data-promote]").count() == 0
+        assert page.inner_text("tr[data-version=v2] button[data-force=v2]") == "Promote anyway (skips the gate)"
+        asked = []
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
+        page.click("#report-body button[data-force=v2]")
         page.wait_for_selector("tr[data-version=v2][data-status=live]")
         assert "forced" in page.inner_text("#version-status")
+        assert "Promote v2 (built" in asked[0] and "in place of live v1 (12 documents): -5 documents" in asked[0]
         served = httpx.get(f"{base}/v1/search", params={"q": "aspirin"}, headers={"Authorization": f"Bearer {key}"})
         assert served.json()["index_version"] == "v2"
 
+        # issue 49 finding 2: the button names its target, and the confirmation both versions and the change
+        assert page.inner_text("#rollback").startswith("Roll back to v1 (built ")
+        assert page.inner_text("#rollback").endswith(", 12 documents)")
+        page.once("dialog", lambda dialog: (asked.append(dialog.message), dialog.accept()))
         page.click("#rollback")
         page.wait_for_selector("tr[data-version=v1][data-status=live]")
+        assert "Roll back to v1 (built" in asked[1] and "in place of live v2 (7 documents): +5 documents" in asked[1]
         assert page.inner_text("#version-status").startswith("v1 is live (was v2")
+        # nothing earlier than v1: no rollback offered, and v2 (rolled back from) only through the gate again
+        assert page.locator("#rollback").is_hidden()
+        assert page.inner_text("tr[data-version=v2] td:nth-child(2)") == "retired (rolled back)"
+        assert page.locator("button[data-make-live]").count() == 0
+        assert page.locator("tr[data-version=v2] button[data-promote=v2]").count() == 1
+        shot("versions-after-rollback")
         page.click("button[data-report=v2]")
         page.wait_for_selector("#report:not([hidden]) tr.regressed")
         shot("rolled-back")
@@ -347,3 +367,29 @@ def test_a_hostile_documents_markup_never_runs_in_the_ui(browser, site, tmp_path
     assert page.locator("#viewer-body script, #viewer-body img, #viewer-body iframe, .answer img").count() == 0
     assert "<script>" in page.inner_text("#viewer-body") or "onerror" in page.inner_text("#viewer-body")
     assert problems == []  # not even blocked by the CSP: none of it reached the page as markup
+
+
+def test_a_reader_sees_only_what_its_role_can_use(browser, site, teams, tmp_path):
+    """Issue 49 finding 9: a reader key saw Upload and Delete, and links to pages that only error (they need an
+    editor); with a reader key none of them are shown, with an admin key all of them are."""
+    base, _ = site
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    editor_pages = ["versions", "metrics", "review", "incidents"]
+    page.goto(base)
+    for role, shown in [("reader", False), ("admin", True)]:
+        page.fill("#api-key", create_key(teams, role, "red"))
+        page.click("#key-form button")
+        page.click("nav a[data-page=documents]")
+        page.wait_for_selector("button[data-delete]" if shown else "#doc-table tbody tr")
+        assert page.locator("#upload-form").is_visible() is shown
+        assert (page.locator("button[data-delete]").count() > 0) is shown
+        assert [page.locator(f"nav a[data-page={p}]").is_visible() for p in editor_pages] == [shown] * 4
+        assert all(page.locator(f"nav a[data-page={p}]").is_visible() for p in ("ask", "documents"))
+        page.screenshot(path=str(tmp_path / f"documents-as-{role}.png"), full_page=True)
+    page.fill("#api-key", create_key(teams, "reader", "red"))
+    page.click("#key-form button")
+    page.wait_for_selector("nav a[data-page=versions]", state="hidden")
+    page.goto(base + "/#versions")  # a reader following a link to an editor's page lands on Ask
+    page.wait_for_selector("#page-ask:not([hidden])")
+    assert page.locator("#page-versions").is_hidden() and page.inner_text("#error") == "" and problems == []

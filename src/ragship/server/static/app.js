@@ -42,11 +42,22 @@ async function api(path, options = {}) {
 
 function showError(e) { $("error").textContent = e ? `Error: ${e.message || e}` : ""; }
 
+// -- the key's role (GET /v1/me): what it cannot use is not shown ([data-role] elements, Delete buttons, the pages
+// an editor needs); the server refuses it anyway. Without a key everything shows: a server with no keys serves its
+// local user as admin, and one that needs a key says so at the first request.
+const ROLES = ["reader", "editor", "admin"];
+const can = (role) => state.role != null && ROLES.indexOf(state.role) >= ROLES.indexOf(role);
+async function loadRole() {
+  try { state.role = state.key ? (await api("/v1/me")).role : "admin"; } catch (e) { state.role = null; }
+  for (const node of document.querySelectorAll("[data-role]")) node.hidden = !can(node.dataset.role);
+}
+
 // -- pages ------------------------------------------------------------------------------------------------------
 const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics, review: loadReview,
   incidents: loadIncidents };
 function route() {
-  const name = (location.hash.slice(1).split("/")[0]) || "ask";
+  let name = (location.hash.slice(1).split("/")[0]) || "ask";
+  if (!pages[name] || document.querySelector(`nav a[data-page=${name}]`).hidden) name = "ask";
   for (const p of Object.keys(pages)) {
     $(`page-${p}`).hidden = p !== name;
     document.querySelector(`nav a[data-page=${p}]`).toggleAttribute("aria-current", p === name);
@@ -61,7 +72,7 @@ $("key-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   state.key = $("api-key").value.trim();
   sessionStorage.setItem("ragship-key", state.key);
-  route();
+  loadRole().then(route);
 });
 
 // -- ask ----------------------------------------------------------------------------------------------------------
@@ -187,8 +198,8 @@ async function loadDocuments() {
     $("doc-table").tBodies[0].replaceChildren(...documents.map((d) => el("tr", { "data-doc": d.doc_id },
       el("td", {}, d.doc_id), el("td", {}, d.title || ""), el("td", {}, d.groups.join(", ") || "everyone"),
       el("td", {}, String(d.chunks)),
-      el("td", {}, el("button", { type: "button", class: "link", "data-delete": d.doc_id,
-        "aria-label": `Delete ${d.doc_id}` }, "Delete")))));
+      el("td", {}, can("editor") ? el("button", { type: "button", class: "link", "data-delete": d.doc_id,
+        "aria-label": `Delete ${d.doc_id}` }, "Delete") : ""))));
     const last = Math.min(docView.offset + DOC_PAGE, total);
     $("doc-count").textContent = total ? `${docView.offset + 1}–${last} of ${total} document(s)` : "No documents match.";
     $("doc-prev").disabled = docView.offset === 0;
@@ -259,29 +270,47 @@ $("doc-table").addEventListener("click", async (ev) => {
 });
 
 // -- versions: the table, gate reports, promote and roll back (admins) -------------------------------------------
+const built = (v) => v.created_at.slice(0, 16).replace("T", " ");
+
 async function loadVersions() {
   try {
-    const [{ live, versions }, me] = await Promise.all([api("/v1/versions"), api("/v1/me")]);
-    state.admin = me.role === "admin";
+    const { live, versions, rollback_target: target } = await api("/v1/versions");
+    state.admin = can("admin");
+    state.versions = Object.fromEntries(versions.map((v) => [v.id, v]));
+    state.live = state.versions[live];
     $("versions-live").textContent = live ? `Live: ${live}. Every server follows a switch at its next request.` : "No live version yet.";
     $("foot").textContent = $("foot").textContent.replace(/live index \S+$/, `live index ${live || "none"}`);
-    $("rollback").hidden = !state.admin || !versions.some((v) => v.status === "retired");
-    $("version-table").tBodies[0].replaceChildren(...versions.map(versionRow));
+    // the server's rollback target: the most recently live older version no rollback left, never a newer one
+    const to = state.versions[target];
+    $("rollback").hidden = !state.admin || !to;
+    $("rollback").dataset.to = to ? to.id : "";
+    $("rollback").textContent = to ? `Roll back to ${to.id} (built ${built(to)}, ${to.counts.documents} documents)` : "";
+    const older = (v) => state.live && versions.indexOf(v) > versions.indexOf(state.live);  // newest first
+    $("version-table").tBodies[0].replaceChildren(...versions.map((v) => versionRow(v, older(v))));
   } catch (e) { showError(e); }
 }
 
-function versionRow(v) {
+// An admin's action on a version: "Promote" runs the gate; "Make live" (no gate) only for an older version that was
+// live and no rollback left; a refused version only "Promote anyway", which skips the gate.
+function versionAction(v, older) {
+  if (!state.admin || v.status === "live" || v.status === "deleted" || v.status === "damaged") return "";
+  if (v.status === "refused") {
+    return el("button", { type: "button", class: "secondary", "data-force": v.id }, "Promote anyway (skips the gate)");
+  }
+  if (v.status === "retired" && older && !v.rolled_back) {
+    return el("button", { type: "button", class: "secondary", "data-make-live": v.id }, "Make live");
+  }
+  return el("button", { type: "button", "data-promote": v.id }, "Promote");
+}
+
+function versionRow(v, older) {
   const mb = (b) => (b < 1e6 ? `${(b / 1e3).toFixed(0)} kB` : `${(b / 1e6).toFixed(1)} MB`);
   const gate = v.gate ? el("button", { type: "button", class: "link", "data-report": v.id },
     `${v.gate.passed ? "passed" : "refused"} against ${v.gate.live}`) : "—";
-  const actions = el("td", {});
-  if (state.admin && ["candidate", "refused", "retired"].includes(v.status)) {
-    actions.append(v.status === "retired"
-      ? el("button", { type: "button", class: "secondary", "data-make-live": v.id }, "Make live")
-      : el("button", { type: "button", "data-promote": v.id }, "Promote"));
-  }
+  const actions = el("td", {}, versionAction(v, older));
+  const status = v.status + (v.rolled_back && v.status !== "live" ? " (rolled back)" : "");
   return el("tr", { "data-version": v.id, "data-status": v.status },
-    el("td", {}, v.id + (v.pinned ? " (pinned)" : "")), el("td", {}, v.status), el("td", {}, v.created_at.slice(0, 16).replace("T", " ")),
+    el("td", {}, v.id + (v.pinned ? " (pinned)" : "")), el("td", {}, status), el("td", {}, built(v)),
     el("td", {}, String(v.counts.documents)), el("td", {}, String(v.counts.chunks)),
     el("td", {}, v.disk.bytes ? `${mb(v.disk.bytes)} (${mb(v.disk.own_bytes)})` : "—"),
     el("td", { title: v.model }, v.model.split("@")[0].split("/").pop()), el("td", {}, gate), actions);
@@ -323,6 +352,14 @@ async function switchVersion(what, call) {
   } finally { await loadVersions(); }
 }
 
+// What a switch to `id` changes, for the confirmation: both versions and the document count.
+function switchQuestion(verb, id, gate) {
+  const to = state.versions[id], from = state.live;
+  const diff = to.counts.documents - (from ? from.counts.documents : 0);
+  return `${verb} ${to.id} (built ${built(to)}, ${to.counts.documents} documents) in place of live ${from ? from.id : "none"}`
+    + ` (${from ? from.counts.documents : 0} documents): ${diff >= 0 ? "+" : ""}${diff} documents. ${gate}`;
+}
+
 const post = (path, body) => api(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body || {}) });
 
 $("page-versions").addEventListener("click", async (ev) => {
@@ -332,9 +369,11 @@ $("page-versions").addEventListener("click", async (ev) => {
   try {
     if (b.id === "report-close") $("report").hidden = true;
     else if (b.dataset.report) await showReport(b.dataset.report, false);
-    else if (b.id === "rollback") await switchVersion("Rolling back", () => post("/v1/versions/rollback"));
-    else if (b.dataset.makeLive) await switchVersion(`Making ${b.dataset.makeLive} live`, () => post(`/v1/versions/rollback?version=${encodeURIComponent(b.dataset.makeLive)}`));
-    else if (b.dataset.force && confirm(`Promote ${b.dataset.force} without the gate? This is recorded.`)) {
+    else if (b.id === "rollback" || b.dataset.makeLive) {
+      const id = b.dataset.to || b.dataset.makeLive;  // named: the version confirmed is the one made live
+      if (!confirm(switchQuestion("Roll back to", id, "A rollback skips the gate."))) return;
+      await switchVersion(`Rolling back to ${id}`, () => post(`/v1/versions/rollback?version=${encodeURIComponent(id)}`));
+    } else if (b.dataset.force && confirm(switchQuestion("Promote", b.dataset.force, "The gate is skipped; this is recorded with your key."))) {
       await switchVersion(`Promoting ${b.dataset.force} without the gate`, () => post(`/v1/versions/${encodeURIComponent(b.dataset.force)}/promote`, { force: true }));
       $("report").hidden = true;
     } else if (b.dataset.promote) {
@@ -516,4 +555,4 @@ $("api-key").value = state.key;
 fetch("/healthz").then((r) => r.json()).then((h) => {
   $("foot").textContent = `ragship ${h.version} · live index ${h.live_version || "none"}`;
 });
-route();
+loadRole().then(route);
