@@ -196,6 +196,21 @@ def answer_visible(principal: Principal, sources: Iterable[Mapping[str, Any]],
         s["chunk_id"] in groups_of_chunk and readable(principal, groups_of_chunk[s["chunk_id"]]) for s in deciding)
 
 
+def words_visible(principal: Principal, asker: str | None, asker_groups: frozenset[str] | None) -> bool:
+    """Whether `principal` may read the words of a question asked by the key `asker` (its groups `asker_groups`,
+    None for one that reads everything: an admin, the home's owner, a key no longer known): its own, or one asked
+    by a key that reads nothing beyond the caller's groups. A question may name what its asker could read, so a
+    grouped caller never reads the words of someone who reads more (issue 48's trial: a finance reader's question
+    naming a codename, shown to an eng editor because its answer cited a public page)."""
+    return principal.groups is None or (asker is not None and asker == principal.key_id) or \
+        (asker_groups is not None and asker_groups <= principal.groups)
+
+
+def asker_groups(keys: KeyStore) -> dict[str, frozenset[str] | None]:
+    """Every key's groups by id (None: it reads everything), for words_visible."""
+    return {key_id: record.principal().groups for key_id, record in keys.records().items()}
+
+
 def job_visible(principal: Principal, job: Mapping[str, Any]) -> bool:
     """Whether `principal` may see an upload job (its file names and document ids): the uploader's key, an admin,
     and a caller who may read the documents it makes (its `groups`; none: public)."""

@@ -85,6 +85,10 @@ def test_a_run_adapts_gates_and_the_next_ingest_follows_the_learned_model(rated,
     assert again.searcher().settings.mode == report["adaptation"]["fusion"]["settings"]["mode"]
     follow = again.ingest([DATA / "qa-mini" / "corpus.jsonl"])
     assert follow.chunks_embedded == 0 and follow.unchanged == 10 and follow.version == "v2"  # nothing undone
+    (tmp_path / "new.md").write_text("# Aspirin\n\nAspirin was first synthesised in 1897 by Felix Hoffmann.\n")
+    added = again.ingest([tmp_path / "new.md"])  # an upload after the run: a new version on the learned model
+    served = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE, embed=UNMEASURED)
+    assert added.version == "v3" and served.search("Who synthesised aspirin?").hits  # it loads (it refused: 500s)
 
 
 def test_a_dry_run_writes_nothing_and_the_set_says_who_its_labels_came_from(rated):

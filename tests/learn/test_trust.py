@@ -114,15 +114,16 @@ def test_no_key_supplies_more_than_its_share_and_its_labels_lie_on_one_side(log,
     items = collect(log, "default", dropped=dropped)
     kept, capped = limit_keys(items, 0.1)
     mine = [i for i in kept if attacker in i.raters()]
-    assert len(items) == 115 and len(mine) == 11 and capped == {attacker: 69}  # 10 % of 115
+    # 10 % of what is kept: 11 of 115, then 4 of 46, then 3 of 39 and of 38 (not 11 of the flood's own 115)
+    assert len(items) == 115 and len(mine) == 3 and len(kept) == 38 and capped == {attacker: 77}
     assert sum(editor in {x.by for x in i.labels} for i in kept) == 15
     assert len({held_out(i) for i in mine}) == 1  # all on one side: its labels never confirm its own training
     seen = sources(kept, dropped, capped, 0.1)
-    assert seen["keys"][attacker] == {"role": "reader", "questions": 11, "labels": 11, "reviews": 0, "capped": 69}
+    assert seen["keys"][attacker] == {"role": "reader", "questions": 3, "labels": 3, "reviews": 0, "capped": 77}
     assert seen["keys"][editor]["reviews"] == 15 and seen["reviews"] == 15
-    assert seen["dropped"]["over one key's share (improve.max_key_share = 0.1)"] == 69
+    assert seen["dropped"]["over one key's share (improve.max_key_share = 0.1)"] == 77
     labeled, _ = Datasets(tmp_path / "sets").build(kept, "default", seen)
-    assert labeled.manifest["sources"]["keys"][attacker]["capped"] == 69
+    assert labeled.manifest["sources"]["keys"][attacker]["capped"] == 77
     assert {qid_of(i.question) for i in labeled.items()} == {i.qid for i in kept}
 
 
@@ -151,3 +152,19 @@ def test_a_model_is_adapted_only_when_something_can_gate_it(tmp_path):
     assert not planned["adapt"] and "nothing could gate an adapted model" in planned["not_adapted"]
     golden = load_settings(home=tmp_path, improve={"min_judged": 1}, release={"golden": [{"path": str(tmp_path)}]})
     assert plan(labeled, golden)["adapt"]
+
+
+def test_an_editors_labels_on_its_own_answers_are_ratings_capped_like_any_key(log):
+    """The trial's attacker held an editor key: marks and `expected` on its own 50 answers counted as reviews,
+    escaped the cap and, split by question, labeled both sides of the gate that promoted its model."""
+    editor, other = key(log, "editor"), key(log, "editor")
+    for n in range(50):
+        answer = asked(log, f"When do deployments happen, take {n}?", by=editor)
+        log.feedback(answer, editor, 1, marks={"oncall.md#0": "helpful"}, expected="answer")
+    log.feedback(asked(log, "Who reviews this?", by="someone"), other, 0, marks={"deploy.md#0": "helpful"})
+    items = collect(log, "default")
+    own = [i for i in items if editor in {x.by for x in i.labels}]
+    assert len(own) == 50 and not any(i.reviewed_by_editor() for i in own) and {editor} == set(own[0].raters())
+    assert len({held_out(i) for i in own}) == 1  # one key: one side
+    kept, capped = limit_keys(items, 0.1)
+    assert capped == {editor: 50} and [i.question for i in kept] == ["Who reviews this?"]  # a review of another's

@@ -102,9 +102,12 @@ def test_the_review_queue_shows_an_answer_only_to_who_may_read_every_source(worl
     red, every = {a["id"] for a in queue("editor-red")}, queue("admin")
     assert world["asked"]["id"] in red  # red's question: every source it retrieved is red's or public
     assert {admins["id"], world["asked"]["id"]} <= {a["id"] for a in every}
-    for a in every:  # shown to red exactly when no source that decides it (the cited ones, else all) is blue's
-        deciding = [s for s in a["sources"] if s["cited"]] or a["sources"]
-        assert (a["id"] in red) == all(not s["doc_id"].startswith("teams/blue/") for s in deciding), a["id"]
+    within = {api[1][name][4:12] for name in ("reader-red", "editor-red", "editor-public")}  # read no more than red
+    for a in every:  # shown to red exactly when no source that decides it (the cited ones, else all) is blue's and
+        deciding = [s for s in a["sources"] if s["cited"]] or a["sources"]  # its asker reads nothing red may not
+        readable = all(not s["doc_id"].startswith("teams/blue/") for s in deciding)
+        assert (a["id"] in red) == (readable and a["asked_by"] in within), a["id"]
+    assert admins["id"] not in red  # an admin's words may name what red may not read (access.words_visible)
     shown = json.dumps(queue("editor-red"))
     assert "teams/blue/" not in shown and "COBALT-HERON" not in shown  # nor a blue source of a shown answer
 

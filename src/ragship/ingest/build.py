@@ -144,6 +144,9 @@ class Build:
         if live is not None and live.params.get("hashed_with") and live.model_id == self.embedder.model_id:
             self.hashed_with = self.params["hashed_with"] = live.params["hashed_with"]
             self.params["adapted_from"] = live.params.get("adapted_from")
+            # the learned model built it, not embed.model: serving loads what the version names (a new version
+            # naming embed.model with the learned model's id refused every search, issue 48's trial)
+            self.params["embed_model"] = live.params.get("embed_model", self.params["embed_model"])
 
     def chunking(self, doc: Document) -> ChunkSettings:
         """The chunk settings of the most specific [[sources]] entry holding the document, else the default."""

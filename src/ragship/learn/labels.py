@@ -53,11 +53,16 @@ class Label:
     expected: str | None = None
     correction: str | None = None
     role: str = "reader"  # the key's role: only an editor's or admin's judgement is a review
+    asked_by: str = ""  # the key that asked the question ("" in sets built before issue 48)
 
     @property
     def review(self) -> bool:
-        """An editor's or admin's judgement beyond a thumb (marks, what it should have done, a correction)."""
-        return self.role in REVIEWERS and bool(self.marks or self.expected or self.correction)
+        """An editor's or admin's judgement beyond a thumb (marks, what it should have done, a correction) of
+        another key's answer; of its own answers an editor's key is a rater like any other (else one editor key
+        would escape the share cap and label both sides of the split: issue 48's trial). The home's owner (a
+        keyless server, the CLI) is the single user of its home and always reviews."""
+        judged = bool(self.marks or self.expected or self.correction)
+        return self.role in REVIEWERS and judged and (self.by in HOME_OWNER or self.by != self.asked_by)
 
 
 @dataclass
@@ -122,14 +127,14 @@ def collect(log: QueryLog, collection: str, since: float = 0.0, dropped: Counter
     dropped = Counter() if dropped is None else dropped
     r, f = REQUESTS.c, FEEDBACK.c
     rows = log.rows(select(r.id, r.question, r.version, r.outcome, r.answer, r.sources, f.key_id, f.ts, f.rating,
-                           f.marks, f.expected, f.correction, KEYS.c.role)
+                           f.marks, f.expected, f.correction, KEYS.c.role, r.key_id)
                     .select_from(FEEDBACK.join(REQUESTS, f.answer_id == r.id)
                                  .outerjoin(KEYS, KEYS.c.id == f.key_id))
                     .where(r.collection == collection, r.kind == "ask", f.ts >= since).order_by(f.ts))
     latest: dict[tuple[str, str, bool], tuple[str, Label]] = {}  # (answer, key, review?) -> its latest label
     shown: dict[str, _Shown] = {}
     for (answer_id, question, version, outcome, answer, sources, by, at, rating, marks, expected, correction,
-         role) in rows:
+         role, asker) in rows:
         if not question or question.startswith("sha256:"):
             continue
         listed = json.loads(sources) if sources else []
@@ -137,6 +142,8 @@ def collect(log: QueryLog, collection: str, since: float = 0.0, dropped: Counter
                                                   [s["doc_id"] for s in listed if s.get("cited")], answer))
         role = role or ("admin" if by in HOME_OWNER else "reader")
         label = _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen, dropped)
+        if label is not None:
+            label.asked_by = asker or ""
         if label is None:
             continue
         slot = (answer_id, by, label.review)
@@ -187,20 +194,28 @@ def _merged(labels: list[tuple[str, Label]], shown: dict[str, _Shown], dropped: 
 
 
 def limit_keys(items: list[Item], share: float) -> tuple[list[Item], dict[str, int]]:
-    """`items` with no key's ratings supplying more than `share` of them (at least one each): a question counts
-    for every key that rated it, first come first kept; a question an editor or admin reviewed always stays. The
-    kept items, and per key the questions left out."""
-    cap = max(1, int(share * len(items)))
-    counted: Counter = Counter()
-    kept, capped = [], Counter()
-    for item in sorted(items, key=lambda i: (min(x.at for x in i.labels), i.qid)):
-        raters = item.raters()
-        if item.reviewed_by_editor() or all(counted[k] < cap for k in raters):
-            counted.update(raters)
-            kept.append(item)
-        else:
-            capped.update(k for k in raters if counted[k] >= cap)
-    return kept, dict(capped)
+    """`items` with no key's ratings supplying more than `share` of those kept: a question counts for every key that
+    rated it; a key over its share of what is kept loses its latest questions, and the share is taken again of
+    what remains until every key is within it (one key alone keeps nothing: nothing else vouches for its labels).
+    A question an editor or admin reviewed always stays and counts for no rater. The kept items, and per key the
+    questions left out."""
+    order = sorted(items, key=lambda i: (min(x.at for x in i.labels), i.qid))  # first come, first kept
+    kept = {i.qid for i in order}
+    capped: Counter = Counter()
+    while True:
+        counted: dict[str, list[str]] = {}
+        for item in order:
+            if item.qid in kept and not item.reviewed_by_editor():
+                for key in item.raters():
+                    counted.setdefault(key, []).append(item.qid)
+        cap = int(share * len(kept))
+        over = {key: qids[cap:] for key, qids in counted.items() if len(qids) > cap}
+        if not over:
+            return [i for i in order if i.qid in kept], dict(capped)
+        for key, qids in over.items():
+            dropped = [q for q in qids if q in kept]
+            kept -= set(dropped)
+            capped[key] += len(dropped)
 
 
 def sources(items: list[Item], dropped: Counter, capped: dict[str, int], share: float) -> dict[str, Any]:

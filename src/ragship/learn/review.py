@@ -27,14 +27,15 @@ def queue(log: QueryLog, collection: str, kind: str = "all", limit: int = 50) ->
     rating = (select(f.answer_id, func.min(f.rating).label("rating"), func.count().label("votes"))
               .group_by(f.answer_id).subquery())
     query = (select(r.id, r.ts, r.question, r.answer, r.outcome, r.confidence, r.version, r.sources, rating.c.rating,
-                    rating.c.votes)
+                    rating.c.votes, r.key_id)
              .select_from(REQUESTS.outerjoin(rating, rating.c.answer_id == r.id))
              .where(r.collection == collection, r.kind == "ask", r.outcome.in_(("answered", "abstained"))))
     query = query.where({"down": rating.c.rating < 0, "up": rating.c.rating > 0,
                          "abstained": r.outcome == "abstained",
                          "sample": rating.c.rating.is_(None)}.get(kind, True))
     rows = log.rows(query.order_by(r.ts.desc()).limit(limit * (SAMPLE_EVERY if kind in ("all", "sample") else 1)))
-    keys = ("id", "ts", "question", "answer", "outcome", "confidence", "version", "sources", "rating", "votes")
+    keys = ("id", "ts", "question", "answer", "outcome", "confidence", "version", "sources", "rating", "votes",
+            "asked_by")
     out = []
     for row in rows:
         d = dict(zip(keys, row))

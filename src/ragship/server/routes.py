@@ -13,8 +13,8 @@ from fastapi.responses import Response, StreamingResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from ragship import __version__
-from ragship.access import (LOCAL, KeyStore, Principal, answer_visible, job_visible, readable, upload_groups,
-                            upload_namespace)
+from ragship.access import (LOCAL, KeyStore, Principal, answer_visible, asker_groups, job_visible, readable,
+                            upload_groups, upload_namespace, words_visible)
 from ragship.collections import Collections, named
 from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
                             RequestTimeout, TooLarge, storage_error)
@@ -288,7 +288,7 @@ async def feedback(request: Request, body: FeedbackRequest, principal: Principal
     svc = service(request)
     shown = await asyncio.to_thread(svc.log.answer_shown, body.answer_id)
     sources = None if shown is None else shown[2] if shown[0] == principal.key_id else \
-        await _reviewable(svc, principal, *shown[1:])
+        await _reviewable(svc, principal, *shown)
     if sources is None:
         raise AnswerNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
     check_feedback(principal.role, sources, body.marks, body.expected, body.correction)
@@ -300,11 +300,15 @@ async def feedback(request: Request, body: FeedbackRequest, principal: Principal
     return {"answer_id": body.answer_id, "rating": body.rating}
 
 
-async def _reviewable(svc: Service, principal: Principal, collection: str, sources: list[dict]) -> list | None:
+async def _reviewable(svc: Service, principal: Principal, asker: str, collection: str,
+                      sources: list[dict]) -> list | None:
     """The sources of another key's answer an editor may mark, or None when it may not review it (a reader; an
-    answer citing what the editor may not read: access.answer_visible)."""
+    answer citing what the editor may not read, or asked by a key reading more: access.answer_visible,
+    words_visible)."""
     if not principal.can("editor") or principal.groups is None:
         return sources if principal.can("editor") else None
+    if not words_visible(principal, asker, (await asyncio.to_thread(asker_groups, svc.keys)).get(asker)):
+        return None
     found = await svc.run(svc.collections.get(collection).view().chunks, [s["chunk_id"] for s in sources],
                           ["chunk_id", "groups"])
     groups = {c["chunk_id"]: c["groups"] for c in found}
