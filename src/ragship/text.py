@@ -12,7 +12,7 @@ _SENTENCE_END = re.compile(r"""(?<=[.!?])["')\]]*\s+(?=["'(\[]?[A-Z0-9])|\n(?=\s
 _ABBREVIATIONS = ("e.g.", "i.e.", "et al.", "vs.", "Fig.", "fig.", "Dr.", "Mr.", "Mrs.", "Ms.", "No.", "approx.")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _LIST_OR_TABLE = re.compile(r"^(?:[-*+>|#]|\d+[.)])(?:\s|$)|^(?:```|~~~)")  # and a code fence
-_INNER_STOP = re.compile(r"[.!?;]\s")  # a sentence ends inside: not a title
+_INNER_STOP = re.compile(r"[.!?;]\s+[A-Z0-9]")  # a sentence ends inside and another begins: not a title
 
 
 def paragraph_spans(text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
@@ -57,11 +57,12 @@ def quotable_spans(text: str) -> Iterator[tuple[int, int]]:
 
 def heading_line(line: str, following: str | None = None) -> bool:
     """Whether a paragraph's first line is a title or heading rather than a sentence: a title on line 1 of a text
-    file, a heading of a format that marks none. At most 12 words, no sentence or clause punctuation, not a list
+    file, a heading of a format that marks none. At most 12 words, no sentence or clause punctuation (a title may
+    end in "!" or a bracket: "Chop Suey! (song)"), not a list
     item or table row, and alone in its paragraph or much shorter than the line after it (prose wrapped at a
     width is not: its lines are about as long as each other)."""
     stripped = line.strip()
-    if (not stripped or _LIST_OR_TABLE.match(stripped) or stripped[-1] in ".!?:;,\"')]”’" or
+    if (not stripped or _LIST_OR_TABLE.match(stripped) or stripped[-1] in ".?:;,\"”" or
             _INNER_STOP.search(stripped) or not 1 <= len(_WORD.findall(stripped)) <= 12):
         return False
     return following is None or len(stripped) < 0.6 * len(following.strip())

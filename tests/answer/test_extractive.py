@@ -52,7 +52,9 @@ def test_a_title_line_is_never_quoted_in_any_format():
     for text in ("Manhattan Center for Science and Mathematics\nThe Manhattan Center for Science and Mathematics is a "
                  "public high school in East Harlem. It opened in 1982.",
                  "Manhattan Center for Science and Mathematics\n\nThe Manhattan Center for Science and Mathematics "
-                 "is a public high school in East Harlem. It opened in 1982."):
+                 "is a public high school in East Harlem. It opened in 1982.",
+                 "Chop Suey! (song)\nThe Manhattan Center for Science and Mathematics is a public high school in East "
+                 "Harlem. It opened in 1982."):
         quoted = [text[s:e] for s, e in quotable_spans(text)]
         assert quoted == ["The Manhattan Center for Science and Mathematics is a public high school in East Harlem.",
                           "It opened in 1982."], quoted
