@@ -40,11 +40,18 @@ def sentence_spans(text: str, start: int = 0, end: int | None = None) -> Iterato
 def quotable_spans(text: str) -> Iterator[tuple[int, int]]:
     """Sentences worth quoting in an answer: prose, list items and table rows; not code blocks or headings (a
     Markdown `#` line, or a heading line of any format: `heading_line`)."""
+    for _, start, end in quotable_in_context(text):
+        yield start, end
+
+
+def quotable_in_context(text: str) -> Iterator[tuple[int, int, int]]:
+    """(context start, start, end) of each quotable sentence: a sentence right under a heading line is read with
+    that line (the title says what it is about) but quoted without it."""
     in_fence = False
     for p_start, p_end in paragraph_spans(text):
-        lines = text[p_start:p_end].split("\n", 2)
+        lines, context = text[p_start:p_end].split("\n", 2), None
         if not in_fence and heading_line(lines[0], lines[1] if len(lines) > 1 else None):
-            p_start += len(lines[0]) + 1  # a title names what follows; it says nothing to quote
+            context, p_start = p_start, p_start + len(lines[0]) + 1  # a title names what follows; no quote
         for s_start, s_end in sentence_spans(text, p_start, p_end):
             sentence = text[s_start:s_end]
             fences = sum(1 for line in sentence.splitlines() if line.lstrip().startswith(("```", "~~~")))
@@ -52,7 +59,8 @@ def quotable_spans(text: str) -> Iterator[tuple[int, int]]:
                 in_fence ^= fences % 2 == 1
                 continue
             if not sentence.startswith("#") and len(_WORD.findall(sentence)) >= 3:
-                yield s_start, s_end
+                yield s_start if context is None else context, s_start, s_end
+            context = None
 
 
 def heading_line(line: str, following: str | None = None) -> bool:

@@ -19,7 +19,7 @@ from ragship.answer.safety import is_instruction
 from ragship.answer.support import QUESTION_SEMANTIC_WEIGHT, support
 from ragship.embed.base import Embedder
 from ragship.settings import AnswerSettings
-from ragship.text import content_terms, paragraph_spans, quotable_spans
+from ragship.text import content_terms, paragraph_spans, quotable_in_context
 from ragship.types import Hit
 
 SELECT_RATIO = 0.85  # quote sentences scoring at least this fraction of the best one (ADR 0004)
@@ -69,17 +69,17 @@ class ExtractiveGenerator:
         self.embedder, self.settings = embedder, settings
 
     def score_sentences(self, question: str, hits: list[Hit]) -> list[Sentence]:
-        spans = [(i, s, e) for i, h in enumerate(hits) for s, e in quotable_spans(h.text)
+        spans = [(i, c, s, e) for i, h in enumerate(hits) for c, s, e in quotable_in_context(h.text)
                  if not is_instruction(h.text[s:e])]
         if not spans:
             return []
-        texts = [hits[i].text[s:e] for i, s, e in spans]
+        texts = [hits[i].text[c:e] for i, c, s, e in spans]  # read under its heading line, quoted without it
         q_terms = content_terms(question)
         vectors = self.embedder.embed_batch(texts)
         semantic = vectors @ np.asarray(self.embedder.embed_query(question), dtype=np.float32)
         return [
             Sentence(i, s, e, float(sim), len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0)
-            for (i, s, e), text, sim in zip(spans, texts, semantic)
+            for (i, _, s, e), text, sim in zip(spans, texts, semantic)
         ]
 
     def draft(self, question: str, hits: list[Hit]) -> str:
