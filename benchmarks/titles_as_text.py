@@ -42,8 +42,8 @@ def outcomes(engine, questions: dict[str, str], answerable: set[str], titles: se
             abstained += qid not in answerable
             continue
         answered += qid in answerable
-        sentences = {re.sub(r"\s*\[\d+\]", "", s).strip() for s in re.split(r"(?<=\])\s+", answer.answer)}
-        titled += bool(sentences & titles)
+        sentences = [re.sub(r"\s*\[\d+\]", "", s).strip() for s in re.split(r"(?<=\])\s+", answer.answer)]
+        titled += any(s.split("\n")[0].strip() in titles for s in sentences)  # the title alone, or a line of one
     n_yes = len(answerable)
     return {"answer_rate": round(answered / n_yes, 4), "abstain_rate": round(abstained / (len(questions) - n_yes), 4),
             "answers_with_a_title_line": titled, "questions": len(questions)}
