@@ -83,6 +83,7 @@ def test_one_reader_keys_coordinated_labels_leave_the_live_ranking_unchanged(tmp
         run = client.app.state.service.collections.learning(None).improve()
         kept = run["dataset"]["sources"]["keys"]
         assert kept[keys["mallory"][4:12]]["capped"] >= 70, kept  # at most its share (10 %) was learned from
+        assert "over one key's share" in run["reason"], run["reason"]  # and the run says so
         after = {q: [h.doc_id for h in engine.search(q).hits] for q in before}
         assert run["status"] != "promoted" or after == before, run["reason"]
         assert after == before and engine.registry.live().id == "v1", (run["status"], run["reason"])

@@ -121,6 +121,9 @@ def improve(c: Improvable, labeled: LabeledSet, progress=None, since: str | None
     if not (out.plan["adapt"] or out.plan["calibrate"]):
         out.reason = out.plan["not_adapted"] or "too few labels or new documents to learn from: " + json.dumps(
             {k: out.plan[k] for k in ("judged", "answerable", "unanswerable", "new_documents")})
+        left_out = (labeled.manifest.get("sources") or {}).get("dropped") or {}
+        if left_out:  # say what the labels that were given became (one key alone: all over its share)
+            out.reason += "; not counted: " + "; ".join(f"{n} {why}" for why, n in left_out.items())
         out.status = "refused" if out.plan["not_adapted"] else out.status
         out.live_after = out.live_before
         return out
