@@ -211,6 +211,22 @@ def asker_groups(keys: KeyStore) -> dict[str, frozenset[str] | None]:
     return {key_id: record.principal().groups for key_id, record in keys.records().items()}
 
 
+def sources_for(principal: Principal, entries: Iterable[Mapping[str, Any]],
+                groups_of_source: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
+    """Freshness entries (monitor/freshness.py: one per [[sources]] path) as `principal` may see them: a source
+    whose documents it may not read keeps its staleness figures but neither its path nor its last error (which
+    names files)."""
+    out = []
+    for entry in entries:
+        if readable(principal, groups_of_source.get(entry["source"], ())):
+            out.append(dict(entry))
+        else:
+            out.append({**{k: v for k, v in entry.items() if k not in ("source", "last_error")},
+                        "source": "a source outside your groups", "last_error": "hidden" if entry.get(
+                            "last_error") else None})
+    return out
+
+
 def job_visible(principal: Principal, job: Mapping[str, Any]) -> bool:
     """Whether `principal` may see an upload job (its file names and document ids): the uploader's key, an admin,
     and a caller who may read the documents it makes (its `groups`; none: public)."""

@@ -16,7 +16,7 @@ import pytest
 from fastapi.routing import APIRoute
 
 from inprocess import call, teams_api, upload, wait_job
-from ragship.access import LOCAL, Principal, answer_visible, job_visible, readable, sees
+from ragship.access import LOCAL, Principal, answer_visible, job_visible, readable, sees, sources_for
 from ragship.monitor.alerts import Alerts
 from ragship.release.gate import Check, GateReport
 from ragship.settings import AlertRule
@@ -90,6 +90,11 @@ def test_the_access_rule_for_derived_data():
     assert job_visible(red, job) and not job_visible(blue, job) and job_visible(Principal("k", "editor", frozenset()),
                                                                                 job)
     assert job_visible(blue, {"key_id": "k", "groups": []})  # a public upload
+    stale = [{"source": "/data/red", "staleness": 2.0, "last_error": "EmptyCorpus: /data/red/q3.md: path not found"},
+             {"source": "/data/public", "staleness": 0.1, "last_error": None}]
+    seen = sources_for(blue, stale, {"/data/red": ["red"], "/data/public": []})  # the attack's GET /v1/monitor/signals
+    assert "red" not in json.dumps(seen) and seen[0]["staleness"] == 2.0 and seen[1] == stale[1]
+    assert sources_for(red, stale, {"/data/red": ["red"]}) == stale and sources_for(LOCAL, stale, {}) == stale
 
 
 # -- finding 2: the review queue ---------------------------------------------------------------------------------

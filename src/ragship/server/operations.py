@@ -9,7 +9,8 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ragship.access import LOCAL, Principal, answer_visible, asker_groups, readable, words_visible
+from ragship.access import (LOCAL, Principal, answer_visible, asker_groups, readable, sources_for,
+                            words_visible)
 from ragship.collections import named
 from ragship.learn.review import queue as review_queue
 from ragship.monitor import windows
@@ -108,8 +109,11 @@ async def series(request: Request, minutes: int = Query(60, ge=1, le=10080),
 async def signals(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The alert rules' signals now: business metrics over monitor.window_s, drift p-values, staleness."""
     svc, name = service(request), named(collection)
-    values, context = await asyncio.to_thread(svc.monitor.signals, name, svc.collections.get(collection))
-    return {"collection": name, "signals": values, "window": context["window"], "sources": context["sources"]}
+    engine = svc.collections.get(collection)
+    values, context = await asyncio.to_thread(svc.monitor.signals, name, engine)
+    groups = {str(s.path): list(s.groups) for s in engine.settings.sources}
+    return {"collection": name, "signals": values, "window": context["window"],
+            "sources": sources_for(principal, context["sources"], groups)}
 
 
 @router.get("/v1/monitor/drift", tags=["monitoring"])
