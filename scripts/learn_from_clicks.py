@@ -198,8 +198,9 @@ def main() -> None:
     home = a.home or Path(tempfile.mkdtemp(prefix="ragship-clicks-"))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
-    # with --review the run waits for the editor: every train claim's rating and at least one review
-    trigger = "check_every_s = 30\nnew_labels = 810" if a.review else "check_every_s = 5\nnew_labels = 700"
+    # with --review the run waits for the editor's reviews: new_labels counts questions (809 claims), so the
+    # scheduler would start before the review; the run is started by hand after it (`ragship improve`)
+    trigger = "check_every_s = 30\nnew_labels = 100000" if a.review else "check_every_s = 5\nnew_labels = 700"
     config.write_text(f"[improve]\nschedule = true\n{trigger}\nepochs = {a.epochs}\n"
                       "batch_size = 32\n\n[monitor]\nquery_text = \"keep\"\nevaluate_every_s = 10\n"
                       "\n[server]\nrate_per_minute = 100000\nburst = 10000\n"
@@ -224,6 +225,8 @@ def main() -> None:
         print(f"replayed: {json.dumps(counts)} in {time.time() - started:.0f} s", flush=True)
         if a.review:
             print(f"an editor reviewed: {json.dumps(review(base, a.review, operator))}", flush=True)
+            subprocess.Popen([sys.executable, "-m", "ragship", "improve", "--trigger", "after the review", "--json"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if a.load:
             while not running(base, started, operator):
                 time.sleep(2)
