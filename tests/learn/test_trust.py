@@ -168,3 +168,5 @@ def test_an_editors_labels_on_its_own_answers_are_ratings_capped_like_any_key(lo
     assert len({held_out(i) for i in own}) == 1  # one key: one side
     kept, capped = limit_keys(items, 0.1)
     assert capped == {editor: 50} and [i.question for i in kept] == ["Who reviews this?"]  # a review of another's
+    roles = {x.by: x.role for i in items for x in i.labels}
+    assert sources(kept, Counter(), capped, 0.1, roles)["keys"][editor]["role"] == "editor"  # though none was kept

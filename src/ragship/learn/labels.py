@@ -218,9 +218,11 @@ def limit_keys(items: list[Item], share: float) -> tuple[list[Item], dict[str, i
             capped[key] += len(dropped)
 
 
-def sources(items: list[Item], dropped: Counter, capped: dict[str, int], share: float) -> dict[str, Any]:
+def sources(items: list[Item], dropped: Counter, capped: dict[str, int], share: float,
+            roles: dict[str, str] | None = None) -> dict[str, Any]:
     """Who the labels of a set came from: per key its role, the questions it labeled and its labels and reviews
-    (with the questions the share cap left out), and what was not counted and why."""
+    (with the questions the share cap left out), and what was not counted and why. `roles`: the role of each key
+    (of every item, before the cap), for a key the cap left nothing of."""
     keys: dict[str, dict[str, Any]] = {}
     for item in items:
         for key in dict.fromkeys(x.by for x in item.labels):
@@ -230,7 +232,8 @@ def sources(items: list[Item], dropped: Counter, capped: dict[str, int], share: 
             entry["labels"] += len(mine)
             entry["reviews"] += sum(x.review for x in mine)
     for key, n in capped.items():
-        keys.setdefault(key, {"role": "reader", "questions": 0, "labels": 0, "reviews": 0})["capped"] = n
+        keys.setdefault(key, {"role": (roles or {}).get(key, "reader"), "questions": 0, "labels": 0,
+                              "reviews": 0})["capped"] = n
     reasons = dict(dropped)
     if capped:
         reasons[f"over one key's share (improve.max_key_share = {share:g})"] = sum(capped.values())

@@ -34,8 +34,10 @@ class Loop:
         came from and what was left out (labels.sources)."""
         dropped: Counter = Counter()
         share = self.c.settings.improve.max_key_share
-        items, capped = limit_keys(collect(self.runs.log, self.name, dropped=dropped), share)
-        return items, self.name, sources(items, dropped, capped, share)
+        every = collect(self.runs.log, self.name, dropped=dropped)
+        items, capped = limit_keys(every, share)
+        roles = {label.by: label.role for item in every for label in item.labels}
+        return items, self.name, sources(items, dropped, capped, share, roles)
 
     def preview(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """What `build` would make now, and the plan a run on it would follow, writing nothing to the home."""
