@@ -62,13 +62,13 @@ class Collections:
         """An incident with its timeline (monitor/timeline.py) as `viewer` may see it."""
         incident, c, lookback = self._incident(incident_id)
         return {**incident.to_dict(), "timeline": timeline(incident, self.query_log, c.registry, lookback,
-                                                           viewer=viewer, sources=_source_groups(c))}
+                                                           viewer=viewer, sources=c.settings.source_groups())}
 
     def postmortem(self, incident_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
         """An incident's postmortem draft (monitor/postmortem.py), its timeline included, as `viewer` may see it."""
         incident, c, lookback = self._incident(incident_id)
         return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s, lookback,
-                     viewer=viewer, sources=_source_groups(c))
+                     viewer=viewer, sources=c.settings.source_groups())
 
     def _incident(self, incident_id: str) -> tuple[Incident, Engine, float]:
         """The incident, its collection, and how far before its opening its timeline reaches: what can have led to
@@ -150,8 +150,3 @@ class Collections:
         if base.index.uri:  # each collection its own table, under the home's prefix
             merged["index"]["uri"] = f"{base.index.uri.rstrip('/')}/collections/{folder.name}"
         return load_settings(home=folder, cache_dir=self.default.home.cache_dir, **merged)
-
-
-def _source_groups(c: Engine) -> dict[str, list[str]]:
-    """Each [[sources]] path (as the freshness records name it) and the groups its documents are given."""
-    return {str(s.path): list(s.groups) for s in c.settings.sources}

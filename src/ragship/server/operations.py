@@ -111,9 +111,8 @@ async def signals(request: Request, collection: Optional[str] = None, principal:
     svc, name = service(request), named(collection)
     engine = svc.collections.get(collection)
     values, context = await asyncio.to_thread(svc.monitor.signals, name, engine)
-    groups = {str(s.path): list(s.groups) for s in engine.settings.sources}
     return {"collection": name, "signals": values, "window": context["window"],
-            "sources": sources_for(principal, context["sources"], groups)}
+            "sources": sources_for(principal, context["sources"], engine.settings.source_groups())}
 
 
 @router.get("/v1/monitor/drift", tags=["monitoring"])

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     state: StateSettings = Field(StateSettings(), description="the shared state store")
     sources: list[SourceSettings] = Field(default_factory=list, description="per-source settings ([[sources]])")
 
+    def source_groups(self) -> dict[str, list[str]]:
+        """Each [[sources]] path (as the freshness records name it) and the groups its documents are given."""
+        return {str(s.path): list(s.groups) for s in self.sources}
+
     def source_settings(self, path: str | Path) -> SourceSettings | None:
         """The [[sources]] entry for an ingested path or remote location: the most specific one containing it."""
         if is_remote(path):
