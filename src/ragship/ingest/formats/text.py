@@ -12,14 +12,14 @@ from ragship.text import heading_line
 
 
 def parse_txt(data: bytes, path: Path) -> Parsed:
-    """Plain text as written; a first line that reads as a title (text.heading_line: short, unpunctuated, alone or
-    followed by longer prose) is the document's title and its one heading, so it is never quoted as an answer."""
+    """Plain text as written. A first line that reads as a title (text.heading_line: short, unpunctuated, alone or
+    followed by longer prose) is the document's title and kept apart from its text, as a BEIR row's title is: it
+    is embedded and BM25-indexed once with every chunk, never quoted nor counted as a sentence's evidence."""
     text = decode_text(data, path)
-    lines = text.split("\n", 2)
-    following = lines[1] if len(lines) > 1 and lines[1].strip() else None
-    if heading_line(lines[0], following) and len(lines) > 1:
-        title = lines[0].strip()
-        return Parsed(text, title, ((text.index(title), 1, title),))
+    first, _, rest = text.partition("\n")
+    following = rest.split("\n", 1)[0].strip() or None
+    if rest.strip() and heading_line(first, following):
+        return Parsed(rest, first.strip())
     return Parsed(text, path.stem)
 
 
