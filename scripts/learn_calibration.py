@@ -1,7 +1,8 @@
 """Calibration learned from ratings (issue 33, must-show 2): a real `ragship serve` over clapnq-dev; its 160
 answerable and 134 unanswerable questions are asked as users would and rated: up when the answer matches a gold
 answer (token F1 >= 0.5 with one, or it cites the gold passage) or when it abstained on an unanswerable
-question; down when it answered an unanswerable question or abstained on an answerable one; an answerable
+question; down when it answered an unanswerable question or abstained on an answerable one (a down-vote on an
+answer labels no answerability since issue 49: only the abstentions' ratings and the reviews do); an answerable
 question answered wrongly gets no rating (a user cannot tell "wrong" from "unanswerable"); `--noise` of the
 ratings flipped. The server's scheduler starts an improvement run on its own, which re-fits the calibration on
 the labels and checks it on the held-out questions. Printed next to each other: the re-fitted calibration's
@@ -103,7 +104,9 @@ def review(base: str, limit: int) -> tuple[dict, set[str]]:
                                               else "abstain"}).raise_for_status()
             seen.add(a["question"])
             counts["reviewed"] += 1
-            counts["contradicting the rating"] += (a["rating"] > 0) != (q.answerable != (a["outcome"] == "abstained"))
+            said = None if a["rating"] < 0 and a["outcome"] == "answered" else (  # labels._answerable's rule
+                (a["rating"] > 0) == (a["outcome"] == "answered"))
+            counts["contradicting the rating"] += said is not None and said != q.answerable
             if counts["reviewed"] == limit:
                 break
     return counts, seen

@@ -1,10 +1,11 @@
 """Retrieval learned from clicks (issue 33, must-show 1): a real `ragship serve` over SciFact; the SciFact *train*
 claims are asked as users would, each answer rated up when a cited document is relevant per the train qrels
-(that source marked helpful), down otherwise, with `--noise` of the ratings flipped; the server's scheduler sees
-the new labels, starts an improvement run on its own (`[improve] schedule = true`), which adapts, gates on the
-held-out questions and promotes. Printed: SciFact *test* nDCG@10 of the live version before and after (never
-trained on), the run's report, and the offline `adapt --split train` then `tune` figure to compare (0.7544,
-ADR 0009, measured on the same machine class).
+(that source marked helpful), down otherwise (its cited documents not relevant; no answerability label: a
+down-vote on an answer may mean incomplete, ADR 0021), with `--noise` of the ratings flipped; the server's
+scheduler sees the new labels, starts an improvement run on its own (`[improve] schedule = true`), which adapts,
+gates on the held-out questions and promotes. Printed: SciFact *test* nDCG@10 of the live version before and
+after (never trained on), the run's report, and the offline `adapt --split train` then `tune` figure to compare
+(0.7544, ADR 0009, measured on the same machine class).
 
     python scripts/learn_from_clicks.py [--home DIR] [--noise 0.1] [--epochs 3] [--invert] [--golden] [--load]
                                         [--review N]

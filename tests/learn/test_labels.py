@@ -36,9 +36,9 @@ def test_rating_noise_is_measured_per_kind_of_rating_and_weighted_by_what_review
     from ragship.learn.labels import rating_noise, reviewed
 
     # answered and rated up: 6 questions by ratings alone, 10 reviewed, none contradicted (this kind: 0 wrong);
-    # answered and rated down (reviewed first by editors): 2 alone, 10 reviewed, 5 contradicted (this kind: 1 in 2)
+    # abstained and rated down (reviewed first by editors): 2 alone, 10 reviewed, 5 contradicted (this kind: 1 in 2)
     up = _rated(6, 1, "answered") + _rated(10, 1, "answered", "answer")
-    down = _rated(2, -1, "answered") + _rated(5, -1, "answered", "abstain") + _rated(5, -1, "answered", "answer")
+    down = _rated(2, -1, "abstained") + _rated(5, -1, "abstained", "abstain") + _rated(5, -1, "abstained", "answer")
     rate, reviews = rating_noise(up + down)
     assert reviews == 20 and rate == (6 * 0.0 + 2 * 0.5) / 8  # not 5 in 20: the down-rated were reviewed more
     assert [reviewed(i) for i in up + down].count(True) == 20
@@ -50,3 +50,23 @@ def test_rating_noise_without_reviews_is_not_measured():
     from ragship.learn.labels import rating_noise
 
     assert rating_noise(_rated(5, 1, "answered") + _rated(5, -1, "abstained")) == (0.0, 0)
+
+
+def test_a_down_vote_on_an_answer_is_no_unanswerable_label():
+    """Issue 49, finding 7: users down-vote incomplete answers too; only a confirmed abstention (an up-vote on it)
+    or a review says a question is unanswerable. A down-vote still marks the answer's cited documents."""
+    from ragship.learn.labels import Item, Label, _apply
+
+    def labeled(*labels: Label) -> Item:
+        item = Item("q", "a question")
+        for label in labels:
+            _apply(item, label, ["d1"], "An answer. [1]")
+        return item
+
+    down = labeled(Label("a", "user", 1.0, "v1", -1, "answered"))
+    assert down.answerable is None and down.not_relevant == ["d1"]
+    assert labeled(Label("a", "user", 1.0, "v1", 1, "abstained")).answerable is False  # the abstention confirmed
+    assert labeled(Label("a", "user", 1.0, "v1", -1, "abstained")).answerable is True
+    reviewed = labeled(Label("a", "user", 1.0, "v1", -1, "answered"),
+                       Label("a", "editor", 2.0, "v1", 0, "answered", expected="abstain"))
+    assert reviewed.answerable is False

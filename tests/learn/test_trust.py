@@ -74,7 +74,7 @@ def test_a_key_votes_once_per_answer_and_counts_once_per_question(log):
     log.feedback(answer, reader, -1)  # the latest vote replaces the earlier ones
     dropped = Counter()
     [item] = collect(log, "default", dropped=dropped)
-    assert len(item.labels) == 1 and item.labels[0].rating == -1 and item.answerable is False
+    assert len(item.labels) == 1 and item.labels[0].rating == -1 and item.not_relevant == ["deploy.md"]
     runs = Runs(log, "default")
     settings = load_settings(home=log.state.home, improve={"new_labels": 2})
     assert triggers(runs, settings, _Registry()) == []  # 109 rows on one question: one new label, not a trigger
@@ -82,8 +82,9 @@ def test_a_key_votes_once_per_answer_and_counts_once_per_question(log):
 
 def test_questions_whose_raters_disagree_are_held_back_until_reviewed(log):
     up, down, editor = key(log, "reader"), key(log, "reader"), key(log, "editor")
-    log.feedback(asked(log, "Is the cafeteria open on Sunday?"), up, 1, marks={"deploy.md#0": "helpful"})
-    log.feedback(asked(log, "Is the cafeteria open on Sunday?"), down, -1)
+    # an abstention confirmed (unanswerable) and one rated down (answerable)
+    log.feedback(asked(log, "Is the cafeteria open on Sunday?", outcome="abstained"), up, 1)
+    log.feedback(asked(log, "Is the cafeteria open on Sunday?", outcome="abstained"), down, -1)
     dropped = Counter()
     assert collect(log, "default", dropped=dropped) == []
     assert dropped["a question whose raters disagree (held back until an editor reviews it)"] == 1

@@ -8,7 +8,8 @@ What a label says (ADR 0021):
   thumbs-only replay trained on the first cited document and lost, issue 48);
 - not relevant: the sources marked wrong, and the cited documents of an answer rated down;
 - answerable: an editor's `expected` when given; else rated up and answered, or rated down and abstained, is
-  answerable; rated up and abstained, or rated down and answered without a correction, is not;
+  answerable; rated up and abstained (the abstention confirmed) is not; rated down and answered says nothing of it
+  (users down-vote incomplete answers too: issue 49);
 - gold answers: an editor's correction, or the text of an answer rated up.
 
 What no single key can do (issue 48): a mark counts only on a source the answer showed; `expected` and a
@@ -300,10 +301,12 @@ def rating_noise(items: list[Item]) -> tuple[float, int]:
 
 
 def _answerable(label: Label) -> bool | None:
+    """What a label says of answerability: a review's `expected` or correction; else up and answered, or down and
+    abstained, answerable; up and abstained, not; a down-vote on an answer, nothing (it may be incomplete)."""
     if label.expected:
         return label.expected == "answer"
     if label.correction:
         return True
-    if label.rating == 0:
+    if label.rating == 0 or (label.rating < 0 and label.outcome == "answered"):
         return None
     return (label.rating > 0) == (label.outcome == "answered")
