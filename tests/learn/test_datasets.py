@@ -30,3 +30,34 @@ def test_versions_are_appended_and_never_rewritten(tmp_path):
     second, new = datasets.build([item("a", ["d1"]), item("b", ["d2"])], "default")
     assert new and (first.number, second.number) == (1, 2) and len(datasets.get(1).items()) == 1
     assert [v.number for v in datasets.versions()] == [1, 2] and datasets.latest().number == 2
+
+
+def test_one_count_of_unanswerable_questions_in_the_plan_the_set_its_files_and_the_gate(tmp_path):
+    """Issue 49, finding 7: the plan said 8 unanswerable, `dataset show` 6 on the training side, labels.jsonl 11: a
+    question both judged (a source marked helpful) and unanswerable counted in some and not in others."""
+    from ragship.evaluate.beir import read_queries
+    from ragship.learn.improve import plan
+    from ragship.settings import load_settings
+
+    items = ([item(f"no {n}", ["d1"] if n % 3 == 0 else [], answerable=False) for n in range(30)]
+             + [item(f"yes {n}", ["d1"], answerable=True, answers=["x"]) for n in range(30)])
+    labeled, _ = Datasets(tmp_path).build(items, "default")
+    train = labeled.items("train")
+    in_file = read_queries(labeled.split("train") / "queries_unanswerable.jsonl")
+    planned = plan(labeled, load_settings(home=tmp_path / "home"))
+    assert planned["unanswerable"] == labeled.manifest["splits"]["train"]["unanswerable"] == len(in_file) == sum(
+        i.answerable is False for i in train)
+    assert sum(s["unanswerable"] for s in labeled.manifest["splits"].values()) == 30  # both sides: labels.jsonl's
+    gate = load_questions(load_dataset(labeled.split("train"), "test", corpus=False))
+    assert {q.id for q in gate if not q.answerable} == set(in_file)  # judged or not, read as unanswerable once
+
+
+def test_a_plan_without_unsupervised_learning_needs_no_new_documents(tmp_path):
+    """Issue 49, finding 7: `needs.new_documents` was listed with improve.unsupervised off."""
+    from ragship.learn.improve import plan
+    from ragship.settings import load_settings
+
+    labeled, _ = Datasets(tmp_path).build([item("a", ["d1"], answerable=True)], "default")
+    assert "new_documents" not in plan(labeled, load_settings(home=tmp_path / "home"))["needs"]
+    on = load_settings(home=tmp_path / "home", improve={"unsupervised": True})
+    assert plan(labeled, on)["needs"]["new_documents"] == on.improve.min_new_documents

@@ -47,12 +47,12 @@ def load_questions(dataset: Dataset) -> list[Question]:
                     gold[str(row["_id"])] = [a for a in row["answers"] if a.strip()]
                 except (json.JSONDecodeError, KeyError, TypeError, AttributeError):
                     raise DatasetError(f'{path}:{lineno}: expected {{"_id": ..., "answers": [strings]}}') from None
+    path = dataset.root / "queries_unanswerable.jsonl"
+    unanswerable = read_queries(path) if path.is_file() else {}
+    # a question listed unanswerable is that, even when judged (a labeled set's: a source marked helpful)
     questions = [Question(q, text, True, tuple(gold.get(q, ())), frozenset(dataset.qrels.get(q, {})))
-                 for q, text in dataset.queries.items()]
-    unanswerable = dataset.root / "queries_unanswerable.jsonl"
-    if unanswerable.is_file():
-        questions += [Question(q, text, False) for q, text in read_queries(unanswerable).items()]
-    return questions
+                 for q, text in dataset.queries.items() if q not in unanswerable]
+    return questions + [Question(q, text, False) for q, text in unanswerable.items()]
 
 
 def normalize(text: str) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 from ragship.errors import InputError
 from ragship.fsio import atomic_write_json, atomic_write_text, read_json
-from ragship.learn.labels import Item
+from ragship.learn.labels import Item, answer_labels
 from ragship.util.clock import now
 
 HELDOUT_SHARE = 0.2
@@ -111,11 +111,10 @@ def _write_split(folder: Path, items: list[Item]) -> dict[str, int]:
         f"{i.qid}\t{d}\t{g}\n" for i in judged for d, g in sorted(i.relevant.items())))
     atomic_write_text(folder / "answers.jsonl", "".join(json.dumps({"_id": i.qid, "answers": i.answers}) + "\n"
                                                         for i in items if i.answerable and i.answers))
-    unanswerable = [i for i in items if i.answerable is False and not i.relevant]  # a judged one stays a query
+    # a judged one is a query too (its qrels); answer evaluation reads it as unanswerable (answers.load_questions)
     atomic_write_text(folder / "queries_unanswerable.jsonl", "".join(
-        json.dumps({"_id": i.qid, "text": i.question}) + "\n" for i in unanswerable))
-    return {"questions": len(items), "judged": len(judged), "answerable": sum(i.answerable is True for i in items),
-            "unanswerable": len(unanswerable)}
+        json.dumps({"_id": i.qid, "text": i.question}) + "\n" for i in items if i.answerable is False))
+    return {"questions": len(items), "judged": len(judged), **answer_labels(items)}
 
 
 def export(labeled: LabeledSet, split: str, view, dest: Path) -> dict[str, int]:

@@ -37,7 +37,7 @@ from ragship.errors import ConfigError, GateRefused, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
 from ragship.learn.datasets import LabeledSet
-from ragship.learn.labels import Item, rating_noise, reviewed
+from ragship.learn.labels import Item, answer_labels, rating_noise, reviewed
 from ragship.release.gate import Check, GateReport, compare
 from ragship.settings import GoldenSet, ReleaseSettings, Settings
 from ragship.types import AbstainTarget
@@ -84,7 +84,8 @@ def plan(labeled: LabeledSet, settings: Settings, new_documents: int = 0) -> dic
     single key's labels all lie on one side: training on them would be refused after the work, issue 48)."""
     train = labeled.items("train")
     judged = sum(bool(i.relevant) for i in train)
-    yes, no = sum(i.answerable is True for i in train), sum(i.answerable is False for i in train)
+    counts = answer_labels(train)
+    yes, no = counts["answerable"], counts["unanswerable"]
     s = settings.improve
     unsupervised = s.unsupervised and new_documents >= s.min_new_documents
     heldout = labeled.manifest["splits"]["heldout"]["judged"]
@@ -97,7 +98,8 @@ def plan(labeled: LabeledSet, settings: Settings, new_documents: int = 0) -> dic
                 f"{heldout} held-out questions with a relevant source (improve.min_heldout = {s.min_heldout}) and "
                 "no [[release.golden]] set: nothing could gate an adapted model"),
             "needs": {"judged": s.min_judged, "each_answer_label": s.min_answer_labels,
-                      "new_documents": s.min_new_documents, "heldout_judged": s.min_heldout}}
+                      **({"new_documents": s.min_new_documents} if s.unsupervised else {}),
+                      "heldout_judged": s.min_heldout}}
 
 
 def new_documents(c: Improvable, since: str | None) -> set[str]:
@@ -119,8 +121,10 @@ def improve(c: Improvable, labeled: LabeledSet, progress=None, since: str | None
     out = Outcome(dataset={"name": labeled.name, **labeled.manifest}, plan=plan(labeled, c.settings, len(fresh)),
                   live_before=live.id if live else None)
     if not (out.plan["adapt"] or out.plan["calibrate"]):
+        counted = ("judged", "answerable", "unanswerable") + (("new_documents",) if c.settings.improve.unsupervised
+                                                               else ())
         out.reason = out.plan["not_adapted"] or "too few labels or new documents to learn from: " + json.dumps(
-            {k: out.plan[k] for k in ("judged", "answerable", "unanswerable", "new_documents")})
+            {k: out.plan[k] for k in counted})
         left_out = (labeled.manifest.get("sources") or {}).get("dropped") or {}
         if left_out:  # say what the labels that were given became (one key alone: all over its share)
             out.reason += "; not counted: " + "; ".join(f"{n} {why}" for why, n in left_out.items())

@@ -194,6 +194,13 @@ def _merged(labels: list[tuple[str, Label]], shown: dict[str, _Shown], dropped: 
     return [i for i in items.values() if i.relevant or i.not_relevant or i.answerable is not None]
 
 
+def answer_labels(items: list[Item]) -> dict[str, int]:
+    """The answerable and unanswerable questions among `items`: one count for the plan, a set's figures and its
+    files. A question both judged (a source marked helpful) and unanswerable counts as unanswerable."""
+    return {"answerable": sum(i.answerable is True for i in items),
+            "unanswerable": sum(i.answerable is False for i in items)}
+
+
 def limit_keys(items: list[Item], share: float) -> tuple[list[Item], dict[str, int]]:
     """`items` with no key's ratings supplying more than `share` of those kept: a question counts for every key that
     rated it; a key over its share of what is kept loses its latest questions, and the share is taken again of
