@@ -114,3 +114,20 @@ def test_a_run_id_with_no_run_in_progress_is_refused(tmp_path):
     runs = Runs(QueryLog(State(None, tmp_path)), "default")
     with pytest.raises(NotFound, match="no improvement run 'made-up' in progress"):
         runs.adopt("made-up", 1)
+
+
+def test_a_rolled_back_or_refused_version_is_no_corpus_change(tmp_path, cache_dir):
+    """Issue 49, finding 7: "234 documents added, changed or deleted ... 78 %" counted a version rolled back and one
+    never made live while the live corpus was the one the model learned from: a run for nothing."""
+    engine, log, runs, docs = setup(tmp_path, cache_dir, corpus_change=0.2)
+    runs.finish(runs.start("earlier"), "unchanged", {"live_after": "v1"})
+    for n in range(2):
+        (docs / f"new-{n}.md").write_text(f"# Note {n}\n\nThe ferry number {n} leaves at seven o'clock.\n")
+    assert engine.ingest([docs]).version == "v2"
+    assert triggers(runs, engine.settings, engine.registry)  # live v2: 2 of 6 added
+    engine.releases().rollback("v1")
+    assert triggers(runs, engine.settings, engine.registry) == []  # live v1 again: nothing changed
+    held = make_engine(tmp_path / "home", cache_dir, improve={"corpus_change": 0.2}, release={"auto_promote": "never"})
+    (docs / "new-2.md").write_text("# Note\n\nThe night ferry leaves at eleven o'clock.\n")
+    assert held.ingest([docs]).candidate  # v3, built on v1, never live
+    assert triggers(runs, held.settings, held.registry) == []

@@ -112,13 +112,28 @@ def learned_from(runs: Runs, registry):
 
 
 def _corpus_change(registry, base) -> tuple[int, int]:
-    """Documents added, changed or deleted by the versions built after `base`, and the documents of `base`."""
-    versions = sorted(registry.all(), key=lambda v: v.number)
-    if base is None or registry.live() is None:
-        return 0, 0
-    changed = sum(v.ingest.get(k, 0) or 0 for v in versions if v.number > base.number
-                  for k in ("added", "changed", "deleted"))
+    """Documents added, changed or deleted between `base` and the live corpus, and the documents of `base`. Counted
+    along the versions each was built on (`parent`) up to their common one: a version rolled back, refused or never
+    made live is on no such line (issue 49: a rollback and a refusal read as a 78 % change of an unchanged corpus)."""
+    live = registry.live() if base is not None else None
+    if live is None or (live.corpus_sha256 and live.corpus_sha256 == base.corpus_sha256):
+        return 0, base.counts["documents"] if base else 0
+    by_id = {v.id: v for v in registry.all()}
+    ours, theirs = _line(by_id, live.id), _line(by_id, base.id)
+    common = next((v for v in ours if v in theirs), None)
+    apart = (ours[:ours.index(common)] + theirs[:theirs.index(common)] if common
+             else [v for v in ours if by_id[v].number > base.number])  # records from before `parent`
+    changed = sum(by_id[v].ingest.get(k, 0) or 0 for v in apart for k in ("added", "changed", "deleted"))
     return changed, base.counts["documents"]
+
+
+def _line(by_id: dict, version_id: str | None) -> list[str]:
+    """A version and those it was built on, newest first."""
+    line: list[str] = []
+    while version_id in by_id and version_id not in line:
+        line.append(version_id)
+        version_id = by_id[version_id].parent
+    return line
 
 
 def _firing_since(log: QueryLog, collection: str, rule: str) -> float | None:
