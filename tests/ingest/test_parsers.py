@@ -33,6 +33,10 @@ def test_a_text_files_title_line_is_its_title_and_heading_not_prose():
                        b"the Olympic Games. It ended with the 1984 Games.\n", Path("Olympics_68c116.txt"))
     assert titled.title == "1980 Summer Olympics boycott" and titled.headings == ()
     assert titled.text.startswith("The 1980 Summer Olympics boycott was")  # apart from the text, as in BEIR
+    for title in ("Ida B. Wells", "O Brother, Where Art Thou?", "Yahoo! Answers", "First they came ..."):
+        # what a title holds and a sentence does not end with (CLAP NQ's titles the first fix still quoted)
+        assert parse_txt(f"{title}\nA passage about it, longer than its title by far.\n".encode(),
+                         Path("t.txt")).title == title
     wrapped = parse_txt(b"Deployments happen on Tuesdays and Thursdays between 10:00\nand 12:00, with approval.\n",
                         Path("deploy.txt"))
     assert wrapped.title == "deploy" and wrapped.headings == ()  # prose wrapped at a width is no title

@@ -8,17 +8,17 @@ from pathlib import Path
 
 from ragship.errors import ParseError
 from ragship.ingest.formats.common import Parsed, decode_text
-from ragship.text import heading_line
+from ragship.text import title_line
 
 
 def parse_txt(data: bytes, path: Path) -> Parsed:
-    """Plain text as written. A first line that reads as a title (text.heading_line: short, unpunctuated, alone or
-    followed by longer prose) is the document's title and kept apart from its text, as a BEIR row's title is: it
-    is embedded and BM25-indexed once with every chunk, never quoted nor counted as a sentence's evidence."""
+    """Plain text as written. A first line that reads as a title (text.title_line: short, no sentence's end, alone
+    or followed by longer prose) is the document's title and kept apart from its text, as a BEIR row's title is:
+    it is embedded and BM25-indexed once with every chunk, never quoted nor counted as a sentence's evidence."""
     text = decode_text(data, path)
     first, _, rest = text.partition("\n")
     following = rest.split("\n", 1)[0].strip() or None
-    if rest.strip() and heading_line(first, following):
+    if rest.strip() and title_line(first, following):
         return Parsed(rest, first.strip())
     return Parsed(text, path.stem)
 
