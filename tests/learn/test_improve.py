@@ -141,6 +141,9 @@ def test_the_cli_lists_reviews_builds_shows_and_exports_the_set_and_dry_runs(rat
     assert exported.corpus is not None and exported.qrels  # a BEIR folder `ragship eval` reads
     plan = json.loads(run("improve", "--dry-run", "--json").stdout)
     assert plan["dry_run"] and plan["plan"]["judged"] >= 3 and not plan["dataset"]["new"]  # default min_judged 20
+    shown = run("improve", "--dry-run").stdout  # issue 49, finding 7: it printed the raw JSON
+    assert not shown.lstrip().startswith("{") and "nothing written" in shown, shown
+    assert f"{plan['plan']['unanswerable']} unanswerable" in shown and "re-fit the calibration" in shown, shown
     assert engine.registry.live().id == "v1"  # a dry run changes nothing
 
 

@@ -153,18 +153,22 @@ def improve(
     if as_json:
         return print_json(report)
     if dry_run:
-        out.print(json.dumps(report, indent=1, default=str), highlight=False)
-        return
+        from ragship.cli.render import print_improve_plan
+
+        dataset = report["dataset"]
+        _print_set(dataset, None, "dry run, nothing written: " + ("would build" if dataset["new"] else "unchanged,"))
+        return print_improve_plan(report)
     out.print(f"{report['status']}: {escape(report['reason'])}", highlight=False)
     if report.get("candidate"):
         out.print(f"candidate {report['candidate']}; live {report['live_before']} → {report['live_after']}",
                   highlight=False)
 
 
-def _print_set(manifest: dict, root: Path, verb: str) -> None:
+def _print_set(manifest: dict, root: Path | None, verb: str) -> None:
     splits = manifest["splits"]
-    out.print(f"{verb} labeled set {manifest['number']} ({manifest['items']} questions, {manifest['labels']} labels) "
-              f"in {escape(str(root))}".strip(), highlight=False)
+    where = f" in {escape(str(root))}" if root else ""
+    out.print(f"{verb} labeled set {manifest['number']} ({manifest['items']} questions, {manifest['labels']} labels)"
+              f"{where}".strip(), highlight=False)
     for side, figures in splits.items():
         out.print(f"  {side}: " + ", ".join(f"{v} {k}" for k, v in figures.items()), highlight=False)
     _print_sources(manifest.get("sources") or {})

@@ -108,6 +108,32 @@ def print_plan(report) -> None:
         out.print(f"  partial  {p['source']}: {p['reason']}", highlight=False, markup=False)
 
 
+def print_improve_plan(report: dict) -> None:
+    """What `ragship improve --dry-run` found a run would do: each step, with the figures and settings that decide
+    it, and the triggers that hold now."""
+    p, needs = report["plan"], report["plan"]["needs"]
+    table = Table(title="what a run would do", show_header=False)
+    judged = f"{p['judged']} judged training questions (improve.min_judged = {needs['judged']})"
+    table.add_row("adapt the embedding model", _step(p["adapt"], p.get("not_adapted") or judged))
+    table.add_row("re-fit the calibration", _step(p["calibrate"], (
+        f"{p['answerable']} answerable and {p['unanswerable']} unanswerable training questions "
+        f"(improve.min_answer_labels = {needs['each_answer_label']} of each)")))
+    if "new_documents" in needs:
+        table.add_row("learn new documents", _step(p["unsupervised"], (
+            f"{p['new_documents']} added since the model last learned (improve.min_new_documents = "
+            f"{needs['new_documents']})")))
+    table.add_row("gate on", f"{p['heldout_judged']} judged held-out questions (improve.min_heldout = "
+                  f"{needs['heldout_judged']}) and the [[release.golden]] sets")
+    out.print(table)
+    held = report.get("triggers") or []
+    out.print("triggers holding now: " + ("; ".join(held) if held else "none (a scheduled run would not start)"),
+              highlight=False, markup=False)
+
+
+def _step(taken: bool, why: str) -> str:
+    return ("[green]yes[/green]: " if taken else "[yellow]no[/yellow]: ") + escape(why)
+
+
 def print_ingest(report) -> None:
     table = Table(title="ingest", show_header=False)
     for key in ("added", "changed", "deleted", "unchanged", "chunks_written", "chunks_embedded", "documents",
