@@ -38,3 +38,30 @@ def test_each_queue_holds_its_answers(state):
 def test_an_unknown_queue_is_an_error_naming_the_queues(state):
     with pytest.raises(InputError, match="one of all, down, up, abstained, sample"):
         queue(QueryLog(state), "default", "best")
+
+
+def test_a_saved_review_leaves_the_queue_to_review_and_shows_under_reviewed(state):
+    """Issue 49 finding 6: three reviews saved, and after a reload the cards still said "rated down" with empty
+    fields and stayed in the queue. A review (an editor's marks, expected, correction) moves the answer from "to
+    review" to "reviewed", which carries the latest review to fill the card; its 0 is not a vote."""
+    from ragship.access import KeyStore
+
+    log = QueryLog(state, "keep")
+    editor = KeyStore(state).create("editor", [], "ed")[1].id
+    reader = KeyStore(state).create("reader", [], "rita")[1].id
+    down, other = asked(log, 1, rating=-1), asked(log, 2, rating=-1)
+    log.feedback(down, editor, 0, marks={"c1": "wrong"}, expected="abstain", correction="")
+    log.feedback(down, editor, 0, marks={"c1": "helpful"}, expected="answer", correction="In October.")
+    log.feedback(other, reader, 0, marks={"c1": "wrong"})  # a reader's marks are no review
+
+    def ids(status, kind="down"):
+        return [a["id"] for a in queue(log, "default", kind, limit=100, status=status)]
+
+    assert ids("to_review") == [other] and ids("reviewed") == [down] and ids("all") == [other, down]
+    row = queue(log, "default", "down", status="reviewed")[0]
+    assert row["rating"] == -1 and row["votes"] == 3  # still rated down: the reviews are not votes
+    assert row["review"] == {"by": editor, "at": row["review"]["at"], "marks": {"c1": "helpful"},
+                             "expected": "answer", "correction": "In October."}
+    assert queue(log, "default", "down", status="to_review")[0]["review"] is None
+    with pytest.raises(InputError, match="status one of to_review, reviewed, all"):
+        queue(log, "default", "down", status="done")

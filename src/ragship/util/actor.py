@@ -5,6 +5,7 @@ ragship itself by what acted (issue 49, finding 8)."""
 from __future__ import annotations
 
 import getpass
+from typing import Mapping
 
 MONITOR = "monitor"  # the alert rounds: alerts fired and resolved, a drift reference moved by its policy
 SCHEDULER = "scheduler"  # source syncs and scheduled improvement runs
@@ -28,6 +29,12 @@ def local() -> str:
 def automatic(what: str, why: str = "") -> str:
     """ragship acting on its own: `ingest (auto-promote)`, `improve run 3f2a…`, `scheduler`."""
     return f"{what} ({why})" if why else what
+
+
+def recorded(key_id: str, names: Mapping[str, str]) -> str:
+    """The key id a query log or feedback row holds, said as above: a key by its name (`names`: id -> name),
+    the CLI ("cli") or a keyless local server ("local"), which the log records without a login."""
+    return {"cli": "cli", "local": local()}.get(key_id) or key(key_id, names.get(key_id, ""))
 
 
 def improve_run(run_id: str) -> str:
