@@ -18,7 +18,7 @@ import re
 import secrets
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -209,6 +209,45 @@ def words_visible(principal: Principal, asker: str | None, asker_groups: frozens
 def asker_groups(keys: KeyStore) -> dict[str, frozenset[str] | None]:
     """Every key's groups by id (None: it reads everything), for words_visible."""
     return {key_id: record.principal().groups for key_id, record in keys.records().items()}
+
+
+def askers_visible(principal: Principal, askers: Mapping[str, frozenset[str] | None]) -> Callable[[str], bool]:
+    """Whether `principal` may read the questions of a key, by its id (words_visible; `askers`: asker_groups), for a
+    report built from many keys' questions (learn/gaps.py)."""
+    return lambda asker: words_visible(principal, asker, askers.get(asker))
+
+
+def feedback_for(principal: Principal, rows: Iterable[Mapping[str, Any]], askers: Mapping[str, frozenset[str] | None],
+                 groups_of_chunk: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
+    """Feedback export rows (learn/feedback_export.py) as `principal` may see them: those about an answer it could
+    review (its asker's words, the sources that decide it: as the review queue), the rater's comment and correction
+    only where it may read the rater's words, marks only on sources it may read; never the sources themselves."""
+    out = []
+    for row in rows:
+        if not (words_visible(principal, row["asker"], askers.get(row["asker"]))
+                and answer_visible(principal, row["sources"], groups_of_chunk)):
+            continue
+        shown = {k: v for k, v in row.items() if k != "sources"}
+        shown["marks"] = {c: m for c, m in row["marks"].items() if principal.groups is None or (
+            c in groups_of_chunk and readable(principal, groups_of_chunk[c]))}
+        if not words_visible(principal, row["rater"], askers.get(row["rater"])):
+            shown.update(comment="(hidden: the rater's key reads more than yours)" if row["comment"] else "",
+                         correction="")
+        out.append(shown)
+    return out
+
+
+def review_for(principal: Principal, review: Mapping[str, Any] | None, askers: Mapping[str, frozenset[str] | None],
+               shown: Iterable[str]) -> dict[str, Any] | None:
+    """An answer's latest review (learn/review.py) as `principal` may see it: its marks only on the sources `shown`
+    (chunk ids), its correction only where it may read the reviewer's words."""
+    if review is None:
+        return None
+    chunks = set(shown)
+    out = {**review, "marks": {c: m for c, m in review["marks"].items() if c in chunks}}
+    if not words_visible(principal, review["by"], askers.get(review["by"])):
+        out["correction"] = ""
+    return out
 
 
 def sources_for(principal: Principal, entries: Iterable[Mapping[str, Any]],
