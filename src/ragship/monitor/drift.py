@@ -27,6 +27,13 @@ from ragship.util import actor
 
 LOW_CONFIDENCE = 0.5
 MOVED = {"rate": 0.05, "ms": 0.20}  # a rate moving 5 points, a latency 20 %: shown as moved
+HIGHER_IS_BETTER = ("answer_rate", "positive_feedback_rate")  # every other rate, and latency, is better lower
+
+
+def direction(metric: str, before: float, after: float) -> str:
+    """Whether a business metric moving from `before` to `after` is "better" or "worse" for users (p95 865 → 559 ms
+    is better, not just moved: issue 49, finding 9)."""
+    return "better" if (after > before) == (metric in HIGHER_IS_BETTER) else "worse"
 
 
 def mmd_test(x: np.ndarray, y: np.ndarray, permutations: int = 2000, seed: int = 0) -> tuple[float, float]:
@@ -158,7 +165,7 @@ class Drift:
         ref_vec, ref_rows = self.log.vectors(self.collection, ref["since"], limit=self.s.reference)
         out: dict[str, Any] = {"collection": self.collection, "reference": {**ref, "queries": len(ref_rows)},
                                "query": {"p_value": None}, "scores": {}, "margin": {}, "topics": [],
-                               "business": {}, "moved": []}
+                               "business": {}, "moved": [], "directions": {}}
         if len(ref_rows) < self.s.reference:
             out["status"] = f"collecting the reference: {len(ref_rows)} of {self.s.reference} queries"
             return out
@@ -175,6 +182,8 @@ class Drift:
         out["margin"] = ks_test([r["margin"] for r in ref_rows], [r["margin"] for r in cur_rows])
         out["topics"] = topics_for(viewer, topics(cur_vec, cur_rows, ref_vec))
         out["business"], out["moved"] = self._business(ref_rows, cur_rows)
+        before, after = out["business"]["reference"], out["business"]["recent"]
+        out["directions"] = {m: direction(m, before[m], after[m]) for m in out["moved"]}
         return out
 
     def _business(self, ref_rows, cur_rows) -> tuple[dict[str, Any], list[str]]:
