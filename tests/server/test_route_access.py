@@ -206,6 +206,9 @@ def probes(w) -> tuple[dict[tuple[str, str], tuple[str, dict]], dict[tuple[str, 
         ("GET", "/v1/incidents/{incident_id}/postmortem"): (f"/v1/incidents/{i}/postmortem", {}),
         ("GET", "/v1/review"): ("/v1/review", {"params": {"limit": 500}}),
         ("GET", "/v1/improve"): ("/v1/improve", {}),
+        ("GET", "/v1/history"): ("/v1/history", {}),
+        ("GET", "/v1/feedback/export"): ("/v1/feedback/export", {}),
+        ("GET", "/v1/gaps"): ("/v1/gaps", {}),
         # questions last among the reads: they move the drift report's recent window
         ("GET", "/v1/search"): ("/v1/search", {"params": q}),
         ("POST", "/v1/search"): ("/v1/search", {"json": q}),
@@ -301,6 +304,20 @@ def markdown(table: dict[str, dict[str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+OWN_QUESTIONS = ("GET /v1/review", "GET /v1/history", "GET /v1/feedback/export", "GET /v1/gaps")
+
+
+def test_the_learning_routes_show_red_its_own_questions_and_blue_none(world):
+    """Issue 49 finding 11: the question history, the feedback export and the questions the documents fail to
+    answer hold red's questions for red (its own: the editor asked them), none of them for blue."""
+    api = world["api"]
+    for path in ("/v1/history", "/v1/feedback/export", "/v1/gaps"):
+        assert ASKED in call(api, "editor-red", "GET", path).text, path
+        assert ASKED not in call(api, "editor-blue", "GET", path).text, path
+    gaps = call(api, "editor-blue", "GET", "/v1/gaps").json()
+    assert gaps["hidden"] >= 20 and ASKED in call(api, "admin", "GET", "/v1/gaps").text
+
+
 def test_every_route_and_tool_by_four_callers(world):
     started = time.monotonic()
     table = matrix(world)
@@ -310,7 +327,7 @@ def test_every_route_and_tool_by_four_callers(world):
     for route, row in table.items():
         assert "shows" not in row["reader-blue"], (route, row)  # B never sees A's document, question or job
         assert "question" not in row["reader-red"], (route, row)
-        if route != "GET /v1/review":  # where red's own question is red's to see: others' questions only to admin
+        if route not in OWN_QUESTIONS:  # where red's own questions are red's to see: others' only to an admin
             assert "question" not in row["editor-red"], (route, row)
     for route in ("GET /v1/documents/{doc_id:path}", "GET /v1/search", "POST /v1/ask", "MCP get_document"):
         assert [table[route][k] for k in CALLERS] == ["200 shows doc"] * 3 + [table[route]["reader-blue"]], route

@@ -26,7 +26,7 @@ from ragship.monitor import metrics
 from ragship.access import KeyStore
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter, problem_json
-from ragship.server import chat, mcp_tools, operations, runbooks
+from ragship.server import chat, learning, mcp_tools, operations, runbooks
 from ragship.ingest.upload_job import upload_job
 from ragship.server.routes import Service, caller, router
 from ragship.settings import load_settings, problems
@@ -191,6 +191,7 @@ def create_app(engine: Engine) -> FastAPI:
 
     app.include_router(router)
     app.include_router(operations.router)
+    app.include_router(learning.router)
     app.include_router(chat.router)
     app.router.routes.append(Route("/mcp", Keyed(mcp_app), methods=["GET", "POST", "DELETE"]))
 

@@ -9,10 +9,8 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ragship.access import (LOCAL, Principal, answer_visible, asker_groups, readable, sources_for,
-                            words_visible)
+from ragship.access import LOCAL, Principal, sources_for
 from ragship.collections import named
-from ragship.learn.review import queue as review_queue
 from ragship.monitor import windows
 from ragship.server.routes import COMMON, Admin, Editor, Reader, service
 from ragship.util import actor
@@ -196,34 +194,7 @@ async def resolve_incident(request: Request, incident_id: str, body: ResolveRequ
                                     body.note)).to_dict()
 
 
-# -- learning from production ----------------------------------------------------------------------------------
-@router.get("/v1/review", tags=["learning"])
-async def review(request: Request, collection: Optional[str] = None,
-                 queue: str = Query("all", pattern="^(all|down|up|abstained|sample)$"),
-                 limit: int = Query(50, ge=1, le=500), principal: Principal = Editor) -> dict:
-    """The review queue: rated answers (down or up), abstentions and a sample of unrated ones, with their sources' text;
-    review one with POST /v1/feedback (marks, expected, correction). An answer shows only where the caller may read
-    the sources that decide it (access.answer_visible) and the words of its asker (access.words_visible); others
-    are left out, question and all, and so is each source of a shown answer that the caller may not read."""
-    svc = service(request)
-    rows = await asyncio.to_thread(review_queue, svc.log, named(collection), queue, limit)
-    engine = svc.collections.get(collection)
-    askers = await asyncio.to_thread(asker_groups, svc.keys)
-    shown = []
-    for row in rows:
-        if not words_visible(principal, row["asked_by"], askers.get(row["asked_by"])):
-            continue  # asked by someone who reads more than the caller: its words may name what it may not read
-        ids = [s["chunk_id"] for s in row["sources"]]
-        found = {c["chunk_id"]: c for c in await svc.run(engine.view().chunks, ids,
-                                                          ["chunk_id", "title", "text", "groups"])}
-        if answer_visible(principal, row["sources"], {i: c["groups"] for i, c in found.items()}):
-            row["sources"] = [{**s, "title": found[s["chunk_id"]]["title"], "text": found[s["chunk_id"]]["text"]}
-                              for s in row["sources"] if s["chunk_id"] in found
-                              and readable(principal, found[s["chunk_id"]]["groups"])]
-            shown.append(row)
-    return {"queue": queue, "answers": shown}
-
-
+# -- learning from production (the review queue, history, gaps: server/learning.py) ----------------------------
 @router.get("/v1/improve", tags=["learning"])
 async def improvement(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The newest improvement runs (trigger, outcome, why) and the labeled set they learned from."""

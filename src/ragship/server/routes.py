@@ -265,7 +265,8 @@ class FeedbackRequest(BaseModel):
     answer_id: str = Field(..., min_length=1, max_length=64)
     rating: Optional[Literal["up", "down"]] = Field(None, description="omitted by a review that only marks sources "
                                                     "or says what the answer should have done")
-    comment: str = Field("", max_length=2000)
+    comment: str = Field("", max_length=2000, description="what the asker (or a reviewer) says about the answer; "
+                         "alone, with no rating, it is a comment that changes no vote")
     marks: dict[str, Literal["helpful", "wrong", "opened"]] = Field(
         default_factory=dict, max_length=50, description="per cited or retrieved chunk id: did it help, was it "
         "wrong, or was it only opened (a click on the source)")
@@ -275,8 +276,8 @@ class FeedbackRequest(BaseModel):
 
     @model_validator(mode="after")
     def _says_something(self):
-        if self.rating is None and not (self.marks or self.expected or self.correction):
-            raise ValueError("feedback needs a rating, marks on sources, expected, or a correction")
+        if self.rating is None and not (self.marks or self.expected or self.correction or self.comment.strip()):
+            raise ValueError("feedback needs a rating, marks on sources, expected, a correction or a comment")
         return self
 
 
