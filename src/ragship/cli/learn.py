@@ -1,8 +1,10 @@
-"""Learning from production: `ragship feedback list|add`, `ragship dataset build|show|export`, `ragship improve`."""
+"""Learning from production: `ragship feedback list|add|export|purge`, `ragship dataset build|show|export`,
+`ragship improve`."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -10,11 +12,13 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from ragship.access import KeyStore
 from ragship.cli.app import app, base_engine, print_json
-from ragship.cli.render import out, snippet
+from ragship.cli.render import err, out, snippet
 from ragship.collections import Collections, named
 from ragship.learn.labels import check_feedback
 from ragship.learn.review import queue
+from ragship.util import actor
 
 feedback_app = typer.Typer(help="Ratings and reviews of answers: the labels `ragship improve` learns from.",
                            no_args_is_help=True)
@@ -34,28 +38,35 @@ def feedback_list(
     rating: Optional[str] = typer.Option(None, "--rating", help="up or down: only answers rated so."),
     kind: str = typer.Option("all", "--queue", help="all (rated down or up, abstained, a sample of the "
                              "unrated), down, up, abstained or sample."),
+    status: str = typer.Option("to_review", "--status", help="to_review (not reviewed yet), reviewed (with the "
+                               "latest review) or all."),
     limit: int = typer.Option(50, "--limit", min=1, max=1000),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The review queue: rated answers (down or up), abstentions, and a sample of unrated traffic, newest first;
-    each with the chunk ids it cited first, then those it showed (what `feedback add --helpful/--wrong` takes)."""
+    each with who asked and the chunk ids it cited first, then those it showed (what `feedback add
+    --helpful/--wrong` takes)."""
     from ragship.errors import InputError
 
     if rating is not None and kind not in ("all", rating):
         raise InputError(f"--rating {rating} and --queue {kind} contradict each other (--rating {rating} is the "
                          f"queue {rating}); give one of them")
     collections, _ = _loop(ctx)
-    rows = queue(collections.query_log, named(ctx.obj.get("collection")), rating or kind, limit)
+    rows = queue(collections.query_log, named(ctx.obj.get("collection")), rating or kind, limit, status)
+    names = _names(collections)
+    for r in rows:
+        r["asked_by_name"] = actor.recorded(r["asked_by"], names)
     if as_json:
         return print_json(rows)
-    table = Table(title=f"review queue ({len(rows)})")
-    for column in ("answer id", "outcome", "rating", "question", "answer", "sources (* cited)"):
+    table = Table(title=f"review queue, {status.replace('_', ' ')} ({len(rows)})")
+    for column in ("answer id", "asked by", "outcome", "rating", "question", "answer", "sources (* cited)"):
         table.add_column(column)
     for r in rows:
         sources = sorted(r["sources"], key=lambda s: not s.get("cited"))  # stable: the order shown, cited first
         ids = [s["chunk_id"] + (" *" if s.get("cited") else "") for s in sources[:4]]
         more = [f"+{len(sources) - 4} more (--json)"] if len(sources) > 4 else []
-        table.add_row(r["id"], r["outcome"], str(r["rating"] if r["rating"] is not None else ""),
+        table.add_row(r["id"], escape(r["asked_by_name"]), r["outcome"] + (" (reviewed)" if r["review"] else ""),
+                      str(r["rating"] if r["rating"] is not None else ""),
                       escape(snippet(r["question"] or "", 80)), escape(snippet(r["answer"] or "", 80)),
                       escape("\n".join(ids + more)))
     out.print(table)
@@ -87,6 +98,37 @@ def feedback_add(
     check_feedback("admin", shown[2], marks, expected, correction)  # a mark only on a source it showed
     log.feedback(answer_id, "cli", {"up": 1, "down": -1, None: 0}[rating], "", marks, expected, correction)
     out.print(f"recorded a review of {answer_id}", highlight=False)
+
+
+@feedback_app.command("export")
+def feedback_export(
+    ctx: typer.Context,
+    days: Optional[float] = typer.Option(None, "--days", min=0, help="Only the last days' feedback (default: all "
+                                                                      "the log keeps)."),
+    dest: Optional[Path] = typer.Option(None, "--out", help="Write to this file (default: standard output)."),
+    as_json: bool = typer.Option(False, "--json", help="JSON instead of CSV."),
+) -> None:
+    """Every rating, comment and review with who asked (by key name), the question, the outcome and the answer,
+    oldest first: CSV with a header row (times in UTC), or JSON."""
+    import time
+
+    from ragship.learn.feedback_export import as_csv, feedback_rows
+
+    collections, _ = _loop(ctx)
+    rows = feedback_rows(collections.query_log, named(ctx.obj.get("collection")), _names(collections),
+                         time.time() - days * 86400 if days else 0.0)
+    rows = [{k: v for k, v in r.items() if k != "sources"} for r in rows]
+    text = json.dumps(rows, ensure_ascii=False, default=str) + "\n" if as_json else as_csv(rows)
+    if dest is None:
+        sys.stdout.write(text)
+        return
+    dest.write_text(text, encoding="utf-8")
+    err.print(f"wrote {len(rows)} feedback rows to {escape(str(dest))}", highlight=False)
+
+
+def _names(collections: Collections) -> dict[str, str]:
+    """Every key's name by id, to say who asked and who rated."""
+    return {key_id: r.name for key_id, r in KeyStore(collections.default.state).records().items()}
 
 
 @feedback_app.command("purge")
