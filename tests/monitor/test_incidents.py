@@ -20,36 +20,40 @@ from ragship.settings import AlertRule
 from ragship.state.tables import REQUESTS
 
 
-def rule(name: str, severity: str, for_s: float = 0) -> AlertRule:
-    return AlertRule(name=name, signal=name.lower(), op=">", threshold=0.5, for_s=for_s, severity=severity,
+def rule(name: str, severity: str, for_s: float = 0, signal: str = "") -> AlertRule:
+    return AlertRule(name=name, signal=signal or name.lower(), op=">", threshold=0.5, for_s=for_s, severity=severity,
                      runbook=f"docs/runbooks/monitoring.md#{name.lower()}", summary=f"{name} is high")
 
 
-ABSTAIN, ERRORS, INFO = rule("AbstainRateHigh", "warning", 60), rule("ErrorRateHigh", "critical"), rule("Note", "info")
+ABSTAIN, INFO = rule("AbstainRateHigh", "warning", 60, "abstain_rate"), rule("Note", "info")
+ERRORS, NO_RESULT = rule("ErrorRateHigh", "critical", signal="error_rate"), \
+    rule("NoResultRateHigh", "critical", signal="no_result_rate")
 
 
 def test_alerts_open_one_incident_join_it_and_resolve_it_together(state):
     alerts = Alerts(QueryLog(state), site="http://rag.example.com")
-    rules = [ABSTAIN, ERRORS, INFO]
-    assert alerts.evaluate("default", rules, {"abstainratehigh": 0.7}, {}, now=1000) == []  # pending: no incident
+    rules = [ABSTAIN, NO_RESULT, INFO]
+    assert alerts.evaluate("default", rules, {"abstain_rate": 0.7}, {}, now=1000) == []  # pending: no incident
     assert Incidents(state).list() == []
-    fired = alerts.evaluate("default", rules, {"abstainratehigh": 0.7, "note": 0.9}, {}, now=1061)
+    fired = alerts.evaluate("default", rules, {"abstain_rate": 0.7, "note": 0.9}, {}, now=1061)
     opened = {e["alert"]: e.get("incident") for e in fired}
     assert opened["Note"] is None  # info only notifies
     first = opened["AbstainRateHigh"]
     assert first["link"] == f"http://rag.example.com/#incidents/{first['id']}"
-    joined = alerts.evaluate("default", rules, {"errorratehigh": 0.9}, {}, now=1100)
-    assert joined[0]["incident"]["id"] == first["id"]  # fired while the first is open: joins it
-    alerts.evaluate("default", rules, {"abstainratehigh": 0.1}, {}, now=1200)
+    joined = alerts.evaluate("default", rules, {"no_result_rate": 0.9}, {}, now=1100)
+    assert joined[0]["incident"]["id"] == first["id"]  # the same cause, fired while the first is open: joins it
+    alerts.evaluate("default", rules, {"abstain_rate": 0.1}, {}, now=1200)
     incident = Incidents(state).get(first["id"])
-    assert incident.status == "open" and incident.alerts == {"AbstainRateHigh": "resolved", "ErrorRateHigh": "firing"}
-    resolved = alerts.evaluate("default", rules, {"errorratehigh": 0.0}, {}, now=1300)
+    assert incident.status == "open" and incident.alerts == {"AbstainRateHigh": "resolved",
+                                                             "NoResultRateHigh": "firing"}
+    assert incident.title == "NoResultRateHigh: NoResultRateHigh is high"  # a critical joined a warning
+    resolved = alerts.evaluate("default", rules, {"no_result_rate": 0.0}, {}, now=1300)
     assert resolved[0]["incident"]["id"] == first["id"]
     incident = Incidents(state).get(first["id"])
     assert (incident.status, incident.resolved) == ("resolved", 1300)
     assert [e["kind"] for e in incident.entries] == ["alert fired", "alert fired", "alert resolved", "alert resolved",
                                                      "resolved"]
-    again = alerts.evaluate("default", rules, {"errorratehigh": 0.9}, {}, now=1400)
+    again = alerts.evaluate("default", rules, {"no_result_rate": 0.9}, {}, now=1400)
     assert again[0]["incident"]["id"] != first["id"]  # a new incident once the last one resolved
     assert len(Incidents(state).list()) == 2 and len(Incidents(state).list(status="open")) == 1
 
@@ -63,13 +67,14 @@ def test_two_processes_firing_together_open_one_incident(state):
         barrier.wait()
         found.append(alerts.evaluate("default", [rule_], {rule_.signal: 0.9}, {}, now=2000)[0]["incident"]["id"])
 
-    threads = [threading.Thread(target=monitor, args=(r,)) for r in (ERRORS, rule("FeedbackLow", "critical"))]
+    threads = [threading.Thread(target=monitor, args=(r,))
+               for r in (ERRORS, rule("StateUnreadable", "critical", signal="state_unreadable"))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(set(found)) == 1 and len(Incidents(state).list()) == 1
-    assert set(Incidents(state).get(found[0]).alerts) == {"ErrorRateHigh", "FeedbackLow"}
+    assert set(Incidents(state).get(found[0]).alerts) == {"ErrorRateHigh", "StateUnreadable"}
 
 
 def test_acknowledged_and_resolved_by_hand_with_who(tmp_path):
@@ -118,10 +123,10 @@ def test_the_postmortem_ranks_the_forced_release_first_and_counts_from_the_query
     _traffic(log, t + 1, t + 21, 20, "abstained", 0.31, "key-a")
     _traffic(log, t + 21, t + 31, 10, "no_result", 0.0, "key-b")
     alerts = Alerts(log)
-    incident_id = alerts.evaluate("default", [rule("AbstainRateHigh", "warning")], {"abstainratehigh": 0.8}, {},
-                                  now=t + 40)[0]["incident"]["id"]
+    abstain = rule("AbstainRateHigh", "warning", signal="abstain_rate")
+    incident_id = alerts.evaluate("default", [abstain], {"abstain_rate": 0.8}, {}, now=t + 40)[0]["incident"]["id"]
     Incidents(engine.state).acknowledge(incident_id, by="bob", now=t + 55)
-    alerts.evaluate("default", [rule("AbstainRateHigh", "warning")], {"abstainratehigh": 0.1}, {}, now=t + 90)
+    alerts.evaluate("default", [abstain], {"abstain_rate": 0.1}, {}, now=t + 90)
     d = draft(Incidents(engine.state).get(incident_id), log, engine.registry, window_s=3600, now=t + 100)
 
     first = d["trigger_candidates"][0]
@@ -172,3 +177,34 @@ def test_the_timeline_holds_the_uploads_runs_and_events_of_its_window(tmp_path):
         (980.0, "improvement run"), (990.0, "upload"), (995.0, "upload result"), (999.0, "sync failed"),
         (1000.0, "opened"), (1005.0, "improvement result")]
     assert events[1]["source"] == "job recent" and events[-1]["text"] == "improvement run refused: the gate refused it"
+
+
+LLM = rule("LLMFallback", "warning", signal="llm_fallback_rate")
+SCORE = rule("ScoreDrift", "warning", signal="score_drift_p")
+
+
+def test_an_alert_about_another_cause_opens_its_own_incident(state):
+    """Issue 49: an off-topic ScoreDrift joined an open LLMFallback incident. An alert joins an open incident only
+    if it shares a cause with every alert in it (monitor/rules.py CAUSES)."""
+    alerts = Alerts(QueryLog(state))
+    latency = rule("LatencyHigh", "warning", signal="p95_ms")
+    llm = alerts.evaluate("default", [LLM], {"llm_fallback_rate": 0.9}, {}, now=1000)[0]["incident"]["id"]
+    drift = alerts.evaluate("default", [SCORE], {"score_drift_p": 0.9}, {}, now=1010)[0]["incident"]["id"]
+    slow = alerts.evaluate("default", [latency], {"p95_ms": 0.9}, {}, now=1020)[0]["incident"]["id"]
+    assert drift != llm and slow == llm  # slow answers: the LLM timing out, as LLMFallback says
+    assert set(Incidents(state).get(llm).alerts) == {"LLMFallback", "LatencyHigh"}
+    alerts.evaluate("default", [LLM, latency], {"llm_fallback_rate": 0.0, "p95_ms": 0.0}, {}, now=1100)
+    assert Incidents(state).get(llm).status == "resolved" and Incidents(state).get(drift).status == "open"
+
+
+def test_an_incident_is_titled_after_its_most_severe_alert(state):
+    """Issue 49: an incident was titled after a warning while a critical fired in the same round."""
+    alerts = Alerts(QueryLog(state))
+    feedback = rule("FeedbackLow", "critical", signal="positive_feedback_rate")
+    fired = alerts.evaluate("default", [SCORE, feedback], {"score_drift_p": 0.9, "positive_feedback_rate": 0.9}, {},
+                            now=1000)
+    assert [e["alert"] for e in fired] == ["FeedbackLow", "ScoreDrift"]  # the critical opens it
+    incident = Incidents(state).get(fired[0]["incident"]["id"])
+    assert incident.title.startswith("FeedbackLow:") and set(incident.alerts) == {"FeedbackLow", "ScoreDrift"}
+    assert incident.severity == {"FeedbackLow": "critical", "ScoreDrift": "warning"}
+

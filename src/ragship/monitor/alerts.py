@@ -1,9 +1,10 @@
 """Alert state and delivery. A rule whose condition holds becomes pending, then firing once it has held for
 `for_s`; it resolves when the condition is measured not to hold (a signal with no value, say a drift reference
-still being collected, changes nothing). Every fired and resolved event is written to an outbox
-in the same transaction as the state change, then POSTed to `monitor.webhook_url` (tenacity retries within a
-round; later rounds retry with backoff). An event undelivered for `monitor.webhook_give_up_s` is kept as a
-dead letter (`ragship monitor alerts` lists it), never dropped."""
+still being collected, changes nothing). A rate over the monitor window holds only while its recent value holds too
+(windows.business `recent`): the alert resolves soon after a fix, not once the window has emptied. Every fired and
+resolved event is written to an outbox in the same transaction as the state change, then POSTed to
+`monitor.webhook_url` (tenacity retries within a round; later rounds retry with backoff). An event undelivered for
+`monitor.webhook_give_up_s` is kept as a dead letter (`ragship monitor alerts` lists it), never dropped."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ragship.access import LOCAL, Principal, topics_for
-from ragship.monitor.incidents import Incidents
+from ragship.monitor.incidents import SEVERITY, Incidents
 from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import ALERT_EVENTS, ALERT_STATE, upsert
 
@@ -29,18 +30,23 @@ class Alerts:
         self.incidents = Incidents(log.state)
 
     def evaluate(self, collection: str, rules, signals: dict[str, Any], context: dict[str, Any],
-                 now: float | None = None, deliver: bool = True) -> list[dict[str, Any]]:
-        """Move each rule's state on the current `signals`; the events (fired/resolved) this round, queued for
-        the webhook when `deliver` (delivery "none" otherwise)."""
+                 now: float | None = None, deliver: bool = True,
+                 recent: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """Move each rule's state on the current `signals` (and, for a window's rate, its `recent` value too: both
+        must hold); the events (fired/resolved) this round, the most severe first (it opens and names the
+        incident), queued for the webhook when `deliver` (delivery "none" otherwise)."""
         now = time.time() if now is None else now
         events = []
-        for rule in rules:
+        for rule in sorted(rules, key=lambda r: -SEVERITY.get(r.severity, 0)):
             value = signals.get(rule.signal)
             if value is None:  # not measured: neither fired nor resolved
                 continue
-            event = self._step(rule, collection, holds(rule, value), value, now)
+            short = (recent or {}).get(rule.signal)
+            holding = holds(rule, value) and (short is None or holds(rule, short))
+            event = self._step(rule, collection, holding, value, now)
             if event:
-                events.append(self._emit(rule, collection, event, value, context, now, deliver))
+                shown = short if event == "resolved" and short is not None and holds(rule, value) else value
+                events.append(self._emit(rule, collection, event, shown, context, now, deliver))
         return events
 
     def _step(self, rule, collection: str, holds: bool, value, now: float) -> str | None:

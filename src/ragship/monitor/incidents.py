@@ -1,9 +1,10 @@
 """Incidents: what the on-call person works through. One opens when a warning or critical alert fires (a warning
 fires only once its condition has held for the rule's `for`), or by hand (`ragship incident open`); an alert of the
-same collection that fires while one is open joins it. It resolves when every alert in it has resolved, or by
-hand; acknowledging records who took it. Every change is an entry with its time, who made it and in which process,
-so the timeline (monitor/timeline.py) shows what each server did. Opening is serialized across processes
-(State.exclusive): two servers on one store open one incident, not two."""
+same collection that fires while one is open joins it only if it shares a cause with every alert in it
+(rules.CAUSES), else it opens its own. An incident is titled after its most severe alert. It resolves when every
+alert in it has resolved, or by hand; acknowledging records who took it. Every change is an entry with its time,
+who made it and in which process, so the timeline (monitor/timeline.py) shows what each server did. Opening is
+serialized across processes (State.exclusive): two servers on one store open one incident, not two."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
 from ragship.errors import InputError, NotFound
+from ragship.monitor.rules import causes
 from ragship.state import State
 from ragship.state.tables import INCIDENTS
 from ragship.util.identity import process
 
 OPENS = ("warning", "critical")  # the severities that open an incident; "info" alerts only notify
+SEVERITY = {"info": 0, "warning": 1, "critical": 2}  # the most severe alert opens and names an incident
 I = INCIDENTS.c
 
 
@@ -36,12 +39,33 @@ class Incident:
     resolved: float | None = None
     alerts: dict[str, str] = field(default_factory=dict)  # alert name: firing | resolved
     entries: list[dict[str, Any]] = field(default_factory=list)  # {at, kind, text, by, process}
+    signals: dict[str, str] = field(default_factory=dict)  # alert name: the signal it watches
+    severity: dict[str, str] = field(default_factory=dict)  # alert name: its severity
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def add(self, at: float, kind: str, text: str, by: str) -> None:
         self.entries.append({"at": at, "kind": kind, "text": text, "by": by, "process": process()})
+
+    def causes(self) -> set[str]:
+        """What its alerts are about (rules.CAUSES), all of them."""
+        return {cause for name in self.alerts for cause in causes(self.signals.get(name), name)}
+
+    def related(self, name: str, signal: str | None) -> bool:
+        """Whether an alert shares a cause with every alert in it (a hand-opened one, with none: no)."""
+        mine = set(causes(signal, name))
+        return bool(self.alerts) and all(mine & set(causes(self.signals.get(a), a)) for a in self.alerts)
+
+    def join(self, payload: dict[str, Any]) -> None:
+        """A fired alert into it; the title follows the most severe alert (a critical over a warning)."""
+        name, severity = payload["alert"], payload["severity"]
+        worst = max((SEVERITY.get(self.severity.get(a, "warning"), 0) for a in self.alerts), default=-1)
+        if SEVERITY.get(severity, 0) > worst:
+            self.title = f"{name}: {payload['summary'] or payload['condition']}"
+        self.alerts[name], self.signals[name], self.severity[name] = "firing", payload["signal"], severity
+        self.add(payload["at"], "alert fired", f"{name} fired: {payload['condition']} (value {payload['value']:.4g})",
+                 "monitor")
 
 
 class Incidents:
@@ -53,15 +77,13 @@ class Incidents:
         or mark the alert resolved in its incident (which resolves once all its alerts have); the incident's id."""
         self.state.exclusive(c, f"incidents:{collection}")
         name, at = payload["alert"], payload["at"]
-        current = self._unresolved(c, collection)
+        unresolved = self._unresolved(c, collection)
         if payload["event"] == "fired" and payload["severity"] in OPENS:
-            title = f"{name}: {payload['summary'] or payload['condition']}"
-            incident = current or Incident(uuid.uuid4().hex[:16], collection, title, "open", at)
-            incident.alerts[name] = "firing"
-            incident.add(at, "alert fired", f"{name} fired: {payload['condition']} (value {payload['value']:.4g})",
-                         "monitor")
-        elif payload["event"] == "resolved" and current and current.alerts.get(name) == "firing":
-            incident = current
+            current = next((i for i in unresolved if i.related(name, payload.get("signal"))), None)
+            incident = current or Incident(uuid.uuid4().hex[:16], collection, "", "open", at)
+            incident.join(payload)
+        elif payload["event"] == "resolved" and any(i.alerts.get(name) == "firing" for i in unresolved):
+            incident = current = next(i for i in unresolved if i.alerts.get(name) == "firing")
             incident.alerts[name] = "resolved"
             incident.add(at, "alert resolved", f"{name} resolved (value {payload['value']:.4g})", "monitor")
             if all(state == "resolved" for state in incident.alerts.values()):
@@ -128,16 +150,18 @@ class Incidents:
         incident.add(at, "resolved", f"resolved: {why}", by)
 
     @staticmethod
-    def _unresolved(c: Connection, collection: str) -> Incident | None:
-        row = c.execute(select(INCIDENTS).where(I.collection == collection, I.status != "resolved")
-                        .order_by(I.opened.desc()).limit(1)).first()
-        return _incident(row) if row else None
+    def _unresolved(c: Connection, collection: str) -> list[Incident]:
+        """The collection's unresolved incidents, the newest first."""
+        rows = c.execute(select(INCIDENTS).where(I.collection == collection, I.status != "resolved")
+                         .order_by(I.opened.desc()))
+        return [_incident(row) for row in rows]
 
     @staticmethod
     def _save(c: Connection, incident: Incident, new: bool) -> None:
         values = {"collection": incident.collection, "title": incident.title, "status": incident.status,
                   "opened": incident.opened, "acknowledged": incident.acknowledged, "resolved": incident.resolved,
-                  "body": json.dumps({"alerts": incident.alerts, "entries": incident.entries})}
+                  "body": json.dumps({"alerts": incident.alerts, "entries": incident.entries,
+                                      "signals": incident.signals, "severity": incident.severity})}
         c.execute(INCIDENTS.insert().values(id=incident.id, **values) if new
                   else INCIDENTS.update().where(I.id == incident.id).values(**values))
 
@@ -145,4 +169,5 @@ class Incidents:
 def _incident(row) -> Incident:
     body = json.loads(row.body)
     return Incident(row.id, row.collection, row.title, row.status, row.opened, row.acknowledged, row.resolved,
-                    body.get("alerts", {}), body.get("entries", []))
+                    body.get("alerts", {}), body.get("entries", []), body.get("signals", {}),
+                    body.get("severity", {}))

@@ -27,6 +27,27 @@ SIGNALS = {
 
 RUNBOOK = "docs/runbooks/monitoring.md"
 
+# What each signal's alerts are about. An alert joins an open incident only if it shares a cause with every alert
+# in it, else it opens its own (issue 49: an off-topic ScoreDrift joined an LLM outage's incident); the timeline's
+# events name theirs (timeline.KIND_CAUSES), so the postmortem ranks the related ones first.
+CAUSES = {
+    "answer_rate": ("answers", "traffic"), "abstain_rate": ("answers", "traffic"),
+    "no_result_rate": ("answers", "traffic"), "citation_failure_rate": ("answers", "llm"),
+    "positive_feedback_rate": ("answers", "llm"), "error_rate": ("service", "state"), "llm_fallback_rate": ("llm",),
+    "state_unreadable": ("state",), "p50_ms": ("service", "llm"), "p95_ms": ("service", "llm"),
+    "query_drift_p": ("traffic",), "score_drift_p": ("answers", "traffic"), "source_staleness": ("sources",),
+    "improve_refused": ("learning",), "label_key_share": ("learning",),
+}
+
+
+def causes(signal: str | None, name: str = "") -> tuple[str, ...]:
+    """What an alert on `signal` is about; an unknown signal (an incident recorded before signals were kept: by
+    the default rule of its `name`) is about itself alone."""
+    if signal is None:
+        signal = next((r.signal for r in DEFAULT_RULES if r.name == name), None)
+    return CAUSES.get(signal or "", (signal or name,))
+
+
 
 def _rule(name: str, signal: str, op: str, threshold: float, for_s: float, severity: str, summary: str) -> AlertRule:
     return AlertRule(name=name, signal=signal, op=op, threshold=threshold, for_s=for_s, severity=severity,
