@@ -69,7 +69,7 @@ class Monitor:
         """The rules' signals for one collection, and the context an alert carries (drift report, sources)."""
         now = time.time() if now is None else now
         m = c.settings.monitor
-        window = business(self.log, name, now - m.window_s, now, m.min_requests)
+        window = business(self.log, name, now - m.window_s, now, m.min_requests, m.recent_s)
         report = self.drift(name, c).report()
         sources = self.freshness.status(name, c.settings.sources, now)
         signals = {k: window[k] for k in ("answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
@@ -143,7 +143,8 @@ class Monitor:
         for name, c in collections.items():
             signals, context = self.signals(name, c, now)
             metrics.record_signals(name, signals)
-            events = self.alerts.evaluate(name, rules(c.settings), signals, context, now, bool(m.webhook_url))
+            events = self.alerts.evaluate(name, rules(c.settings), signals, context, now, bool(m.webhook_url),
+                                          recent=context["window"]["recent"])
             for e in events:
                 metrics.ALERT_FIRING.labels(name, e["alert"], e["severity"]).set(int(e["event"] == "fired"))
             done["events"] += events

@@ -18,18 +18,42 @@ METRICS = ("requests", "answer_rate", "abstain_rate", "no_result_rate", "citatio
 
 
 def business(log: QueryLog, collection: str, since: float, until: float | None = None,
-             min_requests: int = 20) -> dict[str, Any]:
-    """The business metrics of `collection` between `since` and `until` (now)."""
+             min_requests: int = 20, recent_s: float | None = None) -> dict[str, Any]:
+    """The business metrics of `collection` between `since` and `until` (now). With `recent_s`, also "recent": the
+    same rates over each one's newest requests (or votes) in the window: those of the last `recent_s` seconds, or
+    the newest `min_requests` where those are fewer. An alert on a rate fires and stays firing only while both hold,
+    so it resolves soon after a fix, not once the window has emptied (ADR 0022, issue 49)."""
     until = until or time.time()
     r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(r.kind, r.outcome, r.latency_ms, r.unverified, r.fallback).where(
-        r.collection == collection, r.ts >= since, r.ts < until))
-    votes = log.rows(select(f.rating).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
-        r.collection == collection, f.ts >= since, f.ts < until))
+    rows = log.rows(select(r.kind, r.outcome, r.latency_ms, r.unverified, r.fallback, r.ts).where(
+        r.collection == collection, r.ts >= since, r.ts < until).order_by(r.ts))
+    votes = log.rows(select(f.rating, f.ts).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
+        r.collection == collection, f.ts >= since, f.ts < until).order_by(f.ts))
+    out = _rates(rows, votes, min_requests, lambda xs: xs)
+    if recent_s is not None:
+        out["recent"] = _rates(rows, votes, min_requests, newest(until - recent_s, min_requests))
+    return out
+
+
+def newest(cutoff: float, n: int):
+    """A picker of rows oldest first (their time last): those from `cutoff` on, or the newest `n` if those are
+    fewer (a rate from fewer than `n` would be noise)."""
+
+    def pick(rows: list[tuple]) -> list[tuple]:
+        recent = [row for row in rows if row[-1] >= cutoff]
+        return recent if len(recent) >= n else rows[-n:]
+
+    return pick
+
+
+def _rates(rows: list[tuple], votes: list[tuple], floor: int, pick) -> dict[str, Any]:
+    """The metrics over `pick` of each rate's rows: requests (kind, outcome, latency, unverified, fallback, ts)."""
     served = [r for r in rows if r[1] != "error"]
     asks = [r for r in served if r[0] == "ask"]
+    answered = [r for r in asks if r[1] == "answered"]
+    rows, served, asks, answered, votes = map(pick, (rows, served, asks, answered, votes))
 
-    def rate(part: int, whole: int, floor: int = min_requests) -> float | None:
+    def rate(part: int, whole: int) -> float | None:
         return round(part / whole, 4) if whole >= floor and whole else None
 
     latencies = [r[2] for r in served]
@@ -38,14 +62,13 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
         "answer_rate": rate(sum(r[1] == "answered" for r in asks), len(asks)),
         "abstain_rate": rate(sum(r[1] == "abstained" for r in asks), len(asks)),
         "no_result_rate": rate(sum(r[1] == "no_result" for r in served), len(served)),
-        "citation_failure_rate": rate(sum(bool(r[3]) for r in asks if r[1] == "answered"),
-                                      sum(r[1] == "answered" for r in asks)),
+        "citation_failure_rate": rate(sum(bool(r[3]) for r in answered), len(answered)),
         "positive_feedback_rate": rate(sum(v[0] > 0 for v in votes), len(votes)),
         "feedback": len(votes),
-        "error_rate": rate(len(rows) - len(served), len(rows)),
+        "error_rate": rate(sum(r[1] == "error" for r in rows), len(rows)),
         "llm_fallback_rate": rate(sum(bool(r[4]) for r in asks), len(asks)),
-        "p50_ms": round(percentile(latencies, 50), 1) if len(latencies) >= min_requests else None,
-        "p95_ms": round(percentile(latencies, 95), 1) if len(latencies) >= min_requests else None,
+        "p50_ms": round(percentile(latencies, 50), 1) if len(latencies) >= floor else None,
+        "p95_ms": round(percentile(latencies, 95), 1) if len(latencies) >= floor else None,
     }
 
 

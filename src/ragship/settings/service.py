@@ -151,6 +151,10 @@ class MonitorSettings(Section):
     reference: int = Field(300, ge=20, description="query drift compares the recent queries with this many "
                            "reference ones since the reference was set (MMD, permutation p)")
     recent: int = Field(100, ge=20, description="the newest queries query drift compares with the reference")
+    recent_s: float = Field(60.0, gt=0, description="an alert on a window's rate also needs the rate over the "
+                            "recent requests to hold, to fire and to stay firing: those of the last recent_s seconds, "
+                            "or the newest min_requests where those are fewer; it resolves soon after a fix instead "
+                            "of once the window has emptied")
     permutations: int = Field(2000, ge=100, le=20000, description="permutations of the drift test's p-value")
     reset_on_release: bool = Field(True, description="a new reference after a release that changed retrieval "
                                    "(model or chunking), unless the traffic drifts then (`ragship drift --reset`)")
