@@ -16,10 +16,12 @@ from ragship.engine import Engine
 from ragship.errors import CollectionNotFound, Conflict, InputError
 from ragship.fsio import atomic_write_json, read_json
 from ragship.learn.loop import Loop
+from ragship.monitor.events import Events
 from ragship.monitor.incidents import Incident, Incidents
 from ragship.monitor.postmortem import draft
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import rules
+from ragship.monitor.starts import record_start
 from ragship.monitor.timeline import timeline
 from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter
@@ -67,8 +69,16 @@ class Collections:
     def postmortem(self, incident_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
         """An incident's postmortem draft (monitor/postmortem.py), its timeline included, as `viewer` may see it."""
         incident, c, lookback = self._incident(incident_id)
+        earlier = [i for i in self.incidents.list(incident.collection, status="resolved") if i.opened < incident.opened]
         return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s, lookback,
-                     viewer=viewer, sources=c.settings.source_groups())
+                     viewer=viewer, sources=c.settings.source_groups(), earlier=earlier)
+
+    def record_start(self, by: str, now: float | None = None) -> None:
+        """A server process started: an event in each collection's timeline, with the settings it changed since the
+        last start (monitor/starts.py)."""
+        events = Events(self.query_log)
+        for name in self.names():
+            record_start(events, name, self.get(name).settings.shown(), self.default.home.started, by, now)
 
     def _incident(self, incident_id: str) -> tuple[Incident, Engine, float]:
         """The incident, its collection, and how far before its opening its timeline reaches: what can have led to

@@ -30,6 +30,7 @@ class Home:
     collections = property(lambda self: self.root / "collections")
     dead_letter = property(lambda self: self.root / "dead_letter.json")
     last_ingest_path = property(lambda self: self.root / "last_ingest.json")
+    started = property(lambda self: self.root / "started.json")  # the settings of the last server start
     state_sqlite = property(lambda self: self.root / "state.sqlite")  # the state store unless state.url names one
     # files from before the state store, imported into it once (state/legacy.py)
     legacy_keys = property(lambda self: self.root / "keys.json")

@@ -208,3 +208,41 @@ def test_an_incident_is_titled_after_its_most_severe_alert(state):
     assert incident.title.startswith("FeedbackLow:") and set(incident.alerts) == {"FeedbackLow", "ScoreDrift"}
     assert incident.severity == {"FeedbackLow": "critical", "ScoreDrift": "warning"}
 
+
+def _asked(log: QueryLog, times: list[float], outcome: str = "answered", fallback: str | None = None) -> None:
+    for t in times:
+        o = Observation("key-a", "default", "ask", 10.0, f"q{t}", outcome, hits=3, top_score=0.6, fallback=fallback)
+        log.record(o)
+        log.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=t))
+
+
+def test_trigger_candidates_leave_out_a_resolved_incidents_causes_and_rank_its_own_first(tmp_path):
+    """Issue 49: a postmortem's candidates listed an earlier, resolved LLM incident's causes at 2 and 3 and the
+    real cause at 5, and a restart with changed settings was not there at all."""
+    from ragship.index import VersionRegistry
+    from ragship.monitor.events import Events
+    from ragship.monitor.starts import record_start
+    from ragship.state import State
+
+    state = State(None, tmp_path)
+    log, events, alerts = QueryLog(state), Events(QueryLog(state)), Alerts(QueryLog(state))
+    started = tmp_path / "started.json"
+    record_start(events, "default", {"chunk": {"tokens": 200}}, started, "cli (alice)", now=900)
+    _asked(log, [1000 + 5 * i for i in range(20)], fallback="openai: ConnectError")  # the LLM down
+    earlier = alerts.evaluate("default", [LLM], {"llm_fallback_rate": 0.9}, {}, now=1060)[0]["incident"]["id"]
+    alerts.evaluate("default", [LLM], {"llm_fallback_rate": 0.0}, {}, now=1200)
+    _asked(log, [1210 + 19 * i for i in range(20)])  # all well
+    events.record("default", "sync failed", "source wiki failed to sync: gone", "scheduler", now=1500)
+    record_start(events, "default", {"chunk": {"tokens": 20}}, started, "cli (alice)", now=1600)  # the cause
+    _asked(log, [1600 + 4 * i for i in range(20)], outcome="abstained")
+    opened = alerts.evaluate("default", [ABSTAIN.model_copy(update={"for_s": 0})], {"abstain_rate": 0.9}, {},
+                             now=1700)[0]["incident"]["id"]
+    d = draft(Incidents(state).get(opened), log, VersionRegistry(tmp_path / "index"), window_s=3600, now=1800,
+              earlier=[Incidents(state).get(earlier)])
+
+    kinds = [(c["kind"], c["at"], c["related"]) for c in d["trigger_candidates"]]
+    assert kinds[0] == ("server start", 1600, True)
+    assert "chunk.tokens 200 -> 20" in d["trigger_candidates"][0]["text"]
+    assert ("llm failed", 1000, False) not in kinds  # the resolved LLM incident's cause
+    assert ("sync failed", 1500, False) in kinds and not any(related for *_, related in kinds[1:])  # listed after
+    assert d["detection"]["trigger_at"] == 1600

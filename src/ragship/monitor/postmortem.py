@@ -3,13 +3,18 @@ from the query log, detection, response and recovery times, the trigger candidat
 sections only people can write (root cause, lessons, action items) as prompts, prefilled with what the alerts'
 runbooks prescribe. Nothing is invented: each figure names the rows or events it was computed from.
 
-Trigger candidates are the changes (releases, builds, configuration, uploads, syncs, improvement runs, repairs) and
-the faults ragship saw (failed requests, LLM failures, a sync that failed, an unreadable state file, a shift in
-what users ask) in the timeline up to the first alert, each with the traffic's rates before it against after it (up
-to the first alert). First come the changes to what is served (promotions, rollbacks, repairs) after which the
+Trigger candidates are the changes (releases, builds, configuration, server starts with the settings they changed,
+uploads, syncs, improvement runs, repairs) and the faults ragship saw (failed requests, LLM failures, a sync that
+failed, an unreadable state file, a shift in what users ask) in the timeline up to the first alert, each with the
+traffic's rates before it against after it (up to the first alert). Those about what the incident's alerts watch
+(rules.CAUSES, timeline.KIND_CAUSES) come first, and what an earlier incident had before it opened (its causes) is
+left out. Then first come the changes to what is served (promotions, rollbacks, restarts, repairs) after which the
 traffic got worse, the worst first; then the faults, causes before symptoms; then every other change (a build, an
 upload, a sync: each reaches users through a promotion of its own). A tie goes to the change that alters what users
-get (a promotion before the build of the version it promoted), then to the one nearer the alert."""
+get (a promotion before the build of the version it promoted), then to the one nearer the alert.
+
+Recovery is measured from the opening to the fix (`fixed`), not to the resolution, which waits for the alerts'
+recent window; the impact counts the degraded requests from the trigger to the fix (issue 49)."""
 
 from __future__ import annotations
 
@@ -23,7 +28,7 @@ from sqlalchemy import func, select
 from ragship.access import LOCAL, Principal
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.timeline import CHANGE_KINDS, FAULT_KINDS, timeline
+from ragship.monitor.timeline import CHANGE_KINDS, FAULT_KINDS, RECOVERY_KINDS, entry_causes, timeline
 from ragship.state.tables import REQUESTS
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
@@ -33,57 +38,100 @@ MOVES = {"answer_rate": -1, "abstain_rate": 1, "no_result_rate": 1, "error_rate"
 MIN_SIDE = 5  # requests on each side of a change for its move to count
 # the changes that alter what users get at once; a build, an upload or a sync does so through its promotion (the
 # game day's bad release ranked below the build of a sync that followed it, whose "before" was cleaner)
-SERVING = ("promote", "forced promote", "rollback", "doctor repair")
+SERVING = ("promote", "forced promote", "rollback", "server start", "doctor repair")
+# the actions that can fix an incident: what changes what is served (a build or an upload waits for its promotion)
+FIXES = (*SERVING, "sync", "upload result", "improvement result", "drift reset")
 
 
 def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback_s: float | None = None,
-          now: float | None = None, viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None
-          ) -> dict[str, Any]:
+          now: float | None = None, viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None,
+          earlier: list[Incident] = ()) -> dict[str, Any]:
     """`window_s`: the traffic compared before and after each candidate (monitor.window_s); `lookback_s`: how far
     before the opening the timeline reaches (default `window_s`); `viewer`, `sources`: as timeline's (every line
-    of the draft comes from the timeline `viewer` may see)."""
+    of the draft comes from the timeline `viewer` may see); `earlier`: the collection's resolved incidents opened
+    before this one, whose causes are no candidates here."""
     now = time.time() if now is None else now
     events = timeline(incident, log, registry, lookback_s or window_s, now, viewer, sources)
     fired = [e["at"] for e in incident.entries if e["kind"] == "alert fired"]
     first_alert = min(fired) if fired else None
-    candidates = rank(log, incident.collection, events, first_alert or incident.opened, window_s)
-    trigger = candidates[0] if candidates and (candidates[0]["score"] > 0 or candidates[0]["kind"] in FAULT_KINDS) \
-        else None  # a change that moved nothing is listed, not blamed; without a trigger, impact counts the window
+    candidates = rank(log, incident, events, first_alert or incident.opened, window_s, earlier)
+    trigger = next((c for c in candidates[:1] if c["related"] and (c["score"] > 0 or c["kind"] in FAULT_KINDS)),
+                   None)  # a change that moved nothing, or one about something else, is listed, not blamed
     end = incident.resolved or now
+    fix = fixed(log, incident, events, end, window_s)
+    # without a trigger, the window before the first alert (its routine abstentions are not counted: `impact`)
     began = trigger["at"] if trigger else (first_alert or incident.opened) - window_s
+    until = fix["at"] if fix else end
+    before = traffic(log, incident.collection, began - window_s, began)
     return {
         "incident": incident.to_dict(), "status": incident.status,
         "summary": summary(incident, trigger),
-        "impact": {**impact(log, incident.collection, began, end), "from": began, "to": end},
+        "impact": {**impact(log, incident.collection, began, until, before), "from": began, "to": until,
+                   "to_the": "fix" if fix else "resolution" if incident.resolved else "present"},
         "detection": {"trigger_at": trigger["at"] if trigger else None, "first_alert_at": first_alert,
                       "time_to_detect_s": _diff(first_alert, trigger and trigger["at"]),
                       "requests_before_detection": _count(log, incident.collection, began, first_alert)},
         "response": {"opened_at": incident.opened, "acknowledged_at": incident.acknowledged,
                      "time_to_acknowledge_s": _diff(incident.acknowledged, incident.opened),
                      "acknowledged_by": next((e["by"] for e in incident.entries if e["kind"] == "acknowledged"), None)},
-        "recovery": {"resolved_at": incident.resolved, "time_to_recover_s": _diff(incident.resolved, incident.opened),
-                     "actions": [e for e in events if e["kind"] in CHANGE_KINDS and e["at"] >= incident.opened]},
+        "recovery": recovery(incident, events, fix),
         "trigger_candidates": candidates, "timeline": events,
         "runbooks": {name: runbook_steps(name) for name in incident.alerts},
     }
 
 
-def rank(log: QueryLog, collection: str, events: list[dict], until: float, window_s: float) -> list[dict[str, Any]]:
-    """The changes and faults up to `until` (the first alert), each with what moved in the traffic after it."""
-    out = []
+def rank(log: QueryLog, incident: Incident, events: list[dict], until: float, window_s: float,
+         earlier: list[Incident] = ()) -> list[dict[str, Any]]:
+    """The changes and faults up to `until` (the first alert), each with what moved in the traffic after it: those
+    about what the incident's alerts watch first; none an earlier incident had before it opened (its causes)."""
+    about, out = incident.causes(), []
     for e in (e for e in events if e["kind"] in CHANGE_KINDS + FAULT_KINDS and e["at"] <= until):
-        before = traffic(log, collection, e["at"] - window_s, e["at"])
-        after = traffic(log, collection, e["at"], until)
-        moved = {k: {"before": before[k], "after": after[k], "change": round(after[k] - before[k], 4)}
-                 for k in MOVES if before[k] is not None and after[k] is not None}
+        causes = entry_causes(e)
+        if any(causes & i.causes() and e["at"] <= i.opened for i in earlier):
+            continue
+        moved = _moved(log, incident.collection, e["at"], until, window_s)
         worse = max((m["change"] * MOVES[k] for k, m in moved.items()), default=0.0)
-        out.append({**e, "moved": moved, "score": round(max(worse, 0.0), 4)})
+        out.append({**e, "moved": moved, "score": round(max(worse, 0.0), 4),
+                    "related": not about or bool(causes & about)})
 
     def order(c: dict) -> tuple:
         group = 0 if c["kind"] in SERVING and c["score"] > 0 else 1 if c["kind"] in FAULT_KINDS else 2
-        return group, -c["score"] if group == 0 else 0, (CHANGE_KINDS + FAULT_KINDS).index(c["kind"]), -c["at"]
+        return (not c["related"], group, -c["score"] if group == 0 else 0,
+                (CHANGE_KINDS + FAULT_KINDS).index(c["kind"]), -c["at"])
 
     return sorted(out, key=order)
+
+
+def fixed(log: QueryLog, incident: Incident, events: list[dict], end: float, window_s: float) -> dict | None:
+    """What fixed it: the first sign of recovery after the opening about what its alerts watch (the LLM writing
+    answers again, a state file read again, a source synced again), or the last action before that sign that
+    changed what is served (a restart, a rollback, a repair); without a sign, the first such action after which the
+    traffic got better; None when nothing recorded did (the recovery is then measured to the resolution)."""
+    about = incident.causes()
+    mine = [e for e in events if incident.opened <= e["at"] <= end and (not about or entry_causes(e) & about)]
+    sign = next((e for e in mine if e["kind"] in RECOVERY_KINDS), None)
+    actions = [e for e in mine if e["kind"] in FIXES and (sign is None or e["at"] <= sign["at"])]
+    if sign:
+        return actions[-1] if actions else sign
+    return next((a for a in actions if any(m["change"] * MOVES[k] < 0 for k, m in
+                                           _moved(log, incident.collection, a["at"], end, window_s).items())), None)
+
+
+def recovery(incident: Incident, events: list[dict], fix: dict | None) -> dict[str, Any]:
+    """Time to recover: from the opening to the fix (to the resolution when no fix is recorded); then how long the
+    alerts took to resolve after it."""
+    fixed_at = fix["at"] if fix else None
+    return {"fixed_at": fixed_at, "fix": {k: fix[k] for k in ("kind", "text", "by", "source")} if fix else None,
+            "time_to_recover_s": _diff(fixed_at or incident.resolved, incident.opened),
+            "measured_to": "the fix" if fix else "the resolution" if incident.resolved else None,
+            "resolved_at": incident.resolved, "resolved_after_fix_s": _diff(incident.resolved, fixed_at),
+            "actions": [e for e in events if e["kind"] in CHANGE_KINDS and e["at"] >= incident.opened]}
+
+
+def _moved(log: QueryLog, collection: str, at: float, until: float, window_s: float) -> dict[str, dict]:
+    before, after = traffic(log, collection, at - window_s, at), traffic(log, collection, at, until)
+    return {k: {"before": before[k], "after": after[k], "change": round(after[k] - before[k], 4)}
+            for k in MOVES if before[k] is not None and after[k] is not None}
 
 
 def traffic(log: QueryLog, collection: str, since: float, until: float) -> dict[str, float | None]:
@@ -105,16 +153,28 @@ def traffic(log: QueryLog, collection: str, since: float, until: float) -> dict[
             "top_score": round(sum(scores) / len(scores), 4) if len(scores) >= MIN_SIDE else None}
 
 
-def impact(log: QueryLog, collection: str, since: float, until: float) -> dict[str, Any]:
-    """What users got between the trigger (or the first alert) and the recovery, from the query log."""
+def impact(log: QueryLog, collection: str, since: float, until: float, before: dict) -> dict[str, Any]:
+    """What users got from the trigger (or the first alert) to the fix (or the resolution), from the query log. The
+    degraded requests: the failed ones, the answers quoted because the LLM endpoint failed, and the abstentions and
+    empty results above their rate `before` (traffic()'s; routine ones are not the incident's)."""
     r = REQUESTS.c
-    rows = log.rows(select(r.kind, r.outcome, r.key_id).where(
+    rows = log.rows(select(r.kind, r.outcome, r.key_id, r.fallback).where(
         r.collection == collection, r.ts >= since, r.ts < until, r.kind != "feedback"))
-    hurt = [row for row in rows if row[1] in ("abstained", "error", "no_result")]
-    return {"requests": len(rows), "answered": sum(row[1] == "answered" for row in rows),
-            "abstained": sum(row[1] == "abstained" for row in rows), "failed": sum(row[1] == "error" for row in rows),
-            "no_result": sum(row[1] == "no_result" for row in rows), "keys": len({row[2] for row in rows}),
-            "keys_affected": len({row[2] for row in hurt}), "duration_s": round(until - since, 1)}
+    asks = [row for row in rows if row[0] == "ask" and row[1] != "error"]
+    n = {o: sum(row[1] == o for row in rows) for o in ("answered", "abstained", "error", "no_result")}
+    over = {"abstained": _over(n["abstained"], before["abstain_rate"], len(asks)),
+            "no_result": _over(n["no_result"], before["no_result_rate"], len(rows))}
+    fallback = sum(bool(row[3]) for row in rows)
+    hurt = {row[2] for row in rows if row[1] == "error" or row[3] or over.get(row[1])}
+    return {"requests": len(rows), "answered": n["answered"], "abstained": n["abstained"], "failed": n["error"],
+            "no_result": n["no_result"], "fallback": fallback, "abstained_over_before": over["abstained"],
+            "no_result_over_before": over["no_result"], "degraded": n["error"] + fallback + sum(over.values()),
+            "keys": len({row[2] for row in rows}), "keys_affected": len(hurt), "duration_s": round(until - since, 1)}
+
+
+def _over(count: int, rate_before: float | None, whole: int) -> int:
+    """How many of `count` are above the rate before (all of them when there was too little traffic to tell)."""
+    return count if rate_before is None else max(0, count - round(rate_before * whole))
 
 
 def summary(incident: Incident, trigger: dict | None) -> str:
@@ -148,16 +208,12 @@ def _diff(a: float | None, b: float | None) -> float | None:
 
 def markdown(d: dict[str, Any]) -> str:
     """The draft as Markdown, for the incident's owner to finish."""
-    i, imp, det, resp, rec = d["incident"], d["impact"], d["detection"], d["response"], d["recovery"]
+    i, det, resp = d["incident"], d["detection"], d["response"]
     lines = [f"# Postmortem: {i['title']}", "",
              f"**Incident** {i['id']} · **collection** {i['collection']} · **status** {d['status']} · "
              f"**opened** {_when(i['opened'])} · **resolved** {_when(i['resolved'])}", "",
              "## Summary", d["summary"], "",
-             "## Impact (from the query log)",
-             f"{imp['requests']} requests from {_when(imp['from'])} to {_when(imp['to'])} ({imp['duration_s']:g} s): "
-             f"{imp['answered']} answered, {imp['abstained']} abstained, {imp['no_result']} found nothing, "
-             f"{imp['failed']} failed; {imp['keys_affected']} of {imp['keys']} API keys got an abstention, an empty "
-             "result or an error.", "",
+             "## Impact (from the query log)", _impact_text(d["impact"]), "",
              "## Detection",
              f"Suspected trigger at {_when(det['trigger_at'])}; first alert at {_when(det['first_alert_at'])}: "
              f"time to detect {_secs(det['time_to_detect_s'])}, {det['requests_before_detection']} requests served "
@@ -166,17 +222,39 @@ def markdown(d: dict[str, Any]) -> str:
              f"Opened {_when(resp['opened_at'])}; acknowledged {_when(resp['acknowledged_at'])}"
              + (f" by {resp['acknowledged_by']}" if resp["acknowledged_by"] else "")
              + f": time to acknowledge {_secs(resp['time_to_acknowledge_s'])}.", "",
-             "## Recovery",
-             f"Resolved {_when(rec['resolved_at'])}: time to recover {_secs(rec['time_to_recover_s'])} from the "
-             "incident's opening. Changes made meanwhile: "
-             + ("; ".join(f"{_when(a['at'])} {a['text']}" + (f" (by {a['by']})" if a["by"] else "")
-                          for a in rec["actions"]) or "none recorded") + ".", ""]
+             "## Recovery", _recovery_text(d["recovery"]), ""]
     return "\n".join(lines + _candidates(d["trigger_candidates"]) + _timeline(d["timeline"])
                      + _prompts(d["runbooks"]))
 
 
+def _impact_text(imp: dict[str, Any]) -> str:
+    span = {"fix": "the trigger to the fix", "resolution": "the trigger to the resolution"}.get(imp["to_the"],
+                                                                                             "the trigger to now")
+    return (f"{imp['requests']} requests from {_when(imp['from'])} to {_when(imp['to'])} ({span}, "
+            f"{imp['duration_s']:g} s): {imp['answered']} answered ({imp['fallback']} of them quoted because the LLM "
+            f"endpoint failed), {imp['abstained']} abstained ({imp['abstained_over_before']} above the rate before), "
+            f"{imp['no_result']} found nothing ({imp['no_result_over_before']} above the rate before), "
+            f"{imp['failed']} failed: **{imp['degraded']} degraded**; {imp['keys_affected']} of {imp['keys']} API "
+            "keys got a degraded answer.")
+
+
+def _recovery_text(rec: dict[str, Any]) -> str:
+    fix = rec["fix"]
+    if fix:
+        head = (f"Fixed {_when(rec['fixed_at'])} by {fix['text']}" + (f" (by {fix['by']})" if fix["by"] else "")
+                + f": time to recover {_secs(rec['time_to_recover_s'])} from the incident's opening; resolved "
+                f"{_when(rec['resolved_at'])}, {_secs(rec['resolved_after_fix_s'])} after the fix.")
+    else:
+        head = (f"No recorded fix. Resolved {_when(rec['resolved_at'])}: time to recover "
+                f"{_secs(rec['time_to_recover_s'])} from the incident's opening to its resolution.")
+    return head + " Changes made meanwhile: " + ("; ".join(
+        f"{_when(a['at'])} {a['text']}" + (f" (by {a['by']})" if a["by"] else "") for a in rec["actions"])
+        or "none recorded") + "."
+
+
 def _candidates(candidates: list[dict]) -> list[str]:
-    lines = ["## Trigger candidates (changes before the first alert, by how far the traffic moved after them)", ""]
+    lines = ["## Trigger candidates (changes and faults before the first alert: those about what the alerts watch "
+             "first, then by how far the traffic moved after them)", ""]
     if not candidates:
         return lines + ["No recorded change preceded the first alert: look outside ragship (traffic, upstream "
                         "services).", ""]
@@ -184,7 +262,8 @@ def _candidates(candidates: list[dict]) -> list[str]:
     for n, c in enumerate(candidates, 1):
         moved = ", ".join(f"{k} {m['before']:g} → {m['after']:g}" for k, m in c["moved"].items()
                           if m["change"]) or "nothing measurable"
-        lines.append(f"| {n} | {_when(c['at'])} | {c['text']} | {moved} | {c['source']} |")
+        about = "" if c["related"] else " (about something else)"
+        lines.append(f"| {n} | {_when(c['at'])} | {c['text']}{about} | {moved} | {c['source']} |")
     return lines + [""]
 
 

@@ -4,6 +4,9 @@ jobs, source syncs, improvement runs, the events log (a sync that failed, a stat
 repair) and the incident's own entries (opened, acknowledged, resolved); and the faults the query log shows: the
 first failed request and the first answer the LLM endpoint failed on, with how many followed. Each entry names its
 source (an alert event's id, a version, a run, a job, a request), so every line of a postmortem can be checked.
+Failures come in episodes (failures less than EPISODE_GAP_S apart): each episode's first failure, and the first
+request served well after its last one (the recovery the postmortem measures to), and the server starts with
+what their settings changed (monitor/starts.py).
 
 The window: from `lookback_s` before the incident opened to its end (or now): long enough to hold what made the
 first alert fire (Collections.postmortem: the monitor window, the longest rule `for` and source `max_age`)."""
@@ -22,15 +25,30 @@ from ragship.errors import RagshipError
 from ragship.monitor.events import Events
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
+from ragship.monitor.starts import changed_causes
 from ragship.state.tables import ALERT_EVENTS, IMPROVE_RUNS, JOBS, REQUESTS, SOURCE_SYNC
 
 # what can have caused an incident (the trigger candidates' kinds), those that change what users get first: a
 # version built is served only once promoted, an upload or a sync once its ingest has finished
-CHANGE_KINDS = ("promote", "forced promote", "rollback", "upload result", "sync", "improvement result",
-                "build", "config", "upload", "improvement run", "doctor repair", "drift reset")
+CHANGE_KINDS = ("promote", "forced promote", "rollback", "server start", "upload result", "sync",
+                "improvement result", "build", "config", "upload", "improvement run", "doctor repair", "drift reset")
 # what ragship saw go wrong without anyone changing anything (the other trigger candidates), causes before the
 # symptoms they bring (an unreadable state file also fails a sync; many faults fail requests)
 FAULT_KINDS = ("state unreadable", "llm failed", "traffic shift", "sync failed", "requests failed")
+# what ragship saw come right again: the first sign of an incident's recovery (the postmortem measures to it)
+RECOVERY_KINDS = ("state readable", "llm recovered", "sync recovered", "requests recovered")
+# what each kind of entry is about (rules.CAUSES names the alerts'); a server start by the settings it changed
+KIND_CAUSES = {
+    **dict.fromkeys(("promote", "forced promote", "rollback", "build", "config"), ("answers", "service")),
+    **dict.fromkeys(("upload", "upload result", "sync"), ("answers", "sources")),
+    **dict.fromkeys(("improvement run", "improvement result"), ("answers", "learning")),
+    **dict.fromkeys(("doctor repair", "state unreadable", "state readable"), ("state", "service")),
+    **dict.fromkeys(("llm failed", "llm recovered"), ("llm",)),
+    **dict.fromkeys(("sync failed", "sync recovered"), ("sources",)),
+    **dict.fromkeys(("requests failed", "requests recovered"), ("service", "state")),
+    "traffic shift": ("traffic",), "drift reset": ("answers", "traffic"),
+}
+EPISODE_GAP_S = 300.0  # failures further apart than this are separate episodes (an outage, then a later one)
 JOB_HOURS_S = 86400.0  # an upload queued this long before the window may still finish inside it
 QUERY_SHIFT_P = 0.01  # a drift alert with the queries' own drift below this says what users ask changed
 
@@ -92,18 +110,47 @@ def _shift(p: dict) -> str:
 
 
 def _faults(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
-    """The first failed request and the first answer the LLM endpoint failed on, with how many followed."""
+    """Per episode of failed requests and of answers the LLM endpoint failed on: its first failure, with how many
+    followed, and the first request served well after its last (a request served; an answer the LLM wrote)."""
     r, out = REQUESTS.c, []
-    for column, kind, what in ((r.error, "requests failed", "requests failed"),
-                               (r.fallback, "llm failed", "the LLM endpoint failed; answers were quoted instead")):
-        rows = log.rows(select(r.ts, column, r.id).where(r.collection == collection, r.ts >= start, r.ts <= end,
-                                                           column.is_not(None)).order_by(r.ts))
-        if rows:
+    rows = log.rows(select(r.ts, r.id, r.kind, r.outcome, r.error, r.fallback).where(
+        r.collection == collection, r.ts >= start, r.ts <= end).order_by(r.ts))
+    for kind, column, what, well in (
+            ("requests", 4, "requests failed", lambda row: row[3] != "error"),
+            ("llm", 5, "the LLM endpoint failed; answers were quoted instead",
+             lambda row: row[2] == "ask" and row[3] == "answered" and row[5] is None)):
+        for episode in _episodes([row for row in rows if row[column] is not None]):
+            first, n, source = episode[0], len(episode), f"request {episode[0][1]}"
             # an error's words can name a document or echo a question: the count alone to a grouped caller
-            out.append(_entry(rows[0][0], kind, f"{what}: {rows[0][1]} ({len(rows)} in all)",
-                              f"request {rows[0][2]}", private={"groups": None, "text": f"{what} ({len(rows)} in all)",
-                                                                "source": f"request {rows[0][2]}"}))
+            out.append(_entry(first[0], f"{kind} failed", f"{what}: {first[column]} ({n} in all)", source,
+                              private={"groups": None, "text": f"{what} ({n} in all)", "source": source}))
+            back = next((row for row in rows if row[0] > episode[-1][0] and well(row)), None)
+            if back:
+                out.append(_entry(back[0], f"{kind} recovered", f"{RECOVERED[kind]} after {n} failure"
+                                  f"{'' if n == 1 else 's'}", f"request {back[1]}"))
     return out
+
+
+RECOVERED = {"requests": "requests served again", "llm": "an answer written by the LLM endpoint again"}
+
+
+def _episodes(failures: list[tuple]) -> list[list[tuple]]:
+    """Failures (time first, oldest first) split where EPISODE_GAP_S passed without one."""
+    episodes: list[list[tuple]] = []
+    for row in failures:
+        if episodes and row[0] - episodes[-1][-1][0] < EPISODE_GAP_S:
+            episodes[-1].append(row)
+        else:
+            episodes.append([row])
+    return episodes
+
+
+def entry_causes(e: dict[str, Any]) -> set[str]:
+    """What a timeline entry is about (KIND_CAUSES); a server start by the settings it changed (any restart: the
+    service)."""
+    if e["kind"] == "server start":
+        return changed_causes(e["text"])
+    return set(KIND_CAUSES.get(e["kind"], ()))
 
 
 def _records(registry) -> list:

@@ -30,6 +30,7 @@ from ragship.server import chat, learning, mcp_tools, operations, runbooks
 from ragship.ingest.upload_job import upload_job
 from ragship.server.routes import Service, caller, router
 from ragship.settings import load_settings, problems
+from ragship.util import actor
 
 STATIC = Path(__file__).parent / "static"
 UPLOAD_SLACK = 64 * 1024  # multipart framing around an upload's bytes
@@ -173,6 +174,8 @@ def create_app(engine: Engine) -> FastAPI:
     async def lifespan(app: FastAPI):
         await asyncio.to_thread(engine.warm_up)  # model load before the first request, not during it
         await asyncio.to_thread(state.ensure_schema)  # an unreachable state store fails the start, not a request
+        # a start, with the settings it changed, in each collection's timeline (monitor/starts.py)
+        await asyncio.to_thread(collections.record_start, actor.cli())
         leader.start()  # alert rules and source re-syncs (monitor/watcher.py), in one process of the home
         jobs.start()  # upload jobs, from any process (server/jobs.py)
         service.ready = True
