@@ -1,10 +1,12 @@
 """Game day (issue 34): a real `ragship serve` under steady traffic (CLAP NQ dev's answerable questions, asked one
 after another), then five faults, one at a time; for each, this script acts as the on-call person: it waits for
 the incident an alert opens, acknowledges it, does what the alert's runbook says, and waits for the incident to
-resolve. Reported per fault: time to detect (seconds and requests from the injection to the incident), time to
-recover (from the incident's opening to its resolution), requests that failed (not 200) and answers worse than
-the same question's answer before the faults (abstained where it had answered, or no longer citing the gold
-passage first where it had), and the postmortem draft's first trigger candidate against the injected cause.
+resolve. Reported per fault: the incident's alerts (and any other incident opened meanwhile: each should hold
+only its own cause), time to detect (seconds and requests from the injection to the incident), time to recover
+(the postmortem's: from the incident's opening to the fix it found, and what that was) and how long the incident
+took to resolve after it, requests that failed (not 200) and answers worse than the same question's answer before
+the faults (abstained where it had answered, or no longer citing the gold passage first where it had), and the
+postmortem draft's first trigger candidate against the injected cause.
 
     python scripts/game_day.py [--home DIR] [--postmortem FILE]    (make game-day)
 
@@ -79,6 +81,7 @@ retries = 0
 evaluate_every_s = 1
 window_s = 15
 min_requests = 8
+recent_s = 3
 reference = 40
 recent = 20
 query_text = "keep"
@@ -176,8 +179,13 @@ class OnCall:
         self.env = env
 
     def incident_after(self, t: float) -> dict | None:
+        """The first incident opened from `t` on (the list is newest first)."""
+        found = self.opened(t, time.time() + 1)
+        return found[-1] if found else None
+
+    def opened(self, since: float, until: float) -> list[dict]:
         found = self.http.get("/v1/incidents").json()["incidents"]
-        return next((i for i in found if i["opened"] >= t), None)
+        return [i for i in found if since <= i["opened"] <= until]
 
     def resolved(self, incident_id: str) -> dict | None:
         i = self.http.get(f"/v1/incidents/{incident_id}").json()
@@ -225,12 +233,16 @@ def fault(name: str, inject, recover, cause: str, call: OnCall, traffic: Traffic
     first = (draft["trigger_candidates"] or [{"kind": "none", "text": "none"}])[0]
     if save:
         save(draft)
+    rec, others = draft["recovery"], [i for i in call.opened(t0, end) if i["id"] != incident["id"]]
     return {**row, "detected": True, "alerts": ", ".join(incident["alerts"]),
+            "others": "; ".join(", ".join(i["alerts"]) or i["title"] for i in others),
             "detect_s": round(incident["opened"] - t0, 1),
             "detect_requests": len(traffic.between(t0, incident["opened"])),
             "action_after_alert_s": round(acted - incident["opened"], 1),
-            "recover_s": round(end - incident["opened"], 1) if done else None,
-            "requests": len(traffic.between(t0, end)),
+            "recover_s": rec["time_to_recover_s"], "fix": rec["fix"]["kind"] if rec["fix"] else "none found",
+            "fix_after_action_s": round(rec["fixed_at"] - acted, 1) if rec["fixed_at"] else None,
+            "resolved_after_fix_s": rec["resolved_after_fix_s"] if done else None,
+            "degraded": draft["impact"]["degraded"], "requests": len(traffic.between(t0, end)),
             "failed": failed, "worse": bad, "first_candidate": f"{first['kind']}: {first['text']}"[:160],
             "cause_first": first["kind"] == cause}
 
@@ -348,14 +360,18 @@ def main() -> None:
 
 def table(rows: list[dict], requests: int) -> list[str]:
     out = [f"{requests} requests in all.", "",
-           "| fault | alerts | detect (s / requests) | recover (s from the alert) | failed | worse answers | "
-           "postmortem's first trigger candidate | injected cause first |", "|---|---|---|---|---|---|---|---|"]
+           "| fault | incident's alerts | other incidents meanwhile | detect (s / requests) | recover (s from the "
+           "opening to the fix: the fix) | resolved (s after the fix) | failed | worse answers | degraded (the "
+           "postmortem's impact) | postmortem's first trigger candidate | injected cause first |",
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if not r["detected"]:
-            out.append(f"| {r['fault']} | not detected{': ' + r['error'] if r.get('error') else ''} | | | | | | |")
+            out.append(f"| {r['fault']} | not detected{': ' + r['error'] if r.get('error') else ''} "
+                       "| | | | | | | | | |")
             continue
-        out.append(f"| {r['fault']} | {r['alerts']} | {r['detect_s']} / {r['detect_requests']} | {r['recover_s']} | "
-                   f"{r['failed']} | {r['worse']} of {r['requests']} | {r['first_candidate']} | "
+        out.append(f"| {r['fault']} | {r['alerts']} | {r['others'] or 'none'} | {r['detect_s']} / "
+                   f"{r['detect_requests']} | {r['recover_s']}: {r['fix']} | {r['resolved_after_fix_s']} | "
+                   f"{r['failed']} | {r['worse']} of {r['requests']} | {r['degraded']} | {r['first_candidate']} | "
                    f"{'yes' if r['cause_first'] else 'no'} |")
     return out
 
@@ -368,12 +384,15 @@ def section(machine: str, lines: list[str], rows: list[dict]) -> str:
         "`wiki/`, a source synced with `max_age = \"30s\"`), served by `ragship serve` with the OpenAI-compatible "
         "stub as its LLM (no LLM runs here); a user asks clapnq-dev's 160 answerable questions in turn, one request "
         "every 0.2 s, and rates each answer (up when it cites the gold passage). The monitor for the run: "
-        "evaluate_every_s 1, window_s 15, min_requests 8, drift reference 40 / recent 20; rules "
+        "evaluate_every_s 1, window_s 15, recent_s 3, min_requests 8, drift reference 40 / recent 20; rules "
         + ", ".join(f"{n} ({s} {op} {t:g}, for {f} s)" for n, s, op, t, f, _ in RULES)
         + "; release.auto_promote = never. The script is the on-call person: it acknowledges the incident the "
         "alert opens, does what the runbook says (the fault's second half below), and waits for the incident to "
-        "resolve. Worse answers: abstained where the baseline answered, or no longer citing the gold passage first "
-        "where the baseline did.", "",
+        "resolve. Recover: the postmortem's time from the incident's opening to the fix it found (the first sign "
+        "of recovery, or the action just before it); resolved: how long the alerts took after that. Worse answers: "
+        "abstained where the baseline answered, or no longer citing the gold passage first where the baseline "
+        "did; degraded: the postmortem's impact (failed, quoted because the LLM failed, abstentions and empty "
+        "results above the rate before), from the trigger to the fix.", "",
         "Faults: (a) a version missing every other passage, `promote --force`, then `ragship rollback`; (b) the "
         "synced source loses 80 % of its files, then they are restored; (c) SciFact's claims asked instead, then "
         "the misrouted traffic stops; (d) the LLM endpoint down, then back; (e) `index/LIVE` truncated, then "
