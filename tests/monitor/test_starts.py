@@ -4,9 +4,13 @@ the trigger and the fix of an incident, never appeared: "Changes made meanwhile:
 from conftest import DATA, make_engine
 from fastapi.testclient import TestClient
 
+from ragship.access import Principal
+from ragship.index import VersionRegistry
 from ragship.monitor.events import Events
+from ragship.monitor.incidents import Incidents
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.starts import changed_causes, record_start
+from ragship.monitor.timeline import timeline
 from ragship.server.app import create_app
 from ragship.state import State
 
@@ -27,6 +31,11 @@ def test_a_start_says_what_changed_since_the_last_one_and_hides_secrets(tmp_path
     recorded = events.between("default", 0, 100)
     assert [(e["kind"], e["at"], e["by"]) for e in recorded] == [("server start", t, "cli (alice)")
                                                                  for t in (10, 20, 30)]
+    incident = Incidents(events.log.state).open("default", "answers look wrong", by="bob", now=25)
+    grouped = Principal("k1", "editor", frozenset({"red"}))  # a value may be a path it does not read
+    shown = [e["text"] for e in timeline(incident, events.log, VersionRegistry(tmp_path / "index"), 60, now=40,
+                                         viewer=grouped) if e["kind"] == "server start"]
+    assert shown[1].endswith("changed since the last start: answer.llm.base_url; monitor.webhook_url")
 
 
 def test_the_server_records_its_start_in_each_collection(tmp_path, cache_dir):

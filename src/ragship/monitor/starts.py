@@ -61,6 +61,14 @@ def record_start(events: Events, collection: str, settings: dict[str, Any], star
     return text
 
 
+def without_values(text: str) -> str:
+    """A start's text naming the settings it changed without their values."""
+    if CHANGED not in text:
+        return text
+    head, changed = text.split(CHANGED, 1)
+    return head + CHANGED + "; ".join(part.split(" ", 1)[0] for part in changed.split("; "))
+
+
 def changed_causes(text: str) -> set[str]:
     """What a start's text says it changed is about; a restart with no change: the service."""
     found: set[str] = set()

@@ -25,7 +25,7 @@ from ragship.errors import RagshipError
 from ragship.monitor.events import Events
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.starts import changed_causes
+from ragship.monitor.starts import changed_causes, without_values
 from ragship.state.tables import ALERT_EVENTS, IMPROVE_RUNS, JOBS, REQUESTS, SOURCE_SYNC
 
 # what can have caused an incident (the trigger candidates' kinds), those that change what users get first: a
@@ -242,7 +242,10 @@ def _syncs(log: QueryLog, collection: str, sources: dict[str, list[str]]) -> lis
 
 
 def _event(e: dict[str, Any], sources: dict[str, list[str]]) -> dict[str, Any]:
-    """An event of events.py; one about a source (its text starts "source PATH ") is its source's groups'."""
+    """An event of events.py; one about a source (its text starts "source PATH ") is its source's groups'; a server
+    start's settings values (a source's path among them) only for a caller who reads everything."""
+    if e["kind"] == "server start":
+        return {**e, "private": {"groups": None, "text": without_values(e["text"]), "source": e["source"]}}
     if not e["text"].startswith("source "):
         return e
     path = next((p for p in sources if e["text"].startswith(f"source {p} ")), None)
