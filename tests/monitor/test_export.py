@@ -11,7 +11,7 @@ import httpx
 import pytest
 from conftest import DATA, free_port
 
-from ragship.monitor.export import grafana_dashboard, write
+from ragship.monitor.export import grafana_dashboard, prometheus_rules, write
 from ragship.monitor.rules import DEFAULT_RULES, SIGNALS
 from serving import env_for, ingest, ragship, serving
 
@@ -34,6 +34,14 @@ def test_promtool_accepts_the_generated_rules(tmp_path):
     checked = subprocess.run([PROMTOOL, "check", "rules", str(rules_file)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(DEFAULT_RULES)} rules found" in checked.stdout
+
+
+def test_a_rule_on_a_windows_rate_needs_its_recent_value_too():
+    """As the server evaluates it (ADR 0022, issue 49): it resolves soon after a fix, not when the window empties."""
+    exprs = {r["alert"]: r["expr"] for r in prometheus_rules(DEFAULT_RULES)["groups"][0]["rules"]}
+    assert exprs["LLMFallback"] == ('ragship_signal{signal="llm_fallback_rate"} > 0.2 and on(collection) '
+                                    'ragship_signal{signal="llm_fallback_rate:recent"} > 0.2')
+    assert exprs["SourceStale"] == 'ragship_signal{signal="source_staleness"} > 1'
 
 
 @pytest.mark.skipif(PROMETHEUS is None, reason="prometheus not installed: `make browser` installs it")

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from ragship.monitor.rules import SIGNALS
+from ragship.monitor.rules import RECENT, SIGNALS, WINDOWED
 
 
 def _duration(seconds: float) -> str:
@@ -20,7 +20,7 @@ def prometheus_rules(rules) -> dict[str, Any]:
     """A rule group Prometheus loads (`rule_files`), one alerting rule per ragship rule."""
     return {"groups": [{"name": "ragship", "rules": [{
         "alert": r.name,
-        "expr": f'ragship_signal{{signal="{r.signal}"}} {r.op} {r.threshold:g}',
+        "expr": _expr(r),
         "for": _duration(r.for_s),
         "labels": {"severity": r.severity},
         "annotations": {"summary": f"{{{{ $labels.collection }}}}: {r.summary or r.name}",
@@ -28,6 +28,14 @@ def prometheus_rules(rules) -> dict[str, Any]:
                                        "value {{ $value }}",
                         "runbook_url": r.runbook},
     } for r in rules]}]}
+
+
+def _expr(r) -> str:
+    """The rule's condition; on a window's rate, its recent value must hold too, as in the server (ADR 0022)."""
+    expr = f'ragship_signal{{signal="{r.signal}"}} {r.op} {r.threshold:g}'
+    if r.signal in WINDOWED:
+        expr += f' and on(collection) ragship_signal{{signal="{r.signal}{RECENT}"}} {r.op} {r.threshold:g}'
+    return expr
 
 
 TRAFFIC = [  # (title, [(expression, legend)]) of the request histogram every server process exports

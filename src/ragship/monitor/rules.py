@@ -26,6 +26,11 @@ SIGNALS = {
 }
 
 RUNBOOK = "docs/runbooks/monitoring.md"
+# the signals measured over monitor.window_s: a rule on one holds only while its recent value (windows.business)
+# holds too; /metrics exports that value as signal "NAME:recent", and the exported Prometheus rules require both
+WINDOWED = ("answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate", "positive_feedback_rate",
+            "error_rate", "llm_fallback_rate", "p50_ms", "p95_ms")
+RECENT = ":recent"
 
 # What each signal's alerts are about. An alert joins an open incident only if it shares a cause with every alert
 # in it, else it opens its own (issue 49: an off-topic ScoreDrift joined an LLM outage's incident); the timeline's

@@ -22,7 +22,7 @@ from ragship.monitor.drift import Drift
 from ragship.monitor.events import Events
 from ragship.monitor.freshness import Freshness
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.rules import rules
+from ragship.monitor.rules import RECENT, WINDOWED, rules
 from ragship.monitor.windows import business, label_flood, label_shares
 from ragship.settings import Settings, duration_s
 from ragship.state.tables import IMPROVE_RUNS
@@ -72,9 +72,7 @@ class Monitor:
         window = business(self.log, name, now - m.window_s, now, m.min_requests, m.recent_s)
         report = self.drift(name, c).report()
         sources = self.freshness.status(name, c.settings.sources, now)
-        signals = {k: window[k] for k in ("answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
-                                          "positive_feedback_rate", "error_rate", "llm_fallback_rate", "p50_ms",
-                                          "p95_ms")}
+        signals = {k: window[k] for k in WINDOWED}
         signals["state_unreadable"] = self._state_unreadable(name, c, now)
         signals["query_drift_p"] = report["query"].get("p_value")
         signals["score_drift_p"] = report["scores"].get("p_value")
@@ -142,9 +140,9 @@ class Monitor:
         done: dict[str, Any] = {"events": [], "delivery": {}}
         for name, c in collections.items():
             signals, context = self.signals(name, c, now)
-            metrics.record_signals(name, signals)
-            events = self.alerts.evaluate(name, rules(c.settings), signals, context, now, bool(m.webhook_url),
-                                          recent=context["window"]["recent"])
+            recent = {k: context["window"]["recent"][k] for k in WINDOWED}
+            metrics.record_signals(name, signals | {f"{k}{RECENT}": v for k, v in recent.items()})
+            events = self.alerts.evaluate(name, rules(c.settings), signals, context, now, bool(m.webhook_url), recent)
             for e in events:
                 metrics.ALERT_FIRING.labels(name, e["alert"], e["severity"]).set(int(e["event"] == "fired"))
             done["events"] += events
