@@ -47,13 +47,28 @@ class Answer:
     qa: dict | None = None  # the QA model's verdict: answerability, the source it read best, its span
     confidence_breakdown: dict | None = None  # the confidence's logit by part (base, retrieval, qa_model, question)
     retrieval: Any = field(default=None, repr=False, compare=False)  # the first search (for the query log)
+    searched: dict | None = None  # what was searched for the question (retrieve/conversation.py Searched.to_dict)
+    outcome: str = ""  # "clarify" for a question back (answer/clarify.py); else answer or abstain, by `abstained`
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Each cited document once, in order of first citation, with its citations' numbers and chunk ids: what a
+        face lists as the answer's sources (two chunks of one document are one source)."""
+        found: dict[str, dict[str, Any]] = {}
+        for c in self.citations:
+            doc = found.setdefault(c.doc_id, {"doc_id": c.doc_id, "title": c.title, "source": c.source,
+                                              "citations": [], "chunk_ids": []})
+            doc["citations"].append(c.n)
+            doc["chunk_ids"].append(c.chunk_id)
+        return list(found.values())
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(replace(self, retrieval=None))
         del d["retrieval"]
+        d["outcome"] = self.outcome or ("abstain" if self.abstained else "answer")
         for c in d["citations"]:
             c["heading_path"] = list(c["heading_path"])
             c["quotes"] = [list(q) for q in c["quotes"]]
+        d["documents"] = self.documents()
         return d
 
 

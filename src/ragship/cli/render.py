@@ -175,9 +175,11 @@ def print_answer(answer: dict, printed_text: bool) -> None:
         out.print(f"[dim]confidence {answer['confidence']:.2f}{_parts(answer.get('confidence_breakdown'))}[/dim]")
     for r in answer["removed"]:
         out.print(f"[dim]removed: {escape(repr(r['text'][:80]))} ({escape(r['reason'])})[/dim]", highlight=False)
-    for c in answer["citations"]:
-        out.print(f"\\[{c['n']}] {escape(c['title'] or c['doc_id'])} [dim]({escape(c['doc_id'])}, chars {c['start']}-"
-                  f"{c['end']})[/dim]", highlight=False)
+    spans = {c["chunk_id"]: f"{c['start']}-{c['end']}" for c in answer["citations"]}
+    for d in answer["documents"]:  # each document once, with every chunk of it cited
+        marks = "".join(f"\\[{n}]" for n in d["citations"])
+        out.print(f"{marks} {escape(d['title'] or d['doc_id'])} [dim]({escape(d['doc_id'])}, chars "
+                  f"{', '.join(spans[c] for c in d['chunk_ids'])})[/dim]", highlight=False)
 
 
 def _parts(breakdown: dict | None) -> str:

@@ -72,8 +72,10 @@ def reply_text(answer: dict) -> str:
 
 
 def sources_text(answer: dict) -> str:
-    """"[n] title (document id)": the id is the file's path in its folder, or its URL (S3, web), as search shows."""
-    lines = [f"[{c['n']}] {c['title'] or c['doc_id']} ({c['doc_id']})" for c in answer["citations"]]
+    """"[n] title (document id)", each document once ("[1][3]" when two of its chunks are cited): the id is the
+    file's path in its folder, or its URL (S3, web), as search shows."""
+    lines = [f"{''.join(f'[{n}]' for n in d['citations'])} {d['title'] or d['doc_id']} ({d['doc_id']})"
+             for d in answer["documents"]]
     return "\n\n" + "\n".join(lines) if lines else ""
 
 
