@@ -28,7 +28,8 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
     rows = log.rows(select(r.kind, r.outcome, r.latency_ms, r.unverified, r.fallback, r.ts).where(
         r.collection == collection, r.ts >= since, r.ts < until).order_by(r.ts))
     votes = log.rows(select(f.rating, f.ts).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
-        r.collection == collection, f.ts >= since, f.ts < until).order_by(f.ts))
+        r.collection == collection, f.ts >= since, f.ts < until, f.rating != 0)  # a review or a comment: no vote
+        .order_by(f.ts))
     out = _rates(rows, votes, min_requests, lambda xs: xs)
     if recent_s is not None:
         out["recent"] = _rates(rows, votes, min_requests, newest(until - recent_s, min_requests))
@@ -89,7 +90,8 @@ def series(log: QueryLog, minutes: int = 60, bucket_s: int | None = None) -> tup
     rows = log.rows(select(r.ts, r.kind, r.latency_ms, r.outcome).where(r.ts >= since))
     bucket_s = bucket_s or bucket_for(now - min((row[0] for row in rows), default=now))
     reqs = [(int(ts // bucket_s), *rest) for ts, *rest in rows]
-    votes = [(int(ts // bucket_s), rating) for ts, rating in log.rows(select(f.ts, f.rating).where(f.ts >= since))]
+    votes = [(int(ts // bucket_s), rating) for ts, rating in log.rows(select(f.ts, f.rating).where(f.ts >= since,
+                                                                                          f.rating != 0))]
     buckets: dict[int, dict[str, Any]] = {}
 
     def bucket(b: int) -> dict[str, Any]:

@@ -1,0 +1,18 @@
+"""What counts as a vote in the business metrics: a review or a comment alone is none (a review counted as "not
+helpful" on the Feedback chart, issue 49)."""
+
+from ragship.monitor.querylog import Observation, QueryLog
+from ragship.monitor.windows import business, series
+
+
+def test_a_review_or_a_comment_alone_is_no_vote(state):
+    log = QueryLog(state, "keep")
+    o = Observation("k1", "default", "ask", 10.0, "q", "answered", answer="a")
+    log.record(o)
+    log.feedback(o.id, "k1", 1)
+    log.feedback(o.id, "k1", 0, "a comment")
+    log.feedback(o.id, "cli", 0, marks={"c": "helpful"})
+    metrics = business(log, "default", 0, min_requests=1)
+    assert metrics["feedback"] == 1 and metrics["positive_feedback_rate"] == 1.0
+    _, points = series(log, 60)
+    assert (points[0]["up"], points[0]["down"]) == (1, 0)  # a review counted as "not helpful" before
