@@ -14,7 +14,7 @@ TOPICS = {"tram": ["When does the night tram to the harbour run?", "Is the harbo
 
 def _vector(topic: str, n: int) -> np.ndarray:
     v = np.zeros(8, dtype=np.float32)
-    v[0 if topic == "tram" else 4] = 1.0
+    v[{"tram": 0, "payroll": 4}.get(topic, 7)] = 1.0
     v[1 + n] = 0.05
     return v
 
@@ -45,10 +45,13 @@ def test_failed_questions_are_grouped_by_topic_counted_and_closed_when_later_ans
     record(log, TOPICS["tram"][1], "answered", at=now - 7200)  # answered before it failed: still open
     record(log, "Who wrote the tram timetable?", "abstained", key="secret", at=now - 600)
     record(log, "An old question about trams", "abstained", at=now - 40 * 86400)  # outside the window
+    record(log, "Where do I return a library book?", "no_result", topic="library", at=now - 500)  # on its own
 
     report = gaps(log, "default", lambda key: key != "secret", days=30, now=now)
-    assert report["hidden"] == 1 and report["open"] == 5 and report["closed"] == 1
-    tram, payroll = sorted(report["topics"], key=lambda t: t["name"] != topic_name(TOPICS["tram"]))
+    assert report["hidden"] == 1 and report["open"] == 6 and report["closed"] == 1
+    *topics, alone = report["topics"]
+    assert alone["others"] and [q["question"] for q in alone["questions"]] == ["Where do I return a library book?"]
+    tram, payroll = sorted(topics, key=lambda t: t["name"] != topic_name(TOPICS["tram"]))
     assert "tram" in tram["name"] and "harbour" in tram["name"] and "payroll" in payroll["name"]
     assert (tram["open"], tram["closed"], tram["failed"]) == (3, 0, 4)
     first = tram["questions"][0]

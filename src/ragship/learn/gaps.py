@@ -23,6 +23,7 @@ from ragship.text import content_terms
 DAYS = 30  # the report's window by default
 TOPIC_DISTANCE = 0.7  # average cosine distance within a topic (MiniLM: a shared subject is ~0.3-0.6)
 MOST_QUESTIONS = 5000  # the newest failed questions clustered (pairwise distances: 200 MB at 5000)
+OTHERS = "other questions, each on a subject of its own"
 REASONS = {"abstained": "abstained", "no_result": "found nothing", "answered": "rated down"}
 
 
@@ -122,9 +123,10 @@ def grouped(questions: list[Question]) -> list[dict[str, Any]]:
     if embedded:
         labels = topics_of(np.stack([q.vector for q in embedded]))
         groups = [[q for q, label in zip(embedded, labels) if label == c] for c in sorted(set(labels))]
-    rest = [q for q in questions if q not in embedded]
-    topics = [_topic(g) for g in groups + ([rest] if rest else []) if g]
-    return sorted(topics, key=lambda t: (-t["open"], -t["failed"], t["name"]))
+    # a question alone on its subject joins the last entry, so that the topics read as a short list
+    alone = [q for q in questions if q not in embedded] + [g[0] for g in groups if len(g) == 1]
+    topics = sorted((_topic(g) for g in groups if len(g) > 1), key=lambda t: (-t["open"], -t["failed"], t["name"]))
+    return topics + ([{**_topic(alone), "name": OTHERS, "others": True}] if alone else [])
 
 
 def topics_of(vectors: np.ndarray) -> np.ndarray:
@@ -140,12 +142,14 @@ def topics_of(vectors: np.ndarray) -> np.ndarray:
 def _topic(members: list[Question]) -> dict[str, Any]:
     open_ = sorted((q for q in members if q.closed_at is None), key=lambda q: (-q.failed, -q.last_failed))
     closed = sorted((q for q in members if q.closed_at is not None), key=lambda q: -q.closed_at)
-    return {"name": topic_name([q.text for q in members]), "open": len(open_), "closed": len(closed),
-            "failed": sum(q.failed for q in members), "last_failed": max(q.last_failed for q in members),
+    return {"name": topic_name([q.text for q in members]), "others": False, "open": len(open_),
+            "closed": len(closed), "failed": sum(q.failed for q in members),
+            "last_failed": max(q.last_failed for q in members),
             "questions": [q.to_dict() for q in open_], "closed_questions": [q.to_dict() for q in closed]}
 
 
 def topic_name(texts: list[str], words: int = 3) -> str:
-    """The words most of `texts` share (content words, by how many texts hold them), e.g. "olympics, boycott"."""
+    """The content words most of `texts` share (by how many texts hold them, at least two), e.g. "olympics,
+    boycott"; else the first text's start."""
     counts = Counter(w for t in texts for w in content_terms(t) if len(w) > 2 and not w.isdigit())
-    return ", ".join(w for w, _ in counts.most_common(words)) or texts[0][:60]
+    return ", ".join(w for w, n in counts.most_common(words) if n > 1) or texts[0][:60]
