@@ -122,8 +122,8 @@ def print_improve_plan(report: dict) -> None:
         table.add_row("learn new documents", _step(p["unsupervised"], (
             f"{p['new_documents']} added since the model last learned (improve.min_new_documents = "
             f"{needs['new_documents']})")))
-    table.add_row("gate on", f"{p['heldout_judged']} judged held-out questions (improve.min_heldout = "
-                  f"{needs['heldout_judged']}) and the [[release.golden]] sets")
+    table.add_row("gate on", escape(f"{p['heldout_judged']} judged held-out questions (improve.min_heldout = "
+                                    f"{needs['heldout_judged']}); [[release.golden]] sets: {p.get('golden_sets', 0)}"))
     out.print(table)
     held = report.get("triggers") or []
     out.print("triggers holding now: " + ("; ".join(held) if held else "none (a scheduled run would not start)"),

@@ -94,6 +94,7 @@ def plan(labeled: LabeledSet, settings: Settings, new_documents: int = 0) -> dic
     return {"adapt": learnable and gated, "unsupervised": unsupervised,
             "calibrate": min(yes, no) >= s.min_answer_labels, "judged": judged, "answerable": yes,
             "unanswerable": no, "new_documents": new_documents, "heldout_judged": heldout,
+            "golden_sets": len(settings.release.golden),
             "not_adapted": None if gated or not learnable else (
                 f"{heldout} held-out questions with a relevant source (improve.min_heldout = {s.min_heldout}) and "
                 "no [[release.golden]] set: nothing could gate an adapted model"),
