@@ -40,13 +40,13 @@ def ragship(env: dict, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=300)
 
 
-def create_key(env: dict, role: str, groups: str = "") -> str:
+def create_key(env: dict, role: str, groups: str = "", name: str = "") -> str:
     """A new key in `env`'s home, as `ragship keys create` makes it (in this process: no interpreter start)."""
     from ragship.access import KeyStore
 
     state = engine_for(env).state
     try:
-        return KeyStore(state).create(role, [g for g in groups.split(",") if g])[0]
+        return KeyStore(state).create(role, [g for g in groups.split(",") if g], name)[0]
     finally:
         state.close()
 

@@ -5,7 +5,9 @@ report, promote and roll back. Screenshots are saved in the test's folder (and c
 UI_SCREENSHOTS is set)."""
 
 import os
+import re
 import shutil
+import time
 from pathlib import Path
 
 import httpx
@@ -35,7 +37,7 @@ def teams(tmp_path_factory, cache_dir):
 
 @pytest.fixture(scope="module")
 def site(teams):
-    key = create_key(teams, "editor", "red")
+    key = create_key(teams, "editor", "red", name="docs-team")
     with serving(teams) as base:
         yield base, key
 
@@ -126,21 +128,84 @@ def test_an_editor_reviews_a_down_rated_answer(browser, site, tmp_path):
     card.locator("button[type=submit]").click()
     card.locator("text=Saved.").wait_for()
     page.screenshot(path=str(tmp_path / "review-saved.png"), full_page=True)
-    reviewed = httpx.get(f"{base}/v1/review", params={"queue": "down"},
+    reviewed = httpx.get(f"{base}/v1/review", params={"queue": "down", "status": "reviewed"},
                          headers={"Authorization": f"Bearer {key}"}).json()["answers"]
     assert next(a for a in reviewed if a["id"] == answer_id)["votes"] == 2
     assert page.inner_text("#error") == ""
     keep([tmp_path / "review-queue.png", tmp_path / "review-saved.png"])
 
 
+RITAS = ["When does the red team ship the orbital relay?", "What can delay the orbital relay launch?",
+         "Who holds the budget for the relay launch?"]
+
+
+def test_saved_reviews_show_as_reviewed_after_a_reload(browser, site, teams, tmp_path):
+    """Issue 49 finding 6: three reviews saved ("Saved."); after a reload the cards still said "rated down" with
+    empty fields and stayed in the queue, with no "reviewed" filter and no sign of who asked. Now a reload shows
+    them under "reviewed", each with its review's marks, verdict and correction, and who asked, by key name."""
+    base, key = site
+    rita = create_key(teams, "reader", "red", name="rita")
+    asked = []
+    for question in RITAS:
+        a = httpx.post(f"{base}/v1/ask", json={"q": question}, headers={"Authorization": f"Bearer {rita}"},
+                       timeout=60).json()
+        httpx.post(f"{base}/v1/feedback", json={"answer_id": a["id"], "rating": "down"},
+                   headers={"Authorization": f"Bearer {rita}"}).raise_for_status()
+        asked.append(a["id"])
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    page.goto(base)
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    page.click("nav a[data-page=review]")
+    page.select_option("#review-queue", "down")
+    page.wait_for_selector("#review-list[aria-busy=false]")
+    for n, answer_id in enumerate(asked):
+        card = page.locator(f"form.review[data-answer='{answer_id}']")
+        card.wait_for()
+        assert 'asked by key "rita" (' in card.inner_text() and "Not reviewed yet" in card.inner_text()
+        card.locator("input[type=radio][value=helpful]").first.check()
+        card.locator("select[name=expected]").select_option("answer")
+        card.locator("input[name=correction]").fill(f"The right answer {n}.")
+        card.locator("button[type=submit]").click()
+        card.locator("text=Saved.").wait_for()
+
+    page.reload()
+    page.wait_for_selector("#review-list[aria-busy=false]")
+    assert page.input_value("#review-status") == "to_review"
+    assert all(page.locator(f"form.review[data-answer='{a}']").count() == 0 for a in asked)  # out of the queue
+    page.select_option("#review-status", "reviewed")
+    page.wait_for_selector(f"form.review.reviewed[data-answer='{asked[0]}']")
+    for n, answer_id in enumerate(asked):
+        card = page.locator(f"form.review[data-answer='{answer_id}']")
+        text = card.inner_text()
+        assert "Reviewed by key" in text and "rated down" in text and 'asked by key "rita" (' in text
+        assert card.locator("input[type=radio][value=helpful]").first.is_checked()
+        assert card.locator("select[name=expected]").input_value() == "answer"
+        assert card.locator("input[name=correction]").input_value() == f"The right answer {n}."
+        assert card.locator("button[type=submit]").inner_text() == "Update review"
+    page.select_option("#review-status", "all")
+    page.wait_for_selector(f"form.review.reviewed[data-answer='{asked[0]}']")
+    page.select_option("#review-status", "reviewed")
+    page.wait_for_selector(f"form.review.reviewed[data-answer='{asked[0]}']")
+    page.screenshot(path=str(tmp_path / "09-review-after-reload.png"), full_page=True)
+    assert page.inner_text("#error") == "" and problems == []
+    keep([tmp_path / "09-review-after-reload.png"])
+
+
 def test_an_incident_page_shows_its_timeline_takes_the_ack_and_drafts_the_postmortem(browser, site, tmp_path):
     """Issue 34: an incident opened by hand is listed; its page shows the timeline (the build and release of the
-    live version, the opening); acknowledging it and the postmortem draft are a click each."""
+    live version, the opening); acknowledging it and the postmortem draft are a click each. Issue 49 finding 9: the
+    postmortem was raw Markdown in a clipped box (now rendered in full, with copy and download), Resolve sent a
+    fixed note (now it asks for one), the timeline's dates wrapped onto three lines (now one, in UTC)."""
     base, key = site
     auth = {"Authorization": f"Bearer {key}"}
     opened = httpx.post(f"{base}/v1/incidents", json={"title": "users say the tram answers are stale"},
                         headers=auth).raise_for_status().json()
-    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    context = browser.new_context(viewport={"width": 1366, "height": 900}, accept_downloads=True,
+                                  permissions=["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    problems = watched(page)
     page.goto(base)
     page.fill("#api-key", key)
     page.click("#key-form button")
@@ -149,15 +214,167 @@ def test_an_incident_page_shows_its_timeline_takes_the_ack_and_drafts_the_postmo
     page.wait_for_selector("#incident:not([hidden]) #timeline-table tbody tr")
     timeline = page.inner_text("#timeline-table")
     assert "opened by hand: users say the tram answers are stale" in timeline and "v1 built" in timeline
+    assert "When (UTC)" in timeline
+    dates = page.evaluate(ONE_LINE_DATES, "#timeline-table tbody td:first-child")
+    assert dates and all(d["lines"] == 1 and re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", d["text"]) for d in dates)
     page.click("#incident-ack")
     page.wait_for_selector("#incident-meta:has-text('acknowledged')")
+
     page.click("#incident-postmortem")
-    drafted = page.wait_for_selector("#postmortem:not([hidden])")
-    assert "## Impact (from the query log)" in drafted.inner_text() and "## Action items" in drafted.inner_text()
-    page.screenshot(path=str(tmp_path / "incident.png"), full_page=True)
+    page.wait_for_selector("#postmortem-box:not([hidden]) #postmortem h3")
+    headings = page.locator("#postmortem h3").all_inner_texts()
+    assert "Impact (from the query log)" in headings and "Action items" in headings
+    drafted = page.inner_text("#postmortem")
+    assert "##" not in drafted and "**" not in drafted and "|---" not in drafted  # rendered, not raw Markdown
+    assert page.locator("#postmortem table").count() >= 2 and page.locator("#postmortem strong").count() >= 3
+    dates = page.evaluate(ONE_LINE_DATES, "#postmortem td.when")  # its tables' dates on one line too
+    assert len(dates) >= 5 and all(d["lines"] == 1 and d["text"].endswith(" UTC") for d in dates)
+    assert page.evaluate("(() => { const p = document.getElementById('postmortem');"
+                         " return p.scrollHeight <= p.clientHeight + 1; })()")  # in full: no clipped box
+    page.click("#postmortem-copy")
+    page.wait_for_selector("#postmortem-status:has-text('Copied the Markdown.')")
+    assert page.evaluate("navigator.clipboard.readText()").startswith(
+        "# Postmortem: users say the tram answers are stale")
+    with page.expect_download() as downloaded:
+        page.click("#postmortem-download")
+    assert downloaded.value.suggested_filename == f"postmortem-{opened['id']}.md"
+    assert "## Action items" in Path(downloaded.value.path()).read_text()
+    page.screenshot(path=str(tmp_path / "11-incident-postmortem.png"), full_page=True)
     assert httpx.get(f"{base}/v1/incidents/{opened['id']}", headers=auth).json()["status"] == "acknowledged"
-    assert page.inner_text("#error") == ""
-    keep([tmp_path / "incident.png"])
+
+    page.click("#incident-resolve")  # asks what fixed it: an empty note is not sent
+    page.wait_for_selector("#resolve-form:not([hidden])")
+    page.click("#resolve-form button[type=submit]")
+    assert httpx.get(f"{base}/v1/incidents/{opened['id']}", headers=auth).json()["status"] == "acknowledged"
+    page.fill("#resolve-note", "re-ingested the tram timetable")
+    page.click("#resolve-form button[type=submit]")
+    page.wait_for_selector("#incident-meta:has-text('resolved')")
+    assert "re-ingested the tram timetable" in page.inner_text("#timeline-table")
+    assert page.inner_text("#error") == "" and problems == []
+    keep([tmp_path / "11-incident-postmortem.png"])
+
+
+# each date cell that `cells` selects: its text and how many lines it takes
+ONE_LINE_DATES = """(cells) => [...document.querySelectorAll(cells)].map((td) => {
+  const r = document.createRange(); r.selectNodeContents(td);
+  return { text: td.textContent, lines: r.getClientRects().length }; })"""
+
+DRIFT_MEASURED = {
+    "collection": "default", "status": "measured", "reference": {"reason": "first traffic", "queries": 300},
+    "query": {"p_value": 0.2}, "scores": {"reference_mean": 0.61, "recent_mean": 0.63, "p_value": 0.4},
+    "margin": {}, "topics": [], "moved": ["abstain_rate", "positive_feedback_rate", "p95_ms"],
+    "directions": {"abstain_rate": "worse", "positive_feedback_rate": "better", "p95_ms": "better"},
+    "business": {"reference": {"abstain_rate": 0.1, "positive_feedback_rate": 0.5, "p95_ms": 865.0,
+                               "p50_ms": 20.0},
+                 "recent": {"abstain_rate": 0.2, "positive_feedback_rate": 0.7, "p95_ms": 559.0, "p50_ms": 21.0}}}
+
+
+def test_monitoring_is_in_utc_shows_no_since_for_inactive_alerts_and_colours_moves_by_direction(browser, site,
+                                                                                                 tmp_path):
+    """Issue 49 finding 9: Monitoring showed local time where Incidents showed UTC; an inactive alert showed a
+    "Since"; the drift table marked improvements (p95 865 → 559 ms, the feedback rate up) red as "moved"."""
+    base, key = site
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    page.goto(base)
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    real = httpx.get(f"{base}/v1/monitor/alerts", headers={"Authorization": f"Bearer {key}"}).json()
+    states = [{**real["states"][0], "name": "Inactive", "state": "inactive", "since": 1.7e9},
+              {**real["states"][0], "name": "Firing", "state": "firing", "since": 1.7e9}]
+    page.route("**/v1/monitor/alerts*", lambda r: r.fulfill(json={"states": states, "events": []}))
+    page.route("**/v1/monitor/drift*", lambda r: r.fulfill(json=DRIFT_MEASURED))
+    page.click("nav a[data-page=metrics]")
+    page.wait_for_selector("#drift-business tbody tr")
+    assert page.inner_text("#alert-table tr[data-alert=Inactive] td:nth-child(3)") == "—"
+    assert page.inner_text("#alert-table tr[data-alert=Firing] td:nth-child(3)") == "2023-11-14 22:13:20"
+    assert "Since (UTC)" in page.inner_text("#alert-table thead") and "All times are UTC" in page.inner_text(
+        "#page-metrics")
+    assert page.locator(".chart .u-legend").first.inner_text().startswith("time (UTC)")
+    for metric, way in [("p95_ms", "better"), ("positive_feedback_rate", "better"), ("abstain_rate", "worse")]:
+        row = page.locator(f"#drift-business tr[data-metric={metric}]")
+        assert row.get_attribute("class") == f"moved-{way}" and row.locator("td").last.inner_text() == way
+    assert page.locator("#drift-business tr[data-metric=p50_ms]").get_attribute("class") is None
+    assert page.locator("#drift-business tr.regressed").count() == 0
+    page.screenshot(path=str(tmp_path / "monitoring-utc.png"), full_page=True)
+    assert page.inner_text("#error") == "" and problems == []
+
+
+def test_a_reader_comments_on_an_answer_and_reads_its_own_questions(browser, site, teams, tmp_path):
+    """Issue 49 finding 11: a comment box for readers on an answer (the API took `comment`), and a per-user
+    question history with outcome; the editors' feedback export names who asked and what they said."""
+    base, editor = site
+    reader = create_key(teams, "reader", "red", name="ruth")
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    page.goto(base)
+    page.fill("#api-key", reader)
+    page.click("#key-form button")
+    page.fill("#question", "What can delay the orbital relay launch?")
+    page.click("#ask-form button")
+    answer = page.wait_for_selector(".answer[data-answer-id]", timeout=60_000)
+    answer_id = answer.get_attribute("data-answer-id")
+    page.click("button[data-rating=down]")
+    page.wait_for_selector("text=Thanks for the feedback.")
+    page.fill(".answer form.comment input[name=comment]", "it should say how long the delay can be")
+    page.click(".answer form.comment button")
+    page.wait_for_selector(".comment-status:has-text('Comment sent.')")
+    page.screenshot(path=str(tmp_path / "answer-comment.png"), full_page=True)
+
+    page.click("nav a[data-page=history]")
+    row = page.wait_for_selector(f"#history-table tr[data-answer='{answer_id}']")
+    cells = row.inner_text().split("\t")
+    assert cells[1:] == ["What can delay the orbital relay launch?", "answered", "down",
+                         "it should say how long the delay can be"], cells
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", cells[0])
+    page.screenshot(path=str(tmp_path / "my-questions.png"), full_page=True)
+    exported = httpx.get(f"{base}/v1/feedback/export", headers={"Authorization": f"Bearer {editor}"}).json()
+    said = [r for r in exported["feedback"] if r["answer_id"] == answer_id]
+    assert [(r["rating"], r["comment"]) for r in said] == [("down", ""), ("", "it should say how long the delay "
+                                                                             "can be")]
+    assert said[0]["asked_by"].startswith('key "ruth" (')
+    assert page.inner_text("#error") == "" and problems == []
+    keep([tmp_path / "answer-comment.png", tmp_path / "my-questions.png"])
+
+
+def test_the_collection_picker_switches_what_every_page_reads(browser, site, teams, tmp_path):
+    """Issue 49 finding 9: no collection picker. With a second collection the header offers one; the documents,
+    answers and versions shown are the chosen collection's."""
+    base, _ = site
+    admin = create_key(teams, "admin")
+    auth = {"Authorization": f"Bearer {admin}"}
+    if httpx.get(f"{base}/v1/collections", headers=auth).json()["collections"].__len__() < 2:
+        httpx.post(f"{base}/v1/collections", json={"name": "ferries"}, headers=auth).raise_for_status()
+        job = httpx.post(f"{base}/v1/documents", headers=auth, data={"collection": "ferries"}, files={
+            "files": ("ferry.md", b"# Ferry\n\nThe island ferry leaves the north pier every hour on the hour.\n")}
+        ).raise_for_status().json()
+        for _ in range(600):
+            if httpx.get(f"{base}/v1/jobs/{job['id']}", headers=auth).json()["status"] in ("done", "failed"):
+                break
+            time.sleep(0.2)
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    page.goto(base)
+    page.fill("#api-key", admin)
+    page.click("#key-form button")
+    page.wait_for_selector("label.picker:not([hidden]) #collection")
+    page.select_option("#collection", "ferries")
+    page.click("nav a[data-page=documents]")
+    page.wait_for_selector("#doc-table tbody tr[data-doc='uploads/ferry.md']")
+    assert page.locator("#doc-table tbody tr").count() == 1
+    page.click("nav a[data-page=ask]")
+    page.fill("#question", "When does the island ferry leave?")
+    page.click("#ask-form button")
+    answer = page.wait_for_selector(".answer[data-answer-id]", timeout=60_000)
+    assert "every hour on the hour" in answer.inner_text() and "uploads/ferry.md" in answer.inner_text()
+    page.click("nav a[data-page=versions]")
+    page.wait_for_selector("#version-table tbody tr")
+    assert page.locator("#version-table tbody tr").count() == 1
+    page.screenshot(path=str(tmp_path / "collection-picker.png"), full_page=True)
+    page.select_option("#collection", "")  # back to the default collection
+    page.click("nav a[data-page=documents]")
+    page.wait_for_selector("#doc-table tbody tr[data-doc='teams/public/faq.md']")
+    assert page.inner_text("#error") == "" and problems == []
 
 
 # A listener in every document, set before its scripts run (page.evaluate would miss what a page does as it loads):
@@ -201,7 +418,8 @@ def test_every_page_runs_under_the_csp_and_the_key_lives_in_the_tab(browser, sit
     page.screenshot(path=str(tmp_path / "csp-ask.png"), full_page=True)
     for name, ready in [("documents", "#doc-table tbody tr"), ("versions", "#version-table tbody tr"),
                         ("metrics", ".chart canvas"), ("review", "#review-list[aria-busy=false]"),
-                        ("incidents", "#page-incidents:not([hidden])")]:
+                        ("incidents", "#page-incidents:not([hidden])"), ("history", "#history-table tbody tr"),
+                        ("gaps", "#gaps-summary:not(:empty)")]:
         page.click(f"nav a[data-page={name}]")
         page.wait_for_selector(ready)
     page.screenshot(path=str(tmp_path / "csp-metrics.png"), full_page=True)
@@ -279,8 +497,8 @@ def test_admin_reads_the_gate_report_promotes_anyway_and_rolls_back(browser, tmp
     key = create_key(env, "admin")
     page, shots = browser.new_page(viewport={"width": 1366, "height": 900}), []
 
-    def shot(name):
-        path = tmp_path / f"{len(shots) + 7:02d}-{name}.png"
+    def shot(name):  # numbered as in docs/screenshots
+        path = tmp_path / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
         shots.append(path)
 
@@ -294,7 +512,7 @@ def test_admin_reads_the_gate_report_promotes_anyway_and_rolls_back(browser, tmp
         assert "Refused: v2 against live v1" in page.inner_text("#report-body")
         assert "The gate refused v2" in page.inner_text("#version-status")
         page.wait_for_selector("tr[data-version=v2][data-status=refused]")
-        shot("gate-refused")
+        shot("07-gate-refused")
 
         # a refused version offers no primary Promote, only "Promote anyway (skips the gate)"
         assert page.locator("tr[data-version=v2] button[data-promote]").count() == 0
@@ -321,10 +539,10 @@ def test_admin_reads_the_gate_report_promotes_anyway_and_rolls_back(browser, tmp
         assert page.inner_text("tr[data-version=v2] td:nth-child(2)") == "retired (rolled back)"
         assert page.locator("button[data-make-live]").count() == 0
         assert page.locator("tr[data-version=v2] button[data-promote=v2]").count() == 1
-        shot("versions-after-rollback")
+        shot("10-versions-after-rollback")
         page.click("button[data-report=v2]")
         page.wait_for_selector("#report:not([hidden]) tr.regressed")
-        shot("rolled-back")
+        shot("rolled-back-gate-report")
     assert page.inner_text("#error") == ""
     keep(shots)
 

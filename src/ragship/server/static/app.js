@@ -1,6 +1,7 @@
-// The web UI: ask (streamed answer, citations opening the passage inside its document, feedback), documents
-// (upload with progress, job status, delete), versions, metrics, the review queue (labels for `ragship
-// improve`) and incidents (timeline, acknowledge, resolve, postmortem draft). No framework, no CDN, every asset local.
+// The web UI: ask (streamed answer, citations opening the passage inside its document, feedback and a comment),
+// documents (upload with progress, job status, delete), versions, monitoring and incidents (timeline, acknowledge,
+// resolve with a note, the postmortem rendered); the review queue, the key's own questions and the questions the
+// documents fail to answer are in learning.js. Times are UTC everywhere. No framework, no CDN, every asset local.
 "use strict";
 const $ = (id) => document.getElementById(id);
 // The key lives in sessionStorage: it ends with the tab, where localStorage would keep it for every script of the
@@ -42,6 +43,33 @@ async function api(path, options = {}) {
 
 function showError(e) { $("error").textContent = e ? `Error: ${e.message || e}` : ""; }
 
+// -- the collection every page reads (the picker shows when the home has more than one) ---------------------------
+state.collection = sessionStorage.getItem("ragship-collection") || "";
+function inCollection(path) {
+  if (!state.collection) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}collection=${encodeURIComponent(state.collection)}`;
+}
+// Without a key it is asked for once a page that reads the API is opened (a server that needs a key would refuse
+// it on the Ask page, where nothing else is asked yet).
+async function loadCollections() {
+  let names = [];
+  try { names = (await api("/v1/collections")).collections.map((c) => c.name); } catch (e) { return; }
+  state.collections = names;
+  if (!names.includes(state.collection || "default")) state.collection = "";
+  $("collection").replaceChildren(...names.map((n) => el("option", { value: n === "default" ? "" : n }, n)));
+  $("collection").value = state.collection;
+  document.querySelector("label.picker").hidden = names.length < 2;
+}
+$("collection").addEventListener("change", () => {
+  state.collection = $("collection").value;
+  sessionStorage.setItem("ragship-collection", state.collection);
+  $("result").replaceChildren();
+  route();
+});
+
+// One time zone everywhere: UTC, as incidents, postmortems and the CLI write it.
+const utc = (t) => (t ? new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) : "—");
+
 // -- the key's role (GET /v1/me): what it cannot use is not shown ([data-role] elements, Delete buttons, the pages
 // an editor needs); the server refuses it anyway. Without a key everything shows: a server with no keys serves its
 // local user as admin, and one that needs a key says so at the first request.
@@ -53,8 +81,9 @@ async function loadRole() {
 }
 
 // -- pages ------------------------------------------------------------------------------------------------------
-const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics, review: loadReview,
-  incidents: loadIncidents };
+// review, history and gaps are learning.js's (loaded after this file)
+const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics,
+  review: () => loadReview(), history: () => loadHistory(), gaps: () => loadGaps(), incidents: loadIncidents };
 function route() {
   let name = (location.hash.slice(1).split("/")[0]) || "ask";
   if (!pages[name] || document.querySelector(`nav a[data-page=${name}]`).hidden) name = "ask";
@@ -64,6 +93,7 @@ function route() {
     if (p === name) document.querySelector(`nav a[data-page=${p}]`).setAttribute("aria-current", "page");
   }
   showError(null);
+  if (!state.collections && name !== "ask") loadCollections();
   (pages[name] || pages.ask)();
 }
 window.addEventListener("hashchange", route);
@@ -72,7 +102,7 @@ $("key-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   state.key = $("api-key").value.trim();
   sessionStorage.setItem("ragship-key", state.key);
-  loadRole().then(route);
+  loadRole().then(() => state.key && loadCollections()).then(route);
 });
 
 // -- ask ----------------------------------------------------------------------------------------------------------
@@ -106,14 +136,19 @@ function renderAnswer(a) {
     el("button", { type: "button", class: "secondary", "data-rating": "up", "aria-label": "Helpful" }, icon("up"), "Yes"),
     el("button", { type: "button", class: "secondary", "data-rating": "down", "aria-label": "Not helpful" }, icon("down"), "No"),
     el("span", { class: "meta feedback-status", "aria-live": "polite" }));
-  card.append(fb);
+  const comment = el("form", { class: "comment row" },
+    el("input", { type: "text", name: "comment", maxlength: "2000", autocomplete: "off",
+      "aria-label": "Comment on this answer", placeholder: "What was missing or wrong? (optional, read by the editors)" }),
+    el("button", { type: "submit", class: "secondary" }, "Send comment"),
+    el("span", { class: "meta comment-status", "aria-live": "polite" }));
+  card.append(fb, comment);
   card.citations = a.citations;
   $("result").replaceChildren(card);
 }
 
 // The cited passage, highlighted inside its whole document.
 async function openCitation(c) {
-  const doc = await api(`/v1/documents/${c.doc_id.split("/").map(encodeURIComponent).join("/")}`);
+  const doc = await api(inCollection(`/v1/documents/${c.doc_id.split("/").map(encodeURIComponent).join("/")}`));
   const body = $("viewer-body");
   const marks = [[c.start, c.end, "cited"], ...(c.quotes || []).map(([s, e]) => [s, e, "quote"])]
     .filter(([s, e]) => s >= c.start && e <= c.end);
@@ -142,19 +177,31 @@ $("result").addEventListener("click", async (ev) => {
       ev.preventDefault();
       await openCitation(card.citations.find((c) => String(c.n) === link.dataset.n));
     } else if (vote) {
-      await api("/v1/feedback", { method: "POST", headers: { "Content-Type": "application/json" },
-        body: JSON.stringify({ answer_id: card.dataset.answerId, rating: vote.dataset.rating }) });
+      await post("/v1/feedback", { answer_id: card.dataset.answerId, rating: vote.dataset.rating });
       card.querySelector(".feedback-status").textContent = "Thanks for the feedback.";
       card.querySelectorAll("button[data-rating]").forEach((b) => { b.disabled = true; });
     }
   } catch (e) { showError(e); }
+});
+// a comment alone: it changes no vote (POST /v1/feedback with `comment`)
+$("result").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.target.closest("form.comment"), card = form.closest(".answer");
+  const text = form.elements.comment.value.trim();
+  if (!text) return;
+  try {
+    await post("/v1/feedback", { answer_id: card.dataset.answerId, comment: text });
+    form.querySelector(".comment-status").textContent = "Comment sent.";
+    form.elements.comment.disabled = true;
+    form.querySelector("button").disabled = true;
+  } catch (e) { form.querySelector(".comment-status").textContent = `Not sent: ${e.message}`; }
 });
 $("viewer-close").addEventListener("click", () => { $("viewer").hidden = true; });
 
 // Server-sent events over fetch (EventSource cannot send the Authorization header or a POST body).
 async function askStream(question, onEvent) {
   const resp = await fetch("/v1/ask/stream", { method: "POST", headers: headers({ "Content-Type": "application/json" }),
-    body: JSON.stringify({ q: question }) });
+    body: JSON.stringify({ q: question, collection: state.collection || null }) });
   if (!resp.ok) throw new Error((await resp.json()).detail || resp.statusText);
   const reader = resp.body.getReader();
   const decoder = new TextDecoder();
@@ -194,7 +241,7 @@ async function loadDocuments() {
   try {
     const params = new URLSearchParams({ limit: DOC_PAGE, offset: docView.offset });
     if (docView.q) params.set("q", docView.q);
-    const { documents, total } = await api(`/v1/documents?${params}`);
+    const { documents, total } = await api(inCollection(`/v1/documents?${params}`));
     $("doc-table").tBodies[0].replaceChildren(...documents.map((d) => el("tr", { "data-doc": d.doc_id },
       el("td", {}, d.doc_id), el("td", {}, d.title || ""), el("td", {}, d.groups.join(", ") || "everyone"),
       el("td", {}, String(d.chunks)),
@@ -253,6 +300,7 @@ $("upload-form").addEventListener("submit", async (ev) => {
   const form = new FormData();
   for (const f of $("files").files) form.append("files", f);
   form.append("groups", $("groups").value);
+  if (state.collection) form.append("collection", state.collection);
   try {
     const job = await upload(form);
     await watchJob(job.id);
@@ -264,7 +312,7 @@ $("doc-table").addEventListener("click", async (ev) => {
   const button = ev.target.closest("button[data-delete]");
   if (!button || !confirm(`Delete ${button.dataset.delete}?`)) return;
   try {
-    await api(`/v1/documents/${button.dataset.delete.split("/").map(encodeURIComponent).join("/")}`, { method: "DELETE" });
+    await api(inCollection(`/v1/documents/${button.dataset.delete.split("/").map(encodeURIComponent).join("/")}`), { method: "DELETE" });
     loadDocuments();
   } catch (e) { showError(e); }
 });
@@ -274,7 +322,7 @@ const built = (v) => v.created_at.slice(0, 16).replace("T", " ");
 
 async function loadVersions() {
   try {
-    const { live, versions, rollback_target: target } = await api("/v1/versions");
+    const { live, versions, rollback_target: target } = await api(inCollection("/v1/versions"));
     state.admin = can("admin");
     state.versions = Object.fromEntries(versions.map((v) => [v.id, v]));
     state.live = state.versions[live];
@@ -319,7 +367,7 @@ function versionRow(v, older) {
 function cells(tag, values) { return el("tr", {}, ...values.map((x) => el(tag, tag === "th" ? { scope: "col" } : {}, String(x)))); }
 
 async function showReport(id, refused) {
-  const { reports } = await api(`/v1/versions/${encodeURIComponent(id)}/report`);
+  const { reports } = await api(inCollection(`/v1/versions/${encodeURIComponent(id)}/report`));
   const body = [];
   for (const r of reports) {
     body.push(el("p", { class: "verdict " + (r.passed ? "passed" : "refused") },
@@ -372,14 +420,14 @@ $("page-versions").addEventListener("click", async (ev) => {
     else if (b.id === "rollback" || b.dataset.makeLive) {
       const id = b.dataset.to || b.dataset.makeLive;  // named: the version confirmed is the one made live
       if (!confirm(switchQuestion("Roll back to", id, "A rollback skips the gate."))) return;
-      await switchVersion(`Rolling back to ${id}`, () => post(`/v1/versions/rollback?version=${encodeURIComponent(id)}`));
+      await switchVersion(`Rolling back to ${id}`, () => post(inCollection(`/v1/versions/rollback?version=${encodeURIComponent(id)}`)));
     } else if (b.dataset.force && confirm(switchQuestion("Promote", b.dataset.force, "The gate is skipped; this is recorded with your key."))) {
-      await switchVersion(`Promoting ${b.dataset.force} without the gate`, () => post(`/v1/versions/${encodeURIComponent(b.dataset.force)}/promote`, { force: true }));
+      await switchVersion(`Promoting ${b.dataset.force} without the gate`, () => post(`/v1/versions/${encodeURIComponent(b.dataset.force)}/promote`, { force: true, collection: state.collection || null }));
       $("report").hidden = true;
     } else if (b.dataset.promote) {
       const id = b.dataset.promote;
       try {
-        await switchVersion(`Running the gate on ${id} against the live version`, () => post(`/v1/versions/${encodeURIComponent(id)}/promote`));
+        await switchVersion(`Running the gate on ${id} against the live version`, () => post(`/v1/versions/${encodeURIComponent(id)}/promote`, { collection: state.collection || null }));
         await showReport(id, false).catch(() => {});  // no report when nothing was live to gate against
       } catch (e) {
         if (e.status !== 409) throw e;
@@ -401,11 +449,12 @@ function chart(title, points, bucket, series, unit) {
   const data = [xs, ...series.map((s) => points.map((p) => p[s.key] ?? null))];
   const opts = {
     width: 380, height: 200, legend: { live: true },
+    tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Etc/UTC"),
     scales: { x: { time: true, range: () => (xs.length ? [xs[0] - bucket, xs[xs.length - 1] + bucket]
                                                     : [Date.now() / 1000 - 3600, Date.now() / 1000]) },
               y: { range: (u, lo, hi) => [0, Math.max(hi ?? 0, unit === "rate" ? 1 : 1e-9) * 1.1] } },
-    axes: [{}, { label: unit === "rate" ? "share" : unit, size: 56 }],
-    series: [{ label: "time", value: (u, v) => (v == null ? "—" : new Date(v * 1000).toLocaleTimeString()) },
+    axes: [{ label: "UTC" }, { label: unit === "rate" ? "share" : unit, size: 56 }],
+    series: [{ label: "time (UTC)", value: (u, v) => (v == null ? "—" : utc(v).slice(11)) },
       ...series.map((s) => ({ label: s.label, stroke: COLORS[s.color], width: 2, spanGaps: true,
         points: { show: true, size: 6, fill: COLORS[s.color] },
         value: (u, v) => (v == null ? "—" : unit === "rate" ? `${(v * 100).toFixed(1)} %` : `${v} ${unit}`) }))],
@@ -421,7 +470,7 @@ async function loadMetrics() {
   try {
     const minutes = Number($("metrics-minutes").value);
     const [{ series, bucket_s: bucket }, now, alerts, drift] = await Promise.all([api(`/v1/monitor/series?minutes=${minutes}`),
-      api("/v1/monitor/signals"), api("/v1/monitor/alerts?limit=20"), api("/v1/monitor/drift")]);
+      api(inCollection("/v1/monitor/signals")), api("/v1/monitor/alerts?limit=20"), api(inCollection("/v1/monitor/drift"))]);
     $("metrics-range").textContent = `${series.length} time bucket(s) of ${bucket >= 60 ? `${bucket / 60} min` : `${bucket} s`} with traffic; hover a chart for values.`;
     charts.splice(0).forEach((u) => u.destroy());
     $("charts").replaceChildren(
@@ -431,7 +480,7 @@ async function loadMetrics() {
       chart("Traffic", series, bucket, [{ key: "requests", label: "requests", color: "blue" }, { key: "errors", label: "errors", color: "red" }], "requests"));
     $("alert-table").tBodies[0].replaceChildren(...alerts.states.map((a) => el("tr", { class: a.state === "firing" ? "regressed" : "", "data-alert": a.name, "data-state": a.state },
       el("td", { title: `${a.condition} for ${a.for_s} s (${a.severity})` }, a.name), el("td", {}, a.state),
-      el("td", {}, a.since == null ? "—" : new Date(a.since * 1000).toLocaleString()),
+      el("td", {}, a.state === "inactive" || a.since == null ? "—" : utc(a.since)),
       el("td", {}, a.value == null ? "—" : String(Math.round(a.value * 1e4) / 1e4)),
       el("td", {}, el("a", { href: a.runbook, target: "_blank", rel: "noopener" }, a.runbook.split("/").pop())))));
     $("signal-table").tBodies[0].replaceChildren(...Object.entries(now.signals).map(([k, v]) => el("tr", {},
@@ -445,73 +494,23 @@ function driftReport(r) {
   const out = [el("p", {}, `Reference: ${r.reference.reason} (${r.reference.queries} queries). ${r.status}.`)];
   if (r.status !== "measured") return out;
   out.push(el("p", {}, `Query drift: MMD p = ${r.query.p_value.toPrecision(3)}; top score ${r.scores.reference_mean ?? "—"} → ${r.scores.recent_mean ?? "—"} (KS p = ${r.scores.p_value == null ? "—" : r.scores.p_value.toPrecision(3)}).`));
-  out.push(el("table", {}, el("thead", {}, cells("th", ["Business metric", "Reference", "Recent", ""])),
-    el("tbody", {}, ...Object.keys(r.business.reference).map((m) => Object.assign(cells("td", [m, r.business.reference[m] ?? "—",
-      r.business.recent[m] ?? "—", r.moved.includes(m) ? "moved" : ""]), { className: r.moved.includes(m) ? "regressed" : "" })))));
+  // a moved metric says which way: better (green) or worse (red), never just "moved"
+  const way = (m) => (r.directions || {})[m] || "";
+  out.push(el("table", { id: "drift-business" }, el("thead", {}, cells("th", ["Business metric", "Reference", "Recent", ""])),
+    el("tbody", {}, ...Object.keys(r.business.reference).map((m) => {
+      const row = cells("td", [m, r.business.reference[m] ?? "—", r.business.recent[m] ?? "—", way(m)]);
+      row.dataset.metric = m;
+      if (way(m)) row.className = `moved-${way(m)}`;
+      return row;
+    }))));
   for (const t of r.topics) out.push(el("p", {}, el("strong", {}, `${t.size} struggling queries like: `), t.examples.join(" · ")));
   return out;
 }
 
-// -- review -------------------------------------------------------------------------------------------------------
-let reviewLoads = 0;  // only the latest load renders: a slower, older one would replace cards being edited
-
-async function loadReview() {
-  const load = ++reviewLoads;
-  $("review-list").setAttribute("aria-busy", "true");
-  try {
-    const [queue, improve] = await Promise.all([api(`/v1/review?queue=${$("review-queue").value}&limit=30`),
-      api("/v1/improve")]);
-    if (load !== reviewLoads) return;
-    $("review-list").setAttribute("aria-busy", "false");
-    const run = improve.runs[0];
-    $("improve-status").textContent = run
-      ? `Last improvement run: ${run.status} (${run.trigger}): ${run.reason || ""}` : "No improvement run yet.";
-    $("review-list").replaceChildren(...(queue.answers.length ? queue.answers.map(reviewCard)
-      : [el("p", { class: "meta" }, "Nothing to review.")]));
-  } catch (e) { showError(e); }
-}
-$("review-queue").addEventListener("change", loadReview);
-
-function reviewCard(a) {
-  const form = el("form", { class: "review", "data-answer": a.id });
-  const rated = a.rating == null ? "unrated" : a.rating > 0 ? "rated up" : a.rating < 0 ? "rated down" : "reviewed";
-  form.append(el("h2", {}, a.question || "(question not kept)"),
-    el("p", { class: "meta" }, `${a.outcome}, ${rated}, confidence ${(a.confidence ?? 0).toFixed(2)}, version ${a.version}`),
-    el("p", {}, a.answer || "(abstained)"));
-  const list = el("ol", { class: "sources" });
-  for (const s of a.sources) {
-    const name = `mark-${a.id}-${s.chunk_id}`;
-    const choice = (value, label) => el("label", { class: "inline" },
-      el("input", { type: "radio", name, value, "data-chunk": s.chunk_id }), label);
-    list.append(el("li", {}, el("strong", {}, (s.title || s.doc_id) + (s.cited ? " (cited)" : "")),
-      el("p", { class: "passage" }, s.text || ""), choice("helpful", "relevant"), choice("wrong", "not relevant")));
-  }
-  const expected = el("select", { name: "expected", "aria-label": "Should it have been answered?" },
-    el("option", { value: "" }, "answerable?"), el("option", { value: "answer" }, "should have answered"),
-    el("option", { value: "abstain" }, "should have abstained"));
-  const gold = el("input", { type: "text", name: "correction", placeholder: "the right answer (optional)",
-    "aria-label": "The right answer" });
-  const status = el("span", { class: "meta", "aria-live": "polite" });
-  form.append(list, el("div", { class: "row" }, expected, gold, el("button", { type: "submit" }, "Save review"), status));
-  form.addEventListener("submit", async (ev) => {
-    ev.preventDefault();
-    const marks = {};
-    for (const r of form.querySelectorAll("input[type=radio]:checked")) marks[r.dataset.chunk] = r.value;
-    try {
-      await post("/v1/feedback", { answer_id: a.id, marks, expected: expected.value || null,
-        correction: gold.value.trim() });
-      status.textContent = "Saved.";
-    } catch (e) { status.textContent = `Not saved: ${e.message}`; }
-  });
-  return form;
-}
-
 // -- incidents ----------------------------------------------------------------------------------------------------
-const utc = (t) => (t ? new Date(t * 1000).toISOString().replace("T", " ").slice(0, 19) : "—");
-
 async function loadIncidents() {
   try {
-    const { incidents } = await api("/v1/incidents");
+    const { incidents } = await api(inCollection("/v1/incidents"));
     const body = $("incident-table").querySelector("tbody");
     body.replaceChildren(...incidents.map((i) => el("tr", { class: `incident-${i.status}` },
       el("td", {}, el("a", { href: `#incidents/${i.id}` }, i.title)), el("td", {}, i.status), el("td", {}, utc(i.opened)),
@@ -532,14 +531,37 @@ async function showIncident(id) {
   $("incident-resolve").hidden = i.status === "resolved";
   $("timeline-table").querySelector("tbody").replaceChildren(...i.timeline.map((e) => el("tr", { class: `kind-${e.kind.replace(/ /g, "-")}` },
     el("td", {}, utc(e.at)), el("td", {}, e.text), el("td", {}, e.by || ""), el("td", { class: "meta" }, e.source))));
-  $("postmortem").hidden = true;
+  $("postmortem-box").hidden = true;
+  $("resolve-form").hidden = true;
   $("incident-ack").onclick = () => act(id, "ack");
-  $("incident-resolve").onclick = () => act(id, "resolve", { note: "resolved from the web UI" });
-  $("incident-postmortem").onclick = async () => {
-    const d = await api(`/v1/incidents/${encodeURIComponent(id)}/postmortem`);
-    $("postmortem").textContent = d.markdown;
-    $("postmortem").hidden = false;
+  $("incident-resolve").onclick = () => { $("resolve-form").hidden = false; $("resolve-note").focus(); };
+  $("resolve-form").onsubmit = (ev) => { ev.preventDefault(); act(id, "resolve", { note: $("resolve-note").value.trim() }); };
+  $("incident-postmortem").onclick = () => showPostmortem(id).catch(showError);
+}
+$("resolve-cancel").addEventListener("click", () => { $("resolve-form").hidden = true; });
+
+// The draft rendered (markdown.js), with its Markdown to copy or download for the owner to finish.
+async function showPostmortem(id) {
+  const d = await api(`/v1/incidents/${encodeURIComponent(id)}/postmortem`);
+  $("postmortem").replaceChildren(renderMarkdown(d.markdown));
+  $("postmortem-status").textContent = "";
+  $("postmortem-copy").onclick = async () => {
+    try {
+      await navigator.clipboard.writeText(d.markdown);
+      $("postmortem-status").textContent = "Copied the Markdown.";
+    } catch (e) { $("postmortem-status").textContent = `Not copied (${e.message}): use Download.`; }
   };
+  $("postmortem-download").onclick = () => download(`postmortem-${id}.md`, d.markdown, "text/markdown");
+  $("postmortem-box").hidden = false;
+}
+
+function download(name, text, type) {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = el("a", { href: url, download: name });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 
 async function act(id, what, body = undefined) {
@@ -555,4 +577,5 @@ $("api-key").value = state.key;
 fetch("/healthz").then((r) => r.json()).then((h) => {
   $("foot").textContent = `ragship ${h.version} · live index ${h.live_version || "none"}`;
 });
-loadRole().then(route);
+// after every script of the page ran (learning.js holds some pages)
+window.addEventListener("DOMContentLoaded", () => loadRole().then(() => state.key && loadCollections()).then(route));
