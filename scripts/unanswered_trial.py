@@ -1,0 +1,163 @@
+"""The questions the documents fail to answer, on a home with real traffic (issue 49, finding 11 and must-show 4):
+CLAP NQ dev's passages are served by a real `ragship serve` with API keys, less the gold passages of `--held-out`
+answerable questions (the documents a team has not written yet); three reader keys ask every answerable and
+unanswerable question, rating each answer as a user would (up when it cites a gold passage, down with a comment
+otherwise). The report is printed; then the held-out passages are uploaded (the documents added), the held-out
+questions asked again, and the report printed once more: those now answered are closed. With `--screenshot PATH`
+the Unanswered page, as the editor sees it, is saved there (Debian's chromium, Playwright).
+
+    python scripts/unanswered_trial.py [--home DIR] [--held-out 20] [--screenshot docs/screenshots/12-...png]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+CLAPNQ = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
+COMMENTS = ["this is not what I asked", "it answers a different question", "the date is missing",
+            "wrong person", ""]
+
+
+def ragship(env: dict, *args: str) -> dict:
+    run = subprocess.run([sys.executable, "-m", "ragship", *args, "--json"], env=env, capture_output=True, text=True)
+    if run.returncode:
+        raise SystemExit(f"ragship {' '.join(args)} failed: {run.stderr[-2000:]}")
+    return json.loads(run.stdout)
+
+
+def serve(env: dict, port: int) -> subprocess.Popen:
+    log = open(Path(env["RAGSHIP_HOME"]) / "server.log", "w")
+    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env, stdout=log,
+                            stderr=subprocess.STDOUT)
+    for _ in range(900):
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit("the server did not start")
+
+
+def corpus_without(home: Path, held: set[str]) -> tuple[Path, list[dict]]:
+    """CLAP NQ's corpus less the passages `held` (returned, to upload later)."""
+    rows = [json.loads(line) for line in (CLAPNQ / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    kept = home / "clapnq-corpus" / "corpus.jsonl"
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    kept.write_text("".join(json.dumps(r) + "\n" for r in rows if r["_id"] not in held))
+    return kept, [r for r in rows if r["_id"] in held]
+
+
+def ask_all(base: str, readers: list[str], questions: list[tuple[str, set[str]]], rng: random.Random) -> dict:
+    """Each question asked by a random reader and rated: up when a cited document is gold, else down (with a
+    comment, mostly)."""
+    counts = {"asked": 0, "answered": 0, "abstained": 0, "up": 0, "down": 0}
+    for text, gold in questions:
+        key = rng.choice(readers)
+        auth = {"Authorization": f"Bearer {key}"}
+        answer = httpx.post(f"{base}/v1/ask", json={"q": text}, headers=auth, timeout=120).raise_for_status().json()
+        counts["asked"] += 1
+        counts["abstained" if answer["abstained"] else "answered"] += 1
+        if answer["abstained"]:
+            continue
+        good = any(c["doc_id"] in gold or c["doc_id"].split("/")[-1].split(".")[0] in gold
+                   for c in answer["citations"])
+        body = {"answer_id": answer["id"], "rating": "up" if good else "down"}
+        if not good:
+            body["comment"] = rng.choice(COMMENTS)
+        httpx.post(f"{base}/v1/feedback", json=body, headers=auth).raise_for_status()
+        counts["up" if good else "down"] += 1
+    return counts
+
+
+def summary(base: str, editor: str) -> dict:
+    report = httpx.get(f"{base}/v1/gaps", headers={"Authorization": f"Bearer {editor}"}, timeout=120).json()
+    print(f"  {report['open']} open, {report['closed']} closed questions in {len(report['topics'])} topics")
+    for t in report["topics"][:8]:
+        print(f"    {t['name']}: {t['open']} open, {t['closed']} closed, failed {t['failed']}x; e.g. "
+              f"{(t['questions'] or t['closed_questions'])[0]['question']!r}")
+    return report
+
+
+def screenshot(base: str, editor: str, path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1366, "height": 900})
+        page.goto(base)
+        page.fill("#api-key", editor)
+        page.click("#key-form button")
+        page.click("nav a[data-page=gaps]")
+        page.wait_for_selector("#gaps-list .gap-topic")
+        page.evaluate("document.querySelector('.gap-closed') && (document.querySelector('.gap-closed').open = true)")
+        page.screenshot(path=str(path), full_page=True)
+        browser.close()
+    print(f"screenshot: {path}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--home", type=Path, default=None)
+    ap.add_argument("--held-out", type=int, default=20, help="answerable questions whose gold passages are held out")
+    ap.add_argument("--screenshot", type=Path, default=None)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+    from ragship.evaluate.beir import load_dataset
+
+    home = args.home or Path(tempfile.mkdtemp(prefix="ragship-unanswered-"))
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGSHIP_")}, "RAGSHIP_HOME": str(home),
+           "RAGSHIP_CONFIG": str(home / "absent.toml")}
+    dev, rng = load_dataset(CLAPNQ, "test"), random.Random(args.seed)
+    answerable = [(text, set(dev.qrels[qid])) for qid, text in dev.queries.items()]
+    unanswerable = [(json.loads(line)["text"], set()) for line in
+                    (CLAPNQ / "queries_unanswerable.jsonl").read_text().splitlines() if line.strip()]
+    held_questions = answerable[:args.held_out]
+    corpus, held = corpus_without(home, {p for _, gold in held_questions for p in gold})
+    ragship(env, "ingest", str(corpus))
+    keys = {name: ragship(env, "keys", "create", "--role", role, "--name", name)["key"]
+            for name, role in [("ops", "admin"), ("docs-team", "editor"), ("alice", "reader"), ("bob", "reader"),
+                               ("carol", "reader")]}
+    readers = [keys["alice"], keys["bob"], keys["carol"]]
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = serve(env, port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        traffic = answerable + unanswerable
+        rng.shuffle(traffic)
+        print("traffic:", ask_all(base, readers, traffic, rng))
+        print("before the documents are added:")
+        before = summary(base, keys["docs-team"])
+        files = [("files", (f"{p['_id']}.md", f"# {p['title']}\n\n{p['text']}\n".encode())) for p in held]
+        job = httpx.post(f"{base}/v1/documents", files=files, headers={"Authorization": f"Bearer {keys['ops']}"},
+                         timeout=300).raise_for_status().json()
+        while httpx.get(f"{base}/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {keys['ops']}"}
+                        ).json()["status"] not in ("done", "failed"):
+            time.sleep(0.5)
+        print(f"added {len(held)} documents; the held-out questions asked again:",
+              ask_all(base, readers, held_questions, rng))
+        print("after:")
+        after = summary(base, keys["docs-team"])
+        print(f"closed by the added documents: {after['closed'] - before['closed']}")
+        if args.screenshot:
+            screenshot(base, keys["docs-team"], args.screenshot)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+if __name__ == "__main__":
+    main()
