@@ -4,7 +4,7 @@ hands them out; the CLI and the server are faces over it. It wires and delegates
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ragship.answer import Answer, Answerer
 from ragship.answer.answerer import context_size, standalone
@@ -18,8 +18,9 @@ from ragship.ingest.ingestor import Ingestor
 from ragship.models import Models
 from ragship.monitor import metrics
 from ragship.release import Releases
+from ragship.retrieve.conversation import Contextualizer, Message, Searched, contextualizer
 from ragship.retrieve.filters import Filter
-from ragship.retrieve.search import MAX_QUERY_CHARS, Searcher, SearchResult
+from ragship.retrieve.search import MAX_QUERY_CHARS, Searcher, SearchResult, Weighted
 from ragship.retrieve.serving import Served, Serving
 from ragship.settings import Settings
 from ragship.state import State
@@ -114,36 +115,51 @@ class Engine:
         return self.ingestor.delete(doc_ids)
 
     def search(self, query: str, mode: str | None = None, k: int | None = None, filter: Filter | None = None,
-               mmr: float | None = None, served: Served | None = None) -> SearchResult:
+               mmr: float | None = None, served: Served | None = None, context: Weighted = ()) -> SearchResult:
         """`filter`: the caller's permission groups and metadata filters, applied inside the index queries
-        (deleted documents are always hidden)."""
+        (deleted documents are always hidden). `context`: weighted texts searched with the query (conversation)."""
         served = served or self.served()
         with self.serving.reading(served):
-            return self.searcher(served).search(query, mode, k, self.serving.visible(filter), mmr)
+            return self.searcher(served).search(query, mode, k, self.serving.visible(filter), mmr, context)
 
     def context(self, question: str, mode: str | None = None, filter: Filter | None = None,
-                served: Served | None = None) -> SearchResult:
-        return self.search(question, mode, context_size(self.settings.answer), filter, served=served)
+                served: Served | None = None, context: Weighted = ()) -> SearchResult:
+        return self.search(question, mode, context_size(self.settings.answer), filter, served=served, context=context)
 
     def standalone(self, turns: list[tuple[str, str]], max_chars: int = MAX_QUERY_CHARS) -> str:
         return standalone(turns, self.models.generator(), max_chars)
 
-    def ask(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Answer:
+    def conversation(self) -> Contextualizer:
+        """What a question asked in a conversation searches for (retrieve/conversation.py)."""
+        s = self.settings.search
+        return contextualizer(s.turn_decay, s.turns, MAX_QUERY_CHARS, self.models.generator())
+
+    def searched(self, question: str | Sequence[Message], mode: str | None = None, filter: Filter | None = None,
+                 served: Served | None = None) -> tuple[Searched, SearchResult]:
+        """A question, or a conversation (OpenAI-style messages, the last user message the question): what is
+        searched for it, and the answer's evidence."""
+        searched = self.conversation().searched(question)
+        return searched, self.context(searched.query, mode, filter, served, searched.context)
+
+    def ask(self, question: str | Sequence[Message], mode: str | None = None, filter: Filter | None = None) -> Answer:
+        """An answer to a question, or to a conversation's last question in its context."""
         served = self.served()  # one version for every search of this answer
-        research = partial(self.context, filter=filter, served=served)
-        evidence = research(question, mode)
-        answer = self.answerer(served).answer(question, evidence, research)
-        answer.retrieval = evidence
+        searched, evidence = self.searched(question, mode, filter, served)
+        research = partial(self.context, filter=filter, served=served, context=searched.context)
+        answer = self.answerer(served).answer(searched.query, evidence, research)
+        answer.retrieval, answer.question, answer.searched = evidence, searched.question, searched.to_dict()
         metrics.record_answer(answer.abstained, answer.index_version, answer.confidence)
         return answer
 
-    def ask_stream(self, question: str, mode: str | None = None, filter: Filter | None = None) -> Iterator[dict]:
+    def ask_stream(self, question: str | Sequence[Message], mode: str | None = None,
+                   filter: Filter | None = None) -> Iterator[dict]:
         served = self.served()
-        research = partial(self.context, filter=filter, served=served)
-        evidence = research(question, mode)
-        for event in self.answerer(served).stream(question, evidence, research):
+        searched, evidence = self.searched(question, mode, filter, served)
+        research = partial(self.context, filter=filter, served=served, context=searched.context)
+        for event in self.answerer(served).stream(searched.query, evidence, research):
             if event["type"] == "answer":
                 a = event["answer"]
+                a["question"], a["searched"] = searched.question, searched.to_dict()
                 metrics.record_answer(a["abstained"], a["index_version"], a["confidence"])
                 event["retrieval"] = evidence  # for the query log; not sent
             yield event

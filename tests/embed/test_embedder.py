@@ -115,3 +115,23 @@ def test_cache_embeds_each_text_once_per_model(tmp_path):
     inner.model_id = "fake@2"  # other weights: nothing is reused
     again.embed_batch(["a"])
     assert again.embedded == 1
+
+
+def test_recent_queries_are_encoded_once_and_forgotten_least_recent_first(tmp_path, monkeypatch):
+    import ragship.embed.cache as cache
+
+    monkeypatch.setattr(cache, "RECENT_QUERIES", 2)
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
+    first = cached.embed_query("what was the boycott")
+    first[:] = 0  # the caller's copy: the kept vector is not changed
+    assert np.array_equal(cached.embed_query("what was the boycott"), inner.embed_query("what was the boycott"))
+    assert inner.calls == [["what was the boycott"]] * 2  # the second call is the reference above
+    cached.embed_query("when did it end")
+    cached.embed_query("what was the boycott")  # used again: now the most recent
+    cached.embed_query("who founded it")  # over the limit: "when did it end" goes
+    calls = len(inner.calls)
+    cached.embed_query("what was the boycott")
+    assert len(inner.calls) == calls
+    cached.embed_query("when did it end")
+    assert inner.calls[-1] == ["when did it end"]

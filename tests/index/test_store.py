@@ -1,6 +1,7 @@
 """ChunkStore against a real LanceDB: tagged versions are immutable views; the head can be rolled back."""
 
 import numpy as np
+import pytest
 
 from ragship.index.store import ChunkStore
 
@@ -140,3 +141,19 @@ def test_warm_loads_the_versions_indexes_before_any_query(tmp_path):
     assert warm.resident_bytes() > before + 8 * 600 + 2 * 8 * 600  # the quantised codes, the row positions
     q = rng.normal(size=8).astype(np.float32)
     assert warm.dense(q, 10) == cold.dense(q, 10) and warm.bm25("beta", 10) == cold.bm25("beta", 10)
+
+
+def test_weighted_bm25_scores_the_weighted_sum_of_each_text(tmp_path):
+    store = ChunkStore(tmp_path)
+    store.add([row("a#0", "a", "olympic boycott of moscow", [1, 0]), row("b#0", "b", "the boycott ended in 1984", [0, 1]),
+               row("c#0", "c", "american football season", [1, 1])], dim=2)
+    store.build_fts()
+    store.commit_tag("v1")
+    view = store.view("v1")
+    alone = {r["chunk_id"]: r["_score"] for r in view.bm25("when did it end", 10)}
+    context = {r["chunk_id"]: r["_score"] for r in view.bm25("olympic boycott", 10)}
+    both = {r["chunk_id"]: r["_score"] for r in view.bm25([("when did it end", 1.0), ("olympic boycott", 0.5)], 10)}
+    assert set(both) == set(alone) | set(context)
+    for chunk in both:
+        assert both[chunk] == pytest.approx(alone.get(chunk, 0) + 0.5 * context.get(chunk, 0), rel=1e-5)
+    assert [r["chunk_id"] for r in view.bm25("when did it end", 10)] == ["b#0"]  # the context adds a#0 only

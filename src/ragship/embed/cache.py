@@ -6,6 +6,7 @@ import hashlib
 import logging
 import sqlite3
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from ragship.embed.base import Embedder
 from ragship.fsio import database_error
 
 log = logging.getLogger("ragship.embed")
+RECENT_QUERIES = 1024  # query vectors kept in memory (1.5 MB at 384 dimensions)
 
 
 class EmbeddingCache:
@@ -75,6 +77,8 @@ class CachedEmbedder(Embedder):
     def __init__(self, inner: Embedder, cache: EmbeddingCache):
         self.inner, self.cache = inner, cache
         self.embedded = 0
+        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # query text -> vector, least recent first
+        self._lock = threading.Lock()
 
     @property
     def model_id(self) -> str:
@@ -109,7 +113,19 @@ class CachedEmbedder(Embedder):
         return describe() if describe else f"{type(self.inner).__name__}.embed_query"
 
     def embed_query(self, text: str) -> np.ndarray:
-        return self.inner.embed_query(text)  # queries are cheap and rarely repeat exactly: not cached
+        """Recent queries' vectors are kept in memory (not on disk): a conversation searches its earlier questions
+        again with each follow-up, and an answer scores its sentences against the question just searched."""
+        with self._lock:
+            vector = self._recent.get(text)
+            if vector is not None:
+                self._recent.move_to_end(text)
+                return vector.copy()
+        vector = self.inner.embed_query(text)
+        with self._lock:
+            self._recent[text] = vector.copy()
+            while len(self._recent) > RECENT_QUERIES:
+                self._recent.popitem(last=False)
+        return vector
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return self.inner.token_spans(text)

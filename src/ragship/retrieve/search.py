@@ -10,6 +10,7 @@ from typing import Any
 from ragship.embed.base import Embedder
 from ragship.errors import QueryError
 from ragship.index.store import IndexView
+from ragship.index.view import Weighted
 from ragship.retrieve.filters import Filter
 from ragship.retrieve.fusion import convex_combination, maximal_marginal_relevance, reciprocal_rank_fusion
 from ragship.retrieve.rerank import Reranker, rerank
@@ -33,10 +34,12 @@ class SearchResult:
     ranked: dict[str, list[dict]] = field(default_factory=dict)
     index_version: str = ""  # the version that served it
     query_vector: Any = field(default=None, repr=False, compare=False)  # the query's embedding (dense/hybrid)
+    context: Weighted = ()  # texts searched with the query, each with its weight (a conversation's earlier turns)
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
-                "timings_ms": self.timings_ms, "index_version": self.index_version}
+                "timings_ms": self.timings_ms, "index_version": self.index_version,
+                **({"context": [{"text": t, "weight": w} for t, w in self.context]} if self.context else {})}
 
 
 class Searcher:
@@ -46,21 +49,24 @@ class Searcher:
         self.reranker, self.rerank_top_n = reranker, rerank_top_n
 
     def search(self, query: str, mode: str | None = None, k: int | None = None, filter: Filter | None = None,
-               mmr: float | None = None) -> SearchResult:
+               mmr: float | None = None, context: Weighted = ()) -> SearchResult:
         """The top-k chunks for the query among those `filter` allows (permissions and metadata, applied inside
-        each retriever's query). `mmr` (λ in [0, 1], 1 = off) re-orders the candidates for diversity."""
+        each retriever's query). `mmr` (λ in [0, 1], 1 = off) re-orders the candidates for diversity. `context`:
+        other texts searched with the query, each with its weight (the query weighs 1): BM25 adds their scores at
+        their weights, dense search adds their vectors to the query's (retrieve/conversation.py)."""
         mode = mode or self.settings.mode
         k = self.settings.top_k if k is None else k
         mmr = self.settings.mmr_lambda if mmr is None else mmr
         query = self._check(query, mode, k, mmr)
+        context = tuple((text.strip()[:MAX_QUERY_CHARS], float(w)) for text, w in context if text.strip() and w > 0)
         flt = filter or Filter()
         timings: dict[str, float] = {}
         depth = max(self.settings.candidates, k)
         t = time.perf_counter()
         mask = flt.mask(self.view.memory.columns)  # the same rows as flt.sql(), for in-memory search
         timings["filter"] = ms_since(t)
-        lexical = self._lexical(query, mode, depth, timings, flt, mask)
-        vector = self.embed(query, timings) if mode in ("dense", "hybrid") else None
+        lexical = self._lexical(((query, 1.0), *context) if context else query, mode, depth, timings, flt, mask)
+        vector = self.embed(query, timings, context) if mode in ("dense", "hybrid") else None
         dense = [] if vector is None else self.dense_rows(query, depth, timings, flt, mask, vector)
         lexical = lexical.result() if isinstance(lexical, Future) else lexical
         if mode == "hybrid":
@@ -81,9 +87,9 @@ class Searcher:
             timings["rerank"] = ms_since(t)
             ranked["rerank"] = [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "_score": h.score}
                                 for h in hits[:RANKED_KEPT]]
-        return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id, vector)
+        return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id, vector, context)
 
-    def _lexical(self, query: str, mode: str, depth: int, timings: dict[str, float], flt: Filter,
+    def _lexical(self, query: str | Weighted, mode: str, depth: int, timings: dict[str, float], flt: Filter,
                  mask) -> list[dict] | Future:
         """BM25's rows, or (hybrid over a vector index) a Future of them, run while the query is encoded and the
         index searched: at 1M chunks both retrievers wait on LanceDB, and overlapping them took hybrid search
@@ -110,9 +116,15 @@ class Searcher:
             raise QueryError(f"mmr must be between 0 (most diverse) and 1 (off); got {mmr}")
         return query
 
-    def embed(self, query: str, timings: dict[str, float]):
+    def embed(self, query: str, timings: dict[str, float], context: Weighted = ()):
+        """The query's vector; with `context`, the weighted sum of its and theirs, unit length."""
         t = time.perf_counter()
         vector = self.embedder.embed_query(query)
+        if context:
+            import numpy as np
+
+            vector = vector + sum(w * self.embedder.embed_query(text) for text, w in context)
+            vector = (vector / (np.linalg.norm(vector) or 1.0)).astype(np.float32)
         timings["embed"] = ms_since(t)
         return vector
 
@@ -125,7 +137,7 @@ class Searcher:
         timings["dense"] = ms_since(t)
         return rows
 
-    def bm25_rows(self, query: str, n: int, timings: dict[str, float], flt: Filter = Filter(),
+    def bm25_rows(self, query: str | Weighted, n: int, timings: dict[str, float], flt: Filter = Filter(),
                   mask=None) -> list[dict]:
         """Top-n (chunk_id, doc_id, _score) rows by BM25; records search time in `timings`."""
         t = time.perf_counter()

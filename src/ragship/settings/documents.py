@@ -146,6 +146,12 @@ class SearchSettings(Section):
     dense_weight: float = Field(1.0, ge=0, description="the dense ranking's weight in fusion")
     bm25_weight: float = Field(1.0, ge=0, description="the BM25 ranking's weight in fusion")
     mmr_lambda: float = Field(1.0, ge=0, le=1, description="MMR diversity: 1 = off, lower = more diverse")
+    # chosen on MTRAG-UN and held on conversations left out of the choice (ADR 0023)
+    turn_decay: float = Field(0.5, ge=0, le=1, description="a question asked in a conversation is searched with the "
+                              "user turns before it, each turn back weighing this times the one after it (0 = the "
+                              "question alone)")
+    turns: int = Field(4, ge=1, le=50, description="user turns of a conversation searched: the question and up to "
+                       "turns - 1 before it")
     # a change of either rebuilds the full-text index as a new version at the next ingest, without re-embedding
     bm25_stem: bool = Field(True, description="BM25 stems English words (LanceDB's full-text index)")
     bm25_stop_words: bool = Field(True, description="BM25 drops English stop words")
