@@ -134,3 +134,40 @@ def test_a_rate_alert_fires_and_resolves_on_its_recent_requests_too(state):
     assert [(e["event"], e["value"]) for e in resolved] == [("resolved", 0.0)]  # the value that recovered
     assert alerts.evaluate("default", [rule], {"llm_fallback_rate": 0.75}, {}, now=1050,
                            recent={"llm_fallback_rate": 0.1}) == []  # the window alone does not fire it again
+
+
+def test_the_fix_is_the_repair_its_round_saw_or_the_action_after_which_traffic_got_better(tmp_path):
+    """A repair that finished during the round that saw the state readable again (stamped after that round's start,
+    as on the game day), and, with no sign of recovery to go by, the restart after which the answers came back."""
+    from ragship.index import VersionRegistry
+    from ragship.monitor.events import Events
+    from ragship.monitor.incidents import Incidents
+    from ragship.monitor.postmortem import draft
+    from ragship.monitor.starts import record_start
+    from ragship.state import State
+
+    state = State(None, tmp_path)
+    log, alerts, events = QueryLog(state), Alerts(QueryLog(state)), Events(QueryLog(state))
+    registry, incidents = VersionRegistry(tmp_path / "index"), Incidents(state)
+    unreadable = AlertRule(name="StateUnreadable", signal="state_unreadable", op=">", threshold=0.5,
+                           severity="critical", runbook="docs/runbooks/monitoring.md#stateunreadable")
+    broken = alerts.evaluate("default", [unreadable], {"state_unreadable": 1.0}, {}, now=100)[0]["incident"]["id"]
+    events.record("default", "state readable", "read again", "monitor", now=130)  # the round's start
+    alerts.evaluate("default", [unreadable], {"state_unreadable": 0.0}, {}, now=130)
+    events.record("default", "doctor repair", "restored index/LIVE", "doctor", now=130.7)  # finished in the round
+    rec = draft(incidents.get(broken), log, registry, window_s=60, now=200)["recovery"]
+    assert (rec["fix"]["kind"], rec["time_to_recover_s"], rec["resolved_after_fix_s"]) == ("doctor repair", 30.7, 0)
+
+    started = tmp_path / "started.json"
+    record_start(events, "default", {"chunk": {"tokens": 200}}, started, "cli (bob)", now=150)
+    for t, outcome in [(200 + 4 * i, "abstained") for i in range(25)] + [(320 + 4 * i, "answered") for i in range(20)]:
+        o = Observation("k", "default", "ask", 5.0, f"q{t}", outcome)
+        log.record(o)
+        log.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=t))
+    abstain = AlertRule(name="AbstainRateHigh", signal="abstain_rate", op=">", threshold=0.5, severity="warning",
+                        runbook="docs/runbooks/monitoring.md#abstainratehigh")
+    opened = alerts.evaluate("default", [abstain], {"abstain_rate": 1.0}, {}, now=300)[0]["incident"]["id"]
+    record_start(events, "default", {"chunk": {"tokens": 120}}, started, "cli (bob)", now=320)
+    alerts.evaluate("default", [abstain], {"abstain_rate": 0.1}, {}, now=410)
+    rec = draft(incidents.get(opened), log, registry, window_s=300, now=500)["recovery"]
+    assert (rec["fix"]["kind"], rec["fixed_at"], rec["resolved_after_fix_s"]) == ("server start", 320, 90)

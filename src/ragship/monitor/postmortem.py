@@ -28,7 +28,8 @@ from sqlalchemy import func, select
 from ragship.access import LOCAL, Principal
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.timeline import CHANGE_KINDS, FAULT_KINDS, RECOVERY_KINDS, entry_causes, timeline
+from ragship.monitor.timeline import (CHANGE_KINDS, FAULT_KINDS, RECOVERY_KINDS, ROUND_SLACK_S, entry_causes,
+                                      timeline)
 from ragship.state.tables import REQUESTS
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
@@ -108,9 +109,10 @@ def fixed(log: QueryLog, incident: Incident, events: list[dict], end: float, win
     changed what is served (a restart, a rollback, a repair); without a sign, the first such action after which the
     traffic got better; None when nothing recorded did (the recovery is then measured to the resolution)."""
     about = incident.causes()
-    mine = [e for e in events if incident.opened <= e["at"] <= end and (not about or entry_causes(e) & about)]
+    mine = [e for e in events if incident.opened <= e["at"] <= end + ROUND_SLACK_S
+            and (not about or entry_causes(e) & about)]
     sign = next((e for e in mine if e["kind"] in RECOVERY_KINDS), None)
-    actions = [e for e in mine if e["kind"] in FIXES and (sign is None or e["at"] <= sign["at"])]
+    actions = [e for e in mine if e["kind"] in FIXES and (sign is None or e["at"] <= sign["at"] + ROUND_SLACK_S)]
     if sign:
         return actions[-1] if actions else sign
     return next((a for a in actions if any(m["change"] * MOVES[k] < 0 for k, m in
@@ -124,7 +126,9 @@ def recovery(incident: Incident, events: list[dict], fix: dict | None) -> dict[s
     return {"fixed_at": fixed_at, "fix": {k: fix[k] for k in ("kind", "text", "by", "source")} if fix else None,
             "time_to_recover_s": _diff(fixed_at or incident.resolved, incident.opened),
             "measured_to": "the fix" if fix else "the resolution" if incident.resolved else None,
-            "resolved_at": incident.resolved, "resolved_after_fix_s": _diff(incident.resolved, fixed_at),
+            "resolved_at": incident.resolved,  # 0: in the round that saw the fix (stamped with the round's start)
+            "resolved_after_fix_s": None if fixed_at is None or incident.resolved is None
+            else max(0.0, _diff(incident.resolved, fixed_at)),
             "actions": [e for e in events if e["kind"] in CHANGE_KINDS and e["at"] >= incident.opened]}
 
 

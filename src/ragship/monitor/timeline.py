@@ -48,13 +48,17 @@ KIND_CAUSES = {
     **dict.fromkeys(("requests failed", "requests recovered"), ("service", "state")),
     "traffic shift": ("traffic",), "drift reset": ("answers", "traffic"),
 }
+# a monitor round is stamped with its start, an action when it ends: a repair that finished during the round that
+# saw the state readable again (and resolved the alert) is stamped up to a round later (game day, fault e)
+ROUND_SLACK_S = 5.0
 EPISODE_GAP_S = 300.0  # failures further apart than this are separate episodes (an outage, then a later one)
 JOB_HOURS_S = 86400.0  # an upload queued this long before the window may still finish inside it
 QUERY_SHIFT_P = 0.01  # a drift alert with the queries' own drift below this says what users ask changed
 
 
 def span(incident: Incident, lookback_s: float, now: float | None = None) -> tuple[float, float]:
-    return incident.opened - lookback_s, incident.resolved or (time.time() if now is None else now)
+    end = incident.resolved + ROUND_SLACK_S if incident.resolved else time.time() if now is None else now
+    return incident.opened - lookback_s, end
 
 
 def timeline(incident: Incident, log: QueryLog, registry, lookback_s: float, now: float | None = None,
