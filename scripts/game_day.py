@@ -154,11 +154,22 @@ def bad_candidate(env: dict, home: Path) -> str:
         for path in sorted((home / folder).iterdir())[::2]:
             moved.append((path, home / "aside" / folder / path.name))
             path.rename(moved[-1][1])
-    report = ragship(env, "ingest", str(home / "corpus"), str(home / "wiki"))
+    report = held(env, "ingest", str(home / "corpus"), str(home / "wiki"))
     for path, aside in moved:
         aside.rename(path)
     shutil.rmtree(home / "aside")
     return report["version"]
+
+
+def held(env: dict, *args: str) -> dict:
+    """A ragship command whose outcome may be a hold (a mass deletion waits as a candidate: DeletionsHeld, exit 8
+    like a gate refusal); its JSON report either way."""
+    from ragship.errors import DeletionsHeld
+
+    run = subprocess.run([sys.executable, "-m", "ragship", *args, "--json"], env=env, capture_output=True, text=True)
+    if run.returncode not in (0, DeletionsHeld.exit_code):
+        raise SystemExit(f"ragship {' '.join(args)} failed: {run.stderr[-2000:]}")
+    return json.loads(run.stdout)
 
 
 def wait_for(what: str, check, within_s: float = 150.0, every_s: float = 0.5):
