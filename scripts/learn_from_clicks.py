@@ -14,7 +14,9 @@ after (never trained on), the run's report, and the offline `adapt --split train
 `--golden` gates on SciFact's test split as a configured golden set too; `--load` measures search latency from
 8 clients for 30 s before the replay and again while the run trains (must-show 4), and prints the run's peak RSS;
 `--review N`: an editor then works through N down-rated answers on the review queue, marking the retrieved sources
-the qrels call relevant (what the Review page is for: the questions the system failed on).
+the qrels call relevant (what the Review page is for: the questions the system failed on); with `--search K`, where
+none is, the editor searches for the question and marks a relevant one among the top K (the document the answer
+missed).
 `--keys N` (issue 48): the server runs with API keys and the claims are asked and rated by N keys of `--role`
 (reader by default), each claim by one key at random; the operator's calls use an admin key of their own.
 `--thumbs`: ratings only, no source marked (what most users give).
@@ -105,9 +107,11 @@ def keys(env: dict, n: int, role: str) -> tuple[str, list[str]]:
     return make("admin", "operator"), [make(role, f"user-{i}") for i in range(n)]
 
 
-def review(base: str, limit: int, operator: str = "") -> dict:
+def review(base: str, limit: int, operator: str = "", search: int = 0) -> dict:
     """An editor works through the down-rated answers on the review queue (GET /v1/review, the Review page): in
-    each, the retrieved sources that are relevant per the train qrels are marked helpful (no rating: a review)."""
+    each, the retrieved sources that are relevant per the train qrels are marked helpful (no rating: a review);
+    with `search`, where none is, the first relevant chunk among the top `search` of a search for the question
+    (a review may mark the document the answer missed: ADR 0021)."""
     from ragship.evaluate.beir import load_dataset
     from ragship.learn.labels import qid_of
 
@@ -117,7 +121,11 @@ def review(base: str, limit: int, operator: str = "") -> dict:
     with httpx.Client(base_url=base, timeout=120, headers=_auth(operator)) as client:
         queue = client.get("/v1/review", params={"queue": "down", "limit": limit}).raise_for_status().json()
         for row in queue["answers"]:
-            found = [s["chunk_id"] for s in row["sources"] if s["doc_id"] in relevant.get(qid_of(row["question"]), {})]
+            wanted = relevant.get(qid_of(row["question"]), {})
+            found = [s["chunk_id"] for s in row["sources"] if s["doc_id"] in wanted]
+            if not found and search:  # the answer missed it: the editor searches for the right document
+                hits = client.get("/v1/search", params={"q": row["question"], "k": search}).raise_for_status()
+                found = [h["chunk_id"] for h in hits.json()["results"] if h["doc_id"] in wanted]
             if found:
                 client.post("/v1/feedback", json={"answer_id": row["id"], "marks": {found[0]: "helpful"}}
                             ).raise_for_status()
@@ -189,6 +197,8 @@ def main() -> None:
     p.add_argument("--golden", action="store_true")
     p.add_argument("--load", action="store_true")
     p.add_argument("--review", type=int, default=0, help="an editor reviews this many down-rated answers")
+    p.add_argument("--search", type=int, default=0, help="in a review, where the answer missed every relevant "
+                   "document, the editor searches for the question and marks one among this many results")
     p.add_argument("--port", type=int, default=8766)
     p.add_argument("--keys", type=int, default=0, help="ask and rate with this many API keys (0: no keys)")
     p.add_argument("--role", default="reader", help="the role of those keys")
@@ -225,7 +235,7 @@ def main() -> None:
         counts = replay(base, a.noise, a.invert, raters, a.thumbs)
         print(f"replayed: {json.dumps(counts)} in {time.time() - started:.0f} s", flush=True)
         if a.review:
-            print(f"an editor reviewed: {json.dumps(review(base, a.review, operator))}", flush=True)
+            print(f"an editor reviewed: {json.dumps(review(base, a.review, operator, a.search))}", flush=True)
             subprocess.Popen([sys.executable, "-m", "ragship", "improve", "--trigger", "after the review", "--json"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if a.load:

@@ -59,6 +59,25 @@ def test_an_editor_reviews_only_answers_it_may_read_every_source_and_the_askers_
     assert {a["id"] for a in queue} <= {answer["id"]}, queue
 
 
+def test_a_review_may_mark_the_document_the_answer_missed_if_the_reviewer_reads_it(tmp_path, cache_dir):
+    from ragship.learn.labels import collect
+
+    api = teams_api(tmp_path / "home", cache_dir)
+    answer = call(api, "reader-red", "POST", "/v1/ask", json={"q": "What is the secret review phrase?"}).json()
+    shown = {s["chunk_id"] for s in _sources(api[0], answer["id"])}
+    hits = call(api, "admin", "POST", "/v1/search", json={"q": "migration incident", "k": 20}).json()["results"]
+    missed = next(h for h in hits if h["chunk_id"] not in shown)  # a blue page: the red reader's answer never had it
+    for who in ("reader-red", "editor-red"):  # a reader marks only what it was shown; an editor, what it reads
+        r = call(api, who, "POST", "/v1/feedback", json={"answer_id": answer["id"], "rating": "down",
+                                                         "marks": {missed["chunk_id"]: "helpful"}})
+        assert r.status_code == 422 and missed["chunk_id"] in r.json()["detail"], (who, r.text)
+    r = call(api, "admin", "POST", "/v1/feedback", json={"answer_id": answer["id"],
+                                                         "marks": {missed["chunk_id"]: "helpful"}})
+    assert r.status_code == 201, r.text
+    [item] = collect(api[0].app.state.service.log, "default")
+    assert item.relevant == {missed["doc_id"]: 1} and item.reviewed_by_editor(), item
+
+
 def test_one_reader_keys_coordinated_labels_leave_the_live_ranking_unchanged(tmp_path, cache_dir):
     corpus = tmp_path / "policies"
     corpus.mkdir()

@@ -95,7 +95,10 @@ def feedback_add(
     shown = log.answer_shown(answer_id)
     if shown is None:
         raise AnswerNotFound(f"no answer {answer_id!r} in the query log; `ragship feedback list` shows their ids")
-    check_feedback("admin", shown[2], marks, expected, correction)  # a mark only on a source it showed
+    beyond = [c for c in marks if c not in {s["chunk_id"] for s in shown[2]}]
+    found = {c["chunk_id"]: c["doc_id"] for c in collections.get(shown[1]).view().chunks(beyond, ["chunk_id", "doc_id"])
+             } if beyond else {}  # the home's admin may mark any chunk: the document the answer missed
+    marks = check_feedback("admin", shown[2], marks, expected, correction, found)
     log.feedback(answer_id, "cli", {"up": 1, "down": -1, None: 0}[rating], "", marks, expected, correction)
     out.print(f"recorded a review of {answer_id}", highlight=False)
 

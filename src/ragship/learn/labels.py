@@ -63,7 +63,7 @@ class Label:
         would escape the share cap and label both sides of the split: issue 48's trial). The home's owner (a
         keyless server, the CLI) is the single user of its home and always reviews."""
         judged = bool(self.marks or self.expected or self.correction)
-        return self.role in REVIEWERS and judged and (self.by in HOME_OWNER or self.by != self.asked_by)
+        return judged and reviews(self.role, self.by, self.asked_by)
 
 
 @dataclass
@@ -100,18 +100,29 @@ class _Shown:
     text: str | None
 
 
+def reviews(role: str, by: str, asker: str) -> bool:
+    """Whether judgement from key `by` (of `role`) on an answer `asker` asked is a review: an editor's or admin's on
+    another key's answer, or the home owner's on any."""
+    return role in REVIEWERS and (by in HOME_OWNER or by != asker)
+
+
 def check_feedback(role: str, sources: list[dict[str, Any]], marks: dict[str, str], expected: str | None,
-                   correction: str | None) -> None:
+                   correction: str | None, found: dict[str, str] | None = None) -> dict[str, str]:
     """Refuse feedback that could not count as a label (the API's 403 and 422, the CLI's one line): a review
-    (`expected`, a correction) from a reader, or a mark on anything but a source the answer showed."""
+    (`expected`, a correction) from a reader, or a mark on anything but a source the answer showed or, in a
+    review, a chunk the reviewer found and may read (`found`: chunk id -> doc id). The marks to keep: a found
+    chunk's by its document, so the label needs nothing but the row."""
     if (expected or correction) and role not in REVIEWERS:
         raise Forbidden("`expected` and `correction` are an editor's review; a reader rates (up or down), marks the "
                         "sources the answer showed, and may leave a comment")
+    found = found or {}
     shown = {s["chunk_id"] for s in sources} | {s["doc_id"] for s in sources}
-    unknown = [ref for ref in marks if ref not in shown]
+    unknown = [ref for ref in marks if ref not in shown and ref not in found]
     if unknown:
-        raise FeedbackRefused(f"marks: {unknown[0]!r} is not a source this answer showed; mark the chunk ids of its "
-                              "citations or retrieved sources (`ragship feedback list --json` lists them)")
+        beyond = " or, in a review, any chunk you may read (search for it)" if role in REVIEWERS else ""
+        raise FeedbackRefused(f"marks: {unknown[0]!r} is not a source this answer showed{beyond}; mark the chunk ids "
+                              "of its citations or retrieved sources (`ragship feedback list --json` lists them)")
+    return {found.get(ref, ref) if ref not in shown else ref: mark for ref, mark in marks.items()}
 
 
 def qid_of(question: str) -> str:
@@ -142,9 +153,8 @@ def collect(log: QueryLog, collection: str, since: float = 0.0, dropped: Counter
         seen = shown.setdefault(answer_id, _Shown({s["chunk_id"]: s["doc_id"] for s in listed},
                                                   [s["doc_id"] for s in listed if s.get("cited")], answer))
         role = role or ("admin" if by in HOME_OWNER else "reader")
-        label = _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen, dropped)
-        if label is not None:
-            label.asked_by = asker or ""
+        label = _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen, dropped,
+                       asker or "")
         if label is None:
             continue
         slot = (answer_id, by, label.review)
@@ -155,11 +165,13 @@ def collect(log: QueryLog, collection: str, since: float = 0.0, dropped: Counter
 
 
 def _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen: _Shown,
-           dropped: Counter) -> Label | None:
-    """One feedback row as a label: marks only on what the answer showed, reviews only from editors and admins."""
+           dropped: Counter, asker: str) -> Label | None:
+    """One feedback row as a label: marks only on what the answer showed (a review's also on the documents the
+    reviewer found, kept by document id: check_feedback), reviews only from editors and admins."""
     marked = {}
+    review = reviews(role, by, asker)
     for ref, mark in (json.loads(marks) if marks else {}).items():
-        doc = seen.doc_of.get(ref) or (ref if ref in seen.doc_of.values() else None)
+        doc = seen.doc_of.get(ref) or (ref if ref in seen.doc_of.values() or review else None)
         if doc is None:
             dropped["a mark on a source the answer did not show"] += 1
         else:
@@ -169,7 +181,7 @@ def _label(answer_id, by, at, version, rating, outcome, marks, expected, correct
         expected = correction = None
     if not (rating or marked or expected or correction):
         return None
-    return Label(answer_id, by, at, version or "", rating, outcome or "", marked, expected, correction, role)
+    return Label(answer_id, by, at, version or "", rating, outcome or "", marked, expected, correction, role, asker)
 
 
 def _merged(labels: list[tuple[str, Label]], shown: dict[str, _Shown], dropped: Counter) -> list[Item]:

@@ -18,7 +18,7 @@ from ragship.access import (LOCAL, KeyStore, Principal, answer_visible, asker_gr
 from ragship.collections import Collections, named
 from ragship.errors import (AnswerNotFound, Forbidden, IndexNotReady, JobNotFound, RagshipError, RateLimited,
                             RequestTimeout, TooLarge, storage_error)
-from ragship.learn.labels import check_feedback
+from ragship.learn.labels import check_feedback, reviews
 from ragship.monitor import metrics
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.watcher import Monitor
@@ -292,13 +292,26 @@ async def feedback(request: Request, body: FeedbackRequest, principal: Principal
         await _reviewable(svc, principal, *shown)
     if sources is None:
         raise AnswerNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
-    check_feedback(principal.role, sources, body.marks, body.expected, body.correction)
+    found = await _found(svc, principal, shown, body.marks) if reviews(principal.role, principal.key_id, shown[0]) \
+        else {}
+    marks = check_feedback(principal.role, sources, body.marks, body.expected, body.correction, found)
     rating = {"up": 1, "down": -1, None: 0}[body.rating]
-    await asyncio.to_thread(svc.log.feedback, body.answer_id, principal.key_id, rating, body.comment, body.marks,
+    await asyncio.to_thread(svc.log.feedback, body.answer_id, principal.key_id, rating, body.comment, marks,
                             body.expected, body.correction)
     if rating:
         metrics.record_feedback(rating)
     return {"answer_id": body.answer_id, "rating": body.rating}
+
+
+async def _found(svc: Service, principal: Principal, shown: tuple, marks: dict[str, str]) -> dict[str, str]:
+    """The marked chunks beyond the answer's sources that a reviewer may read in the answer's collection (chunk id
+    -> doc id): a review may name the document the answer missed (ADR 0021)."""
+    asker, collection, sources = shown
+    beyond = [ref for ref in marks if ref not in {s["chunk_id"] for s in sources}]
+    if not beyond:
+        return {}
+    found = await svc.run(svc.collections.get(collection).view().chunks, beyond, ["chunk_id", "doc_id", "groups"])
+    return {c["chunk_id"]: c["doc_id"] for c in found if readable(principal, c["groups"])}
 
 
 async def _reviewable(svc: Service, principal: Principal, asker: str, collection: str,
