@@ -65,7 +65,9 @@ def test_upload_ask_open_citation_and_feedback(browser, site, tmp_path):
     page.click("#ask-form button")
     answer = page.wait_for_selector(".answer[data-answer-id]", timeout=60_000)
     assert "October" in answer.inner_text()
-    assert page.locator("ol.sources li").first.inner_text().startswith("[1] Harbour lights")
+    assert page.locator("ul.sources li").first.inner_text().startswith("[1] Harbour lights")
+    listed = [m.split()[-1] for m in page.locator("ul.sources li .meta").all_inner_texts()]
+    assert len(listed) == len(set(listed)), listed  # issue 49 finding 1: a document once, however many citations
     shot("cited-answer")
 
     page.click("a.cite[data-n='1']")
@@ -413,7 +415,7 @@ def test_every_page_runs_under_the_csp_and_the_key_lives_in_the_tab(browser, sit
     page.fill("#question", "Which team owns the billing runbook?")
     page.click("#ask-form button")
     page.wait_for_selector(".answer[data-answer-id]", timeout=60_000)
-    page.click("ol.sources a[data-n='1']")
+    page.click("ul.sources a[data-n='1']")
     page.wait_for_selector("#viewer:not([hidden]) #cited-passage")
     page.screenshot(path=str(tmp_path / "csp-ask.png"), full_page=True)
     for name, ready in [("documents", "#doc-table tbody tr"), ("versions", "#version-table tbody tr"),

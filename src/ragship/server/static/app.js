@@ -124,12 +124,14 @@ function renderAnswer(a) {
     .map(([k, v]) => `${names[k] || k} ${v >= 0 ? "+" : ""}${v.toFixed(2)}`).join(", ");
   card.append(el("p", { class: "meta", title: "the confidence's logit by part" },
     `confidence ${a.confidence.toFixed(2)}${parts ? ` (logit: ${parts})` : ""}`));
-  const list = el("ol", { class: "sources" });
-  for (const c of a.citations) {
-    const where = c.heading_path && c.heading_path.length ? ` · ${c.heading_path.join(" › ")}` : "";
-    list.append(el("li", { id: `source-${c.n}`, value: String(c.n) },
-      el("a", { href: `#ask/source-${c.n}`, class: "open", "data-n": String(c.n) }, `[${c.n}] ${c.title || c.doc_id}`),
-      el("span", { class: "meta" }, ` ${c.doc_id}${where}`)));
+  // one entry per cited document, each of its citation numbers opening its passage (a.documents)
+  const docs = a.documents && a.documents.length ? a.documents
+    : a.citations.map((c) => ({ doc_id: c.doc_id, title: c.title, citations: [c.n] }));
+  const list = el("ul", { class: "sources" });
+  for (const d of docs) {
+    const links = d.citations.map((n) => el("a", { href: `#ask/source-${n}`, class: "open", "data-n": String(n),
+      id: `source-${n}` }, `[${n}]`));
+    list.append(el("li", {}, ...links, ` ${d.title || d.doc_id}`, el("span", { class: "meta" }, ` ${d.doc_id}`)));
   }
   card.append(list);
   const fb = el("div", { class: "feedback" }, el("span", { class: "meta" }, "Was this helpful?"),
