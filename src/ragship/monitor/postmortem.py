@@ -40,8 +40,9 @@ MIN_SIDE = 5  # requests on each side of a change for its move to count
 # the changes that alter what users get at once; a build, an upload or a sync does so through its promotion (the
 # game day's bad release ranked below the build of a sync that followed it, whose "before" was cleaner)
 SERVING = ("promote", "forced promote", "rollback", "server start", "doctor repair")
-# the actions that can fix an incident: what changes what is served (a build or an upload waits for its promotion)
-FIXES = (*SERVING, "sync", "upload result", "improvement result", "drift reset")
+# the actions that can fix an incident: what changes what is served (an upload's, a sync's or an improvement run's
+# version by its promotion: a routine sync that changed nothing was named the fix of a topic shift), a drift reset
+FIXES = (*SERVING, "drift reset")
 
 
 def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback_s: float | None = None,
