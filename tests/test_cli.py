@@ -131,6 +131,17 @@ def test_eval_json_and_report(tmp_path):
     assert "| ndcg@10 |" in report.read_text()
 
 
+def test_eval_conversations_reports_retrieval_and_answers_by_class(tmp_path):
+    result = cli("eval", DATA / "conversations-mini", "--conversations", "--json", home=tmp_path / "h")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert set(data["retrieval"]) == {"conversation", "last turn", "last two turns joined"}
+    assert set(data["answers"]["by_class"]) == {"ANSWERABLE", "UNANSWERABLE", "UNDERSPECIFIED"}
+    assert data["answers"]["by_class"]["UNDERSPECIFIED"]["clarify"] == 1.0
+    shown = cli("eval", DATA / "conversations-mini", "--conversations", home=tmp_path / "h")
+    assert "| UNDERSPECIFIED | 1 |" in shown.stdout and "| last turn | 3 |" in shown.stdout
+
+
 def test_invalid_setting_from_toml_is_one_line(tmp_path):
     config = tmp_path / "ragship.toml"
     config.write_text("[chunk]\ntokens = 10\noverlap = 20\n")

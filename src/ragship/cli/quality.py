@@ -29,10 +29,15 @@ def evaluate(
                                     help="Chunks retrieved per query (default: enough for 100 docs)."),
     as_json: bool = typer.Option(False, "--json"),
     report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown report here."),
+    conversations: bool = typer.Option(False, "--conversations", help="Ask the questions of conversations.jsonl in "
+                                       "their conversations: retrieval next to the last-turn and last-two-turns "
+                                       "baselines, and what the answers did by answerability and kind."),
 ) -> None:
     """Ingest a BEIR dataset's corpus if needed, run its queries, print retrieval quality and latency."""
     from ragship.evaluate.runner import evaluate as run_eval, markdown_report
 
+    if conversations:
+        return conversation_eval(ctx, dataset, split, mode, k, as_json, report)
     with Progress(quiet=as_json) as observe:
         result = run_eval(engine(ctx), dataset, split, mode, k, observe=observe)
     if report:
@@ -47,6 +52,19 @@ def evaluate(
     table.add_row("latency p50 ms", f"{result['latency_ms']['p50']:.1f}")
     table.add_row("latency p95 ms", f"{result['latency_ms']['p95']:.1f}")
     out.print(table)
+
+
+def conversation_eval(ctx: typer.Context, dataset: Path, split: str, mode: Optional[str], k: Optional[int],
+                      as_json: bool, report: Optional[Path]) -> None:
+    from ragship.evaluate.conversations import evaluate_conversations, markdown_report
+
+    with Progress(quiet=as_json) as observe:
+        result = evaluate_conversations(engine(ctx), dataset, split, mode, k, observe=observe)
+    if report:
+        report.write_text(markdown_report(result), encoding="utf-8")
+    if as_json:
+        return print_json(result)
+    out.print(markdown_report(result), highlight=False)
 
 
 @app.command()
