@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from ragship.answer.base import Answer, Citation, Generator
 from ragship.answer.calibrate import PRIOR_FEATURE, QA_FEATURES, Calibration, features, logistic, qa_features
+from ragship.answer.clarify import clarification, question_back
 from ragship.answer.extractive import ConfidenceModel, ExtractiveGenerator, Sentence
 from ragship.answer.qa import Reading
 from ragship.answer.safety import filter_output
@@ -103,7 +104,7 @@ class Answerer:
         c = self.calibration
         if c.prior is None or c.prior.model != self.embedder.model_id:
             return c.mean[c.features.index(PRIOR_FEATURE)]
-        searched = result.query_vector is not None and result.query == question
+        searched = result.query_vector is not None and result.query == question and not result.context  # its own
         return c.prior.logit(result.query_vector if searched else self.embedder.embed_query(question))
 
     def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:
@@ -161,7 +162,7 @@ class Answerer:
             if again.confidence >= self.threshold:
                 return again, f"{low} in {a.result.mode} mode; answered from a {self.settings.retry_mode} retry"
             a = again
-        return self._abstain(question, a), None
+        return self._clarify(question, a) or self._abstain(question, a), None
 
     def _abstain(self, question: str, a: Assessment, reason: str | None = None,
                  removed: list[dict] | None = None) -> Answer:
@@ -170,6 +171,16 @@ class Answerer:
                         removed=removed or [])
         answer.warning = reason
         return answer
+
+    def _clarify(self, question: str, a: Assessment) -> Answer | None:
+        """A question back naming the readings the passages tell apart (answer/clarify.py), or None."""
+        earlier = [text for text, _ in a.result.context]
+        found = clarification(question, earlier, a.hits, self.embedder)
+        if found is None:
+            return None
+        citations = [Citation.from_hit(n, hit) for n, (hit, _) in enumerate(found, 1)]
+        text = question_back([f"{name} [{n}]" for n, (_, name) in enumerate(found, 1)])
+        return Answer(question, text, True, a.confidence, citations, generator=self._generator_name, outcome="clarify")
 
     def _generate(self, question: str, a: Assessment) -> Answer:
         if self.llm is None or self.settings.generator != "openai":
