@@ -245,12 +245,13 @@ def fault(name: str, inject, recover, cause: str, call: OnCall, traffic: Traffic
     if save:
         save(draft)
     rec, others = draft["recovery"], [i for i in call.opened(t0, end) if i["id"] != incident["id"]]
-    return {**row, "detected": True, "alerts": ", ".join(incident["alerts"]),
+    return {**row, "detected": True, "alerts": ", ".join((done or incident)["alerts"]),  # joined ones too
             "others": "; ".join(", ".join(i["alerts"]) or i["title"] for i in others),
             "detect_s": round(incident["opened"] - t0, 1),
             "detect_requests": len(traffic.between(t0, incident["opened"])),
             "action_after_alert_s": round(acted - incident["opened"], 1),
-            "recover_s": rec["time_to_recover_s"], "fix": rec["fix"]["kind"] if rec["fix"] else "none found",
+            "recover_s": rec["time_to_recover_s"],
+            "fix": rec["fix"]["kind"] if rec["fix"] else "no fix recorded (to the resolution)",
             "fix_after_action_s": round(rec["fixed_at"] - acted, 1) if rec["fixed_at"] else None,
             "resolved_after_fix_s": rec["resolved_after_fix_s"] if done else None,
             "degraded": draft["impact"]["degraded"], "requests": len(traffic.between(t0, end)),
@@ -381,10 +382,14 @@ def table(rows: list[dict], requests: int) -> list[str]:
                        "| | | | | | | | | |")
             continue
         out.append(f"| {r['fault']} | {r['alerts']} | {r['others'] or 'none'} | {r['detect_s']} / "
-                   f"{r['detect_requests']} | {r['recover_s']}: {r['fix']} | {r['resolved_after_fix_s']} | "
+                   f"{r['detect_requests']} | {r['recover_s']}: {r['fix']} | {_s(r['resolved_after_fix_s'])} | "
                    f"{r['failed']} | {r['worse']} of {r['requests']} | {r['degraded']} | {r['first_candidate']} | "
                    f"{'yes' if r['cause_first'] else 'no'} |")
     return out
+
+
+def _s(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:g}"
 
 
 def section(machine: str, lines: list[str], rows: list[dict]) -> str:
