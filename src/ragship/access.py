@@ -237,6 +237,14 @@ def feedback_for(principal: Principal, rows: Iterable[Mapping[str, Any]], askers
     return out
 
 
+def history_for(principal: Principal, questions: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A key's own questions (learn/history.py) as `principal` may see them: a failed one's error text (the server
+    log's: it can name a file, a host or another group's document) only to a caller who reads everything; anyone
+    else gets its exception type, what the 500 told it."""
+    return [{**q, "error": q["error"].split(":", 1)[0] if q.get("error") and principal.groups is not None
+             else q.get("error")} for q in questions]
+
+
 def review_for(principal: Principal, review: Mapping[str, Any] | None, askers: Mapping[str, frozenset[str] | None],
                shown: Iterable[str]) -> dict[str, Any] | None:
     """An answer's latest review (learn/review.py) as `principal` may see it: its marks only on the sources `shown`

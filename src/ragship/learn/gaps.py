@@ -54,7 +54,7 @@ def gaps(log: QueryLog, collection: str, visible: Callable[[str], bool], days: f
     questions of askers `visible` accepts (a key id; access.askers_visible) are counted; the rest are `hidden`."""
     since = (now or time.time()) - days * 86400
     questions, hidden = failed(log, collection, since, visible)
-    close(log, collection, since, questions)
+    close(log, collection, since, questions, visible)
     topics = grouped(list(questions.values()))
     open_ = sum(t["open"] for t in topics)
     return {"collection": collection, "days": days, "since": since, "open": open_,
@@ -102,14 +102,17 @@ def _comments(log: QueryLog, answer_ids: list[str], visible: Callable[[str], boo
     return out
 
 
-def close(log: QueryLog, collection: str, since: float, questions: dict[str, Question]) -> None:
-    """Mark each question answered (without a down-vote) after its last failure as closed, by whom ever asked."""
+def close(log: QueryLog, collection: str, since: float, questions: dict[str, Question],
+          visible: Callable[[str], bool] = lambda key: True) -> None:
+    """Mark each question answered (without a down-vote) after its last failure as closed, by any asker `visible`
+    accepts: an answer to a key the caller may not read says that key asked it, when, and that documents the caller
+    may not read answer it."""
     r, f = REQUESTS.c, FEEDBACK.c
     down = select(f.answer_id).where(f.rating < 0)
-    for ts, text, version in log.rows(select(r.ts, r.question, r.version).where(
+    for ts, text, version, asker in log.rows(select(r.ts, r.question, r.version, r.key_id).where(
             r.collection == collection, r.kind == "ask", r.ts >= since, r.outcome == "answered",
             r.id.not_in(down)).order_by(r.ts)):
-        q = questions.get(qid_of(text)) if text else None
+        q = questions.get(qid_of(text)) if text and visible(asker) else None
         if q is not None and ts > q.last_failed:
             q.closed_at, q.closed_by_version = ts, version
 

@@ -44,6 +44,19 @@ def changes(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return out
 
 
+_SEP = re.compile(r"(?<!\\); ")  # between two changes; a value's own ";" is written "\;" (changes, _shown)
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*$")  # a dotted setting name
+
+
+def _keys(text: str) -> list[str]:
+    """The setting names a start's text says it changed: the first word of each change, never a piece of a value
+    (a start recorded before values escaped their "; " keeps only the words shaped like a setting's name)."""
+    if CHANGED not in text:
+        return []
+    words = [part.split(" ", 1)[0] for part in _SEP.split(text.split(CHANGED, 1)[1])]
+    return [w for w in words if _KEY.match(w)]
+
+
 def record_start(events: Events, collection: str, settings: dict[str, Any], started: Path, by: str,
                  now: float | None = None) -> str:
     """Record this process's start in `collection` with what changed since the last start (HOME/started.json:
@@ -65,15 +78,13 @@ def without_values(text: str) -> str:
     """A start's text naming the settings it changed without their values."""
     if CHANGED not in text:
         return text
-    head, changed = text.split(CHANGED, 1)
-    return head + CHANGED + "; ".join(part.split(" ", 1)[0] for part in changed.split("; "))
+    return text.split(CHANGED, 1)[0] + CHANGED + "; ".join(_keys(text))
 
 
 def changed_causes(text: str) -> set[str]:
     """What a start's text says it changed is about; a restart with no change: the service."""
     found: set[str] = set()
-    keys = [part.split(" ", 1)[0] for part in text.split(CHANGED, 1)[1].split("; ")] if CHANGED in text else []
-    for key in keys:
+    for key in _keys(text):
         found |= set(next((c for prefix, c in SETTING_CAUSES if key.startswith(prefix)), ("service",)))
     return found or {"service"}
 
@@ -82,4 +93,5 @@ def _shown(value: str | None) -> str:
     if value is None:
         return "(unset)"
     text = json.loads(value) if value.startswith('"') else value
-    return redact(text) if isinstance(text, str) and re.match(r"^\w+://", text) else str(text)
+    shown = redact(text) if isinstance(text, str) and re.match(r"^\w+://", text) else str(text)
+    return shown.replace(";", "\\;")  # "; " separates the changes: a value's own never reads as one (_keys)

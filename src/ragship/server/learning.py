@@ -9,8 +9,8 @@ from typing import Literal, Optional
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from ragship.access import (Principal, answer_visible, asker_groups, askers_visible, feedback_for, readable,
-                            review_for, words_visible)
+from ragship.access import (Principal, answer_visible, asker_groups, askers_visible, feedback_for, history_for,
+                            readable, review_for, words_visible)
 from ragship.collections import named
 from ragship.learn.feedback_export import as_csv, feedback_rows
 from ragship.learn.gaps import DAYS, gaps
@@ -74,7 +74,7 @@ async def own_history(request: Request, collection: Optional[str] = None, limit:
     svc = service(request)
     asked = await asyncio.to_thread(history, svc.log, principal.key_id, collection and named(collection), limit,
                                     before)
-    return {"questions": asked}
+    return {"questions": history_for(principal, asked)}
 
 
 @router.get("/v1/feedback/export", tags=["learning"],
