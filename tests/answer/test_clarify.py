@@ -67,6 +67,18 @@ def test_a_question_on_the_conversations_subject_is_not_asked_back():
     assert clarification(question, [], hits[:1], shifted) is None  # one document: nothing to tell apart
 
 
+def test_the_x_counts_only_the_documents_that_speak_of_x():
+    hits = [hit("a", "Chris Hemsworth is an actor from Australia."), hit("b", "Harrison Ford is an actor."),
+            hit("c", "Thor is a comic book hero.")]
+    nothing_earlier = FixedVectors({})
+    assert [(h.doc_id, name) for h, name in clarification("What awards has the actor received?", [], hits,
+                                                           nothing_earlier)] == [("a", "Chris Hemsworth"),
+                                                                                 ("b", "Harrison Ford")]
+    assert clarification("What awards has the actor received?", [], [hits[0], hits[2]], nothing_earlier) is None
+    # "this": a strong pointer, every document's reading counts
+    assert len(clarification("What awards has this actor received?", [], [hits[0], hits[2]], nothing_earlier)) == 2
+
+
 @pytest.fixture(scope="module")
 def mini_engine(tmp_path_factory, cache_dir):
     engine = make_engine(tmp_path_factory.mktemp("clarify-home"), cache_dir)

@@ -1,6 +1,7 @@
 """A question back instead of an abstention, when the question could mean several things the passages tell apart:
 it refers to something it does not name ("this flag", "the actor", "it"), the conversation does not name it either
-(no earlier turn, or the question changes the subject), and the closest passages come from several documents. The
+(no earlier turn, or the question changes the subject), and the closest passages come from several documents (for
+"the actor", documents that each speak of an actor). The
 question back names those documents' readings (title, heading, or the words their text opens with) and cites them.
 Measured on MTRAG-UN's underspecified questions (ADR 0023)."""
 
@@ -25,14 +26,17 @@ _PRONOUN = re.compile(r"\b(?:it|its|they|them|their|he|his|she|her)\b", re.I)
 _LABEL_END = re.compile(r",|;|:|\s\(|\s(?:is|was|are|were|has|had|refers|means)\s")
 
 
+def unnamed_words(question: str, earlier: str, patterns: tuple[re.Pattern, ...] | None = None) -> set[str]:
+    """The words a demonstrative or "the" points at in the question that the earlier turns do not hold."""
+    known = content_terms(earlier)
+    return {w for pattern in (patterns or (_DEMONSTRATIVE, _DEFINITE)) for m in pattern.finditer(question)
+            for w in content_terms(m.group(1)) if w not in known}
+
+
 def unnamed_reference(question: str, earlier: str) -> bool:
     """Whether the question points at something it does not name: a demonstrative or "the" before a word the
     earlier turns do not hold, or a pronoun with no earlier turn."""
-    known = content_terms(earlier)
-    for pattern in (_DEMONSTRATIVE, _DEFINITE):
-        if any(m.group(1).lower() not in known and content_terms(m.group(1)) for m in pattern.finditer(question)):
-            return True
-    return not earlier.strip() and bool(_PRONOUN.search(question))
+    return bool(unnamed_words(question, earlier)) or (not earlier.strip() and bool(_PRONOUN.search(question)))
 
 
 def label(hit: Hit) -> str:
@@ -78,4 +82,10 @@ def clarification(question: str, earlier: list[str], hits: list[Hit], embedder) 
         if float(np.dot(q, before) / ((np.linalg.norm(q) * np.linalg.norm(before)) or 1.0)) >= SUBJECT_CHANGE:
             return None
     found = readings(hits)
+    said = " ".join(earlier)
+    if not unnamed_words(question, said, (_DEMONSTRATIVE,)):
+        # "the X" is common in questions that mean one thing: a reading counts only when its document speaks of X
+        # (asked alone, MTRAG-UN's unanswerable questions were asked back 54 % of the time without this, 27 % with)
+        words = unnamed_words(question, said)
+        found = [(h, name) for h, name in found if not words or words & content_terms(f"{h.text} {name}")]
     return found if len(found) >= 2 else None
