@@ -96,3 +96,7 @@ def test_an_ambiguous_question_is_asked_back_with_its_readings_cited(mini_engine
     assert answer["searched"] == {"query": answer["question"], "context": [], "rewritten_by": None, "fallback": None}
     named = mini_engine.ask("When did the Hawker Siddeley Kestrel aircraft first fly?").to_dict()
     assert named["outcome"] == "answer" and named["citations"][0]["doc_id"] == "kestrel-aircraft"
+    settings = mini_engine.settings.model_copy(update={"answer": mini_engine.settings.answer.model_copy(
+        update={"clarify": False})})
+    off = mini_engine.sibling(settings).ask(task["messages"]).to_dict()
+    assert off["outcome"] == "abstain" and off["answer"] == "" and off["confidence"] == answer["confidence"]

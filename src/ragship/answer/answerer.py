@@ -175,7 +175,7 @@ class Answerer:
     def _clarify(self, question: str, a: Assessment) -> Answer | None:
         """A question back naming the readings the passages tell apart (answer/clarify.py), or None."""
         earlier = [text for text, _ in a.result.context]
-        found = clarification(question, earlier, a.hits, self.embedder)
+        found = clarification(question, earlier, a.hits, self.embedder) if self.settings.clarify else None
         if found is None:
             return None
         citations = [Citation.from_hit(n, hit) for n, (hit, _) in enumerate(found, 1)]
