@@ -124,7 +124,7 @@ def main() -> None:
         for name, ask in (("question alone", lambda task: engine.ask(task.asked[-1]).to_dict()),
                           ("in its conversation", lambda task: engine.ask(list(task.messages)).to_dict())):
             t = time.perf_counter()
-            print(json.dumps({"answers": name, **conv.answer_outcomes(tasks, ask),
+            print(json.dumps({"answers": name, **conv.answer_outcomes(tasks, ask, dataset.qrels),
                               "seconds": round(time.perf_counter() - t)}), flush=True)
 
 

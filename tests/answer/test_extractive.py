@@ -1,5 +1,7 @@
 import re
 
+import pytest
+
 from ragship.answer.extractive import ConfidenceModel, Sentence
 
 
@@ -68,3 +70,38 @@ def test_quotable_spans_skip_code_and_headings():
     assert [text[s:e] for s, e in quotable_spans(text)] == [
         "Run the demo first.", "It serves the page.", "| PDF | .pdf | the text layer |",
         "| HTML | .html | visible text |", "- a list item with words"]
+
+
+class WordVectors:
+    """Deterministic fake behind the Embedder protocol: a text's vector counts three topic words."""
+
+    model_id, dim = "fake@1", 3
+    WORDS = ("dada", "company", "founded")
+
+    def embed_query(self, text):
+        import numpy as np
+
+        v = np.array([text.lower().count(w) for w in self.WORDS], dtype=np.float32) + 0.01
+        return v / np.linalg.norm(v)
+
+    def embed_batch(self, texts):
+        import numpy as np
+
+        return np.stack([self.embed_query(t) for t in texts])
+
+
+def test_sentences_are_scored_in_the_conversation_when_one_is_given():
+    from ragship.answer.extractive import ExtractiveGenerator
+    from ragship.settings import AnswerSettings
+    from ragship.types import Hit
+
+    texts = ["Dada was opened by Hugo Ball at the Cabaret Voltaire.", "The company was founded in 1837."]
+    hits = [Hit(f"c{i}", f"d{i}", "", t, "", 0, len(t), (), 1.0, i + 1) for i, t in enumerate(texts)]
+    scorer = ExtractiveGenerator(WordVectors(), AnswerSettings())
+    alone = scorer.score_sentences("who founded it?", hits)
+    assert [s.lexical for s in alone] == [0.0, 1.0]  # "founded": the company's sentence alone
+    in_context = scorer.score_sentences("who founded it?", hits, (("what was the Dada movement?", 0.5),))
+    # the words: founded (1), dada and movement (0.5 each, from the turn before)
+    assert [s.lexical for s in in_context] == [pytest.approx(0.5 / 2), pytest.approx(1 / 2)]
+    assert in_context[0].semantic > alone[0].semantic and in_context[1].semantic < alone[1].semantic
+    assert scorer.score_sentences("who founded it?", hits, ()) == alone

@@ -83,7 +83,7 @@ class Answerer:
 
     def assess(self, question: str, result: SearchResult) -> Assessment:
         hits = result.hits[: self.settings.context_chunks]
-        sentences = self.extractive.score_sentences(question, hits)
+        sentences = self.extractive.score_sentences(question, hits, result.context)
         ranked = sorted(sentences, key=lambda s: -s.support)
         best = ranked[0] if ranked else None
         x = features(result.ranked, best, ranked[1].support if len(ranked) > 1 else 0.0)

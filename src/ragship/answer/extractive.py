@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -68,18 +68,28 @@ class ExtractiveGenerator:
     def __init__(self, embedder: Embedder, settings: AnswerSettings):
         self.embedder, self.settings = embedder, settings
 
-    def score_sentences(self, question: str, hits: list[Hit]) -> list[Sentence]:
+    def score_sentences(self, question: str, hits: list[Hit], context: Sequence[tuple[str, float]] = ()) -> list[Sentence]:
+        """Each quotable sentence's similarity and word coverage; `context` (a conversation's earlier turns with
+        their weights, as searched) joins the question at its weights in both (ADR 0023)."""
         spans = [(i, c, s, e) for i, h in enumerate(hits) for c, s, e in quotable_in_context(h.text)
                  if not is_instruction(h.text[s:e])]
         if not spans:
             return []
         texts = [hits[i].text[c:e] for i, c, s, e in spans]  # read under its heading line, quoted without it
-        q_terms = content_terms(question)
+        q_terms = {t: 1.0 for t in content_terms(question)}
+        query = np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        for text, weight in context:
+            for t in content_terms(text):
+                q_terms[t] = max(q_terms.get(t, 0.0), weight)
+            query = query + weight * np.asarray(self.embedder.embed_query(text), dtype=np.float32)
+        if context:
+            query = query / (np.linalg.norm(query) or 1.0)
+        total = sum(q_terms.values())
         vectors = self.embedder.embed_batch(texts)
-        semantic = vectors @ np.asarray(self.embedder.embed_query(question), dtype=np.float32)
+        semantic = vectors @ query
         return [
-            Sentence(i, s, e, float(sim), len(q_terms & content_terms(text)) / len(q_terms) if q_terms else 0.0)
-            for (i, _, s, e), text, sim in zip(spans, texts, semantic)
+            Sentence(i, s, e, float(sim), sum(w for t, w in q_terms.items() if t in words) / total if total else 0.0)
+            for (i, _, s, e), sim, words in zip(spans, semantic, map(content_terms, texts))
         ]
 
     def draft(self, question: str, hits: list[Hit]) -> str:

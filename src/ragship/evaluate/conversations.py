@@ -118,15 +118,21 @@ def outcome(answer: dict[str, Any]) -> str:
     return answer.get("outcome") or ("abstain" if answer["abstained"] else "answer")
 
 
-def answer_outcomes(tasks: Sequence[Task], ask: Callable[[Task], dict[str, Any]]) -> dict[str, Any]:
+def answer_outcomes(tasks: Sequence[Task], ask: Callable[[Task], dict[str, Any]],
+                    qrels: dict[str, dict[str, int]] | None = None) -> dict[str, Any]:
     """What the answers did per answerability class and per kind; token F1 to the reference of answered
-    answerable tasks; the share of each class that got what it should (EXPECTED)."""
+    answerable tasks; the share of each class that got what it should (EXPECTED); with `qrels`, the share of the
+    citations of answered judged tasks that cite a relevant document."""
     done: list[tuple[Task, str, float | None]] = []
+    cited = relevant = 0
     for task in tasks:
         a = ask(task)
         o = outcome(a)
         f1 = token_f1(a["answer"], task.reference) if o == "answer" and task.answerability == "ANSWERABLE" else None
         done.append((task, o, f1))
+        if o == "answer" and qrels and task.id in qrels:
+            cited += len(a["citations"])
+            relevant += sum(c["doc_id"] in qrels[task.id] for c in a["citations"])
 
     def tally(rows) -> dict[str, Any]:
         counts = Counter(o for _, o, _ in rows)
@@ -140,7 +146,8 @@ def answer_outcomes(tasks: Sequence[Task], ask: Callable[[Task], dict[str, Any]]
     if "UNANSWERABLE" in by_class:
         expected["UNANSWERABLE (not answered)"] = round(1 - by_class["UNANSWERABLE"]["answer"], 4)
     return {"by_class": by_class, "by_kind": by_kind, "expected": expected,
-            "answer_f1": round(sum(f1s) / len(f1s), 4) if f1s else 0.0}
+            "answer_f1": round(sum(f1s) / len(f1s), 4) if f1s else 0.0,
+            **({"citation_precision": round(relevant / cited, 4) if cited else 0.0} if qrels else {})}
 
 
 def evaluate_conversations(engine, dataset_dir: Path, split: str = "test", mode: str | None = None,
@@ -160,7 +167,8 @@ def evaluate_conversations(engine, dataset_dir: Path, split: str = "test", mode:
                               "retrieval": {name: retrieval(tasks, dataset.qrels, search_way(searcher, way, mode, depth))
                                             for name, way in ways.items()}}
     if answers:
-        result["answers"] = answer_outcomes(tasks, lambda t: engine.ask(list(t.messages), mode).to_dict())
+        result["answers"] = answer_outcomes(tasks, lambda t: engine.ask(list(t.messages), mode).to_dict(),
+                                            dataset.qrels)
     s = engine.settings.search
     result.update({"index_version": report.version, "documents": report.documents, "chunks": report.chunks,
                    "model": searcher.embedder.model_id, "conversation": {"turn_decay": s.turn_decay, "turns": s.turns},
@@ -195,4 +203,6 @@ def markdown_report(result: dict[str, Any]) -> str:
         lines += ["", "| got what it should | share |", "|---|---|"]
         lines += [f"| {name} | {v:.1%} |" for name, v in answers["expected"].items()]
         lines += ["", f"Answer F1 to the reference (answerable tasks answered): {answers['answer_f1']:.4f}"]
+        if "citation_precision" in answers:
+            lines += [f"Citations of a relevant document (judged tasks answered): {answers['citation_precision']:.4f}"]
     return "\n".join(lines) + "\n"
