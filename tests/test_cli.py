@@ -142,6 +142,24 @@ def test_eval_conversations_reports_retrieval_and_answers_by_class(tmp_path):
     assert "| UNDERSPECIFIED | 1 |" in shown.stdout and "| last turn | 3 |" in shown.stdout
 
 
+def test_ask_in_a_conversation_from_a_file(tmp_path):
+    home, chat = tmp_path / "h", tmp_path / "chat.json"
+    assert cli("ingest", DATA / "conversations-mini" / "corpus.jsonl", home=home).returncode == 0
+    earlier = [{"role": "user", "content": "What was the Dada art movement?"},
+               {"role": "assistant", "content": "An avant-garde movement."}]
+    chat.write_text(json.dumps({"messages": earlier}))
+    data = json.loads(cli("ask", "who founded it?", "--conversation", chat, "--json", home=home).stdout)
+    assert data["question"] == "who founded it?" and data["citations"][0]["doc_id"] == "dada"
+    assert data["searched"]["context"] == [{"text": "What was the Dada art movement?", "weight": 0.5}]
+    chat.write_text(json.dumps(earlier + [{"role": "user", "content": "who founded it?"}]))
+    shown = cli("ask", "--conversation", chat, home=home)
+    assert shown.returncode == 0 and "searched: who founded it?; with What was the Dada art movement? (×0.5)" in \
+        " ".join(shown.stdout.split())
+    missing = cli("ask", "--conversation", tmp_path / "none.json", home=home)
+    assert missing.returncode != 0 and "cannot read the conversation" in missing.stderr
+    assert cli("ask", home=home).returncode == 2
+
+
 def test_invalid_setting_from_toml_is_one_line(tmp_path):
     config = tmp_path / "ragship.toml"
     config.write_text("[chunk]\ntokens = 10\noverlap = 20\n")

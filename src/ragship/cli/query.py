@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
 
 from ragship.cli.app import app, engine, print_json, caller_filter
 from ragship.cli.render import out, print_answer, snippet
+from ragship.retrieve.conversation import load_messages
 from ragship.types import SEARCH_MODES
 
 MODES = " | ".join(SEARCH_MODES)
@@ -39,14 +41,19 @@ def search(
 @app.command()
 def ask(
     ctx: typer.Context,
-    question: str,
+    question: Optional[str] = typer.Argument(None, help="The question (with --conversation: asked after it)."),
+    conversation: Optional[Path] = typer.Option(None, "--conversation", help="A JSON file of OpenAI-style "
+                                                "messages: the question is answered in their context."),
     as_json: bool = typer.Option(False, "--json"),
     stream: bool = typer.Option(False, "--stream", help="Print verified sentences as the LLM produces them."),
     filters: list[str] = typer.Option([], "--filter", help="FIELD=VALUE[,VALUE] (see `search --help`)."),
     groups: Optional[str] = typer.Option(None, "--as-groups", help="Answer as a caller in these groups."),
 ) -> None:
     """Answer a question with citations, or abstain and show the closest sources."""
+    if question is None and conversation is None:
+        raise typer.BadParameter("give a QUESTION, or --conversation FILE (its last user message is the question)")
     collection, flt = engine(ctx), caller_filter(filters, groups)
+    question = load_messages(conversation, question) if conversation else question
     if stream:
         for event in collection.ask_stream(question, filter=flt):
             if event["type"] == "sentence" and not as_json:

@@ -162,7 +162,18 @@ def print_answer(answer: dict, printed_text: bool) -> None:
     if answer["fallback"]:
         out.print(f"[yellow]{answer['fallback']['from']} failed ({escape(answer['fallback']['reason'])}); "
                   "extractive answer:[/yellow]", highlight=False)
-    if answer["abstained"]:
+    searched = answer.get("searched") or {}
+    if searched.get("context") or searched.get("rewritten_by"):
+        with_ = "; ".join(f"{escape(t['text'][:60])} (×{t['weight']:g})" for t in searched["context"])
+        out.print(f"[dim]searched: {escape(searched['query'])}" + (f"; with {with_}" if with_ else "") + "[/dim]",
+                  highlight=False)
+    if searched.get("fallback"):
+        out.print(f"[yellow]{escape(searched['fallback']['from'])} could not rewrite the question "
+                  f"({escape(searched['fallback']['reason'])}); searched with the earlier turns[/yellow]",
+                  highlight=False)
+    if answer.get("outcome") == "clarify":
+        out.print(answer["answer"], highlight=False, markup=False)
+    elif answer["abstained"]:
         reason = f": {escape(answer['warning'])}" if answer["warning"] else ""
         out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer['confidence']:.2f}"
                   f"{_parts(answer.get('confidence_breakdown'))}{reason}). "

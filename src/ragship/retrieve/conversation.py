@@ -6,11 +6,13 @@ vectors (Searcher.search's `context`); joining the turns' text instead ranked wo
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, Mapping, Protocol, Sequence
 
-from ragship.errors import GenerationError, QueryError
+from ragship.errors import GenerationError, InputError, QueryError
 
 Message = Mapping[str, Any]
 MAX_MESSAGES = 200  # a longer conversation is refused: only its last turns are searched anyway
@@ -80,6 +82,21 @@ def content_text(content: Any, i: int) -> str:
     if isinstance(content, list):  # [{"type": "text", "text": ...}, {"type": "image_url", ...}]
         return " ".join(p["text"] for p in content if isinstance(p, Mapping) and isinstance(p.get("text"), str))
     raise QueryError(f"message {i + 1} of the conversation: content must be text or a list of text parts")
+
+
+def load_messages(path: Path, question: str | None = None) -> list[dict[str, Any]]:
+    """A conversation from a JSON file: a list of OpenAI-style messages, or an object with "messages" (a chat
+    request's body); `question` is asked after them."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as e:
+        raise InputError(f"{path}: cannot read the conversation ({e.strerror or e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path}: not JSON ({e}); write a list of {{\"role\", \"content\"}} messages") from None
+    messages = data.get("messages") if isinstance(data, dict) else data
+    if not isinstance(messages, list):
+        raise InputError(f"{path}: expected a list of {{\"role\", \"content\"}} messages, or {{\"messages\": [...]}}")
+    return messages + ([{"role": "user", "content": question}] if question else [])
 
 
 class DecayedTurns:
