@@ -62,6 +62,13 @@ def call(api, key, method, path, **kwargs):
     return client.request(method, path, headers=headers, **kwargs)
 
 
+def ask(api, key, question):
+    """The JSON of a question `key` asked (200 required)."""
+    r = call(api, key, "POST", "/v1/ask", json={"q": question})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
 def wait_job(api, key, job_id, timeout_s=120):
     deadline = time.monotonic() + timeout_s
     while (job := call(api, key, "GET", f"/v1/jobs/{job_id}").json())["status"] not in ("done", "failed"):

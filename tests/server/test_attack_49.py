@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from inprocess import call, teams_api
+from inprocess import ask, call, teams_api
 from ragship.monitor.events import Events
 from ragship.monitor.starts import record_start
 
@@ -20,12 +20,6 @@ def api(tmp_path_factory, cache_dir):
     client, keys = teams_api(tmp_path_factory.mktemp("attack49") / "home", cache_dir)
     with client:
         yield client, keys
-
-
-def ask(api, key, question):
-    r = call(api, key, "POST", "/v1/ask", json={"q": question})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def test_history_gives_a_grouped_caller_no_server_error_text(api, monkeypatch):

@@ -10,7 +10,7 @@ import io
 
 import pytest
 
-from inprocess import call, teams_api, upload
+from inprocess import ask, call, teams_api, upload
 
 UNANSWERED = ["How many parking spaces does the garage on level nine have?",
               "How many parking spaces are reserved for visitors in the garage?",
@@ -22,12 +22,6 @@ def api(tmp_path_factory, cache_dir):
     client, keys = teams_api(tmp_path_factory.mktemp("learning") / "home", cache_dir)
     with client:
         yield client, keys
-
-
-def ask(api, key, question):
-    r = call(api, key, "POST", "/v1/ask", json={"q": question})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 def key_id(api, name):

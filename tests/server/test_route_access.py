@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fastapi.routing import APIRoute
 
-from inprocess import call, teams_api, upload, wait_job
+from inprocess import ask, call, teams_api, upload, wait_job
 from ragship.access import LOCAL, Principal, answer_visible, job_visible, readable, sees, sources_for
 from ragship.monitor.alerts import Alerts
 from ragship.release.gate import Check, GateReport
@@ -68,12 +68,6 @@ def world(tmp_path_factory, cache_dir):
                                                      "examples": [QUESTION]}]}}, deliver=False)
         yield {"api": api, "svc": svc, "job": job, "asked": asked, "admins": admins, "live": live,
                "incident": fired[0]["incident"]["id"], "tmp": tmp_path_factory.mktemp("matrix")}
-
-
-def ask(api, key, question):
-    r = call(api, key, "POST", "/v1/ask", json={"q": question})
-    assert r.status_code == 200, r.text
-    return r.json()
 
 
 # -- the rule, in access.py ------------------------------------------------------------------------------------
