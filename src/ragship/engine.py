@@ -69,11 +69,17 @@ class Engine:
 
     def answerer(self, served: Served | None = None) -> Answerer:
         served = served or self.served()
-        return Answerer(served.embedder, self.settings.answer, self.calibrations.current(served.version.id),
+        return Answerer(served.embedder, self.settings.answer, self.calibration(served.version.id),
                         self.models.generator(), self.models.qa_model)
 
-    def calibration(self) -> Calibration | None:
-        return self.calibrations.current(self.pin or self.registry.pointer().get("id"))
+    def calibration(self, version: str | None = None) -> Calibration | None:
+        """The calibration in force for `version` (default: the one served). Only a version that has been live
+        passes its calibration on: a candidate's (fitted on its own model's scores) never reaches another one."""
+        return self.calibrations.current(version or self.pin or self.registry.pointer().get("id"), self._never_live)
+
+    def _never_live(self, version: str) -> bool:
+        found = self.registry.find(version)
+        return found is None or not found.release.get("promotions")
 
     def sibling(self, settings: Settings, pin: str | None = None, state: State | None = None) -> Engine:
         """An engine for other settings (another home, chunking or model), sharing the embedder when it can."""
@@ -168,5 +174,6 @@ class Engine:
         """What `ragship status` shows, each part reporting its own."""
         live = self.registry.live()
         return {"home": str(self.home.root.resolve()), **self.registry.status(), **self.models.status(),
-                "settings": self.settings.shown(), "calibration": self.calibrations.status(live.id if live else None),
+                "settings": self.settings.shown(),
+                "calibration": self.calibrations.status(live.id if live else None, self._never_live),
                 **self.ingestor.status()}

@@ -184,3 +184,26 @@ def test_clean_labels_and_no_noise_keep_the_label():
     assert set(np.round(counted[10:], 4)) <= {1.125, -0.125}  # (y - 0.1) / 0.8: together, the noisy labels' rates
     with pytest.raises(ConfigError, match="below 0.5"):
         unbiased_labels(labels, 0.5)
+
+
+def test_a_version_inherits_only_an_earlier_calibration_that_is_not_passed_over(tmp_path):
+    from ragship.answer.calibrate import CalibrationStore
+
+    store = CalibrationStore(tmp_path)
+    for version, threshold in (("v1", 0.1), ("v3", 0.3), ("v10", 0.5)):
+        store.save(Calibration(["semantic"], [0.0], [1.0], [1.0], 0.0, threshold, "answer >= 0.9"), version)
+    assert store.current("v3").threshold == 0.3  # its own
+    assert store.current("v9").threshold == 0.3  # the newest earlier one (by number, not by file time)
+    assert store.current("v2").threshold == 0.1  # never a later version's
+    assert store.current("v9", passed_over=lambda v: v == "v3").threshold == 0.1  # a refused candidate's skipped
+    assert CalibrationStore(tmp_path / "none").current("v1") is None
+
+
+def test_a_refused_candidates_calibration_never_reaches_the_live_version(tmp_path, cache_dir):
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([DATA / "qa-mini" / "corpus.jsonl"])
+    live = engine.registry.live().id
+    refitted = Calibration(["semantic"], [0.0], [1.0], [1.0], 0.0, 0.99, "answer >= 0.9")
+    engine.calibrations.save(refitted, "v2")  # what an improvement run leaves for its candidate
+    assert engine.calibration() is None and engine.calibration(live) is None
+    assert engine.status()["calibration"] is None

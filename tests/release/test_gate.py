@@ -1,6 +1,7 @@
 """The gate's decision on per-query figures: a loss beyond the tolerance that noise does not explain."""
 
 import numpy as np
+import pytest
 
 from ragship.release.gate import GateReport, compare
 
@@ -53,3 +54,19 @@ def test_the_report_has_the_table():
     report = GateReport("v2", "v1", "scifact (train)", compare(*sides(np.ones(5), np.zeros(5)), TOL, 0.05))
     text = report.markdown()
     assert "refused" in text and "| ndcg@10 | 1.0000 | 0.0000 | -1.0000 |" in text and "REGRESSED" in text
+
+
+def test_a_live_version_calibrated_elsewhere_is_counted_at_the_candidates_operating_point():
+    from ragship.release.measure import at_operating_point
+    from ragship.types import AbstainTarget
+
+    # live answers every answerable question and half the unanswerable ones at its own threshold
+    live = {"answer_rate": per_query([1] * 10), "abstain_rate": {"u0": 1.0, "u1": 0.0},
+            "confidence": per_query(np.linspace(0.55, 1.0, 10)) | {"u0": 0.2, "u1": 0.7}}
+    moved, threshold = at_operating_point(live, AbstainTarget("answer", 0.9))
+    assert threshold == pytest.approx(0.6)  # the highest answering 9 of the 10
+    assert sum(moved["answer_rate"].values()) == 9 and moved["abstain_rate"] == {"u0": 1.0, "u1": 0.0}
+    report = GateReport("v2", "v1", "g", compare(live, moved, {"answer_rate": 0.01}, 0.05),
+                        operating_point="fitted for answer >= 0.9")
+    assert "operating point: fitted for answer >= 0.9" in report.markdown()
+    assert GateReport.from_dict(report.to_dict()).operating_point == report.operating_point

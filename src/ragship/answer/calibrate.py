@@ -11,9 +11,10 @@ sample of questions to the next); the other rates it implies are reported beside
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -259,7 +260,9 @@ def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, 
 
 class CalibrationStore:
     """Calibrations kept with the index version they were fitted on (HOME/index/calibration/VERSION.json). The
-    one in force is the live version's, else the newest fitted on an earlier version; re-read when it changes."""
+    one in force for a version is its own, else the newest fitted on an earlier version (by number) that
+    `passed_over` does not rule out (a refused candidate's: fitted on another model's scores); re-read when it
+    changes."""
 
     def __init__(self, folder: Path):
         self.folder = folder
@@ -271,18 +274,25 @@ class CalibrationStore:
     def save(self, calibration: Calibration, version: str) -> None:
         calibration.save(self.path(version))
 
-    def current(self, live_version: str | None) -> Calibration | None:
-        path = self.path(live_version) if live_version else None
+    def current(self, version: str | None, passed_over: Callable[[str], bool] = lambda v: False
+                ) -> Calibration | None:
+        path = self.path(version) if version else None
         if path is None or not path.exists():
-            found = sorted(self.folder.glob("*.json"), key=lambda p: p.stat().st_mtime) if self.folder.is_dir() else []
-            path = found[-1] if found else None
+            path = self._earlier(version, passed_over)
         if path is None:
             return None
         return self._loaded.setdefault(path, FileCache(path, Calibration.load)).get()
 
-    def status(self, live_version: str | None) -> dict[str, Any] | None:
+    def _earlier(self, version: str | None, passed_over: Callable[[str], bool]) -> Path | None:
+        limit = _number(version) if version else math.inf
+        found = [(n, p) for p in (self.folder.glob("v*.json") if self.folder.is_dir() else [])
+                 if (n := _number(p.stem)) is not None and n <= limit and not passed_over(p.stem)]
+        return max(found)[1] if found else None
+
+    def status(self, live_version: str | None, passed_over: Callable[[str], bool] = lambda v: False
+               ) -> dict[str, Any] | None:
         """What `ragship status` shows: where the calibration in force was fitted, its threshold and rates."""
-        c = self.current(live_version)
+        c = self.current(live_version, passed_over)
         if c is None:
             return None
         return {"fitted_on": c.fitted_on, "threshold": c.threshold, "target": c.target,
@@ -290,3 +300,8 @@ class CalibrationStore:
                 "validation": {k: v for k, v in c.validation.items() if k != "reliability"},
                 "current": bool(live_version) and c.fitted_on.get("version") == live_version}
 
+
+def _number(version: str) -> int | None:
+    """3 for "v3"; None for a name that is not a version id."""
+    m = re.fullmatch(r"v(\d+)", version or "")
+    return int(m[1]) if m else None

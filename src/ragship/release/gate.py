@@ -41,6 +41,7 @@ class GateReport:
     checks: list[Check]
     losers: list[dict[str, Any]] = field(default_factory=list)  # queries whose nDCG@10 fell most
     at: str = ""
+    operating_point: str = ""  # how the answer rates were compared when the two sides' calibrations differ
 
     @property
     def passed(self) -> bool:
@@ -61,7 +62,9 @@ class GateReport:
     def markdown(self) -> str:
         verdict = "passed" if self.passed else "**refused**"
         lines = [f"# Gate: {self.candidate} against live {self.live} ({verdict})", "",
-                 f"- golden set: {self.golden}; {self.at}", "",
+                 f"- golden set: {self.golden}; {self.at}",
+                 *([f"- answers compared at one operating point: {self.operating_point}"]
+                   if self.operating_point else []), "",
                  "| metric | live | candidate | change | tolerance | p | queries | |",
                  "|---|---|---|---|---|---|---|---|"]
         for c in self.checks:

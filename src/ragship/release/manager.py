@@ -16,9 +16,10 @@ from ragship.fsio import atomic_write_text, read_json
 from ragship.index import IndexVersion
 from ragship.recovery.archive import Archivable, export, import_archive
 from ragship.release.gate import GateReport, compare, losers
-from ragship.release.measure import Version, measure
+from ragship.release.measure import Version, at_operating_point, measure
 from ragship.retrieve.search import MAX_QUERY_CHARS
 from ragship.settings import GoldenSet
+from ragship.types import AbstainTarget
 from ragship.util import actor
 from ragship.util.clock import now, seconds_since
 
@@ -46,11 +47,16 @@ class Releases:
         sides = {"live": self.c.at_version(live.id), "candidate": self.c.at_version(candidate.id)}
         r = self.c.settings.release
         reports = []
+        target = _refitted_target(sides["live"].calibration(), sides["candidate"].calibration())
         for g in golden:
-            measured = measure(sides, g)
+            measured, point = measure(sides, g), ""
+            if target and measured["live"].get("confidence"):
+                measured["live"], threshold = at_operating_point(measured["live"], target)
+                point = (f"the candidate's calibration was fitted for {target}; the live version's answers are "
+                         f"counted at the threshold that meets it on these questions ({threshold:.4f})")
             report = GateReport(candidate.id, live.id, f"{g.path} ({g.split})",
                                 compare(measured["live"], measured["candidate"], r.tolerances, r.significance),
-                                at=now())
+                                at=now(), operating_point=point)
             report.losers = losers(measured["live"]["ndcg@10"], measured["candidate"]["ndcg@10"],
                                    read_queries(g.path / "queries.jsonl"))
             reports.append(report)
@@ -252,3 +258,11 @@ def _left_by_rollback(versions: list[IndexVersion]) -> set[str]:
         if p.get("from") and (p["from"] not in ended or _order(p) > _order(ended[p["from"]])):
             ended[p["from"]] = p
     return {v for v, p in ended.items() if p.get("rollback")}
+
+
+def _refitted_target(live, candidate) -> AbstainTarget | None:
+    """The operating point of the candidate's own calibration when it is not the live version's (a run re-fitted
+    it for the candidate's model): the answer rates are then compared there (at_operating_point). None otherwise."""
+    if candidate is None or candidate == live:
+        return None
+    return AbstainTarget.parse(candidate.target)

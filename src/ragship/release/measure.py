@@ -6,12 +6,16 @@ from __future__ import annotations
 import time
 from typing import Any, Protocol
 
+import numpy as np
+
+from ragship.answer.calibrate import choose_threshold
 from ragship.evaluate.answers import citation_correct, has_answers, load_questions
 from ragship.evaluate.beir import load_dataset
 from ragship.evaluate.metrics import doc_run, per_query
 from ragship.evaluate.runner import EVAL_DEPTH
 from ragship.retrieve.search import Searcher
 from ragship.settings import GoldenSet
+from ragship.types import AbstainTarget
 
 PerQuery = dict[str, dict[str, float]]  # metric -> {query id: value}
 
@@ -22,6 +26,8 @@ class Version(Protocol):
     def searcher(self) -> Searcher: ...
 
     def ask(self, question: str, mode: str | None = None) -> Any: ...
+
+    def calibration(self) -> Any: ...  # the answer calibration in force for it (None: uncalibrated)
 
 
 def measure(sides: dict[str, Version], golden: GoldenSet) -> dict[str, PerQuery]:
@@ -53,9 +59,10 @@ def measure(sides: dict[str, Version], golden: GoldenSet) -> dict[str, PerQuery]
 
 
 def _answers(version: Version, questions) -> PerQuery:
-    rates: PerQuery = {"answer_rate": {}, "abstain_rate": {}, "citation_precision": {}}
+    rates: PerQuery = {"answer_rate": {}, "abstain_rate": {}, "citation_precision": {}, "confidence": {}}
     for q in questions:
         a = version.ask(q.text).to_dict()
+        rates["confidence"][q.id] = float(a["confidence"] or 0.0)
         if not q.answerable:
             rates["abstain_rate"][q.id] = float(a["abstained"])
             continue
@@ -64,3 +71,17 @@ def _answers(version: Version, questions) -> PerQuery:
             rates["citation_precision"][q.id] = sum(citation_correct(c, q) for c in a["citations"]) / len(
                 a["citations"])
     return rates
+
+
+def at_operating_point(side: PerQuery, target: AbstainTarget) -> tuple[PerQuery, float]:
+    """`side`'s answer and abstain rates had it answered when its confidence reached the threshold that meets
+    `target` on these very questions (choose_threshold): how a version calibrated for another operating point is
+    compared with one re-fitted for `target`, so that neither passes nor fails by the point alone. (rates, that
+    threshold)"""
+    confidence = side["confidence"]
+    qids = [*side["answer_rate"], *side["abstain_rate"]]
+    y = np.array([1] * len(side["answer_rate"]) + [0] * len(side["abstain_rate"]))
+    threshold = choose_threshold(np.array([confidence[q] for q in qids]), y, target)
+    moved = {"answer_rate": {q: float(confidence[q] >= threshold) for q in side["answer_rate"]},
+             "abstain_rate": {q: float(confidence[q] < threshold) for q in side["abstain_rate"]}}
+    return side | moved, threshold
