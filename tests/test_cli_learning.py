@@ -40,6 +40,7 @@ def test_feedback_list_by_review_status_and_the_export_with_who_asked(tmp_path):
         (f'key "rita" ({rita})', "cli", "", "")]
     exported = json.loads(cli("feedback", "export", "--json", home=tmp_path).stdout)
     assert exported[1]["correction"] == "At ten." and exported[1]["marks"] == {"a.md#0": "wrong"}
+    assert cli("feedback", "export", "--days", "0", home=tmp_path).returncode == 2  # not "everything"
     cli("feedback", "export", "--out", tmp_path / "out.csv", home=tmp_path)
     assert (tmp_path / "out.csv").read_text().startswith("answer_id,asked_at,asked_by,question")
 
@@ -49,7 +50,9 @@ def test_history_and_gaps_as_json(tmp_path):
     asked = json.loads(cli("history", "--key", rita, "--json", home=tmp_path).stdout)
     assert [(q["question"], q["outcome"], q["rating"]) for q in asked] == [
         ("Is the harbour tram free?", "abstained", None), ("When does the night tram run?", "answered", "down")]
-    assert json.loads(cli("history", "--key", "nobody", "--json", home=tmp_path).stdout) == []
+    assert json.loads(cli("history", "--key", "rita", "--json", home=tmp_path).stdout) == asked  # by its name
+    unknown = cli("history", "--key", "nobody", "--json", home=tmp_path)
+    assert unknown.returncode == 2 and "'nobody' is no key's id" in unknown.stderr and "ragship keys list" in unknown.stderr
     report = json.loads(cli("gaps", "--json", home=tmp_path).stdout)
     assert report["open"] == 2 and {q["question"] for t in report["topics"] for q in t["questions"]} == {
         "Is the harbour tram free?", "When does the night tram run?"}

@@ -106,8 +106,8 @@ def feedback_add(
 @feedback_app.command("export")
 def feedback_export(
     ctx: typer.Context,
-    days: Optional[float] = typer.Option(None, "--days", min=0, help="Only the last days' feedback (default: all "
-                                                                      "the log keeps)."),
+    days: Optional[float] = typer.Option(None, "--days", min=0.001,
+                                         help="Only the last days' feedback (default: all the log keeps)."),
     dest: Optional[Path] = typer.Option(None, "--out", help="Write to this file (default: standard output)."),
     as_json: bool = typer.Option(False, "--json", help="JSON instead of CSV."),
 ) -> None:
@@ -119,7 +119,7 @@ def feedback_export(
 
     collections, _ = _loop(ctx)
     rows = feedback_rows(collections.query_log, named(ctx.obj.get("collection")), _names(collections),
-                         time.time() - days * 86400 if days else 0.0)
+                         time.time() - days * 86400 if days is not None else 0.0)
     rows = [{k: v for k, v in r.items() if k != "sources"} for r in rows]
     text = json.dumps(rows, ensure_ascii=False, default=str) + "\n" if as_json else as_csv(rows)
     if dest is None:

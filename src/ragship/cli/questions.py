@@ -14,6 +14,7 @@ from ragship.access import KeyStore
 from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import out, snippet
 from ragship.collections import Collections, named
+from ragship.errors import InputError
 from ragship.learn.gaps import DAYS, gaps
 from ragship.learn.history import history
 from ragship.util import actor
@@ -35,8 +36,14 @@ def question_history(
     rating and comment of the answer."""
     engine = base_engine(ctx)
     collection = ctx.obj.get("collection")
-    rows = history(Collections(engine).query_log, key, collection and named(collection), limit)
     names = {key_id: r.name for key_id, r in KeyStore(engine.state).records().items()}
+    if key is not None and key not in names:
+        by_name = [key_id for key_id, name in names.items() if name == key]
+        if len(by_name) != 1:
+            raise InputError(f"--key {key!r} is no key's id{' (several keys have that name)' if by_name else ''}: "
+                             "`ragship keys list` shows each key's id")
+        key = by_name[0]
+    rows = history(Collections(engine).query_log, key, collection and named(collection), limit)
     for r in rows:
         r["asked_by_name"] = actor.recorded(r["asked_by"], names)
     if as_json:
