@@ -1,5 +1,6 @@
 """The `ragship` command line: each command parses its arguments, calls the library once and renders the result
-(cli/render.py). Commands live one module per group; importing them registers them on `app`."""
+(cli/render.py). Commands live one module per group; importing them registers them on `app` (cli/app.py: the
+Typer app, its global options, and how a command finds its collection's engine)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """One typed settings object, read from (highest first) explicit arguments, `RAGSHIP_*` environment
 variables (nested with `__`, e.g. `RAGSHIP_SEARCH__RRF_K=30`), `ragship.toml`, then defaults. Its sections are
-in documents.py (what shapes an index) and service.py (what the service does with it)."""
+in documents.py (what shapes an index) and service.py (what the service does with it); what every
+section shares is in base.py."""
 
 from __future__ import annotations
 

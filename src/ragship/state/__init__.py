@@ -3,10 +3,12 @@ reads and writes, so that what one replica counts the others see. SQLite in the 
 nothing to start; shared by the processes of one machine), PostgreSQL when `state.url` names one (shared by
 machines). SQLAlchemy Core speaks both; Alembic builds and upgrades the schema on first use (ADR 0016).
 
-Held here (state/tables.py): API keys, upload jobs, the query log and feedback, the monitor's drift references,
-source syncs and alerts, and the rate-limit log (one row per admitted request, per key; a sliding-window log,
-exact across processes because each key's check-and-insert runs under a per-key lock in one transaction). A
-home's files from before the store (keys.json, jobs/, monitor.sqlite) are imported once (state/legacy.py)."""
+Held here (state/tables.py): API keys, upload jobs, the query log and feedback, improvement runs, the monitor's
+drift references, source syncs, alert states and the alert outbox, incidents, the events log, and the rate-limit
+log (one row per admitted request, per key; a sliding-window log, exact across processes because each key's
+check-and-insert runs under a per-key lock in one transaction). The schema is upgraded by Alembic (state/migrate.py,
+state/migrations). A home's files from before the store (keys.json, jobs/, monitor.sqlite) are imported once
+(state/legacy.py)."""
 
 from __future__ import annotations
 
