@@ -2,19 +2,43 @@
 
 The CLI turns a RagshipError into one line and `exit_code`; the API into a JSON problem with `http_status`.
 
-    RagshipError
-    ├── InputError                  the caller's input (exit 2, 400)
-    │   ├── NotFound                    404: DocumentNotFound, AnswerNotFound, JobNotFound, CollectionNotFound,
-    │   │                               VersionNotFound
-    │   ├── UnsupportedFile, ParseError, QueryError, ArchiveError, TooLarge, Conflict
-    │   └── EmptyCorpus, DatasetError, FeedbackRefused (422)
-    ├── Unauthorized, Forbidden, RateLimited       who is calling (401, 403, 429)
-    ├── ConfigError, ModelNotAvailable             the settings and the models
-    ├── IndexNotReady, StateCorrupt, StorageError  the home on disk (exit 5, 6, 9)
-    │                                              StorageError ─ ReadOnlyStorage
-    ├── StateUnavailable, GenerationError, RequestTimeout   a service ragship uses (exit 10, 7; 503, 502)
-    └── GateRefused, DeletionsHeld                 a release the gate refused, or held back because it
-                                                   removes too many documents (exit 8, 409)
+    class                             exit  HTTP
+    RagshipError                       1   500   the base; never raised itself
+    ├── InputError                     2   400   the caller's input (a path, a file, a query)
+    │   ├── NotFound                   2   404   what the request names does not exist (or is not the caller's)
+    │   │   ├── DocumentNotFound       2   404
+    │   │   ├── AnswerNotFound         2   404
+    │   │   ├── JobNotFound            2   404
+    │   │   ├── CollectionNotFound     2   404
+    │   │   └── VersionNotFound        2   404
+    │   ├── UnsupportedFile            2   415
+    │   ├── ParseError                 2   422
+    │   ├── QueryError                 2   422
+    │   ├── ArchiveError               2   422
+    │   ├── TooLarge                   2   413
+    │   ├── Conflict                   2   409
+    │   ├── EmptyCorpus                2   400
+    │   ├── DatasetError               2   400
+    │   └── FeedbackRefused            2   422
+    ├── Unauthorized                   2   401   who is calling
+    ├── Forbidden                      2   403
+    ├── RateLimited                    1   429
+    ├── ConfigError                    2   500   the settings and the models
+    ├── ModelNotAvailable              4   503
+    ├── IndexNotReady                  5   503   the home on disk
+    ├── StateCorrupt                   6   503
+    ├── StorageError                   9   507
+    │   └── ReadOnlyStorage            9   503
+    ├── StateUnavailable              10   503   a service ragship uses
+    ├── GenerationError                7   502
+    ├── RequestTimeout                 1   503
+    ├── ProcessEnded                  11   500   a process of ragship's own (training) ended without its result
+    ├── GateRefused                    8   409   a release the gate refused: the candidate stays a candidate
+    └── DeletionsHeld                  8   409   a release held back because it removes too many live documents: a
+                                                 policy outcome like a gate refusal, not bad input
+
+Exit 3 (PARTIAL_EXIT: an ingest that listed some failures) is no error class. tests/test_errors.py checks that this
+tree names every class with its parent and codes, and that README's exit-code list names every code.
 
 The constants and the helper that maps a disk failure come after the classes.
 """
