@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from ragship.cli import (  # noqa: F401 - importing a command module registers its commands
-    collections, documents, incidents, keys, learn, monitor, quality, query, questions, release, service)
+    chat, collections, documents, incidents, keys, learn, monitor, quality, query, questions, release, service)
 from ragship.cli.app import app
 from ragship.cli.render import err
 from ragship.errors import RagshipError, storage_error

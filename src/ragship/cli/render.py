@@ -171,8 +171,8 @@ def print_answer(answer: dict, printed_text: bool) -> None:
         out.print(f"[yellow]{escape(searched['fallback']['from'])} could not rewrite the question "
                   f"({escape(searched['fallback']['reason'])}); searched with the earlier turns[/yellow]",
                   highlight=False)
-    if answer.get("outcome") == "clarify":
-        out.print(answer["answer"], highlight=False, markup=False)
+    if answer.get("outcome") == "clarify":  # a question back: the documents tell several readings apart
+        out.print(f"[bold magenta]asked back:[/bold magenta] {escape(answer['answer'])}", highlight=False)
     elif answer["abstained"]:
         reason = f": {escape(answer['warning'])}" if answer["warning"] else ""
         out.print(f"[yellow]Not found in the documents[/yellow] (confidence {answer['confidence']:.2f}"
@@ -191,6 +191,22 @@ def print_answer(answer: dict, printed_text: bool) -> None:
         marks = "".join(f"\\[{n}]" for n in d["citations"])
         out.print(f"{marks} {escape(d['title'] or d['doc_id'])} [dim]({escape(d['doc_id'])}, chars "
                   f"{', '.join(spans[c] for c in d['chunk_ids'])})[/dim]", highlight=False)
+
+
+def print_turns(messages: list[dict[str, Any]]) -> None:
+    """A conversation's turns so far (`ragship chat`'s /history): each question and the start of its answer."""
+    if not messages:
+        out.print("[dim]no questions yet in this conversation[/dim]")
+    n = 0
+    for m in messages:
+        content = m.get("content")
+        text = " ".join(p.get("text", "") for p in content if isinstance(p, dict)) if isinstance(content, list) \
+            else str(content or "")
+        if m.get("role") == "user":
+            n += 1
+            out.print(f"[bold]{n}. {escape(snippet(text))}[/bold]", highlight=False)
+        elif m.get("role") == "assistant":
+            out.print(f"   {escape(snippet(text)) if text else '[dim](not answered)[/dim]'}", highlight=False)
 
 
 def _parts(breakdown: dict | None) -> str:
