@@ -62,3 +62,29 @@ def test_failed_questions_are_grouped_by_topic_counted_and_closed_when_later_ans
     assert closed["question"] == TOPICS["payroll"][0] and closed["closed_at"] > now - 120
     assert closed["reasons"] == {"abstained": 1, "rated down": 1} and closed["comments"] == ["that was November's date"]
     assert "Who wrote" not in str(report) and "old question" not in str(report)
+
+
+def test_reasking_closes_a_question_the_documents_added_since_now_answer(state, tmp_path, cache_dir):
+    from conftest import make_engine
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "library.md").write_text("# Library\n\nBooks are returned at the front desk of the city library. "
+                                     "Late returns cost ten cents a day.\n")
+    engine = make_engine(tmp_path / "home", cache_dir)
+    engine.ingest([docs])
+    log = QueryLog(state, "keep")
+    tram, fares = "When does the night tram to the harbour run?", "How much is a monthly fare card for the ferry?"
+    for text in (tram, fares):
+        record(log, text, "abstained")
+    ask = lambda q: engine.ask(q).to_dict()  # noqa: E731
+    assert gaps(log, "default", lambda key: True, ask=ask)["reasked"] == {"asked": 2, "answered": 0, "left": 0}
+    (docs / "tram.md").write_text("# Night tram\n\nThe night tram to the harbour runs every thirty minutes from "
+                                  "midnight until five in the morning, seven days a week.\n")
+    engine.ingest([docs])
+    report = gaps(log, "default", lambda key: True, ask=ask)
+    assert report["reasked"] == {"asked": 2, "answered": 1, "left": 0} and report["open"] == 1
+    closed = [q for t in report["topics"] for q in t["closed_questions"]]
+    assert [q["question"] for q in closed] == [tram] and closed[0]["answered_now"]["documents"] == ["docs/tram.md"]
+    assert "midnight" in closed[0]["answered_now"]["answer"] and closed[0]["closed_by_version"] == "v2"
+    assert gaps(log, "default", lambda key: True)["open"] == 2  # without re-asking, nothing is closed

@@ -62,6 +62,16 @@ def test_gaps_close_no_question_with_an_answer_the_caller_may_not_see(api):
     assert [q for t in red["topics"] for q in t["closed_questions"] if q["question"] == RED_ONLY]
 
 
+def test_reasking_closes_only_what_the_callers_documents_answer(api):
+    """`/v1/gaps?reask=true` asks the open questions again as the caller: editor-blue's re-ask must not close (nor
+    quote) a question that only red's documents answer."""
+    ask(api, "editor-public", RED_ONLY)
+    blue = call(api, "editor-blue", "GET", "/v1/gaps?reask=true").json()
+    assert blue["reasked"]["asked"] >= 1, blue
+    assert [q for t in blue["topics"] for q in t["questions"] if q["question"] == RED_ONLY], blue
+    assert "orbital relay" not in str([q["answered_now"] for t in blue["topics"] for q in t["closed_questions"]])
+
+
 def test_a_server_start_names_no_value_to_a_grouped_editor(api):
     """A changed setting whose value holds "; " (a rule's summary, a source's path): the start's text split at
     "; " to drop the values gave editor-blue the word after each "; " of the value."""

@@ -61,16 +61,25 @@ def question_history(
 def unanswered(
     ctx: typer.Context,
     days: float = typer.Option(DAYS, "--days", min=0.001, help="The window: questions asked in the last days."),
+    reask: bool = typer.Option(False, "--reask", help="Ask the newest open questions again (after adding "
+                                                      "documents) and close those the documents now answer."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
     """The questions the documents fail to answer: abstentions, empty results and down-voted answers, one entry
     per question, grouped by topic, with how often each failed; a question later answered without a down-vote is
     closed. Write or find documents for the open ones."""
-    report = gaps(Collections(base_engine(ctx)).query_log, named(ctx.obj.get("collection")), lambda key: True, days)
+    collections = Collections(base_engine(ctx))
+    collection = named(ctx.obj.get("collection"))
+    ask = (lambda q: collections.get(collection).ask(q).to_dict()) if reask else None
+    report = gaps(collections.query_log, collection, lambda key: True, days, None, ask)
     if as_json:
         return print_json(report)
     out.print(f"{report['open']} open and {report['closed']} closed questions the documents failed in the last "
               f"{days:g} days, in {len(report['topics'])} topics", highlight=False)
+    if report["reasked"]:
+        r = report["reasked"]
+        out.print(f"asked again: {r['asked']}; the documents now answer {r['answered']} (closed)"
+                  + (f"; {r['left']} older open ones not asked" if r["left"] else ""), highlight=False)
     if not report["kept_text"]:
         out.print('monitor.query_text = "hash" keeps no question text: nothing to list', highlight=False)
     for t in report["topics"]:
@@ -82,5 +91,6 @@ def unanswered(
         if len(t["questions"]) > 5:
             out.print(f"  … and {len(t['questions']) - 5} more (--json lists them)", highlight=False)
         for q in t["closed_questions"][:2]:
-            out.print(f"  [green]closed[/green] {escape(snippet(q['question'], 90))} [dim](answered "
+            how = f"answered now from {', '.join(q['answered_now']['documents'])}" if q["answered_now"] else "answered"
+            out.print(f"  [green]closed[/green] {escape(snippet(q['question'], 90))} [dim]({escape(how)} "
                       f"{_utc(q['closed_at'])} by {escape(q['closed_by_version'] or '?')})[/dim]", highlight=False)

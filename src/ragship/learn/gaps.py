@@ -2,8 +2,10 @@
 from the query log, one entry per question (the same words, case and spacing aside), grouped by topic, with counts,
 examples and the askers' comments: what an editor can write or find documents for. Topics are clusters of the
 logged query embeddings by average cosine distance, not drift's k-means (monitor/drift.py): k-means needs a number
-of groups, and drift's one per 15 questions put a handful of questions on two subjects into one topic. A question is closed once it is later answered without a
-down-vote (after documents were added, say); closed ones stay listed under their topic. Issue 49, finding 11."""
+of groups, and drift's one per 15 questions put a handful of questions on two subjects into one topic. A question is
+closed once it is later answered without a down-vote, or, when the report is asked to re-ask (`ask`), once the
+documents now answer it (after documents were added, say, before anyone asked again); closed ones stay listed under
+their topic. Issue 49, finding 11."""
 
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ TOPIC_DISTANCE = 0.7  # average cosine distance within a topic (MiniLM: a shared
 MOST_QUESTIONS = 5000  # the newest failed questions clustered (pairwise distances: 200 MB at 5000)
 OTHERS = "other questions, each on a subject of its own"
 REASONS = {"abstained": "abstained", "no_result": "found nothing", "answered": "rated down"}
+REASKED = 25  # the open questions re-asked at most per report (newest failures first): a report, not a batch job
 
 
 @dataclass
@@ -41,25 +44,46 @@ class Question:
     vector: np.ndarray | None = None
     closed_at: float | None = None
     closed_by_version: str | None = None
+    answered_now: dict[str, Any] | None = None  # when re-asking closed it: the answer and its documents
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.text, "failed": self.failed, "last_failed": self.last_failed,
                 "reasons": dict(self.reasons), "comments": self.comments[-3:], "closed_at": self.closed_at,
-                "closed_by_version": self.closed_by_version}
+                "closed_by_version": self.closed_by_version, "answered_now": self.answered_now}
 
 
 def gaps(log: QueryLog, collection: str, visible: Callable[[str], bool], days: float = DAYS,
-         now: float | None = None) -> dict[str, Any]:
+         now: float | None = None, ask: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The report over the last `days`: topics, newest-failing questions first within each, and totals. Only the
-    questions of askers `visible` accepts (a key id; access.askers_visible) are counted; the rest are `hidden`."""
-    since = (now or time.time()) - days * 86400
+    questions of askers `visible` accepts (a key id; access.askers_visible) are counted; the rest are `hidden`.
+    With `ask` (a question -> the answer's dict, as the caller may read, not logged), the newest REASKED open
+    questions are asked again and those the documents now answer are closed (`reasked` counts them)."""
+    now = now or time.time()
+    since = now - days * 86400
     questions, hidden = failed(log, collection, since, visible)
     close(log, collection, since, questions, visible)
+    reasked = reask(questions, ask, now) if ask else None
     topics = grouped(list(questions.values()))
     open_ = sum(t["open"] for t in topics)
     return {"collection": collection, "days": days, "since": since, "open": open_,
             "closed": sum(t["closed"] for t in topics), "hidden": hidden, "topics": topics,
-            "kept_text": log.query_text != "hash"}
+            "kept_text": log.query_text != "hash", "reasked": reasked}
+
+
+def reask(questions: dict[str, Question], ask: Callable[[str], dict[str, Any]], now: float) -> dict[str, int]:
+    """Ask the newest-failing open questions again; close each the documents now answer (an answer, not an
+    abstention or a question back) with that answer and the documents it cites. {asked, answered, left}"""
+    open_ = sorted((q for q in questions.values() if q.closed_at is None), key=lambda q: -q.last_failed)
+    answered = 0
+    for q in open_[:REASKED]:
+        a = ask(q.text)
+        if a["abstained"] or a.get("outcome") == "clarify":
+            continue
+        answered += 1
+        q.closed_at, q.closed_by_version = now, a.get("index_version")
+        q.answered_now = {"answer": a["answer"], "confidence": a["confidence"],
+                          "documents": [d["doc_id"] for d in a.get("documents", [])]}
+    return {"asked": min(len(open_), REASKED), "answered": answered, "left": max(len(open_) - REASKED, 0)}
 
 
 def failed(log: QueryLog, collection: str, since: float, visible: Callable[[str], bool]

@@ -16,7 +16,7 @@ from ragship.learn.feedback_export import as_csv, feedback_rows
 from ragship.learn.gaps import DAYS, gaps
 from ragship.learn.history import history
 from ragship.learn.review import queue as review_queue
-from ragship.server.routes import COMMON, Editor, Reader, Service, service
+from ragship.server.routes import COMMON, Editor, Reader, Service, service, visible
 from ragship.util import actor
 
 router = APIRouter(responses=COMMON)
@@ -102,11 +102,16 @@ async def feedback_export(request: Request, collection: Optional[str] = None,
 
 @router.get("/v1/gaps", tags=["learning"])
 async def unanswered(request: Request, collection: Optional[str] = None,
-                     days: float = Query(DAYS, gt=0, le=3650), principal: Principal = Editor) -> dict:
+                     days: float = Query(DAYS, gt=0, le=3650),
+                     reask: bool = Query(False, description="ask the newest open questions again and close those "
+                                                            "the documents now answer (as the caller may read)"),
+                     principal: Principal = Editor) -> dict:
     """The questions the documents fail to answer: abstentions, empty results and down-voted answers of the last
     `days`, one entry per question, grouped by topic with counts, the askers' comments, and which are closed (later
-    answered without a down-vote). Only the questions of askers whose words the caller may read (as the review
-    queue); `hidden` counts the others."""
+    answered without a down-vote, or with `reask` answered now). Only the questions of askers whose words the
+    caller may read (as the review queue); `hidden` counts the others."""
     svc = service(request)
-    visible = askers_visible(principal, await asyncio.to_thread(asker_groups, svc.keys))
-    return await svc.run(gaps, svc.log, named(collection), visible, days)
+    askers = askers_visible(principal, await asyncio.to_thread(asker_groups, svc.keys))
+    engine, readable_here = svc.collections.get(collection), visible(principal)
+    ask = (lambda q: engine.ask(q, None, readable_here).to_dict()) if reask else None
+    return await svc.run(gaps, svc.log, named(collection), askers, days, None, ask)
