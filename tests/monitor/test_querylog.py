@@ -1,9 +1,11 @@
 """The query log, on both state stores: every field recorded, the query text as the privacy policy allows, a
 home's older monitor.sqlite imported keeping its rows, several processes writing at once, retention."""
 
+import json
 import multiprocessing
 import sqlite3
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -129,3 +131,52 @@ def test_purging_a_keys_feedback_deletes_its_rows_in_every_collection_and_no_oth
     assert log.rows(text("SELECT key_id FROM ragship_feedback")) == [("k2",), ("k2",)]
     with pytest.raises(NotFound, match="no feedback from key 'flood'; `ragship feedback list`"):
         log.purge_feedback("flood")
+
+
+def shown_answer(outcome="answer", question="and when did it end?", context=(), **fields):
+    """An answer as the faces send it (Answer.to_dict's fields the log reads)."""
+    return {"id": fields.pop("id", "a1"), "question": question, "answer": fields.pop("answer", "It ended in 1980 [1]."),
+            "abstained": outcome != "answer", "outcome": outcome, "confidence": 0.7, "citations": [], "removed": [],
+            "fallback": None, "searched": {"query": question, "context": [{"text": t, "weight": 0.5} for t in context],
+                                           "rewritten_by": None, "fallback": None}, **fields}
+
+
+def test_a_question_back_is_its_own_outcome_with_what_it_searched_and_its_conversation(state):
+    log = QueryLog(state, "redact")
+    found = SimpleNamespace(ranked={}, hits=[SimpleNamespace(score=0.8, doc_id="d", chunk_id="c")],
+                            index_version="v1", mode="hybrid", timings_ms={}, query_vector=None)
+    back = Observation.of_answer(shown_answer("clarify", "When did it end?", id="a2", answer="Which do you mean: A "
+                                              "[1] or B [2]?"), found, "k1", "default", 5.0, "c-1")
+    follow = Observation.of_answer(shown_answer("answer", "and when did it end?", ["mail jo@example.org about the "
+                                                                                     "boycott"], id="a3"),
+                                   found, "k1", "default", 5.0, "c-1")
+    assert (back.outcome, back.answer, back.searched) == ("clarify", "Which do you mean: A [1] or B [2]?", None)
+    log.record(back)
+    log.record(follow)
+    rows = log.rows(text("SELECT id, outcome, abstained, answer, searched, conversation_id FROM ragship_requests "
+                         "ORDER BY id"))
+    assert rows[0] == ("a2", "clarify", 0, "Which do you mean: A [1] or B [2]?", None, "c-1")
+    assert json.loads(rows[1][4])["context"] == [{"text": "mail [EMAIL] about the boycott", "weight": 0.5}]
+    assert rows[1][1:4] == ("answered", 0, "It ended in 1980 [1].") and rows[1][5] == "c-1"
+
+
+def test_a_keys_conversations_are_read_from_the_log(state):
+    log = QueryLog(state, "keep")
+    at = time.time()
+    for key, cid, question, ts in [("k1", "old", "What was the 1980 Summer Olympics boycott? " * 3, at - 30),
+                                   ("k1", "old", "and when did it end?", at - 20),
+                                   ("k2", "theirs", "How long is a surgical residency?", at - 15),
+                                   ("k1", "new", "Who won the Super Bowl?", at - 10), ("k1", None, "alone", at)]:
+        rid = log.record(Observation(key, "default", "ask", 3.0, question, "answered", answer=f"re: {question}",
+                                     conversation_id=cid))
+        log.write(text("UPDATE ragship_requests SET ts = :ts WHERE id = :id"), {"ts": ts, "id": rid})
+    mine = log.conversations("k1")
+    assert [(c["id"], c["turns"], c["key_id"]) for c in mine] == [("new", 1, "k1"), ("old", 2, "k1")]
+    assert mine[1]["title"] == ("What was the 1980 Summer Olympics boycott? " * 3)[:80]
+    assert (mine[1]["started"], mine[1]["last"]) == pytest.approx((at - 30, at - 20))
+    assert {c["id"] for c in log.conversations(None)} == {"new", "old", "theirs"}
+    assert [c["id"] for c in log.conversations("k1", limit=1)] == ["new"]
+    turns = log.conversation("old", "k1")
+    assert [(t["question"][:20], t["answer"][:12], t["outcome"]) for t in turns] == [
+        ("What was the 1980 Su", "re: What was", "answered"), ("and when did it end?", "re: and when", "answered")]
+    assert log.conversation("old", "k2") == [] and len(log.conversation("theirs", None)) == 1

@@ -1,6 +1,7 @@
 """The query log and feedback, in the state store (state/tables.py): one row per search or answer (who by key
 id, when, how long per stage, which index version, the outcome, the top scores and confidence, the query's text
-as `monitor.query_text` allows, and its embedding in float16 for drift) and one row per feedback. Every server
+as `monitor.query_text` allows, and its embedding in float16 for drift; for an answer, what it searched and the
+conversation it belongs to) and one row per feedback. Every server
 process and replica writes to it at once; business metrics, drift and the metrics page's series are computed
 from it. A row the store cannot take (disk full, the database down) is counted and dropped: the answer still
 goes out."""
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from ragship.errors import NotFound, RagshipError, StateCorrupt, StateUnavailable
 from ragship.monitor import metrics
@@ -25,7 +26,9 @@ from ragship.state.tables import FEEDBACK, REQUESTS, upsert
 from ragship.util.clock import ms_since
 
 log = logging.getLogger("ragship.monitor")
-OUTCOMES = ("results", "no_result", "answered", "abstained", "error")
+TITLE_CHARS = 80  # a conversation's title: its first question, cut
+# "clarify": a question back (answer/clarify.py), counted apart from answers and abstentions (ADR 0023)
+OUTCOMES = ("results", "no_result", "answered", "abstained", "clarify", "error")
 
 
 @dataclass
@@ -51,6 +54,8 @@ class Observation:
     sources: list[dict[str, Any]] = field(default_factory=list)  # {doc_id, chunk_id, cited} in the order shown
     error: str | None = None  # a failed request's error
     fallback: str | None = None  # "GENERATOR: why" when another generator wrote the answer
+    searched: dict[str, Any] | None = None  # what an answer searched (Searched.to_dict), unless the question alone
+    conversation_id: str | None = None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @classmethod
@@ -59,16 +64,28 @@ class Observation:
                    "results" if result.hits else "no_result", **_retrieval(result))
 
     @classmethod
-    def of_answer(cls, answer: dict, retrieval, key_id: str, collection: str, latency_ms: float) -> Observation:
+    def of_answer(cls, answer: dict, retrieval, key_id: str, collection: str, latency_ms: float,
+                  conversation_id: str | None = None) -> Observation:
         seen = _retrieval(retrieval) if retrieval is not None else {}
-        outcome = "no_result" if not seen.get("hits") else "abstained" if answer["abstained"] else "answered"
+        outcome = "no_result" if not seen.get("hits") else "clarify" if answer.get("outcome") == "clarify" else \
+            "abstained" if answer["abstained"] else "answered"
         stages = {**seen.pop("stages", {}), **answer.get("timings_ms", {})}
         fell = answer.get("fallback")
         return cls(key_id, collection, "ask", latency_ms, answer["question"], outcome, id=answer["id"],
                    fallback=f"{fell['from']}: {fell['reason']}"[:500] if fell else None,
                    confidence=answer["confidence"], unverified=len(answer.get("removed", [])), stages=stages,
-                   answer=None if answer["abstained"] else answer["answer"], sources=_sources(answer, retrieval),
+                   answer=answer["answer"] if outcome in ("answered", "clarify") else None,
+                   sources=_sources(answer, retrieval), searched=_searched(answer), conversation_id=conversation_id,
                    **seen)
+
+
+def _searched(answer: dict) -> dict[str, Any] | None:
+    """What the answer searched, unless that was its question alone (no earlier turns, no rewrite)."""
+    s = answer.get("searched")
+    if not s or (s["query"] == answer["question"] and not s["context"] and not s["rewritten_by"]
+                 and not s["fallback"]):
+        return None
+    return s
 
 
 def _sources(answer: dict, retrieval, shown: int = 10) -> list[dict[str, Any]]:
@@ -93,9 +110,10 @@ class Request:
     """One search or answer as every face logs it: timed from its arrival (queue wait included); a failure on the
     server's side (5xx) is recorded as an error when it leaves the `with` block, a caller's mistake is not."""
 
-    def __init__(self, log: QueryLog, key_id: str, collection: str, kind: str, text: str):
+    def __init__(self, log: QueryLog, key_id: str, collection: str, kind: str, text: str,
+                 conversation_id: str | None = None):
         self.log, self.key_id, self.collection, self.kind, self.text = log, key_id, collection, kind, text
-        self.started = time.perf_counter()
+        self.conversation_id, self.started = conversation_id, time.perf_counter()
 
     def __enter__(self) -> Request:
         return self
@@ -103,7 +121,8 @@ class Request:
     def __exit__(self, error_type, error, traceback) -> None:
         if error is not None and (not isinstance(error, RagshipError) or error.http_status >= 500):
             self.log.record(Observation(self.key_id, self.collection, self.kind, ms_since(self.started), self.text,
-                                        "error", error=f"{type(error).__name__}: {error}"[:500]))
+                                        "error", error=f"{type(error).__name__}: {error}"[:500],
+                                        conversation_id=self.conversation_id))
 
     def searched(self, result) -> dict[str, Any]:
         """The search result as sent, its observation recorded."""
@@ -113,7 +132,7 @@ class Request:
     def answered(self, shown: dict[str, Any], retrieval) -> dict[str, Any]:
         """The answer as sent (`Answer.to_dict()`), its observation recorded."""
         self.log.record(Observation.of_answer(shown, retrieval, self.key_id, self.collection,
-                                              ms_since(self.started)))
+                                              ms_since(self.started), self.conversation_id))
         return shown
 
 
@@ -121,9 +140,10 @@ class QueryLog:
     def __init__(self, state: State, query_text: str = "redact"):
         self.state, self.query_text = state, query_text
 
-    def request(self, key_id: str, collection: str, kind: str, text: str) -> Request:
+    def request(self, key_id: str, collection: str, kind: str, text: str,
+                conversation_id: str | None = None) -> Request:
         """`with log.request(...) as r: return r.searched(...)`: see Request."""
-        return Request(self, key_id, collection, kind, text)
+        return Request(self, key_id, collection, kind, text, conversation_id)
 
     def rows(self, statement) -> list[tuple]:
         with self.state.ready(read=True) as c:
@@ -141,7 +161,8 @@ class QueryLog:
                "unverified": o.unverified, "stages": json.dumps({k: round(v, 3) for k, v in o.stages.items()}),
                "sketch": None if o.vector is None else np.asarray(o.vector, dtype=np.float16).tobytes(),
                "answer": None if o.answer is None else kept_text(o.answer, self.query_text),
-               "sources": json.dumps(o.sources) if o.sources else None, "error": o.error, "fallback": o.fallback}
+               "sources": json.dumps(o.sources) if o.sources else None, "error": o.error, "fallback": o.fallback,
+               "searched": self._searched(o.searched), "conversation_id": o.conversation_id}
         try:
             with self.state.ready() as c:
                 upsert(c, REQUESTS, row, ("id",))
@@ -149,6 +170,14 @@ class QueryLog:
             metrics.QUERY_LOG_DROPPED.labels(_reason(e)).inc()
             log.warning("query log: observation %s not written (%s)", o.id, e)
         return o.id
+
+    def _searched(self, searched: dict[str, Any] | None) -> str | None:
+        """What an answer searched as JSON, its texts as `monitor.query_text` allows."""
+        if searched is None:
+            return None
+        kept = lambda text: kept_text(text, self.query_text)  # noqa: E731
+        return json.dumps({**searched, "query": kept(searched["query"]),
+                           "context": [{**c, "text": kept(c["text"])} for c in searched["context"]]})
 
     def answer_owner(self, answer_id: str) -> str | None:
         rows = self.rows(select(REQUESTS.c.key_id).where(REQUESTS.c.id == answer_id, REQUESTS.c.kind == "ask"))
@@ -159,6 +188,35 @@ class QueryLog:
         r = REQUESTS.c
         rows = self.rows(select(r.key_id, r.collection, r.sources).where(r.id == answer_id, r.kind == "ask"))
         return (rows[0][0], rows[0][1], json.loads(rows[0][2]) if rows[0][2] else []) if rows else None
+
+    def conversations(self, key_id: str | None, limit: int = 100) -> list[dict[str, Any]]:
+        """The conversations `key_id` asked in (None: every key's), the latest active first: id, started, last,
+        turns (questions asked), title (the first question, at most TITLE_CHARS) and the key that asked."""
+        r = REQUESTS.c
+        own = [r.kind == "ask"] + ([r.key_id == key_id] if key_id is not None else [])
+        rows = self.rows(select(r.conversation_id, r.key_id, func.min(r.ts), func.max(r.ts), func.count())
+                         .where(*own, r.conversation_id.is_not(None)).group_by(r.conversation_id, r.key_id)
+                         .order_by(func.max(r.ts).desc(), r.conversation_id).limit(limit))
+        if not rows:
+            return []
+        titles: dict[tuple[str, str], str] = {}
+        for cid, asker, question in self.rows(select(r.conversation_id, r.key_id, r.question).where(
+                *own, r.conversation_id.in_({row[0] for row in rows})).order_by(r.ts)):
+            titles.setdefault((cid, asker), question or "")
+        return [{"id": cid, "started": started, "last": last, "turns": turns,
+                 "title": titles.get((cid, asker), "")[:TITLE_CHARS], "key_id": asker}
+                for cid, asker, started, last, turns in rows]
+
+    def conversation(self, conversation_id: str, key_id: str | None) -> list[dict[str, Any]]:
+        """The questions of one conversation that `key_id` asked (None: any key), oldest first: answer_id, at,
+        question, answer (None when it abstained or failed), outcome (as logged: OUTCOMES) and the key."""
+        r = REQUESTS.c
+        query = select(r.id, r.ts, r.question, r.answer, r.outcome, r.key_id).where(
+            r.kind == "ask", r.conversation_id == conversation_id)
+        if key_id is not None:
+            query = query.where(r.key_id == key_id)
+        keys = ("answer_id", "at", "question", "answer", "outcome", "key_id")
+        return [dict(zip(keys, row)) for row in self.rows(query.order_by(r.ts, r.id))]
 
     def feedback(self, answer_id: str, key_id: str, rating: int, comment: str = "", marks: dict | None = None,
                  expected: str | None = None, correction: str = "") -> None:

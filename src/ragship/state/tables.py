@@ -70,8 +70,11 @@ REQUESTS = Table(
     Column("sources", Text),  # JSON: [{doc_id, chunk_id, cited}] in the order shown
     Column("error", Text),  # a failed request's error: its class and message
     Column("fallback", Text),  # an answer another generator wrote: "GENERATOR: why" (the LLM endpoint failed)
+    Column("searched", Text),  # JSON: what an answer searched (Searched.to_dict) when not the question alone
+    Column("conversation_id", String(64)),  # the conversation an answer belongs to (the API's `conversation_id`)
     Index("ragship_requests_ts", "ts"),
     Index("ragship_requests_collection_ts", "collection", "ts"),
+    Index("ragship_requests_key_conversation", "key_id", "conversation_id"),
 )
 FEEDBACK = Table(
     "ragship_feedback", METADATA,
