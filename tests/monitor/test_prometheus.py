@@ -19,3 +19,11 @@ def test_ingest_and_answers_are_counted(tmp_path, cache_dir):
     assert value("ragship_answers_total", outcome="answered", version="v1") == answered + 1
     assert value("ragship_answer_confidence_count", version="v1") >= 1
     assert b"ragship_ingest_chunks_total" in metrics.exposition()
+
+
+def test_a_question_back_is_counted_apart_from_abstentions():
+    before = {o: value("ragship_answers_total", outcome=o, version="v9") for o in ("abstained", "clarify")}
+    metrics.record_answer(True, "v9", 0.1, outcome="clarify")
+    metrics.record_answer(True, "v9", 0.2)
+    after = {o: value("ragship_answers_total", outcome=o, version="v9") for o in ("abstained", "clarify")}
+    assert (after["abstained"] - before["abstained"], after["clarify"] - before["clarify"]) == (1, 1)

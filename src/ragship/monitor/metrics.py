@@ -17,8 +17,8 @@ INGEST_STAGE_SECONDS = Counter("ragship_ingest_stage_seconds", "Time spent per i
 INGEST_VERSIONS = Counter("ragship_ingest_versions", "Index versions committed", registry=REGISTRY)
 REQUEST_SECONDS = Histogram("ragship_request_seconds", "HTTP request latency", ["route", "status"],
                             buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10), registry=REGISTRY)
-ANSWERS = Counter("ragship_answers", "Answers given, by outcome and the index version that served them",
-                  ["outcome", "version"], registry=REGISTRY)
+ANSWERS = Counter("ragship_answers", "Answers given, by outcome (answered, abstained, clarify: a question back) and "
+                  "the index version that served them", ["outcome", "version"], registry=REGISTRY)
 CONFIDENCE = Histogram("ragship_answer_confidence", "Answer confidence, by index version", ["version"],
                        buckets=(.1, .2, .3, .4, .5, .6, .7, .8, .9, 1.0), registry=REGISTRY)
 FEEDBACK = Counter("ragship_feedback", "Feedback on answers, by rating", ["rating"], registry=REGISTRY)
@@ -47,8 +47,10 @@ def record_ingest(report) -> None:
         INGEST_VERSIONS.inc()
 
 
-def record_answer(abstained: bool, version: str = "", confidence: float | None = None) -> None:
-    ANSWERS.labels("abstained" if abstained else "answered", version).inc()
+def record_answer(abstained: bool, version: str = "", confidence: float | None = None, outcome: str = "") -> None:
+    """One answer, counted by outcome; a question back (`outcome` "clarify", which is `abstained` too) apart from
+    the abstentions, as the query log and the business metrics count it."""
+    ANSWERS.labels("clarify" if outcome == "clarify" else "abstained" if abstained else "answered", version).inc()
     if confidence is not None:
         CONFIDENCE.labels(version).observe(confidence)
 

@@ -1,6 +1,8 @@
 """Business metrics over a time window of the query log, per collection: what users got (answers, abstentions,
-empty results, answers whose citations failed verification), what they said (feedback), and how fast and how
-reliably (latency percentiles, errors). Rates with too few requests behind them are None, not noise."""
+questions back, empty results, answers whose citations failed verification), what they said (feedback), and how
+fast and how reliably (latency percentiles, errors). Rates with too few requests behind them are None, not noise.
+An ask is answered, abstained on, asked back (clarify) or found nothing: the answer, abstain and clarify rates
+share one denominator and never count one ask twice."""
 
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from ragship.monitor.querylog import QueryLog
 from ragship.state.tables import FEEDBACK, REQUESTS
 from ragship.util.stats import percentile
 
-METRICS = ("requests", "answer_rate", "abstain_rate", "no_result_rate", "citation_failure_rate",
+METRICS = ("requests", "answer_rate", "abstain_rate", "clarify_rate", "no_result_rate", "citation_failure_rate",
            "positive_feedback_rate", "feedback", "error_rate", "llm_fallback_rate", "p50_ms", "p95_ms")
 
 
@@ -62,6 +64,7 @@ def _rates(rows: list[tuple], votes: list[tuple], floor: int, pick) -> dict[str,
         "requests": len(rows),
         "answer_rate": rate(sum(r[1] == "answered" for r in asks), len(asks)),
         "abstain_rate": rate(sum(r[1] == "abstained" for r in asks), len(asks)),
+        "clarify_rate": rate(sum(r[1] == "clarify" for r in asks), len(asks)),
         "no_result_rate": rate(sum(r[1] == "no_result" for r in served), len(served)),
         "citation_failure_rate": rate(sum(bool(r[3]) for r in answered), len(answered)),
         "positive_feedback_rate": rate(sum(v[0] > 0 for v in votes), len(votes)),
@@ -83,7 +86,7 @@ def bucket_for(span_s: float, points: int = 60) -> int:
 
 def series(log: QueryLog, minutes: int = 60, bucket_s: int | None = None) -> tuple[int, list[dict[str, Any]]]:
     """The bucket (given, or chosen from the span of the traffic in the range: a line, not one dot) and per
-    bucket (all collections): requests, p50/p95/max latency, answers, abstentions, feedback."""
+    bucket (all collections): requests, p50/p95/max latency, answers, abstentions, questions back, feedback."""
     now = time.time()
     since = now - minutes * 60
     r, f = REQUESTS.c, FEEDBACK.c
@@ -96,14 +99,14 @@ def series(log: QueryLog, minutes: int = 60, bucket_s: int | None = None) -> tup
 
     def bucket(b: int) -> dict[str, Any]:
         return buckets.setdefault(b, {"t": b * bucket_s, "requests": 0, "latencies": [], "answered": 0,
-                                      "abstained": 0, "errors": 0, "up": 0, "down": 0})
+                                      "abstained": 0, "clarify": 0, "errors": 0, "up": 0, "down": 0})
 
     for b, kind, latency, outcome in reqs:
         row = bucket(b)
         row["requests"] += 1
         row["latencies"].append(latency)
         row["errors"] += outcome == "error"
-        if kind == "ask" and outcome in ("answered", "abstained"):
+        if kind == "ask" and outcome in ("answered", "abstained", "clarify"):
             row[outcome] += 1
     for b, rating in votes:
         bucket(b)["up" if rating > 0 else "down"] += 1
@@ -115,9 +118,9 @@ def _summarised(row: dict[str, Any]) -> dict[str, Any]:
     row["p50_ms"] = round(percentile(lat, 50), 1) if lat else None
     row["p95_ms"] = round(percentile(lat, 95), 1) if lat else None
     row["max_ms"] = round(max(lat), 1) if lat else None
-    asks = row["answered"] + row["abstained"]
-    row["answer_rate"] = round(row["answered"] / asks, 3) if asks else None
-    row["abstain_rate"] = round(row["abstained"] / asks, 3) if asks else None
+    asks = row["answered"] + row["abstained"] + row["clarify"]
+    for outcome, name in (("answered", "answer_rate"), ("abstained", "abstain_rate"), ("clarify", "clarify_rate")):
+        row[name] = round(row[outcome] / asks, 3) if asks else None
     votes = row["up"] + row["down"]
     row["positive_feedback_rate"] = round(row["up"] / votes, 3) if votes else None
     return row
