@@ -1,7 +1,8 @@
-// The web UI: ask (streamed answer, citations opening the passage inside its document, feedback and a comment),
-// documents (upload with progress, job status, delete), versions, monitoring and incidents (timeline, acknowledge,
-// resolve with a note, the postmortem rendered); the review queue, the key's own questions and the questions the
-// documents fail to answer are in learning.js. Times are UTC everywhere. No framework, no CDN, every asset local.
+// The web UI: ask (streamed answer, citations opening the passage inside its document, feedback and a comment; the
+// conversation around it is chat.js's), documents (upload with progress, job status, delete), versions, monitoring
+// and incidents (timeline, acknowledge, resolve with a note, the postmortem rendered); the review queue, the key's
+// own questions and the questions the documents fail to answer are in learning.js. Times are UTC everywhere. No
+// framework, no CDN, every asset local.
 "use strict";
 const $ = (id) => document.getElementById(id);
 // The key lives in sessionStorage: it ends with the tab, where localStorage would keep it for every script of the
@@ -63,7 +64,7 @@ async function loadCollections() {
 $("collection").addEventListener("change", () => {
   state.collection = $("collection").value;
   sessionStorage.setItem("ragship-collection", state.collection);
-  $("result").replaceChildren();
+  newConversation();
   route();
 });
 
@@ -81,8 +82,8 @@ async function loadRole() {
 }
 
 // -- pages ------------------------------------------------------------------------------------------------------
-// review, history and gaps are learning.js's (loaded after this file)
-const pages = { ask: () => {}, documents: loadDocuments, versions: loadVersions, metrics: loadMetrics,
+// review, history and gaps are learning.js's, the Ask page's conversations chat.js's (loaded after this file)
+const pages = { ask: () => loadConversations(), documents: loadDocuments, versions: loadVersions, metrics: loadMetrics,
   review: () => loadReview(), history: () => loadHistory(), gaps: () => loadGaps(), incidents: loadIncidents };
 function route() {
   let name = (location.hash.slice(1).split("/")[0]) || "ask";
@@ -106,31 +107,44 @@ $("key-form").addEventListener("submit", (ev) => {
 });
 
 // -- ask ----------------------------------------------------------------------------------------------------------
+// An answer's text, its [n] markers as links to the cited passages (plain text where there are no citations to open).
+function citedText(text, links = true) {
+  const p = el("p", { class: "answer-text" });
+  for (const part of text.split(/(\[\d+\])/)) {
+    const m = part.match(/^\[(\d+)\]$/);
+    p.append(m && links ? el("a", { href: `#ask/source-${m[1]}`, class: "cite", "data-n": m[1] }, part) : part);
+  }
+  return p;
+}
+
+// One answer as a card: a question back (outcome "clarify") is shown as such, with the readings it names cited.
 function renderAnswer(a) {
-  const card = el("div", { class: "answer" + (a.abstained ? " abstain" : ""), "data-answer-id": a.id });
-  if (a.abstained) {
+  const clarify = a.outcome === "clarify";
+  const card = el("div", { class: "answer" + (clarify ? " clarify" : a.abstained ? " abstain" : ""),
+    "data-answer-id": a.id, "data-outcome": a.outcome || "" });
+  if (clarify) {
+    card.append(el("p", { class: "asked-back" }, "Asked back"), citedText(a.answer),
+      el("p", { class: "meta" }, "Say which you mean: your reply is asked in this conversation."));
+  } else if (a.abstained) {
     card.append(el("p", {}, "The documents do not answer this confidently. Closest sources:"));
   } else {
-    const p = el("p", { class: "answer-text" });
-    for (const part of a.answer.split(/(\[\d+\])/)) {
-      const m = part.match(/^\[(\d+)\]$/);
-      p.append(m ? el("a", { href: `#ask/source-${m[1]}`, class: "cite", "data-n": m[1] }, part) : part);
-    }
-    card.append(p);
+    card.append(citedText(a.answer));
   }
   if (a.warning) card.append(el("p", { class: "meta" }, a.warning));
   const names = { qa_model: "QA model", question: "question prior" };
   const parts = Object.entries(a.confidence_breakdown || {})
     .map(([k, v]) => `${names[k] || k} ${v >= 0 ? "+" : ""}${v.toFixed(2)}`).join(", ");
-  card.append(el("p", { class: "meta", title: "the confidence's logit by part" },
-    `confidence ${a.confidence.toFixed(2)}${parts ? ` (logit: ${parts})` : ""}`));
+  if (!clarify) {  // a question back answers nothing: no confidence to show
+    card.append(el("p", { class: "meta", title: "the confidence's logit by part" },
+      `confidence ${a.confidence.toFixed(2)}${parts ? ` (logit: ${parts})` : ""}`));
+  }
   // one entry per cited document, each of its citation numbers opening its passage (a.documents)
   const docs = a.documents && a.documents.length ? a.documents
     : a.citations.map((c) => ({ doc_id: c.doc_id, title: c.title, citations: [c.n] }));
   const list = el("ul", { class: "sources" });
   for (const d of docs) {
-    const links = d.citations.map((n) => el("a", { href: `#ask/source-${n}`, class: "open", "data-n": String(n),
-      id: `source-${n}` }, `[${n}]`));
+    const links = d.citations.map((n) => el("a", { href: `#ask/source-${n}`, class: "open", "data-n": String(n) },
+      `[${n}]`));
     list.append(el("li", {}, ...links, ` ${d.title || d.doc_id}`, el("span", { class: "meta" }, ` ${d.doc_id}`)));
   }
   card.append(list);
@@ -145,7 +159,7 @@ function renderAnswer(a) {
     el("span", { class: "meta comment-status", "aria-live": "polite" }));
   card.append(fb, comment);
   card.citations = a.citations;
-  $("result").replaceChildren(card);
+  return card;
 }
 
 // The cited passage, highlighted inside its whole document.
@@ -200,10 +214,11 @@ $("result").addEventListener("submit", async (ev) => {
 });
 $("viewer-close").addEventListener("click", () => { $("viewer").hidden = true; });
 
-// Server-sent events over fetch (EventSource cannot send the Authorization header or a POST body).
-async function askStream(question, onEvent) {
+// Server-sent events over fetch (EventSource cannot send the Authorization header or a POST body); `body` is
+// /v1/ask's ({q, collection, conversation, conversation_id}).
+async function askStream(body, onEvent) {
   const resp = await fetch("/v1/ask/stream", { method: "POST", headers: headers({ "Content-Type": "application/json" }),
-    body: JSON.stringify({ q: question, collection: state.collection || null }) });
+    body: JSON.stringify(body) });
   if (!resp.ok) throw new Error((await resp.json()).detail || resp.statusText);
   const reader = resp.body.getReader();
   const decoder = new TextDecoder();
@@ -220,21 +235,6 @@ async function askStream(question, onEvent) {
     }
   }
 }
-
-$("ask-form").addEventListener("submit", async (ev) => {
-  ev.preventDefault();
-  showError(null);
-  $("viewer").hidden = true;
-  const partial = el("p", { class: "answer-text" });
-  $("result").replaceChildren(el("div", { class: "answer" }, el("p", { class: "meta" }, "Searching…"), partial));
-  try {
-    await askStream($("question").value, (e) => {
-      if (e.type === "sentence") partial.append(e.text + " ");
-      else if (e.type === "answer") renderAnswer(e.answer);
-      else if (e.type === "error") throw new Error(e.detail);
-    });
-  } catch (e) { $("result").replaceChildren(); showError(e); }
-});
 
 // -- documents ----------------------------------------------------------------------------------------------------
 const DOC_PAGE = 50;
