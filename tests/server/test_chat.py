@@ -108,5 +108,7 @@ def test_a_follow_up_is_answered_as_a_standalone_question_with_an_llm(tmp_path_f
                 {"role": "assistant", "content": "It launches in spring [1]."},
                 {"role": "user", "content": "What is its codename?"}])
     answer = reply.model_extra["ragship"]
-    assert answer["question"] == "What is its codename? (regarding: Tell me about the red relay launch plan)"
+    assert answer["question"] == "What is its codename?"  # the question asked; what was searched for it:
+    assert answer["searched"]["query"] == "What is its codename? (regarding: Tell me about the red relay launch plan)"
+    assert answer["searched"]["rewritten_by"] == "openai" and answer["searched"]["fallback"] is None
     assert answer["citations"] and answer["citations"][0]["doc_id"] == "teams/red/launch-plan.md"

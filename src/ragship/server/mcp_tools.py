@@ -7,18 +7,20 @@ Searches and answers go to the query log like the API's, so monitoring sees agen
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable, Optional
+import uuid
+from typing import Annotated, Any, Awaitable, Callable, Optional
 
 from mcp.server.fastmcp import Context, FastMCP
 from mcp.server.fastmcp.exceptions import ToolError
 from mcp.server.transport_security import TransportSecuritySettings
 
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from ragship import __version__
 from ragship.access import KeyStore, Principal
 from ragship.collections import Collections, named
 from ragship.monitor.querylog import QueryLog
+from ragship.server.chat import CONVERSATION_ID, Message, asked
 from ragship.server.routes import visible
 from ragship.settings import problems
 
@@ -54,13 +56,19 @@ def build(collections: Collections, keys: KeyStore, run: Run, log: QueryLog,
             return logged.searched(await run(collections.get(collection).search, query, mode, k, visible(principal)))
 
     @server.tool(structured_output=True)
-    async def ask(question: str, ctx: Context, collection: Optional[str] = None) -> dict[str, Any]:
+    async def ask(question: str, ctx: Context, collection: Optional[str] = None,
+                  conversation: Optional[list[Message]] = None,
+                  conversation_id: Annotated[Optional[str], Field(pattern=CONVERSATION_ID)] = None) -> dict[str, Any]:
         """A cited answer from the documents you may read: `answer` with [n] markers, `citations`, `confidence`;
-        `abstained` is true (and `answer` empty) when the documents do not answer it confidently."""
-        principal = caller(ctx)
-        with log.request(principal.key_id, named(collection), "ask", question) as logged:
-            answer = await run(collections.get(collection).ask, question, None, visible(principal))
-            return logged.answered(answer.to_dict(), answer.retrieval)
+        `abstained` is true (and `answer` empty) when the documents do not answer it confidently, and `outcome` is
+        "clarify" when `answer` is a question back naming what the question could mean. A follow-up: pass the
+        earlier messages as `conversation` ([{"role": "user" | "assistant", "content": ...}], oldest first) and
+        the `conversation_id` the first answer returned; `searched` says what was searched."""
+        principal, conversation_id = caller(ctx), conversation_id or uuid.uuid4().hex
+        with log.request(principal.key_id, named(collection), "ask", question, conversation_id) as logged:
+            answer = await run(collections.get(collection).ask, asked(question, conversation), None,
+                               visible(principal))
+            return logged.answered({**answer.to_dict(), "conversation_id": conversation_id}, answer.retrieval)
 
     @server.tool(structured_output=True)
     async def list_documents(ctx: Context, collection: Optional[str] = None, limit: int = 100,

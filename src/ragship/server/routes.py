@@ -1,15 +1,15 @@
-"""The /v1 API. Every route names the role it needs; every read of documents goes through the caller's
-permission filter (applied inside the index query by the library), so nothing unpermitted can be returned."""
+"""The /v1 API: who is calling, health, search, feedback, documents and jobs (asking and conversations: chat.py).
+Every route names the role it needs; every read of documents goes through the caller's permission filter (applied
+inside the index query by the library), so nothing unpermitted can be returned."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
-from typing import Literal, Optional, Union
+from typing import Any, Literal, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import Response
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, model_validator
 
 from ragship import __version__
@@ -144,7 +144,7 @@ async def me(principal: Principal = Reader) -> dict:
             "groups": None if principal.groups is None else sorted(principal.groups)}
 
 
-# -- search and ask --------------------------------------------------------------------------------------------
+# -- search (asking: chat.py) ----------------------------------------------------------------------------------
 QUERY_ALIASES = AliasChoices("q", "query", "question")  # one name everywhere (`q`, as in GET); the others kept
 
 
@@ -161,29 +161,11 @@ class SearchRequest(BaseModel):
     collection: Optional[str] = None
 
 
-class AskRequest(BaseModel):
-    """POST /v1/ask and /v1/ask/stream: `{"q": "...", "mode": "hybrid", "filters": {"team": "ops"}}`."""
-
-    model_config = ConfigDict(populate_by_name=True)
-    q: str = Field(..., min_length=1, max_length=MAX_QUERY_CHARS, validation_alias=QUERY_ALIASES,
-                   description="the question (also read as `question` or `query`)")
-    mode: Optional[Mode] = None
-    filters: FilterValues = Field(default_factory=dict)
-    collection: Optional[str] = None
-
-
 async def _search(request: Request, principal: Principal, body: SearchRequest) -> dict:
     svc, flt = service(request), visible(principal, filter_from_mapping(body.filters))
     with svc.log.request(principal.key_id, named(body.collection), "search", body.q) as logged:
         engine = svc.collections.get(body.collection)
         return logged.searched(await svc.run(engine.search, body.q, body.mode, body.k, flt, body.mmr))
-
-
-async def _ask(request: Request, principal: Principal, body: AskRequest) -> dict:
-    svc, flt = service(request), visible(principal, filter_from_mapping(body.filters))
-    with svc.log.request(principal.key_id, named(body.collection), "ask", body.q) as logged:
-        answer = await svc.run(svc.collections.get(body.collection).ask, body.q, body.mode, flt)
-        return logged.answered(answer.to_dict(), answer.retrieval)
 
 
 def _filter_params(specs: list[str]) -> FilterValues:
@@ -205,42 +187,9 @@ async def search_post(request: Request, body: SearchRequest, principal: Principa
     return await _search(request, principal, body)
 
 
-@router.get("/v1/ask", tags=["query"])
-async def ask_get(request: Request, q: str = Query(..., min_length=1, max_length=MAX_QUERY_CHARS),
-                  mode: Optional[Mode] = None, filter: list[str] = Query([]), collection: Optional[str] = None,
-                  principal: Principal = Reader) -> dict:
-    return await _ask(request, principal, AskRequest(q=q, mode=mode, collection=collection,
-                                                     filters=_filter_params(filter)))
-
-
-@router.post("/v1/ask", tags=["query"])
-async def ask_post(request: Request, body: AskRequest, principal: Principal = Reader) -> dict:
-    return await _ask(request, principal, body)
-
-
-@router.post("/v1/ask/stream", tags=["query"], response_class=StreamingResponse,
-             responses={200: {"content": {"text/event-stream": {}},
-                              "description": "events: `sentence` {text} as verified, then `answer` (the full answer)"}})
-async def ask_stream(request: Request, body: AskRequest, principal: Principal = Reader) -> StreamingResponse:
-    svc = service(request)
-    logged = svc.log.request(principal.key_id, named(body.collection), "ask", body.q)
-    engine = svc.collections.get(body.collection)
-    flt = visible(principal, filter_from_mapping(body.filters))
-    await svc.run(engine.view)  # errors (no index, bad collection) become problems before the stream starts
-
-    async def events():
-        async for event in answer_events(svc, engine, body.q, body.mode, flt):
-            if event["type"] == "answer":
-                logged.answered(event["answer"], event.pop("retrieval", None))
-            yield f"event: {event['type']}\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
-
-
-async def answer_events(svc: Service, engine, question: str, mode: Mode | None, flt: Filter):
-    """engine.ask_stream's events (`sentence`, then `answer` or `error`), produced in a worker thread under the
-    service's one-query-at-a-time gate."""
+async def answer_events(svc: Service, engine, question: str | list[dict[str, Any]], mode: Mode | None, flt: Filter):
+    """engine.ask_stream's events (`sentence`, then `answer` or `error`) for a question or a conversation's messages
+    (/v1/ask/stream, chat), produced in a worker thread under the service's one-query-at-a-time gate."""
     queue: asyncio.Queue = asyncio.Queue()
     loop = asyncio.get_running_loop()
 
