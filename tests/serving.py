@@ -5,15 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
-import pytest
-
 from conftest import DATA, free_port  # noqa: F401 (tests import it from here)
+from ragship.testing import Server
 
 TEAMS_TOML = """
 [[sources]]
@@ -83,34 +79,7 @@ def teams_home(tmp: Path, cache_dir: Path, extra_toml: str = "") -> dict:
 
 @contextmanager
 def serving(env: dict, *args: str, log: Path | None = None, pid: bool = False, ready_s: float = 120):
-    """A real server on a free port, as its base URL (and its process id, with `pid`); its output goes to `log`
-    (a file: a pipe nobody reads would block it)."""
-    port = free_port()
-    log = log or Path(tempfile.mkstemp(prefix="ragship-serve-", suffix=".log")[1])
-    out = open(log, "wb")
-    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port), *args], env=env,
-                            stdout=out, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + ready_s
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code in (200, 503) and \
-                    httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited: {log.read_text()}")
-            time.sleep(0.3)
-    else:
-        proc.kill()
-        pytest.fail(f"server did not start: {log.read_text()}")
-    try:
-        yield (base, proc.pid) if pid else base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=90)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=30)
-        out.close()
+    """A real server on a free port (ragship.testing.Server, up once /healthz answers: some tests serve a home that
+    is not ready), as its base URL (and its process id, with `pid`); its output goes to `log`."""
+    with Server(env, *args, log=log, ready=False, ready_s=ready_s, stop_s=90) as server:
+        yield (server.url, server.pid) if pid else server.url

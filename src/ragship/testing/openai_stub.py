@@ -1,5 +1,5 @@
-"""A scripted OpenAI-compatible chat-completions server for tests: real HTTP on 127.0.0.1, real JSON and
-server-sent events. The request's `model` picks the behaviour:
+"""A scripted OpenAI-compatible chat-completions server for tests and scripts (scripts/game_day.py): real HTTP on
+127.0.0.1, real JSON and server-sent events. The request's `model` picks the behaviour:
 
 - grounded: quotes the first sentence of source 1 and cites it, like a good model
 - obedient: does whatever the sources tell it (canary words, links, images), cites a source that does not exist

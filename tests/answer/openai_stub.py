@@ -1,0 +1,3 @@
+"""The OpenAI-compatible stub lives in ragship.testing.openai_stub (scripts use it too); tests import it from here."""
+
+from ragship.testing.openai_stub import CANARY, StubServer, make_app  # noqa: F401

@@ -1,0 +1,40 @@
+"""ragship.testing's server harness against a real `ragship serve`: ready on a tiny home and stopped cleanly; a
+server that cannot start, or never gets ready, raises ServerNotReady showing the end of its log."""
+
+import httpx
+import pytest
+
+from conftest import DATA
+from ragship.testing import Server, ServerNotReady, env_for
+from serving import ingest
+
+
+def test_a_server_is_waited_on_until_ready_and_stopped(tmp_path, cache_dir):
+    env = env_for(tmp_path / "home", cache_dir=cache_dir)
+    ingest(env, DATA / "docs")  # a tiny home
+    with Server(env) as server:
+        assert httpx.get(f"{server.url}/readyz").status_code == 200
+        assert httpx.get(f"{server.url}/v1/search", params={"q": "ferry"}).json()["index_version"] == "v1"
+        live = tmp_path / "home" / "index" / "LIVE"
+        good = live.read_text()
+        live.write_text(good[:7])  # not ready while the live pointer cannot be read
+        with pytest.raises(ServerNotReady, match=r"did not answer /readyz 200 within 1 s \(its last answer: 503 .*"
+                                                  r"LIVE cannot be read"):
+            server.wait_ready(timeout_s=1)
+        live.write_text(good)
+        server.wait_ready(timeout_s=30)
+    assert server.process.returncode is not None  # stopped
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{server.url}/healthz", timeout=2)
+
+
+def test_a_server_that_exits_raises_with_the_end_of_its_log(tmp_path):
+    config = tmp_path / "ragship.toml"
+    config.write_text("[search\n")  # not TOML: `ragship serve` exits at once
+    server = Server(env_for(tmp_path / "home", config), ready_s=60)
+    with pytest.raises(ServerNotReady) as raised:
+        with server:
+            pass
+    said = str(raised.value)
+    assert "exited with code 2 before /readyz answered 200" in said and "is not valid TOML" in said, said
+    assert str(server.log) in said and server.log.exists()  # kept: the error names it
