@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import random
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,8 @@ import time
 from pathlib import Path
 
 import httpx
+
+from ragship.testing import Server, query_log
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
@@ -44,57 +45,48 @@ def queries(path: Path) -> list[str]:
     return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
 
 
-def serve(env: dict, port: int) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(600):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("the server did not start")
-
-
 def ask_all(base: str, texts: list[str], route: str = "ask") -> None:
     with httpx.Client(timeout=60) as client:
         for text in texts:
             client.post(f"{base}/v1/{route}", json={"question" if route == "ask" else "query": text}).raise_for_status()
 
 
-def fired(db: Path, since: float) -> list[float]:
-    """When QueryDrift fired after `since`."""
-    with sqlite3.connect(db) as c:
-        return [r[0] for r in c.execute("SELECT ts FROM ragship_alert_events WHERE name = 'QueryDrift' "
-                                        "AND event = 'fired' AND ts > ? ORDER BY ts", (since,))]
+def fired(log, since: float) -> list[float]:
+    """When QueryDrift fired after `since` (the alert outbox, read through monitor/alerts.py)."""
+    from ragship.monitor.alerts import Alerts
+
+    return sorted(e["at"] for e in Alerts(log).events(limit=1000)
+                  if e["alert"] == "QueryDrift" and e["event"] == "fired" and e["at"] > since)
 
 
-def requests_before(db: Path, since: float, until: float) -> int:
-    with sqlite3.connect(db) as c:
-        return c.execute("SELECT COUNT(*) FROM ragship_requests WHERE ts > ? AND ts < ?", (since, until)).fetchone()[0]
+def requests_before(log, since: float, until: float) -> int:
+    """Requests the query log holds from `since` to `until` (monitor/windows.py)."""
+    from ragship.monitor.windows import business
+
+    return business(log, "default", since, until)["requests"]
 
 
-def detection(base: str, db: Path, science: list[str], trivia: list[str], every: float) -> dict:
+def detection(base: str, log, science: list[str], trivia: list[str], every: float) -> dict:
     started = time.time()
     httpx.post(f"{base}/v1/monitor/drift/reset").raise_for_status()
     ask_all(base, science[:REFERENCE + 2 * RECENT])
     time.sleep(3 * every)
-    assert not fired(db, started), "QueryDrift fired on SciFact traffic before the switch"
+    assert not fired(log, started), "QueryDrift fired on SciFact traffic before the switch"
     switched = time.time()
     for i, text in enumerate(trivia):
         ask_all(base, [text])
         if i % 5 == 4:
             time.sleep(2 * every)  # let the monitor see this step
-            if fired(db, switched):
+            if fired(log, switched):
                 break
     time.sleep(2 * every)
-    at = fired(db, switched)
-    delay = requests_before(db, switched, at[0]) if at else None
+    at = fired(log, switched)
+    delay = requests_before(log, switched, at[0]) if at else None
     report = httpx.get(f"{base}/v1/monitor/drift").json()
     return {"detected_after_questions": delay, "clap_questions_sent": i + 1, "report": report}
 
 
-def false_alarms(base: str, db: Path, science: list[str], replays: int, every: float) -> list[bool]:
+def false_alarms(base: str, log, science: list[str], replays: int, every: float) -> list[bool]:
     raised = []
     for r in range(replays):
         order = random.Random(1000 + r).sample(science, REFERENCE + 3 * RECENT)
@@ -102,7 +94,7 @@ def false_alarms(base: str, db: Path, science: list[str], replays: int, every: f
         started = time.time()
         ask_all(base, order, "search")  # searches: the same query embeddings, a third of an answer's time
         time.sleep(3 * every)
-        raised.append(bool(fired(db, started)))
+        raised.append(bool(fired(log, started)))
         print(f"replay {r + 1}: {len(order)} SciFact questions, QueryDrift {'FIRED' if raised[-1] else 'quiet'}",
               flush=True)
     return raised
@@ -129,9 +121,10 @@ def main() -> int:
           f"CLAP NQ dev ({len(trivia)} questions); reference {REFERENCE}, recent {RECENT}; commit "
           + subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                            text=True).stdout.strip(), flush=True)
-    proc, base, db = serve(env, args.port), f"http://127.0.0.1:{args.port}", home / "state.sqlite"
-    try:
-        found = detection(base, db, science, trivia, args.every)
+    log = query_log(env)  # the state store (SQLite or PostgreSQL) read as the server's own modules read it
+    with Server(env, port=args.port) as server:
+        base = server.url
+        found = detection(base, log, science, trivia, args.every)
         r = found.pop("report")
         print(json.dumps(found))
         print(json.dumps({k: r.get(k) for k in ("status", "query", "scores", "margin", "moved")}, default=str))
@@ -140,10 +133,7 @@ def main() -> int:
             print(f"  {metric:24} {before} → {r['business']['recent'][metric]}")
         for t in r["topics"]:
             print(f"  topic ({t['size']} struggling): {' | '.join(t['examples'])}")
-        raised = false_alarms(base, db, science, args.replays, args.every)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+        raised = false_alarms(base, log, science, args.replays, args.every)
     delay = found["detected_after_questions"]
     print(json.dumps({"detection_delay_questions": delay, "replays": len(raised), "false_alarms": sum(raised),
                       "false_alarm_rate": round(sum(raised) / max(1, len(raised)), 3)}))

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -15,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from ragship.testing import Server, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "tests" / "data" / "docs"
@@ -66,7 +67,6 @@ class Lab:
         self.docs_before, self.versions_before = self.live_docs(), self.version_ids()
         self.running = self.engine()
         self.running.search("ferry")  # as a server that has served
-        self._servers: list[subprocess.Popen] = []
 
     @staticmethod
     def template(dest: Path) -> Path:
@@ -114,25 +114,12 @@ class Lab:
                                 stderr=subprocess.PIPE, text=True)
 
     def serve(self) -> str:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        log = open(self.work / f"server-{port}.log", "w")  # not a pipe: nobody reads it while the row runs
-        proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=self.env(),
-                                stdout=log, stderr=subprocess.STDOUT)
-        self._servers.append(proc)
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(240):
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                    return base
-            time.sleep(0.5)
-        raise RuntimeError("the server did not get ready")
+        """A real `ragship serve` on the home, as its base URL; close() stops it (before the tmpfs goes)."""
+        port = free_port()
+        server = Server(self.env(), port=port, log=self.work / f"server-{port}.log", stop_s=10)
+        return self._stack.enter_context(server).url
 
     def close(self) -> None:
-        for proc in self._servers:
-            proc.kill()
-            proc.wait()
         self._stack.close()
 
     # -- measures --------------------------------------------------------------------------------------------

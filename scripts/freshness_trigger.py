@@ -21,33 +21,29 @@ import math
 import os
 import platform
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from ragship.monitor.freshness import Freshness
+from ragship.testing import cli_json, improvement_run, query_log, settings_for
+
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
-sys.path.insert(0, str(ROOT / "scripts"))
-from learn_from_clicks import ragship  # noqa: E402
 MAX_AGE_S = 8  # the scheduler syncs every quarter of it: every 2 s
 CHECK_EVERY_S = 2
 
 
-def syncs(db: Path) -> tuple[float | None, str | None]:
+def syncs(freshness, sources) -> tuple[float | None, str | None]:
     """The source's last good sync and the version it left live."""
-    try:
-        with sqlite3.connect(db) as c:
-            row = c.execute("SELECT last_success, version FROM ragship_source_sync").fetchone()
-    except sqlite3.OperationalError:  # the scheduler has not made its tables yet
-        return None, None
-    return (row[0], row[1]) if row else (None, None)
+    found = freshness.status("default", sources)
+    return (found[0]["last_success"], found[0]["version"]) if found else (None, None)
 
 
 def runs(env: dict) -> list[dict]:
-    return ragship(env, "status")["improve"]["runs"]
+    return cli_json(env, "status")["improve"]["runs"]
 
 
 def wait(until, timeout_s: float, what: str):
@@ -60,10 +56,9 @@ def wait(until, timeout_s: float, what: str):
     raise SystemExit(f"timed out waiting for {what}")
 
 
-def report(db: Path, run_id: str) -> None:
+def report(env: dict, run_id: str) -> None:
     """What the run learned from and what the gate measured."""
-    with sqlite3.connect(db) as c:
-        body = json.loads(c.execute("SELECT body FROM ragship_improve_runs WHERE id = ?", (run_id,)).fetchone()[0])
+    body = improvement_run(env, run_id)
     print(f"  plan: {json.dumps({k: body['plan'].get(k) for k in ('adapt', 'unsupervised', 'new_documents')})}",
           flush=True)
     if body.get("adaptation"):
@@ -109,18 +104,19 @@ def main() -> int:
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "
           f"source {source} ({len(docs) - len(held)} documents, {len(held)} held back); sync every "
           f"{MAX_AGE_S / 4:g} s, triggers checked every {CHECK_EVERY_S} s, improve.corpus_change = 0.2", flush=True)
-    first = ragship(env, "ingest", str(source))
+    first = cli_json(env, "ingest", str(source))
     print(f"first ingest: {first['version']}, {first['added']} documents", flush=True)
-    db = home / "state.sqlite"
+    # the state store (SQLite or PostgreSQL) read as the scheduler's own modules read it
+    freshness, sources = Freshness(query_log(env)), settings_for(env).sources
     log_path = home / "watch.log"
     with open(log_path, "w") as log:
         watcher = subprocess.Popen([sys.executable, "-m", "ragship", "watch", "--every", "2"], env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
     try:
         start = time.time()
-        wait(lambda: (syncs(db)[0] or 0) > start, 600, "a first scheduled sync")
+        wait(lambda: (syncs(freshness, sources)[0] or 0) > start, 600, "a first scheduled sync")
         time.sleep(10)  # several unchanged syncs and trigger checks
-        last, version = syncs(db)
+        last, version = syncs(freshness, sources)
         quiet = runs(env)
         print(f"unchanged syncs for {time.time() - start:.0f} s: last good sync {time.time() - last:.1f} s ago, "
               f"live {version}; improvement runs: {len(quiet)}", flush=True)
@@ -128,11 +124,12 @@ def main() -> int:
         added = time.time()
         print(f"added {len(held)} documents to the source ({len(held) / (len(docs) - len(held)):.0%})", flush=True)
         run = wait(lambda: next(iter(runs(env)), None), 1800, "an improvement run")
-        print(f"a sync picked them up (live {syncs(db)[1]}); run {run['id']} started {run['started'] - added:.1f} s "
+        live = syncs(freshness, sources)[1]
+        print(f"a sync picked them up (live {live}); run {run['id']} started {run['started'] - added:.1f} s "
               f"after the change\n  trigger: {run['trigger']}", flush=True)
         done = wait(lambda: next((r for r in runs(env) if r["status"] != "running"), None), 7200, "the run's end")
         print(f"  outcome: {done['status']}: {done['reason']}", flush=True)
-        report(db, done["id"])
+        report(env, done["id"])
     finally:
         watcher.terminate()
         watcher.wait(30)

@@ -16,7 +16,7 @@ The users rate each answer (up when it cites the question's gold passage, down o
 version missing every other passage, forced past the gate (`promote --force`), recovered with
 `ragship rollback`; (b) a synced source that loses 80 % of its files, recovered by restoring them; (c) a topic
 shift (SciFact's claims asked instead), recovered when the misrouted traffic stops; (d) the LLM endpoint down (an
-OpenAI-compatible stub, tests/answer/openai_stub.py: no LLM can run here), recovered by bringing it back; (e)
+OpenAI-compatible stub, ragship.testing.openai_stub: no LLM can run here), recovered by bringing it back; (e)
 the live pointer truncated, recovered with `ragship doctor --repair`. The monitor's intervals and `for`
 durations are shortened for the run and printed (CONFIG); release.auto_promote = "never" so a mass deletion
 waits as a candidate (ADR 0012).
@@ -30,7 +30,6 @@ import os
 import platform
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -38,14 +37,12 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-sys.path.insert(0, str(ROOT / "tests" / "answer"))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from learn_from_clicks import ragship, serve  # noqa: E402
-from openai_stub import StubServer  # noqa: E402
-from sections import write_section  # noqa: E402
+from ragship.evaluate.beir import load_dataset, read_queries
+from ragship.testing import Server, cli_json
+from ragship.testing.bench import write_section
+from ragship.testing.openai_stub import StubServer
 
+ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "datasets"
 CLAP, SCIFACT = SHARED / "clapnq-dev", SHARED / "scifact"
 WIKI = 300  # passages in the synced source (wiki/; 80 % of it is more than release.hold_deletions_over of all)
@@ -166,10 +163,7 @@ def held(env: dict, *args: str) -> dict:
     like a gate refusal); its JSON report either way."""
     from ragship.errors import DeletionsHeld
 
-    run = subprocess.run([sys.executable, "-m", "ragship", *args, "--json"], env=env, capture_output=True, text=True)
-    if run.returncode not in (0, DeletionsHeld.exit_code):
-        raise SystemExit(f"ragship {' '.join(args)} failed: {run.stderr[-2000:]}")
-    return json.loads(run.stdout)
+    return cli_json(env, *args, ok=(0, DeletionsHeld.exit_code))
 
 
 def wait_for(what: str, check, within_s: float = 150.0, every_s: float = 0.5):
@@ -261,13 +255,9 @@ def fault(name: str, inject, recover, cause: str, call: OnCall, traffic: Traffic
 
 def labeled() -> tuple[list[tuple[str, str]], dict[str, set[str]], list[str]]:
     """CLAP NQ dev's answerable questions, their gold passages, and SciFact's claims (the off-topic traffic)."""
-    gold: dict[str, set[str]] = {}
-    for line in (CLAP / "qrels" / "test.tsv").read_text().splitlines()[1:]:
-        qid, doc, _ = line.split("\t")
-        gold.setdefault(qid, set()).add(doc)
-    queries = [json.loads(line) for line in (CLAP / "queries.jsonl").read_text().splitlines() if line.strip()]
-    claims = [json.loads(line)["text"] for line in (SCIFACT / "queries.jsonl").read_text().splitlines()[:300]]
-    return [(q["_id"], q["text"]) for q in queries if q["_id"] in gold], gold, claims
+    dev = load_dataset(CLAP, "test", corpus=False)
+    claims = list(read_queries(SCIFACT / "queries.jsonl").values())[:300]
+    return list(dev.queries.items()), {qid: set(docs) for qid, docs in dev.qrels.items()}, claims
 
 
 def baseline(base: str, key: str, questions: list[tuple[str, str]]) -> dict[str, tuple]:
@@ -306,12 +296,12 @@ def faults(env: dict, home: Path, bad: str, stub: list, traffic: Traffic) -> lis
     def shift(on: bool):
         traffic.shifted = on
 
-    return [("(a) bad version forced live", lambda: ragship(env, "promote", bad, "--force"),
-             lambda: ragship(env, "rollback"), "forced promote"),
+    return [("(a) bad version forced live", lambda: cli_json(env, "promote", bad, "--force"),
+             lambda: cli_json(env, "rollback"), "forced promote"),
             ("(b) source loses 80 % of its files", lose, restore, "sync failed"),
             ("(c) topic shift in traffic", lambda: shift(True), lambda: shift(False), "traffic shift"),
             ("(d) LLM endpoint down", llm_down, llm_up, "llm failed"),
-            ("(e) live pointer truncated", truncate, lambda: ragship(env, "doctor", "--repair"), "state unreadable")]
+            ("(e) live pointer truncated", truncate, lambda: cli_json(env, "doctor", "--repair"), "state unreadable")]
 
 
 def main() -> None:
@@ -336,37 +326,35 @@ def main() -> None:
           "settings for the run:\n" + (home / "ragship.toml").read_text(), flush=True)
     build_home(home)
     t = time.time()
-    ragship(env, "ingest", str(home / "corpus"), str(home / "wiki"))
+    cli_json(env, "ingest", str(home / "corpus"), str(home / "wiki"))
     bad = bad_candidate(env, home)
-    key = ragship(env, "keys", "create", "--role", "editor", "--name", "on-call")["key"]
-    user = ragship(env, "keys", "create", "--role", "reader", "--name", "traffic")["key"]
+    key = cli_json(env, "keys", "create", "--role", "editor", "--name", "on-call")["key"]
+    user = cli_json(env, "keys", "create", "--role", "reader", "--name", "traffic")["key"]
     print(f"ingested {sum(1 for _ in home.glob('*/*.txt'))} passages; fault (a)'s version {bad} built "
           f"({time.time() - t:.0f} s)", flush=True)
-    server = serve(env, a.port)
-    base = f"http://127.0.0.1:{a.port}"
     try:
-        questions, gold, claims = labeled()
-        gold = {q: {f"{folder}/{d}.txt" for d in docs for folder in ("corpus", "wiki")} for q, docs in gold.items()}
-        before = baseline(base, user, questions)
-        print(f"baseline: {len(before)} questions, {sum(not v[0] for v in before.values())} answered", flush=True)
-        traffic = Traffic(base, user, questions, claims, gold)
-        traffic.start()
-        call, rows = OnCall(base, key, env), []
-        for name, inject, recover, cause in faults(env, home, bad, stub, traffic):
-            save = (lambda d: a.postmortem.write_text(d["markdown"])) if a.postmortem and name.startswith("(a)") \
-                else None
-            try:
-                rows.append(fault(name, inject, recover, cause, call, traffic, before, gold, save))
-            except Exception as e:  # noqa: BLE001 - one fault's failure is reported; the next still runs
-                rows.append({"fault": name, "cause": cause, "detected": False, "error": f"{type(e).__name__}: {e}"})
-            print(json.dumps(rows[-1]), flush=True)
-        traffic.stop.set()
-        lines = table(rows, len(traffic.records))
-        print("\n".join(lines))
-        write_section(a.out, "game-day", section(machine, lines, rows))
+        with Server(env, port=a.port, log=home / "server.log", stop_s=30) as server:
+            base = server.url
+            questions, gold, claims = labeled()
+            gold = {q: {f"{folder}/{d}.txt" for d in docs for folder in ("corpus", "wiki")} for q, docs in gold.items()}
+            before = baseline(base, user, questions)
+            print(f"baseline: {len(before)} questions, {sum(not v[0] for v in before.values())} answered", flush=True)
+            traffic = Traffic(base, user, questions, claims, gold)
+            traffic.start()
+            call, rows = OnCall(base, key, env), []
+            for name, inject, recover, cause in faults(env, home, bad, stub, traffic):
+                save = (lambda d: a.postmortem.write_text(d["markdown"])) if a.postmortem and name.startswith("(a)") \
+                    else None
+                try:
+                    rows.append(fault(name, inject, recover, cause, call, traffic, before, gold, save))
+                except Exception as e:  # noqa: BLE001 - one fault's failure is reported; the next still runs
+                    rows.append({"fault": name, "cause": cause, "detected": False, "error": f"{type(e).__name__}: {e}"})
+                print(json.dumps(rows[-1]), flush=True)
+            traffic.stop.set()
+            lines = table(rows, len(traffic.records))
+            print("\n".join(lines))
+            write_section(a.out, "game-day", section(machine, lines, rows))
     finally:
-        server.terminate()
-        server.wait(30)
         stub[0].__exit__(None, None, None)
 
 

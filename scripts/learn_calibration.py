@@ -40,10 +40,9 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from learn_from_clicks import ragship, serve, wait_for_run  # noqa: E402
+from ragship.testing import Server, cli_json, improvement_run, wait_for_run
 
+ROOT = Path(__file__).resolve().parents[1]
 CLAPNQ = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
 MATCH_F1 = 0.5
 
@@ -157,9 +156,8 @@ def main() -> None:
           flush=True)
     subprocess.run([sys.executable, "-m", "ragship", "ingest", str(CLAPNQ / "corpus.jsonl"), "--json"], env=env,
                    check=True, capture_output=True)
-    server = serve(env, a.port)
-    base = f"http://127.0.0.1:{a.port}"
-    try:
+    with Server(env, port=a.port, log=home / "server.log", stop_s=30) as server:
+        base = server.url
         print(f"served before (default calibration): {json.dumps(served_rates(base, set()))}", flush=True)
         started = time.time()
         print(f"replayed: {json.dumps(replay(base, a.noise))} in {time.time() - started:.0f} s", flush=True)
@@ -170,17 +168,14 @@ def main() -> None:
         run = wait_for_run(base, started, 3600)
         print(f"run: {run['status']}: {run['reason']} (trigger: {run['trigger']}; after "
               f"{time.time() - started:.0f} s)", flush=True)
-        report = json.loads(_run_body(home, run["id"]))
+        report = improvement_run(env, run["id"])
         fitted = report.get("calibration") or {}
         print(f"re-fitted on ratings: {json.dumps(fitted.get('fitted_on'))}\n  out-of-fold (against the rating "
               f"labels): {json.dumps(fitted.get('validation'))}", flush=True)
         trained = set(_trained(home, report))  # its keys
         time.sleep(2)  # the server re-reads a calibration file when it changes
         print(f"served after, judged by the gold labels: {json.dumps(served_rates(base, trained))}", flush=True)
-    finally:
-        server.terminate()
-        server.wait(30)
-    gold = ragship(env, "calibrate", str(CLAPNQ))
+    gold = cli_json(env, "calibrate", str(CLAPNQ))
     rates = {k: v for k, v in gold["validation"].items() if k != "reliability"}
     print(f"`ragship calibrate` on the gold labels, out-of-fold: {json.dumps(rates)}"
           f" (fitted on {gold['fitted_on']['answerable']} + {gold['fitted_on']['unanswerable']})", flush=True)
@@ -259,13 +254,6 @@ def gold_fits(home: Path, rated: dict[str, int], target: str | None, noise: floa
             f"the same fit on {len(own)} random questions with gold labels, 20 draws (one split each): "
             + json.dumps({k: {"min": min(v), "median": statistics.median(v), "max": max(v)}
                           for k, v in spread.items()})]
-
-
-def _run_body(home: Path, run_id: str) -> str:
-    import sqlite3
-
-    with sqlite3.connect(home / "state.sqlite") as c:
-        return c.execute("SELECT body FROM ragship_improve_runs WHERE id = ?", (run_id,)).fetchone()[0]
 
 
 def _trained(home: Path, report: dict) -> dict[str, int]:

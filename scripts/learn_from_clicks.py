@@ -39,29 +39,11 @@ from pathlib import Path
 
 import httpx
 
+from ragship.testing import Server, cli_json, wait_for_run
+
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 OFFLINE = 0.7544  # adapt --split train, then tune (issue 33's text; ADR 0009's method)
-
-
-def ragship(env: dict, *args: str) -> dict:
-    run = subprocess.run([sys.executable, "-m", "ragship", *args, "--json"], env=env, capture_output=True, text=True)
-    if run.returncode:
-        raise SystemExit(f"ragship {' '.join(args)} failed: {run.stderr[-2000:]}")
-    return json.loads(run.stdout)
-
-
-def serve(env: dict, port: int) -> subprocess.Popen:
-    log = open(Path(env["RAGSHIP_HOME"]) / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    for _ in range(900):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("the server did not start")
 
 
 def replay(base: str, noise: float, invert: bool, raters: list[str], thumbs: bool = False, seed: int = 0) -> dict:
@@ -103,7 +85,7 @@ def keys(env: dict, n: int, role: str) -> tuple[str, list[str]]:
     """An admin key for the operator's calls and `n` keys of `role` for the users ("", [""] when n is 0)."""
     if not n:
         return "", [""]
-    make = lambda r, name: ragship(env, "keys", "create", "--role", r, "--name", name)["key"]  # noqa: E731
+    make = lambda r, name: cli_json(env, "keys", "create", "--role", r, "--name", name)["key"]  # noqa: E731
     return make("admin", "operator"), [make(role, f"user-{i}") for i in range(n)]
 
 
@@ -165,17 +147,6 @@ def running(base: str, since: float, operator: str = "") -> bool:
                for r in httpx.get(f"{base}/v1/improve", timeout=30, headers=_auth(operator)).json()["runs"])
 
 
-def wait_for_run(base: str, since: float, timeout_s: float, operator: str = "") -> dict:
-    deadline = time.time() + timeout_s
-    while time.time() < deadline:
-        runs = httpx.get(f"{base}/v1/improve", timeout=30, headers=_auth(operator)).json()["runs"]
-        done = [r for r in runs if r["started"] >= since and r["status"] != "running"]
-        if done:
-            return done[0]
-        time.sleep(10)
-    raise SystemExit("no improvement run finished in time")
-
-
 def alert(base: str, name: str, timeout_s: float = 120, operator: str = "") -> dict | None:
     """The newest `fired` event of alert `name`, waiting up to `timeout_s` for the server's monitor round."""
     deadline = time.time() + timeout_s
@@ -222,13 +193,12 @@ def main() -> None:
           f"data: {SCIFACT}; commit {commit.strip()}; noise {a.noise}; invert {a.invert}; keys {a.keys} "
           f"({a.role}); thumbs only {a.thumbs}", flush=True)
     t = time.time()
-    before = ragship(env, "eval", str(SCIFACT), "--split", "test")
+    before = cli_json(env, "eval", str(SCIFACT), "--split", "test")
     print(f"before: live {before['index_version']} SciFact test nDCG@10 {before['metrics']['ndcg@10']:.4f} "
           f"({time.time() - t:.0f} s with the ingest)", flush=True)
     operator, raters = keys(env, a.keys, a.role)
-    server = serve(env, a.port)
-    base = f"http://127.0.0.1:{a.port}"
-    try:
+    with Server(env, port=a.port, log=home / "server.log", stop_s=30) as server:
+        base = server.url
         if a.load:
             print(f"search from 8 clients, no run: {json.dumps(load(base, operator=operator))}", flush=True)
         started = time.time()
@@ -247,15 +217,12 @@ def main() -> None:
         print(f"run: {json.dumps(run)} (after {time.time() - started:.0f} s)", flush=True)
         if run["status"] != "promoted":
             print(f"alert: {json.dumps(alert(base, 'ImproveRefused', operator=operator))}", flush=True)
-    finally:
-        server.terminate()
-        server.wait(30)
-    report = [r for r in ragship(env, "status")["improve"]["runs"]][0]
-    sources = ragship(env, "dataset", "show")["sources"]
+    report = [r for r in cli_json(env, "status")["improve"]["runs"]][0]
+    sources = cli_json(env, "dataset", "show")["sources"]
     print(f"labels by key: {len(sources['keys'])} keys, the most from one key "
           f"{max((k['questions'] for k in sources['keys'].values()), default=0)} questions; not counted: "
           f"{json.dumps(sources['dropped'])}", flush=True)
-    after = ragship(env, "eval", str(SCIFACT), "--split", "test")
+    after = cli_json(env, "eval", str(SCIFACT), "--split", "test")
     print(f"after: live {after['index_version']} SciFact test nDCG@10 {after['metrics']['ndcg@10']:.4f} "
           f"(before {before['metrics']['ndcg@10']:.4f}; offline adapt --split train + tune {OFFLINE}); "
           f"run {report['status']}: {report['reason']}", flush=True)

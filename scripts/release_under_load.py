@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,31 +29,22 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from ragship.testing import Server, cli
+
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "Zanzibar quartz lanterns"  # only v2 holds the document that says this
 QUERIES = ["How do I roll back a version", "What happens when an ingest is killed", "How are citations verified",
            "How is hybrid search fused", f"What are {MARKER}", MARKER]
 
 
-def ragship(env, *args) -> str:
-    return subprocess.run([sys.executable, "-m", "ragship", *args], env=env, check=True, capture_output=True,
-                          text=True).stdout
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def build_home(work: Path, env: dict) -> None:
     corpus = work / "corpus"
     shutil.copytree(ROOT / "docs", corpus / "docs", ignore=shutil.ignore_patterns("*.png"))
     shutil.copy(ROOT / "README.md", corpus / "README.md")
-    ragship(env, "ingest", str(corpus))  # v1
+    cli(env, "ingest", str(corpus))  # v1
     (corpus / "marker.md").write_text(f"# Lanterns\n\n{MARKER} are kept in the north depot. They glow at dusk.\n")
-    ragship(env, "ingest", str(corpus))  # v2, live
-    ragship(env, "rollback")  # v1 live: the runs start from it
+    cli(env, "ingest", str(corpus))  # v2, live
+    cli(env, "rollback")  # v1 live: the runs start from it
 
 
 def versions_in(body: dict) -> tuple[str, bool]:
@@ -137,31 +127,17 @@ def main() -> int:
         work = Path(tmp)
         env = {**os.environ, "RAGSHIP_HOME": str(work / "home"), "RAGSHIP_CONFIG": str(work / "ragship.toml")}
         build_home(work, env)
-        ports = [free_port(), free_port()]
-        procs = [subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(p)], env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
-        bases = [f"http://127.0.0.1:{p}" for p in ports]
-        try:
-            deadline = time.monotonic() + 180
-            while not all(_ready(b) for b in bases):
-                if time.monotonic() > deadline or any(p.poll() is not None for p in procs):
-                    raise SystemExit("a server did not become ready")
-                time.sleep(0.2)
-            result = asyncio.run(main_async(bases, args.clients, args.switches, args.pause))
-        finally:
-            for p in procs:
-                p.terminate()
-                p.wait(timeout=30)
+        servers = [Server(env, stop_s=30), Server(env, stop_s=30)]
+        with contextlib.ExitStack() as running:
+            for server in servers:  # both start, then both are waited on
+                running.callback(server.stop)
+                server.start()
+            for server in servers:
+                server.wait_ready()
+            result = asyncio.run(main_async([s.url for s in servers], args.clients, args.switches, args.pause))
     print(json.dumps(result))
     ok = not (result["failed"] or result["unnamed_version"] or result["mixed"] or result["switches_not_seen_in_time"])
     return 0 if ok and result["v2_responses_with_the_v2_document"] else 1
-
-
-def _ready(base: str) -> bool:
-    try:
-        return httpx.get(base + "/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 if __name__ == "__main__":

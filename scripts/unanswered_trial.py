@@ -15,39 +15,18 @@ import argparse
 import json
 import os
 import random
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
+from ragship.testing import Server, cli_json
+
 ROOT = Path(__file__).resolve().parents[1]
 CLAPNQ = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
 COMMENTS = ["this is not what I asked", "it answers a different question", "the date is missing",
             "wrong person", ""]
-
-
-def ragship(env: dict, *args: str) -> dict:
-    run = subprocess.run([sys.executable, "-m", "ragship", *args, "--json"], env=env, capture_output=True, text=True)
-    if run.returncode:
-        raise SystemExit(f"ragship {' '.join(args)} failed: {run.stderr[-2000:]}")
-    return json.loads(run.stdout)
-
-
-def serve(env: dict, port: int) -> subprocess.Popen:
-    log = open(Path(env["RAGSHIP_HOME"]) / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env, stdout=log,
-                            stderr=subprocess.STDOUT)
-    for _ in range(900):
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                return proc
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("the server did not start")
 
 
 def corpus_without(home: Path, held: set[str]) -> tuple[Path, list[dict]]:
@@ -125,17 +104,13 @@ def main() -> None:
                     (CLAPNQ / "queries_unanswerable.jsonl").read_text().splitlines() if line.strip()]
     held_questions = answerable[:args.held_out]
     corpus, held = corpus_without(home, {p for _, gold in held_questions for p in gold})
-    ragship(env, "ingest", str(corpus))
-    keys = {name: ragship(env, "keys", "create", "--role", role, "--name", name)["key"]
+    cli_json(env, "ingest", str(corpus))
+    keys = {name: cli_json(env, "keys", "create", "--role", role, "--name", name)["key"]
             for name, role in [("ops", "admin"), ("docs-team", "editor"), ("alice", "reader"), ("bob", "reader"),
                                ("carol", "reader")]}
     readers = [keys["alice"], keys["bob"], keys["carol"]]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = serve(env, port)
-    base = f"http://127.0.0.1:{port}"
-    try:
+    with Server(env, log=home / "server.log") as server:
+        base = server.url
         traffic = answerable + unanswerable
         rng.shuffle(traffic)
         print("traffic:", ask_all(base, readers, traffic, rng))
@@ -154,9 +129,6 @@ def main() -> None:
         print(f"closed by the added documents: {after['closed'] - before['closed']}")
         if args.screenshot:
             screenshot(base, keys["docs-team"], args.screenshot)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
 
 
 if __name__ == "__main__":
