@@ -17,14 +17,14 @@ import gzip
 import json
 import re
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import DEFAULT_DATA, ROOT, commit, corpus_file, machine  # noqa: E402
-from sections import write_section  # noqa: E402
+from ragship.testing.bench import commit, corpus_file, machine, write_section
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "scifact"
 
 REAL_PDFS = [Path("/usr/share/doc/libtasn1-doc/libtasn1.pdf"),
              Path("/usr/share/doc/shared-mime-info/shared-mime-info-spec.pdf")]

@@ -17,16 +17,15 @@ import gc
 import json
 import random
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import ROOT, commit, machine  # noqa: E402
-from sections import write_section  # noqa: E402
+from ragship.testing.bench import commit, machine, write_section
+
+ROOT = Path(__file__).resolve().parents[1]
 
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 
@@ -162,40 +161,21 @@ def serving_process(home: Path, cache: Path, queries: list[str]) -> dict:
     """One `ragship serve` process on the built home, on its own: the queries as hybrid searches over HTTP, one at
     a time, then its resident and peak memory (what one replica needs at this size) and the latency its client
     saw (HTTP and JSON included)."""
-    import os
-    import socket
-
     import httpx
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSHIP_") or k == "RAGSHIP_MODEL_CACHE"}
-    env |= {"RAGSHIP_HOME": str(home), "RAGSHIP_CACHE_DIR": str(cache), "RAGSHIP_CONFIG": str(home / "none.toml")}
-    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    base, ms = f"http://127.0.0.1:{port}", []
-    try:
-        with httpx.Client(base_url=base, timeout=60) as c:
-            for _ in range(600):
-                try:
-                    if c.get("/readyz").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.5)
-            c.get("/v1/search", params={"q": queries[0], "k": 10}).raise_for_status()
-            for q in queries:
-                t = time.perf_counter()
-                c.get("/v1/search", params={"q": q, "k": 10}).raise_for_status()
-                ms.append((time.perf_counter() - t) * 1000)
-        status = dict(line.split(":", 1) for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines()
+    from ragship.testing import Server, env_for
+
+    env, ms = env_for(home, home / "none.toml", cache), []
+    with Server(env, ready_s=300) as server, httpx.Client(base_url=server.url, timeout=60) as c:
+        c.get("/v1/search", params={"q": queries[0], "k": 10}).raise_for_status()
+        for q in queries:
+            t = time.perf_counter()
+            c.get("/v1/search", params={"q": q, "k": 10}).raise_for_status()
+            ms.append((time.perf_counter() - t) * 1000)
+        status = dict(line.split(":", 1) for line in Path(f"/proc/{server.pid}/status").read_text().splitlines()
                       if ":" in line)
-        mib = {k: round(int(status[field].split()[0]) / 1024) for k, field in (("now", "VmRSS"), ("peak", "VmHWM"))}
-        return {"rss_mib": mib, "http_hybrid": percentiles(ms)}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
+    mib = {k: round(int(status[field].split()[0]) / 1024) for k, field in (("now", "VmRSS"), ("peak", "VmHWM"))}
+    return {"rss_mib": mib, "http_hybrid": percentiles(ms)}
 
 
 def release_memory() -> None:

@@ -20,14 +20,14 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import DEFAULT_DATA, ROOT, commit, corpus_file, machine  # noqa: E402
-from sections import write_section  # noqa: E402
+from ragship.engine import Engine
+from ragship.evaluate.runner import evaluate
+from ragship.index.store import ChunkStore
+from ragship.settings import load_settings
+from ragship.testing.bench import commit, corpus_file, machine, write_section
 
-from ragship.engine import Engine  # noqa: E402
-from ragship.evaluate.runner import evaluate  # noqa: E402
-from ragship.index.store import ChunkStore  # noqa: E402
-from ragship.settings import load_settings  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "scifact"
 
 
 def start_moto(port: int = 5557) -> subprocess.Popen:

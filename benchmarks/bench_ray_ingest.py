@@ -17,12 +17,12 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import DEFAULT_DATA, ROOT, commit, corpus_file, machine  # noqa: E402
-from sections import write_section  # noqa: E402
+from ragship.engine import Engine
+from ragship.settings import load_settings
+from ragship.testing.bench import commit, corpus_file, machine, write_section
 
-from ragship.engine import Engine  # noqa: E402
-from ragship.settings import load_settings  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "scifact"
 
 
 def chunks(engine: Engine) -> dict[str, np.ndarray]:

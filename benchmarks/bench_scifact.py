@@ -11,7 +11,6 @@ import argparse
 import gzip
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -19,48 +18,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ragship.testing.bench import commit, corpus_file, kept_sections, machine
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "scifact"
-
-
-def corpus_file(data: Path) -> Path:
-    """The corpus.jsonl(.gz) of a BEIR folder; exits naming the folder when there is none."""
-    corpus = next(Path(data).glob("corpus.jsonl*"), None)
-    if corpus is None:
-        sys.exit(f"no corpus.jsonl in {data}: pass the SciFact folder (../shared/datasets/scifact)")
-    return corpus
-
-
-def machine() -> str:
-    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
-                if l.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else "?"
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
-    from ragship.cpu import matrix_flags
-
-    flags = " ".join(matrix_flags())
-    return (f"{cpu} (matrix flags: {flags or 'none'}), {os.cpu_count()} cores, {mem:.0f} GiB, "
-            f"Python {platform.python_version()}, load {load}")
-
-
-def commit() -> str:
-    try:
-        sha = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        # the sections an earlier benchmark of the same session wrote are output, not a change to what is measured
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-                                ":!docs/benchmarks.md"], cwd=ROOT,
-                               capture_output=True, text=True).stdout.strip()
-        return sha + (" (with uncommitted changes)" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
-def header() -> dict:
-    """Machine, commit and date, printed as a benchmark's first JSON line."""
-    h = {"machine": machine(), "commit": commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    print(json.dumps(h), flush=True)
-    return h
 
 
 def bm25s_reference(data: Path) -> dict:
@@ -278,7 +239,6 @@ def main() -> None:
     peers = peer_ingest(args.data) if args.peers else []
     memory = {"1x": peak_rss(args.data, args.rss_docs), "4x": peak_rss(args.data, 4 * args.rss_docs)}
     print(json.dumps({"peak_rss": memory}), flush=True)
-    from sections import kept_sections  # sections written by `make bench-adapt` / `make bench-latency` stay
 
     kept = kept_sections(args.out)
     args.out.write_text(render(header, reference, ingest, runs, settings, model, args.data, __version__,

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import ROOT, header as run_header  # noqa: E402
-from sections import write_section  # noqa: E402
+from ragship.testing.bench import header as run_header, write_section
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def run(name: str, model: str | None, data: Path, home: Path, cache: Path) -> dict:

@@ -26,11 +26,11 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).parent))
-from bench_scifact import ROOT, commit, machine  # noqa: E402
-from sections import write_section  # noqa: E402
+from ragship.testing import Server
+from ragship.testing.bench import commit, machine, write_section
+from ragship.util.stats import percentile
 
-from ragship.util.stats import percentile  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 QUESTIONS = ["What happens when an ingest is killed", "How do I run the evaluation", "How are API keys stored",
              "What does the calibration threshold do", "How is hybrid search fused", "Which model embeds documents",
@@ -148,24 +148,10 @@ def main() -> None:
 
 
 def serve_and_load(env: dict, key: str, options: list[str], workers: int, args) -> dict:
-    port = 8765
-    proc = subprocess.Popen([sys.executable, "-m", "ragship", "serve", "--port", str(port), *options], env=env)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        ready = 0
-        for _ in range(900):  # every worker ready: /readyz answered `workers` times in a row
-            try:
-                ready = ready + 1 if httpx.get(f"{base}/readyz", timeout=1).status_code == 200 else 0
-            except httpx.TransportError:
-                ready = 0
-            if ready >= 4 * workers:
-                break
-            time.sleep(0.2)
+    # every worker ready: /readyz answered 4 times per worker in a row
+    with Server(env, *options, port=8765, in_a_row=4 * workers, ready_s=300, stop_s=120) as server:
         time.sleep(5 * workers)  # the last workers (replicas) finish loading their models
-        return asyncio.run(run(base, key, args.clients, args.seconds, proc.pid))
-    finally:
-        proc.terminate()
-        proc.wait(timeout=120)
+        return asyncio.run(run(server.url, key, args.clients, args.seconds, server.pid))
 
 
 def median_run(runs: list[dict]) -> dict:

@@ -127,7 +127,7 @@ def main() -> None:
         lines.append(json.dumps({"training": json.loads(trained.read_text())["training"]}))
     print("\n".join(lines))
     if args.write:
-        from sections import write_section
+        from ragship.testing.bench import write_section
 
         body = "\n\n".join(["## The QA model on CLAP NQ dev (benchmarks/reader_eval.py)", "\n".join(lines)])
         write_section(ROOT / "docs" / "benchmarks.md", "reader", body)

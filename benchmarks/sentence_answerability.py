@@ -18,14 +18,13 @@ import os
 import platform
 import statistics
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from reader_eval import CLAP, ROOT  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+CLAP = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
 
 SENTENCE_FEATURES = ("sent_best1", "sent_best2", "sent_max3", "sent_margin2")
 SPLITS = 20
