@@ -40,11 +40,13 @@ def test_a_mark_counts_only_on_a_source_the_answer_showed(log):
     reader = key(log, "reader")
     answer = asked(log, "When do deployments happen?")
     log.feedback(answer, reader, 1, marks={"cafeteria.md#0": "helpful", "oncall.md#0": "helpful",
-                                           "finance/q3.md": "helpful"})
+                                           "finance/q3.md": "helpful", "deploy.md#0": "helpful"})
     dropped = Counter()
     [item] = collect(log, "default", dropped=dropped)
-    assert item.relevant == {"oncall.md": 1}  # a string, or a document the answer never showed, is no label
-    assert dropped["a mark on a source the answer did not show"] == 2
+    # a string, a document the answer never showed, or one it retrieved but did not cite (the asker never saw it:
+    # the stop-55 attack) is no label
+    assert item.relevant == {"deploy.md": 1}
+    assert dropped["a mark on a source the answer did not show"] == 3
 
 
 def test_expected_and_corrections_are_an_editors_review_and_outrank_ratings(log):
@@ -122,7 +124,7 @@ def test_no_key_supplies_more_than_its_share_and_its_labels_lie_on_one_side(log,
     seen = sources(kept, dropped, capped, 0.1)
     assert seen["keys"][attacker] == {"role": "reader", "questions": 3, "labels": 3, "reviews": 0, "capped": 77}
     assert seen["keys"][editor]["reviews"] == 15 and seen["reviews"] == 15
-    assert seen["dropped"]["over one key's share (improve.max_key_share = 0.1)"] == 77
+    assert seen["dropped"]["over one key's share (improve.max_key_share = 0.1, max_review_share = 1)"] == 77
     labeled, _ = Datasets(tmp_path / "sets").build(kept, "default", seen)
     assert labeled.manifest["sources"]["keys"][attacker]["capped"] == 77
     assert {qid_of(i.question) for i in labeled.items()} == {i.qid for i in kept}
@@ -171,3 +173,22 @@ def test_an_editors_labels_on_its_own_answers_are_ratings_capped_like_any_key(lo
     assert capped == {editor: 50} and [i.question for i in kept] == ["Who reviews this?"]  # a review of another's
     roles = {x.by: x.role for i in items for x in i.labels}
     assert sources(kept, Counter(), capped, 0.1, roles)["keys"][editor]["role"] == "editor"  # though none was kept
+
+
+def test_one_editors_reviews_supply_at_most_their_share_and_lie_on_one_side(log):
+    """The stop-55 attack: an editor reviewed 61 unrated questions a reader of its group asked (marks, expected,
+    corrections), varying the wording until a dozen fell on the held-out side (placed by the question's words): 90 %
+    of the set, uncapped, on both sides of the gate that promoted its model."""
+    editor, reader = key(log, "editor"), key(log, "reader")
+    for n in range(61):
+        log.feedback(asked(log, f"Who gets paged on call (case {n})?", by=reader), editor, 0,
+                     marks={"deploy.md#0": "helpful", "oncall.md#0": "wrong"}, expected="answer")
+    for n in range(7):
+        log.feedback(asked(log, f"Question {n} of another user"), key(log, "reader"), 1,
+                     marks={"deploy.md#0": "helpful"})
+    items = collect(log, "default")
+    reviewed = [i for i in items if i.reviewed_by_editor()]
+    assert len(reviewed) == 61 and len({held_out(i) for i in reviewed}) == 1  # one reviewer: one side
+    kept, capped = limit_keys(items, 0.1, 0.5)
+    assert sum(i.reviewed_by_editor() for i in kept) == 7 and len(kept) == 14 and capped == {editor: 54}
+    assert limit_keys(items, 0.1)[1] == {}  # reviews without a cap of their own: all 61 kept

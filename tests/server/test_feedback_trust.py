@@ -38,6 +38,11 @@ def test_a_reader_cannot_review_nor_mark_what_an_answer_did_not_show(tmp_path, c
     r = call(api, "reader-red", "POST", "/v1/feedback", json={"answer_id": answer["id"], "rating": "up",
                                                               "marks": {"red/launch-plan.md#99": "helpful"}})
     assert r.status_code == 422 and "red/launch-plan.md#99" in r.json()["detail"], r.text
+    logged = api[0].app.state.service.log.answer_shown(answer["id"])[2]  # retrieved, never sent to the reader
+    unseen = next(s["chunk_id"] for s in logged if s["chunk_id"] not in shown)
+    r = call(api, "reader-red", "POST", "/v1/feedback", json={"answer_id": answer["id"], "rating": "up",
+                                                              "marks": {unseen: "helpful"}})
+    assert r.status_code == 422 and unseen in r.json()["detail"], r.text  # the stop-55 attack
     r = call(api, "reader-red", "POST", "/v1/feedback", json={"answer_id": answer["id"], "rating": "up",
                                                               "marks": {shown[0]: "helpful"}})
     assert r.status_code == 201, r.text

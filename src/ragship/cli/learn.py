@@ -224,7 +224,8 @@ def _print_sources(sources: dict) -> None:
     and what was not counted and why."""
     if not sources:
         return
-    table = Table(title=f"labels by key (no key's ratings over {sources['max_key_share']:.0%} of the questions)")
+    table = Table(title=f"labels by key (no key's ratings over {sources['max_key_share']:.0%} of the questions, "
+                        f"nor its reviews over {sources.get('max_review_share', 1.0):.0%})")
     for column in ("key", "role", "questions", "labels", "reviews", "left out (share)"):
         table.add_column(column)
     for key, s in sources["keys"].items():

@@ -30,9 +30,10 @@ def heldout(qid: str, share: float = HELDOUT_SHARE) -> bool:
 
 
 def held_out(item: Item, share: float = HELDOUT_SHARE) -> bool:
-    """Whether `item` is on the held-out side: by its first rater's key, or by its id when no key rated it."""
-    raters = item.raters()
-    return heldout("key:" + raters[0] if raters else item.qid, share)
+    """Whether `item` is on the held-out side: by its first rater's key, else its first reviewer's (a question only
+    reviewed is never placed by its words, which whoever asked it chose), else by its id."""
+    keys = item.raters() or item.reviewers()
+    return heldout("key:" + keys[0] if keys else item.qid, share)
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,10 @@ class Item:
         """The keys whose ratings (not reviews) this item holds, first rater first."""
         return list(dict.fromkeys(label.by for label in self.labels if not label.review))
 
+    def reviewers(self, role: str | None = None) -> list[str]:
+        """The keys whose reviews this item holds (of `role` only, if given), first reviewer first."""
+        return list(dict.fromkeys(x.by for x in self.labels if x.review and role in (None, x.role)))
+
     def reviewed_by_editor(self) -> bool:
         return any(label.review for label in self.labels)
 
@@ -98,6 +102,12 @@ class _Shown:
     doc_of: dict[str, str]
     cited: list[str]
     text: str | None
+    cited_chunks: frozenset[str] = frozenset()
+
+    def to(self, review: bool) -> dict[str, str]:
+        """What a label may mark (chunk id -> doc id): a review, every source logged (the Review page lists the
+        retrieved ones); a rating, only what the answer cited (all an asker is shown)."""
+        return self.doc_of if review else {c: d for c, d in self.doc_of.items() if c in self.cited_chunks}
 
 
 def reviews(role: str, by: str, asker: str) -> bool:
@@ -116,12 +126,13 @@ def check_feedback(role: str, sources: list[dict[str, Any]], marks: dict[str, st
         raise Forbidden("`expected` and `correction` are an editor's review; a reader rates (up or down), marks the "
                         "sources the answer showed, and may leave a comment")
     found = found or {}
-    shown = {s["chunk_id"] for s in sources} | {s["doc_id"] for s in sources}
+    listed = sources if role in REVIEWERS else [s for s in sources if s.get("cited")]  # a reader saw the citations
+    shown = {s["chunk_id"] for s in listed} | {s["doc_id"] for s in listed}
     unknown = [ref for ref in marks if ref not in shown and ref not in found]
     if unknown:
-        beyond = " or, in a review, any chunk you may read (search for it)" if role in REVIEWERS else ""
-        raise FeedbackRefused(f"marks: {unknown[0]!r} is not a source this answer showed{beyond}; mark the chunk ids "
-                              "of its citations or retrieved sources (`ragship feedback list --json` lists them)")
+        what = ("the chunk ids of its citations or retrieved sources (`ragship feedback list --json` lists them), "
+                "or any chunk you may read (search for it)") if role in REVIEWERS else "the chunk ids of its citations"
+        raise FeedbackRefused(f"marks: {unknown[0]!r} is not a source this answer showed; mark {what}")
     return {found.get(ref, ref) if ref not in shown else ref: mark for ref, mark in marks.items()}
 
 
@@ -151,7 +162,8 @@ def collect(log: QueryLog, collection: str, since: float = 0.0, dropped: Counter
             continue
         listed = json.loads(sources) if sources else []
         seen = shown.setdefault(answer_id, _Shown({s["chunk_id"]: s["doc_id"] for s in listed},
-                                                  [s["doc_id"] for s in listed if s.get("cited")], answer))
+                                                  [s["doc_id"] for s in listed if s.get("cited")], answer,
+                                                  frozenset(s["chunk_id"] for s in listed if s.get("cited"))))
         role = role or ("admin" if by in HOME_OWNER else "reader")
         label = _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen, dropped,
                        asker or "")
@@ -170,8 +182,9 @@ def _label(answer_id, by, at, version, rating, outcome, marks, expected, correct
     reviewer found, kept by document id: check_feedback), reviews only from editors and admins."""
     marked = {}
     review = reviews(role, by, asker)
+    markable = seen.to(review)
     for ref, mark in (json.loads(marks) if marks else {}).items():
-        doc = seen.doc_of.get(ref) or (ref if ref in seen.doc_of.values() or review else None)
+        doc = markable.get(ref) or (ref if ref in markable.values() or review else None)
         if doc is None:
             dropped["a mark on a source the answer did not show"] += 1
         else:
@@ -213,33 +226,40 @@ def answer_labels(items: list[Item]) -> dict[str, int]:
             "unanswerable": sum(i.answerable is False for i in items)}
 
 
-def limit_keys(items: list[Item], share: float) -> tuple[list[Item], dict[str, int]]:
-    """`items` with no key's ratings supplying more than `share` of those kept: a question counts for every key that
-    rated it; a key over its share of what is kept loses its latest questions, and the share is taken again of
-    what remains until every key is within it (one key alone keeps nothing: nothing else vouches for its labels).
-    A question an editor or admin reviewed always stays and counts for no rater. The kept items, and per key the
-    questions left out."""
+def limit_keys(items: list[Item], share: float, review_share: float = 1.0) -> tuple[list[Item], dict[str, int]]:
+    """`items` with no key's ratings supplying more than `share` of those kept, and no editor's reviews more than
+    `review_share` (an admin's and the home owner's are not capped: they can promote by hand anyway): a question
+    counts for every key that rated it or, once reviewed, for its editor reviewers alone; a key over its share of what is kept loses its latest questions, and the shares are taken again
+    of what remains until every key is within them (one key alone keeps nothing: nothing else vouches for its
+    labels). The kept items, and per key the questions left out."""
     order = sorted(items, key=lambda i: (min(x.at for x in i.labels), i.qid))  # first come, first kept
     kept = {i.qid for i in order}
     capped: Counter = Counter()
     while True:
-        counted: dict[str, list[str]] = {}
-        for item in order:
-            if item.qid in kept and not item.reviewed_by_editor():
-                for key in item.raters():
-                    counted.setdefault(key, []).append(item.qid)
-        cap = int(share * len(kept))
-        over = {key: qids[cap:] for key, qids in counted.items() if len(qids) > cap}
+        over = _over_share(order, kept, share, review_share)
         if not over:
             return [i for i in order if i.qid in kept], dict(capped)
-        for key, qids in over.items():
+        for key, qids in over:
             dropped = [q for q in qids if q in kept]
             kept -= set(dropped)
             capped[key] += len(dropped)
 
 
+def _over_share(order: list[Item], kept: set[str], share: float, review_share: float) -> list[tuple[str, list[str]]]:
+    """(key, its latest questions beyond its share of `kept`) for each key over it: ratings at `share`, an editor's
+    reviews at `review_share`."""
+    rated: dict[str, list[str]] = {}
+    reviewed: dict[str, list[str]] = {}
+    for item in (i for i in order if i.qid in kept):
+        counted, keys = (reviewed, item.reviewers("editor")) if item.reviewed_by_editor() else (rated, item.raters())
+        for key in keys:
+            counted.setdefault(key, []).append(item.qid)
+    return [(key, qids[int(cap * len(kept)):]) for counted, cap in ((rated, share), (reviewed, review_share))
+            for key, qids in counted.items() if len(qids) > int(cap * len(kept))]
+
+
 def sources(items: list[Item], dropped: Counter, capped: dict[str, int], share: float,
-            roles: dict[str, str] | None = None) -> dict[str, Any]:
+            roles: dict[str, str] | None = None, review_share: float = 1.0) -> dict[str, Any]:
     """Who the labels of a set came from: per key its role, the questions it labeled and its labels and reviews
     (with the questions the share cap left out), and what was not counted and why. `roles`: the role of each key
     (of every item, before the cap), for a key the cap left nothing of."""
@@ -256,9 +276,11 @@ def sources(items: list[Item], dropped: Counter, capped: dict[str, int], share: 
                               "reviews": 0})["capped"] = n
     reasons = dict(dropped)
     if capped:
-        reasons[f"over one key's share (improve.max_key_share = {share:g})"] = sum(capped.values())
+        reasons[f"over one key's share (improve.max_key_share = {share:g}, max_review_share = "
+                f"{review_share:g})"] = sum(capped.values())
     return {"keys": dict(sorted(keys.items(), key=lambda kv: -kv[1]["questions"])),
-            "reviews": sum(k["reviews"] for k in keys.values()), "max_key_share": share, "dropped": reasons}
+            "reviews": sum(k["reviews"] for k in keys.values()), "max_key_share": share,
+            "max_review_share": review_share, "dropped": reasons}
 
 
 def _apply(item: Item, label: Label, cited: list[str], answer: str | None) -> None:

@@ -30,14 +30,14 @@ class Loop:
         return self.datasets.build(*self.labeled())
 
     def labeled(self) -> tuple[list[Item], str, dict[str, Any]]:
-        """The items a set would hold now, no key's ratings over `improve.max_key_share` of them, with who they
-        came from and what was left out (labels.sources)."""
+        """The items a set would hold now, no key's ratings over `improve.max_key_share` of them nor its reviews over
+        `improve.max_review_share`, with who they came from and what was left out (labels.sources)."""
         dropped: Counter = Counter()
-        share = self.c.settings.improve.max_key_share
+        s = self.c.settings.improve
         every = collect(self.runs.log, self.name, dropped=dropped)
-        items, capped = limit_keys(every, share)
+        items, capped = limit_keys(every, s.max_key_share, s.max_review_share)
         roles = {label.by: label.role for item in every for label in item.labels}
-        return items, self.name, sources(items, dropped, capped, share, roles)
+        return items, self.name, sources(items, dropped, capped, s.max_key_share, roles, s.max_review_share)
 
     def preview(self) -> tuple[dict[str, Any], dict[str, Any]]:
         """What `build` would make now, and the plan a run on it would follow, writing nothing to the home."""

@@ -182,9 +182,12 @@ class ImproveSettings(Section):
     new_labels: int = Field(100, ge=1, description="trigger: this many questions rated or reviewed since the last "
                             "run (a question counts once however many labels it got)")
     max_key_share: float = Field(0.1, gt=0, le=1, description="the most of a labeled set's questions that one key's "
-                                 "ratings may supply (an editor's or admin's review is not capped); the rest of "
-                                 "that key's questions are left out, so no single user steers what is learned "
-                                 "(issue 48)")
+                                 "ratings may supply (reviews: max_review_share); the rest of that key's questions "
+                                 "are left out, so no single user steers what is learned (issue 48)")
+    max_review_share: float = Field(0.5, gt=0, le=1, description="the most of a labeled set's questions that one "
+                                    "editor's reviews may supply: a review outranks ratings, yet one editor's "
+                                    "judgement stays at most this share of what is learned (an admin's is not "
+                                    "capped: an admin can promote by hand)")
     corpus_change: float = Field(0.2, gt=0, description="trigger: documents added, changed or deleted since the "
                                  "last run, as a share of the documents the live model last learned from")
     drift_for: str = Field("1d", pattern=DURATION, description="trigger: the QueryDrift alert firing this long")
