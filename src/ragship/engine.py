@@ -154,7 +154,7 @@ class Engine:
         research = partial(self.context, filter=filter, served=served, context=searched.context)
         answer = self.answerer(served).answer(searched.query, evidence, research)
         answer.retrieval, answer.question, answer.searched = evidence, searched.question, searched.to_dict()
-        metrics.record_answer(answer.abstained, answer.index_version, answer.confidence)
+        metrics.record_answer(answer.abstained, answer.index_version, answer.confidence, answer.outcome)
         return answer
 
     def ask_stream(self, question: str | Sequence[Message], mode: str | None = None,
@@ -166,7 +166,7 @@ class Engine:
             if event["type"] == "answer":
                 a = event["answer"]
                 a["question"], a["searched"] = searched.question, searched.to_dict()
-                metrics.record_answer(a["abstained"], a["index_version"], a["confidence"])
+                metrics.record_answer(a["abstained"], a["index_version"], a["confidence"], a.get("outcome", ""))
                 event["retrieval"] = evidence  # for the query log; not sent
             yield event
 
