@@ -613,3 +613,91 @@ def test_a_reader_sees_only_what_its_role_can_use(browser, site, teams, tmp_path
     page.goto(base + "/#versions")  # a reader following a link to an editor's page lands on Ask
     page.wait_for_selector("#page-ask:not([hidden])")
     assert page.locator("#page-versions").is_hidden() and page.inner_text("#error") == "" and problems == []
+
+
+@pytest.fixture(scope="module")
+def articles_site(tmp_path_factory, cache_dir):
+    """A server over four short articles (tests/test_cli_chat.py's), where "and when did it end?" means the boycott
+    only after a question about it, and a reader's key."""
+    from test_cli_chat import ARTICLES
+
+    tmp = tmp_path_factory.mktemp("conversations")
+    folder = tmp / "articles"
+    folder.mkdir()
+    for name, text in ARTICLES.items():
+        (folder / name).write_text(text)
+    env = env_for(tmp / "home", cache_dir)
+    ingest(env, folder)
+    with serving(env) as base:
+        yield base, create_key(env, "reader", name="asker")
+
+
+def ask_in_thread(page, question: str, n: int):
+    """Ask `question` as the thread's turn `n` (from 0) and wait for its answer."""
+    page.fill("#question", question)
+    page.click("#ask-form button")
+    turn = page.locator("#result .turn").nth(n)
+    turn.locator(".answer[data-answer-id]").wait_for(timeout=60_000)
+    return turn
+
+
+def test_a_follow_up_keeps_its_conversation_and_a_past_conversation_reopens(browser, articles_site, tmp_path):
+    """Issue 51: the Ask page's thread. A follow-up is asked with the conversation (its answer cites the document
+    the first question was about, and says what was searched); a question back shows as such and its answer
+    continues the thread; "New conversation" clears it; the key's past conversations are listed, newest first,
+    and one clicked reopens with its turns and continues under the same id."""
+    base, key = articles_site
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    page.goto(base)
+    page.fill("#api-key", key)
+    page.click("#key-form button")
+    page.wait_for_selector("#conversations:not([hidden]) #conversations-empty:not([hidden])")
+    assert page.is_disabled("#new-conversation")
+
+    first = ask_in_thread(page, "What was the Montgomery bus boycott?", 0)
+    assert first.locator("ul.sources li").first.inner_text().startswith("[1] Montgomery bus boycott")
+    assert first.locator("p.searched").count() == 0  # the question alone was searched
+    assert page.inner_text("#question-label").startswith("Follow-up question") and page.input_value("#question") == ""
+    follow_up = ask_in_thread(page, "and when did it end?", 1)
+    assert "December 20, 1956" in follow_up.locator(".answer-text").inner_text()
+    assert follow_up.locator("ul.sources li").first.inner_text().startswith("[1] Montgomery bus boycott")
+    assert follow_up.locator("p.searched").inner_text() == \
+        "searched: and when did it end?; with What was the Montgomery bus boycott? (×0.5)"
+    boycott = page.locator("#conversation-list li[aria-current]")
+    boycott.filter(has_text="2 questions").wait_for()
+    conversation_id = boycott.get_attribute("data-conversation")
+    page.screenshot(path=str(tmp_path / "13-conversation.png"), full_page=True)
+
+    page.click("#new-conversation")
+    assert page.locator("#result .turn").count() == 0 and page.inner_text("#question-label") == "Question"
+    asked_back = ask_in_thread(page, "and when did it end?", 0)  # alone, "it" could be any of three things
+    assert asked_back.locator(".answer.clarify .asked-back").inner_text().lower() == "asked back"
+    assert asked_back.locator(".answer-text").inner_text().startswith("Which do you mean: Montgomery bus boycott [1]")
+    assert asked_back.locator("ul.sources li").count() >= 2
+    chosen = ask_in_thread(page, "the Montgomery bus boycott", 1)
+    assert "December 20, 1956" in chosen.locator(".answer-text").inner_text()
+    page.screenshot(path=str(tmp_path / "asked-back.png"), full_page=True)
+    page.locator("#conversation-list li").nth(1).wait_for()
+    listed = page.locator("#conversation-list li")
+    assert listed.nth(0).get_attribute("aria-current") == "true"
+    assert "and when did it end?" in listed.nth(0).inner_text()
+    assert listed.nth(1).get_attribute("data-conversation") == conversation_id
+
+    page.click(f"#conversation-list li[data-conversation='{conversation_id}'] button")
+    page.wait_for_selector(f"#conversation-list li[data-conversation='{conversation_id}'][aria-current]")
+    turns = page.locator("#result .turn")
+    assert turns.count() == 2
+    assert turns.nth(0).locator("p.asked").inner_text().endswith("What was the Montgomery bus boycott?")
+    assert "December 20, 1956" in turns.nth(1).locator(".answer").inner_text()
+    page.screenshot(path=str(tmp_path / "14-past-conversations.png"), full_page=True)
+    later = ask_in_thread(page, "who was arrested?", 2)  # continued: searched with both earlier questions
+    assert later.locator("p.searched").inner_text() == (
+        "searched: who was arrested?; with and when did it end? (×0.5); What was the Montgomery bus boycott? (×0.25)")
+    assert later.locator("ul.sources li").first.inner_text().startswith("[1] Montgomery bus boycott")
+    page.locator("#conversation-list li").first.filter(has_text="3 questions").wait_for()
+    stored = httpx.get(f"{base}/v1/conversations/{conversation_id}", headers={"Authorization": f"Bearer {key}"})
+    assert [t["question"] for t in stored.json()["turns"]] == ["What was the Montgomery bus boycott?",
+                                                                "and when did it end?", "who was arrested?"]
+    assert page.inner_text("#error") == "" and problems == []
+    keep([tmp_path / "13-conversation.png", tmp_path / "14-past-conversations.png"])
