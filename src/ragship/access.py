@@ -17,7 +17,7 @@ import json
 import re
 import secrets
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 from sqlalchemy import select
@@ -27,6 +27,7 @@ from ragship.errors import Forbidden, InputError, StateCorrupt, Unauthorized
 from ragship.home import Home
 from ragship.state import State
 from ragship.state.tables import KEYS
+from ragship.util.actor import key_id_of
 from ragship.util.clock import now
 
 ROLES = ("reader", "editor", "admin")
@@ -215,6 +216,27 @@ def askers_visible(principal: Principal, askers: Mapping[str, frozenset[str] | N
     """Whether `principal` may read the questions of a key, by its id (words_visible; `askers`: asker_groups), for a
     report built from many keys' questions (learn/gaps.py)."""
     return lambda asker: words_visible(principal, asker, askers.get(asker))
+
+
+OTHER_GROUPS = "a key of other groups"
+
+
+def incident_for(principal: Principal, incident: Any, askers: Mapping[str, frozenset[str] | None]) -> Any | None:
+    """An incident (monitor/incidents.Incident) as `principal` may see it: None when a key whose words it may not
+    read opened it by hand (its title is that key's words), else a copy whose entries written by such keys say only
+    that one was written (a note, an acknowledgement) and not what or by whom. Alerts' own entries are ragship's."""
+    def hidden(by: str) -> bool:
+        key_id = key_id_of(by)
+        return key_id is not None and not words_visible(principal, key_id, askers.get(key_id))
+
+    if principal.groups is None:
+        return incident
+    opened = next((e for e in incident.entries if e["kind"] == "opened"), None)
+    if opened is not None and hidden(opened["by"]):
+        return None
+    entries = [{**e, "text": f"{e['kind']} by {OTHER_GROUPS}", "by": OTHER_GROUPS} if hidden(e["by"]) else e
+               for e in incident.entries]
+    return replace(incident, entries=entries)
 
 
 def feedback_for(principal: Principal, rows: Iterable[Mapping[str, Any]], askers: Mapping[str, frozenset[str] | None],

@@ -11,9 +11,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from ragship.access import LOCAL, Principal
+from ragship.access import LOCAL, KeyStore, Principal, asker_groups, incident_for
 from ragship.engine import Engine
-from ragship.errors import CollectionNotFound, Conflict, InputError
+from ragship.errors import CollectionNotFound, Conflict, InputError, NotFound
 from ragship.fsio import atomic_write_json, read_json
 from ragship.learn.loop import Loop
 from ragship.monitor.events import Events
@@ -60,16 +60,29 @@ class Collections:
         """The home's incidents, every collection's, in its state store."""
         return Incidents(self.default.state)
 
+    def incidents_for(self, viewer: Principal, collection: str | None = None, status: str | None = None
+                      ) -> list[Incident]:
+        """The newest incidents as `viewer` may see them (access.incident_for)."""
+        askers = asker_groups(KeyStore(self.default.state))
+        return [i for i in (incident_for(viewer, x, askers) for x in self.incidents.list(collection, status)) if i]
+
+    def visible_incident(self, incident_id: str, viewer: Principal = LOCAL) -> Incident:
+        """An incident as `viewer` may see it; not found, as a missing one, when it may not."""
+        incident = incident_for(viewer, self.incidents.get(incident_id), asker_groups(KeyStore(self.default.state)))
+        if incident is None:
+            raise NotFound(f"no incident {incident_id!r}; `ragship incident list` shows them")
+        return incident
+
     def incident(self, incident_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
         """An incident with its timeline (monitor/timeline.py) as `viewer` may see it."""
-        incident, c, lookback = self._incident(incident_id)
+        incident, c, lookback = self._incident(incident_id, viewer)
         return {**incident.to_dict(), "timeline": timeline(incident, self.query_log, c.registry, lookback,
                                                            viewer=viewer, sources=c.settings.source_groups())}
 
     def postmortem(self, incident_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
         """An incident's postmortem draft (monitor/postmortem.py), its timeline included, as `viewer` may see it."""
-        incident, c, lookback = self._incident(incident_id)
-        earlier = [i for i in self.incidents.list(incident.collection, status="resolved") if i.opened < incident.opened]
+        incident, c, lookback = self._incident(incident_id, viewer)
+        earlier = [i for i in self.incidents_for(viewer, incident.collection, "resolved") if i.opened < incident.opened]
         return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s, lookback,
                      viewer=viewer, sources=c.settings.source_groups(), earlier=earlier)
 
@@ -80,10 +93,11 @@ class Collections:
         for name in self.names():
             record_start(events, name, self.get(name).settings.shown(), self.default.home.started, by, now)
 
-    def _incident(self, incident_id: str) -> tuple[Incident, Engine, float]:
-        """The incident, its collection, and how far before its opening its timeline reaches: what can have led to
-        the first alert (the monitor window, the longest rule `for`, the longest source `max_age`)."""
-        incident = self.incidents.get(incident_id)
+    def _incident(self, incident_id: str, viewer: Principal) -> tuple[Incident, Engine, float]:
+        """The incident as `viewer` may see it, its collection, and how far before its opening its timeline reaches:
+        what can have led to the first alert (the monitor window, the longest rule `for`, the longest source
+        `max_age`)."""
+        incident = self.visible_incident(incident_id, viewer)
         c = self.get(incident.collection)
         lookback = c.settings.monitor.window_s + max((r.for_s for r in rules(c.settings)), default=0) + max(
             (s.max_age_s or 0 for s in c.settings.sources), default=0)

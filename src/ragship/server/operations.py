@@ -153,7 +153,7 @@ class ResolveRequest(BaseModel):
 async def incidents(request: Request, status: Optional[str] = Query(None, pattern="^(open|acknowledged|resolved)$"),
                     collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The newest incidents first (opened by alerts, or by hand)."""
-    found = await asyncio.to_thread(service(request).collections.incidents.list, collection, status)
+    found = await asyncio.to_thread(service(request).collections.incidents_for, principal, collection, status)
     return {"incidents": [i.to_dict() for i in found]}
 
 
@@ -182,16 +182,19 @@ async def open_incident(request: Request, body: IncidentRequest, principal: Prin
 
 @router.post("/v1/incidents/{incident_id}/ack", tags=["incidents"])
 async def ack_incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
-    incidents_ = service(request).collections.incidents
-    return (await asyncio.to_thread(incidents_.acknowledge, incident_id, await who(request, principal))).to_dict()
+    collections = service(request).collections
+    await asyncio.to_thread(collections.visible_incident, incident_id, principal)  # another group's: not found
+    done = await asyncio.to_thread(collections.incidents.acknowledge, incident_id, await who(request, principal))
+    return (await asyncio.to_thread(collections.visible_incident, done.id, principal)).to_dict()
 
 
 @router.post("/v1/incidents/{incident_id}/resolve", tags=["incidents"])
 async def resolve_incident(request: Request, incident_id: str, body: ResolveRequest,
                            principal: Principal = Editor) -> dict:
-    incidents_ = service(request).collections.incidents
-    return (await asyncio.to_thread(incidents_.resolve, incident_id, await who(request, principal),
-                                    body.note)).to_dict()
+    collections = service(request).collections
+    await asyncio.to_thread(collections.visible_incident, incident_id, principal)  # another group's: not found
+    await asyncio.to_thread(collections.incidents.resolve, incident_id, await who(request, principal), body.note)
+    return (await asyncio.to_thread(collections.visible_incident, incident_id, principal)).to_dict()
 
 
 # -- learning from production (the review queue, history, gaps: server/learning.py) ----------------------------

@@ -5,6 +5,7 @@ ragship itself by what acted (issue 49, finding 8)."""
 from __future__ import annotations
 
 import getpass
+import re
 from typing import Mapping
 
 MONITOR = "monitor"  # the alert rounds: alerts fired and resolved, a drift reference moved by its policy
@@ -35,6 +36,12 @@ def recorded(key_id: str, names: Mapping[str, str]) -> str:
     """The key id a query log or feedback row holds, said as above: a key by its name (`names`: id -> name),
     the CLI ("cli") or a keyless local server ("local"), which the log records without a login."""
     return {"cli": "cli", "local": local()}.get(key_id) or key(key_id, names.get(key_id, ""))
+
+
+def key_id_of(by: str) -> str | None:
+    """The key id in what `key` wrote (`key "ops-bot" (b54ec389)` or `key b54ec389`); None for anyone else."""
+    m = re.fullmatch(r'key (?:"[^"]*" \((\w+)\)|(\w+))', by or "")
+    return (m[1] or m[2]) if m else None
 
 
 def improve_run(run_id: str) -> str:
