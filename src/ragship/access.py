@@ -239,6 +239,31 @@ def incident_for(principal: Principal, incident: Any, askers: Mapping[str, froze
     return replace(incident, entries=entries)
 
 
+def versions_for(principal: Principal, versions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Index versions as `principal` may see them: a grouped caller does not read the whole index's counts (how many
+    documents, how many added or deleted: other groups' documents and when they came)."""
+    if principal.groups is None:
+        return versions
+    return [{**v, "counts": None, "changes": None} for v in versions]
+
+
+def labels_for(principal: Principal, status: dict[str, Any]) -> dict[str, Any]:
+    """The learning loop's status (learn/loop.py) as `principal` may see it: a grouped caller reads who labeled by
+    role only (how many keys, questions, labels and reviews), its own key apart, not other keys' ids and activity."""
+    sources = (status.get("dataset") or {}).get("sources")
+    if principal.groups is None or not sources:
+        return status
+    by_role: dict[str, dict[str, int]] = {}
+    for key_id, k in sources["keys"].items():
+        if key_id != principal.key_id:
+            role = by_role.setdefault(k["role"], {"keys": 0, "questions": 0, "labels": 0, "reviews": 0})
+            role["keys"] += 1
+            for n in ("questions", "labels", "reviews"):
+                role[n] += k[n]
+    keys = {k: v for k, v in sources["keys"].items() if k == principal.key_id}
+    return {**status, "dataset": {**status["dataset"], "sources": {**sources, "keys": keys, "by_role": by_role}}}
+
+
 def feedback_for(principal: Principal, rows: Iterable[Mapping[str, Any]], askers: Mapping[str, frozenset[str] | None],
                  groups_of_chunk: Mapping[str, Iterable[str]]) -> list[dict[str, Any]]:
     """Feedback export rows (learn/feedback_export.py) as `principal` may see them: those about an answer it could

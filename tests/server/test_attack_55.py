@@ -47,3 +47,20 @@ def test_notes_another_group_wrote_on_a_shared_incident_are_not_read(api):
     draft = call(api, "editor-blue", "GET", f"/v1/incidents/{shared['id']}/postmortem").text
     assert "Nightjar" not in draft and "editor-red" not in draft
     assert SECRET in call(api, "editor-red", "GET", f"/v1/incidents/{shared['id']}").text  # its writer reads it
+
+
+def test_a_grouped_editor_reads_no_whole_index_counts_nor_other_keys_labeling(api):
+    """GET /v1/versions gave editor-blue every document's count and each version's added/deleted (when red's
+    documents came); GET /v1/improve listed every labeling key by id with its questions."""
+    from ragship.access import Principal, labels_for
+
+    blue = call(api, "editor-blue", "GET", "/v1/versions").json()["versions"]
+    assert blue and all(v["counts"] is None and v["changes"] is None for v in blue)
+    assert call(api, "admin", "GET", "/v1/versions").json()["versions"][0]["counts"]["documents"] > 0
+    status = {"runs": [], "dataset": {"sources": {"keys": {
+        "redkey": {"role": "reader", "questions": 5, "labels": 6, "reviews": 0},
+        "mine": {"role": "editor", "questions": 2, "labels": 2, "reviews": 2}}}}}
+    seen = labels_for(Principal("mine", "editor", frozenset({"blue"})), status)["dataset"]["sources"]
+    assert "redkey" not in str(seen) and seen["keys"] == {"mine": status["dataset"]["sources"]["keys"]["mine"]}
+    assert seen["by_role"] == {"reader": {"keys": 1, "questions": 5, "labels": 6, "reviews": 0}}
+    assert labels_for(Principal("admin", "admin", None), status) is status

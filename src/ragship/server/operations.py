@@ -9,7 +9,7 @@ from typing import Any, Optional
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
 
-from ragship.access import LOCAL, Principal, sources_for
+from ragship.access import LOCAL, Principal, labels_for, sources_for, versions_for
 from ragship.collections import named
 from ragship.monitor import windows
 from ragship.server.routes import COMMON, Admin, Editor, Reader, service
@@ -36,7 +36,7 @@ async def versions(request: Request, collection: Optional[str] = None, principal
     releases = engine.releases()
     listed = await asyncio.to_thread(releases.versions)  # reads each version's manifest for its disk use
     return {"live": engine.registry.pointer().get("id"), "rollback_target": releases.rollback_target(),
-            "versions": listed}
+            "versions": versions_for(principal, listed)}
 
 
 @router.get("/v1/versions/{version_id}/report", tags=["versions"])
@@ -202,4 +202,4 @@ async def resolve_incident(request: Request, incident_id: str, body: ResolveRequ
 async def improvement(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The newest improvement runs (trigger, outcome, why) and the labeled set they learned from."""
     loop = service(request).collections.learning(collection)
-    return await asyncio.to_thread(loop.status)
+    return labels_for(principal, await asyncio.to_thread(loop.status))

@@ -334,7 +334,7 @@ async function loadVersions() {
     const to = state.versions[target];
     $("rollback").hidden = !state.admin || !to;
     $("rollback").dataset.to = to ? to.id : "";
-    $("rollback").textContent = to ? `Roll back to ${to.id} (built ${built(to)}, ${to.counts.documents} documents)` : "";
+    $("rollback").textContent = to ? `Roll back to ${to.id} (built ${built(to)}, ${count(to, "documents")} documents)` : "";
     const older = (v) => state.live && versions.indexOf(v) > versions.indexOf(state.live);  // newest first
     $("version-table").tBodies[0].replaceChildren(...versions.map((v) => versionRow(v, older(v))));
   } catch (e) { showError(e); }
@@ -361,7 +361,7 @@ function versionRow(v, older) {
   const status = v.status + (v.rolled_back && v.status !== "live" ? " (rolled back)" : "");
   return el("tr", { "data-version": v.id, "data-status": v.status },
     el("td", {}, v.id + (v.pinned ? " (pinned)" : "")), el("td", {}, status), el("td", {}, built(v)),
-    el("td", {}, String(v.counts.documents)), el("td", {}, String(v.counts.chunks)),
+    el("td", {}, count(v, "documents")), el("td", {}, count(v, "chunks")),
     el("td", {}, v.disk.bytes ? `${mb(v.disk.bytes)} (${mb(v.disk.own_bytes)})` : "—"),
     el("td", { title: v.model }, v.model.split("@")[0].split("/").pop()), el("td", {}, gate), actions);
 }
@@ -402,9 +402,13 @@ async function switchVersion(what, call) {
   } finally { await loadVersions(); }
 }
 
+// A version's count, or a dash where the caller reads only its groups (the whole index's counts are not theirs).
+const count = (v, what) => (v.counts ? String(v.counts[what]) : "—");
+
 // What a switch to `id` changes, for the confirmation: both versions and the document count.
 function switchQuestion(verb, id, gate) {
   const to = state.versions[id], from = state.live;
+  if (!to.counts || (from && !from.counts)) return `${verb} ${to.id} (built ${built(to)}) in place of live ${from ? from.id : "none"}. ${gate}`;
   const diff = to.counts.documents - (from ? from.counts.documents : 0);
   return `${verb} ${to.id} (built ${built(to)}, ${to.counts.documents} documents) in place of live ${from ? from.id : "none"}`
     + ` (${from ? from.counts.documents : 0} documents): ${diff >= 0 ? "+" : ""}${diff} documents. ${gate}`;
