@@ -2,6 +2,8 @@
 value or a group selects, inside a real LanceDB query, exactly the rows equal to it — as the in-memory mask
 does — and never a row that differs, whatever quotes, backslashes, brackets or keywords it holds."""
 
+import atexit
+import shutil
 import tempfile
 
 import lancedb
@@ -20,8 +22,15 @@ VALUES = st.one_of(st.text(min_size=1, max_size=20), st.lists(NASTY, min_size=1,
 DB = {}  # one LanceDB folder for every example
 
 
+def _folder() -> str:
+    """One folder per test process, removed when it ends (one was left in /tmp per run)."""
+    folder = tempfile.mkdtemp(prefix="ragship-fuzz-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
+
+
 def _table(values: list[str]):
-    db = DB.setdefault("db", lancedb.connect(tempfile.mkdtemp(prefix="ragship-fuzz-")))
+    db = DB.setdefault("db", lancedb.connect(_folder()))
     rows = [{"doc_id": v, "tags": [f"team={v}"], "groups": [v]} for v in values]
     schema = pa.schema([("doc_id", pa.string()), ("tags", pa.list_(pa.string())), ("groups", pa.list_(pa.string()))])
     return db.create_table("t", pa.Table.from_pylist(rows, schema=schema), mode="overwrite")
