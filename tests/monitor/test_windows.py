@@ -29,3 +29,18 @@ def test_a_question_back_is_counted_apart_from_answers_and_abstentions(state):
     _, points = series(log, 60)
     assert (points[0]["answered"], points[0]["abstained"], points[0]["clarify"]) == (5, 3, 2)
     assert (points[0]["answer_rate"], points[0]["abstain_rate"], points[0]["clarify_rate"]) == (0.5, 0.3, 0.2)
+
+
+def test_every_rate_an_alert_watches_has_a_line_on_the_charts(state):
+    """The LLM fallback rate fired an alert the Monitoring page had no chart of (issue 49, finding 9)."""
+    log = QueryLog(state, "keep")
+    fallback = "openai: connection refused"
+    for outcome, n, extra in (("answered", 3, {"fallback": fallback}), ("answered", 1, {"unverified": 1}),
+                              ("answered", 4, {}), ("no_result", 1, {}), ("error", 1, {})):
+        for _ in range(n):
+            log.record(Observation("k1", "default", "ask", 10.0, "q", outcome, answer="a", **extra))
+    metrics = business(log, "default", 0, min_requests=1)
+    _, [point] = series(log, 60)
+    for name in ("llm_fallback_rate", "citation_failure_rate", "no_result_rate", "error_rate"):
+        assert point[name] == round(metrics[name], 3), name
+    assert (point["llm_fallback_rate"], point["citation_failure_rate"]) == (0.333, 0.125)

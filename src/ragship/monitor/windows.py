@@ -86,11 +86,13 @@ def bucket_for(span_s: float, points: int = 60) -> int:
 
 def series(log: QueryLog, minutes: int = 60, bucket_s: int | None = None) -> tuple[int, list[dict[str, Any]]]:
     """The bucket (given, or chosen from the span of the traffic in the range: a line, not one dot) and per
-    bucket (all collections): requests, p50/p95/max latency, answers, abstentions, questions back, feedback."""
+    bucket (all collections): requests, p50/p95/max latency, answers, abstentions, questions back, feedback, and
+    the rates alert rules watch besides (LLM fallbacks, citation failures, empty results, errors): each signal a
+    rule can fire on has a line to look at."""
     now = time.time()
     since = now - minutes * 60
     r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(r.ts, r.kind, r.latency_ms, r.outcome).where(r.ts >= since))
+    rows = log.rows(select(r.ts, r.kind, r.latency_ms, r.outcome, r.unverified, r.fallback).where(r.ts >= since))
     bucket_s = bucket_s or bucket_for(now - min((row[0] for row in rows), default=now))
     reqs = [(int(ts // bucket_s), *rest) for ts, *rest in rows]
     votes = [(int(ts // bucket_s), rating) for ts, rating in log.rows(select(f.ts, f.rating).where(f.ts >= since,
@@ -99,13 +101,19 @@ def series(log: QueryLog, minutes: int = 60, bucket_s: int | None = None) -> tup
 
     def bucket(b: int) -> dict[str, Any]:
         return buckets.setdefault(b, {"t": b * bucket_s, "requests": 0, "latencies": [], "answered": 0,
-                                      "abstained": 0, "clarify": 0, "errors": 0, "up": 0, "down": 0})
+                                      "abstained": 0, "clarify": 0, "errors": 0, "up": 0, "down": 0,
+                                      "no_result": 0, "served_asks": 0, "fallbacks": 0, "unverified": 0})
 
-    for b, kind, latency, outcome in reqs:
+    for b, kind, latency, outcome, unverified, fallback in reqs:
         row = bucket(b)
         row["requests"] += 1
         row["latencies"].append(latency)
         row["errors"] += outcome == "error"
+        row["no_result"] += outcome == "no_result"
+        if kind == "ask" and outcome != "error":  # the business metrics' denominators (_rates)
+            row["served_asks"] += 1
+            row["fallbacks"] += bool(fallback)
+            row["unverified"] += bool(unverified) and outcome == "answered"
         if kind == "ask" and outcome in ("answered", "abstained", "clarify"):
             row[outcome] += 1
     for b, rating in votes:
@@ -123,6 +131,11 @@ def _summarised(row: dict[str, Any]) -> dict[str, Any]:
         row[name] = round(row[outcome] / asks, 3) if asks else None
     votes = row["up"] + row["down"]
     row["positive_feedback_rate"] = round(row["up"] / votes, 3) if votes else None
+    served = row["requests"] - row["errors"]
+    row["llm_fallback_rate"] = round(row["fallbacks"] / row["served_asks"], 3) if row["served_asks"] else None
+    row["citation_failure_rate"] = round(row["unverified"] / row["answered"], 3) if row["answered"] else None
+    row["no_result_rate"] = round(row["no_result"] / served, 3) if served else None
+    row["error_rate"] = round(row["errors"] / row["requests"], 3) if row["requests"] else None
     return row
 
 

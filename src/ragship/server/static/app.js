@@ -481,7 +481,8 @@ async function loadMetrics() {
     charts.splice(0).forEach((u) => u.destroy());
     $("charts").replaceChildren(
       chart("Latency", series, bucket, [{ key: "p50_ms", label: "p50", color: "blue" }, { key: "p95_ms", label: "p95", color: "red" }], "ms"),
-      chart("Answers", series, bucket, [{ key: "answer_rate", label: "answered", color: "green" }, { key: "abstain_rate", label: "abstained", color: "red" }], "rate"),
+      chart("Answers", series, bucket, [{ key: "answer_rate", label: "answered", color: "green" }, { key: "abstain_rate", label: "abstained", color: "red" }, { key: "clarify_rate", label: "asked back", color: "blue" }], "rate"),
+      chart("Fallbacks and failures", series, bucket, [{ key: "llm_fallback_rate", label: "LLM fallback", color: "red" }, { key: "citation_failure_rate", label: "citation failed", color: "blue" }, { key: "no_result_rate", label: "found nothing", color: "green" }, { key: "error_rate", label: "errors", color: "grey" }], "rate"),
       chart("Feedback", series, bucket, [{ key: "up", label: "helpful", color: "green" }, { key: "down", label: "not helpful", color: "red" }], "votes"),
       chart("Traffic", series, bucket, [{ key: "requests", label: "requests", color: "blue" }, { key: "errors", label: "errors", color: "red" }], "requests"));
     $("alert-table").tBodies[0].replaceChildren(...alerts.states.map((a) => el("tr", { class: a.state === "firing" ? "regressed" : "", "data-alert": a.name, "data-state": a.state },
