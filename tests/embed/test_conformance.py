@@ -1,6 +1,6 @@
-"""Every Embedder (embed/base.py) passes the same checks: PyTorch, ONNX Runtime int8 and fp32, the cache wrapper, and a
-minimal embedder that writes only `embed_batch` (the protocol's defaults supply the rest). Add an implementation
-to the fixture to hold it to the protocol."""
+"""Every Embedder (embed/base.py) passes the same checks: PyTorch, ONNX Runtime int8 and fp32, OpenVINO bf16, the
+cache wrapper, and a minimal embedder that writes only `embed_batch` (the protocol's defaults supply the rest). Add an
+implementation to the fixture to hold it to the protocol."""
 
 import hashlib
 
@@ -27,12 +27,17 @@ class HashingEmbedder(Embedder):
         return out / np.clip(np.linalg.norm(out, axis=1, keepdims=True), 1e-12, None)
 
 
-@pytest.fixture(scope="module", params=["torch", "onnx-int8", "onnx-fp32", "cached", "embed_batch only"])
+@pytest.fixture(scope="module", params=["torch", "onnx-int8", "onnx-fp32", "ov-bf16", "cached", "embed_batch only"])
 def embedder(request, tmp_path_factory, cache_dir) -> Embedder:
     if request.param == "torch":
         return SentenceTransformerEmbedder("all-MiniLM-L6-v2")
     if request.param.startswith("onnx-"):
         return OnnxEmbedder("all-MiniLM-L6-v2", precision=request.param.removeprefix("onnx-"))
+    if request.param.startswith("ov-"):
+        pytest.importorskip("openvino")
+        from ragship.embed.openvino import OpenVinoEmbedder
+
+        return OpenVinoEmbedder("all-MiniLM-L6-v2", precision=request.param.removeprefix("ov-"))
     if request.param == "cached":
         folder = tmp_path_factory.mktemp("conformance-cache")
         return CachedEmbedder(SentenceTransformerEmbedder("all-MiniLM-L6-v2"), EmbeddingCache(folder / "e.sqlite"))

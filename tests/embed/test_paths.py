@@ -88,10 +88,12 @@ def test_the_sample_spreads_over_real_chunk_lengths():
 
 @pytest.fixture
 def own_model_cache(tmp_path, monkeypatch, model_cache):
-    """A model cache with no measurement yet (the session's ONNX exports copied in, to save rebuilding them)."""
+    """A model cache with no measurement yet (the session's ONNX exports and OpenVINO conversions copied in, to save
+    rebuilding them)."""
     fresh = tmp_path / "model-cache"
-    if (model_cache / "onnx").exists():
-        shutil.copytree(model_cache / "onnx", fresh / "onnx", ignore=shutil.ignore_patterns("*.lock"))
+    for derived in ("onnx", "openvino"):
+        if (model_cache / derived).exists():
+            shutil.copytree(model_cache / derived, fresh / derived, ignore=shutil.ignore_patterns("*.lock"))
     monkeypatch.setenv("RAGSHIP_MODEL_CACHE", str(fresh))
     return fresh
 

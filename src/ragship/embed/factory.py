@@ -58,6 +58,11 @@ def build(path: str, e: EmbedSettings) -> Embedder:
         from ragship.embed.onnx import OnnxEmbedder
 
         return OnnxEmbedder(e.model, precision=precision, batch_size=e.batch_size, query_threads=e.query_threads)
+    if library == "ov":
+        from ragship.embed.openvino import OpenVinoEmbedder
+
+        return OpenVinoEmbedder(e.model, precision=precision, batch_size=e.batch_size,
+                                query_threads=e.query_onnx_threads)
     from ragship.embed.sentence_transformers import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(e.model, batch_size=e.batch_size, device=e.device,

@@ -1,12 +1,13 @@
 """The encoder path for document batches, chosen per machine by measurement (`embed.backend = "auto"`).
 
 A path is a library and a precision: torch-bf16 (autocast: float32 weights, bf16 matrix products) and torch-bf16w
-(the weights cast to bf16 too), both offered where the CPU computes bf16 natively; torch-fp32; and onnx-int8 /
-onnx-fp32 where ONNX Runtime is installed. At first use every candidate encodes the same sample; the fastest whose
-vectors stay within `embed.auto_min_cosine` of float32 PyTorch's wins. The choice and each path's measurement are
-kept in the model cache, keyed by model, CPU and library versions, so a machine measures once; `ragship status`
-shows them. A home keeps the path its live version was built with (engine.py):
-vectors of two paths never meet in one index.
+(the weights cast to bf16 too), both offered where the CPU computes bf16 natively; torch-fp32; onnx-int8 /
+onnx-fp32 where ONNX Runtime is installed; OpenVINO's ov-bf16 (native bf16 only) and ov-fp32 (issue 52), listed
+even where OpenVINO is missing or cannot convert the model, then refused with the reason. At first use every
+candidate encodes the same sample; the fastest whose vectors stay within `embed.auto_min_cosine` of float32
+PyTorch's wins. The choice and each path's measurement are kept in the model cache, keyed by model, CPU and library
+versions, so a machine measures once; `ragship status` shows them. A home keeps the path its live version was built
+with (engine.py): vectors of two paths never meet in one index.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from ragship.fsio import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-PATHS = ("torch-bf16", "torch-bf16w", "torch-fp32", "onnx-int8", "onnx-fp32")
+PATHS = ("torch-bf16", "torch-bf16w", "torch-fp32", "onnx-int8", "onnx-fp32", "ov-bf16", "ov-fp32")
 # fp32 paths give the same vectors (cosine >= 0.99999) and share the plain model id; the others are marked
-SUFFIXES = {"torch-bf16": "+bf16", "torch-bf16w": "+bf16w", "onnx-int8": "+onnx-int8"}
+SUFFIXES = {"torch-bf16": "+bf16", "torch-bf16w": "+bf16w", "onnx-int8": "+onnx-int8", "ov-bf16": "+ov-bf16"}
 CACHE_FILE = "encoder-paths.json"
 ROUNDS = 3  # each path's best of three interleaved rounds: single runs here varied by up to ±30 %
 
@@ -67,18 +68,22 @@ class Choice:
 
 
 def candidates(device: str = "cpu") -> list[str]:
-    """The paths this machine and install can run: bf16 only with native bf16, ONNX only when installed."""
-    paths = ["torch-bf16", "torch-bf16w"] if device == "cpu" and cpu_has_native_bf16() else []
+    """The paths this machine and install can run: bf16 only with native bf16, ONNX only when installed; OpenVINO's
+    on every CPU (a missing or failing OpenVINO shows in the table as the reason its paths were refused)."""
+    bf16 = device == "cpu" and cpu_has_native_bf16()
+    paths = ["torch-bf16", "torch-bf16w"] if bf16 else []
     paths.append("torch-fp32")
     if device == "cpu" and _installed("onnxruntime"):
         paths += ["onnx-int8", "onnx-fp32"]
+    if device == "cpu":
+        paths += ["ov-bf16", "ov-fp32"] if bf16 else ["ov-fp32"]
     return paths
 
 
 def machine_key(model_id: str, device: str = "cpu") -> str:
     """What a measurement holds for: the weights, the CPU and its matrix flags, the cores, the libraries."""
     flags = ",".join(matrix_flags())
-    libraries = ",".join(f"{p}={_version(p)}" for p in ("torch", "onnxruntime"))
+    libraries = ",".join(f"{p}={_version(p)}" for p in ("torch", "onnxruntime", "openvino"))
     return f"{model_id}|{device}|{cpu_model_name() or platform.machine()}|{flags}|{os.cpu_count()}|{libraries}"
 
 
@@ -110,8 +115,10 @@ def measure(paths: list[str], build: Callable[[str], Embedder], min_cosine: floa
     one), keeping each path's best round; refuse those whose vectors fall below `min_cosine` of float32 PyTorch's."""
     sample, build = sample_texts(), cache(build)  # the reference's model is also the torch-fp32 candidate
     trials = {p: Trial(p) for p in paths}
-    # ONNX first: its exports (a child process each, ~1.2 GB) then meet this process before it holds the others
-    loaded = {p: m for p in sorted(paths, key=lambda p: not p.startswith("onnx")) if (m := _loaded(trials[p], build))}
+    # ONNX and OpenVINO first: their exports (a child process each, ~1.2 GB) then meet this process before it holds
+    # the others
+    first = sorted(paths, key=lambda p: not p.startswith(("onnx", "ov")))
+    loaded = {p: m for p in first if (m := _loaded(trials[p], build))}
     models = {p: loaded[p] for p in paths if p in loaded}
     reference = build("torch-fp32").embed_batch(sample)
     seconds = {p: float("inf") for p in models}
@@ -137,7 +144,7 @@ def _loaded(trial: Trial, build) -> Embedder | None:
         model = build(trial.path)
         model.embed_batch(sample_texts(4))
         return model
-    except Exception as e:  # a path that cannot run here (export, library) is simply not chosen
+    except Exception as e:  # noqa: BLE001 - a path that cannot run here (export, library) is simply not chosen
         log.warning("encoder path %s cannot run here: %s", trial.path, e)
         trial.refused = f"cannot run: {e}"[:200]
         return None

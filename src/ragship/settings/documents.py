@@ -17,10 +17,10 @@ from ragship.types import SearchMode
 
 class EmbedSettings(Section):
     model: str = Field("all-MiniLM-L6-v2", description="model name (packaged or in the local HF cache) or path")
-    backend: Literal["auto", "torch", "onnx-int8", "onnx-fp32"] = Field(
+    backend: Literal["auto", "torch", "onnx-int8", "onnx-fp32", "ov-bf16", "ov-fp32"] = Field(
         "auto", description="the encoder path for documents: auto times every path this machine can run on a sample "
         "once (cached per model and CPU) and takes the fastest within auto_min_cosine of float32; torch uses "
-        "embed.precision; onnx-int8 and onnx-fp32 run on ONNX Runtime (ADR 0019)")
+        "embed.precision; onnx-int8 and onnx-fp32 run on ONNX Runtime, ov-bf16 and ov-fp32 on OpenVINO (ADR 0019)")
     # ONNX int8 (min cosine 0.99 to float32) lost 0.0005-0.0043 hybrid nDCG@10 on SciFact depending on how batches
     # were made up (ADR 0005, 0019); every bf16 path (min 0.9999) lost none. 0.995 refuses the first.
     auto_min_cosine: float = Field(0.995, gt=0, le=1, description="backend auto takes a path only if its vectors "
