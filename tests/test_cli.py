@@ -329,3 +329,12 @@ def test_incidents_and_drift_resets_from_the_cli_name_the_cli_and_its_login(tmp_
     reset = [e for e in Events(QueryLog(state)).between("default", 0, 2e9) if e["kind"] == "drift reset"]
     state.close()
     assert reset[-1]["by"] == "cli (alice)"
+
+
+def test_incident_open_refuses_a_blank_title_in_one_line(tmp_path):
+    """Issue 49: `ragship incident open ""` opened an incident with no title (the API refused it)."""
+    for blank in ("", "   "):
+        r = cli("incident", "open", blank, home=tmp_path)
+        assert r.returncode == 2 and r.stdout == ""
+        assert r.stderr.count("\n") == 1 and "title is blank" in r.stderr, r.stderr
+    assert cli("incident", "list", home=tmp_path).stdout == "no incidents\n"

@@ -246,3 +246,19 @@ def test_trigger_candidates_leave_out_a_resolved_incidents_causes_and_rank_its_o
     assert ("llm failed", 1000, False) not in kinds  # the resolved LLM incident's cause
     assert ("sync failed", 1500, False) in kinds and not any(related for *_, related in kinds[1:])  # listed after
     assert d["detection"]["trigger_at"] == 1600
+
+
+def test_a_blank_title_is_refused_and_one_stored_blank_reads_untitled(tmp_path):
+    """Issue 49: `ragship incident open "   "` opened an incident that the UI listed as a row with no link."""
+    from ragship.monitor.incidents import Incident
+    from ragship.state import State
+
+    state = State(None, tmp_path)
+    incidents = Incidents(state)
+    for blank in ("", "   ", "\n\t"):
+        with pytest.raises(InputError, match="title is blank"):
+            incidents.open("default", blank, by="alice")
+    assert incidents.list() == []
+    with state.ready() as c:  # one stored before open() refused blank titles
+        incidents._save(c, Incident("old", "default", " ", "open", 10.0), new=True)
+    assert [i.title for i in incidents.list()] == ["(untitled)"] and incidents.get("old").title == "(untitled)"

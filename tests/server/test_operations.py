@@ -26,3 +26,18 @@ def test_an_api_key_is_named_by_its_name_and_id_in_incidents_and_events(tmp_path
     assert client.post("/v1/monitor/drift/reset", headers=auth).status_code == 200
     reset = [e for e in Events(QueryLog(engine.state)).between("default", 0, 2e9) if e["kind"] == "drift reset"]
     assert reset[-1]["by"] == who
+
+
+def test_an_incident_with_a_blank_title_is_refused_and_one_stored_blank_is_listed_untitled(tmp_path, cache_dir):
+    """Issue 49: a whitespace title passed the API's check; an incident stored blank was a row with no link."""
+    from ragship.monitor.incidents import Incident
+
+    engine = make_engine(tmp_path / "home", cache_dir)
+    secret, _ = KeyStore(engine.state).create("editor", [], "ops")
+    client, auth = TestClient(create_app(engine)), {"Authorization": f"Bearer {secret}"}
+    for blank in ("", "   "):
+        r = client.post("/v1/incidents", headers=auth, json={"title": blank})
+        assert r.status_code == 422 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    with engine.state.ready() as c:
+        Incidents._save(c, Incident("old", "default", "", "open", 10.0), new=True)
+    assert [i["title"] for i in client.get("/v1/incidents", headers=auth).json()["incidents"]] == ["(untitled)"]

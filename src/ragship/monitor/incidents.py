@@ -26,6 +26,7 @@ from ragship.util.identity import process
 OPENS = ("warning", "critical")  # the severities that open an incident; "info" alerts only notify
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}  # the most severe alert opens and names an incident
 I = INCIDENTS.c
+UNTITLED = "(untitled)"  # how one stored with a blank title (before open() refused them) reads: every face links it
 
 
 @dataclass
@@ -94,7 +95,10 @@ class Incidents:
         return incident.id
 
     def open(self, collection: str, title: str, by: str, now: float | None = None) -> Incident:
-        """An incident opened by hand (something users reported that no alert caught)."""
+        """An incident opened by hand (something users reported that no alert caught); its title says what."""
+        if not title.strip():
+            raise InputError("an incident's title is blank: give a title that says what users see "
+                             "(e.g. \"answers cite last year's refund policy\")")
         at = time.time() if now is None else now
         incident = Incident(uuid.uuid4().hex[:16], collection, title, "open", at)
         incident.add(at, "opened", f"opened by hand: {title}", by)
@@ -168,6 +172,6 @@ class Incidents:
 
 def _incident(row) -> Incident:
     body = json.loads(row.body)
-    return Incident(row.id, row.collection, row.title, row.status, row.opened, row.acknowledged, row.resolved,
-                    body.get("alerts", {}), body.get("entries", []), body.get("signals", {}),
+    return Incident(row.id, row.collection, row.title.strip() or UNTITLED, row.status, row.opened, row.acknowledged,
+                    row.resolved, body.get("alerts", {}), body.get("entries", []), body.get("signals", {}),
                     body.get("severity", {}))

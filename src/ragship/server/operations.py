@@ -141,7 +141,7 @@ async def alerts(request: Request, limit: int = Query(50, ge=1, le=1000), princi
 
 # -- incidents ---------------------------------------------------------------------------------------------------
 class IncidentRequest(BaseModel):
-    title: str = Field(..., min_length=1, max_length=300)
+    title: str = Field(..., min_length=1, max_length=300, pattern=r"\S", description="what users see; not blank")
     collection: Optional[str] = None
 
 
