@@ -64,7 +64,7 @@ def test_failed_questions_are_grouped_by_topic_counted_and_closed_when_later_ans
     assert "Who wrote" not in str(report) and "old question" not in str(report)
 
 
-def test_reasking_closes_a_question_the_documents_added_since_now_answer(state, tmp_path, cache_dir):
+def test_reasking_marks_a_question_the_documents_added_since_now_answer(state, tmp_path, cache_dir):
     from conftest import make_engine
 
     docs = tmp_path / "docs"
@@ -77,14 +77,21 @@ def test_reasking_closes_a_question_the_documents_added_since_now_answer(state, 
     tram, fares = "When does the night tram to the harbour run?", "How much is a monthly fare card for the ferry?"
     for text in (tram, fares):
         record(log, text, "abstained")
-    ask = lambda q: engine.ask(q).to_dict()  # noqa: E731
+    asked_as = []
+
+    def ask(question, asker):
+        asked_as.append(asker)
+        return engine.ask(question).to_dict()
+
     assert gaps(log, "default", lambda key: True, ask=ask)["reasked"] == {"asked": 2, "answered": 0, "left": 0}
+    assert asked_as == ["k1", "k1"]  # each as the key that asked it
     (docs / "tram.md").write_text("# Night tram\n\nThe night tram to the harbour runs every thirty minutes from "
                                   "midnight until five in the morning, seven days a week.\n")
     engine.ingest([docs])
     report = gaps(log, "default", lambda key: True, ask=ask)
-    assert report["reasked"] == {"asked": 2, "answered": 1, "left": 0} and report["open"] == 1
-    closed = [q for t in report["topics"] for q in t["closed_questions"]]
-    assert [q["question"] for q in closed] == [tram] and closed[0]["answered_now"]["documents"] == ["docs/tram.md"]
-    assert "midnight" in closed[0]["answered_now"]["answer"] and closed[0]["closed_by_version"] == "v2"
-    assert gaps(log, "default", lambda key: True)["open"] == 2  # without re-asking, nothing is closed
+    assert report["reasked"] == {"asked": 2, "answered": 1, "left": 0} and report["open"] == 2  # no one answered yet
+    marked = [q for t in report["topics"] for q in t["questions"] if q["answered_now"]]
+    assert [q["question"] for q in marked] == [tram] and marked[0]["answered_now"]["documents"] == ["docs/tram.md"]
+    assert "midnight" in marked[0]["answered_now"]["answer"] and marked[0]["answered_now"]["version"] == "v2"
+    assert sum(t["answered_now"] for t in report["topics"]) == 1
+    assert not any(q["answered_now"] for t in gaps(log, "default", lambda key: True)["topics"] for q in t["questions"])

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import gc
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -25,20 +26,28 @@ def train(model_path: str, pairs: list[Pair], out_dir: Path, *, epochs: int = 1,
     if bounded:
         bound_memory(model[0].auto_model)
 
-    def encode(texts: list[str]):
-        features = model.tokenizer(texts, padding=True, truncation=True, max_length=model.max_seq_length,
-                                   return_tensors="pt")
-        return torch.nn.functional.normalize(model(dict(features))["sentence_embedding"].float(), dim=-1)
-
-    def loss_of(batch: list[Pair]):
-        q = encode([p.query for p in batch])
-        d = encode([p.positive for p in batch] + [p.negative for p in batch])
-        return torch.nn.functional.cross_entropy(SCALE * q @ d.T, torch.arange(len(batch)))
-
+    loss_of = partial(_loss, model)
     log = train_loop(model, pairs, loss_of, epochs=epochs, batch_size=batch_size, lr=lr, warmup=warmup,
                      budget_s=budget_s, seed=seed, progress=progress, checkpoint=checkpoint_of(out_dir))
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
-    del model, encode, loss_of
+    del model, loss_of
     gc.collect()  # the model sits in reference cycles: freed now, not after the caller's next step (~90 MB)
     return log
+
+
+def _encode(model, texts: list[str]):
+    import torch
+
+    features = model.tokenizer(texts, padding=True, truncation=True, max_length=model.max_seq_length,
+                               return_tensors="pt")
+    return torch.nn.functional.normalize(model(dict(features))["sentence_embedding"].float(), dim=-1)
+
+
+def _loss(model, batch: list[Pair]):
+    """The batch's multiple-negatives ranking loss: each query against every positive and hard negative."""
+    import torch
+
+    q = _encode(model, [p.query for p in batch])
+    d = _encode(model, [p.positive for p in batch] + [p.negative for p in batch])
+    return torch.nn.functional.cross_entropy(SCALE * q @ d.T, torch.arange(len(batch)))

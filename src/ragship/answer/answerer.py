@@ -74,8 +74,8 @@ class Answerer:
                  llm: Generator | None = None, qa_model=None):
         self.settings, self.calibration, self.llm, self.qa_model = settings, calibration, llm, qa_model
         if calibration and qa_model is None and set(QA_FEATURES) & set(calibration.features):
-            raise ConfigError("the calibration of this index version was fitted with a QA model, but answer.qa_model is "
-                              "not set: set it back, or run `ragship calibrate DATASET` again without it")
+            raise ConfigError("the calibration of this index version was fitted with a QA model, but answer.qa_model "
+                              "is not set: set it back, or run `ragship calibrate DATASET` again without it")
         self.extractive = ExtractiveGenerator(embedder, settings)
         self.embedder = embedder
         self.threshold = calibration.threshold if calibration else settings.abstain_threshold

@@ -68,7 +68,8 @@ class ExtractiveGenerator:
     def __init__(self, embedder: Embedder, settings: AnswerSettings):
         self.embedder, self.settings = embedder, settings
 
-    def score_sentences(self, question: str, hits: list[Hit], context: Sequence[tuple[str, float]] = ()) -> list[Sentence]:
+    def score_sentences(self, question: str, hits: list[Hit],
+                        context: Sequence[tuple[str, float]] = ()) -> list[Sentence]:
         """Each quotable sentence's similarity and word coverage; `context` (a conversation's earlier turns with
         their weights, as searched) joins the question at its weights in both (ADR 0023)."""
         spans = [(i, c, s, e) for i, h in enumerate(hits) for c, s, e in quotable_in_context(h.text)

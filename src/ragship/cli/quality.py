@@ -119,8 +119,9 @@ def adapt(
     split: str = typer.Option("train", "--split", help="qrels split to train on (10% held out to validate)."),
     unsupervised: bool = typer.Option(False, "--unsupervised", help="Inverse-cloze pairs from the corpus only."),
     reranker: bool = typer.Option(False, "--reranker", help="Also train a cross-encoder reranker on the pairs."),
-    qa_model: bool = typer.Option(False, "--qa-model", "--reader", help="Train an extractive QA model instead: DATA "
-                                  "is SQuAD 2.0 JSON (or its folder); writes answer.qa_model. (--reader: its old name)"),
+    qa_model: bool = typer.Option(False, "--qa-model", "--reader", help="Train an extractive QA model instead: "
+                                  "DATA is SQuAD 2.0 JSON (or its folder); writes answer.qa_model. (--reader: its old "
+                                  "name)"),
     extra: Optional[Path] = typer.Option(None, "--extra", help="With --qa-model: also train on NQ-style questions "
                                          "with answer texts (a folder in CLAP NQ train's layout)."),
     epochs: Optional[int] = typer.Option(None, "--epochs", min=1, max=20,

@@ -15,6 +15,7 @@ from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import out, snippet
 from ragship.collections import Collections, named
 from ragship.errors import InputError
+from ragship.retrieve.filters import Filter
 from ragship.learn.gaps import DAYS, gaps
 from ragship.learn.history import history
 from ragship.util import actor
@@ -68,18 +69,23 @@ def unanswered(
     """The questions the documents fail to answer: abstentions, empty results and down-voted answers, one entry
     per question, grouped by topic, with how often each failed; a question later answered without a down-vote is
     closed. Write or find documents for the open ones."""
-    collections = Collections(base_engine(ctx))
-    collection = named(ctx.obj.get("collection"))
-    ask = (lambda q: collections.get(collection).ask(q).to_dict()) if reask else None
-    report = gaps(collections.query_log, collection, lambda key: True, days, None, ask)
+    engine = base_engine(ctx)
+    collections, collection = Collections(engine), named(ctx.obj.get("collection"))
+    groups = {key_id: r.principal().groups for key_id, r in KeyStore(engine.state).records().items()}
+
+    def ask(question: str, asker: str) -> dict:  # as its asker reads: would they be answered now?
+        return collections.get(collection).ask(question, None, Filter(groups.get(asker))).to_dict()
+
+    report = gaps(collections.query_log, collection, lambda key: True, days, None, ask if reask else None)
     if as_json:
         return print_json(report)
     out.print(f"{report['open']} open and {report['closed']} closed questions the documents failed in the last "
               f"{days:g} days, in {len(report['topics'])} topics", highlight=False)
     if report["reasked"]:
         r = report["reasked"]
-        out.print(f"asked again: {r['asked']}; the documents now answer {r['answered']} (closed)"
-                  + (f"; {r['left']} older open ones not asked" if r["left"] else ""), highlight=False)
+        out.print(f"asked again as their askers read: {r['asked']}; the documents now answer {r['answered']} (open "
+                  "until someone asks: marked 'answered now')" + (f"; {r['left']} older open ones not asked"
+                                                                  if r["left"] else ""), highlight=False)
     if not report["kept_text"]:
         out.print('monitor.query_text = "hash" keeps no question text: nothing to list', highlight=False)
     for t in report["topics"]:
@@ -87,10 +93,11 @@ def unanswered(
                   f"{t['failed']} times, last {_utc(t['last_failed'])} UTC", highlight=False)
         for q in t["questions"][:5]:
             why = ", ".join(f"{n} × {reason}" for reason, n in q["reasons"].items())
-            out.print(f"  - {escape(snippet(q['question'], 100))} [dim]({why})[/dim]", highlight=False)
+            now_ = (f" [green]answered now[/green] from {escape(', '.join(q['answered_now']['documents']))}"
+                    if q["answered_now"] else "")
+            out.print(f"  - {escape(snippet(q['question'], 100))} [dim]({why})[/dim]{now_}", highlight=False)
         if len(t["questions"]) > 5:
             out.print(f"  … and {len(t['questions']) - 5} more (--json lists them)", highlight=False)
         for q in t["closed_questions"][:2]:
-            how = f"answered now from {', '.join(q['answered_now']['documents'])}" if q["answered_now"] else "answered"
-            out.print(f"  [green]closed[/green] {escape(snippet(q['question'], 90))} [dim]({escape(how)} "
+            out.print(f"  [green]closed[/green] {escape(snippet(q['question'], 90))} [dim](answered "
                       f"{_utc(q['closed_at'])} by {escape(q['closed_by_version'] or '?')})[/dim]", highlight=False)

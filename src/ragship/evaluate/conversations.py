@@ -138,7 +138,8 @@ def answer_outcomes(tasks: Sequence[Task], ask: Callable[[Task], dict[str, Any]]
         counts = Counter(o for _, o, _ in rows)
         return {"tasks": len(rows), **{o: round(counts[o] / len(rows), 4) for o in OUTCOMES}}
 
-    by_class = {c: tally([r for r in done if r[0].answerability == c]) for c in sorted({t.answerability for t in tasks})}
+    by_class = {c: tally([r for r in done if r[0].answerability == c])
+                for c in sorted({t.answerability for t in tasks})}
     by_kind = {k: tally([r for r in done if r[0].kind == k]) for k in sorted({t.kind for t in tasks})}
     f1s = [f for _, _, f in done if f is not None]
     expected = {f"{c} ({EXPECTED[c]})": v[EXPECTED[c]] for c, v in by_class.items() if c in EXPECTED}
@@ -163,9 +164,10 @@ def evaluate_conversations(engine, dataset_dir: Path, split: str = "test", mode:
     searcher = engine.searcher()
     ways = {"conversation": conversation_way(engine.conversation()), "last turn": last_turn,
             "last two turns joined": last_two_joined}
-    result: dict[str, Any] = {"dataset": dataset.name, "split": split, "mode": mode, "tasks": len(tasks),
-                              "retrieval": {name: retrieval(tasks, dataset.qrels, search_way(searcher, way, mode, depth))
-                                            for name, way in ways.items()}}
+    result: dict[str, Any] = {
+        "dataset": dataset.name, "split": split, "mode": mode, "tasks": len(tasks),
+        "retrieval": {name: retrieval(tasks, dataset.qrels, search_way(searcher, way, mode, depth))
+                      for name, way in ways.items()}}
     if answers:
         result["answers"] = answer_outcomes(tasks, lambda t: engine.ask(list(t.messages), mode).to_dict(),
                                             dataset.qrels)

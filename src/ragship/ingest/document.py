@@ -48,7 +48,10 @@ def content_hash(title: str, text: str, metadata: dict, groups: tuple[str, ...] 
 def wanted(relative: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
     """Whether a file passes the globs, matched against its path inside the source and its name."""
     name = relative.rsplit("/", 1)[-1]
-    match = lambda globs: any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in globs)
+
+    def match(globs: tuple[str, ...]) -> bool:
+        return any(fnmatch.fnmatch(relative, g) or fnmatch.fnmatch(name, g) for g in globs)
+
     return (not include or match(include)) and not match(exclude)
 
 

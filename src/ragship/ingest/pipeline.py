@@ -194,7 +194,7 @@ def prefetched(items: Iterable[T], size: int) -> Iterator[T]:
                 if stop.is_set():
                     return
             q.put((done, None))
-        except BaseException as e:  # handed to the consumer
+        except BaseException as e:  # noqa: BLE001 - handed to the consumer, which raises it on its own thread
             q.put((done, e))
 
     worker = threading.Thread(target=produce, name="ragship-parse", daemon=True)

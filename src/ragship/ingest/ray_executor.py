@@ -188,7 +188,7 @@ def _plain(value):
 def _import_ray():
     try:
         import ray
-        import ray.data  # noqa: F401
+        import ray.data
     except ImportError:
         raise ConfigError("--executor ray needs Ray Data: `pip install 'ragship[ray]'` (ray[data]==2.60.0)") from None
     return ray

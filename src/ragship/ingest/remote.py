@@ -105,7 +105,10 @@ class S3Source(RemoteSource):
                 key, uri = obj["Key"], f"s3://{bucket}/{obj['Key']}"
                 if key.endswith("/") or not self.wanted(key[len(prefix):]):
                     continue
-                read = lambda key=key: client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+                def read(key: str = key) -> bytes:
+                    return client.get_object(Bucket=bucket, Key=key)["Body"].read()
+
                 yield Item(key[len(prefix):], uri, uri, read, obj["Size"], {"url": uri})
 
 

@@ -66,7 +66,8 @@ class Datasets:
         if not self.folder.is_dir():
             return []
         found = [p for p in self.folder.iterdir() if p.name.isdigit() and (p / "dataset.json").is_file()]
-        return [LabeledSet(int(p.name), p, read_json(p / "dataset.json")) for p in sorted(found, key=lambda p: int(p.name))]
+        return [LabeledSet(int(p.name), p, read_json(p / "dataset.json"))
+                for p in sorted(found, key=lambda p: int(p.name))]
 
     def latest(self) -> LabeledSet | None:
         versions = self.versions()

@@ -3,9 +3,10 @@ from the query log, one entry per question (the same words, case and spacing asi
 examples and the askers' comments: what an editor can write or find documents for. Topics are clusters of the
 logged query embeddings by average cosine distance, not drift's k-means (monitor/drift.py): k-means needs a number
 of groups, and drift's one per 15 questions put a handful of questions on two subjects into one topic. A question is
-closed once it is later answered without a down-vote, or, when the report is asked to re-ask (`ask`), once the
-documents now answer it (after documents were added, say, before anyone asked again); closed ones stay listed under
-their topic. Issue 49, finding 11."""
+closed once it is later answered without a down-vote; closed ones stay listed under their topic. Asked to re-ask
+(`ask`), the report asks the newest open questions again as their askers may read and marks those the documents now
+answer (`answered_now`: after documents were added, before anyone asked again); they stay open until their asker is
+answered, since a report is not an answer to anyone. Issue 49, finding 11."""
 
 from __future__ import annotations
 
@@ -33,7 +34,7 @@ REASKED = 25  # the open questions re-asked at most per report (newest failures 
 @dataclass
 class Question:
     """One question the documents failed: how often (`failed`), why, the comments on its answers, the vector of its
-    latest failure, and when a later answer closed it."""
+    latest failure and who asked it then, when a later answer closed it, and what a re-ask found."""
 
     qid: str
     text: str
@@ -44,7 +45,8 @@ class Question:
     vector: np.ndarray | None = None
     closed_at: float | None = None
     closed_by_version: str | None = None
-    answered_now: dict[str, Any] | None = None  # when re-asking closed it: the answer and its documents
+    asker: str = ""  # the key of its latest failure
+    answered_now: dict[str, Any] | None = None  # what a re-ask as its asker found: the answer and its documents
 
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.text, "failed": self.failed, "last_failed": self.last_failed,
@@ -53,11 +55,11 @@ class Question:
 
 
 def gaps(log: QueryLog, collection: str, visible: Callable[[str], bool], days: float = DAYS,
-         now: float | None = None, ask: Callable[[str], dict[str, Any]] | None = None) -> dict[str, Any]:
+         now: float | None = None, ask: Callable[[str, str], dict[str, Any]] | None = None) -> dict[str, Any]:
     """The report over the last `days`: topics, newest-failing questions first within each, and totals. Only the
     questions of askers `visible` accepts (a key id; access.askers_visible) are counted; the rest are `hidden`.
-    With `ask` (a question -> the answer's dict, as the caller may read, not logged), the newest REASKED open
-    questions are asked again and those the documents now answer are closed (`reasked` counts them)."""
+    With `ask` ((question, asker key) -> the answer's dict as that asker may read, not logged), the newest REASKED
+    open questions are asked again and those the documents now answer are marked (`reasked` counts them)."""
     now = now or time.time()
     since = now - days * 86400
     questions, hidden = failed(log, collection, since, visible)
@@ -70,19 +72,19 @@ def gaps(log: QueryLog, collection: str, visible: Callable[[str], bool], days: f
             "kept_text": log.query_text != "hash", "reasked": reasked}
 
 
-def reask(questions: dict[str, Question], ask: Callable[[str], dict[str, Any]], now: float) -> dict[str, int]:
-    """Ask the newest-failing open questions again; close each the documents now answer (an answer, not an
-    abstention or a question back) with that answer and the documents it cites. {asked, answered, left}"""
+def reask(questions: dict[str, Question], ask: Callable[[str, str], dict[str, Any]], now: float) -> dict[str, int]:
+    """Ask the newest-failing open questions again, each as its asker may read; mark each the documents now answer
+    (an answer, not an abstention or a question back) with that answer, its documents and version.
+    {asked, answered, left}"""
     open_ = sorted((q for q in questions.values() if q.closed_at is None), key=lambda q: -q.last_failed)
     answered = 0
     for q in open_[:REASKED]:
-        a = ask(q.text)
+        a = ask(q.text, q.asker)
         if a["abstained"] or a.get("outcome") == "clarify":
             continue
         answered += 1
-        q.closed_at, q.closed_by_version = now, a.get("index_version")
-        q.answered_now = {"answer": a["answer"], "confidence": a["confidence"],
-                          "documents": [d["doc_id"] for d in a.get("documents", [])]}
+        q.answered_now = {"at": now, "version": a.get("index_version"), "answer": a["answer"],
+                          "confidence": a["confidence"], "documents": [d["doc_id"] for d in a.get("documents", [])]}
     return {"asked": min(len(open_), REASKED), "answered": answered, "left": max(len(open_) - REASKED, 0)}
 
 
@@ -106,7 +108,7 @@ def failed(log: QueryLog, collection: str, since: float, visible: Callable[[str]
             continue
         q = questions.setdefault(qid_of(text), Question(qid_of(text), text))
         q.failed += 1
-        q.last_failed = ts
+        q.last_failed, q.asker = ts, asker
         q.reasons[REASONS[outcome]] += 1
         q.comments += comments.get(answer_id, [])
         if sketch is not None:
@@ -170,7 +172,7 @@ def _topic(members: list[Question]) -> dict[str, Any]:
     open_ = sorted((q for q in members if q.closed_at is None), key=lambda q: (-q.failed, -q.last_failed))
     closed = sorted((q for q in members if q.closed_at is not None), key=lambda q: -q.closed_at)
     return {"name": topic_name([q.text for q in members]), "others": False, "open": len(open_),
-            "closed": len(closed), "failed": sum(q.failed for q in members),
+            "answered_now": sum(q.answered_now is not None for q in open_), "closed": len(closed), "failed": sum(q.failed for q in members),
             "last_failed": max(q.last_failed for q in members),
             "questions": [q.to_dict() for q in open_], "closed_questions": [q.to_dict() for q in closed]}
 

@@ -229,9 +229,10 @@ def answer_labels(items: list[Item]) -> dict[str, int]:
 def limit_keys(items: list[Item], share: float, review_share: float = 1.0) -> tuple[list[Item], dict[str, int]]:
     """`items` with no key's ratings supplying more than `share` of those kept, and no editor's reviews more than
     `review_share` (an admin's and the home owner's are not capped: they can promote by hand anyway): a question
-    counts for every key that rated it or, once reviewed, for its editor reviewers alone; a key over its share of what is kept loses its latest questions, and the shares are taken again
-    of what remains until every key is within them (one key alone keeps nothing: nothing else vouches for its
-    labels). The kept items, and per key the questions left out."""
+    counts for every key that rated it or, once reviewed, for its editor reviewers alone; a key over its share of
+    what is kept loses its latest questions, and the shares are taken again of what remains until every key is
+    within them (one key alone keeps nothing: nothing else vouches for its labels). The kept items, and per key
+    the questions left out."""
     order = sorted(items, key=lambda i: (min(x.at for x in i.labels), i.qid))  # first come, first kept
     kept = {i.qid for i in order}
     capped: Counter = Counter()

@@ -175,9 +175,9 @@ class QueryLog:
         """What an answer searched as JSON, its texts as `monitor.query_text` allows."""
         if searched is None:
             return None
-        kept = lambda text: kept_text(text, self.query_text)  # noqa: E731
-        return json.dumps({**searched, "query": kept(searched["query"]),
-                           "context": [{**c, "text": kept(c["text"])} for c in searched["context"]]})
+        policy = self.query_text
+        return json.dumps({**searched, "query": kept_text(searched["query"], policy),
+                           "context": [{**c, "text": kept_text(c["text"], policy)} for c in searched["context"]]})
 
     def answer_owner(self, answer_id: str) -> str | None:
         rows = self.rows(select(REQUESTS.c.key_id).where(REQUESTS.c.id == answer_id, REQUESTS.c.kind == "ask"))

@@ -160,7 +160,8 @@ class Releases:
         searcher = self.c.at_version(version_id).searcher()
         ids = searcher.view.memory.chunk_ids
         rows = searcher.view.chunks(ids[:: max(1, len(ids) // n)][:n])
-        found = sum(any(h.chunk_id == r["chunk_id"] for h in searcher.search(r["text"][:MAX_QUERY_CHARS], None, 10).hits)
+        found = sum(any(h.chunk_id == r["chunk_id"]
+                        for h in searcher.search(r["text"][:MAX_QUERY_CHARS], None, 10).hits)
                     for r in rows)
         if found < len(rows):
             raise ArchiveError(f"imported version {version_id} found only {found} of {len(rows)} chunks by their "

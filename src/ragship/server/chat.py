@@ -218,8 +218,8 @@ async def chat(request: Request, body: ChatRequest, principal: Principal = Reade
 def usage(engine, turns: list[tuple[str, str]], reply: str) -> dict[str, int]:
     """OpenAI's token counts, by the collection's embedding tokenizer: the conversation read, the reply written
     (ragship bills nothing; clients that meter or trim context read these)."""
-    count = lambda text: len(engine.embedder.token_spans(text))  # noqa: E731
-    prompt, completion = sum(count(text) for _, text in turns), count(reply)
+    spans = engine.embedder.token_spans
+    prompt, completion = sum(len(spans(text)) for _, text in turns), len(spans(reply))
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
 
 

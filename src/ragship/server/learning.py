@@ -16,7 +16,8 @@ from ragship.learn.feedback_export import as_csv, feedback_rows
 from ragship.learn.gaps import DAYS, gaps
 from ragship.learn.history import history
 from ragship.learn.review import queue as review_queue
-from ragship.server.routes import COMMON, Editor, Reader, Service, service, visible
+from ragship.retrieve.filters import Filter
+from ragship.server.routes import COMMON, Editor, Reader, Service, service
 from ragship.util import actor
 
 router = APIRouter(responses=COMMON)
@@ -103,15 +104,20 @@ async def feedback_export(request: Request, collection: Optional[str] = None,
 @router.get("/v1/gaps", tags=["learning"])
 async def unanswered(request: Request, collection: Optional[str] = None,
                      days: float = Query(DAYS, gt=0, le=3650),
-                     reask: bool = Query(False, description="ask the newest open questions again and close those "
-                                                            "the documents now answer (as the caller may read)"),
+                     reask: bool = Query(False, description="ask the newest open questions again, each as its asker "
+                                                            "may read, and mark those the documents now answer"),
                      principal: Principal = Editor) -> dict:
     """The questions the documents fail to answer: abstentions, empty results and down-voted answers of the last
     `days`, one entry per question, grouped by topic with counts, the askers' comments, and which are closed (later
-    answered without a down-vote, or with `reask` answered now). Only the questions of askers whose words the
+    answered without a down-vote; with `reask`, which the documents answer now). Only the questions of askers whose words the
     caller may read (as the review queue); `hidden` counts the others."""
     svc = service(request)
-    askers = askers_visible(principal, await asyncio.to_thread(asker_groups, svc.keys))
-    engine, readable_here = svc.collections.get(collection), visible(principal)
-    ask = (lambda q: engine.ask(q, None, readable_here).to_dict()) if reask else None
-    return await svc.run(gaps, svc.log, named(collection), askers, days, None, ask)
+    groups = await asyncio.to_thread(asker_groups, svc.keys)
+    engine = svc.collections.get(collection)
+
+    def ask(question: str, asker: str) -> dict:  # as its asker reads (within what the caller reads: words_visible)
+        readable_by = groups.get(asker, principal.groups)
+        return engine.ask(question, None, Filter(principal.groups if readable_by is None else readable_by)).to_dict()
+
+    return await svc.run(gaps, svc.log, named(collection), askers_visible(principal, groups), days, None,
+                         ask if reask else None)

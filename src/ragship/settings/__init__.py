@@ -96,7 +96,8 @@ def load_settings(**overrides) -> Settings:
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as e:
-        raise ConfigError(f"invalid settings ({problems(e.errors())}); fix ragship.toml or the RAGSHIP_* variable") from None
+        raise ConfigError(f"invalid settings ({problems(e.errors())}); fix ragship.toml or the RAGSHIP_* "
+                          "variable") from None
     except OSError as e:
         raise ConfigError(f"cannot read settings file: {e}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:  # found by tests/test_settings_fuzz.py

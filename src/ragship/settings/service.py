@@ -60,8 +60,9 @@ class AnswerSettings(Section):
     qa_passages: int = Field(3, ge=1, le=20, validation_alias=AliasChoices("qa_passages", "reader_passages"),
                              description="top chunks the QA model reads")
     # on clapnq-dev (long gold answers) answer F1 0.455 off, 0.439 on (ADR 0014)
-    qa_quotes: bool = Field(False, validation_alias=AliasChoices("qa_quotes", "reader_quotes"), description="when the QA model finds the answer, quote only the chosen "
-                                "sentences that hold its span (a tighter answer)")
+    qa_quotes: bool = Field(False, validation_alias=AliasChoices("qa_quotes", "reader_quotes"),
+                            description="when the QA model finds the answer, quote only the chosen sentences that "
+                                        "hold its span (a tighter answer)")
     llm: LLMSettings = Field(LLMSettings(), description="the endpoint generator = openai uses")
 
     @field_validator("abstain_target")

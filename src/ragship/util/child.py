@@ -88,7 +88,7 @@ def _picklable(e: BaseException) -> bool:
     try:
         pickle.loads(pickle.dumps(e))
         return True
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - whatever pickling raises, the answer is the same: it does not travel
         return False
 
 
