@@ -23,13 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ragship.settings import SearchSettings
 from ragship.testing.bench import commit, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
-
-from ragship.settings import SearchSettings  # noqa: E402
 
 ANN_DEFAULT = SearchSettings().ann_min_rows  # from this many chunks the default dense search is the vector index
 

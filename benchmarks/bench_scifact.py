@@ -10,12 +10,14 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import operator
 import os
 import subprocess
 import sys
 import tempfile
 import time
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
 
 from ragship.testing.bench import commit, corpus_file, kept_sections, machine
@@ -35,7 +37,7 @@ def bm25s_reference(data: Path) -> dict:
 
     ds = load_dataset(data, "test")
     with gzip.open(ds.corpus, "rt") as f:
-        docs = [json.loads(l) for l in f if l.strip()]
+        docs = [json.loads(line) for line in f if line.strip()]
     stemmer = Stemmer.Stemmer("english")
     retriever = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
     retriever.index(bm25s.tokenize([f"{d['title']} {d['text']}" for d in docs], stopwords="en", stemmer=stemmer,
@@ -79,11 +81,11 @@ def shape_peak(precision: str, shapes: list[tuple[int, int, int]]) -> float:
     for m, k, n in shapes:
         if precision == "int8":
             a, b = (torch.randint(-128, 127, shape, dtype=torch.int8) for shape in ((m, k), (k, n)))
-            fn = lambda a=a, b=b: torch._int_mm(a, b)  # noqa: E731
+            fn = partial(torch._int_mm, a, b)
         else:
             dtype = torch.bfloat16 if precision == "bf16" else torch.float32
             a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
-            fn = lambda a=a, b=b: a @ b  # noqa: E731
+            fn = partial(operator.matmul, a, b)
         best = max(best, 2 * m * k * n / _best_seconds(fn) / 1e9)
     return best
 

@@ -1,8 +1,9 @@
 """What a conversation adds to an ask (issue 51: at most 15 ms at p95 with 10 turns of history, on 2 cores):
-p50/p95 of Engine.ask (and of its search alone) over MTRAG-UN's corpus with 0, 3 and 10 earlier user turns (each with the assistant's answer),
-interleaved so that the machine's load falls on each alike. Every timed question is new text (a fresh query vector,
-as a user's question is); the earlier turns are either ones this engine was asked before ("in a chat": their
-vectors are recent queries) or never seen ("cold": another worker, or a restart, encodes them).
+p50/p95 of Engine.ask (and of its search alone) over MTRAG-UN's corpus with 0, 3 and 10 earlier user turns (each
+with the assistant's answer), interleaved so that the machine's load falls on each alike. Every timed question is
+new text (a fresh query vector, as a user's question is); the earlier turns are either ones this engine was asked
+before ("in a chat": their vectors are recent queries) or never seen ("cold": another worker, or a restart, encodes
+them).
 
     python benchmarks/conversation_latency.py [--data ../shared/datasets/mtrag-un] [--questions 60] [--rounds 3]
 """

@@ -16,7 +16,7 @@ from ragship.settings import load_settings
 def peak_rss_mib() -> float:
     """VmHWM, this process's own peak RSS (ru_maxrss would include the parent's, as it survives execve)."""
     with open("/proc/self/status") as f:
-        return round(next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024, 1)
+        return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024, 1)
 
 
 def main() -> None:

@@ -127,7 +127,7 @@ class Lab:
         try:
             engine = self.engine()
             return {d["doc_id"] for d in engine.view().documents()}
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - a home no engine opens serves no documents
             return set()
 
     def served_docs(self) -> set[str]:
@@ -153,7 +153,7 @@ class Lab:
         try:
             result = engine.search("ferry")
             return f"yes ({result.index_version})" if result.hits else "no: no hits"
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - any failure to search is the row's answer: not serving
             return f"no: {first_line(e)}"
 
     def error_of(self, action) -> str:
@@ -161,7 +161,7 @@ class Lab:
         try:
             action(self.engine())
             return "none"
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:  # noqa: BLE001 - the error a new process sees, whatever its kind, is the finding
             return first_line(str(e).replace(str(self.home.root), "HOME") if isinstance(e, Exception) else e,
                               type(e).__name__)
 

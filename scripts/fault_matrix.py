@@ -26,9 +26,8 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
-from fault_lab import Lab, Row, can_mount, cli_row, server_serving, wait_job  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # fault_lab beside it, also under runpy (test_scripts)
+from fault_lab import Lab, Row, can_mount, cli_row, server_serving, wait_job
 
 
 FAULTS = []

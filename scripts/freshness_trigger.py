@@ -84,7 +84,10 @@ def main() -> int:
         docs, source = lines, folder / "corpus.jsonl"
         held = lines[-math.ceil(len(lines) / 6):]  # a fifth of what is first ingested, or a hair more
         source.write_text("".join(lines[:-len(held)]))
-        add = lambda: source.write_text("".join(lines))  # noqa: E731
+
+        def add() -> None:
+            source.write_text("".join(lines))
+
         golden = f'[[release.golden]]\npath = "{SCIFACT}"\nsplit = "test"\n\n'
     else:
         docs, source = sorted((ROOT / "docs").rglob("*.md")), folder
@@ -92,7 +95,11 @@ def main() -> int:
         for d in docs:
             if d not in held:
                 shutil.copy(d, folder / d.name)
-        add = lambda: [shutil.copy(d, folder / d.name) for d in held]  # noqa: E731
+
+        def add() -> None:
+            for d in held:
+                shutil.copy(d, folder / d.name)
+
         golden = ""
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"

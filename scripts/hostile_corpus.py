@@ -20,7 +20,7 @@ FIFTY_MIB = 50 * 2**20
 
 
 def _pdf(text_lines: list[str]) -> bytes:
-    content = "BT /F1 12 Tf 72 720 Td 16 TL " + " ".join(f"({l}) Tj T*" for l in text_lines) + " ET"
+    content = "BT /F1 12 Tf 72 720 Td 16 TL " + " ".join(f"({line}) Tj T*" for line in text_lines) + " ET"
     objs = ["<< /Type /Catalog /Pages 2 0 R >>", "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
             "/Resources << /Font << /F1 5 0 R >> >> >>",
@@ -110,7 +110,8 @@ def _good_files() -> dict[str, tuple[bytes, str]]:
         "good/bom.md": ("\ufeff# BOM\n\nA byte-order mark before the flamingo orchestra.".encode(),
                         "flamingo orchestra"),
         "good/trams.md": ((DATA / "docs/handbook/trams.md").read_bytes(), "Lantern"),
-        "good/lost-property.docx": ((DATA / "docs/handbook/lost-property.docx").read_bytes(), "kept at the Kettle Square depot for sixty days"),
+        "good/lost-property.docx": ((DATA / "docs/handbook/lost-property.docx").read_bytes(),
+                                    "kept at the Kettle Square depot for sixty days"),
     }
 
 

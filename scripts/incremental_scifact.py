@@ -35,7 +35,10 @@ def main(argv=None) -> dict:
     with gzip.open(SCIFACT, "rt") as f:
         docs = [json.loads(line) for line in f]
     corpus = work / "corpus.jsonl"
-    write = lambda rows: corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    def write(rows):
+        return corpus.write_text("".join(json.dumps(r) + "\n" for r in rows))
+
     write(docs)
     engine = Engine(load_settings(home=work / "home", cache_dir=args.cache or work / "cache"))
     first = engine.ingest([corpus])

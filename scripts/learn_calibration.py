@@ -145,14 +145,16 @@ def main() -> None:
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
     # with --review the run waits for the editor (the ratings, ~289, and the reviews)
-    trigger = f"check_every_s = 30\nnew_labels = {280 + a.review}" if a.review else "check_every_s = 5\nnew_labels = 285"
+    trigger = (f"check_every_s = 30\nnew_labels = {280 + a.review}" if a.review
+               else "check_every_s = 5\nnew_labels = 285")
     config.write_text(f"[improve]\nschedule = true\n{trigger}\nmin_judged = 100000\n\n"
                       "[monitor]\nquery_text = \"keep\"\n"
                       + (f"\n[answer]\nabstain_target = \"{a.target}\"\n" if a.target else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {CLAPNQ}; "
-          f"commit {commit.strip()}; noise {a.noise}; target {a.target or 'default'}; match: token F1 >= {MATCH_F1} or the gold passage cited first",
+          f"commit {commit.strip()}; noise {a.noise}; target {a.target or 'default'}; "
+          f"match: token F1 >= {MATCH_F1} or the gold passage cited first",
           flush=True)
     subprocess.run([sys.executable, "-m", "ragship", "ingest", str(CLAPNQ / "corpus.jsonl"), "--json"], env=env,
                    check=True, capture_output=True)

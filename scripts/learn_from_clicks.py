@@ -85,7 +85,10 @@ def keys(env: dict, n: int, role: str) -> tuple[str, list[str]]:
     """An admin key for the operator's calls and `n` keys of `role` for the users ("", [""] when n is 0)."""
     if not n:
         return "", [""]
-    make = lambda r, name: cli_json(env, "keys", "create", "--role", r, "--name", name)["key"]  # noqa: E731
+
+    def make(r, name):
+        return cli_json(env, "keys", "create", "--role", r, "--name", name)["key"]
+
     return make("admin", "operator"), [make(role, f"user-{i}") for i in range(n)]
 
 

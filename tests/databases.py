@@ -38,7 +38,10 @@ def postgres_cluster() -> Iterator[str]:
         shutil.chown(root, "postgres")
     port = free_port()
     data, log = root / "data", root / "server.log"
-    run = lambda *cmd: subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)  # noqa: E731
+
+    def run(*cmd):
+        return subprocess.run([*as_user, *cmd], check=True, capture_output=True, timeout=120)
+
     try:
         run(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "ragship", "--no-sync")
         run(str(bin_dir / "pg_ctl"), "-D", str(data), "-l", str(log), "-w", "-o",

@@ -33,7 +33,8 @@ def teams_api(home, cache_dir, **overrides):
 
 
 @contextmanager
-def service(tmp: Path, cache_dir: Path, corpus: Path, toml: str = "", callers: dict[str, tuple[str, str]] | None = None):
+def service(tmp: Path, cache_dir: Path, corpus: Path, toml: str = "",
+            callers: dict[str, tuple[str, str]] | None = None):
     """The app in process (its lifespan running: job worker, scheduler) over a home that ingested `corpus` under
     the settings in `toml` (written to tmp/ragship.toml, so CLI commands run with `env` see the same home and
     settings). `callers`: {name: (role, "group,group")}; none is a local single-user server. Yields

@@ -8,7 +8,7 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from conftest import DATA, free_port  # noqa: F401 (tests import it from here)
+from conftest import DATA, free_port  # noqa: F401 - tests import free_port from here
 from ragship.testing import Server
 
 TEAMS_TOML = """

@@ -114,7 +114,8 @@ def test_eval_without_qrels_is_one_line(tmp_path):
 
 
 def test_tune_refuses_a_malformed_chunking_before_any_work(tmp_path):
-    result = runner.invoke(app, ["--home", str(tmp_path / "h"), "tune", str(DATA / "beir-mini"), "--chunks", "128/16,8x"])
+    result = runner.invoke(app, ["--home", str(tmp_path / "h"), "tune", str(DATA / "beir-mini"),
+                                 "--chunks", "128/16,8x"])
     assert result.exit_code == 2 and "'8x': write TOKENS/OVERLAP" in result.output
     assert not (tmp_path / "h").exists()
 
@@ -338,3 +339,16 @@ def test_incident_open_refuses_a_blank_title_in_one_line(tmp_path):
         assert r.returncode == 2 and r.stdout == ""
         assert r.stderr.count("\n") == 1 and "title is blank" in r.stderr, r.stderr
     assert cli("incident", "list", home=tmp_path).stdout == "no incidents\n"
+
+
+def test_incident_list_status_is_a_choice_that_names_the_option(tmp_path):
+    """Issue 49: `ragship incident list --status bogus` printed "no incidents", exit 0."""
+    from ragship.cli.incidents import Status
+    from ragship.monitor.incidents import STATUSES
+
+    assert tuple(s.value for s in Status) == STATUSES
+    r = cli("incident", "list", "--status", "bogus", home=tmp_path)
+    assert r.returncode == 2 and "'--status'" in r.stderr and "'open', 'acknowledged', 'resolved'" in r.stderr
+    opened = json.loads(cli("incident", "open", "answers are stale", "--json", home=tmp_path).stdout)
+    assert opened["id"] in cli("incident", "list", "--status", "open", home=tmp_path).stdout
+    assert cli("incident", "list", "--status", "resolved", home=tmp_path).stdout == "no incidents\n"

@@ -52,7 +52,8 @@ def test_history_and_gaps_as_json(tmp_path):
         ("Is the harbour tram free?", "abstained", None), ("When does the night tram run?", "answered", "down")]
     assert json.loads(cli("history", "--key", "rita", "--json", home=tmp_path).stdout) == asked  # by its name
     unknown = cli("history", "--key", "nobody", "--json", home=tmp_path)
-    assert unknown.returncode == 2 and "'nobody' is no key's id" in unknown.stderr and "ragship keys list" in unknown.stderr
+    assert unknown.returncode == 2
+    assert "'nobody' is no key's id" in unknown.stderr and "ragship keys list" in unknown.stderr
     report = json.loads(cli("gaps", "--json", home=tmp_path).stdout)
     assert report["open"] == 2 and {q["question"] for t in report["topics"] for q in t["questions"]} == {
         "Is the harbour tram free?", "When does the night tram run?"}

@@ -28,7 +28,9 @@ def test_demo_corpus_answers_questions_about_ragship(tmp_path, cache_dir):
     assert ingest.returncode == 0, ingest.stderr
     assert json.loads(ingest.stdout)["failed"] == 0
     engine = make_engine(tmp_path / "home", cache_dir)  # the home `make demo` serves, asked in process
-    ask = lambda question: engine.ask(question).to_dict()  # noqa: E731
+
+    def ask(question):
+        return engine.ask(question).to_dict()
 
     answer = ask("Which file types can I ingest?")
     assert not answer["abstained"], answer

@@ -45,7 +45,8 @@ def test_unknown_keys_are_rejected(tmp_path, monkeypatch):
 
 def test_write_keeps_the_rest_of_the_file(tmp_path):
     config = tmp_path / "ragship.toml"
-    config.write_text('# mine\n[embed]\nbatch_size = 16\n\n[search]\nrrf_k = 60\ntop_k = 5\n\n[answer]\nmax_sentences = 2\n')
+    config.write_text('# mine\n[embed]\nbatch_size = 16\n\n[search]\nrrf_k = 60\ntop_k = 5\n\n'
+                      '[answer]\nmax_sentences = 2\n')
     write_settings(config, "search", {"mode": "hybrid", "fusion": "convex", "rrf_k": 20, "dense_weight": 1.5})
     data = tomllib.loads(config.read_text())
     assert data["search"] == {"mode": "hybrid", "fusion": "convex", "rrf_k": 20, "dense_weight": 1.5, "top_k": 5}

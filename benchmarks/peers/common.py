@@ -26,7 +26,7 @@ def peak_rss_mib() -> float:
     """VmHWM: this process's own peak RSS. (ru_maxrss survives execve on Linux, so a child started by a big
     parent would report the parent's size.)"""
     with open("/proc/self/status") as f:
-        return round(next(int(l.split()[1]) for l in f if l.startswith("VmHWM:")) / 1024, 1)
+        return round(next(int(line.split()[1]) for line in f if line.startswith("VmHWM:")) / 1024, 1)
 
 
 def emit(result: dict) -> None:

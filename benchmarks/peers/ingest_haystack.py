@@ -4,16 +4,15 @@ DocumentWriter(InMemoryDocumentStore), as in PEERS.md."""
 import sys
 import time
 
+import haystack.version
 from common import emit, load_corpus, model_path
+from haystack import Document, Pipeline
+from haystack.components.embedders import SentenceTransformersDocumentEmbedder
+from haystack.components.preprocessors import DocumentSplitter
+from haystack.components.writers import DocumentWriter
+from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 docs = load_corpus(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
-
-from haystack import Document, Pipeline  # noqa: E402
-from haystack.components.embedders import SentenceTransformersDocumentEmbedder  # noqa: E402
-from haystack.components.preprocessors import DocumentSplitter  # noqa: E402
-from haystack.components.writers import DocumentWriter  # noqa: E402
-from haystack.document_stores.in_memory import InMemoryDocumentStore  # noqa: E402
-
 store = InMemoryDocumentStore()
 pipeline = Pipeline()
 pipeline.add_component("splitter", DocumentSplitter())
@@ -27,8 +26,6 @@ documents = [Document(content=text, meta={"doc_id": doc_id}) for doc_id, text in
 t = time.perf_counter()
 pipeline.run({"splitter": {"documents": documents}})
 seconds = time.perf_counter() - t
-import haystack.version  # noqa: E402
-
 emit({"system": f"Haystack {haystack.version.__version__} indexing (DocumentSplitter + "
                 "SentenceTransformersDocumentEmbedder + InMemoryDocumentStore)",
       "documents": len(documents), "chunks": store.count_documents(), "seconds": round(seconds, 1)})

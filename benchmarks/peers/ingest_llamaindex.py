@@ -4,13 +4,12 @@ import sys
 import time
 
 from common import emit, load_corpus, model_path
+from llama_index.core import Document
+from llama_index.core.ingestion import IngestionPipeline
+from llama_index.core.node_parser import SentenceSplitter
+from llama_index.embeddings.huggingface import HuggingFaceEmbedding
 
 docs = load_corpus(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0)
-
-from llama_index.core import Document  # noqa: E402
-from llama_index.core.ingestion import IngestionPipeline  # noqa: E402
-from llama_index.core.node_parser import SentenceSplitter  # noqa: E402
-from llama_index.embeddings.huggingface import HuggingFaceEmbedding  # noqa: E402
 
 embed = HuggingFaceEmbedding(model_name=model_path(), embed_batch_size=32, normalize=True, device="cpu")
 embed.get_text_embedding("warm up")

@@ -4,10 +4,11 @@ each retriever's top 100, fused top 10; queries one at a time with 1 torch threa
 Prints one JSON line. Run by benchmarks/bench_latency.py in .venv-peers."""
 
 import json
-import numpy as np
 import sys
 import time
 
+import numpy as np
+import torch
 from common import emit, model_path
 from llama_index.core import Settings, VectorStoreIndex
 from llama_index.core.llms import MockLLM
@@ -31,9 +32,6 @@ bm25 = BM25Retriever.from_defaults(nodes=nodes, similarity_top_k=100)
 build_s = time.perf_counter() - t
 fusion = QueryFusionRetriever([index.as_retriever(similarity_top_k=100), bm25], similarity_top_k=10,
                               num_queries=1, mode="reciprocal_rerank", llm=MockLLM(), use_async=False)
-
-import torch  # noqa: E402
-
 torch.set_num_threads(1)
 fusion.retrieve(queries[0])
 ms = []

@@ -4,10 +4,12 @@ weights an uninterrupted run reaches."""
 
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 
-from ragship.adapt import loop  # noqa: E402
-from ragship.adapt.loop import train_loop  # noqa: E402
+import torch
+
+from ragship.adapt import loop
+from ragship.adapt.loop import train_loop
 
 EXAMPLES = [(float(i), 2.0 * i + 1.0) for i in range(-20, 20)]
 

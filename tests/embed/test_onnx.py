@@ -5,8 +5,8 @@ import pytest
 
 pytest.importorskip("onnxruntime")
 
-from ragship.embed import SentenceTransformerEmbedder  # noqa: E402
-from ragship.embed.onnx import OnnxEmbedder  # noqa: E402
+from ragship.embed import SentenceTransformerEmbedder
+from ragship.embed.onnx import OnnxEmbedder
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """`ragship eval --conversations`: tasks read from conversations.jsonl, retrieval beside its two baselines, answers
 counted by what they did, per answerability class and kind."""
 
-import json
 
 import pytest
 

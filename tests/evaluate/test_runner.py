@@ -55,7 +55,7 @@ def scifact_subset(tmp_path_factory):
             if row["_id"] in wanted or len(docs) < 200 - len(wanted):
                 docs.append(row)
     (out / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in docs))
-    queries = [json.loads(l) for l in (src / "queries.jsonl").read_text().splitlines()]
+    queries = [json.loads(line) for line in (src / "queries.jsonl").read_text().splitlines()]
     (out / "queries.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries if q["_id"] in chosen))
     (out / "qrels").mkdir()
     (out / "qrels/test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(

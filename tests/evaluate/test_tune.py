@@ -17,7 +17,8 @@ def test_pareto_front():
 def test_a_new_bm25_analysis_must_win_significantly():
     stem = {"bm25_stem": True, "bm25_stop_words": True}
     plain = {"bm25_stem": False, "bm25_stop_words": False}
-    trials = [Trial("plain", {"mode": "bm25", **plain}, 0.62, 0, 5), Trial("stem", {"mode": "bm25", **stem}, 0.60, 0, 5)]
+    trials = [Trial("plain", {"mode": "bm25", **plain}, 0.62, 0, 5),
+              Trial("stem", {"mode": "bm25", **stem}, 0.60, 0, 5)]
     noisy = {"plain": [1.0, 0.0, 0.86, 0.0, 1.0], "stem": [0.0, 1.0, 0.0, 1.0, 1.0]}
     assert choose(trials, noisy, {"bm25_stem": True, "bm25_stop_words": True})[0].name == "stem"
     steady = {"plain": [0.7, 0.6, 0.7, 0.5, 0.6], "stem": [0.68, 0.58, 0.68, 0.48, 0.58]}

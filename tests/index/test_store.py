@@ -145,7 +145,8 @@ def test_warm_loads_the_versions_indexes_before_any_query(tmp_path):
 
 def test_weighted_bm25_scores_the_weighted_sum_of_each_text(tmp_path):
     store = ChunkStore(tmp_path)
-    store.add([row("a#0", "a", "olympic boycott of moscow", [1, 0]), row("b#0", "b", "the boycott ended in 1984", [0, 1]),
+    store.add([row("a#0", "a", "olympic boycott of moscow", [1, 0]),
+               row("b#0", "b", "the boycott ended in 1984", [0, 1]),
                row("c#0", "c", "american football season", [1, 1])], dim=2)
     store.build_fts()
     store.commit_tag("v1")

@@ -7,7 +7,7 @@ from pathlib import Path
 from conftest import make_engine
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import hostile_corpus  # noqa: E402
+import hostile_corpus
 
 
 def test_hostile_corpus(tmp_path, cache_dir):

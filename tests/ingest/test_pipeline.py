@@ -144,7 +144,10 @@ def test_an_interrupted_build_resumes_without_redoing_written_documents(tmp_path
     assert engine.registry.build_base() == (False, None)
 
     clean = make_engine(tmp_path / "clean", cache_dir).ingest([docs_copy])
-    ids = lambda e: sorted(r["chunk_id"] for r in e.store().view("v1").bm25("tram ferry depot horses", 100))
+
+    def ids(e):
+        return sorted(r["chunk_id"] for r in e.store().view("v1").bm25("tram ferry depot horses", 100))
+
     assert resumed.chunks == clean.chunks and ids(engine) == ids(make_engine(tmp_path / "clean", cache_dir))
 
 
@@ -173,8 +176,8 @@ def test_dry_run_plans_and_writes_nothing(tmp_path, cache_dir, docs_copy):
 def test_per_source_chunking_and_metadata(tmp_path, cache_dir, monkeypatch, docs_copy):
     config = tmp_path / "ragship.toml"
     config.write_text(f'[[sources]]\npath = "{docs_copy / "handbook"}"\n'
-                      'chunk = {{ strategy = "fixed", tokens = 24, overlap = 4 }}\n'.replace("{{", "{").replace("}}", "}")
-                      + 'metadata = { team = "trams" }\n')
+                      'chunk = { strategy = "fixed", tokens = 24, overlap = 4 }\n'
+                      'metadata = { team = "trams" }\n')
     monkeypatch.setenv("RAGSHIP_CONFIG", str(config))
     engine = make_engine(tmp_path / "h", cache_dir)
     engine.ingest([docs_copy / "handbook"])

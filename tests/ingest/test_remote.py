@@ -110,7 +110,9 @@ class Site(http.server.SimpleHTTPRequestHandler):
 
 @contextmanager
 def website(root: Path):
-    handler = lambda *a, **kw: Site(*a, directory=str(root), **kw)
+    def handler(*a, **kw):
+        return Site(*a, directory=str(root), **kw)
+
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

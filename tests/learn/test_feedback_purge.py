@@ -20,7 +20,9 @@ def test_the_cli_purges_exactly_one_keys_feedback_and_says_how_much(tmp_path):
         log.feedback(rid, "flood", 1, "")
         log.feedback(rid, "flood", -1, "")
         log.feedback(rid, "k2", 1, "")
-    run = lambda *args: CliRunner().invoke(app, ["--home", str(home), *args])  # noqa: E731
+
+    def run(*args):
+        return CliRunner().invoke(app, ["--home", str(home), *args])
 
     purged = run("feedback", "purge", "--key", "flood")
     assert purged.exit_code == 0, purged.output

@@ -76,7 +76,8 @@ def test_a_run_adapts_gates_and_the_next_ingest_follows_the_learned_model(rated,
     report = Loop(engine, log, "default").improve()
     assert report["plan"]["adapt"] and report["candidate"] == "v2", report
     assert report["status"] in ("promoted", "refused") and report["gate"], report["reason"]
-    assert report["adaptation"]["training"]["steps"] >= 1 and report["adaptation"]["fusion"]["settings"]["mode"]  # retune
+    adaptation = report["adaptation"]
+    assert adaptation["training"]["steps"] >= 1 and adaptation["fusion"]["settings"]["mode"]  # retuned
     again = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE, embed=UNMEASURED)
     if report["status"] == "refused":
         assert again.registry.live().id == "v1" and again.registry.get("v2").release["refused"]
@@ -126,10 +127,14 @@ def test_the_cli_lists_reviews_builds_shows_and_exports_the_set_and_dry_runs(rat
     from ragship.cli import app
 
     engine, log = rated
-    run = lambda *args: CliRunner().invoke(app, ["--home", str(engine.home.root), *args])  # noqa: E731
+
+    def run(*args):
+        return CliRunner().invoke(app, ["--home", str(engine.home.root), *args])
+
     down = json.loads(run("feedback", "list", "--rating", "down", "--status", "all", "--json").stdout)
     assert down and all(r["rating"] < 0 for r in down)
-    reviewed = run("feedback", "add", down[0]["id"], "--expected", "abstain", "--wrong", down[0]["sources"][0]["chunk_id"])
+    reviewed = run("feedback", "add", down[0]["id"], "--expected", "abstain",
+                   "--wrong", down[0]["sources"][0]["chunk_id"])
     assert reviewed.exit_code == 0, reviewed.output
     unshown = run("feedback", "add", down[0]["id"], "--wrong", "docs/does-not-exist.txt#0")
     assert unshown.exit_code and "not a source this answer showed" in str(unshown.exception), unshown.output
@@ -149,7 +154,8 @@ def test_the_cli_lists_reviews_builds_shows_and_exports_the_set_and_dry_runs(rat
 
 def test_documents_added_since_the_model_last_learned_are_learned_without_labels(tmp_path, cache_dir):
     golden = [{"path": str(DATA / "qa-mini"), "split": "test"}]
-    engine = make_engine(tmp_path / "home", cache_dir, improve={**IMPROVE, "unsupervised": True, "min_new_documents": 3},
+    engine = make_engine(tmp_path / "home", cache_dir,
+                         improve={**IMPROVE, "unsupervised": True, "min_new_documents": 3},
                          release={"golden": golden}, embed=UNMEASURED)
     engine.ingest([DATA / "qa-mini" / "corpus.jsonl"])
     loop = Loop(engine, QueryLog(engine.state, "keep"), "default")

@@ -2,7 +2,7 @@ import subprocess
 import sys
 from contextlib import contextmanager
 
-from ragship.learn.runs import MemoryBound, tree_mb
+from ragship.learn.runs import tree_mb
 
 HOLDS_200_MB = "import time; held = bytearray(b'x') * (200 << 20); print('ready', flush=True); time.sleep(60)"
 SPIKES_300_MB = ("import time; held = bytearray(b'x') * (300 << 20); del held; print('ready', flush=True); "

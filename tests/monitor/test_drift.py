@@ -130,7 +130,10 @@ def test_reading_the_drift_report_and_the_signals_writes_nothing(tmp_path, cache
     monitor = Monitor(log, lambda: {"default": engine}, tmp_path / "monitor.lock")
     Drift(log, "default", engine.settings.monitor).reset("set by hand", "v1")
     log.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 3600"))  # past reference_max_age
-    stored = lambda: log.rows(select(DRIFT_REFERENCE))  # noqa: E731
+
+    def stored():
+        return log.rows(select(DRIFT_REFERENCE))
+
     before = stored()
     monitor.drift("default", engine).report()
     monitor.signals("default", engine)

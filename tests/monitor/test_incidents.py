@@ -161,7 +161,10 @@ def test_the_timeline_holds_the_uploads_runs_and_events_of_its_window(tmp_path):
 
     state = State(None, tmp_path)
     log = QueryLog(state)
-    iso = lambda t: datetime.fromtimestamp(t, timezone.utc).isoformat()  # noqa: E731
+
+    def iso(t):
+        return datetime.fromtimestamp(t, timezone.utc).isoformat()
+
     for job_id, created in (("recent", 990.0), ("ancient", 10.0)):
         log.write(JOBS.insert().values(id=job_id, key_id="k1", collection="default", status="done", created=created,
                                        owner="host:1", attempts=1,

@@ -21,7 +21,7 @@ from ragship.settings import AlertRule
 from ragship.state.tables import REQUESTS
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "answer"))
-from openai_stub import StubServer  # noqa: E402
+from openai_stub import StubServer
 
 QUESTIONS = ["How much is a single ticket?", "How much does a weekly pass cost?", "When does the night tram run?",
              "Who designed the harbour power station?"]

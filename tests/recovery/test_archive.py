@@ -103,7 +103,8 @@ def test_a_version_embedded_by_a_model_trained_here_travels_with_it(tmp_path, ca
     unmeasured = {"backend": "torch"}  # what travels is the model, not this machine's choice of encoder path
     source = make_engine(tmp_path / "a", cache_dir, embed={"model": str(model), **unmeasured})
     figures = evaluate(source, DATA / "beir-mini", "test", "hybrid")
-    assert set(source.releases().export(None, tmp_path / "v1.ragship")["files"]) > {"chunks.parquet", "model/config.json"}
+    exported = source.releases().export(None, tmp_path / "v1.ragship")
+    assert set(exported["files"]) > {"chunks.parquet", "model/config.json"}
 
     target = make_engine(tmp_path / "b", cache_dir, embed=unmeasured)  # the packaged model: served all the same
     assert target.releases().import_(tmp_path / "v1.ragship")["live"] == "v1"

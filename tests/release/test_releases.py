@@ -184,7 +184,10 @@ def test_a_document_removed_at_its_source_stops_being_served_whatever_the_policy
     shutil.copytree(DATA / "docs", docs)
     engine = make_engine(tmp_path / "home", cache_dir, release={"auto_promote": "never"})
     engine.ingest([docs])
-    served = lambda: {h.doc_id for h in engine.search("guided tours depot Saturdays", k=20).hits}  # noqa: E731
+
+    def served():
+        return {h.doc_id for h in engine.search("guided tours depot Saturdays", k=20).hits}
+
     gone = next(d for d in served() if "depot" in d or "tours" in d or d.endswith(".md"))
     (tmp_path / gone).unlink()
     report = engine.ingest([docs])

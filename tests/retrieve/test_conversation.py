@@ -74,7 +74,8 @@ class FakeRewriter:
 
 
 def test_an_llm_rewrite_is_searched_alone_and_its_failure_falls_back_to_the_weighted_turns():
-    messages = [user("what was the 1980 summer olympics boycott"), assistant("A protest."), user("and when did it end?")]
+    messages = [user("what was the 1980 summer olympics boycott"), assistant("A protest."),
+                user("and when did it end?")]
     s = Rewritten(FakeRewriter(), DecayedTurns(0.5, 4, 2000)).searched(messages)
     assert (s.question, s.query, s.context, s.rewritten_by, s.fallback) == (
         "and when did it end?", "when did the 1980 Olympics boycott end?", (), "fake-llm", None)

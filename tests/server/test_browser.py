@@ -116,8 +116,9 @@ def test_an_editor_reviews_a_down_rated_answer(browser, site, tmp_path):
     # The "down" queue answers slowly: the first list (the default queue, which shows the same answer) must not
     # take edits that the "down" list replaces (CI, stop 44: the review was saved from a card no longer shown).
     page.evaluate("""() => { const fetch0 = window.fetch;
-      window.fetch = async (url, opts) => { if (String(url).includes("queue=down")) await new Promise((r) => setTimeout(r, 1500));
-                                            return fetch0(url, opts); }; }""")
+      window.fetch = async (url, opts) => {
+        if (String(url).includes("queue=down")) await new Promise((r) => setTimeout(r, 1500));
+        return fetch0(url, opts); }; }""")
     page.click("nav a[data-page=review]")
     page.select_option("#review-queue", "down")
     page.wait_for_selector("#review-list[aria-busy=false]")

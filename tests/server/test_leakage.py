@@ -21,8 +21,11 @@ INJECTIONS = ["x') OR true OR ('", "red' OR '1'='1", "*", "%", "blue", "red,blue
 
 def private_words(group: str) -> set[str]:
     """Words that occur only in that group's documents (so finding one in a response means a leak)."""
-    words = lambda folder: {w.lower() for p in (DATA / "teams" / folder).glob("*.md")
-                            for w in re.findall(r"[A-Za-z][A-Za-z\-]{5,}", p.read_text())}
+
+    def words(folder: str) -> set[str]:
+        return {w.lower() for p in (DATA / "teams" / folder).glob("*.md")
+                for w in re.findall(r"[A-Za-z][A-Za-z\-]{5,}", p.read_text())}
+
     others = set().union(*(words(f) for f in ("red", "blue", "public") if f != group))
     return words(group) - others
 
@@ -100,8 +103,11 @@ def test_a_key_in_both_groups_sees_exactly_the_union(leak_server):
 
     for q in ["launch", "billing database", "team", *SECRETS["red"], *SECRETS["blue"]]:
         assert docs("both", q) == docs("red", q) | docs("blue", q), q
-    listed = lambda key: {d["doc_id"] for d in client.get("/v1/documents", headers={
-        "Authorization": f"Bearer {keys[key]}"}).json()["documents"]}
+
+    def listed(key: str) -> set[str]:
+        documents = client.get("/v1/documents", headers={"Authorization": f"Bearer {keys[key]}"}).json()["documents"]
+        return {d["doc_id"] for d in documents}
+
     assert listed("both") == listed("red") | listed("blue") and len(listed("both")) == 6
 
 

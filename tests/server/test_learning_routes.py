@@ -33,8 +33,11 @@ def test_a_saved_review_shows_as_reviewed_with_its_fields_and_who_asked(api):
     answer = ask(api, "reader-red", "When does the red team ship the orbital relay?")
     assert call(api, "reader-red", "POST", "/v1/feedback", json={"answer_id": answer["id"], "rating": "down"}
                 ).status_code == 201
-    queued = lambda key, **p: {a["id"]: a for a in call(api, key, "GET", "/v1/review", params={  # noqa: E731
-        "queue": "down", "limit": 500, **p}).json()["answers"]}
+
+    def queued(key: str, **p) -> dict:
+        answers = call(api, key, "GET", "/v1/review", params={"queue": "down", "limit": 500, **p}).json()["answers"]
+        return {a["id"]: a for a in answers}
+
     card = queued("editor-red")[answer["id"]]
     assert card["review"] is None and card["asked_by_name"] == f'key "reader-red" ({key_id(api, "reader-red")})'
     chunk = card["sources"][0]["chunk_id"]

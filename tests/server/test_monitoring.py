@@ -1,5 +1,5 @@
-"""Monitoring through the real app (in process): every search, answer (streamed too) and server-side failure lands in the
-query log with what drift needs; the monitor endpoints answer; the CLI reads the same state."""
+"""Monitoring through the real app (in process): every search, answer (streamed too) and server-side failure lands
+in the query log with what drift needs; the monitor endpoints answer; the CLI reads the same state."""
 
 import json
 import sqlite3

@@ -92,7 +92,9 @@ def test_replicas_on_postgres_share_keys_limits_jobs_and_the_query_log(tmp_path,
         assert httpx.post(f"{b}/v1/feedback", json={"answer_id": answer["id"], "rating": "up"},
                           headers=_auth(editor)).status_code == 201
     with psycopg.connect(postgres_db) as db:  # all of it in PostgreSQL, none of it in the home
-        count = lambda table: db.execute(f"SELECT count(*) FROM ragship_{table}").fetchone()[0]  # noqa: E731
+        def count(table):
+            return db.execute(f"SELECT count(*) FROM ragship_{table}").fetchone()[0]
+
         assert count("rate_hits") >= 10 and count("keys") == 3 and count("jobs") == 1 and count("feedback") == 1
         assert db.execute("SELECT key_id FROM ragship_requests WHERE id = %s", (answer["id"],)).fetchone()
     assert not any((tmp_path / "home" / name).exists() for name in ("state.sqlite", "keys.json", "monitor.sqlite"))

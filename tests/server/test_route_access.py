@@ -94,7 +94,10 @@ def test_the_access_rule_for_derived_data():
 # -- finding 2: the review queue ---------------------------------------------------------------------------------
 def test_the_review_queue_shows_an_answer_only_to_who_may_read_every_source(world):
     api, admins = world["api"], world["admins"]
-    queue = lambda key: call(api, key, "GET", "/v1/review", params={"queue": "all", "limit": 500}).json()["answers"]
+
+    def queue(key):
+        return call(api, key, "GET", "/v1/review", params={"queue": "all", "limit": 500}).json()["answers"]
+
     assert call(api, "editor-blue", "GET", f"/v1/documents/{DOC}").status_code == 404
     blue = json.dumps(queue("editor-blue"))
     assert admins["id"] not in blue and "Q3 revenue" not in blue and SECRET not in blue and ASKED not in blue

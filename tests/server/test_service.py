@@ -92,7 +92,8 @@ def test_ask_answers_and_feedback_refers_to_the_answer(svc):
     assert not answer["abstained"] and answer["citations"][0]["doc_id"] == "teams/blue/migration.md"
     up = call(svc, "POST", "/v1/feedback", "blue", json={"answer_id": answer["id"], "rating": "up", "comment": "ok"})
     assert up.status_code == 201
-    assert call(svc, "POST", "/v1/feedback", "red", json={"answer_id": answer["id"], "rating": "down"}).status_code == 404
+    down = {"answer_id": answer["id"], "rating": "down"}
+    assert call(svc, "POST", "/v1/feedback", "red", json=down).status_code == 404
     assert call(svc, "POST", "/v1/feedback", "blue", json={"answer_id": "nope", "rating": "up"}).status_code == 404
     assert 'ragship_feedback_total{rating="up"}' in call(svc, "GET", "/metrics", "public").text
     series = call(svc, "GET", "/v1/monitor/series", "editor").json()["series"]
