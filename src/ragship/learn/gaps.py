@@ -172,7 +172,8 @@ def _topic(members: list[Question]) -> dict[str, Any]:
     open_ = sorted((q for q in members if q.closed_at is None), key=lambda q: (-q.failed, -q.last_failed))
     closed = sorted((q for q in members if q.closed_at is not None), key=lambda q: -q.closed_at)
     return {"name": topic_name([q.text for q in members]), "others": False, "open": len(open_),
-            "answered_now": sum(q.answered_now is not None for q in open_), "closed": len(closed), "failed": sum(q.failed for q in members),
+            "answered_now": sum(q.answered_now is not None for q in open_), "closed": len(closed),
+            "failed": sum(q.failed for q in members),
             "last_failed": max(q.last_failed for q in members),
             "questions": [q.to_dict() for q in open_], "closed_questions": [q.to_dict() for q in closed]}
 

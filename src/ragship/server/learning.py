@@ -109,8 +109,8 @@ async def unanswered(request: Request, collection: Optional[str] = None,
                      principal: Principal = Editor) -> dict:
     """The questions the documents fail to answer: abstentions, empty results and down-voted answers of the last
     `days`, one entry per question, grouped by topic with counts, the askers' comments, and which are closed (later
-    answered without a down-vote; with `reask`, which the documents answer now). Only the questions of askers whose words the
-    caller may read (as the review queue); `hidden` counts the others."""
+    answered without a down-vote; with `reask`, which the documents answer now). Only the questions of askers whose
+    words the caller may read (as the review queue); `hidden` counts the others."""
     svc = service(request)
     groups = await asyncio.to_thread(asker_groups, svc.keys)
     engine = svc.collections.get(collection)
