@@ -8,6 +8,7 @@ serialized across processes (State.exclusive): two servers on one store open one
 
 from __future__ import annotations
 
+import builtins
 import json
 import time
 import uuid
@@ -25,7 +26,7 @@ from ragship.util.identity import process
 
 OPENS = ("warning", "critical")  # the severities that open an incident; "info" alerts only notify
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}  # the most severe alert opens and names an incident
-I = INCIDENTS.c
+INC = INCIDENTS.c
 UNTITLED = "(untitled)"  # how one stored with a blank title (before open() refused them) reads: every face links it
 
 
@@ -120,17 +121,17 @@ class Incidents:
 
     def get(self, incident_id: str) -> Incident:
         with self.state.ready(read=True) as c:
-            row = c.execute(select(INCIDENTS).where(I.id == incident_id)).first()
+            row = c.execute(select(INCIDENTS).where(INC.id == incident_id)).first()
         if row is None:
             raise NotFound(f"no incident {incident_id!r}; `ragship incident list` shows them")
         return _incident(row)
 
     def list(self, collection: str | None = None, status: str | None = None, limit: int = 50) -> list[Incident]:
-        query = select(INCIDENTS).order_by(I.opened.desc()).limit(limit)
+        query = select(INCIDENTS).order_by(INC.opened.desc()).limit(limit)
         if collection:
-            query = query.where(I.collection == collection)
+            query = query.where(INC.collection == collection)
         if status:
-            query = query.where(I.status == status)
+            query = query.where(INC.status == status)
         with self.state.ready(read=True) as c:
             return [_incident(r) for r in c.execute(query)]
 
@@ -138,7 +139,7 @@ class Incidents:
         at = time.time() if now is None else now
         with self.state.ready() as c:
             self.state.exclusive(c, f"incident:{incident_id}")
-            row = c.execute(select(INCIDENTS).where(I.id == incident_id)).first()
+            row = c.execute(select(INCIDENTS).where(INC.id == incident_id)).first()
             if row is None:
                 raise NotFound(f"no incident {incident_id!r}; `ragship incident list` shows them")
             incident = _incident(row)
@@ -154,10 +155,10 @@ class Incidents:
         incident.add(at, "resolved", f"resolved: {why}", by)
 
     @staticmethod
-    def _unresolved(c: Connection, collection: str) -> list[Incident]:
+    def _unresolved(c: Connection, collection: str) -> builtins.list[Incident]:  # (`list` is a method here)
         """The collection's unresolved incidents, the newest first."""
-        rows = c.execute(select(INCIDENTS).where(I.collection == collection, I.status != "resolved")
-                         .order_by(I.opened.desc()))
+        rows = c.execute(select(INCIDENTS).where(INC.collection == collection, INC.status != "resolved")
+                         .order_by(INC.opened.desc()))
         return [_incident(row) for row in rows]
 
     @staticmethod
@@ -167,7 +168,7 @@ class Incidents:
                   "body": json.dumps({"alerts": incident.alerts, "entries": incident.entries,
                                       "signals": incident.signals, "severity": incident.severity})}
         c.execute(INCIDENTS.insert().values(id=incident.id, **values) if new
-                  else INCIDENTS.update().where(I.id == incident.id).values(**values))
+                  else INCIDENTS.update().where(INC.id == incident.id).values(**values))
 
 
 def _incident(row) -> Incident:
