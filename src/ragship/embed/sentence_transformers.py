@@ -125,7 +125,7 @@ class SentenceTransformerEmbedder(Embedder):
     def _onnx_unavailable(self) -> str:
         """Why the ONNX Runtime query encoder cannot serve this model ("" when it can)."""
         try:
-            import onnxruntime  # noqa: F401
+            import onnxruntime  # noqa: F401 - imported only to learn whether it is installed
 
             from ragship.embed.onnx import check_mean_pooling
 
