@@ -425,6 +425,8 @@ def test_every_page_runs_under_the_csp_and_the_key_lives_in_the_tab(browser, sit
                         ("gaps", "#gaps-summary:not(:empty)")]:
         page.click(f"nav a[data-page={name}]")
         page.wait_for_selector(ready)
+    page.click("#gaps-reask")  # the open questions asked again, each as its asker reads
+    page.wait_for_selector("#gaps-summary:has-text('Asked again')")
     page.screenshot(path=str(tmp_path / "csp-metrics.png"), full_page=True)
     assert page.inner_text("#error") == ""
     page.reload()  # the key outlives a reload of the tab

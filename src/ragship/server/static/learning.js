@@ -102,6 +102,10 @@ function gapQuestion(q) {
   const item = el("li", {}, el("span", { class: "gap-question" }, q.question),
     el("span", { class: "meta" }, ` — ${why}; last ${utc(q.last_failed)}`));
   if (q.closed_at) item.append(el("span", { class: "closed" }, ` closed: answered ${utc(q.closed_at)} by ${q.closed_by_version}`));
+  if (q.answered_now) {
+    item.append(el("span", { class: "closed answered-now" },
+      ` answered now from ${q.answered_now.documents.join(", ")} (${q.answered_now.version}); open until its asker is answered`));
+  }
   for (const c of q.comments.slice(-2)) item.append(el("blockquote", { class: "comment" }, c));
   return item;
 }
@@ -135,18 +139,23 @@ function gapTopics(topics) {
   return [...out, ...others.map(gapTopic)];
 }
 
-async function loadGaps() {
+async function loadGaps(reask = false) {
   try {
-    const r = await api(inCollection(`/v1/gaps?days=${$("gaps-days").value}`));
+    const r = await api(inCollection(`/v1/gaps?days=${$("gaps-days").value}${reask === true ? "&reask=true" : ""}`));
     const hidden = r.hidden ? ` ${r.hidden} failed question(s) of keys that read more than yours are not shown.` : "";
     const grouped = r.topics.filter((t) => !t.others).length;
+    const now = r.reasked ? ` Asked again: ${r.reasked.asked}, answered now: ${r.reasked.answered}.` : "";
     $("gaps-summary").textContent = `${r.open} open and ${r.closed} closed question(s); ${grouped} topic(s) of two or more.`
-      + hidden + (r.kept_text ? "" : " monitor.query_text = \"hash\" keeps no question text.");
+      + now + hidden + (r.kept_text ? "" : " monitor.query_text = \"hash\" keeps no question text.");
     $("gaps-list").replaceChildren(...(r.topics.length ? gapTopics(r.topics)
       : [el("p", { class: "meta" }, "No failed questions in this window.")]));
   } catch (e) { showError(e); }
 }
-$("gaps-days").addEventListener("change", loadGaps);
+$("gaps-days").addEventListener("change", () => loadGaps());
+$("gaps-reask").addEventListener("click", async (ev) => {
+  ev.target.disabled = true;
+  try { await loadGaps(true); } finally { ev.target.disabled = false; }
+});
 $("gaps-export").addEventListener("click", async (ev) => {
   ev.preventDefault();
   try {
