@@ -265,3 +265,9 @@ def test_a_blank_title_is_refused_and_one_stored_blank_reads_untitled(tmp_path):
     with state.ready() as c:  # one stored before open() refused blank titles
         incidents._save(c, Incident("old", "default", " ", "open", 10.0), new=True)
     assert [i.title for i in incidents.list()] == ["(untitled)"] and incidents.get("old").title == "(untitled)"
+
+
+def test_listing_by_an_unknown_status_is_refused(state):
+    """Issue 49: an unknown status listed no incidents, as if there were none."""
+    with pytest.raises(InputError, match="open, acknowledged, resolved"):
+        Incidents(state).list(status="bogus")

@@ -5,6 +5,7 @@ draft their postmortem."""
 from __future__ import annotations
 
 import time
+from enum import Enum
 from typing import Optional
 
 import typer
@@ -18,6 +19,16 @@ from ragship.util import actor
 incident_app = typer.Typer(help="Incidents: opened by alerts or by hand, with a timeline and a postmortem draft.",
                            no_args_is_help=True)
 app.add_typer(incident_app, name="incident")
+
+
+class Status(str, Enum):
+    """`--status`, a choice of monitor.incidents.STATUSES: `--status bogus` errors naming the option."""
+
+    open = "open"
+    acknowledged = "acknowledged"
+    resolved = "resolved"
+
+
 BY = typer.Option(None, "--by", help="Who (default: `cli (LOGIN)`, this user's login name).")
 
 
@@ -30,11 +41,11 @@ def _when(at: float | None) -> str:
 
 
 @incident_app.command("list")
-def list_(ctx: typer.Context, status: Optional[str] = typer.Option(None, "--status", help="open, acknowledged or "
-                                                                    "resolved"),
+def list_(ctx: typer.Context, status: Optional[Status] = typer.Option(None, "--status",
+                                                                       help="Only the incidents in this status."),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """The newest incidents first."""
-    found = _collections(ctx).incidents.list(status=status)
+    found = _collections(ctx).incidents.list(status=status and status.value)
     if as_json:
         return print_json([i.to_dict() for i in found])
     for i in found:

@@ -26,6 +26,7 @@ from ragship.util.identity import process
 
 OPENS = ("warning", "critical")  # the severities that open an incident; "info" alerts only notify
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}  # the most severe alert opens and names an incident
+STATUSES = ("open", "acknowledged", "resolved")
 INC = INCIDENTS.c
 UNTITLED = "(untitled)"  # how one stored with a blank title (before open() refused them) reads: every face links it
 
@@ -35,7 +36,7 @@ class Incident:
     id: str
     collection: str
     title: str
-    status: str  # open, acknowledged, resolved
+    status: str  # one of STATUSES
     opened: float
     acknowledged: float | None = None
     resolved: float | None = None
@@ -127,6 +128,8 @@ class Incidents:
         return _incident(row)
 
     def list(self, collection: str | None = None, status: str | None = None, limit: int = 50) -> list[Incident]:
+        if status and status not in STATUSES:
+            raise InputError(f"no incident status {status!r}: it is one of {', '.join(STATUSES)}")
         query = select(INCIDENTS).order_by(INC.opened.desc()).limit(limit)
         if collection:
             query = query.where(INC.collection == collection)
