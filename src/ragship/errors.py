@@ -278,7 +278,8 @@ def storage_error(e: BaseException) -> StorageError | None:
         errno = next((n for n in _DISK if f"os error {n})" in text), None)
     if errno is None:
         return None
-    where = f" writing {e.filename}" if getattr(e, "filename", None) else ""
+    filename = getattr(e, "filename", None)
+    where = f" writing {filename}" if filename else ""
     kind = ReadOnlyStorage if errno == 30 else StorageError
     return kind(f"{_DISK[errno]}{where}: the write was abandoned and the live index version is untouched; free "
                 "space (or make the home writable) and run it again")

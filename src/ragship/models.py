@@ -5,12 +5,16 @@ the QA model and the LLM."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from ragship.embed import CachedEmbedder
 from ragship.embed.factory import make_embedder
 from ragship.retrieve.rerank import CrossEncoderReranker, describe_reranker
 from ragship.settings import Settings
+
+if TYPE_CHECKING:
+    from ragship.answer.openai import OpenAIGenerator
+    from ragship.answer.qa import QAModel
 
 
 class Models:
@@ -20,7 +24,9 @@ class Models:
         self._embedder = embedder  # shared between collections with the same embed settings
         self._embedder_model = settings.embed.model
         self._embedders: dict[str, CachedEmbedder] = {}  # of versions built with another model than embed.model
-        self._reranker = self._qa_model = self._llm = None
+        self._reranker: CrossEncoderReranker | None = None
+        self._qa_model: QAModel | None = None
+        self._llm: OpenAIGenerator | None = None
 
     @property
     def embedder(self) -> CachedEmbedder:
@@ -53,7 +59,7 @@ class Models:
         return self._reranker
 
     @property
-    def qa_model(self):
+    def qa_model(self) -> QAModel | None:
         """The configured extractive QA model (answer.qa_model), or None."""
         if self._qa_model is None and self.settings.answer.qa_model:
             from ragship.answer.qa import QAModel
@@ -61,7 +67,7 @@ class Models:
             self._qa_model = QAModel(self.settings.answer.qa_model)
         return self._qa_model
 
-    def generator(self):
+    def generator(self) -> OpenAIGenerator | None:
         """The configured LLM generator, or None for extractive answers."""
         if self._llm is None and self.settings.answer.generator == "openai":
             from ragship.answer.openai import make_generator

@@ -118,7 +118,7 @@ class AbstainTarget:
     def parse(cls, text: str) -> AbstainTarget:
         m = re.fullmatch(r"\s*(precision|abstain|answer)\s*>=\s*(\d*\.?\d+)\s*(%?)\s*", text)
         value = float(m[2]) / (100 if m[3] else 1) if m else 0.0
-        if not 0.0 < value <= 1.0:
+        if m is None or not 0.0 < value <= 1.0:
             raise ValueError(f"{text!r} is not an operating point: write RATE >= VALUE, RATE one of "
                              f"{', '.join(cls.RATES)} and VALUE in (0, 1] or a percentage, e.g. \"abstain >= 0.8\"")
         return cls(m[1], value)

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from ragship.cpu import cpu_has_native_bf16
 
@@ -50,7 +50,7 @@ def bound_memory(model=None, checkpointing: bool = True) -> list:
     return [m for m in model.modules() if getattr(m, "gradient_checkpointing", False) is True]
 
 
-def checkpoint_large(layers: list, tokens: int) -> None:
+def checkpoint_large(layers: Sequence, tokens: int) -> None:
     """Checkpoint `layers` (bound_memory's) for the next batch only if it holds more than CHECKPOINT_ABOVE_TOKENS
     tokens: the memory bound is set by the largest batches, and the small ones train faster without."""
     for layer in layers:
@@ -65,7 +65,7 @@ def checkpoint_of(out_dir: Path) -> Path:
     return out_dir.with_name(f".{out_dir.name}.training.pt")
 
 
-def train_loop(model, examples: Sequence[T], loss_of: Callable[[list[T]], object], *, epochs: int, batch_size: int,
+def train_loop(model, examples: Sequence[T], loss_of: Callable[[list[T]], Any], *, epochs: int, batch_size: int,
                lr: float, warmup: float, budget_s: float | None, seed: int,
                progress: Callable[[int, int, float], None] | None = None, checkpoint: Path | None = None) -> dict:
     """Run `loss_of(batch)` over shuffled batches of `examples` for `epochs` (every planned step, so the result

@@ -67,7 +67,7 @@ def other_paragraph_negatives(examples: list[dict], share: float, seed: int, clo
     one, or with `closest` the one whose words are most like the question's (TF-IDF cosine), as retrieval would
     show it."""
     rng = random.Random(seed)
-    by_title = collections.defaultdict(dict)
+    by_title: dict[str, dict[str, str]] = collections.defaultdict(dict)  # title -> {paragraph id: its text}
     for e in examples:
         by_title[e["title"]][e["paragraph"]] = e["context"]
     out = []
@@ -133,8 +133,7 @@ def train(base_path: str, data: Path, out_dir: Path, *, epochs: int = 2, batch_s
     started, logs, source = time.monotonic(), [], base_path
     for k, ((examples, n, rate, target), batches) in enumerate(zip(passes, batched)):
         left = None if budget_s is None else max(1.0, budget_s - (time.monotonic() - started))
-        shown = progress and (lambda s, t, loss, k=k: progress(sum(steps[:k]) + s, sum(steps[:k]) + t
-                                                                + sum(steps[k + 1:]), loss))
+        shown = None if progress is None else functools.partial(_overall, progress, steps, k)
         logs.append(_phase(source, target, batches, epochs=n, batch_size=batch_size, lr=rate, warmup=warmup,
                            budget_s=left, seed=seed, progress=shown, bounded=bounded, tokenizer=tokenizer,
                            questions=len(examples), reuse=target != out_dir))
@@ -206,6 +205,12 @@ def _phase(source: str, out_dir: Path, batches: list[list[tuple]], *, tokenizer,
     log = {**log, "questions": questions, "windows": len(rows), "pos_weight": round(pos_weight, 3)}
     done.write_text(json.dumps({"settings": settings, "log": log}) + "\n")
     return log
+
+
+def _overall(progress: Callable[[int, int, float], None], steps: list[int], k: int, step: int, total: int,
+             loss: float) -> None:
+    """Pass `k`'s progress on as the whole run's: the passes before it done, those after it still to do."""
+    progress(sum(steps[:k]) + step, sum(steps[:k]) + total + sum(steps[k + 1:]), loss)
 
 
 def batch_loss(model, pos_weight: float = 1.0, checkpointed: Sequence = ()) -> Callable[[list[list[tuple]]], Any]:

@@ -35,7 +35,9 @@ class Adaptable(Searchable, Protocol):
     """What `adapt` uses of a collection."""
 
     home: Home
-    embedder: CachedEmbedder
+
+    @property
+    def embedder(self) -> CachedEmbedder: ...
 
     def sibling(self, settings: Settings) -> Adaptable: ...
 
@@ -116,7 +118,7 @@ def _data(root: Path, split: str, unsupervised: bool) -> tuple[Path, dict[str, s
     """The corpus to adapt on, and the labeled queries (none for unsupervised adaptation)."""
     if root.is_dir() and (root / "qrels" / f"{split}.tsv").is_file() and not unsupervised:
         ds = load_dataset(root, split)
-        return ds.corpus, ds.queries, ds.qrels
+        return ds.corpus_file, ds.queries, ds.qrels
     corpus = next((root / n for n in ("corpus.jsonl", "corpus.jsonl.gz") if (root / n).is_file()), None)
     if root.is_dir() and corpus is not None:
         return corpus, {}, {}

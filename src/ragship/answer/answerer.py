@@ -66,7 +66,9 @@ class Assessment:
     def verdict(self) -> dict | None:
         """The QA model's verdict as the answer JSON carries it."""
         r = self.reading
-        return r and {"answerability": round(r.answerability, 3), "source": r.passage + 1, "span": r.text}
+        if r is None:
+            return None
+        return {"answerability": round(r.answerability, 3), "source": r.passage + 1, "span": r.text}
 
 
 class Answerer:
@@ -93,15 +95,14 @@ class Answerer:
             x |= qa_features(readings)
             reading = max(readings, key=lambda r: r.answerability, default=None)
         if self.calibration and PRIOR_FEATURE in self.calibration.features:
-            x[PRIOR_FEATURE] = self._prior(question, result)
+            x[PRIOR_FEATURE] = self._prior(question, result, self.calibration)
         parts = self.calibration.contributions(x) if self.calibration else None
         confidence = logistic(sum(parts.values())) if parts else ConfidenceModel()(best)
         return Assessment(result, hits, sentences, x, round(confidence, 4), reading, parts)
 
-    def _prior(self, question: str, result: SearchResult) -> float:
+    def _prior(self, question: str, result: SearchResult, c: Calibration) -> float:
         """The question prior's logit, from the vector the search already encoded when it searched for the question;
         its mean (no say) if it was fitted on another embedding model's vectors."""
-        c = self.calibration
         if c.prior is None or c.prior.model != self.embedder.model_id:
             return c.mean[c.features.index(PRIOR_FEATURE)]
         searched = result.query_vector is not None and result.query == question and not result.context  # its own
@@ -203,7 +204,7 @@ class Answerer:
             return self._abstain(question, a, why, checked.removed)
         cited = sorted({n for _, ns in checked.sentences for n in ns})
         citations = [Citation.from_hit(n, a.hits[n - 1], tuple(checked.quotes.get(n, ()))) for n in cited]
-        return Answer(question, checked.text, False, a.confidence, citations, generator=self.llm.name,
+        return Answer(question, checked.text, False, a.confidence, citations, generator=self._generator_name,
                       removed=checked.removed)
 
     def _extractive(self, question: str, a: Assessment, fallback: dict | None = None) -> Answer:

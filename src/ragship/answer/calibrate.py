@@ -245,7 +245,7 @@ def _rates(p: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
             "abstain_precision": float((no * abstain).sum() / abstain.sum()) if abstain.any() else 1.0}
 
 
-def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, float]]:
+def reliability(p: np.ndarray, y: np.ndarray, bins: int = 10) -> list[dict[str, Any]]:
     """Per confidence bin: how many questions, their mean confidence, and how many were in fact answerable."""
     table = []
     for i in range(bins):
@@ -285,6 +285,8 @@ class CalibrationStore:
 
     def _earlier(self, version: str | None, passed_over: Callable[[str], bool]) -> Path | None:
         limit = _number(version) if version else math.inf
+        if limit is None:  # not a version id: no version is earlier than it
+            return None
         found = [(n, p) for p in (self.folder.glob("v*.json") if self.folder.is_dir() else [])
                  if (n := _number(p.stem)) is not None and n <= limit and not passed_over(p.stem)]
         return max(found)[1] if found else None

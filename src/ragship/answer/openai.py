@@ -15,7 +15,7 @@ from typing import Iterator
 
 import httpx
 import openai
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt
+from tenacity import RetryCallState, Retrying, retry_if_exception
 
 from ragship.answer.prompt import messages, standalone_messages
 from ragship.errors import ConfigError, GenerationError
@@ -27,7 +27,7 @@ MARGIN_S = 0.05  # no attempt or wait is started with less time than this left
 
 
 class OpenAIClient:
-    def __init__(self, settings: LLMSettings, http_client: httpx.Client | None = None):
+    def __init__(self, settings: LLMSettings):
         if not settings.base_url or not settings.model:
             raise ConfigError("answer.generator = 'openai' needs answer.llm.base_url and answer.llm.model")
         self.settings = settings
@@ -35,7 +35,7 @@ class OpenAIClient:
         # the SDK insists on a key; with none, no Authorization header is sent at all (local servers need none)
         self.headers = {} if key else {"Authorization": openai.Omit()}
         self.sdk = openai.OpenAI(base_url=settings.base_url.rstrip("/"), api_key=key or "none", max_retries=0,
-                                 timeout=settings.timeout_s, http_client=http_client)
+                                 timeout=settings.timeout_s)
 
     def complete(self, chat: list[dict[str, str]]) -> str:
         """The whole reply text."""
@@ -63,7 +63,8 @@ class OpenAIClient:
         s = self.settings
         remaining = deadline - time.monotonic()
         if remaining <= MARGIN_S:
-            raise openai.APITimeoutError(request=httpx.Request("POST", s.base_url))
+            # the SDK types the request httpx2's (openai >= 3); the error only carries it, as any request object
+            raise openai.APITimeoutError(request=httpx.Request("POST", s.base_url))  # type: ignore[arg-type]
         try:
             return self.sdk.chat.completions.create(model=s.model, messages=chat, temperature=s.temperature,
                                                     max_tokens=s.max_tokens, stream=stream, timeout=remaining,
@@ -74,7 +75,7 @@ class OpenAIClient:
     def _attempts(self, deadline: float) -> Retrying:
         def wait(state: RetryCallState) -> float:
             seconds = self.settings.backoff_s * 2 ** (state.attempt_number - 1)
-            error = state.outcome.exception()
+            error = state.outcome.exception() if state.outcome else None
             retry_after = getattr(getattr(error, "response", None), "headers", {}).get("retry-after")
             try:
                 seconds = max(seconds, float(retry_after)) if retry_after else seconds
@@ -82,10 +83,10 @@ class OpenAIClient:
                 pass
             return max(0.0, min(seconds, deadline - time.monotonic() - MARGIN_S))
 
-        def out_of_time(state: RetryCallState) -> bool:
-            return deadline - time.monotonic() <= MARGIN_S
+        def stop(state: RetryCallState) -> bool:  # out of attempts, or of time
+            return state.attempt_number > self.settings.retries or deadline - time.monotonic() <= MARGIN_S
 
-        return Retrying(stop=stop_after_attempt(self.settings.retries + 1) | out_of_time, wait=wait,
+        return Retrying(stop=stop, wait=wait,
                         retry=retry_if_exception(_retryable), reraise=True)
 
     def _reason(self, e: openai.APIError, started: bool) -> str:
@@ -153,7 +154,7 @@ def _stream_text(events, deadline: float) -> Iterator[str]:
             if delta:
                 yield delta
     except openai.APIConnectionError as e:
-        e.after_text = True  # a retry would repeat what was already sent
+        e.after_text = True  # type: ignore[attr-defined]  # the SDK's error, marked: a retry would repeat the text
         raise
     except (AttributeError, IndexError, TypeError, ValueError) as e:
         raise GenerationError(f"malformed stream event ({type(e).__name__})") from None

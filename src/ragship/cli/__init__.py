@@ -32,7 +32,7 @@ def main() -> None:
     except typer.Abort:
         sys.exit(130)
     except typer.TyperException as e:  # a usage error (Typer's own Click): the usage line and what is wrong, exit 2
-        e.show()
+        e.show()  # type: ignore[attr-defined]  # every one Typer raises is its Click's ClickException
         sys.exit(e.exit_code)
     except Exception as e:  # a disk that is full or read-only
         disk = storage_error(e)

@@ -30,8 +30,8 @@ def chat(
 ) -> None:
     """Ask questions one after another: each is answered in the context of the earlier ones."""
     collection, flt = engine(ctx), caller_filter(filters, groups)
-    messages = load_messages(conversation) if conversation else []
-    if messages:
+    messages = load_messages(conversation) if conversation is not None else []
+    if conversation is not None:
         _check(messages, conversation)
     collection.served()  # no index: say so before the first prompt, not after the first question
     out.print(f"[dim]{COMMANDS}[/dim]" + (f"[dim]; {_user_turns(messages)} earlier question(s) loaded[/dim]"

@@ -41,16 +41,16 @@ def keys_create(
 @keys_app.command("list")
 def keys_list(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """List keys (ids, roles, groups; never the secrets)."""
-    rows = [{"id": r.id, "role": r.role, "groups": r.groups, "name": r.name, "created_at": r.created_at,
-             "revoked": r.revoked} for r in _keys(ctx).records().values()]
+    records = list(_keys(ctx).records().values())
     if as_json:
-        return print_json(rows)
-    table = Table(title=f"API keys ({len(rows)})")
+        return print_json([{"id": r.id, "role": r.role, "groups": r.groups, "name": r.name,
+                            "created_at": r.created_at, "revoked": r.revoked} for r in records])
+    table = Table(title=f"API keys ({len(records)})")
     for column in ("id", "name", "role", "groups", "created", "revoked"):
         table.add_column(column)
-    for r in rows:
-        table.add_row(r["id"], escape(r["name"] or "-"), r["role"], escape(",".join(r["groups"]) or "-"),
-                      r["created_at"], "yes" if r["revoked"] else "")
+    for r in records:
+        table.add_row(r.id, escape(r.name or "-"), r.role, escape(",".join(r.groups) or "-"), r.created_at,
+                      "yes" if r.revoked else "")
     out.print(table)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Optional, cast
 
 import typer
 from rich.markup import escape
@@ -187,7 +187,8 @@ def tune(
     from ragship.evaluate.tune import tune as run_tune
 
     with Progress(quiet=as_json) as observe:
-        tuned = run_tune(engine(ctx), dataset, split, observe=observe, chunkings=chunks)
+        tuned = run_tune(engine(ctx), dataset, split, observe=observe,
+                         chunkings=cast(tuple[tuple[int, int], ...], chunks))  # as --chunks' callback parsed it
     trials, chosen = tuned.trials, tuned.chosen
     config = config_path()
     if write:

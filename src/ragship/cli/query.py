@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 
@@ -50,12 +50,15 @@ def ask(
     groups: Optional[str] = typer.Option(None, "--as-groups", help="Answer as a caller in these groups."),
 ) -> None:
     """Answer a question with citations, or abstain and show the closest sources."""
-    if question is None and conversation is None:
+    if conversation is not None:
+        asked: str | list[dict[str, Any]] = load_messages(conversation, question)
+    elif question is not None:
+        asked = question
+    else:
         raise typer.BadParameter("give a QUESTION, or --conversation FILE (its last user message is the question)")
     collection, flt = engine(ctx), caller_filter(filters, groups)
-    question = load_messages(conversation, question) if conversation else question
     if stream:
-        for event in collection.ask_stream(question, filter=flt):
+        for event in collection.ask_stream(asked, filter=flt):
             if event["type"] == "sentence" and not as_json:
                 out.print(event["text"], highlight=False)
             elif event["type"] == "answer":
@@ -63,7 +66,7 @@ def ask(
         if as_json:
             return print_json(result)
         return print_answer(result, printed_text=True)
-    answer = collection.ask(question, filter=flt)
+    answer = collection.ask(asked, filter=flt)
     if as_json:
         return print_json(answer.to_dict())
     print_answer(answer.to_dict(), printed_text=False)

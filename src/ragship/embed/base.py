@@ -15,7 +15,11 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 @runtime_checkable
 class Embedder(Protocol):
     model_id: str  # names the exact weights; part of every cache key and index version
-    dim: int
+
+    @property
+    def dim(self) -> int:
+        """The vectors' length (an implementation may load its model to know it)."""
+        ...
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         """L2-normalised float32 vectors, shape (len(texts), dim)."""

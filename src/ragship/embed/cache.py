@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ragship.embed.base import Embedder
+from ragship.errors import ModelNotAvailable
 from ragship.fsio import database_error
 
 log = logging.getLogger("ragship.embed")
@@ -81,7 +82,7 @@ class CachedEmbedder(Embedder):
         self._lock = threading.Lock()
 
     @property
-    def model_id(self) -> str:
+    def model_id(self) -> str:  # type: ignore[override]  # the inner model's, read through: never set here
         return self.inner.model_id
 
     @property
@@ -91,14 +92,17 @@ class CachedEmbedder(Embedder):
     @property
     def path(self) -> str:
         """Where the inner model's weights are (for trainers that start from them)."""
-        return self.inner.path
+        path = getattr(self.inner, "path", None)  # every encoder path's has one; the Protocol asks for none
+        if not isinstance(path, str):
+            raise ModelNotAvailable(f"{self.model_id}: no local weights to train from")
+        return path
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         keys = [EmbeddingCache.key(t) for t in texts]
         found = self.cache.get_many(self.model_id, list(set(keys)))
         missing = list(dict.fromkeys(k for k in keys if k not in found))
         if missing:
-            first_text = {}
+            first_text: dict[bytes, str] = {}
             for k, t in zip(keys, texts):
                 first_text.setdefault(k, t)
             vectors = self.inner.embed_batch([first_text[k] for k in missing])

@@ -15,6 +15,7 @@ import os
 import threading
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -45,8 +46,8 @@ class OpenVinoEmbedder(Embedder):
         self.batch_size, self.query_threads = batch_size, query_threads
         # an xdist worker (ADR 0020) or a user limits compute threads with OMP_NUM_THREADS: OpenVINO honours it too
         self.threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or None
-        self._state = None
-        self._queries = None
+        self._state: dict | None = None
+        self._queries: Any = None  # OpenVINO's InferRequest for single queries, made on the first one
         self._lock = threading.Lock()
         self._running = threading.Lock()  # one batch at a time through the inference queue
         self._tokenizing = threading.Lock()  # a fast tokenizer's padding settings are shared state
@@ -134,7 +135,7 @@ class OpenVinoEmbedder(Embedder):
 def compile_model(ov, model_file: Path, precision: str, hint: str, threads: int | None):
     """The converted model compiled for this CPU; OpenVINO keeps the compiled blob in CACHE_DIR beside it and
     loads that on the next start instead of compiling."""
-    config = {"INFERENCE_PRECISION_HINT": PRECISIONS[precision], "PERFORMANCE_HINT": hint,
+    config: dict[str, str | int] = {"INFERENCE_PRECISION_HINT": PRECISIONS[precision], "PERFORMANCE_HINT": hint,
               "CACHE_DIR": str(model_file.parent / "compiled")}
     if threads:
         config["INFERENCE_NUM_THREADS"] = threads

@@ -19,6 +19,13 @@ class Dataset:
     queries: dict[str, str]  # only the queries judged in the split
     qrels: dict[str, dict[str, int]]
 
+    @property
+    def corpus_file(self) -> Path:
+        """The corpus; a labeled set of a collection's own documents has none."""
+        if self.corpus is None:
+            raise DatasetError(f"{self.root}: no corpus.jsonl or corpus.jsonl.gz; a BEIR dataset needs one")
+        return self.corpus
+
 
 def load_dataset(root: Path, split: str = "test", corpus: bool = True) -> Dataset:
     """The split's judged queries; `corpus=False` for a set that judges a collection's own documents (the gate
@@ -31,9 +38,9 @@ def load_dataset(root: Path, split: str = "test", corpus: bool = True) -> Datase
         raise DatasetError(f"{root}: no corpus.jsonl or corpus.jsonl.gz; a BEIR dataset needs one")
     qrels_path = root / "qrels" / f"{split}.tsv"
     if not qrels_path.is_file():
-        found = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
+        splits = sorted(p.stem for p in (root / "qrels").glob("*.tsv")) if (root / "qrels").is_dir() else []
         raise DatasetError(f"{qrels_path}: no qrels for split {split!r}; "
-                           + (f"available splits: {', '.join(found)}" if found else "the folder has no qrels/*.tsv"))
+                           + (f"available splits: {', '.join(splits)}" if splits else "the folder has no qrels/*.tsv"))
     qrels = read_qrels(qrels_path)
     all_queries = read_queries(root / "queries.jsonl")
     missing = [q for q in qrels if q not in all_queries]

@@ -44,8 +44,10 @@ class Searchable(Protocol):
 class Evaluated(Searchable, Protocol):
     """What `evaluate` and `calibrate` use."""
 
-    embedder: Embedder
     calibrations: CalibrationStore
+
+    @property
+    def embedder(self) -> Embedder: ...
 
     def context(self, question: str, mode: str | None = None) -> SearchResult: ...
 
@@ -82,7 +84,8 @@ def run_retrieval(dataset: Dataset, search: Callable[[str], list[Hit]], mode: st
 def evaluate(engine: Evaluated, dataset_dir: Path, split: str = "test", mode: str | None = None,
              k: int | None = None, observe=None) -> dict[str, Any]:
     dataset = load_dataset(dataset_dir, split)
-    report = engine.release(engine.ingest([dataset.corpus], observe=observe))
+    report = engine.release(engine.ingest([dataset.corpus_file], observe=observe))
+    assert report.version is not None  # an ingest that finds documents leaves a version
     engine = engine.at_version(report.version)  # the version just built, live or a candidate
     mode = mode or engine.settings.search.mode
     # chunks per query: enough to fill EVAL_DEPTH documents even when documents have several chunks
@@ -116,7 +119,8 @@ def calibrate(engine: Evaluated, dataset_dir: Path, split: str = "test", target:
     (evaluate/labeled_questions.py) to fit a question prior on, one more feature of the model."""
     dataset = load_dataset(dataset_dir, split)
     prior = question_prior(engine.embedder, prior_questions) if prior_questions else None
-    report = engine.release(engine.ingest([dataset.corpus], observe=observe))
+    report = engine.release(engine.ingest([dataset.corpus_file], observe=observe))
+    assert report.version is not None  # an ingest that finds documents leaves a version
     engine = engine.at_version(report.version)
     questions = load_questions(dataset)
     answerer = engine.answerer()

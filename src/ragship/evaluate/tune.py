@@ -78,7 +78,7 @@ def variant_label(v: dict[str, bool]) -> str:
 
 
 def candidate_settings(variants=BM25_VARIANTS) -> list[tuple[str, dict[str, Any]]]:
-    grid = [("dense", {"mode": "dense"})]
+    grid: list[tuple[str, dict[str, Any]]] = [("dense", {"mode": "dense"})]
     for v in variants:
         b = f"bm25 {variant_label(v)}"
         grid += [(b, {"mode": "bm25", **v})]
@@ -103,7 +103,7 @@ def tune(engine: Tunable, dataset_dir: Path, split: str = "train", observe=None,
         if observe:
             observe("queries", 1, total=total)
 
-    engine.release(engine.ingest([dataset.corpus], observe=observe))
+    engine.release(engine.ingest([dataset.corpus_file], observe=observe))
     scored = _trials(engine, dataset, variants, tick)
     for tokens, overlap in others:
         with _scratch(engine, tokens, overlap) as other:
@@ -194,12 +194,13 @@ def bm25_candidates(engine: Tunable, variant: dict[str, bool], queries: dict[str
                     tick=lambda: None) -> Candidates:
     """BM25 rows of every query with the variant's full-text index: the live one when it was built so, else one
     rebuilt on the head under the ingest lock (the head is reset to the live version afterwards)."""
-    built = engine.registry.live().params.get("fts", DEFAULT_FTS)
+    live = engine.registry.serving()
+    built = live.params.get("fts", DEFAULT_FTS)
     wanted = engine.settings.search.model_copy(update=variant).fts_params()
     if built == wanted:
         return _timed_bm25(engine.searcher().view, queries, depth, tick)
     # rebuilt on the table head under the writer lock (scratch space no query opens), the head reset afterwards
-    with engine.home.exclusive(), engine.store().trial_fts(engine.registry.live().lance_version, wanted) as view:
+    with engine.home.exclusive(), engine.store().trial_fts(live.lance_version, wanted) as view:
         return _timed_bm25(view, queries, depth, tick)
 
 

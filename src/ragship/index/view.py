@@ -199,7 +199,9 @@ class IndexView:
     def vectors(self, chunk_ids: list[str]) -> np.ndarray:
         """The stored vectors of the given chunks, in order."""
         if not self.ann:
-            return self.memory.vectors[[self.memory.position[c] for c in chunk_ids]]
+            memory = self.memory
+            assert memory.vectors is not None  # held in memory wherever there is no vector index
+            return memory.vectors[[memory.position[c] for c in chunk_ids]]
         rows = self.chunks(chunk_ids, ["chunk_id", "vector"])
         return np.asarray([r["vector"] for r in rows], dtype=np.float32)
 

@@ -221,9 +221,9 @@ def _timed(items: Iterator, clock: Stopwatch, stage: str) -> Iterator:
 
 
 def commit(report: IngestReport, params, model_id: str, store: ChunkStore, registry: VersionRegistry,
-           promote: bool = True) -> None:
+           promote: bool = True) -> str:
     """Tag the head as a new version and record its manifest; it goes live if `promote` (or nothing is live),
-    else it stays a candidate and `report.version` names it (`report.previous` stays the live one)."""
+    else it stays a candidate and `report.version` names it (`report.previous` stays the live one). Returns its id."""
     version_id, number = registry.next_id()
     lance_version = store.commit_tag(version_id)
     view = store.view(version_id)
@@ -244,6 +244,7 @@ def commit(report: IngestReport, params, model_id: str, store: ChunkStore, regis
         registry.add_promotion(version_id, at=now(), by=by, forced=False, **{"from": live.id if live else None})
     else:
         report.candidate = True
+    return version_id
 
 
 def corpus_hash(docs: dict[str, tuple[str, str]]) -> str:

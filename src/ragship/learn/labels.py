@@ -28,7 +28,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from sqlalchemy import select
 
@@ -116,7 +116,7 @@ def reviews(role: str, by: str, asker: str) -> bool:
     return role in REVIEWERS and (by in HOME_OWNER or by != asker)
 
 
-def check_feedback(role: str, sources: list[dict[str, Any]], marks: dict[str, str], expected: str | None,
+def check_feedback(role: str, sources: list[dict[str, Any]], marks: Mapping[str, str], expected: str | None,
                    correction: str | None, found: dict[str, str] | None = None) -> dict[str, str]:
     """Refuse feedback that could not count as a label (the API's 403 and 422, the CLI's one line): a review
     (`expected`, a correction) from a reader, or a mark on anything but a source the answer showed or, in a

@@ -138,12 +138,12 @@ class Drift:
         if not ref["set_at"]:  # never set: the first queries logged, served by the live version
             self.reset(ref["reason"], live_version, at=0.0)
             return None
-        release = live_version and ref["version"] != live_version
-        if release and not changed_retrieval:
-            self._follow(live_version)
+        released = live_version if live_version and ref["version"] != live_version else None  # since the reference
+        if released and not changed_retrieval:
+            self._follow(released)
         wanted = None
-        if release and changed_retrieval and self.s.reset_on_release:
-            wanted = f"release {live_version} changed retrieval (was {ref['version']})"
+        if released and changed_retrieval and self.s.reset_on_release:
+            wanted = f"release {released} changed retrieval (was {ref['version']})"
         elif time.time() - ref["set_at"] > max_age_s:
             wanted = "the reference was older than monitor.reference_max_age"
         if wanted and drifting:

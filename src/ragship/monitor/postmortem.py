@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from sqlalchemy import func, select
 
@@ -47,7 +47,7 @@ FIXES = (*SERVING, "drift reset")
 
 def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback_s: float | None = None,
           now: float | None = None, viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None,
-          earlier: list[Incident] = ()) -> dict[str, Any]:
+          earlier: Sequence[Incident] = ()) -> dict[str, Any]:
     """`window_s`: the traffic compared before and after each candidate (monitor.window_s); `lookback_s`: how far
     before the opening the timeline reaches (default `window_s`); `viewer`, `sources`: as timeline's (every line
     of the draft comes from the timeline `viewer` may see); `earlier`: the collection's resolved incidents opened
@@ -71,7 +71,7 @@ def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback
         "impact": {**impact(log, incident.collection, began, until, before), "from": began, "to": until,
                    "to_the": "fix" if fix else "resolution" if incident.resolved else "present"},
         "detection": {"trigger_at": trigger["at"] if trigger else None, "first_alert_at": first_alert,
-                      "time_to_detect_s": _diff(first_alert, trigger and trigger["at"]),
+                      "time_to_detect_s": _diff(first_alert, trigger["at"] if trigger else None),
                       "requests_before_detection": _count(log, incident.collection, began, first_alert)},
         "response": {"opened_at": incident.opened, "acknowledged_at": incident.acknowledged,
                      "time_to_acknowledge_s": _diff(incident.acknowledged, incident.opened),
@@ -83,7 +83,7 @@ def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback
 
 
 def rank(log: QueryLog, incident: Incident, events: list[dict], until: float, window_s: float,
-         earlier: list[Incident] = ()) -> list[dict[str, Any]]:
+         earlier: Sequence[Incident] = ()) -> list[dict[str, Any]]:
     """The changes and faults up to `until` (the first alert), each with what moved in the traffic after it: those
     about what the incident's alerts watch first; none an earlier incident had before it opened (its causes)."""
     about, out = incident.causes(), []
@@ -129,14 +129,14 @@ def recovery(incident: Incident, events: list[dict], fix: dict | None) -> dict[s
             "measured_to": "the fix" if fix else "the resolution" if incident.resolved else None,
             "resolved_at": incident.resolved,  # 0: in the round that saw the fix (stamped with the round's start)
             "resolved_after_fix_s": None if fixed_at is None or incident.resolved is None
-            else max(0.0, _diff(incident.resolved, fixed_at)),
+            else max(0.0, round(incident.resolved - fixed_at, 1)),
             "actions": [e for e in events if e["kind"] in CHANGE_KINDS and e["at"] >= incident.opened]}
 
 
 def _moved(log: QueryLog, collection: str, at: float, until: float, window_s: float) -> dict[str, dict]:
     before, after = traffic(log, collection, at - window_s, at), traffic(log, collection, at, until)
-    return {k: {"before": before[k], "after": after[k], "change": round(after[k] - before[k], 4)}
-            for k in MOVES if before[k] is not None and after[k] is not None}
+    return {k: {"before": b, "after": a, "change": round(a - b, 4)}
+            for k in MOVES if (b := before[k]) is not None and (a := after[k]) is not None}
 
 
 def traffic(log: QueryLog, collection: str, since: float, until: float) -> dict[str, float | None]:

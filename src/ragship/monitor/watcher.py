@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Callable, Protocol, Sequence
 
 from filelock import FileLock, Timeout
 from sqlalchemy import select
@@ -175,7 +175,7 @@ class Monitor:
             metrics.SOURCE_AGE.labels(name, place).set(s["age_s"])
         return result
 
-    def schedule(self, every_s: float | None = None, jobs: list[tuple] = ()):
+    def schedule(self, every_s: float | None = None, jobs: Sequence[tuple] = ()):
         """A started APScheduler running `tick`, each source's sync and the given (job, seconds, id) `jobs` (the
         improvement loop's trigger checks); call `.shutdown()` to stop it."""
         from apscheduler.schedulers.background import BackgroundScheduler

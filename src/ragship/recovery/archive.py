@@ -44,7 +44,9 @@ class Archivable(Protocol):
     home: Home
     registry: VersionRegistry
     calibrations: CalibrationStore
-    state: State
+
+    @property
+    def state(self) -> State: ...
 
     def store(self) -> ChunkStore: ...
 
@@ -131,12 +133,11 @@ def import_archive(c: Archivable, archive: Path) -> IngestReport:
             store.replace_all(rows, dim)
             store.build_fts(**params.get("fts", DEFAULT_FTS))
             store.build_vector_index(c.settings.search.ann_min_rows)
-            commit(report, params, version.model_id, store, c.registry, promote=False)
+            version_id = commit(report, params, version.model_id, store, c.registry, promote=False)
             c.registry.end_build()
-        c.registry.update_release(report.version, imported={"from": str(archive), "version": version.id,
-                                                            "at": now()})
+        c.registry.update_release(version_id, imported={"from": str(archive), "version": version.id, "at": now()})
         if (staging / "calibration.json").exists():
-            shutil.copy(staging / "calibration.json", c.calibrations.path(report.version))
+            shutil.copy(staging / "calibration.json", c.calibrations.path(version_id))
         return report
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 from ragship.access import LOCAL, Principal, question_visible
 from ragship.errors import (REPAIR, ArchiveError, ConfigError, GateRefused, InputError, StateCorrupt,
@@ -34,7 +34,7 @@ class Releases:
     def __init__(self, collection: Releasable):
         self.c, self.registry = collection, collection.registry
 
-    def gate(self, version_id: str, extra: list[GoldenSet] = ()) -> list[GateReport]:
+    def gate(self, version_id: str, extra: Sequence[GoldenSet] = ()) -> list[GateReport]:
         """The candidate against the live version on every golden set (and `extra` ones: the held-out side of a
         production labeled set); the reports are kept with the version."""
         candidate, live = self._named(version_id), self._live()
@@ -146,6 +146,7 @@ class Releases:
         """Add an exported version; gate it against the live one when there are golden sets (it stays a
         candidate), else check that it serves (a smoke test: a few chunks found by their own text)."""
         report = import_archive(self.c, archive)
+        assert report.version is not None  # the version it committed
         imported = {"version": report.version, "live": self.registry.pointer().get("id"),
                     "documents": report.documents, "chunks": report.chunks}
         if report.candidate and self.c.settings.release.golden:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import replace
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from ragship.embed.models import resolve_model
 from ragship.cpu import cpu_has_native_bf16
 from ragship.errors import ModelNotAvailable
 from ragship.types import Hit
+
+if TYPE_CHECKING:
+    from sentence_transformers import CrossEncoder
 
 
 MAX_LENGTH = 256
@@ -38,7 +41,7 @@ class CrossEncoderReranker:
         except ModelNotAvailable as e:
             raise ModelNotAvailable(f"rerank.model: {e}") from None
         self.name, self.path, self.model_id, self.batch_size = name, resolved.path, resolved.model_id, batch_size
-        self._model = None
+        self._model: CrossEncoder | None = None
         self._lock = threading.Lock()
 
     @property

@@ -228,7 +228,7 @@ async def _stream(request: Request, principal: Principal, model: str, ask: AskRe
     """OpenAI's server-sent chunks, one id for the completion: verified sentences as they come, the sources, then a
     last chunk with finish_reason "stop", the usage and the `ragship` member; `data: [DONE]` ends the stream."""
     svc = service(request)
-    logged = svc.log.request(principal.key_id, ask.collection, "ask", ask.q, ask.conversation_id)
+    logged = svc.log.request(principal.key_id, named(ask.collection), "ask", ask.q, ask.conversation_id)
     engine = svc.collections.get(ask.collection)
     await svc.run(engine.view)  # no index, or no such collection: an error response before the stream starts
     created, flt, completion_id = int(time.time()), visible(principal), f"chatcmpl-{uuid.uuid4().hex}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional, Union
+from typing import Any, Literal, Mapping, Optional, Union
 
 from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import Response
@@ -239,7 +239,7 @@ async def feedback(request: Request, body: FeedbackRequest, principal: Principal
     shown = await asyncio.to_thread(svc.log.answer_shown, body.answer_id)
     sources = None if shown is None else shown[2] if shown[0] == principal.key_id else \
         await _reviewable(svc, principal, *shown)
-    if sources is None:
+    if shown is None or sources is None:
         raise AnswerNotFound(f"no answer {body.answer_id!r} of yours; feedback refers to an answer's id")
     found = await _found(svc, principal, shown, body.marks) if reviews(principal.role, principal.key_id, shown[0]) \
         else {}
@@ -252,7 +252,7 @@ async def feedback(request: Request, body: FeedbackRequest, principal: Principal
     return {"answer_id": body.answer_id, "rating": body.rating}
 
 
-async def _found(svc: Service, principal: Principal, shown: tuple, marks: dict[str, str]) -> dict[str, str]:
+async def _found(svc: Service, principal: Principal, shown: tuple, marks: Mapping[str, str]) -> dict[str, str]:
     """The marked chunks beyond the answer's sources that a reviewer may read in the answer's collection (chunk id
     -> doc id): a review may name the document the answer missed (ADR 0021)."""
     asker, collection, sources = shown

@@ -59,12 +59,14 @@ class Settings(BaseSettings):
     def source_settings(self, path: str | Path) -> SourceSettings | None:
         """The [[sources]] entry for an ingested path or remote location: the most specific one containing it."""
         if is_remote(path):
-            matches = [s for s in self.sources if path == s.path or path.startswith(s.path.rstrip("/") + "/")]
+            location = str(path)
+            matches = [s for s in self.sources if location == s.path or location.startswith(s.path.rstrip("/") + "/")]
             return max(matches, key=lambda s: len(s.path), default=None)
         target = Path(path).resolve()
         local = [(s, Path(s.path).resolve()) for s in self.sources if not is_remote(s.path)]
-        matches = [(s, p) for s, p in local if target == p or p in target.parents]
-        return max(matches, key=lambda m: len(m[1].parts), default=(None,))[0]
+        containing = [(s, p) for s, p in local if target == p or p in target.parents]
+        best = max(containing, key=lambda m: len(m[1].parts), default=None)
+        return best[0] if best else None
 
     def index_params(self) -> dict:
         """The settings that shape a version's chunks and vectors; stored with it (and in each document's hash)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Sequence
+
 from pydantic import BaseModel, ConfigDict
 
 DURATION = r"^\d+(\.\d+)?[smhd]$"  # "90s", "30m", "24h", "7d"
@@ -11,7 +13,7 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not silently ignored
 
 
-def problems(errors: list) -> str:
+def problems(errors: Sequence) -> str:
     """Pydantic's errors (`ValidationError.errors()`) as one line, "FIELD: what is wrong; ...": the settings',
     the API's and the MCP tools'."""
     return "; ".join(f"{'.'.join(map(str, err['loc'])) or 'body'}: {err['msg']}" for err in errors)[:2000]

@@ -56,8 +56,8 @@ def _compromised(prompt: str) -> str:
 
 
 def _rewrite(prompt: str) -> str:
-    first = re.search(r"^user: (.*)$", prompt, re.M).group(1).rstrip("?.")
-    last = re.search(r"^Last question: (.*)$", prompt, re.M).group(1)
+    first = re.findall(r"^user: (.*)$", prompt, re.M)[0].rstrip("?.")
+    last = re.findall(r"^Last question: (.*)$", prompt, re.M)[0]
     return f'"{last} (regarding: {first})"'
 
 

@@ -31,6 +31,7 @@ def run_apart(fn: Callable[..., Any], *args, progress: Callable[..., None] | Non
     child = subprocess.Popen([sys.executable, "-m", "ragship.util.child", str(write), str(os.getpid())],
                              stdin=subprocess.PIPE, stdout=2, pass_fds=(write,))  # its prints go to our stderr
     os.close(write)
+    assert child.stdin is not None  # stdin=PIPE
     with child, os.fdopen(read, "rb") as messages:
         pickle.dump(sys.path, child.stdin)  # where `fn`'s module is found, before `fn` is unpickled
         pickle.dump((fn, args, kwargs, progress is not None), child.stdin)
@@ -43,6 +44,7 @@ def run_apart(fn: Callable[..., Any], *args, progress: Callable[..., None] | Non
                     raise ProcessEnded(f"{what} ended without a result (exit code {child.wait()}: "
                                        f"{_exit_reason(child.returncode)})") from None
                 if kind == "progress":
+                    assert progress is not None  # the child reports progress only when given a callback
                     progress(*value)
                 elif kind == "error":
                     raise value
