@@ -37,12 +37,15 @@ browser:
 	@test -x /usr/bin/tesseract || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 		--no-install-recommends tesseract-ocr >/dev/null) || echo "tesseract-ocr could not be installed: the OCR tests will skip"
 
-# the layering contracts (pyproject [tool.importlinter]) and size limits first: a wrong import arrow or a
-# 400-line module fails here with its name, before the suite runs. The suite runs on one worker per core (at
-# most 4: each holds the models); tests that must not overlap share an xdist_group (ADR 0020)
+# the layering contracts (pyproject [tool.importlinter]), size limits, ruff and mypy (the packages pyproject's
+# [tool.mypy] lists) first: a wrong import arrow, a 400-line module, a lint or a type error fails here with its
+# name, before the suite runs (ruff 0.2 s; mypy 27 s cold, 1 s cached in .mypy_cache). The suite runs on one
+# worker per core (at most 4: each holds the models); tests that must not overlap share an xdist_group (ADR 0020)
 test: install browser
 	$(VENV)/bin/lint-imports --no-logo
 	$(PY) scripts/check_sizes.py
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 test-slow: install
