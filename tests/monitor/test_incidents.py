@@ -271,3 +271,36 @@ def test_listing_by_an_unknown_status_is_refused(state):
     """Issue 49: an unknown status listed no incidents, as if there were none."""
     with pytest.raises(InputError, match="open, acknowledged, resolved"):
         Incidents(state).list(status="bogus")
+
+
+def test_the_postmortem_of_an_incident_resolved_with_a_note_and_no_trigger_says_so_plainly(tmp_path):
+    """Issue 49: its Detection read "time to detect —, None requests served in between", its Recovery "No recorded
+    fix" though it was resolved with a note, and its Summary "no recorded change preceded it" over 2 candidates."""
+    from ragship.index import VersionRegistry
+    from ragship.monitor.events import Events
+    from ragship.monitor.starts import record_start
+    from ragship.state import State
+
+    state = State(None, tmp_path)
+    log, events = QueryLog(state), Events(QueryLog(state))
+    record_start(events, "default", {"chunk": {"tokens": 200}}, tmp_path / "started.json", "cli (alice)", now=900)
+    events.record("default", "drift reset", "new drift reference window", "cli (alice)", now=950)
+    _asked(log, [1000 + 5 * i for i in range(20)])
+    incidents = Incidents(state)
+    opened = incidents.open("default", "sick-leave questions get vacation answers", "key:dora", now=1200)
+    incidents.resolve(opened.id, "key:lead", note="  published the sick-leave FAQ ", now=1300)
+    d = draft(incidents.get(opened.id), log, VersionRegistry(tmp_path / "index"), window_s=3600, now=1400)
+    text = markdown(d)
+
+    assert len(d["trigger_candidates"]) == 2 and d["detection"]["trigger_at"] is None
+    assert "no change is recorded as its cause; 2 candidates below." in d["summary"]
+    detection = text.split("## Detection\n")[1].split("\n")[0]
+    assert "None" not in detection and "—" not in detection and "time to detect is unknown" in detection
+    assert d["recovery"]["resolution"] == {"at": 1300, "by": "key:lead", "note": "published the sick-leave FAQ"}
+    recovery = text.split("## Recovery\n")[1].split("\n")[0]
+    assert "No recorded fix" not in recovery
+    assert 'key:lead recorded when resolving it at 1970-01-01 00:21:40 UTC: "published the sick-leave FAQ"' in recovery
+
+    incidents.resolve(incidents.open("default", "slow", "key:dora", now=1500).id, "key:lead", now=1600)  # no note
+    quiet = markdown(draft(incidents.list()[0], log, VersionRegistry(tmp_path / "index"), window_s=3600, now=1700))
+    assert "No recorded fix. Resolved 1970-01-01 00:26:40 UTC by key:lead" in quiet

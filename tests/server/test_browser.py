@@ -232,6 +232,9 @@ def test_an_incident_page_shows_its_timeline_takes_the_ack_and_drafts_the_postmo
     assert page.locator("#postmortem table").count() >= 2 and page.locator("#postmortem strong").count() >= 3
     dates = page.evaluate(ONE_LINE_DATES, "#postmortem td.when")  # its tables' dates on one line too
     assert len(dates) >= 5 and all(d["lines"] == 1 and d["text"].endswith(" UTC") for d in dates)
+    numbers = page.evaluate("[...document.querySelectorAll('#postmortem td')].filter((td) => /^\\d+$/.test("
+                            "td.textContent)).map((td) => getComputedStyle(td).whiteSpace)")
+    assert numbers and set(numbers) == {"nowrap"}  # the candidates' "#" too (issue 49: 10 wrapped to 1 over 0)
     assert page.evaluate("(() => { const p = document.getElementById('postmortem');"
                          " return p.scrollHeight <= p.clientHeight + 1; })()")  # in full: no clipped box
     page.click("#postmortem-copy")

@@ -27,6 +27,7 @@ from ragship.util.identity import process
 OPENS = ("warning", "critical")  # the severities that open an incident; "info" alerts only notify
 SEVERITY = {"info": 0, "warning": 1, "critical": 2}  # the most severe alert opens and names an incident
 STATUSES = ("open", "acknowledged", "resolved")
+NO_NOTE = ("by hand", "every alert resolved")  # what a resolution records without a note: by hand, by its alerts
 INC = INCIDENTS.c
 UNTITLED = "(untitled)"  # how one stored with a blank title (before open() refused them) reads: every face links it
 
@@ -50,6 +51,14 @@ class Incident:
 
     def add(self, at: float, kind: str, text: str, by: str) -> None:
         self.entries.append({"at": at, "kind": kind, "text": text, "by": by, "process": process()})
+
+    def resolution(self) -> dict[str, Any] | None:
+        """Its last resolution: when, by whom, and the note its resolver wrote (what fixed it; None without one)."""
+        e = next((e for e in reversed(self.entries) if e["kind"] == "resolved"), None)
+        if e is None:
+            return None
+        note = e["text"].removeprefix("resolved: ")
+        return {"at": e["at"], "by": e["by"], "note": None if note in NO_NOTE else note}
 
     def causes(self) -> set[str]:
         """What its alerts are about (rules.CAUSES), all of them."""
@@ -90,7 +99,7 @@ class Incidents:
             incident.alerts[name] = "resolved"
             incident.add(at, "alert resolved", f"{name} resolved (value {payload['value']:.4g})", "monitor")
             if all(state == "resolved" for state in incident.alerts.values()):
-                self._resolve(incident, at, "monitor", "every alert resolved")
+                self._resolve(incident, at, "monitor", NO_NOTE[1])
         else:
             return None
         self._save(c, incident, new=incident is not current)
@@ -117,8 +126,9 @@ class Incidents:
         return self._change(incident_id, ack, now)
 
     def resolve(self, incident_id: str, by: str, note: str = "", now: float | None = None) -> Incident:
-        return self._change(incident_id, lambda incident, at: self._resolve(incident, at, by, note or "by hand"),
-                            now)
+        """`note`: what fixed it, as the resolver tells it (the postmortem's recovery shows it)."""
+        return self._change(incident_id, lambda incident, at: self._resolve(incident, at, by,
+                                                                            note.strip() or NO_NOTE[0]), now)
 
     def get(self, incident_id: str) -> Incident:
         with self.state.ready(read=True) as c:

@@ -67,7 +67,7 @@ def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback
     before = traffic(log, incident.collection, began - window_s, began)
     return {
         "incident": incident.to_dict(), "status": incident.status,
-        "summary": summary(incident, trigger),
+        "summary": summary(incident, trigger, len(candidates)),
         "impact": {**impact(log, incident.collection, began, until, before), "from": began, "to": until,
                    "to_the": "fix" if fix else "resolution" if incident.resolved else "present"},
         "detection": {"trigger_at": trigger["at"] if trigger else None, "first_alert_at": first_alert,
@@ -122,9 +122,11 @@ def fixed(log: QueryLog, incident: Incident, events: list[dict], end: float, win
 
 def recovery(incident: Incident, events: list[dict], fix: dict | None) -> dict[str, Any]:
     """Time to recover: from the opening to the fix (to the resolution when no fix is recorded); then how long the
-    alerts took to resolve after it."""
+    alerts took to resolve after it. `resolution`: who resolved it, when, and their note (what fixed it, as they
+    recorded it)."""
     fixed_at = fix["at"] if fix else None
     return {"fixed_at": fixed_at, "fix": {k: fix[k] for k in ("kind", "text", "by", "source")} if fix else None,
+            "resolution": incident.resolution(),
             "time_to_recover_s": _diff(fixed_at or incident.resolved, incident.opened),
             "measured_to": "the fix" if fix else "the resolution" if incident.resolved else None,
             "resolved_at": incident.resolved,  # 0: in the round that saw the fix (stamped with the round's start)
@@ -182,10 +184,15 @@ def _over(count: int, rate_before: float | None, whole: int) -> int:
     return count if rate_before is None else max(0, count - round(rate_before * whole))
 
 
-def summary(incident: Incident, trigger: dict | None) -> str:
+def summary(incident: Incident, trigger: dict | None, candidates: int) -> str:
+    """What it was, and its suspected trigger; without one, as many candidates as the draft lists below."""
     alerts = ", ".join(incident.alerts) or "no alert (opened by hand)"
-    cause = f"; the change before it that moved the metrics most: {trigger['text']}" if trigger else \
-        "; no recorded change preceded it"
+    if trigger:
+        cause = f"; the change before it that moved the metrics most: {trigger['text']}"
+    elif candidates:
+        cause = f"; no change is recorded as its cause; {candidates} candidate{'s' * (candidates != 1)} below"
+    else:
+        cause = "; no recorded change or fault preceded it"
     return f"{incident.title} on collection {incident.collection}: {alerts}{cause}."
 
 
@@ -219,10 +226,7 @@ def markdown(d: dict[str, Any]) -> str:
              f"**opened** {_when(i['opened'])} · **resolved** {_when(i['resolved'])}", "",
              "## Summary", d["summary"], "",
              "## Impact (from the query log)", _impact_text(d["impact"]), "",
-             "## Detection",
-             f"Suspected trigger at {_when(det['trigger_at'])}; first alert at {_when(det['first_alert_at'])}: "
-             f"time to detect {_secs(det['time_to_detect_s'])}, {det['requests_before_detection']} requests served "
-             "in between.", "",
+             "## Detection", _detection_text(det), "",
              "## Response",
              f"Opened {_when(resp['opened_at'])}; acknowledged {_when(resp['acknowledged_at'])}"
              + (f" by {resp['acknowledged_by']}" if resp["acknowledged_by"] else "")
@@ -243,15 +247,36 @@ def _impact_text(imp: dict[str, Any]) -> str:
             "keys got a degraded answer.")
 
 
+def _detection_text(det: dict[str, Any]) -> str:
+    trigger, alert = det["trigger_at"], det["first_alert_at"]
+    if trigger is not None and alert is not None:
+        return (f"Suspected trigger at {_when(trigger)}; first alert at {_when(alert)}: time to detect "
+                f"{_secs(det['time_to_detect_s'])}, {det['requests_before_detection']} requests served in between.")
+    if alert is not None:
+        return (f"First alert at {_when(alert)}. No change is recorded as its cause, so the time to detect is "
+                "unknown.")
+    if trigger is not None:
+        return f"Suspected trigger at {_when(trigger)}. No alert fired (opened by hand): no time to detect."
+    return "No alert fired (opened by hand) and no change is recorded as its cause: the time to detect is unknown."
+
+
 def _recovery_text(rec: dict[str, Any]) -> str:
-    fix = rec["fix"]
+    fix, res = rec["fix"], rec["resolution"] or {}
+    # the resolver's note is the fix as people tell it, beside (or instead of) the change ragship recorded
+    note = f"{res['by']} recorded when resolving it at {_when(res['at'])}: \"{res['note']}\"" if res.get("note") \
+        else None
     if fix:
         head = (f"Fixed {_when(rec['fixed_at'])} by {fix['text']}" + (f" (by {fix['by']})" if fix["by"] else "")
                 + f": time to recover {_secs(rec['time_to_recover_s'])} from the incident's opening; resolved "
-                f"{_when(rec['resolved_at'])}, {_secs(rec['resolved_after_fix_s'])} after the fix.")
+                f"{_when(rec['resolved_at'])}, {_secs(rec['resolved_after_fix_s'])} after the fix."
+                + (f" What fixed it, as {note}." if note else ""))
+    elif note:
+        head = (f"Fixed, as {note}. Time to recover {_secs(rec['time_to_recover_s'])} from the incident's opening "
+                "to its resolution (no change ragship recorded is the fix).")
     else:
-        head = (f"No recorded fix. Resolved {_when(rec['resolved_at'])}: time to recover "
-                f"{_secs(rec['time_to_recover_s'])} from the incident's opening to its resolution.")
+        head = (f"No recorded fix. Resolved {_when(rec['resolved_at'])}" + (f" by {res['by']}" if res else "")
+                + f": time to recover {_secs(rec['time_to_recover_s'])} from the incident's opening to its "
+                "resolution.")
     return head + " Changes made meanwhile: " + ("; ".join(
         f"{_when(a['at'])} {a['text']}" + (f" (by {a['by']})" if a["by"] else "") for a in rec["actions"])
         or "none recorded") + "."

@@ -34,6 +34,7 @@ function markdownTable(lines) {
     for (const c of cellsOf(line)) {
       const cell = row.insertCell();
       if (/^\d{4}-\d\d-\d\d \d\d:\d\d(:\d\d)?( UTC)?$/.test(c)) cell.className = "when";  // a date: one line
+      else if (/^\d+$/.test(c)) cell.className = "num";  // a number (the "#" column: 10 wrapped to 1 over 0) too
       cell.append(...markdownInline(c));
     }
   }
