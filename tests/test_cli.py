@@ -352,3 +352,15 @@ def test_incident_list_status_is_a_choice_that_names_the_option(tmp_path):
     opened = json.loads(cli("incident", "open", "answers are stale", "--json", home=tmp_path).stdout)
     assert opened["id"] in cli("incident", "list", "--status", "open", home=tmp_path).stdout
     assert cli("incident", "list", "--status", "resolved", home=tmp_path).stdout == "no incidents\n"
+
+
+def test_a_report_or_save_path_in_no_folder_is_refused_before_any_work(tmp_path):
+    """Issue 49: an --out, --report or --save path that cannot be written was a traceback (after an evaluation's
+    whole run, for --report); now one line naming it, before the work."""
+    home = tmp_path / "home"
+    for args in (("eval", DATA / "beir-mini", "--report", tmp_path / "no" / "r.md"),
+                 ("chat", "--save", tmp_path / "no" / "c.json")):
+        r = cli(*args, home=home)
+        assert r.returncode == 2 and r.stderr == f"error: cannot write {args[-1]}: there is no folder " \
+            f"{tmp_path / 'no'}; create it or give a path in a folder that exists\n", r.stderr
+    assert not home.exists()  # nothing ingested, no session started

@@ -59,3 +59,20 @@ def test_history_and_gaps_as_json(tmp_path):
         "Is the harbour tram free?", "When does the night tram run?"}
     text = cli("gaps", home=tmp_path).stdout
     assert "2 open and 0 closed" in text and "1 × rated down" in text
+
+
+def test_an_out_path_that_cannot_be_written_is_one_line_naming_it(tmp_path):
+    """Issue 49: `feedback export --out /nonexistent/dir/f.csv` printed a traceback."""
+    from unittest import mock
+
+    _log(tmp_path)
+    for dest, why in ((tmp_path / "no" / "such" / "f.csv", f"there is no folder {tmp_path / 'no' / 'such'}"),
+                      (tmp_path, "it is a folder")):
+        r = cli("feedback", "export", "--out", dest, home=tmp_path)
+        assert r.returncode == 2 and r.stderr == f"error: cannot write {dest}: {why}; " + r.stderr.split("; ", 1)[1]
+        assert r.stderr.count("\n") == 1 and "Traceback" not in r.stderr and r.stdout == ""
+    denied = PermissionError(13, "Permission denied")
+    with mock.patch("ragship.cli.files.atomic_write_text", side_effect=denied):
+        r = cli("feedback", "export", "--out", tmp_path / "f.csv", home=tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith(f"error: cannot write {tmp_path / 'f.csv'}: Permission denied; ")
+    assert r.stderr.count("\n") == 1

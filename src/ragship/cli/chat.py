@@ -10,9 +10,9 @@ import typer
 from rich.markup import escape
 
 from ragship.cli.app import app, caller_filter, engine
+from ragship.cli.files import writable, write_file
 from ragship.cli.render import err, out, print_answer, print_turns
 from ragship.errors import InputError
-from ragship.fsio import atomic_write_text
 from ragship.retrieve.conversation import load_messages
 
 COMMANDS = "/new starts a new conversation, /history shows it, /quit (or Ctrl-D) ends"
@@ -23,8 +23,8 @@ def chat(
     ctx: typer.Context,
     conversation: Optional[Path] = typer.Option(None, "--conversation", help="A JSON file of OpenAI-style "
                                                 "messages to continue (as `ask --conversation` reads)."),
-    save: Optional[Path] = typer.Option(None, "--save", help="Write the conversation's messages (a JSON list) "
-                                        "here when the session ends."),
+    save: Optional[Path] = typer.Option(None, "--save", callback=writable, help="Write the conversation's messages "
+                                        "(a JSON list) here when the session ends."),
     filters: list[str] = typer.Option([], "--filter", help="FIELD=VALUE[,VALUE] (see `search --help`)."),
     groups: Optional[str] = typer.Option(None, "--as-groups", help="Answer as a caller in these groups."),
 ) -> None:
@@ -53,7 +53,7 @@ def chat(
                 messages = _ask(collection, flt, messages, line)
     finally:
         if save:
-            atomic_write_text(save, json.dumps(messages, indent=1, ensure_ascii=False) + "\n")
+            write_file(save, json.dumps(messages, indent=1, ensure_ascii=False) + "\n")
             err.print(f"[dim]saved {len(messages)} messages to {escape(str(save))}[/dim]", highlight=False)
 
 

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from ragship.access import KeyStore
 from ragship.cli.app import app, base_engine, print_json
+from ragship.cli.files import writable, write_file
 from ragship.cli.render import err, out, snippet
 from ragship.collections import Collections, named
 from ragship.learn.labels import check_feedback
@@ -108,7 +109,8 @@ def feedback_export(
     ctx: typer.Context,
     days: Optional[float] = typer.Option(None, "--days", min=0.001,
                                          help="Only the last days' feedback (default: all the log keeps)."),
-    dest: Optional[Path] = typer.Option(None, "--out", help="Write to this file (default: standard output)."),
+    dest: Optional[Path] = typer.Option(None, "--out", callback=writable,
+                                        help="Write to this file (default: standard output)."),
     as_json: bool = typer.Option(False, "--json", help="JSON instead of CSV."),
 ) -> None:
     """Every rating, comment and review with who asked (by key name), the question, the outcome and the answer,
@@ -125,7 +127,7 @@ def feedback_export(
     if dest is None:
         sys.stdout.write(text)
         return
-    dest.write_text(text, encoding="utf-8")
+    write_file(dest, text)
     err.print(f"wrote {len(rows)} feedback rows to {escape(str(dest))}", highlight=False)
 
 

@@ -11,6 +11,7 @@ from rich.table import Table
 
 from ragship.answer.calibrate import QA_FEATURES
 from ragship.cli.app import app, engine, print_json
+from ragship.cli.files import writable, write_file
 from ragship.cli.render import Progress, out, training_bar
 from ragship.errors import InputError
 from ragship.settings import ChunkSettings, config_path, write_settings
@@ -28,7 +29,7 @@ def evaluate(
     k: Optional[int] = typer.Option(None, "-k", min=1, max=1000,
                                     help="Chunks retrieved per query (default: enough for 100 docs)."),
     as_json: bool = typer.Option(False, "--json"),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write a Markdown report here."),
+    report: Optional[Path] = typer.Option(None, "--report", callback=writable, help="Write a Markdown report here."),
     conversations: bool = typer.Option(False, "--conversations", help="Ask the questions of conversations.jsonl in "
                                        "their conversations: retrieval next to the last-turn and last-two-turns "
                                        "baselines, and what the answers did by answerability and kind."),
@@ -41,7 +42,7 @@ def evaluate(
     with Progress(quiet=as_json) as observe:
         result = run_eval(engine(ctx), dataset, split, mode, k, observe=observe)
     if report:
-        report.write_text(markdown_report(result), encoding="utf-8")
+        write_file(report, markdown_report(result))
     if as_json:
         return print_json(result)
     table = Table(title=f"{result['dataset']} / {result['split']} / {result['mode']} ({result['queries']} queries)")
@@ -61,7 +62,7 @@ def conversation_eval(ctx: typer.Context, dataset: Path, split: str, mode: Optio
     with Progress(quiet=as_json) as observe:
         result = evaluate_conversations(engine(ctx), dataset, split, mode, k, observe=observe)
     if report:
-        report.write_text(markdown_report(result), encoding="utf-8")
+        write_file(report, markdown_report(result))
     if as_json:
         return print_json(result)
     out.print(markdown_report(result), highlight=False)
