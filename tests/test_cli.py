@@ -364,3 +364,20 @@ def test_a_report_or_save_path_in_no_folder_is_refused_before_any_work(tmp_path)
         assert r.returncode == 2 and r.stderr == f"error: cannot write {args[-1]}: there is no folder " \
             f"{tmp_path / 'no'}; create it or give a path in a folder that exists\n", r.stderr
     assert not home.exists()  # nothing ingested, no session started
+
+
+def test_promote_without_golden_sets_is_one_line_saying_what_to_do(tmp_path, cache_dir):
+    """Issue 49: the gate's "needs golden sets" is the caller's situation (the API's 409), not a server fault."""
+    import shutil
+
+    from conftest import make_engine
+
+    corpus = tmp_path / "docs"
+    shutil.copytree(DATA / "docs", corpus)
+    engine = make_engine(tmp_path / "home", cache_dir, release={"auto_promote": "never"})
+    engine.ingest([corpus])
+    (corpus / "new.md").write_text("# Ferries\n\nThe night ferry leaves at eleven.\n")
+    assert engine.ingest([corpus]).version == "v2"
+    r = cli("promote", "v2", home=tmp_path / "home")
+    assert r.returncode == 2 and r.stdout == "" and r.stderr.count("\n") == 1
+    assert r.stderr.startswith("error: the gate needs golden sets: add [[release.golden]]") and "--force" in r.stderr

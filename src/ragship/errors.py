@@ -17,6 +17,7 @@ The CLI turns a RagshipError into one line and `exit_code`; the API into a JSON 
     │   ├── ArchiveError               2   422
     │   ├── TooLarge                   2   413
     │   ├── Conflict                   2   409
+    │   │   └── GateUnavailable        2   409
     │   ├── EmptyCorpus                2   400
     │   ├── DatasetError               2   400
     │   └── FeedbackRefused            2   422
@@ -122,6 +123,11 @@ class Conflict(InputError):
     """The request clashes with the current state (a collection that already exists, another ingest running)."""
 
     http_status = 409
+
+
+class GateUnavailable(Conflict):
+    """A gate asked for where it has nothing to judge by (no golden sets): the caller's situation, not a fault of
+    the server; configure golden sets, or promote with force."""
 
 
 class EmptyCorpus(InputError):

@@ -41,3 +41,25 @@ def test_an_incident_with_a_blank_title_is_refused_and_one_stored_blank_is_liste
     with engine.state.ready() as c:
         Incidents._save(c, Incident("old", "default", "", "open", 10.0), new=True)
     assert [i["title"] for i in client.get("/v1/incidents", headers=auth).json()["incidents"]] == ["(untitled)"]
+
+
+def test_promoting_without_golden_sets_is_a_409_problem_that_says_what_to_do(tmp_path, cache_dir):
+    """Issue 49: `POST /v1/versions/{id}/promote {}` with no golden sets configured answered 500 (a ConfigError)."""
+    import shutil
+
+    from conftest import DATA
+
+    corpus = tmp_path / "docs"
+    shutil.copytree(DATA / "docs", corpus)
+    engine = make_engine(tmp_path / "home", cache_dir, release={"auto_promote": "never"})
+    engine.ingest([corpus])  # v1, the first version, goes live
+    (corpus / "new.md").write_text("# Ferries\n\nThe night ferry leaves at eleven.\n")
+    assert engine.ingest([corpus]).candidate
+    secret, _ = KeyStore(engine.state).create("admin", [], "ops")
+    client, auth = TestClient(create_app(engine)), {"Authorization": f"Bearer {secret}"}
+
+    r = client.post("/v1/versions/v2/promote", headers=auth, json={})
+    assert r.status_code == 409 and r.headers["content-type"].startswith("application/problem+json"), r.text
+    assert r.json()["title"] == "GateUnavailable" and "the gate needs golden sets" in r.json()["detail"]
+    assert '{"force": true}' in r.json()["detail"] and engine.registry.live().id == "v1"
+    assert client.post("/v1/versions/v2/promote", headers=auth, json={"force": True}).json()["live"] == "v2"

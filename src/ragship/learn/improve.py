@@ -33,7 +33,7 @@ from ragship.adapt.runner import CLOZE_PAIRS, with_model
 from ragship.answer.calibrate import (PRIOR_FEATURE, Calibration, CalibrationStore, choose_threshold, fit,
                                       unbiased_labels)
 from ragship.embed.factory import measured_choice
-from ragship.errors import ConfigError, GateRefused, RagshipError
+from ragship.errors import ConfigError, GateRefused, GateUnavailable, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
 from ragship.learn.datasets import LabeledSet
@@ -269,7 +269,7 @@ def _release(c: Improvable, labeled: LabeledSet, out: Outcome) -> None:
         return
     try:
         reports = c.releases().gate(out.candidate, extra=heldout)
-    except ConfigError as e:  # nothing to gate on (no held-out judgements, no golden set)
+    except (ConfigError, GateUnavailable) as e:  # nothing to gate on (no held-out judgements, no golden set)
         out.status, out.reason = "refused", str(e)
         return
     out.gate = [r.to_dict() for r in reports]

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from ragship.access import LOCAL, Principal, question_visible
-from ragship.errors import (REPAIR, ArchiveError, ConfigError, GateRefused, InputError, StateCorrupt,
+from ragship.errors import (REPAIR, ArchiveError, GateRefused, GateUnavailable, InputError, StateCorrupt,
                             VersionNotFound)
 from ragship.evaluate.beir import read_queries
 from ragship.fsio import atomic_write_text, read_json
@@ -40,8 +40,8 @@ class Releases:
         candidate, live = self._named(version_id), self._live()
         golden = [*self.c.settings.release.golden, *extra]
         if not golden:
-            raise ConfigError("the gate needs golden sets: add [[release.golden]] path = \"BEIR folder\" (split = "
-                              "\"test\") to ragship.toml, or promote with --force")
+            raise GateUnavailable("the gate needs golden sets: add [[release.golden]] path = \"BEIR folder\" (split "
+                                  "= \"test\") to ragship.toml, or promote with --force (the API: {\"force\": true})")
         if candidate.id == live.id:
             raise InputError(f"{version_id} is the live version; gate a candidate")
         sides = {"live": self.c.at_version(live.id), "candidate": self.c.at_version(candidate.id)}

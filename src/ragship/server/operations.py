@@ -55,7 +55,7 @@ class PromoteRequest(BaseModel):
 @router.post("/v1/versions/{version_id}/promote", tags=["versions"])
 async def promote(request: Request, version_id: str, body: PromoteRequest, principal: Principal = Admin) -> dict:
     """Run the gate against the live version and make the candidate live if it passes (409 with the reports
-    if it does not)."""
+    if it does not; 409 too where there are no golden sets to gate on: promote with force, or configure some)."""
     releases = service(request).collections.get(body.collection).releases()
     return await asyncio.to_thread(releases.promote, version_id, body.force, await who(request, principal))
 
