@@ -65,3 +65,19 @@ def test_a_saved_review_leaves_the_queue_to_review_and_shows_under_reviewed(stat
     assert queue(log, "default", "down", status="to_review")[0]["review"] is None
     with pytest.raises(InputError, match="status one of to_review, reviewed, all"):
         queue(log, "default", "down", status="done")
+
+
+def test_a_question_back_is_queued_as_an_answer_is(state):
+    """Issue 49: a question back (outcome "clarify") that a reader rated down was in no queue."""
+    log = QueryLog(state, "keep")
+    down, up = asked(log, 1, "clarify", rating=-1), asked(log, 2, "clarify", rating=1)
+    unrated = [asked(log, n, "clarify") for n in range(100, 120)]
+    sampled = {i for i in unrated if int(i[-4:], 16) % SAMPLE_EVERY == 0}
+    assert len(sampled) == 2
+
+    def ids(kind):
+        return [a["id"] for a in queue(log, "default", kind, limit=100)]
+
+    assert ids("down") == [down] and ids("up") == [up] and ids("abstained") == []
+    assert ids("all") == [*sorted(sampled, reverse=True), up, down] and set(ids("sample")) == sampled
+    assert queue(log, "default", "down")[0]["outcome"] == "clarify"

@@ -1,8 +1,10 @@
 """The review queue: answers an editor should look at, with what they need to judge them (the question, the
 answer, its sources with their text, the ratings so far): rated answers (down, and up: a review of either says how
 often the ratings are wrong, `learn/labels.py: rating_noise`), abstentions, and a sample of the unrated traffic,
-newest first. An answer an editor has reviewed leaves the queue "to review" and is listed under "reviewed" with its
-latest review (issue 49, finding 6: a reload showed saved reviews as never done)."""
+newest first. A question back (outcome "clarify") is queued as an answer is: rated, under its rating; unrated, in
+the sample (issue 49: one rated down was in no queue). An answer an editor has reviewed leaves the queue "to
+review" and is listed under "reviewed" with its latest review (issue 49, finding 6: a reload showed saved reviews
+as never done)."""
 
 from __future__ import annotations
 
@@ -18,6 +20,8 @@ from ragship.state.tables import FEEDBACK, KEYS, REQUESTS
 KINDS = ("all", "down", "up", "abstained", "sample")
 STATUSES = ("to_review", "reviewed", "all")
 SAMPLE_EVERY = 10  # one unrated answer in this many (by id) joins the "all" queue
+QUEUED = ("answered", "abstained", "clarify")  # what a reader got: an answer, an abstention, a question back
+SAMPLED = ("answered", "clarify")  # unrated, only a sample of these is queued; every abstention is
 REVIEWERS = ("editor", "admin")
 HOME_OWNER = ("local", "cli")  # a keyless local server and the CLI act as the home's admin
 _KEYS = ("id", "ts", "question", "answer", "outcome", "confidence", "version", "sources", "rating", "votes",
@@ -39,7 +43,7 @@ def queue(log: QueryLog, collection: str, kind: str = "all", limit: int = 50,
     query = (select(r.id, r.ts, r.question, r.answer, r.outcome, r.confidence, r.version, r.sources, rating.c.rating,
                     rating.c.votes, r.key_id)
              .select_from(REQUESTS.outerjoin(rating, rating.c.answer_id == r.id))
-             .where(r.collection == collection, r.kind == "ask", r.outcome.in_(("answered", "abstained"))))
+             .where(r.collection == collection, r.kind == "ask", r.outcome.in_(QUEUED)))
     query = query.where({"down": rating.c.rating < 0, "up": rating.c.rating > 0,
                          "abstained": r.outcome == "abstained",
                          "sample": rating.c.rating.is_(None)}.get(kind, True))
@@ -49,7 +53,7 @@ def queue(log: QueryLog, collection: str, kind: str = "all", limit: int = 50,
     for row in rows:
         d = dict(zip(_KEYS, row))
         d["sources"] = json.loads(d["sources"]) if d["sources"] else []
-        unrated = d["rating"] is None and d["outcome"] == "answered"
+        unrated = d["rating"] is None and d["outcome"] in SAMPLED
         if kind in ("all", "sample") and status != "reviewed" and unrated and int(d["id"][-4:], 16) % SAMPLE_EVERY:
             continue  # the unrated traffic, sampled
         out.append(d)
