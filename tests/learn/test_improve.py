@@ -274,3 +274,28 @@ def test_a_candidate_the_gate_passes_goes_live_only_for_a_gain():
     flat = [_report("/data/scifact (test)", 0.7282, 0.7262), _report(f"{heldout} (test)", 0.8123, 0.8123)]
     assert len(shortfalls(flat, heldout, learned=True)) == 1  # no gain where it learned; within tolerance elsewhere
     assert shortfalls(flat, heldout, learned=False) == []  # new documents only: no loss beyond tolerance is enough
+
+
+def test_a_candidate_refused_on_its_refitted_calibration_alone_is_gated_again_without_it(tmp_path):
+    """The stop-55 replay: the model lifted retrieval (held-out nDCG@10 0.8572 -> 0.8819, SciFact test 0.7519) and
+    was refused on abstain_rate alone, which its re-fitted calibration decides: the candidate is gated again with
+    the confidence in force, and the run's report says why the calibration was set aside."""
+    from types import SimpleNamespace
+
+    from ragship.answer.calibrate import Calibration, CalibrationStore
+    from ragship.learn.improve import _answers_alone_regressed, _without_refit
+
+    answers = GateReport("v2", "v1", "h (test)", [
+        Check("ndcg@10", 0.8572, 0.8819, 0.0247, 0.005, 0.99, 200, False),
+        Check("abstain_rate", 1.0, 0.6875, -0.3125, 0.01, 0.0116, 16, True)])
+    retrieval = GateReport("v2", "v1", "h (test)", [Check("ndcg@10", 0.88, 0.85, -0.03, 0.005, 0.001, 200, True)])
+    assert _answers_alone_regressed([answers]) and not _answers_alone_regressed([answers, retrieval])
+    assert not _answers_alone_regressed([_report("h (test)", 0.8, 0.8)])
+    store = CalibrationStore(tmp_path)
+    store.save(Calibration(["semantic"], [0.0], [1.0], [1.0], 0.0, 0.79, "answer >= 0.9"), "v2")
+    gated_with = []
+    releases = SimpleNamespace(gate=lambda version, extra: gated_with.append(store.path(version).exists()) or [])
+    c = SimpleNamespace(calibrations=store, releases=lambda: releases)
+    out = SimpleNamespace(candidate="v2", calibration={"fitted_on": {}})
+    assert _without_refit(c, out, [answers], []) == [] and gated_with == [False]
+    assert "abstain_rate -0.3125" in out.calibration["refused"] and not store.path("v2").exists()

@@ -51,9 +51,11 @@ class Releases:
         for g in golden:
             measured, point = measure(sides, g), ""
             if target and measured["live"].get("confidence"):
-                measured["live"], threshold = at_operating_point(measured["live"], target)
-                point = (f"the candidate's calibration was fitted for {target}; the live version's answers are "
-                         f"counted at the threshold that meets it on these questions ({threshold:.4f})")
+                measured["live"], live_at = at_operating_point(measured["live"], target)
+                measured["candidate"], candidate_at = at_operating_point(measured["candidate"], target)
+                point = (f"the candidate's calibration was fitted for {target}: both versions' answers are counted at "
+                         f"the threshold that meets it on these questions (live {live_at:.4f}, candidate "
+                         f"{candidate_at:.4f}), so that neither gains by where its threshold was set")
             report = GateReport(candidate.id, live.id, f"{g.path} ({g.split})",
                                 compare(measured["live"], measured["candidate"], r.tolerances, r.significance),
                                 at=now(), operating_point=point)
@@ -264,7 +266,8 @@ def _left_by_rollback(versions: list[IndexVersion]) -> set[str]:
 
 def _refitted_target(live, candidate) -> AbstainTarget | None:
     """The operating point of the candidate's own calibration when it is not the live version's (a run re-fitted
-    it for the candidate's model): the answer rates are then compared there (at_operating_point). None otherwise."""
+    it for the candidate's model): both sides' answer rates are then compared there, each side's threshold chosen on
+    the set's own questions (at_operating_point: in-sample for both alike). None otherwise."""
     if candidate is None or candidate == live:
         return None
     return AbstainTarget.parse(candidate.target)
