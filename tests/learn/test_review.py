@@ -81,3 +81,16 @@ def test_a_question_back_is_queued_as_an_answer_is(state):
     assert ids("down") == [down] and ids("up") == [up] and ids("abstained") == []
     assert ids("all") == [*sorted(sampled, reverse=True), up, down] and set(ids("sample")) == sampled
     assert queue(log, "default", "down")[0]["outcome"] == "clarify"
+
+
+def test_a_keys_latest_vote_is_the_rating_the_queue_goes_by(state):
+    """Issue 49: a reader who changed its vote from down to up stayed "rated down" in the review queue (the UI now
+    lets it change the vote; the labels already took each key's latest)."""
+    log = QueryLog(state, "keep")
+    changed, disputed = asked(log, 1, rating=-1), asked(log, 2, rating=1)
+    log.feedback(changed, "k1", 1)  # down, then up
+    log.feedback(disputed, "k2", -1)  # another key's down
+    rated = {a["id"]: a["rating"] for a in queue(log, "default", "all", limit=100)}
+    assert rated == {changed: 1, disputed: -1}
+    assert [a["id"] for a in queue(log, "default", "down")] == [disputed]
+    assert [a["id"] for a in queue(log, "default", "up")] == [changed]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import case, exists, func, or_, select
+from sqlalchemy import exists, func, or_, select
 
 from ragship.errors import InputError
 from ragship.monitor.querylog import QueryLog
@@ -35,10 +35,8 @@ def queue(log: QueryLog, collection: str, kind: str = "all", limit: int = 50,
     if kind not in KINDS or status not in STATUSES:
         raise InputError(f"the review queue is one of {', '.join(KINDS)} and its status one of "
                          f"{', '.join(STATUSES)}; got {kind!r} and {status!r}")
-    r, f = REQUESTS.c, FEEDBACK.c
-    # the rating is the ratings' own (a review's 0 is no vote): down when any key rated it down
-    rating = (select(f.answer_id, func.min(case((f.rating != 0, f.rating))).label("rating"),
-                     func.count().label("votes")).group_by(f.answer_id).subquery())
+    r = REQUESTS.c
+    rating = _ratings()
     reviewed = exists(_reviews().where(FEEDBACK.c.answer_id == r.id))
     query = (select(r.id, r.ts, r.question, r.answer, r.outcome, r.confidence, r.version, r.sources, rating.c.rating,
                     rating.c.votes, r.key_id)
@@ -60,6 +58,20 @@ def queue(log: QueryLog, collection: str, kind: str = "all", limit: int = 50,
     out = out[:limit]
     latest = latest_reviews(log, [d["id"] for d in out])
     return [{**d, "review": latest.get(d["id"])} for d in out]
+
+
+def _ratings():
+    """Per answer, its `rating` and `votes` (its feedback rows): a review's 0 is no vote, and each key's latest vote
+    replaces its earlier ones (the UI lets a reader change its vote); down when any key's latest is down."""
+    f = FEEDBACK.c
+    ranked = (select(f.answer_id, f.rating, func.row_number().over(partition_by=(f.answer_id, f.key_id),
+                                                                   order_by=f.ts.desc()).label("n"))
+              .where(f.rating != 0).subquery())
+    latest = (select(ranked.c.answer_id, func.min(ranked.c.rating).label("rating")).where(ranked.c.n == 1)
+              .group_by(ranked.c.answer_id).subquery())
+    return (select(f.answer_id, func.min(latest.c.rating).label("rating"), func.count().label("votes"))
+            .select_from(FEEDBACK.outerjoin(latest, latest.c.answer_id == f.answer_id)).group_by(f.answer_id)
+            .subquery())
 
 
 def _reviews():
