@@ -635,7 +635,7 @@ def articles_site(tmp_path_factory, cache_dir):
     env = env_for(tmp / "home", cache_dir)
     ingest(env, folder)
     with serving(env) as base:
-        yield base, create_key(env, "reader", name="asker")
+        yield base, create_key(env, "reader", name="asker"), create_key(env, "editor", name="ed")
 
 
 def ask_in_thread(page, question: str, n: int):
@@ -652,7 +652,7 @@ def test_a_follow_up_keeps_its_conversation_and_a_past_conversation_reopens(brow
     the first question was about, and says what was searched); a question back shows as such and its answer
     continues the thread; "New conversation" clears it; the key's past conversations are listed, newest first,
     and one clicked reopens with its turns and continues under the same id."""
-    base, key = articles_site
+    base, key, _ = articles_site
     page = browser.new_page(viewport={"width": 1366, "height": 900})
     problems = watched(page)
     page.goto(base)
@@ -707,3 +707,44 @@ def test_a_follow_up_keeps_its_conversation_and_a_past_conversation_reopens(brow
                                                                 "and when did it end?", "who was arrested?"]
     assert page.inner_text("#error") == "" and problems == []
     keep([tmp_path / "13-conversation.png", tmp_path / "14-past-conversations.png"])
+
+
+def test_a_reader_changes_its_vote_and_reads_a_question_back_as_asked_back(browser, articles_site, tmp_path):
+    """Issue 49: after a vote both thumbs were disabled though the latest vote counts; "My questions" showed the raw
+    outcome "clarify"; the Review page labelled an abstention's closest sources "(cited)"."""
+    base, reader, editor = articles_site
+    page = browser.new_page(viewport={"width": 1366, "height": 900})
+    problems = watched(page)
+    page.goto(base)
+    page.fill("#api-key", reader)
+    page.click("#key-form button")
+    card = ask_in_thread(page, "and when did it end?", 0).locator(".answer.clarify")  # a question back
+    asked_back = card.get_attribute("data-answer-id")
+    up, down = card.locator("button[data-rating=up]"), card.locator("button[data-rating=down]")
+    down.click()
+    card.locator(".feedback-status:has-text('Thanks for the feedback.')").wait_for()
+    assert (down.get_attribute("aria-pressed"), up.get_attribute("aria-pressed")) == ("true", "false")
+    assert up.is_enabled()
+    up.click()  # changed: the latest vote counts
+    card.locator(".feedback-status:has-text('your latest vote counts')").wait_for()
+    assert (down.get_attribute("aria-pressed"), up.get_attribute("aria-pressed")) == ("false", "true")
+    assert down.is_enabled()
+    page.click("#new-conversation")
+    abstained = ask_in_thread(page, "How many moons does Jupiter have?", 0).locator(".answer.abstain")
+    abstained_id = abstained.get_attribute("data-answer-id")
+    page.click("nav a[data-page=history]")
+    row = page.wait_for_selector(f"#history-table tr[data-answer='{asked_back}']")
+    assert row.inner_text().split("\t")[2:4] == ["asked back", "up"]
+
+    page.fill("#api-key", editor)
+    page.click("#key-form button")
+    page.click("nav a[data-page=review]")
+    page.select_option("#review-queue", "up")
+    review = page.wait_for_selector(f"form.review[data-answer='{asked_back}']")
+    assert review.query_selector("p.meta").inner_text().startswith("asked back, rated up")
+    page.select_option("#review-queue", "abstained")
+    review = page.wait_for_selector(f"form.review[data-answer='{abstained_id}']")
+    sources = [s.inner_text() for s in review.query_selector_all("ol.sources li strong")]
+    assert sources and all(s.endswith(" (closest)") for s in sources), sources
+    page.screenshot(path=str(tmp_path / "review-abstained-closest.png"), full_page=True)
+    assert page.inner_text("#error") == "" and problems == []

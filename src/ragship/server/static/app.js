@@ -149,8 +149,10 @@ function renderAnswer(a) {
   }
   card.append(list);
   const fb = el("div", { class: "feedback" }, el("span", { class: "meta" }, "Was this helpful?"),
-    el("button", { type: "button", class: "secondary", "data-rating": "up", "aria-label": "Helpful" }, icon("up"), "Yes"),
-    el("button", { type: "button", class: "secondary", "data-rating": "down", "aria-label": "Not helpful" }, icon("down"), "No"),
+    el("button", { type: "button", class: "secondary", "data-rating": "up", "aria-label": "Helpful",
+      "aria-pressed": "false" }, icon("up"), "Yes"),
+    el("button", { type: "button", class: "secondary", "data-rating": "down", "aria-label": "Not helpful",
+      "aria-pressed": "false" }, icon("down"), "No"),
     el("span", { class: "meta feedback-status", "aria-live": "polite" }));
   const comment = el("form", { class: "comment row" },
     el("input", { type: "text", name: "comment", maxlength: "2000", autocomplete: "off",
@@ -192,10 +194,13 @@ $("result").addEventListener("click", async (ev) => {
     if (link) {
       ev.preventDefault();
       await openCitation(card.citations.find((c) => String(c.n) === link.dataset.n));
-    } else if (vote) {
+    } else if (vote && vote.getAttribute("aria-pressed") !== "true") {
+      // the latest vote counts: the chosen thumb shows as pressed, the other stays there to change it
+      const changed = card.querySelector("button[data-rating][aria-pressed=true]");
       await post("/v1/feedback", { answer_id: card.dataset.answerId, rating: vote.dataset.rating });
-      card.querySelector(".feedback-status").textContent = "Thanks for the feedback.";
-      card.querySelectorAll("button[data-rating]").forEach((b) => { b.disabled = true; });
+      card.querySelector(".feedback-status").textContent = changed
+        ? "Vote changed: your latest vote counts." : "Thanks for the feedback.";
+      card.querySelectorAll("button[data-rating]").forEach((b) => b.setAttribute("aria-pressed", String(b === vote)));
     }
   } catch (e) { showError(e); }
 });

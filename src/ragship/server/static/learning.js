@@ -35,10 +35,13 @@ function reviewCard(a) {
   const saved = a.review || { marks: {}, expected: null, correction: "" };
   const badge = el("p", { class: "review-state" }, reviewedLine(a.review));
   form.append(el("h2", {}, a.question || "(question not kept)"),
-    el("p", { class: "meta" }, `${a.outcome}, ${rated}, confidence ${(a.confidence ?? 0).toFixed(2)}, version ${a.version}`,
+    el("p", { class: "meta" }, `${OUTCOMES[a.outcome] || a.outcome}, ${rated}, `
+      + `confidence ${(a.confidence ?? 0).toFixed(2)}, version ${a.version}`,
       ` · asked by ${a.asked_by_name || a.asked_by} at ${utc(a.ts)} UTC`),
     badge, el("p", {}, a.answer || "(abstained)"));
   const list = el("ol", { class: "sources" });
+  // an abstention cites nothing: its sources are the closest passages found
+  const label = (s) => a.outcome === "abstained" ? " (closest)" : s.cited ? " (cited)" : "";
   for (const s of a.sources) {
     const name = `mark-${a.id}-${s.chunk_id}`;
     const choice = (value, label) => {
@@ -46,7 +49,7 @@ function reviewCard(a) {
       input.checked = saved.marks[s.chunk_id] === value;
       return el("label", { class: "inline" }, input, label);
     };
-    list.append(el("li", {}, el("strong", {}, (s.title || s.doc_id) + (s.cited ? " (cited)" : "")),
+    list.append(el("li", {}, el("strong", {}, (s.title || s.doc_id) + label(s)),
       el("p", { class: "passage" }, s.text || ""), choice("helpful", "relevant"), choice("wrong", "not relevant")));
   }
   const expected = el("select", { name: "expected", "aria-label": "Should it have been answered?" },
@@ -76,7 +79,8 @@ function reviewCard(a) {
 }
 
 // -- my questions -------------------------------------------------------------------------------------------------
-const OUTCOMES = { answered: "answered", abstained: "abstained", no_result: "found nothing", error: "failed" };
+const OUTCOMES = { answered: "answered", abstained: "abstained", clarify: "asked back", no_result: "found nothing",
+  error: "failed" };
 
 async function loadHistory(before = null) {
   try {
