@@ -14,7 +14,7 @@ def test_a_review_or_a_comment_alone_is_no_vote(state):
     log.feedback(o.id, "cli", 0, marks={"c": "helpful"})
     metrics = business(log, "default", 0, min_requests=1)
     assert metrics["feedback"] == 1 and metrics["positive_feedback_rate"] == 1.0
-    _, points = series(log, 60)
+    _, points = series(log, 60, 86400)  # one bucket
     assert (points[0]["up"], points[0]["down"]) == (1, 0)  # a review counted as "not helpful" before
 
 
@@ -26,7 +26,7 @@ def test_a_question_back_is_counted_apart_from_answers_and_abstentions(state):
     metrics = business(log, "default", 0, min_requests=1)
     assert (metrics["answer_rate"], metrics["abstain_rate"], metrics["clarify_rate"]) == (
         round(5 / 11, 4), round(3 / 11, 4), round(2 / 11, 4))  # every ask once: 5 + 3 + 2 + 1 found nothing
-    _, points = series(log, 60)
+    _, points = series(log, 60, 86400)  # one bucket
     assert (points[0]["answered"], points[0]["abstained"], points[0]["clarify"]) == (5, 3, 2)
     assert (points[0]["answer_rate"], points[0]["abstain_rate"], points[0]["clarify_rate"]) == (0.5, 0.3, 0.2)
 
