@@ -27,15 +27,20 @@ from ragship.util.child import run_apart
 
 PIN = "openvino==2026.4.1"
 PRECISIONS = {"bf16": "bf16", "fp32": "f32"}  # ours -> OpenVINO's INFERENCE_PRECISION_HINT
-PAD_MULTIPLE = 16  # as the torch path: few distinct shapes, so the CPU plugin keeps few compiled kernels
-REQUESTS = 2  # inference requests in flight: the next batch is tokenized while one runs
+# as the torch path: few distinct shapes, so the CPU plugin keeps few compiled kernels (SciFact chunks: 6 shapes
+# instead of 24, 3-8 % faster than no padding; ADR 0019, "OpenVINO paths")
+PAD_MULTIPLE = 16
+# document batches on one stream over all cores: on the chooser's sample (3 batches) "THROUGHPUT"'s stream per core
+# left one core idle for the third batch (203-206 vs 212 texts/s); on whole ingest parts the two were even
+HINT = "LATENCY"
+REQUESTS = 2  # batches in flight: the next one is tokenized while one runs
 
 
 class OpenVinoEmbedder(Embedder):
     loads = 0  # models compiled by this class in this process; tests assert on it
 
     def __init__(self, name: str, *, precision: str = "bf16", batch_size: int = 16, threads: int | None = None,
-                 query_threads: int = 2, hint: str = "LATENCY"):
+                 query_threads: int = 2, hint: str = HINT):
         if precision not in PRECISIONS:
             raise ValueError(f"OpenVINO precision must be one of {tuple(PRECISIONS)}, not {precision!r}")
         resolved = resolve_model(name)
@@ -75,7 +80,7 @@ class OpenVinoEmbedder(Embedder):
         _check_mean_pooling(path)
         model_file = converted(path, convert_dir(self.base_id))
         compiled = compile_model(ov, model_file, self.precision, self.hint, self.threads)
-        queue = ov.AsyncInferQueue(compiled, REQUESTS)
+        queue = ov.AsyncInferQueue(compiled, max(REQUESTS, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         tokenizer = AutoTokenizer.from_pretrained(path)
         dim = compiled.output(0).get_partial_shape()[2].get_length()
         return {"ov": ov, "model_file": model_file, "tokenizer": tokenizer, "queue": queue, "dim": dim,
