@@ -79,6 +79,11 @@ def test_a_run_adapts_gates_and_the_next_ingest_follows_the_learned_model(rated,
     adaptation = report["adaptation"]
     assert adaptation["training"]["steps"] >= 1 and adaptation["fusion"]["settings"]["mode"]  # retuned
     again = make_engine(tmp_path / "home", cache_dir, improve=IMPROVE, embed=UNMEASURED)
+    v1, v2 = again.registry.get("v1").model_id, again.at_version("v2")
+    # v2 retrieves with its adapted model and reads sentences with the one it was adapted from (the scale the
+    # confidence was fitted on)
+    assert v2.searcher().embedder.model_id == v2.registry.get("v2").model_id != v1
+    assert v2.answerer().embedder.model_id == v1
     if report["status"] == "refused":
         assert again.registry.live().id == "v1" and again.registry.get("v2").release["refused"]
         return

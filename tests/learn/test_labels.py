@@ -70,3 +70,17 @@ def test_a_down_vote_on_an_answer_is_no_unanswerable_label():
     reviewed = labeled(Label("a", "user", 1.0, "v1", -1, "answered"),
                        Label("a", "editor", 2.0, "v1", 0, "answered", expected="abstain"))
     assert reviewed.answerable is False
+
+
+def test_an_abstention_rated_up_with_a_source_marked_helpful_is_answerable():
+    """Stop 55's replay: an abstention whose shown source held the answer, rated up and that source marked
+    helpful, was labeled unanswerable (16 held-out claims, the relevant abstract first for 15), and the gate refused a
+    model for answering them. The mark says the answer was there; a thumb alone still confirms the abstention."""
+    from ragship.learn.labels import Item, Label, _apply
+
+    item = Item("q", "a question")
+    _apply(item, Label("a", "user", 1.0, "v1", 1, "abstained", marks={"d1": "helpful"}), ["d1"], None)
+    assert item.answerable is True and item.relevant == {"d1": 1}
+    opened = Item("q", "a question")
+    _apply(opened, Label("a", "user", 1.0, "v1", 1, "abstained", marks={"d1": "opened"}), ["d1"], None)
+    assert opened.answerable is False  # a click is no judgement of the answer

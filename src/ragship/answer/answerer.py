@@ -105,7 +105,8 @@ class Answerer:
         its mean (no say) if it was fitted on another embedding model's vectors."""
         if c.prior is None or c.prior.model != self.embedder.model_id:
             return c.mean[c.features.index(PRIOR_FEATURE)]
-        searched = result.query_vector is not None and result.query == question and not result.context  # its own
+        searched = (result.query_vector is not None and result.query_model == self.embedder.model_id
+                    and result.query == question and not result.context)  # its own, by this model
         return c.prior.logit(result.query_vector if searched else self.embedder.embed_query(question))
 
     def answer(self, question: str, result: SearchResult, research: Research | None = None) -> Answer:

@@ -8,8 +8,10 @@ What a label says (ADR 0021):
   thumbs-only replay trained on the first cited document and lost, issue 48);
 - not relevant: the sources marked wrong, and the cited documents of an answer rated down;
 - answerable: an editor's `expected` when given; else rated up and answered, or rated down and abstained, is
-  answerable; rated up and abstained (the abstention confirmed) is not; rated down and answered says nothing of it
-  (users down-vote incomplete answers too: issue 49);
+  answerable; rated up and abstained (the abstention confirmed) is not, unless a source it showed is marked helpful
+  (the answer was there: stop 55's replay labeled 16 held-out claims unanswerable whose relevant abstract ranked
+  first, and the gate refused a model for answering them); rated down and answered says nothing of it (users
+  down-vote incomplete answers too: issue 49);
 - gold answers: an editor's correction, or the text of an answer rated up.
 
 What no single key can do (issue 48): a mark counts only on a source the answer showed; `expected` and a
@@ -344,10 +346,11 @@ def rating_noise(items: list[Item]) -> tuple[float, int]:
 
 def _answerable(label: Label) -> bool | None:
     """What a label says of answerability: a review's `expected` or correction; else up and answered, or down and
-    abstained, answerable; up and abstained, not; a down-vote on an answer, nothing (it may be incomplete)."""
+    abstained, answerable; up and abstained, not, unless a source is marked helpful (it held the answer); a
+    down-vote on an answer, nothing (it may be incomplete)."""
     if label.expected:
         return label.expected == "answer"
-    if label.correction:
+    if label.correction or (label.rating > 0 and "helpful" in label.marks.values()):
         return True
     if label.rating == 0 or (label.rating < 0 and label.outcome == "answered"):
         return None

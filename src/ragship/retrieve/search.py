@@ -35,6 +35,7 @@ class SearchResult:
     index_version: str = ""  # the version that served it
     query_vector: Any = field(default=None, repr=False, compare=False)  # the query's embedding (dense/hybrid)
     context: Weighted = ()  # texts searched with the query, each with its weight (a conversation's earlier turns)
+    query_model: str = ""  # the model_id of the embedder that made query_vector
 
     def to_dict(self) -> dict[str, Any]:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
@@ -87,7 +88,8 @@ class Searcher:
             timings["rerank"] = ms_since(t)
             ranked["rerank"] = [{"chunk_id": h.chunk_id, "doc_id": h.doc_id, "_score": h.score}
                                 for h in hits[:RANKED_KEPT]]
-        return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id, vector, context)
+        return SearchResult(query, mode, hits[:k], timings, ranked, self.view.version_id, vector, context,
+                            self.embedder.model_id)
 
     def _lexical(self, query: str | Weighted, mode: str, depth: int, timings: dict[str, float], flt: Filter,
                  mask) -> list[dict] | Future:
