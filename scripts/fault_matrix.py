@@ -16,7 +16,6 @@ import argparse
 import json
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -26,8 +25,7 @@ from pathlib import Path
 
 import httpx
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # fault_lab beside it, also under runpy (test_scripts)
-from fault_lab import Lab, Row, can_mount, cli_row, server_serving, wait_job
+from ragship.testing.faults import Lab, Row, can_mount, cli_row, server_serving, wait_job
 
 
 FAULTS = []
@@ -86,12 +84,6 @@ def _garbled_cache(lab: Lab) -> None:
             path.write_bytes(b"\x00\xffgarbage" * 4000)
 
 
-def _torn_cache_entry(lab: Lab) -> None:
-    with sqlite3.connect(lab.cache_db()) as db:
-        model = db.execute("SELECT model FROM embeddings LIMIT 1").fetchone()[0]
-        db.execute("INSERT OR REPLACE INTO embeddings VALUES (?, ?, ?)", (model, b"torn", b"\x01\x02"))
-
-
 def _garbled_tombstones(lab: Lab) -> None:
     lab.engine().delete_documents([sorted(lab.docs_before)[0]])
     lab.docs_before = lab.live_docs()  # the deletion is not a loss
@@ -114,7 +106,7 @@ DAMAGE = [
     ("an older home's query log is not a database",
      lambda lab: lab.home.legacy_query_log.write_bytes(b"not sqlite" * 500)),
     ("embedding cache garbled", _garbled_cache),
-    ("embedding cache entry of the wrong width", _torn_cache_entry),
+    ("embedding cache entry of the wrong width", Lab.tear_cache_entry),
     ("deleted-documents list garbled", _garbled_tombstones),
     ("build journal garbled", lambda lab: (lab.home.index / "BUILD").write_text("\x00\x01")),
 ]

@@ -57,7 +57,7 @@ def started() -> dict:
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_each_script_starts(started, script):
     run = started[str(script)]
-    library = '__name__ == "__main__"' not in script.read_text()  # fault_lab.py, sections.py: imported, not run
+    library = '__name__ == "__main__"' not in script.read_text()  # a module other scripts import, not run
     assert run["code"] == 0 and ("usage:" in run["stdout"] or library), run["stderr"]
     assert run["wrote"] == [], "--help wrote into the repository"  # make_format_samples rewrote tests/data
 

@@ -13,11 +13,15 @@ class CommandFailed(RuntimeError):
     """A `ragship` command ended with an exit code the caller did not expect; the message ends with its stderr."""
 
 
+def command(*args: str) -> list[str]:
+    """The argument list of `ragship ARGS` run by this interpreter (whose environment has ragship installed)."""
+    return [sys.executable, "-m", "ragship", *map(str, args)]
+
+
 def cli(env: dict[str, str], *args: str, check: bool = True, timeout: float | None = None
         ) -> subprocess.CompletedProcess:
     """`ragship ARGS` with `env`, its output captured as text; CommandFailed on a non-zero exit when `check`."""
-    run = subprocess.run([sys.executable, "-m", "ragship", *args], env=env, capture_output=True, text=True,
-                         timeout=timeout)
+    run = subprocess.run(command(*args), env=env, capture_output=True, text=True, timeout=timeout)
     if check and run.returncode:
         raise CommandFailed(f"ragship {' '.join(args)} failed (exit {run.returncode}): {run.stderr[-2000:]}")
     return run
@@ -30,3 +34,9 @@ def cli_json(env: dict[str, str], *args: str, ok: tuple[int, ...] = (0,), timeou
     if run.returncode not in ok:
         raise CommandFailed(f"ragship {' '.join(args)} failed (exit {run.returncode}): {run.stderr[-2000:]}")
     return json.loads(run.stdout)
+
+
+def cli_process(env: dict[str, str], *args: str, stdout=None, stderr=None) -> subprocess.Popen:
+    """`ragship ARGS` started with `env` and left running (to be killed, or waited on), its output as text to
+    `stdout` and `stderr` (a file, subprocess.PIPE or DEVNULL; None: this process's)."""
+    return subprocess.Popen(command(*args), env=env, stdout=stdout, stderr=stderr, text=True)

@@ -132,3 +132,17 @@ def wait_for_run(base: str, since: float, timeout_s: float, key: str = "", every
             return done[0]
         time.sleep(every_s)
     raise TimeoutError(f"no improvement run started since {since:.0f} finished within {timeout_s:g} s")
+
+
+def wait_for_job(base: str, job_id: str, timeout_s: float = 300, key: str = "", every_s: float = 0.2) -> dict:
+    """The upload or ingest job `job_id` of the server at `base` (with API key `key` if any) once it is done or
+    failed, asked every `every_s`; TimeoutError after `timeout_s`."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    deadline = time.monotonic() + timeout_s
+    while True:
+        job = httpx.get(f"{base}/v1/jobs/{job_id}", timeout=30, headers=headers).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"job {job_id} still {job['status']} after {timeout_s:g} s")
+        time.sleep(every_s)

@@ -1,6 +1,6 @@
 """The fault matrix's bench (scripts/fault_matrix.py): a copy of the template home per fault, an engine that was
 serving before the fault, fresh engines and CLI processes after it, tmpfs mounts for disk-full and read-only
-homes, and the measures of a row (the error a user sees, documents lost, still serving)."""
+homes, the damage a fault does, and the measures of a row (the error a user sees, documents lost, still serving)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,16 @@ import contextlib
 import os
 import shutil
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from ragship.testing import Server, free_port
+from ragship.testing.commands import cli, cli_process
+from ragship.testing.home import env_for
+from ragship.testing.server import Server, free_port, wait_for_job
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCS = ROOT / "tests" / "data" / "docs"
+DOCS = Path(__file__).resolve().parents[3] / "tests" / "data" / "docs"  # a checkout's: the matrix runs from one
 EXTRA = "The harbour ferry to the island leaves every hour from pier 4.\n"
 _MODELS: dict = {}
 
@@ -26,7 +25,7 @@ _MODELS: dict = {}
 def _shared_models() -> None:
     """Fresh engines in this process reuse the loaded model weights (their caches stay their own), so a row
     costs seconds, not a model load per engine."""
-    import ragship.engine as engine_module
+    import ragship.models as models_module
     from ragship.embed.cache import CachedEmbedder, EmbeddingCache
     from ragship.embed.factory import make_embedder
 
@@ -36,7 +35,7 @@ def _shared_models() -> None:
             _MODELS[key] = make_embedder(e, cache_dir, built_with).inner
         return CachedEmbedder(_MODELS[key], EmbeddingCache(Path(cache_dir) / "embeddings.sqlite"))
 
-    engine_module.make_embedder = make
+    models_module.make_embedder = make
 
 
 @contextlib.contextmanager
@@ -96,13 +95,11 @@ class Lab:
         return Engine(self.settings(**overrides))
 
     def env(self) -> dict:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSHIP_") or k == "RAGSHIP_MODEL_CACHE"}
-        return env | {"RAGSHIP_HOME": str(self.home.root), "RAGSHIP_CACHE_DIR": str(self.home.cache_dir),
-                      "RAGSHIP_CONFIG": str(self.work / "absent.toml"), "RAGSHIP_INGEST__MIN_FREE_MB": "0"}
+        return env_for(self.home.root, self.work / "absent.toml", self.home.cache_dir,
+                       RAGSHIP_INGEST__MIN_FREE_MB="0")
 
     def cli(self, *args: str, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "ragship", *args], env=self.env() | env, capture_output=True,
-                              text=True, timeout=timeout)
+        return cli(self.env() | env, *args, check=False, timeout=timeout)
 
     def candidate(self) -> None:
         """Ingest more documents as v3, a candidate (not made live)."""
@@ -110,8 +107,7 @@ class Lab:
         assert run.returncode == 0, run.stderr
 
     def popen(self, *args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "ragship", *args], env=self.env(), stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+        return cli_process(self.env(), *args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
     def serve(self) -> str:
         """A real `ragship serve` on the home, as its base URL; close() stops it (before the tmpfs goes)."""
@@ -205,6 +201,15 @@ class Lab:
     def cache_db(self) -> Path:
         return self.home.cache_dir / "embeddings.sqlite"
 
+    def tear_cache_entry(self) -> None:
+        """An entry of the embedding cache whose vector has not its model's width (a torn or foreign write), written
+        through the cache's own class."""
+        import numpy as np
+
+        embedder = self.engine().embedder
+        embedder.cache.put_many(embedder.model_id, [(b"torn", np.zeros(1, dtype=np.float32))])
+        embedder.cache.close()
+
     def more_docs(self) -> Path:
         folder = self.work / "more"
         if not folder.exists():
@@ -244,12 +249,11 @@ def cli_row(lab: Lab, run, serving: str, recovered: str) -> Row:
 
 
 def wait_job(base: str, job_id: str) -> dict:
-    for _ in range(600):
-        job = httpx.get(f"{base}/v1/jobs/{job_id}").json()
-        if job["status"] in ("done", "failed"):
-            return job
-        time.sleep(0.2)
-    return job
+    """The job once done or failed; as it stands after two minutes."""
+    try:
+        return wait_for_job(base, job_id, timeout_s=120)
+    except TimeoutError:
+        return httpx.get(f"{base}/v1/jobs/{job_id}").json()
 
 
 def server_serving(base: str) -> str:
