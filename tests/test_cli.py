@@ -366,6 +366,39 @@ def test_a_report_or_save_path_in_no_folder_is_refused_before_any_work(tmp_path)
     assert not home.exists()  # nothing ingested, no session started
 
 
+
+def test_a_folder_or_settings_file_that_cannot_be_written_is_one_line_naming_it(tmp_path):
+    """Issue 49: `ragship monitor export` to a folder it could not write was a traceback (NotADirectoryError,
+    FileExistsError, PermissionError); so was `dataset export`, and `tune`/`adapt --write` failed so only after
+    their whole run. Now one line naming the path and what to do, before any work."""
+    from pathlib import Path
+
+    home, afile = tmp_path / "home", tmp_path / "afile"
+    afile.write_text("not a folder")
+    for args, why in ((("monitor", "export", afile / "sub"), f"{afile} is a file, not a folder"),
+                      (("monitor", "export", afile), "it is a file"),
+                      (("dataset", "export", afile / "sub"), f"{afile} is a file, not a folder")):
+        r = cli(*args, home=home)
+        assert (r.returncode, r.stdout) == (2, "") and "Traceback" not in r.stderr
+        assert r.stderr == f"error: cannot write {args[-1]}: {why}; give a folder you may write to\n", r.stderr
+    with mock.patch("ragship.cli.files.os.access", return_value=False):  # root may write anywhere: as a user
+        r = cli("monitor", "export", tmp_path / "rules", home=home)
+    assert r.returncode == 2 and r.stderr == \
+        f"error: cannot write {tmp_path / 'rules'}: you may not write to {tmp_path}; give a folder you may write to\n"
+    denied = PermissionError(13, "Permission denied", str(tmp_path / "rules"))
+    with mock.patch.object(Path, "mkdir", side_effect=denied):  # refused after the check (a race, an ACL)
+        r = cli("monitor", "export", tmp_path / "rules", home=home)
+    assert r.returncode == 2 and r.stderr == \
+        f"error: cannot write {tmp_path / 'rules'}: Permission denied; give a folder you may write to\n"
+    r = cli("tune", DATA / "beir-mini", home=home, RAGSHIP_CONFIG=str(afile / "ragship.toml"))
+    assert r.returncode == 2 and r.stderr.startswith(f"error: cannot write the settings file {afile / 'ragship.toml'}"
+                                                     f": {afile} is not a folder you may write to; ") and \
+        r.stderr.count("\n") == 1
+    assert not home.exists()  # refused before any work
+    written = cli("monitor", "export", tmp_path / "new" / "rules", home=home)
+    assert written.returncode == 0 and sorted(p.name for p in (tmp_path / "new" / "rules").iterdir()) == [
+        "grafana-dashboard.json", "ragship-rules.yml"]
+
 def test_promote_without_golden_sets_is_one_line_saying_what_to_do(tmp_path, cache_dir):
     """Issue 49: the gate's "needs golden sets" is the caller's situation (the API's 409), not a server fault."""
     import shutil

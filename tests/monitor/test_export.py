@@ -11,7 +11,8 @@ import httpx
 import pytest
 from conftest import DATA, free_port
 
-from ragship.monitor.export import grafana_dashboard, prometheus_rules, write
+from ragship.cli.files import write_files
+from ragship.monitor.export import files, grafana_dashboard, prometheus_rules
 from ragship.monitor.rules import DEFAULT_RULES, SIGNALS
 from serving import env_for, ingest, ragship, serving
 
@@ -30,7 +31,7 @@ def test_dashboard_has_traffic_latency_and_a_panel_per_watched_signal():
 
 @pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed: `make browser` installs Debian's prometheus")
 def test_promtool_accepts_the_generated_rules(tmp_path):
-    rules_file, _ = write(DEFAULT_RULES, tmp_path)
+    rules_file, _ = write_files(tmp_path, files(DEFAULT_RULES))
     checked = subprocess.run([PROMTOOL, "check", "rules", str(rules_file)], capture_output=True, text=True)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert f"SUCCESS: {len(DEFAULT_RULES)} rules found" in checked.stdout

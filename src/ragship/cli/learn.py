@@ -14,7 +14,7 @@ from rich.table import Table
 
 from ragship.access import KeyStore
 from ragship.cli.app import app, base_engine, print_json
-from ragship.cli.files import writable, write_file
+from ragship.cli.files import A_FOLDER, writable, writable_folder, write_file, writing
 from ragship.cli.render import err, out, snippet
 from ragship.collections import Collections, named
 from ragship.learn.labels import check_feedback
@@ -172,7 +172,8 @@ def dataset_show(ctx: typer.Context, version: Optional[int] = typer.Argument(Non
 
 
 @dataset_app.command("export")
-def dataset_export(ctx: typer.Context, dest: Path = typer.Argument(..., help="A new folder."),
+def dataset_export(ctx: typer.Context,
+                   dest: Path = typer.Argument(..., callback=writable_folder, help="A new folder."),
                    version: Optional[int] = typer.Option(None, "--version", help="Default: the newest."),
                    split: str = typer.Option("train", "--split", help="train or heldout.")) -> None:
     """Write a labeled set as a BEIR folder with the collection's documents as corpus.jsonl, for `ragship eval`,
@@ -180,7 +181,8 @@ def dataset_export(ctx: typer.Context, dest: Path = typer.Argument(..., help="A 
     from ragship.learn.datasets import export
 
     collections, loop = _loop(ctx)
-    written = export(loop.datasets.get(version), split, collections.get(ctx.obj.get("collection")).view(), dest)
+    with writing(dest, A_FOLDER):
+        written = export(loop.datasets.get(version), split, collections.get(ctx.obj.get("collection")).view(), dest)
     out.print(f"wrote {written['documents']} documents and {written['queries']} questions to {escape(str(dest))}",
               highlight=False)
 

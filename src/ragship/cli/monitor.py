@@ -12,6 +12,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from ragship.cli.app import app, base_engine, print_json
+from ragship.cli.files import write_files, writable_folder
 from ragship.cli.render import err, out
 from ragship.collections import Collections, named
 from ragship.monitor.alerts import delivery_text
@@ -119,7 +120,8 @@ def tick(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> N
 
 
 @monitor_app.command("export")
-def export(ctx: typer.Context, folder: Path,
+def export(ctx: typer.Context,
+           folder: Path = typer.Argument(..., callback=writable_folder, help="Where to write them (made if needed)."),
            runbook_base: str = typer.Option("", "--runbook-base", help="Where runbook links point, e.g. "
                                             "https://rag.example.com/runbooks (default: monitor.runbook_base_url).")
            ) -> None:
@@ -131,8 +133,8 @@ def export(ctx: typer.Context, folder: Path,
     if runbook_base:
         settings = settings.model_copy(update={"monitor": settings.monitor.model_copy(
             update={"runbook_base_url": runbook_base})})
-    for path in exporting.write(rules(settings), folder):
-        out.print(f"wrote {path}", highlight=False)
+    for path in write_files(folder, exporting.files(rules(settings))):
+        out.print(f"wrote {escape(str(path))}", highlight=False)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ragship.answer.calibrate import QA_FEATURES
 from ragship.cli.app import app, engine, print_json
-from ragship.cli.files import writable, write_file
+from ragship.cli.files import writable, writable_settings, write_file, writing
 from ragship.cli.render import Progress, out, training_bar
 from ragship.errors import InputError
 from ragship.settings import ChunkSettings, config_path, write_settings
@@ -144,6 +144,8 @@ def adapt(
 
     if extra and not qa_model:
         raise typer.BadParameter("--extra adds QA training data; use it with --qa-model", param_hint="--extra")
+    if write:  # before the training, not after it
+        writable_settings(config_path())
     if qa_model:
         return _adapt_qa_model(ctx, data, extra, epochs or (1 if extra else 2), budget_min, write, as_json)
     with Progress(quiet=as_json) as observe, training_bar(as_json) as progress:
@@ -187,15 +189,18 @@ def tune(
 
     from ragship.evaluate.tune import tune as run_tune
 
+    config = config_path()
+    if write:  # before the trials, not after them
+        writable_settings(config)
     with Progress(quiet=as_json) as observe:
         tuned = run_tune(engine(ctx), dataset, split, observe=observe,
                          chunkings=cast(tuple[tuple[int, int], ...], chunks))  # as --chunks' callback parsed it
     trials, chosen = tuned.trials, tuned.chosen
-    config = config_path()
     if write:
-        write_settings(config, "search", chosen.settings)
-        if chosen.chunk:
-            write_settings(config, "chunk", chosen.chunk)
+        with writing(config):
+            write_settings(config, "search", chosen.settings)
+            if chosen.chunk:
+                write_settings(config, "chunk", chosen.chunk)
     if as_json:
         return print_json({"split": split, "best": asdict(trials[0]), "chosen": asdict(chosen), "why": tuned.why,
                             "written_to": str(config) if write else None, "trials": [asdict(t) for t in trials]})
@@ -242,7 +247,8 @@ def _adapt_qa_model(ctx: typer.Context, data: Path, extra: Path | None, epochs: 
     written_to = None
     if write:
         written_to = str(config_path())
-        write_settings(config_path(), "answer", {"qa_model": report["model_path"]}, drop=("reader",))
+        with writing(config_path()):
+            write_settings(config_path(), "answer", {"qa_model": report["model_path"]}, drop=("reader",))
     if as_json:
         return print_json({**report, "written_to": written_to})
     t, v = report["training"], report["validation"]
@@ -272,7 +278,8 @@ def _adapt_qa_model(ctx: typer.Context, data: Path, extra: Path | None, epochs: 
 def _write_models(report) -> str:
     """Point embed.model (and rerank.model) at what `adapt` trained, in the user's settings file."""
     config = config_path()
-    write_settings(config, "embed", {"model": report.model_path})
-    if "reranker" in report.extra:
-        write_settings(config, "rerank", {"model": report.extra["reranker"]["model_path"]})
+    with writing(config):
+        write_settings(config, "embed", {"model": report.model_path})
+        if "reranker" in report.extra:
+            write_settings(config, "rerank", {"model": report.extra["reranker"]["model_path"]})
     return str(config)
