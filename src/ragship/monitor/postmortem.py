@@ -61,14 +61,17 @@ def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback
                    None)  # a change that moved nothing, or one about something else, is listed, not blamed
     end = incident.resolved or now
     fix = fixed(log, incident, events, end, window_s)
-    # without a trigger, the window before the first alert (its routine abstentions are not counted: `impact`)
+    # without a trigger, the window before the first alert, or before the opening of an incident no alert opened
+    # (its routine abstentions are not counted: `impact`)
     began = trigger["at"] if trigger else (first_alert or incident.opened) - window_s
+    from_the = "trigger" if trigger else "first alert" if first_alert is not None else "opening"
     until = fix["at"] if fix else end
     before = traffic(log, incident.collection, began - window_s, began)
     return {
         "incident": incident.to_dict(), "status": incident.status,
         "summary": summary(incident, trigger, len(candidates)),
         "impact": {**impact(log, incident.collection, began, until, before), "from": began, "to": until,
+                   "from_the": from_the, "lead_s": None if trigger else window_s,
                    "to_the": "fix" if fix else "resolution" if incident.resolved else "present"},
         "detection": {"trigger_at": trigger["at"] if trigger else None, "first_alert_at": first_alert,
                       "time_to_detect_s": _diff(first_alert, trigger["at"] if trigger else None),
@@ -161,9 +164,10 @@ def traffic(log: QueryLog, collection: str, since: float, until: float) -> dict[
 
 
 def impact(log: QueryLog, collection: str, since: float, until: float, before: dict) -> dict[str, Any]:
-    """What users got from the trigger (or the first alert) to the fix (or the resolution), from the query log. The
-    degraded requests: the failed ones, the answers quoted because the LLM endpoint failed, and the abstentions and
-    empty results above their rate `before` (traffic()'s; routine ones are not the incident's)."""
+    """What users got from `since` (the trigger, or a window before the first alert or the opening) to the fix (or
+    the resolution), from the query log. The degraded requests: the failed ones, the answers quoted because the LLM
+    endpoint failed, and the abstentions and empty results above their rate `before` (traffic()'s; routine ones
+    are not the incident's)."""
     r = REQUESTS.c
     rows = log.rows(select(r.kind, r.outcome, r.key_id, r.fallback).where(
         r.collection == collection, r.ts >= since, r.ts < until, r.kind != "feedback"))
@@ -232,15 +236,21 @@ def markdown(d: dict[str, Any]) -> str:
              + (f" by {resp['acknowledged_by']}" if resp["acknowledged_by"] else "")
              + f": time to acknowledge {_secs(resp['time_to_acknowledge_s'])}.", "",
              "## Recovery", _recovery_text(d["recovery"]), ""]
-    return "\n".join(lines + _candidates(d["trigger_candidates"]) + _timeline(d["timeline"])
+    return "\n".join(lines + _candidates(d["trigger_candidates"], det["first_alert_at"] is not None)
+                     + _timeline(d["timeline"])
                      + _prompts(d["runbooks"]))
 
 
 def _impact_text(imp: dict[str, Any]) -> str:
-    span = {"fix": "the trigger to the fix", "resolution": "the trigger to the resolution"}.get(imp["to_the"],
-                                                                                             "the trigger to now")
-    return (f"{imp['requests']} requests from {_when(imp['from'])} to {_when(imp['to'])} ({span}, "
-            f"{imp['duration_s']:g} s): {imp['answered']} answered ({imp['fallback']} of them quoted because the LLM "
+    """What users got, over a span named as it was chosen: from the suspected trigger, or (none recorded) from a
+    window before the first alert, or before the opening of an incident opened by hand."""
+    start = {"trigger": "the suspected trigger",
+             "first alert": f"{_secs(imp['lead_s'])} before the first alert, as no change is recorded as its cause",
+             "opening": f"{_secs(imp['lead_s'])} before it was opened by hand, as no alert fired and no change is "
+                        "recorded as its cause"}[imp["from_the"]]
+    end = {"fix": "the fix", "resolution": "the resolution"}.get(imp["to_the"], "now")
+    return (f"{imp['requests']} requests from {_when(imp['from'])} to {_when(imp['to'])} ({imp['duration_s']:g} s: "
+            f"from {start}, to {end}): {imp['answered']} answered ({imp['fallback']} of them quoted because the LLM "
             f"endpoint failed), {imp['abstained']} abstained ({imp['abstained_over_before']} above the rate before), "
             f"{imp['no_result']} found nothing ({imp['no_result_over_before']} above the rate before), "
             f"{imp['failed']} failed: **{imp['degraded']} degraded**; {imp['keys_affected']} of {imp['keys']} API "
@@ -282,12 +292,13 @@ def _recovery_text(rec: dict[str, Any]) -> str:
         or "none recorded") + "."
 
 
-def _candidates(candidates: list[dict]) -> list[str]:
-    lines = ["## Trigger candidates (changes and faults before the first alert: those about what the alerts watch "
+def _candidates(candidates: list[dict], alerted: bool) -> list[str]:
+    until = "the first alert" if alerted else "the opening (no alert fired)"
+    lines = [f"## Trigger candidates (changes and faults before {until}: those about what the alerts watch "
              "first, then by how far the traffic moved after them)", ""]
     if not candidates:
-        return lines + ["No recorded change preceded the first alert: look outside ragship (traffic, upstream "
-                        "services).", ""]
+        return lines + [f"No recorded change preceded {until.split(' (')[0]}: look outside ragship (traffic, "
+                        "upstream services).", ""]
     lines += ["| # | when | change | moved after it | source |", "|---|---|---|---|---|"]
     for n, c in enumerate(candidates, 1):
         moved = ", ".join(f"{k} {m['before']:g} → {m['after']:g}" for k, m in c["moved"].items()
