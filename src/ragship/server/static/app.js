@@ -138,16 +138,7 @@ function renderAnswer(a) {
     card.append(el("p", { class: "meta", title: "the confidence's logit by part" },
       `confidence ${a.confidence.toFixed(2)}${parts ? ` (logit: ${parts})` : ""}`));
   }
-  // one entry per cited document, each of its citation numbers opening its passage (a.documents)
-  const docs = a.documents && a.documents.length ? a.documents
-    : a.citations.map((c) => ({ doc_id: c.doc_id, title: c.title, citations: [c.n] }));
-  const list = el("ul", { class: "sources" });
-  for (const d of docs) {
-    const links = d.citations.map((n) => el("a", { href: `#ask/source-${n}`, class: "open", "data-n": String(n) },
-      `[${n}]`));
-    list.append(el("li", {}, ...links, ` ${d.title || d.doc_id}`, el("span", { class: "meta" }, ` ${d.doc_id}`)));
-  }
-  card.append(list);
+  card.append(sourcesList(a));
   const fb = el("div", { class: "feedback" }, el("span", { class: "meta" }, "Was this helpful?"),
     el("button", { type: "button", class: "secondary", "data-rating": "up", "aria-label": "Helpful",
       "aria-pressed": "false" }, icon("up"), "Yes"),
@@ -162,6 +153,26 @@ function renderAnswer(a) {
   card.append(fb, comment);
   card.citations = a.citations;
   return card;
+}
+
+// An answer's sources (a live answer's, or a past turn's: chat.js), one entry per cited document (a.documents, or
+// its citations grouped by document), each of its citation numbers opening its passage (the card's `citations`).
+function sourcesList(a) {
+  const docs = a.documents && a.documents.length ? a.documents : [];
+  if (!docs.length) {
+    for (const c of a.citations || []) {
+      const d = docs.find((x) => x.doc_id === c.doc_id);
+      if (d) d.citations.push(c.n);
+      else docs.push({ doc_id: c.doc_id, title: c.title, citations: [c.n] });
+    }
+  }
+  const list = el("ul", { class: "sources" });
+  for (const d of docs) {
+    const links = d.citations.map((n) => el("a", { href: `#ask/source-${n}`, class: "open", "data-n": String(n) },
+      `[${n}]`));
+    list.append(el("li", {}, ...links, ` ${d.title || d.doc_id}`, el("span", { class: "meta" }, ` ${d.doc_id}`)));
+  }
+  return list;
 }
 
 // The cited passage, highlighted inside its whole document.
