@@ -46,12 +46,16 @@ def quotable_spans(text: str) -> Iterator[tuple[int, int]]:
 
 def quotable_in_context(text: str) -> Iterator[tuple[int, int, int]]:
     """(context start, start, end) of each quotable sentence: a sentence right under a heading line is read with
-    that line (the title says what it is about) but quoted without it."""
-    in_fence = False
+    that line (the title says what it is about) but quoted without it, also across the blank line Markdown puts
+    after a heading ("## Per diem", then "The daily allowance ... is 45 EUR": issue 49's team was asked back)."""
+    in_fence, heading = False, None
     for p_start, p_end in paragraph_spans(text):
-        lines, context = text[p_start:p_end].split("\n", 2), None
+        lines, context, heading = text[p_start:p_end].split("\n", 2), heading, None
         if not in_fence and heading_line(lines[0], lines[1] if len(lines) > 1 else None):
             context, p_start = p_start, p_start + len(lines[0]) + 1  # a title names what follows; no quote
+            if len(lines) == 1:  # alone in its paragraph: it names the next one
+                heading = context
+                continue
         for s_start, s_end in sentence_spans(text, p_start, p_end):
             sentence = text[s_start:s_end]
             fences = sum(1 for line in sentence.splitlines() if line.lstrip().startswith(("```", "~~~")))

@@ -105,3 +105,24 @@ def test_sentences_are_scored_in_the_conversation_when_one_is_given():
     assert [s.lexical for s in in_context] == [pytest.approx(0.5 / 2), pytest.approx(1 / 2)]
     assert in_context[0].semantic > alone[0].semantic and in_context[1].semantic < alone[1].semantic
     assert scorer.score_sentences("who founded it?", hits, ()) == alone
+
+
+def test_a_sentence_is_read_under_its_markdown_heading_across_the_blank_line():
+    """Issue 49's team: "What is the per diem in the EU?" was asked back, the answer's sentence ("The daily
+    allowance for meals ... is 45 EUR within the EU") scored without its heading "## Per diem", which Markdown puts
+    a blank line after. The first sentence under a heading is read with it (scored, never quoted)."""
+    from ragship.answer.extractive import ExtractiveGenerator
+    from ragship.settings import AnswerSettings
+    from ragship.text import quotable_in_context
+    from ragship.types import Hit
+
+    text = ("## Per diem\n\nThe daily allowance for meals is 45 EUR within the EU. It is paid monthly.\n\n"
+            "More prose here.")
+    read = [(text[c:e], text[s:e]) for c, s, e in quotable_in_context(text)]
+    assert read[0] == ("## Per diem\n\nThe daily allowance for meals is 45 EUR within the EU.",
+                       "The daily allowance for meals is 45 EUR within the EU.")
+    assert [quoted for _, quoted in read[1:]] == [r for r, _ in read[1:]]  # only the first sentence under it
+    hit = Hit("c0", "d0", "", text, "", 0, len(text), (), 1.0, 1)
+    best = max(ExtractiveGenerator(WordVectors(), AnswerSettings()).score_sentences("What is the per diem?", [hit]),
+               key=lambda s: s.support)
+    assert text[best.start:best.end].startswith("The daily allowance") and best.lexical == 1.0  # per, diem
