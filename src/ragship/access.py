@@ -74,6 +74,13 @@ class KeyStore:
         with self._ready(read=True) as c:
             return {r.id: _record(r) for r in c.execute(select(KEYS))}
 
+    def roles(self) -> dict[str, str]:
+        """Every key's role by id, revoked ones too: whether a label or a review someone gave counts as an editor's
+        (learn/labels.py, learn/review.py). Read as stored, like the keys of a label's rows: not a check of who may
+        act now, so not refused while an older keys.json waits to be imported."""
+        with self.state.ready(read=True) as c:
+            return {key_id: role for key_id, role in c.execute(select(KEYS.c.id, KEYS.c.role))}
+
     def any_active(self) -> bool:
         with self._ready(read=True) as c:
             return c.execute(select(KEYS.c.id).where(KEYS.c.revoked.is_(False)).limit(1)).first() is not None

@@ -16,6 +16,7 @@ from ragship.engine import Engine
 from ragship.errors import CollectionNotFound, Conflict, InputError, NotFound
 from ragship.fsio import atomic_write_json, read_json
 from ragship.learn.loop import Loop
+from ragship.learn.runs import Runs
 from ragship.monitor.events import Events
 from ragship.monitor.incidents import Incident, Incidents
 from ragship.monitor.postmortem import draft
@@ -53,7 +54,12 @@ class Collections:
         """The monitor over every collection of the home (its query log, the home's monitor lock)."""
         runbooks = self.default.settings.monitor.runbook_base_url  # `ragship serve` points it at itself
         return Monitor(self.query_log, lambda: {name: self.get(name) for name in self.names()},
-                       self.default.home.root / "monitor.lock", site=runbooks.removesuffix("/runbooks"))
+                       self.default.home.root / "monitor.lock", site=runbooks.removesuffix("/runbooks"),
+                       runs=self.runs)
+
+    def runs(self, name: str) -> Runs:
+        """A collection's improvement runs (learn/runs.py), for the monitor and the incident timelines below it."""
+        return Runs(self.query_log, named(name))
 
     @cached_property
     def incidents(self) -> Incidents:
@@ -77,14 +83,16 @@ class Collections:
         """An incident with its timeline (monitor/timeline.py) as `viewer` may see it."""
         incident, c, lookback = self._incident(incident_id, viewer)
         return {**incident.to_dict(), "timeline": timeline(incident, self.query_log, c.registry, lookback,
-                                                           viewer=viewer, sources=c.settings.source_groups())}
+                                                           viewer=viewer, sources=c.settings.source_groups(),
+                                                           runs=self.runs(incident.collection))}
 
     def postmortem(self, incident_id: str, viewer: Principal = LOCAL) -> dict[str, Any]:
         """An incident's postmortem draft (monitor/postmortem.py), its timeline included, as `viewer` may see it."""
         incident, c, lookback = self._incident(incident_id, viewer)
         earlier = [i for i in self.incidents_for(viewer, incident.collection, "resolved") if i.opened < incident.opened]
         return draft(incident, self.query_log, c.registry, c.settings.monitor.window_s, lookback,
-                     viewer=viewer, sources=c.settings.source_groups(), earlier=earlier)
+                     viewer=viewer, sources=c.settings.source_groups(), earlier=earlier,
+                     runs=self.runs(incident.collection))
 
     def record_start(self, by: str, now: float | None = None) -> None:
         """A server process started: an event in each collection's timeline, with the settings it changed since the

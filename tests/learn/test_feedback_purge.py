@@ -27,7 +27,7 @@ def test_the_cli_purges_exactly_one_keys_feedback_and_says_how_much(tmp_path):
     purged = run("feedback", "purge", "--key", "flood")
     assert purged.exit_code == 0, purged.output
     assert "removed 6 feedback rows of key flood" in purged.output
-    assert log.rows(text("SELECT key_id FROM ragship_feedback")) == [("k2",)] * 3
+    assert log.state.rows(text("SELECT key_id FROM ragship_feedback")) == [("k2",)] * 3
 
     again = run("feedback", "purge", "--key", "flood")
     assert isinstance(again.exception, InputError) and "no feedback from key 'flood'" in str(again.exception)

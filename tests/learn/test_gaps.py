@@ -25,7 +25,7 @@ def record(log, text, outcome, key="k1", topic="tram", n=0, rating=None, comment
     log.record(o)
     if at is not None:  # the log stamps rows now: move this one in time
         from ragship.state.tables import REQUESTS
-        log.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=at))
+        log.state.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=at))
     if rating is not None or comment:
         log.feedback(o.id, key, rating or 0, comment)
     return o.id

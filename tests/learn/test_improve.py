@@ -122,7 +122,7 @@ def test_a_hashed_log_cannot_be_learned_from(tmp_path, cache_dir):
 
 def test_the_log_keeps_what_labels_need(rated):
     _, log = rated
-    rows = log.rows(text("SELECT answer, sources FROM ragship_requests WHERE outcome = 'answered'"))
+    rows = log.state.rows(text("SELECT answer, sources FROM ragship_requests WHERE outcome = 'answered'"))
     assert rows and all(json.loads(s)[0]["cited"] for _, s in rows)
 
 

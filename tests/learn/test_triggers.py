@@ -64,7 +64,7 @@ def test_drift_held_too_long_and_an_interval_trigger(tmp_path, cache_dir):
 def test_a_run_whose_process_died_is_recorded_as_failed(tmp_path, cache_dir):
     engine, log, runs, _ = setup(tmp_path, cache_dir)
     run = runs.start("test")
-    log.write(IMPROVE_RUNS.update().values(body='{"pid": 999999999}'))
+    log.state.write(IMPROVE_RUNS.update().values(body='{"pid": 999999999}'))
     assert runs.running() is None
     assert runs.recent(1)[0]["status"] == "failed" and "ended without finishing" in runs.recent(1)[0]["reason"]
     assert runs.recent(1)[0]["id"] == run

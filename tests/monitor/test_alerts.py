@@ -79,8 +79,9 @@ def test_falling_feedback_fires_at_a_webhook_that_was_down(tmp_path, cache_dir):
     stream(log, 50, 0.8)
     assert monitor.tick()["events"] == []  # 80 % positive: fine
 
-    log.write(text("UPDATE ragship_feedback SET ts = ts - 7200"))  # an hour later: the window holds only what follows
-    log.write(text("UPDATE ragship_requests SET ts = ts - 7200"))
+    # an hour later: the window holds only what follows
+    log.state.write(text("UPDATE ragship_feedback SET ts = ts - 7200"))
+    log.state.write(text("UPDATE ragship_requests SET ts = ts - 7200"))
     stream(log, 50, 0.4)
     first = monitor.tick()  # the receiver is down
     assert [(e["alert"], e["event"], e["value"]) for e in first["events"]] == [("FeedbackLow", "fired", 0.4)]

@@ -64,7 +64,7 @@ def test_the_reference_follows_its_policy(tmp_path):
     assert drift.apply_policy("v3", 86400, changed_retrieval=True, drifting=False) is None
     assert drift.reference()["since"] > 0 and drift.reference()["reason"] == "release v3 changed retrieval (was v2)"
     assert drift.reset("audience changed on purpose")["reason"] == "audience changed on purpose"
-    log.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 100"))
+    log.state.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 100"))
     assert "held back" in drift.apply_policy("v3", 50, changed_retrieval=False, drifting=True)
     drift.apply_policy("v3", 50, changed_retrieval=False, drifting=False)
     assert drift.reference()["reason"].startswith("the reference was older")
@@ -129,10 +129,10 @@ def test_reading_the_drift_report_and_the_signals_writes_nothing(tmp_path, cache
     log = QueryLog(engine.state, "keep")
     monitor = Monitor(log, lambda: {"default": engine}, tmp_path / "monitor.lock")
     Drift(log, "default", engine.settings.monitor).reset("set by hand", "v1")
-    log.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 3600"))  # past reference_max_age
+    log.state.write(text("UPDATE ragship_drift_reference SET set_at = set_at - 3600"))  # past reference_max_age
 
     def stored():
-        return log.rows(select(DRIFT_REFERENCE))
+        return log.state.rows(select(DRIFT_REFERENCE))
 
     before = stored()
     monitor.drift("default", engine).report()

@@ -99,7 +99,7 @@ def _traffic(log: QueryLog, start: float, end: float, n: int, outcome: str, top:
     for i in range(n):
         o = Observation(key, "default", "ask", 12.0, f"q{start}-{i}", outcome, hits=3, top_score=top)
         log.record(o)
-        log.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=start + (end - start) * i / n))
+        log.state.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=start + (end - start) * i / n))
 
 
 def _promoted_at(engine, version: str) -> float:
@@ -134,7 +134,7 @@ def test_the_postmortem_ranks_the_forced_release_first_and_counts_from_the_query
     assert first["moved"]["abstain_rate"] == {"before": 0.0, "after": 0.6667, "change": 0.6667}
     assert [c["kind"] for c in d["trigger_candidates"][1:]].count("config") == 1  # chunk.tokens 200 -> 20
     r = REQUESTS.c
-    counted = log.rows(select(r.outcome, func.count()).where(r.ts >= t, r.ts < t + 90).group_by(r.outcome))
+    counted = log.state.rows(select(r.outcome, func.count()).where(r.ts >= t, r.ts < t + 90).group_by(r.outcome))
     expected = {"requests": sum(n for _, n in counted), "answered": 0, "abstained": dict(counted)["abstained"],
                 "no_result": dict(counted)["no_result"], "failed": 0, "keys": 2, "keys_affected": 2}
     assert {k: d["impact"][k] for k in expected} == expected and expected["requests"] == 30
@@ -155,6 +155,7 @@ def test_the_timeline_holds_the_uploads_runs_and_events_of_its_window(tmp_path):
 
     from ragship.index import VersionRegistry
     from ragship.monitor.events import Events
+    from ragship.learn.runs import Runs
     from ragship.monitor.timeline import timeline
     from ragship.state import State
     from ragship.state.tables import IMPROVE_RUNS, JOBS
@@ -166,16 +167,17 @@ def test_the_timeline_holds_the_uploads_runs_and_events_of_its_window(tmp_path):
         return datetime.fromtimestamp(t, timezone.utc).isoformat()
 
     for job_id, created in (("recent", 990.0), ("ancient", 10.0)):
-        log.write(JOBS.insert().values(id=job_id, key_id="k1", collection="default", status="done", created=created,
-                                       owner="host:1", attempts=1,
-                                       body=json.dumps({"files": ["a.md"], "finished_at": iso(created + 5)})))
+        state.write(JOBS.insert().values(id=job_id, key_id="k1", collection="default", status="done", created=created,
+                                         owner="host:1", attempts=1,
+                                         body=json.dumps({"files": ["a.md"], "finished_at": iso(created + 5)})))
     for run_id, started, finished in (("r1", 980.0, 1005.0), ("r0", 5.0, 9.0)):
-        log.write(IMPROVE_RUNS.insert().values(id=run_id, collection="default", started=started, finished=finished,
-                                               status="refused", trigger="100 new labels",
-                                               body=json.dumps({"reason": "the gate refused it"})))
+        state.write(IMPROVE_RUNS.insert().values(id=run_id, collection="default", started=started, finished=finished,
+                                                 status="refused", trigger="100 new labels",
+                                                 body=json.dumps({"reason": "the gate refused it"})))
     Events(log).record("default", "sync failed", "source docs failed to sync: gone", "scheduler", now=999.0)
     incident = Incidents(state).open("default", "users see old answers", by="bob", now=1000.0)
-    events = timeline(incident, log, VersionRegistry(tmp_path / "index"), lookback_s=60, now=1010.0)
+    events = timeline(incident, log, VersionRegistry(tmp_path / "index"), lookback_s=60, now=1010.0,
+                      runs=Runs(log, "default"))  # the runs are learn/runs.py's, handed to the monitor
     assert [(e["at"], e["kind"]) for e in events] == [
         (980.0, "improvement run"), (990.0, "upload"), (995.0, "upload result"), (999.0, "sync failed"),
         (1000.0, "opened"), (1005.0, "improvement result")]
@@ -216,7 +218,7 @@ def _asked(log: QueryLog, times: list[float], outcome: str = "answered", fallbac
     for t in times:
         o = Observation("key-a", "default", "ask", 10.0, f"q{t}", outcome, hits=3, top_score=0.6, fallback=fallback)
         log.record(o)
-        log.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=t))
+        log.state.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=t))
 
 
 def test_trigger_candidates_leave_out_a_resolved_incidents_causes_and_rank_its_own_first(tmp_path):

@@ -26,7 +26,7 @@ def observation(question="where is the harbour?", outcome="answered", **fields):
 def test_a_request_is_recorded_with_what_monitoring_needs(state):
     log = QueryLog(state, "keep")
     rid = log.record(observation())
-    row = log.rows(text("SELECT key_id, version, outcome, hits, top_score, margin, confidence, stages, question "
+    row = log.state.rows(text("SELECT key_id, version, outcome, hits, top_score, margin, confidence, stages, question "
                         "FROM ragship_requests WHERE id = :id").bindparams(id=rid))[0]
     assert row == ("k1", "v3", "answered", 5, 0.71, 0.12, 0.8, '{"embed": 3.2}', "where is the harbour?")
     vectors, rows = log.vectors("default", 0)
@@ -41,14 +41,14 @@ def test_a_request_is_recorded_with_what_monitoring_needs(state):
 def test_query_text_follows_the_privacy_policy(tmp_path, policy, kept):
     log = QueryLog(State(None, tmp_path), policy)
     log.record(observation("mail jo@example.org about card 4111 1111 1111 1111"))
-    assert log.rows(text("SELECT question FROM ragship_requests"))[0][0] == kept
+    assert log.state.rows(text("SELECT question FROM ragship_requests"))[0][0] == kept
 
 
 def test_hash_policy_keeps_no_text_but_equal_queries_stay_equal(tmp_path):
     log = QueryLog(State(None, tmp_path), "hash")
     log.record(observation("my account 12345678 is locked"))
     log.record(observation("my account 12345678 is locked"))
-    kept = [r[0] for r in log.rows(text("SELECT question FROM ragship_requests"))]
+    kept = [r[0] for r in log.state.rows(text("SELECT question FROM ragship_requests"))]
     assert kept[0] == kept[1] and kept[0].startswith("sha256:") and "12345678" not in kept[0]
 
 
@@ -66,12 +66,12 @@ def test_a_homes_older_query_log_is_imported_once_keeping_its_rows(state):
     old.commit()
     old.close()
     log = QueryLog(state)
-    assert log.rows(text("SELECT id, question, outcome FROM ragship_requests")) == [("a", "q", None)]
-    assert log.rows(text("SELECT answer_id, rating, comment FROM ragship_feedback")) == [("a", 1, "good")]
+    assert log.state.rows(text("SELECT id, question, outcome FROM ragship_requests")) == [("a", "q", None)]
+    assert log.state.rows(text("SELECT answer_id, rating, comment FROM ragship_feedback")) == [("a", 1, "good")]
     assert not path.exists() and (state.home / "monitor.sqlite.imported").exists()  # kept, renamed
     log.record(observation())
     again = QueryLog(State(state.url if not state.sqlite else None, state.home))
-    assert len(again.rows(text("SELECT id FROM ragship_requests"))) == 2  # imported once
+    assert len(again.state.rows(text("SELECT id FROM ragship_requests"))) == 2  # imported once
 
 
 def _write(url, home, n):
@@ -82,7 +82,7 @@ def _write(url, home, n):
 
 def test_several_processes_write_at_once(state):
     url = None if state.sqlite else state.url
-    QueryLog(state).rows(text("SELECT 1"))
+    QueryLog(state).state.rows(text("SELECT 1"))
     context = multiprocessing.get_context("spawn")
     workers = [context.Process(target=_write, args=(url, state.home, 150)) for _ in range(3)]
     for w in workers:
@@ -90,7 +90,7 @@ def test_several_processes_write_at_once(state):
     for w in workers:
         w.join(60)
     assert [w.exitcode for w in workers] == [0, 0, 0]
-    assert QueryLog(state).rows(text("SELECT COUNT(*) FROM ragship_requests"))[0][0] == 450
+    assert QueryLog(state).state.rows(text("SELECT COUNT(*) FROM ragship_requests"))[0][0] == 450
 
 
 def test_retention_deletes_old_rows_and_feedback(tmp_path):
@@ -98,10 +98,10 @@ def test_retention_deletes_old_rows_and_feedback(tmp_path):
     rid = log.record(observation())
     log.feedback(rid, "k1", 1, "")
     old = {"ts": time.time() - 40 * 86400}
-    log.write(text("UPDATE ragship_requests SET ts = :ts"), old)
+    log.state.write(text("UPDATE ragship_requests SET ts = :ts"), old)
     log.record(observation("recent"))
-    assert log.prune(30) == 1 and log.rows(text("SELECT COUNT(*) FROM ragship_requests"))[0][0] == 1
-    log.write(text("UPDATE ragship_feedback SET ts = :ts"), old)
+    assert log.prune(30) == 1 and log.state.rows(text("SELECT COUNT(*) FROM ragship_requests"))[0][0] == 1
+    log.state.write(text("UPDATE ragship_feedback SET ts = :ts"), old)
     assert log.prune(30) == 1
 
 
@@ -128,7 +128,7 @@ def test_purging_a_keys_feedback_deletes_its_rows_in_every_collection_and_no_oth
         for key in ("flood", "flood", "k2"):
             log.feedback(rid, key, -1, "")
     assert log.purge_feedback("flood") == 4
-    assert log.rows(text("SELECT key_id FROM ragship_feedback")) == [("k2",), ("k2",)]
+    assert log.state.rows(text("SELECT key_id FROM ragship_feedback")) == [("k2",), ("k2",)]
     with pytest.raises(NotFound, match="no feedback from key 'flood'; `ragship feedback list`"):
         log.purge_feedback("flood")
 
@@ -153,7 +153,7 @@ def test_a_question_back_is_its_own_outcome_with_what_it_searched_and_its_conver
     assert (back.outcome, back.answer, back.searched) == ("clarify", "Which do you mean: A [1] or B [2]?", None)
     log.record(back)
     log.record(follow)
-    rows = log.rows(text("SELECT id, outcome, abstained, answer, searched, conversation_id FROM ragship_requests "
+    rows = log.state.rows(text("SELECT id, outcome, abstained, answer, searched, conversation_id FROM ragship_requests "
                          "ORDER BY id"))
     assert rows[0] == ("a2", "clarify", 0, "Which do you mean: A [1] or B [2]?", None, "c-1")
     assert json.loads(rows[1][4])["context"] == [{"text": "mail [EMAIL] about the boycott", "weight": 0.5}]
@@ -169,7 +169,7 @@ def test_a_keys_conversations_are_read_from_the_log(state):
                                    ("k1", "new", "Who won the Super Bowl?", at - 10), ("k1", None, "alone", at)]:
         rid = log.record(Observation(key, "default", "ask", 3.0, question, "answered", answer=f"re: {question}",
                                      conversation_id=cid))
-        log.write(text("UPDATE ragship_requests SET ts = :ts WHERE id = :id"), {"ts": ts, "id": rid})
+        log.state.write(text("UPDATE ragship_requests SET ts = :ts WHERE id = :id"), {"ts": ts, "id": rid})
     mine = log.conversations("k1")
     assert [(c["id"], c["turns"], c["key_id"]) for c in mine] == [("new", 1, "k1"), ("old", 2, "k1")]
     assert mine[1]["title"] == ("What was the 1980 Summer Olympics boycott? " * 3)[:80]

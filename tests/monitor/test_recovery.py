@@ -70,7 +70,7 @@ class Site:
         with self.log.request("key-u", "default", "ask", question) as logged:
             answer = self.engine.ask(question)
             shown = logged.answered(answer.to_dict(), answer.retrieval)
-        self.log.write(REQUESTS.update().where(REQUESTS.c.id == shown["id"]).values(ts=self.now))
+        self.log.state.write(REQUESTS.update().where(REQUESTS.c.id == shown["id"]).values(ts=self.now))
 
     def incidents(self):
         return self.collections.incidents.list()
@@ -119,7 +119,7 @@ def test_a_rate_alert_fires_and_resolves_on_its_recent_requests_too(state):
     for i in range(40):  # 30 answers quoted (the LLM down), then 10 written by it, 1 s apart
         o = Observation("k", "default", "ask", 5.0, f"q{i}", "answered", fallback="openai: down" if i < 30 else None)
         log.record(o)
-        log.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=1000.0 + i))
+        log.state.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=1000.0 + i))
     window = business(log, "default", 0, 1040.0, min_requests=5, recent_s=8)
     assert window["llm_fallback_rate"] == 0.75 and window["recent"]["llm_fallback_rate"] == 0.0
     assert window["recent"]["requests"] == 8  # the last 8 s
@@ -163,7 +163,7 @@ def test_the_fix_is_the_repair_its_round_saw_or_the_action_after_which_traffic_g
     for t, outcome in [(200 + 4 * i, "abstained") for i in range(25)] + [(320 + 4 * i, "answered") for i in range(20)]:
         o = Observation("k", "default", "ask", 5.0, f"q{t}", outcome)
         log.record(o)
-        log.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=t))
+        log.state.write(REQUESTS.update().where(REQUESTS.c.id == o.id).values(ts=t))
     abstain = AlertRule(name="AbstainRateHigh", signal="abstain_rate", op=">", threshold=0.5, severity="warning",
                         runbook="docs/runbooks/monitoring.md#abstainratehigh")
     opened = alerts.evaluate("default", [abstain], {"abstain_rate": 1.0}, {}, now=300)[0]["incident"]["id"]

@@ -145,7 +145,7 @@ def test_a_question_back_is_counted_apart(api):
     shown = call(api, "ben", "GET", "/v1/conversations/ben-ambiguous").json()["turns"]
     assert shown == [{"answer_id": asked["id"], "at": shown[0]["at"], "question": "When did it end?",
                       "answer": asked["answer"], "outcome": "clarify"}]
-    outcomes = dict(log.rows(_outcomes()))
+    outcomes = dict(log.state.rows(_outcomes()))
     assert outcomes[asked["id"]] == "clarify"
     metrics = business(log, "default", 0, min_requests=1)
     asks = list(outcomes.values())

@@ -62,8 +62,8 @@ def logged(env: dict) -> list[tuple[str, str]]:
 
     state = State(None, Path(env["RAGSHIP_HOME"]))
     try:
-        return [tuple(r) for r in QueryLog(state).rows(select(REQUESTS.c.kind, REQUESTS.c.outcome)
-                                                          .order_by(REQUESTS.c.ts))]
+        return [tuple(r) for r in QueryLog(state).state.rows(select(REQUESTS.c.kind, REQUESTS.c.outcome)
+                                                                .order_by(REQUESTS.c.ts))]
     finally:
         state.close()
 

@@ -25,6 +25,6 @@ def test_a_store_at_0004_gains_the_conversation_columns_keeping_its_rows(tmp_pat
     with state.connect() as c:
         assert migrate.revision(c) == migrate.head()
         assert "ragship_requests_key_conversation" in {i["name"] for i in inspect(c).get_indexes("ragship_requests")}
-    assert log.rows(text("SELECT id, conversation_id, searched FROM ragship_requests WHERE id = 'old'")) == [
+    assert log.state.rows(text("SELECT id, conversation_id, searched FROM ragship_requests WHERE id = 'old'")) == [
         ("old", None, None)]
     assert [c["id"] for c in log.conversations("k1")] == ["c-1"]

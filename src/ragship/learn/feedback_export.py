@@ -10,10 +10,7 @@ import json
 import time
 from typing import Any, Iterable, Mapping
 
-from sqlalchemy import select
-
 from ragship.monitor.querylog import QueryLog
-from ragship.state.tables import FEEDBACK, REQUESTS
 from ragship.util import actor
 
 COLUMNS = ("answer_id", "asked_at", "asked_by", "question", "outcome", "answer", "version", "rated_at", "rated_by",
@@ -26,17 +23,12 @@ def feedback_rows(log: QueryLog, collection: str, names: Mapping[str, str], sinc
     """One row per feedback given at or after `since` (oldest first), joined with the answer it is about: who asked
     and who rated by name (`names`: key id -> name), and for the access rule the key ids (`asker`, `rater`) and the
     answer's `sources`."""
-    r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(f.answer_id, r.ts, r.key_id, r.question, r.outcome, r.answer, r.version, f.ts, f.key_id,
-                           f.rating, f.comment, f.expected, f.correction, f.marks, r.sources)
-                    .select_from(FEEDBACK.join(REQUESTS, r.id == f.answer_id))
-                    .where(r.collection == collection, r.kind == "ask", f.ts >= since).order_by(f.ts))
     out = []
-    for row in rows:
-        d = dict(zip(COLUMNS, row[:-1]))
+    for row in log.rated_answers(collection, since):
+        d = {k: row[k] for k in COLUMNS}
         d.update(rating=RATINGS.get(d["rating"], ""), marks=json.loads(d["marks"]) if d["marks"] else {},
                  comment=d["comment"] or "", correction=d["correction"] or "", expected=d["expected"] or "",
-                 sources=json.loads(row[-1]) if row[-1] else [], asker=d["asked_by"], rater=d["rated_by"],
+                 sources=json.loads(row["sources"]) if row["sources"] else [], asker=d["asked_by"], rater=d["rated_by"],
                  asked_by=actor.recorded(d["asked_by"], names), rated_by=actor.recorded(d["rated_by"], names))
         out.append(d)
     return out

@@ -16,11 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
-from sqlalchemy import and_, or_, select
-
 from ragship.learn.labels import qid_of
 from ragship.monitor.querylog import QueryLog
-from ragship.state.tables import FEEDBACK, REQUESTS
 from ragship.text import content_terms
 
 DAYS = 30  # the report's window by default
@@ -91,12 +88,7 @@ def reask(questions: dict[str, Question], ask: Callable[[str, str], dict[str, An
 def failed(log: QueryLog, collection: str, since: float, visible: Callable[[str], bool]
            ) -> tuple[dict[str, Question], int]:
     """The failed questions by id, and how many failures `visible` left out."""
-    r, f = REQUESTS.c, FEEDBACK.c
-    down = select(f.answer_id).where(f.rating < 0)
-    rows = log.rows(select(r.id, r.ts, r.key_id, r.question, r.outcome, r.sketch).where(
-        r.collection == collection, r.kind == "ask", r.ts >= since,
-        or_(r.outcome.in_(("abstained", "no_result")), and_(r.outcome == "answered", r.id.in_(down))))
-        .order_by(r.ts))
+    rows = log.failed_asks(collection, since)
     comments = _comments(log, [row[0] for row in rows], visible)
     questions: dict[str, Question] = {}
     hidden = 0
@@ -117,13 +109,11 @@ def failed(log: QueryLog, collection: str, since: float, visible: Callable[[str]
 
 
 def _comments(log: QueryLog, answer_ids: list[str], visible: Callable[[str], bool]) -> dict[str, list[str]]:
-    f = FEEDBACK.c
     if not answer_ids:
         return {}
     out: dict[str, list[str]] = {}
-    for answer_id, by, comment in log.rows(select(f.answer_id, f.key_id, f.comment).where(
-            f.answer_id.in_(answer_ids), f.comment.is_not(None), f.comment != "").order_by(f.ts)):
-        if visible(by):
+    for answer_id, by, _, comment in log.feedback_on(answer_ids):
+        if comment and visible(by):
             out.setdefault(answer_id, []).append(comment)
     return out
 
@@ -133,11 +123,7 @@ def close(log: QueryLog, collection: str, since: float, questions: dict[str, Que
     """Mark each question answered (without a down-vote) after its last failure as closed, by any asker `visible`
     accepts: an answer to a key the caller may not read says that key asked it, when, and that documents the caller
     may not read answer it."""
-    r, f = REQUESTS.c, FEEDBACK.c
-    down = select(f.answer_id).where(f.rating < 0)
-    for ts, text, version, asker in log.rows(select(r.ts, r.question, r.version, r.key_id).where(
-            r.collection == collection, r.kind == "ask", r.ts >= since, r.outcome == "answered",
-            r.id.not_in(down)).order_by(r.ts)):
+    for ts, text, version, asker in log.answered_asks(collection, since):
         q = questions.get(qid_of(text)) if text and visible(asker) else None
         if q is not None and ts > q.last_failed:
             q.closed_at, q.closed_by_version = ts, version

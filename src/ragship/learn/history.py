@@ -5,28 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
-
 from ragship.monitor.querylog import QueryLog
-from ragship.state.tables import FEEDBACK, REQUESTS
 
 
 def history(log: QueryLog, key_id: str | None, collection: str | None = None, limit: int = 50,
             before: float | None = None) -> list[dict[str, Any]]:
     """The questions `key_id` asked (None: every key's, for the home's owner), newest first, `limit` of them older
     than `before`; each with its outcome and the asker's own latest rating and comment of the answer."""
-    r = REQUESTS.c
-    query = select(r.id, r.ts, r.collection, r.question, r.outcome, r.confidence, r.answer, r.version, r.fallback,
-                   r.error, r.key_id).where(r.kind == "ask")
-    if key_id is not None:
-        query = query.where(r.key_id == key_id)
-    if collection is not None:
-        query = query.where(r.collection == collection)
-    if before is not None:
-        query = query.where(r.ts < before)
-    keys = ("id", "ts", "collection", "question", "outcome", "confidence", "answer", "version", "fallback", "error",
-            "asked_by")
-    asked = [dict(zip(keys, row)) for row in log.rows(query.order_by(r.ts.desc()).limit(limit))]
+    asked = log.asked(key_id, collection, limit, before)
     said = _own_feedback(log, asked)
     return [{**a, "rating": said.get(a["id"], {}).get("rating"), "comment": said.get(a["id"], {}).get("comment", "")}
             for a in asked]
@@ -36,10 +22,8 @@ def _own_feedback(log: QueryLog, asked: list[dict[str, Any]]) -> dict[str, dict[
     """Per answer, the asker's latest rating ("up", "down") and latest comment."""
     if not asked:
         return {}
-    f = FEEDBACK.c
     asker = {a["id"]: a["asked_by"] for a in asked}
-    rows = log.rows(select(f.answer_id, f.key_id, f.rating, f.comment).where(f.answer_id.in_(list(asker)))
-                    .order_by(f.ts))
+    rows = log.feedback_on(asker)
     out: dict[str, dict[str, Any]] = {}
     for answer_id, by, rating, comment in rows:
         if by != asker[answer_id]:

@@ -32,11 +32,9 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from sqlalchemy import select
-
+from ragship.access import KeyStore
 from ragship.errors import FeedbackRefused, Forbidden, InputError
 from ragship.monitor.querylog import QueryLog
-from ragship.state.tables import FEEDBACK, KEYS, REQUESTS
 
 
 PER_KIND = 10  # reviews of each kind of rating before rating_noise weighs the kinds
@@ -150,25 +148,22 @@ def collect(log: QueryLog, collection: str, since: float = 0.0, dropped: Counter
         raise InputError("monitor.query_text = \"hash\" keeps no question text, so no labeled set can be built from "
                          "the log; set it to \"redact\" or \"keep\" to learn from feedback given from then on")
     dropped = Counter() if dropped is None else dropped
-    r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(r.id, r.question, r.version, r.outcome, r.answer, r.sources, f.key_id, f.ts, f.rating,
-                           f.marks, f.expected, f.correction, KEYS.c.role, r.key_id)
-                    .select_from(FEEDBACK.join(REQUESTS, f.answer_id == r.id)
-                                 .outerjoin(KEYS, KEYS.c.id == f.key_id))
-                    .where(r.collection == collection, r.kind == "ask", f.ts >= since).order_by(f.ts))
+    rows = log.rated_answers(collection, since)
+    roles = KeyStore(log.state).roles() if rows else {}
     latest: dict[tuple[str, str, bool], tuple[str, Label]] = {}  # (answer, key, review?) -> its latest label
     shown: dict[str, _Shown] = {}
-    for (answer_id, question, version, outcome, answer, sources, by, at, rating, marks, expected, correction,
-         role, asker) in rows:
+    for row in rows:
+        answer_id, question, by, sources, asker = (row["answer_id"], row["question"], row["rated_by"], row["sources"],
+                                                   row["asked_by"])
         if not question or question.startswith("sha256:"):
             continue
         listed = json.loads(sources) if sources else []
         seen = shown.setdefault(answer_id, _Shown({s["chunk_id"]: s["doc_id"] for s in listed},
-                                                  [s["doc_id"] for s in listed if s.get("cited")], answer,
+                                                  [s["doc_id"] for s in listed if s.get("cited")], row["answer"],
                                                   frozenset(s["chunk_id"] for s in listed if s.get("cited"))))
-        role = role or ("admin" if by in HOME_OWNER else "reader")
-        label = _label(answer_id, by, at, version, rating, outcome, marks, expected, correction, role, seen, dropped,
-                       asker or "")
+        role = roles.get(by) or ("admin" if by in HOME_OWNER else "reader")
+        label = _label(answer_id, by, row["rated_at"], row["version"], row["rating"], row["outcome"], row["marks"],
+                       row["expected"], row["correction"], role, seen, dropped, asker or "")
         if label is None:
             continue
         slot = (answer_id, by, label.review)

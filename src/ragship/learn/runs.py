@@ -14,49 +14,65 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ragship.errors import NotFound
 from ragship.learn.labels import qid_of
+from ragship.monitor.alerts import Alerts
 from ragship.monitor.querylog import QueryLog
 from ragship.settings import Settings, duration_s
-from ragship.state.tables import ALERT_STATE, FEEDBACK, IMPROVE_RUNS, REQUESTS
+from ragship.state.tables import IMPROVE_RUNS
 
 FIELDS = ("id", "collection", "started", "finished", "status", "trigger", "body")
 
 
 class Runs:
-    """The runs of one collection."""
+    """The runs of one collection. This class alone reads and writes their table; the monitor reads them through
+    `latest` and `between` (it sits below learning, so it is handed a Runs, never imports it)."""
 
     def __init__(self, log: QueryLog, collection: str):
-        self.log, self.collection = log, collection
+        self.log, self.collection, self.state = log, collection, log.state
 
     def start(self, trigger: str) -> str:
         run_id = uuid.uuid4().hex[:16]
-        self.log.write(IMPROVE_RUNS.insert().values(id=run_id, collection=self.collection, started=time.time(),
-                                                    status="running", trigger=trigger,
-                                                    body=json.dumps({"pid": os.getpid()})))
+        self.state.write(IMPROVE_RUNS.insert().values(id=run_id, collection=self.collection, started=time.time(),
+                                                      status="running", trigger=trigger,
+                                                      body=json.dumps({"pid": os.getpid()})))
         return run_id
 
     def adopt(self, run_id: str, pid: int) -> None:
         """The process `pid` carries on run `run_id` (started by the scheduler, run by its own process); NotFound
         when no such run is recorded (it would run without a record)."""
         r = IMPROVE_RUNS.c
-        if not self.log.write(IMPROVE_RUNS.update().where(r.id == run_id, r.collection == self.collection,
-                                                          r.status == "running").values(body=json.dumps({"pid": pid}))):
+        if not self.state.write(IMPROVE_RUNS.update().where(r.id == run_id, r.collection == self.collection,
+                                                            r.status == "running").values(
+                body=json.dumps({"pid": pid}))):
             raise NotFound(f"no improvement run {run_id!r} in progress for {self.collection}; `ragship improve` "
                            "starts one (--run-id is the scheduler's)")
 
     def finish(self, run_id: str, status: str, body: dict[str, Any]) -> None:
-        self.log.write(IMPROVE_RUNS.update().where(IMPROVE_RUNS.c.id == run_id).values(
+        self.state.write(IMPROVE_RUNS.update().where(IMPROVE_RUNS.c.id == run_id).values(
             finished=time.time(), status=status, body=json.dumps(body, default=str)))
 
     def recent(self, limit: int = 10) -> list[dict[str, Any]]:
         """The newest runs first, each with its report."""
         r = IMPROVE_RUNS.c
-        rows = self.log.rows(select(*(getattr(r, f) for f in FIELDS)).where(r.collection == self.collection)
-                             .order_by(r.started.desc()).limit(limit))
-        return [{**json.loads(row[-1]), **dict(zip(FIELDS[:-1], row[:-1]))} for row in rows]  # the columns win
+        rows = self.state.rows(select(*(getattr(r, f) for f in FIELDS)).where(r.collection == self.collection)
+                               .order_by(r.started.desc()).limit(limit))
+        return [_run(row) for row in rows]
+
+    def latest(self) -> dict[str, Any] | None:
+        """The newest run that has ended (the ImproveRefused alert's signal), or None."""
+        r = IMPROVE_RUNS.c
+        rows = self.state.rows(select(*(getattr(r, f) for f in FIELDS)).where(
+            r.collection == self.collection, r.status != "running").order_by(r.started.desc()).limit(1))
+        return _run(rows[0]) if rows else None
+
+    def between(self, start: float, end: float) -> list[dict[str, Any]]:
+        """The runs that started by `end` and had not finished before `start` (an incident's timeline)."""
+        r = IMPROVE_RUNS.c
+        return [_run(row) for row in self.state.rows(select(*(getattr(r, f) for f in FIELDS)).where(
+            r.collection == self.collection, r.started <= end, (r.finished.is_(None)) | (r.finished >= start)))]
 
     def running(self) -> dict[str, Any] | None:
         """The run in progress, if its process is alive (one that died is recorded as failed here)."""
@@ -70,6 +86,11 @@ class Runs:
         return None
 
 
+def _run(row: tuple) -> dict[str, Any]:
+    """A run's row as a dict: its report's fields, then its columns (the columns win)."""
+    return {**json.loads(row[-1]), **dict(zip(FIELDS[:-1], row[:-1]))}
+
+
 def triggers(runs: Runs, settings: Settings, registry, now: float | None = None) -> list[str]:
     """The triggers that hold now (none while a run is in progress)."""
     now = time.time() if now is None else now
@@ -78,7 +99,7 @@ def triggers(runs: Runs, settings: Settings, registry, now: float | None = None)
     s, last = settings.improve, next(iter(runs.recent(1)), None)
     since = last["started"] if last else 0.0
     held = []
-    labels = _labels_since(runs.log, runs.collection, since)
+    labels = len({qid_of(question) for question in runs.log.labels_since(runs.collection, since)})
     if labels >= s.new_labels:
         held.append(f"{labels} new labels since the last run (questions rated or reviewed, each once; "
                     f"improve.new_labels = {s.new_labels})")
@@ -86,21 +107,12 @@ def triggers(runs: Runs, settings: Settings, registry, now: float | None = None)
     if documents and changed / documents >= s.corpus_change:
         held.append(f"{changed} documents added, changed or deleted since the last run, {changed / documents:.0%} "
                     f"of the {documents} it started from (improve.corpus_change = {s.corpus_change:.0%})")
-    drifting = _firing_since(runs.log, runs.collection, "QueryDrift")
+    drifting = Alerts(runs.log).firing_since(runs.collection, "QueryDrift")
     if drifting is not None and now - drifting > duration_s(s.drift_for):
         held.append(f"QueryDrift firing for {(now - drifting) / 3600:.1f} h (improve.drift_for = {s.drift_for})")
     if s.every and now - since > duration_s(s.every):
         held.append(f"the last run is older than improve.every = {s.every}")
     return held
-
-
-def _labels_since(log: QueryLog, collection: str, since: float) -> int:
-    """Questions given a rating or review since `since`: a flood of votes on one answer counts once."""
-    f, r = FEEDBACK.c, REQUESTS.c
-    rows = log.rows(select(func.coalesce(r.question, r.id)).distinct()
-                    .select_from(FEEDBACK.join(REQUESTS, r.id == f.answer_id))
-                    .where(r.collection == collection, f.ts > since))
-    return len({qid_of(question) for (question,) in rows})  # case and spacing aside, as labels merge them
 
 
 def learned_from(runs: Runs, registry):
@@ -134,12 +146,6 @@ def _line(by_id: dict, version_id: str | None) -> list[str]:
         line.append(version_id)
         version_id = by_id[version_id].parent
     return line
-
-
-def _firing_since(log: QueryLog, collection: str, rule: str) -> float | None:
-    a = ALERT_STATE.c
-    rows = log.rows(select(a.since).where(a.collection == collection, a.name == rule, a.state == "firing"))
-    return rows[0][0] if rows else None
 
 
 def _alive(pid) -> bool:

@@ -26,7 +26,7 @@ EVENTS = ALERT_EVENTS.c
 class Alerts:
     def __init__(self, log: QueryLog, site: str = ""):
         """`site`: the server's address (http://host:port), for the incident links events carry."""
-        self.log, self.site = log, site.rstrip("/")
+        self.log, self.state, self.site = log, log.state, site.rstrip("/")
         self.incidents = Incidents(log.state)
 
     def evaluate(self, collection: str, rules, signals: dict[str, Any], context: dict[str, Any],
@@ -50,7 +50,7 @@ class Alerts:
         return events
 
     def _step(self, rule, collection: str, holds: bool, value, now: float) -> str | None:
-        row = self.log.rows(select(ALERT_STATE.c.state, ALERT_STATE.c.since).where(
+        row = self.state.rows(select(ALERT_STATE.c.state, ALERT_STATE.c.since).where(
             ALERT_STATE.c.name == rule.name, ALERT_STATE.c.collection == collection))
         state, since = row[0] if row else ("inactive", now)
         if holds and state in ("inactive", "resolved"):
@@ -65,7 +65,7 @@ class Alerts:
         return None
 
     def _set(self, name: str, collection: str, state: str, since: float, value) -> None:
-        with self.log.state.ready() as c:
+        with self.state.ready() as c:
             upsert(c, ALERT_STATE, {"name": name, "collection": collection, "state": state, "since": since,
                                     "value": value}, ("name", "collection"))
 
@@ -77,7 +77,7 @@ class Alerts:
                    "condition": f"{rule.signal} {rule.op} {rule.threshold} for {rule.for_s:g} s",
                    "summary": f"{rule.summary}: {detail}" if detail and rule.summary else detail or rule.summary,
                    "runbook": rule.runbook, "at": now, **context}
-        with self.log.state.ready() as c:  # the event and its incident in one transaction
+        with self.state.ready() as c:  # the event and its incident in one transaction
             incident = self.incidents.on_alert(c, collection, payload)
             if incident:
                 payload["incident"] = {"id": incident, "link": f"{self.site}/#incidents/{incident}"}
@@ -90,18 +90,18 @@ class Alerts:
                 now: float | None = None) -> dict[str, int]:
         """POST the due events to `url`, oldest first; counts of delivered, failed and newly dead ones."""
         now = time.time() if now is None else now
-        due = self.log.rows(select(EVENTS.id, EVENTS.ts, EVENTS.payload, EVENTS.attempts).where(
+        due = self.state.rows(select(EVENTS.id, EVENTS.ts, EVENTS.payload, EVENTS.attempts).where(
             EVENTS.delivery == "pending", EVENTS.next_try <= now).order_by(EVENTS.ts))
         done = {"delivered": 0, "failed": 0, "dead": 0}
         for event_id, ts, payload, attempts in due:
             try:
                 _post(url, json.loads(payload), timeout_s)
-                self.log.write(ALERT_EVENTS.update().where(EVENTS.id == event_id).values(
+                self.state.write(ALERT_EVENTS.update().where(EVENTS.id == event_id).values(
                     delivery="delivered", attempts=attempts + 1))
                 done["delivered"] += 1
             except Exception as e:  # noqa: BLE001 - any failure to deliver is retried later, never raised
                 dead = now - ts >= give_up_s
-                self.log.write(ALERT_EVENTS.update().where(EVENTS.id == event_id).values(
+                self.state.write(ALERT_EVENTS.update().where(EVENTS.id == event_id).values(
                     delivery="dead" if dead else "pending", attempts=attempts + 1,
                     next_try=now + min(300.0, 2.0 ** attempts), last_error=str(e)[:500]))
                 done["dead" if dead else "failed"] += 1
@@ -111,17 +111,30 @@ class Alerts:
     def active(self, collection: str) -> set[str]:
         """The rules pending or firing for `collection`."""
         a = ALERT_STATE.c
-        return {r[0] for r in self.log.rows(select(a.name).where(a.collection == collection,
-                                                                  a.state.in_(("pending", "firing"))))}
+        return {r[0] for r in self.state.rows(select(a.name).where(a.collection == collection,
+                                                                    a.state.in_(("pending", "firing"))))}
+
+    def firing_since(self, collection: str, name: str) -> float | None:
+        """Since when the rule `name` has fired for `collection`; None while it does not."""
+        a = ALERT_STATE.c
+        rows = self.state.rows(select(a.since).where(a.collection == collection, a.name == name,
+                                                     a.state == "firing"))
+        return rows[0][0] if rows else None
 
     def states(self) -> list[dict[str, Any]]:
         a = ALERT_STATE.c
-        rows = self.log.rows(select(a.name, a.collection, a.state, a.since, a.value).order_by(a.name))
+        rows = self.state.rows(select(a.name, a.collection, a.state, a.since, a.value).order_by(a.name))
         return [dict(zip(("name", "collection", "state", "since", "value"), r)) for r in rows]
+
+    def events_between(self, collection: str, start: float, end: float) -> list[dict[str, Any]]:
+        """The events of `collection` from `start` to `end` (both included), oldest first, as they were sent."""
+        rows = self.state.rows(select(EVENTS.payload).where(EVENTS.collection == collection, EVENTS.ts >= start,
+                                                            EVENTS.ts <= end).order_by(EVENTS.ts))
+        return [json.loads(payload) for (payload,) in rows]
 
     def events(self, limit: int = 100, viewer: Principal = LOCAL) -> list[dict[str, Any]]:
         """The newest events, the drift topics' example questions only where `viewer` may read them."""
-        rows = self.log.rows(select(EVENTS.payload, EVENTS.delivery, EVENTS.attempts, EVENTS.last_error)
+        rows = self.state.rows(select(EVENTS.payload, EVENTS.delivery, EVENTS.attempts, EVENTS.last_error)
                              .order_by(EVENTS.ts.desc()).limit(limit))
         out = [{**json.loads(p), "delivery": d, "attempts": a, "last_error": e} for p, d, a, e in rows]
         for event in out:

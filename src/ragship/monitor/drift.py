@@ -110,7 +110,8 @@ class Drift:
 
     def reference(self) -> dict[str, Any]:
         d = DRIFT_REFERENCE.c
-        rows = self.log.rows(select(d.since, d.version, d.reason, d.set_at).where(d.collection == self.collection))
+        rows = self.log.state.rows(select(d.since, d.version, d.reason, d.set_at).where(
+            d.collection == self.collection))
         if rows:
             return dict(zip(("since", "version", "reason", "set_at"), rows[0]))
         return {"since": 0.0, "version": None, "reason": "the first queries logged", "set_at": 0.0}

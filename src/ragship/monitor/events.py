@@ -19,21 +19,21 @@ E = EVENTS.c
 
 class Events:
     def __init__(self, log: QueryLog):
-        self.log = log
+        self.log, self.state = log, log.state
 
     def record(self, collection: str, kind: str, text: str, by: str = "", now: float | None = None) -> None:
-        self.log.write(EVENTS.insert().values(id=uuid.uuid4().hex, ts=time.time() if now is None else now,
-                                              collection=collection, kind=kind, text=text[:2000], by=by,
-                                              process=process()))
+        self.state.write(EVENTS.insert().values(id=uuid.uuid4().hex, ts=time.time() if now is None else now,
+                                                collection=collection, kind=kind, text=text[:2000], by=by,
+                                                process=process()))
 
     def last(self, collection: str, kinds: tuple[str, ...]) -> dict[str, Any] | None:
         """The newest event of one of `kinds`."""
-        rows = self.log.rows(select(E.ts, E.kind, E.text).where(E.collection == collection, E.kind.in_(kinds))
-                             .order_by(E.ts.desc()).limit(1))
+        rows = self.state.rows(select(E.ts, E.kind, E.text).where(E.collection == collection, E.kind.in_(kinds))
+                               .order_by(E.ts.desc()).limit(1))
         return {"at": rows[0][0], "kind": rows[0][1], "text": rows[0][2]} if rows else None
 
     def between(self, collection: str, since: float, until: float) -> list[dict[str, Any]]:
-        rows = self.log.rows(select(E.id, E.ts, E.kind, E.text, E.by, E.process).where(
+        rows = self.state.rows(select(E.id, E.ts, E.kind, E.text, E.by, E.process).where(
             E.collection == collection, E.ts >= since, E.ts <= until).order_by(E.ts))
         return [{"at": ts, "kind": kind, "text": text, "by": by, "process": proc, "source": f"event {event_id}"}
                 for event_id, ts, kind, text, by, proc in rows]

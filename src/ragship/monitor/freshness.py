@@ -23,11 +23,11 @@ KEYS = ("collection", "path")
 
 class Freshness:
     def __init__(self, log: QueryLog):
-        self.log, self.events = log, Events(log)
+        self.log, self.state, self.events = log, log.state, Events(log)
 
     def watch(self, collection: str, source, since: float) -> None:
         """Start counting a source's age from `since` (its live version's build) unless a sync is recorded."""
-        with self.log.state.ready() as c:
+        with self.state.ready() as c:
             upsert(c, SOURCE_SYNC, {"collection": collection, "path": str(source.path), "last_success": since}, KEYS,
                    replace=False)
 
@@ -40,13 +40,13 @@ class Freshness:
             _check(report, path)
         except Exception as e:  # noqa: BLE001 - recorded and alerted on; the scheduler keeps running
             error = f"{type(e).__name__}: {e}"[:500]
-            self.log.write(SOURCE_SYNC.update().where(
+            self.state.write(SOURCE_SYNC.update().where(
                 SOURCE_SYNC.c.collection == collection, SOURCE_SYNC.c.path == path).values(
                 last_attempt=started, last_error=error))
             if not failing:
                 self.events.record(collection, "sync failed", f"source {path} failed to sync: {error}", "scheduler")
             return {"source": path, "ok": False, "error": str(e)}
-        with self.log.state.ready() as c:
+        with self.state.ready() as c:
             upsert(c, SOURCE_SYNC, {"collection": collection, "path": path, "last_attempt": started,
                                     "last_success": started, "last_error": None, "version": report.version}, KEYS)
         if failing:
@@ -57,15 +57,15 @@ class Freshness:
 
     def _last_error(self, collection: str, path: str) -> str | None:
         c = SOURCE_SYNC.c
-        rows = self.log.rows(select(c.last_error).where(c.collection == collection, c.path == path))
+        rows = self.state.rows(select(c.last_error).where(c.collection == collection, c.path == path))
         return rows[0][0] if rows else None
 
     def status(self, collection: str, sources, now: float | None = None) -> list[dict[str, Any]]:
         """Per watched source: its age since the last good sync, the objective, and the ratio of the two."""
         now = time.time() if now is None else now
         c = SOURCE_SYNC.c
-        rows = {r[0]: r[1:] for r in self.log.rows(select(c.path, c.last_attempt, c.last_success, c.last_error,
-                                                          c.version).where(c.collection == collection))}
+        rows = {r[0]: r[1:] for r in self.state.rows(select(c.path, c.last_attempt, c.last_success, c.last_error,
+                                                            c.version).where(c.collection == collection))}
         out = []
         for s in sources:
             if s.max_age_s is None or str(s.path) not in rows:
@@ -76,6 +76,13 @@ class Freshness:
                         "staleness": round(age / s.max_age_s, 3), "last_attempt": attempt, "last_success": success,
                         "last_error": error, "version": version})
         return out
+
+
+    def syncs(self, collection: str) -> list[dict[str, Any]]:
+        """Each source of `collection` with a recorded sync: its path, its last good sync and the version it made."""
+        c = SOURCE_SYNC.c
+        return [{"path": path, "last_success": success, "version": version} for path, success, version in
+                self.state.rows(select(c.path, c.last_success, c.version).where(c.collection == collection))]
 
 
 def _check(report, path: str) -> None:

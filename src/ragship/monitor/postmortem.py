@@ -23,14 +23,11 @@ import time
 from pathlib import Path
 from typing import Any, Sequence
 
-from sqlalchemy import func, select
-
 from ragship.access import LOCAL, Principal
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.timeline import (CHANGE_KINDS, FAULT_KINDS, RECOVERY_KINDS, ROUND_SLACK_S, entry_causes,
-                                      timeline)
-from ragship.state.tables import REQUESTS
+from ragship.monitor.timeline import (CHANGE_KINDS, FAULT_KINDS, RECOVERY_KINDS, ROUND_SLACK_S, RunHistory,
+                                      entry_causes, timeline)
 
 RUNBOOKS = Path(__file__).resolve().parents[1] / "runbooks"
 # what a trigger moves, and which way is worse (+1: up is worse)
@@ -47,13 +44,13 @@ FIXES = (*SERVING, "drift reset")
 
 def draft(incident: Incident, log: QueryLog, registry, window_s: float, lookback_s: float | None = None,
           now: float | None = None, viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None,
-          earlier: Sequence[Incident] = ()) -> dict[str, Any]:
+          earlier: Sequence[Incident] = (), runs: RunHistory | None = None) -> dict[str, Any]:
     """`window_s`: the traffic compared before and after each candidate (monitor.window_s); `lookback_s`: how far
-    before the opening the timeline reaches (default `window_s`); `viewer`, `sources`: as timeline's (every line
-    of the draft comes from the timeline `viewer` may see); `earlier`: the collection's resolved incidents opened
-    before this one, whose causes are no candidates here."""
+    before the opening the timeline reaches (default `window_s`); `viewer`, `sources`, `runs`: as timeline's (every
+    line of the draft comes from the timeline `viewer` may see); `earlier`: the collection's resolved incidents
+    opened before this one, whose causes are no candidates here."""
     now = time.time() if now is None else now
-    events = timeline(incident, log, registry, lookback_s or window_s, now, viewer, sources)
+    events = timeline(incident, log, registry, lookback_s or window_s, now, viewer, sources, runs)
     fired = [e["at"] for e in incident.entries if e["kind"] == "alert fired"]
     first_alert = min(fired) if fired else None
     candidates = rank(log, incident, events, first_alert or incident.opened, window_s, earlier)
@@ -146,9 +143,7 @@ def _moved(log: QueryLog, collection: str, at: float, until: float, window_s: fl
 
 def traffic(log: QueryLog, collection: str, since: float, until: float) -> dict[str, float | None]:
     """The rates a trigger moves, over the requests in [since, until): None with fewer than MIN_SIDE."""
-    r = REQUESTS.c
-    rows = log.rows(select(r.kind, r.outcome, r.top_score, r.fallback).where(
-        r.collection == collection, r.ts >= since, r.ts < until))
+    rows = log.requests_between(collection, since, until, ("kind", "outcome", "top_score", "fallback"))
     asks = [row for row in rows if row[0] == "ask" and row[1] != "error"]
     scores = [row[2] for row in rows if row[2] is not None]
 
@@ -168,9 +163,8 @@ def impact(log: QueryLog, collection: str, since: float, until: float, before: d
     the resolution), from the query log. The degraded requests: the failed ones, the answers quoted because the LLM
     endpoint failed, and the abstentions and empty results above their rate `before` (traffic()'s; routine ones
     are not the incident's)."""
-    r = REQUESTS.c
-    rows = log.rows(select(r.kind, r.outcome, r.key_id, r.fallback).where(
-        r.collection == collection, r.ts >= since, r.ts < until, r.kind != "feedback"))
+    rows = [row for row in log.requests_between(collection, since, until, ("kind", "outcome", "key_id", "fallback"))
+            if row[0] != "feedback"]
     asks = [row for row in rows if row[0] == "ask" and row[1] != "error"]
     n = {o: sum(row[1] == o for row in rows) for o in ("answered", "abstained", "error", "no_result")}
     over = {"abstained": _over(n["abstained"], before["abstain_rate"], len(asks)),
@@ -213,9 +207,7 @@ def runbook_steps(alert: str) -> dict[str, str]:
 def _count(log: QueryLog, collection: str, since: float, until: float | None) -> int | None:
     if until is None:
         return None
-    r = REQUESTS.c
-    return log.rows(select(func.count()).where(r.collection == collection, r.ts >= since, r.ts < until,
-                                               r.kind != "feedback"))[0][0]
+    return sum(kind != "feedback" for (kind,) in log.requests_between(collection, since, until, ("kind",)))
 
 
 def _diff(a: float | None, b: float | None) -> float | None:

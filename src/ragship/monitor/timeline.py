@@ -16,17 +16,19 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import select
 
 from ragship.access import LOCAL, Principal, redact
 from ragship.errors import RagshipError
+from ragship.monitor.alerts import Alerts
 from ragship.monitor.events import Events
+from ragship.monitor.freshness import Freshness
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.starts import changed_causes, without_values
-from ragship.state.tables import ALERT_EVENTS, IMPROVE_RUNS, JOBS, REQUESTS, SOURCE_SYNC
+from ragship.state.tables import JOBS  # the upload jobs' owner is server/jobs.py, above the monitor (ADR 0024)
 
 # what can have caused an incident (the trigger candidates' kinds), those that change what users get first: a
 # version built is served only once promoted, an upload or a sync once its ingest has finished
@@ -56,22 +58,30 @@ JOB_HOURS_S = 86400.0  # an upload queued this long before the window may still 
 QUERY_SHIFT_P = 0.01  # a drift alert with the queries' own drift below this says what users ask changed
 
 
+class RunHistory(Protocol):
+    """What the timeline reads of a collection's improvement runs (learn/runs.py: Runs, which sits above the
+    monitor and is handed in): each run with its id, started, finished, status, trigger and the report's reason."""
+
+    def between(self, start: float, end: float) -> list[dict[str, Any]]: ...
+
+
 def span(incident: Incident, lookback_s: float, now: float | None = None) -> tuple[float, float]:
     end = incident.resolved + ROUND_SLACK_S if incident.resolved else time.time() if now is None else now
     return incident.opened - lookback_s, end
 
 
 def timeline(incident: Incident, log: QueryLog, registry, lookback_s: float, now: float | None = None,
-             viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+             viewer: Principal = LOCAL, sources: dict[str, list[str]] | None = None,
+             runs: RunHistory | None = None) -> list[dict[str, Any]]:
     """Every recorded event of the incident's collection in its window, oldest first, as `viewer` may see it
     (access.redact: a line naming files or questions outside its groups says what happened without them).
     `sources`: each [[sources]] path's groups (a source not named there: only a caller who reads everything sees
-    its path)."""
+    its path); `runs`: the collection's improvement runs (none without)."""
     start, end = span(incident, lookback_s, now)
     sources = sources or {}
     found = [*_alerts(log, incident.collection, start, end), *_versions(_records(registry)),
              *_jobs(log, incident.collection, start, end), *_syncs(log, incident.collection, sources),
-             *_runs(log, incident.collection, start, end),
+             *_runs(runs.between(start, end) if runs is not None else []),
              *map(lambda e: _event(e, sources), Events(log).between(incident.collection, start, end)),
              *_faults(log, incident.collection, start, end),
              *({**e, "source": f"incident {incident.id}"} for e in incident.entries
@@ -84,11 +94,8 @@ def _entry(at: float, kind: str, text: str, source: str, by: str = "", **extra: 
 
 
 def _alerts(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
-    e = ALERT_EVENTS.c
-    rows = log.rows(select(e.payload).where(e.collection == collection, e.ts >= start, e.ts <= end).order_by(e.ts))
-    out = []
-    for (payload,) in rows:
-        p = json.loads(payload)
+    out: list[dict[str, Any]] = []
+    for p in Alerts(log).events_between(collection, start, end):
         source = f"alert event {p['id']}"
         out.append(_entry(p["at"], f"alert {p['event']}", f"{p['alert']} {p['event']} ({p['severity']}): "
                           f"{p['signal']} = {p['value']:.4g}, {p['condition']}", source, "monitor",
@@ -116,9 +123,9 @@ def _shift(p: dict) -> str:
 def _faults(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
     """Per episode of failed requests and of answers the LLM endpoint failed on: its first failure, with how many
     followed, and the first request served well after its last (a request served; an answer the LLM wrote)."""
-    r, out = REQUESTS.c, []
-    rows = log.rows(select(r.ts, r.id, r.kind, r.outcome, r.error, r.fallback).where(
-        r.collection == collection, r.ts >= start, r.ts <= end).order_by(r.ts))
+    out: list[dict[str, Any]] = []
+    rows = log.requests_between(collection, start, end, ("ts", "id", "kind", "outcome", "error", "fallback"),
+                                through=True)
     for kind, column, what, well in (
             ("requests", 4, "requests failed", lambda row: row[3] != "error"),
             ("llm", 5, "the LLM endpoint failed; answers were quoted instead",
@@ -217,7 +224,7 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def _jobs(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
     j = JOBS.c
     out = []
-    for job_id, key_id, created, status, owner, body in log.rows(select(
+    for job_id, key_id, created, status, owner, body in log.state.rows(select(
             j.id, j.key_id, j.created, j.status, j.owner, j.body).where(
             j.collection == collection, j.created >= start - JOB_HOURS_S, j.created <= end)):
         b, source = json.loads(body), f"job {job_id}"
@@ -235,10 +242,9 @@ def _jobs(log: QueryLog, collection: str, start: float, end: float) -> list[dict
 
 
 def _syncs(log: QueryLog, collection: str, sources: dict[str, list[str]]) -> list[dict[str, Any]]:
-    s = SOURCE_SYNC.c
     out = []
-    for path, success, version in log.rows(select(s.path, s.last_success, s.version).where(
-            s.collection == collection)):
+    for sync in Freshness(log).syncs(collection):
+        path, success, version = sync["path"], sync["last_success"], sync["version"]
         done = f"({version or 'no new version'})"
         out.append(_entry(success, "sync", f"source {path} synced {done}", f"source {path}",
                           private={"groups": sources.get(path), "text": f"a source outside your groups synced {done}"}))
@@ -257,16 +263,14 @@ def _event(e: dict[str, Any], sources: dict[str, list[str]]) -> dict[str, Any]:
                              "text": f"{e['kind']}: a source outside your groups", "source": e["source"]}}
 
 
-def _runs(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
-    r = IMPROVE_RUNS.c
+def _runs(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out = []
-    for run_id, started, finished, status, trigger, body in log.rows(select(
-            r.id, r.started, r.finished, r.status, r.trigger, r.body).where(
-            r.collection == collection, r.started <= end, (r.finished.is_(None)) | (r.finished >= start))):
-        out.append(_entry(started, "improvement run", f"improvement run started: {trigger}", f"run {run_id}"))
-        if finished:
-            reason = json.loads(body).get("reason", "")
-            out.append(_entry(finished, "improvement result", f"improvement run {status}: {reason}", f"run {run_id}"))
+    for run in runs:
+        source = f"run {run['id']}"
+        out.append(_entry(run["started"], "improvement run", f"improvement run started: {run['trigger']}", source))
+        if run["finished"]:
+            out.append(_entry(run["finished"], "improvement result",
+                              f"improvement run {run['status']}: {run.get('reason', '')}", source))
     return out
 
 

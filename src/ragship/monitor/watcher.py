@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from filelock import FileLock, Timeout
-from sqlalchemy import select
 
 from ragship.access import KeyStore
 from ragship.errors import RagshipError
@@ -25,7 +24,6 @@ from ragship.monitor.querylog import QueryLog
 from ragship.monitor.rules import RECENT, WINDOWED, rules
 from ragship.monitor.windows import business, label_flood, label_shares
 from ragship.settings import Settings, duration_s
-from ragship.state.tables import IMPROVE_RUNS
 from ragship.util.clock import seconds_since
 
 log = logging.getLogger("ragship.monitor")
@@ -44,10 +42,18 @@ class Watched(Protocol):
     def release(self, report): ...
 
 
+class LatestRun(Protocol):
+    """What the monitor reads of a collection's improvement runs (learn/runs.py: Runs, which sits above it and is
+    handed in)."""
+
+    def latest(self) -> dict[str, Any] | None: ...
+
+
 class Monitor:
     def __init__(self, log: QueryLog, collections: Callable[[], dict[str, Watched]], lock_path: Path,
-                 site: str = ""):
-        self.log, self.collections = log, collections
+                 site: str = "", runs: Callable[[str], LatestRun] | None = None):
+        """`runs`: a collection's improvement runs by its name (without: no ImproveRefused signal)."""
+        self.log, self.collections, self.runs = log, collections, runs
         self.alerts, self.freshness, self.events = Alerts(log, site), Freshness(log), Events(log)
         self._lock = FileLock(lock_path)
         self._pruned = 0.0
@@ -115,10 +121,8 @@ class Monitor:
         return float(bool(broken))
 
     def _improve_refused(self, name: str) -> float | None:
-        r = IMPROVE_RUNS.c
-        rows = self.log.rows(select(r.status).where(r.collection == name, r.status != "running")
-                             .order_by(r.started.desc()).limit(1))
-        return float(rows[0][0] in ("refused", "failed")) if rows else None
+        last = self.runs(name).latest() if self.runs is not None else None
+        return float(last["status"] in ("refused", "failed")) if last else None
 
     def tick(self, now: float | None = None) -> dict[str, Any] | None:
         """One round over every collection; None when another process holds the round."""

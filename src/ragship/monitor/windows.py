@@ -9,14 +9,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import select
-
 from ragship.monitor.querylog import QueryLog
-from ragship.state.tables import FEEDBACK, REQUESTS
 from ragship.util.stats import percentile
 
 METRICS = ("requests", "answer_rate", "abstain_rate", "clarify_rate", "no_result_rate", "citation_failure_rate",
            "positive_feedback_rate", "feedback", "error_rate", "llm_fallback_rate", "p50_ms", "p95_ms")
+
+
+REQUESTED = ("kind", "outcome", "latency_ms", "unverified", "fallback", "ts")  # what _rates reads of a request
 
 
 def business(log: QueryLog, collection: str, since: float, until: float | None = None,
@@ -26,12 +26,8 @@ def business(log: QueryLog, collection: str, since: float, until: float | None =
     the newest `min_requests` where those are fewer. An alert on a rate fires and stays firing only while both hold,
     so it resolves soon after a fix, not once the window has emptied (ADR 0022, issue 49)."""
     until = until or time.time()
-    r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(r.kind, r.outcome, r.latency_ms, r.unverified, r.fallback, r.ts).where(
-        r.collection == collection, r.ts >= since, r.ts < until).order_by(r.ts))
-    votes = log.rows(select(f.rating, f.ts).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
-        r.collection == collection, f.ts >= since, f.ts < until, f.rating != 0)  # a review or a comment: no vote
-        .order_by(f.ts))
+    rows = log.requests_between(collection, since, until, REQUESTED)
+    votes = log.votes_between(collection, since, until)
     out = _rates(rows, votes, min_requests, lambda xs: xs)
     if recent_s is not None:
         out["recent"] = _rates(rows, votes, min_requests, newest(until - recent_s, min_requests))
@@ -91,12 +87,10 @@ def series(log: QueryLog, minutes: int = 60, bucket_s: int | None = None) -> tup
     rule can fire on has a line to look at."""
     now = time.time()
     since = now - minutes * 60
-    r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(r.ts, r.kind, r.latency_ms, r.outcome, r.unverified, r.fallback).where(r.ts >= since))
+    rows = log.requests_between(None, since, columns=("ts", "kind", "latency_ms", "outcome", "unverified", "fallback"))
     bucket_s = bucket_s or bucket_for(now - min((row[0] for row in rows), default=now))
     reqs = [(int(ts // bucket_s), *rest) for ts, *rest in rows]
-    votes = [(int(ts // bucket_s), rating) for ts, rating in log.rows(select(f.ts, f.rating).where(f.ts >= since,
-                                                                                          f.rating != 0))]
+    votes = [(int(ts // bucket_s), rating) for rating, ts in log.votes_between(None, since)]
     buckets: dict[int, dict[str, Any]] = {}
 
     def bucket(b: int) -> dict[str, Any]:
@@ -148,11 +142,10 @@ def label_shares(log: QueryLog, collection: str, since: float, until: float | No
     again, as the labeled set counts it (learn/labels.py). The home's owner is not counted: a single-user home
     would otherwise always be one key."""
     until = until or time.time()
-    r, f = REQUESTS.c, FEEDBACK.c
-    rows = log.rows(select(f.key_id, r.question, r.id).join_from(FEEDBACK, REQUESTS, r.id == f.answer_id).where(
-        r.collection == collection, r.kind == "ask", f.ts >= since, f.ts < until, f.key_id.not_in(HOME_OWNER)))
     questions: dict[str, set[str]] = {}
-    for key_id, question, answer_id in rows:
+    for key_id, question, answer_id in log.rated_questions(collection, since, until):
+        if key_id in HOME_OWNER:
+            continue
         questions.setdefault(key_id, set()).add(" ".join(question.casefold().split()) if question else answer_id)
     return dict(sorted(((k, len(q)) for k, q in questions.items()), key=lambda kv: (-kv[1], kv[0])))
 

@@ -6,9 +6,10 @@ machines). SQLAlchemy Core speaks both; Alembic builds and upgrades the schema o
 Held here (state/tables.py): API keys, upload jobs, the query log and feedback, improvement runs, the monitor's
 drift references, source syncs, alert states and the alert outbox, incidents, the events log, and the rate-limit
 log (one row per admitted request, per key; a sliding-window log, exact across processes because each key's
-check-and-insert runs under a per-key lock in one transaction). The schema is upgraded by Alembic (state/migrate.py,
-state/migrations). A home's files from before the store (keys.json, jobs/, monitor.sqlite) are imported once
-(state/legacy.py)."""
+check-and-insert runs under a per-key lock in one transaction). Each table has one owner module that alone reads
+and writes it (tables.OWNERS): the rate-limit log's is this one (State.admit). The schema is upgraded by Alembic
+(state/migrate.py, state/migrations). A home's files from before the store (keys.json, jobs/, monitor.sqlite) are
+imported once (state/legacy.py)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import time
 import zlib
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, Engine
@@ -79,6 +80,17 @@ class State:
         self.ensure_schema()
         with self.connect(read) as c:
             yield c
+
+    def rows(self, statement) -> list[tuple]:
+        """The rows `statement` reads, in a read-only transaction. For a table's owner (STYLE.md "Storage"):
+        tests/state/test_table_owners.py checks that no other module names its table."""
+        with self.ready(read=True) as c:
+            return [tuple(r) for r in c.execute(statement)]
+
+    def write(self, statement, params: Any = None) -> int:
+        """Run `statement` in a transaction of its own; the number of rows it changed."""
+        with self.ready() as c:
+            return c.execute(statement, params).rowcount
 
     def ensure_schema(self) -> None:
         if self._ready:  # every request asks: no lock once the schema is there

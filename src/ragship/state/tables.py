@@ -1,6 +1,11 @@
 """The state store's tables, as the code reads and writes them. The schema itself is built and upgraded by the
 Alembic revisions in state/migrations (a test checks that the two agree). Every name starts with `ragship_`, so
-the store can share a PostgreSQL database with other applications."""
+the store can share a PostgreSQL database with other applications.
+
+Each table has one owner module that alone reads and writes it (OWNERS; STYLE.md "Storage", ADR 0024); any other
+module calls the owner's methods. tests/state/test_table_owners.py fails naming a module that uses a table it does
+not own, and the import contract "state-tables-owners" (pyproject.toml) lets only owners import this module. The
+Alembic revisions and state/legacy.py (the one-time import of a home from before the store) are the schema's own."""
 
 from __future__ import annotations
 
@@ -171,6 +176,25 @@ EVENTS = Table(
     Column("process", String(200), nullable=False),
     Index("ragship_events_collection_ts", "collection", "ts"),
 )
+
+
+# the module that owns each table; the jobs table's owner reads as it is, server/jobs.py, until the upload job queue
+# moves below the monitor (ADR 0024), and monitor/timeline.py reads it meanwhile (JOBS_READERS)
+OWNERS = {
+    "RATE_HITS": "ragship.state",  # State.admit
+    "KEYS": "ragship.access",  # KeyStore
+    "JOBS": "ragship.server.jobs",  # Jobs
+    "REQUESTS": "ragship.monitor.querylog",  # QueryLog
+    "FEEDBACK": "ragship.monitor.querylog",  # QueryLog
+    "IMPROVE_RUNS": "ragship.learn.runs",  # Runs
+    "DRIFT_REFERENCE": "ragship.monitor.drift",  # Drift
+    "SOURCE_SYNC": "ragship.monitor.freshness",  # Freshness
+    "ALERT_STATE": "ragship.monitor.alerts",  # Alerts
+    "ALERT_EVENTS": "ragship.monitor.alerts",  # Alerts
+    "INCIDENTS": "ragship.monitor.incidents",  # Incidents
+    "EVENTS": "ragship.monitor.events",  # Events
+}
+JOBS_READERS = ("ragship.monitor.timeline",)
 
 
 def insert_new(c: Connection, table: Table, keys: tuple[str, ...]):
