@@ -22,7 +22,11 @@ the answer, or a follow-up "answered" from an article that does not hold the ans
 re-ingests nothing (the files are unchanged) and creates a new reader key.
 
     python scripts/conversation_trial.py [--home DIR] [--port N] [--screenshots docs/screenshots] [--no-ui]
-                                         [--dada-question "What was the Dada art movement?"]
+                                         [--dada-question "What was the Dada art movement?"] [--faces sdk,mcp,ui]
+                                         [--passages N]
+
+`--faces`: the faces to ask through (default all three); `--passages N`: the two articles' passages and the first N
+others only (a smaller corpus, for a quick run).
 """
 
 from __future__ import annotations
@@ -60,15 +64,16 @@ CHATS = [Chat("boycott", "1980 Summer Olympics boycott", "what was the 1980 summ
 MODEL = "ragship"
 
 
-def as_text_files(corpus: Path, folder: Path) -> dict[str, tuple[str, str]]:
+def as_text_files(corpus: Path, folder: Path, others: int | None = None) -> dict[str, tuple[str, str]]:
     """Each passage as NAME.txt, its title on line 1 then its text (benchmarks/titles_as_text.py's naming); the
-    file name and text by title."""
+    file name and text by title. With `others`, only the chats' articles and the first `others` other passages."""
     folder.mkdir(parents=True, exist_ok=True)
     written: dict[str, tuple[str, str]] = {}
-    for line in corpus.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        row = json.loads(line)
+    rows = [json.loads(line) for line in corpus.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if others is not None:
+        articles = {chat.article for chat in CHATS}
+        rows = [r for r in rows if r["title"] in articles] + [r for r in rows if r["title"] not in articles][:others]
+    for row in rows:
         stem = re.sub(r"[^A-Za-z0-9]+", "_", row["title"])[:60] + "_" + row["_id"][-6:]
         path = folder / f"{stem}.txt"
         text = f"{row['title']}\n{row['text']}\n"
@@ -272,7 +277,12 @@ def main() -> None:
     ap.add_argument("--screenshots", type=Path, default=ROOT / "docs" / "screenshots")
     ap.add_argument("--no-ui", action="store_true", help="leave out the browser")
     ap.add_argument("--dada-question", default=CHATS[1].first, help="the question before 'who founded it?'")
+    ap.add_argument("--faces", default="sdk,mcp,ui", help="the faces to ask through, comma-separated")
+    ap.add_argument("--passages", type=int, default=None, help="the articles' passages and N others (default: all)")
     args = ap.parse_args()
+    faces = set(args.faces.split(",")) - ({"ui"} if args.no_ui else set())
+    if not CLAPNQ.is_dir():
+        raise SystemExit(f"{CLAPNQ} not found: this script needs ../shared/datasets/clapnq-dev")
     CHATS[1] = replace(CHATS[1], first=args.dada_question)
 
     from ragship.testing import Server, cli_json, env_for
@@ -285,7 +295,7 @@ def main() -> None:
     print(f"commit: {commit(ROOT)}")
     print(f"home: {home}", flush=True)
     env = env_for(home)
-    written = as_text_files(CLAPNQ / "corpus.jsonl", home / "txt")
+    written = as_text_files(CLAPNQ / "corpus.jsonl", home / "txt", args.passages)
     verdicts = Verdicts(written)
     for chat in CHATS:
         file, text = written[chat.article]
@@ -297,9 +307,11 @@ def main() -> None:
     key = cli_json(env, "keys", "create", "--role", "reader", "--name", "trial-reader")["key"]
     with Server(env, port=args.port, log=home / "server.log") as server:
         print(f"server: {server.url} (log {home / 'server.log'})", flush=True)
-        openai_sdk(server.url, key, verdicts)
-        over_mcp(server.url, key, verdicts)
-        if not args.no_ui:
+        if "sdk" in faces:
+            openai_sdk(server.url, key, verdicts)
+        if "mcp" in faces:
+            over_mcp(server.url, key, verdicts)
+        if "ui" in faces:
             in_the_ui(server.url, key, args.screenshots, verdicts)
     print("\n== verdicts (the contrast rows aside)")
     for face, turn, verdict in verdicts.rows:

@@ -1,12 +1,12 @@
 """Crash test: `kill -9` an ingest at random moments across successive runs, re-run each time, and check that the
 final index equals a clean run's (same document and chunk ids, no duplicates, no document lost).
 
-    python scripts/crash_ingest.py [--docs 2000] [--kills 20] [--seed 1] [--work DIR]
+    python scripts/crash_ingest.py [--docs 2000] [--kills 20] [--seed 1] [--work DIR] [--corpus PATH]
 
-Reads the first N documents of ../shared/datasets/scifact. Each run starts a real `ragship ingest` subprocess
-with small write batches (frequent checkpoints) and a fresh embedding cache, so kills land in parsing,
-embedding, writing, indexing and committing alike. Prints one JSON line per run and a summary; exits 1 on any
-mismatch.
+Reads the first N documents of ../shared/datasets/scifact (or of the BEIR corpus `--corpus` names). Each run starts
+a real `ragship ingest` subprocess with small write batches (frequent checkpoints) and a fresh embedding cache, so
+kills land in parsing, embedding, writing, indexing and committing alike. Prints one JSON line per run and a summary;
+exits 1 on any mismatch.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import argparse
 import gzip
 import itertools
 import json
-import os
 import random
 import subprocess
 import sys
@@ -23,38 +22,33 @@ import tempfile
 import time
 from pathlib import Path
 
+from ragship.testing import cli, cli_process, engine_for, env_for
+
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl.gz"
 
 
-def write_corpus(n: int, dest: Path) -> Path:
-    with gzip.open(SCIFACT, "rt") as f, open(dest, "w") as out:
+def write_corpus(source: Path, n: int, dest: Path) -> Path:
+    with (gzip.open(source, "rt") if source.suffix == ".gz" else open(source)) as f, open(dest, "w") as out:
         for line in itertools.islice(f, n):
             out.write(line)
     return dest
 
 
-def ingest_cmd(home: Path, corpus: Path) -> list[str]:
-    return [sys.executable, "-m", "ragship", "--home", str(home), "ingest", str(corpus), "--json"]
-
-
-def env_for(cache: Path, batch: int) -> dict[str, str]:
-    return {**os.environ, "RAGSHIP_CACHE_DIR": str(cache), "RAGSHIP_INGEST__WRITE_BATCH": str(batch)}
+def ingest_env(home: Path, cache: Path, batch: int) -> dict[str, str]:
+    return env_for(home, cache_dir=cache, RAGSHIP_INGEST__WRITE_BATCH=str(batch))
 
 
 def index_ids(home: Path) -> list[tuple[str, str]]:
-    from ragship.engine import Engine
-    from ragship.settings import load_settings
-
-    engine = Engine(load_settings(home=home))
+    engine = engine_for(env_for(home))
     return engine.store().view(engine.registry.live().id).chunk_ids()
 
 
 def crash_runs(home, corpus, cache, kills, rng, batch, max_delay) -> list[dict]:
     runs, killed = [], 0
     while killed < kills:
-        proc = subprocess.Popen(ingest_cmd(home, corpus), env=env_for(cache, batch), stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, text=True)
+        proc = cli_process(ingest_env(home, cache, batch), "ingest", str(corpus), "--json", stdout=subprocess.PIPE,
+                           stderr=subprocess.DEVNULL)
         delay = rng.uniform(0.5, max_delay)
         try:
             out, _ = proc.communicate(timeout=delay)
@@ -67,7 +61,7 @@ def crash_runs(home, corpus, cache, kills, rng, batch, max_delay) -> list[dict]:
             killed += 1
             runs.append({"run": len(runs) + 1, "outcome": "killed -9", "after_s": round(delay, 2)})
         print(json.dumps(runs[-1]), flush=True)
-    final = subprocess.run(ingest_cmd(home, corpus), env=env_for(cache, batch), capture_output=True, text=True)
+    final = cli(ingest_env(home, cache, batch), "ingest", str(corpus), "--json", check=False)
     if final.returncode != 0:
         raise SystemExit(f"final run failed ({final.returncode}): {final.stderr[-2000:]}")
     report = json.loads(final.stdout)
@@ -103,18 +97,19 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--batch", type=int, default=64, help="documents per write batch (checkpoint)")
     ap.add_argument("--max-delay", type=float, default=12.0, help="latest kill, seconds after a run starts")
     ap.add_argument("--work", type=Path, default=None)
+    ap.add_argument("--corpus", type=Path, default=SCIFACT, help="a BEIR corpus.jsonl(.gz) (default: SciFact's)")
     args = ap.parse_args(argv)
-    if not SCIFACT.is_file():
-        raise SystemExit(f"{SCIFACT} not found: the crash test reads SciFact from ../shared/datasets")
+    if not args.corpus.is_file():
+        raise SystemExit(f"{args.corpus} not found: the crash test reads SciFact from ../shared/datasets")
     work = args.work or Path(tempfile.mkdtemp(prefix="ragship-crash-"))
     work.mkdir(parents=True, exist_ok=True)
-    corpus = write_corpus(args.docs, work / "corpus.jsonl")
+    corpus = write_corpus(args.corpus, args.docs, work / "corpus.jsonl")
     rng = random.Random(args.seed)
     started = time.time()
     runs = crash_runs(work / "crash-home", corpus, work / "crash-cache", args.kills, rng, args.batch,
                       args.max_delay)
-    clean = subprocess.run(ingest_cmd(work / "clean-home", corpus), env=env_for(work / "crash-cache", 512),
-                           capture_output=True, text=True)
+    clean = cli(ingest_env(work / "clean-home", work / "crash-cache", 512), "ingest", str(corpus), "--json",
+                check=False)
     if clean.returncode != 0:
         raise SystemExit(f"clean run failed: {clean.stderr[-2000:]}")
     result = compare(index_ids(work / "crash-home"), index_ids(work / "clean-home"), args.docs)

@@ -1,15 +1,18 @@
 #!/bin/bash
 # ragship doctor on a healthy home, then on one with a flipped byte in a data file only v2 reads, a truncated
 # index/LIVE, a broken calibration and a deleted LanceDB tag; the repair, a search, and the re-ingest that
-# brings back what v2 held. Run from anywhere: bash scripts/doctor_demo.sh (uses /tmp/doctor-demo)
+# brings back what v2 held. Run from anywhere: bash scripts/doctor_demo.sh [DIR] (default /tmp/doctor-demo: the
+# home, its sources in DIR-src)
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 R=$ROOT/.venv/bin/ragship
-export RAGSHIP_HOME=/tmp/doctor-demo RAGSHIP_CONFIG=/tmp/absent.toml COLUMNS=150
-rm -rf $RAGSHIP_HOME /tmp/dd-src && cp -r $ROOT/tests/data/docs /tmp/dd-src
-$R ingest /tmp/dd-src > /dev/null 2>&1
-echo "The harbour ferry to the island leaves every hour from pier 4." > /tmp/dd-src/harbour.txt
-$R ingest /tmp/dd-src > /dev/null 2>&1
+DEMO=${1:-/tmp/doctor-demo}
+SRC=$DEMO-src
+export RAGSHIP_HOME=$DEMO RAGSHIP_CONFIG=$DEMO-absent.toml COLUMNS=150
+rm -rf "$RAGSHIP_HOME" "$SRC" && mkdir -p "$(dirname "$DEMO")" && cp -r "$ROOT/tests/data/docs" "$SRC" || exit 1
+$R ingest "$SRC" > /dev/null 2>&1 || { echo "the first ingest failed"; exit 1; }
+echo "The harbour ferry to the island leaves every hour from pier 4." > "$SRC/harbour.txt"
+$R ingest "$SRC" > /dev/null 2>&1 || { echo "the second ingest failed"; exit 1; }
 echo '$ ragship doctor   # healthy'; $R doctor 2>/dev/null; echo "exit $?"
 H=$RAGSHIP_HOME
 python3 - <<'PY'
@@ -29,5 +32,5 @@ echo '$ ragship search ferry'; $R search ferry 2>&1 | grep -v "Loading weights" 
 echo '$ ragship doctor'; $R doctor 2>/dev/null; echo "exit $?"
 echo '$ ragship doctor --repair'; $R doctor --repair 2>/dev/null; echo "exit $?"
 echo '$ ragship search "harbour ferry" -k 2'; $R search "harbour ferry" -k 2 2>&1 | grep -v 'Loading weights'; echo "exit ${PIPESTATUS[0]}"
-echo '$ ragship ingest /tmp/dd-src   # what v2 held comes back from the sources'; $R ingest /tmp/dd-src 2>/dev/null | tail -3
+echo '$ ragship ingest SOURCES   # what v2 held comes back from the sources'; $R ingest "$SRC" 2>/dev/null | tail -3
 echo '$ ragship doctor'; $R doctor 2>/dev/null; echo "exit $?"

@@ -5,18 +5,21 @@ moment (the business metrics that moved, the topics), and, over `--replays` runs
 (fresh random orders of SciFact's claims sent as searches, the reference reset before each), how many
 raised QueryDrift.
 
-    python scripts/drift_replay.py [--replays 20] [--every 0.5] [--home DIR]
+    python scripts/drift_replay.py [--replays 20] [--every 0.5] [--home DIR] [--docs N] [--reference 300]
+                                   [--recent 100]
 
+`--docs N` ingests only SciFact's first N abstracts (the claims asked are the same; drift is about the queries).
 Exit 1 when detection took more than 200 questions or more than 5 % of the replays raised a false alarm.
 """
 
 from __future__ import annotations
 
 import argparse
+import gzip
+import itertools
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,25 +27,30 @@ from pathlib import Path
 
 import httpx
 
-from ragship.testing import Server, query_log
+from ragship.evaluate.beir import load_dataset, read_queries
+from ragship.testing import Server, cli, env_for, query_log
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
 REFERENCE, RECENT = 300, 100
 
 
-def build_home(home: Path, config: Path) -> dict:
-    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
+def build_home(home: Path, config: Path, docs: int = 0) -> dict:
+    env = env_for(home, config)
     if not (home / "index" / "LIVE").exists():
-        from ragship.evaluate.beir import load_dataset
-
         corpus = load_dataset(DATASETS / "scifact", "test").corpus
-        subprocess.run([sys.executable, "-m", "ragship", "ingest", str(corpus)], env=env, check=True)
+        if docs:  # the first `docs` abstracts
+            with gzip.open(corpus, "rt") if corpus.suffix == ".gz" else open(corpus) as f:
+                lines = list(itertools.islice(f, docs))
+            corpus = home.parent / f"{home.name}-corpus.jsonl"
+            corpus.write_text("".join(lines))
+        cli(env, "ingest", str(corpus))
     return env
 
 
 def queries(path: Path) -> list[str]:
-    return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+    return list(read_queries(path).values())
 
 
 def ask_all(base: str, texts: list[str], route: str = "ask") -> None:
@@ -66,10 +74,11 @@ def requests_before(log, since: float, until: float) -> int:
     return business(log, "default", since, until)["requests"]
 
 
-def detection(base: str, log, science: list[str], trivia: list[str], every: float) -> dict:
+def detection(base: str, log, science: list[str], trivia: list[str], every: float, reference: int = REFERENCE,
+              recent: int = RECENT) -> dict:
     started = time.time()
     httpx.post(f"{base}/v1/monitor/drift/reset").raise_for_status()
-    ask_all(base, science[:REFERENCE + 2 * RECENT])
+    ask_all(base, science[:reference + 2 * recent])
     time.sleep(3 * every)
     assert not fired(log, started), "QueryDrift fired on SciFact traffic before the switch"
     switched = time.time()
@@ -86,10 +95,11 @@ def detection(base: str, log, science: list[str], trivia: list[str], every: floa
     return {"detected_after_questions": delay, "clap_questions_sent": i + 1, "report": report}
 
 
-def false_alarms(base: str, log, science: list[str], replays: int, every: float) -> list[bool]:
+def false_alarms(base: str, log, science: list[str], replays: int, every: float, reference: int = REFERENCE,
+                 recent: int = RECENT) -> list[bool]:
     raised = []
     for r in range(replays):
-        order = random.Random(1000 + r).sample(science, REFERENCE + 3 * RECENT)
+        order = random.Random(1000 + r).sample(science, reference + 3 * recent)
         httpx.post(f"{base}/v1/monitor/drift/reset").raise_for_status()
         started = time.time()
         ask_all(base, order, "search")  # searches: the same query embeddings, a third of an answer's time
@@ -106,25 +116,27 @@ def main() -> int:
     ap.add_argument("--every", type=float, default=0.5, help="seconds between the server's monitor rounds")
     ap.add_argument("--home", type=Path, default=None)
     ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--docs", type=int, default=0, help="ingest only SciFact's first N abstracts (0: all)")
+    ap.add_argument("--reference", type=int, default=REFERENCE, help="monitor.reference (20 at least)")
+    ap.add_argument("--recent", type=int, default=RECENT, help="monitor.recent (20 at least)")
     args = ap.parse_args()
     home = args.home or Path(tempfile.mkdtemp(prefix="drift-home-"))
     config = home.parent / f"{home.name}.toml"
-    config.write_text(f'[monitor]\nquery_text = "keep"\nevaluate_every_s = {args.every}\nreference = {REFERENCE}\n'
-                      f"recent = {RECENT}\nmin_requests = 20\n")
-    env = build_home(home, config)
+    config.write_text(f'[monitor]\nquery_text = "keep"\nevaluate_every_s = {args.every}\n'
+                      f"reference = {args.reference}\nrecent = {args.recent}\nmin_requests = 20\n")
+    env = build_home(home, config, args.docs)
     science = queries(DATASETS / "scifact" / "queries.jsonl")
     random.Random(7).shuffle(science)
     trivia = queries(DATASETS / "clapnq-dev" / "queries.jsonl") + \
         queries(DATASETS / "clapnq-dev" / "queries_unanswerable.jsonl")
     random.Random(7).shuffle(trivia)
     print(f"machine: {os.uname().nodename}, {os.cpu_count()} cpus; data: SciFact ({len(science)} claims) then "
-          f"CLAP NQ dev ({len(trivia)} questions); reference {REFERENCE}, recent {RECENT}; commit "
-          + subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                           text=True).stdout.strip(), flush=True)
+          f"CLAP NQ dev ({len(trivia)} questions); reference {args.reference}, recent {args.recent}; "
+          f"commit {commit(ROOT)}", flush=True)
     log = query_log(env)  # the state store (SQLite or PostgreSQL) read as the server's own modules read it
     with Server(env, port=args.port) as server:
         base = server.url
-        found = detection(base, log, science, trivia, args.every)
+        found = detection(base, log, science, trivia, args.every, args.reference, args.recent)
         r = found.pop("report")
         print(json.dumps(found))
         print(json.dumps({k: r.get(k) for k in ("status", "query", "scores", "margin", "moved")}, default=str))
@@ -133,7 +145,7 @@ def main() -> int:
             print(f"  {metric:24} {before} → {r['business']['recent'][metric]}")
         for t in r["topics"]:
             print(f"  topic ({t['size']} struggling): {' | '.join(t['examples'])}")
-        raised = false_alarms(base, log, science, args.replays, args.every)
+        raised = false_alarms(base, log, science, args.replays, args.every, args.reference, args.recent)
     delay = found["detected_after_questions"]
     print(json.dumps({"detection_delay_questions": delay, "replays": len(raised), "false_alarms": sum(raised),
                       "false_alarm_rate": round(sum(raised) / max(1, len(raised)), 3)}))

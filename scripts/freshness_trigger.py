@@ -3,13 +3,14 @@ real `ragship watch` scheduler syncing it, and the improvement loop's triggers c
 Syncs that change nothing start no run; a sync that brings 20 % new documents starts one, and the trigger is
 printed (from the scheduler's log and from the run's row in the state store).
 
-    python scripts/freshness_trigger.py [--home DIR] [--scifact]
+    python scripts/freshness_trigger.py [--home DIR] [--scifact | --docs FOLDER]
 
-The documents are this repository's docs/*.md (the demo's corpus); a fifth of them are held back and added to
-the source folder mid-run (too few to learn from: improve.min_new_documents is 20). With `--scifact` the source is
-SciFact's corpus.jsonl, a sixth of it held back (a fifth of what is first ingested), SciFact's test split the
-golden set: the run then adapts the model on the new documents alone (inverse-cloze pairs, no labels) and the gate
-says whether that helped. Exit 1 when an unchanged sync starts a run or the changed one does not.
+The documents are this repository's docs/*.md (the demo's corpus; or every file of `--docs`); a fifth of them are
+held back and added to the source folder mid-run (too few to learn from: improve.min_new_documents is 20). With
+`--scifact` the source is SciFact's corpus.jsonl, a sixth of it held back (a fifth of what is first ingested),
+SciFact's test split the golden set: the run then adapts the model on the new documents alone (inverse-cloze pairs,
+no labels) and the gate says whether that helped. Exit 1 when an unchanged sync starts a run or the changed one does
+not.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import time
 from pathlib import Path
 
 from ragship.monitor.freshness import Freshness
-from ragship.testing import cli_json, improvement_run, query_log, settings_for
+from ragship.testing import cli_json, cli_process, env_for, improvement_run, query_log, settings_for
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
@@ -74,6 +76,7 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--home", type=Path)
     p.add_argument("--scifact", action="store_true")
+    p.add_argument("--docs", type=Path, default=ROOT / "docs", help="the documents (default: docs/*.md)")
     a = p.parse_args()
     home = a.home or Path(tempfile.mkdtemp(prefix="ragship-freshness-"))
     folder = home.parent / f"{home.name}-source"
@@ -90,7 +93,8 @@ def main() -> int:
 
         golden = f'[[release.golden]]\npath = "{SCIFACT}"\nsplit = "test"\n\n'
     else:
-        docs, source = sorted((ROOT / "docs").rglob("*.md")), folder
+        pattern = "*.md" if a.docs == ROOT / "docs" else "*"
+        docs, source = sorted(d for d in a.docs.rglob(pattern) if d.is_file()), folder
         held = docs[-math.ceil(len(docs) / 6):]  # a fifth of the documents the model starts from, or a hair more
         for d in docs:
             if d not in held:
@@ -106,9 +110,8 @@ def main() -> int:
     config.write_text(f'[[sources]]\npath = "{source}"\nmax_age = "{MAX_AGE_S}s"\n\n{golden}'
                       f"[improve]\nschedule = true\ncheck_every_s = {CHECK_EVERY_S}\ncorpus_change = 0.2\n"
                       + ("unsupervised = true\n" if a.scifact else ""))
-    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "
+    env = env_for(home, config)
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit(ROOT)}; "
           f"source {source} ({len(docs) - len(held)} documents, {len(held)} held back); sync every "
           f"{MAX_AGE_S / 4:g} s, triggers checked every {CHECK_EVERY_S} s, improve.corpus_change = 0.2", flush=True)
     first = cli_json(env, "ingest", str(source))
@@ -117,8 +120,7 @@ def main() -> int:
     freshness, sources = Freshness(query_log(env)), settings_for(env).sources
     log_path = home / "watch.log"
     with open(log_path, "w") as log:
-        watcher = subprocess.Popen([sys.executable, "-m", "ragship", "watch", "--every", "2"], env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+        watcher = cli_process(env, "watch", "--every", "2", stdout=log, stderr=subprocess.STDOUT)
     try:
         start = time.time()
         wait(lambda: (syncs(freshness, sources)[0] or 0) > start, 600, "a first scheduled sync")

@@ -9,6 +9,8 @@ the faults (abstained where it had answered, or no longer citing the gold passag
 postmortem draft's first trigger candidate against the injected cause.
 
     python scripts/game_day.py [--home DIR] [--postmortem FILE]    (make game-day)
+                               [--faults abcde] [--passages N] [--questions N]    (a smaller run: some faults, the
+                                                                                   first N passages and questions)
 
 It writes its section of docs/benchmarks.md (`--out`; between the game-day markers, which `make bench` keeps).
 
@@ -29,7 +31,6 @@ import json
 import os
 import platform
 import shutil
-import subprocess
 import tempfile
 import threading
 import time
@@ -38,8 +39,8 @@ from pathlib import Path
 import httpx
 
 from ragship.evaluate.beir import load_dataset, read_queries
-from ragship.testing import Server, cli_json
-from ragship.testing.bench import write_section
+from ragship.testing import Server, cli_json, env_for
+from ragship.testing.bench import commit, write_section
 from ragship.testing.openai_stub import StubServer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,15 +133,17 @@ class Traffic(threading.Thread):
         return [r for r in list(self.records) if start <= r[0] < end]
 
 
-def build_home(home: Path) -> list[str]:
-    """corpus/ and wiki/ (the synced source) as one text file per passage, ingested; a candidate that lacks half
-    of corpus/ (fault a) built beside it. Returns the passage ids in wiki/."""
+def build_home(home: Path, limit: int = 0) -> list[str]:
+    """corpus/ and wiki/ (the synced source) as one text file per passage (the first `limit`, 0: all; half of them
+    in wiki/ when that is fewer than WIKI). Returns the passage ids in wiki/."""
     passages = [json.loads(line) for line in (CLAP / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    passages = passages[:limit or None]
+    wiki = min(WIKI, len(passages) // 2)
     for i, p in enumerate(passages):
-        folder = home / ("wiki" if i < WIKI else "corpus")
+        folder = home / ("wiki" if i < wiki else "corpus")
         folder.mkdir(parents=True, exist_ok=True)
         (folder / f"{p['_id']}.txt").write_text(f"{p.get('title', '')}\n\n{p['text']}\n")
-    return [p["_id"] for p in passages[:WIKI]]
+    return [p["_id"] for p in passages[:wiki]]
 
 
 def bad_candidate(env: dict, home: Path) -> str:
@@ -253,11 +256,12 @@ def fault(name: str, inject, recover, cause: str, call: OnCall, traffic: Traffic
             "cause_first": first["kind"] == cause}
 
 
-def labeled() -> tuple[list[tuple[str, str]], dict[str, set[str]], list[str]]:
-    """CLAP NQ dev's answerable questions, their gold passages, and SciFact's claims (the off-topic traffic)."""
+def labeled(limit: int = 0) -> tuple[list[tuple[str, str]], dict[str, set[str]], list[str]]:
+    """CLAP NQ dev's answerable questions (the first `limit`, 0: all), their gold passages, and SciFact's claims (the
+    off-topic traffic)."""
     dev = load_dataset(CLAP, "test", corpus=False)
     claims = list(read_queries(SCIFACT / "queries.jsonl").values())[:300]
-    return list(dev.queries.items()), {qid: set(docs) for qid, docs in dev.qrels.items()}, claims
+    return list(dev.queries.items())[:limit or None], {qid: set(docs) for qid, docs in dev.qrels.items()}, claims
 
 
 def baseline(base: str, key: str, questions: list[tuple[str, str]]) -> dict[str, tuple]:
@@ -276,7 +280,8 @@ def faults(env: dict, home: Path, bad: str, stub: list, traffic: Traffic) -> lis
 
     def lose():
         lost.mkdir(exist_ok=True)
-        for path in sorted((home / "wiki").iterdir())[: WIKI * 4 // 5]:
+        files = sorted((home / "wiki").iterdir())
+        for path in files[: len(files) * 4 // 5]:
             path.rename(lost / path.name)
 
     def restore():
@@ -311,6 +316,9 @@ def main() -> None:
     p.add_argument("--postmortem", type=Path, help="write fault (a)'s postmortem draft (Markdown) here")
     p.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md", help="the file whose game-day "
                    "section this run writes")
+    p.add_argument("--faults", default="abcde", help="the faults to inject, by letter (default: all five)")
+    p.add_argument("--passages", type=int, default=0, help="only the first N passages of the corpus (0: all)")
+    p.add_argument("--questions", type=int, default=0, help="only the first N questions as traffic (0: all)")
     a = p.parse_args()
     if not (CLAP.is_dir() and SCIFACT.is_dir()):
         raise SystemExit(f"{CLAP} and {SCIFACT} are needed: this script reads ../shared/datasets")
@@ -318,13 +326,12 @@ def main() -> None:
     stub = [StubServer().__enter__()]
     (home / "ragship.toml").parent.mkdir(parents=True, exist_ok=True)
     (home / "ragship.toml").write_text(config(home, stub[0].url))
-    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(home / "ragship.toml")}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; " \
+    env = env_for(home, home / "ragship.toml")
+    machine = f"{platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit(ROOT)}; " \
         f"{time.strftime('%Y-%m-%d', time.gmtime())}"
     print(f"machine: {machine}; data: {CLAP} (traffic, corpus), {SCIFACT} (off-topic claims); home {home}\n"
           "settings for the run:\n" + (home / "ragship.toml").read_text(), flush=True)
-    build_home(home)
+    build_home(home, a.passages)
     t = time.time()
     cli_json(env, "ingest", str(home / "corpus"), str(home / "wiki"))
     bad = bad_candidate(env, home)
@@ -335,14 +342,15 @@ def main() -> None:
     try:
         with Server(env, port=a.port, log=home / "server.log", stop_s=30) as server:
             base = server.url
-            questions, gold, claims = labeled()
+            questions, gold, claims = labeled(a.questions)
             gold = {q: {f"{folder}/{d}.txt" for d in docs for folder in ("corpus", "wiki")} for q, docs in gold.items()}
             before = baseline(base, user, questions)
             print(f"baseline: {len(before)} questions, {sum(not v[0] for v in before.values())} answered", flush=True)
             traffic = Traffic(base, user, questions, claims, gold)
             traffic.start()
             call, rows = OnCall(base, key, env), []
-            for name, inject, recover, cause in faults(env, home, bad, stub, traffic):
+            chosen = [f for f in faults(env, home, bad, stub, traffic) if f[0][1] in a.faults]
+            for name, inject, recover, cause in chosen:
                 save = (lambda d: a.postmortem.write_text(d["markdown"])) if a.postmortem and name.startswith("(a)") \
                     else None
                 try:

@@ -1,7 +1,9 @@
 """Incremental ingest on a copy of SciFact: change 10 documents, delete 5, add 5; the next ingest must embed only
 those documents' chunks, and the deleted ones must no longer be retrievable.
 
-    python scripts/incremental_scifact.py [--work DIR] [--cache DIR]
+    python scripts/incremental_scifact.py [--work DIR] [--cache DIR] [--corpus PATH] [--change 10 --delete 5 --add 5]
+
+--corpus: another BEIR corpus.jsonl(.gz) in place of SciFact's.
 
 --cache reuses an embedding cache for the first, full ingest (the second ingest's count of embedded chunks is
 what is checked, so a warm cache for the unchanged corpus does not flatter it).
@@ -22,18 +24,22 @@ SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl.gz"
 
 
 def main(argv=None) -> dict:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=None)
     ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--corpus", type=Path, default=SCIFACT)
+    ap.add_argument("--change", type=int, default=10)
+    ap.add_argument("--delete", type=int, default=5)
+    ap.add_argument("--add", type=int, default=5)
     args = ap.parse_args(argv)
     from ragship.engine import Engine
     from ragship.settings import load_settings
 
     work = args.work or Path(tempfile.mkdtemp(prefix="ragship-incr-"))
     work.mkdir(parents=True, exist_ok=True)
-    with gzip.open(SCIFACT, "rt") as f:
-        docs = [json.loads(line) for line in f]
+    with gzip.open(args.corpus, "rt") if args.corpus.suffix == ".gz" else open(args.corpus) as f:
+        docs = [json.loads(line) for line in f if line.strip()]
     corpus = work / "corpus.jsonl"
 
     def write(rows):
@@ -45,15 +51,16 @@ def main(argv=None) -> dict:
     print(json.dumps({"first_ingest": {k: first.to_dict()[k] for k in ("version", "added", "documents", "chunks")}}))
 
     rng = random.Random(args.seed)
-    picked = rng.sample(range(len(docs)), 15)
-    changed, deleted = [docs[i]["_id"] for i in picked[:10]], [docs[i]["_id"] for i in picked[10:]]
-    for i in picked[:10]:
+    picked = rng.sample(range(len(docs)), args.change + args.delete)
+    changed = [docs[i]["_id"] for i in picked[:args.change]]
+    deleted = [docs[i]["_id"] for i in picked[args.change:]]
+    for i in picked[:args.change]:
         docs[i] = {**docs[i], "text": docs[i]["text"] + " Erratum: this abstract was revised in 2026."}
-    titles_deleted = {docs[i]["_id"]: docs[i]["title"] for i in picked[10:]}
+    titles_deleted = {docs[i]["_id"]: docs[i]["title"] for i in picked[args.change:]}
     docs = [d for d in docs if d["_id"] not in set(deleted)]
     added = [{"_id": f"new-{n}", "title": f"Synthetic study {n} of marsupial sleep spindles",
               "text": f"In trial {n}, quokkas slept {n + 3} hours more after eucalyptus supplementation."}
-             for n in range(5)]
+             for n in range(args.add)]
     write(docs + added)
 
     second = engine.ingest([corpus])
@@ -68,13 +75,13 @@ def main(argv=None) -> dict:
     result = {
         "second_ingest": {k: second.to_dict()[k] for k in
                           ("version", "added", "changed", "deleted", "unchanged", "chunks_written", "chunks_embedded")},
-        "chunks_of_the_15_documents": touched_chunks,
+        "chunks_of_the_changed_and_added_documents": touched_chunks,
         "deleted_rows_left": still_there,
         "deleted_retrievable_by_title": retrievable,
         "previous_version_still_has_them": sum(1 for _, d in engine.store().view(first.version).chunk_ids()
                                                if d in set(deleted)) > 0,
     }
-    result["ok"] = (second.added == 5 and second.changed == 10 and second.deleted == 5
+    result["ok"] = (second.added == args.add and second.changed == args.change and second.deleted == args.delete
                     and second.chunks_written == touched_chunks and 0 < second.chunks_embedded <= touched_chunks
                     and not still_there and not retrievable)
     print(json.dumps(result))

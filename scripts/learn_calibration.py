@@ -10,6 +10,10 @@ out-of-fold rates, the rates users then get on all 294 questions judged by the g
 questions it was not trained on), and `ragship calibrate` on the gold labels (its out-of-fold rates).
 
     python scripts/learn_calibration.py [--home DIR] [--noise 0.1] [--target "abstain >= 0.8"] [--review N]
+                                        [--data DIR] [--new-labels N]
+
+`--data`: another BEIR folder with answerable and unanswerable questions (clapnq-dev's layout); `--new-labels`: the
+labels that start the run (default: 9 fewer than the questions, 285 on clapnq-dev, 5 fewer with `--review`).
 
 Both calibrations choose their threshold for `--target` (answer.abstain_target; default its default).
 
@@ -32,26 +36,25 @@ import json
 import os
 import platform
 import random
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 
-from ragship.testing import Server, cli_json, improvement_run, wait_for_run
+from ragship.testing import Server, cli_json, env_for, improvement_run, wait_for_run
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAPNQ = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
 MATCH_F1 = 0.5
 
 
-def questions():
+def questions(data: Path = CLAPNQ):
     from ragship.evaluate.answers import load_questions
     from ragship.evaluate.beir import load_dataset
 
-    return load_questions(load_dataset(CLAPNQ, "test"))
+    return load_questions(load_dataset(data, "test"))
 
 
 def matches(answer: dict, q) -> bool:
@@ -70,11 +73,11 @@ def rating(answer: dict, q) -> str | None:
     return "up" if matches(answer, q) else None
 
 
-def replay(base: str, noise: float, seed: int = 0) -> dict:
+def replay(base: str, noise: float, seed: int = 0, data: Path = CLAPNQ) -> dict:
     rng = random.Random(seed)
     counts = {"asked": 0, "up": 0, "down": 0, "unrated": 0, "flipped": 0}
     with httpx.Client(base_url=base, timeout=120) as client:
-        for q in questions():
+        for q in questions(data):
             answer = client.post("/v1/ask", json={"question": q.text}).raise_for_status().json()
             counts["asked"] += 1
             said = rating(answer, q)
@@ -88,10 +91,10 @@ def replay(base: str, noise: float, seed: int = 0) -> dict:
     return counts
 
 
-def review(base: str, limit: int) -> tuple[dict, set[str]]:
+def review(base: str, limit: int, data: Path = CLAPNQ) -> tuple[dict, set[str]]:
     """An editor reviews up to `limit` rated answers from the review queue: should it have been answered (gold)?
     (counts, the reviewed questions' texts)"""
-    gold = {q.text: q for q in questions()}
+    gold = {q.text: q for q in questions(data)}
     counts, seen = {"reviewed": 0, "contradicting the rating": 0}, set()
     with httpx.Client(base_url=base, timeout=120) as client:
         queue = client.get("/v1/review", params={"queue": "all", "limit": 500}).raise_for_status().json()
@@ -111,13 +114,13 @@ def review(base: str, limit: int) -> tuple[dict, set[str]]:
     return counts, seen
 
 
-def served_rates(base: str, trained: set[str]) -> dict:
+def served_rates(base: str, trained: set[str], data: Path = CLAPNQ) -> dict:
     """What users get now, judged by the gold labels: on all questions, and on those the run did not train on."""
     from ragship.learn.labels import qid_of
 
     tally = {"all": [0, 0, 0, 0], "not trained on": [0, 0, 0, 0]}  # answered, answerable, abstained, unanswerable
     with httpx.Client(base_url=base, timeout=120) as client:
-        for q in questions():
+        for q in questions(data):
             a = client.post("/v1/ask", json={"question": q.text}).raise_for_status().json()
             for side in ("all", "not trained on") if qid_of(q.text) not in trained else ("all",):
                 t = tally[side]
@@ -127,7 +130,8 @@ def served_rates(base: str, trained: set[str]) -> dict:
                 else:
                     t[2] += a["abstained"]
                     t[3] += 1
-    return {side: {"answer_rate": round(t[0] / t[1], 4), "abstain_rate": round(t[2] / t[3], 4),
+    return {side: {"answer_rate": round(t[0] / t[1], 4) if t[1] else None,  # None: every question was trained on
+                   "abstain_rate": round(t[2] / t[3], 4) if t[3] else None,
                    "answerable": t[1], "unanswerable": t[3]} for side, t in tally.items()}
 
 
@@ -138,34 +142,36 @@ def main() -> None:
     p.add_argument("--port", type=int, default=8767)
     p.add_argument("--target", default=None, help="answer.abstain_target for both fits, e.g. \"abstain >= 0.8\"")
     p.add_argument("--review", type=int, default=0, help="an editor reviews this many rated answers")
+    p.add_argument("--data", type=Path, default=CLAPNQ, help="the labeled questions and their corpus")
+    p.add_argument("--new-labels", type=int, default=None, help="the labels that start the improvement run")
     a = p.parse_args()
-    if not CLAPNQ.is_dir():
-        raise SystemExit(f"{CLAPNQ} not found: this script needs ../shared/datasets/clapnq-dev")
+    if not a.data.is_dir():
+        raise SystemExit(f"{a.data} not found: this script needs ../shared/datasets/clapnq-dev")
     home = a.home or Path(tempfile.mkdtemp(prefix="ragship-calibration-"))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
     # with --review the run waits for the editor (the ratings, ~289, and the reviews)
-    trigger = (f"check_every_s = 30\nnew_labels = {280 + a.review}" if a.review
-               else "check_every_s = 5\nnew_labels = 285")
-    config.write_text(f"[improve]\nschedule = true\n{trigger}\nmin_judged = 100000\n\n"
+    labels = a.new_labels or len(questions(a.data)) - (14 - a.review if a.review else 9)
+    trigger = f"check_every_s = {30 if a.review else 5}\nnew_labels = {labels}"
+    # one client, no API key, rates every answer: improve.max_key_share (issue 48) would count a tenth of them
+    config.write_text(f"[improve]\nschedule = true\n{trigger}\nmin_judged = 100000\nmax_key_share = 1.0\n\n"
                       "[monitor]\nquery_text = \"keep\"\n"
                       + (f"\n[answer]\nabstain_target = \"{a.target}\"\n" if a.target else ""))
-    env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {CLAPNQ}; "
-          f"commit {commit.strip()}; noise {a.noise}; target {a.target or 'default'}; "
+    env = env_for(home, config)
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {a.data}; "
+          f"commit {commit(ROOT)}; noise {a.noise}; target {a.target or 'default'}; "
           f"match: token F1 >= {MATCH_F1} or the gold passage cited first",
           flush=True)
-    subprocess.run([sys.executable, "-m", "ragship", "ingest", str(CLAPNQ / "corpus.jsonl"), "--json"], env=env,
-                   check=True, capture_output=True)
+    cli_json(env, "ingest", str(a.data / "corpus.jsonl"))
     with Server(env, port=a.port, log=home / "server.log", stop_s=30) as server:
         base = server.url
-        print(f"served before (default calibration): {json.dumps(served_rates(base, set()))}", flush=True)
+        print(f"served before (default calibration): {json.dumps(served_rates(base, set(), a.data))}", flush=True)
         started = time.time()
-        print(f"replayed: {json.dumps(replay(base, a.noise))} in {time.time() - started:.0f} s", flush=True)
+        print(f"replayed: {json.dumps(replay(base, a.noise, data=a.data))} in {time.time() - started:.0f} s",
+              flush=True)
         reviewed: set[str] = set()
         if a.review:
-            counts, reviewed = review(base, a.review)
+            counts, reviewed = review(base, a.review, a.data)
             print(f"an editor reviewed: {json.dumps(counts)}", flush=True)
         run = wait_for_run(base, started, 3600)
         print(f"run: {run['status']}: {run['reason']} (trigger: {run['trigger']}; after "
@@ -176,20 +182,22 @@ def main() -> None:
               f"labels): {json.dumps(fitted.get('validation'))}", flush=True)
         trained = set(_trained(home, report))  # its keys
         time.sleep(2)  # the server re-reads a calibration file when it changes
-        print(f"served after, judged by the gold labels: {json.dumps(served_rates(base, trained))}", flush=True)
-    gold = cli_json(env, "calibrate", str(CLAPNQ))
+        print(f"served after, judged by the gold labels: {json.dumps(served_rates(base, trained, a.data))}",
+              flush=True)
+    gold = cli_json(env, "calibrate", str(a.data))
     rates = {k: v for k, v in gold["validation"].items() if k != "reliability"}
     print(f"`ragship calibrate` on the gold labels, out-of-fold: {json.dumps(rates)}"
           f" (fitted on {gold['fitted_on']['answerable']} + {gold['fitted_on']['unanswerable']})", flush=True)
     if fitted:
         noise = (fitted.get("fitted_on") or {}).get("label_noise") or {"rate": 0.0}
         print(f"the run's allowance for noisy ratings: {json.dumps(noise)}", flush=True)
-        for line in gold_fits(home, _trained(home, report), a.target, noise["rate"], reviewed, a.noise):
+        for line in gold_fits(home, _trained(home, report), a.target, noise["rate"], reviewed, a.noise, data=a.data):
             print(line, flush=True)
 
 
 def gold_fits(home: Path, rated: dict[str, int], target: str | None, noise: float = 0.0,
-              reviewed: set[str] = frozenset(), flip: float = 0.0, shuffles: int = 20) -> list[str]:
+              reviewed: set[str] = frozenset(), flip: float = 0.0, shuffles: int = 20, data: Path = CLAPNQ
+              ) -> list[str]:
     """Lines comparing `ragship calibrate`'s fit on rating labels and on gold labels: its out-of-fold rates judged by
     the gold labels, its threshold chosen on the labels it was given (as a run does: allowing for `noise`, the
     `reviewed` questions' labels taken as right). One 5-fold split moves the
@@ -209,7 +217,7 @@ def gold_fits(home: Path, rated: dict[str, int], target: str | None, noise: floa
     from ragship.settings import load_settings
     from ragship.types import AbstainTarget
 
-    engine, qs = Engine(load_settings(home=home, answer={"abstain_target": target} if target else {})), questions()
+    engine, qs = Engine(load_settings(home=home, answer={"abstain_target": target} if target else {})), questions(data)
     point = AbstainTarget.parse(engine.settings.answer.abstain_target)
     answerer = engine.answerer()
     rows = [answerer.assess(q.text, engine.context(q.text)).features for q in qs]
@@ -260,17 +268,15 @@ def gold_fits(home: Path, rated: dict[str, int], target: str | None, noise: floa
 
 def _trained(home: Path, report: dict) -> dict[str, int]:
     """The labeled set's training side (the calibration was fitted on it): question id → 1 answerable, 0 not."""
+    from ragship.evaluate.beir import read_queries
+
     name = (report.get("dataset") or {}).get("name")  # relative to the home: datasets/NNNN
     train = home / name / "train" if name else None
     if not train or not (train / "queries.jsonl").is_file():
         return {}
-
-    def ids(f: str) -> list[str]:
-        lines = (train / f).read_text().splitlines() if (train / f).is_file() else []
-        return [json.loads(line)["_id"] for line in lines if line.strip()]
-
-    unanswerable = set(ids("queries_unanswerable.jsonl"))
-    return {i: int(i not in unanswerable) for i in ids("queries.jsonl")}
+    unanswerable = train / "queries_unanswerable.jsonl"
+    unanswerable_ids = set(read_queries(unanswerable)) if unanswerable.is_file() else set()
+    return {i: int(i not in unanswerable_ids) for i in read_queries(train / "queries.jsonl")}
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Writes the binary samples of tests/data/formats (`python scripts/make_format_samples.py`).
+"""Writes the binary samples of tests/data/formats (`python scripts/make_format_samples.py [--dest FOLDER]`).
 Each holds a fact found nowhere else, so a search for it proves the format was read."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ HERE = Path(__file__).parents[1] / "tests/data/formats"
 FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
 
 
-def pptx() -> None:
+def pptx(dest: Path) -> None:
     from pptx import Presentation
     from pptx.util import Inches
 
@@ -28,10 +28,10 @@ def pptx() -> None:
     for r, row in enumerate([("Depot", "Buses"), ("Kettle Square", "48"), ("Marsh Lane", "31")]):
         for c, value in enumerate(row):
             table.cell(r, c).text = value
-    deck.save(HERE / "briefing.pptx")
+    deck.save(dest / "briefing.pptx")
 
 
-def xlsx() -> None:
+def xlsx(dest: Path) -> None:
     from openpyxl import Workbook
 
     book = Workbook()
@@ -45,10 +45,10 @@ def xlsx() -> None:
     budget.append(["Item", "Cost (EUR)"])
     budget.append(["Bogie overhaul", 18500])
     budget.append(["Pantograph spares", "=1200*3"])
-    book.save(HERE / "fleet.xlsx")
+    book.save(dest / "fleet.xlsx")
 
 
-def eml() -> None:
+def eml(dest: Path) -> None:
     from email.message import EmailMessage
 
     msg = EmailMessage()
@@ -60,7 +60,7 @@ def eml() -> None:
                     "the signal engineer from Brandt Rail Services signs it off.")
     msg.add_alternative("<p>The signal at <b>Harbour Gate</b> failed at 06:50.</p>", subtype="html")
     msg.add_attachment(b"fault log", maintype="text", subtype="plain", filename="fault-log.txt")
-    (HERE / "signal-fault.eml").write_bytes(bytes(msg))
+    (dest / "signal-fault.eml").write_bytes(bytes(msg))
     second = EmailMessage()
     second["Subject"] = "Re: Signal fault at Harbour Gate"
     second["From"] = "engineer@brandt-rail.example"
@@ -71,10 +71,10 @@ def eml() -> None:
     for m in (msg, second):
         body = bytes(m).replace(b"\nFrom ", b"\n>From ")
         mbox += b"From ops@varnholt.example Tue Nov  3 07:12:00 2026\n" + body + b"\n"
-    (HERE / "ops.mbox").write_bytes(mbox)
+    (dest / "ops.mbox").write_bytes(mbox)
 
 
-def epub() -> None:
+def epub(dest: Path) -> None:
     from ebooklib import epub
 
     book = epub.EpubBook()
@@ -94,10 +94,10 @@ def epub() -> None:
     book.spine = items
     book.add_item(epub.EpubNcx())
     book.add_item(epub.EpubNav())
-    epub.write_epub(str(HERE / "ferries-history.epub"), book)
+    epub.write_epub(str(dest / "ferries-history.epub"), book)
 
 
-def scanned() -> None:
+def scanned(dest: Path) -> None:
     """An image-only PDF (a "scan": no text layer) and the same page as a PNG."""
     from PIL import Image, ImageDraw, ImageFont
 
@@ -107,13 +107,17 @@ def scanned() -> None:
     for i, line in enumerate(["Lost property notice", "A brass lantern was found on",
                               "the Kettle Square platform."]):
         draw.text((100, 100 + 120 * i), line, fill=0, font=font)
-    page.save(HERE / "scanned-notice.pdf", resolution=200)
-    page.crop((0, 0, 1700, 600)).save(HERE / "notice.png")
+    page.save(dest / "scanned-notice.pdf", resolution=200)
+    page.crop((0, 0, 1700, 600)).save(dest / "notice.png")
 
 
 if __name__ == "__main__":
     import argparse
 
-    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--dest", type=Path, default=HERE, help="the folder to write them to (default: tests/data/formats)")
+    dest = ap.parse_args().dest
+    dest.mkdir(parents=True, exist_ok=True)
     for make in (pptx, xlsx, eml, epub, scanned):
-        make()
+        make(dest)
+        print(f"wrote {make.__name__}", flush=True)

@@ -7,9 +7,10 @@ one from v2); and the switch time, from sending the promote/rollback request to 
 the new version (the first response of each process that names it, among the clients' own requests), p50 and
 p99 (goal: p99 < 1 s).
 
-    python scripts/release_under_load.py [--clients 32] [--switches 20] [--pause 1.0]
+    python scripts/release_under_load.py [--clients 32] [--switches 20] [--pause 1.0] [--corpus FOLDER]
 
-The home is built from the demo corpus (README.md and docs/): v1, then v2 with one more document.
+The home is built from the demo corpus (README.md and docs/; or the folder `--corpus` names): v1, then v2 with one
+more document.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import shutil
 import sys
@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from ragship.testing import Server, cli
+from ragship.testing import Server, cli, env_for
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = "Zanzibar quartz lanterns"  # only v2 holds the document that says this
@@ -37,10 +37,13 @@ QUERIES = ["How do I roll back a version", "What happens when an ingest is kille
            "How is hybrid search fused", f"What are {MARKER}", MARKER]
 
 
-def build_home(work: Path, env: dict) -> None:
+def build_home(work: Path, env: dict, source: Path | None = None) -> None:
     corpus = work / "corpus"
-    shutil.copytree(ROOT / "docs", corpus / "docs", ignore=shutil.ignore_patterns("*.png"))
-    shutil.copy(ROOT / "README.md", corpus / "README.md")
+    if source:
+        shutil.copytree(source, corpus)
+    else:
+        shutil.copytree(ROOT / "docs", corpus / "docs", ignore=shutil.ignore_patterns("*.png"))
+        shutil.copy(ROOT / "README.md", corpus / "README.md")
     cli(env, "ingest", str(corpus))  # v1
     (corpus / "marker.md").write_text(f"# Lanterns\n\n{MARKER} are kept in the north depot. They glow at dusk.\n")
     cli(env, "ingest", str(corpus))  # v2, live
@@ -122,11 +125,12 @@ def main() -> int:
     ap.add_argument("--clients", type=int, default=32)
     ap.add_argument("--switches", type=int, default=20)
     ap.add_argument("--pause", type=float, default=1.0, help="seconds between switches")
+    ap.add_argument("--corpus", type=Path, default=None, help="the folder to ingest (default: README.md and docs/)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        env = {**os.environ, "RAGSHIP_HOME": str(work / "home"), "RAGSHIP_CONFIG": str(work / "ragship.toml")}
-        build_home(work, env)
+        env = env_for(work / "home", work / "ragship.toml")
+        build_home(work, env, args.corpus)
         servers = [Server(env, stop_s=30), Server(env, stop_s=30)]
         with contextlib.ExitStack() as running:
             for server in servers:  # both start, then both are waited on

@@ -7,21 +7,21 @@ questions asked again, and the report printed once more: those now answered are 
 the Unanswered page, as the editor sees it, is saved there (Debian's chromium, Playwright).
 
     python scripts/unanswered_trial.py [--home DIR] [--held-out 20] [--screenshot docs/screenshots/12-...png]
+                                       [--data DIR]    (another BEIR folder in clapnq-dev's layout)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import tempfile
-import time
 from pathlib import Path
 
 import httpx
 
-from ragship.testing import Server, cli_json
+from ragship.evaluate.beir import load_dataset, read_queries
+from ragship.testing import Server, cli_json, env_for, wait_for_job
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAPNQ = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
@@ -29,9 +29,9 @@ COMMENTS = ["this is not what I asked", "it answers a different question", "the 
             "wrong person", ""]
 
 
-def corpus_without(home: Path, held: set[str]) -> tuple[Path, list[dict]]:
+def corpus_without(home: Path, held: set[str], data: Path = CLAPNQ) -> tuple[Path, list[dict]]:
     """CLAP NQ's corpus less the passages `held` (returned, to upload later)."""
-    rows = [json.loads(line) for line in (CLAPNQ / "corpus.jsonl").read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in (data / "corpus.jsonl").read_text().splitlines() if line.strip()]
     kept = home / "clapnq-corpus" / "corpus.jsonl"
     kept.parent.mkdir(parents=True, exist_ok=True)
     kept.write_text("".join(json.dumps(r) + "\n" for r in rows if r["_id"] not in held))
@@ -92,18 +92,15 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=20, help="answerable questions whose gold passages are held out")
     ap.add_argument("--screenshot", type=Path, default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--data", type=Path, default=CLAPNQ, help="the corpus and its questions (default: clapnq-dev)")
     args = ap.parse_args()
-    from ragship.evaluate.beir import load_dataset
-
     home = args.home or Path(tempfile.mkdtemp(prefix="ragship-unanswered-"))
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAGSHIP_")}, "RAGSHIP_HOME": str(home),
-           "RAGSHIP_CONFIG": str(home / "absent.toml")}
-    dev, rng = load_dataset(CLAPNQ, "test"), random.Random(args.seed)
+    env = env_for(home)
+    dev, rng = load_dataset(args.data, "test"), random.Random(args.seed)
     answerable = [(text, set(dev.qrels[qid])) for qid, text in dev.queries.items()]
-    unanswerable = [(json.loads(line)["text"], set()) for line in
-                    (CLAPNQ / "queries_unanswerable.jsonl").read_text().splitlines() if line.strip()]
+    unanswerable = [(text, set()) for text in read_queries(args.data / "queries_unanswerable.jsonl").values()]
     held_questions = answerable[:args.held_out]
-    corpus, held = corpus_without(home, {p for _, gold in held_questions for p in gold})
+    corpus, held = corpus_without(home, {p for _, gold in held_questions for p in gold}, args.data)
     cli_json(env, "ingest", str(corpus))
     keys = {name: cli_json(env, "keys", "create", "--role", role, "--name", name)["key"]
             for name, role in [("ops", "admin"), ("docs-team", "editor"), ("alice", "reader"), ("bob", "reader"),
@@ -119,9 +116,7 @@ def main() -> None:
         files = [("files", (f"{p['_id']}.md", f"# {p['title']}\n\n{p['text']}\n".encode())) for p in held]
         job = httpx.post(f"{base}/v1/documents", files=files, headers={"Authorization": f"Bearer {keys['ops']}"},
                          timeout=300).raise_for_status().json()
-        while httpx.get(f"{base}/v1/jobs/{job['id']}", headers={"Authorization": f"Bearer {keys['ops']}"}
-                        ).json()["status"] not in ("done", "failed"):
-            time.sleep(0.5)
+        wait_for_job(base, job["id"], timeout_s=1800, key=keys["ops"], every_s=0.5)
         print(f"added {len(held)} documents; the held-out questions asked again:",
               ask_all(base, readers, held_questions, rng))
         print("after:")
