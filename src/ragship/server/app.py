@@ -1,5 +1,6 @@
-"""The HTTP service: FastAPI app wiring (keys, limits, errors, metrics, the web UI). The routes are in
-server/routes.py; everything they do is a call into the library.
+"""The HTTP service: FastAPI app wiring (keys, limits, errors, metrics, the web UI). The routes are by resource
+(server/health.py, keys.py, query.py, ...: see server/__init__.py), on server/deps.py's dependencies; everything
+they do is a call into the library.
 
 Errors are JSON problem details (RFC 9457) with the status the error class names; never a stack trace."""
 
@@ -26,9 +27,10 @@ from ragship.monitor import metrics
 from ragship.access import KeyStore
 from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter, problem_json
-from ragship.server import chat, learning, mcp_tools, operations, runbooks
+from ragship.server import (chat, conversations, documents, health, keys, learning, mcp_tools, operations, query,
+                            runbooks)
 from ragship.ingest.upload_job import upload_job
-from ragship.server.routes import Service, caller, router
+from ragship.server.deps import Service, caller
 from ragship.settings import load_settings, problems
 from ragship.util import actor
 
@@ -53,8 +55,8 @@ class Keyed:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        try:
-            caller(Request(scope))
+        try:  # the key's lookup and its rate limit's count are state store transactions: off the event loop
+            await asyncio.to_thread(caller, Request(scope))
         except RagshipError as e:
             return await error_problem(e)(scope, receive, send)
         await self.app(scope, receive, send)
@@ -192,10 +194,8 @@ def create_app(engine: Engine) -> FastAPI:
 
     _problems(app)
 
-    app.include_router(router)
-    app.include_router(operations.router)
-    app.include_router(learning.router)
-    app.include_router(chat.router)
+    for resource in (health, keys, query, documents, operations, learning, conversations, chat):
+        app.include_router(resource.router)
     app.router.routes.append(Route("/mcp", Keyed(mcp_app), methods=["GET", "POST", "DELETE"]))
 
     _pages(app)

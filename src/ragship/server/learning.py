@@ -17,7 +17,7 @@ from ragship.learn.gaps import DAYS, gaps
 from ragship.learn.history import history
 from ragship.learn.review import queue as review_queue
 from ragship.retrieve.filters import Filter
-from ragship.server.routes import COMMON, Editor, Reader, Service, service
+from ragship.server.deps import COMMON, Editor, Reader, Service, service
 from ragship.util import actor
 
 router = APIRouter(responses=COMMON)
@@ -29,7 +29,8 @@ async def _names(svc: Service) -> dict[str, str]:
 
 async def _chunks(svc: Service, collection: Optional[str], ids: list[str], fields: list[str]) -> dict[str, dict]:
     """The live index's chunks of `ids` by id (those it no longer holds are missing)."""
-    found = await svc.run(svc.collections.get(collection).view().chunks, list(dict.fromkeys(ids)), fields)
+    engine = await svc.engine(collection)
+    found = await svc.run(lambda: engine.view().chunks(list(dict.fromkeys(ids)), fields))
     return {c["chunk_id"]: c for c in found}
 
 

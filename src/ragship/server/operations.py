@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from ragship.access import LOCAL, Principal, labels_for, sources_for, versions_for
 from ragship.collections import named
 from ragship.monitor import windows
-from ragship.server.routes import COMMON, Admin, Editor, Reader, service
+from ragship.server.deps import COMMON, Admin, Editor, Reader, service
 from ragship.util import actor
 
 router = APIRouter(responses=COMMON)
