@@ -72,6 +72,17 @@ def test_a_query_vector_is_the_text_s_vector(embedder):
     assert int(np.argmax(embedder.embed_batch(TEXTS) @ q)) == 1
 
 
+def test_queries_at_once_are_each_query_s_vector(embedder):
+    """embed_queries (a conversation's earlier turns in one call, issue 51) gives what embed_query gives each:
+    padding a short query to the longest in the batch does not move it."""
+    texts = [*TEXTS, "tram"]
+    together = embedder.embed_queries(texts)
+    assert together.shape == (len(texts), embedder.dim) and together.dtype == np.float32
+    for text, vector in zip(texts, together):
+        assert float(np.dot(vector, embedder.embed_query(text))) > 0.9999
+    assert embedder.embed_queries([]).shape == (0, embedder.dim)
+
+
 def test_token_spans_lie_in_the_text_in_order(embedder):
     text = "Trams run all night; tickets cost 2 krona."
     spans = embedder.token_spans(text)

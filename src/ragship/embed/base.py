@@ -29,6 +29,11 @@ class Embedder(Protocol):
         """One query vector (models with query prefixes add them here)."""
         return self.embed_batch([text])[0]
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Query vectors for several texts at once (a conversation's earlier turns), shape (len(texts), dim); as
+        embed_query gives them, in one call where the model can batch them."""
+        return np.stack([self.embed_query(t) for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         """Character spans of the model's tokens in text (for token-aware chunking); words and punctuation
         unless the model brings its tokenizer."""

@@ -116,6 +116,19 @@ class CachedEmbedder(Embedder):
         describe = getattr(self.inner, "query_encoder", None)
         return describe() if describe else f"{type(self.inner).__name__}.embed_query"
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """embed_query for several texts: the recent ones from memory, the others encoded in one call (a
+        conversation another worker held, or one from before a restart, costs one batch, not a query per turn)."""
+        with self._lock:
+            found = {t: self._recent[t].copy() for t in texts if t in self._recent}
+        missing = list(dict.fromkeys(t for t in texts if t not in found))
+        if missing:
+            found.update(zip(missing, self.inner.embed_queries(missing)))
+            with self._lock:
+                for t in missing:
+                    self._remember(t, found[t])
+        return np.stack([found[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+
     def embed_query(self, text: str) -> np.ndarray:
         """Recent queries' vectors are kept in memory (not on disk): a conversation searches its earlier questions
         again with each follow-up, and an answer scores its sentences against the question just searched."""
@@ -126,10 +139,15 @@ class CachedEmbedder(Embedder):
                 return vector.copy()
         vector = self.inner.embed_query(text)
         with self._lock:
-            self._recent[text] = vector.copy()
-            while len(self._recent) > RECENT_QUERIES:
-                self._recent.popitem(last=False)
+            self._remember(text, vector)
         return vector
+
+    def _remember(self, text: str, vector: np.ndarray) -> None:
+        """Keep a query's vector among the recent ones (the caller holds the lock)."""
+        self._recent[text] = vector.copy()
+        self._recent.move_to_end(text)
+        while len(self._recent) > RECENT_QUERIES:
+            self._recent.popitem(last=False)
 
     def token_spans(self, text: str) -> list[tuple[int, int]]:
         return self.inner.token_spans(text)

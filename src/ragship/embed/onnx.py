@@ -150,10 +150,14 @@ class OnnxQueryEncoder:
         self._tokenizing = threading.Lock()  # concurrent requests: one call at a time (see above)
 
     def encode(self, text: str) -> np.ndarray:
+        return self.encode_many([text])[0]
+
+    def encode_many(self, texts: list[str]) -> np.ndarray:
+        """Several queries in one run, padded to the longest (the mask keeps each one's vector its own)."""
         with self._tokenizing:
-            enc = self.tokenizer([text], truncation=True, max_length=self.max_tokens, return_tensors="np")
+            enc = self.tokenizer(texts, truncation=True, max_length=self.max_tokens, padding=True, return_tensors="np")
         hidden = self.session.run(None, {k: enc[k].astype(np.int64) for k in INPUTS})[0]
-        return mean_pooled(hidden, enc["attention_mask"])[0].astype(np.float32)
+        return mean_pooled(hidden, enc["attention_mask"]).astype(np.float32)
 
 
 def _exported(model_path: Path, dest: Path, quantize: bool) -> Path:

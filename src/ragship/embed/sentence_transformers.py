@@ -100,6 +100,12 @@ class SentenceTransformerEmbedder(Embedder):
             return encoder.encode(text)
         return self._torch_query(text)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        encoder = self._query_encoder()
+        if encoder and texts:
+            return encoder.encode_many(texts)
+        return super().embed_queries(texts)
+
     def _query_encoder(self):
         """ONNX Runtime for single queries (2-3x as fast; ADR 0009) unless query_backend is
         "torch" or, under "auto", the export is impossible (no onnxruntime, not a mean-pooling BERT)."""

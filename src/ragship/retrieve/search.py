@@ -125,7 +125,8 @@ class Searcher:
         if context:
             import numpy as np
 
-            vector = vector + sum(w * self.embedder.embed_query(text) for text, w in context)
+            turns = self.embedder.embed_queries([text for text, _ in context])  # one batch for the unseen
+            vector = vector + np.asarray([w for _, w in context], dtype=np.float32) @ turns
             vector = (vector / (np.linalg.norm(vector) or 1.0)).astype(np.float32)
         timings["embed"] = ms_since(t)
         return vector
