@@ -6,9 +6,10 @@ the out-of-fold rates the fit reports, and the rates on the unseen questions, as
 percentile over the draws. A steady operating point keeps both narrow; the rule that wanders is the one whose
 figures a user cannot plan on.
 
-    python benchmarks/abstain_targets.py [--home DIR] [--draws 50] [--size 229]
+    python benchmarks/abstain_targets.py [--home DIR] [--draws 50] [--size 229] [--data DIR]
 
---home reuses a home whose live version holds clapnq-dev's corpus (else it is ingested into a temporary one).
+--home reuses a home whose live version holds clapnq-dev's corpus (else it is ingested into a temporary one);
+--data names another BEIR folder with answerable and unanswerable questions (clapnq-dev's layout).
 """
 
 from __future__ import annotations
@@ -17,24 +18,25 @@ import argparse
 import os
 import platform
 import random
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAP = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
 TARGETS = ("precision >= 0.85", "precision >= 0.9", "abstain >= 0.7", "abstain >= 0.8", "answer >= 0.9")
 
 
-def feature_rows(home: Path | None) -> tuple[list[dict], np.ndarray]:
+def feature_rows(home: Path | None, data: Path = CLAP) -> tuple[list[dict], np.ndarray]:
     from ragship.engine import Engine
     from ragship.evaluate.answers import load_questions
     from ragship.evaluate.beir import load_dataset
     from ragship.settings import load_settings
 
-    dataset = load_dataset(CLAP, "test")
+    dataset = load_dataset(data, "test")
     engine = Engine(load_settings(home=home or Path(tempfile.mkdtemp(prefix="abstain-targets-"))))
     if home is None:
         engine.release(engine.ingest([dataset.corpus]))
@@ -64,13 +66,13 @@ def main() -> None:
     ap.add_argument("--home", type=Path)
     ap.add_argument("--draws", type=int, default=50)
     ap.add_argument("--size", type=int, default=229, help="questions each fit sees (an improvement run had 229)")
+    ap.add_argument("--data", type=Path, default=CLAP, help="the labeled questions and their corpus")
     a = ap.parse_args()
-    if not CLAP.is_dir():
-        raise SystemExit(f"{CLAP} not found: this benchmark needs ../shared/datasets/clapnq-dev")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {CLAP}; commit "
-          f"{commit.strip()}; {a.draws} draws of {a.size} questions; the rest unseen")
-    rows, y = feature_rows(a.home)
+    if not a.data.is_dir():
+        raise SystemExit(f"{a.data} not found: this benchmark needs ../shared/datasets/clapnq-dev")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; data: {a.data}; commit "
+          f"{commit(ROOT)}; {a.draws} draws of {a.size} questions; the rest unseen")
+    rows, y = feature_rows(a.home, a.data)
     print("| abstain_target | OOF answered | OOF abstained | unseen answered | unseen abstained |")
     print("|---|---|---|---|---|")
     for target in TARGETS:

@@ -7,7 +7,7 @@ real chunk vectors plus noise, normalised (so the vector index faces a realistic
 systems get the same rows and vectors; queries are SciFact's 300 test queries, one at a time, query embedding
 included. Also printed: recall@10 of ragship's ANN dense search against exact search on the same table.
 
-    python benchmarks/bench_latency.py [--rows 100000] [--reranker PATH]
+    python benchmarks/bench_latency.py [--rows 100000] [--reranker PATH] [--data ../shared/datasets/scifact]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ragship.settings import SearchSettings
-from ragship.testing.bench import commit, machine, write_section
+from ragship.testing.bench import commit, corpus_file, machine, write_section
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,14 +40,15 @@ def percentiles(ms: list[float]) -> dict:
     return {k: v for k, v in latency_summary(ms, digits=1).items() if k != "mean"}
 
 
-def build_rows(home: Path, cache: Path, n: int, seed: int = 0):
-    """SciFact ingested for real, then filler rows added to the same table until it holds n rows."""
+def build_rows(home: Path, cache: Path, n: int, seed: int = 0, data: Path = SCIFACT):
+    """SciFact (or another BEIR folder) ingested for real, then filler rows added to the same table until it holds n
+    rows."""
     from ragship.engine import Engine
     from ragship.settings import load_settings
     from ragship.text import sentence_spans
 
     engine = Engine(load_settings(home=home, cache_dir=cache, search={"ann_min_rows": 10 ** 9}))
-    engine.ingest([SCIFACT / "corpus.jsonl.gz"])
+    engine.ingest([corpus_file(data)])
     store = engine.store()
     table = store.table()
     real = table.search().limit(None).to_arrow().to_pylist()
@@ -73,7 +74,10 @@ def build_rows(home: Path, cache: Path, n: int, seed: int = 0):
 
 def fit_chunk_size(texts: list[list[str]], engine) -> list[str]:
     """Each text's sentences, dropped from the end until it fits a chunk (at least one sentence kept)."""
-    tokenizer, limit = engine.embedder.inner.model.tokenizer, engine.settings.chunk.tokens
+    from transformers import AutoTokenizer
+
+    # the model's own tokenizer, whichever encoder path (torch, ONNX, OpenVINO) runs it
+    tokenizer, limit = AutoTokenizer.from_pretrained(engine.embedder.path), engine.settings.chunk.tokens
     out = []
     for i in range(0, len(texts), 2000):
         batch = texts[i:i + 2000]
@@ -233,13 +237,15 @@ def main() -> None:
     ap.add_argument("--cache", type=Path, default=None, help="reuse an embedding cache for the SciFact ingest")
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument("--section", default="latency", help="the section of --out to write (latency-1m for 1M rows)")
+    ap.add_argument("--data", type=Path, default=SCIFACT, help="the BEIR folder whose corpus and test queries are used")
     args = ap.parse_args()
     from ragship.evaluate.beir import load_dataset
 
-    queries = list(load_dataset(SCIFACT, "test").queries.values())
+    queries = list(load_dataset(args.data, "test").queries.values())
     print(json.dumps({"machine": machine(), "commit": commit()}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        engine, rows, fts_s = build_rows(Path(tmp) / "home", args.cache or Path(tmp) / "cache", args.rows)
+        engine, rows, fts_s = build_rows(Path(tmp) / "home", args.cache or Path(tmp) / "cache", args.rows,
+                                         data=args.data)
         n, data = len(rows), Path(tmp) / "rows.jsonl"
         if not args.no_peer:
             write_peer_rows(rows, data)

@@ -36,7 +36,7 @@ def bm25s_reference(data: Path) -> dict:
     from ragship.types import Hit
 
     ds = load_dataset(data, "test")
-    with gzip.open(ds.corpus, "rt") as f:
+    with gzip.open(ds.corpus, "rt") if ds.corpus.suffix == ".gz" else ds.corpus.open() as f:
         docs = [json.loads(line) for line in f if line.strip()]
     stemmer = Stemmer.Stemmer("english")
     retriever = bm25s.BM25(method="lucene", k1=1.5, b=0.75)
@@ -45,7 +45,7 @@ def bm25s_reference(data: Path) -> dict:
 
     def search(text):
         tokens = bm25s.tokenize(text, stopwords="en", stemmer=stemmer, show_progress=False)
-        res, scores = retriever.retrieve(tokens, k=100, show_progress=False, n_threads=1)
+        res, scores = retriever.retrieve(tokens, k=min(100, len(docs)), show_progress=False, n_threads=1)
         return [Hit(docs[i]["_id"], docs[i]["_id"], "", "", "", 0, 0, (), float(s), r)
                 for r, (i, s) in enumerate(zip(res[0], scores[0]), 1)]
 

@@ -14,10 +14,11 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "mtrag-un"
@@ -50,9 +51,8 @@ def main() -> None:
     p.add_argument("--questions", type=int, default=60)
     p.add_argument("--rounds", type=int, default=3)
     a = p.parse_args()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"commit {commit.strip()}; data: {a.data}", flush=True)
+          f"commit {commit(ROOT)}; data: {a.data}", flush=True)
     engine = Engine(load_settings(home=a.home or Path(tempfile.mkdtemp(prefix="mtrag-un-"))))
     engine.release(engine.ingest([load_dataset(a.data).corpus]))
     engine.warm_up()

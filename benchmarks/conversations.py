@@ -15,10 +15,11 @@ import hashlib
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "mtrag-un"
@@ -75,11 +76,8 @@ def main() -> None:
     if not a.data.is_dir():
         raise SystemExit(f"{a.data} not found: this benchmark needs ../shared/datasets/mtrag-un")
     cache.RECENT_QUERIES = 16384  # every user turn of the set stays encoded across the grid's runs
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    dirty = subprocess.run(["git", "status", "--porcelain", "--", "src"], cwd=ROOT, capture_output=True,
-                           text=True).stdout.strip()
     print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"commit {commit.strip()}{' (src modified)' if dirty else ''}; data: {a.data}", flush=True)
+          f"commit {commit(ROOT)}; data: {a.data}", flush=True)
     home = a.home or Path(tempfile.mkdtemp(prefix="mtrag-un-"))
     engine = Engine(load_settings(home=home))
     dataset = load_dataset(a.data)

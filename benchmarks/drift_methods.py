@@ -5,7 +5,7 @@ questions mixed into a 100-query recent window (20 random draws each), against a
 each method detects the shift at a false-alarm level fixed on the no-shift draws (MMD: p < 0.001; classifier:
 AUC above the highest AUC of the no-shift draws).
 
-    python benchmarks/drift_methods.py
+    python benchmarks/drift_methods.py [--draws 20] [--shares 0,5,10,15,20,30]
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ragship.evaluate.beir import read_queries
+
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ROOT.parent / "shared" / "datasets"
 
 
 def texts(path: Path) -> list[str]:
-    return [json.loads(line)["text"] for line in path.read_text().splitlines() if line.strip()]
+    return list(read_queries(path).values())
 
 
 def load() -> tuple[np.ndarray, np.ndarray]:
@@ -52,15 +54,19 @@ def main() -> None:
 
     from ragship.monitor.drift import mmd_test
 
-    argparse.ArgumentParser(description=__doc__.split("\n")[0]).parse_args()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--draws", type=int, default=20, help="random draws per share")
+    ap.add_argument("--shares", default="0,5,10,15,20,30", help="CLAP NQ questions in the recent 100 (0 first)")
+    a = ap.parse_args()
+    n = a.draws
 
     science, trivia = load()
     print(json.dumps({"science_queries": len(science), "clap_queries": len(trivia)}))
     rng = np.random.default_rng(0)
     results = {}
-    for m in (0, 5, 10, 15, 20, 30):
+    for m in map(int, a.shares.split(",")):
         mmd_p, aucs, spent = [], [], {"mmd": 0.0, "classifier": 0.0}
-        for _ in range(20):
+        for _ in range(n):
             pick = rng.permutation(len(science))
             ref, recent = science[pick[:300]], np.vstack([science[pick[300:400 - m]],
                                                           trivia[rng.permutation(len(trivia))[:m]]])
@@ -70,13 +76,13 @@ def main() -> None:
             t = time.perf_counter()
             aucs.append(classifier_auc(ref, recent))
             spent["classifier"] += time.perf_counter() - t
-        results[m] = {"mmd_p": mmd_p, "auc": aucs, "ms_per_test": {k: round(v / 20 * 1000) for k, v in spent.items()}}
+        results[m] = {"mmd_p": mmd_p, "auc": aucs, "ms_per_test": {k: round(v / n * 1000) for k, v in spent.items()}}
     auc_bar = max(results[0]["auc"])
     print(f"| CLAP NQ in the recent 100 | MMD p<0.001 detects | classifier AUC>{auc_bar:.3f} detects | "
           "ms per test (MMD / classifier) |")
     print("|---|---|---|---|")
     for m, r in results.items():
-        print(f"| {m} | {sum(p < 0.001 for p in r['mmd_p'])}/20 | {sum(a > auc_bar for a in r['auc'])}/20 | "
+        print(f"| {m} | {sum(p < 0.001 for p in r['mmd_p'])}/{n} | {sum(a > auc_bar for a in r['auc'])}/{n} | "
               f"{r['ms_per_test']['mmd']} / {r['ms_per_test']['classifier']} |")
 
 

@@ -21,12 +21,13 @@ def peak_rss_mib() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("corpus", type=Path, help="a BEIR corpus.jsonl.gz")
+    ap.add_argument("corpus", type=Path, help="a BEIR corpus.jsonl(.gz)")
     ap.add_argument("n", type=int, help="how many of its first documents to ingest")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         subset = Path(tmp) / "corpus.jsonl"
-        with gzip.open(args.corpus, "rt") as f, subset.open("w") as out:
+        with (gzip.open(args.corpus, "rt") if args.corpus.suffix == ".gz" else args.corpus.open()) as f, \
+                subset.open("w") as out:
             out.writelines(itertools.islice(f, args.n))
         report = Engine(load_settings(home=Path(tmp) / "home", cache_dir=Path(tmp) / "cache")).ingest([subset])
         print(json.dumps({"documents": report.documents, "chunks": report.chunks,

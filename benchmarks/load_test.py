@@ -18,7 +18,6 @@ import asyncio
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 
 import httpx
 
-from ragship.testing import Server
+from ragship.testing import Server, cli, cli_json, env_for
 from ragship.testing.bench import commit, machine, write_section
 from ragship.util.stats import percentile
 
@@ -58,11 +57,6 @@ def cpu_s(pid: int) -> float:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + \
         sum(cpu_s(int(c)) for c in (children.read_text().split() if children.exists() else []))
-
-
-def ragship(env, *args) -> str:
-    return subprocess.run([sys.executable, "-m", "ragship", *args], env=env, check=True, capture_output=True,
-                          text=True).stdout
 
 
 async def client(base: str, key: str, stop_at: float, seed: int, out: list) -> None:
@@ -118,14 +112,15 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3, help="alternating runs of 1 and 2 processes; the median kept")
     ap.add_argument("--corpus", type=Path, nargs="*", default=[ROOT / "README.md", ROOT / "docs"])
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmarks.md")
+    ap.add_argument("--port", type=int, default=8765, help="the server's port on 127.0.0.1 (0: a free one)")
     args = ap.parse_args()
     print(json.dumps({"machine": machine(), "commit": commit()}), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         config = Path(tmp) / "ragship.toml"
         config.write_text("[server]\nrate_per_minute = 1000000\nburst = 100000\n")  # measure the server, not 429s
-        env = {**os.environ, "RAGSHIP_HOME": str(Path(tmp) / "home"), "RAGSHIP_CONFIG": str(config)}
-        ragship(env, "ingest", *map(str, args.corpus))
-        key = json.loads(ragship(env, "keys", "create", "--role", "reader", "--json"))["key"]
+        env = env_for(Path(tmp) / "home", config)
+        cli(env, "ingest", *map(str, args.corpus))
+        key = cli_json(env, "keys", "create", "--role", "reader")["key"]
         rounds: dict[int, list[dict]] = {w: [] for w in args.workers}
         alternating = [w for w in (1, 2) if w in args.workers]
         for _ in range(max(1, args.rounds) if len(alternating) == 2 else 1):
@@ -149,7 +144,7 @@ def main() -> None:
 
 def serve_and_load(env: dict, key: str, options: list[str], workers: int, args) -> dict:
     # every worker ready: /readyz answered 4 times per worker in a row
-    with Server(env, *options, port=8765, in_a_row=4 * workers, ready_s=300, stop_s=120) as server:
+    with Server(env, *options, port=args.port, in_a_row=4 * workers, ready_s=300, stop_s=120) as server:
         time.sleep(5 * workers)  # the last workers (replicas) finish loading their models
         return asyncio.run(run(server.url, key, args.clients, args.seconds, server.pid))
 

@@ -10,7 +10,7 @@
    (answer.qa_quotes) and not;
 3. `ragship ask` latency over the questions without the reader, with it, and with it and the question prior.
 
-    python benchmarks/reader_eval.py READER_DIR [--extra ../shared/datasets/clapnq-train] [--write]
+    python benchmarks/reader_eval.py READER_DIR [--extra ../shared/datasets/clapnq-train] [--write] [--data DIR]
 
 --write puts the table, the latencies and the training report's figures in docs/benchmarks.md (section `reader`).
 """
@@ -21,12 +21,13 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAP = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
@@ -92,12 +93,14 @@ def main() -> None:
     ap.add_argument("reader", help="the reader's folder (`ragship adapt DATA --qa-model` wrote it)")
     ap.add_argument("--extra", type=Path, help="NQ-style training questions for the question prior")
     ap.add_argument("--write", action="store_true", help="write the results to docs/benchmarks.md")
+    ap.add_argument("--data", type=Path, default=CLAP, help="the labeled questions and their corpus (clapnq-dev's "
+                    "layout)")
     args = ap.parse_args()
     reader = args.reader
     home = Path(tempfile.mkdtemp(prefix="reader-eval-"))
     plain = Engine(load_settings(home=home))
     with_reader = Engine(load_settings(home=home, answer={"qa_model": reader}))
-    dataset = load_dataset(CLAP, "test")
+    dataset = load_dataset(args.data, "test")
     with_reader.ingest([dataset.corpus])
     questions = load_questions(dataset)
     answerer = with_reader.answerer()
@@ -107,20 +110,19 @@ def main() -> None:
         prior = question_prior(with_reader.embedder, args.extra)
         for row, q in zip(rows, questions):
             row["question_prior"] = prior.logit(with_reader.embedder.embed_query(q.text))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    lines = [f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "
-             f"data: {CLAP} ({int(y.sum())} answerable, {int(len(y) - y.sum())} unanswerable); reader {reader}",
+    lines = [f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit(ROOT)}; "
+             f"data: {args.data} ({int(y.sum())} answerable, {int(len(y) - y.sum())} unanswerable); reader {reader}",
              "", *table(rows, y), ""]
     texts = [q.text for q in questions]
     lines.append(json.dumps({"ask_ms_without_reader": latencies(plain, texts),
                              "ask_ms_with_reader": latencies(with_reader, texts)}))
-    fitted = calibrate(with_reader, CLAP, "test", prior_questions=args.extra)
+    fitted = calibrate(with_reader, args.data, "test", prior_questions=args.extra)
     lines.append(json.dumps({"calibration": fitted.validation | {"features": fitted.features}}, default=str)[:1500])
     if args.extra:
         lines.append(json.dumps({"ask_ms_with_reader_and_question_prior": latencies(with_reader, texts)}))
     for quotes in (True, False):  # the extractive answer quoting the reader's span's sentence, or not
         result = evaluate(Engine(load_settings(home=home, answer={"qa_model": reader, "qa_quotes": quotes})),
-                          CLAP, "test")
+                          args.data, "test")
         lines.append(json.dumps({"reader_quotes": quotes, "eval": result["metrics"]}))
     trained = Path(reader) / "ragship-reader.json"
     if trained.exists():

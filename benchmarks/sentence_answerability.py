@@ -4,7 +4,7 @@ training pass's NQ-style passages are two answer sentences; each of the best thr
 answerabilities join the calibration features. On CLAP NQ dev (calibration and evaluation only), out of fold over
 20 splits, against the same features without them.
 
-    python benchmarks/sentence_answerability.py READER_DIR [--extra ../shared/datasets/clapnq-train]
+    python benchmarks/sentence_answerability.py READER_DIR [--extra ../shared/datasets/clapnq-train] [--data DIR]
 
 READER_DIR: a QA model (`ragship adapt ../shared/datasets/squad2-dev-half --qa-model --extra
 ../shared/datasets/clapnq-train`, 36-45 min on 2 cores). --extra adds the question prior to every feature set.
@@ -17,11 +17,12 @@ import argparse
 import os
 import platform
 import statistics
-import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 CLAP = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
@@ -86,9 +87,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("reader", help="the QA model's folder")
     ap.add_argument("--extra", type=Path, help="NQ-style training questions for the question prior")
+    ap.add_argument("--data", type=Path, default=CLAP, help="the labeled questions and their corpus (clapnq-dev's "
+                    "layout)")
     args = ap.parse_args()
     engine = Engine(load_settings(home=Path(tempfile.mkdtemp(prefix="sentences-")), answer={"qa_model": args.reader}))
-    dataset = load_dataset(CLAP, "test")
+    dataset = load_dataset(args.data, "test")
     engine.ingest([dataset.corpus])
     questions, answerer = load_questions(dataset), engine.answerer()
     rows = []
@@ -101,9 +104,8 @@ def main() -> None:
         model, prior = question_prior(engine.embedder, args.extra), ["question_prior"]
         for row, q in zip(rows, questions):
             row["question_prior"] = model.logit(engine.embedder.embed_query(q.text))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; data: "
-          f"{CLAP} ({int(y.sum())} answerable, {int(len(y) - y.sum())} unanswerable); reader {args.reader}")
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit(ROOT)}; data: "
+          f"{args.data} ({int(y.sum())} answerable, {int(len(y) - y.sum())} unanswerable); reader {args.reader}")
     for f in (*SENTENCE_FEATURES, "reader_best", "reader_first"):
         print(f"{f} alone: AUC {roc_auc_score(y, [r[f] for r in rows]):.3f}")
     for name, names in (("without the QA model", []), ("+ chunks read", list(QA_FEATURES)),

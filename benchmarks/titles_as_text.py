@@ -13,9 +13,10 @@ import json
 import os
 import platform
 import re
-import subprocess
 import tempfile
 from pathlib import Path
+
+from ragship.testing.bench import commit
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "clapnq-dev"
@@ -59,8 +60,7 @@ def main() -> None:
     a = p.parse_args()
     if not a.data.is_dir():
         raise SystemExit(f"{a.data} not found: this benchmark needs ../shared/datasets/clapnq-dev")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
-    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit.strip()}; "
+    print(f"machine: {platform.node()} {platform.machine()}, {os.cpu_count()} cores; commit {commit(ROOT)}; "
           f"data: {a.data}", flush=True)
     answerable = read_queries(a.data / "queries.jsonl")
     questions = {**answerable, **read_queries(a.data / "queries_unanswerable.jsonl")}

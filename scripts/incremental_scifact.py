@@ -23,6 +23,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact" / "corpus.jsonl.gz"
 
 
+def edited(docs: list[dict], rng: random.Random, change: int, delete: int, add: int):
+    """The corpus with `change` documents changed and `delete` deleted, picked at random; the changed ids, the
+    deleted ones' titles by id, and `add` new documents."""
+    picked = rng.sample(range(len(docs)), change + delete)
+    docs = list(docs)
+    for i in picked[:change]:
+        docs[i] = {**docs[i], "text": docs[i]["text"] + " Erratum: this abstract was revised in 2026."}
+    titles_deleted = {docs[i]["_id"]: docs[i]["title"] for i in picked[change:]}
+    added = [{"_id": f"new-{n}", "title": f"Synthetic study {n} of marsupial sleep spindles",
+              "text": f"In trial {n}, quokkas slept {n + 3} hours more after eucalyptus supplementation."}
+             for n in range(add)]
+    return ([d for d in docs if d["_id"] not in titles_deleted], [docs[i]["_id"] for i in picked[:change]],
+            titles_deleted, added)
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--work", type=Path, default=None)
@@ -50,17 +65,8 @@ def main(argv=None) -> dict:
     first = engine.ingest([corpus])
     print(json.dumps({"first_ingest": {k: first.to_dict()[k] for k in ("version", "added", "documents", "chunks")}}))
 
-    rng = random.Random(args.seed)
-    picked = rng.sample(range(len(docs)), args.change + args.delete)
-    changed = [docs[i]["_id"] for i in picked[:args.change]]
-    deleted = [docs[i]["_id"] for i in picked[args.change:]]
-    for i in picked[:args.change]:
-        docs[i] = {**docs[i], "text": docs[i]["text"] + " Erratum: this abstract was revised in 2026."}
-    titles_deleted = {docs[i]["_id"]: docs[i]["title"] for i in picked[args.change:]}
-    docs = [d for d in docs if d["_id"] not in set(deleted)]
-    added = [{"_id": f"new-{n}", "title": f"Synthetic study {n} of marsupial sleep spindles",
-              "text": f"In trial {n}, quokkas slept {n + 3} hours more after eucalyptus supplementation."}
-             for n in range(args.add)]
+    docs, changed, titles_deleted, added = edited(docs, random.Random(args.seed), args.change, args.delete, args.add)
+    deleted = list(titles_deleted)
     write(docs + added)
 
     second = engine.ingest([corpus])
