@@ -16,10 +16,10 @@ from conftest import DATA
 from inprocess import service
 from ragship.access import KeyStore
 from ragship.collections import Collections
+from ragship.ingest.jobs import Jobs
 from ragship.monitor.alerts import Alerts
 from ragship.monitor.querylog import QueryLog
 from ragship.release import Releases
-from ragship.server.jobs import Jobs
 from ragship.server.limits import RateLimiter
 
 SLOW_S = 1.5

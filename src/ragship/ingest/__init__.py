@@ -4,4 +4,4 @@ Sources: folders and BEIR corpora (sources.py), S3, Git and websites (remote.py)
 (document.py); parsers (parsers.py, one module per format family in formats/); chunking (chunking.py); the run's
 plan and batches (build.py), run locally (pipeline.py) or on Ray Data (ray_executor.py); runs on one home, one
 writer at a time (ingestor.py); what could not be ingested (dead_letter.py); uploaded files (uploads.py) and the
-upload job that ingests them (upload_job.py)."""
+upload job that ingests them (upload_job.py), queued for the server processes' workers (jobs.py)."""

@@ -1,4 +1,4 @@
-"""The upload job (server/jobs.py runs it in whichever server process takes it): a job's files, from its
+"""The upload job (jobs.py runs it in whichever server process takes it): a job's files, from its
 collection's uploads folder (uploads.py), ingested for the job's groups as one version; one result per file."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from ragship.ingest.ingestor import empty_corpus
 
 
 def upload_job(collections) -> Callable[[dict, Any], list[dict]]:
-    """The job's `Run` (server/jobs.py) for the collections of a server process."""
+    """The job's `Run` (jobs.py) for the collections of a server process."""
 
     def run(job: dict, observe) -> list[dict]:
         engine = collections.get(job["collection"])

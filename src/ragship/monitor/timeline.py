@@ -13,22 +13,19 @@ first alert fire (Collections.postmortem: the monitor window, the longest rule `
 
 from __future__ import annotations
 
-import json
 import time
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from ragship.access import LOCAL, Principal, redact
 from ragship.errors import RagshipError
+from ragship.ingest.jobs import Jobs
 from ragship.monitor.alerts import Alerts
 from ragship.monitor.events import Events
 from ragship.monitor.freshness import Freshness
 from ragship.monitor.incidents import Incident
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.starts import changed_causes, without_values
-from ragship.state.tables import JOBS  # the upload jobs' owner is server/jobs.py, above the monitor (ADR 0024)
 
 # what can have caused an incident (the trigger candidates' kinds), those that change what users get first: a
 # version built is served only once promoted, an upload or a sync once its ingest has finished
@@ -222,21 +219,18 @@ def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _jobs(log: QueryLog, collection: str, start: float, end: float) -> list[dict[str, Any]]:
-    j = JOBS.c
     out = []
-    for job_id, key_id, created, status, owner, body in log.state.rows(select(
-            j.id, j.key_id, j.created, j.status, j.owner, j.body).where(
-            j.collection == collection, j.created >= start - JOB_HOURS_S, j.created <= end)):
-        b, source = json.loads(body), f"job {job_id}"
-        n = len(b.get("files", []))
+    for job in Jobs(log.state).between(collection, start - JOB_HOURS_S, end):
+        key_id, status, source = job["key_id"], job["status"], f"job {job['id']}"
+        n = len(job.get("files", []))
         files = f"{n} file{'' if n == 1 else 's'}"
-        private = {"groups": b.get("groups", []), "key_id": key_id}  # access.job_visible's rule
-        out.append(_entry(created, "upload", f"upload of {files} queued", source, key_id,
+        private = {"groups": job.get("groups", []), "key_id": key_id}  # access.job_visible's rule
+        out.append(_entry(job["created"], "upload", f"upload of {files} queued", source, key_id,
                           private={**private, "text": f"an upload job of {files} outside your groups queued"}))
-        if b.get("finished_at"):
-            failed = len(b.get("failures", []))
-            out.append(_entry(_epoch(b["finished_at"]), "upload result", f"upload {status}"
-                              + (f": {failed} files failed" if failed else ""), source, key_id, process=owner,
+        if job.get("finished_at"):
+            failed = len(job.get("failures", []))
+            out.append(_entry(_epoch(job["finished_at"]), "upload result", f"upload {status}"
+                              + (f": {failed} files failed" if failed else ""), source, key_id, process=job["owner"],
                               private={**private, "text": f"an upload job of {files} outside your groups {status}"}))
     return out
 

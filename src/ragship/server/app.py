@@ -25,10 +25,10 @@ from ragship.engine import Engine
 from ragship.errors import RagshipError, RateLimited, Unauthorized, storage_error
 from ragship.monitor import metrics
 from ragship.access import KeyStore
-from ragship.server.jobs import Jobs
 from ragship.server.limits import BodyLimit, RateLimiter, problem_json
 from ragship.server import (chat, conversations, documents, health, keys, learning, mcp_tools, operations, query,
                             runbooks)
+from ragship.ingest.jobs import Jobs
 from ragship.ingest.upload_job import upload_job
 from ragship.server.deps import Service, caller
 from ragship.settings import load_settings, problems
@@ -179,7 +179,7 @@ def create_app(engine: Engine) -> FastAPI:
         # a start, with the settings it changed, in each collection's timeline (monitor/starts.py)
         await asyncio.to_thread(collections.record_start, actor.cli())
         leader.start()  # alert rules and source re-syncs (monitor/watcher.py), in one process of the home
-        jobs.start()  # upload jobs, from any process (server/jobs.py)
+        jobs.start()  # upload jobs, from any process (ingest/jobs.py)
         service.ready = True
         async with mcp.session_manager.run():
             yield

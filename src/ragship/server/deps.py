@@ -15,11 +15,11 @@ from ragship.access import LOCAL, KeyStore, Principal
 from ragship.collections import Collections
 from ragship.engine import Engine
 from ragship.errors import Forbidden, RateLimited, RequestTimeout
+from ragship.ingest.jobs import Jobs
 from ragship.monitor import metrics
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.watcher import Monitor
 from ragship.retrieve.filters import Filter
-from ragship.server.jobs import Jobs
 from ragship.server.limits import RateLimiter
 from ragship.server.logged import LoggedQueries
 

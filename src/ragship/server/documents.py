@@ -1,5 +1,5 @@
 """Documents and their upload jobs: list, read and delete the documents the caller may read, upload files as a new
-version (ingested by a background job, server/jobs.py) and follow the job. A document or job of a group the caller
+version (ingested by a background job, ingest/jobs.py) and follow the job. A document or job of a group the caller
 does not read answers as a missing one."""
 
 from __future__ import annotations

@@ -178,12 +178,11 @@ EVENTS = Table(
 )
 
 
-# the module that owns each table; the jobs table's owner reads as it is, server/jobs.py, until the upload job queue
-# moves below the monitor (ADR 0024), and monitor/timeline.py reads it meanwhile (JOBS_READERS)
+# the module that owns each table
 OWNERS = {
     "RATE_HITS": "ragship.state",  # State.admit
     "KEYS": "ragship.access",  # KeyStore
-    "JOBS": "ragship.server.jobs",  # Jobs
+    "JOBS": "ragship.ingest.jobs",  # Jobs
     "REQUESTS": "ragship.monitor.querylog",  # QueryLog
     "FEEDBACK": "ragship.monitor.querylog",  # QueryLog
     "IMPROVE_RUNS": "ragship.learn.runs",  # Runs
@@ -194,7 +193,6 @@ OWNERS = {
     "INCIDENTS": "ragship.monitor.incidents",  # Incidents
     "EVENTS": "ragship.monitor.events",  # Events
 }
-JOBS_READERS = ("ragship.monitor.timeline",)
 
 
 def insert_new(c: Connection, table: Table, keys: tuple[str, ...]):

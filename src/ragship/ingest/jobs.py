@@ -1,8 +1,9 @@
-"""Background ingest jobs for uploaded files, as a queue in the state store. The process that receives an upload
-queues its job and wakes its own worker; every server process (and replica) runs one worker thread that takes the
-oldest queued job. A running job holds a lease that its worker renews every second along with its progress; a job
-whose lease lapses (its process was killed) is taken again by another worker, so no acknowledged upload is lost.
-A job interrupted `max_attempts` times is failed rather than retried for ever."""
+"""The upload job queue, in the state store (the jobs table's owner; server/documents.py is its HTTP face). The
+process that receives an upload queues its job and wakes its own worker; every server process (and replica) runs one
+worker thread that takes the oldest queued job and runs it (upload_job.py). A running job holds a lease that its
+worker renews every second along with its progress; a job whose lease lapses (its process was killed) is taken again
+by another worker, so no acknowledged upload is lost. A job interrupted `max_attempts` times is failed rather than
+retried for ever. An incident's timeline reads the jobs of its window (`between`)."""
 
 from __future__ import annotations
 
@@ -21,14 +22,18 @@ from ragship.state.tables import JOBS
 from ragship.util.clock import now
 from ragship.util.identity import process
 
-log = logging.getLogger("ragship.server")
+log = logging.getLogger("ragship.server")  # the worker runs in the server processes: their log, as before the move
 COLUMNS = ("id", "key_id", "collection", "status")
 Observe = Callable[[str, int, "int | None"], None]
 Run = Callable[[dict, Observe], "list[dict]"]  # (the job, its progress observer) -> one result per file
 
 
 class Jobs:
-    def __init__(self, state: State, run: Run, lease_s: float = 30.0, poll_s: float = 2.0, max_attempts: int = 3):
+    """The queue, and the worker that runs its jobs with `run` (without a run it only queues and reads them, as the
+    incident timeline does)."""
+
+    def __init__(self, state: State, run: Run | None = None, lease_s: float = 30.0, poll_s: float = 2.0,
+                 max_attempts: int = 3):
         self.state, self.run = state, run
         self.lease_s, self.poll_s, self.max_attempts = lease_s, poll_s, max_attempts
         self.owner = process()
@@ -36,7 +41,9 @@ class Jobs:
         self._worker: threading.Thread | None = None
 
     def start(self) -> None:
-        self._worker = threading.Thread(target=self._work, name="ragship-ingest-job", daemon=True)
+        if self.run is None:
+            raise ValueError("Jobs(state) only reads and queues jobs: give it the job's run to start its worker")
+        self._worker = threading.Thread(target=self._work, args=(self.run,), name="ragship-ingest-job", daemon=True)
         self._worker.start()
 
     def stop(self) -> None:
@@ -60,13 +67,22 @@ class Jobs:
             row = c.execute(select(JOBS).where(JOBS.c.id == job_id)).first()
         return None if row is None else _job(row)
 
+    def between(self, collection: str, start: float, end: float) -> list[dict]:
+        """The collection's jobs queued from `start` to `end` (epoch seconds), oldest first: each with its key id
+        and groups, `created` (epoch seconds) and the process that ran it last (`owner`, or None)."""
+        j = JOBS.c
+        with self.state.ready(read=True) as c:
+            rows = c.execute(select(JOBS).where(j.collection == collection, j.created >= start, j.created <= end)
+                             .order_by(j.created)).all()
+        return [{**_job(row), "created": row.created, "owner": row.owner} for row in rows]
+
     @staticmethod
     def public(job: dict) -> dict:
         """The job as its owner sees it (without the key id and the groups it was given)."""
         return {k: v for k, v in job.items() if k not in ("key_id", "groups")}
 
     # -- the worker ----------------------------------------------------------------------------------------------
-    def _work(self) -> None:
+    def _work(self, run: Run) -> None:
         while not self._stop.is_set():
             try:
                 job = self._claim()
@@ -74,7 +90,7 @@ class Jobs:
                 log.warning("jobs: no job taken (%s)", e)
                 job = None
             if job is not None:
-                self._execute(job)
+                self._execute(job, run)
             elif self._wake.wait(self.poll_s):
                 self._wake.clear()
 
@@ -103,7 +119,7 @@ class Jobs:
         self._wake.set()  # look again straight after this one
         return job
 
-    def _execute(self, job: dict) -> None:
+    def _execute(self, job: dict, run: Run) -> None:
         def observe(stage: str, n: int, total: int | None = None) -> None:
             p = job["progress"]
             if stage != p["stage"]:
@@ -116,7 +132,7 @@ class Jobs:
         beat = threading.Thread(target=self._heartbeat, args=(job, done), daemon=True)
         beat.start()
         try:
-            job["results"] = self.run(job, observe)
+            job["results"] = run(job, observe)
             job["failures"] = [f for r in job["results"] for f in r.get("failures", [])]
             job["status"] = "failed" if job["failures"] and not any(r.get("ingested") for r in job["results"]) \
                 else "done"

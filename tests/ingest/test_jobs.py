@@ -10,7 +10,7 @@ import time
 import pytest
 from sqlalchemy import update
 
-from ragship.server.jobs import Jobs
+from ragship.ingest.jobs import Jobs
 from ragship.state import State
 from ragship.state.tables import JOBS
 
@@ -96,3 +96,21 @@ def test_an_error_in_the_work_fails_the_job_with_its_message(tmp_path):
     finally:
         jobs.stop()
     assert failed["status"] == "failed" and "no space" in failed["error"].lower()
+
+
+def test_the_jobs_queued_in_a_window_are_read_without_a_worker(state):
+    """What an incident's timeline reads (monitor/timeline.py): a collection's jobs queued in a window, oldest
+    first, with who queued them, their groups, when and which process ran them; a queue with no run starts none."""
+    jobs = Jobs(state)
+    queued = {name: jobs.submit("k1", collection, [f"{name}.md"], ("red",))["id"]
+              for name, collection in (("late", "default"), ("early", "default"), ("before", "default"),
+                                       ("other", "notes"))}
+    with state.connect() as c:
+        for name, created in (("late", 120.0), ("early", 110.0), ("before", 50.0), ("other", 115.0)):
+            c.execute(update(JOBS).where(JOBS.c.id == queued[name]).values(created=created, owner="host:1"))
+    found = jobs.between("default", 100.0, 200.0)
+    assert [j["id"] for j in found] == [queued["early"], queued["late"]]
+    assert found[0]["created"] == 110.0 and found[0]["owner"] == "host:1" and found[0]["key_id"] == "k1"
+    assert found[0]["groups"] == ["red"] and found[0]["files"] == ["early.md"] and found[0]["status"] == "queued"
+    with pytest.raises(ValueError, match="run"):
+        jobs.start()
