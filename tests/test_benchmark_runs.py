@@ -5,17 +5,16 @@ more than ~20 s on 2 cores are marked slow (`make test-slow`); NOT_RUN says why 
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, SHARED
+from conftest import DATA
+from runs import ROOT, json_lines, needs, ok
+import runs
 
-ROOT = Path(__file__).resolve().parents[1]
 NOT_RUN = {
     "bench_adapt.py": "trains the bi-encoder and the cross-encoder on SciFact's train split (tens of minutes)",
     "bench_tune.py": "needs a train split (tests/data's sets have only test.tsv); SciFact's 201 settings take minutes",
@@ -24,19 +23,7 @@ NOT_RUN = {
 
 def run(benchmark: str, *args, timeout: float = 900) -> subprocess.CompletedProcess:
     """benchmarks/BENCHMARK ARGS from the repository root; its output as text, a non-zero exit shown in full."""
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / benchmark), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def needs(*names: str):
-    missing = [n for n in names if not (SHARED / n).exists()]
-    return pytest.mark.skipif(bool(missing), reason=f"needs ../shared/datasets/{', '.join(missing)} (absent here)")
+    return ok(runs.run("benchmarks", benchmark, *args, timeout=timeout))
 
 
 def section(path: Path, name: str) -> str:

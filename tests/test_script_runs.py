@@ -7,14 +7,14 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import DATA, SHARED
+from conftest import DATA
+from runs import ROOT, json_lines, needs, ok
+import runs
 
-ROOT = Path(__file__).resolve().parents[1]
 # a script with no run here, and why (tests/test_scripts.py checks that every other script has one)
 NOT_RUN = {"learn_from_clicks.py": "no small-data option yet: it was running a long benchmark when issue 50 added "
                                    "the others' (SciFact's train split over a real server, ~1 h)"}
@@ -22,23 +22,7 @@ NOT_RUN = {"learn_from_clicks.py": "no small-data option yet: it was running a l
 
 def run(script: str, *args, timeout: float = 600) -> subprocess.CompletedProcess:
     """scripts/SCRIPT ARGS from the repository root, as a user runs it; its output as text."""
-    path = ROOT / "scripts" / script
-    command = ["bash", str(path)] if script.endswith(".sh") else [sys.executable, str(path)]
-    return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-
-def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
-def json_lines(text: str) -> list[dict]:
-    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def needs(*names: str):
-    missing = [n for n in names if not (SHARED / n).exists()]
-    return pytest.mark.skipif(bool(missing), reason=f"needs ../shared/datasets/{', '.join(missing)} (absent here)")
+    return runs.run("scripts", script, *args, timeout=timeout)
 
 
 # -- quick: no server --------------------------------------------------------------------------------------------
