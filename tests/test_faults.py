@@ -176,7 +176,7 @@ def test_a_request_past_its_time_limit_is_a_503_naming_the_limit():
     import asyncio
 
     from ragship.errors import RequestTimeout
-    from ragship.server.routes import Service
+    from ragship.server.deps import Service
 
     service = Service(None, None, None, None, None, None, timeout_s=0.2)
     with pytest.raises(RequestTimeout, match="server.request_timeout_s = 0.2 s"):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import text
 
-from ragship.errors import NotFound
+from ragship.errors import NotFound, QueryError, RequestTimeout
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.windows import business
 from ragship.state import State
@@ -180,3 +180,16 @@ def test_a_keys_conversations_are_read_from_the_log(state):
     assert [(t["question"][:20], t["answer"][:12], t["outcome"]) for t in turns] == [
         ("What was the 1980 Su", "re: What was", "answered"), ("and when did it end?", "re: and when", "answered")]
     assert log.conversation("old", "k2") == [] and len(log.conversation("theirs", None)) == 1
+
+
+def test_a_failure_is_logged_where_it_is_the_servers(state):
+    """Issue 50: Request.failed logs what leaving the `with` block with the error does (a stream's error comes after
+    the block): a 5xx as an error row, a caller's mistake not at all."""
+    log = QueryLog(state, "keep")
+    with pytest.raises(RuntimeError), log.request("k1", "default", "ask", "boom"):
+        raise RuntimeError("disk on fire")
+    streamed = log.request("k1", "default", "ask", "late")
+    streamed.failed(RequestTimeout("too slow"))
+    streamed.failed(QueryError("the query is empty"))
+    rows = log.state.rows(text("SELECT question, outcome, error FROM ragship_requests ORDER BY question"))
+    assert rows == [("boom", "error", "RuntimeError: disk on fire"), ("late", "error", "RequestTimeout: too slow")]

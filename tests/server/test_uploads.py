@@ -39,7 +39,7 @@ def test_a_full_disk_during_a_streamed_answer_says_so(tmp_path):
     """Issue 32: disk errors were translated in the faces' catch-alls, and the streaming path skipped that."""
     import asyncio
 
-    from ragship.server.routes import answer_events
+    from ragship.server.logged import answer_events
 
     class Full:
         def ask_stream(self, *args):

@@ -106,7 +106,13 @@ class Request:
         return self
 
     def __exit__(self, error_type, error, traceback) -> None:
-        if error is not None and (not isinstance(error, RagshipError) or error.http_status >= 500):
+        if error is not None:
+            self.failed(error)
+
+    def failed(self, error: BaseException) -> None:
+        """`error` recorded as this request's outcome where it is the server's (5xx), not where it is the caller's
+        mistake: what leaving the `with` block with it does, for a face that learns of it later (a stream's)."""
+        if not isinstance(error, RagshipError) or error.http_status >= 500:
             self.log.record(Observation(self.key_id, self.collection, self.kind, ms_since(self.started), self.text,
                                         "error", error=f"{type(error).__name__}: {error}"[:500],
                                         conversation_id=self.conversation_id))

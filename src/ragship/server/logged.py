@@ -69,7 +69,7 @@ class LoggedQueries:
         try:
             yield logged
         except BaseException as e:
-            await _written(logged.__exit__, type(e), e, e.__traceback__)
+            await _written(logged.failed, e)
             raise
 
 
@@ -81,8 +81,7 @@ async def _logging(events: AnswerEvents, logged: Request, conversation_id: str |
                 event["answer"]["conversation_id"] = conversation_id
                 await _written(logged.answered, event["answer"], event.pop("retrieval", None))
             elif event["type"] == "error":
-                error = event.pop("exception")
-                await _written(logged.__exit__, type(error), error, None)
+                await _written(logged.failed, event.pop("exception"))
             yield event
     finally:
         events.close()
