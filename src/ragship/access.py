@@ -204,6 +204,20 @@ def answer_visible(principal: Principal, sources: Iterable[Mapping[str, Any]],
         s["chunk_id"] in groups_of_chunk and readable(principal, groups_of_chunk[s["chunk_id"]]) for s in deciding)
 
 
+def citations_for(principal: Principal, sources: Iterable[Mapping[str, Any]],
+                  chunks: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A logged answer's citations (its cited sources, each with its number `n`; a row logged before the numbers
+    were kept takes its position) as `principal` may see them now: `chunks`, the live index's by id with their
+    groups; a chunk it no longer holds, or one the caller may not read now, is left out, its title and span too."""
+    out = []
+    for position, s in enumerate((s for s in sources if s.get("cited")), 1):
+        c = chunks.get(s["chunk_id"])
+        if c is not None and readable(principal, c["groups"] or ()):
+            out.append({"n": s.get("n", position), "doc_id": c["doc_id"], "chunk_id": c["chunk_id"],
+                        "title": c["title"], "start": c["start"], "end": c["end"]})
+    return out
+
+
 def words_visible(principal: Principal, asker: str | None, asker_groups: frozenset[str] | None) -> bool:
     """Whether `principal` may read the words of a question asked by the key `asker` (its groups `asker_groups`,
     None for one that reads everything: an admin, the home's owner, a key no longer known): its own, or one asked

@@ -180,6 +180,22 @@ def test_a_keys_conversations_are_read_from_the_log(state):
     assert [(t["question"][:20], t["answer"][:12], t["outcome"]) for t in turns] == [
         ("What was the 1980 Su", "re: What was", "answered"), ("and when did it end?", "re: and when", "answered")]
     assert log.conversation("old", "k2") == [] and len(log.conversation("theirs", None)) == 1
+    assert [(t["collection"], t["sources"]) for t in turns] == [("default", [])] * 2
+
+
+def test_a_turn_keeps_the_numbers_of_its_citations(state):
+    """Issue 49: what a reopened conversation links its [n] markers to; the retrieved rest has none."""
+    log = QueryLog(state, "keep")
+    found = SimpleNamespace(ranked={}, hits=[SimpleNamespace(score=0.8, doc_id="d", chunk_id=f"d#{i}")
+                                             for i in range(4)], index_version="v1", mode="hybrid", timings_ms={},
+                            query_vector=None)
+    cited = [{"n": n, "doc_id": "d", "chunk_id": f"d#{n - 1}"} for n in (1, 3)]
+    log.record(Observation.of_answer(shown_answer(citations=cited), found, "k1", "news", 5.0, "c-9"))
+    (turn,) = log.conversation("c-9", "k1")
+    assert turn["collection"] == "news" and turn["sources"] == [
+        {"doc_id": "d", "chunk_id": "d#0", "cited": True, "n": 1},
+        {"doc_id": "d", "chunk_id": "d#2", "cited": True, "n": 3},
+        {"doc_id": "d", "chunk_id": "d#1", "cited": False}, {"doc_id": "d", "chunk_id": "d#3", "cited": False}]
 
 
 def test_a_failure_is_logged_where_it_is_the_servers(state):

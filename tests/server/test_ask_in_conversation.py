@@ -114,9 +114,9 @@ def test_a_conversation_is_checked_as_chat_messages_are(api):
 
 def test_a_key_sees_only_its_own_conversations(api):
     started = ask(api, "ana", {"q": FIRST, "conversation_id": "ana-chat-1"})
-    ask(api, "ana", {"q": FOLLOW_UP, "conversation": [*EARLIER[:1], {"role": "assistant", "content":
-                                                                      started["answer"]}],
-                     "conversation_id": "ana-chat-1"})
+    followed = ask(api, "ana", {"q": FOLLOW_UP, "conversation": [*EARLIER[:1], {"role": "assistant", "content":
+                                                                                 started["answer"]}],
+                                "conversation_id": "ana-chat-1"})
     ask(api, "ben", {"q": "How long is a surgical residency?", "conversation_id": "ben-chat"})
     mine = call(api, "ana", "GET", "/v1/conversations").json()["conversations"]
     assert mine[0] == {"id": "ana-chat-1", "started": mine[0]["started"], "last": mine[0]["last"], "turns": 2,
@@ -127,6 +127,7 @@ def test_a_key_sees_only_its_own_conversations(api):
     assert turns["id"] == "ana-chat-1" and [t["question"] for t in turns["turns"]] == [FIRST, FOLLOW_UP]
     assert turns["turns"][0]["answer_id"] == started["id"] and turns["turns"][0]["answer"] == started["answer"]
     assert [t["outcome"] for t in turns["turns"]] == ["answer", "answer"] and "3 August" in turns["turns"][1]["answer"]
+    assert [t["citations"] for t in turns["turns"]] == [cited(started), cited(followed)]  # issue 49: as they were
     assert call(api, "ben", "GET", "/v1/conversations/ana-chat-1").status_code == 404  # not ben's
     assert call(api, "ben", "GET", "/v1/conversations/never-asked").status_code == 404
     assert call(api, "ana", "GET", "/v1/conversations", params={"all": "true"}).status_code == 403
@@ -144,7 +145,8 @@ def test_a_question_back_is_counted_apart(api):
     assert asked["outcome"] == "clarify"
     shown = call(api, "ben", "GET", "/v1/conversations/ben-ambiguous").json()["turns"]
     assert shown == [{"answer_id": asked["id"], "at": shown[0]["at"], "question": "When did it end?",
-                      "answer": asked["answer"], "outcome": "clarify"}]
+                      "answer": asked["answer"], "outcome": "clarify", "citations": cited(asked)}]
+    assert len(shown[0]["citations"]) >= 2  # the readings it names, each cited
     outcomes = dict(log.state.rows(_outcomes()))
     assert outcomes[asked["id"]] == "clarify"
     metrics = business(log, "default", 0, min_requests=1)
@@ -153,6 +155,28 @@ def test_a_question_back_is_counted_apart(api):
     assert metrics["abstain_rate"] == round(asks.count("abstained") / len(asks), 4)
     assert metrics["answer_rate"] + metrics["abstain_rate"] + metrics["clarify_rate"] == pytest.approx(
         1 - asks.count("no_result") / len(asks), abs=1e-3)
+
+
+def cited(answer: dict) -> list[dict]:
+    """An answer's citations as a reopened conversation shows them (/v1/ask's, without the passage's text)."""
+    return [{k: c[k] for k in ("n", "doc_id", "chunk_id", "title", "start", "end")} for c in answer["citations"]]
+
+
+def test_a_turn_logged_before_its_citations_were_numbered_numbers_them_in_order(api):
+    """Issue 49: the query log kept a cited source's chunk without its number before; such a turn's citations take
+    their position, and a chunk the index no longer holds is left out."""
+    from ragship.monitor.observation import Observation
+
+    client, keys = api
+    answer = ask(api, "ana", {"q": "How long is a surgical residency?"})
+    old = [{"doc_id": c["doc_id"], "chunk_id": c["chunk_id"], "cited": True} for c in answer["citations"]]
+    gone = {"doc_id": "corpus/gone.md", "chunk_id": "corpus/gone.md#0", "cited": True}
+    client.app.state.service.log.record(Observation(
+        keys["ana"][4:12], "default", "ask", 3.0, "How long is a surgical residency?", "answered",
+        answer=answer["answer"], sources=[gone, *old, {**old[0], "chunk_id": "retrieved", "cited": False}],
+        conversation_id="ana-before-49"))
+    (turn,) = call(api, "ana", "GET", "/v1/conversations/ana-before-49").json()["turns"]
+    assert turn["citations"] == [{**c, "n": n} for n, c in enumerate(cited(answer), 2)] and turn["citations"]
 
 
 def _outcomes():

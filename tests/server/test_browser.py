@@ -693,29 +693,22 @@ def test_a_follow_up_keeps_its_conversation_and_a_past_conversation_reopens(brow
     assert "and when did it end?" in listed.nth(0).inner_text()
     assert listed.nth(1).get_attribute("data-conversation") == conversation_id
 
-    # Until GET /v1/conversations/{id} sends each turn's sources (issue 49: the server's part), the page is given
-    # the live answers' own, in /v1/ask's shape; a turn that has them from the server keeps those.
-    def with_sources(route):
-        reply = route.fetch()
-        body = reply.json()
-        for t in body["turns"]:
-            t.setdefault("citations", [{k: c[k] for k in ("n", "doc_id", "chunk_id", "title", "start", "end")}
-                                       for c in live_citations[t["answer_id"]]])
-        route.fulfill(response=reply, json=body)
-
-    page.route(f"**/v1/conversations/{conversation_id}", with_sources)
     page.click(f"#conversation-list li[data-conversation='{conversation_id}'] button")
     page.wait_for_selector(f"#conversation-list li[data-conversation='{conversation_id}'][aria-current]")
     turns = page.locator("#result .turn")
     assert turns.count() == 2
     assert turns.nth(0).locator("p.asked").inner_text().endswith("What was the Montgomery bus boycott?")
     assert "December 20, 1956" in turns.nth(1).locator(".answer").inner_text()
-    # issue 49: a reopened conversation showed its answers without their sources
+    # issue 49: a reopened conversation showed its answers without their sources (GET /v1/conversations/{id} sends
+    # them now, as /v1/ask's citations without the passage's text)
     assert page.locator("#result ul.sources").all_inner_texts() == live_sources and live_sources
+    reopened = page.evaluate("() => Object.fromEntries([...document.querySelectorAll('#result .answer')]"
+                             ".map((card) => [card.dataset.answerId, card.citations]))")
+    assert reopened == {answer_id: [{k: c[k] for k in ("n", "doc_id", "chunk_id", "title", "start", "end")}
+                                    for c in citations] for answer_id, citations in live_citations.items()}
     turns.nth(1).locator("a.cite[data-n='1']").first.click()
     cited = page.wait_for_selector("#viewer:not([hidden]) #cited-passage")
     assert "December 20, 1956" in cited.inner_text() and page.inner_text("#viewer-title").startswith("[1] Montgomery")
-    page.unroute(f"**/v1/conversations/{conversation_id}")
     page.screenshot(path=str(tmp_path / "14-past-conversations.png"), full_page=True)
     later = ask_in_thread(page, "who was arrested?", 2)  # continued: searched with both earlier questions
     assert later.locator("p.searched").inner_text() == (

@@ -32,7 +32,7 @@ class Observation:
     stages: dict[str, float] = field(default_factory=dict)
     vector: Any = None  # the query's embedding
     answer: str | None = None  # an answer's text (None when it abstained, or for a search)
-    sources: list[dict[str, Any]] = field(default_factory=list)  # {doc_id, chunk_id, cited} in the order shown
+    sources: list[dict[str, Any]] = field(default_factory=list)  # {doc_id, chunk_id, cited[, n]} in the order shown
     error: str | None = None  # a failed request's error
     fallback: str | None = None  # "GENERATOR: why" when another generator wrote the answer
     searched: dict[str, Any] | None = None  # what an answer searched (Searched.to_dict), unless the question alone
@@ -70,8 +70,10 @@ def _searched(answer: dict) -> dict[str, Any] | None:
 
 
 def _sources(answer: dict, retrieval, shown: int = 10) -> list[dict[str, Any]]:
-    """The chunks an answer cited, then the rest of what retrieval found (the candidates a rating judges)."""
-    cited = [{"doc_id": c["doc_id"], "chunk_id": c["chunk_id"], "cited": True} for c in answer["citations"]]
+    """The chunks an answer cited, each with its number in the answer's text (`n`: what a reopened conversation
+    links its [n] markers to), then the rest of what retrieval found (the candidates a rating judges)."""
+    cited = [{"doc_id": c["doc_id"], "chunk_id": c["chunk_id"], "cited": True, "n": c["n"]}
+             for c in answer["citations"]]
     seen = {c["chunk_id"] for c in cited}
     rest = [{"doc_id": h.doc_id, "chunk_id": h.chunk_id, "cited": False}
             for h in (retrieval.hits if retrieval is not None else []) if h.chunk_id not in seen]

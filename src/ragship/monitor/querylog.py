@@ -97,14 +97,16 @@ class QueryLog:
 
     def conversation(self, conversation_id: str, key_id: str | None) -> list[dict[str, Any]]:
         """The questions of one conversation that `key_id` asked (None: any key), oldest first: answer_id, at,
-        question, answer (None when it abstained or failed), outcome (as logged: OUTCOMES) and the key."""
+        question, answer (None when it abstained or failed), outcome (as logged: OUTCOMES), the key, the collection
+        asked and the sources the answer showed (as answer_shown's)."""
         r = REQUESTS.c
-        query = select(r.id, r.ts, r.question, r.answer, r.outcome, r.key_id).where(
+        query = select(r.id, r.ts, r.question, r.answer, r.outcome, r.key_id, r.collection, r.sources).where(
             r.kind == "ask", r.conversation_id == conversation_id)
         if key_id is not None:
             query = query.where(r.key_id == key_id)
-        keys = ("answer_id", "at", "question", "answer", "outcome", "key_id")
-        return [dict(zip(keys, row)) for row in self.state.rows(query.order_by(r.ts, r.id))]
+        keys = ("answer_id", "at", "question", "answer", "outcome", "key_id", "collection")
+        return [{**dict(zip(keys, row)), "sources": json.loads(row[7]) if row[7] else []}
+                for row in self.state.rows(query.order_by(r.ts, r.id))]
 
     def feedback(self, answer_id: str, key_id: str, rating: int, comment: str = "", marks: dict | None = None,
                  expected: str | None = None, correction: str = "") -> None:

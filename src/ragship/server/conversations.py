@@ -3,14 +3,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Query, Request
 
-from ragship.access import Principal
-from ragship.errors import Forbidden, NotFound
-from ragship.server.deps import COMMON, Reader, service
+from ragship.access import Principal, citations_for
+from ragship.errors import CollectionNotFound, Forbidden, IndexNotReady, NotFound
+from ragship.server.deps import COMMON, Reader, Service, service
 
 # a turn's outcome as the answer said it (Answer.outcome), from the query log's (querylog.OUTCOMES)
 SAID = {"answered": "answer", "abstained": "abstain", "no_result": "abstain", "clarify": "clarify", "error": "error"}
+CHUNK_FIELDS = ["chunk_id", "doc_id", "title", "start", "end", "groups"]  # a citation's, and who may read it
 router = APIRouter(responses=COMMON)
 
 
@@ -38,11 +41,37 @@ async def conversation(request: Request, conversation_id: str,
                        every: bool = Query(False, alias="all", description="any key's (admin)"),
                        principal: Principal = Reader) -> dict:
     """One of your conversations, oldest question first: each answer's id, when, the question, the answer (the
-    question back for "clarify"; null when it abstained or failed) and its outcome."""
+    question back for "clarify"; null when it abstained or failed), its outcome and its citations as /v1/ask's
+    (n, document, chunk, title, span: those the live index still holds and you may read now)."""
     svc = service(request)
     turns = await svc.run(svc.log.conversation, conversation_id, _asker(principal, every))
     if not turns:
         raise NotFound(f"no conversation {conversation_id!r} of yours; GET /v1/conversations lists them")
+    cited = {collection: await _live_chunks(svc, collection, ids) for collection, ids in _cited(turns).items()}
     return {"id": conversation_id, "turns": [{"answer_id": t["answer_id"], "at": t["at"], "question": t["question"],
-                                              "answer": t["answer"], "outcome": SAID.get(t["outcome"], t["outcome"])}
+                                              "answer": t["answer"], "outcome": SAID.get(t["outcome"], t["outcome"]),
+                                              "citations": citations_for(principal, t["sources"],
+                                                                         cited[t["collection"]])}
                                              for t in turns]}
+
+
+def _cited(turns: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The chunk ids the turns cited, by the collection each was asked in, each once."""
+    wanted: dict[str, dict[str, None]] = {}
+    for t in turns:
+        wanted.setdefault(t["collection"], {}).update(dict.fromkeys(s["chunk_id"] for s in t["sources"]
+                                                                    if s.get("cited")))
+    return {collection: list(ids) for collection, ids in wanted.items()}
+
+
+async def _live_chunks(svc: Service, collection: str, ids: list[str]) -> dict[str, dict]:
+    """The collection's live chunks of `ids` by id, those it still holds: none where the collection was deleted
+    since or holds no index now (the conversation still opens, without those sources)."""
+    if not ids:
+        return {}
+    try:
+        engine = await svc.engine(collection)
+        found = await svc.run(lambda: engine.view().chunks(ids, CHUNK_FIELDS))
+    except (CollectionNotFound, IndexNotReady):
+        return {}
+    return {c["chunk_id"]: c for c in found}

@@ -107,12 +107,14 @@ $("key-form").addEventListener("submit", (ev) => {
 });
 
 // -- ask ----------------------------------------------------------------------------------------------------------
-// An answer's text, its [n] markers as links to the cited passages (plain text where there are no citations to open).
+// An answer's text, its [n] markers as links to the cited passages: all of them, or the numbers `links` holds (a
+// Set: a past turn's, whose sources the caller may no longer all read); plain text where there is none to open.
 function citedText(text, links = true) {
   const p = el("p", { class: "answer-text" });
   for (const part of text.split(/(\[\d+\])/)) {
     const m = part.match(/^\[(\d+)\]$/);
-    p.append(m && links ? el("a", { href: `#ask/source-${m[1]}`, class: "cite", "data-n": m[1] }, part) : part);
+    const linked = m && (links === true || (links && links.has(Number(m[1]))));
+    p.append(linked ? el("a", { href: `#ask/source-${m[1]}`, class: "cite", "data-n": m[1] }, part) : part);
   }
   return p;
 }

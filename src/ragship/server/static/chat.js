@@ -115,15 +115,17 @@ async function loadConversations() {
   threadChanged();
 }
 
-// A past turn: its question and the answer as the query log kept it, with its sources where the API sends them
-// (`citations`, as /v1/ask's: the [n] markers and the list open each passage as in the live thread).
+// A past turn: its question and the answer as the query log kept it, with its sources as the API sends them
+// (`citations`, as /v1/ask's, those the caller may read now: their [n] markers and the list open each passage as in
+// the live thread).
 function pastTurn(t) {
   const clarify = t.outcome === "clarify";
   const cited = (t.citations || []).length > 0;
+  const numbers = new Set((t.citations || []).map((c) => c.n));
   const card = el("div", { class: "answer past" + (clarify ? " clarify" : t.answer == null ? " abstain" : ""),
     "data-answer-id": t.answer_id, "data-outcome": t.outcome });
   if (clarify) card.append(el("p", { class: "asked-back" }, "Asked back"));
-  card.append(t.answer != null ? citedText(t.answer, cited)
+  card.append(t.answer != null ? citedText(t.answer, numbers)
     : el("p", {}, t.outcome === "error" ? "This question failed."
       : `The documents did not answer this confidently.${cited ? " Closest sources:" : ""}`));
   card.append(el("p", { class: "meta" }, `asked ${utc(t.at)} UTC`));
