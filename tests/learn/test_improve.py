@@ -281,6 +281,27 @@ def test_a_candidate_the_gate_passes_goes_live_only_for_a_gain():
     assert shortfalls(flat, heldout, learned=False) == []  # new documents only: no loss beyond tolerance is enough
 
 
+def test_a_learned_gain_must_be_told_from_noise():
+    """Stop 56's inverted replay (every rating inverted, 40 keys): its held-out side, labeled by the same inverted
+    ratings, rose 0.7484 -> 0.7578 on 51 questions, p 0.33 of no gain, and the run promoted a model that lost on
+    SciFact test (0.7281 -> 0.7068). The clicks replay's held-out gain, 0.8465 -> 0.8858 on 114, has p 0.013."""
+    from ragship.release.gate import compare
+
+    heldout = "/h/datasets/0002/heldout"
+    live = {f"q{i}": 0.75 + 0.2 * ((i * 7) % 5 - 2) / 2 for i in range(51)}
+    noisy = {q: v + (0.06 if i % 2 else -0.05) for i, (q, v) in enumerate(live.items())}
+    check = compare({"ndcg@10": live}, {"ndcg@10": noisy}, {"ndcg@10": 0.005}, 0.05)[0]
+    assert check.change > 0 and not check.regressed and check.p_gain > 0.05  # a rise the gate cannot refuse
+    report = GateReport("v2", "v1", f"{heldout} (test)", [check])
+    assert shortfalls([report], heldout, learned=True) == [
+        f"nDCG@10 {check.live:.4f} -> {check.candidate:.4f} on the held-out production questions, which it learned "
+        f"for (within noise: p {check.p_gain:.2g} of no gain, release.significance 0.05)"]
+    lifted = {q: v + (0.06 if i % 5 else -0.01) for i, (q, v) in enumerate(live.items())}
+    gain = compare({"ndcg@10": live}, {"ndcg@10": lifted}, {"ndcg@10": 0.005}, 0.05)[0]
+    assert gain.p_gain < 0.05 and shortfalls([GateReport("v2", "v1", f"{heldout} (test)", [gain])], heldout,
+                                             learned=True) == []
+
+
 def test_a_candidate_refused_on_its_refitted_calibration_alone_is_gated_again_without_it(tmp_path):
     """The stop-55 replay: the model lifted retrieval (held-out nDCG@10 0.8572 -> 0.8819, SciFact test 0.7519) and
     was refused on abstain_rate alone, which its re-fitted calibration decides: the candidate is gated again with

@@ -31,6 +31,7 @@ class Check:
     p_value: float
     queries: int
     regressed: bool
+    p_gain: float | None = None  # one-sided p of "no gain" (mean difference <= 0): quality metrics only
 
 
 @dataclass
@@ -90,9 +91,13 @@ def compare(live: dict[str, dict[str, float]], candidate: dict[str, dict[str, fl
             continue
         a = np.array([live[source][q] for q in common], dtype=np.float64)
         b = np.array([candidate[source][q] for q in common], dtype=np.float64)
-        live_value, cand_value, change, p = (_latency if metric == "p95_ms" else _quality)(a, b, tolerance)
+        if metric == "p95_ms":
+            (live_value, cand_value, change, p), gain = _latency(a, b, tolerance), None
+        else:
+            live_value, cand_value, change, p = _quality(a, b, tolerance)
+            gain = round(_gain(b - a), 4)
         checks.append(Check(metric, round(live_value, 4), round(cand_value, 4), round(change, 4), tolerance,
-                            round(p, 4), len(common), p < significance))
+                            round(p, 4), len(common), p < significance, gain))
     return checks
 
 
@@ -105,6 +110,15 @@ def _quality(a: np.ndarray, b: np.ndarray, tolerance: float) -> tuple[float, flo
     else:
         p = float(ttest_1samp(d + tolerance, 0.0, alternative="less").pvalue)
     return float(a.mean()), float(b.mean()), float(d.mean()), p
+
+
+def _gain(d: np.ndarray) -> float:
+    """One-sided paired t-test of a gain: the p of mean(d) <= 0 (no spread: 0 when every difference is a gain)."""
+    from scipy.stats import ttest_1samp
+
+    if np.allclose(d, d[0]):
+        return 0.0 if d[0] > 0 else 1.0
+    return float(ttest_1samp(d, 0.0, alternative="greater").pvalue)
 
 
 def _latency(a: np.ndarray, b: np.ndarray, tolerance: float) -> tuple[float, float, float, float]:
