@@ -154,7 +154,7 @@ def test_an_ingest_stops_at_the_disk_floor_naming_it(tmp_path, cache_dir):
 def test_a_broken_state_file_fires_its_alert_and_a_background_job_reports_it_in_one_line(tmp_path, cache_dir, caplog):
     from ragship.collections import Collections
     from ragship.monitor.events import Events
-    from ragship.monitor.watcher import background
+    from ragship.monitor.schedule import background
 
     engine = make_engine(tmp_path / "home", cache_dir)
     engine.ingest([DATA / "docs" / "handbook"])

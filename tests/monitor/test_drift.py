@@ -74,7 +74,7 @@ def test_drift_alerts_stay_firing_through_an_upload_until_the_traffic_returns(tm
     """Issue 30 item 2: with QueryDrift and ScoreDrift firing, one routine upload made a version, reset the
     reference and resolved both alerts, and the off-topic traffic became the new reference."""
     from conftest import DATA, make_engine
-    from ragship.monitor.watcher import Monitor
+    from ragship.monitor.schedule import Monitor
 
     engine = make_engine(tmp_path / "home", cache_dir,
                          monitor={"reference": 60, "recent": 40, "permutations": 2000, "min_requests": 5})
@@ -121,7 +121,7 @@ def test_reading_the_drift_report_and_the_signals_writes_nothing(tmp_path, cache
     from sqlalchemy import select
 
     from conftest import DATA, make_engine
-    from ragship.monitor.watcher import Monitor
+    from ragship.monitor.schedule import Monitor
     from ragship.state.tables import DRIFT_REFERENCE
 
     engine = make_engine(tmp_path / "home", cache_dir, monitor={"reference_max_age": "1m"})

@@ -7,7 +7,7 @@ import time
 from conftest import DATA, make_engine
 
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.watcher import Monitor
+from ragship.monitor.schedule import Monitor
 
 
 def wait_until(probe, timeout_s: float):

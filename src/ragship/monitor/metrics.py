@@ -25,7 +25,7 @@ FEEDBACK = Counter("ragship_feedback", "Feedback on answers, by rating", ["ratin
 QUERY_LOG_DROPPED = Counter("ragship_query_log_dropped", "Observations the query log could not write (disk full, "
                             "read-only, locked), by error", ["error"], registry=REGISTRY)
 RATE_LIMITED = Counter("ragship_rate_limited", "Requests refused by the per-key rate limit", registry=REGISTRY)
-# set by the process that evaluates the alert rules (monitor/watcher.py); the rules' signals, by name
+# set by the process that evaluates the alert rules (monitor/round.py); the rules' signals, by name
 SIGNAL = Gauge("ragship_signal", "Monitoring signals (business metrics, drift p-values, staleness)",
                ["collection", "signal"], registry=REGISTRY, multiprocess_mode="mostrecent")
 ALERT_FIRING = Gauge("ragship_alert_firing", "1 while an alert fires", ["collection", "alertname", "severity"],

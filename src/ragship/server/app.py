@@ -178,7 +178,7 @@ def create_app(engine: Engine) -> FastAPI:
         await asyncio.to_thread(state.ensure_schema)  # an unreachable state store fails the start, not a request
         # a start, with the settings it changed, in each collection's timeline (monitor/starts.py)
         await asyncio.to_thread(collections.record_start, actor.cli())
-        leader.start()  # alert rules and source re-syncs (monitor/watcher.py), in one process of the home
+        leader.start()  # alert rounds and source re-syncs (monitor/schedule.py), in one process of the home
         jobs.start()  # upload jobs, from any process (ingest/jobs.py)
         service.ready = True
         async with mcp.session_manager.run():

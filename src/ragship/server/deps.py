@@ -18,7 +18,7 @@ from ragship.errors import Forbidden, RateLimited, RequestTimeout
 from ragship.ingest.jobs import Jobs
 from ragship.monitor import metrics
 from ragship.monitor.querylog import QueryLog
-from ragship.monitor.watcher import Monitor
+from ragship.monitor.schedule import Monitor
 from ragship.retrieve.filters import Filter
 from ragship.server.limits import RateLimiter
 from ragship.server.logged import LoggedQueries
