@@ -155,18 +155,19 @@ def test_a_broken_state_file_fires_its_alert_and_a_background_job_reports_it_in_
     from ragship.collections import Collections
     from ragship.monitor.events import Events
     from ragship.monitor.schedule import background
+    from ragship.oversight import Oversight
 
     engine = make_engine(tmp_path / "home", cache_dir)
     engine.ingest([DATA / "docs" / "handbook"])
-    collections = Collections(engine)
-    monitor = collections.monitor()
+    oversight = Oversight(Collections(engine))
+    monitor = oversight.monitor()
     (engine.home.index / "LIVE").write_text("{")
     done = background(monitor.tick)()  # the round itself completes: it is how the on-call hears of it
     assert [(e["alert"], e["severity"]) for e in done["events"]] == [("StateUnreadable", "critical")]
-    (seen,) = Events(collections.query_log).between("default", 0, 2e9)
+    (seen,) = Events(oversight.query_log).between("default", 0, 2e9)
     assert seen["kind"] == "state unreadable" and "LIVE cannot be read" in seen["text"]
     with caplog.at_level("ERROR", logger="ragship.monitor"):
-        assert background(collections.learning(None).check)() is None  # did not raise into the scheduler
+        assert background(oversight.learning(None).check)() is None  # did not raise into the scheduler
     (logged,) = [r for r in caplog.records if r.name == "ragship.monitor"]
     assert "LIVE cannot be read" in logged.getMessage() and "doctor --repair" in logged.getMessage()
     assert logged.exc_info is None
@@ -178,7 +179,7 @@ def test_a_request_past_its_time_limit_is_a_503_naming_the_limit():
     from ragship.errors import RequestTimeout
     from ragship.server.deps import Service
 
-    service = Service(None, None, None, None, None, None, timeout_s=0.2)
+    service = Service(None, None, None, None, None, None, None, timeout_s=0.2)
     with pytest.raises(RequestTimeout, match="server.request_timeout_s = 0.2 s"):
         asyncio.run(service.run(time.sleep, 1.0))
     assert asyncio.run(service.run(lambda: "fast")) == "fast"

@@ -72,9 +72,10 @@ def test_a_run_whose_process_died_is_recorded_as_failed(tmp_path, cache_dir):
 
 def test_a_refused_run_raises_improve_refused_and_a_promoted_one_resolves_it(tmp_path, cache_dir):
     from ragship.collections import Collections
+    from ragship.oversight import Oversight
 
     engine, log, runs, _ = setup(tmp_path, cache_dir)
-    monitor = Collections(engine).monitor()
+    monitor = Oversight(Collections(engine)).monitor()
     assert monitor.signals("default", engine)[0]["improve_refused"] is None  # no run yet
     runs.finish(runs.start("test"), "refused", {"reason": "the gate refused the candidate"})
     fired = [e for e in monitor.tick()["events"] if e["alert"] == "ImproveRefused"]

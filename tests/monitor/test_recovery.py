@@ -17,6 +17,7 @@ from ragship.monitor.alerts import Alerts
 from ragship.monitor.postmortem import markdown
 from ragship.monitor.querylog import Observation, QueryLog
 from ragship.monitor.windows import business
+from ragship.oversight import Oversight
 from ragship.settings import AlertRule
 from ragship.state.tables import REQUESTS
 
@@ -51,9 +52,9 @@ class Site:
         test short)."""
         self.engine = make_engine(self.home, self.cache_dir, answer={
             "generator": "openai", "llm": {"base_url": url, "model": "grounded", "timeout_s": 2, "retries": 0}})
-        self.collections = Collections(self.engine)
-        self.collections.record_start("cli (on-call)", now=self.now)
-        self.monitor, self.log = self.collections.monitor(), self.collections.query_log
+        self.oversight = Oversight(Collections(self.engine))
+        self.oversight.record_start("cli (on-call)", now=self.now)
+        self.monitor, self.log = self.oversight.monitor(), self.oversight.query_log
 
     def run(self, seconds: float, until=None) -> None:
         end = self.now + seconds
@@ -73,7 +74,7 @@ class Site:
         self.log.state.write(REQUESTS.update().where(REQUESTS.c.id == shown["id"]).values(ts=self.now))
 
     def incidents(self):
-        return self.collections.incidents.list()
+        return self.oversight.incidents.list()
 
 
 def test_llm_down_then_fixed_resolves_within_two_minutes_on_default_settings(tmp_path, cache_dir, stub):
@@ -93,7 +94,7 @@ def test_llm_down_then_fixed_resolves_within_two_minutes_on_default_settings(tmp
 
     incident = site.incidents()[0]
     assert incident.status == "resolved" and incident.resolved - fixed <= 120  # not when the 1 h window empties
-    d = site.collections.postmortem(incident.id)
+    d = site.oversight.postmortem(incident.id)
     rec, imp = d["recovery"], d["impact"]
     assert rec["fix"]["kind"] == "server start" and rec["fixed_at"] == fixed
     assert "answer.llm.base_url" in rec["fix"]["text"] and rec["time_to_recover_s"] == round(fixed - incident.opened, 1)

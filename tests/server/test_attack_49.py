@@ -90,7 +90,7 @@ def test_a_server_start_names_no_value_to_a_grouped_editor(api):
 
     record_start(events, "default", rules("abstentions high"), started, "cli")
     record_start(events, "default", rules("abstentions high; CRIMSON-KESTREL-4471 relay down"), started, "cli")
-    incident = svc.collections.incidents.open("default", "relay answers wrong", "admin")
+    incident = svc.oversight.incidents.open("default", "relay answers wrong", "admin")
     timeline = call(api, "editor-blue", "GET", f"/v1/incidents/{incident.id}").json()["timeline"]
     starts = [e["text"] for e in timeline if e["kind"] == "server start"]
     assert starts and any("monitor.rules" in s for s in starts), timeline

@@ -104,7 +104,7 @@ def test_one_reader_keys_coordinated_labels_leave_the_live_ranking_unchanged(tmp
                                                                    "marks": marks})
             accepted += r.status_code == 201
         assert accepted == 80
-        run = client.app.state.service.collections.learning(None).improve()
+        run = client.app.state.service.oversight.learning(None).improve()
         kept = run["dataset"]["sources"]["keys"]
         assert kept[keys["mallory"][4:12]]["capped"] >= 70, kept  # at most its share (10 %) was learned from
         assert "over one key's share" in run["reason"], run["reason"]  # and the run says so

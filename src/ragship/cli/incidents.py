@@ -14,6 +14,7 @@ from rich.markup import escape
 from ragship.cli.app import app, base_engine, print_json
 from ragship.cli.render import out
 from ragship.collections import Collections, named
+from ragship.oversight import Oversight
 from ragship.util import actor
 
 incident_app = typer.Typer(help="Incidents: opened by alerts or by hand, with a timeline and a postmortem draft.",
@@ -32,8 +33,8 @@ class Status(str, Enum):
 BY = typer.Option(None, "--by", help="Who (default: `cli (LOGIN)`, this user's login name).")
 
 
-def _collections(ctx: typer.Context) -> Collections:
-    return Collections(base_engine(ctx))
+def _oversight(ctx: typer.Context) -> Oversight:
+    return Oversight(Collections(base_engine(ctx)))
 
 
 def _when(at: float | None) -> str:
@@ -45,7 +46,7 @@ def list_(ctx: typer.Context, status: Optional[Status] = typer.Option(None, "--s
                                                                        help="Only the incidents in this status."),
           as_json: bool = typer.Option(False, "--json")) -> None:
     """The newest incidents first."""
-    found = _collections(ctx).incidents.list(status=status and status.value)
+    found = _oversight(ctx).incidents.list(status=status and status.value)
     if as_json:
         return print_json([i.to_dict() for i in found])
     for i in found:
@@ -58,7 +59,7 @@ def list_(ctx: typer.Context, status: Optional[Status] = typer.Option(None, "--s
 @incident_app.command("show")
 def show(ctx: typer.Context, incident_id: str, as_json: bool = typer.Option(False, "--json")) -> None:
     """An incident and its timeline: alerts, releases, ingests, syncs, improvement runs, acks."""
-    i = _collections(ctx).incident(incident_id)
+    i = _oversight(ctx).incident(incident_id)
     if as_json:
         return print_json(i)
     out.print(f"{i['id']} {i['status']}: {escape(i['title'])} (collection {i['collection']})", highlight=False)
@@ -71,7 +72,7 @@ def show(ctx: typer.Context, incident_id: str, as_json: bool = typer.Option(Fals
 def open_(ctx: typer.Context, title: str, by: Optional[str] = BY,
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Open an incident by hand (what users report that no alert caught)."""
-    incident = _collections(ctx).incidents.open(named(ctx.obj.get("collection")), title, by or actor.cli())
+    incident = _oversight(ctx).incidents.open(named(ctx.obj.get("collection")), title, by or actor.cli())
     if as_json:
         return print_json(incident.to_dict())
     out.print(f"opened incident {incident.id}", highlight=False)
@@ -81,7 +82,7 @@ def open_(ctx: typer.Context, title: str, by: Optional[str] = BY,
 def ack(ctx: typer.Context, incident_id: str, by: Optional[str] = BY,
         as_json: bool = typer.Option(False, "--json")) -> None:
     """Acknowledge: you are on it (the time to acknowledge is measured to here)."""
-    incident = _collections(ctx).incidents.acknowledge(incident_id, by or actor.cli())
+    incident = _oversight(ctx).incidents.acknowledge(incident_id, by or actor.cli())
     if as_json:
         return print_json(incident.to_dict())
     out.print(f"incident {incident.id} acknowledged by {incident.entries[-1]['by']}", highlight=False)
@@ -91,7 +92,7 @@ def ack(ctx: typer.Context, incident_id: str, by: Optional[str] = BY,
 def resolve(ctx: typer.Context, incident_id: str, note: str = typer.Option("", "--note", help="What fixed it."),
             by: Optional[str] = BY, as_json: bool = typer.Option(False, "--json")) -> None:
     """Resolve by hand (an alert-opened incident also resolves itself when its alerts have)."""
-    incident = _collections(ctx).incidents.resolve(incident_id, by or actor.cli(), note)
+    incident = _oversight(ctx).incidents.resolve(incident_id, by or actor.cli(), note)
     if as_json:
         return print_json(incident.to_dict())
     out.print(f"incident {incident.id} resolved", highlight=False)
@@ -103,7 +104,7 @@ def postmortem(ctx: typer.Context, incident_id: str, as_json: bool = typer.Optio
     times, the trigger candidates, the timeline, and prompts for what only people can write."""
     from ragship.monitor.postmortem import markdown
 
-    d = _collections(ctx).postmortem(incident_id)
+    d = _oversight(ctx).postmortem(incident_id)
     if as_json:
         return print_json(d)
     print(markdown(d))

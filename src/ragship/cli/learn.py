@@ -19,6 +19,7 @@ from ragship.cli.render import err, out, snippet
 from ragship.collections import Collections, named
 from ragship.learn.labels import check_feedback
 from ragship.learn.review import queue
+from ragship.oversight import Oversight
 from ragship.util import actor
 
 feedback_app = typer.Typer(help="Ratings and reviews of answers: the labels `ragship improve` learns from.",
@@ -29,8 +30,8 @@ app.add_typer(dataset_app, name="dataset")
 
 
 def _loop(ctx: typer.Context):
-    collections = Collections(base_engine(ctx))
-    return collections, collections.learning(ctx.obj.get("collection"))
+    oversight = Oversight(Collections(base_engine(ctx)))
+    return oversight, oversight.learning(ctx.obj.get("collection"))
 
 
 @feedback_app.command("list")
@@ -52,9 +53,9 @@ def feedback_list(
     if rating is not None and kind not in ("all", rating):
         raise InputError(f"--rating {rating} and --queue {kind} contradict each other (--rating {rating} is the "
                          f"queue {rating}); give one of them")
-    collections, _ = _loop(ctx)
-    rows = queue(collections.query_log, named(ctx.obj.get("collection")), rating or kind, limit, status)
-    names = _names(collections)
+    oversight, _ = _loop(ctx)
+    rows = queue(oversight.query_log, named(ctx.obj.get("collection")), rating or kind, limit, status)
+    names = _names(oversight.collections)
     for r in rows:
         r["asked_by_name"] = actor.recorded(r["asked_by"], names)
     if as_json:
@@ -86,19 +87,20 @@ def feedback_add(
     """Review an answer as the home's admin: rate it, mark its sources, say what it should have done."""
     from ragship.errors import AnswerNotFound, InputError
 
-    collections, _ = _loop(ctx)
+    oversight, _ = _loop(ctx)
     if rating not in (None, "up", "down") or expected not in (None, "answer", "abstain"):
         raise InputError("--rating takes up or down; --expected takes answer or abstain")
     marks = {**{c: "helpful" for c in helpful}, **{c: "wrong" for c in wrong}}
     if rating is None and not (marks or expected or correction):
         raise InputError("say something: --rating, --helpful/--wrong, --expected or --correction")
-    log = collections.query_log
+    log = oversight.query_log
     shown = log.answer_shown(answer_id)
     if shown is None:
         raise AnswerNotFound(f"no answer {answer_id!r} in the query log; `ragship feedback list` shows their ids")
     beyond = [c for c in marks if c not in {s["chunk_id"] for s in shown[2]}]
-    found = {c["chunk_id"]: c["doc_id"] for c in collections.get(shown[1]).view().chunks(beyond, ["chunk_id", "doc_id"])
-             } if beyond else {}  # the home's admin may mark any chunk: the document the answer missed
+    # the home's admin may mark any chunk: the document the answer missed
+    found = {c["chunk_id"]: c["doc_id"] for c in oversight.collections.get(shown[1]).view().chunks(
+        beyond, ["chunk_id", "doc_id"])} if beyond else {}
     marks = check_feedback("admin", shown[2], marks, expected, correction, found)
     log.feedback(answer_id, "cli", {"up": 1, "down": -1, None: 0}[rating], "", marks, expected, correction)
     out.print(f"recorded a review of {answer_id}", highlight=False)
@@ -119,8 +121,8 @@ def feedback_export(
 
     from ragship.learn.feedback_export import as_csv, feedback_rows
 
-    collections, _ = _loop(ctx)
-    rows = feedback_rows(collections.query_log, named(ctx.obj.get("collection")), _names(collections),
+    oversight, _ = _loop(ctx)
+    rows = feedback_rows(oversight.query_log, named(ctx.obj.get("collection")), _names(oversight.collections),
                          time.time() - days * 86400 if days is not None else 0.0)
     rows = [{k: v for k, v in r.items() if k != "sources"} for r in rows]
     text = json.dumps(rows, ensure_ascii=False, default=str) + "\n" if as_json else as_csv(rows)
@@ -144,7 +146,7 @@ def feedback_purge(
 ) -> None:
     """Delete every rating and review a key gave, in every collection: no labeled set built from now on holds
     them (revoke the key too: `ragship keys revoke`)."""
-    purged = Collections(base_engine(ctx)).query_log.purge_feedback(key_id)
+    purged = Oversight(Collections(base_engine(ctx))).query_log.purge_feedback(key_id)
     if as_json:
         return print_json({"key_id": key_id, "purged": purged})
     out.print(f"removed {purged} feedback rows of key {escape(key_id)}", highlight=False)
@@ -180,9 +182,10 @@ def dataset_export(ctx: typer.Context,
     `calibrate`, `adapt` or another tool."""
     from ragship.learn.datasets import export
 
-    collections, loop = _loop(ctx)
+    oversight, loop = _loop(ctx)
     with writing(dest, A_FOLDER):
-        written = export(loop.datasets.get(version), split, collections.get(ctx.obj.get("collection")).view(), dest)
+        dataset = loop.datasets.get(version)
+        written = export(dataset, split, oversight.collections.get(ctx.obj.get("collection")).view(), dest)
     out.print(f"wrote {written['documents']} documents and {written['queries']} questions to {escape(str(dest))}",
               highlight=False)
 

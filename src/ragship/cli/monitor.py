@@ -16,6 +16,7 @@ from ragship.cli.files import write_files, writable_folder
 from ragship.cli.render import err, out
 from ragship.collections import Collections, named
 from ragship.monitor.alerts import delivery_text
+from ragship.oversight import Oversight
 from ragship.util import actor
 
 monitor_app = typer.Typer(help="Monitoring: signals, alerts, one evaluation round, Prometheus/Grafana export.",
@@ -24,8 +25,8 @@ app.add_typer(monitor_app, name="monitor")
 
 
 def _monitor(ctx: typer.Context):
-    collections = Collections(base_engine(ctx))
-    return collections, collections.monitor()
+    oversight = Oversight(Collections(base_engine(ctx)))
+    return oversight, oversight.monitor()
 
 
 def _name(ctx: typer.Context) -> str:
@@ -37,8 +38,8 @@ def drift(ctx: typer.Context, reset: bool = typer.Option(False, "--reset", help=
           as_json: bool = typer.Option(False, "--json")) -> None:
     """Query drift (MMD, permutation p), score drift (KS), the topics users struggle with, and the business
     metrics that moved with them."""
-    collections, monitor = _monitor(ctx)
-    collection = collections.get(ctx.obj.get("collection"))
+    oversight, monitor = _monitor(ctx)
+    collection = oversight.collections.get(ctx.obj.get("collection"))
     tracker = monitor.drift(_name(ctx), collection)
     if reset:
         live = collection.registry.live()
@@ -75,8 +76,8 @@ def _print_drift(r: dict) -> None:
 @monitor_app.command("signals")
 def signals(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
     """The alert rules' signals now."""
-    collections, monitor = _monitor(ctx)
-    values, context = monitor.signals(_name(ctx), collections.get(ctx.obj.get("collection")))
+    oversight, monitor = _monitor(ctx)
+    values, context = monitor.signals(_name(ctx), oversight.collections.get(ctx.obj.get("collection")))
     if as_json:
         return print_json({"signals": values, "window": context["window"], "sources": context["sources"]})
     for name, value in values.items():
@@ -142,8 +143,8 @@ def watch(ctx: typer.Context,
           every: Optional[float] = typer.Option(None, "--every", min=1, help="Seconds between rounds.")) -> None:
     """Run the monitor without a server: alert rounds, each source's re-sync on its freshness objective, and the
     improvement loop's triggers where improve.schedule is on."""
-    collections, monitor = _monitor(ctx)
-    scheduler = monitor.schedule(every, jobs=collections.improvement_jobs())
+    oversight, monitor = _monitor(ctx)
+    scheduler = monitor.schedule(every, jobs=oversight.improvement_jobs())
     err.print(f"watching ({len(scheduler.get_jobs())} jobs); Ctrl-C stops", highlight=False)
     try:
         while True:

@@ -18,6 +18,7 @@ from ragship.errors import InputError
 from ragship.retrieve.filters import Filter
 from ragship.learn.gaps import DAYS, gaps
 from ragship.learn.history import history
+from ragship.oversight import Oversight
 from ragship.util import actor
 
 
@@ -44,7 +45,7 @@ def question_history(
             raise InputError(f"--key {key!r} is no key's id{' (several keys have that name)' if by_name else ''}: "
                              "`ragship keys list` shows each key's id")
         key = by_name[0]
-    rows = history(Collections(engine).query_log, key, collection and named(collection), limit)
+    rows = history(Oversight(Collections(engine)).query_log, key, collection and named(collection), limit)
     for r in rows:
         r["asked_by_name"] = actor.recorded(r["asked_by"], names)
     if as_json:
@@ -76,7 +77,7 @@ def unanswered(
     def ask(question: str, asker: str) -> dict:  # as its asker reads: would they be answered now?
         return collections.get(collection).ask(question, None, Filter(groups.get(asker))).to_dict()
 
-    report = gaps(collections.query_log, collection, lambda key: True, days, None, ask if reask else None)
+    report = gaps(Oversight(collections).query_log, collection, lambda key: True, days, None, ask if reask else None)
     if as_json:
         return print_json(report)
     out.print(f"{report['open']} open and {report['closed']} closed questions the documents failed in the last "

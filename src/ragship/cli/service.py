@@ -71,9 +71,10 @@ def _improvement(ctx: typer.Context) -> dict | None:
     """The collection's improvement runs, when its state store can be read (status works without one too)."""
     from ragship.collections import Collections
     from ragship.errors import RagshipError
+    from ragship.oversight import Oversight
 
     try:
-        return Collections(base_engine(ctx)).learning(ctx.obj.get("collection")).status()
+        return Oversight(Collections(base_engine(ctx))).learning(ctx.obj.get("collection")).status()
     except RagshipError:
         return None
 
@@ -181,6 +182,7 @@ def mcp(ctx: typer.Context, key: Optional[str] = typer.Option(
     from ragship.access import LOCAL
     from ragship.collections import Collections
     from ragship.errors import Unauthorized
+    from ragship.oversight import Oversight
     from ragship.server import mcp_tools
 
     default = base_engine(ctx)
@@ -190,5 +192,6 @@ def mcp(ctx: typer.Context, key: Optional[str] = typer.Option(
         raise Unauthorized("--key (or RAGSHIP_MCP_KEY) is not a valid key; `ragship keys list` shows the keys")
     default.warm_up()
     collections = Collections(default)
-    server = mcp_tools.build(collections, keys, anyio.to_thread.run_sync, collections.query_log, principal)
+    log = Oversight(collections).query_log
+    server = mcp_tools.build(collections, keys, anyio.to_thread.run_sync, log, principal)
     server.run("stdio")

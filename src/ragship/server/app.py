@@ -24,6 +24,7 @@ from ragship.collections import Collections
 from ragship.engine import Engine
 from ragship.errors import RagshipError, RateLimited, Unauthorized, storage_error
 from ragship.monitor import metrics
+from ragship.oversight import Oversight
 from ragship.access import KeyStore
 from ragship.server.limits import BodyLimit, RateLimiter, problem_json
 from ragship.server import (chat, conversations, documents, health, keys, learning, mcp_tools, operations, query,
@@ -161,14 +162,14 @@ def _pages(app: FastAPI) -> None:
 def create_app(engine: Engine) -> FastAPI:
     s = engine.settings.server
     collections = Collections(engine)
-    state = engine.state
-    log, monitor = collections.query_log, collections.monitor()
+    oversight, state = Oversight(collections), engine.state
+    log, monitor = oversight.query_log, oversight.monitor()
     jobs = Jobs(state, upload_job(collections), lease_s=s.job_lease_s)
-    service = Service(collections=collections, keys=KeyStore(state), jobs=jobs, log=log,
+    service = Service(collections=collections, oversight=oversight, keys=KeyStore(state), jobs=jobs, log=log,
                       limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
                       timeout_s=s.request_timeout_s)
     leader = Leader(engine.home.root / "scheduler.lock",
-                    lambda: monitor.schedule(jobs=collections.improvement_jobs()))  # + the learning loop
+                    lambda: monitor.schedule(jobs=oversight.improvement_jobs()))  # + the learning loop
     mcp = mcp_tools.build(collections, service.keys, service.run, service.log)
     mcp_app = mcp.streamable_http_app()
 
@@ -177,7 +178,7 @@ def create_app(engine: Engine) -> FastAPI:
         await asyncio.to_thread(engine.warm_up)  # model load before the first request, not during it
         await asyncio.to_thread(state.ensure_schema)  # an unreachable state store fails the start, not a request
         # a start, with the settings it changed, in each collection's timeline (monitor/starts.py)
-        await asyncio.to_thread(collections.record_start, actor.cli())
+        await asyncio.to_thread(oversight.record_start, actor.cli())
         leader.start()  # alert rounds and source re-syncs (monitor/schedule.py), in one process of the home
         jobs.start()  # upload jobs, from any process (ingest/jobs.py)
         service.ready = True

@@ -19,6 +19,7 @@ from ragship.ingest.jobs import Jobs
 from ragship.monitor import metrics
 from ragship.monitor.querylog import QueryLog
 from ragship.monitor.schedule import Monitor
+from ragship.oversight import Oversight
 from ragship.retrieve.filters import Filter
 from ragship.server.limits import RateLimiter
 from ragship.server.logged import LoggedQueries
@@ -44,6 +45,7 @@ class Gate(asyncio.Lock):
 @dataclass
 class Service:
     collections: Collections
+    oversight: Oversight
     keys: KeyStore
     jobs: Jobs
     log: QueryLog

@@ -153,14 +153,14 @@ class ResolveRequest(BaseModel):
 async def incidents(request: Request, status: Optional[str] = Query(None, pattern="^(open|acknowledged|resolved)$"),
                     collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The newest incidents first (opened by alerts, or by hand)."""
-    found = await asyncio.to_thread(service(request).collections.incidents_for, principal, collection, status)
+    found = await asyncio.to_thread(service(request).oversight.incidents_for, principal, collection, status)
     return {"incidents": [i.to_dict() for i in found]}
 
 
 @router.get("/v1/incidents/{incident_id}", tags=["incidents"])
 async def incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
     """An incident and its timeline: alerts, releases, uploads, syncs, improvement runs, acks."""
-    return await asyncio.to_thread(service(request).collections.incident, incident_id, principal)
+    return await asyncio.to_thread(service(request).oversight.incident, incident_id, principal)
 
 
 @router.get("/v1/incidents/{incident_id}/postmortem", tags=["incidents"])
@@ -168,38 +168,38 @@ async def postmortem(request: Request, incident_id: str, principal: Principal = 
     """The postmortem draft as data, and as Markdown (`markdown`) for its owner to finish."""
     from ragship.monitor.postmortem import markdown
 
-    d = await asyncio.to_thread(service(request).collections.postmortem, incident_id, principal)
+    d = await asyncio.to_thread(service(request).oversight.postmortem, incident_id, principal)
     return {**d, "markdown": markdown(d)}
 
 
 @router.post("/v1/incidents", tags=["incidents"], status_code=201)
 async def open_incident(request: Request, body: IncidentRequest, principal: Principal = Editor) -> dict:
     """Open an incident by hand (what users report that no alert caught)."""
-    opened = await asyncio.to_thread(service(request).collections.incidents.open, named(body.collection),
+    opened = await asyncio.to_thread(service(request).oversight.incidents.open, named(body.collection),
                                      body.title, await who(request, principal))
     return opened.to_dict()
 
 
 @router.post("/v1/incidents/{incident_id}/ack", tags=["incidents"])
 async def ack_incident(request: Request, incident_id: str, principal: Principal = Editor) -> dict:
-    collections = service(request).collections
-    await asyncio.to_thread(collections.visible_incident, incident_id, principal)  # another group's: not found
-    done = await asyncio.to_thread(collections.incidents.acknowledge, incident_id, await who(request, principal))
-    return (await asyncio.to_thread(collections.visible_incident, done.id, principal)).to_dict()
+    oversight = service(request).oversight
+    await asyncio.to_thread(oversight.visible_incident, incident_id, principal)  # another group's: not found
+    done = await asyncio.to_thread(oversight.incidents.acknowledge, incident_id, await who(request, principal))
+    return (await asyncio.to_thread(oversight.visible_incident, done.id, principal)).to_dict()
 
 
 @router.post("/v1/incidents/{incident_id}/resolve", tags=["incidents"])
 async def resolve_incident(request: Request, incident_id: str, body: ResolveRequest,
                            principal: Principal = Editor) -> dict:
-    collections = service(request).collections
-    await asyncio.to_thread(collections.visible_incident, incident_id, principal)  # another group's: not found
-    await asyncio.to_thread(collections.incidents.resolve, incident_id, await who(request, principal), body.note)
-    return (await asyncio.to_thread(collections.visible_incident, incident_id, principal)).to_dict()
+    oversight = service(request).oversight
+    await asyncio.to_thread(oversight.visible_incident, incident_id, principal)  # another group's: not found
+    await asyncio.to_thread(oversight.incidents.resolve, incident_id, await who(request, principal), body.note)
+    return (await asyncio.to_thread(oversight.visible_incident, incident_id, principal)).to_dict()
 
 
 # -- learning from production (the review queue, history, gaps: server/learning.py) ----------------------------
 @router.get("/v1/improve", tags=["learning"])
 async def improvement(request: Request, collection: Optional[str] = None, principal: Principal = Editor) -> dict:
     """The newest improvement runs (trigger, outcome, why) and the labeled set they learned from."""
-    loop = service(request).collections.learning(collection)
+    loop = service(request).oversight.learning(collection)
     return labels_for(principal, await asyncio.to_thread(loop.status))
