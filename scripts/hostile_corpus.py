@@ -1,9 +1,9 @@
 """Write a hostile corpus: ≥ 30 bad inputs mixed with good documents, for `ragship ingest` to survive.
 
-    python scripts/hostile_corpus.py DEST      # then: ragship ingest DEST
+    python scripts/hostile_corpus.py DEST [--json]    # then: ragship ingest DEST
 
 `build(dest)` returns (good, bad): good maps each good file to a phrase only it contains (to check it is
-searchable); bad is the set of files that must be reported with a reason.
+searchable); bad is the set of files that must be reported with a reason. `--json` prints both.
 """
 
 from __future__ import annotations
@@ -145,6 +145,10 @@ if __name__ == "__main__":
 
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("dest", type=Path, help="the folder to write the corpus into")
-    dest = ap.parse_args().dest
-    good, bad = build(dest)
-    print(f"wrote {len(bad)} bad and {len(good)} good inputs to {dest}")
+    ap.add_argument("--json", action="store_true", help="print {good: {file: phrase}, bad: [file]}")
+    args = ap.parse_args()
+    good, bad = build(args.dest)
+    if args.json:
+        print(json.dumps({"good": good, "bad": sorted(bad)}))
+    else:
+        print(f"wrote {len(bad)} bad and {len(good)} good inputs to {args.dest}")

@@ -1,18 +1,17 @@
 """A hostile corpus (30 bad files, bad corpus rows, a FIFO, a 50 MiB line) mixed with good files: every bad
 input is reported with a reason, every good one is searchable, nothing crashes."""
 
-import sys
+import json
 from pathlib import Path
 
 from conftest import make_engine
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
-import hostile_corpus
+from runs import ok, run
 
 
 def test_hostile_corpus(tmp_path, cache_dir):
     corpus = tmp_path / "hostile"
-    good, bad = hostile_corpus.build(corpus)
+    written = json.loads(ok(run("scripts", "hostile_corpus.py", corpus, "--json")).stdout)
+    good, bad = written["good"], set(written["bad"])
     assert len(bad) >= 30
     engine = make_engine(tmp_path / "h", cache_dir)
     report = engine.ingest([corpus])
