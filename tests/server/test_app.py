@@ -68,6 +68,23 @@ def test_page_and_assets_are_local(server):
     assert not re.search(r"https?://", script)
 
 
+def test_the_uis_modules_are_local_and_served_as_javascript(server):
+    """Issue 50: the UI is native ES modules, no build step. A browser runs a module only if it is served as
+    JavaScript (nosniff is set); every module app.js imports, followed through their imports, is one of ours, and
+    none fetches from elsewhere."""
+    todo, seen = re.findall(r'<script type="module" src="([^"]+)"', httpx.get(server).text), set()
+    assert todo == ["/static/app.js"]
+    while todo:
+        path = todo.pop()
+        seen.add(path)
+        r = httpx.get(server + path)
+        assert r.status_code == 200, path
+        assert r.headers["content-type"].split(";")[0] in ("text/javascript", "application/javascript"), path
+        assert not re.search(r"https?://", r.text.replace("http://www.w3.org/2000/svg", "")), path
+        todo += {f"/static/{m}" for m in re.findall(r'^import .* from "\./([\w.]+)";$', r.text, re.M)} - seen
+    assert {"/static/ask.js", "/static/answer.js", "/static/markdown.js", "/static/api.js"} <= seen
+
+
 def test_openapi_lists_the_routes(server):
     paths = httpx.get(f"{server}/openapi.json").json()["paths"]
     assert {"/v1/search", "/v1/ask", "/healthz"} <= paths.keys()

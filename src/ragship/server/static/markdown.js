@@ -1,6 +1,5 @@
 // The Markdown ragship writes (postmortem drafts: headings, paragraphs, pipe tables, lists, **bold**, _italic_,
 // `code`) as DOM nodes: text stays text (no innerHTML), so a title or a question holding markup shows as written.
-"use strict";
 
 function markdownInline(text) {
   const out = [];
@@ -41,7 +40,7 @@ function markdownTable(lines) {
   return table;
 }
 
-function renderMarkdown(text) {
+export function renderMarkdown(text) {
   const out = document.createDocumentFragment();
   const lines = text.split("\n");
   for (let i = 0; i < lines.length;) {

@@ -1,21 +1,30 @@
-// The Ask page's conversation (issue 51, ADR 0023): the thread of questions and their answers; each question after
-// the first is asked with the earlier messages (/v1/ask/stream's `conversation` and `conversation_id`), so a
-// follow-up keeps its context. A question back (outcome "clarify") shows as such, and what was searched when it is
-// more than the question typed. "New conversation" starts over; the key's own past conversations
-// (GET /v1/conversations) are listed beside the thread, and one clicked is reopened to continue. Uses app.js's
-// helpers (loaded before this file); server text only ever reaches the page as text nodes.
-"use strict";
+// The Ask page (issue 51, ADR 0023): the thread of questions and their answers; each question after the first is
+// asked with the earlier messages (/v1/ask/stream's `conversation` and `conversation_id`), so a follow-up keeps its
+// context. A question back (outcome "clarify") shows as such, and what was searched when it is more than the
+// question typed. "New conversation" starts over; the key's own past conversations (GET /v1/conversations) are
+// listed beside the thread, and one clicked is reopened to continue. The answer cards are answer.js's.
+import { $, el, utc } from "./dom.js";
+import { api, askStream, showError } from "./api.js";
+import { session } from "./session.js";
+import { citedText, onCardClick, onCardComment, renderAnswer, sourcesList } from "./answer.js";
+
 // The engine searches the question with the 3 user turns before it (search.turns); an LLM's rewrite reads the turns
 // sent. 40 messages (20 questions and answers) is ample for both, and keeps a long thread's requests small.
 const MAX_SENT = 40;
-const chat = { id: null, messages: [], asking: false, key: state.key };
+const chat = { id: null, messages: [], asking: false, key: session.key };
 
-function newConversation() {
+export function newConversation() {
   chat.id = null;
   chat.messages = [];
   $("result").replaceChildren();
   $("viewer").hidden = true;
   threadChanged();
+}
+
+// A conversation is its key's: another key starts a new one (app.js calls this once it took the new key).
+export function keyChanged() {
+  if (chat.key !== session.key) newConversation();
+  chat.key = session.key;
 }
 
 // The form says whether the next question is a follow-up; the list marks the conversation shown.
@@ -66,7 +75,7 @@ $("ask-form").addEventListener("submit", async (ev) => {
   const turn = turnNode(question);
   turn.append(pending);
   $("result").append(turn);
-  const body = { q: question, collection: state.collection || null };
+  const body = { q: question, collection: session.collection || null };
   if (chat.messages.length) body.conversation = chat.messages.slice(-MAX_SENT);
   if (chat.id) body.conversation_id = chat.id;
   chat.asking = true;
@@ -81,28 +90,25 @@ $("ask-form").addEventListener("submit", async (ev) => {
     pending.replaceWith(...[searchedLine(answer, question)].filter(Boolean), renderAnswer(answer));
     chat.messages.push({ role: "user", content: question }, { role: "assistant", content: answer.answer || "" });
     chat.id = answer.conversation_id || chat.id;
-    chat.key = state.key;
-    if (!state.key) sessionStorage.setItem("ragship-keyless", "1");  // this server answers without a key
+    chat.key = session.key;
+    if (!session.key) sessionStorage.setItem("ragship-keyless", "1");  // this server answers without a key
     $("question").value = "";
     threadChanged();
-    loadConversations();
+    load();
   } catch (e) { turn.remove(); showError(e); } finally { chat.asking = false; }
 });
 
 $("new-conversation").addEventListener("click", () => { newConversation(); $("question").focus(); });
-// a conversation is its key's: another key starts a new one (app.js's listener has already taken the new key)
-$("key-form").addEventListener("submit", () => {
-  if (chat.key !== state.key) newConversation();
-  chat.key = state.key;
-});
+$("result").addEventListener("click", onCardClick);
+$("result").addEventListener("submit", onCardComment);
 
 // -- the key's own past conversations -----------------------------------------------------------------------------
-// Read with a key, or without one once this server answered a question without one: a server that needs a key
-// would refuse the request (an error in the console before the user had a chance to give one), as app.js avoids.
-// Refused, or a server without conversations: the list is not shown.
-async function loadConversations() {
+// The page's load: the list, read with a key, or without one once this server answered a question without one (a
+// server that needs a key would refuse the request: an error in the console before the user had a chance to give
+// one). Refused, or a server without conversations: the list is not shown.
+export async function load() {
   let found;
-  if (!state.key && !sessionStorage.getItem("ragship-keyless")) { $("conversations").hidden = true; return; }
+  if (!session.key && !sessionStorage.getItem("ragship-keyless")) { $("conversations").hidden = true; return; }
   try {
     found = (await api("/v1/conversations")).conversations;
   } catch (e) { $("conversations").hidden = true; return; }
