@@ -6,7 +6,7 @@ import time
 
 import pytest
 from conftest import make_engine
-from openai_stub import StubServer
+from ragship.testing.openai_stub import StubServer
 
 QUESTION = "How much is a single ticket?"
 

@@ -4,7 +4,7 @@ server) and the scripted test double. Add an implementation to GENERATORS to hol
 import re
 
 import pytest
-from openai_stub import StubServer
+from ragship.testing.openai_stub import StubServer
 from scripted import ScriptedGenerator
 
 from ragship.answer import ExtractiveGenerator, Generator

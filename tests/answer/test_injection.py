@@ -7,7 +7,7 @@ import re
 
 import pytest
 from conftest import DATA, make_engine
-from openai_stub import CANARY, StubServer
+from ragship.testing.openai_stub import CANARY, StubServer
 
 QUESTIONS = (DATA / "injection-questions.txt").read_text().split("\n")[:-1]
 ALLOWED = ["docs.harborbikes.example"]

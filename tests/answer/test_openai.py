@@ -1,10 +1,10 @@
-"""The OpenAI-compatible client against a real HTTP server speaking the protocol (tests/answer/openai_stub.py)."""
+"""The OpenAI-compatible client against a real HTTP server speaking the protocol (ragship.testing.openai_stub)."""
 
 import socket
 import time
 
 import pytest
-from openai_stub import StubServer
+from ragship.testing.openai_stub import StubServer
 
 from ragship.answer.openai import OpenAIClient
 from ragship.errors import ConfigError, GenerationError

@@ -5,7 +5,6 @@ URL. The incident resolves within 2 minutes of the fix; its postmortem measures 
 counts the answers quoted meanwhile as its impact."""
 
 import socket
-import sys
 import time
 from pathlib import Path
 
@@ -21,8 +20,7 @@ from ragship.oversight import Oversight
 from ragship.settings import AlertRule
 from ragship.state.tables import REQUESTS
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "answer"))
-from openai_stub import StubServer
+from ragship.testing.openai_stub import StubServer
 
 QUESTIONS = ["How much is a single ticket?", "How much does a weekly pass cost?", "When does the night tram run?",
              "Who designed the harbour power station?"]

@@ -92,11 +92,7 @@ def test_errors_come_back_as_openai_errors(chat):
 
 
 def test_a_follow_up_is_answered_as_a_standalone_question_with_an_llm(tmp_path_factory, cache_dir):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).parents[1] / "answer"))
-    from openai_stub import StubServer
+    from ragship.testing.openai_stub import StubServer
 
     with StubServer() as stub:
         llm = f'[answer]\ngenerator = "openai"\n[answer.llm]\nbase_url = "{stub.url}"\nmodel = "grounded"\n'

@@ -9,7 +9,7 @@ request served well after its last one (the recovery the postmortem measures to)
 what their settings changed (monitor/starts.py).
 
 The window: from `lookback_s` before the incident opened to its end (or now): long enough to hold what made the
-first alert fire (Collections.postmortem: the monitor window, the longest rule `for` and source `max_age`)."""
+first alert fire (Oversight.postmortem: the monitor window, the longest rule `for` and source `max_age`)."""
 
 from __future__ import annotations
 
