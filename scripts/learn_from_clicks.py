@@ -8,7 +8,7 @@ after (never trained on), the run's report, and the offline `adapt --split train
 (0.7544, ADR 0009, measured on the same machine class).
 
     python scripts/learn_from_clicks.py [--home DIR] [--noise 0.1] [--epochs 3] [--invert] [--golden] [--load]
-                                        [--review N]
+                                        [--review N] [--data DIR --split NAME --questions N]
 
 `--invert` rates every answer the wrong way round (must-show 3: a bad label stream must not hurt users);
 `--golden` gates on SciFact's test split as a configured golden set too; `--load` measures search latency from
@@ -20,6 +20,8 @@ missed).
 `--keys N` (issue 48): the server runs with API keys and the claims are asked and rated by N keys of `--role`
 (reader by default), each claim by one key at random; the operator's calls use an admin key of their own.
 `--thumbs`: ratings only, no source marked (what most users give).
+`--data` another BEIR folder than SciFact, whose `--split` claims are asked (the first `--questions`; all by
+default) and whose test split is scored (the suite's one-row run uses tests/data/beir-mini).
 """
 
 from __future__ import annotations
@@ -46,20 +48,27 @@ SCIFACT = ROOT.parent / "shared" / "datasets" / "scifact"
 OFFLINE = 0.7544  # adapt --split train, then tune (issue 33's text; ADR 0009's method)
 
 
-def replay(base: str, noise: float, invert: bool, raters: list[str], thumbs: bool = False, seed: int = 0) -> dict:
-    """Each train claim asked and rated by one of `raters` (keys; [""]: no key): up when a cited document is
-    relevant (that source marked helpful, unless `thumbs`)."""
+def claims(data: Path, split: str, limit: int = 0):
+    """The claims asked (the first `limit`; 0: all) with the qrels that judge them."""
     from ragship.evaluate.beir import load_dataset
 
-    train = load_dataset(SCIFACT, "train")
+    train = load_dataset(data, split, corpus=False)
+    asked = list(train.queries.items())[:limit or None]
+    return asked, train.qrels
+
+
+def replay(base: str, asked: list, qrels: dict, noise: float, invert: bool, raters: list[str],
+           thumbs: bool = False, seed: int = 0) -> dict:
+    """Each claim asked and rated by one of `raters` (keys; [""]: no key): up when a cited document is
+    relevant (that source marked helpful, unless `thumbs`)."""
     rng = random.Random(seed)
     counts = {"asked": 0, "up": 0, "down": 0, "flipped": 0}
     clients = [httpx.Client(base_url=base, timeout=120, headers=_auth(key)) for key in raters]
     with clients[0]:
-        for qid, text in train.queries.items():
+        for qid, text in asked:
             client = rng.choice(clients)
             answer = client.post("/v1/ask", json={"question": text}).raise_for_status().json()
-            relevant = train.qrels.get(qid, {})
+            relevant = qrels.get(qid, {})
             helpful = [c["chunk_id"] for c in answer["citations"] if c["doc_id"] in relevant]
             good = bool(helpful)
             flipped = invert or rng.random() < noise
@@ -92,16 +101,14 @@ def keys(env: dict, n: int, role: str) -> tuple[str, list[str]]:
     return make("admin", "operator"), [make(role, f"user-{i}") for i in range(n)]
 
 
-def review(base: str, limit: int, operator: str = "", search: int = 0) -> dict:
+def review(base: str, asked: list, qrels: dict, limit: int, operator: str = "", search: int = 0) -> dict:
     """An editor works through the down-rated answers on the review queue (GET /v1/review, the Review page): in
     each, the retrieved sources that are relevant per the train qrels are marked helpful (no rating: a review);
     with `search`, where none is, the first relevant chunk among the top `search` of a search for the question
     (a review may mark the document the answer missed: ADR 0021)."""
-    from ragship.evaluate.beir import load_dataset
     from ragship.learn.labels import qid_of
 
-    train = load_dataset(SCIFACT, "train", corpus=False)
-    relevant = {qid_of(text): train.qrels.get(qid, {}) for qid, text in train.queries.items()}
+    relevant = {qid_of(text): qrels.get(qid, {}) for qid, text in asked}
     counts = {"reviewed": 0, "marked": 0}
     with httpx.Client(base_url=base, timeout=120, headers=_auth(operator)) as client:
         queue = client.get("/v1/review", params={"queue": "down", "limit": limit}).raise_for_status().json()
@@ -119,11 +126,11 @@ def review(base: str, limit: int, operator: str = "", search: int = 0) -> dict:
     return counts
 
 
-def load(base: str, seconds: float = 30, clients: int = 8, operator: str = "") -> dict:
-    """Search latency (ms) from `clients` threads sending SciFact test claims for `seconds`."""
+def load(base: str, data: Path, seconds: float = 30, clients: int = 8, operator: str = "") -> dict:
+    """Search latency (ms) from `clients` threads sending the test claims for `seconds`."""
     from ragship.evaluate.beir import load_dataset
 
-    texts = list(load_dataset(SCIFACT, "test").queries.values())
+    texts = list(load_dataset(data, "test", corpus=False).queries.values())
     latencies: list[float] = []
     stop = time.time() + seconds
 
@@ -177,9 +184,12 @@ def main() -> None:
     p.add_argument("--keys", type=int, default=0, help="ask and rate with this many API keys (0: no keys)")
     p.add_argument("--role", default="reader", help="the role of those keys")
     p.add_argument("--thumbs", action="store_true", help="ratings only: no source marked helpful")
+    p.add_argument("--data", type=Path, default=SCIFACT, help="a BEIR folder (default: SciFact)")
+    p.add_argument("--split", default="train", help="whose claims are asked and rated")
+    p.add_argument("--questions", type=int, default=0, help="ask only the first N claims (0: all)")
     a = p.parse_args()
-    if not SCIFACT.is_dir():
-        raise SystemExit(f"{SCIFACT} not found: this script needs ../shared/datasets/scifact")
+    if not a.data.is_dir():
+        raise SystemExit(f"{a.data} not found: this script needs ../shared/datasets/scifact (or --data)")
     home = a.home or Path(tempfile.mkdtemp(prefix="ragship-clicks-"))
     home.mkdir(parents=True, exist_ok=True)
     config = home / "ragship.toml"
@@ -189,45 +199,50 @@ def main() -> None:
     config.write_text(f"[improve]\nschedule = true\n{trigger}\nepochs = {a.epochs}\n"
                       "batch_size = 32\n\n[monitor]\nquery_text = \"keep\"\nevaluate_every_s = 10\n"
                       "\n[server]\nrate_per_minute = 100000\nburst = 10000\n"
-                      + (f'\n[[release.golden]]\npath = "{SCIFACT}"\nsplit = "test"\n' if a.golden else ""))
+                      + (f'\n[[release.golden]]\npath = "{a.data}"\nsplit = "test"\n' if a.golden else ""))
     env = {**os.environ, "RAGSHIP_HOME": str(home), "RAGSHIP_CONFIG": str(config)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     print(f"machine: {platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
-          f"data: {SCIFACT}; commit {commit.strip()}; noise {a.noise}; invert {a.invert}; keys {a.keys} "
+          f"data: {a.data}; commit {commit.strip()}; noise {a.noise}; invert {a.invert}; keys {a.keys} "
           f"({a.role}); thumbs only {a.thumbs}", flush=True)
     t = time.time()
-    before = cli_json(env, "eval", str(SCIFACT), "--split", "test")
-    print(f"before: live {before['index_version']} SciFact test nDCG@10 {before['metrics']['ndcg@10']:.4f} "
+    before = cli_json(env, "eval", str(a.data), "--split", "test")
+    print(f"before: live {before['index_version']} test nDCG@10 {before['metrics']['ndcg@10']:.4f} "
           f"({time.time() - t:.0f} s with the ingest)", flush=True)
     operator, raters = keys(env, a.keys, a.role)
     with Server(env, port=a.port, log=home / "server.log", stop_s=30) as server:
         base = server.url
         if a.load:
-            print(f"search from 8 clients, no run: {json.dumps(load(base, operator=operator))}", flush=True)
+            print(f"search from 8 clients, no run: {json.dumps(load(base, a.data, operator=operator))}",
+                  flush=True)
         started = time.time()
-        counts = replay(base, a.noise, a.invert, raters, a.thumbs)
+        asked, qrels = claims(a.data, a.split, a.questions)
+        counts = replay(base, asked, qrels, a.noise, a.invert, raters, a.thumbs)
         print(f"replayed: {json.dumps(counts)} in {time.time() - started:.0f} s", flush=True)
         if a.review:
-            print(f"an editor reviewed: {json.dumps(review(base, a.review, operator, a.search))}", flush=True)
+            reviewed = review(base, asked, qrels, a.review, operator, a.search)
+            print(f"an editor reviewed: {json.dumps(reviewed)}", flush=True)
             subprocess.Popen([sys.executable, "-m", "ragship", "improve", "--trigger", "after the review", "--json"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if a.load:
             while not running(base, started, operator):
                 time.sleep(2)
             time.sleep(60)  # into the training
-            print(f"search from 8 clients, during the run: {json.dumps(load(base, operator=operator))}", flush=True)
+            print(f"search from 8 clients, during the run: {json.dumps(load(base, a.data, operator=operator))}",
+                  flush=True)
         run = wait_for_run(base, started, 7200, operator)
         print(f"run: {json.dumps(run)} (after {time.time() - started:.0f} s)", flush=True)
-        if run["status"] != "promoted":
+        if run["status"] == "refused":
             print(f"alert: {json.dumps(alert(base, 'ImproveRefused', operator=operator))}", flush=True)
     report = [r for r in cli_json(env, "status")["improve"]["runs"]][0]
     sources = cli_json(env, "dataset", "show")["sources"]
     print(f"labels by key: {len(sources['keys'])} keys, the most from one key "
           f"{max((k['questions'] for k in sources['keys'].values()), default=0)} questions; not counted: "
           f"{json.dumps(sources['dropped'])}", flush=True)
-    after = cli_json(env, "eval", str(SCIFACT), "--split", "test")
-    print(f"after: live {after['index_version']} SciFact test nDCG@10 {after['metrics']['ndcg@10']:.4f} "
-          f"(before {before['metrics']['ndcg@10']:.4f}; offline adapt --split train + tune {OFFLINE}); "
+    after = cli_json(env, "eval", str(a.data), "--split", "test")
+    print(f"after: live {after['index_version']} test nDCG@10 {after['metrics']['ndcg@10']:.4f} "
+          f"(before {before['metrics']['ndcg@10']:.4f}"
+          + (f"; offline adapt --split train + tune {OFFLINE}" if a.data == SCIFACT else "") + "); "
           f"run {report['status']}: {report['reason']}", flush=True)
     print(f"the run's peak RSS: {report.get('peak_rss_mb')} MB (improve.memory_mb bounds it)", flush=True)
 

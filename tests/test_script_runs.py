@@ -16,8 +16,7 @@ from runs import ROOT, json_lines, needs, ok
 import runs
 
 # a script with no run here, and why (tests/test_scripts.py checks that every other script has one)
-NOT_RUN = {"learn_from_clicks.py": "no small-data option yet: it was running a long benchmark when issue 50 added "
-                                   "the others' (SciFact's train split over a real server, ~1 h)"}
+NOT_RUN: dict[str, str] = {}  # a script without a row, and why
 
 
 def run(script: str, *args, timeout: float = 600) -> subprocess.CompletedProcess:
@@ -98,6 +97,18 @@ def test_the_fault_matrix_runs_a_row_end_to_end():
 
 
 # -- slow: a real server, or many `ragship` processes -------------------------------------------------------------
+@pytest.mark.slow
+def test_learn_from_clicks_asks_rates_reviews_and_reports_the_run(tmp_path):
+    proc = ok(run("learn_from_clicks.py", "--data", DATA / "beir-mini", "--split", "test", "--keys", 2, "--review", 10,
+                  "--epochs", 1, "--port", 0, "--home", tmp_path / "home"))
+    said = dict(line.split(": ", 1) for line in proc.stdout.splitlines() if ": " in line)
+    assert json.loads(said["replayed"].split(" in ")[0])["asked"] == 6  # beir-mini's judged test claims
+    assert json.loads(said["an editor reviewed"])["reviewed"] >= 1
+    run_ = json.loads(said["run"].rsplit(" (after", 1)[0])
+    assert run_["trigger"] == "after the review" and run_["status"] == "unchanged"  # too few labels to learn
+    assert "too few labels" in said["after"] and "3 keys" in said["labels by key"]
+
+
 @pytest.mark.slow
 def test_crash_release_keeps_one_live_version_through_kills():
     proc = ok(run("crash_release.py", "--steps", 1, "--corpus", DATA / "docs"))
