@@ -134,10 +134,10 @@ def test_a_lost_tag_does_not_stop_a_new_process_from_serving(tmp_path, cache_dir
 
 def test_an_unreadable_embedding_cache_names_itself(tmp_path):
     from ragship.embed.cache import EmbeddingCache
-    from ragship.errors import StateCorrupt
+    from ragship.errors import HomeFileDamaged
 
     (tmp_path / "embeddings.sqlite").write_bytes(b"not a database" * 100)
-    with pytest.raises(StateCorrupt, match="embeddings.sqlite cannot be read.*doctor --repair"):
+    with pytest.raises(HomeFileDamaged, match="embeddings.sqlite cannot be read.*doctor --repair"):
         EmbeddingCache(tmp_path / "embeddings.sqlite")
 
 
@@ -189,7 +189,7 @@ def test_a_request_past_its_time_limit_is_a_503_naming_the_limit():
 def test_a_data_file_zeroed_at_its_size_is_a_clear_error_naming_it(tmp_path, cache_dir, kind):
     """Issue 31 item 3: a Lance file overwritten with zeros (the size check passes) crashed search with a
     96-line ArrowInvalid traceback; a read that fails now checks the version's checksums and names the file."""
-    from ragship.errors import StateCorrupt
+    from ragship.errors import HomeFileDamaged
 
     home = tmp_path / "home"
     make_engine(home, cache_dir).ingest([DATA / "docs"])
@@ -197,5 +197,5 @@ def test_a_data_file_zeroed_at_its_size_is_a_clear_error_naming_it(tmp_path, cac
     victim.write_bytes(bytes(victim.stat().st_size))
     engine = make_engine(home, cache_dir)  # a new process: the live version's files pass the size check
     for call in (lambda: engine.search("harbour", "hybrid"), lambda: engine.ask("Who designed the power station?")):
-        with pytest.raises(StateCorrupt, match=rf"{victim.name}: content changed.*doctor --repair"):
+        with pytest.raises(HomeFileDamaged, match=rf"{victim.name}: content changed.*doctor --repair"):
             call()

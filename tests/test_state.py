@@ -115,13 +115,13 @@ def test_a_store_from_before_alembic_is_upgraded_keeping_its_rows(tmp_path):
 def test_a_store_newer_than_this_ragship_is_refused(tmp_path):
     from sqlalchemy import text
 
-    from ragship.errors import StateCorrupt
+    from ragship.errors import HomeFileDamaged
 
     state = State(None, tmp_path)
     state.ensure_schema()
     with state.connect() as c:
         c.execute(text("UPDATE alembic_version SET version_num = '9999'"))
-    with pytest.raises(StateCorrupt, match="newer than this ragship knows"):
+    with pytest.raises(HomeFileDamaged, match="newer than this ragship knows"):
         State(None, tmp_path).ensure_schema()
 
 
@@ -129,7 +129,7 @@ def test_an_older_homes_keys_are_imported_once_and_a_broken_file_fails_closed(st
     import json
 
     from ragship.access import KeyStore
-    from ragship.errors import StateCorrupt
+    from ragship.errors import HomeFileDamaged
 
     secret, record = KeyStore(State(None, state.home / "old")).create("reader", ["red"], "ops")
     state.home.mkdir(parents=True, exist_ok=True)
@@ -139,7 +139,7 @@ def test_an_older_homes_keys_are_imported_once_and_a_broken_file_fails_closed(st
     assert keys.authenticate(secret).groups == {"red"}  # the old home's key works, from the store
     assert not (state.home / "keys.json").exists() and (state.home / "keys.json.imported").exists()
     (state.home / "keys.json").write_text('{"keys": [{"id": 1}]}')  # a damaged file from a backup gone wrong
-    with pytest.raises(StateCorrupt, match="restore keys.json"):
+    with pytest.raises(HomeFileDamaged, match="restore keys.json"):
         KeyStore(State(None if state.sqlite else state.url, state.home)).authenticate(secret)
 
 
@@ -163,13 +163,13 @@ def test_reading_the_store_does_not_wait_for_a_writer_on_sqlite(tmp_path):
 def test_a_damaged_sqlite_file_is_state_corrupt_naming_it(tmp_path):
     """Issue 31 item 6: a state.sqlite with a damaged header gave exit 10 and a PostgreSQL hint."""
     from ragship.access import KeyStore
-    from ragship.errors import StateCorrupt
+    from ragship.errors import HomeFileDamaged
 
     state = State(None, tmp_path)
     KeyStore(state).create("admin", [])
     state.close()  # the last connection checkpoints the WAL into the file, as when a process exits
     with (tmp_path / "state.sqlite").open("r+b") as f:
         f.write(b"garbage garbage garbage")
-    with pytest.raises(StateCorrupt, match=r"state\.sqlite is damaged .*ragship doctor") as e:
+    with pytest.raises(HomeFileDamaged, match=r"state\.sqlite is damaged .*ragship doctor") as e:
         KeyStore(State(None, tmp_path)).records()
     assert e.value.exit_code == 6

@@ -23,7 +23,7 @@ from typing import Any, Callable, Iterable, Iterator, Mapping
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
-from ragship.errors import Forbidden, InputError, StateCorrupt, Unauthorized
+from ragship.errors import Forbidden, InputError, HomeFileDamaged, Unauthorized
 from ragship.home import Home
 from ragship.state import State
 from ragship.state.tables import KEYS
@@ -130,11 +130,11 @@ class KeyStore:
 
     @contextmanager
     def _ready(self, read: bool = False) -> Iterator[Connection]:
-        """The store's transaction; StateCorrupt while an older keys.json is there that could not be imported."""
+        """The store's transaction; HomeFileDamaged while an older keys.json is there that could not be imported."""
         with self.state.ready(read) as c:
             legacy = Home(self.state.home).legacy_keys
             if legacy.exists():
-                raise StateCorrupt(f"{legacy} could not be imported into the state store (see the log); every key "
+                raise HomeFileDamaged(f"{legacy} could not be imported into the state store (see the log); every key "
                                    "is refused until then: restore keys.json from a backup (`ragship doctor`)")
             yield c
 

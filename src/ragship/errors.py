@@ -27,7 +27,7 @@ The CLI turns a RagshipError into one line and `exit_code`; the API into a JSON 
     ├── ConfigError                    2   500   the settings and the models
     ├── ModelNotAvailable              4   503
     ├── IndexNotReady                  5   503   the home on disk
-    ├── StateCorrupt                   6   503
+    ├── HomeFileDamaged                6   503   (was StateCorrupt: that name still loads, for one release)
     ├── StorageError                   9   507
     │   └── ReadOnlyStorage            9   503
     ├── StateUnavailable              10   503   a service ragship uses
@@ -39,7 +39,8 @@ The CLI turns a RagshipError into one line and `exit_code`; the API into a JSON 
                                                  policy outcome like a gate refusal, not bad input
 
 Exit 3 (PARTIAL_EXIT: an ingest that listed some failures) is no error class. tests/test_errors.py checks that this
-tree names every class with its parent and codes, and that README's exit-code list names every code.
+tree names every class with its parent and codes, and that README's exit-code list names every code; an old name
+kept loading for a release (StateCorrupt) is an alias, no class of its own.
 
 The constants and the helper that maps a disk failure come after the classes.
 """
@@ -192,13 +193,16 @@ class IndexNotReady(RagshipError):
     http_status = 503
 
 
-class StateCorrupt(RagshipError):
+class HomeFileDamaged(RagshipError):
     """A file of the home (the live pointer, version records, an index file or manifest, the state store, a
     calibration, a job...) is missing where it must exist, or cannot be read. The message names the file and the
     command that repairs or explains it."""
 
     exit_code = 6
     http_status = 503
+
+
+StateCorrupt = HomeFileDamaged  # old name, kept loading for one release
 
 
 class StorageError(RagshipError):

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ragship.errors import REPAIR, StateCorrupt
+from ragship.errors import REPAIR, HomeFileDamaged
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -35,7 +35,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 
 
 def read_json(path: Path, default: Any = None) -> Any:
-    """The JSON in `path` (`default` when there is no such file); StateCorrupt naming the file and the repair
+    """The JSON in `path` (`default` when there is no such file); HomeFileDamaged naming the file and the repair
     when it cannot be read or parsed."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -45,12 +45,12 @@ def read_json(path: Path, default: Any = None) -> Any:
         raise corrupt(path, e) from None
 
 
-def corrupt(path: Path, cause: object) -> StateCorrupt:
+def corrupt(path: Path, cause: object) -> HomeFileDamaged:
     reason = f"{type(cause).__name__}: {cause}" if isinstance(cause, Exception) else str(cause)
-    return StateCorrupt(f"{path} cannot be read ({reason}); {REPAIR}")
+    return HomeFileDamaged(f"{path} cannot be read ({reason}); {REPAIR}")
 
 
 def database_error(path: Path, e: Exception) -> Exception:
     """What to raise for an SQLite error opening a state database: a lock timeout as it is, anything else ("file
-    is not a database", "database disk image is malformed") as StateCorrupt naming the file."""
+    is not a database", "database disk image is malformed") as HomeFileDamaged naming the file."""
     return e if "locked" in str(e) else corrupt(path, e)

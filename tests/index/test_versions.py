@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from ragship.errors import StateCorrupt
+from ragship.errors import HomeFileDamaged
 from ragship.index.versions import IndexVersion, VersionRegistry
 
 
@@ -25,10 +25,10 @@ def test_records_versions_and_moves_the_live_pointer(tmp_path):
 
 def test_pointer_to_an_unknown_version_is_an_error(tmp_path):
     reg = VersionRegistry(tmp_path)
-    with pytest.raises(StateCorrupt):
+    with pytest.raises(HomeFileDamaged):
         reg.set_live("v9")
     (tmp_path / "LIVE").write_text(json.dumps({"id": "v9"}))
-    with pytest.raises(StateCorrupt, match="v9"):
+    with pytest.raises(HomeFileDamaged, match="v9"):
         reg.live()
 
 

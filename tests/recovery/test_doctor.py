@@ -9,7 +9,7 @@ import sys
 import pytest
 from conftest import DATA, make_engine
 
-from ragship.errors import StateCorrupt
+from ragship.errors import HomeFileDamaged
 
 
 @pytest.fixture
@@ -53,7 +53,7 @@ def test_damage_is_found_repaired_or_explained_and_search_works_after(two_versio
     home.calibration.mkdir(parents=True, exist_ok=True)
     (home.calibration / "v2.json").write_text('{"features": [')
 
-    with pytest.raises(StateCorrupt, match="LIVE cannot be read.*doctor --repair"):
+    with pytest.raises(HomeFileDamaged, match="LIVE cannot be read.*doctor --repair"):
         fresh(engine).search("ferry")
     found = problems(fresh(engine).doctor())
     assert set(found) == {"v1 tag", "v2 files", "live pointer", "calibrations"}
@@ -90,7 +90,7 @@ def test_damaged_index_files_are_rebuilt_from_the_table(two_versions):
 def test_lost_version_records_come_back_from_their_backup(two_versions):
     engine = two_versions
     engine.registry.versions_path.write_text("[{")
-    with pytest.raises(StateCorrupt, match="versions.json cannot be read"):
+    with pytest.raises(HomeFileDamaged, match="versions.json cannot be read"):
         fresh(engine).registry.all()
     repaired = {f.check: f for f in fresh(engine).doctor(repair=True)}
     assert repaired["version records"].repaired and "versions.backup.json" in repaired["version records"].remedy
@@ -150,7 +150,7 @@ def test_a_broken_deleted_documents_list_comes_back_from_its_backup(two_versions
     gone = sorted(d["doc_id"] for d in engine.serving.documents())[0]
     engine.delete_documents([gone])
     engine.home.tombstones.write_text("{not json")
-    with pytest.raises(StateCorrupt, match="tombstones.json cannot be read"):
+    with pytest.raises(HomeFileDamaged, match="tombstones.json cannot be read"):
         fresh(engine).search("ferry")
     finding = {f.check: f for f in fresh(engine).doctor(repair=True)}["deleted documents"]
     assert finding.repaired and "restored 1 tombstones" in finding.remedy

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from ragship.cli.app import app, engine, print_json
 from ragship.cli.render import err, out
-from ragship.errors import GateRefused, StateCorrupt
+from ragship.errors import GateRefused, HomeFileDamaged
 from ragship.util import actor
 
 
@@ -181,4 +181,4 @@ def doctor(ctx: typer.Context,
                 "[yellow]repaired[/yellow]" if f.repaired else "[red]problem[/red]"
             table.add_row(f.check, status, f.detail if f.problem is None else f"{f.problem}\n→ {f.remedy}")
         out.print(table)
-    raise typer.Exit(0 if all(f.ok for f in findings) else StateCorrupt.exit_code)
+    raise typer.Exit(0 if all(f.ok for f in findings) else HomeFileDamaged.exit_code)

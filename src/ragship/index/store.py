@@ -10,7 +10,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import pyarrow as pa
 
-from ragship.errors import REPAIR, IndexNotReady, StateCorrupt
+from ragship.errors import REPAIR, IndexNotReady, HomeFileDamaged
 from ragship.index.integrity import checksums, damaged, disk_use, total_bytes
 from ragship.index.view import FTS_COLUMN, IndexView
 from ragship.util.sql import quote
@@ -58,7 +58,7 @@ class ChunkStore:
             try:
                 table = self._db.open_table(TABLE)
             except (RuntimeError, OSError, ValueError) as e:  # Lance cannot read the newest manifest
-                raise StateCorrupt(f"{self.table_uri} cannot be opened ({str(e).splitlines()[0][:160]}): its newest "
+                raise HomeFileDamaged(f"{self.table_uri} cannot be opened ({str(e).splitlines()[0][:160]}): its newest "
                                    f"manifest (_versions/) is damaged; {REPAIR}") from None
             return _current(table, self.table_uri)
         if dim is None:
@@ -225,7 +225,7 @@ class ChunkStore:
             try:
                 table.checkout(lance_version)
             except ValueError:
-                raise StateCorrupt(f"index version {tag} cannot be opened: its Lance version {lance_version} has "
+                raise HomeFileDamaged(f"index version {tag} cannot be opened: its Lance version {lance_version} has "
                                    f"no manifest in {self.table_uri}/_versions; {REPAIR}") from None
         return IndexView(table, nprobes, refine_factor, version_id=tag)
 
@@ -234,7 +234,7 @@ def _current(table, path: str):
     """The table, if it has every column this ragship writes; else a clear error instead of a failed write."""
     names = set(table.schema.names)
     if "chunk_id" not in names:  # no schema at all: the manifest decoded to nothing
-        raise StateCorrupt(f"{path} cannot be opened (its newest manifest has no schema): the manifest (_versions/) "
+        raise HomeFileDamaged(f"{path} cannot be opened (its newest manifest has no schema): the manifest (_versions/) "
                            f"is damaged; {REPAIR}")
     missing = {"groups", "tags"} - names
     if missing:

@@ -11,7 +11,7 @@ from typing import Any
 
 from filelock import FileLock
 
-from ragship.errors import REPAIR, Conflict, IndexNotReady, RagshipError, StateCorrupt
+from ragship.errors import REPAIR, Conflict, IndexNotReady, RagshipError, HomeFileDamaged
 from ragship.fsio import atomic_write_json, corrupt, read_json
 from ragship.util.clock import now
 
@@ -69,7 +69,7 @@ class VersionRegistry:
         """A version the index itself refers to (its absence is corruption; user-named ids use `find`)."""
         found = self.find(version_id)
         if found is None:
-            raise StateCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}; {REPAIR}")
+            raise HomeFileDamaged(f"index version {version_id!r} is not recorded in {self.versions_path}; {REPAIR}")
         return found
 
     def live(self) -> IndexVersion | None:
@@ -77,7 +77,7 @@ class VersionRegistry:
         return self.get(pointer["id"]) if pointer else None
 
     def pointer(self) -> dict[str, Any]:
-        """The live pointer: {"id", "since", "previous"} ({} before the first version). StateCorrupt when it is
+        """The live pointer: {"id", "since", "previous"} ({} before the first version). HomeFileDamaged when it is
         unreadable, or missing while versions that were made live are recorded."""
         pointer = read_json(self.live_path)
         if pointer is None:
@@ -151,7 +151,7 @@ class VersionRegistry:
             versions = self.all()
             index = next((i for i, v in enumerate(versions) if v.id == version_id), None)
             if index is None:
-                raise StateCorrupt(f"index version {version_id!r} is not recorded in {self.versions_path}; {REPAIR}")
+                raise HomeFileDamaged(f"index version {version_id!r} is not recorded in {self.versions_path}; {REPAIR}")
             versions[index] = replace(versions[index], release=release(versions[index], versions))
             self._write(versions)
             return versions[index]
@@ -170,7 +170,7 @@ class VersionRegistry:
         """The backup copy of the records, if it is readable."""
         try:
             return [IndexVersion(**v) for v in read_json(self.backup_path, default=None) or []] or None
-        except (StateCorrupt, TypeError):
+        except (HomeFileDamaged, TypeError):
             return None
 
     def _write(self, versions: list[IndexVersion]) -> None:
@@ -186,7 +186,7 @@ class VersionRegistry:
             self.get(version_id)  # must exist
             try:
                 previous = self.pointer().get("id")
-            except StateCorrupt:  # an unreadable pointer being replaced (`doctor --repair`)
+            except HomeFileDamaged:  # an unreadable pointer being replaced (`doctor --repair`)
                 previous = None
             if expected is not ANY and previous != expected:
                 raise Conflict(f"the live version changed to {previous} meanwhile (expected {expected}); nothing "

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from sqlalchemy import and_, exists, func, or_, select, true
 
-from ragship.errors import NotFound, StateCorrupt, StateUnavailable
+from ragship.errors import NotFound, HomeFileDamaged, StateUnavailable
 from ragship.monitor import metrics
 from ragship.monitor.observation import Observation, Request
 from ragship.monitor.privacy import kept_text
@@ -54,7 +54,7 @@ class QueryLog:
         try:
             with self.state.ready() as c:
                 upsert(c, REQUESTS, row, ("id",))
-        except (StateUnavailable, StateCorrupt) as e:  # disk full, read-only, down, damaged: the answer goes out
+        except (StateUnavailable, HomeFileDamaged) as e:  # disk full, read-only, down, damaged: the answer goes out
             metrics.QUERY_LOG_DROPPED.labels(_reason(e)).inc()
             log.warning("query log: observation %s not written (%s)", o.id, e)
         return o.id
@@ -292,6 +292,6 @@ def _reviews(reviewers: list[str]):
             .where(or_(f.marks.is_not(None), f.expected.is_not(None), f.correction.is_not(None)),
                    f.key_id.in_(reviewers)))
 
-def _reason(e: StateUnavailable | StateCorrupt) -> str:
+def _reason(e: StateUnavailable | HomeFileDamaged) -> str:
     """A short label for the dropped-rows counter: the driver's error class and its first words."""
     return str(e).split("(", 1)[-1][:40]

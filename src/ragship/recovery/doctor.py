@@ -14,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import replace
 from typing import Callable
 
-from ragship.errors import REPAIR, RagshipError, StateCorrupt
+from ragship.errors import REPAIR, RagshipError, HomeFileDamaged
 from ragship.index import IndexVersion
 from ragship.monitor.events import Events
 from ragship.monitor.querylog import QueryLog
@@ -66,7 +66,7 @@ class Doctor:
             try:
                 store.table()
                 break
-            except StateCorrupt as e:
+            except HomeFileDamaged as e:
                 newest = store.newest_manifest()
                 if not repair or newest is None:
                     out.append(Finding("index table", plain(e), REPAIR if newest else
@@ -83,11 +83,11 @@ class Doctor:
         try:
             versions = self.registry.all()
             if not versions and self.c.home.last_ingest():  # an ingest was recorded, yet no version is
-                raise StateCorrupt(f"no version is recorded in {self.registry.versions_path} though this home has "
+                raise HomeFileDamaged(f"no version is recorded in {self.registry.versions_path} though this home has "
                                    "ingested (last_ingest.json)")
             out.append(Finding("version records", detail=f"{len(versions)} versions in {self.registry.versions_path}"))
             return versions
-        except StateCorrupt as e:
+        except HomeFileDamaged as e:
             found = Finding("version records", plain(e), "`ragship doctor --repair` restores them from "
                             f"{self.registry.backup_path.name} or rebuilds them from the LanceDB tags")
             out.append(found)
@@ -126,7 +126,7 @@ class Doctor:
     def _pointer(self, out: list[Finding], broken: set[str], repair: bool) -> None:
         try:
             live = self.registry.live()
-        except StateCorrupt as e:
+        except HomeFileDamaged as e:
             problem = plain(e)
         else:
             if live is None or live.id not in broken:
@@ -154,7 +154,7 @@ class Doctor:
     def _make_live(self, version: IndexVersion) -> None:
         try:
             previous = self.registry.pointer().get("id")
-        except StateCorrupt:
+        except HomeFileDamaged:
             previous = None
         self.registry.set_live(version.id)
         self.registry.add_promotion(version.id, at=now(), by="doctor", forced=True, rollback=True,

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from ragship.access import KeyStore
 from ragship.answer.calibrate import Calibration, CalibrationStore
-from ragship.errors import REPAIR, RagshipError, StateCorrupt
+from ragship.errors import REPAIR, RagshipError, HomeFileDamaged
 from ragship.fsio import atomic_write_json, read_json
 from ragship.home import Home
 from ragship.index.tombstones import Tombstones
@@ -77,7 +77,7 @@ def _calibrations(store: CalibrationStore, repair: bool) -> Finding:
     for path in files:
         try:
             Calibration.load(path)
-        except StateCorrupt as e:
+        except HomeFileDamaged as e:
             bad.append((path, plain(e)))
     if not bad:
         return Finding("calibrations", detail=f"{len(files)} readable")
@@ -108,7 +108,7 @@ def _state(state: State, repair: bool) -> Finding:
 def _keys(state: State, repair: bool) -> Finding:
     try:
         n = len(KeyStore(state).records())
-    except StateCorrupt as e:
+    except HomeFileDamaged as e:
         return Finding("API keys", plain(e), "cannot be rebuilt (only hashes are kept): restore keys.json from a "
                        "backup; the server refuses every key until then (fails closed)")
     except RagshipError as e:
@@ -119,11 +119,11 @@ def _keys(state: State, repair: bool) -> Finding:
 def _tombstones(path: Path, repair: bool) -> Finding:
     try:
         n = len(read_json(path, default={}))
-    except StateCorrupt as e:
+    except HomeFileDamaged as e:
         backup = Tombstones(path).backup_path
         try:
             kept = read_json(backup)
-        except StateCorrupt:
+        except HomeFileDamaged:
             kept = None
         if kept is None:
             return Finding("deleted documents", plain(e), f"restore {path.name} from a backup: it hides deleted "
@@ -140,7 +140,7 @@ def _tombstones(path: Path, repair: bool) -> Finding:
 def _json(name: str, path: Path, why: str, repair: bool) -> Finding:
     try:
         read_json(path)
-    except StateCorrupt as e:
+    except HomeFileDamaged as e:
         found = Finding(name, plain(e), f"`ragship doctor --repair` sets it aside: {why}")
         if repair:
             found.repaired, found.remedy = True, f"set aside as {quarantine(path).name}: {why}"
@@ -153,7 +153,7 @@ def _jobs(folder: Path, repair: bool) -> Finding:
     for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
             read_json(path)
-        except StateCorrupt:
+        except HomeFileDamaged:
             bad.append(path)
     if not bad:
         return Finding("upload jobs", detail="readable")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, Protocol, Sequence
 
 from ragship.access import LOCAL, Principal, question_visible
-from ragship.errors import (REPAIR, ArchiveError, GateRefused, GateUnavailable, InputError, StateCorrupt,
+from ragship.errors import (REPAIR, ArchiveError, GateRefused, GateUnavailable, InputError, HomeFileDamaged,
                             VersionNotFound)
 from ragship.evaluate.beir import read_queries
 from ragship.fsio import atomic_write_text, read_json
@@ -229,7 +229,7 @@ class Releases:
         # rollback, which must take under a second at any size, compares sizes (`ragship doctor` reads the rest)
         damaged = self.c.store().damaged(version.files, deep=not rollback)
         if damaged:
-            raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); it stays "
+            raise HomeFileDamaged(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); it stays "
                                f"out of service; {REPAIR}")
         t = time.perf_counter()
         self.registry.set_live(version.id, expected=live.id if live else None)  # compare-and-swap

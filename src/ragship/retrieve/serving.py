@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from ragship.embed import CachedEmbedder
-from ragship.errors import REPAIR, ConfigError, Forbidden, RagshipError, StateCorrupt
+from ragship.errors import REPAIR, ConfigError, Forbidden, RagshipError, HomeFileDamaged
 from ragship.index import ChunkStore, IndexVersion, IndexView, VersionRegistry
 from ragship.index.tombstones import Tombstones
 from ragship.retrieve.filters import Filter
@@ -59,7 +59,7 @@ class Serving:
     @contextmanager
     def reading(self, served: Served) -> Iterator[None]:
         """A read of the index that fails is checked against the version's file checksums: a damaged file is a
-        StateCorrupt naming it (opening checks only sizes); anything else is raised as is."""
+        HomeFileDamaged naming it (opening checks only sizes); anything else is raised as is."""
         try:
             yield
         except RagshipError:
@@ -69,10 +69,10 @@ class Serving:
             raise
 
     def check_files(self, version: IndexVersion, deep: bool) -> None:
-        """StateCorrupt naming the files of `version` that no longer match their record (sizes, or checksums)."""
+        """HomeFileDamaged naming the files of `version` that no longer match their record (sizes, or checksums)."""
         damaged = self.store().damaged(version.files, deep=deep)
         if damaged:
-            raise StateCorrupt(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}") \
+            raise HomeFileDamaged(f"index version {version.id} is damaged ({'; '.join(damaged[:3])}); {REPAIR}") \
                 from None
 
     def visible(self, filter: Filter | None) -> Filter:

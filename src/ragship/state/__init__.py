@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, event, func, select, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from ragship.errors import StateCorrupt, StateUnavailable
+from ragship.errors import HomeFileDamaged, StateUnavailable
 from ragship.home import Home
 from ragship.state import legacy, migrate
 from ragship.state.tables import RATE_HITS
@@ -139,13 +139,13 @@ def _wait(c: Connection, key_id: str, at: float, n: int, window: float) -> int:
 CORRUPT_SQLITE = ("file is not a database", "database disk image is malformed")
 
 
-def _unavailable(url: str, e: SQLAlchemyError) -> StateUnavailable | StateCorrupt:
-    """The error for a failed transaction: a damaged SQLite file is StateCorrupt naming it (exit 6, doctor),
+def _unavailable(url: str, e: SQLAlchemyError) -> StateUnavailable | HomeFileDamaged:
+    """The error for a failed transaction: a damaged SQLite file is HomeFileDamaged naming it (exit 6, doctor),
     anything else StateUnavailable naming the store."""
     reason = str(getattr(e, "orig", None) or e).strip().splitlines()[0][:300]
     if url.startswith("sqlite") and any(m in reason for m in CORRUPT_SQLITE):
         path = url.split(":///", 1)[-1]
-        return StateCorrupt(f"{path} is damaged ({reason}): restore it from a backup, or move it aside to start "
+        return HomeFileDamaged(f"{path} is damaged ({reason}): restore it from a backup, or move it aside to start "
                             "with no keys, jobs, query log or alerts; `ragship doctor` explains")
     return StateUnavailable(f"the state store {redact(url)} failed ({type(e).__name__}: {reason}); check that it "
                             "is running and reachable, and `state.url` in ragship.toml")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import Connection
 
-from ragship.errors import StateCorrupt
+from ragship.errors import HomeFileDamaged
 
 SCRIPTS = Path(__file__).parent / "migrations"
 # alembic is imported where it is used: commands that never open the store do not pay for it
@@ -46,7 +46,7 @@ def upgrade(c: Connection) -> None:
     if have == scripts.get_current_head():
         return
     if have is not None and have not in {s.revision for s in scripts.walk_revisions()}:
-        raise StateCorrupt(f"the state store's schema is at revision {have!r}, newer than this ragship knows "
+        raise HomeFileDamaged(f"the state store's schema is at revision {have!r}, newer than this ragship knows "
                            f"(head {scripts.get_current_head()!r}): upgrade ragship on this machine, or point "
                            "`state.url` elsewhere")
     config = _config()

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 from typing import Callable, Generic, TypeVar
 
-from ragship.errors import StateCorrupt
+from ragship.errors import HomeFileDamaged
 
 T = TypeVar("T")
 
@@ -27,14 +27,14 @@ class FileCache(Generic[T]):
             return 0
 
     def get(self) -> T:
-        """With `last_good`, a file that became unreadable (StateCorrupt) leaves the last value in force, read
+        """With `last_good`, a file that became unreadable (HomeFileDamaged) leaves the last value in force, read
         again at each call until the file is repaired; a first read that fails raises."""
         stamp = self.stamp()
         with self._lock:
             if self._cached is None or self._cached[0] != stamp:
                 try:
                     self._cached = (stamp, self._load(self.path))
-                except StateCorrupt:
+                except HomeFileDamaged:
                     if not self.last_good or self._cached is None:
                         raise
             return self._cached[1]
