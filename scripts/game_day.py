@@ -53,7 +53,7 @@ RULES = [("QueryDrift", "query_drift_p", "<", 0.001, 0, "warning"),
          ("AbstainRateHigh", "abstain_rate", ">", 0.5, 3, "warning"),
          ("ErrorRateHigh", "error_rate", ">", 0.05, 3, "critical"),
          ("LLMFallback", "llm_fallback_rate", ">", 0.2, 3, "warning"),
-         ("StateUnreadable", "state_unreadable", ">", 0.5, 0, "critical"),
+         ("VersionsUnreadable", "versions_unreadable", ">", 0.5, 0, "critical"),
          ("SourceStale", "source_staleness", ">", 1.0, 0, "critical")]
 CONFIG = """[release]
 auto_promote = "never"
@@ -306,7 +306,8 @@ def faults(env: dict, home: Path, bad: str, stub: list, traffic: Traffic) -> lis
             ("(b) source loses 80 % of its files", lose, restore, "sync failed"),
             ("(c) topic shift in traffic", lambda: shift(True), lambda: shift(False), "traffic shift"),
             ("(d) LLM endpoint down", llm_down, llm_up, "llm failed"),
-            ("(e) live pointer truncated", truncate, lambda: cli_json(env, "doctor", "--repair"), "state unreadable")]
+            ("(e) live pointer truncated", truncate, lambda: cli_json(env, "doctor", "--repair"),
+             "versions unreadable")]
 
 
 def main() -> None:

@@ -163,9 +163,9 @@ def test_a_broken_state_file_fires_its_alert_and_a_background_job_reports_it_in_
     monitor = oversight.monitor()
     (engine.home.index / "LIVE").write_text("{")
     done = background(monitor.tick)()  # the round itself completes: it is how the on-call hears of it
-    assert [(e["alert"], e["severity"]) for e in done["events"]] == [("StateUnreadable", "critical")]
+    assert [(e["alert"], e["severity"]) for e in done["events"]] == [("VersionsUnreadable", "critical")]
     (seen,) = Events(oversight.query_log).between("default", 0, 2e9)
-    assert seen["kind"] == "state unreadable" and "LIVE cannot be read" in seen["text"]
+    assert seen["kind"] == "versions unreadable" and "LIVE cannot be read" in seen["text"]
     with caplog.at_level("ERROR", logger="ragship.monitor"):
         assert background(oversight.learning(None).check)() is None  # did not raise into the scheduler
     (logged,) = [r for r in caplog.records if r.name == "ragship.monitor"]

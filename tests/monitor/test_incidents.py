@@ -68,13 +68,13 @@ def test_two_processes_firing_together_open_one_incident(state):
         found.append(alerts.evaluate("default", [rule_], {rule_.signal: 0.9}, {}, now=2000)[0]["incident"]["id"])
 
     threads = [threading.Thread(target=monitor, args=(r,))
-               for r in (ERRORS, rule("StateUnreadable", "critical", signal="state_unreadable"))]
+               for r in (ERRORS, rule("VersionsUnreadable", "critical", signal="versions_unreadable"))]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     assert len(set(found)) == 1 and len(Incidents(state).list()) == 1
-    assert set(Incidents(state).get(found[0]).alerts) == {"ErrorRateHigh", "StateUnreadable"}
+    assert set(Incidents(state).get(found[0]).alerts) == {"ErrorRateHigh", "VersionsUnreadable"}
 
 
 def test_acknowledged_and_resolved_by_hand_with_who(tmp_path):

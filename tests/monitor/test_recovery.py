@@ -136,7 +136,7 @@ def test_a_rate_alert_fires_and_resolves_on_its_recent_requests_too(state):
 
 
 def test_the_fix_is_the_repair_its_round_saw_or_the_action_after_which_traffic_got_better(tmp_path):
-    """A repair that finished during the round that saw the state readable again (stamped after that round's start,
+    """A repair that finished during the round that saw the versions readable again (stamped after that round's start,
     as on the game day), and, with no sign of recovery to go by, the restart after which the answers came back."""
     from ragship.index import VersionRegistry
     from ragship.monitor.events import Events
@@ -148,11 +148,11 @@ def test_the_fix_is_the_repair_its_round_saw_or_the_action_after_which_traffic_g
     state = State(None, tmp_path)
     log, alerts, events = QueryLog(state), Alerts(QueryLog(state)), Events(QueryLog(state))
     registry, incidents = VersionRegistry(tmp_path / "index"), Incidents(state)
-    unreadable = AlertRule(name="StateUnreadable", signal="state_unreadable", op=">", threshold=0.5,
-                           severity="critical", runbook="docs/runbooks/monitoring.md#stateunreadable")
-    broken = alerts.evaluate("default", [unreadable], {"state_unreadable": 1.0}, {}, now=100)[0]["incident"]["id"]
-    events.record("default", "state readable", "read again", "monitor", now=130)  # the round's start
-    alerts.evaluate("default", [unreadable], {"state_unreadable": 0.0}, {}, now=130)
+    unreadable = AlertRule(name="VersionsUnreadable", signal="versions_unreadable", op=">", threshold=0.5,
+                           severity="critical", runbook="docs/runbooks/monitoring.md#versionsunreadable")
+    broken = alerts.evaluate("default", [unreadable], {"versions_unreadable": 1.0}, {}, now=100)[0]["incident"]["id"]
+    events.record("default", "versions readable", "read again", "monitor", now=130)  # the round's start
+    alerts.evaluate("default", [unreadable], {"versions_unreadable": 0.0}, {}, now=130)
     events.record("default", "doctor repair", "restored index/LIVE", "doctor", now=130.7)  # finished in the round
     rec = draft(incidents.get(broken), log, registry, window_s=60, now=200)["recovery"]
     assert (rec["fix"]["kind"], rec["time_to_recover_s"], rec["resolved_after_fix_s"]) == ("doctor repair", 30.7, 0)

@@ -6,6 +6,8 @@ import os
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from ragship.monitor.rules import RENAMED_SIGNALS
+
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 INGEST_DOCUMENTS = Counter("ragship_ingest_documents", "Documents seen by ingest, by outcome", ["outcome"],
@@ -60,8 +62,10 @@ def record_feedback(rating: int) -> None:
 
 
 def record_signals(collection: str, signals: dict) -> None:
-    """Export each signal's value; a signal without a value (too few requests) is withdrawn, not zero."""
-    for name, value in signals.items():
+    """Export each signal's value; a signal without a value (too few requests) is withdrawn, not zero. A renamed
+    signal is exported under its old name too, for one release (rules exported before the rename watch it)."""
+    old = {name: signals[new] for name, new in RENAMED_SIGNALS.items() if new in signals}
+    for name, value in (signals | old).items():
         if value is None:
             try:
                 SIGNAL.remove(collection, name)

@@ -5,7 +5,7 @@ runbooks prescribe. Nothing is invented: each figure names the rows or events it
 
 Trigger candidates are the changes (releases, builds, configuration, server starts with the settings they changed,
 uploads, syncs, improvement runs, repairs) and the faults ragship saw (failed requests, LLM failures, a sync that
-failed, an unreadable state file, a shift in what users ask) in the timeline up to the first alert, each with the
+failed, unreadable version records, a shift in what users ask) in the timeline up to the first alert, each with the
 traffic's rates before it against after it (up to the first alert). Those about what the incident's alerts watch
 (rules.CAUSES, timeline.KIND_CAUSES) come first, and what an earlier incident had before it opened (its causes) is
 left out. Then first come the changes to what is served (promotions, rollbacks, restarts, repairs) after which the
@@ -106,7 +106,7 @@ def rank(log: QueryLog, incident: Incident, events: list[dict], until: float, wi
 
 def fixed(log: QueryLog, incident: Incident, events: list[dict], end: float, window_s: float) -> dict | None:
     """What fixed it: the first sign of recovery after the opening about what its alerts watch (the LLM writing
-    answers again, a state file read again, a source synced again), or the last action before that sign that
+    answers again, the version records read again, a source synced again), or the last action before that sign that
     changed what is served (a restart, a rollback, a repair); without a sign, the first such action after which the
     traffic got better; None when nothing recorded did (the recovery is then measured to the resolution)."""
     about = incident.causes()

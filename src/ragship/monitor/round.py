@@ -65,7 +65,7 @@ class AlertRound:
         events = self.alerts.evaluate(name, rules(c.settings), signals, context, now, deliver, recent)
         for e in events:
             metrics.ALERT_FIRING.labels(name, e["alert"], e["severity"]).set(int(e["event"] == "fired"))
-        if not signals["state_unreadable"]:  # the policy reads the version records
+        if not signals["versions_unreadable"]:  # the policy reads the version records
             held = self._move_reference(name, c, signals)
             if held:
                 log.warning("%s: drift reference not reset: %s", name, held)

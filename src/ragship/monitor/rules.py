@@ -14,7 +14,7 @@ SIGNALS = {
     "positive_feedback_rate": "thumbs up / feedback given, over monitor.window_s",
     "error_rate": "failed requests / requests",
     "llm_fallback_rate": "answers written extractively because the LLM endpoint failed / answers",
-    "state_unreadable": "1 while the version records or the live pointer cannot be read, else 0",
+    "versions_unreadable": "1 while the version records or the live pointer cannot be read, else 0",
     "p50_ms": "median request latency (ms)",
     "p95_ms": "95th percentile request latency (ms)",
     "query_drift_p": "permutation p-value of the recent queries' MMD against the reference window",
@@ -38,18 +38,24 @@ RECENT = ":recent"
 CAUSES = {
     "answer_rate": ("answers", "traffic"), "abstain_rate": ("answers", "traffic"),
     "no_result_rate": ("answers", "traffic"), "citation_failure_rate": ("answers", "llm"),
-    "positive_feedback_rate": ("answers", "llm"), "error_rate": ("service", "state"), "llm_fallback_rate": ("llm",),
-    "state_unreadable": ("state",), "p50_ms": ("service", "llm"), "p95_ms": ("service", "llm"),
+    "positive_feedback_rate": ("answers", "llm"), "error_rate": ("service", "versions"), "llm_fallback_rate": ("llm",),
+    "versions_unreadable": ("versions",), "p50_ms": ("service", "llm"), "p95_ms": ("service", "llm"),
     "query_drift_p": ("traffic",), "score_drift_p": ("answers", "traffic"), "source_staleness": ("sources",),
     "improve_refused": ("learning",), "label_key_share": ("learning",),
 }
+# old names kept loading for one release (ADR 0024): a configured rule on the old signal watches the new one, an
+# alert recorded under an old name keeps its causes, and /metrics exports the old signal too (exported rules)
+RENAMED_SIGNALS = {"state_unreadable": "versions_unreadable"}
+RENAMED_RULES = {"StateUnreadable": "VersionsUnreadable"}
 
 
 def causes(signal: str | None, name: str = "") -> tuple[str, ...]:
     """What an alert on `signal` is about; an unknown signal (an incident recorded before signals were kept: by
     the default rule of its `name`) is about itself alone."""
     if signal is None:
+        name = RENAMED_RULES.get(name, name)
         signal = next((r.signal for r in DEFAULT_RULES if r.name == name), None)
+    signal = RENAMED_SIGNALS.get(signal or "", signal)
     return CAUSES.get(signal or "", (signal or name,))
 
 
@@ -74,7 +80,7 @@ DEFAULT_RULES = [
     _rule("ErrorRateHigh", "error_rate", ">", 0.05, 120, "critical", "more than 5 % of requests fail"),
     _rule("LLMFallback", "llm_fallback_rate", ">", 0.2, 60, "warning",
           "the LLM endpoint fails: answers are quoted from the sources instead of written"),
-    _rule("StateUnreadable", "state_unreadable", ">", 0.5, 0, "critical",
+    _rule("VersionsUnreadable", "versions_unreadable", ">", 0.5, 0, "critical",
           "the version records or live pointer are unreadable: nothing can be released or rolled back"),
     _rule("SourceStale", "source_staleness", ">", 1.0, 0, "critical",
           "a source has not synced within its freshness objective"),
@@ -90,7 +96,8 @@ def rules(settings) -> list[AlertRule]:
     signal is a settings error."""
     from ragship.errors import ConfigError
 
-    chosen = DEFAULT_RULES if settings.monitor.alerts is None else settings.monitor.alerts
+    chosen = DEFAULT_RULES if settings.monitor.alerts is None else [
+        r.model_copy(update={"signal": RENAMED_SIGNALS.get(r.signal, r.signal)}) for r in settings.monitor.alerts]
     for r in chosen:
         if r.signal not in SIGNALS:
             raise ConfigError(f"monitor.alerts {r.name}: unknown signal {r.signal!r}; known: {', '.join(SIGNALS)}")

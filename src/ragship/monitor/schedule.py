@@ -81,7 +81,7 @@ class Monitor:
 
 
 def background(job):
-    """A scheduled job that fails on one of our errors (a broken state file, a full disk) logs one line naming
+    """A scheduled job that fails on one of our errors (a broken file of the home, a full disk) logs one line naming
     it and the repair, and runs again at its next turn; anything else keeps its traceback."""
 
     def run(*args):

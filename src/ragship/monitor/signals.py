@@ -55,7 +55,7 @@ class Signals:
         report = self.drift(name, c).report()
         sources = self.freshness.status(name, c.settings.sources, now)
         signals = {k: window[k] for k in WINDOWED}
-        signals["state_unreadable"] = self._state_unreadable(name, c, now)
+        signals["versions_unreadable"] = self._versions_unreadable(name, c, now)
         signals["query_drift_p"] = report["query"].get("p_value")
         signals["score_drift_p"] = report["scores"].get("p_value")
         signals["source_staleness"] = max((s["staleness"] for s in sources), default=None)
@@ -79,7 +79,7 @@ class Signals:
             flood.update(name=record.name if record else "", role=record.role if record else "")
         return flood
 
-    def _state_unreadable(self, name: str, c: Watched, now: float) -> float:
+    def _versions_unreadable(self, name: str, c: Watched, now: float) -> float:
         """1 while the collection's version records or live pointer cannot be read (the server keeps serving the
         version it has open, but nothing can be released or rolled back); the change is recorded as an event."""
         try:
@@ -88,11 +88,11 @@ class Signals:
             broken = ""
         except RagshipError as e:
             broken = str(e)
-        last = self.events.last(name, ("state unreadable", "state readable"))
-        if broken and (last is None or last["kind"] == "state readable"):
-            self.events.record(name, "state unreadable", broken, "monitor", now)  # the round's time: its alerts
-        elif not broken and last is not None and last["kind"] == "state unreadable":
-            self.events.record(name, "state readable", "the version records and live pointer read again", "monitor",
+        last = self.events.last(name, ("versions unreadable", "versions readable"))
+        if broken and (last is None or last["kind"] == "versions readable"):
+            self.events.record(name, "versions unreadable", broken, "monitor", now)  # the round's time: its alerts
+        elif not broken and last is not None and last["kind"] == "versions unreadable":
+            self.events.record(name, "versions readable", "the version records and live pointer read again", "monitor",
                                now)
         return float(bool(broken))
 

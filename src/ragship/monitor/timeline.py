@@ -1,7 +1,7 @@
 """An incident's timeline, assembled when it is read from what ragship already records: alert events, the index
 versions' release history (built, configuration changed, gated, promoted, forced, rolled back, with who), upload
-jobs, source syncs, improvement runs, the events log (a sync that failed, a state file found unreadable, a doctor
-repair) and the incident's own entries (opened, acknowledged, resolved); and the faults the query log shows: the
+jobs, source syncs, improvement runs, the events log (a sync that failed, the version records found unreadable, a
+doctor repair) and the incident's own entries (opened, acknowledged, resolved); and the faults the query log shows: the
 first failed request and the first answer the LLM endpoint failed on, with how many followed. Each entry names its
 source (an alert event's id, a version, a run, a job, a request), so every line of a postmortem can be checked.
 Failures come in episodes (failures less than EPISODE_GAP_S apart): each episode's first failure, and the first
@@ -32,23 +32,23 @@ from ragship.monitor.starts import changed_causes, without_values
 CHANGE_KINDS = ("promote", "forced promote", "rollback", "server start", "upload result", "sync",
                 "improvement result", "build", "config", "upload", "improvement run", "doctor repair", "drift reset")
 # what ragship saw go wrong without anyone changing anything (the other trigger candidates), causes before the
-# symptoms they bring (an unreadable state file also fails a sync; many faults fail requests)
-FAULT_KINDS = ("state unreadable", "llm failed", "traffic shift", "sync failed", "requests failed")
+# symptoms they bring (unreadable version records also fail a sync; many faults fail requests)
+FAULT_KINDS = ("versions unreadable", "llm failed", "traffic shift", "sync failed", "requests failed")
 # what ragship saw come right again: the first sign of an incident's recovery (the postmortem measures to it)
-RECOVERY_KINDS = ("state readable", "llm recovered", "sync recovered", "requests recovered")
+RECOVERY_KINDS = ("versions readable", "llm recovered", "sync recovered", "requests recovered")
 # what each kind of entry is about (rules.CAUSES names the alerts'); a server start by the settings it changed
 KIND_CAUSES = {
     **dict.fromkeys(("promote", "forced promote", "rollback", "build", "config"), ("answers", "service")),
     **dict.fromkeys(("upload", "upload result", "sync"), ("answers", "sources")),
     **dict.fromkeys(("improvement run", "improvement result"), ("answers", "learning")),
-    **dict.fromkeys(("doctor repair", "state unreadable", "state readable"), ("state", "service")),
+    **dict.fromkeys(("doctor repair", "versions unreadable", "versions readable"), ("versions", "service")),
     **dict.fromkeys(("llm failed", "llm recovered"), ("llm",)),
     **dict.fromkeys(("sync failed", "sync recovered"), ("sources",)),
-    **dict.fromkeys(("requests failed", "requests recovered"), ("service", "state")),
+    **dict.fromkeys(("requests failed", "requests recovered"), ("service", "versions")),
     "traffic shift": ("traffic",), "drift reset": ("answers", "traffic"),
 }
 # a monitor round is stamped with its start, an action when it ends: a repair that finished during the round that
-# saw the state readable again (and resolved the alert) is stamped up to a round later (game day, fault e)
+# saw the versions readable again (and resolved the alert) is stamped up to a round later (game day, fault e)
 ROUND_SLACK_S = 5.0
 EPISODE_GAP_S = 300.0  # failures further apart than this are separate episodes (an outage, then a later one)
 JOB_HOURS_S = 86400.0  # an upload queued this long before the window may still finish inside it
@@ -162,7 +162,7 @@ def entry_causes(e: dict[str, Any]) -> set[str]:
 
 
 def _records(registry) -> list:
-    """The version records, none when they are unreadable (a StateUnreadable incident: its events say so)."""
+    """The version records, none when they are unreadable (a VersionsUnreadable incident: its events say so)."""
     try:
         return registry.all()
     except RagshipError:
