@@ -1,4 +1,4 @@
-"""Peak memory (VmHWM) of ragship's trainers with and without adapt/loop.py's `bound_memory` (a fixed glibc mmap
+"""Peak memory (VmHWM) of ragship's trainers with and without adapt/training.py's `bound_memory` (a fixed glibc mmap
 threshold and gradient checkpointing), each run in its own process for the same number of steps:
 
 - bi-encoder: SciFact train queries with their first relevant abstract and a random abstract as the negative
@@ -65,7 +65,7 @@ def _reader_steps(base: str, out: Path, steps: int, mode: str) -> dict:
     """The reader's training on its first `steps` batches (no validation)."""
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from ragship.adapt.loop import bound_memory, train_loop
+    from ragship.adapt.training import bound_memory, train_loop
     from ragship.adapt.qa import _by_length, batch_loss, features, load_squad, split_articles
 
     tokenizer = AutoTokenizer.from_pretrained(base)

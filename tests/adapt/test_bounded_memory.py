@@ -1,4 +1,4 @@
-"""Every trainer bounds its memory (adapt/loop.py: bound_memory): gradient checkpointing (unless asked not to; the
+"""Every trainer bounds its memory (adapt/training.py: bound_memory): gradient checkpointing (unless asked not to; the
 QA model's for large batches only) and glibc's mmap threshold fixed, whose effect only a whole run shows
 (benchmarks/train_rss.py measures peak RSS with and without)."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from ragship.adapt import biencoder
-from ragship.adapt.loop import CHECKPOINT_ABOVE_TOKENS, bound_memory
+from ragship.adapt.training import CHECKPOINT_ABOVE_TOKENS, bound_memory
 from ragship.adapt.pairs import Pair
 from ragship.adapt.qa import batch_loss
 

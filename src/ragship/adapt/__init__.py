@@ -3,4 +3,4 @@ itself), validate it on held-out queries, save it in the home, and build a new i
 
 `ragship adapt` (runner.py) mines training pairs (pairs.py) and fine-tunes the bi-encoder (biencoder.py); the
 cross-encoder reranker (crossencoder.py) and the QA model (qa.py, with Natural Questions-style pairs from nq.py)
-are trained the same way. All three share one training loop (loop.py)."""
+are trained the same way. All three share one training loop (training.py)."""

@@ -8,7 +8,7 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
+from ragship.adapt.training import bound_memory, checkpoint_of, train_loop
 from ragship.adapt.pairs import Pair
 
 SCALE = 20.0  # cosine similarities times this are the logits (sentence-transformers' default for this loss)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ragship.adapt.loop import bound_memory, checkpoint_of, train_loop
+from ragship.adapt.training import bound_memory, checkpoint_of, train_loop
 from ragship.adapt.pairs import Pair
 
 MAX_LENGTH = 256

@@ -32,7 +32,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 
 from ragship.adapt import nq
-from ragship.adapt.loop import bound_memory, checkpoint_large, checkpoint_of, train_loop
+from ragship.adapt.training import bound_memory, checkpoint_large, checkpoint_of, train_loop
 from ragship.answer.qa import ANSWERABLE, END, MAX_ANSWER_TOKENS, MAX_LENGTH, START, STRIDE, QAModel, Reading, windows
 from ragship.errors import DatasetError
 

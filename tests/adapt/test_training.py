@@ -8,8 +8,8 @@ pytest.importorskip("torch")
 
 import torch
 
-from ragship.adapt import loop
-from ragship.adapt.loop import train_loop
+from ragship.adapt import training
+from ragship.adapt.training import train_loop
 
 EXAMPLES = [(float(i), 2.0 * i + 1.0) for i in range(-20, 20)]
 
@@ -41,7 +41,7 @@ def test_every_planned_step_runs_without_a_budget():
 def test_a_stopped_run_continues_where_it_stopped_to_the_same_weights(tmp_path, monkeypatch):
     whole, whole_log = run()
     checkpoint = tmp_path / ".reader-x.training.pt"
-    monkeypatch.setattr(loop, "CHECKPOINT_EVERY_S", -1.0)  # save after every step
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_S", -1.0)  # save after every step
     steps = []
 
     def killed(step, total, loss):
@@ -61,7 +61,7 @@ def test_a_stopped_run_continues_where_it_stopped_to_the_same_weights(tmp_path, 
 
 def test_a_checkpoint_of_other_settings_is_not_continued(tmp_path, monkeypatch):
     checkpoint = tmp_path / ".x.training.pt"
-    monkeypatch.setattr(loop, "CHECKPOINT_EVERY_S", -1.0)
+    monkeypatch.setattr(training, "CHECKPOINT_EVERY_S", -1.0)
     model, loss_of = model_and_loss()
     train_loop(model, EXAMPLES, loss_of, epochs=1, batch_size=8, lr=1e-2, warmup=0.1, budget_s=0.0, seed=7,
                checkpoint=checkpoint)
