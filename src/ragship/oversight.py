@@ -98,8 +98,8 @@ class Oversight:
         """The learning loop of a collection: labeled sets, improvement runs, their triggers."""
         return Loop(self.collections.get(name), self.query_log, named(name), str(self.default.home.root))
 
-    def improvement_jobs(self) -> list[tuple]:
-        """(job, seconds, id) for the scheduler: each collection with `improve.schedule` checks its triggers."""
+    def improvement_tasks(self) -> list[tuple]:
+        """(task, seconds, id) for the scheduler: each collection with `improve.schedule` checks its triggers."""
         c = self.collections
         return [(self.learning(name).check, c.get(name).settings.improve.check_every_s, f"improve:{name}")
                 for name in c.names() if c.get(name).settings.improve.schedule]

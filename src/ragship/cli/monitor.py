@@ -144,7 +144,7 @@ def watch(ctx: typer.Context,
     """Run the monitor without a server: alert rounds, each source's re-sync on its freshness objective, and the
     improvement loop's triggers where improve.schedule is on."""
     oversight, monitor = _monitor(ctx)
-    scheduler = monitor.schedule(every, jobs=oversight.improvement_jobs())
+    scheduler = monitor.schedule(every, tasks=oversight.improvement_tasks())
     err.print(f"watching ({len(scheduler.get_jobs())} jobs); Ctrl-C stops", highlight=False)
     try:
         while True:

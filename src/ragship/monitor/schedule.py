@@ -1,5 +1,5 @@
-"""The monitor of a home and its scheduled jobs: the alert round (round.py) over every collection's signals
-(signals.py), each source's re-sync within its freshness objective, and the improvement jobs handed in. It runs
+"""The monitor of a home and its scheduled tasks: the alert round (round.py) over every collection's signals
+(signals.py), each source's re-sync within its freshness objective, and the improvement tasks handed in. It runs
 inside `ragship serve` and in `ragship watch`."""
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ class Monitor:
             metrics.SOURCE_AGE.labels(name, place).set(s["age_s"])
         return result
 
-    def schedule(self, every_s: float | None = None, jobs: Sequence[tuple] = ()):
-        """A started APScheduler running `tick`, each source's sync and the given (job, seconds, id) `jobs` (the
+    def schedule(self, every_s: float | None = None, tasks: Sequence[tuple] = ()):
+        """A started APScheduler running `tick`, each source's sync and the given (task, seconds, id) `tasks` (the
         improvement loop's trigger checks); call `.shutdown()` to stop it."""
         from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -74,21 +74,21 @@ class Monitor:
                 self.freshness.watch(name, source, _built_at(c.registry))
                 scheduler.add_job(background(self.sync), "interval", args=(name, source), seconds=source.max_age_s / 4,
                                   id=f"sync:{name}:{source.path}", max_instances=1, coalesce=True)
-        for job, seconds, job_id in jobs:
-            scheduler.add_job(background(job), "interval", seconds=seconds, id=job_id, max_instances=1, coalesce=True)
+        for task, seconds, task_id in tasks:
+            scheduler.add_job(background(task), "interval", seconds=seconds, id=task_id, max_instances=1, coalesce=True)
         scheduler.start()
         return scheduler
 
 
-def background(job):
-    """A scheduled job that fails on one of our errors (a broken file of the home, a full disk) logs one line naming
+def background(task):
+    """A scheduled task that fails on one of our errors (a broken file of the home, a full disk) logs one line naming
     it and the repair, and runs again at its next turn; anything else keeps its traceback."""
 
     def run(*args):
         try:
-            return job(*args)
+            return task(*args)
         except RagshipError as e:
-            log.error("%s failed: %s", job.__name__, e)
+            log.error("%s failed: %s", task.__name__, e)
 
     return run
 

@@ -169,7 +169,7 @@ def create_app(engine: Engine) -> FastAPI:
                       limiter=RateLimiter(s.rate_per_minute, s.burst, state), monitor=monitor,
                       timeout_s=s.request_timeout_s)
     leader = Leader(engine.home.root / "scheduler.lock",
-                    lambda: monitor.schedule(jobs=oversight.improvement_jobs()))  # + the learning loop
+                    lambda: monitor.schedule(tasks=oversight.improvement_tasks()))  # + the learning loop
     mcp = mcp_tools.build(collections, service.keys, service.run, service.log)
     mcp_app = mcp.streamable_http_app()
 
