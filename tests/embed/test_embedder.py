@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from ragship.embed import CachedEmbedder, EmbeddingCache, SentenceTransformerEmbedder
-from ragship.embed.models import resolve_model
+from ragship.embed.resolve import resolve_model
 from ragship.embed.sentence_transformers import cpu_has_native_bf16, resolve_precision
 from ragship.errors import ModelNotAvailable
 

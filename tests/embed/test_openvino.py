@@ -13,7 +13,7 @@ import pytest
 from ragship.embed import SentenceTransformerEmbedder, paths
 from ragship.embed import openvino as ov_embed
 from ragship.embed.factory import build, settings_for
-from ragship.embed.models import resolve_model
+from ragship.embed.resolve import resolve_model
 from ragship.errors import ModelNotAvailable
 from ragship.settings import EmbedSettings
 from conftest import DATA

@@ -2,7 +2,7 @@
 
 The Embedder protocol (base.py); sentence-transformers (sentence_transformers.py), ONNX Runtime (onnx.py) and
 OpenVINO (openvino.py) backends; the encoder path chosen per machine (paths.py); where a model name resolves on
-disk (models.py); the cache (cache.py); building the configured embedder (factory.py)."""
+disk (resolve.py); the cache (cache.py); building the configured embedder (factory.py)."""
 
 from ragship.embed.base import Embedder
 from ragship.embed.cache import CachedEmbedder, EmbeddingCache

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ragship.embed.base import Embedder
 from ragship.embed.cache import CachedEmbedder, EmbeddingCache
-from ragship.embed.models import resolve_model
+from ragship.embed.resolve import resolve_model
 from ragship.embed.onnx import artifact_dir
 from ragship.embed.paths import Choice, choose, path_of
 from ragship.settings import EmbedSettings

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from ragship.embed.base import Embedder
-from ragship.embed.models import resolve_model
+from ragship.embed.resolve import resolve_model
 from ragship.errors import ModelNotAvailable
 from ragship.fsio import atomic_write_text
 from ragship.util.child import run_apart

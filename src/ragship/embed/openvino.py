@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ragship.embed.base import Embedder
-from ragship.embed.models import resolve_model
+from ragship.embed.resolve import resolve_model
 from ragship.embed.onnx import artifact_dir, check_mean_pooling, mean_pooled
 from ragship.errors import ModelNotAvailable
 from ragship.util.child import run_apart

@@ -19,7 +19,7 @@ import numpy as np
 
 from ragship.cpu import cpu_has_native_bf16
 from ragship.embed.base import Embedder
-from ragship.embed.models import resolve_model
+from ragship.embed.resolve import resolve_model
 from ragship.errors import ModelNotAvailable
 
 log = logging.getLogger(__name__)

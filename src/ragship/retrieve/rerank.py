@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from ragship.embed.models import resolve_model
+from ragship.embed.resolve import resolve_model
 from ragship.cpu import cpu_has_native_bf16
 from ragship.errors import ModelNotAvailable
 from ragship.types import Hit
