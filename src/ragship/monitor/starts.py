@@ -19,12 +19,12 @@ from ragship.state import redact
 
 HIDDEN = ("monitor.webhook_url",)  # may hold a token (a Slack webhook URL is its own secret): changed, no values
 CHANGED = "changed since the last start: "
-# what a changed setting is about (rules.CAUSES), the most specific prefix first; any other: the service. The
-# state store's settings share "versions" (the versions alert's cause), as they shared "state" before ADR 0024
+# what a changed setting is about (rules.CAUSES), the most specific prefix first; any other: the service (the state
+# store's settings too: its failures are failed requests; the versions alert watches the home's files, not the store)
 SETTING_CAUSES = (("answer.llm.", ("llm",)), ("answer.", ("answers",)), ("chunk.", ("answers",)),
                   ("embed.", ("answers",)), ("search.", ("answers",)), ("rerank.", ("answers",)),
                   ("index.", ("answers", "service")), ("release.", ("answers",)), ("sources", ("sources",)),
-                  ("ingest.", ("sources",)), ("state.", ("versions", "service")), ("improve.", ("learning",)),
+                  ("ingest.", ("sources",)), ("state.", ("service",)), ("improve.", ("learning",)),
                   ("monitor.", ("answers", "traffic", "llm", "service", "versions", "sources", "learning")))
 
 
