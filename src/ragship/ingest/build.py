@@ -167,12 +167,13 @@ class Build:
     def _check_floor(self) -> None:
         """Stop before the disk holding the index falls below ingest.min_free_mb (its head is rolled back by the
         next run; the live version is untouched)."""
-        if self.store.remote:
-            return  # an object store has no local disk to fill
+        path = self.store.path
+        if path is None:
+            return  # an object store (store.remote) has no local disk to fill
         floor = self.settings.ingest.min_free_mb * 1e6
-        free = shutil.disk_usage(self.store.path if self.store.path.exists() else self.store.path.parent).free
+        free = shutil.disk_usage(path if path.exists() else path.parent).free
         if free < floor:
-            raise StorageError(f"{free / 1e6:.0f} MB free on the disk holding {self.store.path}, below "
+            raise StorageError(f"{free / 1e6:.0f} MB free on the disk holding {path}, below "
                                f"ingest.min_free_mb = {self.settings.ingest.min_free_mb:g}: the ingest stopped and "
                                "the live index version is untouched; free space (or lower the floor) and run it again")
 
@@ -188,7 +189,7 @@ class Build:
         self.batch = []
 
     def _embed(self, rows: list[dict[str, Any]]) -> None:
-        before = getattr(self.embedder, "embedded", None)
+        before: int | None = getattr(self.embedder, "embedded", None)  # a CachedEmbedder counts what it embeds
         step = self.settings.embed.batch_size * 8  # progress granularity; the model batches internally
         # longest first across the whole batch, so each model batch holds similar lengths: SciFact's chunks were
         # padded 10.7 % beyond their real tokens in sorted parts of 128, 5.2 % sorted as a whole (ADR 0019)
@@ -199,7 +200,7 @@ class Build:
                 row["vector"] = vector
             self.observe("embed", len(part))
         # a cached embedder counts real embeddings; a bare one embeds every row
-        self.report.chunks_embedded += len(rows) if before is None else self.embedder.embedded - before
+        self.report.chunks_embedded += len(rows) if before is None else getattr(self.embedder, "embedded") - before
 
 
 def document_rows(doc: Document, doc_hash: str, chunk: ChunkSettings, tokenizer) -> list[dict[str, Any]]:

@@ -36,7 +36,8 @@ class _Unit:
 def sections(doc: Document) -> Iterator[tuple[int, int, tuple[str, ...]]]:
     """(start, end, heading path) of each heading-delimited section of the document."""
     stack: list[tuple[int, str]] = []
-    start, path = 0, ()
+    path: tuple[str, ...] = ()  # the headings above `start`
+    start = 0
     for offset, level, heading in sorted(doc.headings):
         if offset > start:
             yield start, offset, path

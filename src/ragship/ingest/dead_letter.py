@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Sequence
 
 from ragship.fsio import atomic_write_json, read_json
 from ragship.util.clock import now
+from ragship.ingest.document import DocumentSource
+from ragship.ingest.remote import RemoteSource
 from ragship.ingest.sources import Source, open_sources
 from ragship.settings import Settings, is_remote
 from ragship.types import Failure
@@ -20,11 +23,11 @@ class DeadLetter:
     def entries(self) -> dict[str, dict]:
         return read_json(self.path, default={})
 
-    def record(self, scanned: list[Source], failures: list[Failure]) -> None:
+    def record(self, scanned: Sequence[Source | RemoteSource], failures: list[Failure]) -> None:
         """Replace the entries of scanned sources by this run's failures (a retry only touches its files)."""
         entries = self.entries()
         roots = {s.root for s in scanned if s.complete}
-        retried = {p for s in scanned if not s.complete for p in s.only}
+        retried = {p for s in scanned if not s.complete and s.only is not None for p in s.only}  # a retry's files
         failed_now = {_absolute(f.path) for f in failures}
         for key, entry in list(entries.items()):
             if (entry["root"] in roots or key in retried) and key not in failed_now:
@@ -39,7 +42,7 @@ class DeadLetter:
                                "attempts": old.get("attempts", 0) + 1}
         atomic_write_json(self.path, entries)
 
-    def retry_sources(self, settings: Settings) -> list[Source]:
+    def retry_sources(self, settings: Settings) -> list[Source | RemoteSource]:
         """Sources that re-read only the failed files (a failed corpus row re-reads its whole corpus file)."""
         by_root: dict[str, set[str]] = {}
         for key, entry in self.entries().items():
@@ -66,7 +69,7 @@ def _absolute(path: str) -> str:
     return "".join(_split_line(path))
 
 
-def _root_lookup(sources: list[Source]):
+def _root_lookup(sources: Sequence[DocumentSource]):
     roots = sorted((s.root for s in sources), key=len, reverse=True)
 
     def root_of(failure_path: str) -> str:

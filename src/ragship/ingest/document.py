@@ -66,7 +66,7 @@ def make_document(data: bytes, name: str, *, doc_id: str, root: str, where: str,
     (pages, language, ...) joins `metadata`, with the format."""
     path = PurePosixPath(name)
     try:
-        parsed = parse_file(data, path, ocr=ocr)  # type: ignore[arg-type]  # parsers only read name and suffix
+        parsed = parse_file(data, path, ocr=ocr)
     except RagshipError as e:
         return Failure(where, str(e).removeprefix(f"{path}: "), doc_id)
     metadata = {**metadata, **parsed.metadata, "format": path.suffix.lower().lstrip(".")}

@@ -5,9 +5,9 @@ the user named kept in the dead-letter file for --retry-failed; uploads and dele
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
-from ragship.embed.base import Embedder
+from ragship.embed.cache import CachedEmbedder
 from ragship.errors import DeletionsHeld, EmptyCorpus, InputError
 from ragship.home import Home
 from ragship.index import ChunkStore, VersionRegistry
@@ -15,6 +15,7 @@ from ragship.index.tombstones import Tombstones
 from ragship.ingest.build import IngestReport, Observer
 from ragship.ingest.dead_letter import DeadLetter
 from ragship.ingest.pipeline import ingest, remove
+from ragship.ingest.remote import RemoteSource
 from ragship.ingest.sources import Source, open_sources
 from ragship.ingest.uploads import Uploads
 from ragship.settings import Settings
@@ -23,8 +24,9 @@ UPLOAD_WAIT_S = 600.0  # an upload job waits this long for a writer ahead of it 
 
 
 class Ingestor:
-    def __init__(self, home: Home, settings: Settings, embedder: Callable[[], Embedder], registry: VersionRegistry,
-                 tombstones: Tombstones, on_report: Callable[[IngestReport], None] = lambda report: None):
+    def __init__(self, home: Home, settings: Settings, embedder: Callable[[], CachedEmbedder],
+                 registry: VersionRegistry, tombstones: Tombstones,
+                 on_report: Callable[[IngestReport], None] = lambda report: None):
         self.home, self.settings, self._embedder, self.registry = home, settings, embedder, registry
         self.tombstones, self.on_report = tombstones, on_report
         self.dead_letter = DeadLetter(home.dead_letter)
@@ -68,8 +70,8 @@ class Ingestor:
             return remove(doc_ids, settings=self.settings, embedder=self._embedder(), store=self.store(),
                           registry=self.registry)
 
-    def _run(self, paths: list[Path], sources: list[Source], observe: Observer | None, dead_letter: bool,
-             wait_s: float = 0, **options) -> IngestReport:
+    def _run(self, paths: list[Path], sources: Sequence[Source | RemoteSource], observe: Observer | None,
+             dead_letter: bool, wait_s: float = 0, **options) -> IngestReport:
         with self.home.exclusive(wait_s):
             embedder = self._embedder()
             embedder.embedded = 0

@@ -7,7 +7,7 @@ reads which format, and why not one converter for all of them, is ADR 0018.
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePath
 from typing import Callable
 
 from ragship.errors import ParseError, UnsupportedFile
@@ -21,7 +21,7 @@ from ragship.ingest.formats.text import CODE_SUFFIXES, parse_code, parse_json, p
 
 __all__ = ["PARSERS", "Parsed", "decode_text", "parse_file", "parse_html", "parse_markdown", "readable"]
 
-PARSERS: dict[str, Callable[[bytes, Path], Parsed]] = {
+PARSERS: dict[str, Callable[[bytes, PurePath], Parsed]] = {
     ".txt": parse_txt,
     ".text": parse_txt,
     ".md": parse_markdown,
@@ -44,13 +44,13 @@ PARSERS: dict[str, Callable[[bytes, Path], Parsed]] = {
 OCR_PARSERS: dict[str, Callable[..., Parsed]] = {".pdf": parse_pdf, **{s: parse_image for s in IMAGE_SUFFIXES}}
 
 
-def readable(path: Path, ocr: bool = False) -> bool:
+def readable(path: PurePath, ocr: bool = False) -> bool:
     """Whether a file found in a folder is one to ingest: a known format (images only when OCR is on)."""
     suffix = path.suffix.lower()
     return suffix in PARSERS or (ocr and suffix in OCR_PARSERS)
 
 
-def parse_file(data: bytes, path: Path, ocr: bool = False) -> Parsed:
+def parse_file(data: bytes, path: PurePath, ocr: bool = False) -> Parsed:
     suffix = path.suffix.lower()
     if suffix in OCR_PARSERS:
         parsed = OCR_PARSERS[suffix](data, path, ocr=ocr)

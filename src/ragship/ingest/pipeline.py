@@ -13,7 +13,8 @@ import hashlib
 import json
 import queue
 import threading
-from typing import Iterable, Iterator, TypeVar
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +25,7 @@ from ragship.index.store import ChunkStore, schema
 from ragship.index.view import FTS_COLUMN
 from ragship.index.versions import IndexVersion, VersionRegistry
 from ragship.ingest.build import Build, IngestReport, Observer, Stopwatch
+from ragship.ingest.document import DocumentSource
 from ragship.ingest.sources import open_sources
 from ragship.settings import Settings
 from ragship.util import actor
@@ -34,9 +36,10 @@ T = TypeVar("T")
 DEFAULT_FTS = {"stem": True, "stop_words": True}  # what versions recorded without "fts" params were built with
 
 
-def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkStore,
+def ingest(paths: Sequence[str | Path], *, settings: Settings, embedder: Embedder, store: ChunkStore,
            registry: VersionRegistry, observe: Observer | None = None, dry_run: bool = False,
-           sources: list | None = None, ray_address: str | None = None, use_ray: bool = False) -> IngestReport:
+           sources: Sequence[DocumentSource] | None = None, ray_address: str | None = None,
+           use_ray: bool = False) -> IngestReport:
     """Ingest `paths` (or prepared `sources`). With dry_run, parse and plan but write nothing. With use_ray,
     chunking and embedding run as a Ray Data job (ingest/ray_executor.py); planning and commits stay here."""
     sources = sources if sources is not None else open_sources(paths, settings)
@@ -44,9 +47,13 @@ def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkS
     if live is not None and live.release.get("damaged"):  # `doctor` found its data damaged: rebuild from sources
         live = None
     observe = observe or (lambda stage, n, total=None: None)
+    build: Build
     if use_ray and not dry_run:
+        from ragship.embed.cache import CachedEmbedder
         from ragship.ingest.ray_executor import RayBuild
 
+        if not isinstance(embedder, CachedEmbedder):  # the engine's is: its workers share the cache's folder
+            raise TypeError(f"the Ray executor needs a CachedEmbedder, not {type(embedder).__name__}")
         build = RayBuild(settings, embedder, store, observe, dry_run, ray_address)
     else:
         build = Build(settings, embedder, store, observe, dry_run)
@@ -61,7 +68,7 @@ def ingest(paths: list, *, settings: Settings, embedder: Embedder, store: ChunkS
         return report
     fts = settings.search.fts_params()
     documents_changed = bool(report.added or report.changed or report.deleted or report.resumed)
-    report.reindexed = bool(live) and not documents_changed and live.params.get("fts", DEFAULT_FTS) != fts
+    report.reindexed = live is not None and not documents_changed and live.params.get("fts", DEFAULT_FTS) != fts
     if not (documents_changed or report.reindexed):
         registry.end_build()
         if live:
@@ -102,7 +109,7 @@ def _start(build: Build, store: ChunkStore, registry: VersionRegistry, live: Ind
             registry.begin_build(report.previous)
 
 
-def _scan(build: Build, sources: list, write_batch: int) -> set[str]:
+def _scan(build: Build, sources: Sequence[DocumentSource], write_batch: int) -> set[str]:
     """Take every document of every source into the build; the roots scanned completely (whose missing
     documents may be deleted)."""
     build.observe("scan", 0, total=sum(s.estimate() for s in sources))
@@ -124,8 +131,10 @@ def remove(doc_ids: list[str], *, settings: Settings, embedder: Embedder, store:
            registry: VersionRegistry) -> IngestReport:
     """A new live version without the given documents (those present in the live one)."""
     live = registry.live()
-    report = IngestReport(previous=live.id if live else None, version=live.id if live else None)
-    present = store.doc_states(live.lance_version) if live else {}
+    if live is None:  # nothing is live: nothing to remove
+        return IngestReport()
+    report = IngestReport(previous=live.id, version=live.id)
+    present = store.doc_states(live.lance_version)
     gone = [d for d in doc_ids if d in present]
     if not gone:
         return report

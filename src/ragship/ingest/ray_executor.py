@@ -22,10 +22,12 @@ from typing import Any
 
 import numpy as np
 
+from ragship.embed.cache import CachedEmbedder
 from ragship.errors import ConfigError
 from ragship.home import Home
-from ragship.ingest.build import Build, document_rows
-from ragship.settings import ChunkSettings, EmbedSettings
+from ragship.index.store import ChunkStore
+from ragship.ingest.build import Build, Observer, document_rows
+from ragship.settings import ChunkSettings, EmbedSettings, Settings
 from ragship.types import Document
 
 ROW_COLUMNS = ("chunk_id", "doc_id", "doc_hash", "source", "title", "text", "index_text", "start", "end",
@@ -63,8 +65,10 @@ class ChunkEmbed:
 
 
 class RayBuild(Build):
-    def __init__(self, settings, embedder, store, observe, dry_run, ray_address: str | None):
+    def __init__(self, settings: Settings, embedder: CachedEmbedder, store: ChunkStore, observe: Observer,
+                 dry_run: bool, ray_address: str | None):
         super().__init__(settings, embedder, store, observe, dry_run)
+        self.embedder: CachedEmbedder = embedder  # the workers read its cache's folder
         self.ray_address = ray_address
         self.spill_path = Home(settings.home).ray_spill
         self.spill_path.parent.mkdir(parents=True, exist_ok=True)

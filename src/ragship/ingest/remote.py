@@ -67,7 +67,7 @@ class RemoteSource:
     def estimate(self) -> int:
         return 0  # unknown until listed
 
-    def items(self) -> Iterator[Item]:
+    def items(self) -> Iterator[Item | Partial]:
         raise NotImplementedError
 
     def documents(self) -> Iterator[Document | Failure | Partial]:
@@ -164,7 +164,7 @@ class GitSource(RemoteSource):
 def _last_changes(repo, head: str, paths: set[str]) -> dict[str, str]:
     """The commit that last changed each path, from one walk of the history (stops once all are found)."""
     found: dict[str, str] = {}
-    sha = None
+    sha = ""  # `git log --format=%H` names the commit before its paths
     for line in repo.git.log(head, "--format=%H", "--name-only", "--no-renames").splitlines():
         if re.fullmatch(r"[0-9a-f]{40}", line):
             sha = line
@@ -184,7 +184,7 @@ class WebSource(RemoteSource):
 
     max_pages: int = 500
 
-    def items(self) -> Iterator[Item]:
+    def items(self) -> Iterator[Item | Partial]:
         import httpx
         from protego import Protego
 
@@ -196,7 +196,7 @@ class WebSource(RemoteSource):
             delay = min(float(robots.crawl_delay(USER_AGENT) or 0), MAX_CRAWL_DELAY_S)
             yield from self._crawl(client, robots, delay)
 
-    def _crawl(self, client, robots, delay: float) -> Iterator[Item]:
+    def _crawl(self, client, robots, delay: float) -> Iterator[Item | Partial]:
         sitemap = self.location.endswith(".xml")
         queue = list(self._sitemap(client, self.location)) if sitemap else [self.location]
         seen, fetched = set(queue), 0
@@ -215,7 +215,11 @@ class WebSource(RemoteSource):
                 yield Item(relative, url, url, _refused(response), None, {"url": url})
             elif suffix and self.wanted(relative):
                 content = response.content
-                yield Item(relative, url, url, lambda content=content: content, len(content), {"url": url})
+
+                def read(content: bytes = content) -> bytes:
+                    return content
+
+                yield Item(relative, url, url, read, len(content), {"url": url})
             if suffix == ".html" and not sitemap:
                 for link in _links(response.text, url):
                     if link not in seen and self._inside(link):
@@ -261,9 +265,10 @@ def _links(html: str, url: str) -> Iterator[str]:
     from bs4 import BeautifulSoup
 
     for a in BeautifulSoup(html, "html.parser").find_all("a", href=True):
-        if a.get("rel") and "nofollow" in a.get("rel"):
+        rel, href = a.get("rel"), a.get("href")  # rel: a list of words; href: one string (find_all asked for it)
+        if rel and "nofollow" in rel:
             continue
-        yield urldefrag(urljoin(url, a["href"]))[0]
+        yield urldefrag(urljoin(url, str(href)))[0]
 
 
 def remote_source(location: str, conf, *, max_bytes: int, cache: Path, **options) -> RemoteSource:

@@ -8,12 +8,12 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 from ragship.errors import InputError
-from ragship.ingest.document import DocumentSource, content_hash, make_document, too_big, wanted
+from ragship.ingest.document import content_hash, make_document, too_big, wanted
 from ragship.ingest.parsers import readable
-from ragship.ingest.remote import remote_source
+from ragship.ingest.remote import RemoteSource, remote_source
 from ragship.settings import Settings, is_remote
 from ragship.types import Document, Failure, Partial
 
@@ -84,7 +84,8 @@ class Source:
             yield self._file(self.path, self.path.name)
 
     def _folder(self) -> Iterator[Document | Failure | Partial]:
-        base, unread = self.path.resolve(), []
+        base = self.path.resolve()
+        unread: list[OSError] = []  # what os.walk could not list
         for dirpath, dirnames, filenames in os.walk(base, onerror=unread.append, followlinks=False):
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
@@ -172,20 +173,21 @@ def _beir_row(line: str, where: str, root: str, extra: dict, groups: tuple[str, 
     )
 
 
-def open_sources(paths: list[str | Path], settings: Settings, include=(), exclude=(), groups=(),
-                 ocr: bool = False) -> list[DocumentSource]:
+def open_sources(paths: Sequence[str | Path], settings: Settings, include=(), exclude=(), groups=(),
+                 ocr: bool = False) -> list[Source | RemoteSource]:
     """Sources for the paths (or s3://, git+, http(s):// locations), each with its [[sources]] settings
     (command-line globs win over configured ones)."""
     if not paths:
         raise InputError("no paths given; name files or folders to ingest, e.g. `ragship ingest docs/`")
     max_bytes = settings.ingest.max_file_bytes
-    sources = []
+    sources: list[Source | RemoteSource] = []
     for p in paths:
         conf = settings.source_settings(p if is_remote(p) else Path(p))
-        options = dict(include=tuple(include) or tuple(conf.include if conf else ()),
-                       exclude=tuple(exclude) or tuple(conf.exclude if conf else ()),
-                       groups=tuple(sorted(set(groups))), ocr=ocr or bool(conf and conf.ocr))
-        if is_remote(p):  # a folder looks up each file's [[sources]] groups; a remote source has one entry
+        options: dict[str, Any] = dict(include=tuple(include) or tuple(conf.include if conf else ()),
+                                       exclude=tuple(exclude) or tuple(conf.exclude if conf else ()),
+                                       groups=tuple(sorted(set(groups))), ocr=ocr or bool(conf and conf.ocr))
+        # a folder looks up each file's [[sources]] groups; a remote source (a str location) has one entry
+        if isinstance(p, str) and is_remote(p):
             options["groups"] = options["groups"] or tuple(sorted(set(conf.groups if conf else ())))
             sources.append(remote_source(p, conf, max_bytes=max_bytes, cache=settings.home / "sources", **options))
         else:

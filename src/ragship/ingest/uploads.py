@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from ragship.errors import TooLarge, UnsupportedFile
 from ragship.ingest.parsers import PARSERS
@@ -68,10 +68,12 @@ class Uploads:
 
 class _Part:
     def __init__(self, path: Path, final: Path, limit: int):
-        self.path, self.final, self.limit, self.size, self.file = path, final, limit, 0, None
+        self.path, self.final, self.limit, self.size = path, final, limit, 0
+        self.file: BinaryIO | None = None  # open while Uploads.receiving holds the part
 
     def write(self, chunk: bytes) -> None:
         self.size += len(chunk)
         if self.size > self.limit:
             raise TooLarge(f"{self.final.name}: over the {self.limit / 1e6:.0f} MB upload limit (ingest.max_file_mb)")
+        assert self.file is not None  # opened by Uploads.receiving, which hands the part out
         self.file.write(chunk)

@@ -4,7 +4,7 @@ assembles a document's text while recording where its headings (pages, slides, s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import PurePath
 from typing import Any, Callable, TypeVar
 
 from ragship.errors import ParseError
@@ -21,7 +21,7 @@ class Parsed:
     metadata: dict[str, Any] = field(default_factory=dict)  # e.g. language, pages, slides, sheets, ocr
 
 
-def decode_text(data: bytes, path: Path) -> str:
+def decode_text(data: bytes, path: PurePath) -> str:
     """UTF-8 (with or without BOM) text, refusing binary data."""
     if b"\x00" in data[:8192]:
         raise ParseError(f"{path}: contains NUL bytes, so it looks binary; only text files can be ingested as "
@@ -32,7 +32,7 @@ def decode_text(data: bytes, path: Path) -> str:
         raise ParseError(f"{path}: not valid UTF-8 (byte {e.start}); re-save it as UTF-8") from None
 
 
-def check_unpacked(data: bytes, path: Path, kind: str, remedy: str) -> None:
+def check_unpacked(data: bytes, path: PurePath, kind: str, remedy: str) -> None:
     """Refuse what is not a zip container, or one that would unpack to more than MAX_UNPACKED_BYTES (a bomb)."""
     import io
     import zipfile
@@ -48,7 +48,7 @@ def check_unpacked(data: bytes, path: Path, kind: str, remedy: str) -> None:
                          "(a zip bomb, or a document to split)")
 
 
-def open_package(load: Callable[[Any], T], data: bytes, path: Path, kind: str, remedy: str,
+def open_package(load: Callable[[Any], T], data: bytes, path: PurePath, kind: str, remedy: str,
                  errors: tuple[type[Exception], ...] = ()) -> T:
     """`load` (a library's reader) on a zip container checked by check_unpacked; what it raises on a corrupt file
     (the usual suspects plus `errors`) becomes a ParseError naming the file, the kind and `remedy`."""
@@ -56,9 +56,11 @@ def open_package(load: Callable[[Any], T], data: bytes, path: Path, kind: str, r
     import zipfile
 
     check_unpacked(data, path, kind, remedy)
+    corrupt: tuple[type[Exception], ...] = (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError,
+                                            OSError, *errors)
     try:
         return load(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError, TypeError, AttributeError, OSError, *errors) as e:
+    except corrupt as e:
         raise ParseError(f"{path}: corrupt {kind} ({type(e).__name__}: {e}); {remedy}") from None
 
 

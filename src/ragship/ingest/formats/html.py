@@ -3,7 +3,7 @@ under a heading per chapter)."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePath
 
 from ragship.errors import ParseError
 from ragship.ingest.formats.common import Parsed, Sections, decode_text, open_package
@@ -18,7 +18,7 @@ _VOID_TAGS = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link"
 MAX_HTML_DEPTH = 512  # browsers render ~500 levels; deeper is hostile
 
 
-def parse_html(data: bytes, path: Path) -> Parsed:
+def parse_html(data: bytes, path: PurePath) -> Parsed:
     """Visible text with a paragraph break at every block element; h1–h6 become headings. Iterative walk, so
     deeply nested markup cannot exhaust the recursion limit; nesting beyond MAX_HTML_DEPTH is refused."""
     from bs4 import BeautifulSoup, Comment, Declaration, Doctype, NavigableString, ProcessingInstruction, Tag
@@ -67,7 +67,7 @@ def parse_html(data: bytes, path: Path) -> Parsed:
     return Parsed(text, title, tuple(headings))
 
 
-def _check_depth(html: str, path: Path) -> None:
+def _check_depth(html: str, path: PurePath) -> None:
     """Refuse markup nested deeper than MAX_HTML_DEPTH (each text node walks its ancestors: quadratic time)."""
     from html.parser import HTMLParser
 
@@ -88,7 +88,7 @@ def _check_depth(html: str, path: Path) -> None:
         raise ParseError(f"{path}: HTML nested {counter.deepest} levels deep; the limit is {MAX_HTML_DEPTH}")
 
 
-def parse_epub(data: bytes, path: Path) -> Parsed:
+def parse_epub(data: bytes, path: PurePath) -> Parsed:
     """The chapters of an EPUB (ebooklib) in spine order; each chapter's headings are kept, and a chapter
     without an h1 gets its table-of-contents title as one."""
     import ebooklib

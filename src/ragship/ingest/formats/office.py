@@ -3,12 +3,12 @@ so a citation names the slide it quotes."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import PurePath
 
 from ragship.ingest.formats.common import Parsed, Sections, open_package
 
 
-def parse_docx(data: bytes, path: Path) -> Parsed:
+def parse_docx(data: bytes, path: PurePath) -> Parsed:
     """Paragraph text of a Word document; "Heading N" / "Title" styles become headings."""
     from docx import Document as Docx
 
@@ -26,7 +26,7 @@ def parse_docx(data: bytes, path: Path) -> Parsed:
     return out.parsed(title)
 
 
-def parse_pptx(data: bytes, path: Path) -> Parsed:
+def parse_pptx(data: bytes, path: PurePath) -> Parsed:
     """Every slide's text in reading order (text frames, tables row by row, grouped shapes), then its notes."""
     from pptx import Presentation
     from pptx.exc import PackageNotFoundError

@@ -5,7 +5,7 @@ on, and otherwise reported as needing it."""
 from __future__ import annotations
 
 import io
-from pathlib import Path
+from pathlib import PurePath
 
 from ragship.errors import ParseError
 from ragship.ingest.formats.common import Parsed, Sections
@@ -17,7 +17,7 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".we
 NEEDS_OCR = "turn OCR on for its source (`ingest --ocr`, or `ocr = true` in its [[sources]] entry)"
 
 
-def parse_pdf(data: bytes, path: Path, ocr: bool = False) -> Parsed:
+def parse_pdf(data: bytes, path: PurePath, ocr: bool = False) -> Parsed:
     """Text of every page under a "Page N" heading; with ocr, pages without a text layer are read by OCR."""
     reader = _open(data, path)
     try:
@@ -40,7 +40,7 @@ def parse_pdf(data: bytes, path: Path, ocr: bool = False) -> Parsed:
                       **({"ocr_pages": len(scanned)} if scanned and ocr else {}))
 
 
-def _open(data: bytes, path: Path):
+def _open(data: bytes, path: PurePath):
     import logging
 
     from pypdf import PdfReader
@@ -62,7 +62,7 @@ def _open(data: bytes, path: Path):
     return reader
 
 
-def _ocr_pages(data: bytes, path: Path, numbers: list[int]) -> list[str]:
+def _ocr_pages(data: bytes, path: PurePath, numbers: list[int]) -> list[str]:
     import pypdfium2 as pdfium
 
     try:
@@ -75,7 +75,7 @@ def _ocr_pages(data: bytes, path: Path, numbers: list[int]) -> list[str]:
         pdf.close()
 
 
-def parse_image(data: bytes, path: Path, ocr: bool = False) -> Parsed:
+def parse_image(data: bytes, path: PurePath, ocr: bool = False) -> Parsed:
     """The text of a scanned page or screenshot, by OCR."""
     from PIL import Image, UnidentifiedImageError
 
@@ -89,7 +89,7 @@ def parse_image(data: bytes, path: Path, ocr: bool = False) -> Parsed:
     return Parsed(_tesseract(image, path).strip(), path.stem, metadata={"ocr_pages": 1})
 
 
-def _tesseract(image, path: Path) -> str:
+def _tesseract(image, path: PurePath) -> str:
     import pytesseract
 
     try:

@@ -5,8 +5,8 @@ from the middle of a sheet still says what its values mean, and a citation names
 from __future__ import annotations
 
 import io
-from pathlib import Path
-from typing import Iterable
+from pathlib import PurePath
+from typing import Any, Iterable, Sequence
 
 from ragship.errors import ParseError
 from ragship.ingest.formats.common import Parsed, Sections, decode_text, open_package
@@ -14,7 +14,7 @@ from ragship.ingest.formats.common import Parsed, Sections, decode_text, open_pa
 MAX_ROWS = 200_000  # per sheet; a bigger table is a database export, better ingested as JSONL records
 
 
-def parse_xlsx(data: bytes, path: Path) -> Parsed:
+def parse_xlsx(data: bytes, path: PurePath) -> Parsed:
     """Each sheet a heading ("Sheet: Budget"), its first non-empty row the headers, every later row a record.
     Cells are read as last calculated (formulas as their values)."""
     from openpyxl import load_workbook
@@ -32,7 +32,7 @@ def parse_xlsx(data: bytes, path: Path) -> Parsed:
     return out.parsed(title, sheets=len(book.worksheets))
 
 
-def parse_csv(data: bytes, path: Path) -> Parsed:
+def parse_csv(data: bytes, path: PurePath) -> Parsed:
     """A CSV (or TSV) file: the delimiter sniffed from its start (quoting as Excel writes it: the sniffer's guess
     of quoting rules misreads doubled quotes), the first row the headers, every later row a record."""
     import csv
@@ -51,7 +51,7 @@ def parse_csv(data: bytes, path: Path) -> Parsed:
     return out.parsed(path.stem)
 
 
-def _records(out: Sections, rows: Iterable[tuple], path: Path, sheet: str | None) -> None:
+def _records(out: Sections, rows: Iterable[Sequence[Any]], path: PurePath, sheet: str | None) -> None:
     headers: list[str] | None = None
     for number, row in enumerate(rows, 1):
         cells = ["" if v is None else " ".join(str(v).split()) for v in row]

@@ -4,14 +4,14 @@ and source code (by language)."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
+from pathlib import PurePath
 
 from ragship.errors import ParseError
 from ragship.ingest.formats.common import Parsed, decode_text
 from ragship.text import title_line
 
 
-def parse_txt(data: bytes, path: Path) -> Parsed:
+def parse_txt(data: bytes, path: PurePath) -> Parsed:
     """Plain text as written. A first line that reads as a title (text.title_line: short, no sentence's end, alone
     or followed by longer prose) is the document's title and kept apart from its text, as a BEIR row's title is:
     it is embedded and BM25-indexed once with every chunk, never quoted nor counted as a sentence's evidence."""
@@ -27,7 +27,7 @@ _FENCE = re.compile(r"^(```|~~~)")
 _ATX = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
 
 
-def parse_markdown(data: bytes, path: Path) -> Parsed:
+def parse_markdown(data: bytes, path: PurePath) -> Parsed:
     """Markdown is kept as written (citations quote it verbatim); ATX headings outside code fences are found."""
     text = decode_text(data, path)
     headings, offset, in_fence = [], 0, False
@@ -41,7 +41,7 @@ def parse_markdown(data: bytes, path: Path) -> Parsed:
     return Parsed(text, title, tuple(headings))
 
 
-def parse_rst(data: bytes, path: Path) -> Parsed:
+def parse_rst(data: bytes, path: PurePath) -> Parsed:
     """reStructuredText kept as written; its sections (as docutils parses them, any adornment style) are the
     headings, nested as in the document tree."""
     from docutils import nodes
@@ -88,7 +88,7 @@ def _overlined(text: str, offset: int) -> bool:
     return len(before) >= 3 and len(set(before.strip())) == 1 and not before.strip()[0].isalnum()
 
 
-def parse_json(data: bytes, path: Path) -> Parsed:
+def parse_json(data: bytes, path: PurePath) -> Parsed:
     """A JSON document: its string values, one "key.path: value" line each, so every field is searchable."""
     import json
 
@@ -108,7 +108,7 @@ def parse_json(data: bytes, path: Path) -> Parsed:
             stack.extend((key, x) for x in reversed(v))
         elif v is not None and str(v).strip():
             lines.append(f"{key}: {v}" if key else str(v))
-    title = value.get("title") if isinstance(value, dict) and isinstance(value.get("title"), str) else path.stem
+    title = value["title"] if isinstance(value, dict) and isinstance(value.get("title"), str) else path.stem
     return Parsed("\n".join(lines), title)
 
 
@@ -120,7 +120,7 @@ DEFINITIONS = {"def", "class", "func", "fn", "function", "struct", "enum", "trai
                "module", "object", "record", "async"}
 
 
-def parse_code(data: bytes, path: Path) -> Parsed:
+def parse_code(data: bytes, path: PurePath) -> Parsed:
     """Source code kept verbatim; its language from Pygments' lexer for the file name, and its top-level
     definitions as headings: unindented lines that Pygments tokenizes as a class or function name, or that
     open with a definition keyword (def, class, func, fn, struct, ...)."""
