@@ -136,7 +136,7 @@ def grouped(questions: list[Question]) -> list[dict[str, Any]]:
     embedded = [q for q in questions if q.vector is not None and q.vector.shape == size]  # one model's vectors
     groups: list[list[Question]] = []
     if embedded:
-        labels = topics_of(np.stack([q.vector for q in embedded]))
+        labels = topics_of(np.stack([q.vector for q in embedded if q.vector is not None]))  # all: embedded has them
         groups = [[q for q, label in zip(embedded, labels) if label == c] for c in sorted(set(labels))]
     # a question alone on its subject joins the last entry, so that the topics read as a short list
     alone = [q for q in questions if q not in embedded] + [g[0] for g in groups if len(g) == 1]
@@ -156,7 +156,7 @@ def topics_of(vectors: np.ndarray) -> np.ndarray:
 
 def _topic(members: list[Question]) -> dict[str, Any]:
     open_ = sorted((q for q in members if q.closed_at is None), key=lambda q: (-q.failed, -q.last_failed))
-    closed = sorted((q for q in members if q.closed_at is not None), key=lambda q: -q.closed_at)
+    closed = sorted((q for q in members if q.closed_at is not None), key=lambda q: -(q.closed_at or 0.0))
     return {"name": topic_name([q.text for q in members]), "others": False, "open": len(open_),
             "answered_now": sum(q.answered_now is not None for q in open_), "closed": len(closed),
             "failed": sum(q.failed for q in members),

@@ -23,7 +23,7 @@ import hashlib
 import json
 import random
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from typing import AbstractSet, Any, Protocol
 
 import numpy as np
 
@@ -32,12 +32,13 @@ from ragship.adapt.pairs import Pair, cloze_pairs, labeled_pairs
 from ragship.adapt.runner import CLOZE_PAIRS, with_model
 from ragship.answer.calibrate import (PRIOR_FEATURE, Calibration, CalibrationStore, choose_threshold, fit,
                                       unbiased_labels)
+from ragship.embed.cache import CachedEmbedder
 from ragship.embed.factory import measured_choice
 from ragship.errors import ConfigError, GateRefused, GateUnavailable, RagshipError
 from ragship.evaluate.tune import Tunable, fusion
 from ragship.ingest.pipeline import reembed
 from ragship.learn.datasets import LabeledSet
-from ragship.learn.labels import Item, answer_labels, rating_noise, reviewed
+from ragship.learn.labels import Item, answer_labels, label_noise, reviewed
 from ragship.release.gate import Check, GateReport, compare
 from ragship.settings import GoldenSet, ReleaseSettings, Settings
 from ragship.types import AbstainTarget
@@ -51,12 +52,18 @@ class Improvable(Tunable, Protocol):
     """What a run uses of a collection (the Engine is one)."""
 
     calibrations: CalibrationStore
+    pin: str | None  # the version it serves (at_version), None for the live one
+
+    @property
+    def embedder(self) -> CachedEmbedder: ...
 
     def context(self, question: str) -> Any: ...
 
     def answerer(self) -> Any: ...
 
     def at_version(self, version_id: str) -> Improvable: ...
+
+    def sibling(self, settings: Settings) -> Improvable: ...
 
     def releases(self) -> Any: ...
 
@@ -136,7 +143,7 @@ def improve(c: Improvable, labeled: LabeledSet, progress=None, since: str | None
         _run(c, labeled, out, progress, fresh if out.plan["unsupervised"] else set())
     except RagshipError as e:  # what was done stays in the outcome; the live version is as it was
         out.status, out.reason = "failed", str(e)
-    out.live_after = c.registry.live().id
+    out.live_after = getattr(c.registry.live(), "id", None)  # None: nothing was live (the run failed)
     return out
 
 
@@ -167,21 +174,8 @@ def _run(c: Improvable, labeled: LabeledSet, out: Outcome, progress, fresh: set[
         out.status, out.reason = "refused", out.calibration["refused"]
 
 
-def label_noise(settings: Settings, items: list[Item]) -> dict[str, Any]:
-    """How noisy the ratings among `items` are taken to be: `improve.label_noise` when set, else measured on the
-    rated questions editors reviewed (labels.rating_noise), when there are `improve.min_reviews` of them."""
-    measured, reviews = rating_noise(items)
-    s = settings.improve
-    if s.label_noise is not None:
-        return {"rate": s.label_noise, "reviews": reviews, "how": "improve.label_noise"}
-    if reviews < s.min_reviews:
-        return {"rate": 0.0, "reviews": reviews, "how": f"not measured: {reviews} rated answers reviewed "
-                f"(improve.min_reviews = {s.min_reviews}); ratings taken as right"}
-    return {"rate": round(measured, 4), "reviews": reviews, "how": "measured: reviews against ratings"}
-
-
 def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None,
-                    fresh: set[str] = frozenset()) -> tuple[dict[str, Any], str]:
+                    fresh: AbstractSet[str] = frozenset()) -> tuple[dict[str, Any], str]:
     """Train from the live model on the training side's pairs and inverse-cloze pairs from the `fresh` documents;
     a candidate version embedded by the new model (with `improve.retune`, fusion weights tuned for it).
     (report, candidate version id)"""
@@ -189,13 +183,14 @@ def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None,
     searcher = c.searcher()
     train = [i for i in labeled.items("train") if i.relevant]
     labeled_part = training_pairs(train, searcher)
-    cloze = cloze_pairs(searcher, random.Random(SEED), CLOZE_PAIRS, fresh) if fresh else []
+    cloze = cloze_pairs(searcher, random.Random(SEED), CLOZE_PAIRS, set(fresh)) if fresh else []
     pairs = labeled_part + cloze
     if not pairs:
         raise ConfigError("no training pairs: no labeled question found a negative among its search results, and "
                           "no new document has two sentences to make an inverse-cloze pair from")
     digest = hashlib.sha256(json.dumps([[p.query, p.positive, p.negative] for p in pairs]).encode()).hexdigest()
     base = searcher.embedder
+    assert isinstance(base, CachedEmbedder)  # the engine's searchers embed through its cache (the weights' path)
     out = c.home.models / f"{c.home.root.name}-improved-{digest[:10]}"
     # each in a process of its own: both leave a gigabyte or more in the heap, returned when it ends (ADR 0021)
     training = run_apart(biencoder.train, base.path, pairs, out, progress=progress, what="training",
@@ -207,6 +202,7 @@ def adapt_candidate(c: Improvable, labeled: LabeledSet, progress=None,
     with c.home.exclusive(wait_s=600):
         report = reembed(settings=adapted.settings, embedder=adapted.embedder, store=adapted.store(),
                          registry=adapted.registry, adapted_from=c.settings.embed.model)
+    assert report.version is not None  # the candidate it committed
     found = {"model_path": str(out), "base_model": base.model_id, "pairs": len(pairs), "questions": len(train),
              "labeled_pairs": len(labeled_part), "cloze_pairs": len(cloze), "new_documents": len(fresh),
              "data_sha256": digest, "training": training, "fusion": None}
@@ -226,7 +222,7 @@ def training_pairs(items: list[Item], searcher) -> list[Pair]:
     wrong = {i.qid: i.not_relevant for i in items if i.not_relevant}
     if not wrong:
         return pairs
-    first_chunk = {}
+    first_chunk: dict[str, str] = {}
     rows = searcher.view.rows(["doc_id", "index_text"])
     for d, text in zip(rows["doc_id"].to_pylist(), rows["index_text"].to_pylist()):
         first_chunk.setdefault(d, text)
@@ -239,7 +235,7 @@ def refit(target: Improvable, items: list[Item], noise: dict[str, Any] | None = 
     chosen allowing for the ratings' `noise` (label_noise; reviewed questions count as right)."""
     labeled = [i for i in items if i.answerable is not None]
     rows = [a.features for a in assessments(target, [i.question for i in labeled])]
-    labels = [int(i.answerable) for i in labeled]
+    labels = [int(bool(i.answerable)) for i in labeled]  # answerable is not None in `labeled`
     noise = noise or {"rate": 0.0}
     calibration = fit(rows, labels, AbstainTarget.parse(target.settings.answer.abstain_target),
                       noise=noise["rate"], clean=[reviewed(i) for i in labeled])
@@ -247,7 +243,8 @@ def refit(target: Improvable, items: list[Item], noise: dict[str, Any] | None = 
         calibration.prior = target.answerer().calibration.prior
     calibration.fitted_on = {"dataset": "production", "split": "train", "answerable": sum(labels),
                              "unanswerable": len(labels) - sum(labels), "label_noise": noise,
-                             "version": target.pin or target.registry.live().id, "features": calibration.features}
+                             "version": target.pin or getattr(target.registry.live(), "id", None),
+                             "features": calibration.features}
     return calibration
 
 
@@ -259,6 +256,7 @@ def assessments(c: Improvable, questions: list[str]) -> list:
 
 def _release(c: Improvable, labeled: LabeledSet, out: Outcome) -> None:
     """Gate the candidate on the held-out side and the golden sets; promote it unless the policy says never."""
+    assert out.candidate is not None and out.adaptation is not None  # adapt_candidate made both
     judged = labeled.manifest["splits"]["heldout"]["judged"]
     heldout = [GoldenSet(path=labeled.split("heldout"), split="test")] if judged >= c.settings.improve.min_heldout \
         else []
@@ -306,6 +304,7 @@ def _without_refit(c: Improvable, out: Outcome, reports: list[GateReport], heldo
     re-fitted calibration, it is gated again with the calibration in force (the re-fitted one set aside, said in
     the run's report); the stop-55 replay's model lifted SciFact test 0.7281 -> 0.7519 while its re-fitted
     calibration abstained on 11 of 16 held-out unanswerable questions where the live confidence abstained on 16."""
+    assert out.candidate is not None  # _release's candidate
     refused = "; ".join(f"{ch.metric} {ch.change:+.4f}" for r in reports for ch in r.checks if ch.regressed)
     c.calibrations.path(out.candidate).unlink()
     if out.calibration is not None:
@@ -356,6 +355,7 @@ def _release_calibration(c: Improvable, labeled: LabeledSet, calibration: Calibr
         out.reason = "the re-fitted calibration answers or abstains worse on held-out questions: " + "; ".join(
             f"{ch.metric} {ch.change:+.4f}" for ch in checks if ch.regressed)
         return
+    assert live is not None  # assessments above served it
     calibration.fitted_on["version"] = live.id
     c.calibrations.save(calibration, live.id)
     out.status, out.reason = "promoted", ("the re-fitted calibration is no worse on held-out questions than the live "
@@ -368,7 +368,7 @@ def calibration_checks(live: list[float], candidate: list[float], held: list[Ite
     against the confidences in force `live`, on the held-out questions, at the same operating point
     (`answer.abstain_target`): the live threshold is moved to meet it on these very questions, so a live threshold
     set for another point neither fails nor passes a candidate by itself. The checks, and that threshold."""
-    confidence, y = np.asarray(live), np.array([int(i.answerable) for i in held])
+    confidence, y = np.asarray(live), np.array([int(bool(i.answerable)) for i in held])  # all labeled
     counted = unbiased_labels(y, calibration.validation.get("label_noise", 0.0),
                               [reviewed(i) for i in held])  # the same allowance for noisy ratings as the fit's
     threshold = choose_threshold(confidence, counted, AbstainTarget.parse(calibration.target))

@@ -35,6 +35,7 @@ from typing import Any, Mapping
 from ragship.access import KeyStore
 from ragship.errors import FeedbackRefused, Forbidden, InputError
 from ragship.monitor.querylog import QueryLog
+from ragship.settings import Settings
 
 
 PER_KIND = 10  # reviews of each kind of rating before rating_noise weighs the kinds
@@ -310,6 +311,19 @@ def reviewed(item: Item) -> bool:
     """Whether the item's answerability was last said by a review (`expected`), not read from a rating."""
     said = [label for label in item.labels if _answerable(label) is not None]
     return bool(said) and said[-1].expected is not None
+
+
+def label_noise(settings: Settings, items: list[Item]) -> dict[str, Any]:
+    """How noisy the ratings among `items` are taken to be: `improve.label_noise` when set, else measured on the
+    rated questions editors reviewed (rating_noise), when there are `improve.min_reviews` of them."""
+    measured, reviews = rating_noise(items)
+    s = settings.improve
+    if s.label_noise is not None:
+        return {"rate": s.label_noise, "reviews": reviews, "how": "improve.label_noise"}
+    if reviews < s.min_reviews:
+        return {"rate": 0.0, "reviews": reviews, "how": f"not measured: {reviews} rated answers reviewed "
+                f"(improve.min_reviews = {s.min_reviews}); ratings taken as right"}
+    return {"rate": round(measured, 4), "reviews": reviews, "how": "measured: reviews against ratings"}
 
 
 def rating_noise(items: list[Item]) -> tuple[float, int]:

@@ -76,7 +76,8 @@ class Loop:
         try:
             outcome = improve(self.c, labeled, progress, since)
         except RagshipError as e:  # recorded, shown and alerted on; the live version is untouched
-            outcome = Outcome(status="failed", reason=str(e), live_before=self.c.registry.live().id)
+            live = self.c.registry.live()  # None when nothing is live (the run's IndexNotReady)
+            outcome = Outcome(status="failed", reason=str(e), live_before=live.id if live else None)
         except BaseException as e:
             self.runs.finish(run_id, "failed", {"trigger": trigger, "reason": f"{type(e).__name__}: {e}"})
             raise

@@ -142,7 +142,7 @@ def _corpus_change(registry, base) -> tuple[int, int]:
 def _line(by_id: dict, version_id: str | None) -> list[str]:
     """A version and those it was built on, newest first."""
     line: list[str] = []
-    while version_id in by_id and version_id not in line:
+    while version_id is not None and version_id in by_id and version_id not in line:
         line.append(version_id)
         version_id = by_id[version_id].parent
     return line
