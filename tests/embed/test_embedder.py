@@ -135,3 +135,20 @@ def test_recent_queries_are_encoded_once_and_forgotten_least_recent_first(tmp_pa
     assert len(inner.calls) == calls
     cached.embed_query("when did it end")
     assert inner.calls[-1] == ["when did it end"]
+
+
+def test_recent_queries_are_kept_per_scope(tmp_path):
+    from ragship.embed.cache import query_scope
+
+    inner = CountingEmbedder()
+    cached = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
+    with query_scope("key-a"):
+        cached.embed_query("who asked this")
+        cached.embed_query("who asked this")
+    assert inner.calls == [["who asked this"]]
+    with query_scope("key-b"):  # another caller: encoded again, not told that key-a asked it
+        cached.embed_query("who asked this")
+        cached.embed_query("who asked this")
+    assert len(inner.calls) == 2
+    cached.embed_query("who asked this")  # no scope (one local user) is a scope of its own
+    assert len(inner.calls) == 3

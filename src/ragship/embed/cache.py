@@ -7,6 +7,8 @@ import logging
 import sqlite3
 import threading
 from collections import OrderedDict
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,20 @@ from ragship.fsio import database_error
 
 log = logging.getLogger("ragship.embed")
 RECENT_QUERIES = 1024  # query vectors kept in memory (1.5 MB at 384 dimensions)
+# Whose queries these are (the server: the caller's key). Recent query vectors are kept per scope: a vector found
+# in memory answers in microseconds, so a shared memory would tell any caller which exact questions others asked.
+QUERY_SCOPE: ContextVar[str] = ContextVar("ragship_query_scope", default="")
+
+
+@contextmanager
+def query_scope(scope: str | None):
+    """Queries embedded in this block (and the threads and tasks it starts) share recent vectors with `scope`'s
+    only."""
+    token = QUERY_SCOPE.set(scope or "")
+    try:
+        yield
+    finally:
+        QUERY_SCOPE.reset(token)
 
 
 class EmbeddingCache:
@@ -78,7 +94,8 @@ class CachedEmbedder(Embedder):
     def __init__(self, inner: Embedder, cache: EmbeddingCache):
         self.inner, self.cache = inner, cache
         self.embedded = 0
-        self._recent: OrderedDict[str, np.ndarray] = OrderedDict()  # query text -> vector, least recent first
+        # (scope, query text) -> vector, least recent first
+        self._recent: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -119,33 +136,36 @@ class CachedEmbedder(Embedder):
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """embed_query for several texts: the recent ones from memory, the others encoded in one call (a
         conversation another worker held, or one from before a restart, costs one batch, not a query per turn)."""
+        scope = QUERY_SCOPE.get()
         with self._lock:
-            found = {t: self._recent[t].copy() for t in texts if t in self._recent}
+            found = {t: self._recent[scope, t].copy() for t in texts if (scope, t) in self._recent}
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
             found.update(zip(missing, self.inner.embed_queries(missing)))
             with self._lock:
                 for t in missing:
-                    self._remember(t, found[t])
+                    self._remember((scope, t), found[t])
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
     def embed_query(self, text: str) -> np.ndarray:
         """Recent queries' vectors are kept in memory (not on disk): a conversation searches its earlier questions
-        again with each follow-up, and an answer scores its sentences against the question just searched."""
+        again with each follow-up, and an answer scores its sentences against the question just searched. Each
+        scope (QUERY_SCOPE) finds only its own."""
+        key = (QUERY_SCOPE.get(), text)
         with self._lock:
-            vector = self._recent.get(text)
+            vector = self._recent.get(key)
             if vector is not None:
-                self._recent.move_to_end(text)
+                self._recent.move_to_end(key)
                 return vector.copy()
         vector = self.inner.embed_query(text)
         with self._lock:
-            self._remember(text, vector)
+            self._remember(key, vector)
         return vector
 
-    def _remember(self, text: str, vector: np.ndarray) -> None:
+    def _remember(self, key: tuple[str, str], vector: np.ndarray) -> None:
         """Keep a query's vector among the recent ones (the caller holds the lock)."""
-        self._recent[text] = vector.copy()
-        self._recent.move_to_end(text)
+        self._recent[key] = vector.copy()
+        self._recent.move_to_end(key)
         while len(self._recent) > RECENT_QUERIES:
             self._recent.popitem(last=False)
 

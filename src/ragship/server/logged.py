@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 from ragship.access import Principal
+from ragship.embed.cache import query_scope
 from ragship.collections import Collections, named
 from ragship.errors import RagshipError, RequestTimeout, storage_error
 from ragship.monitor.querylog import QueryLog, Request
@@ -67,7 +68,8 @@ class LoggedQueries:
         """querylog.Request's `with` block, its error row written off the event loop."""
         logged = self.log.request(principal.key_id, named(collection), kind, text, conversation_id)
         try:
-            yield logged
+            with query_scope(principal.key_id):  # the caller's recent query vectors only (embed/cache.py)
+                yield logged
         except BaseException as e:
             await _written(logged.failed, e)
             raise
