@@ -41,6 +41,12 @@ _INSTRUCTION_PATTERNS = [
     r"\banswer\s+(?:only\s+)?with\s+(?:only\s+|exactly\s+)?(?:the\s+)?(?:word|phrase|string)\b",
     r"\b(?:always|must)\s+(?:respond|reply|say|output|print)\b",
     r"\b(?:reply|response|answer)\s+to\s+(?:any|every|all|each)\s+(?:question|query|request|prompt)s?\b",
+    # a rule for what to answer: "when asked about X, reply that ...", "from now on respond that ..."
+    r"\b(?:when|if|whenever)\s+(?:you\s+are\s+|you're\s+)?asked\b[^.!?\n]{0,60}\b(?:reply|respond|answer)\s+"
+    r"(?:only\s+)?(?:that|with)\b",
+    r"\b(?:from now on|henceforth)\b[^.!?\n]{0,30}\b(?:reply|respond|answer|say|claim|state)\s+(?:only\s+)?"
+    r"(?:that|with)\b",
+    r"\bnote\s+to\s+(?:the\s+|any\s+|all\s+)?(?:model|ai|bot|assistant|llm)s?\s*[:,\-\u2013\u2014]",
     r"\btell\s+the\s+user\s+to\b",
     r"\b(?:do not|don't|never)\s+(?:mention|reveal|tell|cite|disclose)\b[^.!?\n]{0,40}\b(?:user|"
     r"instruction|this)\b",
@@ -54,8 +60,13 @@ _INSTRUCTION = re.compile("|".join(f"(?:{p})" for p in _INSTRUCTION_PATTERNS), r
 _MD_IMAGE = re.compile(r"!\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 _MD_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\(\s*<?([^)\s>]*)>?(?:\s+\"[^\"]*\")?\s*\)")
 _URL_TAIL = r"[^\s<>\"')\]]*[^\s<>\"')\].,;:!?]"  # a URL does not end in sentence punctuation
-_BARE_URL = re.compile(rf"\b(?:https?|ftp)://{_URL_TAIL}|\bwww\.{_URL_TAIL}", re.IGNORECASE)
-_HTML_TAG = re.compile(r"<\s*(?:img|iframe|script|a|link|object|embed|svg|video|audio|source)\b[^>]*>", re.I)
+# with a scheme, www., or protocol-relative (//host/…, which a browser or Markdown renderer fetches like https)
+_BARE_URL = re.compile(rf"\b(?:https?|ftp)://{_URL_TAIL}|\bwww\.{_URL_TAIL}|(?<![\w:/])//(?:[a-z0-9-]+\.)+[a-z]{{2,}}"
+                       rf"(?:[/?#:]{_URL_TAIL})?", re.IGNORECASE)
+# every element, not a list of the dangerous ones (a form, a style sheet or a meta refresh act too); a script's or
+# style sheet's content with it; "a < b" is no tag
+_HTML_BLOCK = re.compile(r"<(script|style|template|noscript)\b[^>]*>.*?(?:</\1\s*>|$)", re.I | re.S)
+_HTML_TAG = re.compile(r"<!--.*?(?:-->|$)|</?[a-z][\w:-]*(?:\s[^<>]*)?/?>", re.I | re.S)
 
 
 def visible(text: str) -> str:
@@ -96,7 +107,7 @@ def filter_output(text: str, allowed_hosts: tuple[str, ...] = ()) -> tuple[str, 
         return m.group(1)
 
     def bare(m: re.Match) -> str:
-        if host_allowed(m.group(0), allowed_hosts):
+        if host_allowed(m.group(0).lstrip("/"), allowed_hosts):
             return m.group(0)
         removed.append(f"url {m.group(0)}")
         return "[link removed]"
@@ -108,6 +119,7 @@ def filter_output(text: str, allowed_hosts: tuple[str, ...] = ()) -> tuple[str, 
     text = visible(text)
     text = _MD_IMAGE.sub(image, text)
     text = _MD_LINK.sub(link, text)
+    text = _HTML_BLOCK.sub(tag, text)
     text = _HTML_TAG.sub(tag, text)
     text = _BARE_URL.sub(bare, text)
     return text, removed
