@@ -325,3 +325,24 @@ def test_a_candidate_refused_on_its_refitted_calibration_alone_is_gated_again_wi
     out = SimpleNamespace(candidate="v2", calibration={"fitted_on": {}})
     assert _without_refit(c, out, [answers], []) == [] and gated_with == [False]
     assert "abstain_rate -0.3125" in out.calibration["refused"] and not store.path("v2").exists()
+
+
+def test_a_run_with_nothing_live_says_why_instead_of_failing_on_none(monkeypatch):
+    """Found by mypy (stop 57): with no live version, a run's IndexNotReady was caught, then `live().id` raised
+    AttributeError on None, and the run was recorded as "'NoneType' object has no attribute 'id'"."""
+    from types import SimpleNamespace
+
+    import ragship.learn.improve as improve
+    from ragship.errors import IndexNotReady
+
+    def nothing_live(*args):
+        raise IndexNotReady("no live version: run `ragship ingest` first")
+
+    monkeypatch.setattr(improve, "new_documents", lambda c, since: set())
+    monkeypatch.setattr(improve, "plan", lambda labeled, settings, n=0: {"adapt": True, "calibrate": False,
+                                                                          "unsupervised": False})
+    monkeypatch.setattr(improve, "_run", nothing_live)
+    c = SimpleNamespace(registry=SimpleNamespace(live=lambda: None), settings=None)
+    out = improve.improve(c, SimpleNamespace(name="datasets/0001", manifest={}))
+    assert out.status == "failed" and "ragship ingest" in out.reason
+    assert out.live_before is None and out.live_after is None
