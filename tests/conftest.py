@@ -93,6 +93,17 @@ def teams_engine(tmp_path_factory, cache_dir):
     return engine
 
 
+@pytest.fixture(scope="module")
+def api(request, tmp_path_factory, cache_dir):
+    """The app in process over the teams home, one per test module (a module may define its own `api`):
+    (client, {caller: key}), red/ readable by red, blue/ by blue (inprocess.CALLERS)."""
+    from inprocess import teams_api  # it imports this module
+
+    client, keys = teams_api(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "home", cache_dir)
+    with client:
+        yield client, keys
+
+
 @pytest.fixture
 def docs_copy(tmp_path) -> Path:
     """A writable copy of tests/data/docs for tests that change files."""

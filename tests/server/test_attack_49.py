@@ -4,22 +4,14 @@ kept as a regression test of the fix in access.py. The real app in process (test
 
 from __future__ import annotations
 
-import pytest
 from fastapi.testclient import TestClient
 
-from inprocess import ask, call, teams_api
+from inprocess import ask, call
 from ragship.monitor.events import Events
 from ragship.monitor.starts import record_start
 
 RED_ONLY = "When does the red team ship the orbital relay?"  # only red's launch plan answers it
 INTERNAL = "connection to 10.0.0.7:5432 refused for /srv/finance/RUBY-LANTERN-9902.md"
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, cache_dir):
-    client, keys = teams_api(tmp_path_factory.mktemp("attack49") / "home", cache_dir)
-    with client:
-        yield client, keys
 
 
 def test_history_gives_a_grouped_caller_no_server_error_text(api, monkeypatch):

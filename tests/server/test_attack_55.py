@@ -6,18 +6,10 @@ from __future__ import annotations
 
 import json
 
-import pytest
 
-from inprocess import call, teams_api
+from inprocess import call
 
 SECRET = "Nightjar data room leaked to Hollowbrook"
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, cache_dir):
-    client, keys = teams_api(tmp_path_factory.mktemp("attack55") / "home", cache_dir)
-    with client:
-        yield client, keys
 
 
 def _listed(api, caller: str) -> list[str]:

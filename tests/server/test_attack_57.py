@@ -5,18 +5,10 @@ finds only its own (embed/cache.py: QUERY_SCOPE, set by server/logged.py for eve
 
 from __future__ import annotations
 
-import pytest
 
-from inprocess import call, teams_api
+from inprocess import call
 
 QUESTION = "When does the ZEBRAFISH acquisition close"
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, cache_dir):
-    client, keys = teams_api(tmp_path_factory.mktemp("attack57") / "home", cache_dir)
-    with client:
-        yield client, keys
 
 
 def test_a_question_another_key_asked_is_encoded_again_not_found_in_memory(api):

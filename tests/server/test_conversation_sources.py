@@ -2,9 +2,8 @@
 answer had them, looked up in the live index now, and only those the caller may read now: a document given to
 other groups since is left out, its title and span too. In process, over tests/data/teams (red/ for red)."""
 
-import pytest
 
-from inprocess import call, teams_api, upload
+from inprocess import call, upload
 
 MEMO = "relay-memo.md"
 MEMO_ID = f"uploads/{MEMO}"  # the admin's upload
@@ -12,13 +11,6 @@ MEMO_TITLE = "Relay fuelling memo"
 MEMO_TEXT = f"# {MEMO_TITLE}\n\nThe orbital relay is fuelled with xenon from the AMBER-HERON-2290 tank farm.\n"
 SHIP = "When does the red team ship the orbital relay?"
 FUEL = "What is the orbital relay fuelled with?"
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, cache_dir):
-    client, keys = teams_api(tmp_path_factory.mktemp("conversation-sources") / "home", cache_dir)
-    with client:
-        yield client, keys
 
 
 def asked(api, key, q, conversation_id):

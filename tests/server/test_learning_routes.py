@@ -8,20 +8,12 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
 
-from inprocess import ask, call, teams_api, upload
+from inprocess import ask, call, upload
 
 UNANSWERED = ["How many parking spaces does the garage on level nine have?",
               "How many parking spaces are reserved for visitors in the garage?",
               "Which floor of the garage has the most parking spaces?"]
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, cache_dir):
-    client, keys = teams_api(tmp_path_factory.mktemp("learning") / "home", cache_dir)
-    with client:
-        yield client, keys
 
 
 def key_id(api, name):

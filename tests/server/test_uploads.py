@@ -1,15 +1,7 @@
 """Uploads through the API, in process: files sent together become one version (issue 30 item 3)."""
 
-import pytest
 
-from inprocess import call, teams_api, upload
-
-
-@pytest.fixture(scope="module")
-def api(tmp_path_factory, cache_dir):
-    client, keys = teams_api(tmp_path_factory.mktemp("uploads") / "home", cache_dir)
-    with client:
-        yield client, keys
+from inprocess import call, upload
 
 
 def versions(api):
