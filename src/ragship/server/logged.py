@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Optional
 
 from ragship.access import Principal
-from ragship.embed.cache import query_scope
 from ragship.collections import Collections, named
+from ragship.embed.cache import query_scope
 from ragship.errors import RagshipError, RequestTimeout, storage_error
 from ragship.monitor.querylog import QueryLog, Request
 from ragship.retrieve.filters import Filter
