@@ -39,14 +39,16 @@ browser:
 
 # the layering contracts (pyproject [tool.importlinter]), size limits, ruff and mypy (the packages pyproject's
 # [tool.mypy] lists) first: a wrong import arrow, a 400-line module, a lint or a type error fails here with its
-# name, before the suite runs (ruff 0.2 s; mypy 27 s cold, 1 s cached in .mypy_cache). The suite runs on one
-# worker per core (at most 4: each holds the models); tests that must not overlap share an xdist_group (ADR 0020)
+# name, before the suite runs (ruff 0.2 s; mypy 27 s cold, 1 s cached in .mypy_cache). The suite runs on one and
+# a half workers per core (at most 4: each holds the models; tests/conftest.py); tests that must not overlap, or
+# share a module's server, share an xdist_group (ADR 0020). Bytecode is written even where the environment says
+# not to: every worker and each of the ~100 `ragship` processes the suite starts would compile ragship again.
 test: install browser
 	$(VENV)/bin/lint-imports --no-logo
 	$(PY) scripts/check_sizes.py
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
-	$(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
+	PYTHONDONTWRITEBYTECODE= $(PY) -m pytest -q -n auto --maxprocesses 4 --dist loadgroup
 
 test-slow: install
 	$(PY) -m pytest -q -m slow

@@ -20,6 +20,13 @@ if os.environ.get("PYTEST_XDIST_WORKER"):  # a worker per core (make test): one 
     torch.set_num_threads(1)
 
 
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto`: one and a half workers per core, at most 4. A quarter of the suite waits on a process (a server
+    starting, a held call), so on 2 cores 3 workers kept the cores 96 % busy (6:45) where 2 left them 86 % (7:44);
+    4 spent more CPU contending (7:10). ADR 0020."""
+    return min(4, max(2, len(os.sched_getaffinity(0)) * 3 // 2))
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Keep `xdist_group` working (`make test` runs --dist loadgroup): pytest-xdist 3.8 marks a grouped test by
@@ -31,9 +38,18 @@ def pytest_collection_modifyitems(config, items):
 
     for item in items:
         groups = sorted({str(m.args[0] if m.args else m.kwargs.get("name", "default"))
-                         for m in item.iter_markers("xdist_group")})
+                         for m in item.iter_markers("xdist_group")}) or _module_group(item)
         if groups and "@" not in item.nodeid:
             item._id = NodeId.parse(f"{item.nodeid}@{'_'.join(groups)}")
+
+
+def _module_group(item) -> list[str]:
+    """A test that uses a module-scoped fixture (a server, a browser, an ingested home) runs on the worker that
+    ran its module's others, so the fixture is built once per run, not once per worker (up to 4x: 6 builds of
+    test_browser's sites, 4 of test_app's). xdist then schedules the largest groups first."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = info.name2fixturedefs.values() if info else ()
+    return [item.nodeid.split("::")[0]] if any(d[-1].scope == "module" for d in defs if d) else []
 
 
 @pytest.fixture(scope="session")

@@ -64,6 +64,25 @@ def test_the_fastest_path_within_the_tolerance_wins():
     assert build.built.count("torch-fp32") == 1  # the reference is the torch-fp32 candidate, built once
 
 
+def test_after_the_first_round_only_contenders_are_timed_again(monkeypatch):
+    """A refused path and one under half the fastest's speed are timed once; the rest every round."""
+    batches: dict[str, int] = {}
+
+    class Counted(Fake):
+        def embed_batch(self, texts):
+            batches[self.model_id] = batches.get(self.model_id, 0) + 1
+            return super().embed_batch(texts)
+
+    monkeypatch.setattr(paths, "ROUNDS", 3)
+    specs = {"torch-fp32": (0.1,), "torch-bf16": (0.01, 0.01), "torch-bf16w": (0.015, 0.01), "onnx-int8": (0.0, 1.0)}
+    choice = paths.measure(list(specs), lambda p: Counted(p, *specs[p]), min_cosine=0.995)
+    timed = {p: n - 1 for p, n in batches.items()}  # less the warm-up batch each path runs when it is loaded
+    timed["torch-fp32"] -= 1  # and the reference's batch
+    assert choice.path == "torch-bf16"
+    assert timed == {"torch-bf16": 3, "torch-bf16w": 3, "torch-fp32": 1, "onnx-int8": 1}
+    assert all(t.texts_per_s > 0 for t in choice.trials)  # each still shows its speed in `ragship status`
+
+
 def test_the_choice_is_cached_per_model_and_machine(tmp_path, monkeypatch, caplog):
     build = Builder(**{"torch-fp32": (0.02,), "torch-bf16": (0.0, 0.01)})
     monkeypatch.setattr(paths, "candidates", lambda device: ["torch-bf16", "torch-fp32"])

@@ -52,6 +52,7 @@ class OpenVinoEmbedder(Embedder):
         # an xdist worker (ADR 0020) or a user limits compute threads with OMP_NUM_THREADS: OpenVINO honours it too
         self.threads = threads or int(os.environ.get("OMP_NUM_THREADS") or 0) or None
         self._state: dict | None = None
+        self._documents: Any = None  # the inference queue of document batches, compiled on the first batch
         self._queries: Any = None  # OpenVINO's InferRequest for single queries, made on the first one
         self._lock = threading.Lock()
         self._running = threading.Lock()  # one batch at a time through the inference queue
@@ -73,21 +74,31 @@ class OpenVinoEmbedder(Embedder):
         return self._state
 
     def _open(self) -> dict:
+        """The converted model and the tokenizer; what is compiled waits for its first use (a server that only
+        answers queries never compiles the document model: 0.4-0.6 s of each start here)."""
         ov = _openvino()
         from transformers import AutoTokenizer
 
         path = Path(self.path)
         _check_mean_pooling(path)
         model_file = converted(path, convert_dir(self.base_id))
-        compiled = compile_model(ov, model_file, self.precision, self.hint, self.threads)
-        queue = ov.AsyncInferQueue(compiled, max(REQUESTS, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
         tokenizer = AutoTokenizer.from_pretrained(path)
-        dim = compiled.output(0).get_partial_shape()[2].get_length()
-        return {"ov": ov, "model_file": model_file, "tokenizer": tokenizer, "queue": queue, "dim": dim,
+        dim = ov.Core().read_model(str(model_file)).output(0).get_partial_shape()[2].get_length()
+        return {"ov": ov, "model_file": model_file, "tokenizer": tokenizer, "dim": dim,
                 "inputs": list(tokenizer.model_input_names), "max_tokens": _max_tokens(path)}
+
+    def _document_queue(self, state: dict):
+        """The document model compiled in this path's precision, with REQUESTS batches in flight."""
+        with self._lock:
+            if self._documents is None:
+                compiled = compile_model(state["ov"], state["model_file"], self.precision, self.hint, self.threads)
+                self._documents = state["ov"].AsyncInferQueue(
+                    compiled, max(REQUESTS, compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")))
+        return self._documents
 
     def embed_batch(self, texts: list[str]) -> np.ndarray:
         state = self._load()
+        queue = self._document_queue(state)
         out = np.zeros((len(texts), state["dim"]), dtype=np.float32)
         order = np.argsort([-len(t) for t in texts], kind="stable")  # similar lengths together: little padding
         errors: list[BaseException] = []
@@ -100,7 +111,6 @@ class OpenVinoEmbedder(Embedder):
                 errors.append(e)
 
         with self._running:
-            queue = state["queue"]
             queue.set_callback(pooled)
             for i in range(0, len(texts), self.batch_size):
                 idx = order[i:i + self.batch_size]
