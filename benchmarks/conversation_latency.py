@@ -2,8 +2,8 @@
 p50/p95 of Engine.ask (and of its search alone) over MTRAG-UN's corpus with 0, 3 and 10 earlier user turns (each
 with the assistant's answer), interleaved so that the machine's load falls on each alike. Every timed question is
 new text (a fresh query vector, as a user's question is); the earlier turns are either ones this engine was asked
-before ("in a chat": their vectors are recent queries) or never seen ("cold": another worker, or a restart, encodes
-them).
+before ("in a chat": their vectors are recent queries), ones another process of the home was asked ("another
+worker": their vectors are on disk, embed/cache.py), or never seen anywhere ("cold": encoded in one batch).
 
     python benchmarks/conversation_latency.py [--data ../shared/datasets/mtrag-un] [--questions 60] [--rounds 3]
 """
@@ -56,13 +56,26 @@ def main() -> None:
     engine = Engine(load_settings(home=a.home or Path(tempfile.mkdtemp(prefix="mtrag-un-"))))
     engine.release(engine.ingest([load_dataset(a.data).corpus]))
     engine.warm_up()
+    from ragship.embed.cache import CachedEmbedder, EmbeddingCache
+
+    worker = CachedEmbedder(engine.embedder.inner, EmbeddingCache(engine.embedder.cache.path))  # another process's
     tasks = [t for t in load_tasks(a.data) if t.answerability == "ANSWERABLE"][:a.questions]
     pool = [(t.asked[0], "") for t in load_tasks(a.data)[-40:]]  # turns of other conversations, for 10 turns back
     for t in tasks:  # warm: the sentences of each question's passages are encoded once, as for any repeated topic
         engine.ask(t.asked[-1])
     times: dict[str, list[float]] = {f"{n} turns{' ' + s if n else ''}": [] for n in HISTORIES for s in
-                                     (("in a chat", "cold") if n else ("",))}
+                                     (("in a chat", "another worker", "cold") if n else ("",))}
     searches: dict[str, list[float]] = {name: [] for name in times}
+
+    def earlier(name: str, task, tag: str) -> list[dict]:
+        """The history for condition `name`, its user turns asked before where the condition says so."""
+        messages = history(task, pool, int(name.split()[0]), tag)
+        asker = engine.embedder if "chat" in name else worker if "worker" in name else None
+        for m in messages if asker else []:  # as the chat asked them before, here or in another process
+            if m["role"] == "user":
+                asker.embed_query(m["content"])
+        return messages
+
     count = 0
     for r in range(a.rounds):
         for i, task in enumerate(tasks):
@@ -71,20 +84,14 @@ def main() -> None:
                 n = int(name.split()[0])
                 count += 1
                 question = {"role": "user", "content": f"{task.asked[-1]} ({count})"}
-                if "chat" in name:
-                    messages = history(task, pool, n, f" ({r})")
-                    for m in messages:  # as the chat asked them before: their vectors are recent queries
-                        if m["role"] == "user":
-                            engine.embedder.embed_query(m["content"])
-                else:
-                    messages = history(task, pool, n, f" ({count})")
+                messages = earlier(name, task, f" ({r})" if "chat" in name else f" ({count})")
                 asked = messages + [question] if n else question["content"]
                 t = time.perf_counter()
                 engine.searched(asked)  # the search alone: where a conversation adds its work
                 searches[name].append((time.perf_counter() - t) * 1000)
                 question["content"] += " again"  # a new question for the ask: its vector is not recent
-                if "cold" in name:
-                    messages = history(task, pool, n, f" ({count} again)")
+                if "chat" not in name:
+                    messages = earlier(name, task, f" ({count} again)")
                 asked = messages + [question] if n else question["content"]
                 t = time.perf_counter()
                 engine.ask(asked)

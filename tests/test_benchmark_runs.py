@@ -76,7 +76,8 @@ def test_conversation_latency_times_each_history():
     proc = run("conversation_latency.py", "--data", DATA / "conversations-mini", "--questions", 2, "--rounds", 1)
     rows = json_lines(proc.stdout)
     asked = {r["ask"]: r for r in rows if "ask" in r}
-    assert set(asked) == {"0 turns", "3 turns in a chat", "3 turns cold", "10 turns in a chat", "10 turns cold"}
+    assert set(asked) == {"0 turns", "3 turns in a chat", "3 turns another worker", "3 turns cold",
+                          "10 turns in a chat", "10 turns another worker", "10 turns cold"}
     assert all(r["runs"] == 2 and r["p50_ms"] > 0 for r in asked.values())
     assert asked["0 turns"]["added_p50_ms"] == 0
 

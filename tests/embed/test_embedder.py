@@ -96,6 +96,9 @@ class CountingEmbedder:
     def embed_query(self, text):
         return self.embed_batch([text])[0]
 
+    def embed_queries(self, texts):
+        return self.embed_batch(texts)
+
     def token_spans(self, text):
         return []
 
@@ -129,12 +132,12 @@ def test_recent_queries_are_encoded_once_and_forgotten_least_recent_first(tmp_pa
     assert inner.calls == [["what was the boycott"]] * 2  # the second call is the reference above
     cached.embed_query("when did it end")
     cached.embed_query("what was the boycott")  # used again: now the most recent
-    cached.embed_query("who founded it")  # over the limit: "when did it end" goes
+    cached.embed_query("who founded it")  # over the limit: "when did it end" leaves memory
     calls = len(inner.calls)
     cached.embed_query("what was the boycott")
-    assert len(inner.calls) == calls
-    cached.embed_query("when did it end")
-    assert inner.calls[-1] == ["when did it end"]
+    assert len(inner.calls) == calls and ("", "when did it end") not in cached._recent
+    cached.embed_query("when did it end")  # read back from the disk, not encoded again
+    assert len(inner.calls) == calls and ("", "when did it end") in cached._recent
 
 
 def test_recent_queries_are_kept_per_scope(tmp_path):
@@ -152,3 +155,54 @@ def test_recent_queries_are_kept_per_scope(tmp_path):
     assert len(inner.calls) == 2
     cached.embed_query("who asked this")  # no scope (one local user) is a scope of its own
     assert len(inner.calls) == 3
+
+
+def test_another_process_of_the_home_finds_a_scopes_query_vectors_on_disk(tmp_path):
+    """A conversation's turns encoded by one worker (or before a restart) are read, not encoded, by another: for
+    the same scope and model only."""
+    from ragship.embed.cache import query_scope
+
+    inner = CountingEmbedder()
+    with query_scope("key-a"):
+        CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
+        other = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite"))
+        turns = other.embed_queries(["what was the boycott", "when did it end", "who founded it"])
+    assert inner.calls == [["what was the boycott"], ["when did it end", "who founded it"]]  # one batch for the rest
+    assert np.allclose(turns[0], inner.embed_query("what was the boycott"))
+    calls = len(inner.calls)
+    with query_scope("key-b"):  # another caller finds none of key-a's
+        CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
+    assert len(inner.calls) == calls + 1
+    inner.model_id = "fake@2"  # nor another model's vectors
+    with query_scope("key-a"):
+        CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
+    assert len(inner.calls) == calls + 2
+
+
+def test_the_disk_keeps_the_most_recent_query_vectors_only(tmp_path, monkeypatch):
+    import sqlite3
+
+    import ragship.embed.cache as cache
+
+    monkeypatch.setattr(cache, "KEPT_QUERIES", 300)
+    cached = CachedEmbedder(CountingEmbedder(), EmbeddingCache(tmp_path / "c.sqlite"))
+    for i in range(1200):
+        cached.embed_query(f"question {i}")
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:
+        count, = db.execute("SELECT count(*) FROM queries").fetchone()
+    assert 300 <= count <= 300 + 1000  # dropped to 300 at the 1,000th write, then 200 more
+    cached._recent.clear()
+    calls = len(cached.inner.calls)
+    cached.embed_query("question 1199")  # the newest are kept
+    cached.embed_query("question 0")  # the oldest were dropped: encoded again
+    assert len(cached.inner.calls) == calls + 1
+
+
+def test_query_vectors_older_than_a_day_are_not_read_back(tmp_path, monkeypatch):
+    import ragship.embed.cache as cache
+
+    inner = CountingEmbedder()
+    CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
+    monkeypatch.setattr(cache, "KEPT_QUERY_S", 0.0)  # as if a day had passed
+    CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
+    assert len(inner.calls) == 2

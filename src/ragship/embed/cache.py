@@ -6,6 +6,7 @@ import hashlib
 import logging
 import sqlite3
 import threading
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +20,8 @@ from ragship.fsio import database_error
 
 log = logging.getLogger("ragship.embed")
 RECENT_QUERIES = 1024  # query vectors kept in memory (1.5 MB at 384 dimensions)
+KEPT_QUERIES = 20_000  # and on disk, per cache file (30 MB at 384 dimensions), for other processes of the home,
+KEPT_QUERY_S = 86_400  # for a day at most: a conversation's context, not a second record of what each key asked
 # Whose queries these are (the server: the caller's key). Recent query vectors are kept per scope: a vector found
 # in memory answers in microseconds, so a shared memory would tell any caller which exact questions others asked.
 QUERY_SCOPE: ContextVar[str] = ContextVar("ragship_query_scope", default="")
@@ -43,13 +46,21 @@ class EmbeddingCache:
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=60)
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")  # a cache: a power cut may lose the last vectors, no more
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS embeddings (model TEXT, key BLOB, vector BLOB, PRIMARY KEY (model, key))"
                 " WITHOUT ROWID"
             )
+            # query vectors by scope (QUERY_SCOPE): the turns of a conversation that another worker of the home, or
+            # this one before a restart, encoded; one scope never reads another's
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS queries (scope TEXT, model TEXT, key BLOB, vector BLOB, at INTEGER,"
+                " PRIMARY KEY (scope, model, key)) WITHOUT ROWID"
+            )
         except sqlite3.DatabaseError as e:  # not a database, or a malformed one; a lock timeout passes through
             raise database_error(path, e) from None
         self._lock = threading.Lock()
+        self._query_writes = 0
 
     @staticmethod
     def key(text: str) -> bytes:
@@ -82,8 +93,40 @@ class EmbeddingCache:
                     self._db.execute("ROLLBACK")
                 log.warning("embedding cache: %d vectors not cached (%s)", len(items), e)
 
+    def get_queries(self, scope: str, model: str, keys: list[bytes]) -> dict[bytes, np.ndarray]:
+        """The query vectors `scope` encoded before, in any process of the home."""
+        marks = ",".join("?" * len(keys))
+        with self._lock:
+            rows = self._db.execute(f"SELECT key, vector FROM queries WHERE scope = ? AND model = ? AND at > ? AND "
+                                    f"key IN ({marks})", [scope, model, _since(KEPT_QUERY_S), *keys]).fetchall()
+        return {k: np.frombuffer(v, dtype=np.float32) for k, v in rows}
+
+    def put_queries(self, scope: str, model: str, items: list[tuple[bytes, np.ndarray]]) -> None:
+        """Best effort, as put_many; every 1,000th write drops those older than KEPT_QUERY_S and the oldest beyond
+        KEPT_QUERIES."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN")
+                self._db.executemany("INSERT OR REPLACE INTO queries VALUES (?, ?, ?, ?, ?)",
+                                     [(scope, model, k, np.asarray(v, dtype=np.float32).tobytes(), time.time_ns())
+                                      for k, v in items])
+                self._query_writes += len(items)
+                if self._query_writes >= 1000:
+                    self._query_writes = 0
+                    self._db.execute("DELETE FROM queries WHERE at <= ? OR at < (SELECT at FROM queries ORDER BY at "
+                                     "DESC LIMIT 1 OFFSET ?)", (_since(KEPT_QUERY_S), KEPT_QUERIES - 1))
+                self._db.execute("COMMIT")
+            except sqlite3.OperationalError as e:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                log.warning("embedding cache: %d query vectors not kept (%s)", len(items), e)
+
     def close(self) -> None:
         self._db.close()
+
+
+def _since(seconds: float) -> int:
+    return time.time_ns() - int(seconds * 1e9)
 
 
 class CachedEmbedder(Embedder):
@@ -141,26 +184,36 @@ class CachedEmbedder(Embedder):
             found = {t: self._recent[scope, t].copy() for t in texts if (scope, t) in self._recent}
         missing = list(dict.fromkeys(t for t in texts if t not in found))
         if missing:
-            found.update(zip(missing, self.inner.embed_queries(missing)))
-            with self._lock:
-                for t in missing:
-                    self._remember((scope, t), found[t])
+            found.update(self._encoded(scope, missing))
         return np.stack([found[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
+    def _encoded(self, scope: str, texts: list[str]) -> dict[str, np.ndarray]:
+        """Vectors of queries not in memory: kept on disk by another process of the home (or this one before a
+        restart), else encoded in one call and kept; all of them remembered."""
+        keys = {t: EmbeddingCache.key(t) for t in texts}
+        kept = self.cache.get_queries(scope, self.model_id, list(keys.values()))
+        vectors = {t: kept[keys[t]] for t in texts if keys[t] in kept}
+        new = [t for t in texts if t not in vectors]
+        if new:
+            encoded = self.inner.embed_queries(new) if len(new) > 1 else self.inner.embed_query(new[0])[None]
+            vectors.update(zip(new, encoded))
+            self.cache.put_queries(scope, self.model_id, [(keys[t], vectors[t]) for t in new])
+        with self._lock:
+            for t in texts:
+                self._remember((scope, t), vectors[t])
+        return vectors
+
     def embed_query(self, text: str) -> np.ndarray:
-        """Recent queries' vectors are kept in memory (not on disk): a conversation searches its earlier questions
-        again with each follow-up, and an answer scores its sentences against the question just searched. Each
-        scope (QUERY_SCOPE) finds only its own."""
+        """Recent queries' vectors are kept in memory, and on disk for the home's other processes: a conversation
+        searches its earlier questions again with each follow-up, and an answer scores its sentences against the
+        question just searched. Each scope (QUERY_SCOPE) finds only its own."""
         key = (QUERY_SCOPE.get(), text)
         with self._lock:
             vector = self._recent.get(key)
             if vector is not None:
                 self._recent.move_to_end(key)
                 return vector.copy()
-        vector = self.inner.embed_query(text)
-        with self._lock:
-            self._remember(key, vector)
-        return vector
+        return self._encoded(key[0], [text])[text].copy()
 
     def _remember(self, key: tuple[str, str], vector: np.ndarray) -> None:
         """Keep a query's vector among the recent ones (the caller holds the lock)."""
