@@ -206,3 +206,14 @@ def test_query_vectors_older_than_a_day_are_not_read_back(tmp_path, monkeypatch)
     monkeypatch.setattr(cache, "KEPT_QUERY_S", 0.0)  # as if a day had passed
     CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
     assert len(inner.calls) == 2
+
+
+def test_a_torn_query_vector_on_disk_is_encoded_again(tmp_path):
+    import sqlite3
+
+    inner = CountingEmbedder()
+    CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
+    with sqlite3.connect(tmp_path / "c.sqlite") as db:
+        db.execute("UPDATE queries SET vector = substr(vector, 1, 6)")
+    vector = CachedEmbedder(inner, EmbeddingCache(tmp_path / "c.sqlite")).embed_query("what was the boycott")
+    assert len(inner.calls) == 2 and vector.shape == (4,)

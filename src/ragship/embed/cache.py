@@ -99,7 +99,7 @@ class EmbeddingCache:
         with self._lock:
             rows = self._db.execute(f"SELECT key, vector FROM queries WHERE scope = ? AND model = ? AND at > ? AND "
                                     f"key IN ({marks})", [scope, model, _since(KEPT_QUERY_S), *keys]).fetchall()
-        return {k: np.frombuffer(v, dtype=np.float32) for k, v in rows}
+        return {k: np.frombuffer(v, dtype=np.float32) for k, v in rows if len(v) % 4 == 0}  # else torn: encoded again
 
     def put_queries(self, scope: str, model: str, items: list[tuple[bytes, np.ndarray]]) -> None:
         """Best effort, as put_many; every 1,000th write drops those older than KEPT_QUERY_S and the oldest beyond
@@ -192,7 +192,7 @@ class CachedEmbedder(Embedder):
         restart), else encoded in one call and kept; all of them remembered."""
         keys = {t: EmbeddingCache.key(t) for t in texts}
         kept = self.cache.get_queries(scope, self.model_id, list(keys.values()))
-        vectors = {t: kept[keys[t]] for t in texts if keys[t] in kept}
+        vectors = {t: kept[keys[t]] for t in texts if len(kept.get(keys[t], ())) == self.dim}  # a torn write: again
         new = [t for t in texts if t not in vectors]
         if new:
             encoded = self.inner.embed_queries(new) if len(new) > 1 else self.inner.embed_query(new[0])[None]
