@@ -27,6 +27,35 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return min(4, max(2, len(os.sched_getaffinity(0)) * 3 // 2))
 
 
+MEASURE = ("from ragship.embed.factory import measured_choice; from ragship.settings import EmbedSettings; "
+           "measured_choice(EmbedSettings())")
+
+
+def pytest_sessionstart(session):
+    """Under xdist, the controller starts the run's encoder-path measurement (model_cache below) while the workers
+    start and collect, instead of the first worker that needs an embedder measuring while the others wait on its
+    lock (~40 s of two idle workers)."""
+    if os.environ.get("PYTEST_XDIST_WORKER") or not getattr(session.config.option, "numprocesses", None):
+        return
+    import subprocess
+    import sys
+
+    base = session.config._tmp_path_factory.getbasetemp()  # the workers' base.parent (model_cache)
+    (base / "model-cache").mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAGSHIP_")}
+    env |= {"RAGSHIP_MODEL_CACHE": str(base / "model-cache"), "OMP_NUM_THREADS": "1"}  # as in a worker
+    with open(base / "measurement.log", "w") as log:
+        session.config._measuring = subprocess.Popen([sys.executable, "-c", MEASURE], env=env, stdout=log,
+                                                     stderr=subprocess.STDOUT)
+
+
+def pytest_sessionfinish(session):
+    measuring = getattr(session.config, "_measuring", None)
+    if measuring is not None and measuring.poll() is None:
+        measuring.kill()
+        measuring.wait()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
     """Keep `xdist_group` working (`make test` runs --dist loadgroup): pytest-xdist 3.8 marks a grouped test by

@@ -1,9 +1,15 @@
 """Running a script in scripts/ or a benchmark in benchmarks/ as a user does (from the repository root, in a
-process of its own), for the suites that run one real row of each (test_script_runs.py, test_benchmark_runs.py)."""
+process of its own), for the suites that run one real row of each (test_script_runs.py, test_benchmark_runs.py);
+or, for one that does not measure its own process, as its `__main__` in the test's process (`in_process`): the same
+code and arguments without the 4-5 s of CPU a new interpreter spends importing torch, lancedb and the models."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import os
+import runpy
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +26,23 @@ def run(folder: str, name: str, *args, timeout: float = 600) -> subprocess.Compl
     path = ROOT / folder / name
     command = ["bash", str(path)] if name.endswith(".sh") else [sys.executable, str(path)]
     return subprocess.run([*command, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+
+def in_process(folder: str, name: str, *args) -> subprocess.CompletedProcess:
+    """FOLDER/NAME ARGS run as `__main__` here, from the repository root; what it printed, and its exit code."""
+    path, argv, cwd = ROOT / folder / name, sys.argv, os.getcwd()
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    sys.argv = [str(path), *map(str, args)]
+    try:
+        os.chdir(ROOT)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            runpy.run_path(str(path), run_name="__main__")
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    finally:
+        sys.argv = argv
+        os.chdir(cwd)
+    return subprocess.CompletedProcess(sys.argv, code, out.getvalue(), err.getvalue())
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:

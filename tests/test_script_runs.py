@@ -24,6 +24,12 @@ def run(script: str, *args, timeout: float = 600) -> subprocess.CompletedProcess
     return runs.run("scripts", script, *args, timeout=timeout)
 
 
+def run_here(script: str, *args) -> subprocess.CompletedProcess:
+    """The same, as `__main__` in this process (runs.in_process): for a script whose own process is not the point
+    (the servers and CLI processes it starts are real either way)."""
+    return runs.in_process("scripts", script, *args)
+
+
 # -- quick: no server --------------------------------------------------------------------------------------------
 def test_check_sizes_names_each_breach_and_fails(tmp_path):
     (tmp_path / "long.py").write_text("x = 1\n" * 401)
@@ -71,7 +77,7 @@ def test_make_format_samples_writes_each_format_with_its_fact(tmp_path):
 
 
 def test_incremental_scifact_embeds_only_what_changed(tmp_path, cache_dir):
-    proc = ok(run("incremental_scifact.py", "--corpus", DATA / "beir-mini" / "corpus.jsonl", "--change", 2,
+    proc = ok(run_here("incremental_scifact.py", "--corpus", DATA / "beir-mini" / "corpus.jsonl", "--change", 2,
                   "--delete", 1, "--add", 1, "--work", tmp_path, "--cache", cache_dir))
     first, result = json_lines(proc.stdout)
     assert first["first_ingest"]["documents"] == 12
@@ -172,7 +178,7 @@ def test_learn_calibration_replays_ratings_into_an_improvement_run(tmp_path):
 
 @needs("clapnq-dev")
 def test_conversation_trial_asks_both_conversations_through_the_sdk(tmp_path):
-    proc = ok(run("conversation_trial.py", "--passages", 8, "--faces", "sdk", "--home", tmp_path / "home"))
+    proc = ok(run_here("conversation_trial.py", "--passages", 8, "--faces", "sdk", "--home", tmp_path / "home"))
     verdicts = proc.stdout.split("== verdicts (the contrast rows aside)\n")[1].strip().splitlines()
     assert len(verdicts) == 1 + 8 and re.match(r"\d+ PASS of 8: ", verdicts[-1]), verdicts  # 2 chats x 2 ways x 2
     first = [line for line in verdicts if "what was the 1980 summer olympics boycott" in line]
@@ -194,4 +200,4 @@ def test_every_script_is_run_here():
     """A script added to scripts/ needs its row here (or a reason in NOT_RUN)."""
     text = Path(__file__).read_text()
     scripts = sorted(p.name for p in (ROOT / "scripts").iterdir() if p.suffix in (".py", ".sh"))
-    assert [s for s in scripts if f'run("{s}"' not in text and s not in NOT_RUN] == []
+    assert [s for s in scripts if f'run("{s}"' not in text and f'run_here("{s}"' not in text and s not in NOT_RUN] == []
