@@ -30,9 +30,10 @@ def run(folder: str, name: str, *args, timeout: float = 600) -> subprocess.Compl
 
 def in_process(folder: str, name: str, *args) -> subprocess.CompletedProcess:
     """FOLDER/NAME ARGS run as `__main__` here, from the repository root; what it printed, and its exit code."""
-    path, argv, cwd = ROOT / folder / name, sys.argv, os.getcwd()
+    path = ROOT / folder / name
+    command, saved = [str(path), *map(str, args)], (sys.argv, list(sys.path), os.getcwd())
     out, err, code = io.StringIO(), io.StringIO(), 0
-    sys.argv = [str(path), *map(str, args)]
+    sys.argv = command
     try:
         os.chdir(ROOT)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
@@ -40,9 +41,9 @@ def in_process(folder: str, name: str, *args) -> subprocess.CompletedProcess:
     except SystemExit as e:
         code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
     finally:
-        sys.argv = argv
-        os.chdir(cwd)
-    return subprocess.CompletedProcess(sys.argv, code, out.getvalue(), err.getvalue())
+        sys.argv, sys.path[:] = saved[0], saved[1]  # as tests/test_scripts.py's starter: a script's path stays its own
+        os.chdir(saved[2])
+    return subprocess.CompletedProcess(command, code, out.getvalue(), err.getvalue())
 
 
 def ok(proc: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
